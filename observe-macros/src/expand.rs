@@ -1,0 +1,524 @@
+//! Turning [`ObserveArgs`] and the function into the instrumented function.
+//!
+//! Expansion never parses arguments, and holds no behaviour: the code it writes calls
+//! `::observe_runtime::__private` by absolute path, as `docs/MACRO_CONTRACT.md` describes.
+//! The function keeps its signature; only its body changes, in one of three ways:
+//!
+//! - `async fn`: `span.instrument(async move { body }, on_output).await`;
+//! - a plain `fn` whose tail expression is an `async` block, or `Box::pin` of one (what
+//!   `#[async_trait]` writes): that block is instrumented, so the observation covers the
+//!   future's execution rather than its construction;
+//! - any other `fn`: `span.in_scope(move || body, on_output)`.
+
+use proc_macro2::{Delimiter, Span, TokenStream, TokenTree};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::ext::IdentExt;
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{
+    AttrStyle, Expr, ExprAsync, FnArg, GenericArgument, Ident, Item, ItemFn, Pat, PathArguments,
+    ReturnType, Stmt, Type, TypeParamBound,
+};
+
+use crate::args::ObserveArgs;
+
+/// Instruments `item`, which must be a function with a body.
+pub(crate) fn expand(args: ObserveArgs, item: TokenStream) -> syn::Result<TokenStream> {
+    let function = match syn::parse2::<Item>(item.clone())? {
+        Item::Fn(function) => function,
+        _ => {
+            return Err(syn::Error::new_spanned(
+                item_header(item),
+                "`#[observe]` can only be applied to a function with a body",
+            ))
+        }
+    };
+    if let Some(constness) = &function.sig.constness {
+        return Err(syn::Error::new(
+            constness.span,
+            "`#[observe]` cannot be applied to a `const fn`",
+        ));
+    }
+    let body = Body::of(&function);
+    let observation = Observation::new(args, &function, &body)?;
+    Ok(observation.instrument(&function, &body))
+}
+
+/// How the function produces its result, which decides what gets instrumented.
+enum Body<'a> {
+    /// `async fn`: its body is the future.
+    AsyncFn,
+    /// A plain `fn` whose tail expression (statement `index`) is an `async` block, bare or
+    /// passed to `Box::pin` (`wrapper`).
+    ReturnsAsyncBlock {
+        index: usize,
+        wrapper: Option<&'a Expr>,
+        block: &'a ExprAsync,
+    },
+    /// Any other `fn`: the call itself is observed.
+    Sync,
+}
+
+impl<'a> Body<'a> {
+    /// Finds the shape of `function`'s body, detecting `#[async_trait]` output as
+    /// tracing-attributes does: the last statement is `async move {..}` or
+    /// `Box::pin(async move {..})`.
+    fn of(function: &'a ItemFn) -> Self {
+        if function.sig.asyncness.is_some() {
+            return Body::AsyncFn;
+        }
+        let stmts = &function.block.stmts;
+        let Some((index, Stmt::Expr(tail, None))) = stmts.iter().enumerate().next_back() else {
+            return Body::Sync;
+        };
+        match tail {
+            Expr::Async(block) => Body::ReturnsAsyncBlock {
+                index,
+                wrapper: None,
+                block,
+            },
+            Expr::Call(call) if call.args.len() == 1 && is_box_pin(&call.func) => {
+                match &call.args[0] {
+                    Expr::Async(block) => Body::ReturnsAsyncBlock {
+                        index,
+                        wrapper: Some(&call.func),
+                        block,
+                    },
+                    _ => Body::Sync,
+                }
+            }
+            _ => Body::Sync,
+        }
+    }
+
+    /// What the observed code produces: the return type, or the `Output` of the future the
+    /// function returns.
+    fn output(&self, function: &'a ItemFn) -> Output<'a> {
+        let declared = match &function.sig.output {
+            ReturnType::Default => return Output::Unit,
+            ReturnType::Type(_, ty) => &**ty,
+        };
+        let produced = match self {
+            Body::ReturnsAsyncBlock { .. } => future_output(declared),
+            Body::AsyncFn | Body::Sync => Some(declared),
+        };
+        match produced {
+            Some(ty) if is_unit(ty) => Output::Unit,
+            Some(ty) => Output::Declared(ty),
+            None => Output::Unknown,
+        }
+    }
+}
+
+/// The type of the observed code's result, as far as the signature tells.
+enum Output<'a> {
+    /// `()`: nothing to record.
+    Unit,
+    /// The written type.
+    Declared(&'a Type),
+    /// A future whose `Output` the signature does not spell (a type alias, say).
+    Unknown,
+}
+
+/// What the attribute and the signature say about one observed function.
+struct Observation {
+    name: String,
+    /// The `ObservationType` variant.
+    kind: Ident,
+    capture_input: Option<bool>,
+    capture_output: Option<bool>,
+    /// The parameters that go into the input object, in order.
+    inputs: Vec<Ident>,
+}
+
+impl Observation {
+    fn new(args: ObserveArgs, function: &ItemFn, body: &Body) -> syn::Result<Self> {
+        let sig = &function.sig;
+        let params: Vec<&Ident> = sig.inputs.iter().filter_map(param_ident).collect();
+        for skipped in &args.skip {
+            let is_param = if skipped == "self" {
+                sig.receiver().is_some()
+            } else {
+                params.iter().any(|p| p.unraw() == skipped.unraw())
+            };
+            if !is_param {
+                return Err(syn::Error::new(
+                    skipped.span(),
+                    format_args!("`{skipped}` is not a parameter of `{}`", sig.ident),
+                ));
+            }
+        }
+        let inputs = params
+            .into_iter()
+            .filter(|p| !args.skip.iter().any(|s| s.unraw() == p.unraw()))
+            // #[async_trait] renames destructured and `_` parameters to `__argN`; they are
+            // left out, as destructured parameters are everywhere else.
+            .filter(|p| {
+                !matches!(body, Body::ReturnsAsyncBlock { .. }) || !is_async_trait_positional(p)
+            })
+            .cloned()
+            .collect();
+        Ok(Observation {
+            name: args
+                .name
+                .map_or_else(|| sig.ident.unraw().to_string(), |n| n.value()),
+            kind: args
+                .as_type
+                .unwrap_or_else(|| Ident::new("Span", Span::call_site())),
+            capture_input: args.capture_input,
+            capture_output: args.capture_output,
+            inputs,
+        })
+    }
+
+    /// The whole instrumented function.
+    fn instrument(&self, function: &ItemFn, body: &Body) -> TokenStream {
+        let ItemFn {
+            attrs,
+            vis,
+            sig,
+            block,
+        } = function;
+        let (outer_attrs, inner_attrs): (Vec<_>, Vec<_>) = attrs
+            .iter()
+            .partition(|attr| matches!(attr.style, AttrStyle::Outer));
+        let output = body.output(function);
+        let on_output = self.on_output(&output);
+        let edge = match output {
+            Output::Declared(ty) => Some(inference_edge(ty)),
+            Output::Unit | Output::Unknown => None,
+        };
+        let span = local("__observe_span");
+        let enter = self.enter();
+
+        let new_body = match body {
+            Body::AsyncFn => quote! {
+                #enter
+                #span.instrument(async move { #edge #block }, #on_output).await
+            },
+            Body::Sync => quote! {
+                #enter
+                #span.in_scope(move || { #edge #block }, #on_output)
+            },
+            Body::ReturnsAsyncBlock {
+                index,
+                wrapper,
+                block: async_block,
+            } => {
+                let ExprAsync {
+                    attrs,
+                    async_token,
+                    capture,
+                    block: inner,
+                } = async_block;
+                let instrumented = quote! {
+                    async move {
+                        #enter
+                        #span.instrument(
+                            #(#attrs)* #async_token #capture { #edge #inner },
+                            #on_output,
+                        ).await
+                    }
+                };
+                let tail = match wrapper {
+                    Some(func) => quote!(#func(#instrumented)),
+                    None => instrumented,
+                };
+                let before = &block.stmts[..*index];
+                quote!(#(#before)* #tail)
+            }
+        };
+        quote! {
+            #(#outer_attrs)*
+            #vis #sig {
+                #(#inner_attrs)*
+                #new_body
+            }
+        }
+    }
+
+    /// `let __observe_span = Span::enter(..);`, then the input capture.
+    fn enter(&self) -> TokenStream {
+        let span = local("__observe_span");
+        let name = &self.name;
+        let kind = &self.kind;
+        let capture_input = option_bool(self.capture_input);
+        let capture_output = option_bool(self.capture_output);
+        let input = self.capture_input();
+        let mutability = input.as_ref().map(|_| quote!(mut));
+        quote! {
+            let #mutability #span = ::observe_runtime::__private::Span::enter({
+                static __OBSERVE_META: ::observe_runtime::__private::Meta =
+                    ::observe_runtime::__private::Meta::new(
+                        #name,
+                        ::observe_runtime::__private::ObservationType::#kind,
+                        #capture_input,
+                        #capture_output,
+                    );
+                &__OBSERVE_META
+            });
+            #input
+        }
+    }
+
+    /// Fills the input object when the span wants it; `None` when nothing can go in it.
+    fn capture_input(&self) -> Option<TokenStream> {
+        if self.inputs.is_empty() || self.capture_input == Some(false) {
+            return None;
+        }
+        let span = local("__observe_span");
+        let writer = local("__observe_input");
+        let idents = &self.inputs;
+        let keys = self.inputs.iter().map(|p| p.unraw().to_string());
+        Some(quote! {
+            if #span.wants_input() {
+                use ::observe_runtime::__private::{
+                    CaptureDebug as _, CaptureOpaque as _, CaptureSerialize as _,
+                };
+                let mut #writer = ::observe_runtime::__private::InputWriter::new();
+                #(
+                    (&&&::observe_runtime::__private::Capture(&#idents))
+                        .capture_into(#keys, &mut #writer);
+                )*
+                #span.set_input(#writer);
+            }
+        })
+    }
+
+    /// The closure that records the result: the value, or for a `Result` the `Ok` value
+    /// and the `Err` as error.
+    fn on_output(&self, output: &Output) -> TokenStream {
+        let value = local("__observe_output");
+        let sink = local("__observe_sink");
+        let capture = self.capture_output != Some(false);
+        let record = |value: &Ident| {
+            quote! {
+                #sink.output(|| {
+                    use ::observe_runtime::__private::{
+                        CaptureDebug as _, CaptureOpaque as _, CaptureSerialize as _,
+                    };
+                    (&&&::observe_runtime::__private::Capture(#value)).to_json()
+                })
+            }
+        };
+        let result_ok = match output {
+            Output::Declared(ty) => result_ok_type(ty),
+            Output::Unit | Output::Unknown => None,
+        };
+        match (result_ok, output) {
+            (Some(ok), _) => {
+                let error = local("__observe_error");
+                let record_error = quote! {
+                    #sink.error({
+                        use ::observe_runtime::__private::{
+                            ErrorDebug as _, ErrorDisplay as _, ErrorOpaque as _,
+                        };
+                        (&&::observe_runtime::__private::ErrorText(#error)).error_text()
+                    })
+                };
+                if capture && !ok.is_some_and(is_unit) {
+                    let ok_value = local("__observe_ok");
+                    let record_ok = record(&ok_value);
+                    quote! {
+                        |#value, #sink| match #value {
+                            ::core::result::Result::Ok(#ok_value) => #record_ok,
+                            ::core::result::Result::Err(#error) => #record_error,
+                        }
+                    }
+                } else {
+                    quote! {
+                        |#value, #sink| {
+                            if let ::core::result::Result::Err(#error) = #value {
+                                #record_error
+                            }
+                        }
+                    }
+                }
+            }
+            (None, Output::Unit) => quote!(|_, _| {}),
+            (None, _) if !capture => quote!(|_, _| {}),
+            (None, _) => {
+                let record_value = record(&value);
+                quote!(|#value, #sink| #record_value)
+            }
+        }
+    }
+}
+
+/// An identifier of the macro's own, resolved at the macro's definition site so that the
+/// user's body can neither see nor shadow it.
+fn local(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+fn option_bool(value: Option<bool>) -> TokenStream {
+    match value {
+        Some(b) => quote!(::core::option::Option::Some(#b)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// The name of a parameter bound to a plain identifier (`x`, `mut x`, `ref x`, `x @ ..`);
+/// `None` for `self` and for destructuring or `_` patterns, which are not captured.
+fn param_ident(arg: &FnArg) -> Option<&Ident> {
+    match arg {
+        FnArg::Typed(typed) => match &*typed.pat {
+            Pat::Ident(pat) => Some(&pat.ident),
+            _ => None,
+        },
+        FnArg::Receiver(_) => None,
+    }
+}
+
+/// `__arg0`, `__arg1`...: the names `#[async_trait]` gives to non-identifier parameters.
+fn is_async_trait_positional(ident: &Ident) -> bool {
+    ident
+        .to_string()
+        .strip_prefix("__arg")
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// A statement that makes the observed block's type the declared one before its body is
+/// checked, so that `?` and `return` infer their types from the signature. Borrowed from
+/// tracing-attributes. `impl Trait` is replaced with `_`, which a `let` accepts.
+fn inference_edge(ty: &Type) -> TokenStream {
+    let mut erased = ty.clone();
+    ImplTraitEraser.visit_type_mut(&mut erased);
+    quote_spanned! {ty.span()=>
+        #[allow(
+            unknown_lints,
+            unreachable_code,
+            clippy::diverging_sub_expression,
+            clippy::empty_loop,
+            clippy::let_unit_value,
+            clippy::let_with_type_underscore,
+            clippy::needless_return,
+            clippy::unreachable
+        )]
+        if false {
+            let __observe_fake_return: #erased = loop {};
+            return __observe_fake_return;
+        }
+    }
+}
+
+/// Replaces every `impl Trait` with `_`.
+struct ImplTraitEraser;
+
+impl VisitMut for ImplTraitEraser {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::ImplTrait(impl_trait) = ty {
+            *ty = Type::Infer(syn::TypeInfer {
+                underscore_token: syn::Token![_](impl_trait.span()),
+            });
+        } else {
+            syn::visit_mut::visit_type_mut(self, ty);
+        }
+    }
+}
+
+/// Looks through the invisible and round parentheses macros may leave around a type.
+fn strip_groups(mut ty: &Type) -> &Type {
+    loop {
+        match ty {
+            Type::Group(group) => ty = &group.elem,
+            Type::Paren(paren) => ty = &paren.elem,
+            _ => return ty,
+        }
+    }
+}
+
+fn is_unit(ty: &Type) -> bool {
+    matches!(strip_groups(ty), Type::Tuple(tuple) if tuple.elems.is_empty())
+}
+
+/// `Some(ok)` when the last path segment of `ty` is `Result`, with the `Ok` type when written
+/// (`io::Result<T>`, `Result<T, E>`); `None` for any other type.
+fn result_ok_type(ty: &Type) -> Option<Option<&Type>> {
+    let Type::Path(path) = strip_groups(ty) else {
+        return None;
+    };
+    let last = path.path.segments.last()?;
+    if last.ident != "Result" {
+        return None;
+    }
+    Some(first_type_argument(&last.arguments))
+}
+
+fn first_type_argument(arguments: &PathArguments) -> Option<&Type> {
+    let PathArguments::AngleBracketed(arguments) = arguments else {
+        return None;
+    };
+    arguments.args.iter().find_map(|arg| match arg {
+        GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    })
+}
+
+/// The `Output` of the `Future` a return type names, looking inside type arguments:
+/// `Pin<Box<dyn Future<Output = T> + Send>>` and `impl Future<Output = T>` give `T`.
+fn future_output(ty: &Type) -> Option<&Type> {
+    match strip_groups(ty) {
+        Type::Path(path) => path.path.segments.iter().find_map(|segment| {
+            let PathArguments::AngleBracketed(arguments) = &segment.arguments else {
+                return None;
+            };
+            arguments.args.iter().find_map(|arg| match arg {
+                GenericArgument::Type(ty) => future_output(ty),
+                _ => None,
+            })
+        }),
+        Type::TraitObject(object) => bounds_output(object.bounds.iter()),
+        Type::ImplTrait(impl_trait) => bounds_output(impl_trait.bounds.iter()),
+        _ => None,
+    }
+}
+
+fn bounds_output<'a>(mut bounds: impl Iterator<Item = &'a TypeParamBound>) -> Option<&'a Type> {
+    bounds.find_map(|bound| {
+        let TypeParamBound::Trait(bound) = bound else {
+            return None;
+        };
+        let last = bound.path.segments.last()?;
+        if last.ident != "Future" {
+            return None;
+        }
+        let PathArguments::AngleBracketed(arguments) = &last.arguments else {
+            return None;
+        };
+        arguments.args.iter().find_map(|arg| match arg {
+            GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(&assoc.ty),
+            _ => None,
+        })
+    })
+}
+
+/// True for a path ending in `Box::pin`.
+fn is_box_pin(func: &Expr) -> bool {
+    let Expr::Path(path) = func else {
+        return false;
+    };
+    let mut segments = path.path.segments.iter().rev();
+    matches!(
+        (segments.next(), segments.next()),
+        (Some(pin), Some(boxed)) if pin.ident == "pin" && boxed.ident == "Box"
+    )
+}
+
+/// The item's tokens up to its body (`pub struct Foo`), without attributes: what an error
+/// about the item as a whole underlines.
+fn item_header(item: TokenStream) -> TokenStream {
+    let mut tokens = item.into_iter();
+    let mut header = TokenStream::new();
+    while let Some(token) = tokens.next() {
+        match &token {
+            TokenTree::Punct(p) if p.as_char() == '#' && header.is_empty() => {
+                tokens.next(); // the attribute's `[...]`
+            }
+            TokenTree::Group(g) if g.delimiter() == Delimiter::Brace => break,
+            TokenTree::Punct(p) if matches!(p.as_char(), ';' | '=') => break,
+            _ => token.to_tokens(&mut header),
+        }
+    }
+    header
+}

@@ -1,0 +1,118 @@
+//! The `#[observe]` attribute of `observe-runtime`.
+//!
+//! Depend on `observe-runtime`, which re-exports the attribute as
+//! `observe_runtime::observe`; this crate alone is of no use, since the code the attribute
+//! writes calls into `observe_runtime::__private`.
+//!
+//! The crate is split as tracing-attributes is: `args` parses the attribute into a plain
+//! struct, `expand` writes the instrumented function, and this file holds the entry point
+//! and the documentation.
+
+mod args;
+mod expand;
+
+use proc_macro::TokenStream;
+
+/// Records every call of the function as an observation (a Langfuse span, generation,
+/// tool call...), nested under the observation that was current when it was called.
+///
+/// ```
+/// use observe_runtime::observe;
+///
+/// #[observe(name = "fetch_page", as_type = "tool", skip(api_key))]
+/// async fn fetch(url: &str, api_key: &str) -> Result<String, std::io::Error> {
+///     Ok(format!("<html>{url}</html>"))
+/// }
+/// ```
+///
+/// # Arguments
+///
+/// All are optional; a bare `#[observe]` is fine.
+///
+/// | argument | meaning | default |
+/// | --- | --- | --- |
+/// | `name = "..."` | the observation's name | the function's name |
+/// | `as_type = "..."` | `"span"`, `"generation"`, `"event"`, `"agent"`, `"tool"`, `"chain"`, `"retriever"`, `"evaluator"`, `"embedding"` or `"guardrail"` | `"span"` |
+/// | `capture_input = bool` | record the arguments | the client's setting |
+/// | `capture_output = bool` | record the return value | the client's setting |
+/// | `skip(a, b, ...)` | leave these parameters out of the input | none |
+///
+/// Misuse is a compile error that points at the offending token: an unknown or repeated
+/// argument, an `as_type` that is none of the above, a `skip` of a name that is not a
+/// parameter, and the attribute on anything but a function with a body (or on a `const fn`).
+///
+/// # Input
+///
+/// A JSON object keyed by parameter name, in declaration order: `{"url": "https://..."}`.
+/// Left out are `self` (in any form: `&self`, `&mut self`, `self`, `self: Arc<Self>`), the
+/// parameters named in `skip(...)`, and parameters that are not a plain identifier, such
+/// as `(a, b): (i32, i32)` or `_` (to record those, bind them to a name). A function left
+/// with no parameter to record records no input at all.
+///
+/// Each value is recorded by the best means its type offers, chosen at compile time with
+/// no bound forced on your types: its `serde::Serialize` form when it has one, else its
+/// `Debug` text, else its type name. For a generic parameter `T` the choice follows the
+/// bounds that are in scope (`T: Serialize` records JSON, `T: Debug` records text).
+///
+/// Nothing is serialized when input capture is off; the capture happens before the body
+/// runs, borrowing the arguments, so it never moves them.
+///
+/// # Output
+///
+/// The return value, recorded the same way. When the return type's last path segment is
+/// `Result` (`Result<T, E>`, `io::Result<T>`, `anyhow::Result<T>`), the `Ok` value is the
+/// output, and an `Err` sets the level to `ERROR` with the error's `Display` text (else its
+/// `Debug` text) as status message, whether output capture is on or not. A function that
+/// returns `()` or `Ok(())` records no output.
+///
+/// # What is observed
+///
+/// - An `async fn`: from its first poll to its completion. A future dropped unfinished ends
+///   its observation with level `WARNING`, status `cancelled`.
+/// - A plain `fn` whose last expression is an `async` block, or `Box::pin` of one, as in
+///   the methods `#[async_trait]` writes: that future, the same way. Put `#[observe]` on
+///   the method inside the `#[async_trait]` impl; the attribute on the impl runs first.
+/// - Any other `fn`: the call. A panic is recorded (level `ERROR`) and then goes on.
+///
+/// Functions of any shape work: methods with any receiver, generics, lifetimes, `where`
+/// clauses, `impl Trait` arguments and return types, `async fn` in traits, early `return`
+/// and `?`. The signature is kept as written; only the body changes.
+///
+/// ```
+/// use observe_runtime::observe;
+/// use std::sync::Arc;
+///
+/// struct Agent {
+///     model: String,
+/// }
+///
+/// impl Agent {
+///     #[observe(as_type = "agent")]
+///     async fn run(self: Arc<Self>, task: &str) -> Result<String, String> {
+///         if task.is_empty() {
+///             return Err("empty task".to_owned());
+///         }
+///         let plan = self.plan(task)?;
+///         Ok(format!("{} via {}", plan, self.model))
+///     }
+///
+///     #[observe(as_type = "chain", capture_output = false)]
+///     fn plan(&self, task: &str) -> Result<String, String> {
+///         Ok(task.to_uppercase())
+///     }
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn observe(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item = proc_macro2::TokenStream::from(item);
+    args::ObserveArgs::parse(args.into())
+        .and_then(|args| expand::expand(args, item.clone()))
+        .unwrap_or_else(|error| {
+            // Keep the item as written, so that one mistake gives one error rather than a
+            // cascade of "cannot find function" at every call.
+            let mut tokens = error.to_compile_error();
+            tokens.extend(item);
+            tokens
+        })
+        .into()
+}

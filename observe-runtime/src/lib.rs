@@ -1,0 +1,73 @@
+//! # observe
+//!
+//! Langfuse-grade tracing for LLM and agent applications, at the cost of a Rust span.
+//!
+//! Put `#[observe]` on the functions of a workflow; nested calls become child observations,
+//! across `.await`, `join_all`, and (with [`FutureExt::in_current_trace`] or [`spawn`])
+//! spawned tasks and threads. Set the session, user, tags and metadata of the whole trace once
+//! with [`update_current_trace`]; set model, usage and cost of one observation with
+//! [`update_current_observation`].
+//!
+//! ```
+//! use std::time::Duration;
+//! use observe_runtime::{observe, update_current_observation, update_current_trace, Client,
+//!     ObservationUpdate, TraceUpdate};
+//! use observe_runtime::model::{Cost, Usage};
+//!
+//! #[observe(as_type = "generation")]
+//! async fn summarize(text: &str) -> String {
+//!     update_current_observation(ObservationUpdate::new()
+//!         .model("gpt-4o-mini").usage(Usage::new(40, 8)).cost(Cost::new(0.0004, 0.0002)));
+//!     text.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+//! }
+//!
+//! #[observe(name = "workflow")]
+//! async fn workflow(user: &str, text: &str) -> String {
+//!     update_current_trace(TraceUpdate::new().user_id(user).session_id("demo"));
+//!     summarize(text).await
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let (client, memory) = Client::in_memory();
+//! client.in_scope(workflow("u1", "one two three four")).await;
+//! client.flush(Duration::from_secs(5));
+//! let obs = memory.observations();
+//! assert_eq!(obs.len(), 2);
+//! assert!(obs.iter().all(|o| o.trace.session_id.as_deref() == Some("demo")));
+//! # }
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod export;
+pub mod model;
+pub mod view;
+
+mod carry;
+mod client;
+mod clock;
+mod context;
+mod handle;
+mod limits;
+mod pipeline;
+mod update;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use carry::{spawn_thread, Context, FutureExt, WithContext};
+#[cfg(feature = "tokio")]
+pub use carry::{spawn, spawn_blocking};
+pub use client::{flush, Client, ClientBuilder, Guard};
+pub use context::{
+    current_observation_id, current_trace_id, score_current_observation, score_current_trace,
+    update_current_observation, update_current_trace, ScoreRequest,
+};
+pub use handle::{ObservationHandle, Trace, TraceHandle};
+pub use pipeline::{FlushReport, Mask, PipelineSettings, Stats};
+pub use update::{ObservationUpdate, TraceUpdate};
+
+/// Wraps a function in an observation; see the crate documentation.
+pub use observe_macros::observe;

@@ -1,0 +1,441 @@
+//! The bounded queue between the instrumented code and the background worker.
+//!
+//! The hot side is [`Pipeline::push`]: one lock-free push onto a bounded array queue, and a
+//! wake-up of the worker only when a batch is ready. When the queue is full the record is
+//! dropped and counted; the caller never waits. The cold side is the worker thread: it
+//! drains the queue in batches (by count, by bytes and by interval), applies the user's mask
+//! and the size limits, and hands each batch to every exporter.
+//!
+//! `flush` and `shutdown` are commands to the worker, answered on a channel, so each returns
+//! within its timeout and reports what was sent, dropped and left pending.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::{self, JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use crossbeam_queue::ArrayQueue;
+
+use crate::export::{Batch, ExportError, Exporter};
+use crate::limits;
+use crate::model::{Json, Record, TraceAttributes, TraceId};
+
+/// A function applied to every input, output and metadata value before it leaves the process
+/// (to redact secrets or personal data).
+pub type Mask = Arc<dyn Fn(Json) -> Json + Send + Sync>;
+
+/// How the pipeline batches, samples and bounds its memory.
+#[derive(Clone)]
+pub struct PipelineSettings {
+    /// Records the queue holds before new ones are dropped (and counted).
+    pub queue_capacity: usize,
+    /// Records per batch (`LANGFUSE_FLUSH_AT`).
+    pub max_batch_records: usize,
+    /// Encoded bytes per batch, estimated before encoding.
+    pub max_batch_bytes: usize,
+    /// Longest a record waits in the queue (`LANGFUSE_FLUSH_INTERVAL`).
+    pub flush_interval: Duration,
+    /// Fraction of traces kept, decided from the trace id (`LANGFUSE_SAMPLE_RATE`).
+    pub sample_rate: f64,
+    /// Default for `#[observe]` input and output capture
+    /// (`LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED`).
+    pub capture_io: bool,
+    /// Attributes every trace starts with (environment, release, version).
+    pub base_attributes: TraceAttributes,
+    /// Applied to input, output and metadata on the worker.
+    pub mask: Option<Mask>,
+    /// Largest encoded observation; over it the largest of input, output and metadata is
+    /// replaced by a truncation marker.
+    pub max_record_bytes: usize,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        PipelineSettings {
+            queue_capacity: 65_536,
+            max_batch_records: 512,
+            max_batch_bytes: 3 * 1024 * 1024,
+            flush_interval: Duration::from_secs(1),
+            sample_rate: 1.0,
+            capture_io: true,
+            base_attributes: TraceAttributes::default(),
+            mask: None,
+            max_record_bytes: 1_000_000,
+        }
+    }
+}
+
+impl fmt::Debug for PipelineSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PipelineSettings")
+            .field("queue_capacity", &self.queue_capacity)
+            .field("max_batch_records", &self.max_batch_records)
+            .field("max_batch_bytes", &self.max_batch_bytes)
+            .field("flush_interval", &self.flush_interval)
+            .field("sample_rate", &self.sample_rate)
+            .field("capture_io", &self.capture_io)
+            .field("base_attributes", &self.base_attributes)
+            .field("mask", &self.mask.as_ref().map(|_| "<fn>"))
+            .field("max_record_bytes", &self.max_record_bytes)
+            .finish()
+    }
+}
+
+/// Counts of what happened to records, readable at any time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Records accepted onto the queue.
+    pub queued: u64,
+    /// Records every exporter accepted.
+    pub exported: u64,
+    /// Records dropped because the queue was full.
+    pub dropped_queue_full: u64,
+    /// Records dropped because the pipeline was shut down.
+    pub dropped_after_shutdown: u64,
+    /// Records at least one exporter failed to send (after its own retries).
+    pub failed: u64,
+    /// Records whose largest field was replaced by a truncation marker.
+    pub truncated: u64,
+    /// Retries the exporters made.
+    pub retried: u64,
+}
+
+impl Stats {
+    /// All drops, whatever the reason.
+    pub fn dropped(&self) -> u64 {
+        self.dropped_queue_full + self.dropped_after_shutdown
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    queued: AtomicU64,
+    exported: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    dropped_after_shutdown: AtomicU64,
+    failed: AtomicU64,
+    truncated: AtomicU64,
+    retried: AtomicU64,
+}
+
+/// What `flush` and `shutdown` report.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlushReport {
+    /// Counters at the moment the call returned.
+    pub stats: Stats,
+    /// Records still queued or in flight when the call returned.
+    pub pending: u64,
+    /// True when the timeout ran out before the worker confirmed.
+    pub timed_out: bool,
+}
+
+enum Command {
+    Flush(Sender<()>),
+    Shutdown(Sender<()>),
+}
+
+/// The shared half of a client: queue, counters, settings and the worker's address.
+pub(crate) struct Pipeline {
+    queue: ArrayQueue<Record>,
+    counters: Counters,
+    settings: PipelineSettings,
+    base_attributes: Arc<TraceAttributes>,
+    sample_threshold: u64,
+    wake_at: usize,
+    closed: AtomicBool,
+    worker: Thread,
+    commands: Sender<Command>,
+    join: Mutex<Option<JoinHandle<()>>>,
+    pub(crate) trace_url_base: Option<String>,
+}
+
+impl Pipeline {
+    /// Starts the worker thread with these exporters.
+    pub(crate) fn start(
+        settings: PipelineSettings,
+        exporters: Vec<Box<dyn Exporter>>,
+        trace_url_base: Option<String>,
+    ) -> Arc<Pipeline> {
+        let (commands, receiver) = crossbeam_channel::unbounded();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Arc<Pipeline>>();
+        let join = thread::Builder::new()
+            .name("observe-worker".into())
+            .spawn(move || {
+                let Ok(pipeline) = ready_rx.recv() else {
+                    return;
+                };
+                Worker::new(pipeline, exporters, receiver).run();
+            })
+            .expect("spawning the observe worker thread");
+        let rate = settings.sample_rate.clamp(0.0, 1.0);
+        let pipeline = Arc::new(Pipeline {
+            queue: ArrayQueue::new(settings.queue_capacity.max(1)),
+            counters: Counters::default(),
+            base_attributes: Arc::new(settings.base_attributes.clone()),
+            sample_threshold: (rate * (1u64 << 63) as f64) as u64,
+            wake_at: settings
+                .max_batch_records
+                .clamp(1, settings.queue_capacity.max(1)),
+            settings,
+            closed: AtomicBool::new(false),
+            worker: join.thread().clone(),
+            commands,
+            join: Mutex::new(Some(join)),
+            trace_url_base,
+        });
+        // The worker holds a Weak-free strong reference only while it runs; it ends on
+        // shutdown, which drops it.
+        let _ = ready_tx.send(pipeline.clone());
+        pipeline
+    }
+
+    /// Queues a finished record without blocking; drops and counts it when the queue is full.
+    #[inline]
+    pub(crate) fn push(&self, record: Record) {
+        if self.closed.load(Ordering::Relaxed) {
+            self.counters
+                .dropped_after_shutdown
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        match self.queue.push(record) {
+            Ok(()) => {
+                self.counters.queued.fetch_add(1, Ordering::Relaxed);
+                if self.queue.len() == self.wake_at {
+                    self.worker.unpark();
+                }
+            }
+            Err(_) => {
+                if self
+                    .counters
+                    .dropped_queue_full
+                    .fetch_add(1, Ordering::Relaxed)
+                    == 0
+                {
+                    tracing::warn!(
+                        capacity = self.settings.queue_capacity,
+                        "observe: queue full, records are being dropped (counted in stats); \
+                         the destination is slower than the application produces, or unreachable"
+                    );
+                }
+                self.worker.unpark();
+            }
+        }
+    }
+
+    /// Deterministic per-trace sampling, as OpenTelemetry's `TraceIdRatioBased`.
+    pub(crate) fn sampled(&self, id: TraceId) -> bool {
+        (id.0 as u64 >> 1) < self.sample_threshold || self.settings.sample_rate >= 1.0
+    }
+
+    pub(crate) fn base_attributes(&self) -> Arc<TraceAttributes> {
+        self.base_attributes.clone()
+    }
+
+    pub(crate) fn capture_io(&self) -> bool {
+        self.settings.capture_io
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let c = &self.counters;
+        Stats {
+            queued: c.queued.load(Ordering::Relaxed),
+            exported: c.exported.load(Ordering::Relaxed),
+            dropped_queue_full: c.dropped_queue_full.load(Ordering::Relaxed),
+            dropped_after_shutdown: c.dropped_after_shutdown.load(Ordering::Relaxed),
+            failed: c.failed.load(Ordering::Relaxed),
+            truncated: c.truncated.load(Ordering::Relaxed),
+            retried: c.retried.load(Ordering::Relaxed),
+        }
+    }
+
+    fn report(&self, timed_out: bool) -> FlushReport {
+        let stats = self.stats();
+        FlushReport {
+            stats,
+            pending: stats.queued - stats.exported - stats.failed,
+            timed_out,
+        }
+    }
+
+    fn command(&self, make: impl FnOnce(Sender<()>) -> Command, timeout: Duration) -> bool {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        if self.commands.send(make(tx)).is_err() {
+            return true; // the worker is gone: nothing to wait for
+        }
+        self.worker.unpark();
+        rx.recv_timeout(timeout).is_ok()
+    }
+
+    /// Waits until everything queued before the call is exported, or the timeout.
+    pub(crate) fn flush(&self, timeout: Duration) -> FlushReport {
+        let ok = self.command(Command::Flush, timeout);
+        self.report(!ok)
+    }
+
+    /// Flushes, stops the worker and refuses new records. Idempotent.
+    pub(crate) fn shutdown(&self, timeout: Duration) -> FlushReport {
+        let deadline = Instant::now() + timeout;
+        let ok = self.command(Command::Shutdown, timeout);
+        self.closed.store(true, Ordering::Relaxed);
+        if ok {
+            let join = self
+                .join
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(join) = join {
+                // The worker confirmed; it only has to return now.
+                while !join.is_finished() && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        self.report(!ok)
+    }
+
+    #[cfg(test)]
+    pub(crate) fn settings(&self) -> &PipelineSettings {
+        &self.settings
+    }
+}
+
+/// The background side: owns the exporters.
+struct Worker {
+    pipeline: Arc<Pipeline>,
+    exporters: Vec<Box<dyn Exporter>>,
+    commands: Receiver<Command>,
+    logged_failure: bool,
+}
+
+impl Worker {
+    fn new(
+        pipeline: Arc<Pipeline>,
+        exporters: Vec<Box<dyn Exporter>>,
+        commands: Receiver<Command>,
+    ) -> Self {
+        Worker {
+            pipeline,
+            exporters,
+            commands,
+            logged_failure: false,
+        }
+    }
+
+    fn run(mut self) {
+        let interval = self.pipeline.settings.flush_interval;
+        let mut last_export = Instant::now();
+        loop {
+            while let Ok(command) = self.commands.try_recv() {
+                match command {
+                    Command::Flush(reply) => {
+                        self.drain_all();
+                        for e in &mut self.exporters {
+                            if let Err(err) = e.flush() {
+                                tracing::warn!("observe: {err}");
+                            }
+                        }
+                        let _ = reply.send(());
+                    }
+                    Command::Shutdown(reply) => {
+                        self.pipeline.closed.store(true, Ordering::Relaxed);
+                        self.drain_all();
+                        for e in &mut self.exporters {
+                            if let Err(err) = e.shutdown() {
+                                tracing::warn!("observe: {err}");
+                            }
+                        }
+                        let _ = reply.send(());
+                        return;
+                    }
+                }
+            }
+            let full = self.pipeline.queue.len() >= self.pipeline.wake_at;
+            if full || last_export.elapsed() >= interval {
+                self.drain_all();
+                last_export = Instant::now();
+            }
+            if self.pipeline.queue.len() < self.pipeline.wake_at && self.commands.is_empty() {
+                thread::park_timeout(interval.saturating_sub(last_export.elapsed()));
+            }
+        }
+    }
+
+    /// Exports everything queued now, batch after batch.
+    fn drain_all(&mut self) {
+        while let Some(batch) = self.next_batch() {
+            self.export(batch);
+        }
+    }
+
+    fn next_batch(&mut self) -> Option<Batch> {
+        let settings = &self.pipeline.settings;
+        let mut batch = Batch::default();
+        let mut bytes = 0usize;
+        while batch.len() < settings.max_batch_records && bytes < settings.max_batch_bytes {
+            let Some(record) = self.pipeline.queue.pop() else {
+                break;
+            };
+            match record {
+                Record::Observation(mut obs) => {
+                    if let Some(mask) = &settings.mask {
+                        limits::mask(&mut obs, mask.as_ref());
+                    }
+                    if limits::truncate(&mut obs, settings.max_record_bytes) {
+                        self.pipeline
+                            .counters
+                            .truncated
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    bytes += limits::estimated_size(&obs);
+                    batch.observations.push(obs);
+                }
+                Record::Score(score) => {
+                    bytes += 256;
+                    batch.scores.push(score);
+                }
+            }
+        }
+        (!batch.is_empty()).then_some(batch)
+    }
+
+    fn export(&mut self, batch: Batch) {
+        let n = batch.len() as u64;
+        let mut failed = false;
+        for exporter in &mut self.exporters {
+            let before = exporter.retries();
+            let result = exporter.export(&batch);
+            let retried = exporter.retries().saturating_sub(before);
+            if retried > 0 {
+                self.pipeline
+                    .counters
+                    .retried
+                    .fetch_add(retried, Ordering::Relaxed);
+            }
+            if let Err(err) = result {
+                failed = true;
+                log_failure(&mut self.logged_failure, &err);
+            }
+        }
+        let counter = if failed {
+            &self.pipeline.counters.failed
+        } else {
+            &self.pipeline.counters.exported
+        };
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+}
+
+/// The first failure is an error in the log; later ones are debug lines (the counters keep
+/// the tally), so a down server does not flood the application's log.
+fn log_failure(logged: &mut bool, err: &ExportError) {
+    if *logged {
+        tracing::debug!("observe: export failed: {err}");
+    } else {
+        tracing::error!("observe: export failed: {err}");
+        *logged = true;
+    }
+}

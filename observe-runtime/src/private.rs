@@ -1,0 +1,406 @@
+//! What the code `#[observe]` emits calls into. Not a public API: names and signatures may
+//! change in any release. docs/MACRO_CONTRACT.md describes the expansion.
+
+use std::any::type_name;
+use std::borrow::Cow;
+use std::fmt::{Debug, Display};
+use std::future::Future;
+use std::io::Write as _;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use serde::Serialize;
+
+pub use crate::model::{Json, ObservationType};
+
+use crate::client::global_enabled;
+use crate::context::{with_current, Entered, Frame, Open};
+use crate::model::Level;
+
+/// Static facts of one `#[observe]` site.
+#[derive(Debug)]
+pub struct Meta {
+    name: &'static str,
+    kind: ObservationType,
+    capture_input: Option<bool>,
+    capture_output: Option<bool>,
+}
+
+impl Meta {
+    /// `capture_*`: what the attribute said, or `None` to follow the client's default.
+    pub const fn new(
+        name: &'static str,
+        kind: ObservationType,
+        capture_input: Option<bool>,
+        capture_output: Option<bool>,
+    ) -> Meta {
+        Meta {
+            name,
+            kind,
+            capture_input,
+            capture_output,
+        }
+    }
+}
+
+/// An observation being entered; inactive (every method a no-op) when nothing records.
+pub struct Span {
+    frame: Option<Frame>,
+    capture_input: bool,
+    capture_output: bool,
+}
+
+impl Span {
+    /// Opens the observation under the current context. One thread-local read and one
+    /// relaxed atomic load when tracing is off.
+    #[inline]
+    pub fn enter(meta: &'static Meta) -> Span {
+        with_current(|current| {
+            if current.is_none() && !global_enabled() {
+                return Span::inactive();
+            }
+            match Frame::open(current, Cow::Borrowed(meta.name), meta.kind) {
+                Some(frame) => {
+                    let trace = frame.trace.as_ref().expect("open frames have a trace");
+                    let default = trace.sampled && trace.pipeline.capture_io();
+                    Span {
+                        capture_input: trace.sampled && meta.capture_input.unwrap_or(default),
+                        capture_output: trace.sampled && meta.capture_output.unwrap_or(default),
+                        frame: Some(frame),
+                    }
+                }
+                None => Span::inactive(),
+            }
+        })
+    }
+
+    fn inactive() -> Span {
+        Span {
+            frame: None,
+            capture_input: false,
+            capture_output: false,
+        }
+    }
+
+    /// True when the input should be captured.
+    #[inline]
+    pub fn wants_input(&self) -> bool {
+        self.capture_input
+    }
+
+    /// Records the input object built by `writer`.
+    pub fn set_input(&mut self, writer: InputWriter) {
+        if let Some(open) = self.open() {
+            open.details_mut().input = Some(writer.finish());
+        }
+    }
+
+    fn open(&mut self) -> Option<&mut Open> {
+        // SAFETY: `&mut self` owns the frame and nothing else refers to it outside a poll.
+        self.frame.as_ref().and_then(|f| unsafe { f.open_mut() })
+    }
+
+    /// Runs a sync body inside the observation.
+    #[inline]
+    pub fn in_scope<R>(
+        mut self,
+        body: impl FnOnce() -> R,
+        on_output: impl FnOnce(&R, &mut OutputSink<'_>),
+    ) -> R {
+        let Some(frame) = self.frame.as_ref() else {
+            return body();
+        };
+        let entered = Entered::new(frame);
+        let result = catch_unwind(AssertUnwindSafe(body));
+        drop(entered);
+        match result {
+            Ok(value) => {
+                self.complete(&value, on_output);
+                value
+            }
+            Err(payload) => {
+                self.panicked(payload.as_ref());
+                resume_unwind(payload)
+            }
+        }
+    }
+
+    /// Wraps a future: context set on every poll, panics recorded, output captured on
+    /// completion, `WARNING`/`cancelled` if dropped unfinished.
+    #[inline]
+    pub fn instrument<F, C>(self, future: F, on_output: C) -> Instrumented<F, C>
+    where
+        F: Future,
+        C: FnOnce(&F::Output, &mut OutputSink<'_>),
+    {
+        Instrumented {
+            future,
+            span: self,
+            on_output: Some(on_output),
+        }
+    }
+
+    fn complete<R>(&mut self, value: &R, on_output: impl FnOnce(&R, &mut OutputSink<'_>)) {
+        let capture = self.capture_output;
+        if let Some(open) = self.open() {
+            on_output(value, &mut OutputSink { open, capture });
+        }
+        self.finish();
+    }
+
+    fn panicked(&mut self, payload: &(dyn std::any::Any + Send)) {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic with a non-string payload".to_owned());
+        if let Some(open) = self.open() {
+            open.level = Level::Error;
+            open.details_mut().status_message = Some(format!("panicked: {message}"));
+        }
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        if let Some(frame) = self.frame.take() {
+            frame.finish();
+        }
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        if self.frame.is_some() {
+            if let Some(open) = self.open() {
+                open.level = Level::Warning;
+                open.details_mut().status_message = Some("cancelled".to_owned());
+            }
+            self.finish();
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future `#[observe]` wraps around an async body.
+    pub struct Instrumented<F, C> {
+        // Declared first so that, when dropped unfinished, the body's own observations end
+        // before this one.
+        #[pin]
+        future: F,
+        span: Span,
+        on_output: Option<C>,
+    }
+}
+
+impl<F, C> Future for Instrumented<F, C>
+where
+    F: Future,
+    C: FnOnce(&F::Output, &mut OutputSink<'_>),
+{
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let Some(frame) = this.span.frame.as_ref() else {
+            return this.future.poll(cx);
+        };
+        let entered = Entered::new(frame);
+        let future = this.future;
+        let result = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+        drop(entered);
+        match result {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => {
+                if let Some(on_output) = this.on_output.take() {
+                    this.span.complete(&value, on_output);
+                }
+                Poll::Ready(value)
+            }
+            Err(payload) => {
+                this.span.panicked(payload.as_ref());
+                resume_unwind(payload)
+            }
+        }
+    }
+}
+
+/// Where the emitted `on_output` closure records the result.
+pub struct OutputSink<'a> {
+    open: &'a mut Open,
+    capture: bool,
+}
+
+impl OutputSink<'_> {
+    /// Records the output; `value` runs only when output capture is on.
+    #[inline]
+    pub fn output(&mut self, value: impl FnOnce() -> Json) {
+        if self.capture {
+            self.open.details_mut().output = Some(value());
+        }
+    }
+
+    /// Sets level `ERROR` and the status message, whatever capture says.
+    pub fn error(&mut self, message: String) {
+        self.open.level = Level::Error;
+        self.open.details_mut().status_message = Some(message);
+    }
+}
+
+/// Builds the input object `{"arg": value, ...}` in one buffer.
+#[derive(Debug)]
+pub struct InputWriter {
+    buf: Vec<u8>,
+}
+
+impl Default for InputWriter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl InputWriter {
+    /// An empty object.
+    pub fn new() -> InputWriter {
+        let mut buf = Vec::with_capacity(64);
+        buf.push(b'{');
+        InputWriter { buf }
+    }
+
+    fn key(&mut self, name: &str) -> usize {
+        let mark = self.buf.len();
+        if self.buf.len() > 1 {
+            self.buf.push(b',');
+        }
+        // Parameter names are Rust identifiers: no escaping needed.
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(name.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+        mark
+    }
+
+    fn serialize<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
+        let mark = self.key(name);
+        let at = self.buf.len();
+        if let Err(e) = serde_json::to_writer(&mut self.buf, value) {
+            self.buf.truncate(at);
+            let _ = serde_json::to_writer(&mut self.buf, &format!("<not serializable: {e}>"));
+        }
+        debug_assert!(mark < self.buf.len());
+    }
+
+    fn text(&mut self, name: &str, text: &str) {
+        self.key(name);
+        let _ = serde_json::to_writer(&mut self.buf, text);
+    }
+
+    fn finish(mut self) -> Json {
+        self.buf.push(b'}');
+        // Built from a brace, identifier keys and serde_json output: valid JSON, valid UTF-8.
+        let text = String::from_utf8(self.buf).unwrap_or_else(|_| "{}".to_owned());
+        Json::from_raw_unchecked(text)
+    }
+}
+
+/// Autoref specialization: `(&&&Capture(&value))` captures by `Serialize`, else `Debug`, else
+/// the type's name.
+pub struct Capture<'a, T: ?Sized>(pub &'a T);
+
+/// Capture through `Serialize` (preferred).
+pub trait CaptureSerialize {
+    /// Writes `"name": value` into the input object.
+    fn capture_into(&self, name: &'static str, writer: &mut InputWriter);
+    /// The value as JSON.
+    fn to_json(&self) -> Json;
+}
+
+/// Capture through `Debug`: the value's debug text as a JSON string.
+pub trait CaptureDebug {
+    /// Writes `"name": "debug text"` into the input object.
+    fn capture_into(&self, name: &'static str, writer: &mut InputWriter);
+    /// The debug text as a JSON string.
+    fn to_json(&self) -> Json;
+}
+
+/// Neither: the type's name, so the user sees what was left out.
+pub trait CaptureOpaque {
+    /// Writes `"name": "<not captured: Type>"`.
+    fn capture_into(&self, name: &'static str, writer: &mut InputWriter);
+    /// `"<not captured: Type>"`.
+    fn to_json(&self) -> Json;
+}
+
+impl<T: Serialize + ?Sized> CaptureSerialize for &&Capture<'_, T> {
+    #[inline]
+    fn capture_into(&self, name: &'static str, writer: &mut InputWriter) {
+        writer.serialize(name, self.0);
+    }
+    fn to_json(&self) -> Json {
+        Json::from_value(self.0)
+    }
+}
+
+impl<T: Debug + ?Sized> CaptureDebug for &Capture<'_, T> {
+    fn capture_into(&self, name: &'static str, writer: &mut InputWriter) {
+        let mut text = Vec::new();
+        let _ = write!(text, "{:?}", self.0);
+        writer.text(name, &String::from_utf8_lossy(&text));
+    }
+    fn to_json(&self) -> Json {
+        Json::string(&format!("{:?}", self.0))
+    }
+}
+
+impl<T: ?Sized> CaptureOpaque for Capture<'_, T> {
+    fn capture_into(&self, name: &'static str, writer: &mut InputWriter) {
+        writer.text(name, &opaque::<T>());
+    }
+    fn to_json(&self) -> Json {
+        Json::string(&opaque::<T>())
+    }
+}
+
+fn opaque<T: ?Sized>() -> String {
+    format!("<not captured: {} is neither Serialize nor Debug>", type_name::<T>())
+}
+
+/// Autoref specialization for error text: `(&&&ErrorText(&err)).error_text()` uses `Display`,
+/// else `Debug`, else the type's name.
+pub struct ErrorText<'a, T: ?Sized>(pub &'a T);
+
+/// Error text through `Display` (preferred).
+pub trait ErrorDisplay {
+    /// The error's text.
+    fn error_text(&self) -> String;
+}
+
+/// Error text through `Debug`.
+pub trait ErrorDebug {
+    /// The error's debug text.
+    fn error_text(&self) -> String;
+}
+
+/// Error text when the error is neither `Display` nor `Debug`.
+pub trait ErrorOpaque {
+    /// The error type's name.
+    fn error_text(&self) -> String;
+}
+
+impl<T: Display + ?Sized> ErrorDisplay for &&ErrorText<'_, T> {
+    fn error_text(&self) -> String {
+        self.0.to_string()
+    }
+}
+
+impl<T: Debug + ?Sized> ErrorDebug for &ErrorText<'_, T> {
+    fn error_text(&self) -> String {
+        format!("{:?}", self.0)
+    }
+}
+
+impl<T: ?Sized> ErrorOpaque for ErrorText<'_, T> {
+    fn error_text(&self) -> String {
+        format!("error of type {}", type_name::<T>())
+    }
+}
