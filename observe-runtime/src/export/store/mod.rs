@@ -1,0 +1,257 @@
+//! The embedded local store: traces, observations and scores in one SQLite file, the
+//! default destination when no Langfuse keys are set.
+//!
+//! The file follows Langfuse's data model, so its SQL reads like Langfuse's:
+//!
+//! | table | one row per | columns (besides ids) |
+//! | --- | --- | --- |
+//! | `traces` | trace | `name`, `user_id`, `session_id`, `timestamp` (start), `end_time`, `latency_ms` (earliest observation start to latest end), `calculated_total_cost` (sum of its observations' total cost), `observation_count`, `metadata` (JSON), `tags` (JSON array), `version`, `release`, `environment`, `public`, `input`, `output` |
+//! | `observations` | observation | `trace_id`, `parent_observation_id`, `type`, `name`, `level`, `status_message`, `start_time`, `end_time`, `latency_ms`, `completion_start_time`, `model`, `model_parameters`, `usage_details`, `cost_details` (JSON), `calculated_total_cost`, `input`, `output`, `metadata` (JSON), `prompt_name`, `prompt_version`, `version` |
+//! | `scores` | score | `trace_id`, `observation_id`, `session_id`, `name`, `data_type` (`NUMERIC`, `CATEGORICAL`, `BOOLEAN`), `value`, `string_value`, `comment`, `timestamp` |
+//!
+//! Timestamps are UTC ISO-8601 text with microseconds (`2025-11-27T22:21:06.094913Z`): they
+//! sort and compare as text, and SQLite's date functions read them. `start_ns` and `end_ns`
+//! hold the same instants as integers.
+//!
+//! Several processes may write one file at once while others read it: the file is in WAL
+//! mode, writers wait for each other (`busy_timeout`), and each batch is one transaction,
+//! so a reader sees whole batches and a killed writer loses at most the batch it was
+//! writing. A trace row is upserted from its observations as they arrive: latency and
+//! cost are kept up to date, metadata merges by key and tags are a union; the root
+//! observation, which ends last, carries the trace's final attributes.
+//!
+//! ```
+//! use std::time::Duration;
+//! use observe_runtime::{Client, ObservationUpdate, Trace};
+//! use observe_runtime::export::store::StoreExporter;
+//! use observe_runtime::model::Cost;
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("traces.db");
+//! let client = Client::builder().exporter(StoreExporter::open(&path).unwrap()).build();
+//! let trace = client.trace(Trace::new("url_fetch").session_id("analysis_abc123").user_id("u1"));
+//! let mut llm = trace.generation("summarize");
+//! llm.update(ObservationUpdate::new().cost(Cost::total_only(0.02)));
+//! llm.end();
+//! trace.end();
+//! client.shutdown(Duration::from_secs(5));
+//!
+//! let conn = observe_runtime::export::store::rusqlite::Connection::open(&path).unwrap();
+//! let (user, cost): (String, f64) = conn
+//!     .query_row("SELECT user_id, calculated_total_cost FROM traces", [], |r| {
+//!         Ok((r.get(0)?, r.get(1)?))
+//!     })
+//!     .unwrap();
+//! assert_eq!(user, "u1");
+//! assert!((cost - 0.02).abs() < 1e-12);
+//! ```
+
+mod read;
+mod schema;
+mod write;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use crate::export::{Batch, ExportError, Exporter};
+
+pub use read::Store;
+/// The SQLite binding the store is built on, for readers that want the connection.
+pub use rusqlite;
+
+/// The environment variable that names the store's file.
+pub const STORE_PATH_ENV: &str = "OBSERVE_STORE_PATH";
+
+/// The file used when [`STORE_PATH_ENV`] is not set, relative to the working directory.
+pub const DEFAULT_STORE_PATH: &str = ".observe/traces.db";
+
+/// The schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i32 = schema::CURRENT_VERSION;
+
+/// How long a writer or reader waits for another process's lock before it gives up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the store lives: `OBSERVE_STORE_PATH` when set and not empty, else
+/// `.observe/traces.db` in the working directory.
+///
+/// ```
+/// use observe_runtime::export::store::default_store_path;
+/// let path = default_store_path();
+/// assert!(path.ends_with("traces.db") || std::env::var_os("OBSERVE_STORE_PATH").is_some());
+/// ```
+pub fn default_store_path() -> PathBuf {
+    match std::env::var_os(STORE_PATH_ENV) {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(DEFAULT_STORE_PATH),
+    }
+}
+
+/// Why the store could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// There is no file at the path (readers do not create one).
+    #[error(
+        "no store at {} — run your app with observe (e.g. `cargo run --example content_analysis`) first",
+        path.display()
+    )]
+    NotFound {
+        /// The path looked at.
+        path: PathBuf,
+    },
+    /// The folder for a new file could not be created.
+    #[error("cannot create the folder for the store {}: {source}", path.display())]
+    CreateDir {
+        /// The file's path.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was written by a newer observe, whose schema this build does not know.
+    #[error(
+        "{} has schema version {found}, newer than this observe knows ({supported}): upgrade observe",
+        path.display()
+    )]
+    NewerSchema {
+        /// The file's path.
+        path: PathBuf,
+        /// Its schema version.
+        found: i32,
+        /// The newest this build knows.
+        supported: i32,
+    },
+    /// SQLite failed (not a database, locked for longer than the busy timeout, disk full...).
+    #[error("store {}: {source}", path.display())]
+    Sqlite {
+        /// The file's path.
+        path: PathBuf,
+        /// SQLite's error.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+impl StoreError {
+    fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Sets WAL mode, the busy timeout and a durable-enough sync level on a connection.
+fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let sqlite = |e| StoreError::sqlite(path, e);
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(sqlite)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::debug!(path = %path.display(), mode, "observe store: WAL mode unavailable");
+    }
+    // NORMAL in WAL mode: a committed batch survives a crash of the process; only a power
+    // loss can take back the last ones.
+    conn.pragma_update(None, "synchronous", "NORMAL")
+        .map_err(sqlite)?;
+    Ok(())
+}
+
+/// Writes every batch it is given into a SQLite file; see the [module docs](self).
+///
+/// ```
+/// use observe_runtime::Client;
+/// use observe_runtime::export::store::StoreExporter;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = StoreExporter::open(dir.path().join("nested/traces.db")).unwrap();
+/// assert!(store.path().ends_with("nested/traces.db"));
+/// let client = Client::builder().exporter(store).build();
+/// # drop(client);
+/// ```
+pub struct StoreExporter {
+    conn: Connection,
+    path: PathBuf,
+    writer: write::Writer,
+}
+
+impl std::fmt::Debug for StoreExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreExporter")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl StoreExporter {
+    /// Opens (creating it and its folder if needed) the store at `path`, and brings an
+    /// older file to the current schema.
+    pub fn open(path: impl AsRef<Path>) -> Result<StoreExporter, StoreError> {
+        let path = path.as_ref().to_owned();
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| StoreError::CreateDir {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::sqlite(&path, e))?;
+        configure(&conn, &path)?;
+        schema::migrate(&mut conn, &path)?;
+        write::register_functions(&conn).map_err(|e| StoreError::sqlite(&path, e))?;
+        conn.set_prepared_statement_cache_capacity(16);
+        Ok(StoreExporter {
+            conn,
+            path,
+            writer: write::Writer::new(),
+        })
+    }
+
+    /// Opens the store at [`default_store_path`].
+    pub fn open_default() -> Result<StoreExporter, StoreError> {
+        StoreExporter::open(default_store_path())
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes one batch in one transaction, outside the pipeline (for tools and tests).
+    ///
+    /// ```
+    /// use observe_runtime::export::Batch;
+    /// use observe_runtime::export::store::StoreExporter;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut store = StoreExporter::open(dir.path().join("t.db")).unwrap();
+    /// store.write(&Batch::default()).unwrap();
+    /// ```
+    pub fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
+        self.writer
+            .write(&mut self.conn, batch)
+            .map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+}
+
+impl Exporter for StoreExporter {
+    fn name(&self) -> &str {
+        "store"
+    }
+
+    fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        self.write(batch).map_err(|e| ExportError::Io {
+            destination: "store".to_owned(),
+            source: Box::new(e),
+        })
+    }
+}

@@ -1,0 +1,249 @@
+//! Reading a store back: observations of a trace or a session as [`Observation`]s (for the
+//! session tree), and the connection itself for SQL.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rusqlite::{Connection, OpenFlags, Row};
+
+use super::{configure, schema, StoreError};
+use crate::model::{
+    Cost, Json, Level, Metadata, Observation, ObservationDetails, ObservationType, SpanId,
+    Timestamp, TraceAttributes, TraceId, Usage,
+};
+
+/// An existing store file opened for reading (and brought to the current schema if it is
+/// older). Reads see every committed batch, also while applications keep writing.
+///
+/// ```
+/// use std::time::Duration;
+/// use observe_runtime::{Client, Trace};
+/// use observe_runtime::export::store::{Store, StoreExporter};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("traces.db");
+/// let client = Client::builder().exporter(StoreExporter::open(&path).unwrap()).build();
+/// client.trace(Trace::new("url_fetch").session_id("analysis_abc123")).end();
+/// client.flush(Duration::from_secs(5));
+///
+/// let store = Store::open(&path).unwrap();
+/// let observations = store.session_observations("analysis_abc123").unwrap();
+/// assert_eq!(observations.len(), 1);
+/// assert_eq!(observations[0].name, "url_fetch");
+/// ```
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens the store at `path`; a missing file is [`StoreError::NotFound`] (it is not
+    /// created: only writers create stores).
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref().to_owned();
+        if !path.is_file() {
+            return Err(StoreError::NotFound { path });
+        }
+        let mut conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_URI
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::sqlite(&path, e))?;
+        configure(&conn, &path)?;
+        schema::migrate(&mut conn, &path)?;
+        Ok(Store { conn, path })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The connection, for SQL over the `traces`, `observations` and `scores` tables.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// The connection, mutable (to register functions or open transactions).
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Every observation of the trace `trace_id` (32 hex characters), by start time.
+    pub fn trace_observations(&self, trace_id: &str) -> Result<Vec<Observation>, StoreError> {
+        self.observations_where("o.trace_id = ?1", trace_id)
+    }
+
+    /// Every observation of every trace of the session `session_id`, by start time.
+    pub fn session_observations(&self, session_id: &str) -> Result<Vec<Observation>, StoreError> {
+        self.observations_where(
+            "o.trace_id IN (SELECT id FROM traces WHERE session_id = ?1)",
+            session_id,
+        )
+    }
+
+    fn observations_where(&self, filter: &str, arg: &str) -> Result<Vec<Observation>, StoreError> {
+        let sql = format!(
+            "SELECT o.id, o.trace_id, o.parent_observation_id, o.type, o.name, o.level,
+                    o.status_message, o.start_ns, o.end_ns, o.completion_start_time, o.model,
+                    o.model_parameters, o.usage_details, o.cost_details, o.input, o.output,
+                    o.metadata, o.prompt_name, o.prompt_version, o.version,
+                    t.name, t.session_id, t.user_id, t.tags, t.metadata, t.version, t.release,
+                    t.environment, t.public
+             FROM observations o LEFT JOIN traces t ON t.id = o.trace_id
+             WHERE {filter} ORDER BY o.start_ns, o.end_ns"
+        );
+        let sqlite = |e| StoreError::sqlite(&self.path, e);
+        let mut stmt = self.conn.prepare(&sql).map_err(sqlite)?;
+        let mut rows = stmt.query([arg]).map_err(sqlite)?;
+        let mut traces: HashMap<String, Arc<TraceAttributes>> = HashMap::new();
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(sqlite)? {
+            if let Some(o) = observation_from_row(row, &mut traces).map_err(sqlite)? {
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One joined row as an observation; `None` when its ids are not ids (a hand-edited file).
+fn observation_from_row(
+    row: &Row<'_>,
+    traces: &mut HashMap<String, Arc<TraceAttributes>>,
+) -> rusqlite::Result<Option<Observation>> {
+    let id: String = row.get(0)?;
+    let trace_id: String = row.get(1)?;
+    let parent: Option<String> = row.get(2)?;
+    let (Ok(id), Ok(tid)) = (id.parse::<SpanId>(), trace_id.parse::<TraceId>()) else {
+        return Ok(None);
+    };
+    let kind: String = row.get(3)?;
+    let level: String = row.get(5)?;
+    let name: String = row.get(4)?;
+    let start: i64 = row.get(7)?;
+    let end: i64 = row.get(8)?;
+    let completion: Option<String> = row.get(9)?;
+    let usage: Option<String> = row.get(12)?;
+    let cost: Option<String> = row.get(13)?;
+    let details = ObservationDetails {
+        status_message: row.get(6)?,
+        completion_start_time: completion.as_deref().and_then(parse_rfc3339),
+        model: row.get(10)?,
+        model_parameters: json(row.get(11)?),
+        usage: usage.and_then(|u| serde_json::from_str::<Usage>(&u).ok()),
+        cost: cost.and_then(|c| serde_json::from_str::<Cost>(&c).ok()),
+        input: json(row.get(14)?),
+        output: json(row.get(15)?),
+        metadata: metadata(row.get::<_, Option<String>>(16)?.as_deref()),
+        prompt_name: row.get(17)?,
+        prompt_version: row.get(18)?,
+        version: row.get(19)?,
+    };
+    let trace = match traces.get(&trace_id) {
+        Some(t) => t.clone(),
+        None => {
+            let tags: Option<String> = row.get(23)?;
+            let attributes = Arc::new(TraceAttributes {
+                name: row.get(20)?,
+                session_id: row.get(21)?,
+                user_id: row.get(22)?,
+                tags: tags
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or_default(),
+                metadata: metadata(row.get::<_, Option<String>>(24)?.as_deref()),
+                version: row.get(25)?,
+                release: row.get(26)?,
+                environment: row.get(27)?,
+                public: row.get(28)?,
+                input: None,
+                output: None,
+            });
+            traces.insert(trace_id, attributes.clone());
+            attributes
+        }
+    };
+    let has_details = details != ObservationDetails::default();
+    Ok(Some(Observation {
+        trace_id: tid,
+        id,
+        parent_id: parent.and_then(|p| p.parse().ok()),
+        name: Cow::Owned(name),
+        kind: kind.parse().unwrap_or(ObservationType::Span),
+        level: level.parse().unwrap_or(Level::Default),
+        start: Timestamp(start.max(0) as u64),
+        end: Timestamp(end.max(0) as u64),
+        details: has_details.then(|| Box::new(details)),
+        trace,
+    }))
+}
+
+/// Text from the file as JSON; text that is not JSON is kept as a JSON string.
+fn json(text: Option<String>) -> Option<Json> {
+    text.map(|t| Json::parse_checked(&t).unwrap_or_else(|_| Json::string(&t)))
+}
+
+fn metadata(text: Option<&str>) -> Metadata {
+    let Some(Ok(serde_json::Value::Object(map))) = text.map(serde_json::from_str) else {
+        return Metadata::new();
+    };
+    map.into_iter()
+        .map(|(k, v)| (k, Json::from_value(&v)))
+        .collect()
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (what the store writes) back to a timestamp.
+pub(crate) fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+    let b = text.as_bytes();
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !text.ends_with('Z') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    let frac = text.get(19..text.len() - 1)?;
+    let nanos_frac = match frac.strip_prefix('.') {
+        Some(digits) if !digits.is_empty() && digits.len() <= 9 => {
+            digits.parse::<i64>().ok()? * 10i64.pow(9 - digits.len() as u32)
+        }
+        None if frac.is_empty() => 0,
+        _ => return None,
+    };
+    let days = days_from_civil(y, m, d);
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    u64::try_from(secs * 1_000_000_000 + nanos_frac)
+        .ok()
+        .map(Timestamp)
+}
+
+/// Proleptic Gregorian date to days since 1970-01-01 (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_the_store_writes() {
+        let t = Timestamp(1_764_282_066_094_913_000);
+        assert_eq!(parse_rfc3339(&t.to_rfc3339()), Some(t));
+        assert_eq!(
+            parse_rfc3339("1970-01-01T00:00:01Z"),
+            Some(Timestamp(1_000_000_000))
+        );
+        assert_eq!(parse_rfc3339("yesterday"), None);
+    }
+}
