@@ -144,7 +144,10 @@ mod tests {
     #[test]
     fn parses_every_argument() {
         let args = ObserveArgs::parse(quote!(
-            name = "fetch", as_type = "Tool", capture_input = false, capture_output = true,
+            name = "fetch",
+            as_type = "Tool",
+            capture_input = false,
+            capture_output = true,
             skip(client, self),
         ))
         .unwrap();

@@ -190,15 +190,16 @@ impl Observation {
         };
         let span = local("__observe_span");
         let enter = self.enter();
+        let stmts = &block.stmts;
 
         let new_body = match body {
             Body::AsyncFn => quote! {
                 #enter
-                #span.instrument(async move { #edge #block }, #on_output).await
+                #span.instrument(async move { #edge #(#stmts)* }, #on_output).await
             },
             Body::Sync => quote! {
                 #enter
-                #span.in_scope(move || { #edge #block }, #on_output)
+                #span.in_scope(move || { #edge #(#stmts)* }, #on_output)
             },
             Body::ReturnsAsyncBlock {
                 index,
@@ -211,11 +212,12 @@ impl Observation {
                     capture,
                     block: inner,
                 } = async_block;
+                let inner_stmts = &inner.stmts;
                 let instrumented = quote! {
                     async move {
                         #enter
                         #span.instrument(
-                            #(#attrs)* #async_token #capture { #edge #inner },
+                            #(#attrs)* #async_token #capture { #edge #(#inner_stmts)* },
                             #on_output,
                         ).await
                     }
@@ -271,6 +273,8 @@ impl Observation {
         let idents = &self.inputs;
         let keys = self.inputs.iter().map(|p| p.unraw().to_string());
         Some(quote! {
+            // Reading a `_name` parameter is the point here, not a slip.
+            #[allow(clippy::used_underscore_binding)]
             if #span.wants_input() {
                 use ::observe_runtime::__private::{
                     CaptureDebug as _, CaptureOpaque as _, CaptureSerialize as _,
@@ -313,7 +317,7 @@ impl Observation {
                         use ::observe_runtime::__private::{
                             ErrorDebug as _, ErrorDisplay as _, ErrorOpaque as _,
                         };
-                        (&&::observe_runtime::__private::ErrorText(#error)).error_text()
+                        (&&&::observe_runtime::__private::ErrorText(#error)).error_text()
                     })
                 };
                 if capture && !ok.is_some_and(is_unit) {
