@@ -235,9 +235,18 @@ pub struct Guard {
 }
 
 impl Guard {
-    /// The installed client.
-    pub fn client(&self) -> &Client {
-        self.client.as_ref().expect("present until drop")
+    /// The installed client; `None` for the guard of disabled tracing
+    /// (`LANGFUSE_TRACING_ENABLED=false`), which installed nothing.
+    pub fn client(&self) -> Option<&Client> {
+        self.client.as_ref()
+    }
+
+    /// A guard that installed nothing and does nothing when dropped.
+    pub(crate) fn disabled() -> Guard {
+        Guard {
+            client: None,
+            shutdown_timeout: DROP_SHUTDOWN_TIMEOUT,
+        }
     }
 
     /// Sets how long dropping the guard waits for the queue to drain (default 5 s).

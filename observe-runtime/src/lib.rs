@@ -61,6 +61,7 @@ pub use carry::{spawn_thread, Context, FutureExt, WithContext};
 #[cfg(feature = "tokio")]
 pub use carry::{spawn, spawn_blocking};
 pub use client::{flush, Client, ClientBuilder, Guard};
+pub use config::{get_trace_url, init, Config, ConfigError};
 pub use context::{
     current_observation_id, current_trace_id, score_current_observation, score_current_trace,
     update_current_observation, update_current_trace, ScoreRequest,

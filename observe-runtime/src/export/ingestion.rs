@@ -1,1 +1,695 @@
-//! (being written)
+//! The legacy Langfuse ingestion API (`POST {base}/api/public/ingestion`), for self-hosted
+//! Langfuse v2/v3 servers. Langfuse v4 (and Cloud after 2026-11-16) refuses it: use the OTLP
+//! exporter there.
+//!
+//! Per trace in a batch, one `trace-create` (an upsert: session id, user id, tags and
+//! metadata live only there); per observation one `<type>-create` with its end (`span-create`,
+//! `generation-create`, `event-create`, `agent-create` ... `guardrail-create`). Bodies are
+//! camelCase with absent fields left out (never `null`), timestamps UTC ISO-8601 with
+//! microseconds and `Z`, a top-level observation has no `parentObservationId`. A batch is
+//! split into requests under [`MAX_REQUEST_BYTES`]. The server answers `207` with a status per
+//! event; refused events are counted and reported as [`ExportError::Partial`].
+//!
+//! The JSON is written straight into one buffer, with the already-encoded input, output and
+//! metadata values embedded as they are.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use observe_runtime::export::{Batch, ingestion::encode_batch};
+//! use observe_runtime::model::*;
+//!
+//! let obs = Observation {
+//!     trace_id: TraceId(7), id: SpanId(9), parent_id: None, name: "root".into(),
+//!     kind: ObservationType::Span, level: Level::Default, start: Timestamp(1), end: Timestamp(2),
+//!     details: None, trace: Arc::new(TraceAttributes { user_id: Some("u1".into()), ..Default::default() }),
+//! };
+//! let requests = encode_batch(&Batch { observations: vec![Box::new(obs)], scores: vec![] });
+//! let body: serde_json::Value = serde_json::from_slice(&requests[0]).unwrap();
+//! assert_eq!(body["batch"][0]["type"], "trace-create");
+//! assert_eq!(body["batch"][0]["body"]["userId"], "u1");
+//! assert_eq!(body["batch"][1]["type"], "span-create");
+//! assert!(body["batch"][1]["body"].get("parentObservationId").is_none());
+//! ```
+
+use std::collections::HashMap;
+use std::io::Write as _;
+
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use serde::Deserialize;
+
+use crate::export::http::{self, HttpOptions, Sender, SetupError, Target};
+use crate::export::otlp::{write_cost_json, write_usage_json};
+use crate::export::scores::{ScoreTarget, LANGFUSE_AUTH_HINT};
+use crate::export::{Batch, ExportError, Exporter};
+use crate::model::{
+    Json, Metadata, Observation, ObservationType, Timestamp, TraceAttributes, TraceId,
+};
+
+/// Largest request body sent: under the 3.5 MB the API documents, with a margin.
+pub const MAX_REQUEST_BYTES: usize = 3_400_000;
+
+/// Room kept at the end of a request for the closing `metadata` object.
+const TAIL_RESERVE: usize = 512;
+
+/// The event type of an observation (`span-create`, `generation-create`...).
+///
+/// ```
+/// use observe_runtime::export::ingestion::event_type;
+/// use observe_runtime::model::ObservationType;
+/// assert_eq!(event_type(ObservationType::Agent), "agent-create");
+/// ```
+pub fn event_type(kind: ObservationType) -> &'static str {
+    match kind {
+        ObservationType::Span => "span-create",
+        ObservationType::Generation => "generation-create",
+        ObservationType::Event => "event-create",
+        ObservationType::Agent => "agent-create",
+        ObservationType::Tool => "tool-create",
+        ObservationType::Chain => "chain-create",
+        ObservationType::Retriever => "retriever-create",
+        ObservationType::Evaluator => "evaluator-create",
+        ObservationType::Embedding => "embedding-create",
+        ObservationType::Guardrail => "guardrail-create",
+    }
+}
+
+/// Whether the body may carry the generation fields (model, usage, cost, prompt...). Spans and
+/// events may not (`CreateSpanBody`, `CreateEventBody`); the typed observations share the
+/// generation body on the server.
+fn has_generation_fields(kind: ObservationType) -> bool {
+    !matches!(kind, ObservationType::Span | ObservationType::Event)
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON writing.
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn put_hex(out: &mut Vec<u8>, value: u128, digits: u32) {
+    for i in (0..digits).rev() {
+        out.push(HEX[((value >> (i * 4)) & 0xf) as usize]);
+    }
+}
+
+/// A random UUID v4, the event envelope's id.
+fn put_uuid(out: &mut Vec<u8>) {
+    let mut v = fastrand::u128(..);
+    v = (v & !(0xf << 76)) | (0x4 << 76); // version 4
+    v = (v & !(0x3 << 62)) | (0x2 << 62); // RFC 4122 variant
+    out.push(b'"');
+    put_hex(out, v >> 96, 8);
+    out.push(b'-');
+    put_hex(out, (v >> 80) & 0xffff, 4);
+    out.push(b'-');
+    put_hex(out, (v >> 64) & 0xffff, 4);
+    out.push(b'-');
+    put_hex(out, (v >> 48) & 0xffff, 4);
+    out.push(b'-');
+    put_hex(out, v & 0xffff_ffff_ffff, 12);
+    out.push(b'"');
+}
+
+/// `"2026-11-27T22:21:06.094913Z"`, as [`Timestamp::to_rfc3339`] but without allocating.
+fn put_timestamp(out: &mut Vec<u8>, t: Timestamp) {
+    let secs = t.0 / 1_000_000_000;
+    let micros = (t.0 % 1_000_000_000) / 1_000;
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    if !(0..=9999).contains(&y) {
+        out.extend_from_slice(t.to_rfc3339().as_bytes());
+        return;
+    }
+    let rem = secs % 86_400;
+    let mut digits = |v: u64, n: u32, sep: u8| {
+        for i in (0..n).rev() {
+            out.push(b'0' + ((v / 10u64.pow(i)) % 10) as u8);
+        }
+        out.push(sep);
+    };
+    digits(y as u64, 4, b'-');
+    digits(m as u64, 2, b'-');
+    digits(d as u64, 2, b'T');
+    digits(rem / 3600, 2, b':');
+    digits((rem % 3600) / 60, 2, b':');
+    digits(rem % 60, 2, b'.');
+    digits(micros, 6, b'Z');
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A JSON object being written: `{"a":...,"b":...}` with commas handled.
+struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    fn open(out: &'a mut Vec<u8>) -> Obj<'a> {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+
+    /// Writes `,"key":` (keys are ours: camelCase ASCII, nothing to escape).
+    fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+
+    fn str(&mut self, key: &str, value: &str) {
+        let out = self.key(key);
+        let _ = serde_json::to_writer(out, value);
+    }
+
+    fn opt_str(&mut self, key: &str, value: Option<&str>) {
+        if let Some(v) = value {
+            self.str(key, v);
+        }
+    }
+
+    fn raw(&mut self, key: &str, json: &Json) {
+        self.key(key).extend_from_slice(json.as_str().as_bytes());
+    }
+
+    fn timestamp(&mut self, key: &str, t: Timestamp) {
+        let out = self.key(key);
+        out.push(b'"');
+        put_timestamp(out, t);
+        out.push(b'"');
+    }
+
+    fn hex(&mut self, key: &str, value: u128, digits: u32) {
+        let out = self.key(key);
+        out.push(b'"');
+        put_hex(out, value, digits);
+        out.push(b'"');
+    }
+
+    fn metadata(&mut self, key: &str, metadata: &Metadata) {
+        if metadata.is_empty() {
+            return;
+        }
+        let out = self.key(key);
+        out.push(b'{');
+        for (i, (k, v)) in metadata.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut *out, k);
+            out.push(b':');
+            out.extend_from_slice(v.as_str().as_bytes());
+        }
+        out.push(b'}');
+    }
+
+    fn close(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// `"id":..., "type":..., "timestamp":...` of the event envelope; returns the body's object.
+fn envelope<'a>(out: &'a mut Vec<u8>, kind: &str, at: Timestamp) -> Obj<'a> {
+    out.extend_from_slice(b"{\"id\":");
+    put_uuid(out);
+    out.extend_from_slice(b",\"type\":\"");
+    out.extend_from_slice(kind.as_bytes());
+    out.extend_from_slice(b"\",\"timestamp\":\"");
+    put_timestamp(out, at);
+    out.extend_from_slice(b"\",\"body\":");
+    Obj::open(out)
+}
+
+/// One trace's `trace-create`.
+fn write_trace_event(
+    out: &mut Vec<u8>,
+    id: TraceId,
+    t: &TraceAttributes,
+    root: Option<&Observation>,
+    at: Timestamp,
+) {
+    let mut body = envelope(out, "trace-create", at);
+    body.hex("id", id.0, 32);
+    if let Some(root) = root {
+        body.timestamp("timestamp", root.start);
+    }
+    body.opt_str("name", t.name.as_deref().or(root.map(|r| r.name.as_ref())));
+    body.opt_str("userId", t.user_id.as_deref());
+    body.opt_str("sessionId", t.session_id.as_deref());
+    body.opt_str("release", t.release.as_deref());
+    body.opt_str("version", t.version.as_deref());
+    body.opt_str("environment", t.environment.as_deref());
+    body.metadata("metadata", &t.metadata);
+    if !t.tags.is_empty() {
+        let out = body.key("tags");
+        out.push(b'[');
+        for (i, tag) in t.tags.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let _ = serde_json::to_writer(&mut *out, tag);
+        }
+        out.push(b']');
+    }
+    if let Some(public) = t.public {
+        body.key("public")
+            .extend_from_slice(if public { b"true" } else { b"false" });
+    }
+    if let Some(v) = &t.input {
+        body.raw("input", v);
+    }
+    if let Some(v) = &t.output {
+        body.raw("output", v);
+    }
+    body.close();
+    out.push(b'}');
+}
+
+/// One observation's `<type>-create`, with its end.
+fn write_observation_event(out: &mut Vec<u8>, obs: &Observation) {
+    let t = &*obs.trace;
+    let d = obs.details();
+    let mut body = envelope(out, event_type(obs.kind), obs.end);
+    body.hex("id", obs.id.0 as u128, 16);
+    body.hex("traceId", obs.trace_id.0, 32);
+    if let Some(parent) = obs.parent_id {
+        body.hex("parentObservationId", parent.0 as u128, 16);
+    }
+    body.str("name", &obs.name);
+    body.timestamp("startTime", obs.start);
+    if obs.kind != ObservationType::Event {
+        body.timestamp("endTime", obs.end);
+    }
+    body.str("level", obs.level.as_str());
+    body.opt_str("statusMessage", d.status_message.as_deref());
+    body.opt_str("version", d.version.as_deref().or(t.version.as_deref()));
+    body.opt_str("environment", t.environment.as_deref());
+    body.metadata("metadata", &d.metadata);
+    if let Some(v) = &d.input {
+        body.raw("input", v);
+    }
+    if let Some(v) = &d.output {
+        body.raw("output", v);
+    }
+    if has_generation_fields(obs.kind) {
+        body.opt_str("model", d.model.as_deref());
+        if let Some(p) = d
+            .model_parameters
+            .as_ref()
+            .filter(|p| p.as_str().starts_with('{'))
+        {
+            body.raw("modelParameters", p);
+        }
+        if let Some(usage) = &d.usage {
+            let out = body.key("usageDetails");
+            write_usage_json(out, usage.0.iter().map(|(k, v)| (k.as_str(), *v)));
+        }
+        if let Some(cost) = &d.cost {
+            let out = body.key("costDetails");
+            write_cost_json(out, cost.0.iter().map(|(k, v)| (k.as_str(), *v)));
+        }
+        if let Some(at) = d.completion_start_time {
+            body.timestamp("completionStartTime", at);
+        }
+        body.opt_str("promptName", d.prompt_name.as_deref());
+        if let Some(v) = d.prompt_version {
+            let _ = write!(body.key("promptVersion"), "{v}");
+        }
+    }
+    body.close();
+    out.push(b'}');
+}
+
+/// One request body, ready to send.
+#[derive(Debug)]
+struct Request {
+    body: Vec<u8>,
+    events: usize,
+}
+
+/// Packs events into request bodies under the size limit.
+struct Packer<'a> {
+    limit: usize,
+    public_key: Option<&'a str>,
+    body: Vec<u8>,
+    events: usize,
+    requests: Vec<Request>,
+    oversized: usize,
+}
+
+const BATCH_OPEN: &[u8] = b"{\"batch\":[";
+
+impl<'a> Packer<'a> {
+    fn new(limit: usize, public_key: Option<&'a str>) -> Packer<'a> {
+        let mut body = Vec::with_capacity(64 * 1024);
+        body.extend_from_slice(BATCH_OPEN);
+        Packer {
+            limit,
+            public_key,
+            body,
+            events: 0,
+            requests: Vec::new(),
+            oversized: 0,
+        }
+    }
+
+    fn push(&mut self, event: &[u8]) {
+        if BATCH_OPEN.len() + event.len() + TAIL_RESERVE > self.limit {
+            self.oversized += 1;
+            return;
+        }
+        if self.events > 0 && self.body.len() + 1 + event.len() + TAIL_RESERVE > self.limit {
+            self.finish();
+        }
+        if self.events > 0 {
+            self.body.push(b',');
+        }
+        self.body.extend_from_slice(event);
+        self.events += 1;
+    }
+
+    fn finish(&mut self) {
+        if self.events == 0 {
+            return;
+        }
+        self.body.extend_from_slice(b"],\"metadata\":");
+        let mut meta = Obj::open(&mut self.body);
+        let _ = write!(meta.key("batch_size"), "{}", self.events);
+        meta.str("sdk_name", http::SDK_NAME);
+        meta.str("sdk_version", http::SDK_VERSION);
+        meta.opt_str("public_key", self.public_key);
+        meta.close();
+        self.body.push(b'}');
+        let body = std::mem::replace(&mut self.body, Vec::with_capacity(64 * 1024));
+        self.body.extend_from_slice(BATCH_OPEN);
+        self.requests.push(Request {
+            body,
+            events: self.events,
+        });
+        self.events = 0;
+    }
+}
+
+/// Builds the request bodies of a batch; also returns how many events were too large to send
+/// at all.
+fn encode_requests(batch: &Batch, limit: usize, public_key: Option<&str>) -> (Vec<Request>, usize) {
+    // Traces in order of first appearance; for each, the observation whose attribute
+    // snapshot is the freshest (the root's, which ends last, else the latest to end here).
+    struct TraceEntry<'b> {
+        id: TraceId,
+        attrs: &'b Observation,
+        root: Option<&'b Observation>,
+        first_start: Timestamp,
+    }
+    let mut traces: Vec<TraceEntry<'_>> = Vec::new();
+    let mut index: HashMap<TraceId, usize> = HashMap::new();
+    for obs in &batch.observations {
+        let obs: &Observation = obs;
+        match index.get(&obs.trace_id) {
+            Some(&i) => {
+                let e = &mut traces[i];
+                if e.root.is_none() {
+                    e.attrs = obs;
+                }
+                if obs.is_root() {
+                    e.root = Some(obs);
+                }
+                e.first_start = e.first_start.min(obs.start);
+            }
+            None => {
+                index.insert(obs.trace_id, traces.len());
+                traces.push(TraceEntry {
+                    id: obs.trace_id,
+                    attrs: obs,
+                    root: obs.is_root().then_some(obs),
+                    first_start: obs.start,
+                });
+            }
+        }
+    }
+
+    let mut packer = Packer::new(limit, public_key);
+    let mut event = Vec::with_capacity(4096);
+    for t in &traces {
+        event.clear();
+        let at = t.root.map_or(t.first_start, |r| r.start);
+        write_trace_event(&mut event, t.id, &t.attrs.trace, t.root, at);
+        packer.push(&event);
+    }
+    for obs in &batch.observations {
+        event.clear();
+        write_observation_event(&mut event, obs);
+        packer.push(&event);
+    }
+    packer.finish();
+    (packer.requests, packer.oversized)
+}
+
+/// Encodes the batch's observations as ingestion request bodies (`{"batch":[...],
+/// "metadata":{...}}`), each under [`MAX_REQUEST_BYTES`]: the exporter's wire format, public
+/// for benchmarks and tests. Scores are not included (they go to `/api/public/scores`).
+pub fn encode_batch(batch: &Batch) -> Vec<Vec<u8>> {
+    encode_batch_with_limit(batch, MAX_REQUEST_BYTES)
+}
+
+/// As [`encode_batch`], with another size limit per request. An event that cannot fit a
+/// request on its own is left out.
+pub fn encode_batch_with_limit(batch: &Batch, max_request_bytes: usize) -> Vec<Vec<u8>> {
+    encode_requests(batch, max_request_bytes, None)
+        .0
+        .into_iter()
+        .map(|r| r.body)
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The exporter.
+
+#[derive(Deserialize, Default)]
+struct IngestionResponse {
+    #[serde(default)]
+    errors: Vec<IngestionError>,
+}
+
+#[derive(Deserialize)]
+struct IngestionError {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    status: u16,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    error: Option<serde_json::Value>,
+}
+
+impl IngestionError {
+    fn describe(&self) -> String {
+        let mut text = format!("event {}: {}", self.id, self.status);
+        if let Some(m) = &self.message {
+            text.push(' ');
+            text.push_str(m);
+        }
+        if let Some(e) = &self.error {
+            let e = match e {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            text.push_str(": ");
+            text.extend(e.chars().take(300));
+        }
+        text
+    }
+}
+
+/// Sends batches to the legacy ingestion API, and scores to `/api/public/scores`.
+///
+/// ```no_run
+/// use observe_runtime::Client;
+/// use observe_runtime::export::http::HttpOptions;
+/// use observe_runtime::export::ingestion::IngestionExporter;
+///
+/// let exporter = IngestionExporter::new(
+///     "http://localhost:3000", "pk-lf-...", "sk-lf-...", HttpOptions::default(),
+/// ).unwrap();
+/// let client = Client::builder().exporter(exporter).build();
+/// # drop(client);
+/// ```
+pub struct IngestionExporter {
+    target: Target,
+    sender: Sender,
+    scores: ScoreTarget,
+    public_key: String,
+    max_request_bytes: usize,
+}
+
+impl std::fmt::Debug for IngestionExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestionExporter")
+            .field("url", &self.target.url.as_str())
+            .field("max_request_bytes", &self.max_request_bytes)
+            .finish()
+    }
+}
+
+impl IngestionExporter {
+    /// `{base_url}/api/public/ingestion` with Basic auth and the SDK headers.
+    pub fn new(
+        base_url: &str,
+        public_key: &str,
+        secret_key: &str,
+        options: HttpOptions,
+    ) -> Result<IngestionExporter, SetupError> {
+        let base = base_url.trim_end_matches('/');
+        let url = http::parse_url(&format!("{base}/api/public/ingestion"))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            http::basic_auth(public_key, secret_key).ok_or(SetupError::InvalidHeader {
+                name: "authorization".to_owned(),
+            })?,
+        );
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        http::insert(&mut headers, "x_langfuse_sdk_name", http::SDK_NAME)?;
+        http::insert(&mut headers, "x_langfuse_sdk_version", http::SDK_VERSION)?;
+        http::insert(&mut headers, "x_langfuse_public_key", public_key)?;
+        Ok(IngestionExporter {
+            target: Target {
+                destination: "Langfuse (ingestion API)".to_owned(),
+                url,
+                headers,
+                auth_hint: LANGFUSE_AUTH_HINT,
+            },
+            sender: Sender::new(options)?,
+            scores: ScoreTarget::langfuse(base, public_key, secret_key, None)?,
+            public_key: public_key.to_owned(),
+            max_request_bytes: MAX_REQUEST_BYTES,
+        })
+    }
+
+    /// Another size limit per request (default [`MAX_REQUEST_BYTES`]).
+    pub fn max_request_bytes(mut self, bytes: usize) -> IngestionExporter {
+        self.max_request_bytes = bytes;
+        self
+    }
+
+    /// The environment scores carry.
+    pub fn score_environment(mut self, environment: Option<String>) -> IngestionExporter {
+        self.scores = self.scores.with_environment(environment);
+        self
+    }
+
+    /// The ingestion URL this exporter posts to.
+    pub fn url(&self) -> &str {
+        self.target.url.as_str()
+    }
+
+    fn send_observations(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        let (requests, oversized) =
+            encode_requests(batch, self.max_request_bytes, Some(&self.public_key));
+        let mut refused = oversized;
+        let mut total = oversized;
+        let mut first = (oversized > 0).then(|| {
+            format!(
+                "{oversized} event(s) larger than the {}-byte request limit were left out",
+                self.max_request_bytes
+            )
+        });
+        for request in &requests {
+            total += request.events;
+            let response = self.sender.post(&self.target, &[], &request.body)?;
+            let parsed: IngestionResponse =
+                serde_json::from_slice(&response.body).unwrap_or_default();
+            if !parsed.errors.is_empty() {
+                refused += parsed.errors.len();
+                first.get_or_insert_with(|| parsed.errors[0].describe());
+            }
+        }
+        match first {
+            Some(mut message) if refused > 0 => {
+                if refused == total {
+                    message.push_str(
+                        "; every event was refused: a Langfuse v4 server accepts only OTLP \
+                         (unset OBSERVE_LANGFUSE_API or set it to otlp)",
+                    );
+                }
+                Err(ExportError::Partial {
+                    destination: self.target.destination.clone(),
+                    refused,
+                    message,
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Exporter for IngestionExporter {
+    fn name(&self) -> &str {
+        "langfuse-ingestion"
+    }
+
+    fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        let mut result = if batch.observations.is_empty() {
+            Ok(())
+        } else {
+            self.send_observations(batch)
+        };
+        if !batch.scores.is_empty() && !matches!(result, Err(ExportError::Unavailable { .. })) {
+            let sent = self.scores.send(&mut self.sender, &batch.scores);
+            if result.is_ok() {
+                result = sent;
+            }
+        }
+        result
+    }
+
+    fn retries(&self) -> u64 {
+        self.sender.retries()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_match_the_model() {
+        for t in [
+            0u64,
+            1_764_282_066_094_913_000,
+            951_782_400_000_001_000, // 2000-02-29
+            4_102_444_799_999_999_999,
+        ] {
+            let mut out = Vec::new();
+            put_timestamp(&mut out, Timestamp(t));
+            assert_eq!(String::from_utf8(out).unwrap(), Timestamp(t).to_rfc3339());
+        }
+    }
+
+    #[test]
+    fn uuids_are_v4() {
+        let mut out = Vec::new();
+        put_uuid(&mut out);
+        let s = String::from_utf8(out).unwrap();
+        let s = s.trim_matches('"');
+        assert_eq!(s.len(), 36);
+        assert_eq!(&s[14..15], "4");
+        assert!(matches!(&s[19..20], "8" | "9" | "a" | "b"));
+    }
+}

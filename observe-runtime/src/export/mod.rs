@@ -22,9 +22,11 @@
 //! ```
 
 pub mod console;
+pub mod http;
 pub mod ingestion;
 pub mod memory;
 pub mod otlp;
+pub mod scores;
 pub mod store;
 
 use crate::model::{Observation, Score};

@@ -1,1 +1,913 @@
-//! (being written)
+//! OTLP/HTTP protobuf: Langfuse v4's endpoint (`{base}/api/public/otel/v1/traces`) and any
+//! OpenTelemetry collector.
+//!
+//! Each batch becomes one `ExportTraceServiceRequest` (one resource, one instrumentation scope
+//! named [`SCOPE_NAME`], which starts with `langfuse-sdk` so Langfuse reads the `langfuse.*`
+//! attributes as its own), gzipped, POSTed with the [`http`](crate::export::http) sender's
+//! retry rules.
+//!
+//! Every span carries the attributes of CONTRACT.md: its own (`langfuse.observation.*`) and the
+//! trace's (`session.id`, `user.id`, `langfuse.trace.tags`, `langfuse.trace.metadata.<key>`,
+//! `langfuse.trace.name`, `langfuse.version`, `langfuse.release`, `langfuse.environment`,
+//! `langfuse.trace.public`, `langfuse.trace.input`/`output`), because Langfuse v4 sums costs and
+//! counts per session and user only over the observations that carry them. Level `ERROR` also
+//! sets the OTel status to `ERROR` with the status message.
+//!
+//! The bytes are written straight from the model by [`encode_batch`], without building the
+//! generated message structs first (one attribute is a few byte copies, no allocation);
+//! [`to_request`] builds the same request as `opentelemetry-proto`'s generated types, and the
+//! tests check that both agree.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use prost::Message;
+//! use observe_runtime::export::Batch;
+//! use observe_runtime::export::otlp::{encode_batch, to_request, Resource};
+//! use observe_runtime::model::*;
+//!
+//! let attrs = TraceAttributes { session_id: Some("s1".into()), ..Default::default() };
+//! let obs = Observation {
+//!     trace_id: TraceId(7), id: SpanId(9), parent_id: None, name: "root".into(),
+//!     kind: ObservationType::Span, level: Level::Default, start: Timestamp(1), end: Timestamp(2),
+//!     details: None, trace: Arc::new(attrs),
+//! };
+//! let batch = Batch { observations: vec![Box::new(obs)], scores: vec![] };
+//! let bytes = encode_batch(&batch, &Resource::default());
+//! assert_eq!(bytes, to_request(&batch, &Resource::default()).encode_to_vec());
+//! ```
+
+use std::borrow::Cow;
+use std::io::Write as _;
+
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{
+    any_value, AnyValue, ArrayValue, InstrumentationScope, KeyValue,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
+use opentelemetry_proto::tonic::trace::v1::{
+    span::SpanKind, status::StatusCode, ResourceSpans, ScopeSpans, Span, Status,
+};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
+
+use crate::export::http::{self, HttpOptions, Sender, SetupError, Target};
+use crate::export::scores::{ScoreTarget, LANGFUSE_AUTH_HINT};
+use crate::export::{Batch, ExportError, Exporter};
+use crate::model::{Json, Level, Observation, TraceAttributes};
+
+/// The instrumentation scope name; Langfuse treats spans of a scope starting with
+/// `langfuse-sdk` as its own.
+pub const SCOPE_NAME: &str = "langfuse-sdk-rust-observe";
+
+/// The instrumentation scope version: this crate's version.
+pub const SCOPE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Trace input and output larger than this (encoded) go on the root span only; smaller ones
+/// on every span, as the other trace attributes.
+pub const PROPAGATED_IO_MAX_BYTES: usize = 4096;
+
+/// `flags` of every span: W3C `sampled`, and "we know whether the parent is remote" (it is not).
+pub const SPAN_FLAGS: u32 = 0x101;
+
+/// The attribute keys Langfuse reads (CONTRACT.md).
+pub mod attributes {
+    /// Trace name.
+    pub const TRACE_NAME: &str = "langfuse.trace.name";
+    /// User id.
+    pub const USER_ID: &str = "user.id";
+    /// Session id.
+    pub const SESSION_ID: &str = "session.id";
+    /// Tags, an array of strings.
+    pub const TRACE_TAGS: &str = "langfuse.trace.tags";
+    /// Prefix of one attribute per top-level trace metadata key.
+    pub const TRACE_METADATA_PREFIX: &str = "langfuse.trace.metadata.";
+    /// Whether the trace is public.
+    pub const TRACE_PUBLIC: &str = "langfuse.trace.public";
+    /// Trace input.
+    pub const TRACE_INPUT: &str = "langfuse.trace.input";
+    /// Trace output.
+    pub const TRACE_OUTPUT: &str = "langfuse.trace.output";
+    /// Version (the observation's own, else the trace's).
+    pub const VERSION: &str = "langfuse.version";
+    /// Release.
+    pub const RELEASE: &str = "langfuse.release";
+    /// Environment.
+    pub const ENVIRONMENT: &str = "langfuse.environment";
+    /// Observation type (`span`, `generation`...).
+    pub const OBSERVATION_TYPE: &str = "langfuse.observation.type";
+    /// Observation input.
+    pub const INPUT: &str = "langfuse.observation.input";
+    /// Observation output.
+    pub const OUTPUT: &str = "langfuse.observation.output";
+    /// Prefix of one attribute per top-level observation metadata key.
+    pub const METADATA_PREFIX: &str = "langfuse.observation.metadata.";
+    /// Level (`DEBUG`, `DEFAULT`, `WARNING`, `ERROR`).
+    pub const LEVEL: &str = "langfuse.observation.level";
+    /// Status message.
+    pub const STATUS_MESSAGE: &str = "langfuse.observation.status_message";
+    /// Model name.
+    pub const MODEL: &str = "langfuse.observation.model.name";
+    /// Model parameters (a JSON object).
+    pub const MODEL_PARAMETERS: &str = "langfuse.observation.model.parameters";
+    /// Usage counts (a JSON object of integers).
+    pub const USAGE: &str = "langfuse.observation.usage_details";
+    /// Cost in USD (a JSON object of numbers).
+    pub const COST: &str = "langfuse.observation.cost_details";
+    /// First token time (ISO-8601).
+    pub const COMPLETION_START_TIME: &str = "langfuse.observation.completion_start_time";
+    /// Prompt name.
+    pub const PROMPT_NAME: &str = "langfuse.observation.prompt.name";
+    /// Prompt version (an integer).
+    pub const PROMPT_VERSION: &str = "langfuse.observation.prompt.version";
+}
+
+use attributes as key;
+
+/// The OTLP resource: `service.name` and the SDK's own attributes, plus any you add.
+///
+/// ```
+/// use observe_runtime::export::otlp::Resource;
+/// let r = Resource::new("checkout").with("deployment.region", "eu");
+/// assert!(r.attributes().iter().any(|(k, v)| k == "service.name" && v == "checkout"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resource {
+    attributes: Vec<(String, String)>,
+}
+
+impl Resource {
+    /// A resource for `service_name`, with `telemetry.sdk.{name,language,version}`.
+    pub fn new(service_name: impl Into<String>) -> Resource {
+        Resource {
+            attributes: vec![
+                ("service.name".to_owned(), service_name.into()),
+                ("telemetry.sdk.name".to_owned(), "observe".to_owned()),
+                ("telemetry.sdk.language".to_owned(), "rust".to_owned()),
+                ("telemetry.sdk.version".to_owned(), SCOPE_VERSION.to_owned()),
+            ],
+        }
+    }
+
+    /// Adds or replaces one string attribute.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<String>) -> Resource {
+        let (key, value) = (key.into(), value.into());
+        match self.attributes.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = value,
+            None => self.attributes.push((key, value)),
+        }
+        self
+    }
+
+    /// The attributes, in order.
+    pub fn attributes(&self) -> &[(String, String)] {
+        &self.attributes
+    }
+}
+
+impl Default for Resource {
+    /// `service.name` = `observe`.
+    fn default() -> Self {
+        Resource::new("observe")
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attributes: one mapping from the model, written by two sinks (raw bytes, generated structs).
+
+/// Where the attribute mapping writes.
+trait Sink {
+    /// A string attribute whose key is `prefix` followed by `key`.
+    fn str2(&mut self, prefix: &str, key: &str, value: &str);
+    fn boolean(&mut self, key: &str, value: bool);
+    fn int(&mut self, key: &str, value: i64);
+    fn strings(&mut self, key: &str, values: &[String]);
+
+    fn str(&mut self, key: &str, value: &str) {
+        self.str2(key, "", value)
+    }
+}
+
+/// The text of a JSON value as an attribute: a plain string unquoted, anything else as JSON.
+/// Fast path for strings without escapes (no allocation).
+fn attr_text(v: &Json) -> Cow<'_, str> {
+    let s = v.as_str();
+    if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
+        let inner = &s[1..s.len() - 1];
+        if !inner.contains('\\') {
+            return Cow::Borrowed(inner);
+        }
+    }
+    v.to_attribute_text()
+}
+
+/// The trace attributes every span of the trace shares, whatever the span (cacheable per
+/// attribute snapshot).
+fn visit_trace(t: &TraceAttributes, sink: &mut impl Sink) {
+    if let Some(v) = &t.name {
+        sink.str(key::TRACE_NAME, v);
+    }
+    if let Some(v) = &t.user_id {
+        sink.str(key::USER_ID, v);
+    }
+    if let Some(v) = &t.session_id {
+        sink.str(key::SESSION_ID, v);
+    }
+    if !t.tags.is_empty() {
+        sink.strings(key::TRACE_TAGS, &t.tags);
+    }
+    for (k, v) in &t.metadata {
+        sink.str2(key::TRACE_METADATA_PREFIX, k, &attr_text(v));
+    }
+    if let Some(v) = t.public {
+        sink.boolean(key::TRACE_PUBLIC, v);
+    }
+    if let Some(v) = &t.release {
+        sink.str(key::RELEASE, v);
+    }
+    if let Some(v) = &t.environment {
+        sink.str(key::ENVIRONMENT, v);
+    }
+}
+
+/// The attributes that depend on the observation.
+fn visit_observation(obs: &Observation, sink: &mut impl Sink, scratch: &mut Vec<u8>) {
+    let t = &*obs.trace;
+    let d = obs.details.as_deref();
+    if let Some(v) = d
+        .and_then(|d| d.version.as_deref())
+        .or(t.version.as_deref())
+    {
+        sink.str(key::VERSION, v);
+    }
+    for (k, v) in [(key::TRACE_INPUT, &t.input), (key::TRACE_OUTPUT, &t.output)] {
+        if let Some(v) = v {
+            if obs.is_root() || v.len() <= PROPAGATED_IO_MAX_BYTES {
+                sink.str(k, &attr_text(v));
+            }
+        }
+    }
+    sink.str(key::OBSERVATION_TYPE, obs.kind.as_str());
+    sink.str(key::LEVEL, obs.level.as_str());
+    let Some(d) = d else {
+        return;
+    };
+    if let Some(v) = &d.input {
+        sink.str(key::INPUT, &attr_text(v));
+    }
+    if let Some(v) = &d.output {
+        sink.str(key::OUTPUT, &attr_text(v));
+    }
+    for (k, v) in &d.metadata {
+        sink.str2(key::METADATA_PREFIX, k, &attr_text(v));
+    }
+    if let Some(v) = &d.status_message {
+        sink.str(key::STATUS_MESSAGE, v);
+    }
+    if let Some(v) = &d.model {
+        sink.str(key::MODEL, v);
+    }
+    if let Some(v) = &d.model_parameters {
+        sink.str(key::MODEL_PARAMETERS, v.as_str());
+    }
+    if let Some(usage) = &d.usage {
+        scratch.clear();
+        write_usage_json(scratch, usage.0.iter().map(|(k, v)| (k.as_str(), *v)));
+        sink.str(key::USAGE, std::str::from_utf8(scratch).unwrap_or("{}"));
+    }
+    if let Some(cost) = &d.cost {
+        scratch.clear();
+        write_cost_json(scratch, cost.0.iter().map(|(k, v)| (k.as_str(), *v)));
+        sink.str(key::COST, std::str::from_utf8(scratch).unwrap_or("{}"));
+    }
+    if let Some(at) = d.completion_start_time {
+        sink.str(key::COMPLETION_START_TIME, &at.to_rfc3339());
+    }
+    if let Some(v) = &d.prompt_name {
+        sink.str(key::PROMPT_NAME, v);
+    }
+    if let Some(v) = d.prompt_version {
+        sink.int(key::PROMPT_VERSION, v);
+    }
+}
+
+/// `{"input":1,"output":2,"total":3}`.
+pub(crate) fn write_usage_json<'a>(
+    out: &mut Vec<u8>,
+    entries: impl Iterator<Item = (&'a str, u64)>,
+) {
+    out.push(b'{');
+    for (i, (k, v)) in entries.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let _ = serde_json::to_writer(&mut *out, k);
+        out.push(b':');
+        let _ = write!(out, "{v}");
+    }
+    out.push(b'}');
+}
+
+/// `{"input":0.1,"total":0.3}`, leaving out non-finite numbers (JSON has none).
+pub(crate) fn write_cost_json<'a>(
+    out: &mut Vec<u8>,
+    entries: impl Iterator<Item = (&'a str, f64)>,
+) {
+    out.push(b'{');
+    let mut first = true;
+    for (k, v) in entries.filter(|(_, v)| v.is_finite()) {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        let _ = serde_json::to_writer(&mut *out, k);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, &v);
+    }
+    out.push(b'}');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw protobuf writing.
+
+const LEN: u8 = 2;
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const FIXED32: u8 = 5;
+
+const fn tag(field: u8, wire: u8) -> u8 {
+    (field << 3) | wire
+}
+
+#[inline]
+fn put_varint(buf: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        buf.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    buf.push(v as u8);
+}
+
+#[inline]
+fn varint_len(v: u64) -> usize {
+    // 1 byte per 7 bits, at least one.
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// Length of a length-delimited field's content plus its tag and length prefix.
+#[inline]
+fn field_len(content: usize) -> usize {
+    1 + varint_len(content as u64) + content
+}
+
+#[inline]
+fn put_bytes(buf: &mut Vec<u8>, tag_byte: u8, data: &[u8]) {
+    buf.push(tag_byte);
+    put_varint(buf, data.len() as u64);
+    buf.extend_from_slice(data);
+}
+
+/// Writes `KeyValue` attributes as repeated field `field` of the enclosing message.
+struct PbSink<'a> {
+    buf: &'a mut Vec<u8>,
+    field_tag: u8,
+}
+
+impl PbSink<'_> {
+    #[inline]
+    fn key_value(&mut self, prefix: &str, key: &str, any_len: usize) {
+        let key_len = prefix.len() + key.len();
+        let kv_len = field_len(key_len) + field_len(any_len);
+        let b = &mut *self.buf;
+        b.push(self.field_tag);
+        put_varint(b, kv_len as u64);
+        b.push(tag(1, LEN)); // KeyValue.key
+        put_varint(b, key_len as u64);
+        b.extend_from_slice(prefix.as_bytes());
+        b.extend_from_slice(key.as_bytes());
+        b.push(tag(2, LEN)); // KeyValue.value
+        put_varint(b, any_len as u64);
+    }
+}
+
+impl Sink for PbSink<'_> {
+    #[inline]
+    fn str2(&mut self, prefix: &str, key: &str, value: &str) {
+        self.key_value(prefix, key, field_len(value.len()));
+        put_bytes(self.buf, tag(1, LEN), value.as_bytes()); // AnyValue.string_value
+    }
+
+    fn boolean(&mut self, key: &str, value: bool) {
+        self.key_value("", key, 2);
+        self.buf.push(tag(2, VARINT)); // AnyValue.bool_value
+        self.buf.push(value as u8);
+    }
+
+    fn int(&mut self, key: &str, value: i64) {
+        self.key_value("", key, 1 + varint_len(value as u64));
+        self.buf.push(tag(3, VARINT)); // AnyValue.int_value
+        put_varint(self.buf, value as u64);
+    }
+
+    fn strings(&mut self, key: &str, values: &[String]) {
+        let array_len: usize = values.iter().map(|v| field_len(field_len(v.len()))).sum();
+        self.key_value("", key, field_len(array_len));
+        let b = &mut *self.buf;
+        b.push(tag(5, LEN)); // AnyValue.array_value
+        put_varint(b, array_len as u64);
+        for v in values {
+            b.push(tag(1, LEN)); // ArrayValue.values
+            put_varint(b, field_len(v.len()) as u64);
+            put_bytes(b, tag(1, LEN), v.as_bytes());
+        }
+    }
+}
+
+/// Reusable buffers for [`encode_batch`]; keep one to encode many batches without allocating.
+///
+/// ```
+/// use observe_runtime::export::{Batch, otlp::{Encoder, Resource}};
+/// let mut encoder = Encoder::new();
+/// let bytes = encoder.encode(&Batch::default(), &Resource::default());
+/// assert!(!bytes.is_empty()); // the resource and scope, no spans
+/// ```
+#[derive(Debug, Default)]
+pub struct Encoder {
+    out: Vec<u8>,
+    spans: Vec<u8>,
+    span: Vec<u8>,
+    trace: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+impl Encoder {
+    /// Empty buffers.
+    pub fn new() -> Encoder {
+        Encoder::default()
+    }
+
+    /// Encodes the batch's observations as one `ExportTraceServiceRequest` (scores are not
+    /// spans and are left out). The bytes stay valid until the next call.
+    pub fn encode(&mut self, batch: &Batch, resource: &Resource) -> &[u8] {
+        self.spans.clear();
+        let mut cached: *const TraceAttributes = std::ptr::null();
+        for obs in &batch.observations {
+            let attrs: *const TraceAttributes = &*obs.trace;
+            if attrs != cached {
+                self.trace.clear();
+                visit_trace(
+                    &obs.trace,
+                    &mut PbSink {
+                        buf: &mut self.trace,
+                        field_tag: tag(9, LEN),
+                    },
+                );
+                cached = attrs;
+            }
+            self.span.clear();
+            write_span(obs, &self.trace, &mut self.span, &mut self.scratch);
+            put_bytes(&mut self.spans, tag(2, LEN), &self.span); // ScopeSpans.spans
+        }
+
+        // Resource { attributes = 1 }
+        self.scratch.clear();
+        {
+            let mut sink = PbSink {
+                buf: &mut self.scratch,
+                field_tag: tag(1, LEN),
+            };
+            for (k, v) in resource.attributes() {
+                sink.str(k, v);
+            }
+        }
+        let resource_len = self.scratch.len();
+        // InstrumentationScope { name = 1, version = 2 }
+        let scope_len = field_len(SCOPE_NAME.len()) + field_len(SCOPE_VERSION.len());
+        let scope_spans_len = field_len(scope_len) + self.spans.len();
+        let resource_spans_len = field_len(resource_len) + field_len(scope_spans_len);
+
+        let out = &mut self.out;
+        out.clear();
+        out.reserve(field_len(resource_spans_len));
+        out.push(tag(1, LEN)); // ExportTraceServiceRequest.resource_spans
+        put_varint(out, resource_spans_len as u64);
+        put_bytes(out, tag(1, LEN), &self.scratch); // ResourceSpans.resource
+        out.push(tag(2, LEN)); // ResourceSpans.scope_spans
+        put_varint(out, scope_spans_len as u64);
+        out.push(tag(1, LEN)); // ScopeSpans.scope
+        put_varint(out, scope_len as u64);
+        put_bytes(out, tag(1, LEN), SCOPE_NAME.as_bytes());
+        put_bytes(out, tag(2, LEN), SCOPE_VERSION.as_bytes());
+        out.extend_from_slice(&self.spans);
+        &self.out
+    }
+}
+
+/// One `Span` message body.
+fn write_span(obs: &Observation, trace_attrs: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    put_bytes(out, tag(1, LEN), &obs.trace_id.to_bytes());
+    put_bytes(out, tag(2, LEN), &obs.id.to_bytes());
+    if let Some(parent) = obs.parent_id {
+        put_bytes(out, tag(4, LEN), &parent.to_bytes());
+    }
+    put_bytes(out, tag(5, LEN), obs.name.as_bytes());
+    out.push(tag(6, VARINT));
+    out.push(SpanKind::Internal as u8);
+    out.push(tag(7, FIXED64));
+    out.extend_from_slice(&obs.start.as_nanos().to_le_bytes());
+    out.push(tag(8, FIXED64));
+    out.extend_from_slice(&obs.end.as_nanos().to_le_bytes());
+    out.extend_from_slice(trace_attrs);
+    visit_observation(
+        obs,
+        &mut PbSink {
+            buf: out,
+            field_tag: tag(9, LEN),
+        },
+        scratch,
+    );
+    if obs.level == Level::Error {
+        let message = obs.details().status_message.as_deref().unwrap_or("");
+        let message_len = if message.is_empty() {
+            0
+        } else {
+            field_len(message.len())
+        };
+        out.push(tag(15, LEN)); // Span.status
+        put_varint(out, (message_len + 2) as u64);
+        if !message.is_empty() {
+            put_bytes(out, tag(2, LEN), message.as_bytes()); // Status.message
+        }
+        out.push(tag(3, VARINT)); // Status.code
+        out.push(StatusCode::Error as u8);
+    }
+    // Span.flags: field 16, fixed32; the tag needs two bytes.
+    put_varint(out, (16 << 3) | FIXED32 as u64);
+    out.extend_from_slice(&SPAN_FLAGS.to_le_bytes());
+}
+
+/// Encodes the batch's observations into OTLP protobuf bytes (not compressed): the
+/// exporter's wire format, public for benchmarks and tests.
+pub fn encode_batch(batch: &Batch, resource: &Resource) -> Vec<u8> {
+    Encoder::new().encode(batch, resource).to_vec()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same request as generated structs.
+
+struct StructSink<'a>(&'a mut Vec<KeyValue>);
+
+fn any(value: any_value::Value) -> Option<AnyValue> {
+    Some(AnyValue { value: Some(value) })
+}
+
+impl Sink for StructSink<'_> {
+    fn str2(&mut self, prefix: &str, key: &str, value: &str) {
+        self.0.push(KeyValue {
+            key: format!("{prefix}{key}"),
+            value: any(any_value::Value::StringValue(value.to_owned())),
+            ..Default::default()
+        });
+    }
+
+    fn boolean(&mut self, key: &str, value: bool) {
+        self.0.push(KeyValue {
+            key: key.to_owned(),
+            value: any(any_value::Value::BoolValue(value)),
+            ..Default::default()
+        });
+    }
+
+    fn int(&mut self, key: &str, value: i64) {
+        self.0.push(KeyValue {
+            key: key.to_owned(),
+            value: any(any_value::Value::IntValue(value)),
+            ..Default::default()
+        });
+    }
+
+    fn strings(&mut self, key: &str, values: &[String]) {
+        let values = values
+            .iter()
+            .map(|v| AnyValue {
+                value: Some(any_value::Value::StringValue(v.clone())),
+            })
+            .collect();
+        self.0.push(KeyValue {
+            key: key.to_owned(),
+            value: any(any_value::Value::ArrayValue(ArrayValue { values })),
+            ..Default::default()
+        });
+    }
+}
+
+/// The batch's observations as `opentelemetry-proto`'s generated request: the same content
+/// as [`encode_batch`], slower to build, handy to inspect or to hand to other OTLP code.
+pub fn to_request(batch: &Batch, resource: &Resource) -> ExportTraceServiceRequest {
+    let mut scratch = Vec::new();
+    let spans = batch
+        .observations
+        .iter()
+        .map(|obs| {
+            let mut attributes = Vec::new();
+            visit_trace(&obs.trace, &mut StructSink(&mut attributes));
+            visit_observation(obs, &mut StructSink(&mut attributes), &mut scratch);
+            let status = (obs.level == Level::Error).then(|| Status {
+                message: obs.details().status_message.clone().unwrap_or_default(),
+                code: StatusCode::Error as i32,
+            });
+            Span {
+                trace_id: obs.trace_id.to_bytes().to_vec(),
+                span_id: obs.id.to_bytes().to_vec(),
+                parent_span_id: obs
+                    .parent_id
+                    .map(|p| p.to_bytes().to_vec())
+                    .unwrap_or_default(),
+                flags: SPAN_FLAGS,
+                name: obs.name.to_string(),
+                kind: SpanKind::Internal as i32,
+                start_time_unix_nano: obs.start.as_nanos(),
+                end_time_unix_nano: obs.end.as_nanos(),
+                attributes,
+                status,
+                ..Default::default()
+            }
+        })
+        .collect();
+    let mut resource_attributes = Vec::new();
+    for (k, v) in resource.attributes() {
+        StructSink(&mut resource_attributes).str(k, v);
+    }
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(ProtoResource {
+                attributes: resource_attributes,
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                scope: Some(InstrumentationScope {
+                    name: SCOPE_NAME.to_owned(),
+                    version: SCOPE_VERSION.to_owned(),
+                    ..Default::default()
+                }),
+                spans,
+                schema_url: String::new(),
+            }],
+            schema_url: String::new(),
+        }],
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The exporter.
+
+/// Sends batches over OTLP/HTTP protobuf, gzipped: to Langfuse (with scores to its scores
+/// endpoint) or to any OpenTelemetry collector.
+///
+/// ```no_run
+/// use observe_runtime::Client;
+/// use observe_runtime::export::http::HttpOptions;
+/// use observe_runtime::export::otlp::OtlpExporter;
+///
+/// let exporter = OtlpExporter::langfuse(
+///     "https://cloud.langfuse.com", "pk-lf-...", "sk-lf-...", HttpOptions::default(),
+/// ).unwrap();
+/// let client = Client::builder().exporter(exporter).build();
+/// # drop(client);
+/// ```
+pub struct OtlpExporter {
+    name: &'static str,
+    target: Target,
+    sender: Sender,
+    resource: Resource,
+    encoder: Encoder,
+    gzip: bool,
+    scores: Option<ScoreTarget>,
+    said_scores_dropped: bool,
+}
+
+impl std::fmt::Debug for OtlpExporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpExporter")
+            .field("name", &self.name)
+            .field("url", &self.target.url.as_str())
+            .field("gzip", &self.gzip)
+            .field("scores", &self.scores.is_some())
+            .finish()
+    }
+}
+
+impl OtlpExporter {
+    /// Langfuse's OTLP endpoint, `{base_url}/api/public/otel/v1/traces`, with Basic auth and
+    /// the `x-langfuse-*` headers; scores go to `{base_url}/api/public/scores`.
+    pub fn langfuse(
+        base_url: &str,
+        public_key: &str,
+        secret_key: &str,
+        options: HttpOptions,
+    ) -> Result<OtlpExporter, SetupError> {
+        let base = base_url.trim_end_matches('/');
+        let url = http::parse_url(&format!("{base}/api/public/otel/v1/traces"))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            http::basic_auth(public_key, secret_key).ok_or(SetupError::InvalidHeader {
+                name: "authorization".to_owned(),
+            })?,
+        );
+        http::insert(&mut headers, "x-langfuse-ingestion-version", "4")?;
+        http::insert(&mut headers, "x-langfuse-sdk-name", http::SDK_NAME)?;
+        http::insert(&mut headers, "x-langfuse-sdk-version", http::SDK_VERSION)?;
+        http::insert(&mut headers, "x-langfuse-public-key", public_key)?;
+        let scores = ScoreTarget::langfuse(base, public_key, secret_key, None)?;
+        let mut exporter = OtlpExporter::with_target(
+            "langfuse-otlp",
+            Target {
+                destination: "Langfuse (OTLP)".to_owned(),
+                url,
+                headers,
+                auth_hint: LANGFUSE_AUTH_HINT,
+            },
+            options,
+        )?;
+        exporter.scores = Some(scores);
+        Ok(exporter)
+    }
+
+    /// Any OTLP/HTTP collector: `endpoint` is the full traces URL
+    /// (`http://localhost:4318/v1/traces`), `headers` are sent as given. Scores are not
+    /// spans; this destination leaves them out.
+    pub fn collector(
+        endpoint: &str,
+        headers: &[(String, String)],
+        options: HttpOptions,
+    ) -> Result<OtlpExporter, SetupError> {
+        let url = http::parse_url(endpoint)?;
+        let mut map = HeaderMap::new();
+        for (name, value) in headers {
+            http::insert(&mut map, name, value)?;
+        }
+        OtlpExporter::with_target(
+            "otlp",
+            Target {
+                destination: "OTLP collector".to_owned(),
+                url,
+                headers: map,
+                auth_hint: "check the collector's credentials in OTEL_EXPORTER_OTLP_HEADERS",
+            },
+            options,
+        )
+    }
+
+    fn with_target(
+        name: &'static str,
+        mut target: Target,
+        options: HttpOptions,
+    ) -> Result<OtlpExporter, SetupError> {
+        target.headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        target
+            .headers
+            .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        Ok(OtlpExporter {
+            name,
+            target,
+            sender: Sender::new(options)?,
+            resource: Resource::default(),
+            encoder: Encoder::new(),
+            gzip: true,
+            scores: None,
+            said_scores_dropped: false,
+        })
+    }
+
+    /// Replaces the resource (default: `service.name` = `observe`).
+    pub fn resource(mut self, resource: Resource) -> OtlpExporter {
+        self.resource = resource;
+        self
+    }
+
+    /// The environment scores carry (Langfuse only); spans carry theirs as an attribute.
+    pub fn score_environment(mut self, environment: Option<String>) -> OtlpExporter {
+        if let Some(scores) = self.scores.take() {
+            self.scores = Some(scores.with_environment(environment));
+        }
+        self
+    }
+
+    /// Sends the body uncompressed (default: gzip).
+    pub fn gzip(mut self, on: bool) -> OtlpExporter {
+        self.gzip = on;
+        if !on {
+            self.target.headers.remove(CONTENT_ENCODING);
+        } else {
+            self.target
+                .headers
+                .insert(CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        }
+        self
+    }
+
+    /// The traces URL this exporter posts to.
+    pub fn url(&self) -> &str {
+        self.target.url.as_str()
+    }
+}
+
+/// Gzips with the fastest level: the batch is mostly JSON text, which compresses well even so.
+pub(crate) fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut encoder = GzEncoder::new(
+        Vec::with_capacity(bytes.len() / 4 + 64),
+        Compression::fast(),
+    );
+    encoder.write_all(bytes)?;
+    encoder.finish()
+}
+
+impl Exporter for OtlpExporter {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        let mut result = Ok(());
+        if !batch.observations.is_empty() {
+            let bytes = self.encoder.encode(batch, &self.resource);
+            let body = if self.gzip {
+                gzip(bytes).map_err(|e| ExportError::Io {
+                    destination: self.target.destination.clone(),
+                    source: Box::new(e),
+                })?
+            } else {
+                bytes.to_vec()
+            };
+            result = self.sender.post(&self.target, &[], &body).map(drop);
+        }
+        if !batch.scores.is_empty() {
+            match &self.scores {
+                // Unreachable for spans: scores would wait out the same deadline again.
+                Some(_) if matches!(result, Err(ExportError::Unavailable { .. })) => {}
+                Some(scores) => {
+                    let sent = scores.send(&mut self.sender, &batch.scores);
+                    if result.is_ok() {
+                        result = sent;
+                    }
+                }
+                None => {
+                    if !self.said_scores_dropped {
+                        self.said_scores_dropped = true;
+                        tracing::info!(
+                            "observe: scores are not spans; the OTLP collector destination leaves \
+                             them out (Langfuse destinations send them)"
+                        );
+                    }
+                }
+            }
+        }
+        result
+    }
+
+    fn retries(&self) -> u64 {
+        self.sender.retries()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_len_matches_encoding() {
+        for v in [0u64, 1, 127, 128, 16_383, 16_384, u32::MAX as u64, u64::MAX] {
+            let mut buf = Vec::new();
+            put_varint(&mut buf, v);
+            assert_eq!(buf.len(), varint_len(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn attr_text_unquotes_plain_strings_only() {
+        assert_eq!(attr_text(&Json::string("hi")), "hi");
+        assert_eq!(attr_text(&Json::string("a\"b")), "a\"b");
+        assert_eq!(
+            attr_text(&Json::from_value(&serde_json::json!({"a": 1}))),
+            r#"{"a":1}"#
+        );
+        assert_eq!(attr_text(&Json::from_value(&5)), "5");
+    }
+
+    #[test]
+    fn cost_json_skips_non_finite() {
+        let mut out = Vec::new();
+        write_cost_json(
+            &mut out,
+            [("input", 0.5), ("nan", f64::NAN), ("total", 1.0)].into_iter(),
+        );
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"input":0.5,"total":1.0}"#
+        );
+    }
+}

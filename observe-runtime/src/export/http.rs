@@ -1,0 +1,491 @@
+//! The HTTP sender the OTLP, ingestion and score exporters share: one blocking client per
+//! exporter, a per-request timeout, and retries with exponential backoff and jitter inside an
+//! overall deadline.
+//!
+//! Only failures that another try can fix are retried: `429`, `502`, `503`, `504` and
+//! transport errors (connection refused or reset, DNS, a request that timed out). A
+//! `Retry-After` header (seconds, or an HTTP date) is honoured; a wait that would end past
+//! the deadline gives up at once. Every other status is final: a `4xx` drops the batch with
+//! an error naming what to check (`401`: the keys), a `5xx` other than the three above too.
+//!
+//! This runs on the pipeline's worker thread only; the instrumented code never waits for it.
+//!
+//! ```
+//! use std::time::Duration;
+//! use observe_runtime::export::http::{HttpOptions, RetryPolicy};
+//!
+//! let options = HttpOptions {
+//!     timeout: Duration::from_secs(5),
+//!     retry: RetryPolicy { deadline: Duration::from_secs(10), ..RetryPolicy::default() },
+//!     debug: false,
+//! };
+//! assert!(options.retry.initial_backoff < options.retry.max_backoff);
+//! ```
+
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use reqwest::blocking::Client as HttpClient;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+
+use crate::export::ExportError;
+
+/// The SDK name sent in `x-langfuse-sdk-name` (and the ingestion API's `x_langfuse_sdk_name`).
+pub const SDK_NAME: &str = "rust-observe";
+
+/// The SDK version sent with it: this crate's version.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// How a batch is retried.
+///
+/// ```
+/// use observe_runtime::export::http::RetryPolicy;
+/// let p = RetryPolicy::default();
+/// assert_eq!(p.deadline.as_secs(), 30);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Longest time spent on one batch, all attempts and waits included.
+    pub deadline: Duration,
+    /// Wait before the first retry; doubled after each (with jitter).
+    pub initial_backoff: Duration,
+    /// Longest wait between two attempts, unless the server asks for more with `Retry-After`.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            deadline: Duration::from_secs(30),
+            initial_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `attempt` (0-based): exponential, capped, and jittered
+    /// into `[half, full]` so that many clients do not retry in step.
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let full = self
+            .initial_backoff
+            .saturating_mul(1u32.checked_shl(attempt.min(20)).unwrap_or(u32::MAX))
+            .min(self.max_backoff);
+        let half = full / 2;
+        let jitter_nanos = full.saturating_sub(half).as_nanos() as u64;
+        half + Duration::from_nanos(fastrand::u64(0..=jitter_nanos))
+    }
+}
+
+/// Transport settings every HTTP exporter takes.
+///
+/// ```
+/// use observe_runtime::export::http::HttpOptions;
+/// assert_eq!(HttpOptions::default().timeout.as_secs(), 5);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// Timeout of one request (`LANGFUSE_TIMEOUT`).
+    pub timeout: Duration,
+    /// Retries of one batch.
+    pub retry: RetryPolicy,
+    /// Log every request at `info` level instead of `debug` (`LANGFUSE_DEBUG`).
+    pub debug: bool,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            timeout: Duration::from_secs(5),
+            retry: RetryPolicy::default(),
+            debug: false,
+        }
+    }
+}
+
+/// An HTTP exporter could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The URL does not parse, or is not `http`/`https`.
+    #[error("`{url}` is not a usable http(s) URL: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// Why not.
+        reason: String,
+    },
+    /// A header name or value is not valid HTTP.
+    #[error("header `{name}` has an invalid name or value")]
+    InvalidHeader {
+        /// The header's name as given.
+        name: String,
+    },
+    /// The HTTP client could not be built (the TLS backend failed to initialise).
+    #[error("could not build the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+}
+
+/// Parses an http(s) URL.
+pub(crate) fn parse_url(url: &str) -> Result<reqwest::Url, SetupError> {
+    let invalid = |reason: String| SetupError::InvalidUrl {
+        url: url.to_owned(),
+        reason,
+    };
+    let parsed = reqwest::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid(format!(
+            "the scheme is `{}`, expected http or https",
+            parsed.scheme()
+        )));
+    }
+    if !matches!(parsed.host_str(), Some(host) if !host.is_empty()) {
+        return Err(invalid("no host".to_owned()));
+    }
+    Ok(parsed)
+}
+
+/// One destination URL with its fixed headers, and what a `401` means there.
+#[derive(Clone, Debug)]
+pub(crate) struct Target {
+    /// Name for logs and errors (`Langfuse OTLP`, `OTLP collector`...).
+    pub(crate) destination: String,
+    pub(crate) url: reqwest::Url,
+    pub(crate) headers: HeaderMap,
+    /// Appended to a `401`/`403` error: what to check.
+    pub(crate) auth_hint: &'static str,
+}
+
+/// A successful response.
+#[derive(Debug)]
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
+}
+
+/// A blocking client with the retry rules above, and a count of the retries it made.
+pub(crate) struct Sender {
+    client: HttpClient,
+    options: HttpOptions,
+    retries: u64,
+}
+
+impl std::fmt::Debug for Sender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("options", &self.options)
+            .field("retries", &self.retries)
+            .finish()
+    }
+}
+
+/// What one attempt came to.
+enum Attempt {
+    Done(Response),
+    Retry { wait: Option<Duration>, why: String },
+    Final(ExportError),
+}
+
+impl Sender {
+    pub(crate) fn new(options: HttpOptions) -> Result<Sender, SetupError> {
+        let client = HttpClient::builder()
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout)
+            .user_agent(concat!("rust-observe/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Sender {
+            client,
+            options,
+            retries: 0,
+        })
+    }
+
+    /// Retries made so far.
+    pub(crate) fn retries(&self) -> u64 {
+        self.retries
+    }
+
+    /// POSTs `body` to the target with `extra` headers, retrying as the module says.
+    pub(crate) fn post(
+        &mut self,
+        target: &Target,
+        extra: &[(HeaderName, HeaderValue)],
+        body: &[u8],
+    ) -> Result<Response, ExportError> {
+        let started = Instant::now();
+        let deadline = started + self.options.retry.deadline;
+        let mut attempt: u32 = 0;
+        loop {
+            let (wait, why) = match self.attempt(target, extra, body) {
+                Attempt::Done(response) => {
+                    self.log_sent(target, body.len(), response.status, attempt);
+                    return Ok(response);
+                }
+                Attempt::Final(err) => return Err(err),
+                Attempt::Retry { wait, why } => (wait, why),
+            };
+            let server_asked = wait.is_some();
+            let wait = wait.unwrap_or_else(|| self.options.retry.backoff(attempt));
+            let now = Instant::now();
+            if now + wait > deadline {
+                let message = if server_asked {
+                    format!(
+                        "{why}; the server asked to retry after {:.1}s, past the {:.1}s deadline \
+                         ({attempt} retries made)",
+                        wait.as_secs_f64(),
+                        self.options.retry.deadline.as_secs_f64()
+                    )
+                } else {
+                    format!(
+                        "{why}; gave up after {attempt} retries in {:.1}s",
+                        now.duration_since(started).as_secs_f64()
+                    )
+                };
+                return Err(ExportError::Unavailable {
+                    destination: target.destination.clone(),
+                    message,
+                });
+            }
+            tracing::debug!(
+                destination = %target.destination,
+                "observe: {why}; retrying in {:.2}s",
+                wait.as_secs_f64()
+            );
+            std::thread::sleep(wait);
+            self.retries += 1;
+            attempt += 1;
+        }
+    }
+
+    fn attempt(
+        &self,
+        target: &Target,
+        extra: &[(HeaderName, HeaderValue)],
+        body: &[u8],
+    ) -> Attempt {
+        let mut request = self
+            .client
+            .post(target.url.clone())
+            .headers(target.headers.clone());
+        for (name, value) in extra {
+            request = request.header(name.clone(), value.clone());
+        }
+        let response = match request.body(body.to_vec()).send() {
+            Ok(response) => response,
+            Err(err) => {
+                return Attempt::Retry {
+                    wait: None,
+                    why: format!("request to {} failed: {}", target.url, error_chain(&err)),
+                }
+            }
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let body = response.bytes().map(|b| b.to_vec()).unwrap_or_default();
+        match status {
+            200..=299 => Attempt::Done(Response { status, body }),
+            429 | 502 | 503 | 504 => Attempt::Retry {
+                wait: retry_after,
+                why: format!("{} answered {status}", target.url),
+            },
+            _ => Attempt::Final(rejection(target, status, &body)),
+        }
+    }
+
+    fn log_sent(&self, target: &Target, bytes: usize, status: u16, retries: u32) {
+        if self.options.debug {
+            tracing::info!(
+                destination = %target.destination,
+                "observe: sent {bytes} bytes to {}: {status} ({retries} retries)",
+                target.url
+            );
+        } else {
+            tracing::debug!(
+                destination = %target.destination,
+                "observe: sent {bytes} bytes to {}: {status} ({retries} retries)",
+                target.url
+            );
+        }
+    }
+}
+
+/// The error for a final, non-retried status, with what to check.
+fn rejection(target: &Target, status: u16, body: &[u8]) -> ExportError {
+    let said = String::from_utf8_lossy(&body[..body.len().min(300)])
+        .trim()
+        .to_owned();
+    let said = if said.is_empty() {
+        String::new()
+    } else {
+        format!(" (server said: {said})")
+    };
+    let hint = match status {
+        401 | 403 => target.auth_hint,
+        404 => {
+            "check the base URL / endpoint; a Langfuse server older than v3.x has no OTLP \
+                endpoint: set OBSERVE_LANGFUSE_API=ingestion for it"
+        }
+        413 => "the batch is too large for the server; lower LANGFUSE_FLUSH_AT",
+        400..=499 => "the server refused the data; the batch is dropped",
+        _ => "server error; the batch is dropped",
+    };
+    ExportError::Rejected {
+        destination: target.destination.clone(),
+        message: format!("{} answered {status}: {hint}{said}", target.url),
+    }
+}
+
+/// The error and its sources on one line (reqwest's own text is terse).
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        let part = s.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = s.source();
+    }
+    text
+}
+
+/// Parses `Retry-After`: delay seconds (`120`, also `1.5`) or an HTTP date
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`), relative to `now`.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use observe_runtime::export::http::parse_retry_after;
+/// let now = UNIX_EPOCH + Duration::from_secs(1_445_412_470);
+/// assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
+/// assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(10)));
+/// assert_eq!(parse_retry_after("soon", now), None);
+/// ```
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<f64>() {
+        return (0.0..1e9)
+            .contains(&secs)
+            .then(|| Duration::from_secs_f64(secs));
+    }
+    let at = parse_http_date(value)?;
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(at.saturating_sub(now)))
+}
+
+/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to seconds since the epoch.
+fn parse_http_date(text: &str) -> Option<u64> {
+    let rest = text.split_once(", ")?.1;
+    let mut parts = rest.split(' ');
+    let day: u32 = parts.next()?.parse().ok()?;
+    let month = match parts.next()? {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    };
+    let year: i64 = parts.next()?.parse().ok()?;
+    let mut hms = parts.next()?.split(':');
+    let h: u64 = hms.next()?.parse().ok()?;
+    let m: u64 = hms.next()?.parse().ok()?;
+    let s: u64 = hms.next()?.parse().ok()?;
+    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
+        return None;
+    }
+    let days = days_from_civil(year, month, day);
+    let secs = days.checked_mul(86_400)? + (h * 3600 + m * 60 + s) as i64;
+    u64::try_from(secs).ok()
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// `Authorization: Basic base64(public_key:secret_key)`.
+pub(crate) fn basic_auth(public_key: &str, secret_key: &str) -> Option<HeaderValue> {
+    use base64::Engine as _;
+    let token =
+        base64::engine::general_purpose::STANDARD.encode(format!("{public_key}:{secret_key}"));
+    let mut value = HeaderValue::from_str(&format!("Basic {token}")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
+}
+
+/// Inserts a header, refusing an invalid name or value.
+pub(crate) fn insert(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), SetupError> {
+    let invalid = || SetupError::InvalidHeader {
+        name: name.to_owned(),
+    };
+    let n = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| invalid())?;
+    let v = HeaderValue::from_str(value.trim()).map_err(|_| invalid())?;
+    headers.append(n, v);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let p = RetryPolicy {
+            deadline: Duration::from_secs(60),
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+        };
+        for _ in 0..100 {
+            let b0 = p.backoff(0);
+            assert!(b0 >= Duration::from_millis(50) && b0 <= Duration::from_millis(100));
+            let b3 = p.backoff(3);
+            assert!(b3 >= Duration::from_millis(400) && b3 <= Duration::from_millis(800));
+            let b30 = p.backoff(30);
+            assert!(b30 >= Duration::from_millis(500) && b30 <= Duration::from_secs(1));
+        }
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let now = UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:50:37 GMT", now),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("NaN", now), None);
+        assert_eq!(parse_retry_after("", now), None);
+        assert_eq!(
+            parse_retry_after("Sun, 99 Nov 1994 08:49:37 GMT", now),
+            None
+        );
+    }
+
+    #[test]
+    fn basic_auth_is_base64_of_pk_colon_sk() {
+        let v = basic_auth("pk-lf-1", "sk-lf-2").unwrap();
+        assert_eq!(v.to_str().unwrap(), "Basic cGstbGYtMTpzay1sZi0y");
+        assert!(v.is_sensitive());
+    }
+}
