@@ -308,6 +308,9 @@ struct Worker {
     exporters: Vec<Box<dyn Exporter>>,
     commands: Receiver<Command>,
     logged_failure: bool,
+    /// The last trace attributes masked, and their masked copy: observations of one trace
+    /// share a snapshot, so the mask runs once per snapshot, not once per observation.
+    masked_trace: Option<(Arc<TraceAttributes>, Arc<TraceAttributes>)>,
 }
 
 impl Worker {
@@ -321,6 +324,7 @@ impl Worker {
             exporters,
             commands,
             logged_failure: false,
+            masked_trace: None,
         }
     }
 
@@ -382,6 +386,7 @@ impl Worker {
                 Record::Observation(mut obs) => {
                     if let Some(mask) = &settings.mask {
                         limits::mask(&mut obs, mask.as_ref());
+                        obs.trace = mask_trace(&mut self.masked_trace, &obs.trace, mask.as_ref());
                     }
                     if limits::truncate(&mut obs, settings.max_record_bytes) {
                         self.pipeline
@@ -427,6 +432,36 @@ impl Worker {
         counter.fetch_add(n, Ordering::Relaxed);
     }
 
+}
+
+/// The trace's metadata, input and output with the mask applied (they leave the process on
+/// every observation too), reusing the previous result for the same snapshot.
+fn mask_trace(
+    cache: &mut Option<(Arc<TraceAttributes>, Arc<TraceAttributes>)>,
+    attrs: &Arc<TraceAttributes>,
+    mask: &(dyn Fn(Json) -> Json + Send + Sync),
+) -> Arc<TraceAttributes> {
+    if let Some((original, masked)) = cache {
+        if Arc::ptr_eq(original, attrs) {
+            return masked.clone();
+        }
+    }
+    if attrs.metadata.is_empty() && attrs.input.is_none() && attrs.output.is_none() {
+        return attrs.clone();
+    }
+    let mut copy = TraceAttributes::clone(attrs);
+    for slot in [&mut copy.input, &mut copy.output] {
+        if let Some(v) = slot.take() {
+            *slot = Some(mask(v));
+        }
+    }
+    for v in copy.metadata.values_mut() {
+        let taken = std::mem::replace(v, Json::from_raw_unchecked("null"));
+        *v = mask(taken);
+    }
+    let masked = Arc::new(copy);
+    *cache = Some((attrs.clone(), masked.clone()));
+    masked
 }
 
 /// The first failure is an error in the log; later ones are debug lines (the counters keep

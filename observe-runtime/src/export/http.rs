@@ -119,9 +119,6 @@ pub enum SetupError {
         /// The header's name as given.
         name: String,
     },
-    /// The HTTP client could not be built (the TLS backend failed to initialise).
-    #[error("could not build the HTTP client: {0}")]
-    Client(#[from] reqwest::Error),
 }
 
 /// Parses an http(s) URL.
@@ -162,8 +159,12 @@ pub(crate) struct Response {
 }
 
 /// A blocking client with the retry rules above, and a count of the retries it made.
+///
+/// The client is built on first use, on the worker thread: reqwest's blocking client cannot
+/// be built (nor dropped) inside an async runtime, and `init()` is often called from
+/// `#[tokio::main]`.
 pub(crate) struct Sender {
-    client: HttpClient,
+    client: Option<HttpClient>,
     options: HttpOptions,
     retries: u64,
 }
@@ -185,17 +186,25 @@ enum Attempt {
 }
 
 impl Sender {
-    pub(crate) fn new(options: HttpOptions) -> Result<Sender, SetupError> {
-        let client = HttpClient::builder()
-            .timeout(options.timeout)
-            .connect_timeout(options.timeout)
-            .user_agent(concat!("rust-observe/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        Ok(Sender {
-            client,
+    pub(crate) fn new(options: HttpOptions) -> Sender {
+        Sender {
+            client: None,
             options,
             retries: 0,
-        })
+        }
+    }
+
+    fn client(&mut self) -> Result<HttpClient, reqwest::Error> {
+        if let Some(client) = &self.client {
+            return Ok(client.clone());
+        }
+        let client = HttpClient::builder()
+            .timeout(self.options.timeout)
+            .connect_timeout(self.options.timeout)
+            .user_agent(concat!("rust-observe/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        self.client = Some(client.clone());
+        Ok(client)
     }
 
     /// Retries made so far.
@@ -210,11 +219,15 @@ impl Sender {
         extra: &[(HeaderName, HeaderValue)],
         body: &[u8],
     ) -> Result<Response, ExportError> {
+        let client = self.client().map_err(|e| ExportError::Unavailable {
+            destination: target.destination.clone(),
+            message: format!("could not build the HTTP client: {}", error_chain(&e)),
+        })?;
         let started = Instant::now();
         let deadline = started + self.options.retry.deadline;
         let mut attempt: u32 = 0;
         loop {
-            let (wait, why) = match self.attempt(target, extra, body) {
+            let (wait, why) = match Self::attempt(&client, target, extra, body) {
                 Attempt::Done(response) => {
                     self.log_sent(target, body.len(), response.status, attempt);
                     return Ok(response);
@@ -256,13 +269,12 @@ impl Sender {
     }
 
     fn attempt(
-        &self,
+        client: &HttpClient,
         target: &Target,
         extra: &[(HeaderName, HeaderValue)],
         body: &[u8],
     ) -> Attempt {
-        let mut request = self
-            .client
+        let mut request = client
             .post(target.url.clone())
             .headers(target.headers.clone());
         for (name, value) in extra {

@@ -575,7 +575,7 @@ impl IngestionExporter {
                 headers,
                 auth_hint: LANGFUSE_AUTH_HINT,
             },
-            sender: Sender::new(options)?,
+            sender: Sender::new(options),
             scores: ScoreTarget::langfuse(base, public_key, secret_key, None)?,
             public_key: public_key.to_owned(),
             max_request_bytes: MAX_REQUEST_BYTES,

@@ -774,7 +774,7 @@ impl OtlpExporter {
         Ok(OtlpExporter {
             name,
             target,
-            sender: Sender::new(options)?,
+            sender: Sender::new(options),
             resource: Resource::default(),
             encoder: Encoder::new(),
             gzip: true,
