@@ -97,8 +97,15 @@ fn set_once<T>(
     Ok(())
 }
 
+/// Parses the value after `=`, replacing syn's bare "expected ..." with what the key wants.
+fn value<T: syn::parse::Parse>(meta: &ParseNestedMeta, expected: &str) -> syn::Result<T> {
+    meta.value()?
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), format_args!("expected {expected}")))
+}
+
 fn parse_name(meta: &ParseNestedMeta) -> syn::Result<LitStr> {
-    let name: LitStr = meta.value()?.parse()?;
+    let name: LitStr = value(meta, "a string literal: `name = \"...\"`")?;
     if name.value().is_empty() {
         return Err(syn::Error::new(name.span(), "`name` must not be empty"));
     }
@@ -106,7 +113,7 @@ fn parse_name(meta: &ParseNestedMeta) -> syn::Result<LitStr> {
 }
 
 fn parse_as_type(meta: &ParseNestedMeta) -> syn::Result<Ident> {
-    let lit: LitStr = meta.value()?.parse()?;
+    let lit: LitStr = value(meta, "a string literal: `as_type = \"generation\"`")?;
     let text = lit.value();
     OBSERVATION_TYPES
         .iter()
@@ -126,7 +133,7 @@ fn parse_as_type(meta: &ParseNestedMeta) -> syn::Result<Ident> {
 }
 
 fn parse_bool(meta: &ParseNestedMeta) -> syn::Result<bool> {
-    Ok(meta.value()?.parse::<LitBool>()?.value)
+    Ok(value::<LitBool>(meta, "`true` or `false`")?.value)
 }
 
 #[cfg(test)]

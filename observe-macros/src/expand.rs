@@ -142,9 +142,21 @@ impl Observation {
                 params.iter().any(|p| p.unraw() == skipped.unraw())
             };
             if !is_param {
+                let mut names: Vec<String> = params.iter().map(|p| format!("`{p}`")).collect();
+                if sig.receiver().is_some() {
+                    names.insert(0, "`self`".to_owned());
+                }
+                let expected = match names.len() {
+                    0 => "it has no named parameter".to_owned(),
+                    1 => format!("expected {}", names[0]),
+                    _ => format!("expected one of {}", names.join(", ")),
+                };
                 return Err(syn::Error::new(
                     skipped.span(),
-                    format_args!("`{skipped}` is not a parameter of `{}`", sig.ident),
+                    format_args!(
+                        "`{skipped}` is not a parameter of `{}`: {expected}",
+                        sig.ident
+                    ),
                 ));
             }
         }
