@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand};
-use comfy_table::{presets, CellAlignment, ContentArrangement, Table as Grid};
+use comfy_table::{presets, CellAlignment, ContentArrangement, LineStyle, Table as Grid};
 use observe_cli::reports::Report;
 use observe_cli::sql::{self, Table, TIMESTAMP_FORMAT};
 use observe_runtime::export::store::{default_store_path, Store, StoreError, DEFAULT_STORE_PATH};
@@ -472,9 +472,17 @@ impl Output {
             return self.json_value(&table.to_json());
         }
         let mut grid = Grid::new();
-        grid.load_style(presets::UTF8_HORIZONTAL_ONLY)
-            .set_content_arrangement(ContentArrangement::Disabled)
-            .set_header(table.columns.iter().map(|c| c.as_str()));
+        // Columns apart, one rule under the header, nothing else.
+        grid.load_style(
+            presets::NOTHING.header_separator(LineStyle::none().fill('─').junction(' ')),
+        )
+        .set_content_arrangement(ContentArrangement::Disabled)
+        // Durations are shown as `1.5s`, so their header drops the `_ms`.
+        .set_header(table.columns.iter().map(|c| {
+            c.strip_suffix("_ms")
+                .filter(|_| is_duration_column(c))
+                .unwrap_or(c)
+        }));
         for row in &table.rows {
             grid.add_row(
                 table
