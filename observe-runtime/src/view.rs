@@ -434,7 +434,7 @@ fn write_io(
             let text = value.to_attribute_text();
             let _ = writeln!(
                 out,
-                "{indent}{bar} {label}: {}",
+                "{indent}{bar}{label}: {}",
                 one_line(&text, options.io_width)
             );
         }
