@@ -78,6 +78,9 @@ use proc_macro::TokenStream;
 /// clauses, `impl Trait` arguments and return types, `async fn` in traits, early `return`
 /// and `?`. The signature is kept as written; only the body changes.
 ///
+/// The code the attribute writes names the runtime as `::observe_runtime`, so the crate
+/// that uses it must depend on `observe-runtime` under that name (not renamed).
+///
 /// ```
 /// use observe_runtime::observe;
 /// use std::sync::Arc;
