@@ -704,6 +704,14 @@ fn deferred_boxed(n: u32) -> std::pin::Pin<Box<dyn Future<Output = u32> + Send>>
     Box::pin(async move { n * 3 })
 }
 
+/// Statements before the async block run at the call; the input is taken when the future
+/// first runs, so a parameter those statements move must be skipped.
+#[observe(skip(items))]
+fn prepared(items: Vec<u32>, scale: u32) -> impl Future<Output = u32> {
+    let owned = items;
+    async move { owned.iter().sum::<u32>() * scale }
+}
+
 #[test]
 fn native_async_fn_in_traits() {
     let (_, observations) = record(Upper.call("hi"));
@@ -776,6 +784,15 @@ fn fn_returning_an_async_block_observes_the_block() {
     let (_, observations) = record(deferred(0));
     assert_err(&only(observations), "fetch failed: zero");
 
+    let (result, observations) = record(prepared(vec![1, 2], 2));
+    assert_eq!(result, 6);
+    assert_ok(
+        &only(observations),
+        "prepared",
+        Some(json!({"scale": 2})),
+        Some(json!(6)),
+    );
+
     let (result, observations) = record(deferred_boxed(2));
     assert_eq!(result, 6);
     assert_ok(
@@ -846,6 +863,21 @@ fn a_panic_is_recorded_and_goes_on() {
     let o = only(observations);
     assert_eq!(o.level, Level::Error);
     assert!(status(&o).unwrap().contains("boom 1"), "{o:#?}");
+}
+
+#[observe]
+fn diverges(code: i32) -> ! {
+    panic!("exit {code}")
+}
+
+#[test]
+fn a_function_returning_never_is_observed_until_it_panics() {
+    let (unwound, observations) = record_sync(|| std::panic::catch_unwind(|| diverges(3)).is_err());
+    assert!(unwound);
+    let o = only(observations);
+    assert_eq!(input(&o), Some(json!({"code": 3})));
+    assert_eq!(o.level, Level::Error);
+    assert!(status(&o).unwrap().contains("exit 3"), "{o:#?}");
 }
 
 #[observe]

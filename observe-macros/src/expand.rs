@@ -40,8 +40,16 @@ pub(crate) fn expand(args: ObserveArgs, item: TokenStream) -> syn::Result<TokenS
         ));
     }
     let body = Body::of(&function);
+    let output = body.output(&function);
+    if let (Output::Never(never), Body::AsyncFn | Body::ReturnsAsyncBlock { .. }) = (&output, &body)
+    {
+        return Err(syn::Error::new_spanned(
+            never,
+            "`#[observe]` does not support a future whose output is `!`",
+        ));
+    }
     let observation = Observation::new(args, &function, &body)?;
-    Ok(observation.instrument(&function, &body))
+    Ok(observation.instrument(&function, &body, &output))
 }
 
 /// How the function produces its result, which decides what gets instrumented.
@@ -104,6 +112,7 @@ impl<'a> Body<'a> {
         };
         match produced {
             Some(ty) if is_unit(ty) => Output::Unit,
+            Some(ty) if matches!(strip_groups(ty), Type::Never(_)) => Output::Never(ty),
             Some(ty) => Output::Declared(ty),
             None => Output::Unknown,
         }
@@ -114,6 +123,8 @@ impl<'a> Body<'a> {
 enum Output<'a> {
     /// `()`: nothing to record.
     Unit,
+    /// `!`: the function never returns (a sync `fn` only).
+    Never(&'a Type),
     /// The written type.
     Declared(&'a Type),
     /// A future whose `Output` the signature does not spell (a type alias, say).
@@ -184,7 +195,7 @@ impl Observation {
     }
 
     /// The whole instrumented function.
-    fn instrument(&self, function: &ItemFn, body: &Body) -> TokenStream {
+    fn instrument(&self, function: &ItemFn, body: &Body, output: &Output) -> TokenStream {
         let ItemFn {
             attrs,
             vis,
@@ -194,11 +205,15 @@ impl Observation {
         let (outer_attrs, inner_attrs): (Vec<_>, Vec<_>) = attrs
             .iter()
             .partition(|attr| matches!(attr.style, AttrStyle::Outer));
-        let output = body.output(function);
-        let on_output = self.on_output(&output);
+        let on_output = self.on_output(output);
         let edge = match output {
             Output::Declared(ty) => Some(inference_edge(ty)),
-            Output::Unit | Output::Unknown => None,
+            Output::Unit | Output::Never(_) | Output::Unknown => None,
+        };
+        // `let x: ! = ..` is unstable, so a diverging closure says its type instead.
+        let closure_type = match output {
+            Output::Never(ty) => Some(quote!(-> #ty)),
+            _ => None,
         };
         let span = local("__observe_span");
         let enter = self.enter();
@@ -211,7 +226,7 @@ impl Observation {
             },
             Body::Sync => quote! {
                 #enter
-                #span.in_scope(move || { #edge #(#stmts)* }, #on_output)
+                #span.in_scope(move || #closure_type { #edge #(#stmts)* }, #on_output)
             },
             Body::ReturnsAsyncBlock {
                 index,
@@ -319,7 +334,7 @@ impl Observation {
         };
         let result_ok = match output {
             Output::Declared(ty) => result_ok_type(ty),
-            Output::Unit | Output::Unknown => None,
+            Output::Unit | Output::Never(_) | Output::Unknown => None,
         };
         match (result_ok, output) {
             (Some(ok), _) => {
@@ -351,7 +366,7 @@ impl Observation {
                     }
                 }
             }
-            (None, Output::Unit) => quote!(|_, _| {}),
+            (None, Output::Unit | Output::Never(_)) => quote!(|_, _| {}),
             (None, _) if !capture => quote!(|_, _| {}),
             (None, _) => {
                 let record_value = record(&value);

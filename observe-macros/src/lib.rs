@@ -72,7 +72,10 @@ use proc_macro::TokenStream;
 /// - A plain `fn` whose last expression is an `async` block, or `Box::pin` of one, as in
 ///   the methods `#[async_trait]` writes: that future, the same way. Put `#[observe]` on
 ///   the method inside the `#[async_trait]` impl; the attribute on the impl runs first.
-/// - Any other `fn`: the call. A panic is recorded (level `ERROR`) and then goes on.
+///   Statements before that block run at the call, but the input is taken when the future
+///   first runs: a parameter those statements move must be named in `skip(...)`.
+/// - Any other `fn`: the call. A panic is recorded (level `ERROR`) and then goes on. A
+///   `fn` returning `!` is observed until it panics; an `async fn` returning `!` is refused.
 ///
 /// Functions of any shape work: methods with any receiver, generics, lifetimes, `where`
 /// clauses, `impl Trait` arguments and return types, `async fn` in traits, early `return`
