@@ -147,7 +147,7 @@ impl<'a> TraceTree<'a> {
             .into_iter()
             .map(|(id, obs)| TraceTree::from_group(id, obs))
             .collect();
-        traces.sort_by(|a, b| (a.start, a.end, a.id).cmp(&(b.start, b.end, b.id)));
+        traces.sort_by_key(|t| (t.start, t.end, t.id));
         traces
     }
 
@@ -268,7 +268,7 @@ fn build_node<'a>(
 }
 
 fn sort_by_start(obs: &mut [&Observation]) {
-    obs.sort_by(|a, b| (a.start, a.end, a.id).cmp(&(b.start, b.end, b.id)));
+    obs.sort_by_key(|o| (o.start, o.end, o.id));
 }
 
 /// A session: its traces, by start time.

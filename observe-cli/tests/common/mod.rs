@@ -124,6 +124,7 @@ pub fn now() -> Timestamp {
 }
 
 /// The observations of one trace: root span and a generation with the cost.
+#[allow(clippy::vec_box)] // what `Batch::observations` holds
 pub fn trace_observations(spec: &Spec, index: usize, now: Timestamp) -> Vec<Box<Observation>> {
     let start = Timestamp(now.as_nanos() - spec.ago);
     let end = Timestamp(start.as_nanos() + spec.latency_ms * 1_000_000);
