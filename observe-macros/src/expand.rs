@@ -146,31 +146,7 @@ impl Observation {
     fn new(args: ObserveArgs, function: &ItemFn, body: &Body) -> syn::Result<Self> {
         let sig = &function.sig;
         let params: Vec<&Ident> = sig.inputs.iter().filter_map(param_ident).collect();
-        for skipped in &args.skip {
-            let is_param = if skipped == "self" {
-                sig.receiver().is_some()
-            } else {
-                params.iter().any(|p| p.unraw() == skipped.unraw())
-            };
-            if !is_param {
-                let mut names: Vec<String> = params.iter().map(|p| format!("`{p}`")).collect();
-                if sig.receiver().is_some() {
-                    names.insert(0, "`self`".to_owned());
-                }
-                let expected = match names.len() {
-                    0 => "it has no named parameter".to_owned(),
-                    1 => format!("expected {}", names[0]),
-                    _ => format!("expected one of {}", names.join(", ")),
-                };
-                return Err(syn::Error::new(
-                    skipped.span(),
-                    format_args!(
-                        "`{skipped}` is not a parameter of `{}`: {expected}",
-                        sig.ident
-                    ),
-                ));
-            }
-        }
+        check_skips(&args.skip, sig, &params)?;
         let inputs = params
             .into_iter()
             .filter(|p| !args.skip.iter().any(|s| s.unraw() == p.unraw()))
@@ -376,6 +352,36 @@ impl Observation {
     }
 }
 
+/// Refuses a `skip` entry that names no parameter, listing the names it could be.
+fn check_skips(skips: &[Ident], sig: &syn::Signature, params: &[&Ident]) -> syn::Result<()> {
+    let Some(unknown) = skips.iter().find(|skipped| {
+        if *skipped == "self" {
+            sig.receiver().is_none()
+        } else {
+            !params.iter().any(|p| p.unraw() == skipped.unraw())
+        }
+    }) else {
+        return Ok(());
+    };
+    let receiver = sig.receiver().map(|_| "`self`".to_owned());
+    let names: Vec<String> = receiver
+        .into_iter()
+        .chain(params.iter().map(|p| format!("`{p}`")))
+        .collect();
+    let expected = match names.as_slice() {
+        [] => "it has no named parameter".to_owned(),
+        [one] => format!("expected {one}"),
+        many => format!("expected one of {}", many.join(", ")),
+    };
+    Err(syn::Error::new(
+        unknown.span(),
+        format_args!(
+            "`{unknown}` is not a parameter of `{}`: {expected}",
+            sig.ident
+        ),
+    ))
+}
+
 /// An identifier of the macro's own, resolved at the macro's definition site so that the
 /// user's body can neither see nor shadow it.
 fn local(name: &str) -> Ident {
@@ -552,4 +558,97 @@ fn item_header(item: TokenStream) -> TokenStream {
         }
     }
     header
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use syn::parse_quote;
+
+    fn expand_str(args: TokenStream, item: TokenStream) -> String {
+        let args = ObserveArgs::parse(args).unwrap();
+        expand(args, item).unwrap().to_string()
+    }
+
+    /// The tokens of an optional type, to compare without syn's `extra-traits`.
+    fn text(ty: Option<&Type>) -> Option<String> {
+        ty.map(|ty| ty.to_token_stream().to_string())
+    }
+
+    #[test]
+    fn finds_the_output_of_a_returned_future() {
+        let boxed: Type = parse_quote!(
+            ::core::pin::Pin<Box<dyn ::core::future::Future<Output = Result<u8, E>> + Send + 'a>>
+        );
+        assert_eq!(
+            text(future_output(&boxed)).as_deref(),
+            Some("Result < u8 , E >")
+        );
+        let opaque: Type = parse_quote!(impl Future<Output = u8> + Send);
+        assert_eq!(text(future_output(&opaque)).as_deref(), Some("u8"));
+        assert!(future_output(&parse_quote!(BoxFuture<'static, u8>)).is_none());
+    }
+
+    #[test]
+    fn recognises_results_by_their_last_segment() {
+        let io: Type = parse_quote!(std::io::Result<Page>);
+        assert_eq!(result_ok_type(&io).map(text), Some(Some("Page".into())));
+        assert_eq!(
+            result_ok_type(&parse_quote!(fmt::Result)).map(text),
+            Some(None)
+        );
+        assert!(result_ok_type(&parse_quote!(Option<u8>)).is_none());
+    }
+
+    #[test]
+    fn detects_what_async_trait_writes() {
+        let function: ItemFn = parse_quote! {
+            fn run<'life0, 'async_trait>(&'life0 self, __arg1: (i32, i32))
+                -> ::core::pin::Pin<Box<dyn ::core::future::Future<Output = u8> + Send + 'async_trait>>
+            {
+                Box::pin(async move { let __self = self; 1 })
+            }
+        };
+        let body = Body::of(&function);
+        assert!(matches!(
+            body,
+            Body::ReturnsAsyncBlock {
+                index: 0,
+                wrapper: Some(_),
+                ..
+            }
+        ));
+        assert!(matches!(body.output(&function), Output::Declared(_)));
+        let observation = Observation::new(ObserveArgs::default(), &function, &body).unwrap();
+        assert!(observation.inputs.is_empty(), "__arg1 is left out");
+    }
+
+    #[test]
+    fn emitted_code_names_the_runtime_by_absolute_path_only() {
+        let code = expand_str(
+            quote!(as_type = "tool", skip(key)),
+            quote! {
+                async fn fetch(url: &str, key: &str) -> Result<String, Error> { todo!() }
+            },
+        );
+        assert!(code.contains(":: observe_runtime :: __private :: Span :: enter"));
+        assert!(code.contains("ObservationType :: Tool"));
+        assert_eq!(
+            code.matches("observe_runtime").count(),
+            code.matches(":: observe_runtime :: __private ::").count()
+        );
+        assert!(code.contains("\"url\""));
+        assert!(!code.contains("\"key\""));
+    }
+
+    #[test]
+    fn item_header_stops_at_the_body() {
+        let header = item_header(quote!(
+            #[derive(Debug)]
+            pub struct Agent {
+                name: String,
+            }
+        ));
+        assert_eq!(header.to_string(), "pub struct Agent");
+    }
 }
