@@ -183,8 +183,12 @@ impl<'a> Obj<'a> {
         }
     }
 
+    /// Embeds an encoded value; a JSON `null` (a function that returned `None`) is left out,
+    /// as every absent field is.
     fn raw(&mut self, key: &str, json: &Json) {
-        self.key(key).extend_from_slice(json.as_str().as_bytes());
+        if json.as_str() != "null" {
+            self.key(key).extend_from_slice(json.as_str().as_bytes());
+        }
     }
 
     fn timestamp(&mut self, key: &str, t: Timestamp) {

@@ -201,6 +201,12 @@ fn attr_text(v: &Json) -> Cow<'_, str> {
     v.to_attribute_text()
 }
 
+/// A JSON `null` (a function that returned `None`) is no value: its attribute is left out,
+/// as the official SDKs leave out `None`.
+fn is_set(v: &Json) -> bool {
+    v.as_str() != "null"
+}
+
 /// The trace attributes every span of the trace shares, whatever the span (cacheable per
 /// attribute snapshot).
 fn visit_trace(t: &TraceAttributes, sink: &mut impl Sink) {
@@ -216,7 +222,7 @@ fn visit_trace(t: &TraceAttributes, sink: &mut impl Sink) {
     if !t.tags.is_empty() {
         sink.strings(key::TRACE_TAGS, &t.tags);
     }
-    for (k, v) in &t.metadata {
+    for (k, v) in t.metadata.iter().filter(|(_, v)| is_set(v)) {
         sink.str2(key::TRACE_METADATA_PREFIX, k, &attr_text(v));
     }
     if let Some(v) = t.public {
@@ -241,7 +247,7 @@ fn visit_observation(obs: &Observation, sink: &mut impl Sink, scratch: &mut Vec<
         sink.str(key::VERSION, v);
     }
     for (k, v) in [(key::TRACE_INPUT, &t.input), (key::TRACE_OUTPUT, &t.output)] {
-        if let Some(v) = v {
+        if let Some(v) = v.as_ref().filter(|v| is_set(v)) {
             if obs.is_root() || v.len() <= PROPAGATED_IO_MAX_BYTES {
                 sink.str(k, &attr_text(v));
             }
@@ -252,13 +258,13 @@ fn visit_observation(obs: &Observation, sink: &mut impl Sink, scratch: &mut Vec<
     let Some(d) = d else {
         return;
     };
-    if let Some(v) = &d.input {
+    if let Some(v) = d.input.as_ref().filter(|v| is_set(v)) {
         sink.str(key::INPUT, &attr_text(v));
     }
-    if let Some(v) = &d.output {
+    if let Some(v) = d.output.as_ref().filter(|v| is_set(v)) {
         sink.str(key::OUTPUT, &attr_text(v));
     }
-    for (k, v) in &d.metadata {
+    for (k, v) in d.metadata.iter().filter(|(_, v)| is_set(v)) {
         sink.str2(key::METADATA_PREFIX, k, &attr_text(v));
     }
     if let Some(v) = &d.status_message {
