@@ -3,7 +3,7 @@
 //!
 //! Each batch becomes one `ExportTraceServiceRequest` (one resource, one instrumentation scope
 //! named [`SCOPE_NAME`], which starts with `langfuse-sdk` so Langfuse reads the `langfuse.*`
-//! attributes as its own), gzipped, POSTed with the [`http`](crate::export::http) sender's
+//! attributes as its own), gzipped, POSTed with the [`http`] sender's
 //! retry rules.
 //!
 //! Every span carries the attributes of CONTRACT.md: its own (`langfuse.observation.*`) and the
