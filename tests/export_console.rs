@@ -1,0 +1,62 @@
+//! The console destination: one line per finished trace, with the tallies of observations
+//! that arrived in earlier batches than their root.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use observe_runtime::export::console::ConsoleExporter;
+use observe_runtime::model::{Cost, Level};
+use observe_runtime::{Client, ObservationUpdate, Trace};
+
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Shared {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn one_line_per_trace_with_count_cost_session_user_and_errors() {
+    let out = Shared::default();
+    let client = Client::builder()
+        .exporter(ConsoleExporter::new(out.clone()))
+        .max_batch_records(1) // children reach the exporter in batches before their root
+        .build();
+    let trace = client.trace(
+        Trace::new("content_analysis")
+            .session_id("analysis_abc")
+            .user_id("u1"),
+    );
+    for i in 0..3 {
+        let mut g = trace.generation(format!("g{i}"));
+        g.update(ObservationUpdate::new().cost(Cost::total_only(0.001)));
+        g.end();
+    }
+    let mut failing = trace.span("fails");
+    failing.update(ObservationUpdate::new().level(Level::Error));
+    failing.end();
+    let id = trace.id();
+    trace.end();
+    client.trace(Trace::new("bare")).end();
+    client.flush(Duration::from_secs(30));
+
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].starts_with(&format!(
+        "observe: trace content_analysis {id}: 5 observations, "
+    )));
+    assert!(lines[0].contains("$0.003000"), "{}", lines[0]);
+    assert!(lines[0].contains("session analysis_abc"), "{}", lines[0]);
+    assert!(lines[0].contains("user u1"), "{}", lines[0]);
+    assert!(lines[0].contains("1 error"), "{}", lines[0]);
+    assert!(lines[1].starts_with("observe: trace bare "), "{}", lines[1]);
+    assert!(lines[1].contains("1 observation,"), "{}", lines[1]);
+    assert!(!lines[1].contains('$'));
+}
