@@ -697,6 +697,28 @@ impl Config {
     }
 
     /// Builds the client with the configured destinations without installing it globally;
+    /// The local store's file when the store is one of the destinations: when nothing is
+    /// configured to leave the process (no Langfuse keys, no collector endpoint), or when
+    /// `OBSERVE_STORE_PATH` names it. Exporters added in code come in addition and do not
+    /// change this, so a first run always leaves something to look at.
+    ///
+    /// ```
+    /// use observe_runtime::config::Config;
+    /// let local = Config::from_vars(|_| None).unwrap();
+    /// assert_eq!(local.local_store_path().unwrap(), std::path::Path::new(".observe/traces.db"));
+    /// let cloud = Config::new().keys("pk-lf-1", "sk-lf-1");
+    /// assert_eq!(cloud.local_store_path(), None);
+    /// ```
+    pub fn local_store_path(&self) -> Option<PathBuf> {
+        let network =
+            self.public_key.is_some() && self.secret_key.is_some() || self.otlp_endpoint.is_some();
+        match &self.store_path {
+            Some(path) => Some(path.clone()),
+            None if !network => Some(PathBuf::from(DEFAULT_STORE_PATH)),
+            None => None,
+        }
+    }
+
     /// `None` when tracing is disabled.
     pub fn build_client(self) -> Result<Option<Client>, ConfigError> {
         self.validate()?;
@@ -759,8 +781,7 @@ impl Config {
             destinations.push(format!("the OTLP collector at {}", e.url()));
             exporters.push(Box::new(e));
         }
-        let nothing_configured = exporters.is_empty() && self.exporters.is_empty();
-        if nothing_configured || self.store_path.is_some() {
+        if self.local_store_path().is_some() {
             let local = default_destination(self.store_path.as_deref())?;
             destinations.push(local.description);
             exporters.push(local.exporter);
