@@ -27,14 +27,15 @@
 
 use std::borrow::Cow;
 use std::cell::{Cell, UnsafeCell};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::clock;
+use crate::clock::{self, Ticks};
 use crate::model::{
-    Level, Observation, ObservationDetails, ObservationType, Record, Score, ScoreValue, SpanId,
-    Timestamp, TraceAttributes, TraceId,
+    Json, Level, ObservationDetails, ObservationType, Score, ScoreValue, SpanId, TraceAttributes,
+    TraceId,
 };
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Finished, Pipeline, Record};
 use crate::update::{ObservationUpdate, TraceUpdate};
 
 /// The state one trace's observations share.
@@ -43,23 +44,38 @@ pub(crate) struct TraceState {
     pub(crate) pipeline: Arc<Pipeline>,
     /// Unsampled traces keep their context (so children know) but record nothing.
     pub(crate) sampled: bool,
-    attrs: Mutex<Arc<TraceAttributes>>,
+    /// Set by the first update. Until then the trace has the pipeline's base attributes, and
+    /// an observation ends without taking the lock: the worker stamps the base on it.
+    updated: AtomicBool,
+    /// The attributes once updated; `None` (the base) before.
+    attrs: Mutex<Option<Arc<TraceAttributes>>>,
 }
 
 impl TraceState {
     pub(crate) fn new(pipeline: Arc<Pipeline>, id: TraceId) -> Arc<TraceState> {
         let sampled = pipeline.sampled(id);
-        let attrs = Mutex::new(pipeline.base_attributes());
         Arc::new(TraceState {
             id,
             pipeline,
             sampled,
-            attrs,
+            updated: AtomicBool::new(false),
+            attrs: Mutex::new(None),
         })
     }
 
     /// The attributes as they stand now.
     pub(crate) fn snapshot(&self) -> Arc<TraceAttributes> {
+        self.stamp()
+            .unwrap_or_else(|| self.pipeline.base_attributes().clone())
+    }
+
+    /// What a record ending now carries: the attributes, or `None` for "the base, never
+    /// updated" (one load, no lock, no reference count touched).
+    #[inline]
+    fn stamp(&self) -> Option<Arc<TraceAttributes>> {
+        if !self.updated.load(Ordering::Acquire) {
+            return None;
+        }
         self.attrs
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -68,7 +84,9 @@ impl TraceState {
 
     pub(crate) fn update(&self, update: TraceUpdate) {
         let mut attrs = self.attrs.lock().unwrap_or_else(PoisonError::into_inner);
-        update.apply_to(Arc::make_mut(&mut attrs));
+        let attrs = attrs.get_or_insert_with(|| self.pipeline.base_attributes().clone());
+        update.apply_to(Arc::make_mut(attrs));
+        self.updated.store(true, Ordering::Release);
     }
 
     pub(crate) fn score(
@@ -100,8 +118,17 @@ pub(crate) struct Open {
     pub(crate) name: Cow<'static, str>,
     pub(crate) kind: ObservationType,
     pub(crate) level: Level,
-    pub(crate) start: Timestamp,
+    /// A raw clock reading: the worker turns it into wall time.
+    pub(crate) start: Ticks,
+    /// The input `#[observe]` captured. Kept out of `details` so that capturing costs no
+    /// allocation besides the JSON text; an input set by an update wins over it.
+    pub(crate) input: Option<Json>,
+    /// The output `#[observe]` captured on return; it wins over an update's output.
+    pub(crate) output: Option<Json>,
     pub(crate) details: Option<Box<ObservationDetails>>,
+    /// Whether `#[observe]` records the input and the output (decided on entry).
+    pub(crate) capture_input: bool,
+    pub(crate) capture_output: bool,
 }
 
 impl Open {
@@ -121,8 +148,14 @@ pub(crate) struct Frame {
     pub(crate) client: Option<Arc<Pipeline>>,
     pub(crate) span_id: Option<SpanId>,
     pub(crate) parent_id: Option<SpanId>,
-    pub(crate) open: Option<UnsafeCell<Open>>,
+    /// `UnsafeCell<Option<_>>` rather than the other way round: the option's niche keeps the
+    /// frame (and so the span `#[observe]` moves into its future) within 128 bytes, which
+    /// the compiler copies inline rather than through `memcpy`.
+    open: UnsafeCell<Option<Open>>,
 }
+
+// `#[observe]` moves a frame into its future; past 128 bytes that move is a `memcpy` call.
+const _: () = assert!(std::mem::size_of::<Option<Frame>>() <= 128);
 
 thread_local! {
     static CURRENT: Cell<*const Frame> = const { Cell::new(std::ptr::null()) };
@@ -134,6 +167,12 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Frame>) -> R) -> R {
     let ptr = CURRENT.with(Cell::get);
     // SAFETY: a non-null pointer was set by an `Entered` guard whose frame outlives it.
     f(unsafe { ptr.as_ref() })
+}
+
+/// True when this thread is inside some context (one thread-local read).
+#[inline]
+pub(crate) fn has_current() -> bool {
+    !CURRENT.with(Cell::get).is_null()
 }
 
 /// Puts a frame in the thread-local until dropped.
@@ -165,7 +204,7 @@ impl Frame {
             client: self.client.clone(),
             span_id: self.span_id,
             parent_id: None,
-            open: None,
+            open: UnsafeCell::new(None),
         }
     }
 
@@ -176,7 +215,7 @@ impl Frame {
             client: Some(pipeline),
             span_id: None,
             parent_id: None,
-            open: None,
+            open: UnsafeCell::new(None),
         }
     }
 
@@ -217,12 +256,16 @@ impl Frame {
             client: None,
             span_id: Some(SpanId::random()),
             parent_id,
-            open: Some(UnsafeCell::new(Open {
+            open: UnsafeCell::new(Some(Open {
                 name,
                 kind,
                 level: Level::Default,
-                start: clock::now(),
+                start: clock::ticks(),
+                input: None,
+                output: None,
                 details: None,
+                capture_input: false,
+                capture_output: false,
             })),
         }
     }
@@ -233,39 +276,47 @@ impl Frame {
     /// owner's thread, and keeps no other reference to the fields meanwhile.
     #[allow(clippy::mut_from_ref)]
     pub(crate) unsafe fn open_mut(&self) -> Option<&mut Open> {
-        self.open.as_ref().map(|cell| &mut *cell.get())
+        (*self.open.get()).as_mut()
+    }
+
+    /// True when this frame is an observation (not a carried context or a client scope).
+    pub(crate) fn is_observation(&self) -> bool {
+        // SAFETY: a shared read of the option's discriminant, which never changes after
+        // construction; nothing holds a `&mut` to it across this call on this thread.
+        unsafe { (*self.open.get()).is_some() }
     }
 
     /// Ends the observation: builds the record and queues it. Does nothing for a frame
     /// without an open observation or of an unsampled trace.
     pub(crate) fn finish(self) {
-        let (Some(trace), Some(open), Some(id)) = (self.trace, self.open, self.span_id) else {
+        let (Some(trace), Some(open), Some(id)) =
+            (self.trace, self.open.into_inner(), self.span_id)
+        else {
             return;
         };
         if !trace.sampled {
             return;
         }
-        let open = open.into_inner();
         let end = if open.kind == ObservationType::Event {
             open.start
         } else {
-            clock::now()
+            clock::ticks()
         };
-        let record = Observation {
+        let record = Finished {
             trace_id: trace.id,
             id,
-            parent_id: self.parent_id,
+            parent_id: self.parent_id.map_or(0, |p| p.0),
             name: open.name,
             kind: open.kind,
             level: open.level,
             start: open.start,
             end,
+            input: open.input,
+            output: open.output,
             details: open.details,
-            trace: trace.snapshot(),
+            attributes: trace.stamp(),
         };
-        trace
-            .pipeline
-            .push(Record::Observation(Box::new(record)));
+        trace.pipeline.push(Record::Observation(record));
     }
 }
 
@@ -339,11 +390,7 @@ pub fn update_current_observation(update: ObservationUpdate) {
                     details,
                     ..
                 } = open;
-                update.apply_to(
-                    details.get_or_insert_with(Default::default),
-                    level,
-                    name,
-                )
+                update.apply_to(details.get_or_insert_with(Default::default), level, name)
             }
             None => outside_once("update_current_observation"),
         }
@@ -357,7 +404,7 @@ pub fn current_trace_id() -> Option<TraceId> {
 
 /// The id of the current observation, if inside one.
 pub fn current_observation_id() -> Option<SpanId> {
-    with_current(|f| f.filter(|f| f.open.is_some()).and_then(|f| f.span_id))
+    with_current(|f| f.filter(|f| f.is_observation()).and_then(|f| f.span_id))
 }
 
 /// A score to attach with [`score_current_trace`] or [`score_current_observation`].
@@ -404,7 +451,7 @@ pub fn score_current_trace(score: ScoreRequest) {
 /// Scores the current observation. Outside any observation it does nothing.
 pub fn score_current_observation(score: ScoreRequest) {
     with_frame("score_current_observation", |frame| {
-        if let (Some(trace), Some(_)) = (&frame.trace, &frame.open) {
+        if let (Some(trace), true) = (&frame.trace, frame.is_observation()) {
             trace.score(frame.span_id, score.name, score.value, score.comment);
         } else {
             outside_once("score_current_observation");

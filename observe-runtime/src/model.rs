@@ -188,8 +188,10 @@ pub struct UnknownVariant {
 
 string_enum! {
     /// What an observation is, as Langfuse types it (`langfuse.observation.type`).
+    #[derive(Default)]
     ObservationType {
         /// A unit of work with a duration (the default).
+        #[default]
         Span => "span",
         /// An LLM call: model, usage and cost live here.
         Generation => "generation",
@@ -214,10 +216,12 @@ string_enum! {
 
 string_enum! {
     /// Severity of an observation (`langfuse.observation.level`).
+    #[derive(Default)]
     Level {
         /// Verbose detail.
         Debug => "DEBUG",
         /// The ordinary level.
+        #[default]
         Default => "DEFAULT",
         /// Something worth a look: a cancelled call, a retry.
         Warning => "WARNING",
@@ -226,17 +230,6 @@ string_enum! {
     }
 }
 
-impl Default for ObservationType {
-    fn default() -> Self {
-        ObservationType::Span
-    }
-}
-
-impl Default for Level {
-    fn default() -> Self {
-        Level::Default
-    }
-}
 
 /// A JSON value held as its encoded text.
 ///
@@ -652,13 +645,4 @@ pub struct Score {
     pub timestamp: Timestamp,
     /// Session of the trace scored, when known (for the local store's reports).
     pub session_id: Option<String>,
-}
-
-/// What flows from the instrumented code to the background worker.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Record {
-    /// A finished observation.
-    Observation(Box<Observation>),
-    /// A score.
-    Score(Box<Score>),
 }

@@ -1,10 +1,16 @@
 //! The bounded queue between the instrumented code and the background worker.
 //!
-//! The hot side is [`Pipeline::push`]: one lock-free push onto a bounded array queue, and a
-//! wake-up of the worker only when a batch is ready. When the queue is full the record is
-//! dropped and counted; the caller never waits. The cold side is the worker thread: it
-//! drains the queue in batches (by count, by bytes and by interval), applies the user's mask
-//! and the size limits, and hands each batch to every exporter.
+//! The hot side is [`Pipeline::push`]: one lock-free push of a [`Finished`] record, held by
+//! value in the queue's preallocated slots (no allocation per record), one counter increment,
+//! and a wake-up of the worker only when a batch is ready. When the queue is full the record
+//! is dropped and counted; the caller never waits. So the queue's memory is fixed when the
+//! pipeline starts: `queue_capacity` slots of a hundred-odd bytes ([`PipelineSettings::queue_bytes`]), plus what captured inputs,
+//! outputs and updates hold.
+//!
+//! The cold side is the worker thread: it drains the queue in batches (by count, by bytes and
+//! by interval), turns each record into the exporters' [`Observation`] (timestamps from the
+//! cycle counter, the pipeline's base attributes on traces that were never updated), applies
+//! the user's mask and the size limits, and hands each batch to every exporter.
 //!
 //! `flush` and `shutdown` are commands to the worker, answered on a channel, so each returns
 //! within its timeout and reports what was sent, dropped and left pending.
@@ -18,9 +24,13 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use crossbeam_queue::ArrayQueue;
 
+use crate::clock::Ticks;
 use crate::export::{Batch, ExportError, Exporter};
 use crate::limits;
-use crate::model::{Json, Record, TraceAttributes, TraceId};
+use crate::model::{
+    Json, Level, Observation, ObservationDetails, ObservationType, Score, SpanId, TraceAttributes,
+    TraceId,
+};
 
 /// A function applied to every input, output and metadata value before it leaves the process
 /// (to redact secrets or personal data).
@@ -49,6 +59,20 @@ pub struct PipelineSettings {
     /// Largest encoded observation; over it the largest of input, output and metadata is
     /// replaced by a truncation marker.
     pub max_record_bytes: usize,
+}
+
+impl PipelineSettings {
+    /// The memory the queue's slots take, allocated when the pipeline starts: the bound on
+    /// what a full queue holds, besides what captured inputs, outputs and updates add.
+    ///
+    /// ```
+    /// use observe_runtime::PipelineSettings;
+    /// let settings = PipelineSettings { queue_capacity: 1024, ..Default::default() };
+    /// assert!(settings.queue_bytes() < 1024 * 256);
+    /// ```
+    pub fn queue_bytes(&self) -> usize {
+        self.queue_capacity.max(1) * SLOT_BYTES
+    }
 }
 
 impl Default for PipelineSettings {
@@ -109,9 +133,23 @@ impl Stats {
     }
 }
 
+/// Keeps a value on a cache line of its own, so that a counter the instrumented threads bump
+/// does not share a line with what the worker writes.
+#[derive(Default)]
+#[repr(align(128))]
+struct OwnLine<T>(T);
+
+impl<T> std::ops::Deref for OwnLine<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
 #[derive(Default)]
 struct Counters {
-    queued: AtomicU64,
+    /// Bumped by every push: alone on its line.
+    queued: OwnLine<AtomicU64>,
     exported: AtomicU64,
     dropped_queue_full: AtomicU64,
     dropped_after_shutdown: AtomicU64,
@@ -131,6 +169,44 @@ pub struct FlushReport {
     pub timed_out: bool,
 }
 
+/// A finished observation as the instrumented thread leaves it: plain data, no allocation of
+/// its own, the clock readings still raw. The worker turns it into an [`Observation`].
+pub(crate) struct Finished {
+    pub(crate) trace_id: TraceId,
+    pub(crate) id: SpanId,
+    /// The parent's id, 0 for a root (ids are never 0): 8 bytes rather than an option's 16
+    /// keep the record, and so each queue slot, within 128 bytes.
+    pub(crate) parent_id: u64,
+    pub(crate) name: std::borrow::Cow<'static, str>,
+    pub(crate) kind: ObservationType,
+    pub(crate) level: Level,
+    pub(crate) start: Ticks,
+    pub(crate) end: Ticks,
+    /// Captured by `#[observe]`; an update's input (in `details`) wins over it.
+    pub(crate) input: Option<Json>,
+    /// Captured by `#[observe]` on return; wins over an update's output.
+    pub(crate) output: Option<Json>,
+    pub(crate) details: Option<Box<ObservationDetails>>,
+    /// The trace's attributes when the observation ended; `None` while the trace was never
+    /// updated: the worker then stamps the pipeline's base attributes.
+    pub(crate) attributes: Option<Arc<TraceAttributes>>,
+}
+
+/// What flows from the instrumented code to the worker.
+pub(crate) enum Record {
+    /// A finished observation, by value.
+    Observation(Finished),
+    /// A score (rare: boxed, to keep the queue's slots small).
+    Score(Box<Score>),
+}
+
+// Past 128 bytes the compiler moves a record through `memcpy` calls (and each slot grows).
+const _: () = assert!(std::mem::size_of::<Record>() <= 128);
+
+/// Bytes one queue slot takes (the record plus the queue's stamp); the queue holds
+/// `queue_capacity` of them from the start.
+const SLOT_BYTES: usize = std::mem::size_of::<Record>() + std::mem::size_of::<usize>();
+
 enum Command {
     Flush(Sender<()>),
     Shutdown(Sender<()>),
@@ -144,6 +220,9 @@ pub(crate) struct Pipeline {
     base_attributes: Arc<TraceAttributes>,
     sample_threshold: u64,
     wake_at: usize,
+    /// The `queued` count at which a push wakes the worker: set by the worker each time it
+    /// starts draining, read (not written) by every push.
+    next_wake: OwnLine<AtomicU64>,
     closed: AtomicBool,
     worker: Thread,
     commands: Sender<Command>,
@@ -170,14 +249,16 @@ impl Pipeline {
             })
             .expect("spawning the observe worker thread");
         let rate = settings.sample_rate.clamp(0.0, 1.0);
+        let wake_at = settings
+            .max_batch_records
+            .clamp(1, settings.queue_capacity.max(1));
         let pipeline = Arc::new(Pipeline {
             queue: ArrayQueue::new(settings.queue_capacity.max(1)),
             counters: Counters::default(),
             base_attributes: Arc::new(settings.base_attributes.clone()),
             sample_threshold: (rate * (1u64 << 63) as f64) as u64,
-            wake_at: settings
-                .max_batch_records
-                .clamp(1, settings.queue_capacity.max(1)),
+            wake_at,
+            next_wake: OwnLine(AtomicU64::new(wake_at as u64)),
             settings,
             closed: AtomicBool::new(false),
             worker: join.thread().clone(),
@@ -202,8 +283,10 @@ impl Pipeline {
         }
         match self.queue.push(record) {
             Ok(()) => {
-                self.counters.queued.fetch_add(1, Ordering::Relaxed);
-                if self.queue.len() == self.wake_at {
+                // Not `queue.len()`: that reads the queue's head, a line the worker writes on
+                // every pop, and would cost a cache miss per push while the worker drains.
+                let queued = self.counters.queued.fetch_add(1, Ordering::Relaxed) + 1;
+                if queued == self.next_wake.load(Ordering::Relaxed) {
                     self.worker.unpark();
                 }
             }
@@ -230,8 +313,8 @@ impl Pipeline {
         (id.0 as u64 >> 1) < self.sample_threshold || self.settings.sample_rate >= 1.0
     }
 
-    pub(crate) fn base_attributes(&self) -> Arc<TraceAttributes> {
-        self.base_attributes.clone()
+    pub(crate) fn base_attributes(&self) -> &Arc<TraceAttributes> {
+        &self.base_attributes
     }
 
     pub(crate) fn capture_io(&self) -> bool {
@@ -311,6 +394,10 @@ struct Worker {
     /// The last trace attributes masked, and their masked copy: observations of one trace
     /// share a snapshot, so the mask runs once per snapshot, not once per observation.
     masked_trace: Option<(Arc<TraceAttributes>, Arc<TraceAttributes>)>,
+    /// Boxes of the last exported batch, emptied, for the next one: a batch boxes its
+    /// observations (that is the exporters' interface) without a malloc and a free each.
+    #[allow(clippy::vec_box)] // the boxes are the point: they are what gets reused
+    spare: Vec<Box<Observation>>,
 }
 
 impl Worker {
@@ -325,6 +412,7 @@ impl Worker {
             commands,
             logged_failure: false,
             masked_trace: None,
+            spare: Vec::new(),
         }
     }
 
@@ -369,6 +457,11 @@ impl Worker {
 
     /// Exports everything queued now, batch after batch.
     fn drain_all(&mut self) {
+        // The next wake-up is due when another batch has been queued after this drain began.
+        let queued = self.pipeline.counters.queued.load(Ordering::Relaxed);
+        self.pipeline
+            .next_wake
+            .store(queued + self.pipeline.wake_at as u64, Ordering::Relaxed);
         while let Some(batch) = self.next_batch() {
             self.export(batch);
         }
@@ -383,7 +476,15 @@ impl Worker {
                 break;
             };
             match record {
-                Record::Observation(mut obs) => {
+                Record::Observation(finished) => {
+                    let obs = finished.into_observation(&self.pipeline);
+                    let mut obs = match self.spare.pop() {
+                        Some(mut spare) => {
+                            *spare = obs;
+                            spare
+                        }
+                        None => Box::new(obs),
+                    };
                     if let Some(mask) = &settings.mask {
                         limits::mask(&mut obs, mask.as_ref());
                         obs.trace = mask_trace(&mut self.masked_trace, &obs.trace, mask.as_ref());
@@ -406,7 +507,7 @@ impl Worker {
         (!batch.is_empty()).then_some(batch)
     }
 
-    fn export(&mut self, batch: Batch) {
+    fn export(&mut self, mut batch: Batch) {
         let n = batch.len() as u64;
         let mut failed = false;
         for exporter in &mut self.exporters {
@@ -430,8 +531,22 @@ impl Worker {
             &self.pipeline.counters.exported
         };
         counter.fetch_add(n, Ordering::Relaxed);
+        self.keep_boxes(&mut batch.observations);
     }
 
+    /// Empties the batch's boxes (dropping what they held now, not at reuse) and keeps them.
+    #[allow(clippy::vec_box)] // `Batch` holds boxes; they are what gets reused
+    fn keep_boxes(&mut self, observations: &mut Vec<Box<Observation>>) {
+        let keep = self
+            .pipeline
+            .settings
+            .max_batch_records
+            .saturating_sub(self.spare.len());
+        for mut obs in observations.drain(..).take(keep) {
+            *obs = Observation::placeholder(&self.pipeline.base_attributes);
+            self.spare.push(obs);
+        }
+    }
 }
 
 /// The trace's metadata, input and output with the mask applied (they leave the process on
@@ -472,5 +587,54 @@ fn log_failure(logged: &mut bool, err: &ExportError) {
     } else {
         tracing::error!("observe: export failed: {err}");
         *logged = true;
+    }
+}
+
+impl Finished {
+    /// The record exporters see: wall-clock timestamps, captured input and output merged into
+    /// the details, attributes stamped.
+    fn into_observation(self, pipeline: &Pipeline) -> Observation {
+        let mut details = self.details;
+        if self.input.is_some() || self.output.is_some() {
+            let d = details.get_or_insert_with(Default::default);
+            if d.input.is_none() {
+                d.input = self.input;
+            }
+            if self.output.is_some() {
+                d.output = self.output;
+            }
+        }
+        Observation {
+            trace_id: self.trace_id,
+            id: self.id,
+            parent_id: (self.parent_id != 0).then_some(SpanId(self.parent_id)),
+            name: self.name,
+            kind: self.kind,
+            level: self.level,
+            start: self.start.to_timestamp(),
+            end: self.end.to_timestamp(),
+            details,
+            trace: self
+                .attributes
+                .unwrap_or_else(|| pipeline.base_attributes.clone()),
+        }
+    }
+}
+
+impl Observation {
+    /// An empty record that only holds a box's place until it is reused.
+    fn placeholder(attributes: &Arc<TraceAttributes>) -> Observation {
+        Observation {
+            trace_id: TraceId(0),
+            id: SpanId(0),
+            parent_id: None,
+            name: std::borrow::Cow::Borrowed(""),
+            kind: ObservationType::Span,
+            level: Level::Default,
+            start: crate::model::Timestamp(0),
+            end: crate::model::Timestamp(0),
+            details: None,
+            trace: attributes.clone(),
+        }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::any::type_name;
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt::{Debug, Display};
 use std::future::Future;
 use std::io::Write as _;
@@ -15,7 +16,7 @@ use serde::Serialize;
 pub use crate::model::{Json, ObservationType};
 
 use crate::client::global_enabled;
-use crate::context::{with_current, Entered, Frame, Open};
+use crate::context::{has_current, with_current, Entered, Frame, Open};
 use crate::model::Level;
 
 /// Static facts of one `#[observe]` site.
@@ -47,52 +48,54 @@ impl Meta {
 /// An observation being entered; inactive (every method a no-op) when nothing records.
 pub struct Span {
     frame: Option<Frame>,
-    capture_input: bool,
-    capture_output: bool,
 }
 
 impl Span {
     /// Opens the observation under the current context. One thread-local read and one
-    /// relaxed atomic load when tracing is off.
+    /// relaxed atomic load when tracing is off: that check is inlined into the caller, the
+    /// rest is not, so an untraced call stays a few instructions long.
     #[inline]
     pub fn enter(meta: &'static Meta) -> Span {
-        with_current(|current| {
-            if current.is_none() && !global_enabled() {
-                return Span::inactive();
+        if !has_current() && !global_enabled() {
+            return Span::inactive();
+        }
+        Span::enter_active(meta)
+    }
+
+    #[inline(never)]
+    fn enter_active(meta: &'static Meta) -> Span {
+        let frame =
+            with_current(|current| Frame::open(current, Cow::Borrowed(meta.name), meta.kind));
+        if let Some(frame) = &frame {
+            let trace = frame.trace.as_ref().expect("open frames have a trace");
+            let default = trace.sampled && trace.pipeline.capture_io();
+            // SAFETY: the frame was just made here; nothing else refers to it.
+            if let Some(open) = unsafe { frame.open_mut() } {
+                open.capture_input = trace.sampled && meta.capture_input.unwrap_or(default);
+                open.capture_output = trace.sampled && meta.capture_output.unwrap_or(default);
             }
-            match Frame::open(current, Cow::Borrowed(meta.name), meta.kind) {
-                Some(frame) => {
-                    let trace = frame.trace.as_ref().expect("open frames have a trace");
-                    let default = trace.sampled && trace.pipeline.capture_io();
-                    Span {
-                        capture_input: trace.sampled && meta.capture_input.unwrap_or(default),
-                        capture_output: trace.sampled && meta.capture_output.unwrap_or(default),
-                        frame: Some(frame),
-                    }
-                }
-                None => Span::inactive(),
-            }
-        })
+        }
+        Span { frame }
     }
 
     fn inactive() -> Span {
-        Span {
-            frame: None,
-            capture_input: false,
-            capture_output: false,
-        }
+        Span { frame: None }
     }
 
     /// True when the input should be captured.
     #[inline]
     pub fn wants_input(&self) -> bool {
-        self.capture_input
+        // SAFETY: `&self` is the frame's owner; the reference does not outlive this read.
+        self.frame
+            .as_ref()
+            .and_then(|f| unsafe { f.open_mut() })
+            .is_some_and(|open| open.capture_input)
     }
 
     /// Records the input object built by `writer`.
     pub fn set_input(&mut self, writer: InputWriter) {
         if let Some(open) = self.open() {
-            open.details_mut().input = Some(writer.finish());
+            open.input = Some(writer.finish());
         }
     }
 
@@ -142,8 +145,8 @@ impl Span {
     }
 
     fn complete<R>(&mut self, value: &R, on_output: impl FnOnce(&R, &mut OutputSink<'_>)) {
-        let capture = self.capture_output;
         if let Some(open) = self.open() {
+            let capture = open.capture_output;
             on_output(value, &mut OutputSink { open, capture });
         }
         self.finish();
@@ -170,14 +173,25 @@ impl Span {
 }
 
 impl Drop for Span {
+    /// Inlined: a finished or inactive span only checks its frame.
+    #[inline]
     fn drop(&mut self) {
         if self.frame.is_some() {
-            if let Some(open) = self.open() {
-                open.level = Level::Warning;
-                open.details_mut().status_message = Some("cancelled".to_owned());
-            }
-            self.finish();
+            self.cancelled();
         }
+    }
+}
+
+impl Span {
+    /// Dropped unfinished: the future was cancelled.
+    #[cold]
+    #[inline(never)]
+    fn cancelled(&mut self) {
+        if let Some(open) = self.open() {
+            open.level = Level::Warning;
+            open.details_mut().status_message = Some("cancelled".to_owned());
+        }
+        self.finish();
     }
 }
 
@@ -237,7 +251,7 @@ impl OutputSink<'_> {
     #[inline]
     pub fn output(&mut self, value: impl FnOnce() -> Json) {
         if self.capture {
-            self.open.details_mut().output = Some(value());
+            self.open.output = Some(value());
         }
     }
 
@@ -260,10 +274,48 @@ impl Default for InputWriter {
     }
 }
 
+thread_local! {
+    /// A buffer reused for the JSON that `#[observe]` captures on this thread, so that a
+    /// capture allocates only its exact-size result (no growth, no shrinking copy).
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// The thread's scratch buffer, empty; a fresh one when it is in use (a `Serialize` impl
+/// that itself calls observed code).
+fn take_scratch() -> Vec<u8> {
+    let mut buf = SCRATCH.with(Cell::take);
+    buf.clear();
+    buf
+}
+
+/// Gives the buffer back for the next capture, unless one huge value made it too big to keep.
+fn return_scratch(buf: Vec<u8>) {
+    if buf.capacity() <= 64 * 1024 {
+        SCRATCH.with(|s| s.set(buf));
+    }
+}
+
+/// Exactly-sized JSON from the bytes serde_json wrote.
+fn json_from_bytes(buf: &[u8]) -> Json {
+    // serde_json writes valid UTF-8; the check is a formality over a few bytes.
+    Json::from_raw_unchecked(std::str::from_utf8(buf).unwrap_or("null"))
+}
+
+/// `Json::from_value` through the scratch buffer.
+fn json_of<T: Serialize + ?Sized>(value: &T) -> Json {
+    let mut buf = take_scratch();
+    let json = match serde_json::to_writer(&mut buf, value) {
+        Ok(()) => json_from_bytes(&buf),
+        Err(e) => Json::string(&format!("<not serializable: {e}>")),
+    };
+    return_scratch(buf);
+    json
+}
+
 impl InputWriter {
     /// An empty object.
     pub fn new() -> InputWriter {
-        let mut buf = Vec::with_capacity(64);
+        let mut buf = take_scratch();
         buf.push(b'{');
         InputWriter { buf }
     }
@@ -298,8 +350,12 @@ impl InputWriter {
     fn finish(mut self) -> Json {
         self.buf.push(b'}');
         // Built from a brace, identifier keys and serde_json output: valid JSON, valid UTF-8.
-        let text = String::from_utf8(self.buf).unwrap_or_else(|_| "{}".to_owned());
-        Json::from_raw_unchecked(text)
+        let json = match std::str::from_utf8(&self.buf) {
+            Ok(text) => Json::from_raw_unchecked(text),
+            Err(_) => Json::from_raw_unchecked("{}"),
+        };
+        return_scratch(self.buf);
+        json
     }
 }
 
@@ -337,7 +393,7 @@ impl<T: Serialize + ?Sized> CaptureSerialize for &&Capture<'_, T> {
         writer.serialize(name, self.0);
     }
     fn to_json(&self) -> Json {
-        Json::from_value(self.0)
+        json_of(self.0)
     }
 }
 
@@ -362,7 +418,10 @@ impl<T: ?Sized> CaptureOpaque for Capture<'_, T> {
 }
 
 fn opaque<T: ?Sized>() -> String {
-    format!("<not captured: {} is neither Serialize nor Debug>", type_name::<T>())
+    format!(
+        "<not captured: {} is neither Serialize nor Debug>",
+        type_name::<T>()
+    )
 }
 
 /// Autoref specialization for error text: `(&&&ErrorText(&err)).error_text()` uses `Display`,
