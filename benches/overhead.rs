@@ -57,6 +57,17 @@ impl Exporter for Counting {
     }
 }
 
+/// Says on stderr how many records reached the worker and how many a full queue dropped (a
+/// dropped record costs the caller less than a queued one, so the figures are honest only
+/// when drops are few).
+fn report_drops(client: &Client) {
+    let stats = client.flush(Duration::from_secs(30)).stats;
+    eprintln!(
+        "observe: {} records queued, {} dropped (queue full)",
+        stats.queued, stats.dropped_queue_full
+    );
+}
+
 fn counting_client() -> Client {
     let mut builder = Client::builder().exporter(Counting::default());
     if let Some(capacity) = std::env::var("OVERHEAD_QUEUE")
@@ -408,6 +419,7 @@ fn child_span(c: &mut Criterion) {
         })
     });
     g.finish();
+    report_drops(&client);
     let _ = otel_provider.shutdown();
 }
 
@@ -454,6 +466,7 @@ fn nested(c: &mut Criterion) {
         })
     });
     g.finish();
+    report_drops(&client);
     let _ = otel_provider.shutdown();
 }
 
@@ -500,6 +513,7 @@ fn sync_fn(c: &mut Criterion) {
         })
     });
     g.finish();
+    report_drops(&client);
     let _ = otel_provider.shutdown();
 }
 
@@ -518,6 +532,9 @@ fn new_trace(c: &mut Criterion) {
         g.bench_function("observe", |b| {
             b.iter(|| black_box(block_on(ours::leaf(black_box(7)))))
         });
+        if let Some(client) = guard.client() {
+            report_drops(client);
+        }
         drop(guard);
     }
     g.bench_function("fastrace", |b| {
@@ -624,6 +641,7 @@ fn context_choice(c: &mut Criterion) {
         b.iter_custom(|n| polls(task_local.as_mut(), n))
     });
     g.finish();
+    report_drops(&client);
 }
 
 criterion_group!(

@@ -230,7 +230,6 @@ string_enum! {
     }
 }
 
-
 /// A JSON value held as its encoded text.
 ///
 /// Exporters embed it as-is: OTLP attributes carry JSON text, the ingestion API embeds it

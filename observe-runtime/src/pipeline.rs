@@ -1,11 +1,11 @@
 //! The bounded queue between the instrumented code and the background worker.
 //!
-//! The hot side is [`Pipeline::push`]: one lock-free push of a [`Finished`] record, held by
-//! value in the queue's preallocated slots (no allocation per record), one counter increment,
-//! and a wake-up of the worker only when a batch is ready. When the queue is full the record
-//! is dropped and counted; the caller never waits. So the queue's memory is fixed when the
-//! pipeline starts: `queue_capacity` slots of a hundred-odd bytes ([`PipelineSettings::queue_bytes`]), plus what captured inputs,
-//! outputs and updates hold.
+//! The hot side is [`Pipeline::push`]: a [`Finished`] record, plain data held by value, is
+//! written into the calling thread's own ring (see [`ring`]): no allocation, no lock, no
+//! atomic read-modify-write per record; the worker is woken only when a batch is ready. When
+//! the queue is full the record is dropped and counted; the caller never waits. The queue's
+//! memory is bounded by `queue_capacity` records of a hundred-odd bytes
+//! ([`PipelineSettings::queue_bytes`]), plus what captured inputs, outputs and updates hold.
 //!
 //! The cold side is the worker thread: it drains the queue in batches (by count, by bytes and
 //! by interval), turns each record into the exporters' [`Observation`] (timestamps from the
@@ -16,13 +16,15 @@
 //! within its timeout and reports what was sent, dropped and left pending.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
-use crossbeam_queue::ArrayQueue;
+
+mod ring;
+use ring::{Producer, Ring};
 
 use crate::clock::Ticks;
 use crate::export::{Batch, ExportError, Exporter};
@@ -62,8 +64,9 @@ pub struct PipelineSettings {
 }
 
 impl PipelineSettings {
-    /// The memory the queue's slots take, allocated when the pipeline starts: the bound on
-    /// what a full queue holds, besides what captured inputs, outputs and updates add.
+    /// The most memory queued records take (`queue_capacity` records held by value), besides
+    /// what captured inputs, outputs and updates hold; each thread's ring is allocated when
+    /// the thread first ends an observation, up to 1024 records at a time.
     ///
     /// ```
     /// use observe_runtime::PipelineSettings;
@@ -148,8 +151,9 @@ impl<T> std::ops::Deref for OwnLine<T> {
 
 #[derive(Default)]
 struct Counters {
-    /// Bumped by every push: alone on its line.
-    queued: OwnLine<AtomicU64>,
+    /// Records the worker took from the rings (it alone writes this); what was queued is
+    /// this plus what the rings hold.
+    taken: AtomicU64,
     exported: AtomicU64,
     dropped_queue_full: AtomicU64,
     dropped_after_shutdown: AtomicU64,
@@ -203,9 +207,11 @@ pub(crate) enum Record {
 // Past 128 bytes the compiler moves a record through `memcpy` calls (and each slot grows).
 const _: () = assert!(std::mem::size_of::<Record>() <= 128);
 
-/// Bytes one queue slot takes (the record plus the queue's stamp); the queue holds
-/// `queue_capacity` of them from the start.
-const SLOT_BYTES: usize = std::mem::size_of::<Record>() + std::mem::size_of::<usize>();
+/// Bytes one queued record takes.
+const SLOT_BYTES: usize = std::mem::size_of::<Record>();
+
+/// Slots in one thread's ring, at most: 128 KiB of records. Smaller when the whole queue is.
+const RING_SLOTS: usize = 1024;
 
 enum Command {
     Flush(Sender<()>),
@@ -214,15 +220,21 @@ enum Command {
 
 /// The shared half of a client: queue, counters, settings and the worker's address.
 pub(crate) struct Pipeline {
-    queue: ArrayQueue<Record>,
+    /// Tells this pipeline's rings apart in a thread's list of rings.
+    id: u64,
+    /// Every thread's ring, for the worker to drain; locked by a thread once, to register.
+    rings: Mutex<Vec<Arc<Ring>>>,
+    /// Records that may still be queued: `queue_capacity` less those in flight. Threads take
+    /// credits in chunks of `credit_chunk`; the worker gives them back as it drains.
+    credits: OwnLine<AtomicI64>,
+    credit_chunk: usize,
+    /// Records pushed where a ring could not be used (the thread is exiting).
+    orphans: Mutex<Vec<Record>>,
     counters: Counters,
     settings: PipelineSettings,
     base_attributes: Arc<TraceAttributes>,
     sample_threshold: u64,
     wake_at: usize,
-    /// The `queued` count at which a push wakes the worker: set by the worker each time it
-    /// starts draining, read (not written) by every push.
-    next_wake: OwnLine<AtomicU64>,
     closed: AtomicBool,
     worker: Thread,
     commands: Sender<Command>,
@@ -252,13 +264,19 @@ impl Pipeline {
         let wake_at = settings
             .max_batch_records
             .clamp(1, settings.queue_capacity.max(1));
+        static IDS: AtomicU64 = AtomicU64::new(1);
+        let capacity = settings.queue_capacity.max(1);
         let pipeline = Arc::new(Pipeline {
-            queue: ArrayQueue::new(settings.queue_capacity.max(1)),
+            id: IDS.fetch_add(1, Ordering::Relaxed),
+            rings: Mutex::new(Vec::new()),
+            credits: OwnLine(AtomicI64::new(capacity as i64)),
+            // A thread holds at most this many credits unused: small against the capacity.
+            credit_chunk: (capacity / 64).clamp(1, 32),
+            orphans: Mutex::new(Vec::new()),
             counters: Counters::default(),
             base_attributes: Arc::new(settings.base_attributes.clone()),
             sample_threshold: (rate * (1u64 << 63) as f64) as u64,
             wake_at,
-            next_wake: OwnLine(AtomicU64::new(wake_at as u64)),
             settings,
             closed: AtomicBool::new(false),
             worker: join.thread().clone(),
@@ -281,31 +299,139 @@ impl Pipeline {
                 .fetch_add(1, Ordering::Relaxed);
             return;
         }
-        match self.queue.push(record) {
-            Ok(()) => {
-                // Not `queue.len()`: that reads the queue's head, a line the worker writes on
-                // every pop, and would cost a cache miss per push while the worker drains.
-                let queued = self.counters.queued.fetch_add(1, Ordering::Relaxed) + 1;
-                if queued == self.next_wake.load(Ordering::Relaxed) {
-                    self.worker.unpark();
+        if let Err(record) = ring::push_fast(self.id, record) {
+            self.push_slow(record);
+        }
+    }
+
+    /// Everything `push_fast` leaves: a first record from this thread (a new ring), another
+    /// pipeline's producer first in line, no credit left, a full ring, a thread that is
+    /// exiting.
+    #[cold]
+    #[inline(never)]
+    fn push_slow(&self, record: Record) {
+        let mut record = Some(record);
+        let outcome = ring::with_producers(|producers| {
+            let record = record.take().expect("taken once");
+            let index = match producers.iter().position(|p| p.pipeline_id() == self.id) {
+                Some(index) => index,
+                None => {
+                    // Forget producers of pipelines that are gone (they were drained).
+                    producers.retain(Producer::is_live);
+                    producers.push(Producer::new(self.id, self.register_ring()));
+                    producers.len() - 1
+                }
+            };
+            // The producer used last goes first, where `push_fast` looks.
+            producers.swap(0, index);
+            let producer = &mut producers[0];
+            if producer.credits == 0 {
+                producer.credits = self.take_credits();
+                if producer.credits == 0 {
+                    return Some(record);
                 }
             }
-            Err(_) => {
-                if self
-                    .counters
-                    .dropped_queue_full
-                    .fetch_add(1, Ordering::Relaxed)
-                    == 0
-                {
-                    tracing::warn!(
-                        capacity = self.settings.queue_capacity,
-                        "observe: queue full, records are being dropped (counted in stats); \
-                         the destination is slower than the application produces, or unreachable"
-                    );
+            // `Some(record)` when it could not be queued.
+            match producer.push(record) {
+                Err(record) => {
+                    // The ring is full: the worker is behind. Go on in a new ring while the
+                    // pipeline has credits.
+                    self.worker.unpark();
+                    producer.continue_in(self.register_ring());
+                    producer.push(record).err()
                 }
-                self.worker.unpark();
+                Ok(()) => None,
+            }
+        });
+        match outcome {
+            Some(None) => {}
+            Some(Some(record)) => self.dropped(record),
+            None => {
+                // This thread's storage is gone (it is exiting): set the record aside.
+                let record = record.take().expect("not taken when storage is gone");
+                let mut orphans = self.orphans.lock().unwrap_or_else(PoisonError::into_inner);
+                if orphans.len() < RING_SLOTS {
+                    orphans.push(record);
+                } else {
+                    drop(orphans);
+                    self.dropped(record);
+                }
             }
         }
+    }
+
+    /// A new ring for the calling thread.
+    fn register_ring(&self) -> Arc<Ring> {
+        let ring = Arc::new(Ring::new(
+            RING_SLOTS.min(self.settings.queue_capacity.max(1)),
+        ));
+        self.rings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(ring.clone());
+        ring
+    }
+
+    /// Credits for the next few records of a thread, and a wake-up of the worker when that
+    /// makes a batch's worth in flight. Zero when the queue is full.
+    #[inline(never)]
+    fn take_credits(&self) -> usize {
+        let chunk = self.credit_chunk as i64;
+        let before = self.credits.fetch_sub(chunk, Ordering::AcqRel);
+        let got = before.clamp(0, chunk);
+        if got < chunk {
+            self.credits.fetch_add(chunk - got, Ordering::AcqRel);
+        }
+        let capacity = self.settings.queue_capacity.max(1) as i64;
+        let in_flight_before = capacity - before;
+        let in_flight_after = in_flight_before + got;
+        let wake_at = self.wake_at as i64;
+        if got > 0 && in_flight_before / wake_at != in_flight_after / wake_at {
+            self.worker.unpark();
+        }
+        got as usize
+    }
+
+    /// A record that did not get in: dropped (here, on the caller's thread: it is plain
+    /// data) and counted.
+    fn dropped(&self, record: Record) {
+        drop(record);
+        if self
+            .counters
+            .dropped_queue_full
+            .fetch_add(1, Ordering::Relaxed)
+            == 0
+        {
+            tracing::warn!(
+                capacity = self.settings.queue_capacity,
+                "observe: queue full, records are being dropped (counted in stats); \
+                 the destination is slower than the application produces, or unreachable"
+            );
+        }
+        self.worker.unpark();
+    }
+
+    /// Records in the rings and set aside now.
+    fn held(&self) -> u64 {
+        let in_rings: usize = self
+            .rings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|r| r.len())
+            .sum();
+        let orphans = self
+            .orphans
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len();
+        (in_rings + orphans) as u64
+    }
+
+    /// Records in flight, as the credits count them (cheap, approximate).
+    fn in_flight(&self) -> usize {
+        let capacity = self.settings.queue_capacity.max(1) as i64;
+        (capacity - self.credits.load(Ordering::Relaxed)).max(0) as usize
     }
 
     /// Deterministic per-trace sampling, as OpenTelemetry's `TraceIdRatioBased`.
@@ -324,7 +450,7 @@ impl Pipeline {
     pub(crate) fn stats(&self) -> Stats {
         let c = &self.counters;
         Stats {
-            queued: c.queued.load(Ordering::Relaxed),
+            queued: c.taken.load(Ordering::Relaxed) + self.held(),
             exported: c.exported.load(Ordering::Relaxed),
             dropped_queue_full: c.dropped_queue_full.load(Ordering::Relaxed),
             dropped_after_shutdown: c.dropped_after_shutdown.load(Ordering::Relaxed),
@@ -378,11 +504,6 @@ impl Pipeline {
         }
         self.report(!ok)
     }
-
-    #[cfg(test)]
-    pub(crate) fn settings(&self) -> &PipelineSettings {
-        &self.settings
-    }
 }
 
 /// The background side: owns the exporters.
@@ -398,6 +519,10 @@ struct Worker {
     /// observations (that is the exporters' interface) without a malloc and a free each.
     #[allow(clippy::vec_box)] // the boxes are the point: they are what gets reused
     spare: Vec<Box<Observation>>,
+    /// Records taken from the rings, not yet in a batch.
+    staged: std::collections::VecDeque<Record>,
+    /// The rings as last listed.
+    rings: Vec<Arc<Ring>>,
 }
 
 impl Worker {
@@ -413,6 +538,8 @@ impl Worker {
             logged_failure: false,
             masked_trace: None,
             spare: Vec::new(),
+            staged: std::collections::VecDeque::new(),
+            rings: Vec::new(),
         }
     }
 
@@ -444,12 +571,14 @@ impl Worker {
                     }
                 }
             }
-            let full = self.pipeline.queue.len() >= self.pipeline.wake_at;
+            // Producers wake the worker when a batch's worth is in flight (or a ring is
+            // full); otherwise the interval does.
+            let full = self.pipeline.in_flight() >= self.pipeline.wake_at;
             if full || last_export.elapsed() >= interval {
                 self.drain_all();
                 last_export = Instant::now();
             }
-            if self.pipeline.queue.len() < self.pipeline.wake_at && self.commands.is_empty() {
+            if self.commands.is_empty() {
                 thread::park_timeout(interval.saturating_sub(last_export.elapsed()));
             }
         }
@@ -457,22 +586,21 @@ impl Worker {
 
     /// Exports everything queued now, batch after batch.
     fn drain_all(&mut self) {
-        // The next wake-up is due when another batch has been queued after this drain began.
-        let queued = self.pipeline.counters.queued.load(Ordering::Relaxed);
-        self.pipeline
-            .next_wake
-            .store(queued + self.pipeline.wake_at as u64, Ordering::Relaxed);
         while let Some(batch) = self.next_batch() {
             self.export(batch);
         }
     }
 
     fn next_batch(&mut self) -> Option<Batch> {
-        let settings = &self.pipeline.settings;
+        let pipeline = self.pipeline.clone();
+        let settings = &pipeline.settings;
         let mut batch = Batch::default();
         let mut bytes = 0usize;
         while batch.len() < settings.max_batch_records && bytes < settings.max_batch_bytes {
-            let Some(record) = self.pipeline.queue.pop() else {
+            if self.staged.is_empty() {
+                self.stage();
+            }
+            let Some(record) = self.staged.pop_front() else {
                 break;
             };
             match record {
@@ -505,6 +633,64 @@ impl Worker {
             }
         }
         (!batch.is_empty()).then_some(batch)
+    }
+
+    /// Takes up to a batch's worth of records from the threads' rings (and the records set
+    /// aside) into `staged`, and gives their credits back.
+    fn stage(&mut self) {
+        let pipeline = &self.pipeline;
+        let want = pipeline.settings.max_batch_records.max(1);
+        {
+            let mut rings = pipeline
+                .rings
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // Rings whose thread exited are forgotten once empty; their unused credits
+            // come back.
+            let mut returned = 0;
+            rings.retain(|ring| {
+                let finished = ring.finished();
+                if finished {
+                    returned += ring.take_unused_credits();
+                }
+                !finished
+            });
+            if returned > 0 {
+                pipeline
+                    .credits
+                    .fetch_add(returned as i64, Ordering::AcqRel);
+            }
+            self.rings.clear();
+            self.rings.extend(rings.iter().cloned());
+        }
+        let mut taken = 0;
+        // In the order the rings were made: a thread's full ring before the one it went on
+        // in, so that each thread's records stay in the order they ended.
+        for ring in &self.rings {
+            let room = want.saturating_sub(self.staged.len());
+            if room == 0 {
+                break;
+            }
+            let staged = &mut self.staged;
+            taken += ring.pop_into(room, |record| staged.push_back(record));
+        }
+        let room = want.saturating_sub(self.staged.len());
+        if room > 0 {
+            let mut orphans = pipeline
+                .orphans
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let n = orphans.len().min(room);
+            taken += n;
+            self.staged.extend(orphans.drain(..n));
+        }
+        if taken > 0 {
+            pipeline
+                .counters
+                .taken
+                .fetch_add(taken as u64, Ordering::Relaxed);
+            pipeline.credits.fetch_add(taken as i64, Ordering::AcqRel);
+        }
     }
 
     fn export(&mut self, mut batch: Batch) {
