@@ -35,7 +35,7 @@ use crate::model::{
     Json, Level, ObservationDetails, ObservationType, Score, ScoreValue, SpanId, TraceAttributes,
     TraceId,
 };
-use crate::pipeline::{Finished, Pipeline, Record};
+use crate::pipeline::{Captured, Finished, Pipeline, Record};
 use crate::update::{ObservationUpdate, TraceUpdate};
 
 /// The state one trace's observations share.
@@ -311,12 +311,13 @@ impl Frame {
             level: open.level,
             start: open.start,
             end,
-            input: open.input,
-            output: open.output,
+            captured: Captured::None,
             details: open.details,
             attributes: trace.stamp(),
         };
-        trace.pipeline.push(Record::Observation(record));
+        trace
+            .pipeline
+            .push_observation(record, open.input, open.output);
     }
 }
 

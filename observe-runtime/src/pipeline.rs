@@ -186,14 +186,26 @@ pub(crate) struct Finished {
     pub(crate) level: Level,
     pub(crate) start: Ticks,
     pub(crate) end: Ticks,
-    /// Captured by `#[observe]`; an update's input (in `details`) wins over it.
-    pub(crate) input: Option<Json>,
-    /// Captured by `#[observe]` on return; wins over an update's output.
-    pub(crate) output: Option<Json>,
+    /// The input and output `#[observe]` captured (an update's input, in `details`, wins over
+    /// the captured one; the captured output wins over an update's).
+    pub(crate) captured: Captured,
     pub(crate) details: Option<Box<ObservationDetails>>,
     /// The trace's attributes when the observation ended; `None` while the trace was never
     /// updated: the worker then stamps the pipeline's base attributes.
     pub(crate) attributes: Option<Arc<TraceAttributes>>,
+}
+
+/// Where a record's captured input and output are.
+pub(crate) enum Captured {
+    /// Nothing captured.
+    None,
+    /// In the producing thread's ring, as JSON bytes: input then output, from a wrapping
+    /// byte position (low 32 bits), with their lengths (16 bits each). So the bytes travel
+    /// with the record and the allocation that held them is freed on the thread that made
+    /// it: a heap block freed on another thread contends for the allocator's lock.
+    InRing(u64),
+    /// On the heap: too big for the ring, or already taken out of it by the worker.
+    Heap(Box<(Option<Json>, Option<Json>)>),
 }
 
 /// What flows from the instrumented code to the worker.
@@ -304,6 +316,24 @@ impl Pipeline {
         }
     }
 
+    /// Queues a finished observation with the input and output it captured: their bytes go
+    /// into this thread's ring when they fit (see [`Captured::InRing`]).
+    #[inline]
+    pub(crate) fn push_observation(
+        &self,
+        mut record: Finished,
+        input: Option<Json>,
+        output: Option<Json>,
+    ) {
+        if input.is_some() || output.is_some() {
+            record.captured = match ring::place(self.id, input.as_ref(), output.as_ref()) {
+                Some(position) => Captured::InRing(position),
+                None => Captured::Heap(Box::new((input, output))),
+            };
+        }
+        self.push(Record::Observation(record));
+    }
+
     /// Everything `push_fast` leaves: a first record from this thread (a new ring), another
     /// pipeline's producer first in line, no credit left, a full ring, a thread that is
     /// exiting.
@@ -333,10 +363,11 @@ impl Pipeline {
             }
             // `Some(record)` when it could not be queued.
             match producer.push(record) {
-                Err(record) => {
+                Err(mut record) => {
                     // The ring is full: the worker is behind. Go on in a new ring while the
-                    // pipeline has credits.
+                    // pipeline has credits (the record's captured bytes come along).
                     self.worker.unpark();
+                    producer.take_back(&mut record);
                     producer.continue_in(self.register_ring());
                     producer.push(record).err()
                 }
@@ -781,13 +812,15 @@ impl Finished {
     /// the details, attributes stamped.
     fn into_observation(self, pipeline: &Pipeline) -> Observation {
         let mut details = self.details;
-        if self.input.is_some() || self.output.is_some() {
+        // The ring's bytes were turned into `Heap` when the worker took the record.
+        if let Captured::Heap(captured) = self.captured {
+            let (input, output) = *captured;
             let d = details.get_or_insert_with(Default::default);
             if d.input.is_none() {
-                d.input = self.input;
+                d.input = input;
             }
-            if self.output.is_some() {
-                d.output = self.output;
+            if output.is_some() {
+                d.output = output;
             }
         }
         Observation {

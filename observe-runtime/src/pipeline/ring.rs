@@ -20,7 +20,13 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::{OwnLine, Record};
+use super::{Captured, OwnLine, Record};
+use crate::model::Json;
+
+/// Bytes of captured input and output a ring carries beside its records.
+const PAYLOAD_BYTES: usize = 64 * 1024;
+/// Captures bigger than this (input and output together) go on the heap instead.
+const PAYLOAD_INLINE_MAX: usize = 2048;
 
 /// One thread's records for one pipeline.
 pub(super) struct Ring {
@@ -34,6 +40,10 @@ pub(super) struct Ring {
     abandoned: AtomicBool,
     /// Credits the exited thread did not use, for the worker to give back.
     unused_credits: AtomicUsize,
+    /// Captured input and output, as JSON bytes; each record says where its own are.
+    bytes: Box<[UnsafeCell<u8>]>,
+    /// Where the bytes of records the worker has taken end: written by the worker only.
+    bytes_head: OwnLine<AtomicUsize>,
 }
 
 // SAFETY: a slot is written only by the producer before it publishes the tail past it, and
@@ -55,7 +65,47 @@ impl Ring {
             tail: OwnLine(AtomicUsize::new(0)),
             abandoned: AtomicBool::new(false),
             unused_credits: AtomicUsize::new(0),
+            bytes: (0..PAYLOAD_BYTES).map(|_| UnsafeCell::new(0)).collect(),
+            bytes_head: OwnLine(AtomicUsize::new(0)),
         }
+    }
+
+    /// The JSON at `start..start + len` of the byte ring.
+    ///
+    /// SAFETY: the range was written by the producer and published with a record the
+    /// caller has taken.
+    unsafe fn json_at(&self, start: usize, len: usize) -> Option<Json> {
+        if len == 0 {
+            return None;
+        }
+        let at = start & (PAYLOAD_BYTES - 1);
+        let bytes = std::slice::from_raw_parts(self.bytes[at].get() as *const u8, len);
+        // The bytes are a copy of a `Json`'s text: valid UTF-8.
+        Some(Json::from_raw_unchecked(std::str::from_utf8_unchecked(
+            bytes,
+        )))
+    }
+
+    /// Moves a taken record's captured bytes out of the ring onto the heap, and says where
+    /// its bytes end (`None` when it has none here). `bytes_head` is where the taken bytes
+    /// end so far.
+    fn materialize(&self, record: &mut Record, bytes_head: usize) -> Option<usize> {
+        let Record::Observation(finished) = record else {
+            return None;
+        };
+        let Captured::InRing(code) = finished.captured else {
+            return None;
+        };
+        let (start, input_len, output_len) = decode(code, bytes_head);
+        // SAFETY: published with this record, which the worker has taken.
+        let (input, output) = unsafe {
+            (
+                self.json_at(start, input_len),
+                self.json_at(start + input_len, output_len),
+            )
+        };
+        finished.captured = Captured::Heap(Box::new((input, output)));
+        Some(start + input_len + output_len)
     }
 
     fn capacity(&self) -> usize {
@@ -83,12 +133,18 @@ impl Ring {
         let head = self.head.load(Ordering::Relaxed);
         let tail = self.tail.load(Ordering::Acquire);
         let n = tail.wrapping_sub(head).min(max);
+        let mut bytes_head = self.bytes_head.load(Ordering::Relaxed);
         for i in 0..n {
             let slot = &self.slots[head.wrapping_add(i) & self.mask];
             // SAFETY: slots in head..tail were written and published by the producer, and
             // are read exactly once here before the head moves past them.
-            sink(unsafe { (*slot.get()).assume_init_read() });
+            let mut record = unsafe { (*slot.get()).assume_init_read() };
+            if let Some(end) = self.materialize(&mut record, bytes_head) {
+                bytes_head = end;
+            }
+            sink(record);
         }
+        self.bytes_head.store(bytes_head, Ordering::Release);
         self.head.store(head.wrapping_add(n), Ordering::Release);
         n
     }
@@ -117,6 +173,9 @@ pub(super) struct Producer {
     head: usize,
     /// Records this thread may still queue before it asks the pipeline for more.
     pub(super) credits: usize,
+    /// Our end of the byte ring, and the worker's as last read.
+    bytes_tail: usize,
+    bytes_head: usize,
 }
 
 impl Producer {
@@ -128,7 +187,52 @@ impl Producer {
             tail: 0,
             head: 0,
             credits: 0,
+            bytes_tail: 0,
+            bytes_head: 0,
         }
+    }
+
+    /// Copies captured input and output into the byte ring; where they are, or `None` when
+    /// they do not fit (the caller keeps them on the heap).
+    fn place(&mut self, input: Option<&Json>, output: Option<&Json>) -> Option<u64> {
+        let input = input.map_or(&[][..], |j| j.as_str().as_bytes());
+        let output = output.map_or(&[][..], |j| j.as_str().as_bytes());
+        let total = input.len() + output.len();
+        if total > PAYLOAD_INLINE_MAX {
+            return None;
+        }
+        // Contiguous: skip to the ring's start when the bytes would wrap.
+        let offset = self.bytes_tail & (PAYLOAD_BYTES - 1);
+        let start = if offset + total > PAYLOAD_BYTES {
+            self.bytes_tail + (PAYLOAD_BYTES - offset)
+        } else {
+            self.bytes_tail
+        };
+        let end = start + total;
+        if end - self.bytes_head > PAYLOAD_BYTES {
+            self.bytes_head = self.ring.bytes_head.load(Ordering::Acquire);
+            if end - self.bytes_head > PAYLOAD_BYTES {
+                return None;
+            }
+        }
+        let at = start & (PAYLOAD_BYTES - 1);
+        // SAFETY: `at..at + total` is past the worker's head and before our tail plus the
+        // ring's size, so the worker does not read it until a record published later says
+        // so; we are the only writer.
+        unsafe {
+            let to = self.ring.bytes[at].get();
+            std::ptr::copy_nonoverlapping(input.as_ptr(), to, input.len());
+            std::ptr::copy_nonoverlapping(output.as_ptr(), to.add(input.len()), output.len());
+        }
+        self.bytes_tail = end;
+        Some(encode(start, input.len(), output.len()))
+    }
+
+    /// Takes a record's captured bytes back out of this ring onto the heap, before the
+    /// record goes into another ring.
+    pub(super) fn take_back(&mut self, record: &mut Record) {
+        let bytes_head = self.ring.bytes_head.load(Ordering::Acquire);
+        self.ring.materialize(record, bytes_head);
     }
 
     /// Publishes one record, or gives it back when the ring is full. The caller made sure
@@ -174,6 +278,8 @@ impl Producer {
         old.abandoned.store(true, Ordering::Release);
         self.tail = 0;
         self.head = 0;
+        self.bytes_tail = 0;
+        self.bytes_head = 0;
     }
 }
 
@@ -216,6 +322,34 @@ pub(super) fn push_fast(id: u64, record: Record) -> Result<(), Record> {
     }
 }
 
+/// Copies captured input and output into this thread's ring for pipeline `id`, when it is
+/// the first in line (as `push_fast` expects) and they fit; the record must be pushed next.
+#[inline]
+pub(super) fn place(id: u64, input: Option<&Json>, output: Option<&Json>) -> Option<u64> {
+    PRODUCERS
+        .try_with(|cell| {
+            let mut producers = cell.try_borrow_mut().ok()?;
+            let producer = producers.first_mut().filter(|p| p.pipeline_id == id)?;
+            producer.place(input, output)
+        })
+        .ok()
+        .flatten()
+}
+
+/// A byte position (low 32 bits) and two lengths (16 bits each) in one word.
+fn encode(start: usize, input_len: usize, output_len: usize) -> u64 {
+    debug_assert!(input_len + output_len <= PAYLOAD_INLINE_MAX);
+    (start as u32 as u64) | (input_len as u64) << 32 | (output_len as u64) << 48
+}
+
+/// The full position back from its low 32 bits, knowing it is at or after `head` and less
+/// than a ring's size past it; and the two lengths.
+fn decode(code: u64, head: usize) -> (usize, usize, usize) {
+    let low = code as u32;
+    let start = head.wrapping_add(low.wrapping_sub(head as u32) as usize);
+    (start, (code >> 32) as u16 as usize, (code >> 48) as usize)
+}
+
 /// Runs `f` with this thread's producers; `None` when its thread-local storage is gone or
 /// busy.
 pub(super) fn with_producers<R>(f: impl FnOnce(&mut Vec<Producer>) -> R) -> Option<R> {
@@ -223,4 +357,82 @@ pub(super) fn with_producers<R>(f: impl FnOnce(&mut Vec<Producer>) -> R) -> Opti
         .try_with(|cell| cell.try_borrow_mut().ok().map(|mut p| f(&mut p)))
         .ok()
         .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock;
+    use crate::model::{Level, ObservationType, SpanId, TraceId};
+    use crate::pipeline::Finished;
+
+    fn record(i: u64) -> Record {
+        let t = clock::ticks();
+        Record::Observation(Finished {
+            trace_id: TraceId(1),
+            id: SpanId(i + 1),
+            parent_id: 0,
+            name: "r".into(),
+            kind: ObservationType::Span,
+            level: Level::Default,
+            start: t,
+            end: t,
+            captured: Captured::None,
+            details: None,
+            attributes: None,
+        })
+    }
+
+    fn captured(record: &Record) -> (Option<String>, Option<String>) {
+        match record {
+            Record::Observation(Finished {
+                captured: Captured::Heap(c),
+                ..
+            }) => (
+                c.0.as_ref().map(|j| j.as_str().to_owned()),
+                c.1.as_ref().map(|j| j.as_str().to_owned()),
+            ),
+            _ => (None, None),
+        }
+    }
+
+    #[test]
+    fn captured_bytes_travel_with_their_records_across_many_wraps() {
+        let ring = Arc::new(Ring::new(64));
+        let mut producer = Producer::new(1, ring.clone());
+        let mut expected = std::collections::VecDeque::new();
+        let mut seen = 0;
+        for i in 0..20_000u64 {
+            // Sizes from 2 to ~1,500 bytes, so the byte ring wraps at odd places.
+            let input = Json::string(&"x".repeat((i * 37 % 1500) as usize));
+            let output = (i % 3 == 0).then(|| Json::from_value(&i));
+            let mut r = record(i);
+            producer.credits = 1;
+            if let Record::Observation(f) = &mut r {
+                f.captured = match producer.place(Some(&input), output.as_ref()) {
+                    Some(code) => Captured::InRing(code),
+                    None => Captured::Heap(Box::new((Some(input.clone()), output.clone()))),
+                };
+            }
+            expected.push_back((
+                Some(input.as_str().to_owned()),
+                output.map(|o| o.as_str().to_owned()),
+            ));
+            if let Err(r) = producer.push(r) {
+                panic!("ring full at {i}: {}", matches!(r, Record::Observation(_)));
+            }
+            // Drain now and then, as the worker would.
+            if i % 50 == 49 {
+                ring.pop_into(usize::MAX, |r| {
+                    assert_eq!(captured(&r), expected.pop_front().unwrap(), "record {seen}");
+                    seen += 1;
+                });
+            }
+        }
+        ring.pop_into(usize::MAX, |r| {
+            assert_eq!(captured(&r), expected.pop_front().unwrap());
+            seen += 1;
+        });
+        assert_eq!(seen, 20_000);
+    }
 }
