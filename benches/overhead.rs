@@ -2,7 +2,11 @@
 //! libraries Rust users know, in one process and one run.
 //!
 //! Every case calls a tiny function (an `async fn` polled once, or a plain `fn`) so that the
-//! difference to the plain function is the instrumentation alone. Peers:
+//! difference to the plain function is the instrumentation alone. Plain `fn`s are
+//! `#[inline(never)]`; `async fn`s are not: their constructor, which only stores the
+//! arguments, inlines as it does in real code (kept out of line, its narrow stores feed the
+//! wide loads that move the future, and the stalled loads cost more than either library),
+//! and their poll is a function of its own either way. Peers:
 //!
 //! - `tracing`: `#[instrument]` with `tracing_subscriber`'s `Registry` and a layer that records
 //!   every span close (`on_close`: counts it and reads its name);
@@ -156,8 +160,9 @@ fn install_fastrace() {
 // The functions measured. Each returns its argument so that nothing is optimized away.
 
 /// Polls a future to completion on this thread with a no-op waker (the functions measured
-/// never wait, so this is one poll).
-#[inline]
+/// never wait, so this is one poll). Always inlined, so that the future is built where it is
+/// polled, as an `.await` builds it in its caller's state, rather than built and then moved.
+#[inline(always)]
 fn block_on<F: Future>(future: F) -> F::Output {
     let mut future = pin!(future);
     let mut cx = TaskContext::from_waker(noop_waker_ref());
@@ -169,15 +174,12 @@ fn block_on<F: Future>(future: F) -> F::Output {
 }
 
 mod plain {
-    #[inline(never)]
     pub async fn leaf(x: u64) -> u64 {
         std::hint::black_box(x)
     }
-    #[inline(never)]
     pub async fn middle(x: u64) -> u64 {
         leaf(x).await
     }
-    #[inline(never)]
     pub async fn top(x: u64) -> u64 {
         middle(x).await
     }
@@ -185,7 +187,6 @@ mod plain {
     pub fn sync_leaf(x: u64) -> u64 {
         std::hint::black_box(x)
     }
-    #[inline(never)]
     pub async fn with_args(query: &str, limit: u32) -> u64 {
         std::hint::black_box(query.len() as u64 + limit as u64)
     }
@@ -195,17 +196,14 @@ mod ours {
     use observe_runtime::observe;
 
     #[observe(capture_input = false, capture_output = false)]
-    #[inline(never)]
     pub async fn leaf(x: u64) -> u64 {
         std::hint::black_box(x)
     }
     #[observe(capture_input = false, capture_output = false)]
-    #[inline(never)]
     pub async fn middle(x: u64) -> u64 {
         leaf(x).await
     }
     #[observe(capture_input = false, capture_output = false)]
-    #[inline(never)]
     pub async fn top(x: u64) -> u64 {
         middle(x).await
     }
@@ -216,13 +214,11 @@ mod ours {
     }
     /// Input capture of two small arguments: `{"query":"…","limit":10}`.
     #[observe(capture_input = true, capture_output = false)]
-    #[inline(never)]
     pub async fn with_args(query: &str, limit: u32) -> u64 {
         std::hint::black_box(query.len() as u64 + limit as u64)
     }
     /// Input and output capture.
     #[observe(capture_input = true, capture_output = true)]
-    #[inline(never)]
     pub async fn with_args_and_output(query: &str, limit: u32) -> u64 {
         std::hint::black_box(query.len() as u64 + limit as u64)
     }
@@ -235,17 +231,14 @@ mod ours {
 
 mod with_tracing {
     #[tracing::instrument(level = "info", skip_all)]
-    #[inline(never)]
     pub async fn leaf(x: u64) -> u64 {
         std::hint::black_box(x)
     }
     #[tracing::instrument(level = "info", skip_all)]
-    #[inline(never)]
     pub async fn middle(x: u64) -> u64 {
         leaf(x).await
     }
     #[tracing::instrument(level = "info", skip_all)]
-    #[inline(never)]
     pub async fn top(x: u64) -> u64 {
         middle(x).await
     }
@@ -258,17 +251,14 @@ mod with_tracing {
 
 mod with_fastrace {
     #[fastrace::trace]
-    #[inline(never)]
     pub async fn leaf(x: u64) -> u64 {
         std::hint::black_box(x)
     }
     #[fastrace::trace]
-    #[inline(never)]
     pub async fn middle(x: u64) -> u64 {
         leaf(x).await
     }
     #[fastrace::trace]
-    #[inline(never)]
     pub async fn top(x: u64) -> u64 {
         middle(x).await
     }

@@ -41,7 +41,7 @@ pub(super) struct Ring {
     /// Credits the exited thread did not use, for the worker to give back.
     unused_credits: AtomicUsize,
     /// Captured input and output, as JSON bytes; each record says where its own are.
-    bytes: Box<[UnsafeCell<u8>]>,
+    bytes: Box<[UnsafeCell<MaybeUninit<u8>>]>,
     /// Where the bytes of records the worker has taken end: written by the worker only.
     bytes_head: OwnLine<AtomicUsize>,
 }
@@ -65,7 +65,7 @@ impl Ring {
             tail: OwnLine(AtomicUsize::new(0)),
             abandoned: AtomicBool::new(false),
             unused_credits: AtomicUsize::new(0),
-            bytes: (0..PAYLOAD_BYTES).map(|_| UnsafeCell::new(0)).collect(),
+            bytes: uninit_bytes(PAYLOAD_BYTES),
             bytes_head: OwnLine(AtomicUsize::new(0)),
         }
     }
@@ -80,6 +80,7 @@ impl Ring {
         }
         let at = start & (PAYLOAD_BYTES - 1);
         let bytes = std::slice::from_raw_parts(self.bytes[at].get() as *const u8, len);
+        // (Only bytes the producer wrote are read: `place` copied them in.)
         // The bytes are a copy of a `Json`'s text: valid UTF-8.
         Some(Json::from_raw_unchecked(std::str::from_utf8_unchecked(
             bytes,
@@ -148,6 +149,15 @@ impl Ring {
         self.head.store(head.wrapping_add(n), Ordering::Release);
         n
     }
+}
+
+/// `n` bytes left uninitialized: nothing is read before `place` writes it, and zeroing
+/// 64 KiB per ring would cost more than the ring's first thousand records.
+fn uninit_bytes(n: usize) -> Box<[UnsafeCell<MaybeUninit<u8>>]> {
+    let mut bytes = Vec::with_capacity(n);
+    // SAFETY: `MaybeUninit` needs no initialization, and `UnsafeCell` has its layout.
+    unsafe { bytes.set_len(n) };
+    bytes.into_boxed_slice()
 }
 
 impl Drop for Ring {
@@ -220,7 +230,7 @@ impl Producer {
         // ring's size, so the worker does not read it until a record published later says
         // so; we are the only writer.
         unsafe {
-            let to = self.ring.bytes[at].get();
+            let to = self.ring.bytes[at].get().cast::<u8>();
             std::ptr::copy_nonoverlapping(input.as_ptr(), to, input.len());
             std::ptr::copy_nonoverlapping(output.as_ptr(), to.add(input.len()), output.len());
         }
