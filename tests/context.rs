@@ -40,7 +40,11 @@ async fn workflow(n: usize, user: String) -> usize {
             .metadata(json!({"n": n})),
     );
     let parts = join_all((0..n).map(middle)).await;
-    update_current_trace(TraceUpdate::new().tags(["t2"]).metadata(json!({"done": true})));
+    update_current_trace(
+        TraceUpdate::new()
+            .tags(["t2"])
+            .metadata(json!({"done": true})),
+    );
     parts.into_iter().sum()
 }
 
@@ -78,7 +82,11 @@ async fn thousands_of_concurrent_workflows_keep_every_parent_link() {
             }
             "middle" | "leaf" => {
                 let parent = index[&o.parent_id.expect("children have parents")];
-                let expected = if o.name == "middle" { "workflow" } else { "middle" };
+                let expected = if o.name == "middle" {
+                    "workflow"
+                } else {
+                    "middle"
+                };
                 assert_eq!(parent.name, expected);
                 assert_eq!(parent.trace_id, o.trace_id);
                 if o.name == "leaf" {
@@ -96,7 +104,10 @@ async fn thousands_of_concurrent_workflows_keep_every_parent_link() {
         }
         // Trace attributes are on every observation, and agree with the trace's user.
         let user = o.trace.user_id.as_deref().expect("user id stamped");
-        assert_eq!(o.trace.session_id.as_deref(), Some(format!("s-{user}").as_str()));
+        assert_eq!(
+            o.trace.session_id.as_deref(),
+            Some(format!("s-{user}").as_str())
+        );
         assert!(o.trace.tags.iter().any(|t| t == "t1"));
     }
     assert_eq!(roots, workflows);
@@ -150,7 +161,12 @@ async fn spawned_tasks_blocking_closures_and_threads_are_children_when_carried()
     let kids: HashMap<String, &Observation> = obs
         .iter()
         .filter(|o| o.name != "spawner")
-        .map(|o| (o.details().output.as_ref().unwrap().to_value().to_string(), o))
+        .map(|o| {
+            (
+                o.details().output.as_ref().unwrap().to_value().to_string(),
+                o,
+            )
+        })
         .collect();
     for tag in [
         "spawn",
@@ -199,7 +215,10 @@ async fn observation_updates_and_scores_land_on_the_right_records() {
     assert_eq!(gen.kind, ObservationType::Generation);
     let d = gen.details();
     assert_eq!(d.model.as_deref(), Some("gpt-4o"));
-    assert_eq!(d.model_parameters.as_ref().unwrap().to_value()["temperature"], 0.2);
+    assert_eq!(
+        d.model_parameters.as_ref().unwrap().to_value()["temperature"],
+        0.2
+    );
     assert_eq!(d.usage.as_ref().unwrap().get("total"), Some(120));
     assert!((d.cost.as_ref().unwrap().total() - 0.003).abs() < 1e-12);
     assert_eq!(d.metadata.len(), 2);
@@ -252,7 +271,9 @@ async fn errors_panics_and_cancellation_set_the_level() {
     let (client, memory) = Client::in_memory();
     assert!(client.in_scope(failing(true)).await.is_err());
     assert_eq!(client.in_scope(failing(false)).await.unwrap(), 7);
-    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.in_scope_sync(panicking)));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        client.in_scope_sync(panicking)
+    }));
     assert!(caught.is_err(), "the panic goes on");
     tokio::select! {
         _ = client.in_scope(slow()) => unreachable!(),
@@ -284,7 +305,10 @@ async fn errors_panics_and_cancellation_set_the_level() {
         .contains("index out of range"));
     let cancelled = memory.find("slow").unwrap();
     assert_eq!(cancelled.level, Level::Warning);
-    assert_eq!(cancelled.details().status_message.as_deref(), Some("cancelled"));
+    assert_eq!(
+        cancelled.details().status_message.as_deref(),
+        Some("cancelled")
+    );
 }
 
 #[observe]

@@ -41,7 +41,11 @@ impl std::fmt::Debug for Context {
         f.debug_struct("Context")
             .field(
                 "trace_id",
-                &self.frame.as_ref().and_then(|f| f.trace.as_ref()).map(|t| t.id),
+                &self
+                    .frame
+                    .as_ref()
+                    .and_then(|f| f.trace.as_ref())
+                    .map(|t| t.id),
             )
             .field("parent", &self.frame.as_ref().and_then(|f| f.span_id))
             .finish()

@@ -258,7 +258,9 @@ impl Guard {
 
 impl std::fmt::Debug for Guard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Guard").field("client", &self.client).finish()
+        f.debug_struct("Guard")
+            .field("client", &self.client)
+            .finish()
     }
 }
 

@@ -159,7 +159,10 @@ impl ObservationHandle {
     }
 
     fn trace(&self) -> &Arc<TraceState> {
-        self.frame().trace.as_ref().expect("observations have traces")
+        self.frame()
+            .trace
+            .as_ref()
+            .expect("observations have traces")
     }
 
     /// A child observation of any type.
@@ -253,7 +256,10 @@ pub struct TraceHandle {
 impl TraceHandle {
     pub(crate) fn start(pipeline: Arc<Pipeline>, trace: Trace) -> TraceHandle {
         let state = TraceState::new(pipeline, trace.id.unwrap_or_else(TraceId::random));
-        let (input, output) = (trace.attributes.input.clone(), trace.attributes.output.clone());
+        let (input, output) = (
+            trace.attributes.input.clone(),
+            trace.attributes.output.clone(),
+        );
         state.update(trace.attributes.name(trace.name.clone()));
         let mut root = ObservationHandle {
             frame: Some(Frame::with_trace(

@@ -57,9 +57,9 @@ mod update;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use carry::{spawn_thread, Context, FutureExt, WithContext};
 #[cfg(feature = "tokio")]
 pub use carry::{spawn, spawn_blocking};
+pub use carry::{spawn_thread, Context, FutureExt, WithContext};
 pub use client::{flush, Client, ClientBuilder, Guard};
 pub use config::{get_trace_url, init, Config, ConfigError};
 pub use context::{

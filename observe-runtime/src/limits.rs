@@ -44,7 +44,10 @@ pub(crate) fn truncate(obs: &mut Observation, max_bytes: usize) -> bool {
             (Field::Output, d.output.as_ref().map_or(0, Json::len)),
             (Field::Metadata, metadata_size(&d.metadata)),
         ];
-        let Some(&(field, size)) = sizes.iter().filter(|(_, s)| *s > 64).max_by_key(|(_, s)| *s)
+        let Some(&(field, size)) = sizes
+            .iter()
+            .filter(|(_, s)| *s > 64)
+            .max_by_key(|(_, s)| *s)
         else {
             break; // nothing large left to cut
         };
@@ -120,7 +123,10 @@ mod tests {
         let d = o.details();
         assert_eq!(d.input.as_ref().unwrap().len(), 5_002);
         assert_eq!(d.output.as_ref().unwrap().to_value()["truncated"], true);
-        assert_eq!(d.output.as_ref().unwrap().to_value()["original_bytes"], 20_002);
+        assert_eq!(
+            d.output.as_ref().unwrap().to_value()["original_bytes"],
+            20_002
+        );
         assert_eq!(d.model.as_deref(), Some("m"));
     }
 

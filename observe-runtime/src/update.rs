@@ -359,7 +359,10 @@ impl ObservationUpdate {
         set_if(&mut details.model_parameters, self.model_parameters);
         set_if(&mut details.usage, self.usage);
         set_if(&mut details.cost, self.cost);
-        set_if(&mut details.completion_start_time, self.completion_start_time);
+        set_if(
+            &mut details.completion_start_time,
+            self.completion_start_time,
+        );
         set_if(&mut details.version, self.version);
         if let Some((prompt, version)) = self.prompt {
             details.prompt_name = Some(prompt);
