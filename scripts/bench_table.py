@@ -26,6 +26,8 @@ def median(group, bench):
 def ns(value):
     if value is None:
         return "n/a"
+    if value >= 1_000_000:
+        return f"{value / 1_000_000:.1f} ms"
     if value >= 1000:
         return f"{value / 1000:.2f} µs"
     return f"{value:.1f} ns"
