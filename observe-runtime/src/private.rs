@@ -371,7 +371,8 @@ thread_local! {
 /// The thread's scratch buffer, empty; a fresh one when it is in use (a `Serialize` impl
 /// that itself calls observed code).
 fn take_scratch() -> Vec<u8> {
-    let mut buf = SCRATCH.with(Cell::take);
+    // `try_with`: during the thread's exit the buffer may be gone; a fresh one then.
+    let mut buf = SCRATCH.try_with(Cell::take).unwrap_or_default();
     buf.clear();
     buf
 }
@@ -379,7 +380,7 @@ fn take_scratch() -> Vec<u8> {
 /// Gives the buffer back for the next capture, unless one huge value made it too big to keep.
 fn return_scratch(buf: Vec<u8>) {
     if buf.capacity() <= 64 * 1024 {
-        SCRATCH.with(|s| s.set(buf));
+        let _ = SCRATCH.try_with(|s| s.set(buf));
     }
 }
 
