@@ -131,9 +131,10 @@ impl Stream {
     }
 
     fn batch(&mut self) -> Batch {
-        let mut b = Batch::default();
-        b.observations = (0..BATCH).map(|_| self.next()).collect();
-        b
+        Batch {
+            observations: (0..BATCH).map(|_| self.next()).collect(),
+            ..Batch::default()
+        }
     }
 }
 
