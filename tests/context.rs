@@ -63,7 +63,11 @@ async fn thousands_of_concurrent_workflows_keep_every_parent_link() {
         })
         .collect();
     for h in handles {
-        assert_eq!(h.await.unwrap(), 2 * (0 + 1 + 1 + 2 + 2 + 3));
+        // middle(i) = 2i + 2(i + 1) for i in 0..3
+        assert_eq!(
+            h.await.unwrap(),
+            (0..3).map(|i| 2 * i + 2 * (i + 1)).sum::<usize>()
+        );
     }
     let report = client.flush(FLUSH);
     assert!(!report.timed_out);
