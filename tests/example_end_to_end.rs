@@ -5,7 +5,6 @@
 //! `cargo test` builds the examples and the workspace's binaries next to the test binaries,
 //! so these tests run the real programs.
 
-#[allow(dead_code)]
 mod export_support;
 
 use std::path::PathBuf;
