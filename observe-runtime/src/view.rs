@@ -15,7 +15,7 @@
 //!
 //! The functions here are pure: they take finished [`Observation`]s (from the in-memory
 //! exporter, or read back from the local store with
-//! [`Store`](crate::export::store::Store)) and return text. [`print`] writes that text to
+//! [`Store`](crate::export::store::Store)) and return text. [`print()`] writes that text to
 //! stderr.
 //!
 //! ```
