@@ -437,19 +437,57 @@ impl Timestamp {
 
     /// UTC ISO-8601 with microseconds and `Z`, as the Langfuse contract asks.
     pub fn to_rfc3339(self) -> String {
-        let secs = (self.0 / 1_000_000_000) as i64;
+        let mut buf = [0; RFC3339_LEN];
+        self.write_rfc3339(&mut buf).to_owned()
+    }
+
+    /// The same text as [`Timestamp::to_rfc3339`], written into `buf` without allocating
+    /// (exporters format one per record).
+    ///
+    /// ```
+    /// use observe_runtime::model::{Timestamp, RFC3339_LEN};
+    /// let mut buf = [0; RFC3339_LEN];
+    /// assert_eq!(Timestamp(0).write_rfc3339(&mut buf), "1970-01-01T00:00:00.000000Z");
+    /// ```
+    pub fn write_rfc3339(self, buf: &mut [u8; RFC3339_LEN]) -> &str {
+        let secs = self.0 / 1_000_000_000;
         let micros = (self.0 % 1_000_000_000) / 1_000;
-        let days = secs.div_euclid(86_400);
-        let rem = secs.rem_euclid(86_400);
-        let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
-            rem / 3600,
-            (rem % 3600) / 60,
-            rem % 60
-        )
+        // u64 nanoseconds since 1970 end in the year 2554: always four digits.
+        let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+        let rem = secs % 86_400;
+        let fields = [
+            (y as u64, 0..4),
+            (m as u64, 5..7),
+            (d as u64, 8..10),
+            (rem / 3600, 11..13),
+            (rem % 3600 / 60, 14..16),
+            (rem % 60, 17..19),
+            (micros, 20..26),
+        ];
+        for (mut value, range) in fields {
+            for b in buf[range].iter_mut().rev() {
+                *b = b'0' + (value % 10) as u8;
+                value /= 10;
+            }
+        }
+        for (at, sep) in [
+            (4, b'-'),
+            (7, b'-'),
+            (10, b'T'),
+            (13, b':'),
+            (16, b':'),
+            (19, b'.'),
+            (26, b'Z'),
+        ] {
+            buf[at] = sep;
+        }
+        // Only ASCII digits and separators were written.
+        std::str::from_utf8(buf).unwrap_or_default()
     }
 }
+
+/// Length of [`Timestamp::to_rfc3339`]'s text: `2026-11-27T22:21:06.094913Z`.
+pub const RFC3339_LEN: usize = 27;
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {

@@ -441,6 +441,38 @@ pub(crate) fn basic_auth(public_key: &str, secret_key: &str) -> Option<HeaderVal
     Some(value)
 }
 
+/// How the SDK's identification headers are spelled: `x-langfuse-sdk-name` (OTLP, scores),
+/// or `x_langfuse_sdk_name` on the legacy ingestion API, as the v2 SDK sends them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum HeaderStyle {
+    Hyphens,
+    Underscores,
+}
+
+/// Basic auth and the SDK's identification headers, for any Langfuse endpoint.
+pub(crate) fn langfuse_headers(
+    public_key: &str,
+    secret_key: &str,
+    style: HeaderStyle,
+) -> Result<HeaderMap, SetupError> {
+    let mut headers = HeaderMap::new();
+    let auth = basic_auth(public_key, secret_key).ok_or(SetupError::InvalidHeader {
+        name: "authorization".to_owned(),
+    })?;
+    headers.insert(reqwest::header::AUTHORIZATION, auth);
+    for (name, value) in [
+        ("x-langfuse-sdk-name", SDK_NAME),
+        ("x-langfuse-sdk-version", SDK_VERSION),
+        ("x-langfuse-public-key", public_key),
+    ] {
+        match style {
+            HeaderStyle::Hyphens => insert(&mut headers, name, value)?,
+            HeaderStyle::Underscores => insert(&mut headers, &name.replace('-', "_"), value)?,
+        }
+    }
+    Ok(headers)
+}
+
 /// Inserts a header, refusing an invalid name or value.
 pub(crate) fn insert(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), SetupError> {
     let invalid = || SetupError::InvalidHeader {

@@ -34,15 +34,15 @@
 use std::collections::HashMap;
 use std::io::Write as _;
 
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use serde::Deserialize;
 
-use crate::export::http::{self, HttpOptions, Sender, SetupError, Target};
+use crate::export::http::{self, HeaderStyle, HttpOptions, Sender, SetupError, Target};
 use crate::export::otlp::{write_cost_json, write_usage_json};
 use crate::export::scores::{ScoreTarget, LANGFUSE_AUTH_HINT};
 use crate::export::{Batch, ExportError, Exporter};
 use crate::model::{
-    Json, Metadata, Observation, ObservationType, Timestamp, TraceAttributes, TraceId,
+    Json, Metadata, Observation, ObservationType, Timestamp, TraceAttributes, TraceId, RFC3339_LEN,
 };
 
 /// Largest request body sent: under the 3.5 MB the API documents, with a margin.
@@ -109,43 +109,10 @@ fn put_uuid(out: &mut Vec<u8>) {
     out.push(b'"');
 }
 
-/// `"2026-11-27T22:21:06.094913Z"`, as [`Timestamp::to_rfc3339`] but without allocating.
+/// `2026-11-27T22:21:06.094913Z` (the caller quotes it), without allocating.
 fn put_timestamp(out: &mut Vec<u8>, t: Timestamp) {
-    let secs = t.0 / 1_000_000_000;
-    let micros = (t.0 % 1_000_000_000) / 1_000;
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    if !(0..=9999).contains(&y) {
-        out.extend_from_slice(t.to_rfc3339().as_bytes());
-        return;
-    }
-    let rem = secs % 86_400;
-    let mut digits = |v: u64, n: u32, sep: u8| {
-        for i in (0..n).rev() {
-            out.push(b'0' + ((v / 10u64.pow(i)) % 10) as u8);
-        }
-        out.push(sep);
-    };
-    digits(y as u64, 4, b'-');
-    digits(m as u64, 2, b'-');
-    digits(d as u64, 2, b'T');
-    digits(rem / 3600, 2, b':');
-    digits((rem % 3600) / 60, 2, b':');
-    digits(rem % 60, 2, b'.');
-    digits(micros, 6, b'Z');
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
+    let mut buf = [0; RFC3339_LEN];
+    out.extend_from_slice(t.write_rfc3339(&mut buf).as_bytes());
 }
 
 /// A JSON object being written: `{"a":...,"b":...}` with commas handled.
@@ -561,17 +528,8 @@ impl IngestionExporter {
     ) -> Result<IngestionExporter, SetupError> {
         let base = base_url.trim_end_matches('/');
         let url = http::parse_url(&format!("{base}/api/public/ingestion"))?;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            http::basic_auth(public_key, secret_key).ok_or(SetupError::InvalidHeader {
-                name: "authorization".to_owned(),
-            })?,
-        );
+        let mut headers = http::langfuse_headers(public_key, secret_key, HeaderStyle::Underscores)?;
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        http::insert(&mut headers, "x_langfuse_sdk_name", http::SDK_NAME)?;
-        http::insert(&mut headers, "x_langfuse_sdk_version", http::SDK_VERSION)?;
-        http::insert(&mut headers, "x_langfuse_public_key", public_key)?;
         Ok(IngestionExporter {
             target: Target {
                 destination: "Langfuse (ingestion API)".to_owned(),

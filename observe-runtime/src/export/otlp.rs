@@ -51,7 +51,7 @@ use opentelemetry_proto::tonic::trace::v1::{
 };
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 
-use crate::export::http::{self, HttpOptions, Sender, SetupError, Target};
+use crate::export::http::{self, HeaderStyle, HttpOptions, Sender, SetupError, Target};
 use crate::export::scores::{ScoreTarget, LANGFUSE_AUTH_HINT};
 use crate::export::{Batch, ExportError, Exporter};
 use crate::model::{Json, Level, Observation, TraceAttributes};
@@ -714,17 +714,8 @@ impl OtlpExporter {
     ) -> Result<OtlpExporter, SetupError> {
         let base = base_url.trim_end_matches('/');
         let url = http::parse_url(&format!("{base}/api/public/otel/v1/traces"))?;
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            http::basic_auth(public_key, secret_key).ok_or(SetupError::InvalidHeader {
-                name: "authorization".to_owned(),
-            })?,
-        );
+        let mut headers = http::langfuse_headers(public_key, secret_key, HeaderStyle::Hyphens)?;
         http::insert(&mut headers, "x-langfuse-ingestion-version", "4")?;
-        http::insert(&mut headers, "x-langfuse-sdk-name", http::SDK_NAME)?;
-        http::insert(&mut headers, "x-langfuse-sdk-version", http::SDK_VERSION)?;
-        http::insert(&mut headers, "x-langfuse-public-key", public_key)?;
         let scores = ScoreTarget::langfuse(base, public_key, secret_key, None)?;
         let mut exporter = OtlpExporter::with_target(
             "langfuse-otlp",

@@ -21,10 +21,10 @@
 //! assert_eq!(json["environment"], "production");
 //! ```
 
-use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use serde::Serialize;
 
-use crate::export::http::{self, Sender, SetupError, Target};
+use crate::export::http::{self, HeaderStyle, Sender, SetupError, Target};
 use crate::export::ExportError;
 use crate::model::{Score, ScoreValue};
 
@@ -95,15 +95,8 @@ impl ScoreTarget {
             "{}/api/public/scores",
             base_url.trim_end_matches('/')
         ))?;
-        let mut headers = HeaderMap::new();
-        let auth = http::basic_auth(public_key, secret_key).ok_or(SetupError::InvalidHeader {
-            name: "authorization".to_owned(),
-        })?;
-        headers.insert(reqwest::header::AUTHORIZATION, auth);
+        let mut headers = http::langfuse_headers(public_key, secret_key, HeaderStyle::Hyphens)?;
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        http::insert(&mut headers, "x-langfuse-sdk-name", http::SDK_NAME)?;
-        http::insert(&mut headers, "x-langfuse-sdk-version", http::SDK_VERSION)?;
-        http::insert(&mut headers, "x-langfuse-public-key", public_key)?;
         Ok(ScoreTarget {
             target: Target {
                 destination: "Langfuse scores".to_owned(),
