@@ -642,6 +642,12 @@ mod tests {
             put_timestamp(&mut out, Timestamp(t));
             assert_eq!(String::from_utf8(out).unwrap(), Timestamp(t).to_rfc3339());
         }
+        // Against dates worked out by hand, not only against the model's own formatter.
+        let at = |t: u64| Timestamp(t).to_rfc3339();
+        assert_eq!(at(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(at(951_782_400_000_001_000), "2000-02-29T00:00:00.000001Z");
+        assert_eq!(at(4_102_444_799_999_999_999), "2099-12-31T23:59:59.999999Z");
+        assert_eq!(at(1_709_251_199_000_000_000), "2024-02-29T23:59:59.000000Z");
     }
 
     #[test]
