@@ -217,3 +217,146 @@ fn the_client_pipeline_fills_traces_observations_and_scores() {
     assert_eq!(gen.trace.user_id.as_deref(), Some("user_42"));
     assert!((gen.total_cost() - 0.03).abs() < 1e-12);
 }
+
+#[test]
+fn a_batch_holding_an_observation_twice_stores_and_counts_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut store = StoreExporter::open(&path).unwrap();
+    let a = attrs("u", &[], &[]);
+    let mut batch = Batch::default();
+    batch
+        .observations
+        .push(obs(2, Some(1), 100, 400, 0.10, a.clone()));
+    batch
+        .observations
+        .push(obs(2, Some(1), 100, 400, 0.10, a.clone()));
+    batch.observations.push(obs(1, None, 0, 1000, 0.0, a));
+    store.write(&batch).unwrap();
+
+    let conn = Connection::open(&path).unwrap();
+    let (_, _, _, latency, cost, count, _) = trace_row(&conn);
+    assert_eq!((latency, count), (1000.0, 2));
+    assert!((cost - 0.10).abs() < 1e-12, "{cost}");
+    let stored: i64 = conn
+        .query_row("SELECT COUNT(*) FROM observations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 2);
+}
+
+#[test]
+fn observations_left_by_a_deleted_trace_never_join_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut store = StoreExporter::open(&path).unwrap();
+    let mut first = Batch::default();
+    first
+        .observations
+        .push(obs(1, None, 0, 1000, 0.0, attrs("u", &[], &[])));
+    store.write(&first).unwrap();
+    // Someone deletes the trace's row by hand, and not its observations.
+    let conn = Connection::open(&path).unwrap();
+    conn.execute("DELETE FROM traces", []).unwrap();
+
+    let mut second = Batch::default();
+    let mut other = obs(5, None, 0, 500, 0.0, attrs("u", &[], &[]));
+    other.trace_id = TraceId(8);
+    second.observations.push(other);
+    store.write(&second).unwrap();
+
+    let back = Store::open(&path)
+        .unwrap()
+        .trace_observations(&TraceId(8).to_string())
+        .unwrap();
+    assert_eq!(back.len(), 1);
+    assert_eq!(back[0].id, SpanId(5));
+}
+
+/// Many traces per batch, as the pipeline sends them (the writer inserts those rows many
+/// to a statement): each trace's row counts each of its observations once, also when
+/// traces straddle batches and when part of a batch is sent again.
+#[test]
+fn many_traces_across_batches_are_counted_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.db");
+    let mut store = StoreExporter::open(&path).unwrap();
+    const TRACES: u64 = 60;
+    const NEW: u64 = 12;
+    const PER_TRACE: u64 = 9;
+    // Observation k of trace t: 10 ms long, starting at k * 10 ms; $0.01 each but the root.
+    let observation = |t: u64, k: u64| {
+        let mut o = obs(
+            t * 100 + k + 1,
+            (k > 0).then_some(t * 100 + 1),
+            k * 10,
+            k * 10 + 10,
+            if k > 0 { 0.01 } else { 0.0 },
+            attrs(&format!("user{}", t % 3), &[], &[]),
+        );
+        // New traces sort among the first ones.
+        let key = if t < TRACES {
+            t * 2
+        } else {
+            (t - TRACES) * 10 + 1
+        };
+        o.trace_id = TraceId(u128::from(key) << 64 | 0xabc);
+        o
+    };
+    // Batch 1: the first 5 observations of the first 60 traces, interleaved across traces.
+    // Batch 2: the rest of them, again half of batch 1 (a partial retry), and 12 whole new
+    // traces, whose ids sort among the others.
+    let mut first = Batch::default();
+    let mut second = Batch::default();
+    for k in 0..PER_TRACE {
+        for t in 0..TRACES {
+            if k < 5 {
+                first.observations.push(observation(t, k));
+                if t % 2 == 0 {
+                    second.observations.push(observation(t, k));
+                }
+            } else {
+                second.observations.push(observation(t, k));
+            }
+        }
+        for t in TRACES..TRACES + NEW {
+            second.observations.push(observation(t, k));
+        }
+    }
+    store.write(&first).unwrap();
+    store.write(&second).unwrap();
+    store.write(&second).unwrap();
+
+    let conn = Connection::open(&path).unwrap();
+    let stored: i64 = conn
+        .query_row("SELECT COUNT(*) FROM observations", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored as u64, (TRACES + NEW) * PER_TRACE);
+    let mut rows = conn
+        .prepare(
+            "SELECT t.observation_count, t.calculated_total_cost, t.latency_ms,
+                    (SELECT COUNT(*) FROM observations o WHERE o.trace_seq = t.seq),
+                    (SELECT COUNT(*) FROM observations o WHERE o.trace_id = t.id)
+             FROM traces t",
+        )
+        .unwrap();
+    let rows: Vec<(i64, f64, f64, i64, i64)> = rows
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len() as u64, TRACES + NEW);
+    for (count, cost, latency, by_seq, by_id) in rows {
+        assert_eq!((count, by_seq, by_id), (9, 9, 9));
+        assert!((cost - 0.08).abs() < 1e-9, "{cost}");
+        assert_eq!(latency, 90.0);
+    }
+    // Reading one back finds exactly its observations.
+    let back = Store::open(&path)
+        .unwrap()
+        .trace_observations(&TraceId(14 << 64 | 0xabc).to_string())
+        .unwrap();
+    assert_eq!(back.len() as u64, PER_TRACE);
+    assert!(back.iter().all(|o| o.trace_id == TraceId(14 << 64 | 0xabc)));
+}

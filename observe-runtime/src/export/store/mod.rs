@@ -5,13 +5,18 @@
 //!
 //! | table | one row per | columns (besides ids) |
 //! | --- | --- | --- |
-//! | `traces` | trace | `name`, `user_id`, `session_id`, `timestamp` (start), `end_time`, `latency_ms` (earliest observation start to latest end), `calculated_total_cost` (sum of its observations' total cost), `observation_count`, `metadata` (JSON), `tags` (JSON array), `version`, `release`, `environment`, `public`, `input`, `output` |
-//! | `observations` | observation | `trace_id`, `parent_observation_id`, `type`, `name`, `level`, `status_message`, `start_time`, `end_time`, `latency_ms`, `completion_start_time`, `model`, `model_parameters`, `usage_details`, `cost_details` (JSON), `calculated_total_cost`, `input`, `output`, `metadata` (JSON), `prompt_name`, `prompt_version`, `version` |
+//! | `traces` | trace | `name`, `user_id`, `session_id`, `timestamp` (start), `end_time`, `latency_ms` (earliest observation start to latest end), `calculated_total_cost` (sum of its observations' total cost), `observation_count`, `metadata` (JSON), `tags` (JSON array), `version`, `release`, `environment`, `public`, `input`, `output`, `seq` (the row's integer key) |
+//! | `observations` | observation | `trace_id`, `parent_observation_id`, `type`, `name`, `level`, `status_message`, `start_time`, `end_time`, `latency_ms`, `completion_start_time`, `model`, `model_parameters`, `usage_details`, `cost_details` (JSON), `calculated_total_cost`, `input`, `output`, `metadata` (JSON), `prompt_name`, `prompt_version`, `version`, `trace_seq` (its trace's `seq`) |
 //! | `scores` | score | `trace_id`, `observation_id`, `session_id`, `name`, `data_type` (`NUMERIC`, `CATEGORICAL`, `BOOLEAN`), `value`, `string_value`, `comment`, `timestamp` |
 //!
 //! Timestamps are UTC ISO-8601 text with microseconds (`2025-11-27T22:21:06.094913Z`): they
 //! sort and compare as text, and SQLite's date functions read them. `start_ns` and `end_ns`
 //! hold the same instants as integers.
+//!
+//! Observations are indexed by `(trace_seq, id)`, traces by `id`, `session_id`, `user_id`
+//! and `timestamp`. To go from traces to their observations, join on
+//! `observations.trace_seq = traces.seq` (or on `trace_id = traces.id` with the trace on the
+//! outer side): a filter on `observations.trace_id` alone reads the whole table.
 //!
 //! Several processes may write one file at once while others read it: the file is in WAL
 //! mode, writers wait for each other (`busy_timeout`), and each batch is one transaction,
@@ -46,8 +51,10 @@
 //! assert!((cost - 0.02).abs() < 1e-12);
 //! ```
 
+mod raw;
 mod read;
 mod schema;
+mod text;
 mod write;
 
 use std::path::{Path, PathBuf};
@@ -160,6 +167,28 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Pages of the WAL after which a commit copies them into the database (SQLite's default
+/// is 1,000, about 4 MB). A copy syncs the file; with 10,000 (about 40 MB, kept between
+/// copies) a writer syncs ten times less often, and a page that several batches changed
+/// (a trace index page, the last page of a table) is copied once for all of them.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+
+/// The writer's page cache, in KiB (SQLite's default is 2,000). It holds the index pages
+/// that new trace rows land on, which are spread over the whole index: with SQLite's
+/// default a writer rereads them from the file once a store holds some hundred thousand
+/// observations. Memory is only taken as pages are read.
+const WRITER_CACHE_KIB: i64 = 16 * 1024;
+
+/// Tunes the writer's connection for batch inserts.
+fn configure_writer(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let sqlite = |e| StoreError::sqlite(path, e);
+    conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)
+        .map_err(sqlite)?;
+    conn.pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT_PAGES)
+        .map_err(sqlite)?;
+    Ok(())
+}
+
 /// Writes every batch it is given into a SQLite file; see the [module docs](self).
 ///
 /// ```
@@ -173,9 +202,9 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 /// # drop(client);
 /// ```
 pub struct StoreExporter {
-    conn: Connection,
-    path: PathBuf,
+    /// The connection and its statements.
     writer: write::Writer,
+    path: PathBuf,
 }
 
 impl std::fmt::Debug for StoreExporter {
@@ -207,13 +236,9 @@ impl StoreExporter {
         .map_err(|e| StoreError::sqlite(&path, e))?;
         configure(&conn, &path)?;
         schema::migrate(&mut conn, &path)?;
-        write::register_functions(&conn).map_err(|e| StoreError::sqlite(&path, e))?;
-        conn.set_prepared_statement_cache_capacity(16);
-        Ok(StoreExporter {
-            conn,
-            path,
-            writer: write::Writer::new(),
-        })
+        configure_writer(&conn, &path)?;
+        let writer = write::Writer::new(conn).map_err(|e| StoreError::sqlite(&path, e))?;
+        Ok(StoreExporter { writer, path })
     }
 
     /// Opens the store at [`default_store_path`].
@@ -238,7 +263,7 @@ impl StoreExporter {
     /// ```
     pub fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
         self.writer
-            .write(&mut self.conn, batch)
+            .write(batch)
             .map_err(|e| StoreError::sqlite(&self.path, e))
     }
 }

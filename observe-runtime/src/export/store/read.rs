@@ -76,13 +76,16 @@ impl Store {
 
     /// Every observation of the trace `trace_id` (32 hex characters), by start time.
     pub fn trace_observations(&self, trace_id: &str) -> Result<Vec<Observation>, StoreError> {
-        self.observations_where("o.trace_id = ?1", trace_id)
+        self.observations_where(
+            "o.trace_seq = (SELECT seq FROM traces WHERE id = ?1)",
+            trace_id,
+        )
     }
 
     /// Every observation of every trace of the session `session_id`, by start time.
     pub fn session_observations(&self, session_id: &str) -> Result<Vec<Observation>, StoreError> {
         self.observations_where(
-            "o.trace_id IN (SELECT id FROM traces WHERE session_id = ?1)",
+            "o.trace_seq IN (SELECT seq FROM traces WHERE session_id = ?1)",
             session_id,
         )
     }
@@ -95,7 +98,7 @@ impl Store {
                     o.metadata, o.prompt_name, o.prompt_version, o.version,
                     t.name, t.session_id, t.user_id, t.tags, t.metadata, t.version, t.release,
                     t.environment, t.public
-             FROM observations o LEFT JOIN traces t ON t.id = o.trace_id
+             FROM observations o LEFT JOIN traces t ON t.seq = o.trace_seq
              WHERE {filter} ORDER BY o.start_ns, o.end_ns"
         );
         let sqlite = |e| StoreError::sqlite(&self.path, e);

@@ -95,7 +95,130 @@ UPDATE traces SET
 CREATE INDEX IF NOT EXISTS traces_timestamp ON traces(timestamp);
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V1_TO_V2];
+/// Version 3: observations find their trace by an integer key that grows with each new
+/// trace, instead of by its random text id.
+///
+/// Version 2 indexed `observations` twice besides the table: on the random span id (its
+/// primary key) and on the random `trace_id`. Each batch inserted its rows at random
+/// places of both; SQLite rebalanced a full index page and its neighbours at almost every
+/// trace, and wrote them all to the WAL again: two thirds of the pages a batch wrote were
+/// index pages, and they grew with the file.
+///
+/// Now each trace row has `seq`, an `INTEGER PRIMARY KEY` (stable across `VACUUM`, unlike
+/// a plain rowid), and each observation carries its trace's `seq` as `trace_seq`. The writer
+/// gives a new trace a `seq` above every `seq` and every `trace_seq` in the file, so
+/// observations left behind by a deleted trace never join a new one. The one
+/// unique index on `observations(trace_seq, id)` serves the reads by trace and the skip of
+/// a retried batch's rows; as new traces get the highest `seq`, a batch's entries go to
+/// the end of the index, onto a page or two. `trace_id` stays on every observation for SQL;
+/// a query that filters observations by it alone scans the table (join through `traces`,
+/// whose `id` is indexed, to go by the index).
+///
+/// SQLite cannot change a table's key in place, so both tables are rebuilt, keeping their
+/// columns in order (the new ones come last) and their rows. An observation whose trace has
+/// no row (only a hand-edited file has one) gets a trace row built from its observations,
+/// as the writer would have made it.
+const V2_TO_V3: &str = r#"
+CREATE TABLE traces_v3 (
+    id TEXT NOT NULL,
+    name TEXT,
+    user_id TEXT,
+    session_id TEXT,
+    timestamp TEXT NOT NULL,
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER NOT NULL,
+    latency_ms REAL NOT NULL DEFAULT 0,
+    calculated_total_cost REAL NOT NULL DEFAULT 0,
+    metadata TEXT NOT NULL DEFAULT '{}',
+    tags TEXT NOT NULL DEFAULT '[]',
+    version TEXT,
+    release TEXT,
+    public INTEGER,
+    input TEXT,
+    output TEXT,
+    has_root INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,
+    end_time TEXT,
+    environment TEXT,
+    observation_count INTEGER NOT NULL DEFAULT 0,
+    seq INTEGER PRIMARY KEY
+);
+INSERT INTO traces_v3 (
+    seq, id, name, user_id, session_id, timestamp, start_ns, end_ns, latency_ms,
+    calculated_total_cost, metadata, tags, version, release, public, input, output, has_root,
+    updated_at, end_time, environment, observation_count)
+SELECT
+    rowid, id, name, user_id, session_id, timestamp, start_ns, end_ns, latency_ms,
+    calculated_total_cost, metadata, tags, version, release, public, input, output, has_root,
+    updated_at, end_time, environment, observation_count
+FROM traces ORDER BY rowid;
+INSERT INTO traces_v3 (
+    id, timestamp, start_ns, end_ns, latency_ms, calculated_total_cost, updated_at, end_time,
+    observation_count)
+SELECT
+    trace_id, MIN(start_time), MIN(start_ns), MAX(end_ns), (MAX(end_ns) - MIN(start_ns)) / 1e6,
+    TOTAL(calculated_total_cost), MAX(end_time), MAX(end_time), COUNT(*)
+FROM observations WHERE trace_id NOT IN (SELECT id FROM traces)
+GROUP BY trace_id ORDER BY MIN(rowid);
+-- Made here, so that the copy below finds each observation's trace by it; it follows the
+-- table through the rename.
+CREATE UNIQUE INDEX traces_id ON traces_v3(id);
+
+CREATE TABLE observations_v3 (
+    id TEXT NOT NULL,
+    trace_id TEXT NOT NULL,
+    parent_observation_id TEXT,
+    type TEXT NOT NULL,
+    name TEXT NOT NULL,
+    level TEXT NOT NULL,
+    status_message TEXT,
+    start_time TEXT NOT NULL,
+    end_time TEXT NOT NULL,
+    start_ns INTEGER NOT NULL,
+    end_ns INTEGER NOT NULL,
+    latency_ms REAL NOT NULL,
+    model TEXT,
+    model_parameters TEXT,
+    usage_details TEXT,
+    cost_details TEXT,
+    calculated_total_cost REAL NOT NULL DEFAULT 0,
+    input TEXT,
+    output TEXT,
+    metadata TEXT,
+    version TEXT,
+    completion_start_time TEXT,
+    prompt_name TEXT,
+    prompt_version INTEGER,
+    trace_seq INTEGER NOT NULL
+);
+INSERT INTO observations_v3 (
+    id, trace_id, parent_observation_id, type, name, level, status_message, start_time,
+    end_time, start_ns, end_ns, latency_ms, model, model_parameters, usage_details,
+    cost_details, calculated_total_cost, input, output, metadata, version,
+    completion_start_time, prompt_name, prompt_version, trace_seq)
+SELECT
+    o.id, o.trace_id, o.parent_observation_id, o.type, o.name, o.level, o.status_message,
+    o.start_time, o.end_time, o.start_ns, o.end_ns, o.latency_ms, o.model,
+    o.model_parameters, o.usage_details, o.cost_details, o.calculated_total_cost, o.input,
+    o.output, o.metadata, o.version, o.completion_start_time, o.prompt_name,
+    o.prompt_version, t.seq
+FROM observations o JOIN traces_v3 t ON t.id = o.trace_id ORDER BY o.rowid;
+
+-- Renamed the old way: a view the user made over these tables follows the name, and is
+-- not checked against the moment between the drop and the rename.
+PRAGMA legacy_alter_table = ON;
+DROP TABLE observations;
+DROP TABLE traces;
+ALTER TABLE traces_v3 RENAME TO traces;
+ALTER TABLE observations_v3 RENAME TO observations;
+PRAGMA legacy_alter_table = OFF;
+CREATE INDEX traces_session ON traces(session_id);
+CREATE INDEX traces_user ON traces(user_id);
+CREATE INDEX traces_timestamp ON traces(timestamp);
+CREATE UNIQUE INDEX observations_trace ON observations(trace_seq, id);
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V1_TO_V2, V2_TO_V3];
 
 /// The file's schema version.
 pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i32> {

@@ -1,36 +1,128 @@
-//! The insert path: one transaction per batch, cached prepared statements, and one trace
-//! upsert per trace of the batch (not per observation).
+//! The insert path: one transaction per batch, statements prepared once, and one trace row
+//! written per trace of the batch (not per observation), its latency, cost and count summed
+//! here in Rust.
+//!
+//! A batch is written in three passes. Its observations are grouped by trace (and a
+//! repeated observation dropped), and each trace is looked up by id: one that already has a
+//! row (it straddles batches, or the batch is retried) keeps its `seq`; a new one gets the
+//! next `seq`, above every `seq` any trace or observation of the file holds. The
+//! observations are then inserted in batch order, those of new traces many rows to a
+//! statement (none of them can be there already), those of known traces one by one, a row
+//! already stored being skipped. Last, each trace's row is inserted, or merged with the row
+//! there, with the sums of the observations that were stored.
 //!
 //! Structured values reach SQLite as the JSON text the runtime already holds
-//! ([`Json`](crate::model::Json)); nothing is parsed again here.
+//! ([`Json`](crate::model::Json)); nothing is parsed again here. Nothing is allocated per
+//! row either: ids, timestamps and the few values that need encoding (metadata, usage,
+//! cost, tags) are formatted into buffers the [`Writer`] reuses, and strings are bound in
+//! place ([`raw::Statement`]).
 
-use std::collections::HashMap;
-use std::fmt::Write as _;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use rusqlite::functions::FunctionFlags;
+use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, TransactionBehavior};
 
+use super::raw;
+use super::text::{
+    encode, hex, hex_into, nanos, rfc3339, text, write_metadata, TimeText, RFC3339_LEN,
+};
 use crate::export::Batch;
-use crate::model::{Metadata, Observation, Score, ScoreValue, Timestamp, TraceAttributes, TraceId};
+use crate::model::{Cost, Observation, Score, ScoreValue, SpanId, Timestamp, TraceId};
 
-const INSERT_OBSERVATION: &str = "INSERT INTO observations (
+/// Values bound per observation row.
+const OBSERVATION_PARAMS: usize = 24;
+/// Observations per multi-row insert: a statement's fixed cost (opening its cursors,
+/// finishing, resetting) is paid once for this many rows.
+const CHUNK: usize = 16;
+
+/// `INSERT OR IGNORE INTO observations ... VALUES` and `rows` rows of parameters, numbered
+/// on from `?1`, each row bound in [`RowText::values`] order.
+///
+/// `OR IGNORE` (a row that breaks a constraint is left out, and the statement goes on) spares
+/// SQLite the statement journal, its copy of every page the statement changes, which it
+/// keeps for a statement of many rows that could fail half-way. The writer counts the rows
+/// stored instead.
+fn insert_observations_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT OR IGNORE INTO observations (
     id, trace_id, parent_observation_id, type, name, level, status_message,
     start_time, end_time, start_ns, end_ns, latency_ms, completion_start_time,
     model, model_parameters, usage_details, cost_details, calculated_total_cost,
-    input, output, metadata, prompt_name, prompt_version, version)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, (?11 - ?10) / 1e6, ?12,
-    ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)
-ON CONFLICT(id) DO NOTHING";
+    input, output, metadata, prompt_name, prompt_version, version, trace_seq)
+VALUES ",
+    );
+    for row in 0..rows {
+        let p = row * OBSERVATION_PARAMS;
+        if row > 0 {
+            sql.push_str(",\n    ");
+        }
+        sql.push('(');
+        for n in 1..=OBSERVATION_PARAMS {
+            if n > 1 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("?{}", p + n));
+            if n == 11 {
+                // latency_ms, from start_ns and end_ns
+                sql.push_str(&format!(", (?{} - ?{}) / 1e6", p + 11, p + 10));
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Values bound per trace row.
+const TRACE_PARAMS: usize = 21;
+/// Trace rows per multi-row insert.
+const TRACE_CHUNK: usize = 8;
+
+/// `INSERT [OR IGNORE] INTO traces ... VALUES` and `rows` rows of parameters, numbered on
+/// from `?1`, each row bound in [`TraceText::values`] order (`seq` last).
+fn insert_traces_sql(rows: usize, or_ignore: bool) -> String {
+    let mut sql = format!(
+        "INSERT {}INTO traces (
+    id, name, user_id, session_id, timestamp, end_time, start_ns, end_ns, latency_ms,
+    calculated_total_cost, observation_count, metadata, tags, version, release,
+    environment, public, input, output, has_root, updated_at, seq)
+VALUES ",
+        if or_ignore { "OR IGNORE " } else { "" }
+    );
+    for row in 0..rows {
+        let p = row * TRACE_PARAMS;
+        if row > 0 {
+            sql.push_str(",\n    ");
+        }
+        sql.push('(');
+        for n in 1..=TRACE_PARAMS {
+            if n > 1 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("?{}", p + n));
+            if n == 8 {
+                // latency_ms, from start_ns and end_ns
+                sql.push_str(&format!(", (?{} - ?{}) / 1e6", p + 8, p + 7));
+            }
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+const FIND_TRACE: &str = "SELECT seq FROM traces WHERE id = ?1";
+
+/// The `seq` for the batch's first new trace: above every trace's, and above every
+/// observation's `trace_seq` (left behind if someone deleted its trace), so that a new
+/// trace never takes over old observations.
+const NEXT_SEQ: &str = "SELECT MAX(
+    COALESCE((SELECT MAX(seq) FROM traces), 0),
+    COALESCE((SELECT MAX(trace_seq) FROM observations), 0)) + 1";
 
 /// Scalars: the newer snapshot wins unless the row already holds the root's (final) ones
 /// and the incoming batch has no root. Metadata merges by key, tags are a union.
-const UPSERT_TRACE: &str = "INSERT INTO traces (
-    id, name, user_id, session_id, timestamp, end_time, start_ns, end_ns, latency_ms,
-    calculated_total_cost, observation_count, metadata, tags, version, release,
-    environment, public, input, output, has_root, updated_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (?8 - ?7) / 1e6, ?9, ?10, ?11, ?12, ?13, ?14,
-    ?15, ?16, ?17, ?18, ?19, ?20)
-ON CONFLICT(id) DO UPDATE SET
+const UPSERT_TRACE: &str = "ON CONFLICT(id) DO UPDATE SET
     name = CASE WHEN traces.has_root AND NOT excluded.has_root
         THEN COALESCE(traces.name, excluded.name) ELSE COALESCE(excluded.name, traces.name) END,
     user_id = CASE WHEN traces.has_root AND NOT excluded.has_root
@@ -70,32 +162,187 @@ const INSERT_SCORE: &str = "INSERT INTO scores (
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
 ON CONFLICT(id) DO NOTHING";
 
-/// What one batch contributes to one trace row.
-struct TraceAggregate<'a> {
+/// What some observations of the batch contribute to their trace's row.
+struct Sums {
     start: Timestamp,
     end: Timestamp,
     cost: f64,
     count: i64,
-    /// The attributes to write: the root's if the batch holds it, else the latest-ended
-    /// observation's (snapshots only grow, so the latest holds the others).
-    attributes: &'a TraceAttributes,
+    /// The observation (index in the batch) whose attributes to write: the root if it is
+    /// among them, else the latest-ended one (snapshots only grow, so the latest holds the
+    /// others).
+    attributes: usize,
     attributes_end: Timestamp,
-    root: Option<&'a Observation>,
+    /// The root, if it is among them.
+    root: Option<usize>,
+}
+
+impl Sums {
+    fn new(index: usize, o: &Observation) -> Self {
+        Sums {
+            start: o.start,
+            end: o.end,
+            cost: 0.0,
+            count: 0,
+            attributes: index,
+            attributes_end: o.end,
+            root: None,
+        }
+    }
+
+    /// Adds the observation at `index`, which belongs to this trace.
+    fn add(&mut self, index: usize, o: &Observation) {
+        self.start = self.start.min(o.start);
+        self.end = self.end.max(o.end);
+        self.cost += o.total_cost();
+        self.count += 1;
+        if o.is_root() {
+            self.root = Some(index);
+            self.attributes = index;
+        } else if self.root.is_none() && o.end >= self.attributes_end {
+            self.attributes = index;
+            self.attributes_end = o.end;
+        }
+    }
+}
+
+/// Marks the end of a list in [`Plan`].
+const NONE: u32 = u32::MAX;
+
+/// One trace of the batch.
+struct TraceEntry {
+    id: TraceId,
+    /// Where `id` in hex, as stored, is in [`Plan::ids`].
+    hex_at: usize,
+    /// Its observations, as a list through [`Plan::next`], in batch order.
+    first: u32,
+    last: u32,
+    /// Its row's `seq`, once known.
+    seq: i64,
+    /// Whether its row was there before this batch.
+    existed: bool,
+}
+
+/// How one batch is written; kept between batches to reuse its memory.
+#[derive(Default)]
+struct Plan {
+    traces: Vec<TraceEntry>,
+    /// The traces' ids in hex, one after another.
+    ids: String,
+    /// Where each trace's entry is...
+    by_id: HashMap<TraceId, u32, BuildHasherDefault<IdHasher>>,
+    /// ...and the entries in trace-id order, so that the trace rows are visited front to
+    /// back.
+    order: Vec<u32>,
+    /// For each observation of the batch, its trace's entry, or [`NONE`] when the batch
+    /// already holds the same observation.
+    slot: Vec<u32>,
+    /// For each observation, the next one of its trace, or [`NONE`].
+    next: Vec<u32>,
+    /// For each observation, whether it was stored (not already there).
+    inserted: Vec<bool>,
+    /// Observations seen in the batch.
+    seen: HashSet<(TraceId, SpanId), BuildHasherDefault<IdHasher>>,
+}
+
+impl Plan {
+    /// Groups the batch's observations by trace.
+    fn build(&mut self, batch: &Batch) {
+        self.traces.clear();
+        self.ids.clear();
+        self.by_id.clear();
+        self.order.clear();
+        self.slot.clear();
+        self.next.clear();
+        self.inserted.clear();
+        self.seen.clear();
+        let n = batch.observations.len();
+        self.next.resize(n, NONE);
+        self.inserted.resize(n, false);
+        for (i, o) in batch.observations.iter().enumerate() {
+            if !self.seen.insert((o.trace_id, o.id)) {
+                self.slot.push(NONE);
+                continue;
+            }
+            // A batch holds fewer than u32::MAX observations (the pipeline's batches hold
+            // hundreds).
+            let at = i as u32;
+            let traces = &mut self.traces;
+            let ids = &mut self.ids;
+            let slot = *self.by_id.entry(o.trace_id).or_insert_with(|| {
+                let mut hex_id = [0; 32];
+                let hex_at = ids.len();
+                ids.push_str(hex(o.trace_id.0, &mut hex_id));
+                traces.push(TraceEntry {
+                    id: o.trace_id,
+                    hex_at,
+                    first: at,
+                    last: NONE,
+                    seq: 0,
+                    existed: false,
+                });
+                (traces.len() - 1) as u32
+            });
+            self.slot.push(slot);
+            if let Some(entry) = self.traces.get_mut(slot as usize) {
+                if let Some(prev) = self.next.get_mut(entry.last as usize) {
+                    *prev = at;
+                }
+                entry.last = at;
+            }
+        }
+        self.order.extend(0..self.traces.len() as u32);
+        let traces = &self.traces;
+        self.order
+            .sort_unstable_by_key(|&t| traces.get(t as usize).map(|e| e.id));
+    }
+
+    /// The trace's id in hex.
+    fn hex(&self, entry: &TraceEntry) -> &str {
+        self.ids
+            .get(entry.hex_at..entry.hex_at + 32)
+            .unwrap_or_default()
+    }
+
+    /// The sums of the trace's observations (only those stored by this batch when
+    /// `stored_only`); `None` when there are none.
+    fn sums(&self, batch: &Batch, entry: &TraceEntry, stored_only: bool) -> Option<Sums> {
+        let mut sums: Option<Sums> = None;
+        let mut at = entry.first;
+        while let Some(o) = batch.observations.get(at as usize) {
+            let i = at as usize;
+            if !stored_only || self.inserted.get(i).copied().unwrap_or(false) {
+                sums.get_or_insert_with(|| Sums::new(i, o)).add(i, o);
+            }
+            at = self.next.get(i).copied().unwrap_or(NONE);
+        }
+        sums
+    }
 }
 
 /// Registers the merge functions the trace upsert uses.
-pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     conn.create_scalar_function("observe_merge_objects", 2, flags, |ctx| {
-        let base: Option<String> = ctx.get(0)?;
-        let overlay: Option<String> = ctx.get(1)?;
-        Ok(merge_objects(base.as_deref(), overlay.as_deref()))
+        Ok(merge_objects(
+            arg_text(ctx.get_raw(0)),
+            arg_text(ctx.get_raw(1)),
+        ))
     })?;
     conn.create_scalar_function("observe_union_arrays", 2, flags, |ctx| {
-        let first: Option<String> = ctx.get(0)?;
-        let second: Option<String> = ctx.get(1)?;
-        Ok(union_arrays(first.as_deref(), second.as_deref()))
+        Ok(union_arrays(
+            arg_text(ctx.get_raw(0)),
+            arg_text(ctx.get_raw(1)),
+        ))
     })
+}
+
+/// A function argument as text, without copying it; anything else is `None`.
+fn arg_text(value: ValueRef<'_>) -> Option<&str> {
+    match value {
+        ValueRef::Text(bytes) => std::str::from_utf8(bytes).ok(),
+        _ => None,
+    }
 }
 
 /// Top-level keys of `overlay` replace those of `base`; text that is not a JSON object
@@ -127,42 +374,171 @@ fn union_arrays(first: Option<&str>, second: Option<&str>) -> String {
     Value::Array(items).to_string()
 }
 
-/// Writes batches into one connection.
+/// Writes batches into one connection, which it owns together with its statements.
 pub(crate) struct Writer {
-    /// Scratch text reused across rows.
-    scratch: Scratch,
+    /// Declared before `conn`, so dropped (finalized) before it is closed, as
+    /// [`raw::Statement`] requires.
+    statements: Statements,
+    conn: Connection,
+    plan: Plan,
+    /// Formatted values of the observations being bound...
+    rows: Vec<RowText>,
+    /// ...and of the trace rows.
+    trace_rows: Vec<TraceText>,
+    clock: TimeText,
 }
 
-#[derive(Default)]
-struct Scratch {
-    metadata: String,
+/// The statements, bound without copies.
+struct Statements {
+    /// [`CHUNK`] observations of new traces.
+    insert_chunk: raw::Statement,
+    /// One observation, skipped if it is there already.
+    insert_one: raw::Statement,
+    /// [`TRACE_CHUNK`] trace rows, and one; each skipped if its trace has a row already.
+    insert_traces: raw::Statement,
+    insert_trace: raw::Statement,
+    find_trace: raw::Statement,
+    next_seq: raw::Statement,
+    /// A trace row merged into the one there.
+    merge_trace: raw::Statement,
 }
 
 impl Writer {
-    pub(crate) fn new() -> Self {
-        Writer {
-            scratch: Scratch::default(),
-        }
+    /// Takes over `conn`, whose schema is current, and prepares the statements.
+    pub(crate) fn new(conn: Connection) -> rusqlite::Result<Self> {
+        register_functions(&conn)?;
+        let merge_trace = format!("{} {UPSERT_TRACE}", insert_traces_sql(1, false));
+        // SAFETY: the statements live in the returned `Writer`, declared before `conn`, so
+        // they are finalized before the connection is closed.
+        let statements = unsafe {
+            Statements {
+                insert_chunk: raw::Statement::prepare(&conn, &insert_observations_sql(CHUNK))?,
+                insert_one: raw::Statement::prepare(&conn, &insert_observations_sql(1))?,
+                insert_traces: raw::Statement::prepare(
+                    &conn,
+                    &insert_traces_sql(TRACE_CHUNK, true),
+                )?,
+                insert_trace: raw::Statement::prepare(&conn, &insert_traces_sql(1, true))?,
+                find_trace: raw::Statement::prepare(&conn, FIND_TRACE)?,
+                next_seq: raw::Statement::prepare(&conn, NEXT_SEQ)?,
+                merge_trace: raw::Statement::prepare(&conn, &merge_trace)?,
+            }
+        };
+        Ok(Writer {
+            statements,
+            conn,
+            plan: Plan::default(),
+            rows: (0..CHUNK).map(|_| RowText::default()).collect(),
+            trace_rows: (0..TRACE_CHUNK).map(|_| TraceText::default()).collect(),
+            clock: TimeText::default(),
+        })
     }
 
     /// Writes a whole batch in one transaction; nothing of it is kept on error.
-    pub(crate) fn write(&mut self, conn: &mut Connection, batch: &Batch) -> rusqlite::Result<()> {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let now = Timestamp::now().to_rfc3339();
-        let mut traces: HashMap<TraceId, TraceAggregate<'_>> = HashMap::new();
-        {
-            let mut insert = tx.prepare_cached(INSERT_OBSERVATION)?;
-            for o in &batch.observations {
-                if self.insert_observation(&mut insert, o)? == 0 {
-                    continue; // already stored: a retried batch
-                }
-                aggregate(&mut traces, o);
+    pub(crate) fn write(&mut self, batch: &Batch) -> rusqlite::Result<()> {
+        self.plan.build(batch);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut now = [0u8; RFC3339_LEN];
+        let now = rfc3339(Timestamp::now(), &mut now);
+        // 1. A row for each new trace, with all its observations (none of them can be
+        // stored yet); a trace that has a row keeps it, and its `seq`.
+        if !self.plan.traces.is_empty() {
+            let mut next = self.statements.next_seq.query_i64(&[])?.unwrap_or(1);
+            let mut start = 0;
+            while let Some(rest) = self.plan.order.get(start..).filter(|r| !r.is_empty()) {
+                let mut group = [0u32; TRACE_CHUNK];
+                let n = rest.len().min(TRACE_CHUNK);
+                group[..n].copy_from_slice(&rest[..n]);
+                next = insert_traces(
+                    &mut self.statements,
+                    &mut self.plan,
+                    &mut self.trace_rows,
+                    &mut self.clock,
+                    batch,
+                    &group[..n],
+                    next,
+                    now,
+                )?;
+                start += n;
             }
         }
-        {
-            let mut upsert = tx.prepare_cached(UPSERT_TRACE)?;
-            for (id, agg) in &traces {
-                self.upsert_trace(&mut upsert, *id, agg, &now)?;
+        let plan = &mut self.plan;
+        // 2. The observations, in batch order.
+        let mut pending = [0usize; CHUNK];
+        let mut waiting = 0;
+        for (i, o) in batch.observations.iter().enumerate() {
+            let Some(entry) = plan.slot.get(i).and_then(|&t| plan.traces.get(t as usize)) else {
+                continue; // the batch holds it twice
+            };
+            let Some(row) = self.rows.first_mut() else {
+                continue;
+            };
+            if entry.existed {
+                // It may be stored already.
+                let stored = row.insert(
+                    &mut self.statements.insert_one,
+                    &mut self.clock,
+                    o,
+                    plan.hex(entry),
+                    entry.seq,
+                )?;
+                if let Some(flag) = plan.inserted.get_mut(i) {
+                    *flag = stored == 1;
+                }
+                continue;
+            }
+            // A new trace's: it cannot be there.
+            if let Some(flag) = plan.inserted.get_mut(i) {
+                *flag = true;
+            }
+            if let Some(slot) = pending.get_mut(waiting) {
+                *slot = i;
+                waiting += 1;
+            }
+            if waiting == CHUNK {
+                insert_chunk(
+                    &mut self.statements.insert_chunk,
+                    &mut self.rows,
+                    &mut self.clock,
+                    batch,
+                    plan,
+                    &pending,
+                )?;
+                waiting = 0;
+            }
+        }
+        for &i in pending.get(..waiting).unwrap_or_default() {
+            let (Some(o), Some(entry), Some(row)) = (
+                batch.observations.get(i),
+                plan.slot.get(i).and_then(|&t| plan.traces.get(t as usize)),
+                self.rows.first_mut(),
+            ) else {
+                continue;
+            };
+            row.insert(
+                &mut self.statements.insert_one,
+                &mut self.clock,
+                o,
+                plan.hex(entry),
+                entry.seq,
+            )?;
+        }
+        // 3. Traces that had a row: merge in what this batch stored (a retried batch stores
+        // nothing).
+        for &t in &plan.order {
+            let (Some(entry), Some(row)) = (
+                plan.traces.get(t as usize).filter(|e| e.existed),
+                self.trace_rows.first_mut(),
+            ) else {
+                continue;
+            };
+            if let Some(sums) = plan.sums(batch, entry, true) {
+                row.format(batch, &sums, &mut self.clock);
+                let mut values = [raw::Value::Null; TRACE_PARAMS];
+                row.values(batch, plan.hex(entry), &sums, now, None, &mut values);
+                self.statements.merge_trace.execute(&values)?;
             }
         }
         if !batch.scores.is_empty() {
@@ -173,126 +549,347 @@ impl Writer {
         }
         tx.commit()
     }
+}
 
-    fn insert_observation(
-        &mut self,
-        stmt: &mut rusqlite::CachedStatement<'_>,
-        o: &Observation,
-    ) -> rusqlite::Result<usize> {
-        let mut id = [0u8; 16];
-        let mut trace_id = [0u8; 32];
-        let mut parent = [0u8; 16];
-        let d = o.details();
-        let metadata = if d.metadata.is_empty() {
-            None
-        } else {
-            write_metadata(&mut self.scratch.metadata, &d.metadata);
-            Some(self.scratch.metadata.as_str())
-        };
-        let usage = d.usage.as_ref().and_then(|u| serde_json::to_string(u).ok());
-        let cost = d.cost.as_ref().and_then(|c| serde_json::to_string(c).ok());
-        stmt.execute(params![
-            hex(o.id.0 as u128, &mut id),
-            hex(o.trace_id.0, &mut trace_id),
-            o.parent_id.map(|p| hex(p.0 as u128, &mut parent)),
-            o.kind.as_str(),
-            o.name.as_ref(),
-            o.level.as_str(),
-            d.status_message.as_deref(),
-            o.start.to_rfc3339(),
-            o.end.to_rfc3339(),
-            nanos(o.start),
-            nanos(o.end),
-            d.completion_start_time.map(Timestamp::to_rfc3339),
-            d.model.as_deref(),
-            d.model_parameters.as_ref().map(|j| j.as_str()),
-            usage,
-            cost,
-            o.total_cost(),
-            d.input.as_ref().map(|j| j.as_str()),
-            d.output.as_ref().map(|j| j.as_str()),
-            metadata,
-            d.prompt_name.as_deref(),
-            d.prompt_version,
-            d.version.as_deref(),
-        ])
+/// Inserts the rows of the traces `group` (at most [`TRACE_CHUNK`] entries of the plan)
+/// that have none yet, numbered from `next`, and notes each trace's `seq`; returns the
+/// next free `seq`.
+#[allow(clippy::too_many_arguments)]
+fn insert_traces(
+    statements: &mut Statements,
+    plan: &mut Plan,
+    trace_rows: &mut [TraceText],
+    clock: &mut TimeText,
+    batch: &Batch,
+    group: &[u32],
+    next: i64,
+    now: &str,
+) -> rusqlite::Result<i64> {
+    let mut sums: [Option<Sums>; TRACE_CHUNK] = Default::default();
+    for ((&t, sum), row) in group.iter().zip(&mut sums).zip(trace_rows.iter_mut()) {
+        if let Some(entry) = plan.traces.get(t as usize) {
+            *sum = plan.sums(batch, entry, false);
+            if let Some(s) = sum {
+                row.format(batch, s, clock);
+            }
+        }
     }
+    let rows = group.len();
+    let all_stored = {
+        let plan = &*plan;
+        let mut values = [raw::Value::Null; TRACE_PARAMS * TRACE_CHUNK];
+        for ((((row, sum), &t), out), seq) in trace_rows
+            .iter()
+            .zip(&sums)
+            .zip(group)
+            .zip(values.chunks_exact_mut(TRACE_PARAMS))
+            .zip(next..)
+        {
+            if let (Some(s), Some(entry)) = (sum, plan.traces.get(t as usize)) {
+                row.values(batch, plan.hex(entry), s, now, Some(seq), out);
+            }
+        }
+        if rows == TRACE_CHUNK && sums.iter().all(Option::is_some) {
+            statements.insert_traces.execute(&values)? == rows
+        } else {
+            let mut stored = 0;
+            for (sum, row) in sums
+                .iter()
+                .zip(values.chunks_exact(TRACE_PARAMS))
+                .take(rows)
+            {
+                if sum.is_some() {
+                    stored += statements.insert_trace.execute(row)?;
+                }
+            }
+            stored == rows
+        }
+    };
+    // Each trace of the group took the `seq` of its place; one whose row was there already
+    // keeps its own.
+    let mut placed = next;
+    for &t in group {
+        let found = match plan.traces.get(t as usize) {
+            Some(_) if all_stored => Some(placed),
+            Some(entry) => {
+                let id = plan.hex(entry);
+                statements.find_trace.query_i64(&[id.into()])?
+            }
+            None => None,
+        };
+        if let Some(entry) = plan.traces.get_mut(t as usize) {
+            entry.seq = found.unwrap_or(placed);
+            entry.existed = found.is_some_and(|s| s != placed);
+        }
+        placed += 1;
+    }
+    Ok(placed)
+}
 
-    fn upsert_trace(
-        &mut self,
-        stmt: &mut rusqlite::CachedStatement<'_>,
-        id: TraceId,
-        agg: &TraceAggregate<'_>,
-        now: &str,
-    ) -> rusqlite::Result<usize> {
-        let mut hex_id = [0u8; 32];
-        let a = agg.attributes;
-        let root_details = agg.root.map(|r| r.details());
-        let name = a
-            .name
-            .as_deref()
-            .or_else(|| agg.root.map(|r| r.name.as_ref()));
-        let input = a
-            .input
-            .as_ref()
-            .or_else(|| root_details.and_then(|d| d.input.as_ref()));
-        let output = a
-            .output
-            .as_ref()
-            .or_else(|| root_details.and_then(|d| d.output.as_ref()));
-        write_metadata(&mut self.scratch.metadata, &a.metadata);
-        let tags = serde_json::to_string(&a.tags).unwrap_or_else(|_| "[]".to_owned());
-        stmt.execute(params![
-            hex(id.0, &mut hex_id),
-            name,
-            a.user_id.as_deref(),
-            a.session_id.as_deref(),
-            agg.start.to_rfc3339(),
-            agg.end.to_rfc3339(),
-            nanos(agg.start),
-            nanos(agg.end),
-            agg.cost,
-            agg.count,
-            self.scratch.metadata.as_str(),
-            tags,
-            a.version.as_deref(),
-            a.release.as_deref(),
-            a.environment.as_deref(),
-            a.public,
-            input.map(|j| j.as_str()),
-            output.map(|j| j.as_str()),
-            agg.root.is_some(),
-            now,
-        ])
+/// Inserts the [`CHUNK`] observations at `pending` (of new traces) with one statement.
+fn insert_chunk(
+    stmt: &mut raw::Statement,
+    rows: &mut [RowText],
+    clock: &mut TimeText,
+    batch: &Batch,
+    plan: &Plan,
+    pending: &[usize; CHUNK],
+) -> rusqlite::Result<()> {
+    let observation = |i: usize| {
+        let o = batch.observations.get(i)?;
+        let entry = plan
+            .slot
+            .get(i)
+            .and_then(|&t| plan.traces.get(t as usize))?;
+        Some((&**o, entry))
+    };
+    for (row, &i) in rows.iter_mut().zip(pending) {
+        if let Some((o, _)) = observation(i) {
+            row.format(o, clock);
+        }
+    }
+    let mut values = [raw::Value::Null; OBSERVATION_PARAMS * CHUNK];
+    for ((row, &i), out) in rows
+        .iter()
+        .zip(pending)
+        .zip(values.chunks_exact_mut(OBSERVATION_PARAMS))
+    {
+        if let Some((o, entry)) = observation(i) {
+            row.values(o, plan.hex(entry), entry.seq, out);
+        }
+    }
+    // Every row is new: its trace's `seq` is above any stored, and the plan dropped repeats.
+    match stmt.execute(&values)? {
+        CHUNK => Ok(()),
+        n => Err(rusqlite::Error::StatementChangedRows(n)),
     }
 }
 
-fn aggregate<'a>(traces: &mut HashMap<TraceId, TraceAggregate<'a>>, o: &'a Observation) {
-    let agg = traces.entry(o.trace_id).or_insert_with(|| TraceAggregate {
-        start: o.start,
-        end: o.end,
-        cost: 0.0,
-        count: 0,
-        attributes: &o.trace,
-        attributes_end: o.end,
-        root: None,
-    });
-    agg.start = agg.start.min(o.start);
-    agg.end = agg.end.max(o.end);
-    agg.cost += o.total_cost();
-    agg.count += 1;
-    if o.is_root() {
-        agg.root = Some(o);
-        agg.attributes = &o.trace;
-    } else if agg.root.is_none() && o.end >= agg.attributes_end {
-        agg.attributes = &o.trace;
-        agg.attributes_end = o.end;
+/// An observation's values that need formatting, in buffers kept while its row is bound.
+struct RowText {
+    /// Its id, parent id, start, end and completion start, side by side (one UTF-8 check
+    /// for all).
+    ascii: [u8; ROW_ASCII],
+    metadata: String,
+    usage: Vec<u8>,
+    cost: Vec<u8>,
+}
+
+/// Where [`RowText::ascii`] holds what.
+const ROW_ID: std::ops::Range<usize> = 0..16;
+const ROW_PARENT: std::ops::Range<usize> = 16..32;
+const ROW_START: std::ops::Range<usize> = 32..32 + RFC3339_LEN;
+const ROW_END: std::ops::Range<usize> = ROW_START.end..ROW_START.end + RFC3339_LEN;
+const ROW_COMPLETION: std::ops::Range<usize> = ROW_END.end..ROW_END.end + RFC3339_LEN;
+const ROW_ASCII: usize = ROW_COMPLETION.end;
+
+impl Default for RowText {
+    fn default() -> Self {
+        RowText {
+            ascii: [b'0'; ROW_ASCII],
+            metadata: String::new(),
+            usage: Vec::new(),
+            cost: Vec::new(),
+        }
+    }
+}
+
+impl RowText {
+    /// Formats what `o` needs formatted.
+    fn format(&mut self, o: &Observation, clock: &mut TimeText) {
+        let ascii = &mut self.ascii;
+        hex_into(u128::from(o.id.0), &mut ascii[ROW_ID]);
+        if let Some(p) = o.parent_id {
+            hex_into(u128::from(p.0), &mut ascii[ROW_PARENT]);
+        }
+        clock.format_into(o.start, &mut ascii[ROW_START]);
+        clock.format_into(o.end, &mut ascii[ROW_END]);
+        let d = o.details();
+        if let Some(t) = d.completion_start_time {
+            clock.format_into(t, &mut ascii[ROW_COMPLETION]);
+        }
+        if !d.metadata.is_empty() {
+            write_metadata(&mut self.metadata, &d.metadata);
+        }
+        self.usage.clear();
+        if let Some(u) = &d.usage {
+            encode(&mut self.usage, u);
+        }
+        self.cost.clear();
+        if let Some(c) = &d.cost {
+            encode(&mut self.cost, c);
+        }
+    }
+
+    /// The row's values, in [`insert_observations_sql`] order, into `out` (which has
+    /// [`OBSERVATION_PARAMS`] places); after [`RowText::format`] on the same observation.
+    fn values<'a>(
+        &'a self,
+        o: &'a Observation,
+        trace_id: &'a str,
+        trace_seq: i64,
+        out: &mut [raw::Value<'a>],
+    ) {
+        let [id, trace_id_value, parent, kind, name, level, status, start, end, start_ns, end_ns, completion, model, parameters, usage, cost, total_cost, input, output, metadata, prompt_name, prompt_version, version, seq] =
+            out
+        else {
+            return;
+        };
+        let d = o.details();
+        // Empty when absent or when encoding failed (no JSON text is empty).
+        let json = |buf: &'a [u8]| std::str::from_utf8(buf).ok().filter(|t| !t.is_empty());
+        let ascii = text(&self.ascii);
+        let part = |range: std::ops::Range<usize>| ascii.get(range).unwrap_or_default();
+        *id = part(ROW_ID).into();
+        *trace_id_value = trace_id.into();
+        *parent = o.parent_id.map(|_| part(ROW_PARENT)).into();
+        *kind = o.kind.as_str().into();
+        *name = o.name.as_ref().into();
+        *level = o.level.as_str().into();
+        *status = d.status_message.as_deref().into();
+        *start = part(ROW_START).into();
+        *end = part(ROW_END).into();
+        *start_ns = nanos(o.start).into();
+        *end_ns = nanos(o.end).into();
+        *completion = d.completion_start_time.map(|_| part(ROW_COMPLETION)).into();
+        *model = d.model.as_deref().into();
+        *parameters = d.model_parameters.as_ref().map(|j| j.as_str()).into();
+        *usage = json(&self.usage).into();
+        *cost = json(&self.cost).into();
+        *total_cost = d.cost.as_ref().map_or(0.0, Cost::total).into();
+        *input = d.input.as_ref().map(|j| j.as_str()).into();
+        *output = d.output.as_ref().map(|j| j.as_str()).into();
+        *metadata = (!d.metadata.is_empty())
+            .then_some(self.metadata.as_str())
+            .into();
+        *prompt_name = d.prompt_name.as_deref().into();
+        *prompt_version = d.prompt_version.into();
+        *version = d.version.as_deref().into();
+        *seq = trace_seq.into();
+    }
+
+    /// Inserts `o` alone with `stmt` (one row of [`insert_observations_sql`]); the rows
+    /// it stored.
+    fn insert(
+        &mut self,
+        stmt: &mut raw::Statement,
+        clock: &mut TimeText,
+        o: &Observation,
+        trace_id: &str,
+        trace_seq: i64,
+    ) -> rusqlite::Result<usize> {
+        self.format(o, clock);
+        let mut values = [raw::Value::Null; OBSERVATION_PARAMS];
+        self.values(o, trace_id, trace_seq, &mut values);
+        stmt.execute(&values)
+    }
+}
+
+/// A trace row's values that need formatting, in buffers kept while the row is bound.
+struct TraceText {
+    /// Its start and end, side by side.
+    ascii: [u8; 2 * RFC3339_LEN],
+    metadata: String,
+    tags: Vec<u8>,
+}
+
+impl Default for TraceText {
+    fn default() -> Self {
+        TraceText {
+            ascii: [b'0'; 2 * RFC3339_LEN],
+            metadata: String::new(),
+            tags: Vec::new(),
+        }
+    }
+}
+
+impl TraceText {
+    /// Formats what a trace row with `sums` needs formatted.
+    fn format(&mut self, batch: &Batch, sums: &Sums, clock: &mut TimeText) {
+        let (start, end) = self.ascii.split_at_mut(RFC3339_LEN);
+        clock.format_into(sums.start, start);
+        clock.format_into(sums.end, end);
+        self.metadata.clear();
+        self.tags.clear();
+        if let Some(source) = batch.observations.get(sums.attributes) {
+            let a = &*source.trace;
+            write_metadata(&mut self.metadata, &a.metadata);
+            encode(&mut self.tags, &a.tags);
+        }
+    }
+
+    /// The row's values, in [`insert_traces_sql`] order, into `out` (which has
+    /// [`TRACE_PARAMS`] places); after [`TraceText::format`] with the same sums. `seq`
+    /// `None` lets SQLite pick one.
+    #[allow(clippy::too_many_arguments)]
+    fn values<'a>(
+        &'a self,
+        batch: &'a Batch,
+        trace_id: &'a str,
+        sums: &Sums,
+        now: &'a str,
+        seq: Option<i64>,
+        out: &mut [raw::Value<'a>],
+    ) {
+        let root = sums.root.and_then(|i| batch.observations.get(i));
+        let a = batch.observations.get(sums.attributes).map(|o| &*o.trace);
+        let root_details = root.map(|r| r.details());
+        let name = a
+            .and_then(|a| a.name.as_deref())
+            .or_else(|| root.map(|r| r.name.as_ref()));
+        let input = a
+            .and_then(|a| a.input.as_ref())
+            .or_else(|| root_details.and_then(|d| d.input.as_ref()));
+        let output = a
+            .and_then(|a| a.output.as_ref())
+            .or_else(|| root_details.and_then(|d| d.output.as_ref()));
+        let metadata = if self.metadata.is_empty() {
+            "{}"
+        } else {
+            self.metadata.as_str()
+        };
+        let tags = std::str::from_utf8(&self.tags)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .unwrap_or("[]");
+        let ascii = text(&self.ascii);
+        let (start, end) = (
+            ascii.get(..RFC3339_LEN).unwrap_or_default(),
+            ascii.get(RFC3339_LEN..).unwrap_or_default(),
+        );
+        let row: [raw::Value<'a>; TRACE_PARAMS] = [
+            trace_id.into(),
+            name.into(),
+            a.and_then(|a| a.user_id.as_deref()).into(),
+            a.and_then(|a| a.session_id.as_deref()).into(),
+            start.into(),
+            end.into(),
+            nanos(sums.start).into(),
+            nanos(sums.end).into(),
+            sums.cost.into(),
+            sums.count.into(),
+            metadata.into(),
+            tags.into(),
+            a.and_then(|a| a.version.as_deref()).into(),
+            a.and_then(|a| a.release.as_deref()).into(),
+            a.and_then(|a| a.environment.as_deref()).into(),
+            a.and_then(|a| a.public).into(),
+            input.map(|j| j.as_str()).into(),
+            output.map(|j| j.as_str()).into(),
+            root.is_some().into(),
+            now.into(),
+            seq.into(),
+        ];
+        for (slot, value) in out.iter_mut().zip(row) {
+            *slot = value;
+        }
     }
 }
 
 fn insert_score(stmt: &mut rusqlite::CachedStatement<'_>, s: &Score) -> rusqlite::Result<usize> {
     let mut trace_id = [0u8; 32];
     let mut obs_id = [0u8; 16];
+    let mut timestamp = [0u8; RFC3339_LEN];
     let (data_type, value, text) = match &s.value {
         ScoreValue::Numeric(v) => ("NUMERIC", Some(*v), None),
         ScoreValue::Categorical(c) => ("CATEGORICAL", None, Some(c.as_str())),
@@ -312,57 +909,39 @@ fn insert_score(stmt: &mut rusqlite::CachedStatement<'_>, s: &Score) -> rusqlite
         value,
         text,
         s.comment.as_deref(),
-        s.timestamp.to_rfc3339(),
+        rfc3339(s.timestamp, &mut timestamp),
     ])
 }
 
-/// Nanoseconds as SQLite's signed integer (saturating; 2262 is far off).
-fn nanos(t: Timestamp) -> i64 {
-    i64::try_from(t.as_nanos()).unwrap_or(i64::MAX)
-}
+/// Hashes the random ids the writer keys its per-batch map by: they are spread already,
+/// so one multiply does (SipHash, the default, costs more than the rest of the lookup).
+#[derive(Default)]
+struct IdHasher(u64);
 
-/// Lowercase hex of the low `N / 2` bytes of `value`, into `buf`.
-fn hex<const N: usize>(value: u128, buf: &mut [u8; N]) -> &str {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for (i, b) in buf.iter_mut().enumerate() {
-        let shift = 4 * (N - 1 - i);
-        *b = DIGITS[((value >> shift) & 0xf) as usize];
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
     }
-    // Every byte is an ASCII hex digit.
-    std::str::from_utf8(buf).unwrap_or_default()
-}
 
-/// The metadata as a JSON object, from the encoded values as they are.
-fn write_metadata(out: &mut String, metadata: &Metadata) {
-    out.clear();
-    out.push('{');
-    for (i, (key, value)) in metadata.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         }
-        match serde_json::to_string(key) {
-            Ok(k) => out.push_str(&k),
-            Err(_) => out.push_str("\"\""),
-        }
-        out.push(':');
-        let _ = write!(out, "{}", value.as_str());
     }
-    out.push('}');
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(32) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn write_u128(&mut self, n: u128) {
+        let folded = (n as u64) ^ ((n >> 64) as u64).rotate_left(32);
+        self.0 = (self.0 ^ folded).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn hex_matches_display() {
-        let mut a = [0u8; 32];
-        let mut b = [0u8; 16];
-        let t = TraceId(0x0af7651916cd43dd8448eb211c80319c);
-        assert_eq!(hex(t.0, &mut a), t.to_string());
-        let s = crate::model::SpanId(0xb7ad6b7169203331);
-        assert_eq!(hex(s.0 as u128, &mut b), s.to_string());
-    }
 
     #[test]
     fn merges_objects_by_key_and_arrays_as_union() {

@@ -1,0 +1,227 @@
+//! Values formatted for binding, as the other exporters and the runtime write them:
+//! lowercase hex ids, UTC RFC 3339 timestamps with microseconds, JSON objects and arrays,
+//! each into a buffer the caller keeps, so that a row costs no allocation.
+
+use crate::model::{Metadata, Timestamp};
+
+/// ASCII formatted into a buffer, as text.
+pub(super) fn text(ascii: &[u8]) -> &str {
+    std::str::from_utf8(ascii).unwrap_or_default()
+}
+
+/// Nanoseconds as SQLite's signed integer (saturating; 2262 is far off).
+pub(super) fn nanos(t: Timestamp) -> i64 {
+    i64::try_from(t.as_nanos()).unwrap_or(i64::MAX)
+}
+
+/// Lowercase hex of the low `N / 2` bytes of `value`, into `buf`.
+pub(super) fn hex<const N: usize>(value: u128, buf: &mut [u8; N]) -> &str {
+    hex_into(value, buf);
+    text(buf)
+}
+
+/// Lowercase hex of the low `out.len() / 2` bytes of `value`, into `out`.
+pub(super) fn hex_into(value: u128, out: &mut [u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let bytes = value.to_be_bytes();
+    let low = bytes
+        .get(bytes.len().saturating_sub(out.len() / 2)..)
+        .unwrap_or_default();
+    for (pair, byte) in out.chunks_exact_mut(2).zip(low) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0xf)];
+    }
+}
+
+/// Length of `2025-11-27T22:21:06.094913Z`.
+pub(super) const RFC3339_LEN: usize = 27;
+
+/// The text [`Timestamp::to_rfc3339`] gives (UTC, microseconds, `Z`), into `buf`.
+///
+/// A `u64` of nanoseconds ends in 2554, so the year always has four digits.
+pub(super) fn rfc3339(t: Timestamp, buf: &mut [u8; RFC3339_LEN]) -> &str {
+    let nanos = t.as_nanos();
+    let secs = nanos / 1_000_000_000;
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    *buf = *b"0000-00-00T00:00:00.000000Z";
+    digits(&mut buf[0..4], y as u64);
+    digits(&mut buf[5..7], u64::from(m));
+    digits(&mut buf[8..10], u64::from(d));
+    digits(&mut buf[11..13], rem / 3600);
+    digits(&mut buf[14..16], rem % 3600 / 60);
+    digits(&mut buf[17..19], rem % 60);
+    digits(&mut buf[20..26], (nanos % 1_000_000_000) / 1_000);
+    text(buf)
+}
+
+/// Formats timestamps as [`rfc3339`] does, keeping the date and time of day of the last
+/// second it formatted: a batch's timestamps share most of theirs.
+#[derive(Default)]
+pub(super) struct TimeText {
+    second: Option<u64>,
+    /// `YYYY-MM-DDTHH:MM:SS` of `second`.
+    head: [u8; 19],
+}
+
+impl TimeText {
+    /// The text into `out`, which has [`RFC3339_LEN`] bytes.
+    pub(super) fn format_into(&mut self, t: Timestamp, out: &mut [u8]) {
+        let nanos = t.as_nanos();
+        let second = nanos / 1_000_000_000;
+        if self.second != Some(second) {
+            let mut full = [0u8; RFC3339_LEN];
+            rfc3339(t, &mut full);
+            self.head.copy_from_slice(&full[..19]);
+            self.second = Some(second);
+        }
+        if let Some(head) = out.get_mut(..19) {
+            head.copy_from_slice(&self.head);
+        }
+        if let Some(tail) = out.get_mut(19..RFC3339_LEN) {
+            tail[0] = b'.';
+            digits(&mut tail[1..7], (nanos % 1_000_000_000) / 1_000);
+            tail[7] = b'Z';
+        }
+    }
+}
+
+/// The low decimal digits of `value`, zero-padded, filling `out`.
+fn digits(out: &mut [u8], mut value: u64) {
+    for b in out.iter_mut().rev() {
+        *b = b'0' + (value % 10) as u8;
+        value /= 10;
+    }
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// `value` as JSON into `buf` (cleared first); `None` if it cannot be encoded.
+pub(super) fn encode<'b, T: serde::Serialize + ?Sized>(
+    buf: &'b mut Vec<u8>,
+    value: &T,
+) -> Option<&'b str> {
+    buf.clear();
+    serde_json::to_writer(&mut *buf, value).ok()?;
+    std::str::from_utf8(buf).ok()
+}
+
+/// The metadata as a JSON object, from the encoded values as they are, into `out`.
+pub(super) fn write_metadata<'s>(out: &'s mut String, metadata: &Metadata) -> &'s str {
+    out.clear();
+    out.push('{');
+    for (i, (key, value)) in metadata.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_json_string(out, key);
+        out.push(':');
+        out.push_str(value.as_str());
+    }
+    out.push('}');
+    out
+}
+
+/// `text` as a JSON string, escaped as `serde_json` escapes it.
+fn write_json_string(out: &mut String, text: &str) {
+    // serde_json escapes `"`, `\` and control characters; anything else passes as-is.
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        match serde_json::to_string(text) {
+            Ok(escaped) => out.push_str(&escaped),
+            Err(_) => out.push_str("\"\""),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Json, SpanId, TraceId};
+
+    #[test]
+    fn hex_matches_display() {
+        let mut a = [0u8; 32];
+        let mut b = [0u8; 16];
+        let t = TraceId(0x0af7651916cd43dd8448eb211c80319c);
+        assert_eq!(hex(t.0, &mut a), t.to_string());
+        let s = SpanId(0xb7ad6b7169203331);
+        assert_eq!(hex(u128::from(s.0), &mut b), s.to_string());
+        assert_eq!(hex(1, &mut b), "0000000000000001");
+    }
+
+    #[test]
+    fn timestamps_match_the_runtime_text() {
+        let mut clock = TimeText::default();
+        let mut step = 1_u64;
+        let mut t = 0_u64;
+        // From 1970 to the end of u64 nanoseconds, days, leap days and seconds apart, and
+        // again and again within one second (the cached path).
+        while let Some(next) = t.checked_add(step) {
+            for delta in [0, 1_000, 999_999_999] {
+                let Some(at) = t.checked_add(delta).map(Timestamp) else {
+                    continue;
+                };
+                let mut buf = [0u8; RFC3339_LEN];
+                assert_eq!(rfc3339(at, &mut buf), at.to_rfc3339());
+                let mut out = [0u8; RFC3339_LEN];
+                clock.format_into(at, &mut out);
+                assert_eq!(std::str::from_utf8(&out).unwrap(), at.to_rfc3339());
+            }
+            t = next;
+            step = step.saturating_mul(3) | 1;
+        }
+        for at in [
+            Timestamp(951_782_400_000_000_000),   // 2000-02-29
+            Timestamp(4_107_542_400_123_456_789), // 2100-03-01
+            Timestamp(u64::MAX),
+        ] {
+            let mut buf = [0u8; RFC3339_LEN];
+            assert_eq!(rfc3339(at, &mut buf), at.to_rfc3339());
+        }
+    }
+
+    #[test]
+    fn metadata_and_values_encode_as_serde_json_does() {
+        let mut metadata = Metadata::new();
+        for key in [
+            "plain",
+            "quote\"d",
+            "back\\slash",
+            "new\nline",
+            "tab\t",
+            "é ✓",
+            "\u{1}",
+        ] {
+            metadata.insert(key.to_owned(), Json::from_value(&key.len()));
+        }
+        let expected = serde_json::to_string(
+            &metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_value()))
+                .collect::<serde_json::Map<_, _>>(),
+        )
+        .unwrap();
+        let mut out = String::from("stale");
+        assert_eq!(write_metadata(&mut out, &metadata), expected);
+        assert_eq!(write_metadata(&mut out, &Metadata::new()), "{}");
+        let mut buf = b"stale".to_vec();
+        assert_eq!(encode(&mut buf, &["a", "b\""]), Some(r#"["a","b\""]"#));
+        assert_eq!(nanos(Timestamp(u64::MAX)), i64::MAX);
+    }
+}
