@@ -33,29 +33,9 @@ pub(super) fn hex_into(value: u128, out: &mut [u8]) {
     }
 }
 
-/// Length of `2025-11-27T22:21:06.094913Z`.
-pub(super) const RFC3339_LEN: usize = 27;
+pub(super) use crate::model::RFC3339_LEN;
 
-/// The text [`Timestamp::to_rfc3339`] gives (UTC, microseconds, `Z`), into `buf`.
-///
-/// A `u64` of nanoseconds ends in 2554, so the year always has four digits.
-pub(super) fn rfc3339(t: Timestamp, buf: &mut [u8; RFC3339_LEN]) -> &str {
-    let nanos = t.as_nanos();
-    let secs = nanos / 1_000_000_000;
-    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-    let rem = secs % 86_400;
-    *buf = *b"0000-00-00T00:00:00.000000Z";
-    digits(&mut buf[0..4], y as u64);
-    digits(&mut buf[5..7], u64::from(m));
-    digits(&mut buf[8..10], u64::from(d));
-    digits(&mut buf[11..13], rem / 3600);
-    digits(&mut buf[14..16], rem % 3600 / 60);
-    digits(&mut buf[17..19], rem % 60);
-    digits(&mut buf[20..26], (nanos % 1_000_000_000) / 1_000);
-    text(buf)
-}
-
-/// Formats timestamps as [`rfc3339`] does, keeping the date and time of day of the last
+/// Formats timestamps as [`Timestamp::write_rfc3339`] does, keeping the date and time of day of the last
 /// second it formatted: a batch's timestamps share most of theirs.
 #[derive(Default)]
 pub(super) struct TimeText {
@@ -71,7 +51,7 @@ impl TimeText {
         let second = nanos / 1_000_000_000;
         if self.second != Some(second) {
             let mut full = [0u8; RFC3339_LEN];
-            rfc3339(t, &mut full);
+            t.write_rfc3339(&mut full);
             self.head.copy_from_slice(&full[..19]);
             self.second = Some(second);
         }
@@ -92,20 +72,6 @@ fn digits(out: &mut [u8], mut value: u64) {
         *b = b'0' + (value % 10) as u8;
         value /= 10;
     }
-}
-
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// `value` as JSON into `buf` (cleared first); `None` if it cannot be encoded.
@@ -177,8 +143,6 @@ mod tests {
                 let Some(at) = t.checked_add(delta).map(Timestamp) else {
                     continue;
                 };
-                let mut buf = [0u8; RFC3339_LEN];
-                assert_eq!(rfc3339(at, &mut buf), at.to_rfc3339());
                 let mut out = [0u8; RFC3339_LEN];
                 clock.format_into(at, &mut out);
                 assert_eq!(std::str::from_utf8(&out).unwrap(), at.to_rfc3339());
@@ -186,13 +150,14 @@ mod tests {
             t = next;
             step = step.saturating_mul(3) | 1;
         }
-        for at in [
-            Timestamp(951_782_400_000_000_000),   // 2000-02-29
-            Timestamp(4_107_542_400_123_456_789), // 2100-03-01
-            Timestamp(u64::MAX),
+        for (at, text) in [
+            (951_782_400_000_000_000, "2000-02-29T00:00:00.000000Z"),
+            (4_107_542_400_123_456_789, "2100-03-01T00:00:00.123456Z"),
+            (u64::MAX, "2554-07-21T23:34:33.709551Z"),
         ] {
-            let mut buf = [0u8; RFC3339_LEN];
-            assert_eq!(rfc3339(at, &mut buf), at.to_rfc3339());
+            let mut out = [0u8; RFC3339_LEN];
+            TimeText::default().format_into(Timestamp(at), &mut out);
+            assert_eq!(std::str::from_utf8(&out).unwrap(), text);
         }
     }
 

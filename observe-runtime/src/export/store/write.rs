@@ -25,9 +25,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, TransactionBehavior};
 
 use super::raw;
-use super::text::{
-    encode, hex, hex_into, nanos, rfc3339, text, write_metadata, TimeText, RFC3339_LEN,
-};
+use super::text::{encode, hex, hex_into, nanos, text, write_metadata, TimeText, RFC3339_LEN};
 use crate::export::Batch;
 use crate::model::{Cost, Observation, Score, ScoreValue, SpanId, Timestamp, TraceId};
 
@@ -441,7 +439,7 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut now = [0u8; RFC3339_LEN];
-        let now = rfc3339(Timestamp::now(), &mut now);
+        let now = Timestamp::now().write_rfc3339(&mut now);
         // 1. A row for each new trace, with all its observations (none of them can be
         // stored yet); a trace that has a row keeps it, and its `seq`.
         if !self.plan.traces.is_empty() {
@@ -909,7 +907,7 @@ fn insert_score(stmt: &mut rusqlite::CachedStatement<'_>, s: &Score) -> rusqlite
         value,
         text,
         s.comment.as_deref(),
-        rfc3339(s.timestamp, &mut timestamp),
+        s.timestamp.write_rfc3339(&mut timestamp),
     ])
 }
 
