@@ -74,39 +74,22 @@ VALUES ",
 
 /// Values bound per trace row.
 const TRACE_PARAMS: usize = 21;
-/// Trace rows per multi-row insert.
-const TRACE_CHUNK: usize = 8;
 
-/// `INSERT [OR IGNORE] INTO traces ... VALUES` and `rows` rows of parameters, numbered on
-/// from `?1`, each row bound in [`TraceText::values`] order (`seq` last).
-fn insert_traces_sql(rows: usize, or_ignore: bool) -> String {
-    let mut sql = format!(
+/// `INSERT [OR IGNORE] INTO traces ... VALUES` and one row of parameters, bound in
+/// [`TraceText::values`] order (`seq` last).
+///
+/// One row per statement: with many, SQLite would keep a statement journal, as the
+/// explicit `seq` could fail its integer check half-way through the rows.
+fn insert_trace_sql(or_ignore: bool) -> String {
+    format!(
         "INSERT {}INTO traces (
     id, name, user_id, session_id, timestamp, end_time, start_ns, end_ns, latency_ms,
     calculated_total_cost, observation_count, metadata, tags, version, release,
     environment, public, input, output, has_root, updated_at, seq)
-VALUES ",
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (?8 - ?7) / 1e6, ?9, ?10, ?11, ?12, ?13, ?14,
+    ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
         if or_ignore { "OR IGNORE " } else { "" }
-    );
-    for row in 0..rows {
-        let p = row * TRACE_PARAMS;
-        if row > 0 {
-            sql.push_str(",\n    ");
-        }
-        sql.push('(');
-        for n in 1..=TRACE_PARAMS {
-            if n > 1 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("?{}", p + n));
-            if n == 8 {
-                // latency_ms, from start_ns and end_ns
-                sql.push_str(&format!(", (?{} - ?{}) / 1e6", p + 8, p + 7));
-            }
-        }
-        sql.push(')');
-    }
-    sql
+    )
 }
 
 const FIND_TRACE: &str = "SELECT seq FROM traces WHERE id = ?1";
@@ -381,8 +364,8 @@ pub(crate) struct Writer {
     plan: Plan,
     /// Formatted values of the observations being bound...
     rows: Vec<RowText>,
-    /// ...and of the trace rows.
-    trace_rows: Vec<TraceText>,
+    /// ...and of a trace row.
+    trace_row: TraceText,
     clock: TimeText,
 }
 
@@ -392,8 +375,7 @@ struct Statements {
     insert_chunk: raw::Statement,
     /// One observation, skipped if it is there already.
     insert_one: raw::Statement,
-    /// [`TRACE_CHUNK`] trace rows, and one; each skipped if its trace has a row already.
-    insert_traces: raw::Statement,
+    /// A trace row, skipped if its trace has a row already.
     insert_trace: raw::Statement,
     find_trace: raw::Statement,
     next_seq: raw::Statement,
@@ -405,18 +387,14 @@ impl Writer {
     /// Takes over `conn`, whose schema is current, and prepares the statements.
     pub(crate) fn new(conn: Connection) -> rusqlite::Result<Self> {
         register_functions(&conn)?;
-        let merge_trace = format!("{} {UPSERT_TRACE}", insert_traces_sql(1, false));
+        let merge_trace = format!("{} {UPSERT_TRACE}", insert_trace_sql(false));
         // SAFETY: the statements live in the returned `Writer`, declared before `conn`, so
         // they are finalized before the connection is closed.
         let statements = unsafe {
             Statements {
                 insert_chunk: raw::Statement::prepare(&conn, &insert_observations_sql(CHUNK))?,
                 insert_one: raw::Statement::prepare(&conn, &insert_observations_sql(1))?,
-                insert_traces: raw::Statement::prepare(
-                    &conn,
-                    &insert_traces_sql(TRACE_CHUNK, true),
-                )?,
-                insert_trace: raw::Statement::prepare(&conn, &insert_traces_sql(1, true))?,
+                insert_trace: raw::Statement::prepare(&conn, &insert_trace_sql(true))?,
                 find_trace: raw::Statement::prepare(&conn, FIND_TRACE)?,
                 next_seq: raw::Statement::prepare(&conn, NEXT_SEQ)?,
                 merge_trace: raw::Statement::prepare(&conn, &merge_trace)?,
@@ -427,7 +405,7 @@ impl Writer {
             conn,
             plan: Plan::default(),
             rows: (0..CHUNK).map(|_| RowText::default()).collect(),
-            trace_rows: (0..TRACE_CHUNK).map(|_| TraceText::default()).collect(),
+            trace_row: TraceText::default(),
             clock: TimeText::default(),
         })
     }
@@ -443,23 +421,30 @@ impl Writer {
         // 1. A row for each new trace, with all its observations (none of them can be
         // stored yet); a trace that has a row keeps it, and its `seq`.
         if !self.plan.traces.is_empty() {
-            let mut next = self.statements.next_seq.query_i64(&[])?.unwrap_or(1);
-            let mut start = 0;
-            while let Some(rest) = self.plan.order.get(start..).filter(|r| !r.is_empty()) {
-                let mut group = [0u32; TRACE_CHUNK];
-                let n = rest.len().min(TRACE_CHUNK);
-                group[..n].copy_from_slice(&rest[..n]);
-                next = insert_traces(
+            // New traces are numbered in the order the batch first names them, so that
+            // their observations, inserted in batch order, append to the index in order;
+            // their rows are inserted in id order, which walks the id index front to back.
+            let first = self.statements.next_seq.query_i64(&[])?.unwrap_or(1);
+            let plan = &mut self.plan;
+            for &t in &plan.order {
+                let Some(entry) = plan.traces.get(t as usize) else {
+                    continue;
+                };
+                let placed = first + i64::from(t);
+                let seq = insert_trace(
                     &mut self.statements,
-                    &mut self.plan,
-                    &mut self.trace_rows,
+                    plan,
+                    &mut self.trace_row,
                     &mut self.clock,
                     batch,
-                    &group[..n],
-                    next,
+                    entry,
+                    placed,
                     now,
                 )?;
-                start += n;
+                if let Some(entry) = plan.traces.get_mut(t as usize) {
+                    entry.existed = seq != placed;
+                    entry.seq = seq;
+                }
             }
         }
         let plan = &mut self.plan;
@@ -526,12 +511,10 @@ impl Writer {
         // 3. Traces that had a row: merge in what this batch stored (a retried batch stores
         // nothing).
         for &t in &plan.order {
-            let (Some(entry), Some(row)) = (
-                plan.traces.get(t as usize).filter(|e| e.existed),
-                self.trace_rows.first_mut(),
-            ) else {
+            let Some(entry) = plan.traces.get(t as usize).filter(|e| e.existed) else {
                 continue;
             };
+            let row = &mut self.trace_row;
             if let Some(sums) = plan.sums(batch, entry, true) {
                 row.format(batch, &sums, &mut self.clock);
                 let mut values = [raw::Value::Null; TRACE_PARAMS];
@@ -549,79 +532,32 @@ impl Writer {
     }
 }
 
-/// Inserts the rows of the traces `group` (at most [`TRACE_CHUNK`] entries of the plan)
-/// that have none yet, numbered from `next`, and notes each trace's `seq`; returns the
-/// next free `seq`.
+/// Inserts the row of the trace `entry`, with all its observations of the batch, as
+/// `seq` `next` (free), unless its trace has a row already; returns the `seq` of its row.
 #[allow(clippy::too_many_arguments)]
-fn insert_traces(
+fn insert_trace(
     statements: &mut Statements,
-    plan: &mut Plan,
-    trace_rows: &mut [TraceText],
+    plan: &Plan,
+    row: &mut TraceText,
     clock: &mut TimeText,
     batch: &Batch,
-    group: &[u32],
+    entry: &TraceEntry,
     next: i64,
     now: &str,
 ) -> rusqlite::Result<i64> {
-    let mut sums: [Option<Sums>; TRACE_CHUNK] = Default::default();
-    for ((&t, sum), row) in group.iter().zip(&mut sums).zip(trace_rows.iter_mut()) {
-        if let Some(entry) = plan.traces.get(t as usize) {
-            *sum = plan.sums(batch, entry, false);
-            if let Some(s) = sum {
-                row.format(batch, s, clock);
-            }
+    let id = plan.hex(entry);
+    if let Some(sums) = plan.sums(batch, entry, false) {
+        row.format(batch, &sums, clock);
+        let mut values = [raw::Value::Null; TRACE_PARAMS];
+        row.values(batch, id, &sums, now, Some(next), &mut values);
+        if statements.insert_trace.execute(&values)? == 1 {
+            return Ok(next);
         }
     }
-    let rows = group.len();
-    let all_stored = {
-        let plan = &*plan;
-        let mut values = [raw::Value::Null; TRACE_PARAMS * TRACE_CHUNK];
-        for ((((row, sum), &t), out), seq) in trace_rows
-            .iter()
-            .zip(&sums)
-            .zip(group)
-            .zip(values.chunks_exact_mut(TRACE_PARAMS))
-            .zip(next..)
-        {
-            if let (Some(s), Some(entry)) = (sum, plan.traces.get(t as usize)) {
-                row.values(batch, plan.hex(entry), s, now, Some(seq), out);
-            }
-        }
-        if rows == TRACE_CHUNK && sums.iter().all(Option::is_some) {
-            statements.insert_traces.execute(&values)? == rows
-        } else {
-            let mut stored = 0;
-            for (sum, row) in sums
-                .iter()
-                .zip(values.chunks_exact(TRACE_PARAMS))
-                .take(rows)
-            {
-                if sum.is_some() {
-                    stored += statements.insert_trace.execute(row)?;
-                }
-            }
-            stored == rows
-        }
-    };
-    // Each trace of the group took the `seq` of its place; one whose row was there already
-    // keeps its own.
-    let mut placed = next;
-    for &t in group {
-        let found = match plan.traces.get(t as usize) {
-            Some(_) if all_stored => Some(placed),
-            Some(entry) => {
-                let id = plan.hex(entry);
-                statements.find_trace.query_i64(&[id.into()])?
-            }
-            None => None,
-        };
-        if let Some(entry) = plan.traces.get_mut(t as usize) {
-            entry.seq = found.unwrap_or(placed);
-            entry.existed = found.is_some_and(|s| s != placed);
-        }
-        placed += 1;
-    }
-    Ok(placed)
+    Ok(statements
+        .find_trace
+        .query_i64(&[id.into()])?
+        .unwrap_or(next))
 }
 
 /// Inserts the [`CHUNK`] observations at `pending` (of new traces) with one statement.
