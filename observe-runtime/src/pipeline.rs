@@ -558,4 +558,3 @@ impl Pipeline {
         self.settings.capture_io
     }
 }
-

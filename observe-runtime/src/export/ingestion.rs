@@ -651,18 +651,19 @@ impl IngestionExporter {
             match self.sender.post(&self.target, &[], &request.body) {
                 Ok(response) => parts.extend(self.answered(batch, &request, &response.body)),
                 Err(ExportError::TooLarge { .. }) if n > 1 => {
-                    let part = Batch {
-                        observations: request
-                            .observations
-                            .iter()
-                            .map(|(_, i)| batch.observations[*i].clone())
-                            .collect(),
-                        scores: Vec::new(),
-                    };
-                    let sent = crate::export::send_halving(&part, &mut |half: &Batch| {
-                        self.send_observations(half)
-                    });
-                    parts.push((sent, n));
+                    // Halves, each sent (and split again) on its own: only a record too large
+                    // on its own fails.
+                    let (left, right) = request.observations.split_at(n / 2);
+                    for half in [left, right] {
+                        let part = Batch {
+                            observations: half
+                                .iter()
+                                .map(|(_, i)| batch.observations[*i].clone())
+                                .collect(),
+                            scores: Vec::new(),
+                        };
+                        parts.push((self.send_observations(&part), half.len()));
+                    }
                 }
                 Err(err) => {
                     unreachable = matches!(err, ExportError::Unavailable { .. });
@@ -729,7 +730,7 @@ impl IngestionExporter {
         let rest = n - parts.first().map_or(0, |p| p.1);
         let result = match first {
             Some(mut message) => {
-                if failed == n && parsed.errors.len() >= request.events {
+                if parsed.errors.len() >= request.events {
                     message.push_str(
                         "; every event was refused: a Langfuse v4 server accepts only OTLP \
                          (unset OBSERVE_LANGFUSE_API or set it to otlp)",

@@ -283,7 +283,7 @@ fn halve(
 /// One error for `failed` of `total` records: the error itself when all failed, else a
 /// [`ExportError::Partial`].
 fn partial_or_whole(err: ExportError, failed: usize, total: usize) -> ExportError {
-    if failed >= total {
+    if failed >= total && !matches!(err, ExportError::Partial { .. }) {
         return err;
     }
     ExportError::Partial {

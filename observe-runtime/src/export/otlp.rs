@@ -848,9 +848,7 @@ impl Exporter for OtlpExporter {
         let mut spans = Ok(());
         if !batch.observations.is_empty() {
             // A 413 splits the batch, so only a record too large on its own fails.
-            spans = crate::export::send_halving(batch, &mut |part: &Batch| {
-                self.send_spans(part)
-            });
+            spans = crate::export::send_halving(batch, &mut |part: &Batch| self.send_spans(part));
         }
         let mut scores = Ok(());
         if !batch.scores.is_empty() {

@@ -131,7 +131,8 @@ impl Destination {
         let n = batch.batch.len();
         let mut queue = lock(&self.queue);
         let full = !queue.items.is_empty()
-            && (queue.records + n > self.max_records || queue.bytes + batch.charge > self.max_bytes);
+            && (queue.records + n > self.max_records
+                || queue.bytes + batch.charge > self.max_bytes);
         let mut tally = lock(&self.tally);
         tally.handed += n as u64;
         if full || queue.closing {

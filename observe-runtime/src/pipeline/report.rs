@@ -195,7 +195,8 @@ impl Pipeline {
         };
         let mut all = true;
         for marker in markers {
-            if let Err(crossbeam_channel::RecvTimeoutError::Timeout) = marker.recv_deadline(deadline)
+            if let Err(crossbeam_channel::RecvTimeoutError::Timeout) =
+                marker.recv_deadline(deadline)
             {
                 all = false;
             }
