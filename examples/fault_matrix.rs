@@ -5,7 +5,7 @@
 //! `shutdown` took against its deadline; the peak RSS.
 //!
 //! ```text
-//! cargo run --release --example fault_matrix
+//! cargo run --example fault_matrix
 //! ```
 
 #[path = "../tests/export_support/mod.rs"]
