@@ -53,7 +53,7 @@ fn main() -> anyhow::Result<()> {
     );
     println!("| --- | --- | --- | --- | --- | --- |");
     let me = std::env::current_exe()?;
-    for index in 0..SCENARIOS.len() {
+    for (index, scenario) in SCENARIOS.iter().enumerate() {
         let out = Command::new(&me)
             .args(["--scenario", &index.to_string()])
             .output()?;
@@ -62,7 +62,7 @@ fn main() -> anyhow::Result<()> {
             Some(row) => println!("{row}"),
             None => println!(
                 "| {} | scenario failed: {} |",
-                SCENARIOS[index],
+                scenario,
                 String::from_utf8_lossy(&out.stderr).trim()
             ),
         }
@@ -172,11 +172,7 @@ fn run(index: usize) -> anyhow::Result<()> {
         .iter()
         .map(|d| format!("{}: {} / {} / {}", d.name, d.exported, d.failed, d.dropped))
         .collect();
-    let accepted = report
-        .stats
-        .destinations
-        .first()
-        .map_or(0, |d| d.accepted);
+    let accepted = report.stats.destinations.first().map_or(0, |d| d.accepted);
     let lost: u64 = report
         .stats
         .destinations

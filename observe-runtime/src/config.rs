@@ -510,13 +510,13 @@ impl Config {
         c.store_path = var(vars::STORE_PATH).map(PathBuf::from);
         // (pipeline) the queue's byte budget.
         if let Some(v) = var(vars::MAX_QUEUE_BYTES) {
-            c.max_queue_bytes = v
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    invalid(vars::MAX_QUEUE_BYTES, &v, "expected a positive number of bytes")
-                })?;
+            c.max_queue_bytes = v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                invalid(
+                    vars::MAX_QUEUE_BYTES,
+                    &v,
+                    "expected a positive number of bytes",
+                )
+            })?;
         }
         c.validate()?;
         Ok(c)
