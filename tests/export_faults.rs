@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use export_support::faults::*;
 use export_support::*;
-use observe_runtime::export::http::{HttpOptions, RetryPolicy};
+use observe_runtime::export::http::HttpOptions;
 use observe_runtime::export::ingestion::IngestionExporter;
 use observe_runtime::export::memory::InMemory;
 use observe_runtime::export::otlp::OtlpExporter;
@@ -29,15 +29,7 @@ const SK: &str = "sk-lf-fault";
 const MARGIN: Duration = Duration::from_secs(3);
 
 fn options(deadline: Duration) -> HttpOptions {
-    HttpOptions {
-        timeout: Duration::from_secs(10),
-        retry: RetryPolicy {
-            deadline,
-            initial_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(200),
-        },
-        debug: false,
-    }
+    retry_options(deadline)
 }
 
 fn otlp(url: &str, deadline: Duration) -> OtlpExporter {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use export_support::*;
 use observe_runtime::config::Config;
-use observe_runtime::export::http::{HttpOptions, RetryPolicy};
+use observe_runtime::export::http::HttpOptions;
 use observe_runtime::export::ingestion::IngestionExporter;
 use observe_runtime::export::otlp::OtlpExporter;
 use observe_runtime::export::{Batch, ExportError, Exporter};
@@ -19,15 +19,7 @@ const PK: &str = "pk-lf-retry";
 const SK: &str = "sk-lf-retry";
 
 fn options(deadline: Duration) -> HttpOptions {
-    HttpOptions {
-        timeout: Duration::from_secs(10),
-        retry: RetryPolicy {
-            deadline,
-            initial_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(200),
-        },
-        debug: false,
-    }
+    retry_options(deadline)
 }
 
 fn otlp(server_url: &str, deadline: Duration) -> OtlpExporter {

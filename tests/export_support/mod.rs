@@ -387,6 +387,20 @@ pub mod faults {
     }
 }
 
+/// HTTP options for tests: a 10 s request timeout and quick retries within `deadline`.
+pub fn retry_options(deadline: Duration) -> observe_runtime::export::http::HttpOptions {
+    use observe_runtime::export::http::{HttpOptions, RetryPolicy};
+    HttpOptions {
+        timeout: Duration::from_secs(10),
+        retry: RetryPolicy {
+            deadline,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(200),
+        },
+        debug: false,
+    }
+}
+
 /// A loopback URL where nothing listens (the port was free a moment ago).
 pub fn refused_url() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
