@@ -95,7 +95,6 @@ fn other_statuses_are_not_retried_and_say_what_to_check() {
         (401, "LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY"),
         (403, "LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY"),
         (404, "OBSERVE_LANGFUSE_API"),
-        (413, "LANGFUSE_FLUSH_AT"),
         (500, "server error"),
     ] {
         let server = Server::start(move |_, _| Reply::status(status));
@@ -110,6 +109,19 @@ fn other_statuses_are_not_retried_and_say_what_to_check() {
         assert_eq!(exporter.retries(), 0, "{status}");
         assert_eq!(server.received().len(), 1, "{status}");
     }
+}
+
+#[test]
+fn a_413_is_not_retried_but_split_down_to_single_records() {
+    let server = Server::start(|_, _| Reply::status(413));
+    let mut exporter = otlp(&server.base_url, Duration::from_secs(30));
+    match exporter.export(&batch()) {
+        Err(ExportError::TooLarge { message, .. }) => assert!(message.contains("413"), "{message}"),
+        other => panic!("expected too large, got {other:?}"),
+    }
+    assert_eq!(exporter.retries(), 0);
+    // The batch of two, then each half on its own.
+    assert_eq!(server.received().len(), 3);
 }
 
 #[test]
