@@ -10,7 +10,8 @@
 //! batch and send the halves. Every other status is final: a `4xx` drops the batch with
 //! an error naming what to check (`401`: the keys), a `5xx` other than the three above too.
 //!
-//! This runs on the pipeline's worker thread only; the instrumented code never waits for it.
+//! This runs on the exporter's own thread; neither the instrumented code nor the other
+//! destinations wait for it.
 //!
 //! ```
 //! use std::time::Duration;

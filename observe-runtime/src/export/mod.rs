@@ -58,8 +58,9 @@ impl Batch {
     }
 }
 
-/// Why an export failed. The pipeline counts failures per exporter and logs them once per
-/// kind; it never retries on its own: retrying is the exporter's business (see the HTTP
+/// Why an export failed. The pipeline counts failures per exporter and per record (a
+/// [`ExportError::Partial`] fails only the records it names, any other error the whole batch)
+/// and logs the first of an outage as an error; it never retries on its own: retrying is the exporter's business (see the HTTP
 /// exporters), because only it knows which failures are worth another try.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -111,8 +112,9 @@ pub enum ExportError {
 
 /// A destination for finished observations and scores.
 ///
-/// Called on the pipeline's worker thread only, one batch at a time; it may block (on I/O,
-/// on retries) up to its own deadline, and the instrumented code never waits for it.
+/// Called on a thread of its own (one per exporter), one batch at a time; it may block (on
+/// I/O, on retries) up to its own deadline or the shutdown's (see [`ExportContext`]), and
+/// neither the instrumented code nor the other destinations wait for it.
 pub trait Exporter: Send + 'static {
     /// A short name for logs and counters (`otlp`, `langfuse-ingestion`, `store`...).
     fn name(&self) -> &str;
