@@ -713,18 +713,25 @@ impl IngestionExporter {
         }
         let mut parts = Vec::new();
         if !retyped.is_empty() {
-            tracing::info!(
-                "observe: the Langfuse server refused typed observations ({}); sending them as \
-                 spans with `observation_type` in their metadata from now on (a Langfuse v2 \
-                 server)",
-                parsed.errors[0].describe()
-            );
+            // Sent again as spans; when the server takes them so, it predates typed events
+            // (Langfuse v2) and later batches go that way at once. When it refuses them
+            // again, the type was not the reason: typed events stay.
             self.legacy_types = true;
             let again = Batch {
                 observations: retyped,
                 scores: Vec::new(),
             };
             let sent = self.send_observations(&again);
+            if sent.is_ok() {
+                tracing::info!(
+                    "observe: the Langfuse server refused typed observations ({}) and took them \
+                     as spans (`observation_type` in their metadata): a Langfuse v2 server; \
+                     typed observations go as spans from now on",
+                    parsed.errors[0].describe()
+                );
+            } else {
+                self.legacy_types = false;
+            }
             parts.push((sent, again.observations.len()));
         }
         let rest = n - parts.first().map_or(0, |p| p.1);
