@@ -38,6 +38,7 @@
 //! assert!(text.contains("    └── summarize (") && text.contains("$0.02)"));
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -231,7 +232,7 @@ impl<'a> TraceTree<'a> {
                 let _ = writeln!(
                     out,
                     "{} ({}, {})",
-                    self.name,
+                    escape_control(&self.name),
                     format_duration(self.latency()),
                     format_cost(self.cost)
                 );
@@ -350,7 +351,7 @@ impl<'a> SessionTree<'a> {
     pub fn render(&self, options: &ViewOptions) -> String {
         let mut out = format!(
             "Session: {} ({}, {})\n",
-            self.id,
+            escape_control(&self.id),
             format_duration(self.duration()),
             format_cost(self.cost())
         );
@@ -398,7 +399,7 @@ fn write_label(
     cost: f64,
     options: &ViewOptions,
 ) {
-    out.push_str(name);
+    out.push_str(&escape_control(name));
     if options.types && o.kind != ObservationType::Span {
         let _ = write!(out, " [{}]", o.kind);
     }
@@ -441,19 +442,64 @@ fn write_io(
     }
 }
 
-/// Newlines flattened, cut at `width` characters with `…`.
+/// Newlines flattened, cut at `width` characters with `…`, other control characters
+/// escaped.
 fn one_line(text: &str, width: usize) -> String {
     let flat: String = text
         .chars()
         .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
         .collect();
-    if flat.chars().count() <= width {
+    let cut = if flat.chars().count() <= width {
         flat
     } else {
         let mut cut: String = flat.chars().take(width.saturating_sub(1)).collect();
         cut.push('…');
         cut
+    };
+    escape_control(&cut).into_owned()
+}
+
+/// Text made safe for a terminal: control characters (C0 such as ESC, newline and tab, DEL,
+/// and C1) and the bidirectional overrides and isolates are written as escapes (`\u{1b}`,
+/// `\n`), so a recorded name, tag or message cannot move the cursor, recolour the screen,
+/// set the window title or reorder what is printed around it. Every human-readable output
+/// of observe (the trees here, the console exporter, the `observe` command's tables) goes
+/// through this one function; JSON output is escaped by its serializer instead.
+///
+/// ```
+/// use observe_runtime::view::escape_control;
+/// assert_eq!(escape_control("plain text, ünïcode"), "plain text, ünïcode");
+/// assert_eq!(escape_control("tag\u{1b}]0;owned\u{7}"), "tag\\u{1b}]0;owned\\u{7}");
+/// assert_eq!(escape_control("two\nlines"), "two\\nlines");
+/// assert_eq!(escape_control("abc\u{202e}fed"), "abc\\u{202e}fed");
+/// ```
+pub fn escape_control(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
     }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Control characters, and the bidirectional formatting characters that reorder text
+/// (embeddings, overrides, isolates, marks).
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}'
+        )
 }
 
 /// Renders the session `session_id` from these observations (others are left out).

@@ -119,7 +119,8 @@ pub enum StoreError {
     },
     /// The file was written by a newer observe, whose schema this build does not know.
     #[error(
-        "{} has schema version {found}, newer than this observe knows ({supported}): upgrade observe",
+        "{} has schema version {found}, newer than this observe knows ({supported}): upgrade observe \
+         (`cargo install --path observe-cli` in a newer checkout)",
         path.display()
     )]
     NewerSchema {
@@ -130,7 +131,32 @@ pub enum StoreError {
         /// The newest this build knows.
         supported: i32,
     },
-    /// SQLite failed (not a database, locked for longer than the busy timeout, disk full...).
+    /// The file is not an observe store: not SQLite at all, or a SQLite file without the
+    /// store's tables. Readers leave such a file as it is.
+    #[error(
+        "{} is not an observe store (it lacks the traces, observations and scores tables): \
+         check --db / OBSERVE_STORE_PATH",
+        path.display()
+    )]
+    NotAStore {
+        /// The file's path.
+        path: PathBuf,
+    },
+    /// The file was written by an older observe; readers do not migrate, a writer does.
+    #[error(
+        "{} has schema version {found}, older than this observe reads ({supported}): \
+         run `observe migrate` (or your app once) to bring it up to date",
+        path.display()
+    )]
+    OlderSchema {
+        /// The file's path.
+        path: PathBuf,
+        /// Its schema version.
+        found: i32,
+        /// The version this build reads.
+        supported: i32,
+    },
+    /// SQLite failed (locked for longer than the busy timeout, disk full...).
     #[error("store {}: {source}", path.display())]
     Sqlite {
         /// The file's path.
