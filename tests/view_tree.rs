@@ -258,3 +258,23 @@ fn control_characters_are_escaped_in_the_tree() {
     );
     assert!(text.contains(r"input: in\u{1b}[1m"), "{text}");
 }
+
+#[test]
+fn snapshot_of_what_the_in_memory_destination_recorded() {
+    let (client, memory) = Client::in_memory();
+    let trace = client.trace(Trace::new("support").session_id("chat-1"));
+    let mut llm = trace.generation("answer");
+    llm.update(ObservationUpdate::new().cost(Cost::total_only(0.5)));
+    llm.end();
+    trace.end();
+    client.trace(Trace::new("nightly_job")).end();
+    client.flush(Duration::from_secs(5));
+    let first = observe_runtime::view::snapshot(&memory.observations());
+    assert_eq!(
+        first,
+        "Session: chat-1 ($0.50)\n\
+         └── support ($0.50)\n\
+         \x20   └── answer [generation] ($0.50)\n\
+         nightly_job ($0.00)\n"
+    );
+}

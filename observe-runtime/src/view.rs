@@ -64,6 +64,9 @@ pub struct ViewOptions {
     pub io: bool,
     /// Longest input or output text shown, in characters, before it is cut with `…`.
     pub io_width: usize,
+    /// Shows latencies (`1.5s`); off in [`ViewOptions::snapshot`], where text must be the
+    /// same on every run.
+    pub timings: bool,
 }
 
 impl Default for ViewOptions {
@@ -73,6 +76,7 @@ impl Default for ViewOptions {
             levels: false,
             io: false,
             io_width: 120,
+            timings: true,
         }
     }
 }
@@ -84,6 +88,21 @@ impl ViewOptions {
             types: true,
             levels: true,
             ..ViewOptions::default()
+        }
+    }
+
+    /// Types and levels, no latencies: text that is the same on every run, for snapshot
+    /// tests (see [`snapshot`]).
+    ///
+    /// ```
+    /// use observe_runtime::view::ViewOptions;
+    /// let options = ViewOptions::snapshot();
+    /// assert!(options.types && options.levels && !options.timings);
+    /// ```
+    pub fn snapshot() -> Self {
+        ViewOptions {
+            timings: false,
+            ..ViewOptions::detailed()
         }
     }
 
@@ -231,10 +250,9 @@ impl<'a> TraceTree<'a> {
             roots => {
                 let _ = writeln!(
                     out,
-                    "{} ({}, {})",
+                    "{} {}",
                     escape_control(&self.name),
-                    format_duration(self.latency()),
-                    format_cost(self.cost)
+                    figures(self.latency(), self.cost, options)
                 );
                 write_children(out, indent, roots, options);
             }
@@ -350,10 +368,9 @@ impl<'a> SessionTree<'a> {
     /// The session as text: `Session: id (duration, $cost)`, then its traces.
     pub fn render(&self, options: &ViewOptions) -> String {
         let mut out = format!(
-            "Session: {} ({}, {})\n",
+            "Session: {} {}\n",
             escape_control(&self.id),
-            format_duration(self.duration()),
-            format_cost(self.cost())
+            figures(self.duration(), self.cost(), options)
         );
         let n = self.traces.len();
         for (i, trace) in self.traces.iter().enumerate() {
@@ -391,6 +408,15 @@ fn write_children(out: &mut String, indent: &str, children: &[Node<'_>], options
     }
 }
 
+/// `(1.5s, $0.02)`, or `($0.02)` without timings.
+fn figures(latency: Duration, cost: f64, options: &ViewOptions) -> String {
+    if options.timings {
+        format!("({}, {})", format_duration(latency), format_cost(cost))
+    } else {
+        format!("({})", format_cost(cost))
+    }
+}
+
 fn write_label(
     out: &mut String,
     name: &str,
@@ -403,12 +429,7 @@ fn write_label(
     if options.types && o.kind != ObservationType::Span {
         let _ = write!(out, " [{}]", o.kind);
     }
-    let _ = write!(
-        out,
-        " ({}, {})",
-        format_duration(latency),
-        format_cost(cost)
-    );
+    let _ = write!(out, " {}", figures(latency, cost, options));
     if options.levels && o.level != Level::Default {
         let _ = write!(out, " {}", o.level);
         if let Some(message) = &o.details().status_message {
@@ -547,6 +568,38 @@ pub fn render_trace(observations: &[Observation], options: &ViewOptions) -> Stri
         .iter()
         .map(|t| t.render(options))
         .collect()
+}
+
+/// What an application recorded, as text for a snapshot test: every session's tree, then
+/// each trace without a session, with types, levels and costs but no latencies (they
+/// change from run to run). Record into the in-memory destination, flush, and compare:
+///
+/// ```
+/// use std::time::Duration;
+/// use observe_runtime::{Client, ObservationUpdate, Trace};
+/// use observe_runtime::model::{Cost, Level};
+///
+/// let (client, memory) = Client::in_memory();
+/// let trace = client.trace(Trace::new("support_request").session_id("chat-42"));
+/// let mut llm = trace.generation("answer");
+/// llm.update(ObservationUpdate::new().cost(Cost::total_only(0.02)));
+/// llm.end();
+/// let mut lookup = trace.span("lookup");
+/// lookup.update(ObservationUpdate::new().level(Level::Error).status_message("no such order"));
+/// lookup.end();
+/// trace.end();
+/// client.flush(Duration::from_secs(5));
+///
+/// assert_eq!(
+///     observe_runtime::view::snapshot(&memory.observations()),
+///     "Session: chat-42 ($0.02)\n\
+///      └── support_request ($0.02)\n\
+///      \x20   ├── answer [generation] ($0.02)\n\
+///      \x20   └── lookup ($0.00) ERROR: no such order\n"
+/// );
+/// ```
+pub fn snapshot(observations: &[Observation]) -> String {
+    render_all(observations, &ViewOptions::snapshot())
 }
 
 /// Writes rendered text to stderr; a closed stderr is ignored, never a panic.
