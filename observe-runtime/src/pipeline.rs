@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 mod ring;
-use ring::{Producer, Ring};
+use ring::{Consumer, Producer, Slots};
 
 use crate::clock::Ticks;
 use crate::export::{Batch, ExportError, Exporter};
@@ -234,8 +234,10 @@ enum Command {
 pub(crate) struct Pipeline {
     /// Tells this pipeline's rings apart in a thread's list of rings.
     id: u64,
-    /// Every thread's ring, for the worker to drain; locked by a thread once, to register.
-    rings: Mutex<Vec<Arc<Ring>>>,
+    /// The consumer end of every thread's ring, for the worker to drain (it pops while
+    /// holding the lock, which is what makes it the one consumer); locked by a thread once,
+    /// to register.
+    rings: Mutex<Vec<Consumer>>,
     /// Records that may still be queued: `queue_capacity` less those in flight. Threads take
     /// credits in chunks of `credit_chunk`; the worker gives them back as it drains.
     credits: OwnLine<AtomicI64>,
@@ -367,7 +369,9 @@ impl Pipeline {
                     // The ring is full: the worker is behind. Go on in a new ring while the
                     // pipeline has credits (the record's captured bytes come along).
                     self.worker.unpark();
-                    producer.take_back(&mut record);
+                    // SAFETY: `record` was placed (if at all) by this producer, the first in
+                    // line, by `push_observation` just before, and its push just failed.
+                    unsafe { producer.take_back(&mut record) };
                     producer.continue_in(self.register_ring());
                     producer.push(record).err()
                 }
@@ -392,15 +396,13 @@ impl Pipeline {
     }
 
     /// A new ring for the calling thread.
-    fn register_ring(&self) -> Arc<Ring> {
-        let ring = Arc::new(Ring::new(
-            RING_SLOTS.min(self.settings.queue_capacity.max(1)),
-        ));
+    fn register_ring(&self) -> Slots {
+        let (slots, consumer) = ring::new_ring(RING_SLOTS.min(self.settings.queue_capacity.max(1)));
         self.rings
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(ring.clone());
-        ring
+            .push(consumer);
+        slots
     }
 
     /// Credits for the next few records of a thread, and a wake-up of the worker when that
@@ -552,8 +554,6 @@ struct Worker {
     spare: Vec<Box<Observation>>,
     /// Records taken from the rings, not yet in a batch.
     staged: std::collections::VecDeque<Record>,
-    /// The rings as last listed.
-    rings: Vec<Arc<Ring>>,
 }
 
 impl Worker {
@@ -570,7 +570,6 @@ impl Worker {
             masked_trace: None,
             spare: Vec::new(),
             staged: std::collections::VecDeque::new(),
-            rings: Vec::new(),
         }
     }
 
@@ -671,33 +670,30 @@ impl Worker {
     fn stage(&mut self) {
         let pipeline = &self.pipeline;
         let want = pipeline.settings.max_batch_records.max(1);
-        {
-            let mut rings = pipeline
-                .rings
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            // Rings whose thread exited are forgotten once empty; their unused credits
-            // come back.
-            let mut returned = 0;
-            rings.retain(|ring| {
-                let finished = ring.finished();
-                if finished {
-                    returned += ring.take_unused_credits();
-                }
-                !finished
-            });
-            if returned > 0 {
-                pipeline
-                    .credits
-                    .fetch_add(returned as i64, Ordering::AcqRel);
+        // Held while popping: `&mut Consumer` is how the worker is the rings' one reader.
+        // Threads lock it only to register a ring, rarely.
+        let mut rings = pipeline
+            .rings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Rings whose thread exited are forgotten once empty; their unused credits come back.
+        let mut returned = 0;
+        rings.retain_mut(|ring| {
+            let finished = ring.finished();
+            if finished {
+                returned += ring.take_unused_credits();
             }
-            self.rings.clear();
-            self.rings.extend(rings.iter().cloned());
+            !finished
+        });
+        if returned > 0 {
+            pipeline
+                .credits
+                .fetch_add(returned as i64, Ordering::AcqRel);
         }
         let mut taken = 0;
         // In the order the rings were made: a thread's full ring before the one it went on
         // in, so that each thread's records stay in the order they ended.
-        for ring in &self.rings {
+        for ring in rings.iter_mut() {
             let room = want.saturating_sub(self.staged.len());
             if room == 0 {
                 break;
@@ -705,6 +701,7 @@ impl Worker {
             let staged = &mut self.staged;
             taken += ring.pop_into(room, |record| staged.push_back(record));
         }
+        drop(rings);
         let room = want.saturating_sub(self.staged.len());
         if room > 0 {
             let mut orphans = pipeline
