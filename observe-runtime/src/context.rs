@@ -529,3 +529,110 @@ pub fn score_current_observation(score: ScoreRequest) {
         }
     });
 }
+
+/// An observation frame with no trace (nothing to send it to): enough for unit tests of the
+/// context.
+#[cfg(test)]
+impl Frame {
+    pub(crate) fn test_observation(id: u64) -> Frame {
+        Frame {
+            trace: None,
+            client: None,
+            span_id: Some(SpanId(id)),
+            parent_id: None,
+            open: UnsafeCell::new(Some(Open {
+                name: Cow::Borrowed("test"),
+                kind: ObservationType::Span,
+                level: Level::Default,
+                start: clock::ticks(),
+                input: None,
+                output: None,
+                details: None,
+                capture_input: true,
+                capture_output: false,
+            })),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::AssertUnwindSafe;
+
+    fn observation(id: u64) -> Frame {
+        Frame::test_observation(id)
+    }
+
+    fn current_id() -> Option<u64> {
+        with_current(|f| f.and_then(|f| f.span_id).map(|id| id.0))
+    }
+
+    #[test]
+    fn enter_nests_and_restores_the_previous_frame_also_on_unwind() {
+        let outer = observation(1);
+        let inner = observation(2);
+        assert_eq!(current_id(), None);
+        outer.enter(|| {
+            assert_eq!(current_id(), Some(1));
+            inner.enter(|| assert_eq!(current_id(), Some(2)));
+            assert_eq!(current_id(), Some(1));
+            let unwound = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                inner.enter(|| panic!("inside"));
+            }));
+            assert!(unwound.is_err());
+            assert_eq!(
+                current_id(),
+                Some(1),
+                "the guard restored the pointer on unwind"
+            );
+        });
+        assert_eq!(current_id(), None);
+    }
+
+    #[test]
+    fn open_fields_are_lent_once_and_put_back() {
+        let frame = observation(1);
+        assert!(frame.is_observation());
+        assert!(frame.captures_input());
+        frame.enter(|| {
+            let nested = with_current(|current| {
+                let current = current.expect("entered");
+                current
+                    .with_open(|open| {
+                        open.level = Level::Warning;
+                        // The same frame reached again while its fields are out: it looks
+                        // closed, so no second `&mut` exists.
+                        with_current(|again| {
+                            let again = again.expect("entered");
+                            (again.is_observation(), again.with_open(|_| ()).is_some())
+                        })
+                    })
+                    .expect("an observation")
+            });
+            assert_eq!(nested, (false, false));
+        });
+        let mut frame = frame;
+        assert!(frame.is_observation(), "the fields came back");
+        assert_eq!(frame.open_mut().map(|o| o.level), Some(Level::Warning));
+    }
+
+    #[test]
+    fn open_fields_come_back_when_the_borrower_panics() {
+        let frame = observation(1);
+        let unwound = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            frame.with_open(|_| panic!("inside"));
+        }));
+        assert!(unwound.is_err());
+        assert!(frame.is_observation());
+    }
+
+    #[test]
+    fn carried_frames_have_no_open_fields() {
+        let carried = observation(7).carried();
+        assert!(!carried.is_observation());
+        assert!(!carried.captures_input());
+        assert_eq!(carried.with_open(|_| ()), None);
+        assert_eq!(carried.span_id, Some(SpanId(7)));
+    }
+}

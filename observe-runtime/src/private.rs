@@ -52,7 +52,11 @@ pub struct Span {
     /// Boxed: the span lives inside the caller's future, and a pointer keeps that future
     /// (and every future that awaits it) 120 bytes smaller and cheap to move, traced or not.
     /// The boxes come from a small per-thread pool ([`FrameBox`]), not from `malloc`.
-    frame: Option<FrameBox>,
+    ///
+    /// In a [`SyncWrapper`], so that a span (which `#[observe]` keeps in the caller's future)
+    /// never makes that future `!Sync`: every method reaches the frame through `&mut self`
+    /// or `self`, so sharing a `&Span` gives access to nothing.
+    frame: Option<SyncWrapper<FrameBox>>,
 }
 
 impl Span {
@@ -81,7 +85,7 @@ impl Span {
             }
         }
         Span {
-            frame: frame.map(FrameBox::new),
+            frame: frame.map(|f| SyncWrapper::new(FrameBox::new(f))),
         }
     }
 
@@ -91,8 +95,8 @@ impl Span {
 
     /// True when the input should be captured.
     #[inline]
-    pub fn wants_input(&self) -> bool {
-        self.frame.as_ref().is_some_and(|f| f.captures_input())
+    pub fn wants_input(&mut self) -> bool {
+        self.frame_mut().is_some_and(|f| f.captures_input())
     }
 
     /// Records the input object built by `writer`.
@@ -103,7 +107,12 @@ impl Span {
     }
 
     fn open(&mut self) -> Option<&mut Open> {
-        self.frame.as_mut().and_then(|f| f.open_mut())
+        self.frame_mut().and_then(|f| f.open_mut())
+    }
+
+    #[inline]
+    fn frame_mut(&mut self) -> Option<&mut FrameBox> {
+        self.frame.as_mut().map(SyncWrapper::get_mut)
     }
 
     /// Runs a sync body inside the observation.
@@ -113,7 +122,7 @@ impl Span {
         body: impl FnOnce() -> R,
         on_output: impl FnOnce(&R, &mut OutputSink<'_>),
     ) -> R {
-        let Some(frame) = self.frame.as_ref() else {
+        let Some(frame) = self.frame_mut() else {
             return body();
         };
         let result = frame.enter(|| catch_unwind(AssertUnwindSafe(body)));
@@ -139,7 +148,7 @@ impl Span {
     {
         Instrumented {
             future,
-            span: SyncWrapper::new(self),
+            span: self,
             on_output: Some(on_output),
         }
     }
@@ -167,7 +176,7 @@ impl Span {
 
     fn finish(&mut self) {
         if let Some(frame) = self.frame.take() {
-            frame.into_inner().finish();
+            frame.into_inner().into_inner().finish();
         }
     }
 }
@@ -284,14 +293,13 @@ impl Drop for FrameBox {
 pin_project_lite::pin_project! {
     /// The future `#[observe]` wraps around an async body. `Send` and `Sync` exactly when
     /// the body's future (and the output closure, which captures nothing) is: the span is
-    /// `Send`, and it is reached only through `&mut` (in `poll`), so it sits in a
-    /// [`SyncWrapper`] rather than making every observed future `!Sync`.
+    /// both (see [`Span`]'s frame).
     pub struct Instrumented<F, C> {
         // Declared first so that, when dropped unfinished, the body's own observations end
         // before this one.
         #[pin]
         future: F,
-        span: SyncWrapper<Span>,
+        span: Span,
         on_output: Option<C>,
     }
 }
@@ -306,8 +314,8 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let span = this.span.get_mut();
-        let Some(frame) = span.frame.as_ref() else {
+        let span = this.span;
+        let Some(frame) = span.frame_mut() else {
             return this.future.poll(cx);
         };
         let future = this.future;
@@ -550,5 +558,38 @@ impl<T: Debug + ?Sized> ErrorDebug for &ErrorText<'_, T> {
 impl<T: ?Sized> ErrorOpaque for ErrorText<'_, T> {
     fn error_text(&self) -> String {
         format!("error of type {}", type_name::<T>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> Frame {
+        // No trace: finishing it sends nothing.
+        Frame::test_observation(3)
+    }
+
+    #[test]
+    fn frame_boxes_are_reused_and_hand_their_frame_back() {
+        let first = FrameBox::new(frame());
+        let address = &*first as *const Frame;
+        let back = first.into_inner();
+        assert_eq!(back.span_id, Some(crate::model::SpanId(3)));
+        // The box went to this thread's pool: the next frame lands in it.
+        let second = FrameBox::new(back);
+        assert_eq!(&*second as *const Frame, address);
+        // Dropped without `into_inner`: the frame is dropped, the box kept.
+        drop(second);
+        let third = FrameBox::new(frame());
+        assert_eq!(&*third as *const Frame, address);
+        drop(third.into_inner());
+    }
+
+    #[test]
+    fn an_inactive_span_runs_the_body_and_wants_nothing() {
+        let mut span = Span::inactive();
+        assert!(!span.wants_input());
+        assert_eq!(span.in_scope(|| 2 + 2, |_, _| unreachable!()), 4);
     }
 }

@@ -447,7 +447,7 @@ mod tests {
     use crate::model::{Level, ObservationType, SpanId, TraceId};
     use crate::pipeline::Finished;
 
-    fn record(i: u64) -> Record {
+    pub(super) fn record(i: u64) -> Record {
         let t = clock::ticks();
         Record::Observation(Finished {
             trace_id: TraceId(1),
@@ -483,7 +483,9 @@ mod tests {
         let mut producer = Producer::new(1, slots);
         let mut expected = std::collections::VecDeque::new();
         let mut seen = 0;
-        for i in 0..20_000u64 {
+        // Under Miri, fewer: still several wraps of the 64 KiB byte ring.
+        let records = if cfg!(miri) { 200 } else { 20_000 };
+        for i in 0..records {
             // Sizes from 2 to ~1,500 bytes, so the byte ring wraps at odd places.
             let input = Json::string(&"x".repeat((i * 37 % 1500) as usize));
             let output = (i % 3 == 0).then(|| Json::from_value(&i));
@@ -514,6 +516,58 @@ mod tests {
             assert_eq!(captured(&r), expected.pop_front().unwrap());
             seen += 1;
         });
-        assert_eq!(seen, 20_000);
+        assert_eq!(seen, records);
+    }
+}
+
+/// The hand-written ring against `rtrb` (a well-kept SPSC ring), push then pop of one record
+/// (128 bytes), on one thread. A criterion run, not a test: `cargo test -p observe-runtime
+/// --release --lib ring_against_rtrb -- --ignored --nocapture`. Figures in BENCHMARKS.md.
+#[cfg(all(test, not(miri)))]
+mod bench {
+    use std::hint::black_box;
+    use std::time::Duration;
+
+    use criterion::Criterion;
+
+    use super::tests::record;
+    use super::*;
+
+    #[test]
+    #[ignore = "a benchmark: run with --release --ignored"]
+    fn ring_against_rtrb() {
+        let mut c = Criterion::default()
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        let mut group = c.benchmark_group("spsc_push_pop_128B");
+        {
+            let (slots, mut consumer) = new_ring(1024);
+            let mut producer = Producer::new(1, slots);
+            producer.credits = usize::MAX;
+            let mut held = Some(record(0));
+            group.bench_function("observe_ring", |b| {
+                b.iter(|| {
+                    let r = held.take().expect("popped back");
+                    if producer.push(black_box(r)).is_err() {
+                        unreachable!("one record in a 1024-slot ring");
+                    }
+                    consumer.pop_into(1, |r| held = Some(black_box(r)));
+                })
+            });
+        }
+        {
+            let (mut producer, mut consumer) = rtrb::RingBuffer::<Record>::new(1024);
+            let mut held = Some(record(0));
+            group.bench_function("rtrb", |b| {
+                b.iter(|| {
+                    let r = held.take().expect("popped back");
+                    if producer.push(black_box(r)).is_err() {
+                        unreachable!("one record in a 1024-slot ring");
+                    }
+                    held = consumer.pop().ok().map(black_box);
+                })
+            });
+        }
+        group.finish();
     }
 }
