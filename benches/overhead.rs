@@ -1,5 +1,5 @@
-//! What `#[observe]` costs on the caller's thread, measured side by side with the tracing
-//! libraries Rust users know, in one process and one run.
+//! What `#[observe]` costs, measured side by side with the tracing libraries Rust users know,
+//! in one process and one run, under the same rules for every library.
 //!
 //! Every case calls a tiny function (an `async fn` polled once, or a plain `fn`) so that the
 //! difference to the plain function is the instrumentation alone. Plain `fn`s are
@@ -10,19 +10,33 @@
 //!
 //! - `tracing`: `#[instrument]` with `tracing_subscriber`'s `Registry` and a layer that records
 //!   every span close (`on_close`: counts it and reads its name);
-//! - `fastrace`: `#[trace]` with the global collector and a reporter that counts and drops;
+//! - `fastrace`: `#[trace]` (and `LocalSpan` for a plain `fn`, what its `#[trace]` emits
+//!   there) with the global collector and a reporter that counts and drops;
 //! - `tracing_otel`: `#[instrument]` with `tracing-opentelemetry` and the OpenTelemetry SDK's
 //!   batch span processor (its own thread) with an exporter that counts and drops: today's
 //!   way from Rust to Langfuse's OTLP endpoint;
 //! - `observe`: `#[observe]` with a `Client` whose worker thread runs and whose exporter counts
 //!   and drops every batch ([`Counting`]): the records really cross the queue to the worker.
 //!
-//! Child spans are measured inside an open trace whose root is closed and reopened every
-//! [`CHUNK`] calls, outside the timed region, the same way for every library, so that no
-//! library accumulates an unbounded trace (fastrace keeps a trace's spans until its root ends).
+//! Calls run in chunks of [`CHUNK`]; child spans inside a root opened and closed around each
+//! chunk, outside the timed region. Every case runs in two modes, the same for every library:
 //!
-//! Run: `cargo bench --bench overhead`; `scripts/bench_table.py` turns the results into the
-//! table of BENCHMARKS.md.
+//! - **drained** (`<case>_drained`): after each chunk, outside the timed region, the library's
+//!   collector or worker is flushed (`Client::flush`, `fastrace::flush`, the SDK provider's
+//!   `force_flush`; `tracing`'s registry works on the caller's thread and has nothing to
+//!   flush), so no library runs behind its callers and nothing is dropped. The headline.
+//! - **sustained** (`<case>_sustained`): flat out, never flushed until the case ends; each
+//!   library buffers or drops what its background thread cannot keep up with.
+//!
+//! For each library and mode the bench writes one line of JSON to
+//! `<target>/criterion/overhead_delivery.jsonl`: calls made, records expected, records its
+//! destination received, records it said it dropped, the process's CPU time per call over
+//! each chunk and its drain (caller plus background threads: work moved to a worker is not
+//! work removed), and the growth of resident memory (peak and at the end, before the final
+//! flush). `scripts/bench_table.py` turns both into the tables of BENCHMARKS.md.
+//!
+//! Run: `cargo bench --bench overhead`. `OVERHEAD_PROFILE=<lib>:<case>` runs one case without
+//! criterion for callgrind (see [`profile`] and `scripts/callgrind_overhead.sh`).
 
 use std::future::Future;
 use std::hint::black_box;
@@ -61,19 +75,8 @@ impl Exporter for Counting {
     }
 }
 
-/// Says on stderr how many records reached the worker and how many a full queue dropped (a
-/// dropped record costs the caller less than a queued one, so the figures are honest only
-/// when drops are few).
-fn report_drops(client: &Client) {
-    let stats = client.flush(Duration::from_secs(30)).stats;
-    eprintln!(
-        "observe: {} records queued, {} dropped (queue full)",
-        stats.queued, stats.dropped_queue_full
-    );
-}
-
-fn counting_client() -> Client {
-    let mut builder = Client::builder().exporter(Counting::default());
+fn counting_client(seen: &Arc<AtomicU64>) -> Client {
+    let mut builder = Client::builder().exporter(Counting(seen.clone()));
     if let Some(capacity) = std::env::var("OVERHEAD_QUEUE")
         .ok()
         .and_then(|q| q.parse().ok())
@@ -83,17 +86,20 @@ fn counting_client() -> Client {
     builder.build()
 }
 
+/// Spans fastrace's reporter received (its collector is global, so is the count).
+static FASTRACE_SEEN: AtomicU64 = AtomicU64::new(0);
+
 /// fastrace's reporter for the benches: counts and drops.
-struct CountingReporter(Arc<AtomicU64>);
+struct CountingReporter;
 
 impl fastrace::collector::Reporter for CountingReporter {
     fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
-        self.0.fetch_add(spans.len() as u64, Ordering::Relaxed);
+        FASTRACE_SEEN.fetch_add(spans.len() as u64, Ordering::Relaxed);
     }
 }
 
 /// The OpenTelemetry SDK's exporter for the benches: counts and drops.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct CountingSpanExporter(Arc<AtomicU64>);
 
 impl opentelemetry_sdk::trace::SpanExporter for CountingSpanExporter {
@@ -121,23 +127,23 @@ where
     }
 }
 
-fn tracing_registry() -> tracing::Dispatch {
+fn tracing_registry(seen: &Arc<AtomicU64>) -> tracing::Dispatch {
     use tracing_subscriber::layer::SubscriberExt;
-    tracing::Dispatch::new(
-        tracing_subscriber::registry().with(CloseRecorder(Arc::new(AtomicU64::new(0)))),
-    )
+    tracing::Dispatch::new(tracing_subscriber::registry().with(CloseRecorder(seen.clone())))
 }
 
 /// `tracing` + `tracing-opentelemetry` + the SDK's batch span processor; the provider must
 /// outlive the dispatch.
-fn tracing_otel() -> (
+fn tracing_otel(
+    seen: &Arc<AtomicU64>,
+) -> (
     tracing::Dispatch,
     opentelemetry_sdk::trace::SdkTracerProvider,
 ) {
     use opentelemetry::trace::TracerProvider as _;
     use tracing_subscriber::layer::SubscriberExt;
     let processor =
-        opentelemetry_sdk::trace::BatchSpanProcessor::builder(CountingSpanExporter::default())
+        opentelemetry_sdk::trace::BatchSpanProcessor::builder(CountingSpanExporter(seen.clone()))
             .build();
     let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
         .with_span_processor(processor)
@@ -151,7 +157,7 @@ fn tracing_otel() -> (
 
 fn install_fastrace() {
     fastrace::set_reporter(
-        CountingReporter(Arc::new(AtomicU64::new(0))),
+        CountingReporter,
         fastrace::collector::Config::default(),
     );
 }
@@ -270,6 +276,134 @@ mod with_fastrace {
 }
 
 // ---------------------------------------------------------------------------------------
+// The libraries under test, each with what it delivered and how to drain it.
+
+/// How a case treats the library's background thread.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    /// Flushed after every chunk, outside the timed region: nothing runs behind, nothing drops.
+    Drained,
+    /// Never flushed until the case ends: what piles up is buffered or dropped.
+    Sustained,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Drained => "drained",
+            Mode::Sustained => "sustained",
+        }
+    }
+}
+
+enum Kind {
+    Observe(Client),
+    Fastrace,
+    Tracing(tracing::Dispatch),
+    TracingOtel(
+        tracing::Dispatch,
+        opentelemetry_sdk::trace::SdkTracerProvider,
+    ),
+}
+
+/// One library, set up the way the module documentation says, with the count of records its
+/// destination received.
+struct Lib {
+    name: &'static str,
+    seen: Arc<AtomicU64>,
+    kind: Kind,
+}
+
+impl Lib {
+    fn observe() -> Lib {
+        let seen = Arc::new(AtomicU64::new(0));
+        Lib {
+            name: "observe",
+            kind: Kind::Observe(counting_client(&seen)),
+            seen,
+        }
+    }
+
+    fn fastrace() -> Lib {
+        Lib {
+            name: "fastrace",
+            seen: Arc::new(AtomicU64::new(0)),
+            kind: Kind::Fastrace,
+        }
+    }
+
+    fn tracing() -> Lib {
+        let seen = Arc::new(AtomicU64::new(0));
+        Lib {
+            name: "tracing",
+            kind: Kind::Tracing(tracing_registry(&seen)),
+            seen,
+        }
+    }
+
+    fn tracing_otel() -> Lib {
+        let seen = Arc::new(AtomicU64::new(0));
+        let (dispatch, provider) = tracing_otel(&seen);
+        Lib {
+            name: "tracing_otel",
+            kind: Kind::TracingOtel(dispatch, provider),
+            seen,
+        }
+    }
+
+    /// Records the destination received so far.
+    fn delivered(&self) -> u64 {
+        match self.kind {
+            Kind::Fastrace => FASTRACE_SEEN.load(Ordering::Relaxed),
+            _ => self.seen.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Records the library itself says it dropped (only observe counts them).
+    fn dropped(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::Observe(client) => Some(client.stats().dropped()),
+            _ => None,
+        }
+    }
+
+    /// Waits until everything recorded so far reached the destination.
+    fn drain(&self) {
+        match &self.kind {
+            Kind::Observe(client) => {
+                client.flush(Duration::from_secs(60));
+            }
+            Kind::Fastrace => fastrace::flush(),
+            Kind::Tracing(_) => {}
+            Kind::TracingOtel(_, provider) => {
+                let _ = provider.force_flush();
+            }
+        }
+    }
+
+    /// Runs `f` with the library's dispatcher current (for `tracing`).
+    fn scoped<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.kind {
+            Kind::Tracing(d) | Kind::TracingOtel(d, _) => tracing::dispatcher::with_default(d, f),
+            _ => f(),
+        }
+    }
+
+    fn client(&self) -> Option<&Client> {
+        match &self.kind {
+            Kind::Observe(client) => Some(client),
+            _ => None,
+        }
+    }
+
+    fn shutdown(self) {
+        if let Kind::TracingOtel(_, provider) = self.kind {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Timing helpers: `iters` calls in chunks of CHUNK, each chunk inside a fresh root that is
 // opened and closed outside the timed region.
 
@@ -320,232 +454,300 @@ fn in_fastrace_root(n: u64, call: impl FnMut(u64)) -> Duration {
     timed(n, call)
 }
 
+/// What a case makes per call.
+#[derive(Clone, Copy)]
+struct Shape {
+    /// Spans each call records.
+    spans: u64,
+    /// Calls run inside a root opened per chunk (one more record per chunk); else each call
+    /// is a new trace (observe's under the global client).
+    rooted: bool,
+}
+
+const CHILD: Shape = Shape {
+    spans: 1,
+    rooted: true,
+};
+
+/// One chunk of `n` calls of `call` under `lib`, timed.
+fn run_chunk(lib: &Lib, shape: Shape, n: u64, call: impl FnMut(u64)) -> Duration {
+    lib.scoped(|| match (&lib.kind, shape.rooted) {
+        (_, false) => timed(n, call),
+        (Kind::Observe(client), true) => in_observe_root(client, n, call),
+        (Kind::Fastrace, true) => in_fastrace_root(n, call),
+        (Kind::Tracing(_) | Kind::TracingOtel(..), true) => in_tracing_root(n, call),
+    })
+}
+
+/// CPU time of the whole process (every thread), from `CLOCK_PROCESS_CPUTIME_ID`.
+fn process_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// A `Vm...:` line of /proc/self/status, in KiB (0 where there is no procfs).
+fn vm_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Resets the process's peak RSS to its current RSS (Linux ≥ 4.0); returns that RSS.
+fn reset_peak_rss() -> u64 {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    vm_kib("VmRSS:")
+}
+
+/// Calls, records and CPU time of one library in one mode.
+#[derive(Default)]
+struct Tally {
+    calls: u64,
+    expected: u64,
+    cpu: Duration,
+}
+
+fn delivery_log() -> std::path::PathBuf {
+    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    std::path::Path::new(&target).join("criterion/overhead_delivery.jsonl")
+}
+
+/// Measures `call` under `lib` in `mode` as `<group>/<lib>`, then drains and writes what the
+/// library delivered to the delivery log.
+fn bench_lib<F: FnMut(u64)>(
+    g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    group: &str,
+    mode: Mode,
+    lib: &Lib,
+    shape: Shape,
+    mut call: F,
+) {
+    lib.drain();
+    let delivered_before = lib.delivered();
+    let dropped_before = lib.dropped();
+    let rss_start = reset_peak_rss();
+    let mut tally = Tally::default();
+    g.bench_function(lib.name, |b| {
+        b.iter_custom(|iters| {
+            chunked(iters, |n| {
+                let cpu = process_cpu();
+                let wall = run_chunk(lib, shape, n, &mut call);
+                if mode == Mode::Drained {
+                    lib.drain();
+                }
+                tally.cpu += process_cpu() - cpu;
+                tally.calls += n;
+                tally.expected += n * shape.spans + u64::from(shape.rooted);
+                wall
+            })
+        })
+    });
+    let rss_peak = vm_kib("VmHWM:").saturating_sub(rss_start);
+    let rss_end = vm_kib("VmRSS:").saturating_sub(rss_start);
+    lib.drain();
+    let delivered = lib.delivered() - delivered_before;
+    let dropped = lib
+        .dropped()
+        .zip(dropped_before)
+        .map(|(after, before)| after - before);
+    let line = serde_json::json!({
+        "group": group,
+        "mode": mode.name(),
+        "lib": lib.name,
+        "calls": tally.calls,
+        "expected": tally.expected,
+        "delivered": delivered,
+        "dropped_reported": dropped,
+        "cpu_ns_per_call": tally.cpu.as_nanos() as f64 / tally.calls.max(1) as f64,
+        "rss_peak_growth_kib": rss_peak,
+        "rss_end_growth_kib": rss_end,
+    });
+    eprintln!("{line}");
+    use std::io::Write as _;
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(delivery_log())
+    {
+        let _ = writeln!(f, "{line}");
+    }
+}
+
 /// The settings every group shares: 2 shared cores, keep the whole run near 10 minutes.
 fn configure(group: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>) {
     group
-        .sample_size(50)
-        .warm_up_time(Duration::from_millis(800))
-        .measurement_time(Duration::from_secs(3));
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+}
+
+/// The plain function, timed alone, as `<group>/plain`.
+fn bench_plain(
+    g: &mut BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    mut call: impl FnMut(u64),
+) {
+    g.bench_function(name, |b| b.iter_custom(|iters| timed(iters, &mut call)));
 }
 
 // ---------------------------------------------------------------------------------------
-// The cases.
+// The cases, each in both modes.
 
-/// One child span per call inside an existing trace (async fn, capture off), and the
-/// capture variants.
+const MODES: [Mode; 2] = [Mode::Drained, Mode::Sustained];
+
+/// One child span per call inside an existing trace (async fn, capture off), and, drained
+/// only, observe's capture variants.
 fn child_span(c: &mut Criterion) {
-    let client = counting_client();
-    let registry = tracing_registry();
-    let (otel, otel_provider) = tracing_otel();
-    let mut g = c.benchmark_group("child_span");
-    configure(&mut g);
-    g.bench_function("plain", |b| {
-        b.iter_custom(|iters| timed(iters, |i| sink(black_box(block_on(plain::leaf(i))))))
-    });
-    g.bench_function("observe", |b| {
-        b.iter_custom(|iters| {
-            chunked(iters, |n| {
-                in_observe_root(&client, n, |i| sink(black_box(block_on(ours::leaf(i)))))
-            })
-        })
-    });
-    g.bench_function("fastrace", |b| {
-        b.iter_custom(|iters| {
-            chunked(iters, |n| {
-                in_fastrace_root(n, |i| sink(black_box(block_on(with_fastrace::leaf(i)))))
-            })
-        })
-    });
-    g.bench_function("tracing", |b| {
-        tracing::dispatcher::with_default(&registry, || {
-            b.iter_custom(|iters| {
-                chunked(iters, |n| {
-                    in_tracing_root(n, |i| sink(black_box(block_on(with_tracing::leaf(i)))))
-                })
-            })
-        })
-    });
-    g.bench_function("tracing_otel", |b| {
-        tracing::dispatcher::with_default(&otel, || {
-            b.iter_custom(|iters| {
-                chunked(iters, |n| {
-                    in_tracing_root(n, |i| sink(black_box(block_on(with_tracing::leaf(i)))))
-                })
-            })
-        })
-    });
-    g.bench_function("plain_args", |b| {
-        b.iter_custom(|iters| {
-            timed(iters, |i| {
+    for mode in MODES {
+        let group = format!("child_span_{}", mode.name());
+        let mut g = c.benchmark_group(&group);
+        configure(&mut g);
+        bench_plain(&mut g, "plain", |i| {
+            sink(black_box(block_on(plain::leaf(i))))
+        });
+        let observe = Lib::observe();
+        bench_lib(&mut g, &group, mode, &observe, CHILD, |i| {
+            sink(black_box(block_on(ours::leaf(i))))
+        });
+        bench_lib(&mut g, &group, mode, &Lib::fastrace(), CHILD, |i| {
+            sink(black_box(block_on(with_fastrace::leaf(i))))
+        });
+        for lib in [Lib::tracing(), Lib::tracing_otel()] {
+            bench_lib(&mut g, &group, mode, &lib, CHILD, |i| {
+                sink(black_box(block_on(with_tracing::leaf(i))))
+            });
+            lib.shutdown();
+        }
+        if mode == Mode::Drained {
+            bench_plain(&mut g, "plain_args", |i| {
                 sink(black_box(block_on(plain::with_args(
                     "what is observe?",
                     i as u32,
                 ))))
-            })
-        })
-    });
-    g.bench_function("observe_capture_args", |b| {
-        b.iter_custom(|iters| {
-            chunked(iters, |n| {
-                in_observe_root(&client, n, |i| {
-                    sink(black_box(block_on(ours::with_args(
-                        "what is observe?",
-                        i as u32,
-                    ))))
-                })
-            })
-        })
-    });
-    g.bench_function("observe_capture_args_and_output", |b| {
-        b.iter_custom(|iters| {
-            chunked(iters, |n| {
-                in_observe_root(&client, n, |i| {
-                    sink(black_box(block_on(ours::with_args_and_output(
-                        "what is observe?",
-                        i as u32,
-                    ))))
-                })
-            })
-        })
-    });
-    g.finish();
-    report_drops(&client);
-    let _ = otel_provider.shutdown();
+            });
+            let capture = Lib {
+                name: "observe_capture_args",
+                ..Lib::observe()
+            };
+            bench_lib(&mut g, &group, mode, &capture, CHILD, |i| {
+                sink(black_box(block_on(ours::with_args(
+                    "what is observe?",
+                    i as u32,
+                ))))
+            });
+            let capture_out = Lib {
+                name: "observe_capture_args_and_output",
+                ..Lib::observe()
+            };
+            bench_lib(&mut g, &group, mode, &capture_out, CHILD, |i| {
+                sink(black_box(block_on(ours::with_args_and_output(
+                    "what is observe?",
+                    i as u32,
+                ))))
+            });
+        }
+        g.finish();
+    }
 }
 
 /// Three nested levels (async), inside an existing trace.
 fn nested(c: &mut Criterion) {
-    let client = counting_client();
-    let registry = tracing_registry();
-    let (otel, otel_provider) = tracing_otel();
-    let mut g = c.benchmark_group("nested3");
-    configure(&mut g);
-    g.bench_function("plain", |b| {
-        b.iter_custom(|iters| timed(iters, |i| sink(black_box(block_on(plain::top(i))))))
-    });
-    g.bench_function("observe", |b| {
-        b.iter_custom(|iters| {
-            chunked(iters, |n| {
-                in_observe_root(&client, n, |i| sink(black_box(block_on(ours::top(i)))))
-            })
-        })
-    });
-    g.bench_function("fastrace", |b| {
-        b.iter_custom(|iters| {
-            chunked(iters, |n| {
-                in_fastrace_root(n, |i| sink(black_box(block_on(with_fastrace::top(i)))))
-            })
-        })
-    });
-    g.bench_function("tracing", |b| {
-        tracing::dispatcher::with_default(&registry, || {
-            b.iter_custom(|iters| {
-                chunked(iters, |n| {
-                    in_tracing_root(n, |i| sink(black_box(block_on(with_tracing::top(i)))))
-                })
-            })
-        })
-    });
-    g.bench_function("tracing_otel", |b| {
-        tracing::dispatcher::with_default(&otel, || {
-            b.iter_custom(|iters| {
-                chunked(iters, |n| {
-                    in_tracing_root(n, |i| sink(black_box(block_on(with_tracing::top(i)))))
-                })
-            })
-        })
-    });
-    g.finish();
-    report_drops(&client);
-    let _ = otel_provider.shutdown();
+    let shape = Shape {
+        spans: 3,
+        rooted: true,
+    };
+    for mode in MODES {
+        let group = format!("nested3_{}", mode.name());
+        let mut g = c.benchmark_group(&group);
+        configure(&mut g);
+        bench_plain(&mut g, "plain", |i| sink(black_box(block_on(plain::top(i)))));
+        bench_lib(&mut g, &group, mode, &Lib::observe(), shape, |i| {
+            sink(black_box(block_on(ours::top(i))))
+        });
+        bench_lib(&mut g, &group, mode, &Lib::fastrace(), shape, |i| {
+            sink(black_box(block_on(with_fastrace::top(i))))
+        });
+        for lib in [Lib::tracing(), Lib::tracing_otel()] {
+            bench_lib(&mut g, &group, mode, &lib, shape, |i| {
+                sink(black_box(block_on(with_tracing::top(i))))
+            });
+            lib.shutdown();
+        }
+        g.finish();
+    }
 }
 
-/// A plain `fn`, inside an existing trace.
+/// A plain `fn`, inside an existing trace (fastrace's `#[trace]` makes a `LocalSpan` here).
 fn sync_fn(c: &mut Criterion) {
-    let client = counting_client();
-    let registry = tracing_registry();
-    let (otel, otel_provider) = tracing_otel();
-    let mut g = c.benchmark_group("sync_fn");
-    configure(&mut g);
-    g.bench_function("plain", |b| {
-        b.iter_custom(|iters| timed(iters, |i| sink(black_box(plain::sync_leaf(i)))))
-    });
-    g.bench_function("observe", |b| {
-        b.iter_custom(|iters| {
-            chunked(iters, |n| {
-                in_observe_root(&client, n, |i| sink(black_box(ours::sync_leaf(i))))
-            })
-        })
-    });
-    g.bench_function("fastrace", |b| {
-        b.iter_custom(|iters| {
-            chunked(iters, |n| {
-                in_fastrace_root(n, |i| sink(black_box(with_fastrace::sync_leaf(i))))
-            })
-        })
-    });
-    g.bench_function("tracing", |b| {
-        tracing::dispatcher::with_default(&registry, || {
-            b.iter_custom(|iters| {
-                chunked(iters, |n| {
-                    in_tracing_root(n, |i| sink(black_box(with_tracing::sync_leaf(i))))
-                })
-            })
-        })
-    });
-    g.bench_function("tracing_otel", |b| {
-        tracing::dispatcher::with_default(&otel, || {
-            b.iter_custom(|iters| {
-                chunked(iters, |n| {
-                    in_tracing_root(n, |i| sink(black_box(with_tracing::sync_leaf(i))))
-                })
-            })
-        })
-    });
-    g.finish();
-    report_drops(&client);
-    let _ = otel_provider.shutdown();
+    for mode in MODES {
+        let group = format!("sync_fn_{}", mode.name());
+        let mut g = c.benchmark_group(&group);
+        configure(&mut g);
+        bench_plain(&mut g, "plain", |i| sink(black_box(plain::sync_leaf(i))));
+        bench_lib(&mut g, &group, mode, &Lib::observe(), CHILD, |i| {
+            sink(black_box(ours::sync_leaf(i)))
+        });
+        bench_lib(&mut g, &group, mode, &Lib::fastrace(), CHILD, |i| {
+            sink(black_box(with_fastrace::sync_leaf(i)))
+        });
+        for lib in [Lib::tracing(), Lib::tracing_otel()] {
+            bench_lib(&mut g, &group, mode, &lib, CHILD, |i| {
+                sink(black_box(with_tracing::sync_leaf(i)))
+            });
+            lib.shutdown();
+        }
+        g.finish();
+    }
 }
 
 /// A new trace per call: the observed function is the outermost one.
 fn new_trace(c: &mut Criterion) {
-    let registry = tracing_registry();
-    let (otel, otel_provider) = tracing_otel();
-    let mut g = c.benchmark_group("new_trace");
-    configure(&mut g);
-    g.bench_function("plain", |b| {
-        b.iter(|| black_box(block_on(plain::leaf(black_box(7)))))
-    });
-    {
-        // The real configuration: a global client, as `observe_runtime::init()` installs.
-        let guard = counting_client().install_global();
-        g.bench_function("observe", |b| {
-            b.iter(|| black_box(block_on(ours::leaf(black_box(7)))))
-        });
-        if let Some(client) = guard.client() {
-            report_drops(client);
+    let shape = Shape {
+        spans: 1,
+        rooted: false,
+    };
+    for mode in MODES {
+        let group = format!("new_trace_{}", mode.name());
+        let mut g = c.benchmark_group(&group);
+        configure(&mut g);
+        bench_plain(&mut g, "plain", |i| sink(black_box(block_on(plain::leaf(i)))));
+        {
+            // The real configuration: a global client, as `observe_runtime::init()` installs.
+            let observe = Lib::observe();
+            let guard = observe.client().cloned().map(Client::install_global);
+            bench_lib(&mut g, &group, mode, &observe, shape, |i| {
+                sink(black_box(block_on(ours::leaf(i))))
+            });
+            drop(guard);
         }
-        drop(guard);
+        bench_lib(&mut g, &group, mode, &Lib::fastrace(), shape, |i| {
+            sink(black_box(fastrace_new_trace(i)))
+        });
+        for lib in [Lib::tracing(), Lib::tracing_otel()] {
+            bench_lib(&mut g, &group, mode, &lib, shape, |i| {
+                sink(black_box(block_on(with_tracing::leaf(i))))
+            });
+            lib.shutdown();
+        }
+        g.finish();
     }
-    g.bench_function("fastrace", |b| {
-        b.iter(|| {
-            use fastrace::future::FutureExt as _;
-            let root = fastrace::Span::root("leaf", fastrace::collector::SpanContext::random());
-            black_box(block_on(plain::leaf(black_box(7)).in_span(root)))
-        })
-    });
-    g.bench_function("tracing", |b| {
-        tracing::dispatcher::with_default(&registry, || {
-            b.iter(|| black_box(block_on(with_tracing::leaf(black_box(7)))))
-        })
-    });
-    g.bench_function("tracing_otel", |b| {
-        tracing::dispatcher::with_default(&otel, || {
-            b.iter(|| black_box(block_on(with_tracing::leaf(black_box(7)))))
-        })
-    });
-    g.finish();
-    let _ = otel_provider.shutdown();
+}
+
+/// fastrace's new trace: a root span around the plain future.
+#[inline(always)]
+fn fastrace_new_trace(i: u64) -> u64 {
+    use fastrace::future::FutureExt as _;
+    let root = fastrace::Span::root("leaf", fastrace::collector::SpanContext::random());
+    block_on(plain::leaf(i).in_span(root))
 }
 
 /// Tracing off: no client installed, no client scope (what `LANGFUSE_TRACING_ENABLED=false`
@@ -610,7 +812,7 @@ fn context_choice(c: &mut Criterion) {
         start.elapsed()
     }
 
-    let client = counting_client();
+    let client = counting_client(&Arc::new(AtomicU64::new(0)));
     // A context with a trace in it, captured inside an observation.
     let mut captured = None;
     client.in_scope_sync(|| ours::root(&mut || captured = Some(Context::current())));
@@ -631,7 +833,6 @@ fn context_choice(c: &mut Criterion) {
         b.iter_custom(|n| polls(task_local.as_mut(), n))
     });
     g.finish();
-    report_drops(&client);
 }
 
 criterion_group!(
@@ -644,46 +845,111 @@ criterion_group!(
     new_trace
 );
 
-/// `OVERHEAD_PROFILE=<case> [OVERHEAD_CALLS=n]`: runs one case `n` times and exits, for
-/// `valgrind --tool=callgrind --separate-threads=yes` (instruction counts per call are the
-/// difference between two values of `n`, divided by their difference).
-fn profile(case: &str) {
+/// One chunk of `n` calls of `case` under `lib`, for [`profile`].
+fn profile_chunk(lib: &Lib, case: &str, n: u64) -> Duration {
+    let shape = Shape {
+        spans: 1,
+        rooted: case != "new_trace",
+    };
+    match (&lib.kind, case) {
+        (Kind::Observe(_), "child") => run_chunk(lib, shape, n, |i| {
+            sink(black_box(block_on(ours::leaf(i))))
+        }),
+        (Kind::Observe(_), "capture") => run_chunk(lib, shape, n, |i| {
+            sink(black_box(block_on(ours::with_args(
+                "what is observe?",
+                i as u32,
+            ))))
+        }),
+        (Kind::Observe(_), "nested") => run_chunk(lib, shape, n, |i| {
+            sink(black_box(block_on(ours::top(i))))
+        }),
+        (Kind::Observe(_), "sync") => run_chunk(lib, shape, n, |i| {
+            sink(black_box(ours::sync_leaf(i)))
+        }),
+        (Kind::Observe(_), "new_trace") => run_chunk(lib, shape, n, |i| {
+            sink(black_box(block_on(ours::leaf(i))))
+        }),
+        (Kind::Fastrace, "child") => run_chunk(lib, shape, n, |i| {
+            sink(black_box(block_on(with_fastrace::leaf(i))))
+        }),
+        (Kind::Fastrace, "nested") => run_chunk(lib, shape, n, |i| {
+            sink(black_box(block_on(with_fastrace::top(i))))
+        }),
+        (Kind::Fastrace, "sync") => run_chunk(lib, shape, n, |i| {
+            sink(black_box(with_fastrace::sync_leaf(i)))
+        }),
+        (Kind::Fastrace, "new_trace") => run_chunk(lib, shape, n, |i| {
+            sink(black_box(fastrace_new_trace(i)))
+        }),
+        (Kind::Tracing(_) | Kind::TracingOtel(..), "child" | "new_trace") => {
+            run_chunk(lib, shape, n, |i| {
+                sink(black_box(block_on(with_tracing::leaf(i))))
+            })
+        }
+        (Kind::Tracing(_) | Kind::TracingOtel(..), "nested") => run_chunk(lib, shape, n, |i| {
+            sink(black_box(block_on(with_tracing::top(i))))
+        }),
+        (Kind::Tracing(_) | Kind::TracingOtel(..), "sync") => run_chunk(lib, shape, n, |i| {
+            sink(black_box(with_tracing::sync_leaf(i)))
+        }),
+        (_, other) => panic!("no case {other} for {}", lib.name),
+    }
+}
+
+/// `OVERHEAD_PROFILE=<lib>:<case> [OVERHEAD_CALLS=n]`: runs one case `n` times, drained after
+/// every chunk as in the benches, and exits; for `valgrind --tool=callgrind
+/// --separate-threads=yes` (instructions per call are the difference between two values of
+/// `n`, divided by their difference; `scripts/callgrind_overhead.sh` does it). Libraries:
+/// `observe`, `fastrace`, `tracing`, `tracing_otel`; cases: `child`, `nested`, `sync`,
+/// `new_trace`, `capture` (observe only) and `disabled` (nothing installed).
+fn profile(spec: &str) {
+    let (lib_name, case) = spec.split_once(':').unwrap_or(("observe", spec));
     let calls: u64 = std::env::var("OVERHEAD_CALLS")
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
-    let client = counting_client();
-    let elapsed = match case {
-        "child" => chunked(calls, |n| {
-            in_observe_root(&client, n, |i| sink(black_box(block_on(ours::leaf(i)))))
-        }),
-        "capture" => chunked(calls, |n| {
-            in_observe_root(&client, n, |i| {
-                sink(black_box(block_on(ours::with_args(
-                    "what is observe?",
-                    i as u32,
-                ))))
-            })
-        }),
-        "nested" => chunked(calls, |n| {
-            in_observe_root(&client, n, |i| sink(black_box(block_on(ours::top(i)))))
-        }),
-        "sync" => chunked(calls, |n| {
-            in_observe_root(&client, n, |i| sink(black_box(ours::sync_leaf(i))))
-        }),
-        "new_trace" => {
-            let _guard = client.clone().install_global();
-            timed(calls, |i| sink(black_box(block_on(ours::leaf(i)))))
+    if case == "disabled" {
+        let elapsed = match lib_name {
+            "observe" => timed(calls, |i| sink(black_box(block_on(ours::leaf(i))))),
+            "fastrace" => timed(calls, |i| {
+                sink(black_box(block_on(with_fastrace::leaf(i))))
+            }),
+            _ => timed(calls, |i| sink(black_box(block_on(with_tracing::leaf(i))))),
+        };
+        eprintln!(
+            "{spec}: {calls} calls, {:.1} ns/call",
+            elapsed.as_nanos() as f64 / calls as f64
+        );
+        return;
+    }
+    let lib = match lib_name {
+        "observe" => Lib::observe(),
+        "fastrace" => {
+            install_fastrace();
+            Lib::fastrace()
         }
-        "disabled" => timed(calls, |i| sink(black_box(block_on(ours::leaf(i))))),
-        other => panic!("unknown case {other}"),
+        "tracing" => Lib::tracing(),
+        "tracing_otel" => Lib::tracing_otel(),
+        other => panic!("unknown library {other}"),
     };
-    let report = client.flush(Duration::from_secs(10));
+    let guard = (case == "new_trace")
+        .then(|| lib.client().cloned().map(Client::install_global))
+        .flatten();
+    let elapsed = chunked(calls, |n| {
+        let t = profile_chunk(&lib, case, n);
+        lib.drain();
+        t
+    });
+    drop(guard);
+    lib.drain();
     eprintln!(
-        "{case}: {calls} calls, {:.1} ns/call, {:?}",
+        "{spec}: {calls} calls, {:.1} ns/call, {} delivered, dropped {:?}",
         elapsed.as_nanos() as f64 / calls as f64,
-        report.stats
+        lib.delivered(),
+        lib.dropped()
     );
+    lib.shutdown();
 }
 
 fn main() {
@@ -691,6 +957,7 @@ fn main() {
         profile(&case);
         return;
     }
+    let _ = std::fs::remove_file(delivery_log());
     install_fastrace();
     benches();
     fastrace::flush();

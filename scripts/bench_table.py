@@ -1,26 +1,38 @@
 #!/usr/bin/env python3
 """Turns criterion's results of `cargo bench --bench overhead --bench throughput` into the
-Markdown tables of BENCHMARKS.md: medians, the extra over the plain function, and ratios of
-our extra to each peer's, all from the same run (target/criterion/*/*/new/estimates.json).
+Markdown tables of BENCHMARKS.md: medians, the extra over the plain function, ratios of our
+extra to each peer's (each ratio from one run, so both sides were measured minutes apart),
+and what each library delivered (`overhead_delivery.jsonl`, written by the overhead bench).
 
-    python3 scripts/bench_table.py [target/criterion]
+    python3 scripts/bench_table.py [CRITERION_DIR ...]
+
+With several directories (one per full run, e.g. copies of target/criterion), every cell is
+the median over the runs followed by the range, `median (min-max)`.
 """
 
 import json
 import os
+import statistics
 import sys
 
-ROOT = sys.argv[1] if len(sys.argv) > 1 else "target/criterion"
+ROOTS = sys.argv[1:] or [os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "criterion")]
 PEERS = ["fastrace", "tracing", "tracing_otel"]
+MODES = ["drained", "sustained"]
 
 
-def median(group, bench):
-    path = os.path.join(ROOT, group, bench, "new", "estimates.json")
+def median_in(root, group, bench):
+    path = os.path.join(root, group, bench, "new", "estimates.json")
     try:
         with open(path) as f:
             return json.load(f)["median"]["point_estimate"]
     except (OSError, KeyError, ValueError):
         return None
+
+
+def per_run(fn):
+    """fn(root) for every run, the runs where it is defined."""
+    values = [fn(root) for root in ROOTS]
+    return [v for v in values if v is not None]
 
 
 def ns(value):
@@ -33,29 +45,83 @@ def ns(value):
     return f"{value:.1f} ns"
 
 
-def ratio(a, b):
-    if a is None or b is None or b <= 0:
+def x(value):
+    return "n/a" if value is None else f"{value:.2f}x"
+
+
+def cell(values, fmt):
+    """The median over runs, and the range when there are several."""
+    if not values:
         return "n/a"
-    return f"{a / b:.2f}x"
+    mid = fmt(statistics.median(values))
+    if len(values) == 1:
+        return mid
+    return f"{mid} ({fmt(min(values))}-{fmt(max(values))})"
 
 
-def overhead_group(group, title, per_span=1):
-    plain = median(group, "plain")
-    rows = [b for b in ["observe"] + PEERS if median(group, b) is not None]
-    if plain is None or not rows:
-        return
-    ours = median(group, "observe") - plain
-    print(f"\n### {title}\n")
-    print("| benchmark | median | extra over plain | extra per span | our extra / theirs |")
-    print("| --- | --- | --- | --- | --- |")
-    print(f"| `{group}/plain` | {ns(plain)} | | | |")
-    for bench in rows:
-        value = median(group, bench)
-        extra = value - plain
-        mine = "" if bench == "observe" else ratio(ours, extra)
+def extra(root, group, bench):
+    value, plain = median_in(root, group, bench), median_in(root, group, "plain")
+    return None if value is None or plain is None else value - plain
+
+
+def ratio(root, group, bench):
+    ours, theirs = extra(root, group, "observe"), extra(root, group, bench)
+    return None if ours is None or theirs is None or theirs <= 0 else ours / theirs
+
+
+def deliveries():
+    """(group, lib) -> list of the delivery lines, one per run."""
+    found = {}
+    for root in ROOTS:
+        try:
+            with open(os.path.join(root, "overhead_delivery.jsonl")) as f:
+                for line in f:
+                    d = json.loads(line)
+                    found.setdefault((d["group"], d["lib"]), []).append(d)
+        except OSError:
+            pass
+    return found
+
+
+DELIVERED = deliveries()
+
+
+def delivery(group, lib, key):
+    return [d[key] for d in DELIVERED.get((group, lib), []) if d.get(key) is not None]
+
+
+def overhead_group(case, title, per_span=1):
+    for mode in MODES:
+        group = f"{case}_{mode}"
+        rows = [b for b in ["observe"] + PEERS if per_run(lambda r: median_in(r, group, b))]
+        if not rows:
+            continue
+        print(f"\n### {title}: {mode}\n")
         print(
-            f"| `{group}/{bench}` | {ns(value)} | {ns(extra)} | {ns(extra / per_span)} | {mine} |"
+            "| library | median | extra per span | our extra / theirs | CPU per call, all threads "
+            "| records delivered / expected | dropped (said) | RSS growth: peak / end |"
         )
+        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        plain = per_run(lambda r: median_in(r, group, "plain"))
+        print(f"| plain | {cell(plain, ns)} | | | | | | |")
+        for bench in rows:
+            value = per_run(lambda r: median_in(r, group, bench))
+            spans = per_run(lambda r: (extra(r, group, bench) or 0) / per_span)
+            mine = "" if bench == "observe" else cell(per_run(lambda r: ratio(r, group, bench)), x)
+            cpu = cell(delivery(group, bench, "cpu_ns_per_call"), ns) if mode == "drained" else ""
+            got = delivery(group, bench, "delivered")
+            want = delivery(group, bench, "expected")
+            shares = [g / w for g, w in zip(got, want) if w]
+            dropped = delivery(group, bench, "dropped_reported")
+            peak = delivery(group, bench, "rss_peak_growth_kib")
+            end = delivery(group, bench, "rss_end_growth_kib")
+            mib = lambda k: f"{k / 1024:.1f} MiB"
+            pct = lambda s: f"{s * 100:.2f} %"
+            print(
+                f"| `{bench}` | {cell(value, ns)} | {cell(spans, ns)} | {mine} | {cpu} "
+                f"| {cell(shares, pct)} | {cell(dropped, lambda v: f'{v:,.0f}') if dropped else 'not counted'} "
+                f"| {cell(peak, mib)} / {cell(end, mib)} |"
+            )
 
 
 def main():
@@ -64,56 +130,66 @@ def main():
     overhead_group("nested3", "Three nested levels inside an existing trace (async fns)", per_span=3)
     overhead_group("sync_fn", "A plain `fn`, inside an existing trace")
 
-    off = median("child_span", "observe")
-    plain = median("child_span", "plain")
-    args_plain = median("child_span", "plain_args")
-    cap = median("child_span", "observe_capture_args")
-    cap_out = median("child_span", "observe_capture_args_and_output")
-    if None not in (off, plain, args_plain, cap):
-        print("\n### Capture (child span, async fn)\n")
-        print("| benchmark | median | extra over plain | ratio to capture off (extra) |")
-        print("| --- | --- | --- | --- |")
-        print(f"| `child_span/observe` (capture off) | {ns(off)} | {ns(off - plain)} | 1.00x |")
-        print(
-            f"| `child_span/observe_capture_args` (input: 2 args) | {ns(cap)} | {ns(cap - args_plain)} "
-            f"| {ratio(cap - args_plain, off - plain)} |"
-        )
-        if cap_out is not None:
-            print(
-                f"| `child_span/observe_capture_args_and_output` | {ns(cap_out)} | {ns(cap_out - args_plain)} "
-                f"| {ratio(cap_out - args_plain, off - plain)} |"
+    group = "child_span_drained"
+    off = per_run(lambda r: extra(r, group, "observe"))
+    if off:
+        print("\n### Capture (child span, async fn, drained)\n")
+        print("| benchmark | extra over plain | ratio to capture off (extra) |")
+        print("| --- | --- | --- |")
+        print(f"| `observe` (capture off) | {cell(off, ns)} | 1.00x |")
+        for bench, label in [
+            ("observe_capture_args", "input: 2 args"),
+            ("observe_capture_args_and_output", "input and output"),
+        ]:
+            cap = per_run(
+                lambda r: None
+                if median_in(r, group, bench) is None or median_in(r, group, "plain_args") is None
+                else median_in(r, group, bench) - median_in(r, group, "plain_args")
             )
+            rat = per_run(
+                lambda r: None
+                if median_in(r, group, bench) is None or extra(r, group, "observe") is None
+                else (median_in(r, group, bench) - median_in(r, group, "plain_args"))
+                / extra(r, group, "observe")
+            )
+            print(f"| `{bench}` ({label}) | {cell(cap, ns)} | {cell(rat, x)} |")
 
-    rows = [
-        ("async fn", "plain_async", "observe_async"),
-        ("sync fn", "plain_sync", "observe_sync"),
-    ]
-    if median("disabled", "plain_async") is not None:
+    if per_run(lambda r: median_in(r, "disabled", "plain_async")):
         print("\n### Tracing disabled (no client installed)\n")
         print("| function | plain | `#[observe]`, disabled | extra |")
         print("| --- | --- | --- | --- |")
-        for label, p, o in rows:
-            a, b = median("disabled", p), median("disabled", o)
-            print(f"| {label} | {ns(a)} | {ns(b)} | {ns(None if None in (a, b) else b - a)} |")
+        for label, p, o in [("async fn", "plain_async", "observe_async"), ("sync fn", "plain_sync", "observe_sync")]:
+            a = per_run(lambda r: median_in(r, "disabled", p))
+            b = per_run(lambda r: median_in(r, "disabled", o))
+            d = per_run(
+                lambda r: None
+                if None in (median_in(r, "disabled", p), median_in(r, "disabled", o))
+                else median_in(r, "disabled", o) - median_in(r, "disabled", p)
+            )
+            print(f"| {label} | {cell(a, ns)} | {cell(b, ns)} | {cell(d, ns)} |")
 
-    base = median("context_per_poll", "no_context")
-    if base is not None:
+    if per_run(lambda r: median_in(r, "context_per_poll", "no_context")):
         print("\n### Context per poll: thread-local pointer vs `tokio::task_local!`\n")
         print("| benchmark | median per poll | extra over no context |")
         print("| --- | --- | --- |")
         for bench in ["no_context", "thread_local_pointer", "tokio_task_local"]:
-            v = median("context_per_poll", bench)
-            print(f"| `context_per_poll/{bench}` | {ns(v)} | {ns(None if v is None else v - base)} |")
+            v = per_run(lambda r: median_in(r, "context_per_poll", bench))
+            e = per_run(
+                lambda r: None
+                if median_in(r, "context_per_poll", bench) is None
+                else median_in(r, "context_per_poll", bench) - median_in(r, "context_per_poll", "no_context")
+            )
+            print(f"| `context_per_poll/{bench}` | {cell(v, ns)} | {cell(e, ns)} |")
 
     elements = 5_000 * 8
-    if median("through_worker", "otlp_protobuf") is not None:
+    if per_run(lambda r: median_in(r, "through_worker", "otlp_protobuf")):
         print("\n### Throughput through the worker (one core)\n")
         print("| destination | median per 40,000 observations | observations/s |")
         print("| --- | --- | --- |")
         for bench in ["otlp_protobuf", "ingestion_json", "sqlite_store"]:
-            v = median("through_worker", bench)
-            rate = "n/a" if v is None else f"{elements / (v / 1e9):,.0f}"
-            print(f"| `through_worker/{bench}` | {ns(v)} | {rate} |")
+            v = per_run(lambda r: median_in(r, "through_worker", bench))
+            rate = [elements / (t / 1e9) for t in v]
+            print(f"| `through_worker/{bench}` | {cell(v, ns)} | {cell(rate, lambda r: f'{r:,.0f}')} |")
 
 
 if __name__ == "__main__":
