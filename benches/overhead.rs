@@ -897,6 +897,31 @@ fn profile_chunk(lib: &Lib, case: &str, n: u64) -> Duration {
     }
 }
 
+/// The measured part of [`profile`], a function of its own so that callgrind can count it
+/// alone (`--toggle-collect='*measured*'`): the process's start (fastant calibrates its
+/// clock in a loop that runs for a fixed time, so for a varying number of instructions) and
+/// the warm-up stay out.
+#[inline(never)]
+fn measured(lib: &Lib, case: &str, calls: u64) -> Duration {
+    chunked(calls, |n| {
+        let t = profile_chunk(lib, case, n);
+        lib.drain();
+        t
+    })
+}
+
+/// As [`measured`], with no library installed.
+#[inline(never)]
+fn measured_disabled(lib: &str, calls: u64) -> Duration {
+    match lib {
+        "observe" => timed(calls, |i| sink(black_box(block_on(ours::leaf(i))))),
+        "fastrace" => timed(calls, |i| {
+            sink(black_box(block_on(with_fastrace::leaf(i))))
+        }),
+        _ => timed(calls, |i| sink(black_box(block_on(with_tracing::leaf(i))))),
+    }
+}
+
 /// `OVERHEAD_PROFILE=<lib>:<case> [OVERHEAD_CALLS=n]`: runs one case `n` times, drained after
 /// every chunk as in the benches, and exits; for `valgrind --tool=callgrind
 /// --separate-threads=yes` (instructions per call are the difference between two values of
@@ -910,13 +935,7 @@ fn profile(spec: &str) {
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
     if case == "disabled" {
-        let elapsed = match lib_name {
-            "observe" => timed(calls, |i| sink(black_box(block_on(ours::leaf(i))))),
-            "fastrace" => timed(calls, |i| {
-                sink(black_box(block_on(with_fastrace::leaf(i))))
-            }),
-            _ => timed(calls, |i| sink(black_box(block_on(with_tracing::leaf(i))))),
-        };
+        let elapsed = measured_disabled(lib_name, calls);
         eprintln!(
             "{spec}: {calls} calls, {:.1} ns/call",
             elapsed.as_nanos() as f64 / calls as f64
@@ -936,11 +955,12 @@ fn profile(spec: &str) {
     let guard = (case == "new_trace")
         .then(|| lib.client().cloned().map(Client::install_global))
         .flatten();
-    let elapsed = chunked(calls, |n| {
-        let t = profile_chunk(&lib, case, n);
+    // Warm up untimed (first-use initialization, the worker's first batches), then measure.
+    for _ in 0..2 {
+        profile_chunk(&lib, case, CHUNK);
         lib.drain();
-        t
-    });
+    }
+    let elapsed = measured(&lib, case, calls);
     drop(guard);
     lib.drain();
     eprintln!(

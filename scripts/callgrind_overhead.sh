@@ -4,10 +4,11 @@
 #
 #   scripts/callgrind_overhead.sh [LIB:CASE ...]
 #
-# Each case runs twice under `valgrind --tool=callgrind --separate-threads=yes`, with
-# $SMALL and $LARGE calls, drained after every chunk of 1,000 as in the bench; per call =
-# difference of the totals / difference of the calls, for the calling thread and for all
-# other threads together (the library's worker or collector). Needs valgrind
+# Each case runs with $SMALL and $LARGE calls, drained after every chunk of 1,000 as in the
+# bench; per call = difference of the counts / difference of the calls. The calling thread is
+# counted inside the bench's `measured` function only (`--toggle-collect`), which is exact;
+# the other threads (the library's worker or collector) over the whole run, in a second run
+# per size: their counts move by a few per call with how often timers wake them. Needs valgrind
 # (`apt-get install valgrind`) and the bench built: `cargo bench --bench overhead --no-run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,15 +29,22 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# Prints "<caller> <others>": instructions of thread 1 and of every other thread.
+# Prints "<caller> <others>": instructions of thread 1 inside `measured`, and of every other
+# thread over the whole run.
 totals() {
   local spec=$1 calls=$2 dir="$work/$1-$2"
-  mkdir -p "$dir"
+  mkdir -p "$dir/caller" "$dir/all"
   OVERHEAD_PROFILE=$spec OVERHEAD_CALLS=$calls valgrind --tool=callgrind --separate-threads=yes \
-    --callgrind-out-file="$dir/cg.out" "$bin" >/dev/null 2>"$dir/log" || { cat "$dir/log" >&2; exit 1; }
-  awk '/^(summary|totals):/ && !seen[FILENAME]++ {
-         n = FILENAME; sub(/.*-/, "", n); if (n + 0 == 1) c += $2; else o += $2 }
-       END { printf "%d %d\n", c, o }' "$dir"/cg.out-*
+    --toggle-collect='*measured*' --callgrind-out-file="$dir/caller/cg.out" "$bin" \
+    >/dev/null 2>"$dir/log" || { cat "$dir/log" >&2; exit 1; }
+  OVERHEAD_PROFILE=$spec OVERHEAD_CALLS=$calls valgrind --tool=callgrind --separate-threads=yes \
+    --callgrind-out-file="$dir/all/cg.out" "$bin" >/dev/null 2>"$dir/log" || { cat "$dir/log" >&2; exit 1; }
+  count() {
+    awk -v want="$1" '/^(summary|totals):/ && !seen[FILENAME]++ {
+           n = FILENAME; sub(/.*-/, "", n); if ((n + 0 == 1) == (want == "caller")) t += $2 }
+         END { printf "%d", t }' "$2"/cg.out-*
+  }
+  echo "$(count caller "$dir/caller") $(count others "$dir/all")"
 }
 
 printf '| case | caller instructions per call | other threads per call | total |\n| --- | --- | --- | --- |\n'
