@@ -41,6 +41,7 @@
 
 pub mod config;
 pub mod export;
+pub mod limits;
 pub mod model;
 pub mod view;
 
@@ -49,7 +50,6 @@ mod client;
 mod clock;
 mod context;
 mod handle;
-mod limits;
 mod pipeline;
 mod update;
 

@@ -58,8 +58,8 @@ pub struct PipelineSettings {
     pub base_attributes: TraceAttributes,
     /// Applied to input, output and metadata on the worker.
     pub mask: Option<Mask>,
-    /// Largest encoded observation; over it the largest of input, output and metadata is
-    /// replaced by a truncation marker.
+    /// Largest encoded observation; over it the largest of input, output, metadata and model
+    /// parameters is replaced by a truncation marker (see [`crate::limits`]).
     pub max_record_bytes: usize,
 }
 
@@ -123,7 +123,8 @@ pub struct Stats {
     pub dropped_after_shutdown: u64,
     /// Records at least one exporter failed to send (after its own retries).
     pub failed: u64,
-    /// Records whose largest field was replaced by a truncation marker.
+    /// Records with a field cut to its limit or replaced by a truncation marker (see
+    /// [`crate::limits`]).
     pub truncated: u64,
     /// Retries the exporters made.
     pub retried: u64,
@@ -554,6 +555,8 @@ struct Worker {
     staged: std::collections::VecDeque<Record>,
     /// The rings as last listed.
     rings: Vec<Arc<Ring>>,
+    /// Field limits, with the trace snapshots already brought within them.
+    limits: limits::Limits,
 }
 
 impl Worker {
@@ -563,6 +566,7 @@ impl Worker {
         commands: Receiver<Command>,
     ) -> Self {
         Worker {
+            limits: limits::Limits::new(pipeline.settings.max_record_bytes),
             pipeline,
             exporters,
             commands,
@@ -648,7 +652,7 @@ impl Worker {
                         limits::mask(&mut obs, mask.as_ref());
                         obs.trace = mask_trace(&mut self.masked_trace, &obs.trace, mask.as_ref());
                     }
-                    if limits::truncate(&mut obs, settings.max_record_bytes) {
+                    if self.limits.observation(&mut obs) {
                         self.pipeline
                             .counters
                             .truncated
@@ -657,7 +661,13 @@ impl Worker {
                     bytes += limits::estimated_size(&obs);
                     batch.observations.push(obs);
                 }
-                Record::Score(score) => {
+                Record::Score(mut score) => {
+                    if self.limits.score(&mut score) {
+                        self.pipeline
+                            .counters
+                            .truncated
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                     bytes += 256;
                     batch.scores.push(score);
                 }
