@@ -51,6 +51,7 @@ mod clock;
 mod context;
 mod handle;
 mod pipeline;
+mod traps;
 mod update;
 
 #[doc(hidden)]

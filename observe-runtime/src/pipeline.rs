@@ -310,6 +310,7 @@ impl Pipeline {
             self.counters
                 .dropped_after_shutdown
                 .fetch_add(1, Ordering::Relaxed);
+            crate::traps::record_after_shutdown();
             return;
         }
         if let Err(record) = ring::push_fast(self.id, record) {

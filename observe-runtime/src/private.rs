@@ -15,7 +15,7 @@ use serde::Serialize;
 
 pub use crate::model::{Json, ObservationType};
 
-use crate::client::global_enabled;
+use crate::client::{global_state, warn_no_client, GlobalState};
 use crate::context::{has_current, with_current, Entered, Frame, Open};
 use crate::model::Level;
 
@@ -59,8 +59,14 @@ impl Span {
     /// rest is not, so an untraced call stays a few instructions long.
     #[inline]
     pub fn enter(meta: &'static Meta) -> Span {
-        if !has_current() && !global_enabled() {
-            return Span::inactive();
+        if !has_current() {
+            let state = global_state();
+            if state != GlobalState::On {
+                if state != GlobalState::Quiet {
+                    warn_no_client(state);
+                }
+                return Span::inactive();
+            }
         }
         Span::enter_active(meta)
     }
