@@ -68,7 +68,9 @@ fn a_dropped_guard_warns_once() {
     }
     let stderr = stderr_of("a_dropped_guard_warns_once", &[]);
     assert_eq!(
-        stderr.matches("after the global client was shut down").count(),
+        stderr
+            .matches("after the global client was shut down")
+            .count(),
         1,
         "{stderr}"
     );

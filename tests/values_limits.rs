@@ -10,8 +10,7 @@ use observe_runtime::export::store::StoreExporter;
 use observe_runtime::export::{Batch, ExportError, Exporter};
 use observe_runtime::limits::{MAX_ATTRIBUTE_CHARS, MAX_JSON_DEPTH, MAX_MESSAGE_CHARS};
 use observe_runtime::model::{
-    Cost, Level, Observation, ObservationType, SpanId, Timestamp, TraceAttributes, TraceId,
-    Usage,
+    Cost, Level, Observation, ObservationType, SpanId, Timestamp, TraceAttributes, TraceId, Usage,
 };
 use observe_runtime::{Client, ObservationUpdate, PipelineSettings, Trace, TraceUpdate};
 
@@ -52,7 +51,10 @@ fn a_cost_that_is_not_a_number_is_dropped_and_the_trace_and_session_stay() {
         )
         .unwrap();
     assert_eq!(traces, 3, "every trace is stored");
-    assert!((cost - 0.75).abs() < 1e-12, "only the valid costs count: {cost}");
+    assert!(
+        (cost - 0.75).abs() < 1e-12,
+        "only the valid costs count: {cost}"
+    );
     let orphans: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM observations o WHERE NOT EXISTS \
@@ -161,7 +163,10 @@ fn usage_arithmetic_saturates() {
     trace.end();
     client.flush(WAIT);
     let llm = memory.find("llm").unwrap();
-    assert_eq!(llm.details().usage.as_ref().unwrap().get("total"), Some(u64::MAX));
+    assert_eq!(
+        llm.details().usage.as_ref().unwrap().get("total"),
+        Some(u64::MAX)
+    );
 }
 
 #[test]
@@ -199,10 +204,23 @@ fn huge_fields_end_up_within_their_limits_in_every_destination() {
 
     let llm = memory.find("llm").unwrap();
     let d = llm.details();
-    assert_eq!(d.model.as_ref().unwrap().chars().count(), MAX_ATTRIBUTE_CHARS);
-    assert!(d.model.as_ref().unwrap().ends_with("…[truncated 3000000 bytes]"));
-    assert_eq!(d.status_message.as_ref().unwrap().chars().count(), MAX_MESSAGE_CHARS);
-    assert_eq!(llm.trace.release.as_ref().unwrap().chars().count(), MAX_ATTRIBUTE_CHARS);
+    assert_eq!(
+        d.model.as_ref().unwrap().chars().count(),
+        MAX_ATTRIBUTE_CHARS
+    );
+    assert!(d
+        .model
+        .as_ref()
+        .unwrap()
+        .ends_with("…[truncated 3000000 bytes]"));
+    assert_eq!(
+        d.status_message.as_ref().unwrap().chars().count(),
+        MAX_MESSAGE_CHARS
+    );
+    assert_eq!(
+        llm.trace.release.as_ref().unwrap().chars().count(),
+        MAX_ATTRIBUTE_CHARS
+    );
     let root = memory.find("t").unwrap();
     let input = root.trace.input.as_ref().unwrap().to_value();
     assert_eq!(input["truncated"], true);
@@ -260,7 +278,10 @@ fn deep_json_in_every_structured_field() {
     let mut obs = trace.span("deep");
     let mut nested = serde_json::Map::new();
     nested.insert("deep".into(), serde_json::to_value(Nested(10_000)).unwrap());
-    nested.insert("fine".into(), serde_json::to_value(Nested(MAX_JSON_DEPTH - 1)).unwrap());
+    nested.insert(
+        "fine".into(),
+        serde_json::to_value(Nested(MAX_JSON_DEPTH - 1)).unwrap(),
+    );
     obs.update(
         ObservationUpdate::new()
             .input(&Nested(10_000))

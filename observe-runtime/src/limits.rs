@@ -435,11 +435,11 @@ fn limited_trace(
     let within = trace_strings(attrs)
         .iter()
         .all(|(v, _)| !v.is_some_and(|v| over_chars(v, MAX_ATTRIBUTE_CHARS)))
-        && attrs
-            .environment
-            .as_deref()
-            .map_or(true, environment_shape_ok)
-        && !attrs.tags.iter().any(|t| over_chars(t, MAX_ATTRIBUTE_CHARS))
+        && !environment_refused(attrs)
+        && !attrs
+            .tags
+            .iter()
+            .any(|t| over_chars(t, MAX_ATTRIBUTE_CHARS))
         && !attrs.metadata.iter().any(metadata_entry_over)
         && !io_over(&attrs.input)
         && !io_over(&attrs.output);
@@ -448,12 +448,15 @@ fn limited_trace(
     }
     let mut copy = attrs.clone();
     for (slot, what) in trace_strings_mut(&mut copy) {
-        if let Some(short) = slot.as_deref().and_then(|v| cut_text(v, MAX_ATTRIBUTE_CHARS)) {
+        if let Some(short) = slot
+            .as_deref()
+            .and_then(|v| cut_text(v, MAX_ATTRIBUTE_CHARS))
+        {
             *slot = Some(short);
             notes.push((Cut::TraceAttribute, what));
         }
     }
-    if !copy.environment.as_deref().map_or(true, environment_shape_ok) {
+    if environment_refused(&copy) {
         copy.environment = None;
         notes.push((Cut::TraceAttribute, "environment"));
     }
@@ -512,9 +515,17 @@ fn trace_strings_mut(a: &mut TraceAttributes) -> [(&mut Option<String>, &'static
     ]
 }
 
+/// True when the trace has an environment Langfuse would refuse.
+fn environment_refused(a: &TraceAttributes) -> bool {
+    match a.environment.as_deref() {
+        Some(e) => !environment_shape_ok(e),
+        None => false,
+    }
+}
+
 /// Langfuse's environment rule (`^(?!langfuse)[a-z0-9_-]+$`, at most 40 characters),
 /// without the warning the API gives.
-fn environment_shape_ok(value: &str) -> bool {
+pub(crate) fn environment_shape_ok(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= MAX_ENVIRONMENT_CHARS
         && !value.starts_with("langfuse")
@@ -592,7 +603,9 @@ mod tests {
     fn a_small_record_is_untouched() {
         let mut o = obs();
         o.details_mut().input = Some(Json::string("small"));
-        o.details_mut().metadata.insert("k".into(), Json::from_raw_unchecked(nested(100)));
+        o.details_mut()
+            .metadata
+            .insert("k".into(), Json::from_raw_unchecked(nested(100)));
         let before = o.clone();
         assert!(!Limits::new(10_000).observation(&mut o));
         assert_eq!(o, before);
@@ -623,7 +636,10 @@ mod tests {
         assert!(Limits::new(1_000_000).observation(&mut o));
         assert_eq!(o.name.chars().count(), MAX_NAME_CHARS);
         let d = o.details();
-        assert_eq!(d.model.as_ref().unwrap().chars().count(), MAX_ATTRIBUTE_CHARS);
+        assert_eq!(
+            d.model.as_ref().unwrap().chars().count(),
+            MAX_ATTRIBUTE_CHARS
+        );
         assert_eq!(
             d.status_message.as_ref().unwrap().chars().count(),
             MAX_MESSAGE_CHARS

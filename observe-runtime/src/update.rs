@@ -208,12 +208,7 @@ fn checked(field: &'static str, value: String) -> Option<String> {
 
 /// `^(?!langfuse)[a-z0-9_-]+$`, at most 40 characters.
 pub(crate) fn environment_ok(value: &str) -> bool {
-    let ok = !value.is_empty()
-        && value.len() <= MAX_ENVIRONMENT_CHARS
-        && !value.starts_with("langfuse")
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    let ok = crate::limits::environment_shape_ok(value);
     if !ok {
         tracing::warn!(
             environment = value,

@@ -316,9 +316,7 @@ impl Plan {
 
     /// The trace entry of observation `i`; `None` for a repeat within the batch.
     fn entry_of(&self, i: usize) -> Option<&TraceEntry> {
-        self.slot
-            .get(i)
-            .and_then(|&t| self.traces.get(t as usize))
+        self.slot.get(i).and_then(|&t| self.traces.get(t as usize))
     }
 
     /// Records whether observation `i` was stored by this batch.
