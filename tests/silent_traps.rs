@@ -97,3 +97,24 @@ fn records_after_shutdown_warn_once_and_are_counted() {
         "{stderr}"
     );
 }
+
+#[test]
+fn observations_still_open_at_shutdown_are_reported() {
+    if in_child("observations_still_open_at_shutdown_are_reported") {
+        let (client, _memory) = Client::in_memory();
+        let guard = client.clone().install_global();
+        let trace = client.trace(Trace::new("fire-and-forget"));
+        let child = trace.span("still running");
+        client.trace(Trace::new("done")).end();
+        drop(guard);
+        drop(child);
+        trace.end();
+        assert_eq!(client.stats().dropped_after_shutdown, 2);
+        return;
+    }
+    let stderr = stderr_of("observations_still_open_at_shutdown_are_reported", &[]);
+    assert!(
+        stderr.contains("2 observation(s) were still open when tracing shut down"),
+        "{stderr}"
+    );
+}

@@ -24,7 +24,7 @@ use serde_json::Value;
 const SEEDS: u64 = 4;
 const TRACES: usize = 6;
 const OBSERVATIONS: usize = 8;
-const RECORD_BYTES: usize = 200_000;
+const RECORD_BYTES: usize = 100_000;
 
 /// Characters that break naive code: controls, escapes, quotes, multi-byte, astral.
 const ODD: &[char] = &[
@@ -38,7 +38,7 @@ fn text(rng: &mut fastrand::Rng) -> String {
         3..=12 => rng.usize(1..40),
         13..=16 => rng.usize(190..230),
         17..=18 => rng.usize(900..12_000),
-        _ => rng.usize(200_000..400_000),
+        _ => rng.usize(60_000..150_000),
     };
     let pool = rng.u8(..3);
     (0..len)

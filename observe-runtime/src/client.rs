@@ -355,6 +355,9 @@ impl Drop for Guard {
                 set_global(None);
             }
             client.shutdown(self.shutdown_timeout);
+            if ours {
+                crate::traps::report_open_at_shutdown();
+            }
         }
     }
 }

@@ -251,6 +251,7 @@ impl Frame {
         name: Cow<'static, str>,
         kind: ObservationType,
     ) -> Frame {
+        crate::traps::opened();
         Frame {
             trace: Some(trace),
             client: None,
@@ -294,6 +295,7 @@ impl Frame {
         else {
             return;
         };
+        crate::traps::ended();
         if !trace.sampled {
             return;
         }

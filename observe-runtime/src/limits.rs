@@ -34,7 +34,7 @@
 //! ```
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use crate::model::{Json, Metadata, Observation, Score, TraceAttributes};
 pub use crate::update::{MAX_ATTRIBUTE_CHARS, MAX_ENVIRONMENT_CHARS};
@@ -207,7 +207,10 @@ pub(crate) struct Limits {
     max_record_bytes: usize,
     /// Kinds of cut already logged as warnings (later ones go to debug).
     warned: u32,
-    traces: Vec<(Arc<TraceAttributes>, Arc<TraceAttributes>)>,
+    /// Each snapshot seen, and its limited copy (`None`: within the limits as it is). Weak,
+    /// so a large original is freed with its observations; its address is not reused while
+    /// the weak reference lives, so a match is the same snapshot.
+    traces: Vec<(Weak<TraceAttributes>, Option<Arc<TraceAttributes>>)>,
     next_slot: usize,
 }
 
@@ -346,25 +349,25 @@ impl Limits {
     /// Replaces the trace's attributes by a copy within the limits, when they are not;
     /// returns whether this call cut something (a snapshot is cut and counted once).
     fn trace(&mut self, attrs: &mut Arc<TraceAttributes>) -> bool {
-        if let Some((_, limited)) = self
+        let seen = self
             .traces
             .iter()
-            .find(|(original, _)| Arc::ptr_eq(original, attrs))
-        {
-            *attrs = limited.clone();
+            .find(|(original, _)| std::ptr::eq(original.as_ptr(), Arc::as_ptr(attrs)));
+        if let Some((_, limited)) = seen {
+            if let Some(limited) = limited {
+                *attrs = limited.clone();
+            }
             return false;
         }
-        let original = attrs.clone();
         let mut notes = Vec::new();
-        let limited = match limited_trace(&original, self.max_record_bytes / 4, &mut notes) {
-            Some(copy) => Arc::new(copy),
-            None => original.clone(),
-        };
+        let limited = limited_trace(attrs, self.max_record_bytes / 4, &mut notes).map(Arc::new);
         for (kind, what) in &notes {
             self.note(*kind, what);
         }
-        *attrs = limited.clone();
-        let entry = (original, limited);
+        let entry = (Arc::downgrade(attrs), limited.clone());
+        if let Some(limited) = limited {
+            *attrs = limited;
+        }
         if self.traces.len() < TRACE_CACHE {
             self.traces.push(entry);
         } else if let Some(slot) = self.traces.get_mut(self.next_slot) {

@@ -4,10 +4,13 @@
 //! client after its shutdown. Each is said once per process, through `tracing` and, when no
 //! `tracing` subscriber is installed, on stderr, so that it is seen either way.
 //!
+//! At the global client's shutdown it also says how many observations were still open.
+//!
 //! Turning tracing off on purpose (`LANGFUSE_TRACING_ENABLED=false`) is not a trap: nothing
 //! is said then.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::config::vars;
 
@@ -62,5 +65,80 @@ pub(crate) fn record_after_shutdown() {
             "observe: an observation ended after its client was shut down; it is dropped \
              (counted in Stats::dropped_after_shutdown)",
         );
+    }
+}
+
+/// Observations opened minus ended on one thread. Only its thread writes it (a load and a
+/// store, no read-modify-write: the open and end paths stay free of shared atomics); a
+/// thread may end what another opened, so one count can go below zero, and the sum over
+/// threads is what is open.
+struct ThreadOpen(Arc<AtomicI64>);
+
+/// Every live thread's count, and the sum of those of threads that exited.
+static THREADS: Mutex<(Vec<Arc<AtomicI64>>, i64)> = Mutex::new((Vec::new(), 0));
+
+thread_local! {
+    static OPEN: ThreadOpen = ThreadOpen::register();
+}
+
+impl ThreadOpen {
+    fn register() -> ThreadOpen {
+        let count = Arc::new(AtomicI64::new(0));
+        THREADS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .push(count.clone());
+        ThreadOpen(count)
+    }
+
+    #[inline]
+    fn add(&self, n: i64) {
+        let c = &self.0;
+        c.store(c.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
+}
+
+impl Drop for ThreadOpen {
+    fn drop(&mut self) {
+        let mut threads = THREADS.lock().unwrap_or_else(PoisonError::into_inner);
+        threads.0.retain(|c| !Arc::ptr_eq(c, &self.0));
+        threads.1 += self.0.load(Ordering::Relaxed);
+    }
+}
+
+/// An observation was opened on this thread.
+#[inline]
+pub(crate) fn opened() {
+    let _ = OPEN.try_with(|c| c.add(1));
+}
+
+/// An observation was ended on this thread.
+#[inline]
+pub(crate) fn ended() {
+    let _ = OPEN.try_with(|c| c.add(-1));
+}
+
+/// Observations open now, in the whole process.
+pub(crate) fn open_observations() -> i64 {
+    let threads = THREADS.lock().unwrap_or_else(PoisonError::into_inner);
+    threads.1
+        + threads
+            .0
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum::<i64>()
+}
+
+/// Says, at the global client's shutdown, how many observations were still open (a spawned
+/// task still running, a handle kept): what they record when they end is dropped and counted.
+pub(crate) fn report_open_at_shutdown() {
+    let open = open_observations();
+    if open > 0 {
+        warn(&format!(
+            "observe: {open} observation(s) were still open when tracing shut down (a spawned \
+             task still running? a handle not ended?); what they record when they end is \
+             dropped (counted in Stats::dropped_after_shutdown)"
+        ));
     }
 }
