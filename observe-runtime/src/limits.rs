@@ -39,6 +39,14 @@ use std::sync::{Arc, Weak};
 use crate::model::{Json, Metadata, Observation, Score, TraceAttributes};
 pub use crate::update::{MAX_ATTRIBUTE_CHARS, MAX_ENVIRONMENT_CHARS};
 
+mod text;
+mod trace;
+
+pub(crate) use text::{cut_text, deeper_than, over_chars};
+use text::{depth_marker, limit_depth, marker};
+pub(crate) use trace::environment_shape_ok;
+use trace::limited_trace;
+
 /// Longest observation name, in characters.
 pub const MAX_NAME_CHARS: usize = 1_000;
 /// Longest status message or score comment, in characters.
@@ -102,74 +110,6 @@ fn payload_size(d: &crate::model::ObservationDetails, field: Field) -> usize {
         Field::Metadata => metadata_size(&d.metadata),
         Field::ModelParameters => d.model_parameters.as_ref().map_or(0, Json::len),
     }
-}
-
-/// True when `text` has more than `max` characters; O(1) for text of at most `max` bytes.
-pub(crate) fn over_chars(text: &str, max: usize) -> bool {
-    text.len() > max && text.chars().nth(max).is_some()
-}
-
-/// `text` cut to at most `max` characters, its end replaced by `…[truncated N bytes]`;
-/// `None` when it fits.
-pub(crate) fn cut_text(text: &str, max: usize) -> Option<String> {
-    if !over_chars(text, max) {
-        return None;
-    }
-    let marker = format!("…[truncated {} bytes]", text.len());
-    let keep = max.saturating_sub(marker.chars().count());
-    let end = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);
-    let mut cut = String::with_capacity(end + marker.len());
-    cut.push_str(&text[..end]);
-    if marker.chars().count() <= max {
-        cut.push_str(&marker);
-    }
-    Some(cut)
-}
-
-/// True when `text` (JSON) nests arrays and objects more than `max` levels deep.
-pub(crate) fn deeper_than(text: &str, max: usize) -> bool {
-    // Each level takes at least two bytes, and no more levels than opening brackets: most
-    // values are ruled out without the exact scan.
-    if text.len() <= 2 * max {
-        return false;
-    }
-    let opening = text.bytes().filter(|&b| b == b'[' || b == b'{').count();
-    if opening <= max {
-        return false;
-    }
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for b in text.bytes() {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
-}
-
-/// The object that stands in for a value that was cut.
-fn marker(original_bytes: usize, reason: &str) -> Json {
-    Json::from_value(&serde_json::json!({
-        "truncated": true,
-        "original_bytes": original_bytes,
-        "reason": reason,
-    }))
 }
 
 /// What was cut, for the once-per-kind warning.
@@ -404,137 +344,6 @@ impl Limits {
         }
         cut
     }
-}
-
-fn depth_marker(value: &Json) -> Json {
-    marker(
-        value.len(),
-        &format!("nested deeper than {MAX_JSON_DEPTH} levels"),
-    )
-}
-
-/// Replaces a value nested too deep by a marker; returns whether it did.
-fn limit_depth(slot: &mut Option<Json>) -> bool {
-    match slot {
-        Some(v) if deeper_than(v.as_str(), MAX_JSON_DEPTH) => {
-            *slot = Some(depth_marker(v));
-            true
-        }
-        _ => false,
-    }
-}
-
-/// A copy of `attrs` within the limits, or `None` when they are within them already
-/// (checked without allocating). What was cut is added to `notes`.
-fn limited_trace(
-    attrs: &TraceAttributes,
-    max_io_bytes: usize,
-    notes: &mut Vec<(Cut, &'static str)>,
-) -> Option<TraceAttributes> {
-    let io_over = |v: &Option<Json>| {
-        v.as_ref()
-            .is_some_and(|v| v.len() > max_io_bytes || deeper_than(v.as_str(), MAX_JSON_DEPTH))
-    };
-    let within = trace_strings(attrs)
-        .iter()
-        .all(|(v, _)| !v.is_some_and(|v| over_chars(v, MAX_ATTRIBUTE_CHARS)))
-        && !environment_refused(attrs)
-        && !attrs
-            .tags
-            .iter()
-            .any(|t| over_chars(t, MAX_ATTRIBUTE_CHARS))
-        && !attrs.metadata.iter().any(metadata_entry_over)
-        && !io_over(&attrs.input)
-        && !io_over(&attrs.output);
-    if within {
-        return None;
-    }
-    let mut copy = attrs.clone();
-    for (slot, what) in trace_strings_mut(&mut copy) {
-        if let Some(short) = slot
-            .as_deref()
-            .and_then(|v| cut_text(v, MAX_ATTRIBUTE_CHARS))
-        {
-            *slot = Some(short);
-            notes.push((Cut::TraceAttribute, what));
-        }
-    }
-    if environment_refused(&copy) {
-        copy.environment = None;
-        notes.push((Cut::TraceAttribute, "environment"));
-    }
-    for tag in &mut copy.tags {
-        if let Some(short) = cut_text(tag, MAX_ATTRIBUTE_CHARS) {
-            *tag = short;
-            notes.push((Cut::TraceAttribute, "tag"));
-        }
-    }
-    let before = copy.metadata.len();
-    copy.metadata.retain(|k, v| !metadata_entry_over((k, v)));
-    if copy.metadata.len() != before {
-        notes.push((Cut::TraceAttribute, "trace metadata"));
-    }
-    for (slot, what) in [
-        (&mut copy.input, "trace input"),
-        (&mut copy.output, "trace output"),
-    ] {
-        if limit_depth(slot) {
-            notes.push((Cut::Depth, what));
-        } else if let Some(v) = slot.as_ref().filter(|v| v.len() > max_io_bytes) {
-            let reason =
-                format!("over the {max_io_bytes}-byte limit for a trace's input or output");
-            *slot = Some(marker(v.len(), &reason));
-            notes.push((Cut::TraceIo, what));
-        }
-    }
-    Some(copy)
-}
-
-/// A trace metadata entry Langfuse would refuse: its key or JSON-encoded value is over
-/// [`MAX_ATTRIBUTE_CHARS`] (a value that short is also shallow enough).
-fn metadata_entry_over((key, value): (&String, &Json)) -> bool {
-    over_chars(key, MAX_ATTRIBUTE_CHARS) || over_chars(value.as_str(), MAX_ATTRIBUTE_CHARS)
-}
-
-/// The trace's short strings, each with its name for the warning.
-fn trace_strings(a: &TraceAttributes) -> [(Option<&str>, &'static str); 5] {
-    [
-        (a.name.as_deref(), "trace name"),
-        (a.user_id.as_deref(), "user id"),
-        (a.session_id.as_deref(), "session id"),
-        (a.version.as_deref(), "version"),
-        (a.release.as_deref(), "release"),
-    ]
-}
-
-/// The same strings as [`trace_strings`], to change.
-fn trace_strings_mut(a: &mut TraceAttributes) -> [(&mut Option<String>, &'static str); 5] {
-    [
-        (&mut a.name, "trace name"),
-        (&mut a.user_id, "user id"),
-        (&mut a.session_id, "session id"),
-        (&mut a.version, "version"),
-        (&mut a.release, "release"),
-    ]
-}
-
-/// True when the trace has an environment Langfuse would refuse.
-fn environment_refused(a: &TraceAttributes) -> bool {
-    match a.environment.as_deref() {
-        Some(e) => !environment_shape_ok(e),
-        None => false,
-    }
-}
-
-/// Langfuse's environment rule (`^(?!langfuse)[a-z0-9_-]+$`, at most 40 characters),
-/// without the warning the API gives.
-pub(crate) fn environment_shape_ok(value: &str) -> bool {
-    !value.is_empty()
-        && value.len() <= MAX_ENVIRONMENT_CHARS
-        && !value.starts_with("langfuse")
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 /// Applies the user's mask to input, output and every metadata value.
