@@ -16,7 +16,7 @@
 
 use std::cell::RefCell;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +30,53 @@ use crate::handle::{Trace, TraceHandle};
 use crate::pipeline::{FlushReport, Pipeline, PipelineSettings, Stats};
 
 static GLOBAL: ArcSwapOption<Pipeline> = ArcSwapOption::const_empty();
-static GLOBAL_ON: AtomicBool = AtomicBool::new(false);
+/// Whether `GLOBAL` holds a pipeline, and if not, whether an observation that finds none
+/// should warn: one load tells `#[observe]` both (see [`GlobalState`]).
+static GLOBAL_STATE: AtomicU8 = AtomicU8::new(GlobalState::NeverInstalled as u8);
+
+/// What an observation outside any client scope finds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(crate) enum GlobalState {
+    /// No client, and nothing to say: tracing was turned off, or the warning was given.
+    Quiet = 0,
+    /// A client is installed.
+    On = 1,
+    /// No client was ever installed (warn once).
+    NeverInstalled = 2,
+    /// The installed client was shut down (warn once).
+    ShutDown = 3,
+}
+
+/// The global state, in one relaxed load.
+#[inline]
+pub(crate) fn global_state() -> GlobalState {
+    match GLOBAL_STATE.load(Ordering::Relaxed) {
+        1 => GlobalState::On,
+        0 => GlobalState::Quiet,
+        2 => GlobalState::NeverInstalled,
+        _ => GlobalState::ShutDown,
+    }
+}
+
+/// Warns (once) that an observation found no global client in `state`, then stays quiet.
+#[cold]
+#[inline(never)]
+pub(crate) fn warn_no_client(state: GlobalState) {
+    let quieted = GLOBAL_STATE.compare_exchange(
+        state as u8,
+        GlobalState::Quiet as u8,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    if quieted.is_ok() {
+        match state {
+            GlobalState::NeverInstalled => crate::traps::no_client_installed(),
+            GlobalState::ShutDown => crate::traps::client_shut_down(),
+            GlobalState::On | GlobalState::Quiet => {}
+        }
+    }
+}
 /// Bumped whenever `GLOBAL` changes, so a thread knows when its cached copy is stale.
 static GLOBAL_GENERATION: AtomicU64 = AtomicU64::new(0);
 
@@ -46,7 +92,7 @@ thread_local! {
 /// The global pipeline, if one is installed and enabled. One relaxed load when there is none.
 #[inline]
 pub(crate) fn global_pipeline() -> Option<Arc<Pipeline>> {
-    if !GLOBAL_ON.load(Ordering::Relaxed) {
+    if global_state() != GlobalState::On {
         return None;
     }
     let generation = GLOBAL_GENERATION.load(Ordering::Acquire);
@@ -65,19 +111,13 @@ pub(crate) fn global_pipeline() -> Option<Arc<Pipeline>> {
 fn set_global(pipeline: Option<Arc<Pipeline>>) {
     let on = pipeline.is_some();
     if !on {
-        GLOBAL_ON.store(false, Ordering::Release);
+        GLOBAL_STATE.store(GlobalState::ShutDown as u8, Ordering::Release);
     }
     GLOBAL.store(pipeline);
     GLOBAL_GENERATION.fetch_add(1, Ordering::AcqRel);
     if on {
-        GLOBAL_ON.store(true, Ordering::Release);
+        GLOBAL_STATE.store(GlobalState::On as u8, Ordering::Release);
     }
-}
-
-/// True when a global client is installed (the fast check `#[observe]` makes first).
-#[inline]
-pub(crate) fn global_enabled() -> bool {
-    GLOBAL_ON.load(Ordering::Relaxed)
 }
 
 /// How long dropping the last handle of a client waits for its queue to drain, when it was
@@ -287,6 +327,13 @@ impl Guard {
 
     /// A guard that installed nothing and does nothing when dropped.
     pub(crate) fn disabled() -> Guard {
+        // Turned off on purpose: `#[observe]` finding no client is expected, not a trap.
+        let _ = GLOBAL_STATE.compare_exchange(
+            GlobalState::NeverInstalled as u8,
+            GlobalState::Quiet as u8,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        );
         Guard {
             client: None,
             shutdown_timeout: DROP_SHUTDOWN_TIMEOUT,
@@ -319,6 +366,9 @@ impl Drop for Guard {
                 set_global(None);
             }
             client.shutdown(self.shutdown_timeout);
+            if ours {
+                crate::traps::report_open_at_shutdown();
+            }
         }
     }
 }

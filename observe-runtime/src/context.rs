@@ -285,6 +285,7 @@ impl Frame {
         name: Cow<'static, str>,
         kind: ObservationType,
     ) -> Frame {
+        crate::traps::opened();
         Frame {
             trace: Some(trace),
             client: None,
@@ -363,6 +364,7 @@ impl Frame {
         else {
             return;
         };
+        crate::traps::ended();
         if !trace.sampled {
             return;
         }

@@ -43,6 +43,7 @@
 
 pub mod config;
 pub mod export;
+pub mod limits;
 pub mod model;
 pub mod view;
 
@@ -51,8 +52,8 @@ mod client;
 mod clock;
 mod context;
 mod handle;
-mod limits;
 mod pipeline;
+mod traps;
 mod update;
 
 #[doc(hidden)]

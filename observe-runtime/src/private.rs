@@ -17,7 +17,7 @@ use sync_wrapper::SyncWrapper;
 
 pub use crate::model::{Json, ObservationType};
 
-use crate::client::global_enabled;
+use crate::client::{global_state, warn_no_client, GlobalState};
 use crate::context::{has_current, with_current, Frame, Open};
 use crate::model::Level;
 
@@ -65,8 +65,14 @@ impl Span {
     /// rest is not, so an untraced call stays a few instructions long.
     #[inline]
     pub fn enter(meta: &'static Meta) -> Span {
-        if !has_current() && !global_enabled() {
-            return Span::inactive();
+        if !has_current() {
+            let state = global_state();
+            if state != GlobalState::On {
+                if state != GlobalState::Quiet {
+                    warn_no_client(state);
+                }
+                return Span::inactive();
+            }
         }
         Span::enter_active(meta)
     }
