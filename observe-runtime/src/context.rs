@@ -49,6 +49,10 @@ pub(crate) struct TraceState {
     updated: AtomicBool,
     /// The attributes once updated; `None` (the base) before.
     attrs: Mutex<Option<Arc<TraceAttributes>>>,
+    /// The W3C `tracestate` that came with a trace continued from another service, passed on
+    /// unchanged to the services this one calls.
+    #[cfg_attr(not(feature = "propagation"), allow(dead_code))]
+    pub(crate) tracestate: std::sync::OnceLock<Box<str>>,
 }
 
 impl TraceState {
@@ -60,6 +64,7 @@ impl TraceState {
             sampled,
             updated: AtomicBool::new(false),
             attrs: Mutex::new(None),
+            tracestate: std::sync::OnceLock::new(),
         })
     }
 
@@ -189,6 +194,26 @@ impl Entered {
     }
 }
 
+#[cfg_attr(not(feature = "tracing-bridge"), allow(dead_code))]
+impl Entered {
+    /// The frame current before this guard.
+    pub(crate) fn previous(&self) -> *const Frame {
+        self.previous
+    }
+
+    /// Makes this guard restore `previous` instead: how a stack of guards closes the gap
+    /// when one below the top ends first (a `tracing` span exited out of order).
+    pub(crate) fn set_previous(&mut self, previous: *const Frame) {
+        self.previous = previous;
+    }
+}
+
+/// The current frame's address, to tell whether a frame is still the innermost.
+#[cfg_attr(not(feature = "tracing-bridge"), allow(dead_code))]
+pub(crate) fn current_ptr() -> *const Frame {
+    CURRENT.with(Cell::get)
+}
+
 impl Drop for Entered {
     #[inline]
     fn drop(&mut self) {
@@ -203,6 +228,19 @@ impl Frame {
             trace: self.trace.clone(),
             client: self.client.clone(),
             span_id: self.span_id,
+            parent_id: None,
+            open: UnsafeCell::new(None),
+        }
+    }
+
+    /// A context continuing a trace from elsewhere (another process, a `tracing` span seen
+    /// from another thread): observations opened under it get `parent` as their parent id.
+    #[cfg_attr(not(feature = "propagation"), allow(dead_code))]
+    pub(crate) fn continued(trace: Arc<TraceState>, parent: SpanId) -> Frame {
+        Frame {
+            trace: Some(trace),
+            client: None,
+            span_id: Some(parent),
             parent_id: None,
             open: UnsafeCell::new(None),
         }

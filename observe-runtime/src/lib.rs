@@ -44,6 +44,11 @@ pub mod export;
 pub mod model;
 pub mod view;
 
+#[cfg(feature = "tracing-bridge")]
+pub mod bridge;
+#[cfg(feature = "propagation")]
+pub mod propagation;
+
 mod carry;
 mod client;
 mod clock;
