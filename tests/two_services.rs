@@ -7,13 +7,12 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use observe_runtime::bridge::ObserveLayer;
+use observe_runtime::export::memory::InMemory;
 use observe_runtime::model::{Observation, ObservationType, SpanId, TraceId};
 use observe_runtime::propagation::{Propagation, PropagationLayer, RequestBuilderExt};
 use observe_runtime::{
-    current_observation_id, current_trace_id, observe, update_current_trace, Client,
-    TraceUpdate,
+    current_observation_id, current_trace_id, observe, update_current_trace, Client, TraceUpdate,
 };
-use observe_runtime::export::memory::InMemory;
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{Span as _, TraceContextExt, Tracer, TracerProvider as _};
 use serde_json::json;
@@ -149,7 +148,11 @@ async fn a_call_between_two_services_is_one_trace_with_the_attributes_on_both_si
         .iter()
         .filter(|o| o.kind == ObservationType::Event)
         .collect();
-    assert!(!events.is_empty(), "tower-http's events: {:#?}", names(&obs));
+    assert!(
+        !events.is_empty(),
+        "tower-http's events: {:#?}",
+        names(&obs)
+    );
     assert!(events.iter().all(|e| e.parent_id == Some(request.id)));
     assert!(
         obs.iter().all(|o| !o.name.contains("flushed")),
@@ -274,10 +277,7 @@ fn the_opentelemetry_sdk_continues_a_trace_from_observe() {
     assert_eq!(remote.trace_id().to_bytes(), trace.to_bytes());
     assert_eq!(remote.span_id().to_bytes(), parent.to_bytes());
     let child = sdk_tracer().start_with_context("downstream", &cx);
-    assert_eq!(
-        child.span_context().trace_id().to_bytes(),
-        trace.to_bytes()
-    );
+    assert_eq!(child.span_context().trace_id().to_bytes(), trace.to_bytes());
 
     use opentelemetry::baggage::BaggageExt;
     let cx = opentelemetry_sdk::propagation::BaggagePropagator::new().extract(&carrier);

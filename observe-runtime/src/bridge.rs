@@ -356,7 +356,9 @@ where
             return;
         };
         let mut pending = node.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        values.record(&mut Visitor(&mut **pending.get_or_insert_with(Default::default)));
+        values.record(&mut Visitor(
+            &mut **pending.get_or_insert_with(Default::default),
+        ));
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
@@ -422,7 +424,11 @@ where
         let mut fields = EventFields::default();
         event.record(&mut Visitor(&mut fields));
         let name: Cow<'static, str> = match &fields.message {
-            Some(message) => message.chars().take(EVENT_NAME_CHARS).collect::<String>().into(),
+            Some(message) => message
+                .chars()
+                .take(EVENT_NAME_CHARS)
+                .collect::<String>()
+                .into(),
             None => Cow::Borrowed(meta.name()),
         };
         let frame = Frame::with_trace(trace, Some(parent_id), name, ObservationType::Event);
@@ -439,9 +445,10 @@ where
             if alarming {
                 details.status_message = fields.message;
             }
-            fields
-                .metadata
-                .push(("target".to_owned(), crate::model::Json::string(meta.target())));
+            fields.metadata.push((
+                "target".to_owned(),
+                crate::model::Json::string(meta.target()),
+            ));
             details.metadata.extend(fields.metadata);
         }
         frame.finish();

@@ -77,7 +77,9 @@ impl Value<'_> {
         match self {
             Value::I64(v) => (*v).into(),
             Value::U64(v) => (*v).into(),
-            Value::F64(v) => serde_json::Number::from_f64(*v).map_or(serde_json::Value::Null, Into::into),
+            Value::F64(v) => {
+                serde_json::Number::from_f64(*v).map_or(serde_json::Value::Null, Into::into)
+            }
             Value::Bool(v) => (*v).into(),
             _ => self.text().into_owned().into(),
         }

@@ -142,9 +142,14 @@ mod tests {
     fn attributes_round_trip_through_the_header_text() {
         let text = encode(&attrs(), &["tenant".into(), "n".into()]);
         assert!(!text.contains(' ') && !text.contains('é'), "{text}");
-        assert!(!text.contains("secret"), "only chosen metadata travels: {text}");
+        assert!(
+            !text.contains("secret"),
+            "only chosen metadata travels: {text}"
+        );
         let mut back = TraceAttributes::default();
-        decode([text.as_str()].into_iter()).unwrap().apply_to(&mut back);
+        decode([text.as_str()].into_iter())
+            .unwrap()
+            .apply_to(&mut back);
         assert_eq!(back.session_id.as_deref(), Some("chat 7, café"));
         assert_eq!(back.user_id.as_deref(), Some("u;1"));
         assert_eq!(back.tags, ["a", "b"]);
@@ -155,9 +160,8 @@ mod tests {
     #[test]
     fn other_members_and_properties_are_ignored_and_over_limit_values_dropped() {
         let long = "x".repeat(201);
-        let header = format!(
-            "userId=alice, langfuse_user_id = bob ;prop=1,langfuse_session_id={long},junk"
-        );
+        let header =
+            format!("userId=alice, langfuse_user_id = bob ;prop=1,langfuse_session_id={long},junk");
         let mut back = TraceAttributes::default();
         decode([header.as_str()].into_iter())
             .unwrap()
