@@ -77,14 +77,11 @@ async fn api(http: reqwest::Client, url: String) -> String {
             .tags(["two-services"])
             .metadata(json!({"tenant": "acme", "secret": "stays home"})),
     );
-    http.get(url)
-        .with_propagation(&propagation())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    text(http.get(url).with_propagation(&propagation())).await
+}
+
+async fn text(request: reqwest::RequestBuilder) -> String {
+    request.send().await.unwrap().text().await.unwrap()
 }
 
 /// Flushes until the trace has `n` observations: the server ends its request span after the
@@ -166,7 +163,7 @@ async fn a_call_between_two_services_is_one_trace_with_the_attributes_on_both_si
         assert_eq!(tenant, Some("\"acme\""), "{}", o.name);
     }
     assert!(
-        handler.trace.metadata.get("secret").is_none(),
+        !handler.trace.metadata.contains_key("secret"),
         "only chosen metadata crosses"
     );
 }
@@ -178,15 +175,7 @@ async fn without_baggage_only_the_trace_crosses() {
     #[observe(name = "plain_caller")]
     async fn plain_caller(url: String) -> String {
         update_current_trace(TraceUpdate::new().user_id("not-sent"));
-        reqwest::Client::new()
-            .get(url)
-            .with_trace_context()
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
+        text(reqwest::Client::new().get(url).with_trace_context()).await
     }
     client
         .in_scope(plain_caller(format!("http://{addr}/agent")))
@@ -298,4 +287,61 @@ fn a_malformed_traceparent_starts_a_new_trace() {
     assert_eq!(incoming.trace_id(), None);
     let (trace, _) = incoming.run(continued);
     assert!(trace.is_some(), "the handler still records, as a new trace");
+}
+
+/// A trace continued from elsewhere has a root whose parent is not in this process: the
+/// OTLP encoding carries that parent's id, and the local store keeps and shows the trace.
+#[test]
+fn a_remote_parent_reaches_otlp_and_the_store() {
+    use observe_runtime::export::otlp::{encode_batch, Resource};
+    use observe_runtime::export::store::{Store, StoreExporter};
+    use observe_runtime::export::Batch;
+    use prost::Message;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    let memory = InMemory::new();
+    let client = Client::builder()
+        .exporter(memory.clone())
+        .exporter(StoreExporter::open(&path).unwrap())
+        .build();
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+            .parse()
+            .unwrap(),
+    );
+    Propagation::new()
+        .client(&client)
+        .extract(&headers)
+        .run(continued);
+    client.flush(FLUSH);
+
+    let obs = memory.observations();
+    assert_eq!(obs.len(), 1);
+    let batch = Batch {
+        observations: vec![Box::new(obs[0].clone())],
+        scores: vec![],
+    };
+    let request =
+        opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest::decode(
+            encode_batch(&batch, &Resource::default()).as_slice(),
+        )
+        .unwrap();
+    let span = &request.resource_spans[0].scope_spans[0].spans[0];
+    assert_eq!(span.parent_span_id, 0xb7ad6b7169203331u64.to_be_bytes());
+    assert_eq!(
+        span.trace_id,
+        0x0af7651916cd43dd8448eb211c80319cu128.to_be_bytes()
+    );
+
+    let store = Store::open(&path).unwrap();
+    let stored = store
+        .trace_observations("0af7651916cd43dd8448eb211c80319c")
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].parent_id, Some(SpanId(0xb7ad6b7169203331)));
+    let view = observe_runtime::view::render_trace(&stored, &Default::default());
+    assert!(view.contains("continued"), "{view}");
 }

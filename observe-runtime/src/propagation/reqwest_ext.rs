@@ -29,24 +29,19 @@ pub trait RequestBuilderExt: Sized {
     fn with_propagation(self, propagation: &Propagation) -> Self;
 }
 
-impl RequestBuilderExt for reqwest::RequestBuilder {
-    fn with_propagation(self, propagation: &Propagation) -> Self {
-        let headers = propagation.headers();
-        if headers.is_empty() {
-            self
-        } else {
-            self.headers(headers)
+macro_rules! impl_for_builders {
+    ($($builder:ty),+) => {$(
+        impl RequestBuilderExt for $builder {
+            fn with_propagation(self, propagation: &Propagation) -> Self {
+                let headers = propagation.headers();
+                if headers.is_empty() {
+                    self
+                } else {
+                    self.headers(headers)
+                }
+            }
         }
-    }
+    )+};
 }
 
-impl RequestBuilderExt for reqwest::blocking::RequestBuilder {
-    fn with_propagation(self, propagation: &Propagation) -> Self {
-        let headers = propagation.headers();
-        if headers.is_empty() {
-            self
-        } else {
-            self.headers(headers)
-        }
-    }
-}
+impl_for_builders!(reqwest::RequestBuilder, reqwest::blocking::RequestBuilder);
