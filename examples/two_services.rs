@@ -46,8 +46,8 @@ async fn call_llm(question: &str) -> String {
 
 #[observe(as_type = "agent")]
 async fn support_agent(question: String) -> String {
-    let plan = tracing::info_span!("plan", steps = 2);
-    plan.in_scope(|| tracing::info!("looking up the knowledge base"));
+    tracing::info_span!("plan", steps = 2)
+        .in_scope(|| tracing::info!("looking up the knowledge base"));
     call_llm(&question).await
 }
 
