@@ -26,7 +26,8 @@
 //! assert!(obs.iter().any(|o| o.name == "slow answer" && o.parent_id == Some(llm.id)));
 //! ```
 //!
-//! Outside an observed trace a span costs the layer one thread-local read; the process's
+//! Outside an observed trace a span costs the layer one thread-local read on creation (and,
+//! while no bridged span is open anywhere, one atomic load on enter and close); the process's
 //! other spans are not recorded unless a rule ([`ObserveLayer::start_traces_for_target`],
 //! [`ObserveLayer::start_traces_for_name`]) lets them start a trace. Spans and events of the
 //! transport crates (hyper, h2, reqwest, rustls, tower, tokio...) and of observe itself are
@@ -36,7 +37,7 @@ mod fields;
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tracing::span::{Attributes, Id, Record};
@@ -68,6 +69,14 @@ const NEVER_RECORDED: &[&str] = &[
     "tower",
     "want",
 ];
+
+/// Bridged spans open in the process. While there are none, entering, recording and
+/// closing the process's other spans cost the layer one atomic load, not a span lookup.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+fn none_live() -> bool {
+    LIVE.load(Ordering::Relaxed) == 0
+}
 
 /// Events recorded per span by default; the rest are dropped (a loop logging at INFO would
 /// otherwise flood the trace).
@@ -345,11 +354,16 @@ where
             stranded: AtomicBool::new(false),
         };
         if let Some(span) = ctx.span(id) {
+            // Counted before it can be seen, uncounted after it is removed (`on_close`).
+            LIVE.fetch_add(1, Ordering::Relaxed);
             span.extensions_mut().insert(Bridged(Box::new(node)));
         }
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if none_live() {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let extensions = span.extensions();
         let Some(Bridged(node)) = extensions.get::<Bridged>() else {
@@ -362,6 +376,9 @@ where
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if none_live() {
+            return;
+        }
         let Some(span) = ctx.span(id) else { return };
         let extensions = span.extensions();
         let Some(Bridged(node)) = extensions.get::<Bridged>() else {
@@ -398,6 +415,10 @@ where
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        // A slot on a stack belongs to a live node (on_close takes it off first).
+        if none_live() {
+            return;
+        }
         leave(id.into_u64());
     }
 
@@ -455,11 +476,15 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if none_live() {
+            return;
+        }
         leave(id.into_u64());
         let Some(span) = ctx.span(&id) else { return };
         let Some(Bridged(node)) = span.extensions_mut().remove::<Bridged>() else {
             return;
         };
+        LIVE.fetch_sub(1, Ordering::Relaxed);
         let (frame, pending) = if node.stranded.load(Ordering::Relaxed) {
             // A guard may still put this frame back as current: leave a carried copy at its
             // address for good (a hundred bytes, only after an out-of-order exit).
