@@ -74,6 +74,7 @@ const NEVER_RECORDED: &[&str] = &[
 /// closing the process's other spans cost the layer one atomic load, not a span lookup.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 
+#[inline]
 fn none_live() -> bool {
     LIVE.load(Ordering::Relaxed) == 0
 }
