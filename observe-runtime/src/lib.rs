@@ -47,6 +47,11 @@ pub mod limits;
 pub mod model;
 pub mod view;
 
+#[cfg(feature = "tracing-bridge")]
+pub mod bridge;
+#[cfg(feature = "propagation")]
+pub mod propagation;
+
 mod carry;
 mod client;
 mod clock;
