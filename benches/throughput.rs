@@ -144,7 +144,7 @@ fn one_sample(exporter: Box<dyn Exporter>) -> Duration {
         .flush_interval(Duration::from_secs(60))
         .build();
     let content = "Rust gives LLM agents traces at the cost of a span.";
-    client.in_scope_sync(|| {
+    client.in_scope(|| {
         for i in 0..TRACES {
             black_box(workflow(i, content));
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use export_support::*;
 use observe_runtime::config::{Config, ConfigError, LangfuseApi, DEFAULT_BASE_URL};
-use observe_runtime::{get_trace_url, Trace};
+use observe_runtime::{current_trace_url, Trace};
 
 fn config(pairs: &[(&str, &str)]) -> Config {
     Config::from_vars(vars(pairs)).expect("a valid configuration")
@@ -345,7 +345,7 @@ fn without_keys_or_endpoint_traces_go_to_the_local_store_and_one_line_says_so() 
 
     let trace = client.trace(Trace::new("local").session_id("s-local"));
     assert_eq!(
-        trace.in_scope_sync(get_trace_url),
+        trace.in_scope(current_trace_url),
         None,
         "no Langfuse, no URL"
     );
@@ -377,12 +377,12 @@ fn with_keys_one_line_names_the_endpoint_and_trace_urls_point_to_langfuse() {
     assert!(!lines[0].contains("sk-lf-1"));
 
     let trace = client.trace(Trace::new("t"));
-    let url = trace.in_scope_sync(get_trace_url).unwrap();
+    let url = trace.in_scope(current_trace_url).unwrap();
     assert_eq!(url, format!("{}/trace/{}", server.base_url, trace.id()));
     trace.end();
     client.flush(FLUSH);
     assert_eq!(server.spans().len(), 1);
-    assert_eq!(get_trace_url(), None, "outside any trace");
+    assert_eq!(current_trace_url(), None, "outside any trace");
 }
 
 #[test]

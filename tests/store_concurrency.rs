@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use observe_runtime::export::store::rusqlite::Connection;
 use observe_runtime::export::store::{Store, StoreExporter};
 use observe_runtime::model::Cost;
 use observe_runtime::{Client, ObservationUpdate, Trace};
+use rusqlite::Connection;
 
 const TRACES_PER_WRITER: usize = 300;
 const CHILD_ENV: &str = "OBSERVE_TEST_CHILD_WRITER";

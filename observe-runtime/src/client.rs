@@ -8,77 +8,23 @@
 //! fn add(a: i32, b: i32) -> i32 { a + b }
 //!
 //! let (client, memory) = Client::in_memory();
-//! assert_eq!(client.in_scope_sync(|| add(2, 3)), 5);
+//! assert_eq!(client.in_scope(|| add(2, 3)), 5);
 //! let report = client.flush(Duration::from_secs(5));
 //! assert_eq!(report.stats.exported, 1);
 //! assert_eq!(memory.observations()[0].name, "add");
 //! ```
 
-use std::cell::RefCell;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-
-use arc_swap::ArcSwapOption;
 
 use crate::carry::WithContext;
 use crate::context::{Entered, Frame};
 use crate::export::memory::InMemory;
 use crate::export::Exporter;
+use crate::global;
 use crate::handle::{Trace, TraceHandle};
 use crate::pipeline::{FlushReport, Pipeline, PipelineSettings, Stats};
-
-static GLOBAL: ArcSwapOption<Pipeline> = ArcSwapOption::const_empty();
-static GLOBAL_ON: AtomicBool = AtomicBool::new(false);
-/// Bumped whenever `GLOBAL` changes, so a thread knows when its cached copy is stale.
-static GLOBAL_GENERATION: AtomicU64 = AtomicU64::new(0);
-
-thread_local! {
-    /// This thread's copy of the global pipeline and the generation it was read at: a new
-    /// trace clones it (one reference count) rather than going through `ArcSwap`'s debt
-    /// list (~80 instructions and two atomics more per trace). A copy outlives an uninstall
-    /// until the thread's next trace or its exit; it keeps only the stopped pipeline's memory.
-    static GLOBAL_CACHE: RefCell<(u64, Option<Arc<Pipeline>>)> =
-        const { RefCell::new((u64::MAX, None)) };
-}
-
-/// The global pipeline, if one is installed and enabled. One relaxed load when there is none.
-#[inline]
-pub(crate) fn global_pipeline() -> Option<Arc<Pipeline>> {
-    if !GLOBAL_ON.load(Ordering::Relaxed) {
-        return None;
-    }
-    let generation = GLOBAL_GENERATION.load(Ordering::Acquire);
-    GLOBAL_CACHE
-        .try_with(|cache| {
-            let mut cache = cache.try_borrow_mut().ok()?;
-            if cache.0 != generation {
-                *cache = (generation, GLOBAL.load_full());
-            }
-            cache.1.clone()
-        })
-        .unwrap_or_else(|_| GLOBAL.load_full())
-}
-
-/// Replaces the global pipeline; threads' cached copies go stale with it.
-fn set_global(pipeline: Option<Arc<Pipeline>>) {
-    let on = pipeline.is_some();
-    if !on {
-        GLOBAL_ON.store(false, Ordering::Release);
-    }
-    GLOBAL.store(pipeline);
-    GLOBAL_GENERATION.fetch_add(1, Ordering::AcqRel);
-    if on {
-        GLOBAL_ON.store(true, Ordering::Release);
-    }
-}
-
-/// True when a global client is installed (the fast check `#[observe]` makes first).
-#[inline]
-pub(crate) fn global_enabled() -> bool {
-    GLOBAL_ON.load(Ordering::Relaxed)
-}
 
 /// How long dropping the last handle of a client waits for its queue to drain.
 const DROP_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -182,7 +128,7 @@ impl ClientBuilder {
         self
     }
 
-    /// Where trace URLs point (`{base}/trace/{id}`), for [`crate::get_trace_url`].
+    /// Where trace URLs point (`{base}/trace/{id}`), for [`crate::current_trace_url`].
     pub fn trace_url_base(mut self, base: impl Into<String>) -> Self {
         self.trace_url_base = Some(base.into());
         self
@@ -217,12 +163,12 @@ impl Client {
 
     /// Runs a future with this client as the destination of the traces it starts (instead
     /// of the global one).
-    pub fn in_scope<F: Future>(&self, future: F) -> WithContext<F> {
+    pub fn instrument<F: Future>(&self, future: F) -> WithContext<F> {
         WithContext::new(Frame::client(self.inner.pipeline.clone()), future)
     }
 
     /// Runs a closure with this client as the destination of the traces it starts.
-    pub fn in_scope_sync<R>(&self, f: impl FnOnce() -> R) -> R {
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
         let frame = Frame::client(self.inner.pipeline.clone());
         let _entered = Entered::new(&frame);
         f()
@@ -251,7 +197,7 @@ impl Client {
     /// Makes this client the global default for `#[observe]` calls outside any client scope,
     /// until the returned guard is dropped; the guard then flushes and shuts down.
     pub fn install_global(self) -> Guard {
-        set_global(Some(self.inner.pipeline.clone()));
+        global::set(Some(self.inner.pipeline.clone()));
         Guard {
             client: Some(self),
             shutdown_timeout: DROP_SHUTDOWN_TIMEOUT,
@@ -300,13 +246,7 @@ impl std::fmt::Debug for Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
-            let ours = GLOBAL
-                .load()
-                .as_ref()
-                .is_some_and(|p| Arc::ptr_eq(p, client.pipeline()));
-            if ours {
-                set_global(None);
-            }
+            global::uninstall_if(client.pipeline());
             client.shutdown(self.shutdown_timeout);
         }
     }
@@ -314,5 +254,5 @@ impl Drop for Guard {
 
 /// Flushes the global client, if any, waiting at most `timeout`.
 pub fn flush(timeout: Duration) -> Option<FlushReport> {
-    GLOBAL.load_full().map(|p| p.flush(timeout))
+    global::installed().map(|p| p.flush(timeout))
 }

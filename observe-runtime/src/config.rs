@@ -119,6 +119,7 @@ pub mod vars {
 /// assert!("grpc".parse::<LangfuseApi>().is_err());
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LangfuseApi {
     /// `POST /api/public/otel/v1/traces`: Langfuse v4 and Cloud (the default).
     #[default]
@@ -885,34 +886,6 @@ pub(crate) fn default_destination(store_path: Option<&Path>) -> Result<Destinati
 /// ```
 pub fn init() -> Result<Guard, ConfigError> {
     Config::from_env()?.init()
-}
-
-/// The Langfuse URL of the current trace (`{base_url}/trace/{trace_id}`, which Langfuse
-/// redirects to the project's page), when inside a sampled trace whose client sends to
-/// Langfuse.
-///
-/// ```
-/// use observe_runtime::{get_trace_url, Client, Trace};
-/// use observe_runtime::export::memory::InMemory;
-///
-/// assert_eq!(get_trace_url(), None); // outside any trace
-/// let client = Client::builder()
-///     .exporter(InMemory::new())
-///     .trace_url_base("https://cloud.langfuse.com")
-///     .build();
-/// let trace = client.trace(Trace::new("t"));
-/// let url = trace.in_scope_sync(get_trace_url).unwrap();
-/// assert_eq!(url, format!("https://cloud.langfuse.com/trace/{}", trace.id()));
-/// ```
-pub fn get_trace_url() -> Option<String> {
-    crate::context::with_current(|frame| {
-        let trace = frame?.trace.as_ref()?;
-        if !trace.sampled {
-            return None;
-        }
-        let base = trace.pipeline.trace_url_base.as_deref()?;
-        Some(format!("{}/trace/{}", base.trim_end_matches('/'), trace.id))
-    })
 }
 
 #[cfg(test)]

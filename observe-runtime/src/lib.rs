@@ -29,7 +29,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let (client, memory) = Client::in_memory();
-//! client.in_scope(workflow("u1", "one two three four")).await;
+//! client.instrument(workflow("u1", "one two three four")).await;
 //! client.flush(Duration::from_secs(5));
 //! let obs = memory.observations();
 //! assert_eq!(obs.len(), 2);
@@ -48,6 +48,7 @@ mod carry;
 mod client;
 mod clock;
 mod context;
+mod global;
 mod handle;
 mod limits;
 mod pipeline;
@@ -61,10 +62,10 @@ pub mod __private;
 pub use carry::{spawn, spawn_blocking};
 pub use carry::{spawn_thread, Context, FutureExt, WithContext};
 pub use client::{flush, Client, ClientBuilder, Guard};
-pub use config::{get_trace_url, init, Config, ConfigError};
+pub use config::{init, Config, ConfigError};
 pub use context::{
-    current_observation_id, current_trace_id, score_current_observation, score_current_trace,
-    update_current_observation, update_current_trace, ScoreRequest,
+    current_observation_id, current_trace_id, current_trace_url, score_current_observation,
+    score_current_trace, update_current_observation, update_current_trace, ScoreRequest,
 };
 pub use handle::{ObservationHandle, Trace, TraceHandle};
 pub use pipeline::{FlushReport, Mask, PipelineSettings, Stats};

@@ -187,8 +187,10 @@ pub struct UnknownVariant {
 }
 
 string_enum! {
-    /// What an observation is, as Langfuse types it (`langfuse.observation.type`).
+    /// What an observation is, as Langfuse types it (`langfuse.observation.type`). Langfuse
+    /// adds types over time, so match with a wildcard arm.
     #[derive(Default)]
+    #[non_exhaustive]
     ObservationType {
         /// A unit of work with a duration (the default).
         #[default]
@@ -264,9 +266,15 @@ impl Json {
         )
     }
 
-    /// Wraps text that is already valid JSON. The caller vouches for it; use
-    /// [`Json::parse_checked`] for text from outside.
-    pub fn from_raw_unchecked(text: impl Into<Box<str>>) -> Json {
+    /// Wraps text that is already valid JSON, without checking it (it is not `unsafe`: bad
+    /// text makes bad output, never undefined behaviour). Use [`Json::parse_checked`] for
+    /// text from outside.
+    ///
+    /// ```
+    /// use observe_runtime::model::Json;
+    /// assert_eq!(Json::from_raw(r#"{"a":1}"#).as_str(), r#"{"a":1}"#);
+    /// ```
+    pub fn from_raw(text: impl Into<Box<str>>) -> Json {
         Json(text.into())
     }
 
@@ -630,6 +638,7 @@ impl Observation {
 
 /// The data type of a score's value.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum ScoreValue {
     /// A number (`NUMERIC`).
     Numeric(f64),

@@ -112,6 +112,7 @@ impl fmt::Debug for PipelineSettings {
 
 /// Counts of what happened to records, readable at any time.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Records accepted onto the queue.
     pub queued: u64,
@@ -164,6 +165,7 @@ struct Counters {
 
 /// What `flush` and `shutdown` report.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FlushReport {
     /// Counters at the moment the call returned.
     pub stats: Stats,
@@ -788,7 +790,7 @@ fn mask_trace(
         }
     }
     for v in copy.metadata.values_mut() {
-        let taken = std::mem::replace(v, Json::from_raw_unchecked("null"));
+        let taken = std::mem::replace(v, Json::from_raw("null"));
         *v = mask(taken);
     }
     let masked = Arc::new(copy);

@@ -15,8 +15,8 @@ use serde::Serialize;
 
 pub use crate::model::{Json, ObservationType};
 
-use crate::client::global_enabled;
 use crate::context::{has_current, with_current, Entered, Frame, Open};
+use crate::global;
 use crate::model::Level;
 
 /// Static facts of one `#[observe]` site.
@@ -59,7 +59,7 @@ impl Span {
     /// rest is not, so an untraced call stays a few instructions long.
     #[inline]
     pub fn enter(meta: &'static Meta) -> Span {
-        if !has_current() && !global_enabled() {
+        if !has_current() && !global::enabled() {
             return Span::inactive();
         }
         Span::enter_active(meta)
@@ -390,7 +390,7 @@ fn json_from_bytes(buf: &[u8]) -> Json {
     // SAFETY: serde_json's writer emits valid UTF-8 (it copies `str` data and escapes, and
     // formats numbers in ASCII); the rest is ASCII and `&str` bytes. Checking again costs
     // more than the copy on a small capture.
-    Json::from_raw_unchecked(unsafe { std::str::from_utf8_unchecked(buf) })
+    Json::from_raw(unsafe { std::str::from_utf8_unchecked(buf) })
 }
 
 /// `Json::from_value` through the scratch buffer.

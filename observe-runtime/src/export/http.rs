@@ -104,6 +104,7 @@ impl Default for HttpOptions {
 
 /// An HTTP exporter could not be set up.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SetupError {
     /// The URL does not parse, or is not `http`/`https`.
     #[error("`{url}` is not a usable http(s) URL: {reason}")]

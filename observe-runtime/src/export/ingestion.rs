@@ -38,7 +38,7 @@ use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use serde::Deserialize;
 
 use crate::export::http::{self, HeaderStyle, HttpOptions, Sender, SetupError, Target};
-use crate::export::otlp::{write_cost_json, write_usage_json};
+use crate::export::json::{write_cost_json, write_usage_json};
 use crate::export::scores::{ScoreTarget, LANGFUSE_AUTH_HINT};
 use crate::export::{Batch, ExportError, Exporter};
 use crate::model::{

@@ -24,6 +24,7 @@
 pub mod console;
 pub mod http;
 pub mod ingestion;
+mod json;
 pub mod memory;
 pub mod otlp;
 pub mod scores;
@@ -56,6 +57,7 @@ impl Batch {
 /// kind; it never retries on its own: retrying is the exporter's business (see the HTTP
 /// exporters), because only it knows which failures are worth another try.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExportError {
     /// The destination refused the data for good (bad keys, malformed payload...).
     #[error("{destination} rejected the batch: {message}")]

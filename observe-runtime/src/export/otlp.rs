@@ -52,6 +52,7 @@ use opentelemetry_proto::tonic::trace::v1::{
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 
 use crate::export::http::{self, HeaderStyle, HttpOptions, Sender, SetupError, Target};
+use crate::export::json::{write_cost_json, write_usage_json};
 use crate::export::scores::{ScoreTarget, LANGFUSE_AUTH_HINT};
 use crate::export::{Batch, ExportError, Exporter};
 use crate::model::{Json, Level, Observation, TraceAttributes};
@@ -295,42 +296,6 @@ fn visit_observation(obs: &Observation, sink: &mut impl Sink, scratch: &mut Vec<
     if let Some(v) = d.prompt_version {
         sink.int(key::PROMPT_VERSION, v);
     }
-}
-
-/// `{"input":1,"output":2,"total":3}`.
-pub(crate) fn write_usage_json<'a>(
-    out: &mut Vec<u8>,
-    entries: impl Iterator<Item = (&'a str, u64)>,
-) {
-    out.push(b'{');
-    for (i, (k, v)) in entries.enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        let _ = serde_json::to_writer(&mut *out, k);
-        out.push(b':');
-        let _ = write!(out, "{v}");
-    }
-    out.push(b'}');
-}
-
-/// `{"input":0.1,"total":0.3}`, leaving out non-finite numbers (JSON has none).
-pub(crate) fn write_cost_json<'a>(
-    out: &mut Vec<u8>,
-    entries: impl Iterator<Item = (&'a str, f64)>,
-) {
-    out.push(b'{');
-    let mut first = true;
-    for (k, v) in entries.filter(|(_, v)| v.is_finite()) {
-        if !first {
-            out.push(b',');
-        }
-        first = false;
-        let _ = serde_json::to_writer(&mut *out, k);
-        out.push(b':');
-        let _ = serde_json::to_writer(&mut *out, &v);
-    }
-    out.push(b'}');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -893,18 +858,5 @@ mod tests {
             r#"{"a":1}"#
         );
         assert_eq!(attr_text(&Json::from_value(&5)), "5");
-    }
-
-    #[test]
-    fn cost_json_skips_non_finite() {
-        let mut out = Vec::new();
-        write_cost_json(
-            &mut out,
-            [("input", 0.5), ("nan", f64::NAN), ("total", 1.0)].into_iter(),
-        );
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            r#"{"input":0.5,"total":1.0}"#
-        );
     }
 }

@@ -82,9 +82,7 @@ impl Ring {
         let bytes = std::slice::from_raw_parts(self.bytes[at].get() as *const u8, len);
         // (Only bytes the producer wrote are read: `place` copied them in.)
         // The bytes are a copy of a `Json`'s text: valid UTF-8.
-        Some(Json::from_raw_unchecked(std::str::from_utf8_unchecked(
-            bytes,
-        )))
+        Some(Json::from_raw(std::str::from_utf8_unchecked(bytes)))
     }
 
     /// Moves a taken record's captured bytes out of the ring onto the heap, and says where

@@ -65,8 +65,6 @@ use rusqlite::{Connection, OpenFlags};
 use crate::export::{Batch, ExportError, Exporter};
 
 pub use read::Store;
-/// The SQLite binding the store is built on, for readers that want the connection.
-pub use rusqlite;
 
 /// The environment variable that names the store's file.
 pub const STORE_PATH_ENV: &str = "OBSERVE_STORE_PATH";
