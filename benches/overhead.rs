@@ -78,7 +78,7 @@ fn counting_client() -> Client {
         .ok()
         .and_then(|q| q.parse().ok())
     {
-        builder = builder.queue_capacity(capacity);
+        builder = builder.config(&observe_runtime::Config::new().queue_capacity(capacity));
     }
     builder.build()
 }

@@ -355,7 +355,7 @@ fn the_capture_switch_turns_input_and_output_off() {
     let memory = observe_runtime::export::memory::InMemory::new();
     let client = Client::builder()
         .exporter(memory.clone())
-        .capture_io(false)
+        .config(&observe_runtime::Config::new().capture_io(false))
         .build();
     client.in_scope(|| captured(1, "x"));
     client.flush(FLUSH);
@@ -378,7 +378,7 @@ fn sampled_out_traces_record_nothing_but_still_run() {
     let memory = observe_runtime::export::memory::InMemory::new();
     let client = Client::builder()
         .exporter(memory.clone())
-        .sample_rate(0.0)
+        .config(&observe_runtime::Config::new().sample_rate(0.0))
         .build();
     assert_eq!(client.in_scope(|| captured(2, "y")), "2y");
     client.flush(FLUSH);

@@ -24,7 +24,7 @@ fn write_traces(path: &Path, writer: &str) {
     let store = StoreExporter::open(path).expect("open store");
     let client = Client::builder()
         .exporter(store)
-        .max_batch_records(16)
+        .config(&observe_runtime::Config::new().flush_at(16))
         .build();
     for i in 0..TRACES_PER_WRITER {
         let trace = client.trace(

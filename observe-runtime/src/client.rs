@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::carry::WithContext;
+use crate::config::Config;
 use crate::context::{Entered, Frame};
 use crate::export::memory::InMemory;
 use crate::export::Exporter;
@@ -54,12 +55,17 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// Builds a [`Client`] from exporters and settings.
+/// Builds a [`Client`] from exporters; how it batches, samples and masks comes from a
+/// [`Config`] (the one place settings are made), and its destinations from here only.
+/// [`Config::build_client`] is the same with the destinations the configuration names.
 ///
 /// ```
-/// use observe_runtime::{Client, export::memory::InMemory};
+/// use observe_runtime::{Client, Config, export::memory::InMemory};
 /// let memory = InMemory::new();
-/// let client = Client::builder().exporter(memory.clone()).sample_rate(0.5).build();
+/// let client = Client::builder()
+///     .exporter(memory.clone())
+///     .config(&Config::new().sample_rate(0.5))
+///     .build();
 /// # drop(client);
 /// ```
 #[derive(Default)]
@@ -83,48 +89,20 @@ impl ClientBuilder {
         self
     }
 
-    /// Replaces all pipeline settings.
+    /// Takes the pipeline's settings from `config`: queue, batches, flush interval, sample
+    /// rate, input/output capture, mask, and the environment, release and version every
+    /// trace starts with. The destinations `config` names are not added (that is
+    /// [`Config::build_client`]).
+    pub fn config(mut self, config: &Config) -> Self {
+        self.settings = config.pipeline_settings();
+        self
+    }
+
+    /// Replaces the pipeline's settings as a whole; for the crate's own examples and
+    /// benchmarks that size the queue by hand. Use [`ClientBuilder::config`].
+    #[doc(hidden)]
     pub fn settings(mut self, settings: PipelineSettings) -> Self {
         self.settings = settings;
-        self
-    }
-
-    /// Fraction of traces kept, in [0, 1]; values outside are clamped.
-    pub fn sample_rate(mut self, rate: f64) -> Self {
-        self.settings.sample_rate = rate;
-        self
-    }
-
-    /// Records the queue holds before new ones are dropped.
-    pub fn queue_capacity(mut self, capacity: usize) -> Self {
-        self.settings.queue_capacity = capacity;
-        self
-    }
-
-    /// Records per batch.
-    pub fn max_batch_records(mut self, n: usize) -> Self {
-        self.settings.max_batch_records = n;
-        self
-    }
-
-    /// Longest a record waits before it is exported.
-    pub fn flush_interval(mut self, interval: Duration) -> Self {
-        self.settings.flush_interval = interval;
-        self
-    }
-
-    /// Default for `#[observe]` input/output capture.
-    pub fn capture_io(mut self, on: bool) -> Self {
-        self.settings.capture_io = on;
-        self
-    }
-
-    /// A function applied to input, output and metadata before they leave the process.
-    pub fn mask(
-        mut self,
-        mask: impl Fn(crate::model::Json) -> crate::model::Json + Send + Sync + 'static,
-    ) -> Self {
-        self.settings.mask = Some(Arc::new(mask));
         self
     }
 

@@ -52,7 +52,9 @@ mod global;
 mod handle;
 mod limits;
 mod pipeline;
+mod redact;
 mod update;
+mod vars;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -68,7 +70,11 @@ pub use context::{
     score_current_trace, update_current_observation, update_current_trace, ScoreRequest,
 };
 pub use handle::{ObservationHandle, Trace, TraceHandle};
-pub use pipeline::{FlushReport, Mask, PipelineSettings, Stats};
+/// The pipeline's internal settings, for the crate's examples and benchmarks that size the
+/// queue by hand; configure through [`Config`].
+#[doc(hidden)]
+pub use pipeline::PipelineSettings;
+pub use pipeline::{FlushReport, Mask, Stats};
 pub use update::{ObservationUpdate, TraceUpdate};
 
 /// Wraps a function in an observation; see the crate documentation.

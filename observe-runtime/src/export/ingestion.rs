@@ -512,7 +512,7 @@ pub struct IngestionExporter {
 impl std::fmt::Debug for IngestionExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IngestionExporter")
-            .field("url", &self.target.url.as_str())
+            .field("url", &self.target.shown_url())
             .field("max_request_bytes", &self.max_request_bytes)
             .finish()
     }

@@ -22,12 +22,28 @@
 //! ```
 
 pub mod console;
+// `http` is the building block of the two HTTP destinations: with only one of them, or
+// neither, some of its helpers have no caller.
+#[cfg(feature = "http")]
+#[cfg_attr(
+    not(all(feature = "otlp", feature = "ingestion")),
+    allow(dead_code, unused_imports)
+)]
 pub mod http;
+#[cfg(feature = "ingestion")]
 pub mod ingestion;
+#[cfg(any(feature = "otlp", feature = "ingestion"))]
 mod json;
 pub mod memory;
+#[cfg(feature = "otlp")]
 pub mod otlp;
+#[cfg(feature = "http")]
+#[cfg_attr(
+    not(any(feature = "otlp", feature = "ingestion")),
+    allow(dead_code, unused_imports)
+)]
 pub mod scores;
+#[cfg(feature = "store")]
 pub mod store;
 
 use crate::model::{Observation, Score};
