@@ -37,6 +37,14 @@
 //! # }
 //! ```
 
+//! ## Cargo features
+//!
+//! `store` (the local SQLite store), `otlp` (Langfuse v4 / Cloud and OpenTelemetry
+//! collectors), `ingestion` (the legacy Langfuse API), `tokio` (`spawn`, `spawn_blocking`)
+//! are on by default; `http` is the sender the two HTTP destinations share; `tracing` is
+//! reserved. Without default features the crate is the context, `#[observe]`, the pipeline
+//! and the in-memory and console destinations.
+
 #![warn(missing_docs)]
 
 pub mod config;

@@ -64,6 +64,15 @@ const fn setting(
 
 /// Every setting, in the order `from_vars` reads them: an older or more general name comes
 /// before the one that overrides it (`LANGFUSE_HOST` before `LANGFUSE_BASE_URL`).
+///
+/// ```
+/// use observe_runtime::config::SETTINGS;
+/// // The documentation's table, from the registry.
+/// for s in SETTINGS {
+///     println!("| `{}` | {} | `{}` |", s.variable, s.meaning, s.default);
+/// }
+/// assert!(SETTINGS.iter().any(|s| s.variable == "OBSERVE_STORE_PATH"));
+/// ```
 pub const SETTINGS: &[Setting] = &[
     setting(
         vars::PUBLIC_KEY,
@@ -312,6 +321,11 @@ pub(super) fn find(variable: &str) -> Option<&'static Setting> {
 
 impl LangfuseApi {
     /// The spelling `OBSERVE_LANGFUSE_API` takes.
+    ///
+    /// ```
+    /// use observe_runtime::config::LangfuseApi;
+    /// assert_eq!(LangfuseApi::Ingestion.as_str().parse(), Ok(LangfuseApi::Ingestion));
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             LangfuseApi::Otlp => "otlp",
