@@ -694,3 +694,38 @@ impl Config {
 pub fn init() -> Result<Guard, ConfigError> {
     Config::from_env()?.init()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Built without `otlp`, Langfuse keys or a collector are an error naming the feature.
+    #[test]
+    #[cfg(not(feature = "otlp"))]
+    fn a_destination_left_out_of_the_build_is_an_error_naming_its_feature() {
+        let err = Config::new().keys("pk", "sk").build_client().unwrap_err();
+        assert!(
+            matches!(err, ConfigError::FeatureMissing { feature: "otlp", .. }),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("LANGFUSE_PUBLIC_KEY"), "{err}");
+        let err = Config::new()
+            .otlp_endpoint("http://collector:4318/v1/traces")
+            .build_client()
+            .unwrap_err();
+        assert!(err.to_string().contains("`otlp` feature"), "{err}");
+    }
+
+    /// Built without `store`, nothing set means stderr; a named store path is an error.
+    #[test]
+    #[cfg(not(feature = "store"))]
+    fn without_the_store_feature_traces_go_to_stderr() {
+        let client = Config::new().build_client().unwrap().unwrap();
+        client.shutdown(Duration::from_secs(1));
+        let err = Config::new().store_path("x.db").build_client().unwrap_err();
+        assert!(
+            matches!(err, ConfigError::FeatureMissing { feature: "store", .. }),
+            "{err:?}"
+        );
+    }
+}
