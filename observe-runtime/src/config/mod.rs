@@ -27,6 +27,7 @@
 //! | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS` | `k=v,k2=v2` (values URL-decoded) for the collector | none |
 //! | `OTEL_SERVICE_NAME` | `service.name` of the OTLP resource | `observe` |
 //! | `OBSERVE_STORE_PATH` | the local SQLite store; set with keys, traces go to both | `.observe/traces.db` when nothing else is set |
+//! | `OBSERVE_MAX_QUEUE_BYTES` | bytes of records the pipeline holds at most (one destination at most half) | `67108864` (64 MiB) |
 //!
 //! Booleans take `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`; an empty variable counts as
 //! unset. A value that does not parse, or is out of range, is a [`ConfigError`] that names the
@@ -207,6 +208,7 @@ pub struct Config {
     service_name: Option<String>,
     store_path: Option<PathBuf>,
     queue_capacity: usize,
+    max_queue_bytes: usize,
     retry_deadline: Duration,
     mask: Option<Mask>,
     exporters: Vec<Box<dyn Exporter>>,
@@ -258,6 +260,7 @@ impl Default for Config {
             service_name: None,
             store_path: None,
             queue_capacity: pipeline.queue_capacity,
+            max_queue_bytes: pipeline.max_queue_bytes,
             retry_deadline: Duration::from_secs(30),
             mask: None,
             exporters: Vec::new(),
@@ -375,6 +378,13 @@ impl Config {
                 vars::SAMPLE_RATE,
                 self.sample_rate.to_string(),
                 "expected a number between 0 and 1",
+            ));
+        }
+        if self.max_queue_bytes == 0 {
+            return Err(invalid(
+                vars::MAX_QUEUE_BYTES,
+                "0",
+                "expected a positive number of bytes",
             ));
         }
         if self.flush_at == 0 {
@@ -550,6 +560,13 @@ impl Config {
         self
     }
 
+    /// Bytes of records the pipeline holds at most, queued or being sent; one destination
+    /// holds at most half (`OBSERVE_MAX_QUEUE_BYTES`).
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Config {
+        self.max_queue_bytes = bytes;
+        self
+    }
+
     /// Longest time spent retrying one batch before it is dropped.
     pub fn retry_deadline(mut self, deadline: Duration) -> Config {
         self.retry_deadline = deadline;
@@ -615,6 +632,7 @@ impl Config {
                 ..TraceAttributes::default()
             },
             mask: self.mask.clone(),
+            max_queue_bytes: self.max_queue_bytes,
             ..PipelineSettings::default()
         }
     }
@@ -706,7 +724,13 @@ mod tests {
     fn a_destination_left_out_of_the_build_is_an_error_naming_its_feature() {
         let err = Config::new().keys("pk", "sk").build_client().unwrap_err();
         assert!(
-            matches!(err, ConfigError::FeatureMissing { feature: "otlp", .. }),
+            matches!(
+                err,
+                ConfigError::FeatureMissing {
+                    feature: "otlp",
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert!(err.to_string().contains("LANGFUSE_PUBLIC_KEY"), "{err}");
@@ -725,7 +749,13 @@ mod tests {
         client.shutdown(Duration::from_secs(1));
         let err = Config::new().store_path("x.db").build_client().unwrap_err();
         assert!(
-            matches!(err, ConfigError::FeatureMissing { feature: "store", .. }),
+            matches!(
+                err,
+                ConfigError::FeatureMissing {
+                    feature: "store",
+                    ..
+                }
+            ),
             "{err:?}"
         );
     }
