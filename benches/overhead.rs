@@ -81,7 +81,7 @@ fn counting_client() -> Client {
         .ok()
         .and_then(|q| q.parse().ok())
     {
-        builder = builder.queue_capacity(capacity);
+        builder = builder.config(&observe_runtime::Config::new().queue_capacity(capacity));
     }
     builder.build()
 }
@@ -311,7 +311,7 @@ fn timed(n: u64, mut call: impl FnMut(u64)) -> Duration {
 fn in_observe_root(client: &Client, n: u64, call: impl FnMut(u64)) -> Duration {
     let mut call = Some(call);
     let mut elapsed = Duration::ZERO;
-    client.in_scope_sync(|| {
+    client.in_scope(|| {
         ours::root(&mut || elapsed = timed(n, call.take().expect("called once")));
     });
     elapsed
@@ -636,7 +636,7 @@ fn context_choice(c: &mut Criterion) {
     let client = counting_client();
     // A context with a trace in it, captured inside an observation.
     let mut captured = None;
-    client.in_scope_sync(|| ours::root(&mut || captured = Some(Context::current())));
+    client.in_scope(|| ours::root(&mut || captured = Some(Context::current())));
     let captured = captured.expect("captured");
 
     let mut g = c.benchmark_group("context_per_poll");

@@ -68,7 +68,7 @@ fn one_tree_whichever_side_opened_which() {
         .build()
         .unwrap();
     let obs = recorded(ObserveLayer::new(), &client, &memory, || {
-        assert_eq!(rt.block_on(client.in_scope(outer())), 14);
+        assert_eq!(rt.block_on(Client::instrument(&client, outer())), 14);
     });
     assert_eq!(obs.len(), 5, "{obs:#?}");
     let root = named(&obs, "outer");
@@ -92,7 +92,7 @@ fn one_tree_whichever_side_opened_which() {
 fn spans_and_events_outside_an_observed_trace_are_not_recorded() {
     let (client, memory) = Client::in_memory();
     let obs = recorded(ObserveLayer::new(), &client, &memory, || {
-        client.in_scope_sync(|| {
+        client.in_scope(|| {
             let _s = tracing::info_span!("not_in_a_trace").entered();
             tracing::error!("nor this");
         });
@@ -156,7 +156,7 @@ fn generation_and_levels() {
 fn gen_ai_fields_make_a_generation_and_errors_set_levels() {
     let (client, memory) = Client::in_memory();
     let obs = recorded(ObserveLayer::new(), &client, &memory, || {
-        client.in_scope_sync(generation_and_levels)
+        client.in_scope(generation_and_levels)
     });
     let llm = named(&obs, "chat gpt-4o");
     assert_eq!(llm.kind, ObservationType::Generation);
@@ -203,7 +203,7 @@ fn events_are_capped_per_span() {
         &client,
         &memory,
         || {
-            client.in_scope_sync(|| {
+            client.in_scope(|| {
                 #[observe]
                 fn chatty() {
                     let _s = tracing::info_span!("loop").entered();
@@ -227,7 +227,7 @@ fn events_are_capped_per_span() {
 fn a_span_entered_on_two_threads_at_once_keeps_both_children() {
     let (client, memory) = Client::in_memory();
     let obs = recorded(ObserveLayer::new(), &client, &memory, || {
-        client.in_scope_sync(|| {
+        client.in_scope(|| {
             #[observe]
             fn child(i: usize) -> usize {
                 update_current_observation(
@@ -275,7 +275,7 @@ async fn in_current_trace_still_works_beside_the_bridge() {
     async fn parent() -> u32 {
         tokio::spawn(inner_step().in_current_trace()).await.unwrap()
     }
-    client.in_scope(parent()).await;
+    Client::instrument(&client, parent()).await;
     client.flush(FLUSH);
     let obs = memory.observations();
     assert_eq!(

@@ -115,7 +115,7 @@ async fn a_call_between_two_services_is_one_trace_with_the_attributes_on_both_si
     let (client, memory) = client();
     let addr = serve().await;
     let answer = client
-        .in_scope(api(reqwest::Client::new(), format!("http://{addr}/agent")))
+        .instrument(api(reqwest::Client::new(), format!("http://{addr}/agent")))
         .await;
     assert_eq!(answer, "answer to why");
 
@@ -178,7 +178,7 @@ async fn without_baggage_only_the_trace_crosses() {
         text(reqwest::Client::new().get(url).with_trace_context()).await
     }
     client
-        .in_scope(plain_caller(format!("http://{addr}/agent")))
+        .instrument(plain_caller(format!("http://{addr}/agent")))
         .await;
     client.flush(FLUSH);
     let root = memory
@@ -257,7 +257,7 @@ fn the_opentelemetry_sdk_continues_a_trace_from_observe() {
             current_observation_id().unwrap(),
         )
     }
-    let (headers, trace, parent) = client.in_scope_sync(caller);
+    let (headers, trace, parent) = client.in_scope(caller);
     let carrier = to_hash_map(&headers);
 
     let cx = opentelemetry_sdk::propagation::TraceContextPropagator::new().extract(&carrier);

@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use observe_runtime::export::memory::InMemory;
-use observe_runtime::export::store::rusqlite::Connection;
 use observe_runtime::export::store::StoreExporter;
 use observe_runtime::export::{ingestion, otlp, Batch};
 use observe_runtime::limits::{
@@ -19,6 +18,7 @@ use observe_runtime::limits::{
 use observe_runtime::model::{Cost, Json, Observation, ObservationType, Usage};
 use observe_runtime::{Client, ObservationUpdate, PipelineSettings, Trace, TraceUpdate};
 use prost::Message;
+use rusqlite::Connection;
 use serde_json::Value;
 
 const SEEDS: u64 = 4;

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use observe_runtime::export::store::rusqlite::Connection;
 use observe_runtime::export::store::StoreExporter;
 use observe_runtime::export::{Batch, ExportError, Exporter};
 use observe_runtime::limits::{MAX_ATTRIBUTE_CHARS, MAX_JSON_DEPTH, MAX_MESSAGE_CHARS};
@@ -13,6 +12,7 @@ use observe_runtime::model::{
     Cost, Level, Observation, ObservationType, SpanId, Timestamp, TraceAttributes, TraceId, Usage,
 };
 use observe_runtime::{Client, ObservationUpdate, PipelineSettings, Trace, TraceUpdate};
+use rusqlite::Connection;
 
 const WAIT: Duration = Duration::from_secs(10);
 

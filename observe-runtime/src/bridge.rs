@@ -17,7 +17,7 @@
 //!
 //! let (client, memory) = Client::in_memory();
 //! let subscriber = tracing_subscriber::registry().with(ObserveLayer::new());
-//! tracing::subscriber::with_default(subscriber, || client.in_scope_sync(answer));
+//! tracing::subscriber::with_default(subscriber, || client.in_scope(answer));
 //! client.flush(Duration::from_secs(5));
 //! let obs = memory.observations();
 //! let llm = obs.iter().find(|o| o.name == "llm_call").unwrap();
@@ -45,8 +45,9 @@ use tracing::{Event, Subscriber};
 use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::client::{global_pipeline, Client};
+use crate::client::Client;
 use crate::context::{current_ptr, with_current, Frame, RawEntered, TraceState};
+use crate::global;
 use crate::model::{Level, ObservationType, SpanId, TraceId};
 use crate::pipeline::Pipeline;
 use fields::{EventFields, Recorded, Visitor};
@@ -323,7 +324,7 @@ where
                     .pipeline
                     .clone()
                     .or_else(|| parent.and_then(|p| p.client))
-                    .or_else(global_pipeline);
+                    .or_else(global::pipeline);
                 let Some(pipeline) = pipeline else { return };
                 (TraceState::new(pipeline, TraceId::random()), None)
             }

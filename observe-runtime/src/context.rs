@@ -19,7 +19,7 @@
 //! }
 //!
 //! let (client, memory) = Client::in_memory();
-//! client.in_scope_sync(|| handle("hello"));
+//! client.in_scope(|| handle("hello"));
 //! client.flush(std::time::Duration::from_secs(5));
 //! let obs = memory.observations();
 //! assert_eq!(obs[0].trace.user_id.as_deref(), Some("user_42"));
@@ -340,7 +340,7 @@ impl Frame {
                 ..
             }) => (TraceState::new(pipeline.clone(), TraceId::random()), None),
             _ => (
-                TraceState::new(crate::client::global_pipeline()?, TraceId::random()),
+                TraceState::new(crate::global::pipeline()?, TraceId::random()),
                 None,
             ),
         };
@@ -546,6 +546,34 @@ pub fn current_trace_id() -> Option<TraceId> {
 /// The id of the current observation, if inside one.
 pub fn current_observation_id() -> Option<SpanId> {
     with_current(|f| f.filter(|f| f.is_observation()).and_then(|f| f.span_id))
+}
+
+/// The Langfuse URL of the current trace (`{base_url}/trace/{trace_id}`, which Langfuse
+/// redirects to the project's page), when inside a sampled trace whose client sends to
+/// Langfuse.
+///
+/// ```
+/// use observe_runtime::{current_trace_url, Client, Trace};
+/// use observe_runtime::export::memory::InMemory;
+///
+/// assert_eq!(current_trace_url(), None); // outside any trace
+/// let client = Client::builder()
+///     .exporter(InMemory::new())
+///     .trace_url_base("https://cloud.langfuse.com")
+///     .build();
+/// let trace = client.trace(Trace::new("t"));
+/// let url = trace.in_scope(current_trace_url).unwrap();
+/// assert_eq!(url, format!("https://cloud.langfuse.com/trace/{}", trace.id()));
+/// ```
+pub fn current_trace_url() -> Option<String> {
+    with_current(|frame| {
+        let trace = frame?.trace.as_ref()?;
+        if !trace.sampled {
+            return None;
+        }
+        let base = trace.pipeline.trace_url_base.as_deref()?;
+        Some(format!("{}/trace/{}", base.trim_end_matches('/'), trace.id))
+    })
 }
 
 /// A score to attach with [`score_current_trace`] or [`score_current_observation`].

@@ -357,7 +357,7 @@ pub(crate) fn mask(obs: &mut Observation, mask: &(dyn Fn(Json) -> Json + Send + 
         }
     }
     for v in d.metadata.values_mut() {
-        let taken = std::mem::replace(v, Json::from_raw_unchecked("null"));
+        let taken = std::mem::replace(v, Json::from_raw("null"));
         *v = mask(taken);
     }
 }
@@ -417,7 +417,7 @@ mod tests {
         o.details_mut().input = Some(Json::string("small"));
         o.details_mut()
             .metadata
-            .insert("k".into(), Json::from_raw_unchecked(nested(100)));
+            .insert("k".into(), Json::from_raw(nested(100)));
         let before = o.clone();
         assert!(!Limits::new(10_000).observation(&mut o));
         assert_eq!(o, before);
@@ -475,7 +475,7 @@ mod tests {
 
     #[test]
     fn every_structured_value_nested_too_deep_becomes_a_marker() {
-        let deep = Json::from_raw_unchecked(nested(10_000));
+        let deep = Json::from_raw(nested(10_000));
         let mut o = obs();
         let d = o.details_mut();
         d.input = Some(deep.clone());
@@ -515,7 +515,7 @@ mod tests {
             environment: Some("Prod".into()),
             metadata: [
                 ("big".to_owned(), Json::string(&"x".repeat(300))),
-                ("small".to_owned(), Json::from_raw_unchecked("1")),
+                ("small".to_owned(), Json::from_raw("1")),
             ]
             .into_iter()
             .collect(),

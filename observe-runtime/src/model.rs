@@ -187,8 +187,10 @@ pub struct UnknownVariant {
 }
 
 string_enum! {
-    /// What an observation is, as Langfuse types it (`langfuse.observation.type`).
+    /// What an observation is, as Langfuse types it (`langfuse.observation.type`). Langfuse
+    /// adds types over time, so match with a wildcard arm.
     #[derive(Default)]
+    #[non_exhaustive]
     ObservationType {
         /// A unit of work with a duration (the default).
         #[default]
@@ -264,9 +266,15 @@ impl Json {
         )
     }
 
-    /// Wraps text that is already valid JSON. The caller vouches for it; use
-    /// [`Json::parse_checked`] for text from outside.
-    pub fn from_raw_unchecked(text: impl Into<Box<str>>) -> Json {
+    /// Wraps text that is already valid JSON, without checking it (it is not `unsafe`: bad
+    /// text makes bad output, never undefined behaviour). Use [`Json::parse_checked`] for
+    /// text from outside.
+    ///
+    /// ```
+    /// use observe_runtime::model::Json;
+    /// assert_eq!(Json::from_raw(r#"{"a":1}"#).as_str(), r#"{"a":1}"#);
+    /// ```
+    pub fn from_raw(text: impl Into<Box<str>>) -> Json {
         Json(text.into())
     }
 
@@ -506,12 +514,57 @@ impl Timestamp {
         // Only ASCII digits and separators were written.
         std::str::from_utf8(buf).unwrap_or_default()
     }
+
+    /// Reads `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (what [`Timestamp::write_rfc3339`] writes, with
+    /// 0 to 9 fraction digits) back; `None` for anything else, or a time before 1970.
+    ///
+    /// ```
+    /// use observe_runtime::model::Timestamp;
+    /// let t = Timestamp(1_764_282_066_094_913_000);
+    /// assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
+    /// assert_eq!(Timestamp::parse_rfc3339("1970-01-01T00:00:01Z"), Some(Timestamp(1_000_000_000)));
+    /// assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
+    /// ```
+    pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+        let b = text.as_bytes();
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !text.ends_with('Z') {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| {
+            let digits = text.get(r)?;
+            // `parse` would take a sign; a date field has digits only.
+            digits.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
+            digits.parse::<i64>().ok()
+        };
+        let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+            return None;
+        }
+        let frac = text.get(19..text.len() - 1)?;
+        let nanos_frac = match frac.strip_prefix('.') {
+            Some(digits) if !digits.is_empty() && digits.len() <= 9 => {
+                digits.parse::<u32>().ok()? as i64 * 10i64.pow(9 - digits.len() as u32)
+            }
+            None if frac.is_empty() => 0,
+            _ => return None,
+        };
+        let secs = days_from_civil(y, m as u32, d as u32) * 86_400 + hh * 3600 + mm * 60 + ss;
+        u64::try_from(secs.checked_mul(1_000_000_000)?.checked_add(nanos_frac)?)
+            .ok()
+            .map(Timestamp)
+    }
 }
 
 /// Length of [`Timestamp::to_rfc3339`]'s text: `2026-11-27T22:21:06.094913Z`.
 pub const RFC3339_LEN: usize = 27;
 
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+// The one calendar of the crate: days since 1970-01-01 to and from a proleptic Gregorian
+// date (Howard Hinnant's algorithms), used by the RFC 3339 writer and reader above. Kept by
+// hand because the writer must not allocate (exporters format one timestamp per record) and
+// the pair is twenty lines; a time crate would add a dependency for these two functions.
+
+/// Days since 1970-01-01 to a proleptic Gregorian date.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -523,6 +576,17 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A proleptic Gregorian date to days since 1970-01-01.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 impl From<SystemTime> for Timestamp {
@@ -659,6 +723,7 @@ impl Observation {
 
 /// The data type of a score's value.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum ScoreValue {
     /// A number (`NUMERIC`).
     Numeric(f64),

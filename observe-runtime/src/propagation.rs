@@ -22,7 +22,7 @@
 //! }
 //!
 //! let (client, memory) = Client::in_memory();
-//! let headers = client.in_scope_sync(caller);
+//! let headers = client.in_scope(caller);
 //! // ... the request crosses the network; on the other side:
 //! let incoming = propagation::Propagation::new().client(&client).extract(&headers);
 //! incoming.run(handler);
@@ -56,8 +56,9 @@ use std::sync::Arc;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::carry::Context;
-use crate::client::{global_pipeline, Client};
+use crate::client::Client;
 use crate::context::{with_current, Frame, TraceState};
+use crate::global;
 use crate::pipeline::Pipeline;
 
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -228,7 +229,7 @@ fn current_pipeline() -> Option<Arc<Pipeline>> {
                 .or_else(|| f.trace.as_ref().map(|t| t.pipeline.clone()))
         })
     })
-    .or_else(global_pipeline)
+    .or_else(global::pipeline)
 }
 
 fn traceparent_of(headers: &HeaderMap) -> Option<RemoteParent> {

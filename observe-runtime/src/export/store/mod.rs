@@ -41,8 +41,9 @@
 //! trace.end();
 //! client.shutdown(Duration::from_secs(5));
 //!
-//! let conn = observe_runtime::export::store::rusqlite::Connection::open(&path).unwrap();
-//! let (user, cost): (String, f64) = conn
+//! let store = observe_runtime::export::store::Store::open(&path).unwrap();
+//! let (user, cost): (String, f64) = store
+//!     .connection()
 //!     .query_row("SELECT user_id, calculated_total_cost FROM traces", [], |r| {
 //!         Ok((r.get(0)?, r.get(1)?))
 //!     })
@@ -65,14 +66,8 @@ use rusqlite::{Connection, OpenFlags};
 use crate::export::{Batch, ExportError, Exporter};
 
 pub use read::Store;
-/// The SQLite binding the store is built on, for readers that want the connection.
-pub use rusqlite;
 
-/// The environment variable that names the store's file.
-pub const STORE_PATH_ENV: &str = "OBSERVE_STORE_PATH";
-
-/// The file used when [`STORE_PATH_ENV`] is not set, relative to the working directory.
-pub const DEFAULT_STORE_PATH: &str = ".observe/traces.db";
+pub use crate::vars::DEFAULT_STORE_PATH;
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i32 = schema::CURRENT_VERSION;
@@ -89,7 +84,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// assert!(path.ends_with("traces.db") || std::env::var_os("OBSERVE_STORE_PATH").is_some());
 /// ```
 pub fn default_store_path() -> PathBuf {
-    match std::env::var_os(STORE_PATH_ENV) {
+    match std::env::var_os(crate::vars::STORE_PATH) {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => PathBuf::from(DEFAULT_STORE_PATH),
     }
