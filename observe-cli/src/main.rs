@@ -15,6 +15,9 @@ use observe_runtime::model::Observation;
 use observe_runtime::view::{self, format_duration, SessionTree, TraceTree, ViewOptions};
 use rusqlite::types::Value;
 
+#[cfg(feature = "ui")]
+mod ui_command;
+
 /// Look at what your observed application recorded in the local store.
 #[derive(Parser, Debug)]
 #[command(name = "observe", version, about, long_about = None)]
@@ -93,6 +96,9 @@ enum Command {
         #[arg(long)]
         translate: bool,
     },
+    /// Serve a local web view of sessions and traces (read-only) and print its URL
+    #[cfg(feature = "ui")]
+    Ui(ui_command::UiArgs),
 }
 
 fn parse_report(s: &str) -> Result<Report, String> {
@@ -159,6 +165,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Query { sql: text, .. } => {
             let table = sql::query(store.connection(), &text)?;
             out.table(&table, None)
+        }
+        #[cfg(feature = "ui")]
+        Command::Ui(args) => {
+            drop(store);
+            ui_command::run(&path, &args)
         }
     }
 }
