@@ -118,7 +118,8 @@ function renderJson(v, key, depth) {
   }
   const type = v === null ? 'null' : typeof v;
   return el('div', { class: 'j-line' }, keyNode, el('span', { class: `j-${type}` },
-    type === 'string' ? JSON.stringify(v) : type === 'number' ? String(Number(v.toPrecision(12))) : String(v)));
+    // Strings as they are (quoted, not escaped): long text wraps and reads as text.
+    type === 'string' ? `"${v}"` : type === 'number' ? String(Number(v.toPrecision(12))) : String(v)));
 }
 
 function section(title, body) {
