@@ -282,7 +282,7 @@ async function tracePage(id, params) {
       dataset: { obs: o.id, level: o.level, name: o.name },
     },
     el('div', { class: 'tree-cell', style: { paddingLeft: `${depth * 16 + 4}px` } },
-      toggle, el('span', { class: `type type-${o.type.toLowerCase()}` }, o.type),
+      toggle, el('span', { class: `type type-${o.type.toLowerCase()}` }, o.type.toLowerCase()),
       el('span', { class: 'obs-name' }, o.name), levelBadge(o.level, 0, 0)),
     el('div', { class: 'time-cell' }, el('div', { class: 'track' }, bar, ttft),
       el('span', { class: 'dur' }, fmtMs(o.latency_ms),
@@ -323,7 +323,7 @@ async function observationDetail(traceId, obsId) {
   } catch (e) {
     return el('p', { class: 'error-box' }, e.message);
   }
-  const kv = [['Type', o.type], ['Level', o.level]];
+  const kv = [['Type', o.type.toLowerCase()], ['Level', o.level]];
   if (o.status_message) kv.push(['Status', o.status_message]);
   if (o.model) kv.push(['Model', el('span', { class: 'model' }, o.model)]);
   kv.push(['Start', fmtTime(o.start)], ['Latency', fmtMs(o.latency_ms)]);

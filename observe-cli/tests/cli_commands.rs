@@ -126,7 +126,7 @@ fn session_tree() {
     assert_eq!(json["traces"].as_array().unwrap().len(), 2);
     assert_eq!(
         json["traces"][1]["observations"][0]["children"][0]["type"],
-        "generation"
+        "GENERATION"
     );
 
     let out = observe(Some(&path), &["session", "nope"]);
@@ -248,7 +248,7 @@ fn reports_run_the_seed_queries() {
     assert!(sql.contains("HAVING COUNT(*) >= 5"));
     let out = observe(Some(&path), &["report", "nope"]);
     assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("expected users, content-types, slow-sessions or slow-users"));
+        .contains("expected users, content-types, by-metadata <key>, slow-sessions or slow-users"));
 }
 
 #[test]

@@ -319,15 +319,15 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 // ---------------------------------------------------------------------------------------
-// The Langfuse spec, read from the YAML files in shared/langfuse at test time.
+// The Langfuse spec, read at test time from the copy in tests/fixtures/langfuse.
 
-/// The folder holding Langfuse's spec files: `OBSERVE_LANGFUSE_SPEC_DIR`, else `shared/langfuse`
-/// beside the repository.
+/// The folder holding Langfuse's spec files: `OBSERVE_LANGFUSE_SPEC_DIR`, else the copy in
+/// `tests/fixtures/langfuse` (see its SOURCE.md for version and licence).
 pub fn spec_dir() -> std::path::PathBuf {
     if let Some(dir) = std::env::var_os("OBSERVE_LANGFUSE_SPEC_DIR") {
         return dir.into();
     }
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/langfuse");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/langfuse");
     assert!(
         dir.join("ingestion.yml").exists(),
         "Langfuse spec files not found at {} (set OBSERVE_LANGFUSE_SPEC_DIR)",

@@ -77,6 +77,7 @@ enum ApiError {
 impl ApiError {
     fn status(&self) -> u16 {
         match self {
+            ApiError::Sql(SqlError::Timeout { .. }) => 408,
             ApiError::BadRequest(_) | ApiError::Sql(_) => 400,
             ApiError::NotFound(_) => 404,
             ApiError::Sqlite(_) => 500,
@@ -101,7 +102,7 @@ impl Api {
     }
 
     /// Answers `GET /api/{endpoint}?{query}` (`query` still URL-encoded).
-    pub fn handle(&self, endpoint: &str, query: &str) -> Reply {
+    pub fn handle(&mut self, endpoint: &str, query: &str) -> Reply {
         let params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect();
@@ -571,12 +572,12 @@ impl Api {
         Ok(json!({ "users": users }))
     }
 
-    fn query(&self, p: &Params<'_>) -> Result<Value, ApiError> {
+    fn query(&mut self, p: &Params<'_>) -> Result<Value, ApiError> {
         let Some(text) = p.text("sql") else {
             return Err(ApiError::BadRequest("give the query as ?sql=".into()));
         };
         let started = Instant::now();
-        let result = query::run(self.conn(), text, self.limits)?;
+        let result = query::run(self.store.connection_mut(), text, self.limits)?;
         let rows: Vec<Value> = result
             .rows
             .iter()

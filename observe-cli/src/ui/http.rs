@@ -8,15 +8,15 @@ use super::api::{Api, Reply};
 use super::assets;
 
 /// Answers requests from `server` until it closes.
-pub(super) fn serve(server: &Server, api: &Api, addr: SocketAddr) {
+pub(super) fn serve(server: &Server, mut api: Api, addr: SocketAddr) {
     for request in server.incoming_requests() {
-        let reply = answer(api, addr, &request);
+        let reply = answer(&mut api, addr, &request);
         let head = *request.method() == Method::Head;
         let _ = respond(request, reply, head);
     }
 }
 
-fn answer(api: &Api, addr: SocketAddr, request: &Request) -> Reply {
+fn answer(api: &mut Api, addr: SocketAddr, request: &Request) -> Reply {
     if !matches!(request.method(), Method::Get | Method::Head) {
         return Reply::error(405, "the view only reads: use GET");
     }

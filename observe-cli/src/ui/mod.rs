@@ -107,7 +107,7 @@ impl UiServer {
             let api = Api::open(&self.db)?;
             let server = self.server.clone();
             let addr = self.addr;
-            workers.push(std::thread::spawn(move || http::serve(&server, &api, addr)));
+            workers.push(std::thread::spawn(move || http::serve(&server, api, addr)));
         }
         for worker in workers {
             let _ = worker.join();
@@ -116,11 +116,10 @@ impl UiServer {
     }
 }
 
-/// Opens the store for the view: read-only, with the SQL functions `observe query` uses.
+/// Opens the store for the view: read-only (as every reader opens it), with the SQL
+/// functions `observe query` uses.
 fn open_store(db: &Path) -> Result<Store, UiError> {
     let store = Store::open(db)?;
-    let conn = store.connection();
-    crate::sql::register_functions(conn)?;
-    conn.pragma_update(None, "query_only", true)?;
+    crate::sql::register_functions(store.connection())?;
     Ok(store)
 }

@@ -10,6 +10,7 @@ use std::path::Path;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::StoreError;
+use crate::model::ObservationType;
 
 /// The version this build writes and reads.
 pub(crate) const CURRENT_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -218,7 +219,67 @@ CREATE INDEX traces_timestamp ON traces(timestamp);
 CREATE UNIQUE INDEX observations_trace ON observations(trace_seq, id);
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V1_TO_V2, V2_TO_V3];
+/// Version 4: observation types spelled as Langfuse stores them (`GENERATION`, `SPAN`, ...),
+/// like `level` already was, so SQL written for Langfuse (`WHERE type = 'GENERATION'`) finds
+/// the same rows here.
+const V3_TO_V4: &str = "UPDATE observations SET type = upper(type);";
+
+const MIGRATIONS: &[&str] = &[V1, V1_TO_V2, V2_TO_V3, V3_TO_V4];
+
+/// The `type` value the store keeps for an observation type: Langfuse's uppercase spelling.
+pub(crate) fn stored_type(kind: ObservationType) -> &'static str {
+    use ObservationType::*;
+    match kind {
+        Span => "SPAN",
+        Generation => "GENERATION",
+        Event => "EVENT",
+        Agent => "AGENT",
+        Tool => "TOOL",
+        Chain => "CHAIN",
+        Retriever => "RETRIEVER",
+        Evaluator => "EVALUATOR",
+        Embedding => "EMBEDDING",
+        Guardrail => "GUARDRAIL",
+    }
+}
+
+/// The tables every store has; a file without them is not a store.
+const STORE_TABLES: [&str; 3] = ["traces", "observations", "scores"];
+
+/// Checks that a file opened for reading is a store of exactly [`CURRENT_VERSION`], without
+/// changing it: a reader never migrates (only a writer may change a file's layout), so an
+/// older store is refused with what to run.
+pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let not_a_store = || StoreError::NotAStore {
+        path: path.to_owned(),
+    };
+    let found = match version(conn) {
+        Ok(found) => found,
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+            return Err(not_a_store())
+        }
+        Err(e) => return Err(StoreError::sqlite(path, e)),
+    };
+    check_not_newer(found, path)?;
+    let tables: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name IN (?1, ?2, ?3)",
+            STORE_TABLES,
+            |row| row.get(0),
+        )
+        .map_err(|e| StoreError::sqlite(path, e))?;
+    if found == 0 || tables != STORE_TABLES.len() as i64 {
+        return Err(not_a_store());
+    }
+    if found < CURRENT_VERSION {
+        return Err(StoreError::OlderSchema {
+            path: path.to_owned(),
+            found,
+            supported: CURRENT_VERSION,
+        });
+    }
+    Ok(())
+}
 
 /// The file's schema version.
 pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i32> {
