@@ -65,7 +65,7 @@ fn page_text(browser: &Browser) -> String {
 fn sessions_session_trace_generation_and_query_pages_show_the_example() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("traces.db");
-    write_generated(&store, 60);
+    write_generated(&store, "generated", 60);
     let session = run_example(&store);
     let ui = UiProcess::start(&store);
     let browser = Browser::start();
@@ -177,6 +177,17 @@ fn sessions_session_trace_generation_and_query_pages_show_the_example() {
     let result = browser.text(&browser.wait_for("#query-result"));
     assert!(result.contains("user_demo"), "{result}");
     shoot(&browser, "ui-query.png");
+
+    // Live: a session written while the page is open appears without a reload.
+    browser.goto(&format!("{}#/sessions", ui.url));
+    browser.wait_for("#sessions-table");
+    browser.script("window.__notReloaded = true", json!([]));
+    write_generated(&store, "live", 1);
+    by_text(&browser, "#sessions-table a", "live_000");
+    assert_eq!(
+        browser.script("return window.__notReloaded === true", json!([])),
+        json!(true)
+    );
 
     // And a query that writes is refused.
     browser.goto(&format!(

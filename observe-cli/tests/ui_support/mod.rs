@@ -1,4 +1,7 @@
 //! Support for the browser tests: a store filled by the bundled example and by the
+
+// Each test crate uses a part of this module.
+#![allow(dead_code)]
 //! runtime's own writer, the `observe ui` process, and a WebDriver client.
 
 pub mod webdriver;
@@ -60,15 +63,16 @@ pub fn run_example(store: &Path) -> String {
         .to_owned()
 }
 
-/// Writes `n` small generated sessions through the runtime's store writer.
-pub fn write_generated(store: &Path, n: usize) {
+/// Writes `n` small generated sessions (`{prefix}_000`...) through the runtime's store
+/// writer.
+pub fn write_generated(store: &Path, prefix: &str, n: usize) {
     let client = Client::builder()
         .exporter(StoreExporter::open(store).expect("opening the store"))
         .build();
     for i in 0..n {
         let trace = client.trace(
             Trace::new("generated_chat")
-                .session_id(format!("generated_{i:03}"))
+                .session_id(format!("{prefix}_{i:03}"))
                 .user_id(format!("user_{}", i % 7))
                 .tags(["generated"])
                 .input(&json!({"question": format!("question {i}")})),
