@@ -34,7 +34,11 @@ pub fn run(db: &Path, args: &UiArgs) -> Result<()> {
     let url = server.url();
     {
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "observe ui: {url} (reading {}; Ctrl-C stops)", db.display())?;
+        writeln!(
+            stdout,
+            "observe ui: {url} (reading {}; Ctrl-C stops)",
+            db.display()
+        )?;
         stdout.flush()?;
     }
     if args.open {

@@ -75,7 +75,10 @@ fn sessions_session_trace_generation_and_query_pages_show_the_example() {
     browser.wait_for("#sessions-table");
     let rows = browser.all("#sessions-table tbody tr");
     assert_eq!(rows.len(), 50, "one page of sessions");
-    assert!(browser.all(".pager a").len() == 1, "a link to older sessions");
+    assert!(
+        browser.all(".pager a").len() == 1,
+        "a link to older sessions"
+    );
     let link = by_text(&browser, "#sessions-table a", &session);
     shoot(&browser, "ui-sessions.png");
 
@@ -125,7 +128,10 @@ fn sessions_session_trace_generation_and_query_pages_show_the_example() {
         .clone();
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert_eq!(failed[0][0], "fact_checker");
-    assert_eq!(failed[0][1], true, "the failed agent carries an error badge");
+    assert_eq!(
+        failed[0][1], true,
+        "the failed agent carries an error badge"
+    );
     assert_eq!(failed[0][2], "rgb(220, 38, 38)", "its timeline bar is red");
 
     // A generation's detail: model, usage, cost.
@@ -137,7 +143,10 @@ fn sessions_session_trace_generation_and_query_pages_show_the_example() {
     browser.click(&generation);
     browser.wait_for("#observation-detail .obs-detail");
     let detail = browser.text(&browser.wait_for("#observation-detail"));
-    assert!(detail.contains("Model") && detail.contains("gpt-4o"), "{detail}");
+    assert!(
+        detail.contains("Model") && detail.contains("gpt-4o"),
+        "{detail}"
+    );
     assert!(detail.contains("USAGE"), "{detail}");
     for key in ["input", "output", "total"] {
         assert!(detail.contains(key), "usage {key} missing: {detail}");
@@ -225,10 +234,16 @@ fn script_in_application_data_renders_as_text_and_never_runs() {
     browser.click(&browser.wait_for("#observation-tree .obs-row"));
     browser.wait_for("#observation-detail .obs-detail");
     // Open the trace's own input and metadata too.
-    browser.script("document.querySelector('details.trace-io').open = true", json!([]));
+    browser.script(
+        "document.querySelector('details.trace-io').open = true",
+        json!([]),
+    );
     let text = page_text(&browser);
     for payload in [XSS_NAME, XSS_TAG, XSS_INPUT, XSS_METADATA] {
-        assert!(text.contains(payload), "`{payload}` not shown as text:\n{text}");
+        assert!(
+            text.contains(payload),
+            "`{payload}` not shown as text:\n{text}"
+        );
     }
     no_script_ran(&browser, "trace");
 

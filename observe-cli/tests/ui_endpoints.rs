@@ -50,7 +50,11 @@ fn endpoints_answer_filter_and_page() {
     let (status, first) = get(&format!("{api}/sessions"));
     assert_eq!(status, 200, "{first}");
     assert_eq!(ids(&first).len(), 50);
-    assert_eq!(ids(&first)[0], XSS_SESSION, "the newest session comes first");
+    assert_eq!(
+        ids(&first)[0],
+        XSS_SESSION,
+        "the newest session comes first"
+    );
     assert_eq!(ids(&first)[1], "generated_059");
     assert_eq!(first["has_more"], true);
     let (_, second) = get(&format!("{api}/sessions?page=1"));
@@ -153,7 +157,10 @@ fn endpoints_answer_filter_and_page() {
     assert_ne!(token, changed);
 
     // HTTP rules: reads only, loopback names only, nothing outside the assets.
-    let client = reqwest::blocking::Client::builder().no_proxy().build().unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
     let post = client.post(format!("{api}/sessions")).send().unwrap();
     assert_eq!(post.status().as_u16(), 405);
     let rebound = client
@@ -198,14 +205,23 @@ fn the_ui_never_changes_the_store_file() {
     let before = (file_bytes(&store), file_bytes(&wal));
     let ui = UiProcess::start(&store);
     let api = format!("{}api", ui.url);
-    for endpoint in ["sessions", "users", "changes", "session/generated_001", "reports"] {
+    for endpoint in [
+        "sessions",
+        "users",
+        "changes",
+        "session/generated_001",
+        "reports",
+    ] {
         let (status, body) = get(&format!("{api}/{endpoint}"));
         assert_eq!(status, 200, "{endpoint}: {body}");
     }
     let (_, refused) = get(&format!("{api}/query?sql=DROP%20TABLE%20traces"));
     assert!(refused["error"].is_string());
     drop(ui);
-    assert!(before == (file_bytes(&store), file_bytes(&wal)), "the store changed");
+    assert!(
+        before == (file_bytes(&store), file_bytes(&wal)),
+        "the store changed"
+    );
 }
 
 #[test]

@@ -203,11 +203,7 @@ impl Api {
             }
         }
         let has_more = ids.len() > (page + 1) * limit;
-        let shown: Vec<String> = ids
-            .into_iter()
-            .skip(page * limit)
-            .take(limit)
-            .collect();
+        let shown: Vec<String> = ids.into_iter().skip(page * limit).take(limit).collect();
         let summaries = self.session_summaries(&shown)?;
         let sessions: Vec<Value> = shown
             .iter()
@@ -316,7 +312,9 @@ impl Api {
             },
         )?;
         if turns.is_empty() {
-            return Err(ApiError::NotFound(format!("no session `{id}` in the store")));
+            return Err(ApiError::NotFound(format!(
+                "no session `{id}` in the store"
+            )));
         }
         let by_seq: HashMap<i64, usize> = turns
             .iter()
@@ -676,7 +674,10 @@ fn clipped_json(text: Option<String>) -> Option<Value> {
             while !t.is_char_boundary(end) {
                 end -= 1;
             }
-            Some(Value::String(format!("{}… (cut: open the trace)", &t[..end])))
+            Some(Value::String(format!(
+                "{}… (cut: open the trace)",
+                &t[..end]
+            )))
         }
         other => json_text(other),
     }

@@ -23,7 +23,10 @@ fn answer(api: &mut Api, addr: SocketAddr, request: &Request) -> Reply {
     if !host_allowed(addr, request) {
         // A page on another site that resolves its own name to 127.0.0.1 (DNS rebinding)
         // would otherwise read the store through the visitor's browser.
-        return Reply::error(421, "unexpected Host header: open the URL observe ui printed");
+        return Reply::error(
+            421,
+            "unexpected Host header: open the URL observe ui printed",
+        );
     }
     let url = request.url();
     let (path, query) = url.split_once('?').unwrap_or((url, ""));

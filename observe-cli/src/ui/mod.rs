@@ -74,14 +74,12 @@ impl UiServer {
     /// Checks that `db` opens as a store, then listens on `addr` (port 0 picks a free port).
     pub fn bind(addr: SocketAddr, db: &Path) -> Result<UiServer, UiError> {
         drop(Api::open(db)?);
-        let server = tiny_http::Server::http(addr).map_err(|source| UiError::Bind { addr, source })?;
-        let addr = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| UiError::Bind {
-                addr,
-                source: "not an IP socket".into(),
-            })?;
+        let server =
+            tiny_http::Server::http(addr).map_err(|source| UiError::Bind { addr, source })?;
+        let addr = server.server_addr().to_ip().ok_or_else(|| UiError::Bind {
+            addr,
+            source: "not an IP socket".into(),
+        })?;
         Ok(UiServer {
             server: Arc::new(server),
             addr,

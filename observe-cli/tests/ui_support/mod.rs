@@ -1,8 +1,8 @@
 //! Support for the browser tests: a store filled by the bundled example and by the
+//! runtime's own writer, the `observe ui` process, and a WebDriver client.
 
 // Each test crate uses a part of this module.
 #![allow(dead_code)]
-//! runtime's own writer, the `observe ui` process, and a WebDriver client.
 
 pub mod webdriver;
 
@@ -21,7 +21,8 @@ use serde_json::json;
 pub const XSS_NAME: &str = "<img src=x onerror=\"window.__xss='name'\">";
 pub const XSS_USER: &str = "<script>window.__xss='user'</script>";
 pub const XSS_TAG: &str = "<img src=x onerror=\"window.__xss='tag'\">";
-pub const XSS_INPUT: &str = "<script>window.__xss='input'</script><img src=x onerror=\"window.__xss='input-img'\">";
+pub const XSS_INPUT: &str =
+    "<script>window.__xss='input'</script><img src=x onerror=\"window.__xss='input-img'\">";
 pub const XSS_METADATA: &str = "<img src=x onerror=\"window.__xss='metadata'\">";
 pub const XSS_SESSION: &str = "xss_<b>session</b>";
 
@@ -35,7 +36,14 @@ pub fn example_binary() -> PathBuf {
     if !example.is_file() {
         // `cargo test --workspace` builds it; a narrower run builds it here.
         let status = Command::new(env!("CARGO"))
-            .args(["build", "--quiet", "-p", "observe", "--example", "content_analysis"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "observe",
+                "--example",
+                "content_analysis",
+            ])
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .status()
             .expect("running cargo build --example content_analysis");
@@ -54,7 +62,11 @@ pub fn run_example(store: &Path) -> String {
         .output()
         .expect("running the example");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "the example failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the example failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     stdout
         .lines()
         .find_map(|l| l.strip_prefix("Session: "))

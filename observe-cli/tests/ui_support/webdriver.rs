@@ -23,7 +23,10 @@ fn find_program(names: &[&str]) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     names.iter().find_map(|name| {
         std::env::split_paths(&path)
-            .chain([PathBuf::from("/usr/bin"), PathBuf::from("/usr/lib/chromium")])
+            .chain([
+                PathBuf::from("/usr/bin"),
+                PathBuf::from("/usr/lib/chromium"),
+            ])
             .map(|dir| dir.join(name))
             .find(|p| p.is_file())
     })
@@ -142,7 +145,10 @@ impl Browser {
     /// Loads `url` and waits for the page's first render.
     pub fn goto(&self, url: &str) {
         self.call("POST", "/url", Some(json!({ "url": url })));
-        self.wait_until("the page to render", "return document.body.dataset.ready != null");
+        self.wait_until(
+            "the page to render",
+            "return document.body.dataset.ready != null",
+        );
     }
 
     /// Runs `script` (a function body) in the page and returns its value.
