@@ -387,7 +387,7 @@ async function queryPage(params) {
         el('p', { class: 'muted' }, `${r.rows.length} row${r.rows.length === 1 ? '' : 's'} in ${fmtMs(r.elapsed_ms)}`,
           r.truncated ? ` — stopped at the row limit (${r.row_limit})` : ''),
         el('div', { class: 'scroll' }, el('table', { class: 'grid' },
-          el('thead', null, el('tr', null, r.columns.map((c) => el('th', null, c)))),
+          el('thead', null, el('tr', null, r.columns.map((c, i) => el('th', { class: r.rows.length && typeof r.rows[0][i] === 'number' ? 'num' : '' }, c)))),
           el('tbody', null, r.rows.map((row) => el('tr', null, row.map((v) => el('td', { class: typeof v === 'number' ? 'num' : '' },
             v == null ? muted('null') : typeof v === 'number' ? String(+v.toFixed(6)) : String(v)))))))));
     } catch (e) {

@@ -136,6 +136,13 @@ impl Api {
         self.store.connection()
     }
 
+    /// Every statement the endpoints run goes through here (the tests check their plans).
+    fn prepare(&self, sql: &str) -> rusqlite::Result<rusqlite::CachedStatement<'_>> {
+        #[cfg(test)]
+        tests::RAN.with(|ran| ran.borrow_mut().push(sql.to_owned()));
+        self.conn().prepare_cached(sql)
+    }
+
     /// Runs `sql` with `args` and maps each row.
     fn rows<T>(
         &self,
@@ -143,7 +150,7 @@ impl Api {
         args: &[SqlValue],
         mut map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
     ) -> Result<Vec<T>, ApiError> {
-        let mut stmt = self.conn().prepare_cached(sql)?;
+        let mut stmt = self.prepare(sql)?;
         let mut cursor = stmt.query(params_from_iter(args))?;
         let mut out = Vec::new();
         while let Some(row) = cursor.next()? {
@@ -190,7 +197,7 @@ impl Api {
         let mut seen = HashSet::new();
         let mut ids: Vec<String> = Vec::new();
         {
-            let mut stmt = self.conn().prepare_cached(&sql)?;
+            let mut stmt = self.prepare(&sql)?;
             let mut cursor = stmt.query(params_from_iter(&filter.args))?;
             while let Some(row) = cursor.next()? {
                 let id: String = row.get(0)?;
@@ -500,8 +507,7 @@ impl Api {
     fn observation(&self, trace: &str, id: &str) -> Result<Value, ApiError> {
         let (seq, trace) = self.trace_row(trace)?;
         let found = self
-            .conn()
-            .prepare_cached(
+            .prepare(
                 "SELECT id, parent_observation_id, type, name, level, status_message,
                         start_time, end_time, latency_ms, model, model_parameters,
                         usage_details, cost_details, calculated_total_cost, input, output,
@@ -611,8 +617,7 @@ impl Api {
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
         let newest: Option<(i64, i64)> = self
-            .conn()
-            .prepare_cached("SELECT seq, observation_count FROM traces ORDER BY seq DESC LIMIT 1")?
+            .prepare("SELECT seq, observation_count FROM traces ORDER BY seq DESC LIMIT 1")?
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let (seq, count) = newest.unwrap_or((0, 0));
@@ -729,7 +734,80 @@ impl Filter {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+    use std::time::Duration;
+
+    use observe_runtime::export::store::StoreExporter;
+    use observe_runtime::{Client, Trace};
+
     use super::*;
+
+    thread_local! {
+        /// The SQL the endpoints ran on this thread.
+        pub(super) static RAN: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// How SQLite plans `sql` (one line per step).
+    fn plan(conn: &rusqlite::Connection, sql: &str) -> Vec<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let n = stmt.parameter_count();
+        let args: Vec<SqlValue> = (0..n).map(|_| SqlValue::Text("x".into())).collect();
+        stmt.query_map(params_from_iter(&args), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_endpoint_query_goes_through_an_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traces.db");
+        let client = Client::builder()
+            .exporter(StoreExporter::open(&path).unwrap())
+            .build();
+        let trace = client.trace(Trace::new("t").session_id("s").user_id("u").tags(["a"]));
+        let id = trace.id().to_string();
+        let span = trace.span("step");
+        let span_id = span.id().to_string();
+        span.end();
+        trace.end();
+        client.shutdown(Duration::from_secs(10));
+
+        let mut api = Api::open(&path).unwrap();
+        for (endpoint, query) in [
+            ("sessions", ""),
+            (
+                "sessions",
+                "user=u&tag=a&from=2000-01-01&to=2999-01-01&errors=1&q=s",
+            ),
+            ("session/s", ""),
+            (&format!("trace/{id}"), ""),
+            (&format!("trace/{id}/observation/{span_id}"), ""),
+            ("users", ""),
+            ("changes", ""),
+        ] {
+            let reply = api.handle(endpoint, query);
+            assert_eq!(
+                reply.status,
+                200,
+                "{endpoint}: {}",
+                String::from_utf8_lossy(&reply.body)
+            );
+        }
+        let ran = RAN.with(|ran| ran.take());
+        assert!(ran.len() >= 12, "{ran:#?}");
+        for sql in ran {
+            let steps = plan(api.conn(), &sql);
+            // A full pass over a table is allowed only in index order with an early stop
+            // (the sessions walk) or backwards over the integer key with LIMIT 1 (changes).
+            for step in &steps {
+                let full_scan =
+                    step.starts_with("SCAN") && !step.contains("USING INDEX traces_timestamp");
+                let newest_trace = sql.contains("ORDER BY seq DESC LIMIT 1");
+                assert!(!full_scan || newest_trace, "{sql}\nplans {steps:#?}");
+            }
+        }
+    }
 
     #[test]
     fn percentiles_interpolate() {
