@@ -135,10 +135,19 @@ async function api(path) {
   return body;
 }
 
+/** decodeURIComponent that leaves a malformed escape as it is. */
+function dec(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch (e) {
+    return text;
+  }
+}
+
 function parseHash() {
   const raw = location.hash.replace(/^#\/?/, '');
   const [path, query] = raw.split('?');
-  const parts = (path || 'sessions').split('/').map(decodeURIComponent);
+  const parts = (path || 'sessions').split('/').map(dec);
   return { parts, params: new URLSearchParams(query || '') };
 }
 
@@ -151,6 +160,14 @@ function hashFor(page, params) {
 
 // ---- pages ------------------------------------------------------------------------------
 
+/** An ISO time as a datetime-local input's value (local time, to the minute). */
+function toLocalInput(iso) {
+  const d = iso ? new Date(iso) : null;
+  if (!d || Number.isNaN(d.getTime())) return '';
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
 async function sessionsPage(params) {
   const filters = {};
   for (const k of ['q', 'user', 'tag', 'from', 'to', 'errors']) if (params.get(k)) filters[k] = params.get(k);
@@ -158,7 +175,8 @@ async function sessionsPage(params) {
   const query = new URLSearchParams({ ...filters, page: String(page) });
   const data = await api(`sessions?${query}`);
 
-  const input = (name, placeholder, type) => el('input', { name, placeholder, type: type || 'text', value: filters[name] || '' });
+  const input = (name, placeholder, type) => el('input', { name, placeholder, type: type || 'text',
+    value: type === 'datetime-local' ? toLocalInput(filters[name]) : filters[name] || '' });
   const form = el('form', { class: 'filters', id: 'session-filters' },
     input('q', 'search session or trace id'), input('user', 'user'), input('tag', 'tag'),
     el('label', null, 'from ', input('from', '', 'datetime-local')),
@@ -170,7 +188,9 @@ async function sessionsPage(params) {
     ev.preventDefault();
     const f = new FormData(form);
     const next = {};
-    for (const k of ['q', 'user', 'tag', 'from', 'to']) next[k] = String(f.get(k) || '').trim();
+    for (const k of ['q', 'user', 'tag']) next[k] = String(f.get(k) || '').trim();
+    // The store's times are UTC; the inputs show local time.
+    for (const k of ['from', 'to']) next[k] = f.get(k) ? new Date(String(f.get(k))).toISOString() : '';
     next.errors = f.get('errors') ? '1' : '';
     location.hash = hashFor('sessions', next);
   });

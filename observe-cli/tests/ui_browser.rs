@@ -178,6 +178,24 @@ fn sessions_session_trace_generation_and_query_pages_show_the_example() {
     assert!(page_text(&browser).contains("user_demo"));
     shoot(&browser, "ui-users.png");
 
+    // A user links to their sessions; the filter form narrows the list (and the URL).
+    browser.click(&by_text(&browser, "#users-table a", "user_demo"));
+    browser.wait_until(
+        "user_demo's sessions only",
+        "return location.hash.includes('user=user_demo')
+            && document.querySelectorAll('#sessions-table tbody tr').length === 1",
+    );
+    browser.goto(&format!("{}#/sessions", ui.url));
+    let errors_only = browser.wait_for("#session-filters [name=errors]");
+    browser.click(&errors_only);
+    browser.click(&browser.wait_for("#session-filters button[type=submit]"));
+    browser.wait_until(
+        "the sessions with an error",
+        "return location.hash.includes('errors=1')
+            && document.querySelectorAll('#sessions-table tbody tr').length === 1",
+    );
+    assert!(page_text(&browser).contains(&session));
+
     // Query: a seed query, one click away.
     browser.goto(&format!("{}#/query", ui.url));
     let seed = browser.wait_for("button.seed[data-report=users]");
