@@ -12,7 +12,7 @@
 //! | `reports` | the built-in report queries |
 //! | `changes` | a token that changes when the store does (the pages poll it) |
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
@@ -143,18 +143,14 @@ impl Api {
         self.conn().prepare_cached(sql)
     }
 
-    /// Runs `sql` with `args` and maps each row.
-    fn rows<T>(
-        &self,
-        sql: &str,
-        args: &[SqlValue],
-        mut map: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
-    ) -> Result<Vec<T>, ApiError> {
+    /// Runs `sql` with `args`; each row becomes a JSON object keyed by column name (see
+    /// [`object`]).
+    fn objects(&self, sql: &str, args: &[SqlValue]) -> Result<Vec<Value>, ApiError> {
         let mut stmt = self.prepare(sql)?;
         let mut cursor = stmt.query(params_from_iter(args))?;
         let mut out = Vec::new();
         while let Some(row) = cursor.next()? {
-            out.push(map(row)?);
+            out.push(object(row)?);
         }
         Ok(out)
     }
@@ -211,157 +207,107 @@ impl Api {
         }
         let has_more = ids.len() > (page + 1) * limit;
         let shown: Vec<String> = ids.into_iter().skip(page * limit).take(limit).collect();
-        let summaries = self.session_summaries(&shown)?;
-        let sessions: Vec<Value> = shown
-            .iter()
-            .filter_map(|id| summaries.get(id).cloned())
-            .collect();
         Ok(json!({
-            "sessions": sessions,
+            "sessions": self.session_summaries(&shown)?,
             "page": page,
             "limit": limit,
             "has_more": has_more,
         }))
     }
 
-    /// Totals of each session in `ids`, by id.
-    fn session_summaries(&self, ids: &[String]) -> Result<HashMap<String, Value>, ApiError> {
+    /// Totals of each session in `ids`, in that order.
+    fn session_summaries(&self, ids: &[String]) -> Result<Vec<Value>, ApiError> {
         if ids.is_empty() {
-            return Ok(HashMap::new());
+            return Ok(Vec::new());
         }
         let marks = vec!["?"; ids.len()].join(",");
         let args: Vec<SqlValue> = ids.iter().cloned().map(SqlValue::Text).collect();
-        let mut out: HashMap<String, Value> = HashMap::new();
-        self.rows(
+        let summaries = self.objects(
             &format!(
-                "SELECT session_id, COUNT(*), MIN(timestamp), MAX(end_time),
-                        (MAX(end_ns) - MIN(start_ns)) / 1e6, TOTAL(calculated_total_cost),
-                        json_group_array(DISTINCT user_id) FILTER (WHERE user_id IS NOT NULL),
-                        SUM(observation_count)
+                "SELECT session_id AS id, COUNT(*) AS traces, MIN(timestamp) AS start,
+                        MAX(end_time) AS last_seen,
+                        (MAX(end_ns) - MIN(start_ns)) / 1e6 AS duration_ms,
+                        TOTAL(calculated_total_cost) AS cost,
+                        json_group_array(DISTINCT user_id) FILTER (WHERE user_id IS NOT NULL)
+                            AS users,
+                        SUM(observation_count) AS observations
                  FROM traces WHERE session_id IN ({marks}) GROUP BY session_id"
             ),
             &args,
-            |row| {
-                let id: String = row.get(0)?;
-                let users: Option<String> = row.get(6)?;
-                out.insert(
-                    id.clone(),
-                    json!({
-                        "id": id,
-                        "traces": row.get::<_, i64>(1)?,
-                        "start": row.get::<_, String>(2)?,
-                        "last_seen": row.get::<_, Option<String>>(3)?,
-                        "duration_ms": row.get::<_, f64>(4)?,
-                        "cost": row.get::<_, f64>(5)?,
-                        "users": json_text(users).unwrap_or(Value::Array(Vec::new())),
-                        "observations": row.get::<_, i64>(7)?,
-                        "tokens": 0,
-                        "errors": 0,
-                        "warnings": 0,
-                    }),
-                );
-                Ok(())
-            },
         )?;
-        self.rows(
+        let totals = self.objects(
             &format!(
-                "SELECT t.session_id, {OBSERVATION_TOTALS}
+                "SELECT t.session_id AS id, {OBSERVATION_TOTALS}
                  FROM traces t JOIN observations o ON o.trace_seq = t.seq
                  WHERE t.session_id IN ({marks}) GROUP BY t.session_id"
             ),
             &args,
-            |row| {
-                let id: String = row.get(0)?;
-                if let Some(session) = out.get_mut(&id) {
-                    add_observation_totals(session, row, 1)?;
-                }
-                Ok(())
-            },
         )?;
-        Ok(out)
+        let mut by_id: HashMap<String, Value> = summaries
+            .into_iter()
+            .filter_map(|s| Some((s["id"].as_str()?.to_owned(), s)))
+            .collect();
+        for t in totals {
+            if let Some(session) = t["id"].as_str().and_then(|id| by_id.get_mut(id)) {
+                merge(session, t);
+            }
+        }
+        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
     }
 
     fn session(&self, id: &str) -> Result<Value, ApiError> {
         let args = [SqlValue::Text(id.to_owned())];
-        let mut turns = self.rows(
-            "SELECT t.seq, t.id, t.name, t.user_id, t.timestamp, t.end_time, t.latency_ms,
-                    t.calculated_total_cost, t.tags, t.observation_count,
-                    COALESCE(t.input, (SELECT o.input FROM observations o
+        let mut turns = self.objects(
+            &format!(
+                "SELECT t.seq, t.id, t.name, t.user_id, t.timestamp AS start,
+                        t.end_time AS \"end\", t.latency_ms, t.calculated_total_cost AS cost,
+                        t.tags, t.observation_count AS observations, t.start_ns, t.end_ns,
+                        {input} AS input, {output} AS output
+                 FROM traces t WHERE t.session_id = ?1 ORDER BY t.start_ns, t.seq",
+                input = clipped(
+                    "COALESCE(t.input, (SELECT o.input FROM observations o
                         WHERE o.trace_seq = t.seq AND o.parent_observation_id IS NULL
-                        ORDER BY o.start_ns LIMIT 1)),
-                    COALESCE(t.output, (SELECT o.output FROM observations o
+                        ORDER BY o.start_ns LIMIT 1))"
+                ),
+                output = clipped(
+                    "COALESCE(t.output, (SELECT o.output FROM observations o
                         WHERE o.trace_seq = t.seq AND o.parent_observation_id IS NULL
-                        ORDER BY o.start_ns DESC LIMIT 1)),
-                    t.start_ns, t.end_ns
-             FROM traces t WHERE t.session_id = ?1 ORDER BY t.start_ns, t.seq",
+                        ORDER BY o.start_ns DESC LIMIT 1))"
+                ),
+            ),
             &args,
-            |row| {
-                Ok(json!({
-                    "seq": row.get::<_, i64>(0)?,
-                    "id": row.get::<_, String>(1)?,
-                    "name": row.get::<_, Option<String>>(2)?,
-                    "user_id": row.get::<_, Option<String>>(3)?,
-                    "start": row.get::<_, String>(4)?,
-                    "end": row.get::<_, Option<String>>(5)?,
-                    "latency_ms": row.get::<_, f64>(6)?,
-                    "cost": row.get::<_, f64>(7)?,
-                    "tags": json_text(row.get(8)?),
-                    "observations": row.get::<_, i64>(9)?,
-                    "input": clipped_json(row.get(10)?),
-                    "output": clipped_json(row.get(11)?),
-                    "start_ns": row.get::<_, i64>(12)?,
-                    "end_ns": row.get::<_, i64>(13)?,
-                    "tokens": 0,
-                    "errors": 0,
-                    "warnings": 0,
-                    "scores": [],
-                }))
-            },
         )?;
         if turns.is_empty() {
             return Err(ApiError::NotFound(format!(
                 "no session `{id}` in the store"
             )));
         }
-        let by_seq: HashMap<i64, usize> = turns
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| Some((t["seq"].as_i64()?, i)))
-            .collect();
-        let totals = self.rows(
+        let totals = self.objects(
             &format!(
-                "SELECT o.trace_seq, {OBSERVATION_TOTALS} FROM observations o
+                "SELECT o.trace_seq AS seq, {OBSERVATION_TOTALS} FROM observations o
                  WHERE o.trace_seq IN (SELECT seq FROM traces WHERE session_id = ?1)
                  GROUP BY o.trace_seq"
             ),
             &args,
-            |row| Ok((row.get::<_, i64>(0)?, observation_totals(row, 1)?)),
         )?;
-        for (seq, (tokens, errors, warnings)) in totals {
-            if let Some(turn) = by_seq.get(&seq).and_then(|&i| turns.get_mut(i)) {
-                turn["tokens"] = tokens.into();
-                turn["errors"] = errors.into();
-                turn["warnings"] = warnings.into();
-            }
-        }
-        let by_id: HashMap<String, usize> = turns
-            .iter()
-            .enumerate()
-            .filter_map(|(i, t)| Some((t["id"].as_str()?.to_owned(), i)))
-            .collect();
-        let scores = self.rows(
+        let scores = self.objects(
             &format!(
                 "SELECT trace_id, {SCORE_COLUMNS} FROM scores
                  WHERE trace_id IN (SELECT id FROM traces WHERE session_id = ?1)
                  ORDER BY timestamp"
             ),
             &args,
-            |row| Ok((row.get::<_, String>(0)?, score_json(row, 1)?)),
         )?;
-        for (trace, score) in scores {
-            if let Some(Value::Array(list)) = by_id
-                .get(&trace)
-                .and_then(|&i| turns.get_mut(i))
+        for turn in &mut turns {
+            turn["scores"] = Value::Array(Vec::new());
+            if let Some(t) = totals.iter().find(|t| t["seq"] == turn["seq"]) {
+                merge(turn, t.clone());
+            }
+        }
+        for score in scores {
+            if let Some(Value::Array(list)) = turns
+                .iter_mut()
+                .find(|t| t["id"] == score["trace_id"])
                 .map(|t| &mut t["scores"])
             {
                 list.push(score);
@@ -375,12 +321,7 @@ impl Api {
             .collect();
         latencies.sort_by(f64::total_cmp);
         let sum = |key: &str| turns.iter().filter_map(|t| t[key].as_f64()).sum::<f64>();
-        let users: Vec<&str> = turns
-            .iter()
-            .filter_map(|t| t["user_id"].as_str())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
+        let users: BTreeSet<&str> = turns.iter().filter_map(|t| t["user_id"].as_str()).collect();
         Ok(json!({
             "id": id,
             "start": turns.first().map(|t| t["start"].clone()),
@@ -400,43 +341,19 @@ impl Api {
     }
 
     /// The trace row with `id` (or the one trace whose id starts with it).
-    fn trace_row(&self, id: &str) -> Result<(i64, Value), ApiError> {
+    fn trace_row(&self, id: &str) -> Result<Value, ApiError> {
         let prefix = id.to_ascii_lowercase();
         if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(ApiError::BadRequest(format!(
                 "`{id}` is not a trace id (32 hex characters, or a unique prefix)"
             )));
         }
-        let found = self.rows(
-            "SELECT seq, id, name, user_id, session_id, timestamp, end_time, latency_ms,
-                    calculated_total_cost, metadata, tags, input, output, release, version,
-                    environment, observation_count, start_ns
+        let found = self.objects(
+            "SELECT seq, id, name, user_id, session_id, timestamp AS start, end_time AS \"end\",
+                    latency_ms, calculated_total_cost AS cost, metadata, tags, input, output,
+                    release, version, environment, observation_count, start_ns
              FROM traces WHERE id >= ?1 AND id < ?1 || 'g' ORDER BY id LIMIT 2",
             &[SqlValue::Text(prefix)],
-            |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    json!({
-                        "id": row.get::<_, String>(1)?,
-                        "name": row.get::<_, Option<String>>(2)?,
-                        "user_id": row.get::<_, Option<String>>(3)?,
-                        "session_id": row.get::<_, Option<String>>(4)?,
-                        "start": row.get::<_, String>(5)?,
-                        "end": row.get::<_, Option<String>>(6)?,
-                        "latency_ms": row.get::<_, f64>(7)?,
-                        "cost": row.get::<_, f64>(8)?,
-                        "metadata": json_text(row.get(9)?),
-                        "tags": json_text(row.get(10)?),
-                        "input": json_text(row.get(11)?),
-                        "output": json_text(row.get(12)?),
-                        "release": row.get::<_, Option<String>>(13)?,
-                        "version": row.get::<_, Option<String>>(14)?,
-                        "environment": row.get::<_, Option<String>>(15)?,
-                        "observation_count": row.get::<_, i64>(16)?,
-                        "start_ns": row.get::<_, i64>(17)?,
-                    }),
-                ))
-            },
         )?;
         match <[_; 1]>::try_from(found) {
             Ok([one]) => Ok(one),
@@ -450,128 +367,69 @@ impl Api {
     }
 
     fn trace(&self, id: &str) -> Result<Value, ApiError> {
-        let (seq, mut trace) = self.trace_row(id)?;
-        let start_ns = trace["start_ns"].as_i64().unwrap_or(0);
-        let observations = self.rows(
-            "SELECT id, parent_observation_id, type, name, level, status_message, start_ns,
-                    end_ns, model, calculated_total_cost,
-                    json_extract(usage_details, '$.total'),
+        let mut trace = self.trace_row(id)?;
+        let observations = self.objects(
+            "SELECT id, parent_observation_id AS parent_id, type, name, level, status_message,
+                    (start_ns - ?2) / 1e6 AS offset_ms, (end_ns - start_ns) / 1e6 AS latency_ms,
+                    model, calculated_total_cost AS cost,
+                    json_extract(usage_details, '$.total') AS tokens,
                     (julianday(completion_start_time) - julianday(start_time)) * 86400000.0
+                        AS ttft_ms
              FROM observations WHERE trace_seq = ?1 ORDER BY start_ns, end_ns",
-            &[SqlValue::Integer(seq)],
-            |row| {
-                let start: i64 = row.get(6)?;
-                let end: i64 = row.get(7)?;
-                Ok(json!({
-                    "id": row.get::<_, String>(0)?,
-                    "parent_id": row.get::<_, Option<String>>(1)?,
-                    "type": row.get::<_, String>(2)?,
-                    "name": row.get::<_, String>(3)?,
-                    "level": row.get::<_, String>(4)?,
-                    "status_message": row.get::<_, Option<String>>(5)?,
-                    "offset_ms": (start - start_ns) as f64 / 1e6,
-                    "latency_ms": (end - start) as f64 / 1e6,
-                    "model": row.get::<_, Option<String>>(8)?,
-                    "cost": row.get::<_, f64>(9)?,
-                    "tokens": row.get::<_, Option<f64>>(10)?,
-                    "ttft_ms": row.get::<_, Option<f64>>(11)?,
-                }))
-            },
+            &[sql_value(&trace["seq"]), sql_value(&trace["start_ns"])],
         )?;
-        let trace_id = trace["id"].as_str().unwrap_or_default().to_owned();
-        let scores = self.scores(&trace_id, None)?;
         let count = |level: &str| observations.iter().filter(|o| o["level"] == level).count();
         trace["errors"] = count("ERROR").into();
         trace["warnings"] = count("WARNING").into();
-        trace["scores"] = scores.into();
+        trace["scores"] = self.scores(&trace["id"], None)?.into();
         trace["observations"] = observations.into();
         Ok(trace)
     }
 
-    fn scores(&self, trace_id: &str, observation: Option<&str>) -> Result<Vec<Value>, ApiError> {
-        let scores = self.rows(
-            &format!(
-                "SELECT observation_id, {SCORE_COLUMNS} FROM scores
-                 WHERE trace_id = ?1 ORDER BY timestamp"
-            ),
-            &[SqlValue::Text(trace_id.to_owned())],
-            |row| Ok((row.get::<_, Option<String>>(0)?, score_json(row, 1)?)),
+    fn scores(&self, trace_id: &Value, observation: Option<&str>) -> Result<Vec<Value>, ApiError> {
+        let scores = self.objects(
+            &format!("SELECT {SCORE_COLUMNS} FROM scores WHERE trace_id = ?1 ORDER BY timestamp"),
+            &[sql_value(trace_id)],
         )?;
         Ok(scores
             .into_iter()
-            .filter(|(o, _)| observation.is_none() || o.as_deref() == observation)
-            .map(|(_, s)| s)
+            .filter(|s| observation.is_none() || s["observation_id"].as_str() == observation)
             .collect())
     }
 
     fn observation(&self, trace: &str, id: &str) -> Result<Value, ApiError> {
-        let (seq, trace) = self.trace_row(trace)?;
-        let found = self
-            .prepare(
-                "SELECT id, parent_observation_id, type, name, level, status_message,
-                        start_time, end_time, latency_ms, model, model_parameters,
-                        usage_details, cost_details, calculated_total_cost, input, output,
-                        metadata, completion_start_time, prompt_name, prompt_version, version,
-                        (julianday(completion_start_time) - julianday(start_time)) * 86400000.0
-                 FROM observations WHERE trace_seq = ?1 AND id = ?2",
-            )?
-            .query_row((seq, id), |row| {
-                Ok(json!({
-                    "id": row.get::<_, String>(0)?,
-                    "parent_id": row.get::<_, Option<String>>(1)?,
-                    "type": row.get::<_, String>(2)?,
-                    "name": row.get::<_, String>(3)?,
-                    "level": row.get::<_, String>(4)?,
-                    "status_message": row.get::<_, Option<String>>(5)?,
-                    "start": row.get::<_, String>(6)?,
-                    "end": row.get::<_, String>(7)?,
-                    "latency_ms": row.get::<_, f64>(8)?,
-                    "model": row.get::<_, Option<String>>(9)?,
-                    "model_parameters": json_text(row.get(10)?),
-                    "usage": json_text(row.get(11)?),
-                    "cost_details": json_text(row.get(12)?),
-                    "cost": row.get::<_, f64>(13)?,
-                    "input": json_text(row.get(14)?),
-                    "output": json_text(row.get(15)?),
-                    "metadata": json_text(row.get(16)?),
-                    "completion_start_time": row.get::<_, Option<String>>(17)?,
-                    "prompt_name": row.get::<_, Option<String>>(18)?,
-                    "prompt_version": row.get::<_, Option<i64>>(19)?,
-                    "version": row.get::<_, Option<String>>(20)?,
-                    "ttft_ms": row.get::<_, Option<f64>>(21)?,
-                }))
-            })
-            .optional()?;
-        let trace_id = trace["id"].as_str().unwrap_or_default();
-        let Some(mut observation) = found else {
+        let trace = self.trace_row(trace)?;
+        let found = self.objects(
+            "SELECT id, parent_observation_id AS parent_id, type, name, level, status_message,
+                    start_time AS start, end_time AS \"end\", latency_ms, model,
+                    model_parameters, usage_details AS usage, cost_details,
+                    calculated_total_cost AS cost, input, output, metadata,
+                    completion_start_time, prompt_name, prompt_version, version,
+                    (julianday(completion_start_time) - julianday(start_time)) * 86400000.0
+                        AS ttft_ms
+             FROM observations WHERE trace_seq = ?1 AND id = ?2",
+            &[sql_value(&trace["seq"]), SqlValue::Text(id.to_owned())],
+        )?;
+        let Some(mut observation) = found.into_iter().next() else {
             return Err(ApiError::NotFound(format!(
-                "no observation `{id}` in trace `{trace_id}`"
+                "no observation `{id}` in trace `{}`",
+                trace["id"].as_str().unwrap_or_default()
             )));
         };
-        observation["scores"] = self.scores(trace_id, Some(id))?.into();
-        observation["trace_id"] = trace_id.into();
+        observation["scores"] = self.scores(&trace["id"], Some(id))?.into();
+        observation["trace_id"] = trace["id"].clone();
         Ok(observation)
     }
 
     fn users(&self) -> Result<Value, ApiError> {
-        let users = self.rows(
-            "SELECT user_id, COUNT(*), COUNT(DISTINCT session_id), TOTAL(calculated_total_cost),
-                    AVG(latency_ms), MAX(latency_ms), MAX(timestamp), SUM(observation_count)
+        let users = self.objects(
+            "SELECT user_id, COUNT(*) AS traces, COUNT(DISTINCT session_id) AS sessions,
+                    TOTAL(calculated_total_cost) AS cost, AVG(latency_ms) AS avg_latency_ms,
+                    MAX(latency_ms) AS max_latency_ms, MAX(timestamp) AS last_seen,
+                    SUM(observation_count) AS observations
              FROM traces WHERE user_id IS NOT NULL GROUP BY user_id
-             ORDER BY TOTAL(calculated_total_cost) DESC, user_id LIMIT 1000",
+             ORDER BY cost DESC, user_id LIMIT 1000",
             &[],
-            |row| {
-                Ok(json!({
-                    "user_id": row.get::<_, String>(0)?,
-                    "traces": row.get::<_, i64>(1)?,
-                    "sessions": row.get::<_, i64>(2)?,
-                    "cost": row.get::<_, f64>(3)?,
-                    "avg_latency_ms": row.get::<_, Option<f64>>(4)?,
-                    "max_latency_ms": row.get::<_, Option<f64>>(5)?,
-                    "last_seen": row.get::<_, Option<String>>(6)?,
-                    "observations": row.get::<_, i64>(7)?,
-                }))
-            },
         )?;
         Ok(json!({ "users": users }))
     }
@@ -637,55 +495,70 @@ fn reports() -> Value {
 }
 
 /// Tokens, errors and warnings of the observations grouped (columns of a `SELECT`).
-const OBSERVATION_TOTALS: &str = "TOTAL(json_extract(o.usage_details, '$.total')),
-    SUM(o.level = 'ERROR'), SUM(o.level = 'WARNING')";
+const OBSERVATION_TOTALS: &str = "TOTAL(json_extract(o.usage_details, '$.total')) AS tokens,
+    SUM(o.level = 'ERROR') AS errors, SUM(o.level = 'WARNING') AS warnings";
 
-/// A score's columns, as [`score_json`] reads them.
-const SCORE_COLUMNS: &str = "name, data_type, value, string_value, comment, observation_id";
+/// A score's columns.
+const SCORE_COLUMNS: &str =
+    "name, data_type, value, string_value, comment, observation_id, trace_id";
 
-fn observation_totals(row: &Row<'_>, at: usize) -> rusqlite::Result<(f64, i64, i64)> {
-    Ok((row.get(at)?, row.get(at + 1)?, row.get(at + 2)?))
-}
+/// Columns that hold JSON text, sent as the JSON they hold.
+const JSON_COLUMNS: &[&str] = &[
+    "metadata",
+    "tags",
+    "input",
+    "output",
+    "users",
+    "model_parameters",
+    "usage",
+    "cost_details",
+];
 
-fn add_observation_totals(target: &mut Value, row: &Row<'_>, at: usize) -> rusqlite::Result<()> {
-    let (tokens, errors, warnings) = observation_totals(row, at)?;
-    target["tokens"] = tokens.into();
-    target["errors"] = errors.into();
-    target["warnings"] = warnings.into();
-    Ok(())
-}
-
-fn score_json(row: &Row<'_>, at: usize) -> rusqlite::Result<Value> {
-    Ok(json!({
-        "name": row.get::<_, String>(at)?,
-        "data_type": row.get::<_, String>(at + 1)?,
-        "value": row.get::<_, Option<f64>>(at + 2)?,
-        "string_value": row.get::<_, Option<String>>(at + 3)?,
-        "comment": row.get::<_, Option<String>>(at + 4)?,
-        "observation_id": row.get::<_, Option<String>>(at + 5)?,
-    }))
-}
-
-/// Stored text as JSON; text that is not JSON stays a string.
-fn json_text(text: Option<String>) -> Option<Value> {
-    text.map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)))
-}
-
-/// As [`json_text`], but text longer than [`TURN_TEXT_LIMIT`] is cut (and stays a string).
-fn clipped_json(text: Option<String>) -> Option<Value> {
-    match text {
-        Some(t) if t.len() > TURN_TEXT_LIMIT => {
-            let mut end = TURN_TEXT_LIMIT;
-            while !t.is_char_boundary(end) {
-                end -= 1;
+/// A row as a JSON object keyed by its column names; [`JSON_COLUMNS`] are parsed (text
+/// that is not JSON stays a string).
+fn object(row: &Row<'_>) -> rusqlite::Result<Value> {
+    let stmt: &rusqlite::Statement<'_> = row.as_ref();
+    let mut map = serde_json::Map::new();
+    for i in 0..stmt.column_count() {
+        let name = stmt.column_name(i)?;
+        let value = match row.get::<_, SqlValue>(i)? {
+            SqlValue::Text(t) if JSON_COLUMNS.contains(&name) => {
+                serde_json::from_str(&t).unwrap_or(Value::String(t))
             }
-            Some(Value::String(format!(
-                "{}… (cut: open the trace)",
-                &t[..end]
-            )))
-        }
-        other => json_text(other),
+            other => value_to_json(&other),
+        };
+        map.insert(name.to_owned(), value);
     }
+    Ok(Value::Object(map))
+}
+
+/// Adds `from`'s fields to `to`.
+fn merge(to: &mut Value, from: Value) {
+    if let (Value::Object(to), Value::Object(from)) = (to, from) {
+        to.extend(from);
+    }
+}
+
+/// A JSON number or string back as a SQL value.
+fn sql_value(v: &Value) -> SqlValue {
+    match v {
+        Value::Number(n) => n.as_i64().map_or_else(
+            || SqlValue::Real(n.as_f64().unwrap_or_default()),
+            SqlValue::Integer,
+        ),
+        Value::String(s) => SqlValue::Text(s.clone()),
+        _ => SqlValue::Null,
+    }
+}
+
+/// SQL for the text of `expr`, cut to [`TURN_TEXT_LIMIT`] characters with a note (the cut
+/// text is no longer JSON, so it is sent as a string).
+fn clipped(expr: &str) -> String {
+    format!(
+        "CASE WHEN length({expr}) > {TURN_TEXT_LIMIT}
+              THEN substr({expr}, 1, {TURN_TEXT_LIMIT}) || '… (cut: open the trace)'
+              ELSE {expr} END"
+    )
 }
 
 /// The `p` quantile of sorted values, interpolated like PostgreSQL's `percentile_cont`.
@@ -827,13 +700,26 @@ mod tests {
     }
 
     #[test]
-    fn long_turn_text_is_cut_on_a_char_boundary() {
-        let long = "é".repeat(TURN_TEXT_LIMIT);
-        let Some(Value::String(cut)) = clipped_json(Some(long)) else {
-            panic!("expected a string");
-        };
+    fn rows_become_objects_with_json_columns_parsed() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let long = "é".repeat(TURN_TEXT_LIMIT + 5);
+        let row = conn
+            .query_row(
+                &format!(
+                    "SELECT 1 AS n, 'plain' AS input, '{{\"a\":1}}' AS output, '{{\"a\":1}}' AS name,
+                            {} AS cut",
+                    clipped("?1")
+                ),
+                [&long],
+                object,
+            )
+            .unwrap();
+        assert_eq!(row["n"], 1);
+        assert_eq!(row["input"], "plain");
+        assert_eq!(row["output"], json!({"a": 1}));
+        assert_eq!(row["name"], "{\"a\":1}", "only JSON columns are parsed");
+        let cut = row["cut"].as_str().unwrap();
         assert!(cut.ends_with("(cut: open the trace)"));
-        assert_eq!(json_text(Some("{\"a\":1}".into())), Some(json!({"a": 1})));
-        assert_eq!(json_text(Some("plain".into())), Some(json!("plain")));
+        assert_eq!(cut.chars().filter(|&c| c == 'é').count(), TURN_TEXT_LIMIT);
     }
 }
