@@ -5,6 +5,7 @@ mod ui_support;
 
 use std::process::Command;
 
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::Value;
 use ui_support::*;
 
@@ -92,7 +93,7 @@ fn endpoints_answer_filter_and_page() {
     assert_eq!(status, 400, "{bad}");
 
     // Session: turns, totals, percentiles.
-    let session = percent_encoding_of(XSS_SESSION);
+    let session = utf8_percent_encode(XSS_SESSION, NON_ALPHANUMERIC);
     let (status, s) = get(&format!("{api}/session/{session}"));
     assert_eq!(status, 200, "{s}");
     assert_eq!(s["id"], XSS_SESSION);
@@ -182,18 +183,6 @@ fn endpoints_answer_filter_and_page() {
             .status();
         assert_eq!(status.as_u16(), 404, "{missing}");
     }
-}
-
-fn percent_encoding_of(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b == b'_' {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[test]
