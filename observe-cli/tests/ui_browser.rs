@@ -164,7 +164,7 @@ fn sessions_session_trace_generation_and_query_pages_show_the_example() {
         .unwrap()
         .to_owned();
     assert!(url.contains("#/trace/") && url.contains("?obs="), "{url}");
-    browser.goto(&url);
+    browser.open_fresh(&url);
     browser.wait_for("#observation-detail .obs-detail");
     assert_eq!(
         browser.text(&browser.wait_for("#observation-detail .obs-detail h2")),

@@ -142,13 +142,26 @@ impl Browser {
         value["value"].clone()
     }
 
-    /// Loads `url` and waits for the page's first render.
+    /// Goes to `url` and waits until the page has rendered it. Going to another `#/...`
+    /// of the loaded page renders without a reload, so the old page's mark of a finished
+    /// render is taken off first: until the new render ends, its elements are not
+    /// mistaken for the new page's.
     pub fn goto(&self, url: &str) {
+        self.script(
+            "if (document.body) delete document.body.dataset.ready",
+            json!([]),
+        );
         self.call("POST", "/url", Some(json!({ "url": url })));
         self.wait_until(
             "the page to render",
             "return document.body.dataset.ready != null",
         );
+    }
+
+    /// Loads `url` in a fresh document (by way of `about:blank`), as a pasted link would.
+    pub fn open_fresh(&self, url: &str) {
+        self.call("POST", "/url", Some(json!({ "url": "about:blank" })));
+        self.goto(url);
     }
 
     /// Runs `script` (a function body) in the page and returns its value.
