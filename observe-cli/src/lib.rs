@@ -10,6 +10,7 @@
 //! assert_eq!(table.columns, ["one"]);
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod reports;

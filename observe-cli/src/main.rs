@@ -97,7 +97,7 @@ enum Command {
     },
     /// Built-in analytics (the same SQL as docs/CLI.md, run like `observe query`)
     Report {
-        /// users | content-types | by-metadata <key> | slow-sessions | slow-users
+        /// users | content-types | by-metadata KEY | slow-sessions | slow-users
         report: String,
         /// The metadata key of `by-metadata`
         key: Option<String>,

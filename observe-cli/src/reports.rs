@@ -1,10 +1,10 @@
-//! The four analytics reports of `observe report`, written in PostgreSQL as a Langfuse user
+//! The analytics reports of `observe report`, written in PostgreSQL as a Langfuse user
 //! writes them against Langfuse's `traces` relation, and run through the same translator
 //! as `observe query` ([`crate::sql::query`]).
 //!
 //! ```
 //! use observe_cli::reports::Report;
-//! let sqlite = observe_cli::sql::translate(Report::Users.sql()).unwrap();
+//! let sqlite = observe_cli::sql::translate(&Report::Users.sql()).unwrap();
 //! assert!(sqlite.contains("GROUP BY user_id"));
 //! assert_eq!("slow-sessions".parse::<Report>().unwrap(), Report::SlowSessions);
 //! assert!(Report::ContentTypes.sql().contains("metadata->>'content_type'"));

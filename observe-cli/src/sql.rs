@@ -584,6 +584,7 @@ impl Rewriter {
         Ok(Some(new))
     }
 
+    /// A binary operation SQLite reads differently, by operator family; `None` keeps it.
     fn rewrite_binary(
         &self,
         left: &Expr,
@@ -591,67 +592,13 @@ impl Rewriter {
         right: &Expr,
     ) -> Result<Option<Expr>, SqlError> {
         use BinaryOperator as B;
-        let (lt, rt) = (self.ty(left), self.ty(right));
-        Ok(Some(match op {
-            B::Plus | B::Minus => {
-                let sign = if *op == B::Minus { -1.0 } else { 1.0 };
-                match (lt, rt) {
-                    (Ty::Timestamp, Ty::Interval) => shift(left.clone(), right, sign)?,
-                    (Ty::Interval, Ty::Timestamp) if *op == B::Plus => {
-                        shift(right.clone(), left, 1.0)?
-                    }
-                    (Ty::Timestamp, Ty::Timestamp) if *op == B::Minus => {
-                        seconds_between(left.clone(), right.clone())
-                    }
-                    (Ty::Interval, Ty::Interval) => Expr::BinaryOp {
-                        left: Box::new(interval_as_seconds(left)?),
-                        op: op.clone(),
-                        right: Box::new(interval_as_seconds(right)?),
-                    },
-                    _ => return Ok(None),
-                }
+        match op {
+            B::Plus | B::Minus => self.rewrite_arithmetic(left, op, right),
+            B::Gt | B::Lt | B::GtEq | B::LtEq | B::Eq | B::NotEq => {
+                Ok(self.rewrite_comparison(left, op, right))
             }
-            B::Gt | B::Lt | B::GtEq | B::LtEq | B::Eq | B::NotEq => match (lt, rt) {
-                (Ty::Timestamp, _) if string_literal(right).is_some() => Expr::BinaryOp {
-                    left: Box::new(left.clone()),
-                    op: op.clone(),
-                    right: Box::new(ts(right.clone(), vec![])),
-                },
-                (_, Ty::Timestamp) if string_literal(left).is_some() => Expr::BinaryOp {
-                    left: Box::new(ts(left.clone(), vec![])),
-                    op: op.clone(),
-                    right: Box::new(right.clone()),
-                },
-                _ => return Ok(None),
-            },
-            B::HashLongArrow | B::HashArrow => {
-                let Some(path) = string_literal(right).and_then(|p| pg_path_to_json_path(&p))
-                else {
-                    return Err(SqlError::Unsupported(format!(
-                        "`{op}` with a path that is not a literal like '{{a,b}}'"
-                    )));
-                };
-                Expr::BinaryOp {
-                    left: Box::new(left.clone()),
-                    op: if *op == B::HashLongArrow {
-                        B::LongArrow
-                    } else {
-                        B::Arrow
-                    },
-                    right: Box::new(string(&path)),
-                }
-            }
-            B::Question => {
-                let Some(key) = string_literal(right) else {
-                    return Err(SqlError::Unsupported(
-                        "`?` with a key that is not a literal".into(),
-                    ));
-                };
-                Expr::IsNotNull(Box::new(call(
-                    "json_type",
-                    vec![left.clone(), string(&json_path_key(&key))],
-                )))
-            }
+            B::HashLongArrow | B::HashArrow => rewrite_json_path(left, op, right).map(Some),
+            B::Question => rewrite_key_test(left, right).map(Some),
             B::PGRegexMatch
             | B::PGRegexIMatch
             | B::PGRegexNotMatch
@@ -662,13 +609,53 @@ impl Rewriter {
             | B::QuestionPipe
             | B::HashMinus
             | B::AtQuestion
-            | B::AtAt => {
-                return Err(SqlError::Unsupported(format!(
-                    "the operator `{op}`; for tags use `'tag' = ANY(tags)`"
-                )))
-            }
+            | B::AtAt => Err(SqlError::Unsupported(format!(
+                "the operator `{op}`; for tags use `'tag' = ANY(tags)`"
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    /// `+` and `-` over timestamps and intervals: a timestamp shifted by an interval, the
+    /// seconds between two timestamps, or the sum of two intervals in seconds.
+    fn rewrite_arithmetic(
+        &self,
+        left: &Expr,
+        op: &BinaryOperator,
+        right: &Expr,
+    ) -> Result<Option<Expr>, SqlError> {
+        let minus = *op == BinaryOperator::Minus;
+        let sign = if minus { -1.0 } else { 1.0 };
+        Ok(Some(match (self.ty(left), self.ty(right)) {
+            (Ty::Timestamp, Ty::Interval) => shift(left.clone(), right, sign)?,
+            (Ty::Interval, Ty::Timestamp) if !minus => shift(right.clone(), left, 1.0)?,
+            (Ty::Timestamp, Ty::Timestamp) if minus => seconds_between(left.clone(), right.clone()),
+            (Ty::Interval, Ty::Interval) => Expr::BinaryOp {
+                left: Box::new(interval_as_seconds(left)?),
+                op: op.clone(),
+                right: Box::new(interval_as_seconds(right)?),
+            },
             _ => return Ok(None),
         }))
+    }
+
+    /// A timestamp compared with a string literal: the literal in the store's timestamp
+    /// text, so that text comparison orders them as times.
+    fn rewrite_comparison(&self, left: &Expr, op: &BinaryOperator, right: &Expr) -> Option<Expr> {
+        let (left, right) = match (self.ty(left), self.ty(right)) {
+            (Ty::Timestamp, _) if string_literal(right).is_some() => {
+                (left.clone(), ts(right.clone(), vec![]))
+            }
+            (_, Ty::Timestamp) if string_literal(left).is_some() => {
+                (ts(left.clone(), vec![]), right.clone())
+            }
+            _ => return None,
+        };
+        Some(Expr::BinaryOp {
+            left: Box::new(left),
+            op: op.clone(),
+            right: Box::new(right),
+        })
     }
 
     fn extract(&self, field: &DateTimeField, x: &Expr) -> Result<Expr, SqlError> {
@@ -714,6 +701,37 @@ impl Rewriter {
 }
 
 /// The type of an expression, original or already rewritten.
+/// `x #>> '{a,b}'` and `x #> '{a,b}'`: SQLite's `->>` and `->` with the JSON path `$.a.b`.
+fn rewrite_json_path(left: &Expr, op: &BinaryOperator, right: &Expr) -> Result<Expr, SqlError> {
+    let Some(path) = string_literal(right).and_then(|p| pg_path_to_json_path(&p)) else {
+        return Err(SqlError::Unsupported(format!(
+            "`{op}` with a path that is not a literal like '{{a,b}}'"
+        )));
+    };
+    Ok(Expr::BinaryOp {
+        left: Box::new(left.clone()),
+        op: if *op == BinaryOperator::HashLongArrow {
+            BinaryOperator::LongArrow
+        } else {
+            BinaryOperator::Arrow
+        },
+        right: Box::new(string(&path)),
+    })
+}
+
+/// `x ? 'key'`: whether the JSON object has the key.
+fn rewrite_key_test(left: &Expr, right: &Expr) -> Result<Expr, SqlError> {
+    let Some(key) = string_literal(right) else {
+        return Err(SqlError::Unsupported(
+            "`?` with a key that is not a literal".into(),
+        ));
+    };
+    Ok(Expr::IsNotNull(Box::new(call(
+        "json_type",
+        vec![left.clone(), string(&json_path_key(&key))],
+    ))))
+}
+
 fn ty(e: &Expr, timestamps: &HashSet<String>) -> Ty {
     match e {
         Expr::Identifier(i) if timestamps.contains(&i.value.to_ascii_lowercase()) => Ty::Timestamp,

@@ -3,29 +3,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn observe(db: Option<&Path>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_observe"));
-    if let Some(db) = db {
-        cmd.arg("--db").arg(db);
-    }
-    cmd.args(args)
-        .env_remove("OBSERVE_STORE_PATH")
-        .output()
-        .expect("run observe")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "observe failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
+use common::{observe, ok};
 
 fn fixture() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::{failed, ok};
+
 use std::borrow::Cow;
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
@@ -20,32 +22,7 @@ use observe_runtime::model::{
 };
 
 fn observe(db: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_observe"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .env_remove("OBSERVE_STORE_PATH")
-        .output()
-        .expect("run observe")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "observe failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
-
-fn failed(out: &Output) -> String {
-    assert!(
-        !out.status.success(),
-        "observe succeeded: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    common::observe(Some(db), args)
 }
 
 fn fixture() -> (tempfile::TempDir, std::path::PathBuf) {

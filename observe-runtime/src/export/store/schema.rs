@@ -1,9 +1,11 @@
 //! The store's tables, and the migrations that bring an older file up to date.
 //!
 //! The schema version lives in `PRAGMA user_version`. `MIGRATIONS[i]` takes a file from
-//! version `i` to `i + 1`; a new file runs them all. Each migration runs inside one
-//! `BEGIN IMMEDIATE` transaction that re-reads the version first, so two processes opening
-//! the same file at once migrate it once.
+//! version `i` to `i + 1`; a new file runs them all, so a new file and a migrated one have
+//! the same layout. Each migration runs inside one `BEGIN IMMEDIATE` transaction that
+//! re-reads the version first, so two processes opening the same file at once migrate it
+//! once. Only writers migrate ([`migrate`]); readers check the version and change nothing
+//! ([`check_readable`]), so pointing a reader at the wrong file cannot damage it.
 
 use std::path::Path;
 
@@ -99,21 +101,19 @@ CREATE INDEX IF NOT EXISTS traces_timestamp ON traces(timestamp);
 /// Version 3: observations find their trace by an integer key that grows with each new
 /// trace, instead of by its random text id.
 ///
-/// Version 2 indexed `observations` twice besides the table: on the random span id (its
-/// primary key) and on the random `trace_id`. Each batch inserted its rows at random
-/// places of both; SQLite rebalanced a full index page and its neighbours at almost every
-/// trace, and wrote them all to the WAL again: two thirds of the pages a batch wrote were
-/// index pages, and they grew with the file.
+/// Why: an index keyed by random ids takes each new entry at a random place, so every
+/// batch rewrites index pages spread over the whole file (and copies each into the WAL),
+/// more of them as the file grows. Keys that grow put a batch's entries at the end of
+/// the index, onto a page or two.
 ///
-/// Now each trace row has `seq`, an `INTEGER PRIMARY KEY` (stable across `VACUUM`, unlike
+/// Each trace row has `seq`, an `INTEGER PRIMARY KEY` (stable across `VACUUM`, unlike
 /// a plain rowid), and each observation carries its trace's `seq` as `trace_seq`. The writer
 /// gives a new trace a `seq` above every `seq` and every `trace_seq` in the file, so
-/// observations left behind by a deleted trace never join a new one. The one
-/// unique index on `observations(trace_seq, id)` serves the reads by trace and the skip of
-/// a retried batch's rows; as new traces get the highest `seq`, a batch's entries go to
-/// the end of the index, onto a page or two. `trace_id` stays on every observation for SQL;
-/// a query that filters observations by it alone scans the table (join through `traces`,
-/// whose `id` is indexed, to go by the index).
+/// observations left behind by a deleted trace never join a new one. The one unique index
+/// on `observations(trace_seq, id)` serves the reads by trace and the skip of a retried
+/// batch's rows. `trace_id` stays on every observation for SQL; a query that filters
+/// observations by it alone scans the table (join through `traces`, whose `id` is
+/// indexed, to go by the index).
 ///
 /// SQLite cannot change a table's key in place, so both tables are rebuilt, keeping their
 /// columns in order (the new ones come last) and their rows. An observation whose trace has
