@@ -86,6 +86,26 @@ impl ApiError {
 }
 
 /// The endpoints over one read-only connection to the store.
+///
+/// ```
+/// use std::time::Duration;
+/// use observe_cli::ui::Api;
+/// use observe_runtime::export::store::StoreExporter;
+/// use observe_runtime::{Client, Trace};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("traces.db");
+/// let client = Client::builder().exporter(StoreExporter::open(&path).unwrap()).build();
+/// client.trace(Trace::new("chat").session_id("s1")).end();
+/// client.shutdown(Duration::from_secs(5));
+///
+/// let mut api = Api::open(&path).unwrap();
+/// let reply = api.handle("sessions", "limit=10");
+/// assert_eq!(reply.status, 200);
+/// let body: serde_json::Value = serde_json::from_slice(&reply.body).unwrap();
+/// assert_eq!(body["sessions"][0]["id"], "s1");
+/// assert_eq!(api.handle("session/nope", "").status, 404);
+/// ```
 #[derive(Debug)]
 pub struct Api {
     store: Store,

@@ -55,6 +55,20 @@ pub enum UiError {
 }
 
 /// The web view's HTTP server over one store file.
+///
+/// ```
+/// use observe_cli::ui::UiServer;
+/// use observe_runtime::export::store::StoreExporter;
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("traces.db");
+/// drop(StoreExporter::open(&path).unwrap()); // a writer creates the store
+/// let server = UiServer::bind("127.0.0.1:0".parse().unwrap(), &path).unwrap();
+/// assert!(server.url().starts_with("http://127.0.0.1:"));
+/// assert_ne!(server.local_addr().port(), 0);
+/// // A file that is not there is refused before anything listens.
+/// assert!(UiServer::bind("127.0.0.1:0".parse().unwrap(), &dir.path().join("none.db")).is_err());
+/// ```
 pub struct UiServer {
     server: Arc<tiny_http::Server>,
     addr: SocketAddr,
