@@ -67,7 +67,7 @@ pub use context::{
     update_current_observation, update_current_trace, ScoreRequest,
 };
 pub use handle::{ObservationHandle, Trace, TraceHandle};
-pub use pipeline::{FlushReport, Mask, PipelineSettings, Stats};
+pub use pipeline::{DestinationStats, FlushReport, Mask, PipelineSettings, Stats};
 pub use update::{ObservationUpdate, TraceUpdate};
 
 /// Wraps a function in an observation; see the crate documentation.
