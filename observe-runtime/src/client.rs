@@ -23,7 +23,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 
 use crate::carry::WithContext;
-use crate::context::{Entered, Frame};
+use crate::context::Frame;
 use crate::export::memory::InMemory;
 use crate::export::Exporter;
 use crate::handle::{Trace, TraceHandle};
@@ -233,9 +233,7 @@ impl Client {
 
     /// Runs a closure with this client as the destination of the traces it starts.
     pub fn in_scope_sync<R>(&self, f: impl FnOnce() -> R) -> R {
-        let frame = Frame::client(self.inner.pipeline.clone());
-        let _entered = Entered::new(&frame);
-        f()
+        Frame::client(self.inner.pipeline.clone()).enter(f)
     }
 
     /// Starts a trace by hand (the low-level API); see [`Trace`].

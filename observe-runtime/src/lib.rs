@@ -38,6 +38,8 @@
 //! ```
 
 #![warn(missing_docs)]
+// Every `unsafe` block says why it holds; an `unsafe fn`'s body is not one big unsafe block.
+#![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod config;
 pub mod export;
