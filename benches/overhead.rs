@@ -15,6 +15,9 @@
 //! - `tracing_otel`: `#[instrument]` with `tracing-opentelemetry` and the OpenTelemetry SDK's
 //!   batch span processor (its own thread) with an exporter that counts and drops: today's
 //!   way from Rust to Langfuse's OTLP endpoint;
+//! - `observe_bridge` (child span only): the same `#[instrument]` function inside an observed
+//!   trace, with `tracing_subscriber`'s `Registry` and observe's `tracing` bridge
+//!   (`ObserveLayer`): each span becomes an observation that crosses observe's queue;
 //! - `observe`: `#[observe]` with a `Client` whose worker thread runs and whose exporter counts
 //!   and drops every batch ([`Counting`]): the records really cross the queue to the worker.
 //!
@@ -81,7 +84,7 @@ fn counting_client(seen: &Arc<AtomicU64>) -> Client {
         .ok()
         .and_then(|q| q.parse().ok())
     {
-        builder = builder.queue_capacity(capacity);
+        builder = builder.config(&observe_runtime::Config::new().queue_capacity(capacity));
     }
     builder.build()
 }
@@ -130,6 +133,14 @@ where
 fn tracing_registry(seen: &Arc<AtomicU64>) -> tracing::Dispatch {
     use tracing_subscriber::layer::SubscriberExt;
     tracing::Dispatch::new(tracing_subscriber::registry().with(CloseRecorder(seen.clone())))
+}
+
+/// `tracing` + observe's bridge: spans inside an observed trace become observations.
+fn tracing_bridge() -> tracing::Dispatch {
+    use tracing_subscriber::layer::SubscriberExt;
+    tracing::Dispatch::new(
+        tracing_subscriber::registry().with(observe_runtime::bridge::ObserveLayer::new()),
+    )
 }
 
 /// `tracing` + `tracing-opentelemetry` + the SDK's batch span processor; the provider must
@@ -298,6 +309,8 @@ impl Mode {
 
 enum Kind {
     Observe(Client),
+    /// `tracing` spans through observe's bridge, inside observed roots.
+    ObserveBridge(Client, tracing::Dispatch),
     Fastrace,
     Tracing(tracing::Dispatch),
     TracingOtel(
@@ -320,6 +333,15 @@ impl Lib {
         Lib {
             name: "observe",
             kind: Kind::Observe(counting_client(&seen)),
+            seen,
+        }
+    }
+
+    fn observe_bridge() -> Lib {
+        let seen = Arc::new(AtomicU64::new(0));
+        Lib {
+            name: "observe_bridge",
+            kind: Kind::ObserveBridge(counting_client(&seen), tracing_bridge()),
             seen,
         }
     }
@@ -362,7 +384,9 @@ impl Lib {
     /// Records the library itself says it dropped (only observe counts them).
     fn dropped(&self) -> Option<u64> {
         match &self.kind {
-            Kind::Observe(client) => Some(client.stats().dropped()),
+            Kind::Observe(client) | Kind::ObserveBridge(client, _) => {
+                Some(client.stats().dropped())
+            }
             _ => None,
         }
     }
@@ -370,7 +394,7 @@ impl Lib {
     /// Waits until everything recorded so far reached the destination.
     fn drain(&self) {
         match &self.kind {
-            Kind::Observe(client) => {
+            Kind::Observe(client) | Kind::ObserveBridge(client, _) => {
                 client.flush(Duration::from_secs(60));
             }
             Kind::Fastrace => fastrace::flush(),
@@ -384,7 +408,9 @@ impl Lib {
     /// Runs `f` with the library's dispatcher current (for `tracing`).
     fn scoped<R>(&self, f: impl FnOnce() -> R) -> R {
         match &self.kind {
-            Kind::Tracing(d) | Kind::TracingOtel(d, _) => tracing::dispatcher::with_default(d, f),
+            Kind::Tracing(d) | Kind::TracingOtel(d, _) | Kind::ObserveBridge(_, d) => {
+                tracing::dispatcher::with_default(d, f)
+            }
             _ => f(),
         }
     }
@@ -434,7 +460,7 @@ fn timed(n: u64, mut call: impl FnMut(u64)) -> Duration {
 fn in_observe_root(client: &Client, n: u64, call: impl FnMut(u64)) -> Duration {
     let mut call = Some(call);
     let mut elapsed = Duration::ZERO;
-    client.in_scope_sync(|| {
+    client.in_scope(|| {
         ours::root(&mut || elapsed = timed(n, call.take().expect("called once")));
     });
     elapsed
@@ -473,7 +499,9 @@ const CHILD: Shape = Shape {
 fn run_chunk(lib: &Lib, shape: Shape, n: u64, call: impl FnMut(u64)) -> Duration {
     lib.scoped(|| match (&lib.kind, shape.rooted) {
         (_, false) => timed(n, call),
-        (Kind::Observe(client), true) => in_observe_root(client, n, call),
+        (Kind::Observe(client) | Kind::ObserveBridge(client, _), true) => {
+            in_observe_root(client, n, call)
+        }
         (Kind::Fastrace, true) => in_fastrace_root(n, call),
         (Kind::Tracing(_) | Kind::TracingOtel(..), true) => in_tracing_root(n, call),
     })
@@ -621,7 +649,7 @@ fn child_span(c: &mut Criterion) {
         bench_lib(&mut g, &group, mode, &Lib::fastrace(), CHILD, |i| {
             sink(black_box(block_on(with_fastrace::leaf(i))))
         });
-        for lib in [Lib::tracing(), Lib::tracing_otel()] {
+        for lib in [Lib::tracing(), Lib::tracing_otel(), Lib::observe_bridge()] {
             bench_lib(&mut g, &group, mode, &lib, CHILD, |i| {
                 sink(black_box(block_on(with_tracing::leaf(i))))
             });
@@ -815,7 +843,7 @@ fn context_choice(c: &mut Criterion) {
     let client = counting_client(&Arc::new(AtomicU64::new(0)));
     // A context with a trace in it, captured inside an observation.
     let mut captured = None;
-    client.in_scope_sync(|| ours::root(&mut || captured = Some(Context::current())));
+    client.in_scope(|| ours::root(&mut || captured = Some(Context::current())));
     let captured = captured.expect("captured");
 
     let mut g = c.benchmark_group("context_per_poll");
@@ -881,6 +909,9 @@ fn profile_chunk(lib: &Lib, case: &str, n: u64) -> Duration {
         }),
         (Kind::Fastrace, "new_trace") => run_chunk(lib, shape, n, |i| {
             sink(black_box(fastrace_new_trace(i)))
+        }),
+        (Kind::ObserveBridge(..), "child") => run_chunk(lib, shape, n, |i| {
+            sink(black_box(block_on(with_tracing::leaf(i))))
         }),
         (Kind::Tracing(_) | Kind::TracingOtel(..), "child" | "new_trace") => {
             run_chunk(lib, shape, n, |i| {
@@ -950,6 +981,7 @@ fn profile(spec: &str) {
         }
         "tracing" => Lib::tracing(),
         "tracing_otel" => Lib::tracing_otel(),
+        "observe_bridge" => Lib::observe_bridge(),
         other => panic!("unknown library {other}"),
     };
     let guard = (case == "new_trace")

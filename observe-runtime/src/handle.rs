@@ -213,12 +213,12 @@ impl ObservationHandle {
     }
 
     /// Runs a closure with this observation as the parent of `#[observe]` calls inside it.
-    pub fn in_scope_sync<R>(&self, f: impl FnOnce() -> R) -> R {
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
         self.frame().enter(f)
     }
 
     /// Runs a future with this observation as the parent of `#[observe]` calls inside it.
-    pub fn in_scope<F: Future>(&self, future: F) -> WithContext<F> {
+    pub fn instrument<F: Future>(&self, future: F) -> WithContext<F> {
         WithContext::new(self.frame().carried(), future)
     }
 
@@ -322,13 +322,13 @@ impl TraceHandle {
     }
 
     /// Runs a closure with this trace as the parent of `#[observe]` calls inside it.
-    pub fn in_scope_sync<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.root.in_scope_sync(f)
+    pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.root.in_scope(f)
     }
 
     /// Runs a future with this trace as the parent of `#[observe]` calls inside it.
-    pub fn in_scope<F: Future>(&self, future: F) -> WithContext<F> {
-        self.root.in_scope(future)
+    pub fn instrument<F: Future>(&self, future: F) -> WithContext<F> {
+        self.root.instrument(future)
     }
 
     /// Ends the trace's root observation now.

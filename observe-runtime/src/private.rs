@@ -17,8 +17,8 @@ use sync_wrapper::SyncWrapper;
 
 pub use crate::model::{Json, ObservationType};
 
-use crate::client::global_enabled;
 use crate::context::{has_current, with_current, Frame, Open};
+use crate::global;
 use crate::model::Level;
 
 /// Static facts of one `#[observe]` site.
@@ -65,8 +65,14 @@ impl Span {
     /// rest is not, so an untraced call stays a few instructions long.
     #[inline]
     pub fn enter(meta: &'static Meta) -> Span {
-        if !has_current() && !global_enabled() {
-            return Span::inactive();
+        if !has_current() {
+            let state = global::state();
+            if state != global::State::On {
+                if state != global::State::Quiet {
+                    global::warn_no_client(state);
+                }
+                return Span::inactive();
+            }
         }
         Span::enter_active(meta)
     }
@@ -398,7 +404,7 @@ fn json_from_bytes(buf: &[u8]) -> Json {
     // SAFETY: serde_json's writer emits valid UTF-8 (it copies `str` data and escapes, and
     // formats numbers in ASCII); the rest is ASCII and `&str` bytes. Checking again costs
     // more than the copy on a small capture.
-    Json::from_raw_unchecked(unsafe { std::str::from_utf8_unchecked(buf) })
+    Json::from_raw(unsafe { std::str::from_utf8_unchecked(buf) })
 }
 
 /// `Json::from_value` through the scratch buffer.

@@ -176,7 +176,7 @@ impl Ring {
         let bytes = unsafe { std::slice::from_raw_parts(self.bytes_at(at), len) };
         // SAFETY: the bytes are a copy of a `Json`'s text: valid UTF-8.
         let text = unsafe { std::str::from_utf8_unchecked(bytes) };
-        Some(Json::from_raw_unchecked(text))
+        Some(Json::from_raw(text))
     }
 
     /// Moves a taken record's captured bytes out of the ring onto the heap, and says where
