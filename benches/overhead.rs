@@ -405,6 +405,23 @@ impl Lib {
         }
     }
 
+    /// Drains until the destination's count stops moving: a library that ran far behind
+    /// (fastrace's collector after a sustained case) hands over its backlog over several
+    /// flushes, and what a case delivered must not count toward the next one.
+    fn settle(&self) {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let mut last = u64::MAX;
+        while Instant::now() < deadline {
+            self.drain();
+            let now = self.delivered();
+            if now == last {
+                return;
+            }
+            last = now;
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    }
+
     /// Runs `f` with the library's dispatcher current (for `tracing`).
     fn scoped<R>(&self, f: impl FnOnce() -> R) -> R {
         match &self.kind {
@@ -559,7 +576,7 @@ fn bench_lib<F: FnMut(u64)>(
     shape: Shape,
     mut call: F,
 ) {
-    lib.drain();
+    lib.settle();
     let delivered_before = lib.delivered();
     let dropped_before = lib.dropped();
     let rss_start = reset_peak_rss();
@@ -581,7 +598,7 @@ fn bench_lib<F: FnMut(u64)>(
     });
     let rss_peak = vm_kib("VmHWM:").saturating_sub(rss_start);
     let rss_end = vm_kib("VmRSS:").saturating_sub(rss_start);
-    lib.drain();
+    lib.settle();
     let delivered = lib.delivered() - delivered_before;
     let dropped = lib
         .dropped()

@@ -93,7 +93,11 @@ def delivery(group, lib, key):
 def overhead_group(case, title, per_span=1):
     for mode in MODES:
         group = f"{case}_{mode}"
-        rows = [b for b in ["observe"] + PEERS if per_run(lambda r: median_in(r, group, b))]
+        rows = [
+            b
+            for b in ["observe"] + PEERS + ["observe_bridge"]
+            if per_run(lambda r: median_in(r, group, b))
+        ]
         if not rows:
             continue
         print(f"\n### {title}: {mode}\n")
@@ -107,7 +111,7 @@ def overhead_group(case, title, per_span=1):
         for bench in rows:
             value = per_run(lambda r: median_in(r, group, bench))
             spans = per_run(lambda r: (extra(r, group, bench) or 0) / per_span)
-            mine = "" if bench == "observe" else cell(per_run(lambda r: ratio(r, group, bench)), x)
+            mine = "" if bench in ("observe", "observe_bridge") else cell(per_run(lambda r: ratio(r, group, bench)), x)
             cpu = cell(delivery(group, bench, "cpu_ns_per_call"), ns) if mode == "drained" else ""
             got = delivery(group, bench, "delivered")
             want = delivery(group, bench, "expected")
