@@ -51,6 +51,7 @@ mod context;
 mod handle;
 mod limits;
 mod pipeline;
+mod stream;
 mod update;
 
 #[doc(hidden)]
@@ -68,6 +69,7 @@ pub use context::{
 };
 pub use handle::{ObservationHandle, Trace, TraceHandle};
 pub use pipeline::{FlushReport, Mask, PipelineSettings, Stats};
+pub use stream::{CountOnly, ItemSink, ObserveStreamExt, Observed, TextChunk};
 pub use update::{ObservationUpdate, TraceUpdate};
 
 /// Wraps a function in an observation; see the crate documentation.

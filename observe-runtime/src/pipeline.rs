@@ -478,6 +478,11 @@ impl Pipeline {
         self.settings.capture_io
     }
 
+    /// Largest encoded observation: also what a stream's output may buffer.
+    pub(crate) fn max_record_bytes(&self) -> usize {
+        self.settings.max_record_bytes
+    }
+
     pub(crate) fn stats(&self) -> Stats {
         let c = &self.counters;
         Stats {
