@@ -69,7 +69,7 @@ pub use context::{
 };
 pub use handle::{ObservationHandle, Trace, TraceHandle};
 pub use pipeline::{FlushReport, Mask, PipelineSettings, Stats};
-pub use stream::{CountOnly, ItemSink, ObserveStreamExt, Observed, TextChunk};
+pub use stream::{CountOnly, ItemSink, ObserveIteratorExt, ObserveStreamExt, Observed, TextChunk};
 pub use update::{ObservationUpdate, TraceUpdate};
 
 /// Wraps a function in an observation; see the crate documentation.

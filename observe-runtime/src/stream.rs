@@ -483,30 +483,80 @@ fn count_only<T>(_: &T, _: &mut ItemSink<'_>) {}
 /// assert!(llm.parent_id.is_some());
 /// # }
 /// ```
-pub trait ObserveStreamExt: Sized {
+pub trait ObserveStreamExt: Stream + Sized {
     /// A new child of the current observation (or a new trace) that stays open while
     /// `self` is consumed. Items are counted, not recorded; see
     /// [`observe_with`](Self::observe_with).
-    fn observe_as<T>(
+    fn observe_as(
         self,
         kind: ObservationType,
         name: impl Into<Cow<'static, str>>,
-    ) -> Observed<Self, CountOnly<T>> {
-        Observed::new(self, Span::enter_named(name.into(), kind), count_only::<T>)
+    ) -> Observed<Self, CountOnly<Self::Item>> {
+        Observed::new(
+            self,
+            Span::enter_named(name.into(), kind),
+            count_only::<Self::Item>,
+        )
     }
 
-    /// Same, with `on_item` recording each item into the output.
+    /// Same, with `on_item` recording each item into the output. It runs inside the
+    /// observation: `update_current_observation` there (on the final item, say) changes it.
     fn observe_with<I>(
         self,
         kind: ObservationType,
         name: impl Into<Cow<'static, str>>,
         on_item: I,
-    ) -> Observed<Self, I> {
+    ) -> Observed<Self, I>
+    where
+        I: FnMut(&Self::Item, &mut ItemSink<'_>),
+    {
         Observed::new(self, Span::enter_named(name.into(), kind), on_item)
     }
 }
 
-impl<S: Sized> ObserveStreamExt for S {}
+impl<S: Stream> ObserveStreamExt for S {}
+
+/// [`ObserveStreamExt`] for iterators.
+///
+/// ```
+/// use observe_runtime::{observe, ObserveIteratorExt as _};
+/// use observe_runtime::model::ObservationType;
+///
+/// #[observe]
+/// fn parse(text: &str) -> usize {
+///     text.lines().observe_as(ObservationType::Span, "lines").count()
+/// }
+/// # assert_eq!(parse("a\nb"), 2);
+/// ```
+pub trait ObserveIteratorExt: Iterator + Sized {
+    /// See [`ObserveStreamExt::observe_as`].
+    fn observe_as(
+        self,
+        kind: ObservationType,
+        name: impl Into<Cow<'static, str>>,
+    ) -> Observed<Self, CountOnly<Self::Item>> {
+        Observed::new(
+            self,
+            Span::enter_named(name.into(), kind),
+            count_only::<Self::Item>,
+        )
+    }
+
+    /// See [`ObserveStreamExt::observe_with`].
+    fn observe_with<I>(
+        self,
+        kind: ObservationType,
+        name: impl Into<Cow<'static, str>>,
+        on_item: I,
+    ) -> Observed<Self, I>
+    where
+        I: FnMut(&Self::Item, &mut ItemSink<'_>),
+    {
+        Observed::new(self, Span::enter_named(name.into(), kind), on_item)
+    }
+}
+
+impl<I: Iterator> ObserveIteratorExt for I {}
 
 impl ObservationHandle {
     /// Hands this observation to `stream`: it ends when the stream does (see
