@@ -488,3 +488,47 @@ fn a_result_alias_is_a_result() {
         Some("tool failed: refused")
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// Time to first token, downstream
+
+#[test]
+fn time_to_first_token_reaches_the_store_and_the_session_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("observe.sqlite");
+    let exporter = observe_runtime::export::store::StoreExporter::open(&path).unwrap();
+    let client = Client::builder().exporter(exporter).build();
+    #[observe]
+    async fn chat() -> String {
+        update_current_trace(TraceUpdate::new().session_id("ttft"));
+        tokens("a b").collect().await
+    }
+    let text = futures::executor::block_on(client.in_scope(chat()));
+    assert_eq!(text, "a b ");
+    client.shutdown(Duration::from_secs(5));
+
+    let store = observe_runtime::export::store::Store::open(&path).unwrap();
+    let stored: Option<String> = store
+        .connection()
+        .query_row(
+            "SELECT completion_start_time FROM observations WHERE name = 'tokens'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(stored.unwrap().ends_with('Z'));
+    let obs = store.session_observations("ttft").unwrap();
+    let generation = named(&obs, "tokens");
+    let first = generation.details().completion_start_time.unwrap();
+    let tree = observe_runtime::view::render_session("ttft", &obs, &Default::default());
+    let expected = format!(
+        "ttft {})",
+        observe_runtime::view::format_duration(first.since(generation.start))
+    );
+    assert!(tree.contains(&expected), "{tree}");
+    let chat_line = tree.lines().find(|l| l.contains("chat (")).unwrap();
+    assert!(
+        !chat_line.contains("ttft"),
+        "only generations have one: {tree}"
+    );
+}

@@ -132,7 +132,7 @@ fn closest<'a>(written: &str, candidates: impl Iterator<Item = &'a str>) -> Opti
     let written = written.to_ascii_lowercase();
     candidates
         .map(|c| (edit_distance(&written, c), c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(1))
+        .filter(|(d, c)| *d <= (c.len() / 3).max(2))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -303,6 +303,10 @@ mod tests {
             "unknown argument `capture_ouput`: did you mean `capture_output`?"
         );
         assert!(err(quote!(zzz = 1)).starts_with("unknown argument `zzz`: expected one of `name`"));
+        assert_eq!(
+            err(quote!(nmae = "x")),
+            "unknown argument `nmae`: did you mean `name`?"
+        );
         assert!(err(quote!(as_type = "llm")).contains("a `\"generation\"` here"));
         assert!(err(quote!(as_type = "generaton")).contains("did you mean \"generation\"?"));
         assert_eq!(

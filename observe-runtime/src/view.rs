@@ -8,6 +8,9 @@
 //! └── follow_up (0.4s, $0.00)
 //! ```
 //!
+//! A generation whose first token time is known also shows its time to first token:
+//! `chat [generation] (2.1s, $0.01, ttft 180ms)`.
+//!
 //! A node's latency is its measured duration; a trace's runs from the earliest start to the
 //! latest end of its observations, and so does the session's. A node's cost is its own total
 //! cost plus its descendants'; a trace's and a session's are the sums of all their
@@ -402,12 +405,12 @@ fn write_label(
     if options.types && o.kind != ObservationType::Span {
         let _ = write!(out, " [{}]", o.kind);
     }
-    let _ = write!(
-        out,
-        " ({}, {})",
-        format_duration(latency),
-        format_cost(cost)
-    );
+    let _ = write!(out, " ({}, {}", format_duration(latency), format_cost(cost));
+    if let Some(first) = o.details().completion_start_time {
+        // Time to first token: what a streamed answer's user waits for.
+        let _ = write!(out, ", ttft {}", format_duration(first.since(o.start)));
+    }
+    out.push(')');
     if options.levels && o.level != Level::Default {
         let _ = write!(out, " {}", o.level);
         if let Some(message) = &o.details().status_message {
