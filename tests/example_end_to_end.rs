@@ -82,12 +82,23 @@ fn with_nothing_set_the_example_fills_the_local_store_and_the_command_shows_the_
         "content_analysis_workflow",
         "llm_call [generation]",
         "fact_checker [agent]",
+        "summary_stream [generation]",
     ] {
         assert!(tree.contains(name), "{name} missing from\n{tree}");
     }
     assert!(tree.contains("ERROR: fact_checker"), "{tree}");
-    // the session, 3 traces, their 3 + 5 children by hand, 8 agents, 4 LLM and 3 tool calls
-    assert_eq!(tree.lines().count(), 1 + 3 + 3 + 5 + 8 + 4 + 3, "{tree}");
+    let streamed = tree
+        .lines()
+        .find(|l| l.contains("summary_stream [generation]"))
+        .unwrap();
+    assert!(streamed.contains(", ttft "), "{streamed}");
+    // the session, 3 traces, their 3 + 5 children by hand, 8 agents, 4 LLM and 3 tool calls,
+    // the streamed summary
+    assert_eq!(
+        tree.lines().count(),
+        1 + 3 + 3 + 5 + 8 + 4 + 3 + 1,
+        "{tree}"
+    );
 
     let store = dir.path().join(".observe/traces.db");
     assert!(

@@ -521,9 +521,10 @@ fn time_to_first_token_reaches_the_store_and_the_session_tree() {
     let generation = named(&obs, "tokens");
     let first = generation.details().completion_start_time.unwrap();
     let tree = observe_runtime::view::render_session("ttft", &obs, &Default::default());
+    let micros = first.as_nanos() / 1000 - generation.start.as_nanos() / 1000;
     let expected = format!(
         "ttft {})",
-        observe_runtime::view::format_duration(first.since(generation.start))
+        observe_runtime::view::format_duration(Duration::from_micros(micros))
     );
     assert!(tree.contains(&expected), "{tree}");
     let chat_line = tree.lines().find(|l| l.contains("chat (")).unwrap();

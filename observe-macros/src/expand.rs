@@ -800,6 +800,19 @@ mod tests {
     }
 
     #[test]
+    fn crate_argument_replaces_the_runtime_path() {
+        let code = expand_str(
+            quote!(crate = "my_sdk::observe"),
+            quote! {
+                fn tokens(n: u8) -> impl Iterator<Item = u8> { 0..n }
+            },
+        );
+        assert!(!code.contains("observe_runtime"), "{code}");
+        assert!(code.contains("my_sdk :: observe :: __private :: Returned :: new"));
+        assert!(code.contains("in_scope_open"));
+    }
+
+    #[test]
     fn item_header_stops_at_the_body() {
         let header = item_header(quote!(
             #[derive(Debug)]

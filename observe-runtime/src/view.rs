@@ -407,8 +407,14 @@ fn write_label(
     }
     let _ = write!(out, " ({}, {}", format_duration(latency), format_cost(cost));
     if let Some(first) = o.details().completion_start_time {
-        // Time to first token: what a streamed answer's user waits for.
-        let _ = write!(out, ", ttft {}", format_duration(first.since(o.start)));
+        // Time to first token: what a streamed answer's user waits for. In whole
+        // microseconds, the precision the store keeps, so both sources show the same.
+        let micros = (first.as_nanos() / 1000).saturating_sub(o.start.as_nanos() / 1000);
+        let _ = write!(
+            out,
+            ", ttft {}",
+            format_duration(Duration::from_micros(micros))
+        );
     }
     out.push(')');
     if options.levels && o.level != Level::Default {
