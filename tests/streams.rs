@@ -113,7 +113,7 @@ fn quiet() -> impl Stream<Item = String> {
     stream::iter(["secret".to_owned()])
 }
 
-fn count_chars(total: &mut usize, chunk: &String) {
+fn count_chars(total: &mut usize, chunk: &str) {
     *total += chunk.chars().count();
 }
 
