@@ -28,7 +28,9 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let (client, memory) = Client::in_memory();
-//! let text: Vec<String> = client.in_scope(answer("why is the sky blue").collect()).await;
+//! let text: Vec<String> = client
+//!     .in_scope(async { answer("why is the sky blue").collect().await })
+//!     .await;
 //! assert_eq!(text.len(), 5);
 //! client.flush(std::time::Duration::from_secs(5));
 //! let obs = &memory.observations()[0];
@@ -452,6 +454,16 @@ where
     }
 }
 
+/// `inner` observed as a new child of the current observation (or a new trace).
+fn observe_child<S, I>(
+    inner: S,
+    kind: ObservationType,
+    name: Cow<'static, str>,
+    on_item: I,
+) -> Observed<S, I> {
+    Observed::new(inner, Span::enter_named(name, kind), on_item)
+}
+
 /// The item recorder that records nothing but the count.
 pub type CountOnly<T> = fn(&T, &mut ItemSink<'_>);
 
@@ -492,11 +504,7 @@ pub trait ObserveStreamExt: Stream + Sized {
         kind: ObservationType,
         name: impl Into<Cow<'static, str>>,
     ) -> Observed<Self, CountOnly<Self::Item>> {
-        Observed::new(
-            self,
-            Span::enter_named(name.into(), kind),
-            count_only::<Self::Item>,
-        )
+        observe_child(self, kind, name.into(), count_only::<Self::Item>)
     }
 
     /// Same, with `on_item` recording each item into the output. It runs inside the
@@ -510,7 +518,7 @@ pub trait ObserveStreamExt: Stream + Sized {
     where
         I: FnMut(&Self::Item, &mut ItemSink<'_>),
     {
-        Observed::new(self, Span::enter_named(name.into(), kind), on_item)
+        observe_child(self, kind, name.into(), on_item)
     }
 }
 
@@ -535,11 +543,7 @@ pub trait ObserveIteratorExt: Iterator + Sized {
         kind: ObservationType,
         name: impl Into<Cow<'static, str>>,
     ) -> Observed<Self, CountOnly<Self::Item>> {
-        Observed::new(
-            self,
-            Span::enter_named(name.into(), kind),
-            count_only::<Self::Item>,
-        )
+        observe_child(self, kind, name.into(), count_only::<Self::Item>)
     }
 
     /// See [`ObserveStreamExt::observe_with`].
@@ -552,7 +556,7 @@ pub trait ObserveIteratorExt: Iterator + Sized {
     where
         I: FnMut(&Self::Item, &mut ItemSink<'_>),
     {
-        Observed::new(self, Span::enter_named(name.into(), kind), on_item)
+        observe_child(self, kind, name.into(), on_item)
     }
 }
 
@@ -563,20 +567,49 @@ impl ObservationHandle {
     /// [`Observed`]), and `on_item` records each item.
     ///
     /// ```
+    /// use futures::StreamExt as _;
     /// use observe_runtime::{Client, Trace};
     ///
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let (client, memory) = Client::in_memory();
     /// let trace = client.trace(Trace::new("chat"));
-    /// let tokens = trace
-    ///     .generation("llm")
-    ///     .observe_stream(["a", "b"].into_iter(), |t, sink| sink.text(t));
-    /// assert_eq!(tokens.collect::<String>(), "ab");
+    /// let tokens = futures::stream::iter(["a", "b"]);
+    /// let tokens = trace.generation("llm").observe_stream(tokens, |t, sink| sink.text(t));
+    /// assert_eq!(tokens.collect::<String>().await, "ab");
     /// trace.end();
     /// client.flush(std::time::Duration::from_secs(5));
     /// let obs = memory.observations();
     /// assert!(obs.iter().any(|o| o.name == "llm" && o.details().completion_start_time.is_some()));
+    /// # }
     /// ```
-    pub fn observe_stream<S, I>(mut self, stream: S, on_item: I) -> Observed<S, I> {
+    pub fn observe_stream<S, I>(mut self, stream: S, on_item: I) -> Observed<S, I>
+    where
+        S: Stream,
+        I: FnMut(&S::Item, &mut ItemSink<'_>),
+    {
         Observed::new(stream, Span::from_frame(self.take_frame()), on_item)
+    }
+
+    /// [`observe_stream`](Self::observe_stream) for an iterator.
+    ///
+    /// ```
+    /// use observe_runtime::{Client, Trace};
+    ///
+    /// let (client, memory) = Client::in_memory();
+    /// let trace = client.trace(Trace::new("parse"));
+    /// let lines = trace.span("lines").observe_iter("a\nb".lines(), |l, sink| sink.text(l));
+    /// assert_eq!(lines.count(), 2);
+    /// trace.end();
+    /// client.flush(std::time::Duration::from_secs(5));
+    /// let obs = memory.observations();
+    /// let lines = obs.iter().find(|o| o.name == "lines").unwrap();
+    /// assert_eq!(lines.details().output.as_ref().unwrap().as_str(), r#""ab""#);
+    /// ```
+    pub fn observe_iter<It, I>(mut self, iter: It, on_item: I) -> Observed<It, I>
+    where
+        It: Iterator,
+        I: FnMut(&It::Item, &mut ItemSink<'_>),
+    {
+        Observed::new(iter, Span::from_frame(self.take_frame()), on_item)
     }
 }
