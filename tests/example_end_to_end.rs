@@ -166,8 +166,18 @@ fn with_langfuse_keys_the_example_exports_over_otlp_and_prints_the_trace_url() {
         .collect();
     assert_eq!(
         workflow.len(),
-        1 + 8 + 4 + 3,
+        1 + 8 + 4 + 3 + 1,
         "the workflow's spans reached the server"
+    );
+    // The streamed summary's time to first token reaches Langfuse.
+    let streamed = workflow
+        .iter()
+        .find(|s| s.name == "summary_stream")
+        .expect("the streamed generation reached the server");
+    assert!(
+        attr_str(streamed, "langfuse.observation.completion_start_time")
+            .is_some_and(|at| at.ends_with('Z')),
+        "{streamed:?}"
     );
     for span in &workflow {
         assert_eq!(attr_str(span, "user.id").as_deref(), Some("user_demo"));
