@@ -60,3 +60,45 @@ fn one_line_per_trace_with_count_cost_session_user_and_errors() {
     assert!(lines[1].contains("1 observation,"), "{}", lines[1]);
     assert!(!lines[1].contains('$'));
 }
+
+#[test]
+fn control_characters_in_names_and_ids_are_escaped() {
+    use observe_runtime::export::{Batch, Exporter as _};
+    use observe_runtime::model::{Observation, SpanId, Timestamp, TraceAttributes, TraceId};
+    use std::borrow::Cow;
+
+    let out = Shared::default();
+    let mut console = ConsoleExporter::new(out.clone());
+    let mut batch = Batch::default();
+    batch.observations.push(Box::new(Observation {
+        trace_id: TraceId(7),
+        id: SpanId(1),
+        parent_id: None,
+        name: Cow::Borrowed("root"),
+        kind: Default::default(),
+        level: Level::Default,
+        start: Timestamp(1),
+        end: Timestamp(2),
+        details: None,
+        trace: Arc::new(TraceAttributes {
+            name: Some("evil\u{1b}[2J\u{1b}]0;title\u{7}".into()),
+            session_id: Some("s\u{9b}31m".into()),
+            user_id: Some("u\u{202e}1".into()),
+            ..TraceAttributes::default()
+        }),
+    }));
+    console.export(&batch).unwrap();
+    let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+    assert!(
+        !text
+            .chars()
+            .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}')),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(r"trace evil\u{1b}[2J\u{1b}]0;title\u{7} "),
+        "{text}"
+    );
+    assert!(text.contains(r"session s\u{9b}31m"), "{text}");
+    assert!(text.contains(r"user u\u{202e}1"), "{text}");
+}

@@ -1,4 +1,5 @@
-//! A store file written with an older schema is migrated when opened, and keeps its data.
+//! A store file written with an older schema is migrated when a writer opens it, and keeps
+//! its data; a reader never changes a file.
 
 use std::borrow::Cow;
 use std::sync::Arc;
@@ -73,7 +74,7 @@ fn a_version_1_file_is_migrated_and_keeps_its_data() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
     // Old data kept; the new columns filled in from it.
     let row: (String, String, f64, f64, i64, String) = conn
         .query_row(
@@ -192,7 +193,7 @@ INSERT INTO scores VALUES ('score1', '0af7651916cd43dd8448eb211c80319c', NULL, '
 -- A view of the user's own over both tables.
 CREATE VIEW llm_calls AS
     SELECT t.name AS trace, o.name, o.model FROM observations o JOIN traces t ON t.id = o.trace_id
-    WHERE o.type = 'generation';
+    WHERE o.model IS NOT NULL;
 PRAGMA user_version = 2;
 "#;
 
@@ -250,9 +251,13 @@ fn a_version_2_file_is_migrated_and_keeps_its_data() {
         &before,
         &format!("SELECT {trace_columns} FROM traces ORDER BY rowid"),
     );
+    // Version 4 spells types as Langfuse does; everything else is kept as it was.
     let observations_before = dump(
         &before,
-        &format!("SELECT {observation_columns} FROM observations ORDER BY rowid"),
+        &format!(
+            "SELECT {} FROM observations ORDER BY rowid",
+            observation_columns.replace(" type,", " upper(type),")
+        ),
     );
     drop(before);
 
@@ -261,7 +266,7 @@ fn a_version_2_file_is_migrated_and_keeps_its_data() {
     let version: i32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, SCHEMA_VERSION);
 
     // Every row and value kept, in the same order; the trace keys follow the old rowids.
     let traces_after = dump(
@@ -405,7 +410,90 @@ fn a_file_that_is_not_a_store_is_an_error_not_a_panic() {
         Err(StoreError::Sqlite { .. })
     ));
     assert!(matches!(
+        Store::open(&path),
+        Err(StoreError::NotAStore { .. })
+    ));
+    assert!(matches!(
         Store::open(dir.path().join("missing.db")),
         Err(StoreError::NotFound { .. })
     ));
+}
+
+/// Writes one generation under a span through the current writer, then turns the file back
+/// into a version 3 file (lowercase types), as the previous build left it.
+fn version_3_file(path: &std::path::Path) {
+    let mut store = StoreExporter::open(path).unwrap();
+    let mut batch = Batch::default();
+    batch.observations.push(observation_of_a(ROOT_A, None, 0));
+    let mut llm = observation_of_a(ROOT_A + 1, Some(ROOT_A), 1);
+    llm.kind = ObservationType::Generation;
+    batch.observations.push(llm);
+    store.write(&batch).unwrap();
+    drop(store);
+    Connection::open(path)
+        .unwrap()
+        .execute_batch("UPDATE observations SET type = lower(type); PRAGMA user_version = 3;")
+        .unwrap();
+}
+
+#[test]
+fn a_version_3_file_gets_langfuse_type_values_from_a_writer_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v3.db");
+    version_3_file(&path);
+    let bytes = std::fs::read(&path).unwrap();
+
+    // A reader refuses it, says what to run, and leaves it as it was.
+    let err = Store::open(&path).unwrap_err();
+    assert!(
+        matches!(err, StoreError::OlderSchema { found: 3, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("observe migrate"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+
+    drop(StoreExporter::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    let types: Vec<String> = conn
+        .prepare("SELECT type FROM observations ORDER BY start_ns")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(types, ["SPAN", "GENERATION"]);
+    let generations: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM observations WHERE type = 'GENERATION'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(generations, 1);
+    // And the reader opens it now, reading the types back.
+    let observations = Store::open(&path)
+        .unwrap()
+        .trace_observations(&format!("{TRACE_A:032x}"))
+        .unwrap();
+    assert_eq!(observations[1].kind, ObservationType::Generation);
+}
+
+#[test]
+fn a_reader_leaves_a_foreign_sqlite_file_byte_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.sqlite");
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE notes (body TEXT); INSERT INTO notes VALUES ('mine');")
+        .unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let err = Store::open(&path).unwrap_err();
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    assert!(err.to_string().contains("is not an observe store"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["other.sqlite"], "no -wal or -shm file made");
 }

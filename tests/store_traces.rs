@@ -176,7 +176,7 @@ fn the_client_pipeline_fills_traces_observations_and_scores() {
     assert_eq!(count, 2);
     let (model, input, output, usage_cost): (String, String, String, String) = conn
         .query_row(
-            "SELECT model, input, output, cost_details FROM observations WHERE type = 'generation'",
+            "SELECT model, input, output, cost_details FROM observations WHERE type = 'GENERATION'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )

@@ -200,3 +200,81 @@ fn from_the_in_memory_exporter() {
     assert!(lines[1].starts_with("└── url_fetch ("));
     assert!(lines[2].starts_with("    └── summarize [generation] ("));
 }
+
+#[test]
+fn control_characters_are_escaped_in_the_tree() {
+    let attrs = Arc::new(TraceAttributes {
+        name: Some("wf\u{1b}[31m".into()),
+        session_id: Some("s\u{1b}]0;x\u{7}".into()),
+        ..TraceAttributes::default()
+    });
+    let mut observations = build(
+        &[
+            O {
+                trace: 1,
+                id: 1,
+                parent: None,
+                name: "root",
+                kind: ObservationType::Span,
+                start_ms: 0,
+                end_ms: 10,
+                cost: 0.0,
+            },
+            O {
+                trace: 1,
+                id: 2,
+                parent: Some(1),
+                name: "tool\u{202e}cba\u{8}",
+                kind: ObservationType::Tool,
+                start_ms: 1,
+                end_ms: 2,
+                cost: 0.0,
+            },
+        ],
+        &attrs,
+    );
+    observations[1].level = Level::Error;
+    observations[1].details = Some(Box::new(ObservationDetails {
+        status_message: Some("bad\u{1b}[2Jthing".into()),
+        input: Some(Json::string("in\u{1b}[1m")),
+        ..ObservationDetails::default()
+    }));
+    let text = render_session(
+        "s\u{1b}]0;x\u{7}",
+        &observations,
+        &ViewOptions::detailed().with_io(true),
+    );
+    assert!(
+        !text
+            .chars()
+            .any(|c| c != '\n' && (c.is_control() || c == '\u{202e}')),
+        "{text:?}"
+    );
+    assert!(text.starts_with(r"Session: s\u{1b}]0;x\u{7} ("), "{text}");
+    assert!(text.contains(r"wf\u{1b}[31m ("), "{text}");
+    assert!(
+        text.contains(r"tool\u{202e}cba\u{8} [tool]") && text.contains(r"ERROR: bad\u{1b}[2Jthing"),
+        "{text}"
+    );
+    assert!(text.contains(r"input: in\u{1b}[1m"), "{text}");
+}
+
+#[test]
+fn snapshot_of_what_the_in_memory_destination_recorded() {
+    let (client, memory) = Client::in_memory();
+    let trace = client.trace(Trace::new("support").session_id("chat-1"));
+    let mut llm = trace.generation("answer");
+    llm.update(ObservationUpdate::new().cost(Cost::total_only(0.5)));
+    llm.end();
+    trace.end();
+    client.trace(Trace::new("nightly_job")).end();
+    client.flush(Duration::from_secs(5));
+    let first = observe_runtime::view::snapshot(&memory.observations());
+    assert_eq!(
+        first,
+        "Session: chat-1 ($0.50)\n\
+         └── support ($0.50)\n\
+         \x20   └── answer [generation] ($0.50)\n\
+         nightly_job ($0.00)\n"
+    );
+}

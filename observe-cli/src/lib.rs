@@ -9,6 +9,7 @@
 //! assert_eq!(table.columns, ["one"]);
 //! ```
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod reports;

@@ -1,5 +1,9 @@
 //! `observe`: sessions, traces, reports and SQL over the local store.
 
+#![forbid(unsafe_code)]
+
+mod output;
+
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -7,12 +11,16 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand};
-use comfy_table::{presets, CellAlignment, ContentArrangement, LineStyle, Table as Grid};
 use observe_cli::reports::Report;
 use observe_cli::sql::{self, Table, TIMESTAMP_FORMAT};
-use observe_runtime::export::store::{default_store_path, Store, StoreError, DEFAULT_STORE_PATH};
-use observe_runtime::model::Observation;
-use observe_runtime::view::{self, format_duration, SessionTree, TraceTree, ViewOptions};
+use observe_runtime::export::store::{
+    default_store_path, Store, StoreError, StoreExporter, DEFAULT_STORE_PATH, SCHEMA_VERSION,
+};
+use observe_runtime::model::{Level, Observation, ObservationType};
+use observe_runtime::view::{
+    self, escape_control, format_cost, format_duration, SessionTree, TraceTree, ViewOptions,
+};
+use output::{cell, Cells, Format, Output, Rows};
 use rusqlite::types::Value;
 
 /// Look at what your observed application recorded in the local store.
@@ -24,8 +32,12 @@ struct Cli {
     db: Option<PathBuf>,
 
     /// Print JSON instead of tables (for programs)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "jsonl")]
     json: bool,
+
+    /// Print one JSON object per line, as rows come (for piping big results)
+    #[arg(long, global = true)]
+    jsonl: bool,
 
     #[command(subcommand)]
     command: Command,
@@ -47,7 +59,7 @@ enum Command {
         #[arg(long)]
         io: bool,
     },
-    /// Traces, most recent first
+    /// Traces, most recent first, with how many observations failed
     Traces {
         /// Only this user's traces
         #[arg(long)]
@@ -61,6 +73,9 @@ enum Command {
         /// Only traces with this name
         #[arg(long)]
         name: Option<String>,
+        /// Only traces with an observation at this level (DEBUG, DEFAULT, WARNING, ERROR)
+        #[arg(long, value_parser = parse_level)]
+        level: Option<Level>,
         /// Only traces started since: a duration back from now (30m, 24h, 7d, 2w) or an ISO date
         #[arg(long, value_name = "WHEN")]
         since: Option<String>,
@@ -68,7 +83,8 @@ enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
-    /// One trace: its observations with type, latency, cost and level
+    /// One trace: its observations with type, latency, cost and level, and its generations'
+    /// model, usage, cost, prompt and time to first token
     Trace {
         /// The trace id (or a unique prefix of it)
         id: String,
@@ -78,9 +94,10 @@ enum Command {
     },
     /// Built-in analytics (the same SQL as docs/CLI.md, run like `observe query`)
     Report {
-        /// users | content-types | slow-sessions | slow-users
-        #[arg(value_parser = parse_report)]
-        report: Report,
+        /// users | content-types | by-metadata KEY | slow-sessions | slow-users
+        report: String,
+        /// The metadata key of `by-metadata`
+        key: Option<String>,
         /// Print the PostgreSQL query instead of running it
         #[arg(long)]
         show_sql: bool,
@@ -92,12 +109,52 @@ enum Command {
         /// Print the SQLite translation instead of running it
         #[arg(long)]
         translate: bool,
+        /// Most rows shown [default: 1000 in a table, all with --json/--jsonl]; 0 for no limit
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+        /// Stop the query after this long (500ms, 30s, 5m); 0 for no limit
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+        timeout: Timeout,
     },
+    /// Bring an older store file to this observe's schema (readers never change a file)
+    Migrate,
 }
 
-fn parse_report(s: &str) -> Result<Report, String> {
-    s.parse()
-        .map_err(|e: observe_cli::reports::UnknownReport| e.to_string())
+/// Rows a table shows when `--limit` is not given: enough to read, few enough that a
+/// query over a large store does not fill the terminal or the memory.
+const TABLE_ROWS: usize = 1000;
+
+/// How long a built-in report may run.
+const REPORT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A time limit; `None` when the user turned it off with `0`.
+#[derive(Clone, Copy, Debug)]
+struct Timeout(Option<Duration>);
+
+fn parse_timeout(text: &str) -> Result<Timeout, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: expected a duration like 500ms, 30s or 5m"))?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("`{text}`: the unit is one of ms, s, m, h")),
+    };
+    Ok(Timeout(
+        (seconds > 0.0).then(|| Duration::from_secs_f64(seconds)),
+    ))
+}
+
+fn parse_level(text: &str) -> Result<Level, String> {
+    text.parse()
+        .map_err(|e: observe_runtime::model::UnknownVariant| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -105,110 +162,199 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            let _ = writeln!(std::io::stderr(), "error: {e:#}");
+            let message = format!("error: {e:#}\n");
+            let _ = std::io::stderr().write_all(escape_control_lines(&message).as_bytes());
             ExitCode::FAILURE
         }
     }
 }
 
+/// An error message made safe for the terminal, keeping its line breaks.
+fn escape_control_lines(text: &str) -> String {
+    text.split('\n')
+        .map(|line| escape_control(line).into_owned())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn run(cli: Cli) -> Result<()> {
-    let out = Output { json: cli.json };
-    if let Command::Query {
-        sql: text,
-        translate: true,
-    } = &cli.command
-    {
-        return out.text(&(sql::translate(text)? + "\n"));
-    }
-    if let Command::Report {
-        report,
-        show_sql: true,
-    } = &cli.command
-    {
-        return out.text(&format!("{}\n", report.sql()));
-    }
+    let out = Output {
+        format: match (cli.json, cli.jsonl) {
+            (_, true) => Format::JsonLines,
+            (true, false) => Format::Json,
+            (false, false) => Format::Table,
+        },
+    };
     let path = cli.db.clone().unwrap_or_else(default_store_path);
-    let store = open(&path)?;
     match cli.command {
-        Command::Sessions { limit } => sessions(&store, &out, limit),
-        Command::Session { id, io } => session(&store, &out, &id, io),
+        Command::Query {
+            sql: text,
+            translate: true,
+            ..
+        } => out.text(&(sql::translate(&text)? + "\n")),
+        Command::Report {
+            report,
+            key,
+            show_sql: true,
+        } => {
+            let report = Report::parse(&report, key.as_deref())?;
+            out.text(&format!("{}\n", report.sql()))
+        }
+        Command::Migrate => migrate(&path, &out),
+        command => {
+            let mut store = open(&path)?;
+            read(&mut store, &out, command)
+        }
+    }
+}
+
+fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
+    match command {
+        Command::Sessions { limit } => sessions(store, out, limit),
+        Command::Session { id, io } => session(store, out, &id, io),
         Command::Traces {
             user,
             session,
             tag,
             name,
+            level,
             since,
             limit,
         } => traces(
-            &store,
-            &out,
+            store,
+            out,
             &Filters {
                 user,
                 session,
                 tag,
                 name,
+                level,
                 since,
             },
             limit,
         ),
-        Command::Trace { id, io } => trace(&store, &out, &id, io),
-        Command::Report { report, .. } => {
-            let table = sql::query(store.connection(), report.sql())?;
-            out.table(&table, Some(report.title()))
+        Command::Trace { id, io } => trace(store, out, &id, io),
+        Command::Report { report, key, .. } => {
+            let report = Report::parse(&report, key.as_deref())?;
+            let translated = sql::translate(&report.sql())?;
+            out.rows(
+                store.connection_mut(),
+                &Rows {
+                    sql: &translated,
+                    args: &[],
+                    timeout: Some(REPORT_TIMEOUT),
+                    limit: table_limit(out, None),
+                    title: Some(&report.title()),
+                    cells: Cells::Formatted,
+                    empty: None,
+                },
+            )
         }
-        Command::Query { sql: text, .. } => {
-            let table = sql::query(store.connection(), &text)?;
-            out.table(&table, None)
+        Command::Query {
+            sql: text,
+            limit,
+            timeout,
+            ..
+        } => {
+            let translated = sql::translate(&text)?;
+            out.rows(
+                store.connection_mut(),
+                &Rows {
+                    sql: &translated,
+                    args: &[],
+                    timeout: timeout.0,
+                    limit: table_limit(out, limit),
+                    title: None,
+                    cells: Cells::AsWritten,
+                    empty: None,
+                },
+            )
         }
+        Command::Migrate => unreachable!("handled before the store is opened for reading"),
     }
 }
 
-/// Opens the store for reading, with an error that says what to do.
+/// The row limit: as given (0 is none), else [`TABLE_ROWS`] for a table and none for JSON.
+fn table_limit(out: &Output, given: Option<usize>) -> Option<usize> {
+    match given {
+        Some(0) => None,
+        Some(n) => Some(n),
+        None => (out.format == Format::Table).then_some(TABLE_ROWS),
+    }
+}
+
+fn missing_store(path: &Path) -> anyhow::Error {
+    let shown = if path == Path::new(DEFAULT_STORE_PATH) {
+        DEFAULT_STORE_PATH.to_owned()
+    } else {
+        path.display().to_string()
+    };
+    anyhow::anyhow!(
+        "no store at {shown} — run your app with observe \
+         (e.g. `cargo run --example content_analysis`) or pass --db"
+    )
+}
+
+/// Opens the store read-only, with an error that says what to do.
 fn open(path: &Path) -> Result<Store> {
     let store = match Store::open(path) {
         Ok(store) => store,
-        Err(StoreError::NotFound { .. }) => {
-            let shown = if path == Path::new(DEFAULT_STORE_PATH) {
-                DEFAULT_STORE_PATH.to_owned()
-            } else {
-                path.display().to_string()
-            };
-            bail!(
-                "no store at {shown} — run your app with observe \
-                 (e.g. `cargo run --example content_analysis`) or pass --db"
-            );
-        }
+        Err(StoreError::NotFound { .. }) => return Err(missing_store(path)),
         Err(e) => return Err(e.into()),
     };
-    let conn = store.connection();
-    sql::register_functions(conn).context("registering SQL functions")?;
-    // The CLI only reads: a query cannot change the file.
-    conn.pragma_update(None, "query_only", true)
-        .context("setting the connection read-only")?;
+    sql::register_functions(store.connection()).context("registering SQL functions")?;
     Ok(store)
 }
 
-fn sessions(store: &Store, out: &Output, limit: u32) -> Result<()> {
-    let table = sql::run_sqlite(
-        store.connection(),
-        &format!(
-            "SELECT session_id AS session,
-                    COUNT(*) AS traces,
-                    (MAX(end_ns) - MIN(start_ns)) / 1e6 AS duration_ms,
-                    SUM(calculated_total_cost) AS cost,
-                    group_concat(DISTINCT user_id) AS user,
-                    MAX(end_time) AS last_seen
-             FROM traces
-             WHERE session_id IS NOT NULL
-             GROUP BY session_id
-             ORDER BY MAX(end_ns) DESC
-             LIMIT {limit}"
-        ),
-    )?;
-    if table.rows.is_empty() && !out.json {
-        return out.text("no sessions yet: set a session id with update_current_trace(TraceUpdate::new().session_id(...))\n");
+/// Opens the store as a writer does, which brings an older file to the current schema.
+fn migrate(path: &Path, out: &Output) -> Result<()> {
+    if !path.is_file() {
+        return Err(missing_store(path));
     }
-    out.table(&table, None)
+    // A foreign file is refused before a writer could add tables to it.
+    match Store::open(path) {
+        Ok(_) => {
+            return out.text(&format!(
+                "{} is already at schema version {SCHEMA_VERSION}\n",
+                path.display()
+            ))
+        }
+        Err(StoreError::OlderSchema { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    drop(StoreExporter::open(path)?);
+    out.text(&format!(
+        "{} migrated to schema version {SCHEMA_VERSION}\n",
+        path.display()
+    ))
+}
+
+fn sessions(store: &mut Store, out: &Output, limit: u32) -> Result<()> {
+    out.rows(
+        store.connection_mut(),
+        &Rows {
+            sql: "SELECT session_id AS session,
+                         COUNT(*) AS traces,
+                         (MAX(end_ns) - MIN(start_ns)) / 1e6 AS duration_ms,
+                         SUM(calculated_total_cost) AS cost,
+                         group_concat(DISTINCT user_id) AS user,
+                         MAX(end_time) AS last_seen
+                  FROM traces
+                  WHERE session_id IS NOT NULL
+                  GROUP BY session_id
+                  ORDER BY MAX(end_ns) DESC
+                  LIMIT ?1",
+            args: &[Value::Integer(limit.into())],
+            timeout: None,
+            limit: None,
+            title: None,
+            cells: Cells::Formatted,
+            empty: Some(
+                "no sessions yet: set a session id with \
+                 update_current_trace(TraceUpdate::new().session_id(...))\n",
+            ),
+        },
+    )
 }
 
 struct Filters {
@@ -216,10 +362,11 @@ struct Filters {
     session: Option<String>,
     tag: Option<String>,
     name: Option<String>,
+    level: Option<Level>,
     since: Option<String>,
 }
 
-fn traces(store: &Store, out: &Output, f: &Filters, limit: u32) -> Result<()> {
+fn traces(store: &mut Store, out: &Output, f: &Filters, limit: u32) -> Result<()> {
     let mut conditions = Vec::new();
     let mut args: Vec<Value> = Vec::new();
     let mut bind = |condition: &str, value: String| {
@@ -238,6 +385,12 @@ fn traces(store: &Store, out: &Output, f: &Filters, limit: u32) -> Result<()> {
     if let Some(name) = &f.name {
         bind("name = ?", name.clone());
     }
+    if let Some(level) = f.level {
+        bind(
+            "EXISTS (SELECT 1 FROM observations o WHERE o.trace_seq = traces.seq AND o.level = ?)",
+            level.as_str().to_owned(),
+        );
+    }
     if let Some(since) = &f.since {
         let (base, modifier) = since_modifiers(since)?;
         args.push(Value::Text(base));
@@ -253,19 +406,30 @@ fn traces(store: &Store, out: &Output, f: &Filters, limit: u32) -> Result<()> {
     } else {
         format!("WHERE {}", conditions.join(" AND "))
     };
+    args.push(Value::Integer(limit.into()));
     let sql = format!(
         "SELECT id, name, user_id AS user, session_id AS session, timestamp AS started,
                 latency_ms, calculated_total_cost AS cost, observation_count AS observations,
+                (SELECT COUNT(*) FROM observations o
+                 WHERE o.trace_seq = traces.seq AND o.level = 'ERROR') AS errors,
                 tags
          FROM traces {filter}
          ORDER BY start_ns DESC
-         LIMIT {limit}"
+         LIMIT ?{}",
+        args.len()
     );
-    let table = query_with(store, &sql, &args)?;
-    if table.rows.is_empty() && !out.json {
-        return out.text("no traces match\n");
-    }
-    out.table(&table, None)
+    out.rows(
+        store.connection_mut(),
+        &Rows {
+            sql: &sql,
+            args: &args,
+            timeout: None,
+            limit: None,
+            title: None,
+            cells: Cells::Formatted,
+            empty: Some("no traces match\n"),
+        },
+    )
 }
 
 /// `7d`, `24h`, `30m`, `2w`, `90s` back from now; else a date or date-time SQLite reads.
@@ -299,32 +463,25 @@ fn looks_like_date(s: &str) -> bool {
 }
 
 fn query_with(store: &Store, sql: &str, args: &[Value]) -> Result<Table> {
-    let conn = store.connection();
-    let mut stmt = conn.prepare(sql)?;
-    let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-    let n = columns.len();
-    let mut rows = Vec::new();
-    let mut cursor = stmt.query(rusqlite::params_from_iter(args.iter()))?;
-    while let Some(row) = cursor.next()? {
-        rows.push(
-            (0..n)
-                .map(|i| row.get(i))
-                .collect::<rusqlite::Result<Vec<Value>>>()?,
-        );
-    }
-    Ok(Table { columns, rows })
+    let mut table = Table {
+        columns: Vec::new(),
+        rows: Vec::new(),
+    };
+    sql::stream_rows(store.connection(), sql, args, &mut table)?;
+    Ok(table)
 }
 
 fn session(store: &Store, out: &Output, id: &str, io: bool) -> Result<()> {
     let observations = store.session_observations(id)?;
     if observations.is_empty() {
         bail!(
-            "no session `{id}` in {} — `observe sessions` lists them",
+            "no session `{}` in {} — `observe sessions` lists them",
+            escape_control(id),
             store.path().display()
         );
     }
     let tree = SessionTree::build(id, &observations);
-    if out.json {
+    if out.format != Format::Table {
         let traces: Vec<_> = tree.traces.iter().map(|t| trace_json(t, io)).collect();
         return out.json_value(&serde_json::json!({
             "session_id": tree.id,
@@ -346,15 +503,14 @@ fn trace(store: &Store, out: &Output, id: &str, io: bool) -> Result<()> {
     let Some(tree) = trees.first() else {
         bail!("trace `{full}` has no observations");
     };
-    let scores = sql::run_sqlite(
-        store.connection(),
-        &format!(
-            "SELECT name, COALESCE(string_value, CAST(value AS TEXT)) AS value, data_type,
-                    observation_id, comment
-             FROM scores WHERE trace_id = '{full}' ORDER BY timestamp"
-        ),
+    let scores = query_with(
+        store,
+        "SELECT name, COALESCE(string_value, CAST(value AS TEXT)) AS value, data_type,
+                observation_id, comment
+         FROM scores WHERE trace_id = ?1 ORDER BY timestamp",
+        &[Value::Text(full.clone())],
     )?;
-    if out.json {
+    if out.format != Format::Table {
         let mut value = trace_json(tree, io);
         value["scores"] = scores.to_json();
         return out.json_value(&value);
@@ -363,18 +519,23 @@ fn trace(store: &Store, out: &Output, id: &str, io: bool) -> Result<()> {
     if let Some(attrs) = observations.first().map(|o| &o.trace) {
         let mut facts = Vec::new();
         if let Some(u) = &attrs.user_id {
-            facts.push(format!("user {u}"));
+            facts.push(format!("user {}", escape_control(u)));
         }
         if let Some(s) = &attrs.session_id {
-            facts.push(format!("session {s}"));
+            facts.push(format!("session {}", escape_control(s)));
         }
         if !attrs.tags.is_empty() {
-            facts.push(format!("tags {}", attrs.tags.join(", ")));
+            facts.push(format!("tags {}", escape_control(&attrs.tags.join(", "))));
         }
         facts.push(format!("started {}", tree.start.to_rfc3339()));
         text.push_str(&format!("  {}\n", facts.join(" · ")));
     }
     text.push_str(&tree.render(&ViewOptions::detailed().with_io(io)));
+    let generations = generation_lines(&observations);
+    if !generations.is_empty() {
+        text.push_str("Generations:\n");
+        text.push_str(&generations);
+    }
     if !scores.rows.is_empty() {
         text.push_str("Scores:\n");
         for row in &scores.rows {
@@ -384,11 +545,77 @@ fn trace(store: &Store, out: &Output, id: &str, io: bool) -> Result<()> {
     out.text(&text)
 }
 
+/// What tells generations apart, one block per generation (and per observation that has
+/// a model, usage or a prompt), by start time:
+///
+/// ```text
+///   chat (1a2b3c4d): model gpt-4o · usage input 10, output 5, total 15 · cost $0.0021 · prompt summarize v3 · ttft 180ms
+///     metadata {"attempt":2}
+/// ```
+fn generation_lines(observations: &[Observation]) -> String {
+    let mut text = String::new();
+    for o in observations {
+        let d = o.details();
+        if o.kind != ObservationType::Generation
+            && d.model.is_none()
+            && d.usage.is_none()
+            && d.prompt_name.is_none()
+        {
+            continue;
+        }
+        let mut facts = Vec::new();
+        if let Some(model) = &d.model {
+            facts.push(format!("model {model}"));
+        }
+        if let Some(usage) = &d.usage {
+            let counts: Vec<String> = usage.0.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            facts.push(format!("usage {}", counts.join(", ")));
+        }
+        if d.cost.is_some() {
+            facts.push(format!("cost {}", format_cost(o.total_cost())));
+        }
+        if let Some(prompt) = &d.prompt_name {
+            match d.prompt_version {
+                Some(v) => facts.push(format!("prompt {prompt} v{v}")),
+                None => facts.push(format!("prompt {prompt}")),
+            }
+        }
+        if let Some(first) = d.completion_start_time {
+            facts.push(format!("ttft {}", format_duration(first.since(o.start))));
+        }
+        let short_id = o.id.to_string();
+        let line = format!(
+            "{} ({}): {}",
+            o.name,
+            &short_id[..8.min(short_id.len())],
+            if facts.is_empty() {
+                "no model or usage recorded".to_owned()
+            } else {
+                facts.join(" · ")
+            }
+        );
+        text.push_str(&format!("  {}\n", escape_control(&line)));
+        if !d.metadata.is_empty() {
+            let metadata: serde_json::Map<String, serde_json::Value> = d
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.clone(), v.to_value()))
+                .collect();
+            let shown = serde_json::Value::Object(metadata).to_string();
+            text.push_str(&format!("    metadata {}\n", escape_control(&shown)));
+        }
+    }
+    text
+}
+
 /// A full id, or the one trace whose id starts with `prefix`.
 fn resolve_trace_id(store: &Store, prefix: &str) -> Result<String> {
     let prefix = prefix.to_ascii_lowercase();
     if !prefix.bytes().all(|b| b.is_ascii_hexdigit()) || prefix.is_empty() {
-        bail!("`{prefix}` is not a trace id (32 hex characters, or a unique prefix)");
+        bail!(
+            "`{}` is not a trace id (32 hex characters, or a unique prefix)",
+            escape_control(&prefix)
+        );
     }
     let table = query_with(
         store,
@@ -421,10 +648,15 @@ fn trace_json(t: &TraceTree<'_>, io: bool) -> serde_json::Value {
 fn node_json(n: &view::Node<'_>, io: bool) -> serde_json::Value {
     let o: &Observation = n.observation;
     let d = o.details();
+    let metadata: serde_json::Map<String, serde_json::Value> = d
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_value()))
+        .collect();
     let mut v = serde_json::json!({
         "id": o.id.to_string(),
         "name": o.name,
-        "type": o.kind.as_str(),
+        "type": o.kind.as_str().to_ascii_uppercase(),
         "level": o.level.as_str(),
         "start": o.start.to_rfc3339(),
         "end": o.end.to_rfc3339(),
@@ -434,6 +666,12 @@ fn node_json(n: &view::Node<'_>, io: bool) -> serde_json::Value {
         "status_message": d.status_message,
         "model": d.model,
         "usage": d.usage,
+        "cost_details": d.cost,
+        "prompt_name": d.prompt_name,
+        "prompt_version": d.prompt_version,
+        "completion_start_time": d.completion_start_time.map(|t| t.to_rfc3339()),
+        "time_to_first_token_ms": d.completion_start_time.map(|t| ms(t.since(o.start))),
+        "metadata": metadata,
         "children": n.children.iter().map(|c| node_json(c, io)).collect::<Vec<_>>(),
     });
     if io {
@@ -451,121 +689,4 @@ fn node_json(n: &view::Node<'_>, io: bool) -> serde_json::Value {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
-}
-
-/// Where results go: tables for people, JSON for programs.
-struct Output {
-    json: bool,
-}
-
-impl Output {
-    fn text(&self, text: &str) -> Result<()> {
-        write_stdout(text)
-    }
-
-    fn json_value(&self, value: &serde_json::Value) -> Result<()> {
-        write_stdout(&format!("{}\n", serde_json::to_string_pretty(value)?))
-    }
-
-    fn table(&self, table: &Table, title: Option<&str>) -> Result<()> {
-        if self.json {
-            return self.json_value(&table.to_json());
-        }
-        let mut grid = Grid::new();
-        // Columns apart, one rule under the header, nothing else.
-        grid.load_style(
-            presets::NOTHING.header_separator(LineStyle::none().fill('─').junction(' ')),
-        )
-        .set_content_arrangement(ContentArrangement::Disabled)
-        // Durations are shown as `1.5s`, so their header drops the `_ms`.
-        .set_header(table.columns.iter().map(|c| {
-            c.strip_suffix("_ms")
-                .filter(|_| is_duration_column(c))
-                .unwrap_or(c)
-        }));
-        for row in &table.rows {
-            grid.add_row(
-                table
-                    .columns
-                    .iter()
-                    .zip(row)
-                    .map(|(column, value)| human(column, value)),
-            );
-        }
-        for (i, column) in table.columns.iter().enumerate() {
-            let numeric = table
-                .rows
-                .iter()
-                .all(|r| matches!(r[i], Value::Integer(_) | Value::Real(_) | Value::Null))
-                && !table.rows.is_empty();
-            if numeric || is_duration_column(column) || is_cost_column(column) {
-                if let Some(c) = grid.column_mut(i) {
-                    c.set_cell_alignment(CellAlignment::Right);
-                }
-            }
-        }
-        let mut text = String::new();
-        if let Some(title) = title {
-            text.push_str(title);
-            text.push('\n');
-        }
-        text.push_str(&grid.to_string());
-        text.push('\n');
-        let n = table.rows.len();
-        text.push_str(&format!("({n} row{})\n", if n == 1 { "" } else { "s" }));
-        write_stdout(&text)
-    }
-}
-
-fn write_stdout(text: &str) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    match stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-    {
-        // A closed pipe (`observe traces | head`) is not an error.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
-}
-
-fn is_duration_column(column: &str) -> bool {
-    column.ends_with("_ms") || column == "latency" || column == "duration"
-}
-
-fn is_cost_column(column: &str) -> bool {
-    column == "cost" || column.ends_with("_cost") || column.starts_with("cost_")
-}
-
-/// A value as people read it: durations in ms/s, costs in dollars.
-fn human(column: &str, value: &Value) -> String {
-    let number = match value {
-        Value::Integer(i) => Some(*i as f64),
-        Value::Real(f) => Some(*f),
-        _ => None,
-    };
-    match number {
-        Some(x) if is_duration_column(column) && x >= 0.0 => {
-            format_duration(Duration::from_secs_f64(x / 1000.0))
-        }
-        Some(x) if is_cost_column(column) => format!("${x:.4}"),
-        _ => cell(value),
-    }
-}
-
-/// A value as plain text.
-fn cell(value: &Value) -> String {
-    match value {
-        Value::Null => String::new(),
-        Value::Integer(i) => i.to_string(),
-        Value::Real(f) => {
-            if f.fract() == 0.0 && f.abs() < 1e15 {
-                format!("{f:.1}")
-            } else {
-                format!("{f:.3}")
-            }
-        }
-        Value::Text(t) => t.clone(),
-        Value::Blob(b) => format!("<{} bytes>", b.len()),
-    }
 }

@@ -39,6 +39,7 @@
 
 use std::collections::HashSet;
 use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
 
 use rusqlite::functions::{Aggregate, Context, FunctionFlags};
 use rusqlite::types::Value as SqlValue;
@@ -77,6 +78,18 @@ pub enum SqlError {
     /// PostgreSQL that has no SQLite translation (yet).
     #[error("not supported over the local store: {0}")]
     Unsupported(String),
+    /// The query ran past its time limit and was stopped.
+    #[error(
+        "the query ran longer than {}s and was stopped: narrow it (WHERE, LIMIT) or raise --timeout",
+        limit.as_secs_f64()
+    )]
+    Timeout {
+        /// The limit it ran past.
+        limit: Duration,
+    },
+    /// The rows could not be written out.
+    #[error("writing the rows: {0}")]
+    Output(#[source] std::io::Error),
     /// SQLite refused or failed the translated query.
     #[error("{source}\n  translated SQL: {sql}")]
     Sqlite {
@@ -195,25 +208,115 @@ pub fn query(conn: &Connection, sql: &str) -> Result<Table, SqlError> {
     run_sqlite(conn, &translated)
 }
 
-/// Runs SQLite SQL as it is (for queries already translated).
+/// Runs SQLite SQL as it is (for queries already translated), holding every row.
 pub fn run_sqlite(conn: &Connection, sql: &str) -> Result<Table, SqlError> {
+    let mut table = Table {
+        columns: Vec::new(),
+        rows: Vec::new(),
+    };
+    stream_rows(conn, sql, &[], &mut table)?;
+    Ok(table)
+}
+
+/// Where [`stream`] sends a query's columns, then its rows one by one.
+pub trait RowSink {
+    /// The column names, as the query named them, before any row.
+    fn columns(&mut self, columns: &[String]) -> std::io::Result<()>;
+    /// One row; `Ok(false)` stops the query (enough rows, or the reader went away).
+    fn row(&mut self, row: Vec<SqlValue>) -> std::io::Result<bool>;
+}
+
+impl RowSink for Table {
+    fn columns(&mut self, columns: &[String]) -> std::io::Result<()> {
+        self.columns = columns.to_vec();
+        Ok(())
+    }
+
+    fn row(&mut self, row: Vec<SqlValue>) -> std::io::Result<bool> {
+        self.rows.push(row);
+        Ok(true)
+    }
+}
+
+/// How many SQLite virtual-machine steps run between two looks at the clock.
+const STEPS_PER_CLOCK_CHECK: i32 = 10_000;
+
+/// Runs SQLite SQL with `args` bound to `?1`, `?2`..., handing each row to `sink` as SQLite
+/// produces it, so memory stays flat however many rows the query yields. With a
+/// `timeout`, SQLite's progress handler stops the query once it has run that long, also
+/// while it computes before its first row (a sort, an aggregate, a runaway recursive CTE).
+///
+/// ```
+/// use std::time::Duration;
+/// use observe_cli::sql::{stream, SqlError, Table};
+/// let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+/// let runaway = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+///                SELECT COUNT(*) FROM r";
+/// let mut table = Table { columns: vec![], rows: vec![] };
+/// let err = stream(&mut conn, runaway, &[], Some(Duration::from_millis(50)), &mut table).unwrap_err();
+/// assert!(matches!(err, SqlError::Timeout { .. }));
+/// ```
+pub fn stream(
+    conn: &mut Connection,
+    sql: &str,
+    args: &[SqlValue],
+    timeout: Option<Duration>,
+    sink: &mut dyn RowSink,
+) -> Result<(), SqlError> {
+    let failed = |source| SqlError::Sqlite {
+        sql: sql.to_owned(),
+        source,
+    };
+    if let Some(limit) = timeout {
+        let deadline = Instant::now() + limit;
+        conn.progress_handler(
+            STEPS_PER_CLOCK_CHECK,
+            Some(move || Instant::now() >= deadline),
+        )
+        .map_err(failed)?;
+    }
+    let result = stream_rows(conn, sql, args, sink);
+    if timeout.is_some() {
+        conn.progress_handler(0, None::<fn() -> bool>)
+            .map_err(failed)?;
+    }
+    result.map_err(|e| match (e, timeout) {
+        (SqlError::Sqlite { source, .. }, Some(limit))
+            if source.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) =>
+        {
+            SqlError::Timeout { limit }
+        }
+        (e, _) => e,
+    })
+}
+
+/// [`stream`] without a time limit, on a shared connection.
+pub fn stream_rows(
+    conn: &Connection,
+    sql: &str,
+    args: &[SqlValue],
+    sink: &mut dyn RowSink,
+) -> Result<(), SqlError> {
     let failed = |source| SqlError::Sqlite {
         sql: sql.to_owned(),
         source,
     };
     let mut stmt = conn.prepare(sql).map_err(failed)?;
     let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
-    let n = columns.len();
-    let mut rows = Vec::new();
-    let mut cursor = stmt.query([]).map_err(failed)?;
+    sink.columns(&columns).map_err(SqlError::Output)?;
+    let mut cursor = stmt
+        .query(rusqlite::params_from_iter(args))
+        .map_err(failed)?;
     while let Some(row) = cursor.next().map_err(failed)? {
-        let mut values = Vec::with_capacity(n);
-        for i in 0..n {
-            values.push(row.get::<_, SqlValue>(i).map_err(failed)?);
+        let values = (0..columns.len())
+            .map(|i| row.get::<_, SqlValue>(i))
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(failed)?;
+        if !sink.row(values).map_err(SqlError::Output)? {
+            break;
         }
-        rows.push(values);
     }
-    Ok(Table { columns, rows })
+    Ok(())
 }
 
 /// Registers the functions translated queries call: `observe_array_contains(json_array,
@@ -481,6 +584,7 @@ impl Rewriter {
         Ok(Some(new))
     }
 
+    /// A binary operation SQLite reads differently, by operator family; `None` keeps it.
     fn rewrite_binary(
         &self,
         left: &Expr,
@@ -488,67 +592,13 @@ impl Rewriter {
         right: &Expr,
     ) -> Result<Option<Expr>, SqlError> {
         use BinaryOperator as B;
-        let (lt, rt) = (self.ty(left), self.ty(right));
-        Ok(Some(match op {
-            B::Plus | B::Minus => {
-                let sign = if *op == B::Minus { -1.0 } else { 1.0 };
-                match (lt, rt) {
-                    (Ty::Timestamp, Ty::Interval) => shift(left.clone(), right, sign)?,
-                    (Ty::Interval, Ty::Timestamp) if *op == B::Plus => {
-                        shift(right.clone(), left, 1.0)?
-                    }
-                    (Ty::Timestamp, Ty::Timestamp) if *op == B::Minus => {
-                        seconds_between(left.clone(), right.clone())
-                    }
-                    (Ty::Interval, Ty::Interval) => Expr::BinaryOp {
-                        left: Box::new(interval_as_seconds(left)?),
-                        op: op.clone(),
-                        right: Box::new(interval_as_seconds(right)?),
-                    },
-                    _ => return Ok(None),
-                }
+        match op {
+            B::Plus | B::Minus => self.rewrite_arithmetic(left, op, right),
+            B::Gt | B::Lt | B::GtEq | B::LtEq | B::Eq | B::NotEq => {
+                Ok(self.rewrite_comparison(left, op, right))
             }
-            B::Gt | B::Lt | B::GtEq | B::LtEq | B::Eq | B::NotEq => match (lt, rt) {
-                (Ty::Timestamp, _) if string_literal(right).is_some() => Expr::BinaryOp {
-                    left: Box::new(left.clone()),
-                    op: op.clone(),
-                    right: Box::new(ts(right.clone(), vec![])),
-                },
-                (_, Ty::Timestamp) if string_literal(left).is_some() => Expr::BinaryOp {
-                    left: Box::new(ts(left.clone(), vec![])),
-                    op: op.clone(),
-                    right: Box::new(right.clone()),
-                },
-                _ => return Ok(None),
-            },
-            B::HashLongArrow | B::HashArrow => {
-                let Some(path) = string_literal(right).and_then(|p| pg_path_to_json_path(&p))
-                else {
-                    return Err(SqlError::Unsupported(format!(
-                        "`{op}` with a path that is not a literal like '{{a,b}}'"
-                    )));
-                };
-                Expr::BinaryOp {
-                    left: Box::new(left.clone()),
-                    op: if *op == B::HashLongArrow {
-                        B::LongArrow
-                    } else {
-                        B::Arrow
-                    },
-                    right: Box::new(string(&path)),
-                }
-            }
-            B::Question => {
-                let Some(key) = string_literal(right) else {
-                    return Err(SqlError::Unsupported(
-                        "`?` with a key that is not a literal".into(),
-                    ));
-                };
-                Expr::IsNotNull(Box::new(call(
-                    "json_type",
-                    vec![left.clone(), string(&json_path_key(&key))],
-                )))
-            }
+            B::HashLongArrow | B::HashArrow => rewrite_json_path(left, op, right).map(Some),
+            B::Question => rewrite_key_test(left, right).map(Some),
             B::PGRegexMatch
             | B::PGRegexIMatch
             | B::PGRegexNotMatch
@@ -559,13 +609,53 @@ impl Rewriter {
             | B::QuestionPipe
             | B::HashMinus
             | B::AtQuestion
-            | B::AtAt => {
-                return Err(SqlError::Unsupported(format!(
-                    "the operator `{op}`; for tags use `'tag' = ANY(tags)`"
-                )))
-            }
+            | B::AtAt => Err(SqlError::Unsupported(format!(
+                "the operator `{op}`; for tags use `'tag' = ANY(tags)`"
+            ))),
+            _ => Ok(None),
+        }
+    }
+
+    /// `+` and `-` over timestamps and intervals: a timestamp shifted by an interval, the
+    /// seconds between two timestamps, or the sum of two intervals in seconds.
+    fn rewrite_arithmetic(
+        &self,
+        left: &Expr,
+        op: &BinaryOperator,
+        right: &Expr,
+    ) -> Result<Option<Expr>, SqlError> {
+        let minus = *op == BinaryOperator::Minus;
+        let sign = if minus { -1.0 } else { 1.0 };
+        Ok(Some(match (self.ty(left), self.ty(right)) {
+            (Ty::Timestamp, Ty::Interval) => shift(left.clone(), right, sign)?,
+            (Ty::Interval, Ty::Timestamp) if !minus => shift(right.clone(), left, 1.0)?,
+            (Ty::Timestamp, Ty::Timestamp) if minus => seconds_between(left.clone(), right.clone()),
+            (Ty::Interval, Ty::Interval) => Expr::BinaryOp {
+                left: Box::new(interval_as_seconds(left)?),
+                op: op.clone(),
+                right: Box::new(interval_as_seconds(right)?),
+            },
             _ => return Ok(None),
         }))
+    }
+
+    /// A timestamp compared with a string literal: the literal in the store's timestamp
+    /// text, so that text comparison orders them as times.
+    fn rewrite_comparison(&self, left: &Expr, op: &BinaryOperator, right: &Expr) -> Option<Expr> {
+        let (left, right) = match (self.ty(left), self.ty(right)) {
+            (Ty::Timestamp, _) if string_literal(right).is_some() => {
+                (left.clone(), ts(right.clone(), vec![]))
+            }
+            (_, Ty::Timestamp) if string_literal(left).is_some() => {
+                (ts(left.clone(), vec![]), right.clone())
+            }
+            _ => return None,
+        };
+        Some(Expr::BinaryOp {
+            left: Box::new(left),
+            op: op.clone(),
+            right: Box::new(right),
+        })
     }
 
     fn extract(&self, field: &DateTimeField, x: &Expr) -> Result<Expr, SqlError> {
@@ -611,6 +701,37 @@ impl Rewriter {
 }
 
 /// The type of an expression, original or already rewritten.
+/// `x #>> '{a,b}'` and `x #> '{a,b}'`: SQLite's `->>` and `->` with the JSON path `$.a.b`.
+fn rewrite_json_path(left: &Expr, op: &BinaryOperator, right: &Expr) -> Result<Expr, SqlError> {
+    let Some(path) = string_literal(right).and_then(|p| pg_path_to_json_path(&p)) else {
+        return Err(SqlError::Unsupported(format!(
+            "`{op}` with a path that is not a literal like '{{a,b}}'"
+        )));
+    };
+    Ok(Expr::BinaryOp {
+        left: Box::new(left.clone()),
+        op: if *op == BinaryOperator::HashLongArrow {
+            BinaryOperator::LongArrow
+        } else {
+            BinaryOperator::Arrow
+        },
+        right: Box::new(string(&path)),
+    })
+}
+
+/// `x ? 'key'`: whether the JSON object has the key.
+fn rewrite_key_test(left: &Expr, right: &Expr) -> Result<Expr, SqlError> {
+    let Some(key) = string_literal(right) else {
+        return Err(SqlError::Unsupported(
+            "`?` with a key that is not a literal".into(),
+        ));
+    };
+    Ok(Expr::IsNotNull(Box::new(call(
+        "json_type",
+        vec![left.clone(), string(&json_path_key(&key))],
+    ))))
+}
+
 fn ty(e: &Expr, timestamps: &HashSet<String>) -> Ty {
     match e {
         Expr::Identifier(i) if timestamps.contains(&i.value.to_ascii_lowercase()) => Ty::Timestamp,

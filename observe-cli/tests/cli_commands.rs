@@ -3,29 +3,9 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-fn observe(db: Option<&Path>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_observe"));
-    if let Some(db) = db {
-        cmd.arg("--db").arg(db);
-    }
-    cmd.args(args)
-        .env_remove("OBSERVE_STORE_PATH")
-        .output()
-        .expect("run observe")
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "observe failed: {}\n{}",
-        String::from_utf8_lossy(&out.stderr),
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
-}
+use common::{observe, ok};
 
 fn fixture() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -126,7 +106,7 @@ fn session_tree() {
     assert_eq!(json["traces"].as_array().unwrap().len(), 2);
     assert_eq!(
         json["traces"][1]["observations"][0]["children"][0]["type"],
-        "generation"
+        "GENERATION"
     );
 
     let out = observe(Some(&path), &["session", "nope"]);
@@ -248,7 +228,7 @@ fn reports_run_the_seed_queries() {
     assert!(sql.contains("HAVING COUNT(*) >= 5"));
     let out = observe(Some(&path), &["report", "nope"]);
     assert!(String::from_utf8_lossy(&out.stderr)
-        .contains("expected users, content-types, slow-sessions or slow-users"));
+        .contains("expected users, content-types, by-metadata <key>, slow-sessions or slow-users"));
 }
 
 #[test]

@@ -93,7 +93,7 @@ fn a_performance_by_user() {
     ];
     let cols = ["traces", "avg_latency_ms", "total_cost"];
     check(
-        &rows(&run(&store, Report::Users.sql()), "user_id", &cols),
+        &rows(&run(&store, &Report::Users.sql()), "user_id", &cols),
         expected,
     );
 
@@ -127,7 +127,7 @@ fn b_performance_by_content_type() {
     let cols = ["traces", "avg_latency_ms", "avg_cost"];
     check(
         &rows(
-            &run(&store, Report::ContentTypes.sql()),
+            &run(&store, &Report::ContentTypes.sql()),
             "content_type",
             &cols,
         ),
@@ -156,7 +156,7 @@ fn c_slowest_sessions() {
         (Some("b1"), &[9000.0, 0.10, 2.0]),
         (Some("a1"), &[7000.0, 0.30, 2.0]),
     ];
-    let table = run(&store, Report::SlowSessions.sql());
+    let table = run(&store, &Report::SlowSessions.sql());
     check(
         &rows(
             &table,
@@ -209,7 +209,7 @@ fn d_slowest_users_with_five_sessions() {
     ];
     let cols = ["sessions", "avg_session_latency_ms", "total_cost"];
     check(
-        &rows(&run(&store, Report::SlowUsers.sql()), "user_id", &cols),
+        &rows(&run(&store, &Report::SlowUsers.sql()), "user_id", &cols),
         expected,
     );
 

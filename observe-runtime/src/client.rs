@@ -80,7 +80,9 @@ pub(crate) fn global_enabled() -> bool {
     GLOBAL_ON.load(Ordering::Relaxed)
 }
 
-/// How long dropping the last handle of a client waits for its queue to drain.
+/// How long dropping the last handle of a client waits for its queue to drain, when it was
+/// not shut down before (a guard's drop shuts down with its own timeout, once: the client's
+/// drop then returns at once).
 const DROP_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A handle to a pipeline and its exporters. Cheap to clone; when the last clone is dropped
@@ -125,7 +127,8 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Adds a destination; several may be added, each gets every batch.
+    /// Adds a destination; several may be added, each gets every batch, through a queue and
+    /// a thread of its own.
     pub fn exporter(mut self, exporter: impl Exporter) -> Self {
         self.exporters.push(Box::new(exporter));
         self
@@ -152,6 +155,13 @@ impl ClientBuilder {
     /// Records the queue holds before new ones are dropped.
     pub fn queue_capacity(mut self, capacity: usize) -> Self {
         self.settings.queue_capacity = capacity;
+        self
+    }
+
+    /// Bytes of records the pipeline holds at most (see
+    /// [`PipelineSettings::max_queue_bytes`]).
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.settings.max_queue_bytes = bytes;
         self
     }
 
@@ -238,12 +248,15 @@ impl Client {
         self.inner.pipeline.flush(timeout)
     }
 
-    /// Flushes, then stops the worker; later records are dropped and counted.
+    /// Flushes, then stops the worker; later records are dropped and counted. Returns within
+    /// `timeout` (plus the time to count): what a destination still holds then is counted as
+    /// dropped for it, and one warning says how many and where. Called again (or by a drop
+    /// after a guard's shutdown), returns at once.
     pub fn shutdown(&self, timeout: Duration) -> FlushReport {
         self.inner.pipeline.shutdown(timeout)
     }
 
-    /// Counters: queued, exported, dropped, failed, retried.
+    /// Counters: queued, exported, dropped, failed, retried, and each destination's own.
     pub fn stats(&self) -> Stats {
         self.inner.pipeline.stats()
     }

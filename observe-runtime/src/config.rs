@@ -23,6 +23,7 @@
 //! | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS` | `k=v,k2=v2` (values URL-decoded) for the collector | none |
 //! | `OTEL_SERVICE_NAME` | `service.name` of the OTLP resource | `observe` |
 //! | `OBSERVE_STORE_PATH` | the local SQLite store; set with keys, traces go to both | `.observe/traces.db` when nothing else is set |
+//! | `OBSERVE_MAX_QUEUE_BYTES` | bytes of records the pipeline holds at most (one destination at most half) | `67108864` (64 MiB) |
 //!
 //! Booleans take `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`; an empty variable counts as
 //! unset. A value that does not parse, or is out of range, is a [`ConfigError`] that names the
@@ -99,6 +100,8 @@ pub mod vars {
     pub const API: &str = "OBSERVE_LANGFUSE_API";
     /// The local store's file.
     pub const STORE_PATH: &str = "OBSERVE_STORE_PATH";
+    /// Bytes of records the pipeline holds at most.
+    pub const MAX_QUEUE_BYTES: &str = "OBSERVE_MAX_QUEUE_BYTES";
     /// OTLP base endpoint (`/v1/traces` appended).
     pub const OTLP_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
     /// OTLP traces endpoint, as is.
@@ -242,6 +245,8 @@ pub struct Config {
     pub store_path: Option<PathBuf>,
     /// Records the queue holds before new ones are dropped and counted (code only).
     pub queue_capacity: usize,
+    /// `OBSERVE_MAX_QUEUE_BYTES`.
+    pub max_queue_bytes: usize,
     /// Longest time spent retrying one batch (code only).
     pub retry_deadline: Duration,
     base_url_variable: &'static str,
@@ -278,6 +283,7 @@ impl fmt::Debug for Config {
             .field("service_name", &self.service_name)
             .field("store_path", &self.store_path)
             .field("queue_capacity", &self.queue_capacity)
+            .field("max_queue_bytes", &self.max_queue_bytes)
             .field("retry_deadline", &self.retry_deadline)
             .field("mask", &self.mask.as_ref().map(|_| "<fn>"))
             .field(
@@ -311,6 +317,7 @@ impl Default for Config {
             service_name: None,
             store_path: None,
             queue_capacity: pipeline.queue_capacity,
+            max_queue_bytes: pipeline.max_queue_bytes,
             retry_deadline: RetryPolicy::default().deadline,
             base_url_variable: vars::BASE_URL,
             otlp_endpoint_variable: vars::OTLP_TRACES_ENDPOINT,
@@ -501,6 +508,16 @@ impl Config {
         }
         c.service_name = var(vars::SERVICE_NAME);
         c.store_path = var(vars::STORE_PATH).map(PathBuf::from);
+        // (pipeline) the queue's byte budget.
+        if let Some(v) = var(vars::MAX_QUEUE_BYTES) {
+            c.max_queue_bytes = v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                invalid(
+                    vars::MAX_QUEUE_BYTES,
+                    &v,
+                    "expected a positive number of bytes",
+                )
+            })?;
+        }
         c.validate()?;
         Ok(c)
     }
@@ -677,6 +694,12 @@ impl Config {
         self
     }
 
+    /// Bytes of records the pipeline holds at most (`OBSERVE_MAX_QUEUE_BYTES`).
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Config {
+        self.max_queue_bytes = bytes;
+        self
+    }
+
     /// Longest time spent retrying one batch before it is dropped.
     pub fn retry_deadline(mut self, deadline: Duration) -> Config {
         self.retry_deadline = deadline;
@@ -814,6 +837,7 @@ impl Config {
                 ..TraceAttributes::default()
             },
             mask: self.mask.clone(),
+            max_queue_bytes: self.max_queue_bytes,
             ..PipelineSettings::default()
         };
         let mut builder = Client::builder().settings(settings);

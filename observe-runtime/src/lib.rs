@@ -68,7 +68,7 @@ pub use context::{
     update_current_observation, update_current_trace, ScoreRequest,
 };
 pub use handle::{ObservationHandle, Trace, TraceHandle};
-pub use pipeline::{FlushReport, Mask, PipelineSettings, Stats};
+pub use pipeline::{DestinationStats, FlushReport, Mask, PipelineSettings, Stats};
 pub use stream::{CountOnly, ItemSink, ObserveIteratorExt, ObserveStreamExt, Observed, TextChunk};
 pub use update::{ObservationUpdate, TraceUpdate};
 

@@ -41,6 +41,7 @@
 //! assert!(text.contains("    └── summarize (") && text.contains("$0.02)"));
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -66,6 +67,9 @@ pub struct ViewOptions {
     pub io: bool,
     /// Longest input or output text shown, in characters, before it is cut with `…`.
     pub io_width: usize,
+    /// Shows latencies (`1.5s`); off in [`ViewOptions::snapshot`], where text must be the
+    /// same on every run.
+    pub timings: bool,
 }
 
 impl Default for ViewOptions {
@@ -75,6 +79,7 @@ impl Default for ViewOptions {
             levels: false,
             io: false,
             io_width: 120,
+            timings: true,
         }
     }
 }
@@ -86,6 +91,21 @@ impl ViewOptions {
             types: true,
             levels: true,
             ..ViewOptions::default()
+        }
+    }
+
+    /// Types and levels, no latencies: text that is the same on every run, for snapshot
+    /// tests (see [`snapshot`]).
+    ///
+    /// ```
+    /// use observe_runtime::view::ViewOptions;
+    /// let options = ViewOptions::snapshot();
+    /// assert!(options.types && options.levels && !options.timings);
+    /// ```
+    pub fn snapshot() -> Self {
+        ViewOptions {
+            timings: false,
+            ..ViewOptions::detailed()
         }
     }
 
@@ -233,10 +253,9 @@ impl<'a> TraceTree<'a> {
             roots => {
                 let _ = writeln!(
                     out,
-                    "{} ({}, {})",
-                    self.name,
-                    format_duration(self.latency()),
-                    format_cost(self.cost)
+                    "{} {}",
+                    escape_control(&self.name),
+                    figures(self.latency(), self.cost, options)
                 );
                 write_children(out, indent, roots, options);
             }
@@ -352,10 +371,9 @@ impl<'a> SessionTree<'a> {
     /// The session as text: `Session: id (duration, $cost)`, then its traces.
     pub fn render(&self, options: &ViewOptions) -> String {
         let mut out = format!(
-            "Session: {} ({}, {})\n",
-            self.id,
-            format_duration(self.duration()),
-            format_cost(self.cost())
+            "Session: {} {}\n",
+            escape_control(&self.id),
+            figures(self.duration(), self.cost(), options)
         );
         let n = self.traces.len();
         for (i, trace) in self.traces.iter().enumerate() {
@@ -393,6 +411,23 @@ fn write_children(out: &mut String, indent: &str, children: &[Node<'_>], options
     }
 }
 
+/// A generation's time to first token, in whole microseconds: the precision the store keeps,
+/// so a tree drawn from memory and one drawn from the store show the same.
+fn time_to_first_token(o: &Observation) -> Option<Duration> {
+    let first = o.details().completion_start_time?;
+    let micros = (first.as_nanos() / 1000).saturating_sub(o.start.as_nanos() / 1000);
+    Some(Duration::from_micros(micros))
+}
+
+/// `(1.5s, $0.02)`, or `($0.02)` without timings.
+fn figures(latency: Duration, cost: f64, options: &ViewOptions) -> String {
+    if options.timings {
+        format!("({}, {})", format_duration(latency), format_cost(cost))
+    } else {
+        format!("({})", format_cost(cost))
+    }
+}
+
 fn write_label(
     out: &mut String,
     name: &str,
@@ -401,22 +436,15 @@ fn write_label(
     cost: f64,
     options: &ViewOptions,
 ) {
-    out.push_str(name);
+    out.push_str(&escape_control(name));
     if options.types && o.kind != ObservationType::Span {
         let _ = write!(out, " [{}]", o.kind);
     }
-    let _ = write!(out, " ({}, {}", format_duration(latency), format_cost(cost));
-    if let Some(first) = o.details().completion_start_time {
-        // Time to first token: what a streamed answer's user waits for. In whole
-        // microseconds, the precision the store keeps, so both sources show the same.
-        let micros = (first.as_nanos() / 1000).saturating_sub(o.start.as_nanos() / 1000);
-        let _ = write!(
-            out,
-            ", ttft {}",
-            format_duration(Duration::from_micros(micros))
-        );
+    let _ = write!(out, " {}", figures(latency, cost, options));
+    if let (true, Some(ttft)) = (options.timings, time_to_first_token(o)) {
+        out.pop(); // the closing parenthesis, reopened for the ttft
+        let _ = write!(out, ", ttft {})", format_duration(ttft));
     }
-    out.push(')');
     if options.levels && o.level != Level::Default {
         let _ = write!(out, " {}", o.level);
         if let Some(message) = &o.details().status_message {
@@ -450,19 +478,64 @@ fn write_io(
     }
 }
 
-/// Newlines flattened, cut at `width` characters with `…`.
+/// Newlines flattened, cut at `width` characters with `…`, other control characters
+/// escaped.
 fn one_line(text: &str, width: usize) -> String {
     let flat: String = text
         .chars()
         .map(|c| if c == '\n' || c == '\r' { ' ' } else { c })
         .collect();
-    if flat.chars().count() <= width {
+    let cut = if flat.chars().count() <= width {
         flat
     } else {
         let mut cut: String = flat.chars().take(width.saturating_sub(1)).collect();
         cut.push('…');
         cut
+    };
+    escape_control(&cut).into_owned()
+}
+
+/// Text made safe for a terminal: control characters (C0 such as ESC, newline and tab, DEL,
+/// and C1) and the bidirectional overrides and isolates are written as escapes (`\u{1b}`,
+/// `\n`), so a recorded name, tag or message cannot move the cursor, recolour the screen,
+/// set the window title or reorder what is printed around it. Every human-readable output
+/// of observe (the trees here, the console exporter, the `observe` command's tables) goes
+/// through this one function; JSON output is escaped by its serializer instead.
+///
+/// ```
+/// use observe_runtime::view::escape_control;
+/// assert_eq!(escape_control("plain text, ünïcode"), "plain text, ünïcode");
+/// assert_eq!(escape_control("tag\u{1b}]0;owned\u{7}"), "tag\\u{1b}]0;owned\\u{7}");
+/// assert_eq!(escape_control("two\nlines"), "two\\nlines");
+/// assert_eq!(escape_control("abc\u{202e}fed"), "abc\\u{202e}fed");
+/// ```
+pub fn escape_control(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
     }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Control characters, and the bidirectional formatting characters that reorder text
+/// (embeddings, overrides, isolates, marks).
+fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{061c}'
+        )
 }
 
 /// Renders the session `session_id` from these observations (others are left out).
@@ -510,6 +583,38 @@ pub fn render_trace(observations: &[Observation], options: &ViewOptions) -> Stri
         .iter()
         .map(|t| t.render(options))
         .collect()
+}
+
+/// What an application recorded, as text for a snapshot test: every session's tree, then
+/// each trace without a session, with types, levels and costs but no latencies (they
+/// change from run to run). Record into the in-memory destination, flush, and compare:
+///
+/// ```
+/// use std::time::Duration;
+/// use observe_runtime::{Client, ObservationUpdate, Trace};
+/// use observe_runtime::model::{Cost, Level};
+///
+/// let (client, memory) = Client::in_memory();
+/// let trace = client.trace(Trace::new("support_request").session_id("chat-42"));
+/// let mut llm = trace.generation("answer");
+/// llm.update(ObservationUpdate::new().cost(Cost::total_only(0.02)));
+/// llm.end();
+/// let mut lookup = trace.span("lookup");
+/// lookup.update(ObservationUpdate::new().level(Level::Error).status_message("no such order"));
+/// lookup.end();
+/// trace.end();
+/// client.flush(Duration::from_secs(5));
+///
+/// assert_eq!(
+///     observe_runtime::view::snapshot(&memory.observations()),
+///     "Session: chat-42 ($0.02)\n\
+///      └── support_request ($0.02)\n\
+///      \x20   ├── answer [generation] ($0.02)\n\
+///      \x20   └── lookup ($0.00) ERROR: no such order\n"
+/// );
+/// ```
+pub fn snapshot(observations: &[Observation]) -> String {
+    render_all(observations, &ViewOptions::snapshot())
 }
 
 /// Writes rendered text to stderr; a closed stderr is ignored, never a panic.

@@ -193,3 +193,37 @@ pub fn write_fixture(path: &Path) -> Timestamp {
     store.write(&batch).expect("write fixture");
     now
 }
+
+/// The stdout of a run of `observe` that must succeed.
+pub fn ok(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "observe failed: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// The stderr of a run of `observe` that must fail.
+pub fn failed(out: &std::process::Output) -> String {
+    assert!(
+        !out.status.success(),
+        "observe succeeded: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs the `observe` binary on the store at `db` (none: `--db` left out), with
+/// `OBSERVE_STORE_PATH` unset.
+pub fn observe(db: Option<&Path>, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_observe"));
+    if let Some(db) = db {
+        cmd.arg("--db").arg(db);
+    }
+    cmd.args(args)
+        .env_remove("OBSERVE_STORE_PATH")
+        .output()
+        .expect("run observe")
+}

@@ -39,6 +39,7 @@ use std::io::Write;
 
 use crate::export::{Batch, ExportError, Exporter};
 use crate::model::{Level, Observation, TraceId};
+use crate::view::escape_control;
 
 /// Traces tallied while waiting for their root; past this many, the oldest tallies are
 /// forgotten (a root that never comes must not grow memory without bound).
@@ -107,7 +108,8 @@ impl ConsoleExporter {
         let name = t.name.as_deref().unwrap_or(&root.name);
         let _ = write!(
             line,
-            "observe: trace {name} {}: {} observation{}, {:.3}s",
+            "observe: trace {} {}: {} observation{}, {:.3}s",
+            escape_control(name),
             root.trace_id,
             tally.observations,
             if tally.observations == 1 { "" } else { "s" },
@@ -117,10 +119,10 @@ impl ConsoleExporter {
             let _ = write!(line, ", ${:.6}", tally.cost);
         }
         if let Some(s) = &t.session_id {
-            let _ = write!(line, ", session {s}");
+            let _ = write!(line, ", session {}", escape_control(s));
         }
         if let Some(u) = &t.user_id {
-            let _ = write!(line, ", user {u}");
+            let _ = write!(line, ", user {}", escape_control(u));
         }
         if tally.errors > 0 {
             let _ = write!(

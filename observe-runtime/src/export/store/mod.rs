@@ -6,7 +6,7 @@
 //! | table | one row per | columns (besides ids) |
 //! | --- | --- | --- |
 //! | `traces` | trace | `name`, `user_id`, `session_id`, `timestamp` (start), `end_time`, `latency_ms` (earliest observation start to latest end), `calculated_total_cost` (sum of its observations' total cost), `observation_count`, `metadata` (JSON), `tags` (JSON array), `version`, `release`, `environment`, `public`, `input`, `output`, `seq` (the row's integer key) |
-//! | `observations` | observation | `trace_id`, `parent_observation_id`, `type`, `name`, `level`, `status_message`, `start_time`, `end_time`, `latency_ms`, `completion_start_time`, `model`, `model_parameters`, `usage_details`, `cost_details` (JSON), `calculated_total_cost`, `input`, `output`, `metadata` (JSON), `prompt_name`, `prompt_version`, `version`, `trace_seq` (its trace's `seq`) |
+//! | `observations` | observation | `trace_id`, `parent_observation_id`, `type` (Langfuse's `SPAN`, `GENERATION`, ...), `name`, `level`, `status_message`, `start_time`, `end_time`, `latency_ms`, `completion_start_time`, `model`, `model_parameters`, `usage_details`, `cost_details` (JSON), `calculated_total_cost`, `input`, `output`, `metadata` (JSON), `prompt_name`, `prompt_version`, `version`, `trace_seq` (its trace's `seq`) |
 //! | `scores` | score | `trace_id`, `observation_id`, `session_id`, `name`, `data_type` (`NUMERIC`, `CATEGORICAL`, `BOOLEAN`), `value`, `string_value`, `comment`, `timestamp` |
 //!
 //! Timestamps are UTC ISO-8601 text with microseconds (`2025-11-27T22:21:06.094913Z`): they
@@ -21,7 +21,7 @@
 //! Several processes may write one file at once while others read it: the file is in WAL
 //! mode, writers wait for each other (`busy_timeout`), and each batch is one transaction,
 //! so a reader sees whole batches and a killed writer loses at most the batch it was
-//! writing. A trace row is upserted from its observations as they arrive: latency and
+//! writing. Only writers create, migrate or change a file; [`Store`] opens it read-only. A trace row is upserted from its observations as they arrive: latency and
 //! cost are kept up to date, metadata merges by key and tags are a union; the root
 //! observation, which ends last, carries the trace's final attributes.
 //!
@@ -119,7 +119,8 @@ pub enum StoreError {
     },
     /// The file was written by a newer observe, whose schema this build does not know.
     #[error(
-        "{} has schema version {found}, newer than this observe knows ({supported}): upgrade observe",
+        "{} has schema version {found}, newer than this observe knows ({supported}): upgrade observe \
+         (`cargo install --path observe-cli` in a newer checkout)",
         path.display()
     )]
     NewerSchema {
@@ -130,7 +131,32 @@ pub enum StoreError {
         /// The newest this build knows.
         supported: i32,
     },
-    /// SQLite failed (not a database, locked for longer than the busy timeout, disk full...).
+    /// The file is not an observe store: not SQLite at all, or a SQLite file without the
+    /// store's tables. Readers leave such a file as it is.
+    #[error(
+        "{} is not an observe store (it lacks the traces, observations and scores tables): \
+         check --db / OBSERVE_STORE_PATH",
+        path.display()
+    )]
+    NotAStore {
+        /// The file's path.
+        path: PathBuf,
+    },
+    /// The file was written by an older observe; readers do not migrate, a writer does.
+    #[error(
+        "{} has schema version {found}, older than this observe reads ({supported}): \
+         run `observe migrate` (or your app once) to bring it up to date",
+        path.display()
+    )]
+    OlderSchema {
+        /// The file's path.
+        path: PathBuf,
+        /// Its schema version.
+        found: i32,
+        /// The version this build reads.
+        supported: i32,
+    },
+    /// SQLite failed (locked for longer than the busy timeout, disk full...).
     #[error("store {}: {source}", path.display())]
     Sqlite {
         /// The file's path.

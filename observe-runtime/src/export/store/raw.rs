@@ -2,8 +2,8 @@
 //!
 //! rusqlite binds every string with `SQLITE_TRANSIENT`, so SQLite frees the previous
 //! value, allocates and copies each string of each row before it copies it once more into
-//! the row's record. On the insert path, where a row binds a dozen strings, that was the
-//! largest single cost after the B-tree work. This statement binds with `SQLITE_STATIC`
+//! the row's record. On the insert path, where a row binds a dozen strings, those copies
+//! cost more than anything but the B-tree work. This statement binds with `SQLITE_STATIC`
 //! instead: SQLite reads the caller's string in place while it builds the record, and the
 //! bindings are cleared before [`Statement::execute`] returns, so SQLite keeps no pointer
 //! to them afterwards.

@@ -8,14 +8,19 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags, Row};
 
-use super::{configure, schema, StoreError};
+use super::{schema, StoreError, BUSY_TIMEOUT};
 use crate::model::{
     Cost, Json, Level, Metadata, Observation, ObservationDetails, ObservationType, SpanId,
     Timestamp, TraceAttributes, TraceId, Usage,
 };
 
-/// An existing store file opened for reading (and brought to the current schema if it is
-/// older). Reads see every committed batch, also while applications keep writing.
+/// An existing store file opened read-only. Reads see every committed batch, also while
+/// applications keep writing.
+///
+/// Opening never changes the file: a file that is not a store is
+/// [`StoreError::NotAStore`], one from an older observe is [`StoreError::OlderSchema`] (a
+/// writer, [`StoreExporter::open`](super::StoreExporter::open), migrates it), one from a
+/// newer observe is [`StoreError::NewerSchema`].
 ///
 /// ```
 /// use std::time::Duration;
@@ -40,22 +45,25 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens the store at `path`; a missing file is [`StoreError::NotFound`] (it is not
-    /// created: only writers create stores).
+    /// Opens the store at `path` read-only; a missing file is [`StoreError::NotFound`] (it
+    /// is not created: only writers create stores).
     pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
         let path = path.as_ref().to_owned();
         if !path.is_file() {
             return Err(StoreError::NotFound { path });
         }
-        let mut conn = Connection::open_with_flags(
+        // Read-only: a reader never changes the file (no tables, no WAL switch, no
+        // migration), so pointing it at any SQLite file is harmless.
+        let conn = Connection::open_with_flags(
             &path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE
+            OpenFlags::SQLITE_OPEN_READ_ONLY
                 | OpenFlags::SQLITE_OPEN_URI
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )
         .map_err(|e| StoreError::sqlite(&path, e))?;
-        configure(&conn, &path)?;
-        schema::migrate(&mut conn, &path)?;
+        conn.busy_timeout(BUSY_TIMEOUT)
+            .map_err(|e| StoreError::sqlite(&path, e))?;
+        schema::check_readable(&conn, &path)?;
         Ok(Store { conn, path })
     }
 
@@ -69,7 +77,7 @@ impl Store {
         &self.conn
     }
 
-    /// The connection, mutable (to register functions or open transactions).
+    /// The connection, mutable (to register functions or open read transactions).
     pub fn connection_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }

@@ -1,15 +1,18 @@
 //! The store's tables, and the migrations that bring an older file up to date.
 //!
 //! The schema version lives in `PRAGMA user_version`. `MIGRATIONS[i]` takes a file from
-//! version `i` to `i + 1`; a new file runs them all. Each migration runs inside one
-//! `BEGIN IMMEDIATE` transaction that re-reads the version first, so two processes opening
-//! the same file at once migrate it once.
+//! version `i` to `i + 1`; a new file runs them all, so a new file and a migrated one have
+//! the same layout. Each migration runs inside one `BEGIN IMMEDIATE` transaction that
+//! re-reads the version first, so two processes opening the same file at once migrate it
+//! once. Only writers migrate ([`migrate`]); readers check the version and change nothing
+//! ([`check_readable`]), so pointing a reader at the wrong file cannot damage it.
 
 use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::StoreError;
+use crate::model::ObservationType;
 
 /// The version this build writes and reads.
 pub(crate) const CURRENT_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -98,21 +101,19 @@ CREATE INDEX IF NOT EXISTS traces_timestamp ON traces(timestamp);
 /// Version 3: observations find their trace by an integer key that grows with each new
 /// trace, instead of by its random text id.
 ///
-/// Version 2 indexed `observations` twice besides the table: on the random span id (its
-/// primary key) and on the random `trace_id`. Each batch inserted its rows at random
-/// places of both; SQLite rebalanced a full index page and its neighbours at almost every
-/// trace, and wrote them all to the WAL again: two thirds of the pages a batch wrote were
-/// index pages, and they grew with the file.
+/// Why: an index keyed by random ids takes each new entry at a random place, so every
+/// batch rewrites index pages spread over the whole file (and copies each into the WAL),
+/// more of them as the file grows. Keys that grow put a batch's entries at the end of
+/// the index, onto a page or two.
 ///
-/// Now each trace row has `seq`, an `INTEGER PRIMARY KEY` (stable across `VACUUM`, unlike
+/// Each trace row has `seq`, an `INTEGER PRIMARY KEY` (stable across `VACUUM`, unlike
 /// a plain rowid), and each observation carries its trace's `seq` as `trace_seq`. The writer
 /// gives a new trace a `seq` above every `seq` and every `trace_seq` in the file, so
-/// observations left behind by a deleted trace never join a new one. The one
-/// unique index on `observations(trace_seq, id)` serves the reads by trace and the skip of
-/// a retried batch's rows; as new traces get the highest `seq`, a batch's entries go to
-/// the end of the index, onto a page or two. `trace_id` stays on every observation for SQL;
-/// a query that filters observations by it alone scans the table (join through `traces`,
-/// whose `id` is indexed, to go by the index).
+/// observations left behind by a deleted trace never join a new one. The one unique index
+/// on `observations(trace_seq, id)` serves the reads by trace and the skip of a retried
+/// batch's rows. `trace_id` stays on every observation for SQL; a query that filters
+/// observations by it alone scans the table (join through `traces`, whose `id` is
+/// indexed, to go by the index).
 ///
 /// SQLite cannot change a table's key in place, so both tables are rebuilt, keeping their
 /// columns in order (the new ones come last) and their rows. An observation whose trace has
@@ -218,7 +219,67 @@ CREATE INDEX traces_timestamp ON traces(timestamp);
 CREATE UNIQUE INDEX observations_trace ON observations(trace_seq, id);
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V1_TO_V2, V2_TO_V3];
+/// Version 4: observation types spelled as Langfuse stores them (`GENERATION`, `SPAN`, ...),
+/// like `level` already was, so SQL written for Langfuse (`WHERE type = 'GENERATION'`) finds
+/// the same rows here.
+const V3_TO_V4: &str = "UPDATE observations SET type = upper(type);";
+
+const MIGRATIONS: &[&str] = &[V1, V1_TO_V2, V2_TO_V3, V3_TO_V4];
+
+/// The `type` value the store keeps for an observation type: Langfuse's uppercase spelling.
+pub(crate) fn stored_type(kind: ObservationType) -> &'static str {
+    use ObservationType::*;
+    match kind {
+        Span => "SPAN",
+        Generation => "GENERATION",
+        Event => "EVENT",
+        Agent => "AGENT",
+        Tool => "TOOL",
+        Chain => "CHAIN",
+        Retriever => "RETRIEVER",
+        Evaluator => "EVALUATOR",
+        Embedding => "EMBEDDING",
+        Guardrail => "GUARDRAIL",
+    }
+}
+
+/// The tables every store has; a file without them is not a store.
+const STORE_TABLES: [&str; 3] = ["traces", "observations", "scores"];
+
+/// Checks that a file opened for reading is a store of exactly [`CURRENT_VERSION`], without
+/// changing it: a reader never migrates (only a writer may change a file's layout), so an
+/// older store is refused with what to run.
+pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let not_a_store = || StoreError::NotAStore {
+        path: path.to_owned(),
+    };
+    let found = match version(conn) {
+        Ok(found) => found,
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
+            return Err(not_a_store())
+        }
+        Err(e) => return Err(StoreError::sqlite(path, e)),
+    };
+    check_not_newer(found, path)?;
+    let tables: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name IN (?1, ?2, ?3)",
+            STORE_TABLES,
+            |row| row.get(0),
+        )
+        .map_err(|e| StoreError::sqlite(path, e))?;
+    if found == 0 || tables != STORE_TABLES.len() as i64 {
+        return Err(not_a_store());
+    }
+    if found < CURRENT_VERSION {
+        return Err(StoreError::OlderSchema {
+            path: path.to_owned(),
+            found,
+            supported: CURRENT_VERSION,
+        });
+    }
+    Ok(())
+}
 
 /// The file's schema version.
 pub(crate) fn version(conn: &Connection) -> rusqlite::Result<i32> {

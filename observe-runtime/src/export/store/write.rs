@@ -677,7 +677,7 @@ impl RowText {
         *id = part(ROW_ID).into();
         *trace_id_value = trace_id.into();
         *parent = o.parent_id.map(|_| part(ROW_PARENT)).into();
-        *kind = o.kind.as_str().into();
+        *kind = super::schema::stored_type(o.kind).into();
         *name = o.name.as_ref().into();
         *level = o.level.as_str().into();
         *status = d.status_message.as_deref().into();
