@@ -14,6 +14,9 @@
 //! - `tracing_otel`: `#[instrument]` with `tracing-opentelemetry` and the OpenTelemetry SDK's
 //!   batch span processor (its own thread) with an exporter that counts and drops: today's
 //!   way from Rust to Langfuse's OTLP endpoint;
+//! - `observe_bridge`: the same `#[instrument]` function inside an observed trace, with
+//!   `tracing_subscriber`'s `Registry` and observe's `tracing` bridge (`ObserveLayer`): each
+//!   span becomes an observation that crosses observe's queue, as above;
 //! - `observe`: `#[observe]` with a `Client` whose worker thread runs and whose exporter counts
 //!   and drops every batch ([`Counting`]): the records really cross the queue to the worker.
 //!
@@ -78,7 +81,7 @@ fn counting_client() -> Client {
         .ok()
         .and_then(|q| q.parse().ok())
     {
-        builder = builder.queue_capacity(capacity);
+        builder = builder.config(&observe_runtime::Config::new().queue_capacity(capacity));
     }
     builder.build()
 }
@@ -125,6 +128,14 @@ fn tracing_registry() -> tracing::Dispatch {
     use tracing_subscriber::layer::SubscriberExt;
     tracing::Dispatch::new(
         tracing_subscriber::registry().with(CloseRecorder(Arc::new(AtomicU64::new(0)))),
+    )
+}
+
+/// `tracing` + observe's bridge: spans inside an observed trace become observations.
+fn tracing_bridge() -> tracing::Dispatch {
+    use tracing_subscriber::layer::SubscriberExt;
+    tracing::Dispatch::new(
+        tracing_subscriber::registry().with(observe_runtime::bridge::ObserveLayer::new()),
     )
 }
 
@@ -300,7 +311,7 @@ fn timed(n: u64, mut call: impl FnMut(u64)) -> Duration {
 fn in_observe_root(client: &Client, n: u64, call: impl FnMut(u64)) -> Duration {
     let mut call = Some(call);
     let mut elapsed = Duration::ZERO;
-    client.in_scope_sync(|| {
+    client.in_scope(|| {
         ours::root(&mut || elapsed = timed(n, call.take().expect("called once")));
     });
     elapsed
@@ -337,6 +348,7 @@ fn child_span(c: &mut Criterion) {
     let client = counting_client();
     let registry = tracing_registry();
     let (otel, otel_provider) = tracing_otel();
+    let bridge = tracing_bridge();
     let mut g = c.benchmark_group("child_span");
     configure(&mut g);
     g.bench_function("plain", |b| {
@@ -370,6 +382,17 @@ fn child_span(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 chunked(iters, |n| {
                     in_tracing_root(n, |i| sink(black_box(block_on(with_tracing::leaf(i)))))
+                })
+            })
+        })
+    });
+    g.bench_function("observe_bridge", |b| {
+        tracing::dispatcher::with_default(&bridge, || {
+            b.iter_custom(|iters| {
+                chunked(iters, |n| {
+                    in_observe_root(&client, n, |i| {
+                        sink(black_box(block_on(with_tracing::leaf(i))))
+                    })
                 })
             })
         })
@@ -613,7 +636,7 @@ fn context_choice(c: &mut Criterion) {
     let client = counting_client();
     // A context with a trace in it, captured inside an observation.
     let mut captured = None;
-    client.in_scope_sync(|| ours::root(&mut || captured = Some(Context::current())));
+    client.in_scope(|| ours::root(&mut || captured = Some(Context::current())));
     let captured = captured.expect("captured");
 
     let mut g = c.benchmark_group("context_per_poll");

@@ -78,7 +78,7 @@ fn drain<S: Stream>(stream: S) -> u64 {
 fn streams(c: &mut Criterion) {
     let client = Client::builder()
         .exporter(Counting::default())
-        .capture_io(false)
+        .config(&observe_runtime::Config::new().capture_io(false))
         .build();
     let trace = client.trace(Trace::new("bench"));
     let root = trace.span("root");
@@ -89,16 +89,16 @@ fn streams(c: &mut Criterion) {
             b.iter(|| drain(numbers(black_box(n))))
         });
         g.bench_function(format!("observe_capture_off{label}"), |b| {
-            root.in_scope_sync(|| b.iter(|| drain(observed_off(black_box(n)))))
+            root.in_scope(|| b.iter(|| drain(observed_off(black_box(n)))))
         });
         g.bench_function(format!("observe_capture_json{label}"), |b| {
-            root.in_scope_sync(|| b.iter(|| drain(observed_json(black_box(n)))))
+            root.in_scope(|| b.iter(|| drain(observed_json(black_box(n)))))
         });
         g.bench_function(format!("plain_text{label}"), |b| {
             b.iter(|| drain(words(black_box(n))))
         });
         g.bench_function(format!("observe_capture_text{label}"), |b| {
-            root.in_scope_sync(|| b.iter(|| drain(observed_text(black_box(n)))))
+            root.in_scope(|| b.iter(|| drain(observed_text(black_box(n)))))
         });
     }
     g.finish();

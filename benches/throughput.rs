@@ -30,7 +30,7 @@ use observe_runtime::export::store::StoreExporter;
 use observe_runtime::export::{ingestion, Batch, ExportError, Exporter};
 use observe_runtime::model::{Cost, Usage};
 use observe_runtime::{
-    observe, update_current_observation, update_current_trace, Client, ObservationUpdate,
+    observe, update_current_observation, update_current_trace, Client, Config, ObservationUpdate,
     TraceUpdate,
 };
 
@@ -139,12 +139,15 @@ fn one_sample(exporter: Box<dyn Exporter>) -> Duration {
             inner: exporter,
             gate: gate.clone(),
         })
-        .queue_capacity((TRACES * PER_TRACE) as usize + 1024)
-        .max_batch_records(512)
-        .flush_interval(Duration::from_secs(60))
+        .config(
+            &Config::new()
+                .queue_capacity((TRACES * PER_TRACE) as usize + 1024)
+                .flush_at(512)
+                .flush_interval(Duration::from_secs(60)),
+        )
         .build();
     let content = "Rust gives LLM agents traces at the cost of a span.";
-    client.in_scope_sync(|| {
+    client.in_scope(|| {
         for i in 0..TRACES {
             black_box(workflow(i, content));
         }

@@ -27,8 +27,8 @@ use observe_runtime::export::memory::InMemory;
 use observe_runtime::model::{Cost, Level, ObservationType, Usage};
 use observe_runtime::view::{render_session, ViewOptions};
 use observe_runtime::{
-    get_trace_url, observe, score_current_trace, update_current_observation, update_current_trace,
-    ObservationUpdate, ScoreRequest, Trace, TraceUpdate,
+    current_trace_url, observe, score_current_trace, update_current_observation,
+    update_current_trace, ObservationUpdate, ScoreRequest, Trace, TraceUpdate,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -227,7 +227,7 @@ async fn run_content_analysis(analysis_id: &str, content: &str, user_id: &str) -
         findings: Vec::new(),
         failed_agents: Vec::new(),
         summary: String::new(),
-        trace_url: get_trace_url(),
+        trace_url: current_trace_url(),
     };
     for (agent, result) in AGENTS.iter().zip(results) {
         match result {

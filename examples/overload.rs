@@ -121,7 +121,7 @@ fn main() {
                 longest_ns.clone(),
             );
             std::thread::spawn(move || {
-                client.in_scope_sync(|| {
+                client.in_scope(|| {
                     let mut local = [0u64; 64];
                     let mut n = 0u32;
                     while !stop.load(Ordering::Relaxed) {

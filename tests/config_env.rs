@@ -8,8 +8,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use export_support::*;
-use observe_runtime::config::{Config, ConfigError, LangfuseApi, DEFAULT_BASE_URL};
-use observe_runtime::{get_trace_url, Trace};
+use observe_runtime::config::{vars, Config, ConfigError, DEFAULT_BASE_URL, SETTINGS};
+use observe_runtime::{current_trace_url, Trace};
 
 fn config(pairs: &[(&str, &str)]) -> Config {
     Config::from_vars(vars(pairs)).expect("a valid configuration")
@@ -19,25 +19,32 @@ fn error(pairs: &[(&str, &str)]) -> ConfigError {
     Config::from_vars(vars(pairs)).expect_err("an invalid configuration")
 }
 
+/// A setting as its variable would spell it.
+fn value(c: &Config, variable: &str) -> Option<String> {
+    c.value(variable)
+}
+
 #[test]
 fn defaults_with_nothing_set() {
     let c = config(&[]);
-    assert_eq!(c.public_key, None);
-    assert_eq!(c.secret_key, None);
-    assert_eq!(c.base_url, DEFAULT_BASE_URL);
-    assert_eq!(c.langfuse_api, LangfuseApi::Otlp);
-    assert_eq!(c.sample_rate, 1.0);
-    assert!(c.enabled);
-    assert!(c.capture_io);
-    assert!(!c.debug);
-    assert_eq!(c.flush_at, 512);
-    assert_eq!(c.flush_interval, Duration::from_secs(1));
-    assert_eq!(c.timeout, Duration::from_secs(5));
-    assert_eq!(c.otlp_endpoint, None);
-    assert!(c.otlp_headers.is_empty());
-    assert_eq!(c.store_path, None);
-    assert_eq!(c.environment, None);
-    assert_eq!(c.release, None);
+    assert_eq!(value(&c, vars::PUBLIC_KEY), None);
+    assert_eq!(value(&c, vars::SECRET_KEY), None);
+    assert_eq!(value(&c, vars::BASE_URL).as_deref(), Some(DEFAULT_BASE_URL));
+    assert_eq!(value(&c, vars::API).as_deref(), Some("otlp"));
+    assert_eq!(value(&c, vars::SAMPLE_RATE).as_deref(), Some("1"));
+    assert_eq!(value(&c, vars::TRACING_ENABLED).as_deref(), Some("true"));
+    assert_eq!(value(&c, vars::IO_CAPTURE).as_deref(), Some("true"));
+    assert_eq!(value(&c, vars::DEBUG).as_deref(), Some("false"));
+    assert_eq!(value(&c, vars::QUIET).as_deref(), Some("false"));
+    assert_eq!(value(&c, vars::FLUSH_AT).as_deref(), Some("512"));
+    assert_eq!(value(&c, vars::FLUSH_INTERVAL).as_deref(), Some("1"));
+    assert_eq!(value(&c, vars::TIMEOUT).as_deref(), Some("5"));
+    assert_eq!(value(&c, vars::OTLP_TRACES_ENDPOINT), None);
+    assert_eq!(value(&c, vars::OTLP_TRACES_HEADERS), None);
+    assert_eq!(value(&c, vars::STORE_PATH), None);
+    assert_eq!(value(&c, vars::ENVIRONMENT), None);
+    assert_eq!(value(&c, vars::RELEASE), None);
+    assert_eq!(value(&c, "NOT_A_SETTING"), None);
 }
 
 #[test]
@@ -55,89 +62,90 @@ fn every_variable_is_read() {
         ("LANGFUSE_TIMEOUT", "2.5"),
         ("LANGFUSE_DEBUG", "yes"),
         ("LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED", "off"),
+        ("OBSERVE_QUIET", "on"),
         ("OBSERVE_LANGFUSE_API", "Ingestion"),
         ("OBSERVE_STORE_PATH", "/tmp/x/traces.db"),
         ("OTEL_SERVICE_NAME", "checkout"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
     ]);
-    assert_eq!(c.public_key.as_deref(), Some("pk-lf-1"));
-    assert_eq!(c.secret_key.as_deref(), Some("sk-lf-1"));
-    assert_eq!(c.base_url, "https://us.cloud.langfuse.com");
-    assert_eq!(c.environment.as_deref(), Some("staging_2"));
-    assert_eq!(c.release.as_deref(), Some("v1.2.3"));
-    assert_eq!(c.sample_rate, 0.25);
-    assert!(c.enabled);
-    assert_eq!(c.flush_at, 15);
-    assert_eq!(c.flush_interval, Duration::from_millis(500));
-    assert_eq!(c.timeout, Duration::from_millis(2500));
-    assert!(c.debug);
-    assert!(!c.capture_io);
-    assert_eq!(c.langfuse_api, LangfuseApi::Ingestion);
-    assert_eq!(
-        c.store_path.as_deref(),
-        Some(std::path::Path::new("/tmp/x/traces.db"))
-    );
-    assert_eq!(c.service_name.as_deref(), Some("checkout"));
+    let expected = [
+        (vars::PUBLIC_KEY, "pk-lf-1"),
+        (vars::SECRET_KEY, "<redacted>"),
+        (vars::BASE_URL, "https://us.cloud.langfuse.com"),
+        (vars::ENVIRONMENT, "staging_2"),
+        (vars::RELEASE, "v1.2.3"),
+        (vars::SAMPLE_RATE, "0.25"),
+        (vars::TRACING_ENABLED, "true"),
+        (vars::FLUSH_AT, "15"),
+        (vars::FLUSH_INTERVAL, "0.5"),
+        (vars::TIMEOUT, "2.5"),
+        (vars::DEBUG, "true"),
+        (vars::IO_CAPTURE, "false"),
+        (vars::QUIET, "true"),
+        (vars::API, "ingestion"),
+        (vars::STORE_PATH, "/tmp/x/traces.db"),
+        (vars::SERVICE_NAME, "checkout"),
+    ];
+    for (variable, text) in expected {
+        assert_eq!(value(&c, variable).as_deref(), Some(text), "{variable}");
+    }
 }
 
 #[test]
 fn base_url_falls_back_to_langfuse_host() {
+    let base = |pairs: &[(&str, &str)]| value(&config(pairs), vars::BASE_URL).unwrap();
     assert_eq!(
-        config(&[("LANGFUSE_HOST", "http://localhost:3000")]).base_url,
+        base(&[("LANGFUSE_HOST", "http://localhost:3000")]),
         "http://localhost:3000"
     );
     assert_eq!(
-        config(&[
+        base(&[
             ("LANGFUSE_HOST", "http://old:3000"),
             ("LANGFUSE_BASE_URL", "http://new:3000")
-        ])
-        .base_url,
+        ]),
         "http://new:3000"
     );
     // An empty variable counts as unset.
     assert_eq!(
-        config(&[("LANGFUSE_BASE_URL", ""), ("LANGFUSE_HOST", "http://h:1")]).base_url,
+        base(&[("LANGFUSE_BASE_URL", ""), ("LANGFUSE_HOST", "http://h:1")]),
         "http://h:1"
     );
 }
 
 #[test]
 fn otlp_endpoints_and_headers() {
-    let c = config(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")]);
+    let endpoint = |pairs: &[(&str, &str)]| value(&config(pairs), vars::OTLP_TRACES_ENDPOINT);
     assert_eq!(
-        c.otlp_endpoint.as_deref(),
+        endpoint(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")]).as_deref(),
         Some("http://collector:4318/v1/traces")
     );
-    let c = config(&[
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
-        (
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            "http://other:9999/custom",
-        ),
-    ]);
-    assert_eq!(c.otlp_endpoint.as_deref(), Some("http://other:9999/custom"));
+    assert_eq!(
+        endpoint(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318"),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "http://other:9999/custom"
+            ),
+        ])
+        .as_deref(),
+        Some("http://other:9999/custom")
+    );
+    // Header values may be credentials: only the names are shown (the values reach the
+    // collector decoded: see export_otlp.rs).
     let c = config(&[(
         "OTEL_EXPORTER_OTLP_HEADERS",
         "api-key=secret%20value , x-tenant=a%2Cb,,empty=",
     )]);
     assert_eq!(
-        c.otlp_headers,
-        [
-            ("api-key".to_owned(), "secret value".to_owned()),
-            ("x-tenant".to_owned(), "a,b".to_owned()),
-            ("empty".to_owned(), String::new()),
-        ]
+        value(&c, vars::OTLP_TRACES_HEADERS).as_deref(),
+        Some("api-key,x-tenant,empty")
     );
+    assert!(!format!("{c:?}").contains("secret value"));
     let c = config(&[
         ("OTEL_EXPORTER_OTLP_HEADERS", "a=1,b=2"),
         ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "B=3"),
     ]);
-    assert_eq!(
-        c.otlp_headers,
-        [
-            ("a".to_owned(), "1".to_owned()),
-            ("B".to_owned(), "3".to_owned())
-        ]
-    );
+    assert_eq!(value(&c, vars::OTLP_TRACES_HEADERS).as_deref(), Some("a,B"));
 }
 
 /// Asserts that the error names the variable and shows the value.
@@ -258,12 +266,6 @@ fn values_set_in_code_are_checked_too() {
         let err = config.build_client().expect_err(variable);
         assert!(err.to_string().contains(variable), "{err}");
     }
-    let mut keyless = Config::new();
-    keyless.public_key = Some("pk".into());
-    assert!(matches!(
-        keyless.init(),
-        Err(ConfigError::MissingKey { .. })
-    ));
 }
 
 #[test]
@@ -289,7 +291,7 @@ fn tracing_disabled_builds_nothing() {
         ("LANGFUSE_PUBLIC_KEY", "pk"),
         ("LANGFUSE_SECRET_KEY", "sk"),
     ]);
-    assert!(!c.enabled);
+    assert_eq!(value(&c, vars::TRACING_ENABLED).as_deref(), Some("false"));
     assert!(c.build_client().unwrap().is_none());
 }
 
@@ -345,7 +347,7 @@ fn without_keys_or_endpoint_traces_go_to_the_local_store_and_one_line_says_so() 
 
     let trace = client.trace(Trace::new("local").session_id("s-local"));
     assert_eq!(
-        trace.in_scope_sync(get_trace_url),
+        trace.in_scope(current_trace_url),
         None,
         "no Langfuse, no URL"
     );
@@ -377,12 +379,12 @@ fn with_keys_one_line_names_the_endpoint_and_trace_urls_point_to_langfuse() {
     assert!(!lines[0].contains("sk-lf-1"));
 
     let trace = client.trace(Trace::new("t"));
-    let url = trace.in_scope_sync(get_trace_url).unwrap();
+    let url = trace.in_scope(current_trace_url).unwrap();
     assert_eq!(url, format!("{}/trace/{}", server.base_url, trace.id()));
     trace.end();
     client.flush(FLUSH);
     assert_eq!(server.spans().len(), 1);
-    assert_eq!(get_trace_url(), None, "outside any trace");
+    assert_eq!(current_trace_url(), None, "outside any trace");
 }
 
 #[test]
@@ -444,5 +446,123 @@ fn environment_and_release_reach_every_span() {
     for s in &spans {
         assert_eq!(attr_str(s, "langfuse.environment").as_deref(), Some("qa"));
         assert_eq!(attr_str(s, "langfuse.release").as_deref(), Some("rel-7"));
+    }
+}
+
+/// Issue 13 #11: a protocol other than OTLP/HTTP protobuf was silently ignored.
+#[test]
+fn otlp_protocols_other_than_http_protobuf_are_errors_naming_the_variable() {
+    for variable in [vars::OTLP_PROTOCOL, vars::OTLP_TRACES_PROTOCOL] {
+        for value in ["grpc", "http/json", "bogus"] {
+            assert_names(&error(&[(variable, value)]), variable, value);
+        }
+        let _accepted = config(&[(variable, "HTTP/Protobuf")]);
+    }
+}
+
+/// Issue 13 #11: a base URL with a query string built a broken endpoint.
+#[test]
+fn a_base_url_with_a_query_string_is_refused() {
+    for (variable, url) in [
+        (vars::BASE_URL, "http://localhost:3000/?project=1"),
+        (vars::HOST, "http://localhost:3000#top"),
+        (vars::OTLP_ENDPOINT, "http://collector:4318?token=abc"),
+    ] {
+        let err = error(&[(variable, url)]);
+        assert!(
+            err.to_string().contains("query string"),
+            "{variable}: {err}"
+        );
+        assert_names(
+            &err,
+            variable,
+            url.split('?').next().unwrap().split('#').next().unwrap(),
+        );
+    }
+    let err = Config::new()
+        .base_url("http://localhost:3000/?a=b")
+        .build_client()
+        .unwrap_err();
+    assert!(err.to_string().contains("LANGFUSE_BASE_URL"), "{err}");
+    // The traces endpoint is used as is: its query string is kept.
+    let c = config(&[(vars::OTLP_TRACES_ENDPOINT, "http://c:4318/v1/traces?t=1")]);
+    assert_eq!(
+        c.value(vars::OTLP_TRACES_ENDPOINT).as_deref(),
+        Some("http://c:4318/v1/traces?t=1")
+    );
+}
+
+/// Issue 13 #10: the password of a URL is never printed: not in `Debug`, the start-up line,
+/// nor an error; the traces still go there.
+#[test]
+fn a_password_in_a_url_is_never_printed() {
+    let server = Server::accepting();
+    let with_password = server
+        .base_url
+        .replacen("http://", "http://admin:hunter2@", 1);
+    let c = config(&[
+        ("LANGFUSE_PUBLIC_KEY", "pk-lf-1"),
+        ("LANGFUSE_SECRET_KEY", "sk-lf-1"),
+        ("LANGFUSE_BASE_URL", &with_password),
+        (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            &format!("{with_password}/v1/traces"),
+        ),
+    ]);
+    let debug = format!("{c:?}");
+    assert!(!debug.contains("hunter2"), "{debug}");
+    assert!(debug.contains("***@"), "{debug}");
+    let (client, lines) = info_lines(|| c.build_client().unwrap().unwrap());
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(!lines[0].contains("hunter2"), "{}", lines[0]);
+    assert!(lines[0].contains("***@127.0.0.1"), "{}", lines[0]);
+    client.trace(Trace::new("t")).end();
+    client.shutdown(FLUSH);
+    assert_eq!(server.spans().len(), 2, "Langfuse and the collector");
+
+    let err = error(&[("LANGFUSE_BASE_URL", "ftp://admin:hunter2@host")]);
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert_names(&err, "LANGFUSE_BASE_URL", "ftp://***@host");
+}
+
+/// Issue 13 #10: a redirect to another origin is not followed with the batch (nor its
+/// credentials); the records are counted failed.
+#[test]
+fn a_redirect_to_another_origin_is_not_followed() {
+    let elsewhere = Server::accepting();
+    let target = format!("{}/api/public/otel/v1/traces", elsewhere.base_url);
+    let redirecting = Server::start(move |_, _| Reply::status(307).header("location", &target));
+    let client = config(&[
+        ("LANGFUSE_PUBLIC_KEY", "pk-lf-1"),
+        ("LANGFUSE_SECRET_KEY", "sk-lf-1"),
+        ("LANGFUSE_BASE_URL", &redirecting.base_url),
+    ])
+    .build_client()
+    .unwrap()
+    .unwrap();
+    client.trace(Trace::new("t")).end();
+    let report = client.shutdown(FLUSH);
+    assert_eq!(redirecting.to("/v1/traces").len(), 1);
+    assert!(
+        elsewhere.received().is_empty(),
+        "the batch left for another host"
+    );
+    assert_eq!(report.stats.exported, 0, "{report:?}");
+    assert_eq!(report.stats.failed, 1, "{report:?}");
+}
+
+/// The documentation's variable table mirrors the registry: every setting is documented.
+#[test]
+fn every_setting_is_documented() {
+    let docs = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/CONFIGURATION.md"),
+    )
+    .unwrap();
+    for s in SETTINGS {
+        assert!(
+            docs.contains(&format!("`{}`", s.variable)),
+            "docs/CONFIGURATION.md does not document {}",
+            s.variable
+        );
     }
 }

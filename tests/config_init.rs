@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use export_support::*;
 use observe_runtime::config::Config;
-use observe_runtime::{current_trace_id, get_trace_url, observe};
+use observe_runtime::{current_trace_id, current_trace_url, observe};
 
 #[observe]
 fn handle(request: &str) -> (usize, Option<String>) {
-    let url = get_trace_url();
+    let url = current_trace_url();
     if let Some(url) = &url {
         assert!(
             url.ends_with(&current_trace_id().unwrap().to_string()),

@@ -59,7 +59,7 @@ async fn thousands_of_concurrent_workflows_keep_every_parent_link() {
     let handles: Vec<_> = (0..workflows)
         .map(|w| {
             let client = client.clone();
-            tokio::spawn(async move { client.in_scope(workflow(3, format!("u{w}"))).await })
+            tokio::spawn(async move { client.instrument(workflow(3, format!("u{w}"))).await })
         })
         .collect();
     for h in handles {
@@ -158,7 +158,7 @@ async fn spawner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawned_tasks_blocking_closures_and_threads_are_children_when_carried() {
     let (client, memory) = Client::in_memory();
-    client.in_scope(spawner()).await;
+    client.instrument(spawner()).await;
     client.flush(FLUSH);
     let root = memory.find("spawner").unwrap();
     let obs = memory.observations();
@@ -212,7 +212,7 @@ async fn scored() -> String {
 #[tokio::test]
 async fn observation_updates_and_scores_land_on_the_right_records() {
     let (client, memory) = Client::in_memory();
-    client.in_scope(scored()).await;
+    client.instrument(scored()).await;
     client.flush(FLUSH);
     let gen = memory.find("llm").unwrap();
     let root = memory.find("scored").unwrap();
@@ -273,14 +273,13 @@ async fn slow() -> u32 {
 #[tokio::test]
 async fn errors_panics_and_cancellation_set_the_level() {
     let (client, memory) = Client::in_memory();
-    assert!(client.in_scope(failing(true)).await.is_err());
-    assert_eq!(client.in_scope(failing(false)).await.unwrap(), 7);
-    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        client.in_scope_sync(panicking)
-    }));
+    assert!(client.instrument(failing(true)).await.is_err());
+    assert_eq!(client.instrument(failing(false)).await.unwrap(), 7);
+    let caught =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.in_scope(panicking)));
     assert!(caught.is_err(), "the panic goes on");
     tokio::select! {
-        _ = client.in_scope(slow()) => unreachable!(),
+        _ = client.instrument(slow()) => unreachable!(),
         _ = tokio::time::sleep(Duration::from_millis(10)) => {}
     }
     client.flush(FLUSH);
@@ -337,7 +336,7 @@ fn outside_any_observation_updates_do_nothing_and_ids_are_none() {
 #[test]
 fn ids_inside_an_observation_match_the_record() {
     let (client, memory) = Client::in_memory();
-    let (trace, obs) = client.in_scope_sync(ids);
+    let (trace, obs) = client.in_scope(ids);
     client.flush(FLUSH);
     let rec = memory.find("ids").unwrap();
     assert_eq!(trace.unwrap(), rec.trace_id.to_string());
@@ -356,16 +355,16 @@ fn the_capture_switch_turns_input_and_output_off() {
     let memory = observe_runtime::export::memory::InMemory::new();
     let client = Client::builder()
         .exporter(memory.clone())
-        .capture_io(false)
+        .config(&observe_runtime::Config::new().capture_io(false))
         .build();
-    client.in_scope_sync(|| captured(1, "x"));
+    client.in_scope(|| captured(1, "x"));
     client.flush(FLUSH);
     let rec = memory.find("captured").unwrap();
     assert!(rec.details().input.is_none());
     assert!(rec.details().output.is_none());
 
     let (client, memory) = Client::in_memory();
-    client.in_scope_sync(|| captured(1, "x"));
+    client.in_scope(|| captured(1, "x"));
     client.flush(FLUSH);
     let rec = memory.find("captured").unwrap();
     assert_eq!(
@@ -379,9 +378,9 @@ fn sampled_out_traces_record_nothing_but_still_run() {
     let memory = observe_runtime::export::memory::InMemory::new();
     let client = Client::builder()
         .exporter(memory.clone())
-        .sample_rate(0.0)
+        .config(&observe_runtime::Config::new().sample_rate(0.0))
         .build();
-    assert_eq!(client.in_scope_sync(|| captured(2, "y")), "2y");
+    assert_eq!(client.in_scope(|| captured(2, "y")), "2y");
     client.flush(FLUSH);
     assert!(memory.observations().is_empty());
 }
@@ -393,7 +392,7 @@ fn observations_end_after_they_start_and_children_nest_in_time() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(client.in_scope(middle(1)));
+    rt.block_on(client.instrument(middle(1)));
     client.flush(FLUSH);
     let obs = memory.observations();
     let parent = obs.iter().find(|o| o.name == "middle").unwrap();

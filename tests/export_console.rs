@@ -26,7 +26,8 @@ fn one_line_per_trace_with_count_cost_session_user_and_errors() {
     let out = Shared::default();
     let client = Client::builder()
         .exporter(ConsoleExporter::new(out.clone()))
-        .max_batch_records(1) // children reach the exporter in batches before their root
+        // children reach the exporter in batches before their root
+        .config(&observe_runtime::Config::new().flush_at(1))
         .build();
     let trace = client.trace(
         Trace::new("content_analysis")

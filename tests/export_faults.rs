@@ -430,11 +430,16 @@ fn the_byte_budget_bounds_what_is_held_when_a_destination_hangs() {
 fn the_byte_budget_is_read_from_the_environment() {
     use observe_runtime::config::Config;
     let config = Config::from_vars(vars(&[("OBSERVE_MAX_QUEUE_BYTES", "1048576")])).unwrap();
-    assert_eq!(config.max_queue_bytes, 1_048_576);
+    assert_eq!(
+        config.value("OBSERVE_MAX_QUEUE_BYTES").as_deref(),
+        Some("1048576")
+    );
     let err = Config::from_vars(vars(&[("OBSERVE_MAX_QUEUE_BYTES", "lots")])).unwrap_err();
     assert!(err.to_string().contains("OBSERVE_MAX_QUEUE_BYTES"), "{err}");
     assert_eq!(
-        Config::from_vars(vars(&[])).unwrap().max_queue_bytes,
-        PipelineSettings::default().max_queue_bytes
+        Config::from_vars(vars(&[]))
+            .unwrap()
+            .value("OBSERVE_MAX_QUEUE_BYTES"),
+        Some(PipelineSettings::default().max_queue_bytes.to_string())
     );
 }

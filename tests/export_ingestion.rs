@@ -314,7 +314,7 @@ fn batches_are_split_to_stay_under_the_size_limit() {
         .max_request_bytes(20_000);
     let client = Client::builder()
         .exporter(exporter)
-        .flush_interval(Duration::from_millis(50))
+        .config(&Config::new().flush_interval(Duration::from_millis(50)))
         .build();
     let trace = client.trace(Trace::new("many"));
     for i in 0..100 {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use export_support::*;
 use observe_runtime::config::Config;
-use observe_runtime::export::otlp::{encode_batch, to_request, Resource, SCOPE_NAME};
+use observe_runtime::export::otlp::{encode_batch, Resource};
 use observe_runtime::export::{Batch, Exporter};
 use observe_runtime::model::{Cost, Json, Level, ObservationType, Timestamp, TraceId, Usage};
 use observe_runtime::{
@@ -162,8 +162,8 @@ fn every_span_carries_the_contract_attributes() {
         );
         assert_eq!(
             attr_str(span, "langfuse.trace.metadata.analysis_id").as_deref(),
-            Some("abc123"),
-            "{what}: a plain string as-is"
+            Some("\"abc123\""),
+            "{what}: metadata values are JSON-encoded, strings quoted"
         );
         assert_eq!(
             attr_json(span, "langfuse.trace.metadata.content_length"),
@@ -329,7 +329,7 @@ fn requests_carry_langfuse_headers_auth_and_scope() {
             for ss in &rs.scope_spans {
                 let scope = ss.scope.as_ref().expect("a scope");
                 assert!(scope.name.starts_with("langfuse-sdk"), "{}", scope.name);
-                assert_eq!(scope.name, SCOPE_NAME);
+                assert_eq!(scope.name, "langfuse-sdk-rust-observe");
             }
         }
     }
@@ -433,7 +433,7 @@ async fn observed_functions_export_session_and_user_on_every_span() {
     let client = langfuse_client(&server);
     assert_eq!(
         client
-            .in_scope(workflow("xyz", "user_7", "one two three four"))
+            .instrument(workflow("xyz", "user_7", "one two three four"))
             .await,
         3
     );
@@ -453,7 +453,7 @@ async fn observed_functions_export_session_and_user_on_every_span() {
         assert_eq!(attr_str(span, "user.id").as_deref(), Some("user_7"));
         assert_eq!(
             attr_str(span, "langfuse.trace.metadata.analysis_id").as_deref(),
-            Some("xyz")
+            Some("\"xyz\"")
         );
         assert_eq!(span.trace_id, root.trace_id);
     }
@@ -553,7 +553,7 @@ fn langfuse_and_a_collector_at_once_both_get_everything() {
 }
 
 #[test]
-fn the_fast_encoder_and_the_generated_types_agree() {
+fn the_encoder_output_decodes_and_reencodes_to_the_same_bytes() {
     let (client, memory) = Client::in_memory();
     for _ in 0..3 {
         record_rich_trace(&client);
@@ -575,10 +575,8 @@ fn the_fast_encoder_and_the_generated_types_agree() {
     let resource = Resource::new("svc").with("deployment.environment", "test");
     let fast = encode_batch(&batch, &resource);
     let decoded = ExportTraceServiceRequest::decode(&fast[..]).expect("valid protobuf");
-    let reference = to_request(&batch, &resource);
-    assert_eq!(decoded, reference);
-    let reencoded = ExportTraceServiceRequest::decode(&reference.encode_to_vec()[..]).unwrap();
-    assert_eq!(decoded, reencoded);
+    // prost writes the decoded request back to the same bytes: nothing was lost or reordered.
+    assert_eq!(decoded.encode_to_vec(), fast);
     assert_eq!(decoded.resource_spans[0].scope_spans[0].spans.len(), 19);
 }
 
@@ -731,4 +729,46 @@ fn exporter_errors_say_what_to_check() {
     assert!(err.contains("Invalid credentials"), "{err}");
     assert_eq!(exporter.retries(), 0);
     assert_eq!(server.received().len(), 1);
+}
+
+/// Metadata strings that read like other JSON types keep their type on the wire: every
+/// `langfuse.{trace,observation}.metadata.<key>` value is JSON-encoded (CONTRACT.md).
+#[test]
+fn metadata_values_are_json_encoded_so_strings_stay_strings() {
+    let server = Server::accepting();
+    let client = langfuse_client(&server);
+    let values = json!({
+        "kind": "article", "count": "123", "flag": "true", "nothing": "null",
+        "number": 123, "yes": true, "nested": {"a": [1, "2"]}
+    });
+    let trace = client.trace(Trace::new("typed").metadata(values.clone()));
+    let mut span = trace.span("child");
+    span.update(ObservationUpdate::new().metadata(values.clone()));
+    span.end();
+    trace.end();
+    client.flush(FLUSH);
+
+    let spans = server.spans();
+    let child = spans
+        .iter()
+        .find(|s| s.name == "child")
+        .expect("child span");
+    let expected = [
+        ("kind", r#""article""#),
+        ("count", r#""123""#),
+        ("flag", r#""true""#),
+        ("nothing", r#""null""#),
+        ("number", "123"),
+        ("yes", "true"),
+        ("nested", r#"{"a":[1,"2"]}"#),
+    ];
+    for prefix in ["langfuse.trace.metadata.", "langfuse.observation.metadata."] {
+        for (key, text) in expected {
+            let name = format!("{prefix}{key}");
+            assert_eq!(attr_str(child, &name).as_deref(), Some(text), "{name}");
+            // What a server does with it: parse the JSON back, the type intact.
+            let parsed: Value = serde_json::from_str(text).unwrap();
+            assert_eq!(parsed, values[key], "{name}");
+        }
+    }
 }

@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 /// observation recorded, in the order they ended.
 fn record_sync<R>(f: impl FnOnce() -> R) -> (R, Vec<Observation>) {
     let (client, memory) = Client::in_memory();
-    let result = client.in_scope_sync(f);
+    let result = client.in_scope(f);
     client.flush(Duration::from_secs(5));
     (result, memory.observations())
 }
@@ -27,7 +27,7 @@ fn record_sync<R>(f: impl FnOnce() -> R) -> (R, Vec<Observation>) {
 /// The same for a future, driven to completion on this thread.
 fn record<F: Future>(future: F) -> (F::Output, Vec<Observation>) {
     let (client, memory) = Client::in_memory();
-    let result = futures::executor::block_on(client.in_scope(future));
+    let result = futures::executor::block_on(client.instrument(future));
     client.flush(Duration::from_secs(5));
     (result, memory.observations())
 }

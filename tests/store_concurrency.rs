@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use observe_runtime::export::store::rusqlite::Connection;
 use observe_runtime::export::store::{Store, StoreExporter};
 use observe_runtime::model::Cost;
 use observe_runtime::{Client, ObservationUpdate, Trace};
+use rusqlite::Connection;
 
 const TRACES_PER_WRITER: usize = 300;
 const CHILD_ENV: &str = "OBSERVE_TEST_CHILD_WRITER";
@@ -24,7 +24,7 @@ fn write_traces(path: &Path, writer: &str) {
     let store = StoreExporter::open(path).expect("open store");
     let client = Client::builder()
         .exporter(store)
-        .max_batch_records(16)
+        .config(&observe_runtime::Config::new().flush_at(16))
         .build();
     for i in 0..TRACES_PER_WRITER {
         let trace = client.trace(

@@ -11,12 +11,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use observe_runtime::export::store::rusqlite::Connection;
 use observe_runtime::export::store::{Store, StoreExporter};
 use observe_runtime::export::Batch;
 use observe_runtime::model::{
     Level, Observation, ObservationType, SpanId, Timestamp, TraceAttributes, TraceId,
 };
+use rusqlite::Connection;
 
 const CHILD_ENV: &str = "OBSERVE_TEST_ENDLESS_WRITER";
 const TRACES_PER_BATCH: u64 = 25;

@@ -4,14 +4,14 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use observe_runtime::export::store::rusqlite::types::Value;
-use observe_runtime::export::store::rusqlite::Connection;
 use observe_runtime::export::store::{Store, StoreError, StoreExporter, SCHEMA_VERSION};
 use observe_runtime::export::Batch;
 use observe_runtime::model::{
     Level, Observation, ObservationType, SpanId, Timestamp, TraceAttributes, TraceId,
 };
 use observe_runtime::view::{render_session, ViewOptions};
+use rusqlite::types::Value;
+use rusqlite::Connection;
 
 /// The first layout (schema version 1), as an early build wrote it: no `end_time`,
 /// `environment` or `observation_count` on traces; no prompt or completion-start columns

@@ -5,7 +5,6 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use observe_runtime::export::store::rusqlite::Connection;
 use observe_runtime::export::store::{Store, StoreExporter};
 use observe_runtime::export::Batch;
 use observe_runtime::model::{
@@ -13,6 +12,7 @@ use observe_runtime::model::{
     TraceAttributes, TraceId,
 };
 use observe_runtime::{Client, ObservationUpdate, ScoreRequest, Trace, TraceUpdate};
+use rusqlite::Connection;
 
 const MS: u64 = 1_000_000;
 const T0: u64 = 1_764_282_066_000_000_000; // 2025-11-27T22:21:06Z

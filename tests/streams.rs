@@ -17,14 +17,14 @@ use serde_json::{json, Value};
 
 fn record<F: std::future::Future>(future: F) -> (F::Output, Vec<Observation>) {
     let (client, memory) = Client::in_memory();
-    let result = futures::executor::block_on(client.in_scope(future));
+    let result = futures::executor::block_on(client.instrument(future));
     client.flush(Duration::from_secs(5));
     (result, memory.observations())
 }
 
 fn record_sync<R>(f: impl FnOnce() -> R) -> (R, Vec<Observation>) {
     let (client, memory) = Client::in_memory();
-    let result = client.in_scope_sync(f);
+    let result = client.in_scope(f);
     client.flush(Duration::from_secs(5));
     (result, memory.observations())
 }
@@ -277,7 +277,7 @@ fn a_stream_dropped_unfinished_is_cancelled_with_the_items_seen() {
 fn a_panic_while_polling_is_recorded_then_goes_on() {
     let (client, memory) = Client::in_memory();
     let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        client.in_scope_sync(|| panicking().sum::<u8>())
+        client.in_scope(|| panicking().sum::<u8>())
     }));
     assert!(caught.is_err());
     client.flush(Duration::from_secs(5));
@@ -337,8 +337,9 @@ fn buffered_output_is_bounded_by_the_record_limit() {
             ..PipelineSettings::default()
         })
         .build();
-    let n =
-        futures::executor::block_on(client.in_scope(async { endless().take(1_000).count().await }));
+    let n = futures::executor::block_on(
+        client.instrument(async { endless().take(1_000).count().await }),
+    );
     assert_eq!(n, 1_000);
     client.flush(Duration::from_secs(5));
     let obs = memory.observations();
@@ -503,7 +504,7 @@ fn time_to_first_token_reaches_the_store_and_the_session_tree() {
         update_current_trace(TraceUpdate::new().session_id("ttft"));
         tokens("a b").collect().await
     }
-    let text = futures::executor::block_on(client.in_scope(chat()));
+    let text = futures::executor::block_on(client.instrument(chat()));
     assert_eq!(text, "a b ");
     client.shutdown(Duration::from_secs(5));
 

@@ -29,7 +29,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let (client, memory) = Client::in_memory();
-//! client.in_scope(workflow("u1", "one two three four")).await;
+//! client.instrument(workflow("u1", "one two three four")).await;
 //! client.flush(Duration::from_secs(5));
 //! let obs = memory.observations();
 //! assert_eq!(obs.len(), 2);
@@ -37,22 +37,41 @@
 //! # }
 //! ```
 
+//! ## Cargo features
+//!
+//! `store` (the local SQLite store), `otlp` (Langfuse v4 / Cloud and OpenTelemetry
+//! collectors), `ingestion` (the legacy Langfuse API), `tokio` (`spawn`, `spawn_blocking`)
+//! are on by default; `http` is the sender the two HTTP destinations share; `tracing` is
+//! reserved. Without default features the crate is the context, `#[observe]`, the pipeline
+//! and the in-memory and console destinations.
+
 #![warn(missing_docs)]
+// Every `unsafe` block says why it holds; an `unsafe fn`'s body is not one big unsafe block.
+#![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod config;
 pub mod export;
+pub mod limits;
 pub mod model;
 pub mod view;
+
+#[cfg(feature = "tracing-bridge")]
+pub mod bridge;
+#[cfg(feature = "propagation")]
+pub mod propagation;
 
 mod carry;
 mod client;
 mod clock;
 mod context;
+mod global;
 mod handle;
-mod limits;
 mod pipeline;
+mod redact;
 mod stream;
+mod traps;
 mod update;
+mod vars;
 
 #[doc(hidden)]
 #[path = "private.rs"]
@@ -62,13 +81,17 @@ pub mod __private;
 pub use carry::{spawn, spawn_blocking};
 pub use carry::{spawn_thread, Context, FutureExt, WithContext};
 pub use client::{flush, Client, ClientBuilder, Guard};
-pub use config::{get_trace_url, init, Config, ConfigError};
+pub use config::{init, Config, ConfigError};
 pub use context::{
-    current_observation_id, current_trace_id, score_current_observation, score_current_trace,
-    update_current_observation, update_current_trace, ScoreRequest,
+    current_observation_id, current_trace_id, current_trace_url, score_current_observation,
+    score_current_trace, update_current_observation, update_current_trace, ScoreRequest,
 };
 pub use handle::{ObservationHandle, Trace, TraceHandle};
-pub use pipeline::{DestinationStats, FlushReport, Mask, PipelineSettings, Stats};
+/// The pipeline's internal settings, for the crate's examples and benchmarks that size the
+/// queue by hand; configure through [`Config`].
+#[doc(hidden)]
+pub use pipeline::PipelineSettings;
+pub use pipeline::{DestinationStats, FlushReport, Mask, Stats};
 pub use stream::{CountOnly, ItemSink, ObserveIteratorExt, ObserveStreamExt, Observed, TextChunk};
 pub use update::{ObservationUpdate, TraceUpdate};
 

@@ -187,8 +187,10 @@ pub struct UnknownVariant {
 }
 
 string_enum! {
-    /// What an observation is, as Langfuse types it (`langfuse.observation.type`).
+    /// What an observation is, as Langfuse types it (`langfuse.observation.type`). Langfuse
+    /// adds types over time, so match with a wildcard arm.
     #[derive(Default)]
+    #[non_exhaustive]
     ObservationType {
         /// A unit of work with a duration (the default).
         #[default]
@@ -264,9 +266,15 @@ impl Json {
         )
     }
 
-    /// Wraps text that is already valid JSON. The caller vouches for it; use
-    /// [`Json::parse_checked`] for text from outside.
-    pub fn from_raw_unchecked(text: impl Into<Box<str>>) -> Json {
+    /// Wraps text that is already valid JSON, without checking it (it is not `unsafe`: bad
+    /// text makes bad output, never undefined behaviour). Use [`Json::parse_checked`] for
+    /// text from outside.
+    ///
+    /// ```
+    /// use observe_runtime::model::Json;
+    /// assert_eq!(Json::from_raw(r#"{"a":1}"#).as_str(), r#"{"a":1}"#);
+    /// ```
+    pub fn from_raw(text: impl Into<Box<str>>) -> Json {
         Json(text.into())
     }
 
@@ -352,12 +360,18 @@ pub type Metadata = BTreeMap<String, Json>;
 pub struct Usage(pub BTreeMap<String, u64>);
 
 impl Usage {
-    /// Input and output counts; `total` is their sum.
+    /// Input and output counts; `total` is their sum, saturating at `u64::MAX` rather than
+    /// wrapping (a count that large is already meaningless; a panic would be worse).
+    ///
+    /// ```
+    /// use observe_runtime::model::Usage;
+    /// assert_eq!(Usage::new(u64::MAX, 1).get("total"), Some(u64::MAX));
+    /// ```
     pub fn new(input: u64, output: u64) -> Self {
         let mut m = BTreeMap::new();
         m.insert("input".to_owned(), input);
         m.insert("output".to_owned(), output);
-        m.insert("total".to_owned(), input + output);
+        m.insert("total".to_owned(), input.saturating_add(output));
         Usage(m)
     }
 
@@ -406,6 +420,22 @@ impl Cost {
             .get("total")
             .copied()
             .unwrap_or_else(|| self.0.values().sum())
+    }
+
+    /// The first entry that is not a cost: not finite (NaN, infinite) or negative. The
+    /// runtime drops a cost holding one, with a warning, and keeps the observation.
+    ///
+    /// ```
+    /// use observe_runtime::model::Cost;
+    /// assert_eq!(Cost::new(0.1, 0.2).invalid_entry(), None);
+    /// assert_eq!(Cost::new(-0.1, 0.2).invalid_entry().map(|(k, _)| k), Some("input"));
+    /// assert!(Cost::total_only(f64::NAN).invalid_entry().is_some());
+    /// ```
+    pub fn invalid_entry(&self) -> Option<(&str, f64)> {
+        self.0
+            .iter()
+            .find(|(_, v)| !v.is_finite() || **v < 0.0)
+            .map(|(k, v)| (k.as_str(), *v))
     }
 }
 
@@ -484,12 +514,57 @@ impl Timestamp {
         // Only ASCII digits and separators were written.
         std::str::from_utf8(buf).unwrap_or_default()
     }
+
+    /// Reads `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (what [`Timestamp::write_rfc3339`] writes, with
+    /// 0 to 9 fraction digits) back; `None` for anything else, or a time before 1970.
+    ///
+    /// ```
+    /// use observe_runtime::model::Timestamp;
+    /// let t = Timestamp(1_764_282_066_094_913_000);
+    /// assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
+    /// assert_eq!(Timestamp::parse_rfc3339("1970-01-01T00:00:01Z"), Some(Timestamp(1_000_000_000)));
+    /// assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
+    /// ```
+    pub fn parse_rfc3339(text: &str) -> Option<Timestamp> {
+        let b = text.as_bytes();
+        if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !text.ends_with('Z') {
+            return None;
+        }
+        let num = |r: std::ops::Range<usize>| {
+            let digits = text.get(r)?;
+            // `parse` would take a sign; a date field has digits only.
+            digits.bytes().all(|b| b.is_ascii_digit()).then_some(())?;
+            digits.parse::<i64>().ok()
+        };
+        let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+        let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+        if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+            return None;
+        }
+        let frac = text.get(19..text.len() - 1)?;
+        let nanos_frac = match frac.strip_prefix('.') {
+            Some(digits) if !digits.is_empty() && digits.len() <= 9 => {
+                digits.parse::<u32>().ok()? as i64 * 10i64.pow(9 - digits.len() as u32)
+            }
+            None if frac.is_empty() => 0,
+            _ => return None,
+        };
+        let secs = days_from_civil(y, m as u32, d as u32) * 86_400 + hh * 3600 + mm * 60 + ss;
+        u64::try_from(secs.checked_mul(1_000_000_000)?.checked_add(nanos_frac)?)
+            .ok()
+            .map(Timestamp)
+    }
 }
 
 /// Length of [`Timestamp::to_rfc3339`]'s text: `2026-11-27T22:21:06.094913Z`.
 pub const RFC3339_LEN: usize = 27;
 
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+// The one calendar of the crate: days since 1970-01-01 to and from a proleptic Gregorian
+// date (Howard Hinnant's algorithms), used by the RFC 3339 writer and reader above. Kept by
+// hand because the writer must not allocate (exporters format one timestamp per record) and
+// the pair is twenty lines; a time crate would add a dependency for these two functions.
+
+/// Days since 1970-01-01 to a proleptic Gregorian date.
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
@@ -501,6 +576,17 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
     let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// A proleptic Gregorian date to days since 1970-01-01.
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 impl From<SystemTime> for Timestamp {
@@ -622,14 +708,22 @@ impl Observation {
         self.end.since(self.start)
     }
 
-    /// The total cost in USD of this observation alone (0 when none was recorded).
+    /// The total cost in USD of this observation alone (0 when none was recorded, or when
+    /// a record built by hand holds a total that is not a finite number: sums over many
+    /// observations stay numbers).
     pub fn total_cost(&self) -> f64 {
-        self.details().cost.as_ref().map_or(0.0, Cost::total)
+        let total = self.details().cost.as_ref().map_or(0.0, Cost::total);
+        if total.is_finite() {
+            total
+        } else {
+            0.0
+        }
     }
 }
 
 /// The data type of a score's value.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum ScoreValue {
     /// A number (`NUMERIC`).
     Numeric(f64),

@@ -35,7 +35,7 @@ pub use report::{DestinationStats, FlushReport, Stats};
 
 use budget::Budget;
 use destination::Destination;
-use ring::{Producer, Ring};
+use ring::{Consumer, Producer, Slots};
 use worker::{Command, Worker};
 
 use crate::clock::Ticks;
@@ -68,8 +68,8 @@ pub struct PipelineSettings {
     pub base_attributes: TraceAttributes,
     /// Applied to input, output and metadata on the worker.
     pub mask: Option<Mask>,
-    /// Largest encoded observation; over it the largest of input, output and metadata is
-    /// replaced by a truncation marker.
+    /// Largest encoded observation; over it the largest of input, output, metadata and model
+    /// parameters is replaced by a truncation marker (see [`crate::limits`]).
     pub max_record_bytes: usize,
     /// Bytes of records the pipeline holds at most, from the moment they are queued until
     /// every destination is done with them (`OBSERVE_MAX_QUEUE_BYTES`); past it new records
@@ -268,8 +268,10 @@ const RING_SLOTS: usize = 1024;
 pub(crate) struct Pipeline {
     /// Tells this pipeline's rings apart in a thread's list of rings.
     id: u64,
-    /// Every thread's ring, for the worker to drain; locked by a thread once, to register.
-    rings: Mutex<Vec<Arc<Ring>>>,
+    /// The consumer end of every thread's ring, for the worker to drain (it pops while
+    /// holding the lock, which is what makes it the one consumer); locked by a thread once,
+    /// to register.
+    rings: Mutex<Vec<Consumer>>,
     /// Records that may still be queued: `queue_capacity` less those in flight. Threads take
     /// credits in chunks of `credit_chunk`; the worker gives them back as it drains.
     credits: OwnLine<AtomicI64>,
@@ -379,6 +381,7 @@ impl Pipeline {
             self.counters
                 .dropped_after_shutdown
                 .fetch_add(1, Ordering::Relaxed);
+            crate::traps::record_after_shutdown();
             return;
         }
         if !budget::charge(self.id, &self.bytes, charge) {
@@ -443,7 +446,9 @@ impl Pipeline {
                     // The ring is full: the worker is behind. Go on in a new ring while the
                     // pipeline has credits (the record's captured bytes come along).
                     self.worker.unpark();
-                    producer.take_back(&mut record);
+                    // SAFETY: `record` was placed (if at all) by this producer, the first in
+                    // line, by `push_observation` just before, and its push just failed.
+                    unsafe { producer.take_back(&mut record) };
                     producer.continue_in(self.register_ring());
                     producer.push(record).err()
                 }
@@ -468,15 +473,13 @@ impl Pipeline {
     }
 
     /// A new ring for the calling thread.
-    fn register_ring(&self) -> Arc<Ring> {
-        let ring = Arc::new(Ring::new(
-            RING_SLOTS.min(self.settings.queue_capacity.max(1)),
-        ));
+    fn register_ring(&self) -> Slots {
+        let (slots, consumer) = ring::new_ring(RING_SLOTS.min(self.settings.queue_capacity.max(1)));
         self.rings
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(ring.clone());
-        ring
+            .push(consumer);
+        slots
     }
 
     /// Credits for the next few records of a thread, and a wake-up of the worker when that

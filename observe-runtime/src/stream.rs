@@ -29,7 +29,7 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let (client, memory) = Client::in_memory();
 //! let text: Vec<String> = client
-//!     .in_scope(async { answer("why is the sky blue").collect().await })
+//!     .instrument(async { answer("why is the sky blue").collect().await })
 //!     .await;
 //! assert_eq!(text.len(), 5);
 //! client.flush(std::time::Duration::from_secs(5));
@@ -48,10 +48,11 @@ use std::task::{Context, Poll};
 
 use futures_core::Stream;
 use serde::Serialize;
+use sync_wrapper::SyncWrapper;
 
 use crate::__private::Span;
 use crate::clock;
-use crate::context::Entered;
+use crate::context::Frame;
 use crate::handle::ObservationHandle;
 use crate::model::{Json, Level, ObservationType};
 
@@ -151,11 +152,16 @@ impl ItemSink<'_> {
         if !self.out.capture {
             return;
         }
-        if !matches!(&self.out.buffer, Buffer::Fold(acc, _) if acc.is::<A>()) {
-            self.out.buffer = Buffer::Fold(Box::<A>::default(), fold_json::<A>);
+        let started = match &mut self.out.buffer {
+            Buffer::Fold(acc, _) => acc.get_mut().is::<A>(),
+            _ => false,
+        };
+        if !started {
+            let acc: Box<dyn Any + Send> = Box::<A>::default();
+            self.out.buffer = Buffer::Fold(SyncWrapper::new(acc), fold_json::<A>);
         }
         if let Buffer::Fold(acc, _) = &mut self.out.buffer {
-            if let Some(acc) = acc.downcast_mut::<A>() {
+            if let Some(acc) = acc.get_mut().downcast_mut::<A>() {
                 reducer(acc, item);
             }
         }
@@ -175,8 +181,13 @@ enum Buffer {
     Text(String),
     /// `[a,b,c` without the closing bracket.
     Array(Vec<u8>),
-    /// A reducer's accumulator and how to write it out.
-    Fold(Box<dyn Any + Send>, fn(&(dyn Any + Send)) -> Json),
+    /// A reducer's accumulator and how to write it out. In a [`SyncWrapper`] (reached only
+    /// through `&mut`), so that an observed stream is `Sync` whenever the stream is, whatever
+    /// the accumulator.
+    Fold(
+        SyncWrapper<Box<dyn Any + Send>>,
+        fn(&(dyn Any + Send)) -> Json,
+    ),
 }
 
 /// The reduced output of a stream, bounded in bytes.
@@ -263,7 +274,7 @@ impl StreamOutput {
                 // serde_json wrote valid JSON between ASCII brackets and commas.
                 Json::parse_checked(&String::from_utf8_lossy(&buf)).ok()
             }
-            Buffer::Fold(acc, to_json) => Some(to_json(&*acc)),
+            Buffer::Fold(acc, to_json) => Some(to_json(&*acc.into_inner())),
         }
     }
 }
@@ -300,52 +311,37 @@ impl StreamState {
         let Some(frame) = self.span.frame() else {
             return next();
         };
-        let entered = Entered::new(frame);
-        let result = catch_unwind(AssertUnwindSafe(next));
-        match result {
-            Ok(Poll::Ready(Some(item))) => {
-                self.items += 1;
-                if self.items == 1 {
-                    self.first_item();
+        let frame: &Frame = frame;
+        let (items, output) = (&mut self.items, &mut self.output);
+        let result = frame.enter(|| {
+            let result = catch_unwind(AssertUnwindSafe(next));
+            if let Ok(Poll::Ready(Some(item))) = &result {
+                *items += 1;
+                if *items == 1 {
+                    first_item(frame);
                 }
                 // Still entered: code the item's recording runs (`Serialize`, `Display`)
                 // sees this observation as the current one.
-                on_item(
-                    &item,
-                    &mut ItemSink {
-                        out: &mut self.output,
-                    },
-                );
-                drop(entered);
+                on_item(item, &mut ItemSink { out: output });
+            }
+            result
+        });
+        match result {
+            Ok(Poll::Ready(Some(item))) => {
                 if let Some(message) = self.output.error.take() {
                     self.end(Level::Error, Some(message));
                 }
                 Poll::Ready(Some(item))
             }
             Ok(Poll::Ready(None)) => {
-                drop(entered);
                 self.end(Level::Default, None);
                 Poll::Ready(None)
             }
             Ok(Poll::Pending) => Poll::Pending,
             Err(payload) => {
-                drop(entered);
                 self.record_output();
                 self.span.panicked(payload.as_ref());
                 resume_unwind(payload)
-            }
-        }
-    }
-
-    /// Time to first token, for a generation.
-    #[cold]
-    fn first_item(&mut self) {
-        if let Some(open) = self.span.open_fields() {
-            if open.kind == ObservationType::Generation {
-                let details = open.details_mut();
-                if details.completion_start_time.is_none() {
-                    details.completion_start_time = Some(clock::now());
-                }
             }
         }
     }
@@ -376,9 +372,23 @@ impl StreamState {
     }
 }
 
+/// Time to first token, for a generation: stamped when the first item arrives, through the
+/// frame that is current while it is produced.
+#[cold]
+fn first_item(frame: &Frame) {
+    frame.with_open(|open| {
+        if open.kind == ObservationType::Generation {
+            let details = open.details_mut();
+            if details.completion_start_time.is_none() {
+                details.completion_start_time = Some(clock::now());
+            }
+        }
+    });
+}
+
 impl Drop for StreamState {
     fn drop(&mut self) {
-        if self.span.frame().is_some() {
+        if self.span.is_recording() {
             self.end(Level::Warning, Some("cancelled".to_owned()));
         }
     }
@@ -487,7 +497,7 @@ fn count_only<T>(_: &T, _: &mut ItemSink<'_>) {}
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let (client, memory) = Client::in_memory();
-/// assert_eq!(client.in_scope(chat()).await, "Hello");
+/// assert_eq!(client.instrument(chat()).await, "Hello");
 /// client.flush(std::time::Duration::from_secs(5));
 /// let obs = memory.observations();
 /// let llm = obs.iter().find(|o| o.name == "llm").unwrap();

@@ -25,7 +25,7 @@
 //! assert!(options.retry.initial_backoff < options.retry.max_backoff);
 //! ```
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::blocking::Client as HttpClient;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
@@ -33,10 +33,10 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use crate::export::{ExportContext, ExportError};
 
 /// The SDK name sent in `x-langfuse-sdk-name` (and the ingestion API's `x_langfuse_sdk_name`).
-pub const SDK_NAME: &str = "rust-observe";
+pub(crate) const SDK_NAME: &str = "rust-observe";
 
 /// The SDK version sent with it: this crate's version.
-pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// How a batch is retried.
 ///
@@ -107,6 +107,7 @@ impl Default for HttpOptions {
 
 /// An HTTP exporter could not be set up.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SetupError {
     /// The URL does not parse, or is not `http`/`https`.
     #[error("`{url}` is not a usable http(s) URL: {reason}")]
@@ -127,7 +128,7 @@ pub enum SetupError {
 /// Parses an http(s) URL.
 pub(crate) fn parse_url(url: &str) -> Result<reqwest::Url, SetupError> {
     let invalid = |reason: String| SetupError::InvalidUrl {
-        url: url.to_owned(),
+        url: crate::redact::url(url).into_owned(),
         reason,
     };
     let parsed = reqwest::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
@@ -152,6 +153,31 @@ pub(crate) struct Target {
     pub(crate) headers: HeaderMap,
     /// Appended to a `401`/`403` error: what to check.
     pub(crate) auth_hint: &'static str,
+}
+
+impl Target {
+    /// The URL as printed: without its password.
+    pub(crate) fn shown_url(&self) -> std::borrow::Cow<'_, str> {
+        crate::redact::url(self.url.as_str())
+    }
+}
+
+/// Follows a redirect only within the origin it started at: the body and the credentials
+/// of a batch never go to another host, scheme or port.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if !same_origin {
+            attempt.stop()
+        } else if attempt.previous().len() > 5 {
+            attempt.error("more than 5 redirects")
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// A successful response.
@@ -229,6 +255,7 @@ impl Sender {
             .timeout(self.options.timeout)
             .connect_timeout(self.options.timeout)
             .user_agent(concat!("rust-observe/", env!("CARGO_PKG_VERSION")))
+            .redirect(same_origin_redirects())
             .build()?;
         self.client = Some(client.clone());
         Ok(client)
@@ -332,10 +359,16 @@ impl Sender {
         let response = match request.body(body.to_vec()).send() {
             Ok(response) => response,
             Err(err) => {
+                // reqwest's text names the URL, password included.
+                let err = err.without_url();
                 return Attempt::Retry {
                     wait: None,
-                    why: format!("request to {} failed: {}", target.url, error_chain(&err)),
-                }
+                    why: format!(
+                        "request to {} failed: {}",
+                        target.shown_url(),
+                        error_chain(&err)
+                    ),
+                };
             }
         };
         let status = response.status().as_u16();
@@ -349,11 +382,11 @@ impl Sender {
             200..=299 => Attempt::Done(Response { status, body }),
             429 | 502 | 503 | 504 => Attempt::Retry {
                 wait: retry_after,
-                why: format!("{} answered {status}", target.url),
+                why: format!("{} answered {status}", target.shown_url()),
             },
             413 => Attempt::Final(ExportError::TooLarge {
                 destination: target.destination.clone(),
-                message: format!("{} answered 413", target.url),
+                message: format!("{} answered 413", target.shown_url()),
             }),
             _ => Attempt::Final(rejection(target, status, &body)),
         }
@@ -364,13 +397,13 @@ impl Sender {
             tracing::info!(
                 destination = %target.destination,
                 "observe: sent {bytes} bytes to {}: {status} ({retries} retries)",
-                target.url
+                target.shown_url()
             );
         } else {
             tracing::debug!(
                 destination = %target.destination,
                 "observe: sent {bytes} bytes to {}: {status} ({retries} retries)",
-                target.url
+                target.shown_url()
             );
         }
     }
@@ -397,7 +430,7 @@ fn rejection(target: &Target, status: u16, body: &[u8]) -> ExportError {
     };
     ExportError::Rejected {
         destination: target.destination.clone(),
-        message: format!("{} answered {status}: {hint}{said}", target.url),
+        message: format!("{} answered {status}: {hint}{said}", target.shown_url()),
     }
 }
 
@@ -417,70 +450,17 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// Parses `Retry-After`: delay seconds (`120`, also `1.5`) or an HTTP date
-/// (`Wed, 21 Oct 2015 07:28:00 GMT`), relative to `now`.
-///
-/// ```
-/// use std::time::{Duration, UNIX_EPOCH};
-/// use observe_runtime::export::http::parse_retry_after;
-/// let now = UNIX_EPOCH + Duration::from_secs(1_445_412_470);
-/// assert_eq!(parse_retry_after("3", now), Some(Duration::from_secs(3)));
-/// assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now), Some(Duration::from_secs(10)));
-/// assert_eq!(parse_retry_after("soon", now), None);
-/// ```
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`, read by `httpdate`), relative to `now`. A date in the
+/// past is no wait.
+pub(crate) fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let value = value.trim();
     if let Ok(secs) = value.parse::<f64>() {
         return (0.0..1e9)
             .contains(&secs)
             .then(|| Duration::from_secs_f64(secs));
     }
-    let at = parse_http_date(value)?;
-    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(at.saturating_sub(now)))
-}
-
-/// IMF-fixdate (`Sun, 06 Nov 1994 08:49:37 GMT`) to seconds since the epoch.
-fn parse_http_date(text: &str) -> Option<u64> {
-    let rest = text.split_once(", ")?.1;
-    let mut parts = rest.split(' ');
-    let day: u32 = parts.next()?.parse().ok()?;
-    let month = match parts.next()? {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
-    let year: i64 = parts.next()?.parse().ok()?;
-    let mut hms = parts.next()?.split(':');
-    let h: u64 = hms.next()?.parse().ok()?;
-    let m: u64 = hms.next()?.parse().ok()?;
-    let s: u64 = hms.next()?.parse().ok()?;
-    if parts.next()? != "GMT" || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    let days = days_from_civil(year, month, day);
-    let secs = days.checked_mul(86_400)? + (h * 3600 + m * 60 + s) as i64;
-    u64::try_from(secs).ok()
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// `Authorization: Basic base64(public_key:secret_key)`.
@@ -539,6 +519,7 @@ pub(crate) fn insert(headers: &mut HeaderMap, name: &str, value: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn backoff_grows_is_capped_and_jittered() {
@@ -572,6 +553,12 @@ mod tests {
         assert_eq!(parse_retry_after("-1", now), None);
         assert_eq!(parse_retry_after("NaN", now), None);
         assert_eq!(parse_retry_after("", now), None);
+        assert_eq!(parse_retry_after("soon", now), None);
+        let oct_2015 = UNIX_EPOCH + Duration::from_secs(1_445_412_470);
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", oct_2015),
+            Some(Duration::from_secs(10))
+        );
         assert_eq!(
             parse_retry_after("Sun, 99 Nov 1994 08:49:37 GMT", now),
             None

@@ -41,7 +41,7 @@ use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use serde::Deserialize;
 
 use crate::export::http::{self, HeaderStyle, HttpOptions, Sender, SetupError, Target};
-use crate::export::otlp::{write_cost_json, write_usage_json};
+use crate::export::json::{write_cost_json, write_usage_json};
 use crate::export::scores::{ScoreTarget, LANGFUSE_AUTH_HINT};
 use crate::export::{Batch, ExportError, Exporter};
 use crate::model::{
@@ -564,7 +564,7 @@ pub struct IngestionExporter {
 impl std::fmt::Debug for IngestionExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IngestionExporter")
-            .field("url", &self.target.url.as_str())
+            .field("url", &self.target.shown_url())
             .field("max_request_bytes", &self.max_request_bytes)
             .finish()
     }

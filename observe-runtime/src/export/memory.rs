@@ -8,7 +8,7 @@
 //! fn lookup(key: &str) -> Option<u32> { key.parse().ok() }
 //!
 //! let (client, memory) = Client::in_memory();
-//! client.in_scope_sync(|| lookup("7"));
+//! client.in_scope(|| lookup("7"));
 //! client.flush(Duration::from_secs(5));
 //! let obs = memory.find("lookup").unwrap();
 //! assert_eq!(obs.details().output.as_ref().unwrap().as_str(), "7");

@@ -24,11 +24,28 @@
 //! ```
 
 pub mod console;
+// `http` is the building block of the two HTTP destinations: with only one of them, or
+// neither, some of its helpers have no caller.
+#[cfg(feature = "http")]
+#[cfg_attr(
+    not(all(feature = "otlp", feature = "ingestion")),
+    allow(dead_code, unused_imports)
+)]
 pub mod http;
+#[cfg(feature = "ingestion")]
 pub mod ingestion;
+#[cfg(any(feature = "otlp", feature = "ingestion"))]
+mod json;
 pub mod memory;
+#[cfg(feature = "otlp")]
 pub mod otlp;
+#[cfg(feature = "http")]
+#[cfg_attr(
+    not(any(feature = "otlp", feature = "ingestion")),
+    allow(dead_code, unused_imports)
+)]
 pub mod scores;
+#[cfg(feature = "store")]
 pub mod store;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -63,6 +80,7 @@ impl Batch {
 /// and logs the first of an outage as an error; it never retries on its own: retrying is the exporter's business (see the HTTP
 /// exporters), because only it knows which failures are worth another try.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExportError {
     /// The destination refused the data for good (bad keys, malformed payload...).
     #[error("{destination} rejected the batch: {message}")]

@@ -33,6 +33,7 @@ use super::Pipeline;
 /// assert!(memory.balanced());
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
     /// Records accepted onto the queue.
     pub queued: u64,
@@ -46,7 +47,8 @@ pub struct Stats {
     /// Records a destination failed to send (after its own retries): the largest count of
     /// any destination.
     pub failed: u64,
-    /// Records whose largest field was replaced by a truncation marker.
+    /// Records with a field cut to its limit or replaced by a truncation marker (see
+    /// [`crate::limits`]).
     pub truncated: u64,
     /// Retries the destinations made, counted as they happen.
     pub retried: u64,
@@ -74,6 +76,7 @@ impl Stats {
 /// there (drops at the shared queue count for every destination); until then it is
 /// `pending`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DestinationStats {
     /// The exporter's name.
     pub name: String,
@@ -97,7 +100,8 @@ impl DestinationStats {
     ///
     /// ```
     /// use observe_runtime::DestinationStats;
-    /// let d = DestinationStats { accepted: 5, exported: 2, failed: 1, dropped: 1, pending: 1, ..Default::default() };
+    /// let mut d = DestinationStats::default(); // non_exhaustive: built from the default
+    /// (d.accepted, d.exported, d.failed, d.dropped, d.pending) = (5, 2, 1, 1, 1);
     /// assert!(d.balanced());
     /// ```
     pub fn balanced(&self) -> bool {
@@ -107,6 +111,7 @@ impl DestinationStats {
 
 /// What `flush` and `shutdown` report.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct FlushReport {
     /// Counters at the moment the call returned.
     pub stats: Stats,

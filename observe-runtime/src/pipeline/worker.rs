@@ -37,18 +37,18 @@ pub(crate) struct Worker {
     masked_trace: Option<(Arc<TraceAttributes>, Arc<TraceAttributes>)>,
     /// Records taken from the rings, not yet in a batch.
     staged: VecDeque<Record>,
-    /// The rings as last listed.
-    rings: Vec<Arc<super::Ring>>,
+    /// Field limits, with the trace snapshots already brought within them.
+    limits: limits::Limits,
 }
 
 impl Worker {
     pub(crate) fn new(pipeline: Arc<Pipeline>, commands: Receiver<Command>) -> Self {
         Worker {
+            limits: limits::Limits::new(pipeline.settings.max_record_bytes),
             pipeline,
             commands,
             masked_trace: None,
             staged: VecDeque::new(),
-            rings: Vec::new(),
         }
     }
 
@@ -122,7 +122,7 @@ impl Worker {
                         limits::mask(&mut obs, mask.as_ref());
                         obs.trace = mask_trace(&mut self.masked_trace, &obs.trace, mask.as_ref());
                     }
-                    if limits::truncate(&mut obs, settings.max_record_bytes) {
+                    if self.limits.observation(&mut obs) {
                         self.pipeline
                             .counters
                             .truncated
@@ -131,7 +131,13 @@ impl Worker {
                     bytes += limits::estimated_size(&obs);
                     batch.observations.push(obs);
                 }
-                Record::Score(score) => {
+                Record::Score(mut score) => {
+                    if self.limits.score(&mut score) {
+                        self.pipeline
+                            .counters
+                            .truncated
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                     bytes += 256;
                     batch.scores.push(score);
                 }
@@ -150,33 +156,30 @@ impl Worker {
     fn stage(&mut self) {
         let pipeline = &self.pipeline;
         let want = pipeline.settings.max_batch_records.max(1);
-        {
-            let mut rings = pipeline
-                .rings
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            // Rings whose thread exited are forgotten once empty; their unused credits
-            // come back.
-            let mut returned = 0;
-            rings.retain(|ring| {
-                let finished = ring.finished();
-                if finished {
-                    returned += ring.take_unused_credits();
-                }
-                !finished
-            });
-            if returned > 0 {
-                pipeline
-                    .credits
-                    .fetch_add(returned as i64, Ordering::AcqRel);
+        // Held while popping: `&mut Consumer` is how the worker is the rings' one reader.
+        // Threads lock it only to register a ring, rarely.
+        let mut rings = pipeline
+            .rings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Rings whose thread exited are forgotten once empty; their unused credits come back.
+        let mut returned = 0;
+        rings.retain_mut(|ring| {
+            let finished = ring.finished();
+            if finished {
+                returned += ring.take_unused_credits();
             }
-            self.rings.clear();
-            self.rings.extend(rings.iter().cloned());
+            !finished
+        });
+        if returned > 0 {
+            pipeline
+                .credits
+                .fetch_add(returned as i64, Ordering::AcqRel);
         }
         let mut taken = 0;
         // In the order the rings were made: a thread's full ring before the one it went on
         // in, so that each thread's records stay in the order they ended.
-        for ring in &self.rings {
+        for ring in rings.iter_mut() {
             let room = want.saturating_sub(self.staged.len());
             if room == 0 {
                 break;
@@ -184,6 +187,7 @@ impl Worker {
             let staged = &mut self.staged;
             taken += ring.pop_into(room, |record| staged.push_back(record));
         }
+        drop(rings);
         let room = want.saturating_sub(self.staged.len());
         if room > 0 {
             let mut orphans = pipeline
@@ -226,7 +230,7 @@ fn mask_trace(
         }
     }
     for v in copy.metadata.values_mut() {
-        let taken = std::mem::replace(v, Json::from_raw_unchecked("null"));
+        let taken = std::mem::replace(v, Json::from_raw("null"));
         *v = mask(taken);
     }
     let masked = Arc::new(copy);

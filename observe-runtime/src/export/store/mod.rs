@@ -41,8 +41,9 @@
 //! trace.end();
 //! client.shutdown(Duration::from_secs(5));
 //!
-//! let conn = observe_runtime::export::store::rusqlite::Connection::open(&path).unwrap();
-//! let (user, cost): (String, f64) = conn
+//! let store = observe_runtime::export::store::Store::open(&path).unwrap();
+//! let (user, cost): (String, f64) = store
+//!     .connection()
 //!     .query_row("SELECT user_id, calculated_total_cost FROM traces", [], |r| {
 //!         Ok((r.get(0)?, r.get(1)?))
 //!     })
@@ -65,14 +66,8 @@ use rusqlite::{Connection, OpenFlags};
 use crate::export::{Batch, ExportError, Exporter};
 
 pub use read::Store;
-/// The SQLite binding the store is built on, for readers that want the connection.
-pub use rusqlite;
 
-/// The environment variable that names the store's file.
-pub const STORE_PATH_ENV: &str = "OBSERVE_STORE_PATH";
-
-/// The file used when [`STORE_PATH_ENV`] is not set, relative to the working directory.
-pub const DEFAULT_STORE_PATH: &str = ".observe/traces.db";
+pub use crate::vars::DEFAULT_STORE_PATH;
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i32 = schema::CURRENT_VERSION;
@@ -89,7 +84,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// assert!(path.ends_with("traces.db") || std::env::var_os("OBSERVE_STORE_PATH").is_some());
 /// ```
 pub fn default_store_path() -> PathBuf {
-    match std::env::var_os(STORE_PATH_ENV) {
+    match std::env::var_os(crate::vars::STORE_PATH) {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => PathBuf::from(DEFAULT_STORE_PATH),
     }
@@ -130,6 +125,17 @@ pub enum StoreError {
         found: i32,
         /// The newest this build knows.
         supported: i32,
+    },
+    /// Some records of a batch could not be stored (the rest were); `reason` is SQLite's
+    /// for the first.
+    #[error("store {}: {refused} record(s) of the batch could not be stored: {reason}", path.display())]
+    Refused {
+        /// The file's path.
+        path: PathBuf,
+        /// Records (observations and scores) not stored.
+        refused: usize,
+        /// Why the first was not.
+        reason: String,
     },
     /// The file is not an observe store: not SQLite at all, or a SQLite file without the
     /// store's tables. Readers leave such a file as it is.
@@ -278,6 +284,8 @@ impl StoreExporter {
     }
 
     /// Writes one batch in one transaction, outside the pipeline (for tools and tests).
+    /// Records SQLite refuses are left out and reported as [`StoreError::Refused`]; the
+    /// rest of the batch is stored.
     ///
     /// ```
     /// use observe_runtime::export::Batch;
@@ -288,9 +296,18 @@ impl StoreExporter {
     /// store.write(&Batch::default()).unwrap();
     /// ```
     pub fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
-        self.writer
+        let refused = self
+            .writer
             .write(batch)
-            .map_err(|e| StoreError::sqlite(&self.path, e))
+            .map_err(|e| StoreError::sqlite(&self.path, e))?;
+        match refused.records {
+            0 => Ok(()),
+            n => Err(StoreError::Refused {
+                path: self.path.clone(),
+                refused: n,
+                reason: refused.first_reason.unwrap_or_default(),
+            }),
+        }
     }
 }
 
@@ -299,10 +316,22 @@ impl Exporter for StoreExporter {
         "store"
     }
 
+    /// Records SQLite refuses come back as [`ExportError::Partial`] (the rest of the batch
+    /// is stored); a batch that could not be written at all as [`ExportError::Io`].
     fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
-        self.write(batch).map_err(|e| ExportError::Io {
-            destination: "store".to_owned(),
-            source: Box::new(e),
-        })
+        match self.write(batch) {
+            Ok(()) => Ok(()),
+            Err(StoreError::Refused {
+                refused, reason, ..
+            }) => Err(ExportError::Partial {
+                destination: "store".to_owned(),
+                refused,
+                message: reason,
+            }),
+            Err(e) => Err(ExportError::Io {
+                destination: "store".to_owned(),
+                source: Box::new(e),
+            }),
+        }
     }
 }

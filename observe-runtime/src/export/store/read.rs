@@ -144,7 +144,7 @@ fn observation_from_row(
     let cost: Option<String> = row.get(13)?;
     let details = ObservationDetails {
         status_message: row.get(6)?,
-        completion_start_time: completion.as_deref().and_then(parse_rfc3339),
+        completion_start_time: completion.as_deref().and_then(Timestamp::parse_rfc3339),
         model: row.get(10)?,
         model_parameters: json(row.get(11)?),
         usage: usage.and_then(|u| serde_json::from_str::<Usage>(&u).ok()),
@@ -206,55 +206,4 @@ fn metadata(text: Option<&str>) -> Metadata {
     map.into_iter()
         .map(|(k, v)| (k, Json::from_value(&v)))
         .collect()
-}
-
-/// `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (what the store writes) back to a timestamp.
-pub(crate) fn parse_rfc3339(text: &str) -> Option<Timestamp> {
-    let b = text.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || !text.ends_with('Z') {
-        return None;
-    }
-    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
-    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
-    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    let frac = text.get(19..text.len() - 1)?;
-    let nanos_frac = match frac.strip_prefix('.') {
-        Some(digits) if !digits.is_empty() && digits.len() <= 9 => {
-            digits.parse::<i64>().ok()? * 10i64.pow(9 - digits.len() as u32)
-        }
-        None if frac.is_empty() => 0,
-        _ => return None,
-    };
-    let days = days_from_civil(y, m, d);
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    u64::try_from(secs * 1_000_000_000 + nanos_frac)
-        .ok()
-        .map(Timestamp)
-}
-
-/// Proleptic Gregorian date to days since 1970-01-01 (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_what_the_store_writes() {
-        let t = Timestamp(1_764_282_066_094_913_000);
-        assert_eq!(parse_rfc3339(&t.to_rfc3339()), Some(t));
-        assert_eq!(
-            parse_rfc3339("1970-01-01T00:00:01Z"),
-            Some(Timestamp(1_000_000_000))
-        );
-        assert_eq!(parse_rfc3339("yesterday"), None);
-    }
 }

@@ -1,0 +1,204 @@
+//! The destinations a [`Config`] names, each behind its cargo feature, and the words that
+//! tell the user where their traces go (URLs without their password).
+
+use std::path::PathBuf;
+
+use super::{Config, ConfigError, LangfuseApi, DEFAULT_STORE_PATH};
+use crate::export::console::ConsoleExporter;
+use crate::export::Exporter;
+use crate::vars;
+
+/// A destination and how to tell the user where their traces went.
+pub(super) struct Destination {
+    pub(super) exporter: Box<dyn Exporter>,
+    pub(super) description: String,
+}
+
+/// Every destination of `config`, in the order they are described: Langfuse, the collector,
+/// the local store, then exporters added in code.
+pub(super) fn build(mut config: Config) -> Result<Vec<Destination>, ConfigError> {
+    let mut all = Vec::new();
+    if let Some(d) = langfuse(&config)? {
+        all.push(d);
+    }
+    if let Some(d) = collector(&config)? {
+        all.push(d);
+    }
+    if config.local_store_path().is_some() {
+        all.push(local(config.store_path.as_deref().map(PathBuf::from))?);
+    }
+    for exporter in std::mem::take(&mut config.exporters) {
+        all.push(Destination {
+            description: format!("the `{}` exporter", exporter.name()),
+            exporter,
+        });
+    }
+    Ok(all)
+}
+
+#[cfg(any(feature = "otlp", feature = "ingestion"))]
+fn http_options(config: &Config) -> crate::export::http::HttpOptions {
+    use crate::export::http::{HttpOptions, RetryPolicy};
+    HttpOptions {
+        timeout: config.timeout,
+        retry: RetryPolicy {
+            deadline: config.retry_deadline,
+            ..RetryPolicy::default()
+        },
+        debug: config.debug,
+    }
+}
+
+#[cfg(any(feature = "otlp", feature = "ingestion"))]
+fn setup_error(destination: &str) -> impl FnOnce(crate::export::http::SetupError) -> ConfigError {
+    let destination = destination.to_owned();
+    move |e| ConfigError::Setup {
+        destination,
+        source: Box::new(e),
+    }
+}
+
+#[cfg(feature = "otlp")]
+fn resource(config: &Config) -> crate::export::otlp::Resource {
+    crate::export::otlp::Resource::new(config.service_name.as_deref().unwrap_or("observe"))
+}
+
+fn langfuse(config: &Config) -> Result<Option<Destination>, ConfigError> {
+    let Some((pk, sk)) = config.langfuse_keys() else {
+        return Ok(None);
+    };
+    match config.langfuse_api {
+        LangfuseApi::Otlp => langfuse_otlp(config, pk, sk),
+        LangfuseApi::Ingestion => langfuse_ingestion(config, pk, sk),
+    }
+    .map(Some)
+}
+
+#[cfg(feature = "otlp")]
+fn langfuse_otlp(config: &Config, pk: &str, sk: &str) -> Result<Destination, ConfigError> {
+    use crate::export::otlp::OtlpExporter;
+    let e = OtlpExporter::langfuse(&config.base_url, pk, sk, http_options(config))
+        .map_err(setup_error("Langfuse (OTLP)"))?
+        .resource(resource(config))
+        .score_environment(config.environment.clone());
+    Ok(Destination {
+        description: format!("Langfuse at {}", crate::redact::url(e.url())),
+        exporter: Box::new(e),
+    })
+}
+
+#[cfg(not(feature = "otlp"))]
+fn langfuse_otlp(_: &Config, _: &str, _: &str) -> Result<Destination, ConfigError> {
+    Err(ConfigError::FeatureMissing {
+        variable: vars::PUBLIC_KEY,
+        destination: "Langfuse over OTLP",
+        feature: "otlp",
+    })
+}
+
+#[cfg(feature = "ingestion")]
+fn langfuse_ingestion(config: &Config, pk: &str, sk: &str) -> Result<Destination, ConfigError> {
+    use crate::export::ingestion::IngestionExporter;
+    let e = IngestionExporter::new(&config.base_url, pk, sk, http_options(config))
+        .map_err(setup_error("Langfuse (ingestion API)"))?
+        .score_environment(config.environment.clone());
+    Ok(Destination {
+        description: format!(
+            "Langfuse at {} (legacy ingestion API)",
+            crate::redact::url(e.url())
+        ),
+        exporter: Box::new(e),
+    })
+}
+
+#[cfg(not(feature = "ingestion"))]
+fn langfuse_ingestion(_: &Config, _: &str, _: &str) -> Result<Destination, ConfigError> {
+    Err(ConfigError::FeatureMissing {
+        variable: vars::API,
+        destination: "Langfuse's legacy ingestion API",
+        feature: "ingestion",
+    })
+}
+
+#[cfg(feature = "otlp")]
+fn collector(config: &Config) -> Result<Option<Destination>, ConfigError> {
+    use crate::export::otlp::OtlpExporter;
+    let Some(endpoint) = &config.otlp_endpoint else {
+        return Ok(None);
+    };
+    let e = OtlpExporter::collector(endpoint, &config.otlp_headers, http_options(config))
+        .map_err(setup_error("the OTLP collector"))?
+        .resource(resource(config));
+    Ok(Some(Destination {
+        description: format!("the OTLP collector at {}", crate::redact::url(e.url())),
+        exporter: Box::new(e),
+    }))
+}
+
+#[cfg(not(feature = "otlp"))]
+fn collector(config: &Config) -> Result<Option<Destination>, ConfigError> {
+    match config.otlp_endpoint {
+        None => Ok(None),
+        Some(_) => Err(ConfigError::FeatureMissing {
+            variable: config.otlp_endpoint_variable,
+            destination: "an OTLP collector",
+            feature: "otlp",
+        }),
+    }
+}
+
+/// Traces to stderr, one line each: where they go when the local store cannot be used.
+fn stderr() -> Destination {
+    Destination {
+        exporter: Box::new(ConsoleExporter::stderr()),
+        description: "stderr (one line per trace)".to_owned(),
+    }
+}
+
+/// The local store: `named` when `OBSERVE_STORE_PATH` names it, else the default file. When
+/// the default file cannot be opened (a read-only directory), traces go to stderr instead,
+/// with a warning; a path the user named must open, or it is an error.
+#[cfg(feature = "store")]
+fn local(named: Option<PathBuf>) -> Result<Destination, ConfigError> {
+    use crate::export::store::StoreExporter;
+    let path = named
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE_PATH));
+    match StoreExporter::open(&path) {
+        Ok(store) => Ok(Destination {
+            exporter: Box::new(store),
+            description: format!(
+                "the local store {} (query it with the `observe` command)",
+                path.display()
+            ),
+        }),
+        Err(err) if named.is_none() => {
+            tracing::warn!(
+                "observe: could not open the local store {}: {err}; traces go to stderr instead",
+                path.display()
+            );
+            Ok(stderr())
+        }
+        Err(err) => Err(ConfigError::Setup {
+            destination: format!("the local store {} ({})", path.display(), vars::STORE_PATH),
+            source: Box::new(err),
+        }),
+    }
+}
+
+#[cfg(not(feature = "store"))]
+fn local(named: Option<PathBuf>) -> Result<Destination, ConfigError> {
+    if named.is_some() {
+        return Err(ConfigError::FeatureMissing {
+            variable: vars::STORE_PATH,
+            destination: "the local store",
+            feature: "store",
+        });
+    }
+    tracing::warn!(
+        "observe: built without the `store` feature, so there is no local store at {}; \
+         traces go to stderr instead",
+        DEFAULT_STORE_PATH
+    );
+    Ok(stderr())
+}
