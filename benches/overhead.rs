@@ -49,7 +49,7 @@ use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, BenchmarkGroup, Criterion};
+use criterion::{BenchmarkGroup, Criterion};
 use futures::task::noop_waker_ref;
 use observe_runtime::export::{Batch, ExportError, Exporter};
 use observe_runtime::{Client, Context};
@@ -647,144 +647,134 @@ fn bench_plain(
 // ---------------------------------------------------------------------------------------
 // The cases, each in both modes.
 
-const MODES: [Mode; 2] = [Mode::Drained, Mode::Sustained];
-
 /// One child span per call inside an existing trace (async fn, capture off), and, drained
 /// only, observe's capture variants.
-fn child_span(c: &mut Criterion) {
-    for mode in MODES {
-        let group = format!("child_span_{}", mode.name());
-        let mut g = c.benchmark_group(&group);
-        configure(&mut g);
-        bench_plain(&mut g, "plain", |i| {
-            sink(black_box(block_on(plain::leaf(i))))
+fn child_span(c: &mut Criterion, mode: Mode) {
+    let group = format!("child_span_{}", mode.name());
+    let mut g = c.benchmark_group(&group);
+    configure(&mut g);
+    bench_plain(&mut g, "plain", |i| {
+        sink(black_box(block_on(plain::leaf(i))))
+    });
+    let observe = Lib::observe();
+    bench_lib(&mut g, &group, mode, &observe, CHILD, |i| {
+        sink(black_box(block_on(ours::leaf(i))))
+    });
+    bench_lib(&mut g, &group, mode, &Lib::fastrace(), CHILD, |i| {
+        sink(black_box(block_on(with_fastrace::leaf(i))))
+    });
+    for lib in [Lib::tracing(), Lib::tracing_otel(), Lib::observe_bridge()] {
+        bench_lib(&mut g, &group, mode, &lib, CHILD, |i| {
+            sink(black_box(block_on(with_tracing::leaf(i))))
         });
-        let observe = Lib::observe();
-        bench_lib(&mut g, &group, mode, &observe, CHILD, |i| {
-            sink(black_box(block_on(ours::leaf(i))))
-        });
-        bench_lib(&mut g, &group, mode, &Lib::fastrace(), CHILD, |i| {
-            sink(black_box(block_on(with_fastrace::leaf(i))))
-        });
-        for lib in [Lib::tracing(), Lib::tracing_otel(), Lib::observe_bridge()] {
-            bench_lib(&mut g, &group, mode, &lib, CHILD, |i| {
-                sink(black_box(block_on(with_tracing::leaf(i))))
-            });
-            lib.shutdown();
-        }
-        if mode == Mode::Drained {
-            bench_plain(&mut g, "plain_args", |i| {
-                sink(black_box(block_on(plain::with_args(
-                    "what is observe?",
-                    i as u32,
-                ))))
-            });
-            let capture = Lib {
-                name: "observe_capture_args",
-                ..Lib::observe()
-            };
-            bench_lib(&mut g, &group, mode, &capture, CHILD, |i| {
-                sink(black_box(block_on(ours::with_args(
-                    "what is observe?",
-                    i as u32,
-                ))))
-            });
-            let capture_out = Lib {
-                name: "observe_capture_args_and_output",
-                ..Lib::observe()
-            };
-            bench_lib(&mut g, &group, mode, &capture_out, CHILD, |i| {
-                sink(black_box(block_on(ours::with_args_and_output(
-                    "what is observe?",
-                    i as u32,
-                ))))
-            });
-        }
-        g.finish();
+        lib.shutdown();
     }
+    if mode == Mode::Drained {
+        bench_plain(&mut g, "plain_args", |i| {
+            sink(black_box(block_on(plain::with_args(
+                "what is observe?",
+                i as u32,
+            ))))
+        });
+        let capture = Lib {
+            name: "observe_capture_args",
+            ..Lib::observe()
+        };
+        bench_lib(&mut g, &group, mode, &capture, CHILD, |i| {
+            sink(black_box(block_on(ours::with_args(
+                "what is observe?",
+                i as u32,
+            ))))
+        });
+        let capture_out = Lib {
+            name: "observe_capture_args_and_output",
+            ..Lib::observe()
+        };
+        bench_lib(&mut g, &group, mode, &capture_out, CHILD, |i| {
+            sink(black_box(block_on(ours::with_args_and_output(
+                "what is observe?",
+                i as u32,
+            ))))
+        });
+    }
+    g.finish();
 }
 
 /// Three nested levels (async), inside an existing trace.
-fn nested(c: &mut Criterion) {
+fn nested(c: &mut Criterion, mode: Mode) {
     let shape = Shape {
         spans: 3,
         rooted: true,
     };
-    for mode in MODES {
-        let group = format!("nested3_{}", mode.name());
-        let mut g = c.benchmark_group(&group);
-        configure(&mut g);
-        bench_plain(&mut g, "plain", |i| sink(black_box(block_on(plain::top(i)))));
-        bench_lib(&mut g, &group, mode, &Lib::observe(), shape, |i| {
-            sink(black_box(block_on(ours::top(i))))
+    let group = format!("nested3_{}", mode.name());
+    let mut g = c.benchmark_group(&group);
+    configure(&mut g);
+    bench_plain(&mut g, "plain", |i| sink(black_box(block_on(plain::top(i)))));
+    bench_lib(&mut g, &group, mode, &Lib::observe(), shape, |i| {
+        sink(black_box(block_on(ours::top(i))))
+    });
+    bench_lib(&mut g, &group, mode, &Lib::fastrace(), shape, |i| {
+        sink(black_box(block_on(with_fastrace::top(i))))
+    });
+    for lib in [Lib::tracing(), Lib::tracing_otel()] {
+        bench_lib(&mut g, &group, mode, &lib, shape, |i| {
+            sink(black_box(block_on(with_tracing::top(i))))
         });
-        bench_lib(&mut g, &group, mode, &Lib::fastrace(), shape, |i| {
-            sink(black_box(block_on(with_fastrace::top(i))))
-        });
-        for lib in [Lib::tracing(), Lib::tracing_otel()] {
-            bench_lib(&mut g, &group, mode, &lib, shape, |i| {
-                sink(black_box(block_on(with_tracing::top(i))))
-            });
-            lib.shutdown();
-        }
-        g.finish();
+        lib.shutdown();
     }
+    g.finish();
 }
 
 /// A plain `fn`, inside an existing trace (fastrace's `#[trace]` makes a `LocalSpan` here).
-fn sync_fn(c: &mut Criterion) {
-    for mode in MODES {
-        let group = format!("sync_fn_{}", mode.name());
-        let mut g = c.benchmark_group(&group);
-        configure(&mut g);
-        bench_plain(&mut g, "plain", |i| sink(black_box(plain::sync_leaf(i))));
-        bench_lib(&mut g, &group, mode, &Lib::observe(), CHILD, |i| {
-            sink(black_box(ours::sync_leaf(i)))
+fn sync_fn(c: &mut Criterion, mode: Mode) {
+    let group = format!("sync_fn_{}", mode.name());
+    let mut g = c.benchmark_group(&group);
+    configure(&mut g);
+    bench_plain(&mut g, "plain", |i| sink(black_box(plain::sync_leaf(i))));
+    bench_lib(&mut g, &group, mode, &Lib::observe(), CHILD, |i| {
+        sink(black_box(ours::sync_leaf(i)))
+    });
+    bench_lib(&mut g, &group, mode, &Lib::fastrace(), CHILD, |i| {
+        sink(black_box(with_fastrace::sync_leaf(i)))
+    });
+    for lib in [Lib::tracing(), Lib::tracing_otel()] {
+        bench_lib(&mut g, &group, mode, &lib, CHILD, |i| {
+            sink(black_box(with_tracing::sync_leaf(i)))
         });
-        bench_lib(&mut g, &group, mode, &Lib::fastrace(), CHILD, |i| {
-            sink(black_box(with_fastrace::sync_leaf(i)))
-        });
-        for lib in [Lib::tracing(), Lib::tracing_otel()] {
-            bench_lib(&mut g, &group, mode, &lib, CHILD, |i| {
-                sink(black_box(with_tracing::sync_leaf(i)))
-            });
-            lib.shutdown();
-        }
-        g.finish();
+        lib.shutdown();
     }
+    g.finish();
 }
 
 /// A new trace per call: the observed function is the outermost one.
-fn new_trace(c: &mut Criterion) {
+fn new_trace(c: &mut Criterion, mode: Mode) {
     let shape = Shape {
         spans: 1,
         rooted: false,
     };
-    for mode in MODES {
-        let group = format!("new_trace_{}", mode.name());
-        let mut g = c.benchmark_group(&group);
-        configure(&mut g);
-        bench_plain(&mut g, "plain", |i| sink(black_box(block_on(plain::leaf(i)))));
-        {
-            // The real configuration: a global client, as `observe_runtime::init()` installs.
-            let observe = Lib::observe();
-            let guard = observe.client().cloned().map(Client::install_global);
-            bench_lib(&mut g, &group, mode, &observe, shape, |i| {
-                sink(black_box(block_on(ours::leaf(i))))
-            });
-            drop(guard);
-        }
-        bench_lib(&mut g, &group, mode, &Lib::fastrace(), shape, |i| {
-            sink(black_box(fastrace_new_trace(i)))
+    let group = format!("new_trace_{}", mode.name());
+    let mut g = c.benchmark_group(&group);
+    configure(&mut g);
+    bench_plain(&mut g, "plain", |i| sink(black_box(block_on(plain::leaf(i)))));
+    {
+        // The real configuration: a global client, as `observe_runtime::init()` installs.
+        let observe = Lib::observe();
+        let guard = observe.client().cloned().map(Client::install_global);
+        bench_lib(&mut g, &group, mode, &observe, shape, |i| {
+            sink(black_box(block_on(ours::leaf(i))))
         });
-        for lib in [Lib::tracing(), Lib::tracing_otel()] {
-            bench_lib(&mut g, &group, mode, &lib, shape, |i| {
-                sink(black_box(block_on(with_tracing::leaf(i))))
-            });
-            lib.shutdown();
-        }
-        g.finish();
+        drop(guard);
     }
+    bench_lib(&mut g, &group, mode, &Lib::fastrace(), shape, |i| {
+        sink(black_box(fastrace_new_trace(i)))
+    });
+    for lib in [Lib::tracing(), Lib::tracing_otel()] {
+        bench_lib(&mut g, &group, mode, &lib, shape, |i| {
+            sink(black_box(block_on(with_tracing::leaf(i))))
+        });
+        lib.shutdown();
+    }
+    g.finish();
 }
 
 /// fastrace's new trace: a root span around the plain future.
@@ -880,15 +870,20 @@ fn context_choice(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(
-    benches,
-    disabled,
-    context_choice,
-    child_span,
-    nested,
-    sync_fn,
-    new_trace
-);
+/// Every drained case first, then every sustained one: a library that ran behind in a
+/// sustained case (fastrace's collector keeps a backlog of up to gigabytes, handed over across
+/// many flushes) must not spill into a drained measurement.
+fn benches() {
+    let mut c = Criterion::default().configure_from_args();
+    disabled(&mut c);
+    context_choice(&mut c);
+    for mode in [Mode::Drained, Mode::Sustained] {
+        child_span(&mut c, mode);
+        nested(&mut c, mode);
+        sync_fn(&mut c, mode);
+        new_trace(&mut c, mode);
+    }
+}
 
 /// One chunk of `n` calls of `case` under `lib`, for [`profile`].
 fn profile_chunk(lib: &Lib, case: &str, n: u64) -> Duration {
