@@ -167,10 +167,7 @@ fn tracing_otel(
 }
 
 fn install_fastrace() {
-    fastrace::set_reporter(
-        CountingReporter,
-        fastrace::collector::Config::default(),
-    );
+    fastrace::set_reporter(CountingReporter, fastrace::collector::Config::default());
 }
 
 // ---------------------------------------------------------------------------------------
@@ -709,7 +706,9 @@ fn nested(c: &mut Criterion, mode: Mode) {
     let group = format!("nested3_{}", mode.name());
     let mut g = c.benchmark_group(&group);
     configure(&mut g);
-    bench_plain(&mut g, "plain", |i| sink(black_box(block_on(plain::top(i)))));
+    bench_plain(&mut g, "plain", |i| {
+        sink(black_box(block_on(plain::top(i))))
+    });
     bench_lib(&mut g, &group, mode, &Lib::observe(), shape, |i| {
         sink(black_box(block_on(ours::top(i))))
     });
@@ -755,7 +754,9 @@ fn new_trace(c: &mut Criterion, mode: Mode) {
     let group = format!("new_trace_{}", mode.name());
     let mut g = c.benchmark_group(&group);
     configure(&mut g);
-    bench_plain(&mut g, "plain", |i| sink(black_box(block_on(plain::leaf(i)))));
+    bench_plain(&mut g, "plain", |i| {
+        sink(black_box(block_on(plain::leaf(i))))
+    });
     {
         // The real configuration: a global client, as `observe_runtime::init()` installs.
         let observe = Lib::observe();
@@ -892,24 +893,24 @@ fn profile_chunk(lib: &Lib, case: &str, n: u64) -> Duration {
         rooted: case != "new_trace",
     };
     match (&lib.kind, case) {
-        (Kind::Observe(_), "child") => run_chunk(lib, shape, n, |i| {
-            sink(black_box(block_on(ours::leaf(i))))
-        }),
+        (Kind::Observe(_), "child") => {
+            run_chunk(lib, shape, n, |i| sink(black_box(block_on(ours::leaf(i)))))
+        }
         (Kind::Observe(_), "capture") => run_chunk(lib, shape, n, |i| {
             sink(black_box(block_on(ours::with_args(
                 "what is observe?",
                 i as u32,
             ))))
         }),
-        (Kind::Observe(_), "nested") => run_chunk(lib, shape, n, |i| {
-            sink(black_box(block_on(ours::top(i))))
-        }),
-        (Kind::Observe(_), "sync") => run_chunk(lib, shape, n, |i| {
-            sink(black_box(ours::sync_leaf(i)))
-        }),
-        (Kind::Observe(_), "new_trace") => run_chunk(lib, shape, n, |i| {
-            sink(black_box(block_on(ours::leaf(i))))
-        }),
+        (Kind::Observe(_), "nested") => {
+            run_chunk(lib, shape, n, |i| sink(black_box(block_on(ours::top(i)))))
+        }
+        (Kind::Observe(_), "sync") => {
+            run_chunk(lib, shape, n, |i| sink(black_box(ours::sync_leaf(i))))
+        }
+        (Kind::Observe(_), "new_trace") => {
+            run_chunk(lib, shape, n, |i| sink(black_box(block_on(ours::leaf(i)))))
+        }
         (Kind::Fastrace, "child") => run_chunk(lib, shape, n, |i| {
             sink(black_box(block_on(with_fastrace::leaf(i))))
         }),
@@ -919,9 +920,9 @@ fn profile_chunk(lib: &Lib, case: &str, n: u64) -> Duration {
         (Kind::Fastrace, "sync") => run_chunk(lib, shape, n, |i| {
             sink(black_box(with_fastrace::sync_leaf(i)))
         }),
-        (Kind::Fastrace, "new_trace") => run_chunk(lib, shape, n, |i| {
-            sink(black_box(fastrace_new_trace(i)))
-        }),
+        (Kind::Fastrace, "new_trace") => {
+            run_chunk(lib, shape, n, |i| sink(black_box(fastrace_new_trace(i))))
+        }
         (Kind::ObserveBridge(..), "child") => run_chunk(lib, shape, n, |i| {
             sink(black_box(block_on(with_tracing::leaf(i))))
         }),
@@ -958,9 +959,7 @@ fn measured(lib: &Lib, case: &str, calls: u64) -> Duration {
 fn measured_disabled(lib: &str, calls: u64) -> Duration {
     match lib {
         "observe" => timed(calls, |i| sink(black_box(block_on(ours::leaf(i))))),
-        "fastrace" => timed(calls, |i| {
-            sink(black_box(block_on(with_fastrace::leaf(i))))
-        }),
+        "fastrace" => timed(calls, |i| sink(black_box(block_on(with_fastrace::leaf(i))))),
         _ => timed(calls, |i| sink(black_box(block_on(with_tracing::leaf(i))))),
     }
 }
