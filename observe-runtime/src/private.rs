@@ -491,7 +491,7 @@ impl<F: Future> Future for InstrumentedOpen<F> {
 /// current one; the sink touches the fields only after that code has returned.
 #[inline]
 fn record_output<R>(frame: &Frame, value: &R, on_output: impl FnOnce(&R, &mut OutputSink<'_>)) {
-    let Some(capture) = frame.with_open(|open| open.capture_output) else {
+    let Some(capture) = frame.captures_output() else {
         return;
     };
     on_output(value, &mut OutputSink { frame, capture });
