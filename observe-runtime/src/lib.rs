@@ -49,7 +49,10 @@
 
 pub mod config;
 pub mod export;
+pub mod genai;
 pub mod model;
+#[cfg(feature = "pricing")]
+pub mod pricing;
 pub mod view;
 
 mod carry;

@@ -64,6 +64,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::export::{Batch, ExportError, Exporter};
+use crate::pricing::PriceList;
 
 pub use read::Store;
 
@@ -258,8 +259,32 @@ impl StoreExporter {
         configure(&conn, &path)?;
         schema::migrate(&mut conn, &path)?;
         configure_writer(&conn, &path)?;
-        let writer = write::Writer::new(conn).map_err(|e| StoreError::sqlite(&path, e))?;
+        let writer = write::Writer::new(conn, PriceList::default_list())
+            .map_err(|e| StoreError::sqlite(&path, e))?;
         Ok(StoreExporter { writer, path })
+    }
+
+    /// Adds or overrides model prices for the generations this store prices (those with
+    /// usage and no cost): `prices` on top of [`PriceList::default_list`] (the built-in
+    /// list and the `OBSERVE_MODEL_PRICES` file).
+    ///
+    /// ```
+    /// use observe_runtime::export::store::StoreExporter;
+    /// use observe_runtime::pricing::{ModelPrice, PriceList};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ours = ModelPrice::new("house-llm", "(?i)^house-llm$").unwrap()
+    ///     .price("input", 1e-6)
+    ///     .price("output", 3e-6);
+    /// let store = StoreExporter::open(dir.path().join("t.db")).unwrap()
+    ///     .with_prices(PriceList::new().with_model(ours));
+    /// # drop(store);
+    /// ```
+    #[must_use]
+    pub fn with_prices(mut self, prices: PriceList) -> StoreExporter {
+        let list = PriceList::clone(&PriceList::default_list()).overriding(prices);
+        self.writer.set_prices(std::sync::Arc::new(list));
+        self
     }
 
     /// Opens the store at [`default_store_path`].
