@@ -94,8 +94,9 @@ fn spans_carry_the_gen_ai_attributes_beside_langfuse_ones() {
     }
     let plain = attrs(&span("plain"));
     assert!(
-        !plain.keys().any(|k| k.starts_with("gen_ai.")
-            && !["gen_ai.conversation.id"].contains(&k.as_str())),
+        !plain
+            .keys()
+            .any(|k| k.starts_with("gen_ai.") && !["gen_ai.conversation.id"].contains(&k.as_str())),
         "a plain span has no GenAI attributes but the conversation: {plain:?}"
     );
 
@@ -147,8 +148,10 @@ fn spans_carry_the_gen_ai_attributes_beside_langfuse_ones() {
     );
     assert_eq!(
         attr_json(&chat, "langfuse.observation.usage_details"),
-        Some(json!({"input": 1000, "output": 200, "total": 1200, "input_cached_tokens": 3000,
-                    "output_reasoning_tokens": 50, "input_audio_tokens": 9}))
+        Some(
+            json!({"input": 1000, "output": 200, "total": 1200, "input_cached_tokens": 3000,
+                    "output_reasoning_tokens": 50, "input_audio_tokens": 9})
+        )
     );
     // No cost was given: none is sent (Langfuse prices it on its server).
     assert_eq!(attr_str(&chat, "langfuse.observation.cost_details"), None);
@@ -247,14 +250,18 @@ fn the_store_computes_cost_from_usage_and_marks_it() {
     let observations = store.session_observations("chat-7").unwrap();
     let chat = observations.iter().find(|o| o.name == "chat").unwrap();
     assert!(chat.cost_is_computed());
-    assert_eq!(chat.details().cost, None, "never a given cost, so never sent");
+    assert_eq!(
+        chat.details().cost,
+        None,
+        "never a given cost, so never sent"
+    );
     let tree = render_session("chat-7", &observations, &ViewOptions::snapshot());
+    assert!(tree.starts_with("Session: chat-7 (~$0.50)\n"), "{tree}");
+    assert!(tree.contains("├── answer (~$0.000505)"), "{tree}");
     assert!(
-        tree.starts_with("Session: chat-7 (~$0.50)\n"),
+        tree.contains("├── chat [generation] (~$0.000495)"),
         "{tree}"
     );
-    assert!(tree.contains("├── answer (~$0.000505)"), "{tree}");
-    assert!(tree.contains("├── chat [generation] (~$0.000495)"), "{tree}");
     assert!(tree.contains("└── plain ($0.00)"), "{tree}");
     assert!(tree.contains("given [generation] ($0.50)"), "{tree}");
     assert!(tree.contains("└── priced ($0.50)"), "{tree}");

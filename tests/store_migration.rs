@@ -432,8 +432,10 @@ fn version_3_file(path: &std::path::Path) {
     drop(store);
     Connection::open(path)
         .unwrap()
-        .execute_batch("UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
-             cost_computed; ALTER TABLE traces DROP COLUMN computed_cost; PRAGMA user_version = 3;")
+        .execute_batch(
+            "UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
+             cost_computed; ALTER TABLE traces DROP COLUMN computed_cost; PRAGMA user_version = 3;",
+        )
         .unwrap();
 }
 

@@ -420,9 +420,11 @@ fn an_older_store_is_read_after_observe_migrate() {
     let (_dir, path) = fixture();
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
-             cost_computed; ALTER TABLE traces DROP COLUMN computed_cost; PRAGMA user_version = 3;")
-            .unwrap();
+        conn.execute_batch(
+            "UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
+             cost_computed; ALTER TABLE traces DROP COLUMN computed_cost; PRAGMA user_version = 3;",
+        )
+        .unwrap();
     }
     let before = std::fs::read(&path).unwrap();
     let err = failed(&observe(&path, &["sessions"]));
@@ -458,7 +460,7 @@ fn an_older_store_is_read_after_observe_migrate() {
         .unwrap();
     let err = failed(&observe(&path, &["traces"]));
     assert!(
-        err.contains("newer than this observe knows (4): upgrade observe"),
+        err.contains("newer than this observe knows (5): upgrade observe"),
         "{err}"
     );
 }

@@ -60,8 +60,14 @@ fn trace_shows_the_prompt_link_and_the_computed_cost() {
         .lines()
         .find(|l| l.trim_start().starts_with("review ("))
         .unwrap();
-    assert!(review.contains("cost $0.25") && !review.contains("computed"), "{review}");
-    assert!(text.contains("answer (") && text.contains(", ~$0.25)"), "{text}");
+    assert!(
+        review.contains("cost $0.25") && !review.contains("computed"),
+        "{review}"
+    );
+    assert!(
+        text.contains("answer (") && text.contains(", ~$0.25)"),
+        "{text}"
+    );
 
     let json: serde_json::Value =
         serde_json::from_str(&ok(&observe(Some(&db), &["--json", "trace", &id]))).unwrap();
@@ -87,8 +93,14 @@ fn session_tree_and_tables_flag_computed_costs() {
     let tree = ok(&observe(Some(&db), &["session", "chat-1"]));
     assert!(tree.starts_with("Session: chat-1 ("), "{tree}");
     assert!(tree.lines().next().unwrap().contains("~$0.25"), "{tree}");
-    assert!(tree.contains("summarize [generation] (") && tree.contains("~$0.0035)"), "{tree}");
-    assert!(tree.contains("review [generation] (") && tree.contains(", $0.25)"), "{tree}");
+    assert!(
+        tree.contains("summarize [generation] (") && tree.contains("~$0.0035)"),
+        "{tree}"
+    );
+    assert!(
+        tree.contains("review [generation] (") && tree.contains(", $0.25)"),
+        "{tree}"
+    );
 
     let rows: serde_json::Value =
         serde_json::from_str(&ok(&observe(Some(&db), &["--json", "sessions"]))).unwrap();

@@ -49,10 +49,16 @@ const ALIASES: &[(&str, &str)] = &[
     ("cached_tokens", usage_keys::INPUT_CACHED),
     ("input_cache_read", usage_keys::INPUT_CACHED),
     ("cache_read.input_tokens", usage_keys::INPUT_CACHED),
-    ("cache_creation_input_tokens", usage_keys::INPUT_CACHE_CREATION),
+    (
+        "cache_creation_input_tokens",
+        usage_keys::INPUT_CACHE_CREATION,
+    ),
     ("input_cache_write", usage_keys::INPUT_CACHE_CREATION),
     ("cache_write_tokens", usage_keys::INPUT_CACHE_CREATION),
-    ("cache_creation.input_tokens", usage_keys::INPUT_CACHE_CREATION),
+    (
+        "cache_creation.input_tokens",
+        usage_keys::INPUT_CACHE_CREATION,
+    ),
     ("reasoning_tokens", usage_keys::OUTPUT_REASONING),
     ("output_reasoning", usage_keys::OUTPUT_REASONING),
     ("reasoning.output_tokens", usage_keys::OUTPUT_REASONING),
@@ -104,13 +110,8 @@ impl GenAiUsage {
         let cached = count(usage, usage_keys::INPUT_CACHED);
         let creation = count(usage, usage_keys::INPUT_CACHE_CREATION);
         let reasoning = count(usage, usage_keys::OUTPUT_REASONING);
-        let sum = |parts: &[Option<u64>]| {
-            parts
-                .iter()
-                .flatten()
-                .copied()
-                .reduce(u64::saturating_add)
-        };
+        let sum =
+            |parts: &[Option<u64>]| parts.iter().flatten().copied().reduce(u64::saturating_add);
         GenAiUsage {
             input_tokens: sum(&[count(usage, usage_keys::INPUT), cached, creation]),
             output_tokens: sum(&[count(usage, usage_keys::OUTPUT), reasoning]),
@@ -210,7 +211,10 @@ mod tests {
         assert_eq!(g.cache_creation_input_tokens, Some(5));
         assert_eq!(g.cache_read_input_tokens, None);
         assert_eq!(g.reasoning_output_tokens, Some(3));
-        assert_eq!(GenAiUsage::from_usage(&Usage::default()), GenAiUsage::default());
+        assert_eq!(
+            GenAiUsage::from_usage(&Usage::default()),
+            GenAiUsage::default()
+        );
     }
 
     #[test]

@@ -264,10 +264,7 @@ impl ModelPrice {
             is_default: false,
             priority,
             conditions,
-            prices: prices
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
+            prices: prices.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
         });
         self
     }
@@ -581,7 +578,10 @@ mod tests {
             "text-embedding-3-large",
         ] {
             let cost = list.cost(model, &Usage::new(1000, 100));
-            assert!(cost.is_some_and(|c| c.total() > 0.0), "{model} is not priced");
+            assert!(
+                cost.is_some_and(|c| c.total() > 0.0),
+                "{model} is not priced"
+            );
         }
         // Mini must not be priced as its big sibling.
         assert_ne!(
@@ -649,7 +649,9 @@ mod tests {
             "Big and cached"
         );
         assert_eq!(tier(Usage::default().with("input", 150)), "Huge");
-        let cost = list.cost("t", &Usage::default().with("input", 150)).unwrap();
+        let cost = list
+            .cost("t", &Usage::default().with("input", 150))
+            .unwrap();
         assert!(close(cost.total(), 450.0));
         for (op, sum, value, holds) in [
             (Operator::Gt, 2.0, 1.0, true),

@@ -387,7 +387,11 @@ impl<'a> SessionTree<'a> {
         let mut out = format!(
             "Session: {} {}\n",
             escape_control(&self.id),
-            figures(self.duration(), (self.cost(), self.cost_computed()), options)
+            figures(
+                self.duration(),
+                (self.cost(), self.cost_computed()),
+                options
+            )
         );
         let n = self.traces.len();
         for (i, trace) in self.traces.iter().enumerate() {

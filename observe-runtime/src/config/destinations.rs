@@ -25,7 +25,10 @@ pub(super) fn build(mut config: Config) -> Result<Vec<Destination>, ConfigError>
         all.push(d);
     }
     if config.local_store_path().is_some() {
-        all.push(local(config.store_path.as_deref().map(PathBuf::from), &mut config)?);
+        all.push(local(
+            config.store_path.as_deref().map(PathBuf::from),
+            &mut config,
+        )?);
     }
     for exporter in std::mem::take(&mut config.exporters) {
         all.push(Destination {

@@ -734,7 +734,13 @@ mod tests {
     fn a_destination_left_out_of_the_build_is_an_error_naming_its_feature() {
         let err = Config::new().keys("pk", "sk").build_client().unwrap_err();
         assert!(
-            matches!(err, ConfigError::FeatureMissing { feature: "otlp", .. }),
+            matches!(
+                err,
+                ConfigError::FeatureMissing {
+                    feature: "otlp",
+                    ..
+                }
+            ),
             "{err:?}"
         );
         assert!(err.to_string().contains("LANGFUSE_PUBLIC_KEY"), "{err}");
@@ -753,7 +759,13 @@ mod tests {
         client.shutdown(Duration::from_secs(1));
         let err = Config::new().store_path("x.db").build_client().unwrap_err();
         assert!(
-            matches!(err, ConfigError::FeatureMissing { feature: "store", .. }),
+            matches!(
+                err,
+                ConfigError::FeatureMissing {
+                    feature: "store",
+                    ..
+                }
+            ),
             "{err:?}"
         );
     }

@@ -321,7 +321,11 @@ pub const SETTINGS: &[Setting] = &[
             c.model_prices_file = Some(PathBuf::from(v));
             Ok(())
         },
-        |c| c.model_prices_file.as_ref().map(|p| p.display().to_string()),
+        |c| {
+            c.model_prices_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+        },
     ),
 ];
 

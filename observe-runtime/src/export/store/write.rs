@@ -424,7 +424,10 @@ struct Statements {
 impl Writer {
     /// Takes over `conn`, whose schema is current, and prepares the statements; `prices`
     /// prices generations that have usage and no cost.
-    pub(crate) fn new(conn: Connection, prices: std::sync::Arc<PriceList>) -> rusqlite::Result<Self> {
+    pub(crate) fn new(
+        conn: Connection,
+        prices: std::sync::Arc<PriceList>,
+    ) -> rusqlite::Result<Self> {
         register_functions(&conn)?;
         let merge_trace = format!("{} {UPSERT_TRACE}", insert_trace_sql(false));
         // SAFETY: the statements live in the returned `Writer`, declared before `conn`, so
