@@ -49,14 +49,21 @@ fn a_full_queue_drops_and_counts_and_never_blocks_the_producer() {
         produced,
         "{stats:?}"
     );
-    // Bounded: the queue's 8, plus the batches of 4 the worker took, one per 2 s stall.
+    // Bounded: what is held (pending) is at most the shared queue's 8, the destination's
+    // own queue of 8, plus the batches of 4 in flight, one per 2 s stall. The rest was
+    // dropped, at the shared queue or by the destination, and counted.
     let batches = 2 + producing.as_secs() / 2;
     assert!(
-        stats.queued <= 8 + 4 * batches,
+        stats.destinations[0].pending <= 8 + 8 + 4 * batches,
         "the queue is bounded: {stats:?}"
     );
+    assert!(stats.destinations[0].balanced(), "{stats:?}");
     let report = client.shutdown(Duration::from_millis(200));
-    assert_eq!(report.stats.dropped(), stats.dropped());
+    // What the stalled destination still held at the deadline is counted too.
+    assert!(report.stats.dropped() >= stats.dropped(), "{report:?}");
+    let d = &report.stats.destinations[0];
+    assert_eq!(d.pending, 0, "{report:?}");
+    assert_eq!(d.exported + d.failed + d.dropped, produced, "{report:?}");
 }
 
 #[test]
@@ -83,7 +90,11 @@ fn flush_and_shutdown_return_by_their_deadline_reporting_pending() {
     let took = started.elapsed();
     assert!(took < timeout + MARGIN, "shutdown took {took:?}");
     assert!(report.timed_out, "{report:?}");
-    assert!(report.pending > 0, "{report:?}");
+    // What was still pending at the deadline is counted, for the destination that held it.
+    assert_eq!(report.pending, 0, "{report:?}");
+    let d = &report.stats.destinations[0];
+    assert_eq!((d.accepted, d.exported), (6, 0), "{report:?}");
+    assert_eq!(d.failed + d.dropped, 6, "{report:?}");
 
     // A record after shutdown is dropped and counted, without waiting.
     client.trace(Trace::new("late")).end();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use export_support::*;
 use observe_runtime::config::Config;
-use observe_runtime::export::http::{HttpOptions, RetryPolicy};
+use observe_runtime::export::http::HttpOptions;
 use observe_runtime::export::ingestion::IngestionExporter;
 use observe_runtime::export::otlp::OtlpExporter;
 use observe_runtime::export::{Batch, ExportError, Exporter};
@@ -19,15 +19,7 @@ const PK: &str = "pk-lf-retry";
 const SK: &str = "sk-lf-retry";
 
 fn options(deadline: Duration) -> HttpOptions {
-    HttpOptions {
-        timeout: Duration::from_secs(10),
-        retry: RetryPolicy {
-            deadline,
-            initial_backoff: Duration::from_millis(50),
-            max_backoff: Duration::from_millis(200),
-        },
-        debug: false,
-    }
+    retry_options(deadline)
 }
 
 fn otlp(server_url: &str, deadline: Duration) -> OtlpExporter {
@@ -103,7 +95,6 @@ fn other_statuses_are_not_retried_and_say_what_to_check() {
         (401, "LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY"),
         (403, "LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY"),
         (404, "OBSERVE_LANGFUSE_API"),
-        (413, "LANGFUSE_FLUSH_AT"),
         (500, "server error"),
     ] {
         let server = Server::start(move |_, _| Reply::status(status));
@@ -118,6 +109,19 @@ fn other_statuses_are_not_retried_and_say_what_to_check() {
         assert_eq!(exporter.retries(), 0, "{status}");
         assert_eq!(server.received().len(), 1, "{status}");
     }
+}
+
+#[test]
+fn a_413_is_not_retried_but_split_down_to_single_records() {
+    let server = Server::start(|_, _| Reply::status(413));
+    let mut exporter = otlp(&server.base_url, Duration::from_secs(30));
+    match exporter.export(&batch()) {
+        Err(ExportError::TooLarge { message, .. }) => assert!(message.contains("413"), "{message}"),
+        other => panic!("expected too large, got {other:?}"),
+    }
+    assert_eq!(exporter.retries(), 0);
+    // The batch of two, then each half on its own.
+    assert_eq!(server.received().len(), 3);
 }
 
 #[test]

@@ -27,7 +27,9 @@ use crate::global;
 use crate::handle::{Trace, TraceHandle};
 use crate::pipeline::{FlushReport, Pipeline, PipelineSettings, Stats};
 
-/// How long dropping the last handle of a client waits for its queue to drain.
+/// How long dropping the last handle of a client waits for its queue to drain, when it was
+/// not shut down before (a guard's drop shuts down with its own timeout, once: the client's
+/// drop then returns at once).
 const DROP_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A handle to a pipeline and its exporters. Cheap to clone; when the last clone is dropped
@@ -77,7 +79,8 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    /// Adds a destination; several may be added, each gets every batch.
+    /// Adds a destination; several may be added, each gets every batch, through a queue and
+    /// a thread of its own.
     pub fn exporter(mut self, exporter: impl Exporter) -> Self {
         self.exporters.push(Box::new(exporter));
         self
@@ -162,12 +165,15 @@ impl Client {
         self.inner.pipeline.flush(timeout)
     }
 
-    /// Flushes, then stops the worker; later records are dropped and counted.
+    /// Flushes, then stops the worker; later records are dropped and counted. Returns within
+    /// `timeout` (plus the time to count): what a destination still holds then is counted as
+    /// dropped for it, and one warning says how many and where. Called again (or by a drop
+    /// after a guard's shutdown), returns at once.
     pub fn shutdown(&self, timeout: Duration) -> FlushReport {
         self.inner.pipeline.shutdown(timeout)
     }
 
-    /// Counters: queued, exported, dropped, failed, retried.
+    /// Counters: queued, exported, dropped, failed, retried, and each destination's own.
     pub fn stats(&self) -> Stats {
         self.inner.pipeline.stats()
     }

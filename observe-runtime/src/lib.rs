@@ -86,7 +86,7 @@ pub use handle::{ObservationHandle, Trace, TraceHandle};
 /// queue by hand; configure through [`Config`].
 #[doc(hidden)]
 pub use pipeline::PipelineSettings;
-pub use pipeline::{FlushReport, Mask, Stats};
+pub use pipeline::{DestinationStats, FlushReport, Mask, Stats};
 pub use update::{ObservationUpdate, TraceUpdate};
 
 /// Wraps a function in an observation; see the crate documentation.

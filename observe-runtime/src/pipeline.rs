@@ -1,37 +1,47 @@
-//! The bounded queue between the instrumented code and the background worker.
+//! The bounded queue between the instrumented code and the background worker: its hot,
+//! producing side. The worker that drains it is in [`worker`], the destinations' own queues
+//! and threads in [`destination`], the byte budget in [`budget`], and the counters, `flush`
+//! and `shutdown` in [`report`].
 //!
 //! The hot side is [`Pipeline::push`]: a [`Finished`] record, plain data held by value, is
 //! written into the calling thread's own ring (see [`ring`]): no allocation, no lock, no
-//! atomic read-modify-write per record; the worker is woken only when a batch is ready. When
-//! the queue is full the record is dropped and counted; the caller never waits. The queue's
-//! memory is bounded by `queue_capacity` records of a hundred-odd bytes
-//! ([`PipelineSettings::queue_bytes`]), plus what captured inputs, outputs and updates hold.
+//! atomic read-modify-write per record; the worker is woken only when a batch is ready. The
+//! queue is bounded twice: by `queue_capacity` records (credits a thread takes a few at a
+//! time) and by `max_queue_bytes` (byte credits, also taken a chunk at a time, see
+//! [`budget`]). When either is spent the record is dropped and counted; the caller never
+//! waits.
 //!
-//! The cold side is the worker thread: it drains the queue in batches (by count, by bytes and
-//! by interval), turns each record into the exporters' [`Observation`] (timestamps from the
-//! cycle counter, the pipeline's base attributes on traces that were never updated), applies
-//! the user's mask and the size limits, and hands each batch to every exporter.
-//!
-//! `flush` and `shutdown` are commands to the worker, answered on a channel, so each returns
-//! within its timeout and reports what was sent, dropped and left pending.
+//! The cold side is the worker thread: it drains the rings in batches (by count, by bytes and
+//! by interval), turns each record into the exporters' [`Observation`] once, applies the
+//! user's mask and the size limits, and hands the same batch to every destination's own
+//! queue. Each destination runs on its own thread with its own budget, retries and counters,
+//! so one that is slow or unreachable drops only its own records, counted as its own.
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::{self, JoinHandle, Thread};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 
+mod budget;
+mod destination;
+mod report;
 mod ring;
+mod worker;
+
+pub use report::{DestinationStats, FlushReport, Stats};
+
+use budget::Budget;
+use destination::Destination;
 use ring::{Producer, Ring};
+use worker::{Command, Worker};
 
 use crate::clock::Ticks;
-use crate::export::{Batch, ExportError, Exporter};
-use crate::limits;
+use crate::export::Exporter;
 use crate::model::{
-    Json, Level, Observation, ObservationDetails, ObservationType, Score, SpanId, TraceAttributes,
-    TraceId,
+    Json, Level, ObservationDetails, ObservationType, Score, SpanId, TraceAttributes, TraceId,
 };
 
 /// A function applied to every input, output and metadata value before it leaves the process
@@ -61,6 +71,11 @@ pub struct PipelineSettings {
     /// Largest encoded observation; over it the largest of input, output and metadata is
     /// replaced by a truncation marker.
     pub max_record_bytes: usize,
+    /// Bytes of records the pipeline holds at most, from the moment they are queued until
+    /// every destination is done with them (`OBSERVE_MAX_QUEUE_BYTES`); past it new records
+    /// are dropped and counted. One destination's own queue holds at most half of it, so a
+    /// stalled destination cannot starve the others.
+    pub max_queue_bytes: usize,
 }
 
 impl PipelineSettings {
@@ -90,6 +105,7 @@ impl Default for PipelineSettings {
             base_attributes: TraceAttributes::default(),
             mask: None,
             max_record_bytes: 1_000_000,
+            max_queue_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -106,34 +122,8 @@ impl fmt::Debug for PipelineSettings {
             .field("base_attributes", &self.base_attributes)
             .field("mask", &self.mask.as_ref().map(|_| "<fn>"))
             .field("max_record_bytes", &self.max_record_bytes)
+            .field("max_queue_bytes", &self.max_queue_bytes)
             .finish()
-    }
-}
-
-/// Counts of what happened to records, readable at any time.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Records accepted onto the queue.
-    pub queued: u64,
-    /// Records every exporter accepted.
-    pub exported: u64,
-    /// Records dropped because the queue was full.
-    pub dropped_queue_full: u64,
-    /// Records dropped because the pipeline was shut down.
-    pub dropped_after_shutdown: u64,
-    /// Records at least one exporter failed to send (after its own retries).
-    pub failed: u64,
-    /// Records whose largest field was replaced by a truncation marker.
-    pub truncated: u64,
-    /// Retries the exporters made.
-    pub retried: u64,
-}
-
-impl Stats {
-    /// All drops, whatever the reason.
-    pub fn dropped(&self) -> u64 {
-        self.dropped_queue_full + self.dropped_after_shutdown
     }
 }
 
@@ -150,29 +140,15 @@ impl<T> std::ops::Deref for OwnLine<T> {
     }
 }
 
+/// What the producing side counts (the destinations count the rest).
 #[derive(Default)]
 struct Counters {
     /// Records the worker took from the rings (it alone writes this); what was queued is
     /// this plus what the rings hold.
     taken: AtomicU64,
-    exported: AtomicU64,
     dropped_queue_full: AtomicU64,
     dropped_after_shutdown: AtomicU64,
-    failed: AtomicU64,
     truncated: AtomicU64,
-    retried: AtomicU64,
-}
-
-/// What `flush` and `shutdown` report.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct FlushReport {
-    /// Counters at the moment the call returned.
-    pub stats: Stats,
-    /// Records still queued or in flight when the call returned.
-    pub pending: u64,
-    /// True when the timeout ran out before the worker confirmed.
-    pub timed_out: bool,
 }
 
 /// A finished observation as the instrumented thread leaves it: plain data, no allocation of
@@ -224,13 +200,69 @@ const _: () = assert!(std::mem::size_of::<Record>() <= 128);
 /// Bytes one queued record takes.
 const SLOT_BYTES: usize = std::mem::size_of::<Record>();
 
+/// What one record costs the byte budget besides its text: its queue slot, and the boxed
+/// [`crate::model::Observation`] the worker makes of it.
+const RECORD_OVERHEAD: usize = SLOT_BYTES + std::mem::size_of::<crate::model::Observation>() + 64;
+
+impl Record {
+    /// The bytes this record is charged against `max_queue_bytes`. The producer and the
+    /// worker compute the same figure (captured input and output count by their length
+    /// whether they sit in the ring or on the heap), so what is charged is what comes back.
+    pub(crate) fn charge(&self) -> usize {
+        match self {
+            Record::Observation(finished) => {
+                let captured = match &finished.captured {
+                    Captured::Heap(c) => {
+                        c.0.as_ref().map_or(0, Json::len) + c.1.as_ref().map_or(0, Json::len)
+                    }
+                    // Only `push_observation` makes these, and it reckons them itself.
+                    Captured::InRing(_) | Captured::None => 0,
+                };
+                finished.charge_without_capture() + captured
+            }
+            Record::Score(score) => {
+                RECORD_OVERHEAD
+                    + score.name.len()
+                    + score.id.len()
+                    + score.comment.as_ref().map_or(0, String::len)
+            }
+        }
+    }
+}
+
+impl Finished {
+    /// [`Record::charge`] less the captured input and output.
+    fn charge_without_capture(&self) -> usize {
+        let name = match &self.name {
+            std::borrow::Cow::Owned(name) => name.len(),
+            std::borrow::Cow::Borrowed(_) => 0,
+        };
+        RECORD_OVERHEAD + name + self.details.as_deref().map_or(0, details_bytes)
+    }
+}
+
+/// The heap bytes an observation's details hold, roughly (the text they carry).
+fn details_bytes(d: &ObservationDetails) -> usize {
+    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+    let json = |j: &Option<Json>| j.as_ref().map_or(0, Json::len);
+    std::mem::size_of::<ObservationDetails>()
+        + json(&d.input)
+        + json(&d.output)
+        + json(&d.model_parameters)
+        + d.metadata
+            .iter()
+            .map(|(k, v)| k.len() + v.len() + 64)
+            .sum::<usize>()
+        + text(&d.status_message)
+        + text(&d.model)
+        + text(&d.prompt_name)
+        + text(&d.version)
+        + d.usage.as_ref().map_or(0, |u| u.0.len() * 48)
+        + d.cost.as_ref().map_or(0, |c| c.0.len() * 48)
+}
+
 /// Slots in one thread's ring, at most: 128 KiB of records. Smaller when the whole queue is.
 const RING_SLOTS: usize = 1024;
-
-enum Command {
-    Flush(Sender<()>),
-    Shutdown(Sender<()>),
-}
 
 /// The shared half of a client: queue, counters, settings and the worker's address.
 pub(crate) struct Pipeline {
@@ -242,17 +274,30 @@ pub(crate) struct Pipeline {
     /// credits in chunks of `credit_chunk`; the worker gives them back as it drains.
     credits: OwnLine<AtomicI64>,
     credit_chunk: usize,
+    /// Bytes the records held anywhere in the pipeline may take; returned when a batch is
+    /// freed by the last destination.
+    bytes: Arc<Budget>,
     /// Records pushed where a ring could not be used (the thread is exiting).
     orphans: Mutex<Vec<Record>>,
     counters: Counters,
+    /// Every exporter's queue, thread and counters.
+    destinations: Vec<Arc<Destination>>,
     settings: PipelineSettings,
     base_attributes: Arc<TraceAttributes>,
     sample_threshold: u64,
     wake_at: usize,
+    /// Set when `shutdown` starts: new records are refused (and counted).
     closed: AtomicBool,
+    /// Set when the worker made its last drain (or the shutdown deadline passed): records
+    /// still in the rings then (pushed by a thread that saw `closed` unset a moment too
+    /// late) are counted as dropped after shutdown.
+    stopped: AtomicBool,
     worker: Thread,
     commands: Sender<Command>,
     join: Mutex<Option<JoinHandle<()>>>,
+    /// The first shutdown's report: later calls (the guard's drop, then the client's) return
+    /// it at once rather than waiting again.
+    last_report: Mutex<Option<FlushReport>>,
     pub(crate) trace_url_base: Option<String>,
 }
 
@@ -271,9 +316,19 @@ impl Pipeline {
                 let Ok(pipeline) = ready_rx.recv() else {
                     return;
                 };
-                Worker::new(pipeline, exporters, receiver).run();
+                Worker::new(pipeline, receiver).run();
             })
             .expect("spawning the observe worker thread");
+        let destinations = exporters
+            .into_iter()
+            .map(|exporter| {
+                Destination::start(
+                    exporter,
+                    settings.queue_capacity.max(1),
+                    settings.max_queue_bytes.max(1) / 2,
+                )
+            })
+            .collect();
         let rate = settings.sample_rate.clamp(0.0, 1.0);
         let wake_at = settings
             .max_batch_records
@@ -286,16 +341,20 @@ impl Pipeline {
             credits: OwnLine(AtomicI64::new(capacity as i64)),
             // A thread holds at most this many credits unused: small against the capacity.
             credit_chunk: (capacity / 64).clamp(1, 32),
+            bytes: Arc::new(Budget::new(settings.max_queue_bytes.max(1))),
             orphans: Mutex::new(Vec::new()),
             counters: Counters::default(),
+            destinations,
             base_attributes: Arc::new(settings.base_attributes.clone()),
             sample_threshold: (rate * (1u64 << 63) as f64) as u64,
             wake_at,
             settings,
             closed: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
             worker: join.thread().clone(),
             commands,
             join: Mutex::new(Some(join)),
+            last_report: Mutex::new(None),
             trace_url_base,
         });
         // The worker holds a Weak-free strong reference only while it runs; it ends on
@@ -307,14 +366,27 @@ impl Pipeline {
     /// Queues a finished record without blocking; drops and counts it when the queue is full.
     #[inline]
     pub(crate) fn push(&self, record: Record) {
-        if self.closed.load(Ordering::Relaxed) {
+        let charge = record.charge();
+        self.push_charged(record, charge);
+    }
+
+    /// Queues a record whose bytes were reckoned by the caller ([`Record::charge`]).
+    #[inline]
+    fn push_charged(&self, record: Record, charge: usize) {
+        // Acquire: pairs with the release in `shutdown`; a push that misses the flag lands in
+        // a ring and is counted at the end (see `stopped`), never lost.
+        if self.closed.load(Ordering::Acquire) {
             self.counters
                 .dropped_after_shutdown
                 .fetch_add(1, Ordering::Relaxed);
             return;
         }
+        if !budget::charge(self.id, &self.bytes, charge) {
+            self.dropped(record, 0);
+            return;
+        }
         if let Err(record) = ring::push_fast(self.id, record) {
-            self.push_slow(record);
+            self.push_slow(record, charge);
         }
     }
 
@@ -327,13 +399,15 @@ impl Pipeline {
         input: Option<Json>,
         output: Option<Json>,
     ) {
+        let captured = input.as_ref().map_or(0, Json::len) + output.as_ref().map_or(0, Json::len);
+        let charge = record.charge_without_capture() + captured;
         if input.is_some() || output.is_some() {
             record.captured = match ring::place(self.id, input.as_ref(), output.as_ref()) {
                 Some(position) => Captured::InRing(position),
                 None => Captured::Heap(Box::new((input, output))),
             };
         }
-        self.push(Record::Observation(record));
+        self.push_charged(Record::Observation(record), charge);
     }
 
     /// Everything `push_fast` leaves: a first record from this thread (a new ring), another
@@ -341,7 +415,7 @@ impl Pipeline {
     /// exiting.
     #[cold]
     #[inline(never)]
-    fn push_slow(&self, record: Record) {
+    fn push_slow(&self, record: Record, charge: usize) {
         let mut record = Some(record);
         let outcome = ring::with_producers(|producers| {
             let record = record.take().expect("taken once");
@@ -378,7 +452,7 @@ impl Pipeline {
         });
         match outcome {
             Some(None) => {}
-            Some(Some(record)) => self.dropped(record),
+            Some(Some(record)) => self.dropped(record, charge),
             None => {
                 // This thread's storage is gone (it is exiting): set the record aside.
                 let record = record.take().expect("not taken when storage is gone");
@@ -387,7 +461,7 @@ impl Pipeline {
                     orphans.push(record);
                 } else {
                     drop(orphans);
-                    self.dropped(record);
+                    self.dropped(record, charge);
                 }
             }
         }
@@ -426,9 +500,12 @@ impl Pipeline {
     }
 
     /// A record that did not get in: dropped (here, on the caller's thread: it is plain
-    /// data) and counted.
-    fn dropped(&self, record: Record) {
+    /// data) and counted; the bytes it was charged go back to the budget.
+    fn dropped(&self, record: Record, charged: usize) {
         drop(record);
+        if charged > 0 {
+            self.bytes.give(charged);
+        }
         if self
             .counters
             .dropped_queue_full
@@ -437,8 +514,9 @@ impl Pipeline {
         {
             tracing::warn!(
                 capacity = self.settings.queue_capacity,
-                "observe: queue full, records are being dropped (counted in stats); \
-                 the destination is slower than the application produces, or unreachable"
+                max_bytes = self.settings.max_queue_bytes,
+                "observe: queue full (records or bytes), records are being dropped (counted in \
+                 stats); the application produces faster than the pipeline can take"
             );
         }
         self.worker.unpark();
@@ -478,384 +556,5 @@ impl Pipeline {
 
     pub(crate) fn capture_io(&self) -> bool {
         self.settings.capture_io
-    }
-
-    pub(crate) fn stats(&self) -> Stats {
-        let c = &self.counters;
-        Stats {
-            queued: c.taken.load(Ordering::Relaxed) + self.held(),
-            exported: c.exported.load(Ordering::Relaxed),
-            dropped_queue_full: c.dropped_queue_full.load(Ordering::Relaxed),
-            dropped_after_shutdown: c.dropped_after_shutdown.load(Ordering::Relaxed),
-            failed: c.failed.load(Ordering::Relaxed),
-            truncated: c.truncated.load(Ordering::Relaxed),
-            retried: c.retried.load(Ordering::Relaxed),
-        }
-    }
-
-    fn report(&self, timed_out: bool) -> FlushReport {
-        let stats = self.stats();
-        FlushReport {
-            stats,
-            pending: stats.queued - stats.exported - stats.failed,
-            timed_out,
-        }
-    }
-
-    fn command(&self, make: impl FnOnce(Sender<()>) -> Command, timeout: Duration) -> bool {
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        if self.commands.send(make(tx)).is_err() {
-            return true; // the worker is gone: nothing to wait for
-        }
-        self.worker.unpark();
-        rx.recv_timeout(timeout).is_ok()
-    }
-
-    /// Waits until everything queued before the call is exported, or the timeout.
-    pub(crate) fn flush(&self, timeout: Duration) -> FlushReport {
-        let ok = self.command(Command::Flush, timeout);
-        self.report(!ok)
-    }
-
-    /// Flushes, stops the worker and refuses new records. Idempotent.
-    pub(crate) fn shutdown(&self, timeout: Duration) -> FlushReport {
-        let deadline = Instant::now() + timeout;
-        let ok = self.command(Command::Shutdown, timeout);
-        self.closed.store(true, Ordering::Relaxed);
-        if ok {
-            let join = self
-                .join
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take();
-            if let Some(join) = join {
-                // The worker confirmed; it only has to return now.
-                while !join.is_finished() && Instant::now() < deadline {
-                    thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
-        self.report(!ok)
-    }
-}
-
-/// The background side: owns the exporters.
-struct Worker {
-    pipeline: Arc<Pipeline>,
-    exporters: Vec<Box<dyn Exporter>>,
-    commands: Receiver<Command>,
-    logged_failure: bool,
-    /// The last trace attributes masked, and their masked copy: observations of one trace
-    /// share a snapshot, so the mask runs once per snapshot, not once per observation.
-    masked_trace: Option<(Arc<TraceAttributes>, Arc<TraceAttributes>)>,
-    /// Boxes of the last exported batch, emptied, for the next one: a batch boxes its
-    /// observations (that is the exporters' interface) without a malloc and a free each.
-    #[allow(clippy::vec_box)] // the boxes are the point: they are what gets reused
-    spare: Vec<Box<Observation>>,
-    /// Records taken from the rings, not yet in a batch.
-    staged: std::collections::VecDeque<Record>,
-    /// The rings as last listed.
-    rings: Vec<Arc<Ring>>,
-}
-
-impl Worker {
-    fn new(
-        pipeline: Arc<Pipeline>,
-        exporters: Vec<Box<dyn Exporter>>,
-        commands: Receiver<Command>,
-    ) -> Self {
-        Worker {
-            pipeline,
-            exporters,
-            commands,
-            logged_failure: false,
-            masked_trace: None,
-            spare: Vec::new(),
-            staged: std::collections::VecDeque::new(),
-            rings: Vec::new(),
-        }
-    }
-
-    fn run(mut self) {
-        let interval = self.pipeline.settings.flush_interval;
-        let mut last_export = Instant::now();
-        loop {
-            while let Ok(command) = self.commands.try_recv() {
-                match command {
-                    Command::Flush(reply) => {
-                        self.drain_all();
-                        for e in &mut self.exporters {
-                            if let Err(err) = e.flush() {
-                                tracing::warn!("observe: {err}");
-                            }
-                        }
-                        let _ = reply.send(());
-                    }
-                    Command::Shutdown(reply) => {
-                        self.pipeline.closed.store(true, Ordering::Relaxed);
-                        self.drain_all();
-                        for e in &mut self.exporters {
-                            if let Err(err) = e.shutdown() {
-                                tracing::warn!("observe: {err}");
-                            }
-                        }
-                        let _ = reply.send(());
-                        return;
-                    }
-                }
-            }
-            // Producers wake the worker when a batch's worth is in flight (or a ring is
-            // full); otherwise the interval does.
-            let full = self.pipeline.in_flight() >= self.pipeline.wake_at;
-            if full || last_export.elapsed() >= interval {
-                self.drain_all();
-                last_export = Instant::now();
-            }
-            if self.commands.is_empty() {
-                thread::park_timeout(interval.saturating_sub(last_export.elapsed()));
-            }
-        }
-    }
-
-    /// Exports everything queued now, batch after batch.
-    fn drain_all(&mut self) {
-        while let Some(batch) = self.next_batch() {
-            self.export(batch);
-        }
-    }
-
-    fn next_batch(&mut self) -> Option<Batch> {
-        let pipeline = self.pipeline.clone();
-        let settings = &pipeline.settings;
-        let mut batch = Batch::default();
-        let mut bytes = 0usize;
-        while batch.len() < settings.max_batch_records && bytes < settings.max_batch_bytes {
-            if self.staged.is_empty() {
-                self.stage();
-            }
-            let Some(record) = self.staged.pop_front() else {
-                break;
-            };
-            match record {
-                Record::Observation(finished) => {
-                    let obs = finished.into_observation(&self.pipeline);
-                    let mut obs = match self.spare.pop() {
-                        Some(mut spare) => {
-                            *spare = obs;
-                            spare
-                        }
-                        None => Box::new(obs),
-                    };
-                    if let Some(mask) = &settings.mask {
-                        limits::mask(&mut obs, mask.as_ref());
-                        obs.trace = mask_trace(&mut self.masked_trace, &obs.trace, mask.as_ref());
-                    }
-                    if limits::truncate(&mut obs, settings.max_record_bytes) {
-                        self.pipeline
-                            .counters
-                            .truncated
-                            .fetch_add(1, Ordering::Relaxed);
-                    }
-                    bytes += limits::estimated_size(&obs);
-                    batch.observations.push(obs);
-                }
-                Record::Score(score) => {
-                    bytes += 256;
-                    batch.scores.push(score);
-                }
-            }
-        }
-        (!batch.is_empty()).then_some(batch)
-    }
-
-    /// Takes up to a batch's worth of records from the threads' rings (and the records set
-    /// aside) into `staged`, and gives their credits back.
-    fn stage(&mut self) {
-        let pipeline = &self.pipeline;
-        let want = pipeline.settings.max_batch_records.max(1);
-        {
-            let mut rings = pipeline
-                .rings
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            // Rings whose thread exited are forgotten once empty; their unused credits
-            // come back.
-            let mut returned = 0;
-            rings.retain(|ring| {
-                let finished = ring.finished();
-                if finished {
-                    returned += ring.take_unused_credits();
-                }
-                !finished
-            });
-            if returned > 0 {
-                pipeline
-                    .credits
-                    .fetch_add(returned as i64, Ordering::AcqRel);
-            }
-            self.rings.clear();
-            self.rings.extend(rings.iter().cloned());
-        }
-        let mut taken = 0;
-        // In the order the rings were made: a thread's full ring before the one it went on
-        // in, so that each thread's records stay in the order they ended.
-        for ring in &self.rings {
-            let room = want.saturating_sub(self.staged.len());
-            if room == 0 {
-                break;
-            }
-            let staged = &mut self.staged;
-            taken += ring.pop_into(room, |record| staged.push_back(record));
-        }
-        let room = want.saturating_sub(self.staged.len());
-        if room > 0 {
-            let mut orphans = pipeline
-                .orphans
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            let n = orphans.len().min(room);
-            taken += n;
-            self.staged.extend(orphans.drain(..n));
-        }
-        if taken > 0 {
-            pipeline
-                .counters
-                .taken
-                .fetch_add(taken as u64, Ordering::Relaxed);
-            pipeline.credits.fetch_add(taken as i64, Ordering::AcqRel);
-        }
-    }
-
-    fn export(&mut self, mut batch: Batch) {
-        let n = batch.len() as u64;
-        let mut failed = false;
-        for exporter in &mut self.exporters {
-            let before = exporter.retries();
-            let result = exporter.export(&batch);
-            let retried = exporter.retries().saturating_sub(before);
-            if retried > 0 {
-                self.pipeline
-                    .counters
-                    .retried
-                    .fetch_add(retried, Ordering::Relaxed);
-            }
-            if let Err(err) = result {
-                failed = true;
-                log_failure(&mut self.logged_failure, &err);
-            }
-        }
-        let counter = if failed {
-            &self.pipeline.counters.failed
-        } else {
-            &self.pipeline.counters.exported
-        };
-        counter.fetch_add(n, Ordering::Relaxed);
-        self.keep_boxes(&mut batch.observations);
-    }
-
-    /// Empties the batch's boxes (dropping what they held now, not at reuse) and keeps them.
-    #[allow(clippy::vec_box)] // `Batch` holds boxes; they are what gets reused
-    fn keep_boxes(&mut self, observations: &mut Vec<Box<Observation>>) {
-        let keep = self
-            .pipeline
-            .settings
-            .max_batch_records
-            .saturating_sub(self.spare.len());
-        for mut obs in observations.drain(..).take(keep) {
-            *obs = Observation::placeholder(&self.pipeline.base_attributes);
-            self.spare.push(obs);
-        }
-    }
-}
-
-/// The trace's metadata, input and output with the mask applied (they leave the process on
-/// every observation too), reusing the previous result for the same snapshot.
-fn mask_trace(
-    cache: &mut Option<(Arc<TraceAttributes>, Arc<TraceAttributes>)>,
-    attrs: &Arc<TraceAttributes>,
-    mask: &(dyn Fn(Json) -> Json + Send + Sync),
-) -> Arc<TraceAttributes> {
-    if let Some((original, masked)) = cache {
-        if Arc::ptr_eq(original, attrs) {
-            return masked.clone();
-        }
-    }
-    if attrs.metadata.is_empty() && attrs.input.is_none() && attrs.output.is_none() {
-        return attrs.clone();
-    }
-    let mut copy = TraceAttributes::clone(attrs);
-    for slot in [&mut copy.input, &mut copy.output] {
-        if let Some(v) = slot.take() {
-            *slot = Some(mask(v));
-        }
-    }
-    for v in copy.metadata.values_mut() {
-        let taken = std::mem::replace(v, Json::from_raw("null"));
-        *v = mask(taken);
-    }
-    let masked = Arc::new(copy);
-    *cache = Some((attrs.clone(), masked.clone()));
-    masked
-}
-
-/// The first failure is an error in the log; later ones are debug lines (the counters keep
-/// the tally), so a down server does not flood the application's log.
-fn log_failure(logged: &mut bool, err: &ExportError) {
-    if *logged {
-        tracing::debug!("observe: export failed: {err}");
-    } else {
-        tracing::error!("observe: export failed: {err}");
-        *logged = true;
-    }
-}
-
-impl Finished {
-    /// The record exporters see: wall-clock timestamps, captured input and output merged into
-    /// the details, attributes stamped.
-    fn into_observation(self, pipeline: &Pipeline) -> Observation {
-        let mut details = self.details;
-        // The ring's bytes were turned into `Heap` when the worker took the record.
-        if let Captured::Heap(captured) = self.captured {
-            let (input, output) = *captured;
-            let d = details.get_or_insert_with(Default::default);
-            if d.input.is_none() {
-                d.input = input;
-            }
-            if output.is_some() {
-                d.output = output;
-            }
-        }
-        Observation {
-            trace_id: self.trace_id,
-            id: self.id,
-            parent_id: (self.parent_id != 0).then_some(SpanId(self.parent_id)),
-            name: self.name,
-            kind: self.kind,
-            level: self.level,
-            start: self.start.to_timestamp(),
-            end: self.end.to_timestamp(),
-            details,
-            trace: self
-                .attributes
-                .unwrap_or_else(|| pipeline.base_attributes.clone()),
-        }
-    }
-}
-
-impl Observation {
-    /// An empty record that only holds a box's place until it is reused.
-    fn placeholder(attributes: &Arc<TraceAttributes>) -> Observation {
-        Observation {
-            trace_id: TraceId(0),
-            id: SpanId(0),
-            parent_id: None,
-            name: std::borrow::Cow::Borrowed(""),
-            kind: ObservationType::Span,
-            level: Level::Default,
-            start: crate::model::Timestamp(0),
-            end: crate::model::Timestamp(0),
-            details: None,
-            trace: attributes.clone(),
-        }
     }
 }

@@ -32,6 +32,8 @@ pub const IO_CAPTURE: &str = "LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED";
 pub const API: &str = "OBSERVE_LANGFUSE_API";
 /// The local store's file.
 pub const STORE_PATH: &str = "OBSERVE_STORE_PATH";
+/// Bytes of records the pipeline holds at most.
+pub const MAX_QUEUE_BYTES: &str = "OBSERVE_MAX_QUEUE_BYTES";
 /// `true` silences the line `init()` writes on stderr.
 pub const QUIET: &str = "OBSERVE_QUIET";
 /// OTLP base endpoint (`/v1/traces` appended).

@@ -1,5 +1,7 @@
 //! Shared by the `export_*` and `config_*` tests: a real loopback HTTP server that records
-//! what it is sent and answers as a test scripts it, decoders for what Langfuse receives
+//! what it is sent and answers as a test scripts it (also as a faulty server would: 5xx,
+//! 429 with `Retry-After`, 207 with refusals, 401, 413 above a size, a hang, a connection
+//! closed mid-request; see [`faults`]), a port where nothing listens, decoders for what Langfuse receives
 //! (gzipped OTLP protobuf, ingestion JSON), and the Langfuse spec files read at test time.
 
 #![allow(dead_code)]
@@ -84,6 +86,8 @@ pub struct Reply {
     pub body: Vec<u8>,
     /// Wait this long before answering (a stalled server).
     pub delay: Duration,
+    /// Close the connection without answering (after reading the request).
+    pub close: bool,
 }
 
 impl Reply {
@@ -93,6 +97,7 @@ impl Reply {
             headers: Vec::new(),
             body: b"{}".to_vec(),
             delay: Duration::ZERO,
+            close: false,
         }
     }
 
@@ -112,6 +117,19 @@ impl Reply {
     pub fn delay(mut self, delay: Duration) -> Reply {
         self.delay = delay;
         self
+    }
+
+    /// Never answers (within any test's life).
+    pub fn hang() -> Reply {
+        Reply::status(200).delay(Duration::from_secs(3600))
+    }
+
+    /// Closes the connection mid-request, without an answer.
+    pub fn close() -> Reply {
+        Reply {
+            close: true,
+            ..Reply::status(200)
+        }
     }
 }
 
@@ -142,12 +160,14 @@ pub fn accept_all(request: &Received) -> Reply {
 
 type Handler = dyn Fn(&Received, usize) -> Reply + Send + Sync;
 
-/// A loopback HTTP server on a free port; stops when dropped.
+/// A loopback HTTP/1.1 server on a free port, on a plain `TcpListener` so that it can also
+/// misbehave (hang, close mid-request); one request per connection (`Connection: close`).
+/// Stops accepting when dropped.
 pub struct Server {
     pub base_url: String,
     received: Arc<Mutex<Vec<Received>>>,
     stop: Arc<AtomicBool>,
-    server: Arc<tiny_http::Server>,
+    addr: std::net::SocketAddr,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -159,57 +179,32 @@ impl Server {
 
     /// A server answering with `handler(request, index of the request, from 0)`.
     pub fn start(handler: impl Fn(&Received, usize) -> Reply + Send + Sync + 'static) -> Server {
-        let server = Arc::new(tiny_http::Server::http("127.0.0.1:0").expect("bind loopback"));
-        let port = server.server_addr().to_ip().expect("an IP address").port();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+        let addr = listener.local_addr().expect("a local address");
         let received = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
         let count = Arc::new(AtomicUsize::new(0));
         let thread = {
-            let (server, received, stop) = (server.clone(), received.clone(), stop.clone());
+            let (received, stop) = (received.clone(), stop.clone());
             std::thread::spawn(move || {
-                while !stop.load(Ordering::Relaxed) {
-                    let Ok(Some(mut request)) = server.recv_timeout(Duration::from_millis(50))
-                    else {
-                        continue;
-                    };
-                    let mut raw_body = Vec::new();
-                    let _ = request.as_reader().read_to_end(&mut raw_body);
-                    let got = Received {
-                        method: request.method().to_string(),
-                        path: request.url().to_owned(),
-                        headers: request
-                            .headers()
-                            .iter()
-                            .map(|h| (h.field.to_string(), h.value.to_string()))
-                            .collect(),
-                        raw_body,
-                        at: Instant::now(),
-                    };
-                    let index = count.fetch_add(1, Ordering::SeqCst);
-                    let reply = handler(&got, index);
-                    received.lock().unwrap().push(got);
-                    // Answer on another thread so that a stalled reply does not stop the
-                    // server from taking the next connection.
-                    std::thread::spawn(move || {
-                        std::thread::sleep(reply.delay);
-                        let mut response = tiny_http::Response::from_data(reply.body)
-                            .with_status_code(reply.status);
-                        for (k, v) in &reply.headers {
-                            response.add_header(
-                                tiny_http::Header::from_bytes(k.as_bytes(), v.as_bytes()).unwrap(),
-                            );
-                        }
-                        let _ = request.respond(response);
-                    });
+                for stream in listener.incoming() {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let Ok(stream) = stream else { continue };
+                    let (received, handler, count) =
+                        (received.clone(), handler.clone(), count.clone());
+                    // A connection per thread: a stalled answer does not hold up the next.
+                    std::thread::spawn(move || serve(stream, &received, &*handler, &count));
                 }
             })
         };
         Server {
-            base_url: format!("http://127.0.0.1:{port}"),
+            base_url: format!("http://{addr}"),
             received,
             stop,
-            server,
+            addr,
             thread: Some(thread),
         }
     }
@@ -253,10 +248,156 @@ impl Server {
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-        self.server.unblock();
+        // Wakes the accepting thread so it sees the flag.
+        let _ = std::net::TcpStream::connect(self.addr);
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// Reads one request from `stream`, records it, and answers as the handler says.
+fn serve(
+    mut stream: std::net::TcpStream,
+    received: &Mutex<Vec<Received>>,
+    handler: &Handler,
+    count: &AtomicUsize,
+) {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(read_half) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(read_half);
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return; // the wake-up connection of `drop`, or a client that gave up
+    }
+    let mut parts = line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let path = parts.next().unwrap_or_default().to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+            return;
+        }
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = header.split_once(':') {
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    let length = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut raw_body = vec![0; length];
+    if reader.read_exact(&mut raw_body).is_err() {
+        return;
+    }
+    let got = Received {
+        method,
+        path,
+        headers,
+        raw_body,
+        at: Instant::now(),
+    };
+    let index = count.fetch_add(1, Ordering::SeqCst);
+    let reply = handler(&got, index);
+    received.lock().unwrap().push(got);
+    if reply.close {
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+        return;
+    }
+    std::thread::sleep(reply.delay);
+    let mut head = format!(
+        "HTTP/1.1 {} X\r\nContent-Length: {}\r\nConnection: close\r\n",
+        reply.status,
+        reply.body.len()
+    );
+    for (k, v) in &reply.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(&reply.body);
+    let _ = stream.flush();
+}
+
+/// Scripts of a faulty server, for [`Server::start`].
+pub mod faults {
+    use super::{accept_all, Received, Reply};
+    use serde_json::{json, Value};
+
+    /// `status` for the first `n` requests, then as Langfuse.
+    pub fn failing_first(n: usize, status: u16) -> impl Fn(&Received, usize) -> Reply {
+        move |r, i| {
+            if i < n {
+                Reply::status(status)
+            } else {
+                accept_all(r)
+            }
+        }
+    }
+
+    /// 429 with `Retry-After: secs` for the first `n` requests, then as Langfuse.
+    pub fn throttling_first(n: usize, secs: u32) -> impl Fn(&Received, usize) -> Reply {
+        move |r, i| {
+            if i < n {
+                Reply::status(429).header("Retry-After", &secs.to_string())
+            } else {
+                accept_all(r)
+            }
+        }
+    }
+
+    /// 413 for a body over `limit` bytes, else as Langfuse.
+    pub fn too_large_above(limit: usize) -> impl Fn(&Received, usize) -> Reply {
+        move |r, _| {
+            if r.raw_body.len() > limit {
+                Reply::status(413)
+            } else {
+                accept_all(r)
+            }
+        }
+    }
+
+    /// The ingestion API answering 207, refusing the observation events whose name starts
+    /// with `prefix`.
+    pub fn refusing_named(prefix: &'static str) -> impl Fn(&Received, usize) -> Reply {
+        move |r, _| {
+            let events = r.json()["batch"].as_array().cloned().unwrap_or_default();
+            let (bad, good): (Vec<Value>, Vec<Value>) = events.into_iter().partition(|e| {
+                e["type"] != "trace-create"
+                    && e["body"]["name"]
+                        .as_str()
+                        .is_some_and(|n| n.starts_with(prefix))
+            });
+            Reply::json(
+                207,
+                json!({
+                    "successes": good.iter().map(|e| json!({"id": e["id"], "status": 201})).collect::<Vec<_>>(),
+                    "errors": bad.iter().map(|e| json!({"id": e["id"], "status": 400, "message": "refused"})).collect::<Vec<_>>(),
+                }),
+            )
+        }
+    }
+}
+
+/// HTTP options for tests: a 10 s request timeout and quick retries within `deadline`.
+pub fn retry_options(deadline: Duration) -> observe_runtime::export::http::HttpOptions {
+    use observe_runtime::export::http::{HttpOptions, RetryPolicy};
+    HttpOptions {
+        timeout: Duration::from_secs(10),
+        retry: RetryPolicy {
+            deadline,
+            initial_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(200),
+        },
+        debug: false,
     }
 }
 

@@ -27,6 +27,7 @@
 //! | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS` | `k=v,k2=v2` (values URL-decoded) for the collector | none |
 //! | `OTEL_SERVICE_NAME` | `service.name` of the OTLP resource | `observe` |
 //! | `OBSERVE_STORE_PATH` | the local SQLite store; set with keys, traces go to both | `.observe/traces.db` when nothing else is set |
+//! | `OBSERVE_MAX_QUEUE_BYTES` | bytes of records the pipeline holds at most (one destination at most half) | `67108864` (64 MiB) |
 //!
 //! Booleans take `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`; an empty variable counts as
 //! unset. A value that does not parse, or is out of range, is a [`ConfigError`] that names the
@@ -210,6 +211,7 @@ pub struct Config {
     #[cfg(feature = "pricing")]
     model_prices: Option<crate::pricing::PriceList>,
     queue_capacity: usize,
+    max_queue_bytes: usize,
     retry_deadline: Duration,
     mask: Option<Mask>,
     exporters: Vec<Box<dyn Exporter>>,
@@ -264,6 +266,7 @@ impl Default for Config {
             #[cfg(feature = "pricing")]
             model_prices: None,
             queue_capacity: pipeline.queue_capacity,
+            max_queue_bytes: pipeline.max_queue_bytes,
             retry_deadline: Duration::from_secs(30),
             mask: None,
             exporters: Vec::new(),
@@ -381,6 +384,13 @@ impl Config {
                 vars::SAMPLE_RATE,
                 self.sample_rate.to_string(),
                 "expected a number between 0 and 1",
+            ));
+        }
+        if self.max_queue_bytes == 0 {
+            return Err(invalid(
+                vars::MAX_QUEUE_BYTES,
+                "0",
+                "expected a positive number of bytes",
             ));
         }
         if self.flush_at == 0 {
@@ -556,6 +566,13 @@ impl Config {
         self
     }
 
+    /// Bytes of records the pipeline holds at most, queued or being sent; one destination
+    /// holds at most half (`OBSERVE_MAX_QUEUE_BYTES`).
+    pub fn max_queue_bytes(mut self, bytes: usize) -> Config {
+        self.max_queue_bytes = bytes;
+        self
+    }
+
     /// Longest time spent retrying one batch before it is dropped.
     pub fn retry_deadline(mut self, deadline: Duration) -> Config {
         self.retry_deadline = deadline;
@@ -644,6 +661,7 @@ impl Config {
                 ..TraceAttributes::default()
             },
             mask: self.mask.clone(),
+            max_queue_bytes: self.max_queue_bytes,
             ..PipelineSettings::default()
         }
     }

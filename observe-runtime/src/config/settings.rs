@@ -221,6 +221,23 @@ pub const SETTINGS: &[Setting] = &[
         |c| Some(c.capture_io.to_string()),
     ),
     setting(
+        vars::MAX_QUEUE_BYTES,
+        "67108864",
+        "bytes of records the pipeline holds at most, queued or being sent; one destination \
+         holds at most half",
+        |c, v| {
+            c.max_queue_bytes = v.parse().map_err(|_| {
+                invalid(
+                    vars::MAX_QUEUE_BYTES,
+                    v,
+                    "expected a positive number of bytes",
+                )
+            })?;
+            Ok(())
+        },
+        |c| Some(c.max_queue_bytes.to_string()),
+    ),
+    setting(
         vars::QUIET,
         "false",
         "`true` leaves out the line `init()` writes on stderr (the `info` line stays)",

@@ -5,10 +5,13 @@
 //! Only failures that another try can fix are retried: `429`, `502`, `503`, `504` and
 //! transport errors (connection refused or reset, DNS, a request that timed out). A
 //! `Retry-After` header (seconds, or an HTTP date) is honoured; a wait that would end past
-//! the deadline gives up at once. Every other status is final: a `4xx` drops the batch with
+//! the deadline gives up at once. A `shutdown` under way caps both the retries and each
+//! request at its own deadline. A `413` is [`ExportError::TooLarge`]: the exporters split the
+//! batch and send the halves. Every other status is final: a `4xx` drops the batch with
 //! an error naming what to check (`401`: the keys), a `5xx` other than the three above too.
 //!
-//! This runs on the pipeline's worker thread only; the instrumented code never waits for it.
+//! This runs on the exporter's own thread; neither the instrumented code nor the other
+//! destinations wait for it.
 //!
 //! ```
 //! use std::time::Duration;
@@ -27,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::blocking::Client as HttpClient;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
-use crate::export::ExportError;
+use crate::export::{ExportContext, ExportError};
 
 /// The SDK name sent in `x-langfuse-sdk-name` (and the ingestion API's `x_langfuse_sdk_name`).
 pub(crate) const SDK_NAME: &str = "rust-observe";
@@ -193,6 +196,10 @@ pub(crate) struct Sender {
     client: Option<HttpClient>,
     options: HttpOptions,
     retries: u64,
+    context: ExportContext,
+    /// Set by a failure, cleared by a success: the first failure of an outage is logged when
+    /// it happens, the rest of it at debug level.
+    in_outage: bool,
 }
 
 impl std::fmt::Debug for Sender {
@@ -217,7 +224,27 @@ impl Sender {
             client: None,
             options,
             retries: 0,
+            context: ExportContext::default(),
+            in_outage: false,
         }
+    }
+
+    /// Counts retries in the pipeline's counters and stops at its shutdown deadline.
+    pub(crate) fn attach(&mut self, context: ExportContext) {
+        self.context = context;
+    }
+
+    /// Logs the first failure of an outage as a warning, when it happens.
+    fn note_failure(&mut self, target: &Target, why: &str) {
+        if self.in_outage {
+            return;
+        }
+        self.in_outage = true;
+        tracing::warn!(
+            destination = %target.destination,
+            "observe: {why}; retrying for up to {:.1}s (retries and failures are counted in stats)",
+            self.options.retry.deadline.as_secs_f64()
+        );
     }
 
     fn client(&mut self) -> Result<HttpClient, reqwest::Error> {
@@ -251,17 +278,36 @@ impl Sender {
             message: format!("could not build the HTTP client: {}", error_chain(&e)),
         })?;
         let started = Instant::now();
-        let deadline = started + self.options.retry.deadline;
+        let mut deadline = started + self.options.retry.deadline;
+        if let Some(shutdown) = self.context.deadline() {
+            deadline = deadline.min(shutdown);
+        }
         let mut attempt: u32 = 0;
         loop {
-            let (wait, why) = match Self::attempt(&client, target, extra, body) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ExportError::Unavailable {
+                    destination: target.destination.clone(),
+                    message: format!("the deadline passed ({attempt} retries made)"),
+                });
+            }
+            let timeout = self.options.timeout.min(left);
+            let (wait, why) = match Self::attempt(&client, target, extra, body, timeout) {
                 Attempt::Done(response) => {
+                    if self.in_outage {
+                        self.in_outage = false;
+                        tracing::info!(destination = %target.destination, "observe: sending again");
+                    }
                     self.log_sent(target, body.len(), response.status, attempt);
                     return Ok(response);
                 }
-                Attempt::Final(err) => return Err(err),
+                Attempt::Final(err) => {
+                    self.note_failure(target, &err.to_string());
+                    return Err(err);
+                }
                 Attempt::Retry { wait, why } => (wait, why),
             };
+            self.note_failure(target, &why);
             let server_asked = wait.is_some();
             let wait = wait.unwrap_or_else(|| self.options.retry.backoff(attempt));
             let now = Instant::now();
@@ -291,6 +337,7 @@ impl Sender {
             );
             std::thread::sleep(wait);
             self.retries += 1;
+            self.context.count_retry();
             attempt += 1;
         }
     }
@@ -300,9 +347,11 @@ impl Sender {
         target: &Target,
         extra: &[(HeaderName, HeaderValue)],
         body: &[u8],
+        timeout: Duration,
     ) -> Attempt {
         let mut request = client
             .post(target.url.clone())
+            .timeout(timeout)
             .headers(target.headers.clone());
         for (name, value) in extra {
             request = request.header(name.clone(), value.clone());
@@ -335,6 +384,10 @@ impl Sender {
                 wait: retry_after,
                 why: format!("{} answered {status}", target.shown_url()),
             },
+            413 => Attempt::Final(ExportError::TooLarge {
+                destination: target.destination.clone(),
+                message: format!("{} answered 413", target.shown_url()),
+            }),
             _ => Attempt::Final(rejection(target, status, &body)),
         }
     }
@@ -372,7 +425,6 @@ fn rejection(target: &Target, status: u16, body: &[u8]) -> ExportError {
             "check the base URL / endpoint; a Langfuse server older than v3.x has no OTLP \
                 endpoint: set OBSERVE_LANGFUSE_API=ingestion for it"
         }
-        413 => "the batch is too large for the server; lower LANGFUSE_FLUSH_AT",
         400..=499 => "the server refused the data; the batch is dropped",
         _ => "server error; the batch is dropped",
     };

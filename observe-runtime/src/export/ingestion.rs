@@ -8,7 +8,10 @@
 //! camelCase with absent fields left out (never `null`), timestamps UTC ISO-8601 with
 //! microseconds and `Z`, a top-level observation has no `parentObservationId`. A batch is
 //! split into requests under [`MAX_REQUEST_BYTES`]. The server answers `207` with a status per
-//! event; refused events are counted and reported as [`ExportError::Partial`].
+//! event; refused observations are counted one by one and reported as
+//! [`ExportError::Partial`]. A `413` splits the request's observations in halves. A server
+//! that refuses typed events (Langfuse v2) gets them again as spans or generations, with the
+//! type in the metadata (`observation_type`); see [`IngestionExporter::legacy_types`].
 //!
 //! The JSON is written straight into one buffer, with the already-encoded input, output and
 //! metadata values embedded as they are.
@@ -251,11 +254,31 @@ fn write_trace_event(
     out.push(b'}');
 }
 
-/// One observation's `<type>-create`, with its end.
-fn write_observation_event(out: &mut Vec<u8>, obs: &Observation) {
+/// How a typed observation (`agent`, `tool`...) is sent to a server that predates the typed
+/// events (Langfuse v2): as a generation when it carries model, usage or cost, else as a
+/// span; its type goes into the metadata as `observation_type`.
+fn legacy_kind(obs: &Observation) -> Option<ObservationType> {
+    if !has_generation_fields(obs.kind) || obs.kind == ObservationType::Generation {
+        return None;
+    }
+    let d = obs.details();
+    Some(
+        if d.model.is_some() || d.usage.is_some() || d.cost.is_some() {
+            ObservationType::Generation
+        } else {
+            ObservationType::Span
+        },
+    )
+}
+
+/// One observation's `<type>-create`, with its end; with `legacy`, a typed observation as
+/// [`legacy_kind`] says.
+fn write_observation_event(out: &mut Vec<u8>, obs: &Observation, legacy: bool) {
     let t = &*obs.trace;
     let d = obs.details();
-    let mut body = envelope(out, event_type(obs.kind), obs.end);
+    let sent_as = legacy.then(|| legacy_kind(obs)).flatten();
+    let kind = sent_as.unwrap_or(obs.kind);
+    let mut body = envelope(out, event_type(kind), obs.end);
     body.hex("id", obs.id.0 as u128, 16);
     body.hex("traceId", obs.trace_id.0, 32);
     if let Some(parent) = obs.parent_id {
@@ -270,14 +293,23 @@ fn write_observation_event(out: &mut Vec<u8>, obs: &Observation) {
     body.opt_str("statusMessage", d.status_message.as_deref());
     body.opt_str("version", d.version.as_deref().or(t.version.as_deref()));
     body.opt_str("environment", t.environment.as_deref());
-    body.metadata("metadata", &d.metadata);
+    if sent_as.is_some() {
+        let mut metadata = d.metadata.clone();
+        metadata.insert(
+            "observation_type".to_owned(),
+            Json::string(obs.kind.as_str()),
+        );
+        body.metadata("metadata", &metadata);
+    } else {
+        body.metadata("metadata", &d.metadata);
+    }
     if let Some(v) = &d.input {
         body.raw("input", v);
     }
     if let Some(v) = &d.output {
         body.raw("output", v);
     }
-    if has_generation_fields(obs.kind) {
+    if has_generation_fields(kind) {
         body.opt_str("model", d.model.as_deref());
         if let Some(p) = d
             .model_parameters
@@ -311,6 +343,8 @@ fn write_observation_event(out: &mut Vec<u8>, obs: &Observation) {
 struct Request {
     body: Vec<u8>,
     events: usize,
+    /// The envelope id of each observation event, with the observation's index in the batch.
+    observations: Vec<(String, usize)>,
 }
 
 /// Packs events into request bodies under the size limit.
@@ -319,8 +353,10 @@ struct Packer<'a> {
     public_key: Option<&'a str>,
     body: Vec<u8>,
     events: usize,
+    observations: Vec<(String, usize)>,
     requests: Vec<Request>,
-    oversized: usize,
+    /// Observations (by index) too large for any request.
+    oversized: Vec<usize>,
 }
 
 const BATCH_OPEN: &[u8] = b"{\"batch\":[";
@@ -334,14 +370,16 @@ impl<'a> Packer<'a> {
             public_key,
             body,
             events: 0,
+            observations: Vec::new(),
             requests: Vec::new(),
-            oversized: 0,
+            oversized: Vec::new(),
         }
     }
 
-    fn push(&mut self, event: &[u8]) {
+    /// Adds one event; `observation` is the batch index of the observation it carries.
+    fn push(&mut self, event: &[u8], observation: Option<usize>) {
         if BATCH_OPEN.len() + event.len() + TAIL_RESERVE > self.limit {
-            self.oversized += 1;
+            self.oversized.extend(observation);
             return;
         }
         if self.events > 0 && self.body.len() + 1 + event.len() + TAIL_RESERVE > self.limit {
@@ -352,6 +390,11 @@ impl<'a> Packer<'a> {
         }
         self.body.extend_from_slice(event);
         self.events += 1;
+        if let Some(index) = observation {
+            // The envelope starts `{"id":"` and the id is a 36-character UUID.
+            let id = String::from_utf8_lossy(&event[7..43]).into_owned();
+            self.observations.push((id, index));
+        }
     }
 
     fn finish(&mut self) {
@@ -371,14 +414,20 @@ impl<'a> Packer<'a> {
         self.requests.push(Request {
             body,
             events: self.events,
+            observations: std::mem::take(&mut self.observations),
         });
         self.events = 0;
     }
 }
 
-/// Builds the request bodies of a batch; also returns how many events were too large to send
-/// at all.
-fn encode_requests(batch: &Batch, limit: usize, public_key: Option<&str>) -> (Vec<Request>, usize) {
+/// Builds the request bodies of a batch; also returns the observations too large to send at
+/// all. With `legacy`, typed observations are sent as spans or generations.
+fn encode_requests(
+    batch: &Batch,
+    limit: usize,
+    public_key: Option<&str>,
+    legacy: bool,
+) -> (Vec<Request>, Vec<usize>) {
     // Traces in order of first appearance; for each, the observation whose attribute
     // snapshot is the freshest (the root's, which ends last, else the latest to end here).
     struct TraceEntry<'b> {
@@ -420,12 +469,12 @@ fn encode_requests(batch: &Batch, limit: usize, public_key: Option<&str>) -> (Ve
         event.clear();
         let at = t.root.map_or(t.first_start, |r| r.start);
         write_trace_event(&mut event, t.id, &t.attrs.trace, t.root, at);
-        packer.push(&event);
+        packer.push(&event, None);
     }
-    for obs in &batch.observations {
+    for (index, obs) in batch.observations.iter().enumerate() {
         event.clear();
-        write_observation_event(&mut event, obs);
-        packer.push(&event);
+        write_observation_event(&mut event, obs, legacy);
+        packer.push(&event, Some(index));
     }
     packer.finish();
     (packer.requests, packer.oversized)
@@ -441,7 +490,7 @@ pub fn encode_batch(batch: &Batch) -> Vec<Vec<u8>> {
 /// As [`encode_batch`], with another size limit per request. An event that cannot fit a
 /// request on its own is left out.
 pub fn encode_batch_with_limit(batch: &Batch, max_request_bytes: usize) -> Vec<Vec<u8>> {
-    encode_requests(batch, max_request_bytes, None)
+    encode_requests(batch, max_request_bytes, None, false)
         .0
         .into_iter()
         .map(|r| r.body)
@@ -507,6 +556,9 @@ pub struct IngestionExporter {
     scores: ScoreTarget,
     public_key: String,
     max_request_bytes: usize,
+    /// Send typed observations as spans or generations: set by [`Self::legacy_types`], or
+    /// once the server refused a typed event (a Langfuse v2 server).
+    legacy_types: bool,
 }
 
 impl std::fmt::Debug for IngestionExporter {
@@ -541,6 +593,7 @@ impl IngestionExporter {
             scores: ScoreTarget::langfuse(base, public_key, secret_key, None)?,
             public_key: public_key.to_owned(),
             max_request_bytes: MAX_REQUEST_BYTES,
+            legacy_types: false,
         })
     }
 
@@ -561,30 +614,130 @@ impl IngestionExporter {
         self.target.url.as_str()
     }
 
+    /// Sends typed observations (`agent`, `tool`...) as spans or generations with their type
+    /// in the metadata (`observation_type`), as a Langfuse v2 server needs. Without it, the
+    /// exporter switches on its own the first time the server refuses a typed event, and
+    /// sends the refused ones again that way.
+    pub fn legacy_types(mut self, on: bool) -> IngestionExporter {
+        self.legacy_types = on;
+        self
+    }
+
+    /// Sends the batch's observations; the result counts them one by one.
     fn send_observations(&mut self, batch: &Batch) -> Result<(), ExportError> {
-        let (requests, oversized) =
-            encode_requests(batch, self.max_request_bytes, Some(&self.public_key));
-        let mut refused = oversized;
-        let mut total = oversized;
-        let mut first = (oversized > 0).then(|| {
-            format!(
-                "{oversized} event(s) larger than the {}-byte request limit were left out",
+        let (requests, oversized) = encode_requests(
+            batch,
+            self.max_request_bytes,
+            Some(&self.public_key),
+            self.legacy_types,
+        );
+        let mut parts = Vec::new();
+        if !oversized.is_empty() {
+            let message = format!(
+                "{} observation(s) larger than the {}-byte request limit were left out",
+                oversized.len(),
                 self.max_request_bytes
-            )
-        });
-        for request in &requests {
-            total += request.events;
-            let response = self.sender.post(&self.target, &[], &request.body)?;
-            let parsed: IngestionResponse =
-                serde_json::from_slice(&response.body).unwrap_or_default();
-            if !parsed.errors.is_empty() {
-                refused += parsed.errors.len();
-                first.get_or_insert_with(|| parsed.errors[0].describe());
+            );
+            parts.push((Err(self.refusal(message)), oversized.len()));
+        }
+        let mut unreachable = false;
+        for request in requests {
+            let n = request.observations.len();
+            if unreachable {
+                let message = "not sent: the server is unreachable".to_owned();
+                parts.push((Err(self.unavailable(message)), n));
+                continue;
+            }
+            match self.sender.post(&self.target, &[], &request.body) {
+                Ok(response) => parts.extend(self.answered(batch, &request, &response.body)),
+                Err(ExportError::TooLarge { .. }) if n > 1 => {
+                    // Halves, each sent (and split again) on its own: only a record too large
+                    // on its own fails.
+                    let (left, right) = request.observations.split_at(n / 2);
+                    for half in [left, right] {
+                        let part = Batch {
+                            observations: half
+                                .iter()
+                                .map(|(_, i)| batch.observations[*i].clone())
+                                .collect(),
+                            scores: Vec::new(),
+                        };
+                        parts.push((self.send_observations(&part), half.len()));
+                    }
+                }
+                Err(err) => {
+                    unreachable = matches!(err, ExportError::Unavailable { .. });
+                    parts.push((Err(err), n));
+                }
             }
         }
-        match first {
-            Some(mut message) if refused > 0 => {
-                if refused == total {
+        crate::export::combine(parts)
+    }
+
+    /// What a `2xx` answer to `request` means for its observations: those the `207` refused
+    /// failed; typed ones refused by a server that predates them are sent again as spans.
+    fn answered(
+        &mut self,
+        batch: &Batch,
+        request: &Request,
+        body: &[u8],
+    ) -> Vec<(Result<(), ExportError>, usize)> {
+        let n = request.observations.len();
+        let parsed: IngestionResponse = serde_json::from_slice(body).unwrap_or_default();
+        if parsed.errors.is_empty() {
+            return vec![(Ok(()), n)];
+        }
+        let refused: HashMap<&str, &IngestionError> =
+            parsed.errors.iter().map(|e| (e.id.as_str(), e)).collect();
+        let mut retyped = Vec::new();
+        let mut failed = 0;
+        let mut first = None;
+        for (id, index) in &request.observations {
+            let Some(error) = refused.get(id.as_str()) else {
+                continue;
+            };
+            let obs = &batch.observations[*index];
+            if !self.legacy_types && legacy_kind(obs).is_some() {
+                retyped.push(obs.clone());
+            } else {
+                failed += 1;
+                first.get_or_insert_with(|| error.describe());
+            }
+        }
+        if failed == 0 && retyped.is_empty() {
+            // Only trace events were refused: the observations were taken.
+            tracing::debug!(
+                "observe: the ingestion API refused a trace event: {}",
+                parsed.errors[0].describe()
+            );
+        }
+        let mut parts = Vec::new();
+        if !retyped.is_empty() {
+            // Sent again as spans; when the server takes them so, it predates typed events
+            // (Langfuse v2) and later batches go that way at once. When it refuses them
+            // again, the type was not the reason: typed events stay.
+            self.legacy_types = true;
+            let again = Batch {
+                observations: retyped,
+                scores: Vec::new(),
+            };
+            let sent = self.send_observations(&again);
+            if sent.is_ok() {
+                tracing::info!(
+                    "observe: the Langfuse server refused typed observations ({}) and took them \
+                     as spans (`observation_type` in their metadata): a Langfuse v2 server; \
+                     typed observations go as spans from now on",
+                    parsed.errors[0].describe()
+                );
+            } else {
+                self.legacy_types = false;
+            }
+            parts.push((sent, again.observations.len()));
+        }
+        let rest = n - parts.first().map_or(0, |p| p.1);
+        let result = match first {
+            Some(mut message) => {
+                if parsed.errors.len() >= request.events {
                     message.push_str(
                         "; every event was refused: a Langfuse v4 server accepts only OTLP \
                          (unset OBSERVE_LANGFUSE_API or set it to otlp)",
@@ -592,11 +745,27 @@ impl IngestionExporter {
                 }
                 Err(ExportError::Partial {
                     destination: self.target.destination.clone(),
-                    refused,
+                    refused: failed,
                     message,
                 })
             }
-            _ => Ok(()),
+            None => Ok(()),
+        };
+        parts.push((result, rest));
+        parts
+    }
+
+    fn refusal(&self, message: String) -> ExportError {
+        ExportError::Rejected {
+            destination: self.target.destination.clone(),
+            message,
+        }
+    }
+
+    fn unavailable(&self, message: String) -> ExportError {
+        ExportError::Unavailable {
+            destination: self.target.destination.clone(),
+            message,
         }
     }
 }
@@ -607,18 +776,26 @@ impl Exporter for IngestionExporter {
     }
 
     fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
-        let mut result = if batch.observations.is_empty() {
+        let observations = if batch.observations.is_empty() {
             Ok(())
         } else {
             self.send_observations(batch)
         };
-        if !batch.scores.is_empty() && !matches!(result, Err(ExportError::Unavailable { .. })) {
-            let sent = self.scores.send(&mut self.sender, &batch.scores);
-            if result.is_ok() {
-                result = sent;
-            }
-        }
-        result
+        let scores = if batch.scores.is_empty() {
+            Ok(())
+        } else if matches!(observations, Err(ExportError::Unavailable { .. })) {
+            Err(self.unavailable("scores not sent: the server is unreachable".to_owned()))
+        } else {
+            self.scores.send(&mut self.sender, &batch.scores)
+        };
+        crate::export::combine(vec![
+            (observations, batch.observations.len()),
+            (scores, batch.scores.len()),
+        ])
+    }
+
+    fn attach(&mut self, context: crate::export::ExportContext) {
+        self.sender.attach(context);
     }
 
     fn retries(&self) -> u64 {

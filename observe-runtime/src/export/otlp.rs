@@ -767,35 +767,44 @@ pub(crate) fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
     encoder.finish()
 }
 
+impl OtlpExporter {
+    /// Encodes and posts a batch's spans (scores are sent apart).
+    fn send_spans(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        let bytes = self.encoder.encode(batch, &self.resource);
+        let body = if self.gzip {
+            gzip(bytes).map_err(|e| ExportError::Io {
+                destination: self.target.destination.clone(),
+                source: Box::new(e),
+            })?
+        } else {
+            bytes.to_vec()
+        };
+        self.sender.post(&self.target, &[], &body).map(drop)
+    }
+}
+
 impl Exporter for OtlpExporter {
     fn name(&self) -> &str {
         self.name
     }
 
     fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
-        let mut result = Ok(());
+        let mut spans = Ok(());
         if !batch.observations.is_empty() {
-            let bytes = self.encoder.encode(batch, &self.resource);
-            let body = if self.gzip {
-                gzip(bytes).map_err(|e| ExportError::Io {
-                    destination: self.target.destination.clone(),
-                    source: Box::new(e),
-                })?
-            } else {
-                bytes.to_vec()
-            };
-            result = self.sender.post(&self.target, &[], &body).map(drop);
+            // A 413 splits the batch, so only a record too large on its own fails.
+            spans = crate::export::send_halving(batch, &mut |part: &Batch| self.send_spans(part));
         }
+        let mut scores = Ok(());
         if !batch.scores.is_empty() {
             match &self.scores {
                 // Unreachable for spans: scores would wait out the same deadline again.
-                Some(_) if matches!(result, Err(ExportError::Unavailable { .. })) => {}
-                Some(scores) => {
-                    let sent = scores.send(&mut self.sender, &batch.scores);
-                    if result.is_ok() {
-                        result = sent;
-                    }
+                Some(_) if matches!(spans, Err(ExportError::Unavailable { .. })) => {
+                    scores = Err(ExportError::Unavailable {
+                        destination: self.target.destination.clone(),
+                        message: "scores not sent: the server is unreachable".to_owned(),
+                    });
                 }
+                Some(target) => scores = target.send(&mut self.sender, &batch.scores),
                 None => {
                     if !self.said_scores_dropped {
                         self.said_scores_dropped = true;
@@ -807,7 +816,14 @@ impl Exporter for OtlpExporter {
                 }
             }
         }
-        result
+        crate::export::combine(vec![
+            (spans, batch.observations.len()),
+            (scores, batch.scores.len()),
+        ])
+    }
+
+    fn attach(&mut self, context: crate::export::ExportContext) {
+        self.sender.attach(context);
     }
 
     fn retries(&self) -> u64 {

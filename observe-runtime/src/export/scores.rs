@@ -115,7 +115,8 @@ impl ScoreTarget {
     }
 
     /// Sends every score, one request each. A final refusal or an unreachable server stops
-    /// the rest (they would fail the same way); the error counts them all.
+    /// the rest (they would fail the same way); the error counts the score that failed and
+    /// those not sent, not the ones sent before it.
     pub(crate) fn send(
         &self,
         sender: &mut Sender,
@@ -125,18 +126,14 @@ impl ScoreTarget {
             let body = encode_score(score, self.environment.as_deref());
             if let Err(err) = sender.post(&self.target, &[], &body) {
                 let left = scores.len() - i;
-                return Err(match err {
-                    ExportError::Rejected { message, .. }
-                    | ExportError::Unavailable { message, .. }
-                        if left > 1 =>
-                    {
-                        ExportError::Partial {
-                            destination: self.target.destination.clone(),
-                            refused: left,
-                            message,
-                        }
+                return Err(if i == 0 {
+                    err
+                } else {
+                    ExportError::Partial {
+                        destination: self.target.destination.clone(),
+                        refused: left,
+                        message: err.to_string(),
                     }
-                    other => other,
                 });
             }
         }

@@ -1,0 +1,151 @@
+//! The byte budget: how many bytes of records the pipeline may hold, checked on the hot path
+//! without a shared atomic operation per record.
+//!
+//! As with the record credits, a thread takes bytes from the shared budget a chunk at a time
+//! (one atomic operation per chunk) and spends them locally; a record larger than a chunk
+//! takes exactly what it needs. What a thread holds unused goes back when the thread exits.
+//! The worker gives bytes back when the last destination is done with a batch.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use super::OwnLine;
+
+/// Bytes left to hand out.
+pub(crate) struct Budget {
+    left: OwnLine<AtomicI64>,
+    /// What a thread takes at once: small against the total.
+    chunk: usize,
+}
+
+impl Budget {
+    pub(crate) fn new(total: usize) -> Budget {
+        Budget {
+            left: OwnLine(AtomicI64::new(total as i64)),
+            chunk: (total / 256).clamp(1, 256 * 1024),
+        }
+    }
+
+    /// Takes `n` bytes, all or nothing.
+    fn take(&self, n: usize) -> bool {
+        let n = n as i64;
+        let before = self.left.fetch_sub(n, Ordering::AcqRel);
+        if before < n {
+            self.left.fetch_add(n, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Gives `n` bytes back.
+    pub(crate) fn give(&self, n: usize) {
+        self.left.fetch_add(n as i64, Ordering::AcqRel);
+    }
+}
+
+/// One thread's unspent bytes for one pipeline.
+struct Credit {
+    pipeline_id: u64,
+    budget: Arc<Budget>,
+    left: usize,
+}
+
+impl Drop for Credit {
+    fn drop(&mut self) {
+        self.budget.give(self.left);
+    }
+}
+
+thread_local! {
+    /// This thread's byte credits, one per pipeline it pushes to; the one used last first.
+    static CREDITS: RefCell<Vec<Credit>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Charges `bytes` for a record of pipeline `id`: from this thread's credit when it has
+/// enough, else from the shared budget. False when the budget is spent.
+#[inline]
+pub(crate) fn charge(id: u64, budget: &Arc<Budget>, bytes: usize) -> bool {
+    CREDITS
+        .try_with(|cell| {
+            let Ok(mut credits) = cell.try_borrow_mut() else {
+                return budget.take(bytes);
+            };
+            match credits.first_mut() {
+                Some(c) if c.pipeline_id == id && c.left >= bytes => {
+                    c.left -= bytes;
+                    true
+                }
+                _ => charge_slow(&mut credits, id, budget, bytes),
+            }
+        })
+        // This thread's storage is gone (it is exiting): straight from the budget.
+        .unwrap_or_else(|_| budget.take(bytes))
+}
+
+#[cold]
+fn charge_slow(credits: &mut Vec<Credit>, id: u64, budget: &Arc<Budget>, bytes: usize) -> bool {
+    let index = match credits.iter().position(|c| c.pipeline_id == id) {
+        Some(index) => index,
+        None => {
+            // Forget the credits of pipelines that are gone.
+            credits.retain(|c| Arc::strong_count(&c.budget) > 1);
+            credits.push(Credit {
+                pipeline_id: id,
+                budget: budget.clone(),
+                left: 0,
+            });
+            credits.len() - 1
+        }
+    };
+    credits.swap(0, index);
+    let credit = &mut credits[0];
+    if credit.left >= bytes {
+        credit.left -= bytes;
+        return true;
+    }
+    let need = bytes - credit.left.min(bytes);
+    let refill = need.max(budget.chunk);
+    if budget.take(refill) {
+        credit.left = credit.left + refill - bytes;
+        return true;
+    }
+    // Not a whole chunk left: just what this record needs.
+    if need < refill && budget.take(need) {
+        credit.left = credit.left + need - bytes;
+        return true;
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_thread_spends_its_chunk_and_gives_the_rest_back_on_exit() {
+        let budget = Arc::new(Budget::new(10_000));
+        let b = budget.clone();
+        std::thread::spawn(move || {
+            let mut taken = 0;
+            while charge(1, &b, 30) {
+                taken += 30;
+            }
+            // Every byte can be spent, by chunks then by the record.
+            assert!(taken > 10_000 - 30 && taken <= 10_000, "{taken}");
+            b.give(taken);
+        })
+        .join()
+        .unwrap();
+        assert_eq!(budget.left.load(Ordering::Relaxed), 10_000);
+    }
+
+    #[test]
+    fn a_record_larger_than_a_chunk_takes_what_it_needs() {
+        let budget = Arc::new(Budget::new(1_000_000));
+        assert!(charge(7, &budget, 600_000));
+        assert!(!charge(7, &budget, 600_000));
+        budget.give(600_000);
+        assert!(charge(7, &budget, 600_000));
+    }
+}

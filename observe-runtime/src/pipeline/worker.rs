@@ -1,0 +1,268 @@
+//! The pipeline's worker thread: drains the per-thread rings in batches, turns each record
+//! into an [`Observation`] once (timestamps from the cycle counter, the pipeline's base
+//! attributes on traces that were never updated), applies the user's mask and the size
+//! limits, and offers the same batch to every destination's queue. It never waits on a
+//! destination: sending, retrying and counting are each destination's own business (see
+//! [`super::destination`]).
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, PoisonError};
+use std::thread;
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use super::destination::SharedBatch;
+use super::{Captured, Finished, Pipeline, Record};
+use crate::export::Batch;
+use crate::limits;
+use crate::model::{Json, Observation, SpanId, TraceAttributes};
+
+/// What `flush` and `shutdown` ask of the worker.
+pub(crate) enum Command {
+    /// Hand everything queued to the destinations, then reply with one flush marker per
+    /// destination.
+    Flush(Sender<Vec<Receiver<()>>>),
+    /// Hand everything queued to the destinations, close their queues, reply and stop.
+    Shutdown(Sender<()>),
+}
+
+/// The background side: owns the batching.
+pub(crate) struct Worker {
+    pipeline: Arc<Pipeline>,
+    commands: Receiver<Command>,
+    /// The last trace attributes masked, and their masked copy: observations of one trace
+    /// share a snapshot, so the mask runs once per snapshot, not once per observation.
+    masked_trace: Option<(Arc<TraceAttributes>, Arc<TraceAttributes>)>,
+    /// Records taken from the rings, not yet in a batch.
+    staged: VecDeque<Record>,
+    /// The rings as last listed.
+    rings: Vec<Arc<super::Ring>>,
+}
+
+impl Worker {
+    pub(crate) fn new(pipeline: Arc<Pipeline>, commands: Receiver<Command>) -> Self {
+        Worker {
+            pipeline,
+            commands,
+            masked_trace: None,
+            staged: VecDeque::new(),
+            rings: Vec::new(),
+        }
+    }
+
+    pub(crate) fn run(mut self) {
+        let interval = self.pipeline.settings.flush_interval;
+        let mut last_export = Instant::now();
+        loop {
+            while let Ok(command) = self.commands.try_recv() {
+                match command {
+                    Command::Flush(reply) => {
+                        self.drain_all();
+                        let markers = self
+                            .pipeline
+                            .destinations
+                            .iter()
+                            .map(|d| d.flush_marker())
+                            .collect();
+                        let _ = reply.send(markers);
+                    }
+                    Command::Shutdown(reply) => {
+                        self.drain_all();
+                        for d in &self.pipeline.destinations {
+                            d.close();
+                        }
+                        let _ = reply.send(());
+                        return;
+                    }
+                }
+            }
+            // Producers wake the worker when a batch's worth is in flight (or a ring is
+            // full); otherwise the interval does.
+            let full = self.pipeline.in_flight() >= self.pipeline.wake_at;
+            if full || last_export.elapsed() >= interval {
+                self.drain_all();
+                last_export = Instant::now();
+            }
+            if self.commands.is_empty() {
+                thread::park_timeout(interval.saturating_sub(last_export.elapsed()));
+            }
+        }
+    }
+
+    /// Hands everything queued now to the destinations, batch after batch.
+    fn drain_all(&mut self) {
+        while let Some(batch) = self.next_batch() {
+            let batch = Arc::new(batch);
+            for d in &self.pipeline.destinations {
+                d.offer(&batch);
+            }
+        }
+    }
+
+    fn next_batch(&mut self) -> Option<SharedBatch> {
+        let pipeline = self.pipeline.clone();
+        let settings = &pipeline.settings;
+        let mut batch = Batch::default();
+        let mut bytes = 0usize;
+        let mut charge = 0usize;
+        while batch.len() < settings.max_batch_records && bytes < settings.max_batch_bytes {
+            if self.staged.is_empty() {
+                self.stage();
+            }
+            let Some(record) = self.staged.pop_front() else {
+                break;
+            };
+            charge += record.charge();
+            match record {
+                Record::Observation(finished) => {
+                    let mut obs = Box::new(finished.into_observation(&self.pipeline));
+                    if let Some(mask) = &settings.mask {
+                        limits::mask(&mut obs, mask.as_ref());
+                        obs.trace = mask_trace(&mut self.masked_trace, &obs.trace, mask.as_ref());
+                    }
+                    if limits::truncate(&mut obs, settings.max_record_bytes) {
+                        self.pipeline
+                            .counters
+                            .truncated
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    bytes += limits::estimated_size(&obs);
+                    batch.observations.push(obs);
+                }
+                Record::Score(score) => {
+                    bytes += 256;
+                    batch.scores.push(score);
+                }
+            }
+        }
+        let shared = SharedBatch {
+            batch,
+            charge,
+            budget: pipeline.bytes.clone(),
+        };
+        (!shared.batch.is_empty()).then_some(shared)
+    }
+
+    /// Takes up to a batch's worth of records from the threads' rings (and the records set
+    /// aside) into `staged`, and gives their credits back.
+    fn stage(&mut self) {
+        let pipeline = &self.pipeline;
+        let want = pipeline.settings.max_batch_records.max(1);
+        {
+            let mut rings = pipeline
+                .rings
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            // Rings whose thread exited are forgotten once empty; their unused credits
+            // come back.
+            let mut returned = 0;
+            rings.retain(|ring| {
+                let finished = ring.finished();
+                if finished {
+                    returned += ring.take_unused_credits();
+                }
+                !finished
+            });
+            if returned > 0 {
+                pipeline
+                    .credits
+                    .fetch_add(returned as i64, Ordering::AcqRel);
+            }
+            self.rings.clear();
+            self.rings.extend(rings.iter().cloned());
+        }
+        let mut taken = 0;
+        // In the order the rings were made: a thread's full ring before the one it went on
+        // in, so that each thread's records stay in the order they ended.
+        for ring in &self.rings {
+            let room = want.saturating_sub(self.staged.len());
+            if room == 0 {
+                break;
+            }
+            let staged = &mut self.staged;
+            taken += ring.pop_into(room, |record| staged.push_back(record));
+        }
+        let room = want.saturating_sub(self.staged.len());
+        if room > 0 {
+            let mut orphans = pipeline
+                .orphans
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let n = orphans.len().min(room);
+            taken += n;
+            self.staged.extend(orphans.drain(..n));
+        }
+        if taken > 0 {
+            pipeline
+                .counters
+                .taken
+                .fetch_add(taken as u64, Ordering::Relaxed);
+            pipeline.credits.fetch_add(taken as i64, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The trace's metadata, input and output with the mask applied (they leave the process on
+/// every observation too), reusing the previous result for the same snapshot.
+fn mask_trace(
+    cache: &mut Option<(Arc<TraceAttributes>, Arc<TraceAttributes>)>,
+    attrs: &Arc<TraceAttributes>,
+    mask: &(dyn Fn(Json) -> Json + Send + Sync),
+) -> Arc<TraceAttributes> {
+    if let Some((original, masked)) = cache {
+        if Arc::ptr_eq(original, attrs) {
+            return masked.clone();
+        }
+    }
+    if attrs.metadata.is_empty() && attrs.input.is_none() && attrs.output.is_none() {
+        return attrs.clone();
+    }
+    let mut copy = TraceAttributes::clone(attrs);
+    for slot in [&mut copy.input, &mut copy.output] {
+        if let Some(v) = slot.take() {
+            *slot = Some(mask(v));
+        }
+    }
+    for v in copy.metadata.values_mut() {
+        let taken = std::mem::replace(v, Json::from_raw("null"));
+        *v = mask(taken);
+    }
+    let masked = Arc::new(copy);
+    *cache = Some((attrs.clone(), masked.clone()));
+    masked
+}
+
+impl Finished {
+    /// The record exporters see: wall-clock timestamps, captured input and output merged into
+    /// the details, attributes stamped.
+    fn into_observation(self, pipeline: &Pipeline) -> Observation {
+        let mut details = self.details;
+        // The ring's bytes were turned into `Heap` when the worker took the record.
+        if let Captured::Heap(captured) = self.captured {
+            let (input, output) = *captured;
+            let d = details.get_or_insert_with(Default::default);
+            if d.input.is_none() {
+                d.input = input;
+            }
+            if output.is_some() {
+                d.output = output;
+            }
+        }
+        Observation {
+            trace_id: self.trace_id,
+            id: self.id,
+            parent_id: (self.parent_id != 0).then_some(SpanId(self.parent_id)),
+            name: self.name,
+            kind: self.kind,
+            level: self.level,
+            start: self.start.to_timestamp(),
+            end: self.end.to_timestamp(),
+            details,
+            trace: self
+                .attributes
+                .unwrap_or_else(|| pipeline.base_attributes.clone()),
+        }
+    }
+}
