@@ -8,6 +8,8 @@
 //! struct, `expand` writes the instrumented function, and this file holds the entry point
 //! and the documentation.
 
+#![forbid(unsafe_code)]
+
 mod args;
 mod expand;
 

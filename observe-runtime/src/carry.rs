@@ -28,7 +28,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use crate::context::{with_current, Entered, Frame};
+use sync_wrapper::SyncWrapper;
+
+use crate::context::{with_current, Frame};
 
 /// A captured context: the trace and observation that new work should hang under.
 #[must_use]
@@ -63,10 +65,7 @@ impl Context {
     /// Runs a closure inside this context.
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         match &self.frame {
-            Some(frame) => {
-                let _entered = Entered::new(frame);
-                f()
-            }
+            Some(frame) => frame.enter(f),
             None => f(),
         }
     }
@@ -74,7 +73,7 @@ impl Context {
     /// Wraps a future so that every poll runs inside this context.
     pub fn attach<F: Future>(self, future: F) -> WithContext<F> {
         WithContext {
-            frame: self.frame,
+            frame: SyncWrapper::new(self.frame),
             future,
         }
     }
@@ -82,8 +81,11 @@ impl Context {
 
 pin_project_lite::pin_project! {
     /// A future that runs inside a captured context; see [`Context::attach`].
+    ///
+    /// `Send` and `Sync` exactly when `F` is: the frame is reached only through `&mut`
+    /// (in `poll`), so it sits in a [`SyncWrapper`].
     pub struct WithContext<F> {
-        frame: Option<Frame>,
+        frame: SyncWrapper<Option<Frame>>,
         #[pin]
         future: F,
     }
@@ -92,7 +94,7 @@ pin_project_lite::pin_project! {
 impl<F> WithContext<F> {
     pub(crate) fn new(frame: Frame, future: F) -> Self {
         WithContext {
-            frame: Some(frame),
+            frame: SyncWrapper::new(Some(frame)),
             future,
         }
     }
@@ -103,8 +105,11 @@ impl<F: Future> Future for WithContext<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let _entered = this.frame.as_ref().map(Entered::new);
-        this.future.poll(cx)
+        let future = this.future;
+        match this.frame.get_mut() {
+            Some(frame) => frame.enter(|| future.poll(cx)),
+            None => future.poll(cx),
+        }
     }
 }
 

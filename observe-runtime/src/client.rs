@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use crate::carry::WithContext;
 use crate::config::Config;
-use crate::context::{Entered, Frame};
+use crate::context::Frame;
 use crate::export::memory::InMemory;
 use crate::export::Exporter;
 use crate::global;
@@ -150,9 +150,7 @@ impl Client {
 
     /// Runs a closure with this client as the destination of the traces it starts.
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        let frame = Frame::client(self.inner.pipeline.clone());
-        let _entered = Entered::new(&frame);
-        f()
+        Frame::client(self.inner.pipeline.clone()).enter(f)
     }
 
     /// Starts a trace by hand (the low-level API); see [`Trace`].

@@ -27,6 +27,7 @@
 
 use std::borrow::Cow;
 use std::cell::{Cell, UnsafeCell};
+use std::marker::PhantomData;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -151,11 +152,26 @@ pub(crate) struct Frame {
     /// `UnsafeCell<Option<_>>` rather than the other way round: the option's niche keeps the
     /// frame (and so the span `#[observe]` moves into its future) within 128 bytes, which
     /// the compiler copies inline rather than through `memcpy`.
+    ///
+    /// Reached through [`Frame::open_mut`] (`&mut self`), or through `&self` (the frame as
+    /// found in the thread-local) by [`Frame::with_open`], [`Frame::captures_input`] and
+    /// [`Frame::is_observation`], each of which holds a reference into the cell only for a
+    /// few statements that call no other code. So no two references into it ever overlap.
     open: UnsafeCell<Option<Open>>,
 }
 
 // `#[observe]` moves a frame into its future; past 128 bytes that move is a `memcpy` call.
 const _: () = assert!(std::mem::size_of::<Option<Frame>>() <= 128);
+
+// Frames and the records they become move between threads with the futures that own them.
+// Asserted here rather than claimed with an `unsafe impl`: a field that is not `Send` fails
+// the build. (`Frame` is not `Sync`: shared access to the open fields is for one thread.)
+const _: () = {
+    const fn send<T: Send>() {}
+    send::<Frame>();
+    send::<Open>();
+    send::<Arc<TraceState>>();
+};
 
 thread_local! {
     static CURRENT: Cell<*const Frame> = const { Cell::new(std::ptr::null()) };
@@ -165,7 +181,10 @@ thread_local! {
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Frame>) -> R) -> R {
     let ptr = CURRENT.with(Cell::get);
-    // SAFETY: a non-null pointer was set by an `Entered` guard whose frame outlives it.
+    // SAFETY: a non-null pointer was set by a live `Entered<'a>` (only `Frame::enter` makes
+    // one, and it never lets the guard escape), which borrows its frame for `'a`: the frame
+    // neither moves nor drops, nor is it borrowed mutably, until the guard puts the previous
+    // pointer back. `f` cannot keep the reference past this call.
     f(unsafe { ptr.as_ref() })
 }
 
@@ -175,21 +194,28 @@ pub(crate) fn has_current() -> bool {
     !CURRENT.with(Cell::get).is_null()
 }
 
-/// Puts a frame in the thread-local until dropped.
-pub(crate) struct Entered {
+/// Puts a frame in the thread-local until dropped. The lifetime ties the guard to the frame
+/// it points at: while the guard lives, the frame is borrowed, so it cannot move, drop or be
+/// borrowed mutably. Private to this module and used only inside [`Frame::enter`], so no
+/// guard can be leaked (`mem::forget`) with the thread-local pointing at a dead frame.
+struct Entered<'a> {
     previous: *const Frame,
+    _frame: PhantomData<&'a Frame>,
 }
 
-impl Entered {
-    /// The frame must stay where it is until the guard is dropped.
+impl<'a> Entered<'a> {
     #[inline]
-    pub(crate) fn new(frame: &Frame) -> Entered {
+    fn new(frame: &'a Frame) -> Entered<'a> {
         let previous = CURRENT.with(|c| c.replace(frame as *const Frame));
-        Entered { previous }
+        Entered {
+            previous,
+            _frame: PhantomData,
+        }
     }
 }
 
-impl Drop for Entered {
+impl Drop for Entered<'_> {
+    /// Also runs when `f` of [`Frame::enter`] unwinds, so a panic never leaves the pointer.
     #[inline]
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.previous));
@@ -197,6 +223,14 @@ impl Drop for Entered {
 }
 
 impl Frame {
+    /// Runs `f` with this frame as the thread's current context, then puts the previous one
+    /// back (also on unwind).
+    #[inline]
+    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _entered = Entered::new(self);
+        f()
+    }
+
     /// A context that carries a trace (or a client) without an open observation.
     pub(crate) fn carried(&self) -> Frame {
         Frame {
@@ -270,19 +304,54 @@ impl Frame {
         }
     }
 
-    /// The open fields, if this frame is an observation.
+    /// The open fields, if this frame is an observation, for its owner.
+    #[inline]
+    pub(crate) fn open_mut(&mut self) -> Option<&mut Open> {
+        self.open.get_mut().as_mut()
+    }
+
+    /// Runs `f` on the open fields, if this frame is an observation, through a shared
+    /// reference (the frame as found in the thread-local).
     ///
-    /// SAFETY: the caller is the frame's owner, or runs inside its `Entered` scope on the
-    /// owner's thread, and keeps no other reference to the fields meanwhile.
-    #[allow(clippy::mut_from_ref)]
-    pub(crate) unsafe fn open_mut(&self) -> Option<&mut Open> {
-        (*self.open.get()).as_mut()
+    /// The fields are moved out of the frame while `f` runs and put back after (also on
+    /// unwind), so `f` works on a value of its own: if it reaches this frame again (a nested
+    /// call), the frame looks closed there and that call does nothing.
+    #[inline]
+    pub(crate) fn with_open<R>(&self, f: impl FnOnce(&mut Open) -> R) -> Option<R> {
+        /// Puts the fields back into the frame when `f` returns or unwinds.
+        struct Lent<'a> {
+            home: &'a UnsafeCell<Option<Open>>,
+            open: Option<Open>,
+        }
+        impl Drop for Lent<'_> {
+            fn drop(&mut self) {
+                // SAFETY: as in `with_open`: a momentary access on the frame's thread. The
+                // cell holds `None` (nothing puts fields into a lent frame), so the
+                // assignment drops nothing that runs code.
+                unsafe { *self.home.get() = self.open.take() };
+            }
+        }
+        // SAFETY: `Frame` is not `Sync`, so every `&Frame` is on this thread; a `&mut Frame`
+        // (`open_mut`) cannot coexist with our `&self`; and every other access through
+        // `&self` is momentary (see the field), so none is alive during this one.
+        let open = unsafe { (*self.open.get()).take() }?;
+        let mut lent = Lent {
+            home: &self.open,
+            open: Some(open),
+        };
+        lent.open.as_mut().map(f)
+    }
+
+    /// Whether `#[observe]` should capture this observation's input.
+    #[inline]
+    pub(crate) fn captures_input(&self) -> bool {
+        // SAFETY: a momentary shared read on the frame's thread, as in `with_open`.
+        unsafe { (*self.open.get()).as_ref() }.is_some_and(|open| open.capture_input)
     }
 
     /// True when this frame is an observation (not a carried context or a client scope).
     pub(crate) fn is_observation(&self) -> bool {
-        // SAFETY: a shared read of the option's discriminant, which never changes after
-        // construction; nothing holds a `&mut` to it across this call on this thread.
+        // SAFETY: a momentary shared read on the frame's thread, as in `with_open`.
         unsafe { (*self.open.get()).is_some() }
     }
 
@@ -382,9 +451,8 @@ pub fn update_current_trace(update: TraceUpdate) {
 /// ```
 pub fn update_current_observation(update: ObservationUpdate) {
     with_current(|frame| {
-        // SAFETY: we run inside the frame's `Entered` scope, on its owner's thread.
-        match frame.and_then(|f| unsafe { f.open_mut() }) {
-            Some(open) => {
+        let applied = frame.and_then(|f| {
+            f.with_open(|open| {
                 let Open {
                     name,
                     level,
@@ -392,8 +460,10 @@ pub fn update_current_observation(update: ObservationUpdate) {
                     ..
                 } = open;
                 update.apply_to(details.get_or_insert_with(Default::default), level, name)
-            }
-            None => outside_once("update_current_observation"),
+            })
+        });
+        if applied.is_none() {
+            outside_once("update_current_observation");
         }
     })
 }
@@ -486,4 +556,111 @@ pub fn score_current_observation(score: ScoreRequest) {
             outside_once("score_current_observation");
         }
     });
+}
+
+/// An observation frame with no trace (nothing to send it to): enough for unit tests of the
+/// context.
+#[cfg(test)]
+impl Frame {
+    pub(crate) fn test_observation(id: u64) -> Frame {
+        Frame {
+            trace: None,
+            client: None,
+            span_id: Some(SpanId(id)),
+            parent_id: None,
+            open: UnsafeCell::new(Some(Open {
+                name: Cow::Borrowed("test"),
+                kind: ObservationType::Span,
+                level: Level::Default,
+                start: clock::ticks(),
+                input: None,
+                output: None,
+                details: None,
+                capture_input: true,
+                capture_output: false,
+            })),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::panic::AssertUnwindSafe;
+
+    fn observation(id: u64) -> Frame {
+        Frame::test_observation(id)
+    }
+
+    fn current_id() -> Option<u64> {
+        with_current(|f| f.and_then(|f| f.span_id).map(|id| id.0))
+    }
+
+    #[test]
+    fn enter_nests_and_restores_the_previous_frame_also_on_unwind() {
+        let outer = observation(1);
+        let inner = observation(2);
+        assert_eq!(current_id(), None);
+        outer.enter(|| {
+            assert_eq!(current_id(), Some(1));
+            inner.enter(|| assert_eq!(current_id(), Some(2)));
+            assert_eq!(current_id(), Some(1));
+            let unwound = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                inner.enter(|| panic!("inside"));
+            }));
+            assert!(unwound.is_err());
+            assert_eq!(
+                current_id(),
+                Some(1),
+                "the guard restored the pointer on unwind"
+            );
+        });
+        assert_eq!(current_id(), None);
+    }
+
+    #[test]
+    fn open_fields_are_lent_once_and_put_back() {
+        let frame = observation(1);
+        assert!(frame.is_observation());
+        assert!(frame.captures_input());
+        frame.enter(|| {
+            let nested = with_current(|current| {
+                let current = current.expect("entered");
+                current
+                    .with_open(|open| {
+                        open.level = Level::Warning;
+                        // The same frame reached again while its fields are out: it looks
+                        // closed, so no second `&mut` exists.
+                        with_current(|again| {
+                            let again = again.expect("entered");
+                            (again.is_observation(), again.with_open(|_| ()).is_some())
+                        })
+                    })
+                    .expect("an observation")
+            });
+            assert_eq!(nested, (false, false));
+        });
+        let mut frame = frame;
+        assert!(frame.is_observation(), "the fields came back");
+        assert_eq!(frame.open_mut().map(|o| o.level), Some(Level::Warning));
+    }
+
+    #[test]
+    fn open_fields_come_back_when_the_borrower_panics() {
+        let frame = observation(1);
+        let unwound = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            frame.with_open(|_| panic!("inside"));
+        }));
+        assert!(unwound.is_err());
+        assert!(frame.is_observation());
+    }
+
+    #[test]
+    fn carried_frames_have_no_open_fields() {
+        let carried = observation(7).carried();
+        assert!(!carried.is_observation());
+        assert!(!carried.captures_input());
+        assert_eq!(carried.with_open(|_| ()), None);
+        assert_eq!(carried.span_id, Some(SpanId(7)));
+    }
 }

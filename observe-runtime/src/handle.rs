@@ -27,7 +27,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::carry::WithContext;
-use crate::context::{Entered, Frame, ScoreRequest, TraceState};
+use crate::context::{Frame, ScoreRequest, TraceState};
 use crate::model::{ObservationType, SpanId, TraceId};
 use crate::pipeline::Pipeline;
 use crate::update::{ObservationUpdate, TraceUpdate};
@@ -192,9 +192,8 @@ impl ObservationHandle {
 
     /// Changes this observation's fields.
     pub fn update(&mut self, update: ObservationUpdate) -> &mut Self {
-        if let Some(frame) = &self.frame {
-            // SAFETY: `&mut self` is the only access to the frame.
-            if let Some(open) = unsafe { frame.open_mut() } {
+        if let Some(frame) = &mut self.frame {
+            if let Some(open) = frame.open_mut() {
                 let crate::context::Open {
                     name,
                     level,
@@ -215,8 +214,7 @@ impl ObservationHandle {
 
     /// Runs a closure with this observation as the parent of `#[observe]` calls inside it.
     pub fn in_scope<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _entered = Entered::new(self.frame());
-        f()
+        self.frame().enter(f)
     }
 
     /// Runs a future with this observation as the parent of `#[observe]` calls inside it.

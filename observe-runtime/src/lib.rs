@@ -47,6 +47,8 @@
 //! and the in-memory and console destinations.
 
 #![warn(missing_docs)]
+// Every `unsafe` block says why it holds; an `unsafe fn`'s body is not one big unsafe block.
+#![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod config;
 pub mod export;

@@ -35,7 +35,7 @@ pub use report::{DestinationStats, FlushReport, Stats};
 
 use budget::Budget;
 use destination::Destination;
-use ring::{Producer, Ring};
+use ring::{Consumer, Producer, Slots};
 use worker::{Command, Worker};
 
 use crate::clock::Ticks;
@@ -268,8 +268,10 @@ const RING_SLOTS: usize = 1024;
 pub(crate) struct Pipeline {
     /// Tells this pipeline's rings apart in a thread's list of rings.
     id: u64,
-    /// Every thread's ring, for the worker to drain; locked by a thread once, to register.
-    rings: Mutex<Vec<Arc<Ring>>>,
+    /// The consumer end of every thread's ring, for the worker to drain (it pops while
+    /// holding the lock, which is what makes it the one consumer); locked by a thread once,
+    /// to register.
+    rings: Mutex<Vec<Consumer>>,
     /// Records that may still be queued: `queue_capacity` less those in flight. Threads take
     /// credits in chunks of `credit_chunk`; the worker gives them back as it drains.
     credits: OwnLine<AtomicI64>,
@@ -443,7 +445,9 @@ impl Pipeline {
                     // The ring is full: the worker is behind. Go on in a new ring while the
                     // pipeline has credits (the record's captured bytes come along).
                     self.worker.unpark();
-                    producer.take_back(&mut record);
+                    // SAFETY: `record` was placed (if at all) by this producer, the first in
+                    // line, by `push_observation` just before, and its push just failed.
+                    unsafe { producer.take_back(&mut record) };
                     producer.continue_in(self.register_ring());
                     producer.push(record).err()
                 }
@@ -468,15 +472,13 @@ impl Pipeline {
     }
 
     /// A new ring for the calling thread.
-    fn register_ring(&self) -> Arc<Ring> {
-        let ring = Arc::new(Ring::new(
-            RING_SLOTS.min(self.settings.queue_capacity.max(1)),
-        ));
+    fn register_ring(&self) -> Slots {
+        let (slots, consumer) = ring::new_ring(RING_SLOTS.min(self.settings.queue_capacity.max(1)));
         self.rings
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .push(ring.clone());
-        ring
+            .push(consumer);
+        slots
     }
 
     /// Credits for the next few records of a thread, and a wake-up of the worker when that

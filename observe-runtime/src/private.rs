@@ -7,15 +7,17 @@ use std::cell::Cell;
 use std::fmt::{Debug, Display};
 use std::future::Future;
 use std::io::Write as _;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use serde::Serialize;
+use sync_wrapper::SyncWrapper;
 
 pub use crate::model::{Json, ObservationType};
 
-use crate::context::{has_current, with_current, Entered, Frame, Open};
+use crate::context::{has_current, with_current, Frame, Open};
 use crate::global;
 use crate::model::Level;
 
@@ -50,7 +52,11 @@ pub struct Span {
     /// Boxed: the span lives inside the caller's future, and a pointer keeps that future
     /// (and every future that awaits it) 120 bytes smaller and cheap to move, traced or not.
     /// The boxes come from a small per-thread pool ([`FrameBox`]), not from `malloc`.
-    frame: Option<FrameBox>,
+    ///
+    /// In a [`SyncWrapper`], so that a span (which `#[observe]` keeps in the caller's future)
+    /// never makes that future `!Sync`: every method reaches the frame through `&mut self`
+    /// or `self`, so sharing a `&Span` gives access to nothing.
+    frame: Option<SyncWrapper<FrameBox>>,
 }
 
 impl Span {
@@ -67,19 +73,19 @@ impl Span {
 
     #[inline(never)]
     fn enter_active(meta: &'static Meta) -> Span {
-        let frame =
+        let mut frame =
             with_current(|current| Frame::open(current, Cow::Borrowed(meta.name), meta.kind));
-        if let Some(frame) = &frame {
+        if let Some(frame) = &mut frame {
             let trace = frame.trace.as_ref().expect("open frames have a trace");
-            let default = trace.sampled && trace.pipeline.capture_io();
-            // SAFETY: the frame was just made here; nothing else refers to it.
-            if let Some(open) = unsafe { frame.open_mut() } {
-                open.capture_input = trace.sampled && meta.capture_input.unwrap_or(default);
-                open.capture_output = trace.sampled && meta.capture_output.unwrap_or(default);
+            let sampled = trace.sampled;
+            let default = sampled && trace.pipeline.capture_io();
+            if let Some(open) = frame.open_mut() {
+                open.capture_input = sampled && meta.capture_input.unwrap_or(default);
+                open.capture_output = sampled && meta.capture_output.unwrap_or(default);
             }
         }
         Span {
-            frame: frame.map(FrameBox::new),
+            frame: frame.map(|f| SyncWrapper::new(FrameBox::new(f))),
         }
     }
 
@@ -89,12 +95,8 @@ impl Span {
 
     /// True when the input should be captured.
     #[inline]
-    pub fn wants_input(&self) -> bool {
-        // SAFETY: `&self` is the frame's owner; the reference does not outlive this read.
-        self.frame
-            .as_ref()
-            .and_then(|f| unsafe { f.open_mut() })
-            .is_some_and(|open| open.capture_input)
+    pub fn wants_input(&mut self) -> bool {
+        self.frame_mut().is_some_and(|f| f.captures_input())
     }
 
     /// Records the input object built by `writer`.
@@ -105,8 +107,12 @@ impl Span {
     }
 
     fn open(&mut self) -> Option<&mut Open> {
-        // SAFETY: `&mut self` owns the frame and nothing else refers to it outside a poll.
-        self.frame.as_ref().and_then(|f| unsafe { f.open_mut() })
+        self.frame_mut().and_then(|f| f.open_mut())
+    }
+
+    #[inline]
+    fn frame_mut(&mut self) -> Option<&mut FrameBox> {
+        self.frame.as_mut().map(SyncWrapper::get_mut)
     }
 
     /// Runs a sync body inside the observation.
@@ -116,12 +122,10 @@ impl Span {
         body: impl FnOnce() -> R,
         on_output: impl FnOnce(&R, &mut OutputSink<'_>),
     ) -> R {
-        let Some(frame) = self.frame.as_ref() else {
+        let Some(frame) = self.frame_mut() else {
             return body();
         };
-        let entered = Entered::new(frame);
-        let result = catch_unwind(AssertUnwindSafe(body));
-        drop(entered);
+        let result = frame.enter(|| catch_unwind(AssertUnwindSafe(body)));
         match result {
             Ok(value) => {
                 self.complete(&value, on_output);
@@ -172,7 +176,7 @@ impl Span {
 
     fn finish(&mut self) {
         if let Some(frame) = self.frame.take() {
-            frame.into_inner().finish();
+            frame.into_inner().into_inner().finish();
         }
     }
 }
@@ -205,18 +209,18 @@ impl Span {
 /// `malloc` and `free` of a frame cost about a hundred instructions; the pool, a few. A frame
 /// that ends on another thread than it began (a future that moved) goes to that thread's
 /// pool; each pool keeps at most [`POOL_MAX`] boxes and frees the rest.
-struct FrameBox(std::ptr::NonNull<Frame>);
-
-// SAFETY: it owns its frame as a `Box<Frame>` would, and `Frame` is `Send` (not `Sync`,
-// and neither is this).
-unsafe impl Send for FrameBox {}
+///
+/// Invariant: the box holds an initialized frame from `new` until `into_inner` or drop. A
+/// `Box` of `MaybeUninit<Frame>` (not a raw pointer) so that `Send` follows from `Frame`'s,
+/// with no `unsafe impl`.
+struct FrameBox(ManuallyDrop<Box<MaybeUninit<Frame>>>);
 
 const POOL_MAX: usize = 64;
 
 thread_local! {
     // Boxes, not frames: each is handed out and taken back whole.
     #[allow(clippy::vec_box)]
-    static POOL: std::cell::RefCell<Vec<Box<std::mem::MaybeUninit<Frame>>>> =
+    static POOL: std::cell::RefCell<Vec<Box<MaybeUninit<Frame>>>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
@@ -227,31 +231,27 @@ impl FrameBox {
             .try_with(|pool| pool.try_borrow_mut().ok().and_then(|mut p| p.pop()))
             .ok()
             .flatten();
-        let boxed = spare.unwrap_or_else(|| Box::new(std::mem::MaybeUninit::uninit()));
-        let raw = Box::into_raw(boxed).cast::<Frame>();
-        // SAFETY: `raw` is a live, exclusive, uninitialized allocation for a `Frame`.
-        unsafe {
-            raw.write(frame);
-            FrameBox(std::ptr::NonNull::new_unchecked(raw))
-        }
+        let mut boxed = spare.unwrap_or_else(|| Box::new(MaybeUninit::uninit()));
+        boxed.write(frame);
+        FrameBox(ManuallyDrop::new(boxed))
     }
 
     /// The frame, moved out; the box goes back to this thread's pool.
     #[inline]
     fn into_inner(self) -> Frame {
-        let raw = self.0.as_ptr();
-        std::mem::forget(self);
-        // SAFETY: `raw` holds an initialized frame that we own; after the read it is
-        // uninitialized memory of the right layout, which is what the pool keeps.
-        unsafe {
-            let frame = raw.read();
-            recycle(Box::from_raw(raw.cast::<std::mem::MaybeUninit<Frame>>()));
-            frame
-        }
+        let mut this = ManuallyDrop::new(self);
+        // SAFETY: `this` is never used again (and its `Drop` never runs), so the box is
+        // taken out exactly once.
+        let boxed = unsafe { ManuallyDrop::take(&mut this.0) };
+        // SAFETY: initialized (the invariant); after the read the box holds uninitialized
+        // memory of the right layout, which is what the pool keeps, and nothing reads it.
+        let frame = unsafe { boxed.assume_init_read() };
+        recycle(boxed);
+        frame
     }
 }
 
-fn recycle(boxed: Box<std::mem::MaybeUninit<Frame>>) {
+fn recycle(boxed: Box<MaybeUninit<Frame>>) {
     let _ = POOL.try_with(|pool| {
         if let Ok(mut pool) = pool.try_borrow_mut() {
             if pool.len() < POOL_MAX {
@@ -265,8 +265,16 @@ impl std::ops::Deref for FrameBox {
     type Target = Frame;
     #[inline]
     fn deref(&self) -> &Frame {
-        // SAFETY: initialized and owned until `into_inner` or drop.
-        unsafe { self.0.as_ref() }
+        // SAFETY: initialized until `into_inner` or drop (the invariant).
+        unsafe { self.0.assume_init_ref() }
+    }
+}
+
+impl std::ops::DerefMut for FrameBox {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Frame {
+        // SAFETY: as in `deref`.
+        unsafe { self.0.assume_init_mut() }
     }
 }
 
@@ -274,17 +282,18 @@ impl Drop for FrameBox {
     fn drop(&mut self) {
         // Only reached when a span is dropped without finishing, which `Span` never does;
         // kept correct anyway.
-        let raw = self.0.as_ptr();
-        // SAFETY: as in `into_inner`.
-        unsafe {
-            drop(raw.read());
-            recycle(Box::from_raw(raw.cast::<std::mem::MaybeUninit<Frame>>()));
-        }
+        // SAFETY: `drop` runs once and `self.0` is not used after it.
+        let mut boxed = unsafe { ManuallyDrop::take(&mut self.0) };
+        // SAFETY: initialized (the invariant); dropped once, then only the memory is kept.
+        unsafe { boxed.assume_init_drop() };
+        recycle(boxed);
     }
 }
 
 pin_project_lite::pin_project! {
-    /// The future `#[observe]` wraps around an async body.
+    /// The future `#[observe]` wraps around an async body. `Send` and `Sync` exactly when
+    /// the body's future (and the output closure, which captures nothing) is: the span is
+    /// both (see [`Span`]'s frame).
     pub struct Instrumented<F, C> {
         // Declared first so that, when dropped unfinished, the body's own observations end
         // before this one.
@@ -305,23 +314,22 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let Some(frame) = this.span.frame.as_ref() else {
+        let span = this.span;
+        let Some(frame) = span.frame_mut() else {
             return this.future.poll(cx);
         };
-        let entered = Entered::new(frame);
         let future = this.future;
-        let result = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
-        drop(entered);
+        let result = frame.enter(|| catch_unwind(AssertUnwindSafe(|| future.poll(cx))));
         match result {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => {
                 if let Some(on_output) = this.on_output.take() {
-                    this.span.complete(&value, on_output);
+                    span.complete(&value, on_output);
                 }
                 Poll::Ready(value)
             }
             Err(payload) => {
-                this.span.panicked(payload.as_ref());
+                span.panicked(payload.as_ref());
                 resume_unwind(payload)
             }
         }
@@ -550,5 +558,38 @@ impl<T: Debug + ?Sized> ErrorDebug for &ErrorText<'_, T> {
 impl<T: ?Sized> ErrorOpaque for ErrorText<'_, T> {
     fn error_text(&self) -> String {
         format!("error of type {}", type_name::<T>())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> Frame {
+        // No trace: finishing it sends nothing.
+        Frame::test_observation(3)
+    }
+
+    #[test]
+    fn frame_boxes_are_reused_and_hand_their_frame_back() {
+        let first = FrameBox::new(frame());
+        let address = &*first as *const Frame;
+        let back = first.into_inner();
+        assert_eq!(back.span_id, Some(crate::model::SpanId(3)));
+        // The box went to this thread's pool: the next frame lands in it.
+        let second = FrameBox::new(back);
+        assert_eq!(&*second as *const Frame, address);
+        // Dropped without `into_inner`: the frame is dropped, the box kept.
+        drop(second);
+        let third = FrameBox::new(frame());
+        assert_eq!(&*third as *const Frame, address);
+        drop(third.into_inner());
+    }
+
+    #[test]
+    fn an_inactive_span_runs_the_body_and_wants_nothing() {
+        let mut span = Span::inactive();
+        assert!(!span.wants_input());
+        assert_eq!(span.in_scope(|| 2 + 2, |_, _| unreachable!()), 4);
     }
 }

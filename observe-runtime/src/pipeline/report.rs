@@ -99,7 +99,8 @@ impl DestinationStats {
     ///
     /// ```
     /// use observe_runtime::DestinationStats;
-    /// let d = DestinationStats { accepted: 5, exported: 2, failed: 1, dropped: 1, pending: 1, ..Default::default() };
+    /// let mut d = DestinationStats::default(); // non_exhaustive: built from the default
+    /// (d.accepted, d.exported, d.failed, d.dropped, d.pending) = (5, 2, 1, 1, 1);
     /// assert!(d.balanced());
     /// ```
     pub fn balanced(&self) -> bool {

@@ -14,6 +14,11 @@
 //! chunk), and the worker gives them back as it drains. A thread whose ring fills before the
 //! worker comes by continues in a new ring, so a burst from one thread may use the whole
 //! capacity, as with one shared queue.
+//!
+//! Who may touch what is in the types: a ring is made as a pair of ends, a [`Producer`] (one
+//! per thread and pipeline, in a thread-local) and a [`Consumer`] (held by the pipeline for
+//! its worker); neither is `Clone`, and every method that reads or writes slots takes
+//! `&mut self` on its end. So two threads can never push into one ring, nor pop from it.
 
 use std::cell::{RefCell, UnsafeCell};
 use std::mem::MaybeUninit;
@@ -24,12 +29,13 @@ use super::{Captured, OwnLine, Record};
 use crate::model::Json;
 
 /// Bytes of captured input and output a ring carries beside its records.
-const PAYLOAD_BYTES: usize = 64 * 1024;
+/// (Smaller under Miri, so that its tests wrap the ring many times in little time.)
+const PAYLOAD_BYTES: usize = if cfg!(miri) { 4 * 1024 } else { 64 * 1024 };
 /// Captures bigger than this (input and output together) go on the heap instead.
 const PAYLOAD_INLINE_MAX: usize = 2048;
 
-/// One thread's records for one pipeline.
-pub(super) struct Ring {
+/// One thread's records for one pipeline: the state both ends share.
+struct Ring {
     slots: Box<[UnsafeCell<MaybeUninit<Record>>]>,
     mask: usize,
     /// The next slot the worker reads: written by the worker only.
@@ -41,20 +47,91 @@ pub(super) struct Ring {
     /// Credits the exited thread did not use, for the worker to give back.
     unused_credits: AtomicUsize,
     /// Captured input and output, as JSON bytes; each record says where its own are.
+    /// Reached only through [`Ring::bytes_at`], which derives pointers from the whole buffer.
     bytes: Box<[UnsafeCell<MaybeUninit<u8>>]>,
     /// Where the bytes of records the worker has taken end: written by the worker only.
     bytes_head: OwnLine<AtomicUsize>,
 }
 
-// SAFETY: a slot is written only by the producer before it publishes the tail past it, and
-// read only by the worker after it saw that tail and before it publishes the head past it;
-// the records themselves are `Send`.
-unsafe impl Send for Ring {}
+// SAFETY: the ring is shared by exactly one `Producer` and one `Consumer` (see `new_ring`;
+// neither is `Clone`, and each writes through `&mut self`). A slot is written only by the
+// producer before it publishes the tail past it (release), and read only by the consumer
+// after it saw that tail (acquire) and before it publishes the head past it (release); the
+// producer reuses a slot only after it saw that head (acquire). The byte ring follows the
+// same rule with `bytes_head`. So no byte is accessed by both threads without a
+// happens-before edge between the accesses. (`Send` is derived: see the assertions below.)
 unsafe impl Sync for Ring {}
 
+// What crosses threads inside a ring must be `Send`; asserted, not assumed.
+const _: () = {
+    const fn send<T: Send>() {}
+    send::<Record>();
+    send::<Ring>();
+    send::<Producer>();
+    send::<Consumer>();
+};
+
+/// A new ring of `capacity` slots (rounded up to a power of two), as its two ends: the
+/// producer's part (for [`Producer::new`] or [`Producer::continue_in`]) and the consumer.
+pub(super) fn new_ring(capacity: usize) -> (Slots, Consumer) {
+    let ring = Arc::new(Ring::new(capacity));
+    (Slots(ring.clone()), Consumer { ring })
+}
+
+/// The producer's end of a ring not yet given to a [`Producer`]. Not `Clone`: one producer
+/// per ring.
+pub(super) struct Slots(Arc<Ring>);
+
+/// The worker's end of one ring. Not `Clone`: one consumer per ring, and `&mut self` to
+/// take records, so "worker only" is a compile-time fact.
+pub(super) struct Consumer {
+    ring: Arc<Ring>,
+}
+
+impl Consumer {
+    /// Records in the ring now (exact when neither side is moving).
+    pub(super) fn len(&self) -> usize {
+        self.ring.len()
+    }
+
+    /// True once the producing thread exited and every record was taken.
+    pub(super) fn finished(&self) -> bool {
+        self.ring.abandoned.load(Ordering::Acquire) && self.len() == 0
+    }
+
+    /// Credits the exited thread left; read once, when the worker forgets the ring.
+    pub(super) fn take_unused_credits(&mut self) -> usize {
+        self.ring.unused_credits.swap(0, Ordering::AcqRel)
+    }
+
+    /// Takes up to `max` records, oldest first.
+    pub(super) fn pop_into(&mut self, max: usize, mut sink: impl FnMut(Record)) -> usize {
+        let ring = &*self.ring;
+        let head = ring.head.load(Ordering::Relaxed);
+        let tail = ring.tail.load(Ordering::Acquire);
+        let n = tail.wrapping_sub(head).min(max);
+        let mut bytes_head = ring.bytes_head.load(Ordering::Relaxed);
+        for i in 0..n {
+            let slot = &ring.slots[head.wrapping_add(i) & ring.mask];
+            // SAFETY: slots in head..tail were written and published by the producer (the
+            // acquire load of `tail` above), and we, the one consumer, read each exactly
+            // once here before the head moves past it.
+            let mut record = unsafe { (*slot.get()).assume_init_read() };
+            // SAFETY: the record was just taken by the consumer, so its bytes were published
+            // with it, and `bytes_head` is where the bytes of earlier records end.
+            if let Some(end) = unsafe { ring.materialize(&mut record, bytes_head) } {
+                bytes_head = end;
+            }
+            sink(record);
+        }
+        ring.bytes_head.store(bytes_head, Ordering::Release);
+        ring.head.store(head.wrapping_add(n), Ordering::Release);
+        n
+    }
+}
+
 impl Ring {
-    /// A ring of `capacity` slots, rounded up to a power of two.
-    pub(super) fn new(capacity: usize) -> Ring {
+    fn new(capacity: usize) -> Ring {
         let capacity = capacity.max(1).next_power_of_two();
         Ring {
             slots: (0..capacity)
@@ -70,25 +147,46 @@ impl Ring {
         }
     }
 
+    /// A pointer to byte `at` (already reduced modulo [`PAYLOAD_BYTES`]) of the byte ring,
+    /// valid for the rest of the buffer. Derived from the whole buffer, not from the one
+    /// element at `at`: a pointer from `&self.bytes[at]` may only reach that one byte.
+    fn bytes_at(&self, at: usize) -> *mut u8 {
+        debug_assert!(at < PAYLOAD_BYTES);
+        let base = UnsafeCell::raw_get(self.bytes.as_ptr()).cast::<u8>();
+        // `wrapping_add` keeps this function safe; `at` is in bounds, so it equals `add`.
+        base.wrapping_add(at)
+    }
+
     /// The JSON at `start..start + len` of the byte ring.
     ///
-    /// SAFETY: the range was written by the producer and published with a record the
-    /// caller has taken.
+    /// # Safety
+    /// The range was written by the producer and published with a record the caller has
+    /// taken, and the producer does not write it again until `bytes_head` moves past it.
     unsafe fn json_at(&self, start: usize, len: usize) -> Option<Json> {
         if len == 0 {
             return None;
         }
         let at = start & (PAYLOAD_BYTES - 1);
-        let bytes = std::slice::from_raw_parts(self.bytes[at].get() as *const u8, len);
-        // (Only bytes the producer wrote are read: `place` copied them in.)
-        // The bytes are a copy of a `Json`'s text: valid UTF-8.
-        Some(Json::from_raw(std::str::from_utf8_unchecked(bytes)))
+        debug_assert!(
+            at + len <= PAYLOAD_BYTES,
+            "`place` keeps captures contiguous"
+        );
+        // SAFETY: `at..at + len` is inside the buffer (`place` never lets a capture wrap),
+        // initialized by `place`, and not written while we read (the caller's contract).
+        let bytes = unsafe { std::slice::from_raw_parts(self.bytes_at(at), len) };
+        // SAFETY: the bytes are a copy of a `Json`'s text: valid UTF-8.
+        let text = unsafe { std::str::from_utf8_unchecked(bytes) };
+        Some(Json::from_raw(text))
     }
 
     /// Moves a taken record's captured bytes out of the ring onto the heap, and says where
     /// its bytes end (`None` when it has none here). `bytes_head` is where the taken bytes
     /// end so far.
-    fn materialize(&self, record: &mut Record, bytes_head: usize) -> Option<usize> {
+    ///
+    /// # Safety
+    /// The record came out of this ring (so its bytes are published), and its bytes are not
+    /// yet given back to the producer (`bytes_head` has not moved past them).
+    unsafe fn materialize(&self, record: &mut Record, bytes_head: usize) -> Option<usize> {
         let Record::Observation(finished) = record else {
             return None;
         };
@@ -96,7 +194,7 @@ impl Ring {
             return None;
         };
         let (start, input_len, output_len) = decode(code, bytes_head);
-        // SAFETY: published with this record, which the worker has taken.
+        // SAFETY: published with this record, and not given back (our caller's contract).
         let (input, output) = unsafe {
             (
                 self.json_at(start, input_len),
@@ -111,41 +209,9 @@ impl Ring {
         self.mask + 1
     }
 
-    /// Records in the ring now (exact when neither side is moving).
-    pub(super) fn len(&self) -> usize {
+    fn len(&self) -> usize {
         let head = self.head.load(Ordering::Acquire);
         self.tail.load(Ordering::Acquire).wrapping_sub(head)
-    }
-
-    /// True once the producing thread exited and every record was taken.
-    pub(super) fn finished(&self) -> bool {
-        self.abandoned.load(Ordering::Acquire) && self.len() == 0
-    }
-
-    /// Credits the exited thread left; read once, when the worker forgets the ring.
-    pub(super) fn take_unused_credits(&self) -> usize {
-        self.unused_credits.swap(0, Ordering::AcqRel)
-    }
-
-    /// Takes up to `max` records, oldest first. Worker only.
-    pub(super) fn pop_into(&self, max: usize, mut sink: impl FnMut(Record)) -> usize {
-        let head = self.head.load(Ordering::Relaxed);
-        let tail = self.tail.load(Ordering::Acquire);
-        let n = tail.wrapping_sub(head).min(max);
-        let mut bytes_head = self.bytes_head.load(Ordering::Relaxed);
-        for i in 0..n {
-            let slot = &self.slots[head.wrapping_add(i) & self.mask];
-            // SAFETY: slots in head..tail were written and published by the producer, and
-            // are read exactly once here before the head moves past them.
-            let mut record = unsafe { (*slot.get()).assume_init_read() };
-            if let Some(end) = self.materialize(&mut record, bytes_head) {
-                bytes_head = end;
-            }
-            sink(record);
-        }
-        self.bytes_head.store(bytes_head, Ordering::Release);
-        self.head.store(head.wrapping_add(n), Ordering::Release);
-        n
     }
 }
 
@@ -187,11 +253,11 @@ pub(super) struct Producer {
 }
 
 impl Producer {
-    /// A producer for `id` writing into `ring`, with no credit yet.
-    pub(super) fn new(pipeline_id: u64, ring: Arc<Ring>) -> Producer {
+    /// A producer for `id` writing into `slots`, with no credit yet.
+    pub(super) fn new(pipeline_id: u64, slots: Slots) -> Producer {
         Producer {
             pipeline_id,
-            ring,
+            ring: slots.0,
             tail: 0,
             head: 0,
             credits: 0,
@@ -224,11 +290,12 @@ impl Producer {
             }
         }
         let at = start & (PAYLOAD_BYTES - 1);
-        // SAFETY: `at..at + total` is past the worker's head and before our tail plus the
-        // ring's size, so the worker does not read it until a record published later says
-        // so; we are the only writer.
+        let to = self.ring.bytes_at(at);
+        // SAFETY: `at + total <= PAYLOAD_BYTES` (the skip above), so the range is inside the
+        // buffer, which `to` may reach whole. It is past the consumer's `bytes_head` (acquired
+        // above or earlier) and within one buffer of it, so the consumer does not read it
+        // until a record published later says so; we, the one producer, are its only writer.
         unsafe {
-            let to = self.ring.bytes[at].get().cast::<u8>();
             std::ptr::copy_nonoverlapping(input.as_ptr(), to, input.len());
             std::ptr::copy_nonoverlapping(output.as_ptr(), to.add(input.len()), output.len());
         }
@@ -238,9 +305,16 @@ impl Producer {
 
     /// Takes a record's captured bytes back out of this ring onto the heap, before the
     /// record goes into another ring.
-    pub(super) fn take_back(&mut self, record: &mut Record) {
+    ///
+    /// # Safety
+    /// The record's captured bytes were placed by this producer (with [`Producer::place`])
+    /// and the record was never pushed.
+    pub(super) unsafe fn take_back(&mut self, record: &mut Record) {
         let bytes_head = self.ring.bytes_head.load(Ordering::Acquire);
-        self.ring.materialize(record, bytes_head);
+        // SAFETY: we wrote the bytes and do not write them again before this returns; the
+        // consumer never reads them (the record was not published), so `bytes_head` is at
+        // or before them.
+        unsafe { self.ring.materialize(record, bytes_head) };
     }
 
     /// Publishes one record, or gives it back when the ring is full. The caller made sure
@@ -256,8 +330,8 @@ impl Producer {
             }
         }
         let slot = &self.ring.slots[self.tail & self.ring.mask];
-        // SAFETY: the slot is outside head..tail, so the worker does not read it; we are
-        // the ring's only producer.
+        // SAFETY: the slot is outside head..tail (the head acquired above or earlier), so
+        // the consumer does not read it; we are the ring's one producer (`&mut self`).
         unsafe { (*slot.get()).write(record) };
         self.tail = self.tail.wrapping_add(1);
         self.ring.tail.store(self.tail, Ordering::Release);
@@ -281,8 +355,8 @@ impl Producer {
     /// ring is drained first (rings are listed in the order they were made) and then
     /// forgotten, so a burst is bounded by the pipeline's credits, not by one ring's size.
     #[cold]
-    pub(super) fn continue_in(&mut self, ring: Arc<Ring>) {
-        let old = std::mem::replace(&mut self.ring, ring);
+    pub(super) fn continue_in(&mut self, slots: Slots) {
+        let old = std::mem::replace(&mut self.ring, slots.0);
         old.abandoned.store(true, Ordering::Release);
         self.tail = 0;
         self.head = 0;
@@ -317,7 +391,7 @@ pub(super) fn push_fast(id: u64, record: Record) -> Result<(), Record> {
         return Err(record);
     };
     // SAFETY: the thread-local lives until this thread's destructors run, and none runs
-    // between here and the end of this function.
+    // between here and the end of this function (nothing below can exit the thread).
     let cell = unsafe { &*cell };
     let Ok(mut producers) = cell.try_borrow_mut() else {
         return Err(record);
@@ -374,7 +448,7 @@ mod tests {
     use crate::model::{Level, ObservationType, SpanId, TraceId};
     use crate::pipeline::Finished;
 
-    fn record(i: u64) -> Record {
+    pub(super) fn record(i: u64) -> Record {
         let t = clock::ticks();
         Record::Observation(Finished {
             trace_id: TraceId(1),
@@ -406,11 +480,13 @@ mod tests {
 
     #[test]
     fn captured_bytes_travel_with_their_records_across_many_wraps() {
-        let ring = Arc::new(Ring::new(64));
-        let mut producer = Producer::new(1, ring.clone());
+        let (slots, mut consumer) = new_ring(64);
+        let mut producer = Producer::new(1, slots);
         let mut expected = std::collections::VecDeque::new();
         let mut seen = 0;
-        for i in 0..20_000u64 {
+        // Under Miri, fewer: still several wraps of the 64 KiB byte ring.
+        let records = if cfg!(miri) { 200 } else { 20_000 };
+        for i in 0..records {
             // Sizes from 2 to ~1,500 bytes, so the byte ring wraps at odd places.
             let input = Json::string(&"x".repeat((i * 37 % 1500) as usize));
             let output = (i % 3 == 0).then(|| Json::from_value(&i));
@@ -431,16 +507,68 @@ mod tests {
             }
             // Drain now and then, as the worker would.
             if i % 50 == 49 {
-                ring.pop_into(usize::MAX, |r| {
+                consumer.pop_into(usize::MAX, |r| {
                     assert_eq!(captured(&r), expected.pop_front().unwrap(), "record {seen}");
                     seen += 1;
                 });
             }
         }
-        ring.pop_into(usize::MAX, |r| {
+        consumer.pop_into(usize::MAX, |r| {
             assert_eq!(captured(&r), expected.pop_front().unwrap());
             seen += 1;
         });
-        assert_eq!(seen, 20_000);
+        assert_eq!(seen, records);
+    }
+}
+
+/// The hand-written ring against `rtrb` (a well-kept SPSC ring), push then pop of one record
+/// (128 bytes), on one thread. A criterion run, not a test: `cargo test -p observe-runtime
+/// --release --lib ring_against_rtrb -- --ignored --nocapture`. Figures in BENCHMARKS.md.
+#[cfg(all(test, not(miri)))]
+mod bench {
+    use std::hint::black_box;
+    use std::time::Duration;
+
+    use criterion::Criterion;
+
+    use super::tests::record;
+    use super::*;
+
+    #[test]
+    #[ignore = "a benchmark: run with --release --ignored"]
+    fn ring_against_rtrb() {
+        let mut c = Criterion::default()
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(3));
+        let mut group = c.benchmark_group("spsc_push_pop_128B");
+        {
+            let (slots, mut consumer) = new_ring(1024);
+            let mut producer = Producer::new(1, slots);
+            producer.credits = usize::MAX;
+            let mut held = Some(record(0));
+            group.bench_function("observe_ring", |b| {
+                b.iter(|| {
+                    let r = held.take().expect("popped back");
+                    if producer.push(black_box(r)).is_err() {
+                        unreachable!("one record in a 1024-slot ring");
+                    }
+                    consumer.pop_into(1, |r| held = Some(black_box(r)));
+                })
+            });
+        }
+        {
+            let (mut producer, mut consumer) = rtrb::RingBuffer::<Record>::new(1024);
+            let mut held = Some(record(0));
+            group.bench_function("rtrb", |b| {
+                b.iter(|| {
+                    let r = held.take().expect("popped back");
+                    if producer.push(black_box(r)).is_err() {
+                        unreachable!("one record in a 1024-slot ring");
+                    }
+                    held = consumer.pop().ok().map(black_box);
+                })
+            });
+        }
+        group.finish();
     }
 }

@@ -37,8 +37,6 @@ pub(crate) struct Worker {
     masked_trace: Option<(Arc<TraceAttributes>, Arc<TraceAttributes>)>,
     /// Records taken from the rings, not yet in a batch.
     staged: VecDeque<Record>,
-    /// The rings as last listed.
-    rings: Vec<Arc<super::Ring>>,
 }
 
 impl Worker {
@@ -48,7 +46,6 @@ impl Worker {
             commands,
             masked_trace: None,
             staged: VecDeque::new(),
-            rings: Vec::new(),
         }
     }
 
@@ -150,33 +147,30 @@ impl Worker {
     fn stage(&mut self) {
         let pipeline = &self.pipeline;
         let want = pipeline.settings.max_batch_records.max(1);
-        {
-            let mut rings = pipeline
-                .rings
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            // Rings whose thread exited are forgotten once empty; their unused credits
-            // come back.
-            let mut returned = 0;
-            rings.retain(|ring| {
-                let finished = ring.finished();
-                if finished {
-                    returned += ring.take_unused_credits();
-                }
-                !finished
-            });
-            if returned > 0 {
-                pipeline
-                    .credits
-                    .fetch_add(returned as i64, Ordering::AcqRel);
+        // Held while popping: `&mut Consumer` is how the worker is the rings' one reader.
+        // Threads lock it only to register a ring, rarely.
+        let mut rings = pipeline
+            .rings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        // Rings whose thread exited are forgotten once empty; their unused credits come back.
+        let mut returned = 0;
+        rings.retain_mut(|ring| {
+            let finished = ring.finished();
+            if finished {
+                returned += ring.take_unused_credits();
             }
-            self.rings.clear();
-            self.rings.extend(rings.iter().cloned());
+            !finished
+        });
+        if returned > 0 {
+            pipeline
+                .credits
+                .fetch_add(returned as i64, Ordering::AcqRel);
         }
         let mut taken = 0;
         // In the order the rings were made: a thread's full ring before the one it went on
         // in, so that each thread's records stay in the order they ended.
-        for ring in &self.rings {
+        for ring in rings.iter_mut() {
             let room = want.saturating_sub(self.staged.len());
             if room == 0 {
                 break;
@@ -184,6 +178,7 @@ impl Worker {
             let staged = &mut self.staged;
             taken += ring.pop_into(room, |record| staged.push_back(record));
         }
+        drop(rings);
         let room = want.saturating_sub(self.staged.len());
         if room > 0 {
             let mut orphans = pipeline

@@ -1,0 +1,122 @@
+//! `#[observe]` and the carry helpers do not change a future's auto traits: the wrapped
+//! future is `Send` and `Sync` exactly when the plain one is (as tracing's `Instrumented`).
+//!
+//! This file checks the "is" direction at compile time (a test that builds is a test that
+//! passes) and runs the futures once; `tests/auto_traits/*.rs` are compile-fail cases for the
+//! "is not" direction: a body that is not `Send` (or not `Sync`) stays so once observed.
+//! Regenerate their expected output with `TRYBUILD=overwrite cargo test --test auto_traits`,
+//! then read the diff.
+
+use std::future::Future;
+use std::time::Duration;
+
+use observe_runtime::{observe, Client, Context, FutureExt, Trace};
+
+fn send_sync<T: Send + Sync>(value: T) -> T {
+    value
+}
+
+fn send<T: Send>(value: T) -> T {
+    value
+}
+
+#[observe]
+async fn leaf(n: u32) -> u32 {
+    tokio::task::yield_now().await;
+    n + 1
+}
+
+#[observe]
+fn sync_leaf(n: u32) -> u32 {
+    n * 2
+}
+
+/// Awaits observed futures and calls an observed sync fn: every state holds only
+/// `Send + Sync` values.
+#[observe]
+async fn workflow(n: u32) -> u32 {
+    let a = leaf(n).await;
+    let b = sync_leaf(a);
+    leaf(b).await
+}
+
+/// A body that holds a `Cell` (`Send`, not `Sync`) across an await.
+#[observe]
+async fn holds_a_cell(n: u32) -> u32 {
+    let cell = std::cell::Cell::new(n);
+    tokio::task::yield_now().await;
+    cell.get()
+}
+
+/// The same as a plain `async fn`, to compare with.
+async fn plain_holds_a_cell(n: u32) -> u32 {
+    let cell = std::cell::Cell::new(n);
+    tokio::task::yield_now().await;
+    cell.get()
+}
+
+#[tokio::test]
+async fn observed_futures_of_send_sync_bodies_are_send_and_sync() {
+    let (client, memory) = Client::in_memory();
+    let answer = client.instrument(send_sync(workflow(1))).await;
+    assert_eq!(answer, 5);
+    // Sync observed inside async ones, as `tokio::spawn` requires of the whole task.
+    let task = tokio::spawn(send_sync(client.instrument(workflow(2))));
+    assert_eq!(task.await.unwrap(), 7);
+    client.flush(Duration::from_secs(5));
+    // Two workflows of two leaves and a sync leaf each: every observation was recorded.
+    assert_eq!(memory.observations().len(), 8);
+}
+
+#[tokio::test]
+async fn the_carry_helpers_keep_send_and_sync() {
+    let (client, memory) = Client::in_memory();
+    let trace = client.trace(Trace::new("carried"));
+    let span = trace.span("parent");
+    // `in_current_trace`, `Context::attach` and a handle's `instrument` are all `Send + Sync`
+    // around a `Send + Sync` future. (A handle itself is `Send` but not `Sync`: its fields are
+    // updated through `&self` on one thread; it is the future it returns that moves.)
+    let under_span = send_sync(span.instrument(leaf(1)));
+    let outer = async move {
+        let a = under_span.await;
+        let b = send_sync(leaf(a).in_current_trace()).await;
+        send_sync(Context::current().attach(leaf(b))).await
+    };
+    assert_eq!(client.instrument(send_sync(outer)).await, 4);
+    // ...and a captured context moves to another thread.
+    let ctx = send(Context::current());
+    std::thread::spawn(move || ctx.run(|| sync_leaf(1)))
+        .join()
+        .unwrap();
+    span.end();
+    drop(trace);
+    client.flush(Duration::from_secs(5));
+    assert!(memory.observations().len() >= 4);
+}
+
+#[test]
+fn a_send_but_not_sync_body_stays_send_and_runs() {
+    // Observed and plain are `Send`; the compile-fail case `not_sync_body.rs` shows neither
+    // is `Sync`.
+    let observed = send(holds_a_cell(3));
+    let plain = send(plain_holds_a_cell(3));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    assert_eq!(rt.block_on(observed), 3);
+    assert_eq!(rt.block_on(plain), 3);
+}
+
+/// Compile-fail cases: a body that is not `Send` (or not `Sync`) stays so once observed.
+#[test]
+fn auto_traits_follow_the_body() {
+    let cases = trybuild::TestCases::new();
+    cases.compile_fail("tests/auto_traits/*.rs");
+}
+
+// The bound the user meets in practice: a boxed `Send + Sync` future.
+#[allow(dead_code)]
+fn boxed(n: u32) -> std::pin::Pin<Box<dyn Future<Output = u32> + Send + Sync>> {
+    Box::pin(workflow(n))
+}
