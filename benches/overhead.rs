@@ -14,6 +14,9 @@
 //! - `tracing_otel`: `#[instrument]` with `tracing-opentelemetry` and the OpenTelemetry SDK's
 //!   batch span processor (its own thread) with an exporter that counts and drops: today's
 //!   way from Rust to Langfuse's OTLP endpoint;
+//! - `observe_bridge`: the same `#[instrument]` function inside an observed trace, with
+//!   `tracing_subscriber`'s `Registry` and observe's `tracing` bridge (`ObserveLayer`): each
+//!   span becomes an observation that crosses observe's queue, as above;
 //! - `observe`: `#[observe]` with a `Client` whose worker thread runs and whose exporter counts
 //!   and drops every batch ([`Counting`]): the records really cross the queue to the worker.
 //!
@@ -125,6 +128,14 @@ fn tracing_registry() -> tracing::Dispatch {
     use tracing_subscriber::layer::SubscriberExt;
     tracing::Dispatch::new(
         tracing_subscriber::registry().with(CloseRecorder(Arc::new(AtomicU64::new(0)))),
+    )
+}
+
+/// `tracing` + observe's bridge: spans inside an observed trace become observations.
+fn tracing_bridge() -> tracing::Dispatch {
+    use tracing_subscriber::layer::SubscriberExt;
+    tracing::Dispatch::new(
+        tracing_subscriber::registry().with(observe_runtime::bridge::ObserveLayer::new()),
     )
 }
 
@@ -337,6 +348,7 @@ fn child_span(c: &mut Criterion) {
     let client = counting_client();
     let registry = tracing_registry();
     let (otel, otel_provider) = tracing_otel();
+    let bridge = tracing_bridge();
     let mut g = c.benchmark_group("child_span");
     configure(&mut g);
     g.bench_function("plain", |b| {
@@ -370,6 +382,17 @@ fn child_span(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 chunked(iters, |n| {
                     in_tracing_root(n, |i| sink(black_box(block_on(with_tracing::leaf(i)))))
+                })
+            })
+        })
+    });
+    g.bench_function("observe_bridge", |b| {
+        tracing::dispatcher::with_default(&bridge, || {
+            b.iter_custom(|iters| {
+                chunked(iters, |n| {
+                    in_observe_root(&client, n, |i| {
+                        sink(black_box(block_on(with_tracing::leaf(i))))
+                    })
                 })
             })
         })

@@ -1,5 +1,6 @@
 //! The library half of the `observe` command: PostgreSQL-dialect SQL over the local store
-//! ([`sql`]) and the built-in reports ([`reports`]). The binary (`src/main.rs`) adds the
+//! ([`sql`]), the built-in reports ([`reports`]) and, with the `ui` feature (on by default),
+//! the local web view (`ui`). The binary (`src/main.rs`) adds the
 //! command line and the tables.
 //!
 //! ```
@@ -14,3 +15,5 @@
 
 pub mod reports;
 pub mod sql;
+#[cfg(feature = "ui")]
+pub mod ui;

@@ -23,6 +23,9 @@ use observe_runtime::view::{
 use output::{cell, Cells, Format, Output, Rows};
 use rusqlite::types::Value;
 
+#[cfg(feature = "ui")]
+mod ui_command;
+
 /// Look at what your observed application recorded in the local store.
 #[derive(Parser, Debug)]
 #[command(name = "observe", version, about, long_about = None)]
@@ -118,6 +121,9 @@ enum Command {
     },
     /// Bring an older store file to this observe's schema (readers never change a file)
     Migrate,
+    /// Serve a local web view of sessions and traces (read-only) and print its URL
+    #[cfg(feature = "ui")]
+    Ui(ui_command::UiArgs),
 }
 
 /// Rows a table shows when `--limit` is not given: enough to read, few enough that a
@@ -271,6 +277,11 @@ fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
             )
         }
         Command::Migrate => unreachable!("handled before the store is opened for reading"),
+        #[cfg(feature = "ui")]
+        Command::Ui(args) => {
+            let path = store.path().to_owned();
+            ui_command::run(&path, &args)
+        }
     }
 }
 

@@ -62,6 +62,21 @@ impl Context {
         }
     }
 
+    /// A context around a frame made elsewhere in the crate (an incoming trace).
+    #[cfg_attr(not(feature = "propagation"), allow(dead_code))]
+    pub(crate) fn from_frame(frame: Option<Frame>) -> Context {
+        Context { frame }
+    }
+
+    /// The trace this context continues, if any.
+    ///
+    /// ```
+    /// assert_eq!(observe_runtime::Context::current().trace_id(), None);
+    /// ```
+    pub fn trace_id(&self) -> Option<crate::model::TraceId> {
+        self.frame.as_ref()?.trace.as_ref().map(|t| t.id)
+    }
+
     /// Runs a closure inside this context.
     pub fn run<R>(&self, f: impl FnOnce() -> R) -> R {
         match &self.frame {

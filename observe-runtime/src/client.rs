@@ -204,6 +204,8 @@ impl Guard {
 
     /// A guard that installed nothing and does nothing when dropped.
     pub(crate) fn disabled() -> Guard {
+        // Turned off on purpose: `#[observe]` finding no client is expected, not a trap.
+        global::mark_disabled();
         Guard {
             client: None,
             shutdown_timeout: DROP_SHUTDOWN_TIMEOUT,
@@ -228,8 +230,11 @@ impl std::fmt::Debug for Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         if let Some(client) = self.client.take() {
-            global::uninstall_if(client.pipeline());
+            let ours = global::uninstall_if(client.pipeline());
             client.shutdown(self.shutdown_timeout);
+            if ours {
+                crate::traps::report_open_at_shutdown();
+            }
         }
     }
 }

@@ -50,6 +50,10 @@ pub(crate) struct TraceState {
     updated: AtomicBool,
     /// The attributes once updated; `None` (the base) before.
     attrs: Mutex<Option<Arc<TraceAttributes>>>,
+    /// The W3C `tracestate` that came with a trace continued from another service, passed on
+    /// unchanged to the services this one calls.
+    #[cfg_attr(not(feature = "propagation"), allow(dead_code))]
+    pub(crate) tracestate: std::sync::OnceLock<Box<str>>,
 }
 
 impl TraceState {
@@ -61,6 +65,7 @@ impl TraceState {
             sampled,
             updated: AtomicBool::new(false),
             attrs: Mutex::new(None),
+            tracestate: std::sync::OnceLock::new(),
         })
     }
 
@@ -184,7 +189,7 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Frame>) -> R) -> R {
     // SAFETY: a non-null pointer was set by a live `Entered<'a>` (only `Frame::enter` makes
     // one, and it never lets the guard escape), which borrows its frame for `'a`: the frame
     // neither moves nor drops, nor is it borrowed mutably, until the guard puts the previous
-    // pointer back. `f` cannot keep the reference past this call.
+    // pointer back; or by a `RawEntered`, whose maker promises the same by its `unsafe`. `f` cannot keep the reference past this call.
     f(unsafe { ptr.as_ref() })
 }
 
@@ -222,6 +227,56 @@ impl Drop for Entered<'_> {
     }
 }
 
+/// A guard for the `tracing` bridge, whose spans are entered and exited by separate
+/// callbacks (`on_enter`/`on_exit`), so no closure can scope them. Unlike [`Entered`] it
+/// borrows nothing: whoever makes one promises, by the `unsafe` of [`RawEntered::new`], what
+/// the lifetime promises for `Entered`.
+#[cfg(feature = "tracing-bridge")]
+pub(crate) struct RawEntered {
+    previous: *const Frame,
+}
+
+#[cfg(feature = "tracing-bridge")]
+impl RawEntered {
+    /// Makes `frame` the thread's current context until the guard drops.
+    ///
+    /// # Safety
+    ///
+    /// `frame` must stay alive, unmoved and not borrowed mutably until the guard is dropped
+    /// on this thread, or until it is forgotten after handing its `previous` to the guard
+    /// entered after it ([`RawEntered::set_previous`]).
+    #[inline]
+    pub(crate) unsafe fn new(frame: &Frame) -> RawEntered {
+        let previous = CURRENT.with(|c| c.replace(frame as *const Frame));
+        RawEntered { previous }
+    }
+
+    /// The frame current before this guard.
+    pub(crate) fn previous(&self) -> *const Frame {
+        self.previous
+    }
+
+    /// Makes this guard restore `previous` instead: how a stack of guards closes the gap
+    /// when one below the top ends first (a `tracing` span exited out of order).
+    pub(crate) fn set_previous(&mut self, previous: *const Frame) {
+        self.previous = previous;
+    }
+}
+
+#[cfg(feature = "tracing-bridge")]
+impl Drop for RawEntered {
+    #[inline]
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.previous));
+    }
+}
+
+/// The current frame's address, to tell whether a frame is still the innermost.
+#[cfg(feature = "tracing-bridge")]
+pub(crate) fn current_ptr() -> *const Frame {
+    CURRENT.with(Cell::get)
+}
+
 impl Frame {
     /// Runs `f` with this frame as the thread's current context, then puts the previous one
     /// back (also on unwind).
@@ -237,6 +292,19 @@ impl Frame {
             trace: self.trace.clone(),
             client: self.client.clone(),
             span_id: self.span_id,
+            parent_id: None,
+            open: UnsafeCell::new(None),
+        }
+    }
+
+    /// A context continuing a trace from elsewhere (another process, a `tracing` span seen
+    /// from another thread): observations opened under it get `parent` as their parent id.
+    #[cfg_attr(not(feature = "propagation"), allow(dead_code))]
+    pub(crate) fn continued(trace: Arc<TraceState>, parent: SpanId) -> Frame {
+        Frame {
+            trace: Some(trace),
+            client: None,
+            span_id: Some(parent),
             parent_id: None,
             open: UnsafeCell::new(None),
         }
@@ -285,6 +353,7 @@ impl Frame {
         name: Cow<'static, str>,
         kind: ObservationType,
     ) -> Frame {
+        crate::traps::opened();
         Frame {
             trace: Some(trace),
             client: None,
@@ -363,6 +432,7 @@ impl Frame {
         else {
             return;
         };
+        crate::traps::ended();
         if !trace.sampled {
             return;
         }

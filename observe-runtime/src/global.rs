@@ -3,7 +3,7 @@
 //! every new trace) depends only on this module, not on the client that installs it.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
@@ -11,7 +11,64 @@ use arc_swap::ArcSwapOption;
 use crate::pipeline::Pipeline;
 
 static GLOBAL: ArcSwapOption<Pipeline> = ArcSwapOption::const_empty();
-static GLOBAL_ON: AtomicBool = AtomicBool::new(false);
+/// Whether `GLOBAL` holds a pipeline, and if not, whether an observation that finds none
+/// should warn: one load tells `#[observe]` both (see [`State`]).
+static GLOBAL_STATE: AtomicU8 = AtomicU8::new(State::NeverInstalled as u8);
+
+/// What an observation outside any client scope finds.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[repr(u8)]
+pub(crate) enum State {
+    /// No client, and nothing to say: tracing was turned off, or the warning was given.
+    Quiet = 0,
+    /// A client is installed.
+    On = 1,
+    /// No client was ever installed (warn once).
+    NeverInstalled = 2,
+    /// The installed client was shut down (warn once).
+    ShutDown = 3,
+}
+
+/// The global state, in one relaxed load.
+#[inline]
+pub(crate) fn state() -> State {
+    match GLOBAL_STATE.load(Ordering::Relaxed) {
+        1 => State::On,
+        0 => State::Quiet,
+        2 => State::NeverInstalled,
+        _ => State::ShutDown,
+    }
+}
+
+/// Warns (once) that an observation found no global client in `state`, then stays quiet.
+#[cold]
+#[inline(never)]
+pub(crate) fn warn_no_client(state: State) {
+    let quieted = GLOBAL_STATE.compare_exchange(
+        state as u8,
+        State::Quiet as u8,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    if quieted.is_ok() {
+        match state {
+            State::NeverInstalled => crate::traps::no_client_installed(),
+            State::ShutDown => crate::traps::client_shut_down(),
+            State::On | State::Quiet => {}
+        }
+    }
+}
+
+/// Tracing was turned off on purpose: `#[observe]` finding no client is expected, not a trap.
+pub(crate) fn mark_disabled() {
+    let _ = GLOBAL_STATE.compare_exchange(
+        State::NeverInstalled as u8,
+        State::Quiet as u8,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+}
+
 /// Bumped whenever `GLOBAL` changes, so a thread knows when its cached copy is stale.
 static GLOBAL_GENERATION: AtomicU64 = AtomicU64::new(0);
 
@@ -27,7 +84,7 @@ thread_local! {
 /// The global pipeline, if one is installed and enabled. One relaxed load when there is none.
 #[inline]
 pub(crate) fn pipeline() -> Option<Arc<Pipeline>> {
-    if !GLOBAL_ON.load(Ordering::Relaxed) {
+    if state() != State::On {
         return None;
     }
     let generation = GLOBAL_GENERATION.load(Ordering::Acquire);
@@ -46,19 +103,13 @@ pub(crate) fn pipeline() -> Option<Arc<Pipeline>> {
 pub(crate) fn set(pipeline: Option<Arc<Pipeline>>) {
     let on = pipeline.is_some();
     if !on {
-        GLOBAL_ON.store(false, Ordering::Release);
+        GLOBAL_STATE.store(State::ShutDown as u8, Ordering::Release);
     }
     GLOBAL.store(pipeline);
     GLOBAL_GENERATION.fetch_add(1, Ordering::AcqRel);
     if on {
-        GLOBAL_ON.store(true, Ordering::Release);
+        GLOBAL_STATE.store(State::On as u8, Ordering::Release);
     }
-}
-
-/// True when a global client is installed (the fast check `#[observe]` makes first).
-#[inline]
-pub(crate) fn enabled() -> bool {
-    GLOBAL_ON.load(Ordering::Relaxed)
 }
 
 /// The installed pipeline, read through `ArcSwap` (cold paths: flush, uninstall).
@@ -66,8 +117,9 @@ pub(crate) fn installed() -> Option<Arc<Pipeline>> {
     GLOBAL.load_full()
 }
 
-/// Uninstalls the global pipeline if it is `pipeline` (a later install may have replaced it).
-pub(crate) fn uninstall_if(pipeline: &Arc<Pipeline>) {
+/// Uninstalls the global pipeline if it is `pipeline` (a later install may have replaced
+/// it); true when it was.
+pub(crate) fn uninstall_if(pipeline: &Arc<Pipeline>) -> bool {
     let ours = GLOBAL
         .load()
         .as_ref()
@@ -75,4 +127,5 @@ pub(crate) fn uninstall_if(pipeline: &Arc<Pipeline>) {
     if ours {
         set(None);
     }
+    ours
 }

@@ -53,10 +53,16 @@
 pub mod config;
 pub mod export;
 pub mod genai;
+pub mod limits;
 pub mod model;
 #[cfg(feature = "pricing")]
 pub mod pricing;
 pub mod view;
+
+#[cfg(feature = "tracing-bridge")]
+pub mod bridge;
+#[cfg(feature = "propagation")]
+pub mod propagation;
 
 mod carry;
 mod client;
@@ -64,9 +70,9 @@ mod clock;
 mod context;
 mod global;
 mod handle;
-mod limits;
 mod pipeline;
 mod redact;
+mod traps;
 mod update;
 mod vars;
 

@@ -360,12 +360,18 @@ pub type Metadata = BTreeMap<String, Json>;
 pub struct Usage(pub BTreeMap<String, u64>);
 
 impl Usage {
-    /// Input and output counts; `total` is their sum.
+    /// Input and output counts; `total` is their sum, saturating at `u64::MAX` rather than
+    /// wrapping (a count that large is already meaningless; a panic would be worse).
+    ///
+    /// ```
+    /// use observe_runtime::model::Usage;
+    /// assert_eq!(Usage::new(u64::MAX, 1).get("total"), Some(u64::MAX));
+    /// ```
     pub fn new(input: u64, output: u64) -> Self {
         let mut m = BTreeMap::new();
         m.insert("input".to_owned(), input);
         m.insert("output".to_owned(), output);
-        m.insert("total".to_owned(), input + output);
+        m.insert("total".to_owned(), input.saturating_add(output));
         Usage(m)
     }
 
@@ -414,6 +420,22 @@ impl Cost {
             .get("total")
             .copied()
             .unwrap_or_else(|| self.0.values().sum())
+    }
+
+    /// The first entry that is not a cost: not finite (NaN, infinite) or negative. The
+    /// runtime drops a cost holding one, with a warning, and keeps the observation.
+    ///
+    /// ```
+    /// use observe_runtime::model::Cost;
+    /// assert_eq!(Cost::new(0.1, 0.2).invalid_entry(), None);
+    /// assert_eq!(Cost::new(-0.1, 0.2).invalid_entry().map(|(k, _)| k), Some("input"));
+    /// assert!(Cost::total_only(f64::NAN).invalid_entry().is_some());
+    /// ```
+    pub fn invalid_entry(&self) -> Option<(&str, f64)> {
+        self.0
+            .iter()
+            .find(|(_, v)| !v.is_finite() || **v < 0.0)
+            .map(|(k, v)| (k.as_str(), *v))
     }
 }
 
@@ -691,13 +713,21 @@ impl Observation {
     }
 
     /// The total cost in USD of this observation alone: the cost given, else the one
-    /// computed from its usage (0 when there is neither).
+    /// computed from its usage (0 when there is neither, or when a record built by hand
+    /// holds a total that is not a finite number: sums over many observations stay
+    /// numbers).
     pub fn total_cost(&self) -> f64 {
         let d = self.details();
-        d.cost
+        let total = d
+            .cost
             .as_ref()
             .or(d.computed_cost.as_ref())
-            .map_or(0.0, Cost::total)
+            .map_or(0.0, Cost::total);
+        if total.is_finite() {
+            total
+        } else {
+            0.0
+        }
     }
 
     /// True when [`Observation::total_cost`] was computed from the usage and a price list

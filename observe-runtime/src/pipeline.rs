@@ -68,8 +68,8 @@ pub struct PipelineSettings {
     pub base_attributes: TraceAttributes,
     /// Applied to input, output and metadata on the worker.
     pub mask: Option<Mask>,
-    /// Largest encoded observation; over it the largest of input, output and metadata is
-    /// replaced by a truncation marker.
+    /// Largest encoded observation; over it the largest of input, output, metadata and model
+    /// parameters is replaced by a truncation marker (see [`crate::limits`]).
     pub max_record_bytes: usize,
     /// Bytes of records the pipeline holds at most, from the moment they are queued until
     /// every destination is done with them (`OBSERVE_MAX_QUEUE_BYTES`); past it new records
@@ -381,6 +381,7 @@ impl Pipeline {
             self.counters
                 .dropped_after_shutdown
                 .fetch_add(1, Ordering::Relaxed);
+            crate::traps::record_after_shutdown();
             return;
         }
         if !budget::charge(self.id, &self.bytes, charge) {

@@ -65,8 +65,14 @@ impl Span {
     /// rest is not, so an untraced call stays a few instructions long.
     #[inline]
     pub fn enter(meta: &'static Meta) -> Span {
-        if !has_current() && !global::enabled() {
-            return Span::inactive();
+        if !has_current() {
+            let state = global::state();
+            if state != global::State::On {
+                if state != global::State::Quiet {
+                    global::warn_no_client(state);
+                }
+                return Span::inactive();
+            }
         }
         Span::enter_active(meta)
     }

@@ -3,8 +3,9 @@
 //!
 //! The rules are Langfuse's (see the wire contract): metadata merges by top-level key,
 //! tags are a union in first-seen order, scalars are replaced. A value over Langfuse's limits
-//! is dropped with one warning: user id, session id, version, trace name and each tag are at
-//! most 200 characters, each trace metadata value at most 200 characters once JSON-encoded,
+//! is dropped with one warning: user id, session id, version, release, trace name and each tag
+//! are at most 200 characters, each trace metadata key and value at most 200 characters (the
+//! value once JSON-encoded),
 //! and the environment matches `^(?!langfuse)[a-z0-9_-]+$` in at most 40 characters.
 //!
 //! ```
@@ -31,7 +32,8 @@ use crate::model::{
     Cost, Json, Level, Metadata, ObservationDetails, Timestamp, TraceAttributes, Usage,
 };
 
-/// Longest user id, session id, version, trace name, tag and encoded metadata value.
+/// Longest user id, session id, version, release, trace name, tag, and trace metadata key
+/// and encoded value, in characters.
 pub const MAX_ATTRIBUTE_CHARS: usize = 200;
 /// Longest environment name.
 pub const MAX_ENVIRONMENT_CHARS: usize = 40;
@@ -145,7 +147,7 @@ impl TraceUpdate {
         if let Some(v) = self.version.and_then(|v| checked("version", v)) {
             attrs.version = Some(v);
         }
-        if let Some(v) = self.release {
+        if let Some(v) = self.release.and_then(|v| checked("release", v)) {
             attrs.release = Some(v);
         }
         if let Some(v) = self.environment.filter(|v| environment_ok(v)) {
@@ -162,7 +164,14 @@ impl TraceUpdate {
             }
         }
         for (key, value) in self.metadata {
-            if value.as_str().chars().count() > MAX_ATTRIBUTE_CHARS {
+            if crate::limits::over_chars(&key, MAX_ATTRIBUTE_CHARS) {
+                tracing::warn!(
+                    len = key.len(),
+                    "observe: trace metadata key over {MAX_ATTRIBUTE_CHARS} characters dropped"
+                );
+                continue;
+            }
+            if crate::limits::over_chars(value.as_str(), MAX_ATTRIBUTE_CHARS) {
                 tracing::warn!(
                     key,
                     len = value.len(),
@@ -185,7 +194,7 @@ impl TraceUpdate {
 
 /// Checks a propagated string against Langfuse's length limit.
 fn checked(field: &'static str, value: String) -> Option<String> {
-    if value.chars().count() > MAX_ATTRIBUTE_CHARS {
+    if crate::limits::over_chars(&value, MAX_ATTRIBUTE_CHARS) {
         tracing::warn!(
             field,
             len = value.chars().count(),
@@ -199,12 +208,7 @@ fn checked(field: &'static str, value: String) -> Option<String> {
 
 /// `^(?!langfuse)[a-z0-9_-]+$`, at most 40 characters.
 pub(crate) fn environment_ok(value: &str) -> bool {
-    let ok = !value.is_empty()
-        && value.len() <= MAX_ENVIRONMENT_CHARS
-        && !value.starts_with("langfuse")
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    let ok = crate::limits::environment_shape_ok(value);
     if !ok {
         tracing::warn!(
             environment = value,
@@ -304,8 +308,27 @@ impl ObservationUpdate {
         self
     }
 
-    /// Cost in USD.
+    /// Cost in USD. A cost with an entry that is not finite or is negative is dropped with
+    /// a warning (the observation is kept): NaN sums poison every total they reach.
+    ///
+    /// ```
+    /// use observe_runtime::ObservationUpdate;
+    /// use observe_runtime::model::Cost;
+    /// let kept = ObservationUpdate::new().cost(Cost::total_only(0.5));
+    /// let dropped = ObservationUpdate::new().cost(Cost::total_only(f64::NAN));
+    /// assert_ne!(kept, ObservationUpdate::new());
+    /// assert_eq!(dropped, ObservationUpdate::new());
+    /// ```
     pub fn cost(mut self, cost: Cost) -> Self {
+        if let Some((key, value)) = cost.invalid_entry() {
+            tracing::warn!(
+                key,
+                value,
+                "observe: cost dropped: `{key}` is {value}, not a finite, non-negative number of \
+                 USD (the observation is kept without a cost)"
+            );
+            return self;
+        }
         self.cost = Some(cost);
         self
     }

@@ -47,7 +47,8 @@ pub struct Stats {
     /// Records a destination failed to send (after its own retries): the largest count of
     /// any destination.
     pub failed: u64,
-    /// Records whose largest field was replaced by a truncation marker.
+    /// Records with a field cut to its limit or replaced by a truncation marker (see
+    /// [`crate::limits`]).
     pub truncated: u64,
     /// Retries the destinations made, counted as they happen.
     pub retried: u64,

@@ -37,11 +37,14 @@ pub(crate) struct Worker {
     masked_trace: Option<(Arc<TraceAttributes>, Arc<TraceAttributes>)>,
     /// Records taken from the rings, not yet in a batch.
     staged: VecDeque<Record>,
+    /// Field limits, with the trace snapshots already brought within them.
+    limits: limits::Limits,
 }
 
 impl Worker {
     pub(crate) fn new(pipeline: Arc<Pipeline>, commands: Receiver<Command>) -> Self {
         Worker {
+            limits: limits::Limits::new(pipeline.settings.max_record_bytes),
             pipeline,
             commands,
             masked_trace: None,
@@ -119,7 +122,7 @@ impl Worker {
                         limits::mask(&mut obs, mask.as_ref());
                         obs.trace = mask_trace(&mut self.masked_trace, &obs.trace, mask.as_ref());
                     }
-                    if limits::truncate(&mut obs, settings.max_record_bytes) {
+                    if self.limits.observation(&mut obs) {
                         self.pipeline
                             .counters
                             .truncated
@@ -128,7 +131,13 @@ impl Worker {
                     bytes += limits::estimated_size(&obs);
                     batch.observations.push(obs);
                 }
-                Record::Score(score) => {
+                Record::Score(mut score) => {
+                    if self.limits.score(&mut score) {
+                        self.pipeline
+                            .counters
+                            .truncated
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
                     bytes += 256;
                     batch.scores.push(score);
                 }

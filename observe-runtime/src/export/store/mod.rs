@@ -127,6 +127,17 @@ pub enum StoreError {
         /// The newest this build knows.
         supported: i32,
     },
+    /// Some records of a batch could not be stored (the rest were); `reason` is SQLite's
+    /// for the first.
+    #[error("store {}: {refused} record(s) of the batch could not be stored: {reason}", path.display())]
+    Refused {
+        /// The file's path.
+        path: PathBuf,
+        /// Records (observations and scores) not stored.
+        refused: usize,
+        /// Why the first was not.
+        reason: String,
+    },
     /// The file is not an observe store: not SQLite at all, or a SQLite file without the
     /// store's tables. Readers leave such a file as it is.
     #[error(
@@ -298,6 +309,8 @@ impl StoreExporter {
     }
 
     /// Writes one batch in one transaction, outside the pipeline (for tools and tests).
+    /// Records SQLite refuses are left out and reported as [`StoreError::Refused`]; the
+    /// rest of the batch is stored.
     ///
     /// ```
     /// use observe_runtime::export::Batch;
@@ -308,9 +321,18 @@ impl StoreExporter {
     /// store.write(&Batch::default()).unwrap();
     /// ```
     pub fn write(&mut self, batch: &Batch) -> Result<(), StoreError> {
-        self.writer
+        let refused = self
+            .writer
             .write(batch)
-            .map_err(|e| StoreError::sqlite(&self.path, e))
+            .map_err(|e| StoreError::sqlite(&self.path, e))?;
+        match refused.records {
+            0 => Ok(()),
+            n => Err(StoreError::Refused {
+                path: self.path.clone(),
+                refused: n,
+                reason: refused.first_reason.unwrap_or_default(),
+            }),
+        }
     }
 }
 
@@ -319,10 +341,22 @@ impl Exporter for StoreExporter {
         "store"
     }
 
+    /// Records SQLite refuses come back as [`ExportError::Partial`] (the rest of the batch
+    /// is stored); a batch that could not be written at all as [`ExportError::Io`].
     fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
-        self.write(batch).map_err(|e| ExportError::Io {
-            destination: "store".to_owned(),
-            source: Box::new(e),
-        })
+        match self.write(batch) {
+            Ok(()) => Ok(()),
+            Err(StoreError::Refused {
+                refused, reason, ..
+            }) => Err(ExportError::Partial {
+                destination: "store".to_owned(),
+                refused,
+                message: reason,
+            }),
+            Err(e) => Err(ExportError::Io {
+                destination: "store".to_owned(),
+                source: Box::new(e),
+            }),
+        }
     }
 }

@@ -11,6 +11,11 @@
 //! already stored being skipped. Last, each trace's row is inserted, or merged with the row
 //! there, with the sums of the observations that were stored.
 //!
+//! No row is left out unseen. A row SQLite refuses (a broken constraint, a value too big)
+//! is counted in the [`Refused`] the write returns, with SQLite's reason, and the rest of
+//! the batch is written; a trace row refused takes its observations with it, as they would
+//! have no trace. Any other failure (I/O, a full disk) rolls the whole batch back.
+//!
 //! Structured values reach SQLite as the JSON text the runtime already holds
 //! ([`Json`](crate::model::Json)); nothing is parsed again here. Nothing is allocated per
 //! row either: ids, timestamps and the few values that need encoding (metadata, usage,
@@ -36,21 +41,34 @@ const OBSERVATION_PARAMS: usize = 25;
 /// finishing, resetting) is paid once for this many rows.
 const CHUNK: usize = 16;
 
-/// `INSERT OR IGNORE INTO observations ... VALUES` and `rows` rows of parameters, numbered
-/// on from `?1`, each row bound in [`RowText::values`] order.
-///
-/// `OR IGNORE` (a row that breaks a constraint is left out, and the statement goes on) spares
-/// SQLite the statement journal, its copy of every page the statement changes, which it
-/// keeps for a statement of many rows that could fail half-way. The writer counts the rows
-/// stored instead.
-fn insert_observations_sql(rows: usize) -> String {
-    let mut sql = String::from(
-        "INSERT OR IGNORE INTO observations (
+/// How an insert treats a row that breaks a constraint.
+#[derive(Clone, Copy)]
+enum OnConflict {
+    /// `OR IGNORE`: the row is left out and the statement goes on. Only for many rows to a
+    /// statement, where it spares SQLite the statement journal (its copy of every page the
+    /// statement changes, kept for a statement that could fail half-way); the writer then
+    /// checks that every row was stored, and writes the chunk again row by row with
+    /// [`OnConflict::SkipStored`] when not, so no row is left out unseen.
+    IgnoreChecked,
+    /// A row already stored (same key) is skipped; any other broken constraint is an error
+    /// that names the row's fault.
+    SkipStored,
+}
+
+/// `INSERT INTO observations ... VALUES` and `rows` rows of parameters, numbered on from
+/// `?1`, each row bound in [`RowText::values`] order.
+fn insert_observations_sql(rows: usize, conflict: OnConflict) -> String {
+    let mut sql = format!(
+        "INSERT {}INTO observations (
     id, trace_id, parent_observation_id, type, name, level, status_message,
     start_time, end_time, start_ns, end_ns, latency_ms, completion_start_time,
     model, model_parameters, usage_details, cost_details, calculated_total_cost,
     input, output, metadata, prompt_name, prompt_version, version, trace_seq, cost_computed)
 VALUES ",
+        match conflict {
+            OnConflict::IgnoreChecked => "OR IGNORE ",
+            OnConflict::SkipStored => "",
+        }
     );
     for row in 0..rows {
         let p = row * OBSERVATION_PARAMS;
@@ -70,26 +88,29 @@ VALUES ",
         }
         sql.push(')');
     }
+    if let OnConflict::SkipStored = conflict {
+        sql.push_str("\nON CONFLICT(trace_seq, id) DO NOTHING");
+    }
     sql
 }
 
 /// Values bound per trace row.
 const TRACE_PARAMS: usize = 22;
 
-/// `INSERT [OR IGNORE] INTO traces ... VALUES` and one row of parameters, bound in
-/// [`TraceText::values`] order (`seq` last).
+/// `INSERT INTO traces ... VALUES` and one row of parameters, bound in
+/// [`TraceText::values`] order (`seq` last), then `on_conflict`.
 ///
 /// One row per statement: with many, SQLite would keep a statement journal, as the
 /// explicit `seq` could fail its integer check half-way through the rows.
-fn insert_trace_sql(or_ignore: bool) -> String {
+fn insert_trace_sql(on_conflict: &str) -> String {
     format!(
-        "INSERT {}INTO traces (
+        "INSERT INTO traces (
     id, name, user_id, session_id, timestamp, end_time, start_ns, end_ns, latency_ms,
     calculated_total_cost, observation_count, metadata, tags, version, release,
     environment, public, input, output, has_root, updated_at, seq, computed_cost)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (?8 - ?7) / 1e6, ?9, ?10, ?11, ?12, ?13, ?14,
-    ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
-        if or_ignore { "OR IGNORE " } else { "" }
+    ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
+{on_conflict}"
     )
 }
 
@@ -102,28 +123,37 @@ const NEXT_SEQ: &str = "SELECT MAX(
     COALESCE((SELECT MAX(seq) FROM traces), 0),
     COALESCE((SELECT MAX(trace_seq) FROM observations), 0)) + 1";
 
-/// Scalars: the newer snapshot wins unless the row already holds the root's (final) ones
-/// and the incoming batch has no root. Metadata merges by key, tags are a union.
-const UPSERT_TRACE: &str = "ON CONFLICT(id) DO UPDATE SET
-    name = CASE WHEN traces.has_root AND NOT excluded.has_root
-        THEN COALESCE(traces.name, excluded.name) ELSE COALESCE(excluded.name, traces.name) END,
-    user_id = CASE WHEN traces.has_root AND NOT excluded.has_root
-        THEN COALESCE(traces.user_id, excluded.user_id) ELSE COALESCE(excluded.user_id, traces.user_id) END,
-    session_id = CASE WHEN traces.has_root AND NOT excluded.has_root
-        THEN COALESCE(traces.session_id, excluded.session_id) ELSE COALESCE(excluded.session_id, traces.session_id) END,
-    version = CASE WHEN traces.has_root AND NOT excluded.has_root
-        THEN COALESCE(traces.version, excluded.version) ELSE COALESCE(excluded.version, traces.version) END,
-    release = CASE WHEN traces.has_root AND NOT excluded.has_root
-        THEN COALESCE(traces.release, excluded.release) ELSE COALESCE(excluded.release, traces.release) END,
-    environment = CASE WHEN traces.has_root AND NOT excluded.has_root
-        THEN COALESCE(traces.environment, excluded.environment) ELSE COALESCE(excluded.environment, traces.environment) END,
-    public = CASE WHEN traces.has_root AND NOT excluded.has_root
-        THEN COALESCE(traces.public, excluded.public) ELSE COALESCE(excluded.public, traces.public) END,
-    input = CASE WHEN traces.has_root AND NOT excluded.has_root
-        THEN COALESCE(traces.input, excluded.input) ELSE COALESCE(excluded.input, traces.input) END,
-    output = CASE WHEN traces.has_root AND NOT excluded.has_root
-        THEN COALESCE(traces.output, excluded.output) ELSE COALESCE(excluded.output, traces.output) END,
-    metadata = CASE WHEN traces.has_root AND NOT excluded.has_root
+/// The trace's scalar columns. Observations carry snapshots of the trace's attributes
+/// that only grow, and the root, which ends last, carries the final ones; so the incoming
+/// value wins unless the row holds the root's and the incoming batch has no root.
+const TRACE_SCALARS: [&str; 9] = [
+    "name",
+    "user_id",
+    "session_id",
+    "version",
+    "release",
+    "environment",
+    "public",
+    "input",
+    "output",
+];
+
+/// When the stored row's attributes win over the incoming ones.
+const STORED_WINS: &str = "traces.has_root AND NOT excluded.has_root";
+
+/// The merge of a trace row into the stored one: scalars as [`TRACE_SCALARS`] says,
+/// metadata by key (the winner's keys on top), tags as a union; times, cost and count
+/// from both.
+fn upsert_trace_sql() -> String {
+    let mut sql = String::from("ON CONFLICT(id) DO UPDATE SET\n");
+    for c in TRACE_SCALARS {
+        sql.push_str(&format!(
+            "    {c} = CASE WHEN {STORED_WINS} THEN COALESCE(traces.{c}, excluded.{c}) \
+             ELSE COALESCE(excluded.{c}, traces.{c}) END,\n"
+        ));
+    }
+    sql.push_str(&format!(
+        "    metadata = CASE WHEN {STORED_WINS}
         THEN observe_merge_objects(excluded.metadata, traces.metadata)
         ELSE observe_merge_objects(traces.metadata, excluded.metadata) END,
     tags = observe_union_arrays(traces.tags, excluded.tags),
@@ -138,7 +168,10 @@ const UPSERT_TRACE: &str = "ON CONFLICT(id) DO UPDATE SET
     computed_cost = traces.computed_cost + excluded.computed_cost,
     observation_count = traces.observation_count + excluded.observation_count,
     has_root = MAX(traces.has_root, excluded.has_root),
-    updated_at = excluded.updated_at";
+    updated_at = excluded.updated_at"
+    ));
+    sql
+}
 
 const INSERT_SCORE: &str = "INSERT INTO scores (
     id, trace_id, observation_id, session_id, name, data_type, value, string_value, comment, timestamp)
@@ -214,6 +247,8 @@ struct TraceEntry {
     seq: i64,
     /// Whether its row was there before this batch.
     existed: bool,
+    /// Whether its row could not be written (its observations are refused with it).
+    refused: bool,
 }
 
 /// How one batch is written; kept between batches to reuse its memory.
@@ -242,7 +277,7 @@ struct Plan {
 }
 
 impl Plan {
-    /// Groups the batch's observations by trace, and prices those that need it.
+    /// Groups the batch's observations by trace.
     fn build(&mut self, batch: &Batch, prices: &PriceList) {
         self.traces.clear();
         self.ids.clear();
@@ -279,6 +314,7 @@ impl Plan {
                     last: NONE,
                     seq: 0,
                     existed: false,
+                    refused: false,
                 });
                 (traces.len() - 1) as u32
             });
@@ -294,6 +330,18 @@ impl Plan {
         let traces = &self.traces;
         self.order
             .sort_unstable_by_key(|&t| traces.get(t as usize).map(|e| e.id));
+    }
+
+    /// The trace entry of observation `i`; `None` for a repeat within the batch.
+    fn entry_of(&self, i: usize) -> Option<&TraceEntry> {
+        self.slot.get(i).and_then(|&t| self.traces.get(t as usize))
+    }
+
+    /// Records whether observation `i` was stored by this batch.
+    fn set_inserted(&mut self, i: usize, stored: bool) {
+        if let Some(flag) = self.inserted.get_mut(i) {
+            *flag = stored;
+        }
     }
 
     /// The cost computed for observation `i`, if any.
@@ -391,12 +439,64 @@ fn union_arrays(first: Option<&str>, second: Option<&str>) -> String {
     Value::Array(items).to_string()
 }
 
+/// Rows of a batch the store could not write, and why the first could not. The rest of the
+/// batch is written; the exporter reports these as refused, so they are counted, not lost.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Refused {
+    /// Records (observations and scores) not stored.
+    pub(crate) records: usize,
+    /// SQLite's reason for the first.
+    pub(crate) first_reason: Option<String>,
+}
+
+impl Refused {
+    fn add(&mut self, records: usize, what: &str, reason: &rusqlite::Error) {
+        self.records += records;
+        if self.first_reason.is_none() {
+            self.first_reason = Some(format!("{what}: {reason}"));
+        }
+    }
+}
+
+/// True for the failure of one row (a broken constraint, a value too big for SQLite): that
+/// row is refused and the batch goes on. Anything else (I/O, a full disk, a lock held too
+/// long) fails the whole batch.
+fn is_row_failure(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode;
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::ConstraintViolation | ErrorCode::TooBig | ErrorCode::TypeMismatch)
+    )
+}
+
+/// `Ok(Some(n))` for `n` rows stored, `Ok(None)` for a row refused (added to `refused`), the
+/// error for any other failure.
+fn row_result(
+    result: rusqlite::Result<usize>,
+    refused: &mut Refused,
+    what: &str,
+) -> rusqlite::Result<Option<usize>> {
+    match result {
+        Ok(n) => Ok(Some(n)),
+        Err(e) if is_row_failure(&e) => {
+            refused.add(1, what, &e);
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Writes batches into one connection, which it owns together with its statements.
 pub(crate) struct Writer {
     /// Declared before `conn`, so dropped (finalized) before it is closed, as
     /// [`raw::Statement`] requires.
-    statements: Statements,
+    batch: BatchWriter,
     conn: Connection,
+}
+
+/// The statements and the reused buffers of the insert path.
+struct BatchWriter {
+    statements: Statements,
     plan: Plan,
     /// Formatted values of the observations being bound...
     rows: Vec<RowText>,
@@ -429,137 +529,233 @@ impl Writer {
         prices: std::sync::Arc<PriceList>,
     ) -> rusqlite::Result<Self> {
         register_functions(&conn)?;
-        let merge_trace = format!("{} {UPSERT_TRACE}", insert_trace_sql(false));
+        let merge_trace = insert_trace_sql(&upsert_trace_sql());
+        let observations = |rows, conflict| insert_observations_sql(rows, conflict);
         // SAFETY: the statements live in the returned `Writer`, declared before `conn`, so
         // they are finalized before the connection is closed.
         let statements = unsafe {
             Statements {
-                insert_chunk: raw::Statement::prepare(&conn, &insert_observations_sql(CHUNK))?,
-                insert_one: raw::Statement::prepare(&conn, &insert_observations_sql(1))?,
-                insert_trace: raw::Statement::prepare(&conn, &insert_trace_sql(true))?,
+                insert_chunk: raw::Statement::prepare(
+                    &conn,
+                    &observations(CHUNK, OnConflict::IgnoreChecked),
+                )?,
+                insert_one: raw::Statement::prepare(
+                    &conn,
+                    &observations(1, OnConflict::SkipStored),
+                )?,
+                insert_trace: raw::Statement::prepare(
+                    &conn,
+                    &insert_trace_sql("ON CONFLICT(id) DO NOTHING"),
+                )?,
                 find_trace: raw::Statement::prepare(&conn, FIND_TRACE)?,
                 next_seq: raw::Statement::prepare(&conn, NEXT_SEQ)?,
                 merge_trace: raw::Statement::prepare(&conn, &merge_trace)?,
             }
         };
         Ok(Writer {
-            statements,
+            batch: BatchWriter {
+                statements,
+                plan: Plan::default(),
+                rows: (0..CHUNK).map(|_| RowText::default()).collect(),
+                trace_row: TraceText::default(),
+                clock: TimeText::default(),
+                prices,
+            },
             conn,
-            plan: Plan::default(),
-            rows: (0..CHUNK).map(|_| RowText::default()).collect(),
-            trace_row: TraceText::default(),
-            clock: TimeText::default(),
-            prices,
         })
     }
 
     /// Replaces the price list.
     pub(crate) fn set_prices(&mut self, prices: std::sync::Arc<PriceList>) {
-        self.prices = prices;
+        self.batch.prices = prices;
     }
 
-    /// Writes a whole batch in one transaction; nothing of it is kept on error.
-    pub(crate) fn write(&mut self, batch: &Batch) -> rusqlite::Result<()> {
-        self.plan.build(batch, &self.prices);
+    /// Writes a whole batch in one transaction: every row, less those refused (counted in
+    /// the result, with the first reason); nothing of it on error.
+    pub(crate) fn write(&mut self, batch: &Batch) -> rusqlite::Result<Refused> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let refused = self.batch.write(batch, &tx)?;
+        tx.commit()?;
+        Ok(refused)
+    }
+}
+
+impl BatchWriter {
+    fn write(&mut self, batch: &Batch, conn: &Connection) -> rusqlite::Result<Refused> {
+        self.plan.build(batch, &self.prices);
         let mut now = [0u8; RFC3339_LEN];
         let now = Timestamp::now().write_rfc3339(&mut now);
-        // 1. A row for each new trace, with all its observations (none of them can be
-        // stored yet); a trace that has a row keeps it, and its `seq`.
-        if !self.plan.traces.is_empty() {
-            // New traces are numbered in the order the batch first names them, so that
-            // their observations, inserted in batch order, append to the index in order;
-            // their rows are inserted in id order, which walks the id index front to back.
-            let first = self.statements.next_seq.query_i64(&[])?.unwrap_or(1);
-            let plan = &mut self.plan;
-            for &t in &plan.order {
-                let Some(entry) = plan.traces.get(t as usize) else {
-                    continue;
-                };
-                let placed = first + i64::from(t);
-                let seq = insert_trace(
-                    &mut self.statements,
-                    plan,
-                    &mut self.trace_row,
-                    &mut self.clock,
-                    batch,
-                    entry,
-                    placed,
-                    now,
-                )?;
-                if let Some(entry) = plan.traces.get_mut(t as usize) {
-                    entry.existed = seq != placed;
-                    entry.seq = seq;
-                }
-            }
+        let mut refused = Refused::default();
+        self.insert_traces(batch, now, &mut refused)?;
+        self.insert_observations(batch, &mut refused)?;
+        self.merge_traces(batch, now)?;
+        insert_scores(conn, &batch.scores, &mut refused)?;
+        Ok(refused)
+    }
+
+    /// Step 1: a row for each new trace, with all its observations (none of them can be
+    /// stored yet); a trace that has a row keeps it, and its `seq`.
+    ///
+    /// New traces are numbered in the order the batch first names them, so that their
+    /// observations, inserted in batch order, append to the index in order; their rows are
+    /// inserted in id order, which walks the id index front to back.
+    fn insert_traces(
+        &mut self,
+        batch: &Batch,
+        now: &str,
+        refused: &mut Refused,
+    ) -> rusqlite::Result<()> {
+        if self.plan.traces.is_empty() {
+            return Ok(());
         }
+        let first = self.statements.next_seq.query_i64(&[])?.unwrap_or(1);
         let plan = &mut self.plan;
-        // 2. The observations, in batch order.
-        let mut pending = [0usize; CHUNK];
-        let mut waiting = 0;
-        for (i, o) in batch.observations.iter().enumerate() {
-            let Some(entry) = plan.slot.get(i).and_then(|&t| plan.traces.get(t as usize)) else {
-                continue; // the batch holds it twice
-            };
-            let Some(row) = self.rows.first_mut() else {
+        for &t in &plan.order {
+            let Some(entry) = plan.traces.get(t as usize) else {
                 continue;
             };
-            if entry.existed {
-                // It may be stored already.
-                let stored = row.insert(
-                    &mut self.statements.insert_one,
-                    &mut self.clock,
-                    o,
-                    plan.computed(i),
-                    plan.hex(entry),
-                    entry.seq,
-                )?;
-                if let Some(flag) = plan.inserted.get_mut(i) {
-                    *flag = stored == 1;
+            let placed = first + i64::from(t);
+            let outcome = insert_trace(
+                &mut self.statements,
+                plan,
+                &mut self.trace_row,
+                &mut self.clock,
+                batch,
+                entry,
+                placed,
+                now,
+            );
+            let seq = match outcome {
+                Ok(seq) => Some(seq),
+                Err(e) if is_row_failure(&e) => {
+                    // Its observations would have no trace: they are refused with it.
+                    let count = plan.sums(batch, entry, false).map_or(0, |s| s.count);
+                    refused.add(count as usize, "trace row", &e);
+                    None
                 }
+                Err(e) => return Err(e),
+            };
+            if let Some(entry) = plan.traces.get_mut(t as usize) {
+                entry.refused = seq.is_none();
+                entry.existed = seq.is_some_and(|seq| seq != placed);
+                entry.seq = seq.unwrap_or(0);
+            }
+        }
+        Ok(())
+    }
+
+    /// Step 2: the observations, in batch order; those of new traces [`CHUNK`] rows to a
+    /// statement, those of known traces one by one, a row already stored being skipped.
+    fn insert_observations(
+        &mut self,
+        batch: &Batch,
+        refused: &mut Refused,
+    ) -> rusqlite::Result<()> {
+        let mut pending = [0usize; CHUNK];
+        let mut waiting = 0;
+        for i in 0..batch.observations.len() {
+            let Some(entry) = self.plan.entry_of(i) else {
+                continue; // the batch holds it twice
+            };
+            if entry.refused {
+                continue; // counted with its trace
+            }
+            if entry.existed {
+                // It may be stored already: stored now only if the insert changed a row.
+                let stored = self.insert_one(batch, i, refused)?;
+                self.plan.set_inserted(i, stored == Some(1));
                 continue;
             }
             // A new trace's: it cannot be there.
-            if let Some(flag) = plan.inserted.get_mut(i) {
-                *flag = true;
-            }
             if let Some(slot) = pending.get_mut(waiting) {
                 *slot = i;
                 waiting += 1;
             }
             if waiting == CHUNK {
-                insert_chunk(
-                    &mut self.statements.insert_chunk,
-                    &mut self.rows,
-                    &mut self.clock,
-                    batch,
-                    plan,
-                    &pending,
-                )?;
+                self.insert_new(batch, &pending, refused)?;
                 waiting = 0;
             }
         }
-        for &i in pending.get(..waiting).unwrap_or_default() {
-            let (Some(o), Some(entry), Some(row)) = (
-                batch.observations.get(i),
-                plan.slot.get(i).and_then(|&t| plan.traces.get(t as usize)),
-                self.rows.first_mut(),
-            ) else {
-                continue;
-            };
-            row.insert(
-                &mut self.statements.insert_one,
-                &mut self.clock,
-                o,
-                plan.computed(i),
-                plan.hex(entry),
-                entry.seq,
-            )?;
+        self.insert_each(batch, pending.get(..waiting).unwrap_or_default(), refused)
+    }
+
+    /// Inserts the observations of new traces at `pending` with one statement; when it did
+    /// not store them all, inserts them again one by one (those stored are skipped), so that
+    /// the ones that cannot be stored are refused with their reason.
+    fn insert_new(
+        &mut self,
+        batch: &Batch,
+        pending: &[usize; CHUNK],
+        refused: &mut Refused,
+    ) -> rusqlite::Result<()> {
+        let outcome = insert_chunk(
+            &mut self.statements.insert_chunk,
+            &mut self.rows,
+            &mut self.clock,
+            batch,
+            &self.plan,
+            pending,
+        );
+        match outcome {
+            Ok(CHUNK) => {
+                for &i in pending {
+                    self.plan.set_inserted(i, true);
+                }
+                Ok(())
+            }
+            // Fewer rows stored, or one refused and the statement undone (a trigger's
+            // `RAISE(ABORT)`): row by row, the refused ones say why.
+            Ok(_) => self.insert_each(batch, pending, refused),
+            Err(e) if is_row_failure(&e) => self.insert_each(batch, pending, refused),
+            Err(e) => Err(e),
         }
-        // 3. Traces that had a row: merge in what this batch stored (a retried batch stores
-        // nothing).
+    }
+
+    fn insert_each(
+        &mut self,
+        batch: &Batch,
+        pending: &[usize],
+        refused: &mut Refused,
+    ) -> rusqlite::Result<()> {
+        for &i in pending {
+            let stored = self.insert_one(batch, i, refused)?;
+            self.plan.set_inserted(i, stored.is_some());
+        }
+        Ok(())
+    }
+
+    /// Inserts observation `i` alone: `Some(rows stored)` (0 when it was there already), or
+    /// `None` when refused.
+    fn insert_one(
+        &mut self,
+        batch: &Batch,
+        i: usize,
+        refused: &mut Refused,
+    ) -> rusqlite::Result<Option<usize>> {
+        let (Some(o), Some(entry), Some(row)) = (
+            batch.observations.get(i),
+            self.plan.entry_of(i),
+            self.rows.first_mut(),
+        ) else {
+            return Ok(Some(0));
+        };
+        let result = row.insert(
+            &mut self.statements.insert_one,
+            &mut self.clock,
+            o,
+            self.plan.computed(i),
+            self.plan.hex(entry),
+            entry.seq,
+        );
+        row_result(result, refused, "observation")
+    }
+
+    /// Step 3: traces that had a row merge in what this batch stored (a retried batch
+    /// stores nothing).
+    fn merge_traces(&mut self, batch: &Batch, now: &str) -> rusqlite::Result<()> {
+        let plan = &self.plan;
         for &t in &plan.order {
             let Some(entry) = plan.traces.get(t as usize).filter(|e| e.existed) else {
                 continue;
@@ -572,14 +768,24 @@ impl Writer {
                 self.statements.merge_trace.execute(&values)?;
             }
         }
-        if !batch.scores.is_empty() {
-            let mut insert = tx.prepare_cached(INSERT_SCORE)?;
-            for s in &batch.scores {
-                insert_score(&mut insert, s)?;
-            }
-        }
-        tx.commit()
+        Ok(())
     }
+}
+
+/// Inserts the scores; one already stored (a retried batch) is skipped.
+fn insert_scores(
+    conn: &Connection,
+    scores: &[Box<Score>],
+    refused: &mut Refused,
+) -> rusqlite::Result<()> {
+    if scores.is_empty() {
+        return Ok(());
+    }
+    let mut insert = conn.prepare_cached(INSERT_SCORE)?;
+    for s in scores {
+        row_result(insert_score(&mut insert, s), refused, "score")?;
+    }
+    Ok(())
 }
 
 /// Inserts the row of the trace `entry`, with all its observations of the batch, as
@@ -610,7 +816,8 @@ fn insert_trace(
         .unwrap_or(next))
 }
 
-/// Inserts the [`CHUNK`] observations at `pending` (of new traces) with one statement.
+/// Inserts the [`CHUNK`] observations at `pending` (of new traces) with one statement;
+/// returns the rows stored.
 fn insert_chunk(
     stmt: &mut raw::Statement,
     rows: &mut [RowText],
@@ -618,15 +825,8 @@ fn insert_chunk(
     batch: &Batch,
     plan: &Plan,
     pending: &[usize; CHUNK],
-) -> rusqlite::Result<()> {
-    let observation = |i: usize| {
-        let o = batch.observations.get(i)?;
-        let entry = plan
-            .slot
-            .get(i)
-            .and_then(|&t| plan.traces.get(t as usize))?;
-        Some((&**o, entry))
-    };
+) -> rusqlite::Result<usize> {
+    let observation = |i: usize| Some((&**batch.observations.get(i)?, plan.entry_of(i)?));
     for (row, &i) in rows.iter_mut().zip(pending) {
         if let Some((o, _)) = observation(i) {
             row.format(o, plan.computed(i), clock);
@@ -642,11 +842,7 @@ fn insert_chunk(
             row.values(o, plan.computed(i), plan.hex(entry), entry.seq, out);
         }
     }
-    // Every row is new: its trace's `seq` is above any stored, and the plan dropped repeats.
-    match stmt.execute(&values)? {
-        CHUNK => Ok(()),
-        n => Err(rusqlite::Error::StatementChangedRows(n)),
-    }
+    stmt.execute(&values)
 }
 
 /// An observation's values that need formatting, in buffers kept while its row is bound.
@@ -741,7 +937,7 @@ impl RowText {
         *parameters = d.model_parameters.as_ref().map(|j| j.as_str()).into();
         *usage = json(&self.usage).into();
         *cost = json(&self.cost).into();
-        *total_cost = d.cost.as_ref().or(computed).map_or(0.0, Cost::total).into();
+        *total_cost = computed.map_or_else(|| o.total_cost(), Cost::total).into();
         *input = d.input.as_ref().map(|j| j.as_str()).into();
         *output = d.output.as_ref().map(|j| j.as_str()).into();
         *metadata = (!d.metadata.is_empty())
@@ -755,7 +951,7 @@ impl RowText {
     }
 
     /// Inserts `o` alone with `stmt` (one row of [`insert_observations_sql`]); the rows
-    /// it stored.
+    /// it stored (0 when it was there already).
     fn insert(
         &mut self,
         stmt: &mut raw::Statement,
@@ -805,7 +1001,7 @@ impl TraceText {
         }
     }
 
-    /// The row's values, in [`insert_traces_sql`] order, into `out` (which has
+    /// The row's values, in [`insert_trace_sql`] order, into `out` (which has
     /// [`TRACE_PARAMS`] places); after [`TraceText::format`] with the same sums. `seq`
     /// `None` lets SQLite pick one.
     #[allow(clippy::too_many_arguments)]

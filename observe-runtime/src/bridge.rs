@@ -1,0 +1,539 @@
+//! The `tracing` bridge: `tracing` spans and events inside an observed trace become
+//! observations of that trace, and `#[observe]` calls inside a bridged span become its
+//! children. One tree, whichever side opened which.
+//!
+//! ```
+//! use std::time::Duration;
+//! use observe_runtime::{bridge::ObserveLayer, observe, Client};
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! #[observe]
+//! fn answer() -> u32 {
+//!     let _span = tracing::info_span!("llm_call", gen_ai.request.model = "gpt-4o-mini",
+//!         gen_ai.usage.input_tokens = 12, gen_ai.usage.output_tokens = 3).entered();
+//!     tracing::warn!("slow answer");
+//!     42
+//! }
+//!
+//! let (client, memory) = Client::in_memory();
+//! let subscriber = tracing_subscriber::registry().with(ObserveLayer::new());
+//! tracing::subscriber::with_default(subscriber, || client.in_scope(answer));
+//! client.flush(Duration::from_secs(5));
+//! let obs = memory.observations();
+//! let llm = obs.iter().find(|o| o.name == "llm_call").unwrap();
+//! assert_eq!(llm.details().model.as_deref(), Some("gpt-4o-mini"));
+//! assert_eq!(llm.details().usage.as_ref().unwrap().get("total"), Some(15));
+//! assert!(obs.iter().any(|o| o.name == "slow answer" && o.parent_id == Some(llm.id)));
+//! ```
+//!
+//! Outside an observed trace a span costs the layer one thread-local read on creation (and,
+//! while no bridged span is open anywhere, one atomic load on enter and close); the process's
+//! other spans are not recorded unless a rule ([`ObserveLayer::start_traces_for_target`],
+//! [`ObserveLayer::start_traces_for_name`]) lets them start a trace. Spans and events of the
+//! transport crates (hyper, h2, reqwest, rustls, tower, tokio...) and of observe itself are
+//! never recorded, so exporting never traces itself.
+
+mod fields;
+
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use tracing::span::{Attributes, Id, Record};
+use tracing::{Event, Subscriber};
+use tracing_subscriber::layer::Context;
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::client::Client;
+use crate::context::{current_ptr, with_current, Frame, RawEntered, TraceState};
+use crate::global;
+use crate::model::{Level, ObservationType, SpanId, TraceId};
+use crate::pipeline::Pipeline;
+use fields::{EventFields, Recorded, Visitor};
+
+/// Crates whose spans and events are never recorded: observe's own, and the transport and
+/// runtime crates an exporter's HTTP request goes through.
+const NEVER_RECORDED: &[&str] = &[
+    "observe_runtime",
+    "h2",
+    "hyper",
+    "hyper_util",
+    "mio",
+    "opentelemetry",
+    "opentelemetry_sdk",
+    "reqwest",
+    "rustls",
+    "tokio",
+    "tokio_util",
+    "tonic",
+    "tower",
+    "want",
+];
+
+/// Bridged spans open in the process. While there are none, entering, recording and
+/// closing the process's other spans cost the layer one atomic load, not a span lookup.
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+
+#[inline]
+fn none_live() -> bool {
+    LIVE.load(Ordering::Relaxed) == 0
+}
+
+/// Events recorded per span by default; the rest are dropped (a loop logging at INFO would
+/// otherwise flood the trace).
+pub const DEFAULT_MAX_EVENTS_PER_SPAN: u32 = 64;
+
+/// Longest event name taken from its message.
+const EVENT_NAME_CHARS: usize = 100;
+
+/// A [`tracing_subscriber::Layer`] that records `tracing` spans and events inside observed
+/// traces; see the module documentation.
+///
+/// ```
+/// use observe_runtime::bridge::ObserveLayer;
+/// let layer = ObserveLayer::new()
+///     .start_traces_for_target("my_service::jobs")
+///     .start_traces_for_name("handle_request")
+///     .max_events_per_span(16);
+/// # let _ = layer;
+/// ```
+#[derive(Clone)]
+pub struct ObserveLayer {
+    roots: Vec<Root>,
+    pipeline: Option<Arc<Pipeline>>,
+    max_events: u32,
+}
+
+#[derive(Clone, Debug)]
+enum Root {
+    /// A crate or module path: the target itself or anything under `target::`.
+    Target(Box<str>),
+    Name(Box<str>),
+}
+
+impl std::fmt::Debug for ObserveLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ObserveLayer")
+            .field("roots", &self.roots)
+            .field("client", &self.pipeline.is_some())
+            .field("max_events", &self.max_events)
+            .finish()
+    }
+}
+
+impl Default for ObserveLayer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ObserveLayer {
+    /// Records spans and events inside observed traces only.
+    pub fn new() -> Self {
+        ObserveLayer {
+            roots: Vec::new(),
+            pipeline: None,
+            max_events: DEFAULT_MAX_EVENTS_PER_SPAN,
+        }
+    }
+
+    /// Spans of this target (a crate or module path, and everything under it) start a trace
+    /// when they open outside one.
+    pub fn start_traces_for_target(mut self, target: impl Into<String>) -> Self {
+        self.roots
+            .push(Root::Target(target.into().into_boxed_str()));
+        self
+    }
+
+    /// Spans of this name start a trace when they open outside one.
+    pub fn start_traces_for_name(mut self, name: impl Into<String>) -> Self {
+        self.roots.push(Root::Name(name.into().into_boxed_str()));
+        self
+    }
+
+    /// Traces that spans start go to this client (else to the client in scope, else the
+    /// global one). Spans inside a trace always go where their trace goes.
+    pub fn client(mut self, client: &Client) -> Self {
+        self.pipeline = Some(client.pipeline().clone());
+        self
+    }
+
+    /// At most `n` events recorded per span (default [`DEFAULT_MAX_EVENTS_PER_SPAN`]).
+    pub fn max_events_per_span(mut self, n: u32) -> Self {
+        self.max_events = n;
+        self
+    }
+
+    fn starts_trace(&self, meta: &tracing::Metadata<'_>) -> bool {
+        self.roots.iter().any(|root| match root {
+            Root::Target(t) => in_module(meta.target(), t),
+            Root::Name(n) => meta.name() == &**n,
+        })
+    }
+}
+
+/// `target` is `module` or lies under it.
+fn in_module(target: &str, module: &str) -> bool {
+    target
+        .strip_prefix(module)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+}
+
+fn never_recorded(target: &str) -> bool {
+    NEVER_RECORDED.iter().any(|krate| in_module(target, krate))
+}
+
+/// Where a new observation hangs: its trace and parent, or only a client to start one in.
+struct Parent {
+    trace: Option<Arc<TraceState>>,
+    span_id: Option<SpanId>,
+    client: Option<Arc<Pipeline>>,
+}
+
+impl Parent {
+    fn of(frame: &Frame) -> Parent {
+        Parent {
+            trace: frame.trace.clone(),
+            span_id: frame.span_id,
+            client: frame.client.clone(),
+        }
+    }
+}
+
+/// A bridged span's observation, kept in the span's extensions.
+///
+/// Boxed so that its frames keep their address while a thread has them current.
+struct Bridged(Box<Node>);
+
+struct Node {
+    /// The observation. Its open fields are touched only by whoever holds `claimed` (the
+    /// one thread that has this frame current), or by the layer when no thread can (on
+    /// creation and on close).
+    frame: Frame,
+    /// What other threads that enter the span at the same time get as their current
+    /// frame: the same trace and parent id, no open fields.
+    carried: OnceLock<Frame>,
+    claimed: AtomicBool,
+    /// Fields recorded after creation (`Span::record`, from any thread), applied on close.
+    pending: Mutex<Option<Box<Recorded>>>,
+    events: AtomicU32,
+    /// Exited while a guard of someone else's still had this frame as the one to restore:
+    /// its memory must outlive the span.
+    stranded: AtomicBool,
+}
+
+// SAFETY: the only non-`Sync` part is the frame's open fields (an `UnsafeCell`). They are
+// reached through a shared `Node` only by the thread that won `claimed` in `on_enter`, until
+// it gives it back in `on_exit`; every other thread gets `carried`, which has no open fields.
+// The layer touches them otherwise only in `on_new_span` (before the node is shared) and in
+// `on_close` (after it is removed from the span, when no thread can have it entered).
+unsafe impl Sync for Node {}
+
+/// One entry per bridged span entered on this thread, innermost last.
+struct Slot {
+    id: u64,
+    node: *const Node,
+    /// The frame made current (the node's own, or its carried copy).
+    frame: *const Frame,
+    claimed: bool,
+    entered: RawEntered,
+}
+
+thread_local! {
+    static ENTERED: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
+    /// Events counted under the observation (not a bridged span) they were last recorded
+    /// under on this thread, for the per-span cap of `#[observe]` frames.
+    static EVENTS_UNDER: std::cell::Cell<(u64, u32)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// Takes the span `id` off this thread's stack, putting back the frame that was current
+/// before it; called on exit, and on close in case the registry closed the span first.
+fn leave(id: u64) {
+    let _ = ENTERED.try_with(|stack| {
+        let Ok(mut stack) = stack.try_borrow_mut() else {
+            return;
+        };
+        let Some(at) = stack.iter().rposition(|slot| slot.id == id) else {
+            return;
+        };
+        let slot = stack.remove(at);
+        // SAFETY: a slot is removed before its node is freed (on_close calls `leave` first).
+        let node = unsafe { &*slot.node };
+        if let Some(above) = stack.get_mut(at) {
+            // Exited out of order: the span above now restores what this one would have.
+            above.entered.set_previous(slot.entered.previous());
+            std::mem::forget(slot.entered);
+        } else {
+            if current_ptr() != slot.frame {
+                // Some other guard, entered inside this span, is still open and will put
+                // this frame back when it ends.
+                node.stranded.store(true, Ordering::Relaxed);
+            }
+            drop(slot.entered);
+        }
+        if slot.claimed {
+            node.claimed.store(false, Ordering::Release);
+        }
+    });
+}
+
+impl ObserveLayer {
+    /// The parent a new span or event hangs under, or `None` when it is not in a trace
+    /// (nor allowed to start one).
+    fn parent_of<S>(
+        &self,
+        contextual: bool,
+        explicit: Option<&Id>,
+        ctx: &Context<'_, S>,
+    ) -> Option<Parent>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        if contextual {
+            return with_current(|f| f.map(Parent::of));
+        }
+        let span = ctx.span(explicit?)?;
+        let extensions = span.extensions();
+        extensions.get::<Bridged>().map(|b| Parent::of(&b.0.frame))
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for ObserveLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let meta = attrs.metadata();
+        let contextual = attrs.is_contextual();
+        if contextual && self.roots.is_empty() && !crate::context::has_current() {
+            return;
+        }
+        if never_recorded(meta.target()) {
+            return;
+        }
+        let parent = self.parent_of(contextual, attrs.parent(), &ctx);
+        let (trace, parent_id) = match parent {
+            Some(Parent {
+                trace: Some(trace),
+                span_id,
+                ..
+            }) => (trace, span_id),
+            parent if self.starts_trace(meta) => {
+                let pipeline = self
+                    .pipeline
+                    .clone()
+                    .or_else(|| parent.and_then(|p| p.client))
+                    .or_else(global::pipeline);
+                let Some(pipeline) = pipeline else { return };
+                (TraceState::new(pipeline, TraceId::random()), None)
+            }
+            _ => return,
+        };
+        if !trace.sampled {
+            return;
+        }
+        let mut frame = Frame::with_trace(
+            trace,
+            parent_id,
+            Cow::Borrowed(meta.name()),
+            ObservationType::Span,
+        );
+        if !attrs.values().is_empty() {
+            let mut recorded = Recorded::default();
+            attrs.record(&mut Visitor(&mut recorded));
+            if let Some(open) = frame.open_mut() {
+                recorded.apply_to(open);
+            }
+        }
+        let node = Node {
+            frame,
+            carried: OnceLock::new(),
+            claimed: AtomicBool::new(false),
+            pending: Mutex::new(None),
+            events: AtomicU32::new(0),
+            stranded: AtomicBool::new(false),
+        };
+        if let Some(span) = ctx.span(id) {
+            // Counted before it can be seen, uncounted after it is removed (`on_close`).
+            LIVE.fetch_add(1, Ordering::Relaxed);
+            span.extensions_mut().insert(Bridged(Box::new(node)));
+        }
+    }
+
+    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if none_live() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let extensions = span.extensions();
+        let Some(Bridged(node)) = extensions.get::<Bridged>() else {
+            return;
+        };
+        let mut pending = node.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        values.record(&mut Visitor(
+            &mut **pending.get_or_insert_with(Default::default),
+        ));
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        if none_live() {
+            return;
+        }
+        let Some(span) = ctx.span(id) else { return };
+        let extensions = span.extensions();
+        let Some(Bridged(node)) = extensions.get::<Bridged>() else {
+            return;
+        };
+        let claimed = node
+            .claimed
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        let frame: &Frame = if claimed {
+            &node.frame
+        } else {
+            node.carried.get_or_init(|| node.frame.carried())
+        };
+        let slot = Slot {
+            id: id.into_u64(),
+            node: &**node,
+            frame,
+            claimed,
+            // SAFETY: the node is boxed and stays in the span until `on_close`, which takes
+            // this slot off the stack (dropping or handing on its guard) first; the frame's
+            // address holds until then, and only `with_open` reaches its fields mutably.
+            entered: unsafe { RawEntered::new(frame) },
+        };
+        let pushed = ENTERED.try_with(|stack| {
+            stack
+                .try_borrow_mut()
+                .map(|mut stack| stack.push(slot))
+                .is_ok()
+        });
+        if pushed != Ok(true) && claimed {
+            // Thread exiting or re-entered from a drop: the slot (and its guard) is gone.
+            node.claimed.store(false, Ordering::Release);
+        }
+    }
+
+    fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
+        // A slot on a stack belongs to a live node (on_close takes it off first).
+        if none_live() {
+            return;
+        }
+        leave(id.into_u64());
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        let contextual = event.is_contextual();
+        if contextual && !crate::context::has_current() {
+            return;
+        }
+        let meta = event.metadata();
+        if never_recorded(meta.target()) {
+            return;
+        }
+        let Some(Parent {
+            trace: Some(trace),
+            span_id: Some(parent_id),
+            ..
+        }) = self.parent_of(contextual, event.parent(), &ctx)
+        else {
+            return;
+        };
+        if !trace.sampled || !self.count_event(parent_id, event, &ctx) {
+            return;
+        }
+        let mut fields = EventFields::default();
+        event.record(&mut Visitor(&mut fields));
+        let name: Cow<'static, str> = match &fields.message {
+            Some(message) => message
+                .chars()
+                .take(EVENT_NAME_CHARS)
+                .collect::<String>()
+                .into(),
+            None => Cow::Borrowed(meta.name()),
+        };
+        let mut frame = Frame::with_trace(trace, Some(parent_id), name, ObservationType::Event);
+        if let Some(open) = frame.open_mut() {
+            open.level = match *meta.level() {
+                tracing::Level::ERROR => Level::Error,
+                tracing::Level::WARN => Level::Warning,
+                tracing::Level::INFO => Level::Default,
+                _ => Level::Debug,
+            };
+            let alarming = matches!(open.level, Level::Warning | Level::Error);
+            let details = open.details_mut();
+            if alarming {
+                details.status_message = fields.message;
+            }
+            fields.metadata.push((
+                "target".to_owned(),
+                crate::model::Json::string(meta.target()),
+            ));
+            details.metadata.extend(fields.metadata);
+        }
+        frame.finish();
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if none_live() {
+            return;
+        }
+        leave(id.into_u64());
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(Bridged(node)) = span.extensions_mut().remove::<Bridged>() else {
+            return;
+        };
+        LIVE.fetch_sub(1, Ordering::Relaxed);
+        let (frame, pending) = if node.stranded.load(Ordering::Relaxed) {
+            // A guard may still put this frame back as current: leave a carried copy at its
+            // address for good (a hundred bytes, only after an out-of-order exit).
+            let node = Box::leak(node);
+            let carried = node.frame.carried();
+            let pending = node.pending.get_mut().map(Option::take).ok().flatten();
+            (std::mem::replace(&mut node.frame, carried), pending)
+        } else {
+            let Node { frame, pending, .. } = *node;
+            let pending = pending.into_inner().unwrap_or_else(PoisonError::into_inner);
+            (frame, pending)
+        };
+        finish(frame, pending);
+    }
+}
+
+/// Applies the fields recorded since creation and queues the observation.
+fn finish(mut frame: Frame, pending: Option<Box<Recorded>>) {
+    if let Some(recorded) = pending {
+        if let Some(open) = frame.open_mut() {
+            recorded.apply_to(open);
+        }
+    }
+    frame.finish();
+}
+
+impl ObserveLayer {
+    /// Counts an event against its span's cap; false once the cap is reached.
+    fn count_event<S>(&self, parent: SpanId, event: &Event<'_>, ctx: &Context<'_, S>) -> bool
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
+        let bridged = ctx.event_span(event).and_then(|span| {
+            let extensions = span.extensions();
+            let node = &extensions.get::<Bridged>()?.0;
+            (node.frame.span_id == Some(parent))
+                .then(|| node.events.fetch_add(1, Ordering::Relaxed))
+        });
+        let seen = bridged.unwrap_or_else(|| {
+            EVENTS_UNDER
+                .try_with(|under| {
+                    let (id, n) = under.get();
+                    let n = if id == parent.0 { n } else { 0 };
+                    under.set((parent.0, n.saturating_add(1)));
+                    n
+                })
+                .unwrap_or(0)
+        });
+        seen < self.max_events
+    }
+}

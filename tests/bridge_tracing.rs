@@ -1,0 +1,285 @@
+//! The `tracing` bridge: spans and events inside observed traces become observations, and
+//! `#[observe]` calls inside bridged spans become their children.
+
+use std::time::Duration;
+
+use observe_runtime::bridge::ObserveLayer;
+use observe_runtime::export::memory::InMemory;
+use observe_runtime::model::{Level, Observation, ObservationType};
+use observe_runtime::{observe, update_current_observation, Client, FutureExt, ObservationUpdate};
+use tracing::Instrument;
+use tracing_subscriber::layer::SubscriberExt;
+
+const FLUSH: Duration = Duration::from_secs(30);
+
+fn recorded(
+    layer: ObserveLayer,
+    client: &Client,
+    memory: &InMemory,
+    f: impl FnOnce(),
+) -> Vec<Observation> {
+    let subscriber = tracing_subscriber::registry().with(layer);
+    tracing::subscriber::with_default(subscriber, f);
+    client.flush(FLUSH);
+    memory.observations()
+}
+
+fn named<'a>(obs: &'a [Observation], name: &str) -> &'a Observation {
+    obs.iter().find(|o| o.name == name).unwrap_or_else(|| {
+        panic!(
+            "no `{name}` in {:?}",
+            obs.iter().map(|o| &o.name).collect::<Vec<_>>()
+        )
+    })
+}
+
+#[observe]
+async fn inner_step() -> u32 {
+    update_current_observation(ObservationUpdate::new().metadata(serde_json::json!({"k": 1})));
+    tokio::task::yield_now().await;
+    7
+}
+
+#[observe]
+async fn outer() -> u32 {
+    let a = async {
+        tokio::task::yield_now().await;
+        inner_step().await
+    }
+    .instrument(tracing::info_span!(
+        "retrieve",
+        otel.name = "retrieval",
+        docs = 3
+    ))
+    .await;
+    // A spawned task instrumented with a span created here stays in the tree.
+    let b = tokio::spawn(async { inner_step().await }.instrument(tracing::info_span!("spawned")))
+        .await
+        .unwrap();
+    a + b
+}
+
+#[test]
+fn one_tree_whichever_side_opened_which() {
+    let (client, memory) = Client::in_memory();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let obs = recorded(ObserveLayer::new(), &client, &memory, || {
+        assert_eq!(rt.block_on(Client::instrument(&client, outer())), 14);
+    });
+    assert_eq!(obs.len(), 5, "{obs:#?}");
+    let root = named(&obs, "outer");
+    let retrieval = named(&obs, "retrieval");
+    let spawned = named(&obs, "spawned");
+    assert_eq!(
+        retrieval.parent_id,
+        Some(root.id),
+        "otel.name names the observation"
+    );
+    assert_eq!(spawned.parent_id, Some(root.id));
+    assert_eq!(retrieval.details().metadata["docs"].as_str(), "3");
+    let steps: Vec<_> = obs.iter().filter(|o| o.name == "inner_step").collect();
+    assert_eq!(steps.len(), 2);
+    let parents: Vec<_> = steps.iter().map(|o| o.parent_id).collect();
+    assert!(parents.contains(&Some(retrieval.id)) && parents.contains(&Some(spawned.id)));
+    assert!(obs.iter().all(|o| o.trace_id == root.trace_id));
+}
+
+#[test]
+fn spans_and_events_outside_an_observed_trace_are_not_recorded() {
+    let (client, memory) = Client::in_memory();
+    let obs = recorded(ObserveLayer::new(), &client, &memory, || {
+        client.in_scope(|| {
+            let _s = tracing::info_span!("not_in_a_trace").entered();
+            tracing::error!("nor this");
+        });
+    });
+    assert!(obs.is_empty(), "{obs:#?}");
+}
+
+#[test]
+fn a_rule_lets_chosen_spans_start_a_trace() {
+    let (client, memory) = Client::in_memory();
+    let layer = ObserveLayer::new()
+        .start_traces_for_name("job")
+        .client(&client);
+    let obs = recorded(layer, &client, &memory, || {
+        {
+            let _job = tracing::info_span!("job", id = 9).entered();
+            let _step = tracing::info_span!("step").entered();
+        }
+        drop(tracing::info_span!("elsewhere"));
+    });
+    let job = named(&obs, "job");
+    assert!(job.is_root());
+    assert_eq!(named(&obs, "step").parent_id, Some(job.id));
+    assert_eq!(
+        obs.len(),
+        2,
+        "a span not under the rule and not in a trace stays out"
+    );
+}
+
+#[observe]
+fn generation_and_levels() {
+    let llm = tracing::info_span!(
+        "chat gpt-4o",
+        gen_ai.operation.name = "chat",
+        gen_ai.request.model = "gpt-4o",
+        gen_ai.request.temperature = 0.2,
+        gen_ai.usage.input_tokens = tracing::field::Empty,
+        gen_ai.usage.output_tokens = tracing::field::Empty,
+    );
+    // Usage recorded later, from another thread, as a streaming client would.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            llm.record("gen_ai.usage.input_tokens", 100u64);
+            llm.record("gen_ai.usage.output_tokens", 20u64);
+        });
+    });
+    drop(llm);
+    drop(tracing::info_span!(
+        "failed_call",
+        otel.status_code = "ERROR",
+        otel.status_message = "timeout"
+    ));
+    drop(tracing::info_span!("errored", error = "connection reset"));
+    tracing::warn!(attempt = 2, "retrying");
+    tracing::error!("gave up");
+    tracing::debug!("detail");
+}
+
+#[test]
+fn gen_ai_fields_make_a_generation_and_errors_set_levels() {
+    let (client, memory) = Client::in_memory();
+    let obs = recorded(ObserveLayer::new(), &client, &memory, || {
+        client.in_scope(generation_and_levels)
+    });
+    let llm = named(&obs, "chat gpt-4o");
+    assert_eq!(llm.kind, ObservationType::Generation);
+    let d = llm.details();
+    assert_eq!(d.model.as_deref(), Some("gpt-4o"));
+    let usage = d.usage.as_ref().unwrap();
+    assert_eq!(
+        (usage.get("input"), usage.get("output"), usage.get("total")),
+        (Some(100), Some(20), Some(120))
+    );
+    assert_eq!(
+        d.model_parameters.as_ref().unwrap().as_str(),
+        r#"{"temperature":0.2}"#
+    );
+    let failed = named(&obs, "failed_call");
+    assert_eq!(failed.level, Level::Error);
+    assert_eq!(failed.details().status_message.as_deref(), Some("timeout"));
+    let errored = named(&obs, "errored");
+    assert_eq!(errored.level, Level::Error);
+    assert_eq!(
+        errored.details().status_message.as_deref(),
+        Some("connection reset")
+    );
+    let retry = named(&obs, "retrying");
+    assert_eq!(
+        (retry.kind, retry.level),
+        (ObservationType::Event, Level::Warning)
+    );
+    assert_eq!(retry.details().metadata["attempt"].as_str(), "2");
+    assert_eq!(named(&obs, "gave up").level, Level::Error);
+    assert_eq!(named(&obs, "detail").level, Level::Debug);
+    let root = named(&obs, "generation_and_levels");
+    assert!(obs
+        .iter()
+        .filter(|o| o.id != root.id)
+        .all(|o| o.parent_id == Some(root.id)));
+}
+
+#[test]
+fn events_are_capped_per_span() {
+    let (client, memory) = Client::in_memory();
+    let obs = recorded(
+        ObserveLayer::new().max_events_per_span(3),
+        &client,
+        &memory,
+        || {
+            client.in_scope(|| {
+                #[observe]
+                fn chatty() {
+                    let _s = tracing::info_span!("loop").entered();
+                    for i in 0..10 {
+                        tracing::info!(i, "tick");
+                    }
+                    drop(_s);
+                    for i in 0..10 {
+                        tracing::info!(i, "tock");
+                    }
+                }
+                chatty()
+            })
+        },
+    );
+    assert_eq!(obs.iter().filter(|o| o.name == "tick").count(), 3);
+    assert_eq!(obs.iter().filter(|o| o.name == "tock").count(), 3);
+}
+
+#[test]
+fn a_span_entered_on_two_threads_at_once_keeps_both_children() {
+    let (client, memory) = Client::in_memory();
+    let obs = recorded(ObserveLayer::new(), &client, &memory, || {
+        client.in_scope(|| {
+            #[observe]
+            fn child(i: usize) -> usize {
+                update_current_observation(
+                    ObservationUpdate::new().metadata(serde_json::json!({"i": i})),
+                );
+                i
+            }
+            #[observe]
+            fn fan_out() {
+                let span = tracing::info_span!("shared");
+                let barrier = std::sync::Barrier::new(2);
+                let dispatch = tracing::dispatcher::get_default(Clone::clone);
+                std::thread::scope(|s| {
+                    for i in 0..2 {
+                        let (span, barrier, dispatch) = (&span, &barrier, dispatch.clone());
+                        let ctx = observe_runtime::Context::current();
+                        s.spawn(move || {
+                            tracing::dispatcher::with_default(&dispatch, || {
+                                ctx.run(|| {
+                                    let _e = span.enter();
+                                    barrier.wait();
+                                    child(i);
+                                    barrier.wait();
+                                })
+                            })
+                        });
+                    }
+                });
+            }
+            fan_out()
+        })
+    });
+    let shared = named(&obs, "shared");
+    let children: Vec<_> = obs.iter().filter(|o| o.name == "child").collect();
+    assert_eq!(children.len(), 2);
+    assert!(children.iter().all(|c| c.parent_id == Some(shared.id)));
+}
+
+#[tokio::test]
+async fn in_current_trace_still_works_beside_the_bridge() {
+    let (client, memory) = Client::in_memory();
+    let subscriber = tracing_subscriber::registry().with(ObserveLayer::new());
+    let _guard = tracing::subscriber::set_default(subscriber);
+    #[observe]
+    async fn parent() -> u32 {
+        tokio::spawn(inner_step().in_current_trace()).await.unwrap()
+    }
+    Client::instrument(&client, parent()).await;
+    client.flush(FLUSH);
+    let obs = memory.observations();
+    assert_eq!(
+        named(&obs, "inner_step").parent_id,
+        Some(named(&obs, "parent").id)
+    );
+}
