@@ -5,6 +5,8 @@
 //! 3. `content_analysis_workflow`, built by `#[observe]`: it sets the session, user, tags and
 //!    metadata once with `update_current_trace`, then runs eight agents concurrently; some
 //!    call an LLM (generations with model, usage and cost), one fails with a handled error.
+//!    Last, the summary is streamed token by token from an observed stream: its generation
+//!    stays open while the tokens arrive and shows the time to first token (`ttft`).
 //!
 //! The LLM calls are simulated (deterministic usage and cost, short sleeps), so it runs in a
 //! few seconds with no keys. With no Langfuse keys it writes to the local store and prints the
@@ -19,6 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use futures::future::join_all;
+use futures::{Stream, StreamExt as _};
 use observe_runtime::config::Config;
 use observe_runtime::export::memory::InMemory;
 use observe_runtime::model::{Cost, Level, ObservationType, Usage};
@@ -98,6 +101,8 @@ struct Report {
     analysis_id: String,
     findings: Vec<Finding>,
     failed_agents: Vec<&'static str>,
+    /// The streamed summary, as the user saw it arrive.
+    summary: String,
     /// Where this trace is in Langfuse, when it is sent there.
     trace_url: Option<String>,
 }
@@ -170,6 +175,38 @@ async fn execute_agent(agent: &Agent, content: &str) -> Result<Finding, AgentErr
     })
 }
 
+/// A simulated streamed answer: the first token after a pause (the model reading the
+/// prompt), then one token every few milliseconds. The observation stays open until the
+/// last token; usage and cost come with it, as in an OpenAI-style stream.
+#[observe(name = "summary_stream", as_type = "generation")]
+fn stream_summary(findings: usize) -> impl Stream<Item = String> {
+    let model = &GPT_4O_MINI;
+    update_current_observation(
+        ObservationUpdate::new()
+            .model(model.name)
+            .model_parameters(json!({"stream": true})),
+    );
+    let text = format!("The article was reviewed by {findings} agents; the plan holds up.");
+    let words: Vec<String> = text.split_inclusive(' ').map(str::to_owned).collect();
+    let last = words.len() - 1;
+    futures::stream::iter(words.into_iter().enumerate()).then(move |(i, word)| async move {
+        let pause = if i == 0 { 180 } else { 12 };
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+        if i == last {
+            let (input, output) = (tokens(CONTENT), last as u64 + 1);
+            update_current_observation(
+                ObservationUpdate::new()
+                    .usage(Usage::new(input, output))
+                    .cost(Cost::new(
+                        input as f64 / 1000.0 * model.input_per_1k,
+                        output as f64 / 1000.0 * model.output_per_1k,
+                    )),
+            );
+        }
+        word
+    })
+}
+
 /// The decorator workflow of the seed.
 #[observe(name = "content_analysis_workflow")]
 async fn run_content_analysis(analysis_id: &str, content: &str, user_id: &str) -> Report {
@@ -189,6 +226,7 @@ async fn run_content_analysis(analysis_id: &str, content: &str, user_id: &str) -
         analysis_id: analysis_id.to_owned(),
         findings: Vec::new(),
         failed_agents: Vec::new(),
+        summary: String::new(),
         trace_url: current_trace_url(),
     };
     for (agent, result) in AGENTS.iter().zip(results) {
@@ -205,6 +243,7 @@ async fn run_content_analysis(analysis_id: &str, content: &str, user_id: &str) -
                 .status_message(format!("{} agent(s) failed", report.failed_agents.len())),
         );
     }
+    report.summary = stream_summary(report.findings.len()).collect().await;
     let quality = report.findings.len() as f64 / AGENTS.len() as f64;
     score_current_trace(ScoreRequest::new("completeness", quality));
     report
@@ -325,9 +364,10 @@ async fn main() -> anyhow::Result<()> {
 
     let flushed = client.flush(Duration::from_secs(30));
     println!(
-        "{} findings; failed agents (handled): {:?}\n",
+        "{} findings; failed agents (handled): {:?}\nsummary (streamed): {}\n",
         report.findings.len(),
-        report.failed_agents
+        report.failed_agents,
+        report.summary
     );
     print!(
         "{}",

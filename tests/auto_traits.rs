@@ -10,7 +10,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use observe_runtime::{observe, Client, Context, FutureExt, Trace};
+use futures::{Stream, StreamExt as _};
+use observe_runtime::model::ObservationType;
+use observe_runtime::{observe, Client, Context, FutureExt, ObserveStreamExt as _, Trace};
 
 fn send_sync<T: Send + Sync>(value: T) -> T {
     value
@@ -106,6 +108,46 @@ fn a_send_but_not_sync_body_stays_send_and_runs() {
         .unwrap();
     assert_eq!(rt.block_on(observed), 3);
     assert_eq!(rt.block_on(plain), 3);
+}
+
+/// A stream function: its observation stays open in an `Observed` wrapper.
+#[observe(as_type = "generation")]
+fn tokens(n: usize) -> impl Stream<Item = String> + Send + Sync {
+    futures::stream::iter((0..n).map(|i| format!("t{i} ")))
+}
+
+/// An async function that returns a stream: `instrument_open` awaits the body, then the
+/// stream takes the observation over.
+#[observe(as_type = "generation")]
+async fn connect_then_tokens(n: usize) -> impl Stream<Item = String> + Send + Sync {
+    tokio::task::yield_now().await;
+    futures::stream::iter((0..n).map(|i| format!("t{i} ")))
+}
+
+#[tokio::test]
+async fn observed_streams_and_their_futures_are_send_and_sync() {
+    let (client, memory) = Client::in_memory();
+    let collected = async {
+        let first: String = send_sync(tokens(2)).collect().await;
+        // The future of an async fn returning a stream (`InstrumentedOpen` inside) ...
+        let stream = send_sync(connect_then_tokens(3)).await;
+        let second: String = send_sync(stream).collect().await;
+        // ... and a stream observed by hand (`Observed`).
+        let third: String = send_sync(futures::stream::iter(["a", "b"]).observe_with(
+            ObservationType::Span,
+            "by_hand",
+            |t, sink| sink.text(t),
+        ))
+        .collect()
+        .await;
+        format!("{first}|{second}|{third}")
+    };
+    let task = tokio::spawn(send_sync(client.instrument(collected)));
+    assert_eq!(task.await.unwrap(), "t0 t1 |t0 t1 t2 |ab");
+    client.flush(Duration::from_secs(5));
+    let observations = memory.observations();
+    assert_eq!(observations.len(), 3);
+    assert!(observations.iter().all(|o| o.details().output.is_some()));
 }
 
 /// Compile-fail cases: a body that is not `Send` (or not `Sync`) stays so once observed.

@@ -82,12 +82,23 @@ fn with_nothing_set_the_example_fills_the_local_store_and_the_command_shows_the_
         "content_analysis_workflow",
         "llm_call [generation]",
         "fact_checker [agent]",
+        "summary_stream [generation]",
     ] {
         assert!(tree.contains(name), "{name} missing from\n{tree}");
     }
     assert!(tree.contains("ERROR: fact_checker"), "{tree}");
-    // the session, 3 traces, their 3 + 5 children by hand, 8 agents, 4 LLM and 3 tool calls
-    assert_eq!(tree.lines().count(), 1 + 3 + 3 + 5 + 8 + 4 + 3, "{tree}");
+    let streamed = tree
+        .lines()
+        .find(|l| l.contains("summary_stream [generation]"))
+        .unwrap();
+    assert!(streamed.contains(", ttft "), "{streamed}");
+    // the session, 3 traces, their 3 + 5 children by hand, 8 agents, 4 LLM and 3 tool calls,
+    // the streamed summary
+    assert_eq!(
+        tree.lines().count(),
+        1 + 3 + 3 + 5 + 8 + 4 + 3 + 1,
+        "{tree}"
+    );
 
     let store = dir.path().join(".observe/traces.db");
     assert!(
@@ -155,8 +166,18 @@ fn with_langfuse_keys_the_example_exports_over_otlp_and_prints_the_trace_url() {
         .collect();
     assert_eq!(
         workflow.len(),
-        1 + 8 + 4 + 3,
+        1 + 8 + 4 + 3 + 1,
         "the workflow's spans reached the server"
+    );
+    // The streamed summary's time to first token reaches Langfuse.
+    let streamed = workflow
+        .iter()
+        .find(|s| s.name == "summary_stream")
+        .expect("the streamed generation reached the server");
+    assert!(
+        attr_str(streamed, "langfuse.observation.completion_start_time")
+            .is_some_and(|at| at.ends_with('Z')),
+        "{streamed:?}"
     );
     for span in &workflow {
         assert_eq!(attr_str(span, "user.id").as_deref(), Some("user_demo"));

@@ -963,3 +963,25 @@ fn attributes_nested_items_unsafe_and_macros() {
         Some(json!(3)),
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// `crate = "..."`: a crate that re-exports the runtime names it for the emitted code.
+
+mod sdk {
+    pub use observe_runtime as telemetry;
+}
+
+#[observe(crate = "crate::sdk::telemetry", as_type = "tool")]
+fn through_a_reexport(x: u8) -> u8 {
+    x + 1
+}
+
+#[test]
+fn crate_argument_reaches_the_runtime_through_a_reexport() {
+    let (value, obs) = record_sync(|| through_a_reexport(1));
+    assert_eq!(value, 2);
+    let o = only(obs);
+    assert_eq!(o.name, "through_a_reexport");
+    assert_eq!(o.kind, ObservationType::Tool);
+    assert_eq!(input(&o), Some(json!({"x": 1})));
+}

@@ -360,7 +360,7 @@ fn a_version_2_file_is_migrated_and_keeps_its_data() {
         "Session: s2 (4.0s, $0.25)\n\
          ├── workflow_b (100ms, $0.00)\n\
          └── workflow_a (3.0s, $0.25)\n\
-         \x20   ├── llm [generation] (1.3s, $0.25) WARNING: slow\n\
+         \x20   ├── llm [generation] (1.3s, $0.25, ttft 200ms) WARNING: slow\n\
          \x20   └── late_step (1.0s, $0.00)\n"
     );
 }

@@ -16,8 +16,8 @@ use syn::ext::IdentExt;
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{
-    AttrStyle, Expr, ExprAsync, FnArg, GenericArgument, Ident, Item, ItemFn, Pat, PathArguments,
-    ReturnType, Stmt, Type, TypeParamBound,
+    AttrStyle, Expr, ExprAsync, FnArg, GenericArgument, Ident, Item, ItemFn, LitBool, Pat,
+    PathArguments, ReturnType, Stmt, Type, TypeParamBound,
 };
 
 use crate::args::ObserveArgs;
@@ -49,7 +49,7 @@ pub(crate) fn expand(args: ObserveArgs, item: TokenStream) -> syn::Result<TokenS
         ));
     }
     let observation = Observation::new(args, &function, &body)?;
-    Ok(observation.instrument(&function, &body, &output))
+    observation.instrument(&function, &body, &output)
 }
 
 /// How the function produces its result, which decides what gets instrumented.
@@ -131,6 +131,17 @@ enum Output<'a> {
     Unknown,
 }
 
+/// What may stand in for a returned stream.
+#[derive(Clone, Copy)]
+enum Wrap {
+    /// The return type is `impl Trait`: an `Observed` wrapper will do.
+    Any,
+    /// A named type: only that type (a boxed `dyn` stream, boxed again).
+    SameType,
+    /// A named type said to be a stream (`stream = true`): it must be a boxed `dyn` one.
+    BoxedOnly,
+}
+
 /// What the attribute and the signature say about one observed function.
 struct Observation {
     name: String,
@@ -140,6 +151,13 @@ struct Observation {
     capture_output: Option<bool>,
     /// The parameters that go into the input object, in order.
     inputs: Vec<Ident>,
+    /// `stream = ...` as written.
+    stream: Option<LitBool>,
+    /// `output = reducer`.
+    reducer: Option<syn::Path>,
+    /// `crate::__private` of the runtime: `::observe_runtime::__private` unless
+    /// `crate = "..."` says where it is re-exported.
+    private: TokenStream,
 }
 
 impl Observation {
@@ -157,6 +175,10 @@ impl Observation {
             })
             .cloned()
             .collect();
+        let krate = match &args.krate {
+            Some(path) => quote!(#path),
+            None => quote!(::observe_runtime),
+        };
         Ok(Observation {
             name: args
                 .name
@@ -167,11 +189,53 @@ impl Observation {
             capture_input: args.capture_input,
             capture_output: args.capture_output,
             inputs,
+            stream: args.stream,
+            reducer: args.output,
+            private: quote!(#krate::__private),
+        })
+    }
+
+    /// Whether the returned value goes through `Returned`, which keeps the observation
+    /// open while a returned stream is consumed. The traits of the value decide what
+    /// happens; the signature only says whether a wrapper can stand in for the value: an
+    /// `impl Trait`, a boxed `dyn`, or a `...Stream` alias (`BoxStream<'a, T>`). A named type
+    /// such as `Vec<T>` stays exactly that type.
+    fn observes_returned_stream(&self, body: &Body, output: &Output) -> syn::Result<Option<Wrap>> {
+        let explicit = self.stream.as_ref().map(|lit| (lit.value, lit.span()));
+        let ty = match output {
+            Output::Declared(ty) if !matches!(body, Body::ReturnsAsyncBlock { .. }) => ty,
+            _ => {
+                return match explicit {
+                    Some((true, span)) => Err(syn::Error::new(
+                        span,
+                        "`stream = true` needs a function that returns a stream or an \
+                         iterator (`-> impl Stream<Item = T>`, `-> impl Iterator<Item = T>`, \
+                         a boxed one, or an `async fn` returning one)",
+                    )),
+                    _ => Ok(None),
+                };
+            }
+        };
+        let wrap = if matches!(strip_groups(ty), Type::ImplTrait(_)) {
+            Wrap::Any
+        } else {
+            Wrap::SameType
+        };
+        Ok(match explicit {
+            Some((true, _)) if matches!(wrap, Wrap::SameType) => Some(Wrap::BoxedOnly),
+            Some((true, _)) => Some(wrap),
+            Some((false, _)) => None,
+            None => may_hold_a_stream(ty).then_some(wrap),
         })
     }
 
     /// The whole instrumented function.
-    fn instrument(&self, function: &ItemFn, body: &Body, output: &Output) -> TokenStream {
+    fn instrument(
+        &self,
+        function: &ItemFn,
+        body: &Body,
+        output: &Output,
+    ) -> syn::Result<TokenStream> {
         let ItemFn {
             attrs,
             vis,
@@ -181,7 +245,8 @@ impl Observation {
         let (outer_attrs, inner_attrs): (Vec<_>, Vec<_>) = attrs
             .iter()
             .partition(|attr| matches!(attr.style, AttrStyle::Outer));
-        let on_output = self.on_output(output);
+        let wrap = self.observes_returned_stream(body, output)?;
+        let on_output = self.on_output(output, wrap.is_some());
         let edge = match output {
             Output::Declared(ty) => Some(inference_edge(ty)),
             Output::Unit | Output::Never(_) | Output::Unknown => None,
@@ -196,6 +261,24 @@ impl Observation {
         let stmts = &block.stmts;
 
         let new_body = match body {
+            Body::AsyncFn if wrap.is_some() => {
+                let returned = self.returned(on_output, wrap);
+                quote! {
+                    #enter
+                    let __observe_returned =
+                        #span.instrument_open(async move { #edge #(#stmts)* }).await;
+                    #returned
+                }
+            }
+            Body::Sync if wrap.is_some() => {
+                let returned = self.returned(on_output, wrap);
+                quote! {
+                    #enter
+                    let __observe_returned =
+                        #span.in_scope_open(move || #closure_type { #edge #(#stmts)* });
+                    #returned
+                }
+            }
             Body::AsyncFn => quote! {
                 #enter
                 #span.instrument(async move { #edge #(#stmts)* }, #on_output).await
@@ -233,17 +316,94 @@ impl Observation {
                 quote!(#(#before)* #tail)
             }
         };
-        quote! {
+        Ok(quote! {
             #(#outer_attrs)*
             #vis #sig {
                 #(#inner_attrs)*
                 #new_body
             }
+        })
+    }
+
+    /// Ends the observation by the returned value's type: now, or when the returned stream
+    /// ends. `__observe_returned` holds the value and the open observation.
+    fn returned(&self, on_output: TokenStream, wrap: Option<Wrap>) -> TokenStream {
+        let private = &self.private;
+        let value = local("__observe_value");
+        let open = local("__observe_open");
+        let on_item = self.on_item();
+        let check = match &self.stream {
+            Some(lit) if lit.value => {
+                quote_spanned!(lit.span()=> #private::require_stream(&#value);)
+            }
+            _ => TokenStream::new(),
+        };
+        // Only an `impl Trait` can be an `Observed` wrapper; a named type stays itself, so
+        // the levels that make one are not in scope for it.
+        let levels = match wrap {
+            Some(Wrap::Any) => quote! {
+                use #private::{
+                    ObserveBoxed as _, ObserveIterator as _, ObserveStream as _,
+                    ObserveValue as _,
+                };
+            },
+            Some(Wrap::BoxedOnly) => quote!(use #private::ObserveBoxed as _;),
+            _ => quote!(use #private::{ObserveBoxed as _, ObserveValue as _};),
+        };
+        quote! {
+            let (#value, #open) = __observe_returned;
+            #check
+            {
+                #levels
+                (&&&&#private::Returned::new(#value)).observe_returned(#open, #on_output, #on_item)
+            }
+        }
+    }
+
+    /// The closure that records one item of a returned stream: its text or value (or the
+    /// reducer's fold), and an `Err` item as the error that ends the observation.
+    fn on_item(&self) -> TokenStream {
+        let private = &self.private;
+        let item = local("__observe_item");
+        let sink = local("__observe_sink");
+        let ok = local("__observe_ok");
+        let error = local("__observe_error");
+        let record_ok = match (&self.reducer, self.capture_output) {
+            (_, Some(false)) => quote!({}),
+            (Some(reducer), _) => quote!(#sink.fold(#reducer, #ok)),
+            (None, _) => quote! {{
+                use #private::{
+                    ChunkDebug as _, ChunkOpaque as _, ChunkSerialize as _, ChunkText as _,
+                };
+                (&&&&#private::Chunk(#ok)).record_chunk(#sink)
+            }},
+        };
+        let record_error = self.record_error(&sink, &error);
+        quote! {
+            |#item, #sink| {
+                use #private::AsResult as _;
+                #[allow(unused_variables)]
+                match (&&#private::ResultOf(#item)).as_result() {
+                    ::core::result::Result::Ok(#ok) => #record_ok,
+                    ::core::result::Result::Err(#error) => #record_error,
+                }
+            }
+        }
+    }
+
+    fn record_error(&self, sink: &Ident, error: &Ident) -> TokenStream {
+        let private = &self.private;
+        quote! {
+            #sink.error({
+                use #private::{ErrorDebug as _, ErrorDisplay as _, ErrorOpaque as _};
+                (&&&#private::ErrorText(#error)).error_text()
+            })
         }
     }
 
     /// `let __observe_span = Span::enter(..);`, then the input capture.
     fn enter(&self) -> TokenStream {
+        let private = &self.private;
         let span = local("__observe_span");
         let name = &self.name;
         let kind = &self.kind;
@@ -252,11 +412,11 @@ impl Observation {
         let input = self.capture_input();
         let mutability = input.as_ref().map(|_| quote!(mut));
         quote! {
-            let #mutability #span = ::observe_runtime::__private::Span::enter({
-                static __OBSERVE_META: ::observe_runtime::__private::Meta =
-                    ::observe_runtime::__private::Meta::new(
+            let #mutability #span = #private::Span::enter({
+                static __OBSERVE_META: #private::Meta =
+                    #private::Meta::new(
                         #name,
-                        ::observe_runtime::__private::ObservationType::#kind,
+                        #private::ObservationType::#kind,
                         #capture_input,
                         #capture_output,
                     );
@@ -271,6 +431,7 @@ impl Observation {
         if self.inputs.is_empty() || self.capture_input == Some(false) {
             return None;
         }
+        let private = &self.private;
         let span = local("__observe_span");
         let writer = local("__observe_input");
         let idents = &self.inputs;
@@ -279,12 +440,12 @@ impl Observation {
             // Reading a `_name` parameter is the point here, not a slip.
             #[allow(clippy::used_underscore_binding)]
             if #span.wants_input() {
-                use ::observe_runtime::__private::{
+                use #private::{
                     CaptureDebug as _, CaptureOpaque as _, CaptureSerialize as _,
                 };
-                let mut #writer = ::observe_runtime::__private::InputWriter::new();
+                let mut #writer = #private::InputWriter::new();
                 #(
-                    (&&&::observe_runtime::__private::Capture(&#idents))
+                    (&&&#private::Capture(&#idents))
                         .capture_into(#keys, &mut #writer);
                 )*
                 #span.set_input(#writer);
@@ -292,61 +453,50 @@ impl Observation {
         })
     }
 
-    /// The closure that records the result: the value, or for a `Result` the `Ok` value
-    /// and the `Err` as error.
-    fn on_output(&self, output: &Output) -> TokenStream {
+    /// The closure that records the result: the value, or for a `Result` (recognised by
+    /// its type, whatever alias names it) the `Ok` value and the `Err` as error.
+    fn on_output(&self, output: &Output, streams: bool) -> TokenStream {
+        if matches!(output, Output::Unit | Output::Never(_)) {
+            return quote!(|_, _| {});
+        }
+        let private = &self.private;
         let value = local("__observe_output");
         let sink = local("__observe_sink");
+        let ok = local("__observe_ok");
+        let error = local("__observe_error");
         let capture = self.capture_output != Some(false);
-        let record = |value: &Ident| {
-            quote! {
+        let record_ok = match &self.reducer {
+            // With a stream, the reducer folds items: the value itself is no item.
+            _ if !capture => quote!({}),
+            Some(_) if streams => quote!({}),
+            Some(reducer) => quote! {
                 #sink.output(|| {
-                    use ::observe_runtime::__private::{
-                        CaptureDebug as _, CaptureOpaque as _, CaptureSerialize as _,
-                    };
-                    (&&&::observe_runtime::__private::Capture(#value)).to_json()
+                    use #private::{CaptureDebug as _, CaptureOpaque as _, CaptureSerialize as _};
+                    let mut __observe_acc = ::core::default::Default::default();
+                    (#reducer)(&mut __observe_acc, #ok);
+                    (&&&#private::Capture(&__observe_acc)).to_json()
                 })
-            }
-        };
-        let result_ok = match output {
-            Output::Declared(ty) => result_ok_type(ty),
-            Output::Unit | Output::Never(_) | Output::Unknown => None,
-        };
-        match (result_ok, output) {
-            (Some(ok), _) => {
-                let error = local("__observe_error");
-                let record_error = quote! {
-                    #sink.error({
-                        use ::observe_runtime::__private::{
-                            ErrorDebug as _, ErrorDisplay as _, ErrorOpaque as _,
+            },
+            None => quote! {
+                if !(&&#private::UnitOf(#ok)).is_unit() {
+                    #sink.output(|| {
+                        use #private::{
+                            CaptureDebug as _, CaptureOpaque as _, CaptureSerialize as _,
                         };
-                        (&&&::observe_runtime::__private::ErrorText(#error)).error_text()
+                        (&&&#private::Capture(#ok)).to_json()
                     })
-                };
-                if capture && !ok.is_some_and(is_unit) {
-                    let ok_value = local("__observe_ok");
-                    let record_ok = record(&ok_value);
-                    quote! {
-                        |#value, #sink| match #value {
-                            ::core::result::Result::Ok(#ok_value) => #record_ok,
-                            ::core::result::Result::Err(#error) => #record_error,
-                        }
-                    }
-                } else {
-                    quote! {
-                        |#value, #sink| {
-                            if let ::core::result::Result::Err(#error) = #value {
-                                #record_error
-                            }
-                        }
-                    }
                 }
-            }
-            (None, Output::Unit | Output::Never(_)) => quote!(|_, _| {}),
-            (None, _) if !capture => quote!(|_, _| {}),
-            (None, _) => {
-                let record_value = record(&value);
-                quote!(|#value, #sink| #record_value)
+            },
+        };
+        let record_error = self.record_error(&sink, &error);
+        quote! {
+            |#value, #sink| {
+                use #private::{AsResult as _, IsUnit as _};
+                #[allow(unused_variables)]
+                match (&&#private::ResultOf(#value)).as_result() {
+                    ::core::result::Result::Ok(#ok) => #record_ok,
+                    ::core::result::Result::Err(#error) => #record_error,
+                }
             }
         }
     }
@@ -469,27 +619,29 @@ fn is_unit(ty: &Type) -> bool {
     matches!(strip_groups(ty), Type::Tuple(tuple) if tuple.elems.is_empty())
 }
 
-/// `Some(ok)` when the last path segment of `ty` is `Result`, with the `Ok` type when written
-/// (`io::Result<T>`, `Result<T, E>`); `None` for any other type.
-fn result_ok_type(ty: &Type) -> Option<Option<&Type>> {
-    let Type::Path(path) = strip_groups(ty) else {
-        return None;
-    };
-    let last = path.path.segments.last()?;
-    if last.ident != "Result" {
-        return None;
+/// Whether a value of type `ty` may be a stream that a wrapper can stand in for: an
+/// `impl Trait`, a type with a `dyn` in it (`Pin<Box<dyn Stream<..>>>`), or a path whose last
+/// segment ends in `Stream` (`BoxStream<'a, T>`, an alias of a boxed `dyn`).
+fn may_hold_a_stream(ty: &Type) -> bool {
+    match strip_groups(ty) {
+        Type::ImplTrait(_) | Type::TraitObject(_) => true,
+        Type::Path(path) => path.path.segments.iter().any(|segment| {
+            segment.ident.to_string().ends_with("Stream")
+                || match &segment.arguments {
+                    PathArguments::AngleBracketed(arguments) => {
+                        arguments.args.iter().any(|arg| match arg {
+                            GenericArgument::Type(ty) => {
+                                matches!(strip_groups(ty), Type::TraitObject(_) | Type::Path(_))
+                                    && may_hold_a_stream(ty)
+                            }
+                            _ => false,
+                        })
+                    }
+                    _ => false,
+                }
+        }),
+        _ => false,
     }
-    Some(first_type_argument(&last.arguments))
-}
-
-fn first_type_argument(arguments: &PathArguments) -> Option<&Type> {
-    let PathArguments::AngleBracketed(arguments) = arguments else {
-        return None;
-    };
-    arguments.args.iter().find_map(|arg| match arg {
-        GenericArgument::Type(ty) => Some(ty),
-        _ => None,
-    })
 }
 
 /// The `Output` of the `Future` a return type names, looking inside type arguments:
@@ -590,14 +742,20 @@ mod tests {
     }
 
     #[test]
-    fn recognises_results_by_their_last_segment() {
-        let io: Type = parse_quote!(std::io::Result<Page>);
-        assert_eq!(result_ok_type(&io).map(text), Some(Some("Page".into())));
-        assert_eq!(
-            result_ok_type(&parse_quote!(fmt::Result)).map(text),
-            Some(None)
-        );
-        assert!(result_ok_type(&parse_quote!(Option<u8>)).is_none());
+    fn sees_which_return_types_may_hold_a_stream() {
+        let yes: [Type; 4] = [
+            parse_quote!(impl Stream<Item = String> + Send),
+            parse_quote!(Pin<Box<dyn Stream<Item = u8> + Send + 'a>>),
+            parse_quote!(BoxStream<'static, u8>),
+            parse_quote!(Box<dyn Iterator<Item = u8>>),
+        ];
+        assert!(yes.iter().all(may_hold_a_stream));
+        let no: [Type; 3] = [
+            parse_quote!(Result<String, E>),
+            parse_quote!(Vec<u8>),
+            parse_quote!(&'a str),
+        ];
+        assert!(!no.iter().any(may_hold_a_stream));
     }
 
     #[test]
@@ -639,6 +797,19 @@ mod tests {
         );
         assert!(code.contains("\"url\""));
         assert!(!code.contains("\"key\""));
+    }
+
+    #[test]
+    fn crate_argument_replaces_the_runtime_path() {
+        let code = expand_str(
+            quote!(crate = "my_sdk::observe"),
+            quote! {
+                fn tokens(n: u8) -> impl Iterator<Item = u8> { 0..n }
+            },
+        );
+        assert!(!code.contains("observe_runtime"), "{code}");
+        assert!(code.contains("my_sdk :: observe :: __private :: Returned :: new"));
+        assert!(code.contains("in_scope_open"));
     }
 
     #[test]

@@ -38,10 +38,15 @@ use proc_macro::TokenStream;
 /// | `capture_input = bool` | record the arguments | the client's setting |
 /// | `capture_output = bool` | record the return value | the client's setting |
 /// | `skip(a, b, ...)` | leave these parameters out of the input | none |
+/// | `stream = bool` | observe a returned stream until consumed (`true`), or only the call (`false`) | by the value's traits |
+/// | `output = path::to::reducer` | fold the output with `fn(&mut A, &Item)` (`A: Default + Serialize`) | see *Output* |
+/// | `crate = "path"` | where the runtime is, for a crate that re-exports it | `::observe_runtime` |
 ///
-/// Misuse is a compile error that points at the offending token: an unknown or repeated
-/// argument, an `as_type` that is none of the above, a `skip` of a name that is not a
-/// parameter, and the attribute on anything but a function with a body (or on a `const fn`).
+/// Misuse is a compile error that points at the offending token: an unknown (with "did you
+/// mean" for a near miss) or repeated argument, an `as_type` that is none of the above (`"llm"`
+/// points at `"generation"`), a `skip` of a name that is not a parameter, `stream = true` on a
+/// function that returns no stream, and the attribute on anything but a function with a body
+/// (or on a `const fn`).
 ///
 /// # Input
 ///
@@ -61,11 +66,45 @@ use proc_macro::TokenStream;
 ///
 /// # Output
 ///
-/// The return value, recorded the same way. When the return type's last path segment is
-/// `Result` (`Result<T, E>`, `io::Result<T>`, `anyhow::Result<T>`), the `Ok` value is the
-/// output, and an `Err` sets the level to `ERROR` with the error's `Display` text (else its
-/// `Debug` text) as status message, whether output capture is on or not. A function that
-/// returns `()` or `Ok(())` records no output.
+/// The return value, recorded the same way. When the returned value's type is a `Result`,
+/// under any name (`Result<T, E>`, `io::Result<T>`, `anyhow::Result<T>`, your own
+/// `type ToolResult<T> = Result<T, ToolError>`), the `Ok` value is the output, and an `Err`
+/// sets the level to `ERROR` with the error's `Display` text (else its `Debug` text) as
+/// status message, whether output capture is on or not. The type decides, at compile time;
+/// not its spelling. A function that returns `()` or `Ok(())` records no output.
+///
+/// With `output = reducer`, the output is what `reducer` folds into a `Default` accumulator:
+/// the items of a returned stream, or the (`Ok`) value once.
+///
+/// # Streams and iterators
+///
+/// A function that returns a stream (`impl Stream<Item = T>`, `Pin<Box<dyn Stream<..>>>`,
+/// `BoxStream<'a, T>`, an `async fn` returning one) or an iterator (`impl Iterator<Item = T>`,
+/// `Box<dyn Iterator<..>>`) is observed until the stream is consumed, not until it is
+/// returned. The value's traits decide (a `Stream` or an `Iterator`), where the signature lets
+/// a wrapper stand in for it: an `impl Trait` or a boxed `dyn`. A named type such as
+/// `std::vec::IntoIter<T>` stays that type and is observed as a value; `stream = false`
+/// observes only the call for an `impl Iterator` too.
+///
+/// The observation ends when the stream is exhausted (output: text items such as `String`,
+/// `&str`, `Cow<str>` and your [`TextChunk`] types concatenated, other items a JSON array),
+/// at an `Err` item (level `ERROR`), on a panic, or when the stream is dropped unfinished
+/// (`WARNING`, `cancelled`, metadata `items`). Observed calls made while the stream is polled
+/// are its children; the first item of a generation stamps its time to first token. See
+/// `observe_runtime::ObserveStreamExt` for streams no annotated function returned.
+///
+/// [`TextChunk`]: https://docs.rs/observe-runtime/latest/observe_runtime/trait.TextChunk.html
+///
+/// ```
+/// use observe_runtime::observe;
+///
+/// // Open until the caller has taken every word; its output is "a b ".
+/// #[observe(as_type = "generation")]
+/// fn answer(prompt: &str) -> impl Iterator<Item = String> + '_ {
+///     prompt.split(' ').map(|w| format!("{w} "))
+/// }
+/// assert_eq!(answer("a b").count(), 2);
+/// ```
 ///
 /// # What is observed
 ///
@@ -84,7 +123,8 @@ use proc_macro::TokenStream;
 /// and `?`. The signature is kept as written; only the body changes.
 ///
 /// The code the attribute writes names the runtime as `::observe_runtime`, so the crate
-/// that uses it must depend on `observe-runtime` under that name (not renamed).
+/// that uses it must depend on `observe-runtime` under that name, unless `crate = "path"`
+/// says where it is (`crate = "my_sdk::observe"` for a crate that re-exports it).
 ///
 /// ```
 /// use observe_runtime::observe;

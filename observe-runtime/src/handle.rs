@@ -144,6 +144,11 @@ impl ObservationHandle {
         }
     }
 
+    /// The open frame, handed over whole (to a stream that ends it later).
+    pub(crate) fn take_frame(&mut self) -> Option<Frame> {
+        self.frame.take()
+    }
+
     fn frame(&self) -> &Frame {
         self.frame.as_ref().expect("present until end")
     }

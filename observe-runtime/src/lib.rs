@@ -72,6 +72,7 @@ mod global;
 mod handle;
 mod pipeline;
 mod redact;
+mod stream;
 mod traps;
 mod update;
 mod vars;
@@ -95,6 +96,7 @@ pub use handle::{ObservationHandle, Trace, TraceHandle};
 #[doc(hidden)]
 pub use pipeline::PipelineSettings;
 pub use pipeline::{DestinationStats, FlushReport, Mask, Stats};
+pub use stream::{CountOnly, ItemSink, ObserveIteratorExt, ObserveStreamExt, Observed, TextChunk};
 pub use update::{ObservationUpdate, TraceUpdate};
 
 /// Wraps a function in an observation; see the crate documentation.

@@ -560,4 +560,9 @@ impl Pipeline {
     pub(crate) fn capture_io(&self) -> bool {
         self.settings.capture_io
     }
+
+    /// Largest encoded observation: also what a stream's output may buffer.
+    pub(crate) fn max_record_bytes(&self) -> usize {
+        self.settings.max_record_bytes
+    }
 }

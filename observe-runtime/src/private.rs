@@ -65,14 +65,8 @@ impl Span {
     /// rest is not, so an untraced call stays a few instructions long.
     #[inline]
     pub fn enter(meta: &'static Meta) -> Span {
-        if !has_current() {
-            let state = global::state();
-            if state != global::State::On {
-                if state != global::State::Quiet {
-                    global::warn_no_client(state);
-                }
-                return Span::inactive();
-            }
+        if nowhere_to_record() {
+            return Span::inactive();
         }
         Span::enter_active(meta)
     }
@@ -131,16 +125,53 @@ impl Span {
         let Some(frame) = self.frame_mut() else {
             return body();
         };
-        let result = frame.enter(|| catch_unwind(AssertUnwindSafe(body)));
+        let frame: &Frame = frame;
+        let result = frame.enter(|| {
+            let result = catch_unwind(AssertUnwindSafe(body));
+            if let Ok(value) = &result {
+                // Still entered: an update made while the output is serialized lands on
+                // this observation, not on its parent.
+                record_output(frame, value, on_output);
+            }
+            result
+        });
         match result {
             Ok(value) => {
-                self.complete(&value, on_output);
+                self.finish();
                 value
             }
             Err(payload) => {
                 self.panicked(payload.as_ref());
                 resume_unwind(payload)
             }
+        }
+    }
+
+    /// Runs a sync body inside the observation and hands the observation back open, for
+    /// [`Returned`] to end now or when the returned stream is consumed.
+    #[inline]
+    pub fn in_scope_open<R>(mut self, body: impl FnOnce() -> R) -> (R, Span) {
+        let Some(frame) = self.frame_mut() else {
+            return (body(), self);
+        };
+        let result = frame.enter(|| catch_unwind(AssertUnwindSafe(body)));
+        match result {
+            Ok(value) => (value, self),
+            Err(payload) => {
+                self.panicked(payload.as_ref());
+                resume_unwind(payload)
+            }
+        }
+    }
+
+    /// Wraps a future as [`Span::instrument`] does, but resolves to its output and the
+    /// observation still open, for [`Returned`] to end now or when the returned stream is
+    /// consumed.
+    #[inline]
+    pub fn instrument_open<F: Future>(self, future: F) -> InstrumentedOpen<F> {
+        InstrumentedOpen {
+            future,
+            span: Some(self),
         }
     }
 
@@ -159,15 +190,62 @@ impl Span {
         }
     }
 
-    fn complete<R>(&mut self, value: &R, on_output: impl FnOnce(&R, &mut OutputSink<'_>)) {
-        if let Some(open) = self.open() {
-            let capture = open.capture_output;
-            on_output(value, &mut OutputSink { open, capture });
+    /// Records the output (inside the observation's context) and ends the observation.
+    pub(crate) fn complete<R>(
+        &mut self,
+        value: &R,
+        on_output: impl FnOnce(&R, &mut OutputSink<'_>),
+    ) {
+        if let Some(frame) = self.frame_mut() {
+            let frame: &Frame = frame;
+            frame.enter(|| record_output(frame, value, on_output));
         }
         self.finish();
     }
 
-    fn panicked(&mut self, payload: &(dyn std::any::Any + Send)) {
+    /// Opens an observation named at run time under the current context (what
+    /// [`ObserveStreamExt::observe_as`](crate::ObserveStreamExt::observe_as) does).
+    pub(crate) fn enter_named(name: Cow<'static, str>, kind: ObservationType) -> Span {
+        if nowhere_to_record() {
+            return Span::inactive();
+        }
+        let frame = with_current(|current| Frame::open(current, name, kind));
+        Span::from_frame(frame)
+    }
+
+    /// Takes over an open frame (of a handle, say), with capture as the client says.
+    pub(crate) fn from_frame(mut frame: Option<Frame>) -> Span {
+        if let Some(frame) = &mut frame {
+            if let Some(trace) = frame.trace.as_ref() {
+                let capture = trace.sampled && trace.pipeline.capture_io();
+                if let Some(open) = frame.open_mut() {
+                    open.capture_output = capture;
+                }
+            }
+        }
+        Span {
+            frame: frame.map(|f| SyncWrapper::new(FrameBox::new(f))),
+        }
+    }
+
+    /// True while the observation is open and recording.
+    #[inline]
+    pub(crate) fn is_recording(&self) -> bool {
+        self.frame.is_some()
+    }
+
+    /// The frame, while the observation is open and recording.
+    #[inline]
+    pub(crate) fn frame(&mut self) -> Option<&mut Frame> {
+        self.frame_mut().map(|f| &mut **f)
+    }
+
+    /// The open fields, while the observation is open.
+    pub(crate) fn open_fields(&mut self) -> Option<&mut Open> {
+        self.open()
+    }
+
+    pub(crate) fn panicked(&mut self, payload: &(dyn std::any::Any + Send)) {
         let message = payload
             .downcast_ref::<&str>()
             .map(|s| (*s).to_owned())
@@ -180,11 +258,28 @@ impl Span {
         self.finish();
     }
 
-    fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         if let Some(frame) = self.frame.take() {
             frame.into_inner().into_inner().finish();
         }
     }
+}
+
+/// True when no context is current and no global client records; the first such call after
+/// none was installed, or after it shut down, says so in a warning.
+#[inline]
+fn nowhere_to_record() -> bool {
+    if has_current() {
+        return false;
+    }
+    let state = global::state();
+    if state == global::State::On {
+        return false;
+    }
+    if state != global::State::Quiet {
+        global::warn_no_client(state);
+    }
+    true
 }
 
 impl Drop for Span {
@@ -324,14 +419,23 @@ where
         let Some(frame) = span.frame_mut() else {
             return this.future.poll(cx);
         };
+        let frame: &Frame = frame;
         let future = this.future;
-        let result = frame.enter(|| catch_unwind(AssertUnwindSafe(|| future.poll(cx))));
+        let on_output = this.on_output;
+        let result = frame.enter(|| {
+            let result = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
+            if let Ok(Poll::Ready(value)) = &result {
+                if let Some(on_output) = on_output.take() {
+                    // Still entered, as in `Span::in_scope`.
+                    record_output(frame, value, on_output);
+                }
+            }
+            result
+        });
         match result {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => {
-                if let Some(on_output) = this.on_output.take() {
-                    span.complete(&value, on_output);
-                }
+                span.finish();
                 Poll::Ready(value)
             }
             Err(payload) => {
@@ -342,9 +446,64 @@ where
     }
 }
 
+pin_project_lite::pin_project! {
+    /// The future [`Span::instrument_open`] returns. `Send` and `Sync` exactly when the
+    /// body's future is, as [`Instrumented`].
+    pub struct InstrumentedOpen<F> {
+        #[pin]
+        future: F,
+        // `None` once handed back.
+        span: Option<Span>,
+    }
+}
+
+impl<F: Future> Future for InstrumentedOpen<F> {
+    type Output = (F::Output, Span);
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(span) = this.span.as_mut() else {
+            // Polled after completion: the body's own future says what that does.
+            return this.future.poll(cx).map(|value| (value, Span::inactive()));
+        };
+        let Some(frame) = span.frame_mut() else {
+            let value = std::task::ready!(this.future.poll(cx));
+            return Poll::Ready((value, this.span.take().unwrap_or_else(Span::inactive)));
+        };
+        let future = this.future;
+        let result = frame.enter(|| catch_unwind(AssertUnwindSafe(|| future.poll(cx))));
+        match result {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => {
+                Poll::Ready((value, this.span.take().unwrap_or_else(Span::inactive)))
+            }
+            Err(payload) => {
+                span.panicked(payload.as_ref());
+                resume_unwind(payload)
+            }
+        }
+    }
+}
+
+/// Calls `on_output` with a sink over `frame`'s fields. The caller has entered the frame, so
+/// that the user code `on_output` runs (`Serialize`, `Display`) sees this observation as the
+/// current one; the sink touches the fields only after that code has returned.
+#[inline]
+fn record_output<R>(frame: &Frame, value: &R, on_output: impl FnOnce(&R, &mut OutputSink<'_>)) {
+    let Some(capture) = frame.with_open(|open| open.capture_output) else {
+        return;
+    };
+    on_output(value, &mut OutputSink { frame, capture });
+}
+
 /// Where the emitted `on_output` closure records the result.
+///
+/// It holds the frame, not its fields: the user code that builds the output may itself update
+/// the observation, and the fields are borrowed (`Frame::with_open`) only once that code
+/// has returned.
 pub struct OutputSink<'a> {
-    open: &'a mut Open,
+    frame: &'a Frame,
     capture: bool,
 }
 
@@ -353,14 +512,17 @@ impl OutputSink<'_> {
     #[inline]
     pub fn output(&mut self, value: impl FnOnce() -> Json) {
         if self.capture {
-            self.open.output = Some(value());
+            let value = value();
+            self.frame.with_open(|open| open.output = Some(value));
         }
     }
 
     /// Sets level `ERROR` and the status message, whatever capture says.
     pub fn error(&mut self, message: String) {
-        self.open.level = Level::Error;
-        self.open.details_mut().status_message = Some(message);
+        self.frame.with_open(|open| {
+            open.level = Level::Error;
+            open.details_mut().status_message = Some(message);
+        });
     }
 }
 
@@ -566,6 +728,307 @@ impl<T: ?Sized> ErrorOpaque for ErrorText<'_, T> {
         format!("error of type {}", type_name::<T>())
     }
 }
+
+/// Autoref specialization on a return value's type: `(&&ResultOf(&value)).as_result()` is the
+/// `Result` itself when the value is one (whatever alias names it), else `Ok(&value)`.
+pub struct ResultOf<'a, T: ?Sized>(pub &'a T);
+
+/// See [`ResultOf`].
+pub trait AsResult<'a> {
+    /// The success type (the value's own type when it is not a `Result`).
+    type Ok: ?Sized + 'a;
+    /// The error type (`Infallible` when the value is not a `Result`).
+    type Err: ?Sized + 'a;
+    /// The value as a `Result` of references.
+    fn as_result(&self) -> Result<&'a Self::Ok, &'a Self::Err>;
+}
+
+impl<'a, T: 'a, E: 'a> AsResult<'a> for &ResultOf<'a, Result<T, E>> {
+    type Ok = T;
+    type Err = E;
+    #[inline]
+    fn as_result(&self) -> Result<&'a T, &'a E> {
+        self.0.as_ref()
+    }
+}
+
+impl<'a, T: ?Sized + 'a> AsResult<'a> for ResultOf<'a, T> {
+    type Ok = T;
+    type Err = std::convert::Infallible;
+    #[inline]
+    fn as_result(&self) -> Result<&'a T, &'a std::convert::Infallible> {
+        Ok(self.0)
+    }
+}
+
+/// Autoref specialization: `(&&UnitOf(&value)).is_unit()` is true for `()`, which records no
+/// output.
+pub struct UnitOf<'a, T: ?Sized>(pub &'a T);
+
+/// See [`UnitOf`].
+pub trait IsUnit {
+    /// True for `()`.
+    fn is_unit(&self) -> bool;
+}
+
+impl IsUnit for &UnitOf<'_, ()> {
+    #[inline]
+    fn is_unit(&self) -> bool {
+        true
+    }
+}
+
+impl<T: ?Sized> IsUnit for UnitOf<'_, T> {
+    #[inline]
+    fn is_unit(&self) -> bool {
+        false
+    }
+}
+
+pub use crate::stream::{ItemSink, Observed, TextChunk};
+
+/// Autoref specialization for one stream item: `(&&&&Chunk(&item)).record_chunk(sink)`
+/// appends its text ([`TextChunk`]), else its `Serialize` form, else its `Debug` text, else
+/// its type name.
+pub struct Chunk<'a, T: ?Sized>(pub &'a T);
+
+/// Text items (preferred).
+pub trait ChunkText {
+    /// Appends the item to the output.
+    fn record_chunk(&self, sink: &mut ItemSink<'_>);
+}
+
+/// Items with a `Serialize` form.
+pub trait ChunkSerialize {
+    /// Appends the item to the output.
+    fn record_chunk(&self, sink: &mut ItemSink<'_>);
+}
+
+/// Items with `Debug` text.
+pub trait ChunkDebug {
+    /// Appends the item to the output.
+    fn record_chunk(&self, sink: &mut ItemSink<'_>);
+}
+
+/// Anything else: the type name.
+pub trait ChunkOpaque {
+    /// Appends the item to the output.
+    fn record_chunk(&self, sink: &mut ItemSink<'_>);
+}
+
+impl<T: TextChunk + ?Sized> ChunkText for &&&Chunk<'_, T> {
+    #[inline]
+    fn record_chunk(&self, sink: &mut ItemSink<'_>) {
+        sink.text(self.0.chunk_text());
+    }
+}
+
+impl<T: Serialize + ?Sized> ChunkSerialize for &&Chunk<'_, T> {
+    #[inline]
+    fn record_chunk(&self, sink: &mut ItemSink<'_>) {
+        sink.json(self.0);
+    }
+}
+
+impl<T: Debug + ?Sized> ChunkDebug for &Chunk<'_, T> {
+    fn record_chunk(&self, sink: &mut ItemSink<'_>) {
+        sink.json(&format!("{:?}", self.0));
+    }
+}
+
+impl<T: ?Sized> ChunkOpaque for Chunk<'_, T> {
+    fn record_chunk(&self, sink: &mut ItemSink<'_>) {
+        sink.json(&opaque::<T>());
+    }
+}
+
+/// The value an observed function returned, before its observation ends. Autoref
+/// specialization decides by the value's type how it ends:
+/// `(&&&&Returned::new(value)).observe_returned(span, on_output, on_item)` gives
+///
+/// - a boxed stream or iterator (`Pin<Box<dyn Stream<Item = T> + Send + 'a>>`,
+///   `Box<dyn Iterator<Item = T> + 'a>`, ...): the same type, observed until consumed;
+/// - a `Stream`: an [`Observed`] stream;
+/// - an `Iterator`: an [`Observed`] iterator;
+/// - anything else: the value, its observation ended now.
+///
+/// The emitted code calls this only when the declared return type can hold a wrapper
+/// (`impl Trait`, a boxed `dyn`), so the `Observed` levels never meet a named type.
+pub struct Returned<R>(Cell<Option<R>>);
+
+impl<R> Returned<R> {
+    /// Holds the value until one of the levels takes it.
+    #[inline]
+    pub fn new(value: R) -> Self {
+        Returned(Cell::new(Some(value)))
+    }
+
+    #[inline]
+    fn take(&self) -> R {
+        match self.0.take() {
+            Some(value) => value,
+            // The emitted code makes one `Returned` and takes it once.
+            None => unreachable!("a returned value is taken once"),
+        }
+    }
+}
+
+/// A boxed stream or iterator: observed, boxed again as the same type.
+pub trait ObserveBoxed {
+    /// The boxed type.
+    type Value;
+    /// Its items.
+    type Item;
+    /// See [`Returned`].
+    fn observe_returned<C, I>(&self, span: Span, on_output: C, on_item: I) -> Self::Value
+    where
+        C: FnOnce(&Self::Value, &mut OutputSink<'_>),
+        I: FnMut(&Self::Item, &mut ItemSink<'_>) + Send + 'static;
+}
+
+/// A stream: observed until consumed.
+pub trait ObserveStream {
+    /// The stream's type.
+    type Stream: futures_core::Stream;
+    /// See [`Returned`].
+    fn observe_returned<C, I>(
+        &self,
+        span: Span,
+        on_output: C,
+        on_item: I,
+    ) -> Observed<Self::Stream, I>
+    where
+        C: FnOnce(&Self::Stream, &mut OutputSink<'_>),
+        I: FnMut(&<Self::Stream as futures_core::Stream>::Item, &mut ItemSink<'_>);
+}
+
+/// An iterator: observed until consumed.
+pub trait ObserveIterator {
+    /// The iterator's type.
+    type Iter: Iterator;
+    /// See [`Returned`].
+    fn observe_returned<C, I>(
+        &self,
+        span: Span,
+        on_output: C,
+        on_item: I,
+    ) -> Observed<Self::Iter, I>
+    where
+        C: FnOnce(&Self::Iter, &mut OutputSink<'_>),
+        I: FnMut(&<Self::Iter as Iterator>::Item, &mut ItemSink<'_>);
+}
+
+/// Any other value: recorded, and its observation ended, now.
+pub trait ObserveValue {
+    /// The value's type.
+    type Value;
+    /// See [`Returned`].
+    fn observe_returned<C, I>(&self, span: Span, on_output: C, on_item: I) -> Self::Value
+    where
+        C: FnOnce(&Self::Value, &mut OutputSink<'_>),
+        I: FnMut(&Self::Value, &mut ItemSink<'_>);
+}
+
+macro_rules! observe_boxed_stream {
+    ($([$($bounds:tt)*];)*) => {$(
+        impl<'a, T: 'a> ObserveBoxed
+            for &&&Returned<Pin<Box<dyn futures_core::Stream<Item = T> $($bounds)* + 'a>>>
+        {
+            type Value = Pin<Box<dyn futures_core::Stream<Item = T> $($bounds)* + 'a>>;
+            type Item = T;
+            fn observe_returned<C, I>(&self, span: Span, _: C, on_item: I) -> Self::Value
+            where
+                C: FnOnce(&Self::Value, &mut OutputSink<'_>),
+                I: FnMut(&T, &mut ItemSink<'_>) + Send + 'static,
+            {
+                Box::pin(Observed::new(self.take(), span, on_item))
+            }
+        }
+    )*};
+}
+
+observe_boxed_stream! {
+    [+ Send];
+    [];
+}
+
+macro_rules! observe_boxed_iter {
+    ($([$($bounds:tt)*];)*) => {$(
+        impl<'a, T: 'a> ObserveBoxed for &&&Returned<Box<dyn Iterator<Item = T> $($bounds)* + 'a>> {
+            type Value = Box<dyn Iterator<Item = T> $($bounds)* + 'a>;
+            type Item = T;
+            fn observe_returned<C, I>(&self, span: Span, _: C, on_item: I) -> Self::Value
+            where
+                C: FnOnce(&Self::Value, &mut OutputSink<'_>),
+                I: FnMut(&T, &mut ItemSink<'_>) + Send + 'static,
+            {
+                Box::new(Observed::new(self.take(), span, on_item))
+            }
+        }
+    )*};
+}
+
+observe_boxed_iter! {
+    [+ Send];
+    [];
+}
+
+impl<S: futures_core::Stream> ObserveStream for &&Returned<S> {
+    type Stream = S;
+    #[inline]
+    fn observe_returned<C, I>(&self, span: Span, _: C, on_item: I) -> Observed<S, I>
+    where
+        C: FnOnce(&S, &mut OutputSink<'_>),
+        I: FnMut(&S::Item, &mut ItemSink<'_>),
+    {
+        Observed::new(self.take(), span, on_item)
+    }
+}
+
+impl<It: Iterator> ObserveIterator for &Returned<It> {
+    type Iter = It;
+    #[inline]
+    fn observe_returned<C, I>(&self, span: Span, _: C, on_item: I) -> Observed<It, I>
+    where
+        C: FnOnce(&It, &mut OutputSink<'_>),
+        I: FnMut(&It::Item, &mut ItemSink<'_>),
+    {
+        Observed::new(self.take(), span, on_item)
+    }
+}
+
+impl<R> ObserveValue for Returned<R> {
+    type Value = R;
+    #[inline]
+    fn observe_returned<C, I>(&self, mut span: Span, on_output: C, _: I) -> R
+    where
+        C: FnOnce(&R, &mut OutputSink<'_>),
+        I: FnMut(&R, &mut ItemSink<'_>),
+    {
+        let value = self.take();
+        span.complete(&value, on_output);
+        value
+    }
+}
+
+/// What `#[observe(stream = true)]` checks the returned value against.
+#[diagnostic::on_unimplemented(
+    message = "`#[observe(stream = true)]` needs a function that returns a `Stream` or an `Iterator`, not `{Self}`",
+    label = "not a `Stream` or an `Iterator`"
+)]
+pub trait StreamLike<Marker> {}
+
+/// Marks [`StreamLike`] through `Stream`.
+pub struct ThroughStream;
+/// Marks [`StreamLike`] through `Iterator`.
+pub struct ThroughIterator;
+
+impl<S: futures_core::Stream> StreamLike<ThroughStream> for S {}
+impl<I: Iterator> StreamLike<ThroughIterator> for I {}
+
+/// Fails to compile unless `value` is a stream or an iterator.
+#[inline]
+pub fn require_stream<M, T: StreamLike<M>>(_value: &T) {}
 
 #[cfg(test)]
 mod tests {

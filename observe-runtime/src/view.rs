@@ -8,6 +8,9 @@
 //! └── follow_up (0.4s, $0.00)
 //! ```
 //!
+//! A generation whose first token time is known also shows its time to first token:
+//! `chat [generation] (2.1s, $0.01, ttft 180ms)`.
+//!
 //! A node's latency is its measured duration; a trace's runs from the earliest start to the
 //! latest end of its observations, and so does the session's. A node's cost is its own total
 //! cost plus its descendants'; a trace's and a session's are the sums of all their
@@ -429,6 +432,14 @@ fn write_children(out: &mut String, indent: &str, children: &[Node<'_>], options
     }
 }
 
+/// A generation's time to first token, in whole microseconds: the precision the store keeps,
+/// so a tree drawn from memory and one drawn from the store show the same.
+fn time_to_first_token(o: &Observation) -> Option<Duration> {
+    let first = o.details().completion_start_time?;
+    let micros = (first.as_nanos() / 1000).saturating_sub(o.start.as_nanos() / 1000);
+    Some(Duration::from_micros(micros))
+}
+
 /// `(1.5s, $0.02)`, or `($0.02)` without timings; `~$0.02` when part of the cost was
 /// computed.
 fn figures(latency: Duration, (cost, computed): (f64, bool), options: &ViewOptions) -> String {
@@ -457,6 +468,10 @@ fn write_label(
         let _ = write!(out, " [{}]", o.kind);
     }
     let _ = write!(out, " {}", figures(latency, cost, options));
+    if let (true, Some(ttft)) = (options.timings, time_to_first_token(o)) {
+        out.pop(); // the closing parenthesis, reopened for the ttft
+        let _ = write!(out, ", ttft {})", format_duration(ttft));
+    }
     if options.levels && o.level != Level::Default {
         let _ = write!(out, " {}", o.level);
         if let Some(message) = &o.details().status_message {

@@ -5,6 +5,12 @@ fn fetch(url: &str) -> usize {
     url.len()
 }
 
+#[observe(sampled = false)]
+fn store(url: &str) -> usize {
+    url.len()
+}
+
 fn main() {
     fetch("x");
+    store("x");
 }

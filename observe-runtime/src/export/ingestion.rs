@@ -48,7 +48,9 @@ use crate::model::{
     Json, Metadata, Observation, ObservationType, Timestamp, TraceAttributes, TraceId, RFC3339_LEN,
 };
 
-/// Largest request body sent: under the 3.5 MB the API documents, with a margin.
+/// Largest request body sent: under the 3.5 MB the API documents, with a margin. Not part of
+/// the API (hidden, exempt from semver): public for the crate's tests.
+#[doc(hidden)]
 pub const MAX_REQUEST_BYTES: usize = 3_400_000;
 
 /// Room kept at the end of a request for the closing `metadata` object.
@@ -481,14 +483,17 @@ fn encode_requests(
 }
 
 /// Encodes the batch's observations as ingestion request bodies (`{"batch":[...],
-/// "metadata":{...}}`), each under [`MAX_REQUEST_BYTES`]: the exporter's wire format, public
-/// for benchmarks and tests. Scores are not included (they go to `/api/public/scores`).
+/// "metadata":{...}}`), each under [`MAX_REQUEST_BYTES`]: the exporter's wire format. Not part
+/// of the API (hidden, exempt from semver): public for the crate's benchmarks and tests.
+/// Scores are not included (they go to `/api/public/scores`).
+#[doc(hidden)]
 pub fn encode_batch(batch: &Batch) -> Vec<Vec<u8>> {
     encode_batch_with_limit(batch, MAX_REQUEST_BYTES)
 }
 
 /// As [`encode_batch`], with another size limit per request. An event that cannot fit a
 /// request on its own is left out.
+#[doc(hidden)]
 pub fn encode_batch_with_limit(batch: &Batch, max_request_bytes: usize) -> Vec<Vec<u8>> {
     encode_requests(batch, max_request_bytes, None, false)
         .0

@@ -98,7 +98,8 @@ pub enum ExportError {
         /// The last failure.
         message: String,
     },
-    /// Some records of the batch were refused (a 207 with errors); the rest were accepted.
+    /// Some records of the batch were refused (a 207 with errors, rows the store could not
+    /// write); the rest were accepted.
     #[error("{destination} refused {refused} of the batch's records: {message}")]
     Partial {
         /// Which destination.
