@@ -98,7 +98,7 @@ VALUES ",
 const TRACE_PARAMS: usize = 22;
 
 /// `INSERT INTO traces ... VALUES` and one row of parameters, bound in
-/// [`TraceText::values`] order (`seq` last), then `on_conflict`.
+/// [`TraceText::values`] order (`seq`, then `computed_cost`, last), then `on_conflict`.
 ///
 /// One row per statement: with many, SQLite would keep a statement journal, as the
 /// explicit `seq` could fail its integer check half-way through the rows.
