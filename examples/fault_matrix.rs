@@ -8,7 +8,7 @@
 //! cargo run --example fault_matrix
 //! ```
 
-#[path = "../tests/export_support/mod.rs"]
+#[path = "../observe-runtime/tests/export_support/mod.rs"]
 mod export_support;
 
 use std::process::Command;
