@@ -41,7 +41,7 @@
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::resume_unwind;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -50,7 +50,7 @@ use futures_core::Stream;
 use serde::Serialize;
 use sync_wrapper::SyncWrapper;
 
-use crate::__private::Span;
+use crate::__private::{run_entered, Span};
 use crate::clock;
 use crate::context::Frame;
 use crate::handle::ObservationHandle;
@@ -313,18 +313,14 @@ impl StreamState {
         };
         let frame: &Frame = frame;
         let (items, output) = (&mut self.items, &mut self.output);
-        let result = frame.enter(|| {
-            let result = catch_unwind(AssertUnwindSafe(next));
-            if let Ok(Poll::Ready(Some(item))) = &result {
+        let result = run_entered(frame, next, |poll| {
+            if let Poll::Ready(Some(item)) = poll {
                 *items += 1;
                 if *items == 1 {
                     first_item(frame);
                 }
-                // Still entered: code the item's recording runs (`Serialize`, `Display`)
-                // sees this observation as the current one.
                 on_item(item, &mut ItemSink { out: output });
             }
-            result
         });
         match result {
             Ok(Poll::Ready(Some(item))) => {
