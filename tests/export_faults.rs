@@ -178,9 +178,7 @@ fn transient_faults_are_retried_and_nothing_is_lost() {
             "429 with Retry-After",
             Server::start(throttling_first(1, 1)),
         ),
-        ("closed mid-request", {
-            Server::start(|r, i| if i < 2 { Reply::close() } else { accept_all(r) })
-        }),
+        ("closed mid-request", Server::start(closing_first(2))),
     ] {
         let client = client_to(otlp(&server.base_url, Duration::from_secs(30)));
         produce(&client, 10);
@@ -397,14 +395,7 @@ fn the_byte_budget_bounds_what_is_held_when_a_destination_hangs() {
         .settings(settings)
         .exporter(otlp(&server.base_url, Duration::from_secs(60)))
         .build();
-    let input = "y".repeat(20_000);
-    for _ in 0..1_000 {
-        let trace = client.trace(Trace::new("big"));
-        let mut s = trace.span("s");
-        s.update(ObservationUpdate::new().input(&input));
-        s.end();
-        trace.end();
-    }
+    produce_inputs(&client, 1_000, 20_000);
     let stats = client.stats();
     let d = &stats.destinations[0];
     // 20 MB offered, 2 MB allowed: at most ~100 of the 20 KB records are held.
