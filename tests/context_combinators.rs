@@ -25,7 +25,11 @@ async fn fan_out(n: u64) -> u64 {
 
 #[observe]
 async fn race() -> &'static str {
+    // `biased`: on a loaded machine both sleeps may be over by the first poll; the
+    // branches are then tried in order, so the short one still wins and the other is
+    // cancelled.
     tokio::select! {
+        biased;
         _ = step(1) => "fast",
         _ = step(10_000) => "slow",
     }

@@ -74,7 +74,7 @@ fn a_version_1_file_is_migrated_and_keeps_its_data() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     // Old data kept; the new columns filled in from it.
     let row: (String, String, f64, f64, i64, String) = conn
         .query_row(
@@ -423,7 +423,10 @@ fn version_3_file(path: &std::path::Path) {
     drop(store);
     Connection::open(path)
         .unwrap()
-        .execute_batch("UPDATE observations SET type = lower(type); PRAGMA user_version = 3;")
+        .execute_batch(
+            "UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
+             cost_computed; ALTER TABLE traces DROP COLUMN computed_cost; PRAGMA user_version = 3;",
+        )
         .unwrap();
 }
 
