@@ -81,16 +81,7 @@ fn a_version_1_file_is_migrated_and_keeps_its_data() {
             "SELECT name, end_time, latency_ms, calculated_total_cost, observation_count,
                     metadata->>'content_type' FROM traces",
             [],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            },
+            |r| r.try_into(),
         )
         .unwrap();
     assert_eq!(
@@ -344,7 +335,7 @@ fn a_version_2_file_is_migrated_and_keeps_its_data() {
             "SELECT observation_count, latency_ms, calculated_total_cost, seq FROM traces
              WHERE id = '0af7651916cd43dd8448eb211c80319c'",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| r.try_into(),
         )
         .unwrap();
     assert_eq!((count, latency, cost, seq), (3, 3000.0, 0.25, 1));
