@@ -29,7 +29,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let (client, memory) = Client::in_memory();
-//! client.instrument(workflow("u1", "one two three four")).await;
+//! client.attach(workflow("u1", "one two three four")).await;
 //! client.flush(Duration::from_secs(5));
 //! let obs = memory.observations();
 //! assert_eq!(obs.len(), 2);

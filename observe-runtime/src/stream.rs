@@ -29,7 +29,7 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let (client, memory) = Client::in_memory();
 //! let text: Vec<String> = client
-//!     .instrument(async { answer("why is the sky blue").collect().await })
+//!     .attach(async { answer("why is the sky blue").collect().await })
 //!     .await;
 //! assert_eq!(text.len(), 5);
 //! client.flush(std::time::Duration::from_secs(5));
@@ -512,7 +512,7 @@ macro_rules! observe_source_methods {
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let (client, memory) = Client::in_memory();
-/// assert_eq!(client.instrument(chat()).await, "Hello");
+/// assert_eq!(client.attach(chat()).await, "Hello");
 /// client.flush(std::time::Duration::from_secs(5));
 /// let obs = memory.observations();
 /// let llm = obs.iter().find(|o| o.name == "llm").unwrap();
