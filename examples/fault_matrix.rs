@@ -8,14 +8,14 @@
 //! cargo run --example fault_matrix
 //! ```
 
-#[path = "../tests/export_support/mod.rs"]
+#[path = "../observe-runtime/tests/export_support/mod.rs"]
 mod export_support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use export_support::faults::*;
-use export_support::{accept_all, refused_url, Reply, Server};
+use export_support::{accept_all, produce_inputs, refused_url, Reply, Server};
 use observe_runtime::export::http::{HttpOptions, RetryPolicy};
 use observe_runtime::export::ingestion::IngestionExporter;
 use observe_runtime::export::otlp::OtlpExporter;
@@ -104,7 +104,7 @@ fn run(index: usize) -> anyhow::Result<()> {
         2 | 9 => Server::start(|_, _| Reply::hang()),
         3 => Server::start(failing_first(3, 503)),
         4 => Server::start(throttling_first(1, 1)),
-        5 => Server::start(|r, i| if i < 2 { Reply::close() } else { accept_all(r) }),
+        5 => Server::start(closing_first(2)),
         6 => Server::start(|_, _| Reply::status(401)),
         8 => Server::start(refusing_named("refused")),
         _ => Server::accepting(),
@@ -140,16 +140,7 @@ fn run(index: usize) -> anyhow::Result<()> {
             s.end();
             trace.end();
         }
-        9 => {
-            let input = "y".repeat(20_000);
-            for _ in 0..20_000 {
-                let trace = client.trace(Trace::new("big"));
-                let mut s = trace.span("s");
-                s.update(ObservationUpdate::new().input(&input));
-                s.end();
-                trace.end();
-            }
-        }
+        9 => produce_inputs(&client, 20_000, 20_000),
         _ => {
             for i in 0..TRACES {
                 let trace = client.trace(Trace::new(format!("t{i}")));

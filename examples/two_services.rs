@@ -92,7 +92,7 @@ async fn api_service(client: &Client, agent_url: String) -> std::io::Result<Stri
             let (client, agent_url) = (client.clone(), agent_url.clone());
             async move {
                 client
-                    .instrument(api_request(agent_url, "user_42".into(), question))
+                    .attach(api_request(agent_url, "user_42".into(), question))
                     .await
             }
         }),

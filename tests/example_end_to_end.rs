@@ -5,6 +5,7 @@
 //! `cargo test` builds the examples and the workspace's binaries next to the test binaries,
 //! so these tests run the real programs.
 
+#[path = "../observe-runtime/tests/export_support/mod.rs"]
 mod export_support;
 
 use std::path::PathBuf;

@@ -48,10 +48,13 @@ function fmtMs(ms) {
   return `${m}m ${Math.round((ms % 60000) / 1000)}s`;
 }
 
-function fmtCost(c) {
+// `computed` (a flag, or the part of the cost computed from usage) marks the cost with `~`,
+// as the session tree does: observe priced it, the application gave none.
+function fmtCost(c, computed) {
   if (c == null) return '—';
-  if (c === 0) return '$0';
-  return c >= 1 ? `$${c.toFixed(2)}` : `$${c.toFixed(4)}`;
+  const mark = computed ? '~' : '';
+  if (c === 0) return `${mark}$0`;
+  return c >= 1 ? `${mark}$${c.toFixed(2)}` : `${mark}$${c.toFixed(4)}`;
 }
 
 const fmtInt = (n) => (n == null ? '—' : Math.round(n).toLocaleString('en-US'));
@@ -199,7 +202,7 @@ async function sessionsPage(params) {
     el('td', null, link(`#/session/${enc(s.id)}`, s.id)),
     el('td', { class: 'num' }, fmtInt(s.traces)),
     el('td', { class: 'num' }, fmtMs(s.duration_ms)),
-    el('td', { class: 'num' }, fmtCost(s.cost)),
+    el('td', { class: 'num' }, fmtCost(s.cost, s.computed_cost)),
     el('td', { class: 'num' }, fmtInt(s.tokens)),
     el('td', null, (s.users || []).map((u, i) => [i ? ', ' : '', link(hashFor('sessions', { user: u }), u)])),
     el('td', null, s.errors > 0 ? el('span', { class: 'badge error' }, String(s.errors)) : muted('0'),
@@ -227,7 +230,7 @@ function turnCard(t, i) {
       link(`#/trace/${enc(t.id)}`, el('strong', null, t.name || t.id.slice(0, 12))),
       el('span', { class: 'muted' }, fmtTime(t.start)),
       el('span', { class: 'pill' }, fmtMs(t.latency_ms)),
-      el('span', { class: 'pill' }, fmtCost(t.cost)),
+      el('span', { class: 'pill' }, fmtCost(t.cost, t.computed_cost)),
       el('span', { class: 'pill' }, `${fmtInt(t.tokens)} tokens`),
       levelBadge(null, t.errors, t.warnings), scoreChips(t.scores)),
     el('div', { class: 'turn-io' },
@@ -239,9 +242,9 @@ async function sessionPage(id) {
   const s = await api(`session/${enc(id)}`);
   return [
     el('p', { class: 'crumbs' }, link('#/sessions', 'Sessions'), ' / ', s.id),
-    el('h1', { id: 'session-title' }, `Session: ${s.id} (${fmtMs(s.duration_ms)}, ${fmtCost(s.cost)})`),
+    el('h1', { id: 'session-title' }, `Session: ${s.id} (${fmtMs(s.duration_ms)}, ${fmtCost(s.cost, s.computed_cost)})`),
     el('div', { class: 'stats' },
-      stat('Traces', fmtInt(s.traces.length)), stat('Duration', fmtMs(s.duration_ms)), stat('Cost', fmtCost(s.cost)),
+      stat('Traces', fmtInt(s.traces.length)), stat('Duration', fmtMs(s.duration_ms)), stat('Cost', fmtCost(s.cost, s.computed_cost)),
       stat('Tokens', fmtInt(s.tokens)), stat('Latency p50', fmtMs(s.latency_p50_ms)), stat('Latency p95', fmtMs(s.latency_p95_ms)),
       stat('Users', (s.users || []).join(', ') || '—'), stat('Errors', fmtInt(s.errors))),
     el('div', { class: 'turns', id: 'turns' }, s.traces.map(turnCard)),
@@ -313,7 +316,7 @@ async function tracePage(id, params) {
   const facts = [];
   if (t.user_id) facts.push(['User', link(hashFor('sessions', { user: t.user_id }), t.user_id)]);
   if (t.session_id) facts.push(['Session', link(`#/session/${enc(t.session_id)}`, t.session_id)]);
-  facts.push(['Started', fmtTime(t.start)], ['Latency', fmtMs(t.latency_ms)], ['Cost', fmtCost(t.cost)],
+  facts.push(['Started', fmtTime(t.start)], ['Latency', fmtMs(t.latency_ms)], ['Cost', fmtCost(t.cost, t.computed_cost)],
     ['Observations', fmtInt(t.observations.length)]);
   if (t.release) facts.push(['Release', t.release]);
   if (t.environment) facts.push(['Environment', t.environment]);
@@ -348,7 +351,7 @@ async function observationDetail(traceId, obsId) {
   if (o.model) kv.push(['Model', el('span', { class: 'model' }, o.model)]);
   kv.push(['Start', fmtTime(o.start)], ['Latency', fmtMs(o.latency_ms)]);
   if (o.ttft_ms != null) kv.push(['Time to first token', fmtMs(o.ttft_ms)]);
-  kv.push(['Cost', fmtCost(o.cost)]);
+  kv.push(['Cost', o.cost_computed ? `${fmtCost(o.cost, true)} (computed from usage)` : fmtCost(o.cost)]);
   if (o.prompt_name) kv.push(['Prompt', `${o.prompt_name}${o.prompt_version != null ? ` v${o.prompt_version}` : ''}`]);
   if (o.version) kv.push(['Version', o.version]);
   const usage = o.usage && typeof o.usage === 'object'
@@ -371,7 +374,7 @@ async function usersPage() {
   const rows = users.map((u) => el('tr', null,
     el('td', null, link(hashFor('sessions', { user: u.user_id }), u.user_id)),
     el('td', { class: 'num' }, fmtInt(u.traces)), el('td', { class: 'num' }, fmtInt(u.sessions)),
-    el('td', { class: 'num' }, fmtCost(u.cost)), el('td', { class: 'num' }, fmtMs(u.avg_latency_ms)),
+    el('td', { class: 'num' }, fmtCost(u.cost, u.computed_cost)), el('td', { class: 'num' }, fmtMs(u.avg_latency_ms)),
     el('td', { class: 'num' }, fmtMs(u.max_latency_ms)), el('td', null, fmtTime(u.last_seen))));
   return [el('h1', null, 'Users'),
     users.length ? el('table', { class: 'grid', id: 'users-table' },

@@ -348,6 +348,7 @@ fn sessions(store: &mut Store, out: &Output, limit: u32) -> Result<()> {
                          COUNT(*) AS traces,
                          (MAX(end_ns) - MIN(start_ns)) / 1e6 AS duration_ms,
                          SUM(calculated_total_cost) AS cost,
+                         SUM(computed_cost) AS computed_cost,
                          group_concat(DISTINCT user_id) AS user,
                          MAX(end_time) AS last_seen
                   FROM traces
@@ -420,7 +421,8 @@ fn traces(store: &mut Store, out: &Output, f: &Filters, limit: u32) -> Result<()
     args.push(Value::Integer(limit.into()));
     let sql = format!(
         "SELECT id, name, user_id AS user, session_id AS session, timestamp AS started,
-                latency_ms, calculated_total_cost AS cost, observation_count AS observations,
+                latency_ms, calculated_total_cost AS cost, computed_cost,
+                observation_count AS observations,
                 (SELECT COUNT(*) FROM observations o
                  WHERE o.trace_seq = traces.seq AND o.level = 'ERROR') AS errors,
                 tags
@@ -500,6 +502,7 @@ fn session(store: &Store, out: &Output, id: &str, io: bool) -> Result<()> {
             "end": tree.end().to_rfc3339(),
             "duration_ms": ms(tree.duration()),
             "cost": tree.cost(),
+            "cost_computed": tree.cost_computed(),
             "traces": traces,
         }));
     }
@@ -584,6 +587,9 @@ fn generation_lines(observations: &[Observation]) -> String {
         }
         if d.cost.is_some() {
             facts.push(format!("cost {}", format_cost(o.total_cost())));
+        } else if o.cost_is_computed() {
+            // Priced by observe from the usage: an estimate, never sent to Langfuse.
+            facts.push(format!("cost ~{} (computed)", format_cost(o.total_cost())));
         }
         if let Some(prompt) = &d.prompt_name {
             match d.prompt_version {
@@ -652,6 +658,7 @@ fn trace_json(t: &TraceTree<'_>, io: bool) -> serde_json::Value {
         "end": t.end.to_rfc3339(),
         "latency_ms": ms(t.latency()),
         "cost": t.cost,
+        "cost_computed": t.cost_computed,
         "observations": t.roots.iter().map(|n| node_json(n, io)).collect::<Vec<_>>(),
     })
 }
@@ -673,11 +680,13 @@ fn node_json(n: &view::Node<'_>, io: bool) -> serde_json::Value {
         "end": o.end.to_rfc3339(),
         "latency_ms": ms(o.duration()),
         "cost": n.cost,
+        "cost_computed": n.cost_computed,
         "own_cost": o.total_cost(),
+        "own_cost_computed": o.cost_is_computed(),
         "status_message": d.status_message,
         "model": d.model,
         "usage": d.usage,
-        "cost_details": d.cost,
+        "cost_details": d.cost.as_ref().or(d.computed_cost.as_ref()),
         "prompt_name": d.prompt_name,
         "prompt_version": d.prompt_version,
         "completion_start_time": d.completion_start_time.map(|t| t.to_rfc3339()),

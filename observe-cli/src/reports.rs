@@ -2,6 +2,10 @@
 //! writes them against Langfuse's `traces` relation, and run through the same translator
 //! as `observe query` ([`crate::sql::query`]).
 //!
+//! Costs include the costs observe computed from usage for generations that reported no
+//! cost; the `computed_cost` columns say how much of them was (the store's
+//! `traces.computed_cost`, which Langfuse does not have).
+//!
 //! ```
 //! use observe_cli::reports::Report;
 //! let sqlite = observe_cli::sql::translate(&Report::Users.sql()).unwrap();
@@ -19,7 +23,8 @@ pub const USERS: &str = "\
 SELECT user_id,
        COUNT(*) AS traces,
        AVG(latency_ms) AS avg_latency_ms,
-       SUM(calculated_total_cost) AS total_cost
+       SUM(calculated_total_cost) AS total_cost,
+       SUM(computed_cost) AS computed_cost
 FROM traces
 WHERE timestamp > NOW() - INTERVAL '30 days'
 GROUP BY user_id
@@ -43,7 +48,8 @@ pub fn by_metadata(key: &str) -> String {
 SELECT metadata->>'{literal}' AS \"{column}\",
        COUNT(*) AS traces,
        AVG(latency_ms) AS avg_latency_ms,
-       AVG(calculated_total_cost) AS avg_cost
+       AVG(calculated_total_cost) AS avg_cost,
+       AVG(computed_cost) AS avg_computed_cost
 FROM traces
 WHERE timestamp > NOW() - INTERVAL '30 days'
   AND metadata->>'{literal}' IS NOT NULL
@@ -60,6 +66,7 @@ SELECT session_id,
        MAX(timestamp + latency_ms * INTERVAL '1 millisecond') AS ended,
        EXTRACT(EPOCH FROM MAX(timestamp + latency_ms * INTERVAL '1 millisecond') - MIN(timestamp)) * 1000 AS duration_ms,
        SUM(calculated_total_cost) AS total_cost,
+       SUM(computed_cost) AS computed_cost,
        COUNT(*) AS traces
 FROM traces
 WHERE timestamp > NOW() - INTERVAL '7 days'
@@ -73,12 +80,14 @@ pub const SLOW_USERS: &str = "\
 SELECT user_id,
        COUNT(*) AS sessions,
        AVG(session_latency_ms) AS avg_session_latency_ms,
-       SUM(session_cost) AS total_cost
+       SUM(session_cost) AS total_cost,
+       SUM(session_computed_cost) AS computed_cost
 FROM (
     SELECT user_id,
            session_id,
            EXTRACT(EPOCH FROM MAX(timestamp + latency_ms * INTERVAL '1 millisecond') - MIN(timestamp)) * 1000 AS session_latency_ms,
-           SUM(calculated_total_cost) AS session_cost
+           SUM(calculated_total_cost) AS session_cost,
+           SUM(computed_cost) AS session_computed_cost
     FROM traces
     WHERE user_id IS NOT NULL AND session_id IS NOT NULL
     GROUP BY user_id, session_id

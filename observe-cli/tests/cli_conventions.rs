@@ -420,21 +420,24 @@ fn an_older_store_is_read_after_observe_migrate() {
     let (_dir, path) = fixture();
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch("UPDATE observations SET type = lower(type); PRAGMA user_version = 3;")
-            .unwrap();
+        conn.execute_batch(
+            "UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
+             cost_computed; ALTER TABLE traces DROP COLUMN computed_cost; PRAGMA user_version = 3;",
+        )
+        .unwrap();
     }
     let before = std::fs::read(&path).unwrap();
     let err = failed(&observe(&path, &["sessions"]));
     assert!(
         err.contains(
-            "has schema version 3, older than this observe reads (4): run `observe migrate`"
+            "has schema version 3, older than this observe reads (5): run `observe migrate`"
         ),
         "{err}"
     );
     assert_eq!(std::fs::read(&path).unwrap(), before, "a reader changed it");
 
     let said = ok(&observe(&path, &["migrate"]));
-    assert!(said.ends_with("migrated to schema version 4\n"), "{said}");
+    assert!(said.ends_with("migrated to schema version 5\n"), "{said}");
     let json = ok(&observe(
         &path,
         &[
@@ -446,7 +449,7 @@ fn an_older_store_is_read_after_observe_migrate() {
     assert_eq!(json, "{\"type\":\"GENERATION\"}\n{\"type\":\"SPAN\"}\n");
     let again = ok(&observe(&path, &["migrate"]));
     assert!(
-        again.ends_with("is already at schema version 4\n"),
+        again.ends_with("is already at schema version 5\n"),
         "{again}"
     );
 
@@ -457,7 +460,7 @@ fn an_older_store_is_read_after_observe_migrate() {
         .unwrap();
     let err = failed(&observe(&path, &["traces"]));
     assert!(
-        err.contains("newer than this observe knows (4): upgrade observe"),
+        err.contains("newer than this observe knows (5): upgrade observe"),
         "{err}"
     );
 }

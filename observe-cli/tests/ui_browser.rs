@@ -278,3 +278,47 @@ fn script_in_application_data_renders_as_text_and_never_runs() {
     assert!(page_text(&browser).contains(XSS_NAME));
     no_script_ran(&browser, "query");
 }
+
+#[test]
+fn costs_computed_from_usage_carry_a_tilde() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("traces.db");
+    let trace = write_priced(&store);
+    let ui = UiProcess::start(&store);
+    let browser = Browser::start();
+
+    // The session's cost holds a computed part ($0.25 given + $0.0035 computed).
+    browser.goto(&format!("{}#/session/priced", ui.url));
+    let title = browser.text(&browser.wait_for("#session-title"));
+    assert!(title.contains("~$0.2535"), "{title}");
+
+    // The priced generation says so; the one with a cost given does not.
+    browser.goto(&format!("{}#/trace/{trace}", ui.url));
+    browser.wait_for("#observation-tree .obs-row");
+    let facts = page_text(&browser);
+    assert!(facts.contains("Cost ~$0.2535"), "{facts}");
+    for (name, cost) in [
+        ("summarize", "~$0.0035 (computed from usage)"),
+        ("review", "$0.2500"),
+    ] {
+        let row = browser.script(
+            "return [...document.querySelectorAll('#observation-tree .obs-row')]
+                .find(r => r.dataset.name === arguments[0])",
+            json!([name]),
+        );
+        browser.click(&row);
+        browser.wait_until(
+            &format!("{name}'s detail"),
+            &format!(
+                "return document.querySelector('#observation-detail .obs-detail h2')?.textContent.startsWith({})",
+                json!(name)
+            ),
+        );
+        let detail = browser.text(&browser.wait_for("#observation-detail"));
+        let line = detail
+            .lines()
+            .find(|l| l.starts_with("Cost"))
+            .unwrap_or_default();
+        assert_eq!(line.trim_start_matches("Cost").trim(), cost, "{detail}");
+    }
+}

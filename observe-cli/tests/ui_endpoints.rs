@@ -185,6 +185,56 @@ fn endpoints_answer_filter_and_page() {
     }
 }
 
+fn close(value: &Value, expected: f64) -> bool {
+    value.as_f64().is_some_and(|v| (v - expected).abs() < 1e-9)
+}
+
+#[test]
+fn costs_computed_from_usage_are_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("traces.db");
+    let trace = write_priced(&store);
+    let ui = UiProcess::start(&store);
+    let api = format!("{}api", ui.url);
+
+    let (_, sessions) = get(&format!("{api}/sessions"));
+    let s = &sessions["sessions"][0];
+    assert!(close(&s["cost"], 0.2535), "{s}");
+    assert!(close(&s["computed_cost"], 0.0035), "{s}");
+    let (_, session) = get(&format!("{api}/session/priced"));
+    assert!(close(&session["computed_cost"], 0.0035), "{session}");
+    assert!(
+        close(&session["traces"][0]["computed_cost"], 0.0035),
+        "{session}"
+    );
+
+    let (_, t) = get(&format!("{api}/trace/{trace}"));
+    assert!(close(&t["cost"], 0.2535), "{t}");
+    assert!(close(&t["computed_cost"], 0.0035), "{t}");
+    let observations = t["observations"].as_array().unwrap();
+    let by_name = |name: &str| {
+        observations
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {t}"))
+    };
+    let summarize = by_name("summarize");
+    assert_eq!(summarize["cost_computed"], 1, "{summarize}");
+    assert!(close(&summarize["cost"], 0.0035), "{summarize}");
+    assert_eq!(by_name("review")["cost_computed"], 0);
+
+    let id = summarize["id"].as_str().unwrap();
+    let (_, detail) = get(&format!("{api}/trace/{trace}/observation/{id}"));
+    assert_eq!(detail["cost_computed"], 1, "{detail}");
+    assert!(close(&detail["cost_details"]["total"], 0.0035), "{detail}");
+
+    let (_, users) = get(&format!("{api}/users"));
+    assert!(
+        close(&users["users"][0]["computed_cost"], 0.0035),
+        "{users}"
+    );
+}
+
 #[test]
 fn the_ui_never_changes_the_store_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -362,58 +362,16 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        if none_live() {
-            return;
-        }
-        let Some(span) = ctx.span(id) else { return };
-        let extensions = span.extensions();
-        let Some(Bridged(node)) = extensions.get::<Bridged>() else {
-            return;
-        };
-        let mut pending = node.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        values.record(&mut Visitor(
-            &mut **pending.get_or_insert_with(Default::default),
-        ));
+        with_node(id, &ctx, |node| {
+            let mut pending = node.pending.lock().unwrap_or_else(PoisonError::into_inner);
+            values.record(&mut Visitor(
+                &mut **pending.get_or_insert_with(Default::default),
+            ));
+        });
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        if none_live() {
-            return;
-        }
-        let Some(span) = ctx.span(id) else { return };
-        let extensions = span.extensions();
-        let Some(Bridged(node)) = extensions.get::<Bridged>() else {
-            return;
-        };
-        let claimed = node
-            .claimed
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok();
-        let frame: &Frame = if claimed {
-            &node.frame
-        } else {
-            node.carried.get_or_init(|| node.frame.carried())
-        };
-        let slot = Slot {
-            id: id.into_u64(),
-            node: &**node,
-            frame,
-            claimed,
-            // SAFETY: the node is boxed and stays in the span until `on_close`, which takes
-            // this slot off the stack (dropping or handing on its guard) first; the frame's
-            // address holds until then, and only `with_open` reaches its fields mutably.
-            entered: unsafe { RawEntered::new(frame) },
-        };
-        let pushed = ENTERED.try_with(|stack| {
-            stack
-                .try_borrow_mut()
-                .map(|mut stack| stack.push(slot))
-                .is_ok()
-        });
-        if pushed != Ok(true) && claimed {
-            // Thread exiting or re-entered from a drop: the slot (and its guard) is gone.
-            node.claimed.store(false, Ordering::Release);
-        }
+        with_node(id, &ctx, |node| enter(id, node));
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
@@ -499,6 +457,56 @@ where
             (frame, pending)
         };
         finish(frame, pending);
+    }
+}
+
+/// Makes span `id`'s frame current on this thread: the node's own frame if no other thread
+/// has it entered, else its carried copy.
+fn enter(id: &Id, node: &Node) {
+    let claimed = node
+        .claimed
+        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok();
+    let frame: &Frame = if claimed {
+        &node.frame
+    } else {
+        node.carried.get_or_init(|| node.frame.carried())
+    };
+    let slot = Slot {
+        id: id.into_u64(),
+        node,
+        frame,
+        claimed,
+        // SAFETY: `node` is the boxed node in the span's extensions (see `on_enter`); it
+        // stays there until `on_close`, which takes this slot off the stack (dropping or
+        // handing on its guard) first; the frame's address holds until then, and only
+        // `with_open` reaches its fields mutably.
+        entered: unsafe { RawEntered::new(frame) },
+    };
+    let pushed = ENTERED.try_with(|stack| {
+        stack
+            .try_borrow_mut()
+            .map(|mut stack| stack.push(slot))
+            .is_ok()
+    });
+    if pushed != Ok(true) && claimed {
+        // Thread exiting or re-entered from a drop: the slot (and its guard) is gone.
+        node.claimed.store(false, Ordering::Release);
+    }
+}
+
+/// Runs `f` on the node of span `id`, if it is bridged (and any node is live at all).
+fn with_node<S>(id: &Id, ctx: &Context<'_, S>, f: impl FnOnce(&Node))
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if none_live() {
+        return;
+    }
+    let Some(span) = ctx.span(id) else { return };
+    let extensions = span.extensions();
+    if let Some(Bridged(node)) = extensions.get::<Bridged>() {
+        f(node);
     }
 }
 

@@ -143,8 +143,10 @@ impl Client {
     }
 
     /// Runs a future with this client as the destination of the traces it starts (instead
-    /// of the global one).
-    pub fn instrument<F: Future>(&self, future: F) -> WithContext<F> {
+    /// of the global one). Named as [`Context::attach`](crate::Context::attach), not
+    /// `instrument`: `tracing::Instrument::instrument` is implemented for every type, so with
+    /// that trait in scope a `client.attach(fut)` would resolve to it.
+    pub fn attach<F: Future>(&self, future: F) -> WithContext<F> {
         WithContext::new(Frame::client(self.inner.pipeline.clone()), future)
     }
 

@@ -223,7 +223,7 @@ impl ObservationHandle {
     }
 
     /// Runs a future with this observation as the parent of `#[observe]` calls inside it.
-    pub fn instrument<F: Future>(&self, future: F) -> WithContext<F> {
+    pub fn attach<F: Future>(&self, future: F) -> WithContext<F> {
         WithContext::new(self.frame().carried(), future)
     }
 
@@ -332,8 +332,8 @@ impl TraceHandle {
     }
 
     /// Runs a future with this trace as the parent of `#[observe]` calls inside it.
-    pub fn instrument<F: Future>(&self, future: F) -> WithContext<F> {
-        self.root.instrument(future)
+    pub fn attach<F: Future>(&self, future: F) -> WithContext<F> {
+        self.root.attach(future)
     }
 
     /// Ends the trace's root observation now.

@@ -29,7 +29,7 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let (client, memory) = Client::in_memory();
-//! client.instrument(workflow("u1", "one two three four")).await;
+//! client.attach(workflow("u1", "one two three four")).await;
 //! client.flush(Duration::from_secs(5));
 //! let obs = memory.observations();
 //! assert_eq!(obs.len(), 2);
@@ -39,7 +39,8 @@
 
 //! ## Cargo features
 //!
-//! `store` (the local SQLite store), `otlp` (Langfuse v4 / Cloud and OpenTelemetry
+//! `store` (the local SQLite store), `pricing` (model price lists: the store's cost for
+//! generations with usage and no cost), `otlp` (Langfuse v4 / Cloud and OpenTelemetry
 //! collectors), `ingestion` (the legacy Langfuse API), `tokio` (`spawn`, `spawn_blocking`)
 //! are on by default; `http` is the sender the two HTTP destinations share; `tracing` is
 //! reserved. Without default features the crate is the context, `#[observe]`, the pipeline
@@ -51,8 +52,11 @@
 
 pub mod config;
 pub mod export;
+pub mod genai;
 pub mod limits;
 pub mod model;
+#[cfg(feature = "pricing")]
+pub mod pricing;
 pub mod view;
 
 #[cfg(feature = "tracing-bridge")]

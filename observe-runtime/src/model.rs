@@ -647,8 +647,12 @@ pub struct ObservationDetails {
     pub model_parameters: Option<Json>,
     /// Token counts (generations).
     pub usage: Option<Usage>,
-    /// Cost in USD (generations).
+    /// Cost in USD (generations), as the caller gave it: the one exporters send.
     pub cost: Option<Cost>,
+    /// Cost in USD that observe computed from the usage and a model price list, when the
+    /// caller gave none (only the local store fills it, when it reads a generation back;
+    /// it is never sent to Langfuse, which prices generations itself).
+    pub computed_cost: Option<Cost>,
     /// When the first token arrived (generations).
     pub completion_start_time: Option<Timestamp>,
     /// Name of the Langfuse prompt used (generations).
@@ -708,16 +712,45 @@ impl Observation {
         self.end.since(self.start)
     }
 
-    /// The total cost in USD of this observation alone (0 when none was recorded, or when
-    /// a record built by hand holds a total that is not a finite number: sums over many
-    /// observations stay numbers).
+    /// The total cost in USD of this observation alone: the cost given, else the one
+    /// computed from its usage (0 when there is neither, or when a record built by hand
+    /// holds a total that is not a finite number: sums over many observations stay
+    /// numbers).
     pub fn total_cost(&self) -> f64 {
-        let total = self.details().cost.as_ref().map_or(0.0, Cost::total);
+        let d = self.details();
+        let total = d
+            .cost
+            .as_ref()
+            .or(d.computed_cost.as_ref())
+            .map_or(0.0, Cost::total);
         if total.is_finite() {
             total
         } else {
             0.0
         }
+    }
+
+    /// True when [`Observation::total_cost`] was computed from the usage and a price list
+    /// rather than given.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use observe_runtime::model::*;
+    ///
+    /// let mut o = Observation {
+    ///     trace_id: TraceId(1), id: SpanId(1), parent_id: None, name: "chat".into(),
+    ///     kind: ObservationType::Generation, level: Level::Default, start: Timestamp(0),
+    ///     end: Timestamp(1), details: None, trace: Arc::new(TraceAttributes::default()),
+    /// };
+    /// o.details_mut().computed_cost = Some(Cost::total_only(0.5));
+    /// assert!(o.cost_is_computed());
+    /// o.details_mut().cost = Some(Cost::total_only(0.2));
+    /// assert!(!o.cost_is_computed());
+    /// assert_eq!(o.total_cost(), 0.2);
+    /// ```
+    pub fn cost_is_computed(&self) -> bool {
+        let d = self.details();
+        d.cost.is_none() && d.computed_cost.is_some()
     }
 }
 

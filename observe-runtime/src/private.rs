@@ -126,15 +126,9 @@ impl Span {
             return body();
         };
         let frame: &Frame = frame;
-        let result = frame.enter(|| {
-            let result = catch_unwind(AssertUnwindSafe(body));
-            if let Ok(value) = &result {
-                // Still entered: an update made while the output is serialized lands on
-                // this observation, not on its parent.
-                record_output(frame, value, on_output);
-            }
-            result
-        });
+        // An update made while the output is serialized lands on this observation, not on
+        // its parent.
+        let result = run_entered(frame, body, |value| record_output(frame, value, on_output));
         match result {
             Ok(value) => {
                 self.finish();
@@ -154,7 +148,7 @@ impl Span {
         let Some(frame) = self.frame_mut() else {
             return (body(), self);
         };
-        let result = frame.enter(|| catch_unwind(AssertUnwindSafe(body)));
+        let result = run_entered(frame, body, |_| {});
         match result {
             Ok(value) => (value, self),
             Err(payload) => {
@@ -422,16 +416,17 @@ where
         let frame: &Frame = frame;
         let future = this.future;
         let on_output = this.on_output;
-        let result = frame.enter(|| {
-            let result = catch_unwind(AssertUnwindSafe(|| future.poll(cx)));
-            if let Ok(Poll::Ready(value)) = &result {
-                if let Some(on_output) = on_output.take() {
-                    // Still entered, as in `Span::in_scope`.
-                    record_output(frame, value, on_output);
+        let result = run_entered(
+            frame,
+            || future.poll(cx),
+            |poll| {
+                if let Poll::Ready(value) = poll {
+                    if let Some(on_output) = on_output.take() {
+                        record_output(frame, value, on_output);
+                    }
                 }
-            }
-            result
-        });
+            },
+        );
         match result {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => {
@@ -472,7 +467,7 @@ impl<F: Future> Future for InstrumentedOpen<F> {
             return Poll::Ready((value, this.span.take().unwrap_or_else(Span::inactive)));
         };
         let future = this.future;
-        let result = frame.enter(|| catch_unwind(AssertUnwindSafe(|| future.poll(cx))));
+        let result = run_entered(frame, || future.poll(cx), |_| {});
         match result {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => {
@@ -484,6 +479,25 @@ impl<F: Future> Future for InstrumentedOpen<F> {
             }
         }
     }
+}
+
+/// Runs `body` inside `frame`, catching a panic for the caller to record and resume. `on_value`
+/// sees what `body` returned while the frame is still entered, so that the user code it runs
+/// (`Serialize`, `Display`, an update) sees this observation as the current one. The one
+/// shape of every sync body, future poll and stream step.
+#[inline]
+pub(crate) fn run_entered<R>(
+    frame: &Frame,
+    body: impl FnOnce() -> R,
+    on_value: impl FnOnce(&R),
+) -> std::thread::Result<R> {
+    frame.enter(|| {
+        let result = catch_unwind(AssertUnwindSafe(body));
+        if let Ok(value) = &result {
+            on_value(value);
+        }
+        result
+    })
 }
 
 /// Calls `on_output` with a sink over `frame`'s fields. The caller has entered the frame, so

@@ -29,7 +29,7 @@
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let (client, memory) = Client::in_memory();
 //! let text: Vec<String> = client
-//!     .instrument(async { answer("why is the sky blue").collect().await })
+//!     .attach(async { answer("why is the sky blue").collect().await })
 //!     .await;
 //! assert_eq!(text.len(), 5);
 //! client.flush(std::time::Duration::from_secs(5));
@@ -41,7 +41,7 @@
 
 use std::any::Any;
 use std::borrow::Cow;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::resume_unwind;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -50,7 +50,7 @@ use futures_core::Stream;
 use serde::Serialize;
 use sync_wrapper::SyncWrapper;
 
-use crate::__private::Span;
+use crate::__private::{run_entered, Span};
 use crate::clock;
 use crate::context::Frame;
 use crate::handle::ObservationHandle;
@@ -313,18 +313,14 @@ impl StreamState {
         };
         let frame: &Frame = frame;
         let (items, output) = (&mut self.items, &mut self.output);
-        let result = frame.enter(|| {
-            let result = catch_unwind(AssertUnwindSafe(next));
-            if let Ok(Poll::Ready(Some(item))) = &result {
+        let result = run_entered(frame, next, |poll| {
+            if let Poll::Ready(Some(item)) = poll {
                 *items += 1;
                 if *items == 1 {
                     first_item(frame);
                 }
-                // Still entered: code the item's recording runs (`Serialize`, `Display`)
-                // sees this observation as the current one.
                 on_item(item, &mut ItemSink { out: output });
             }
-            result
         });
         match result {
             Ok(Poll::Ready(Some(item))) => {
@@ -464,20 +460,39 @@ where
     }
 }
 
-/// `inner` observed as a new child of the current observation (or a new trace).
-fn observe_child<S, I>(
-    inner: S,
-    kind: ObservationType,
-    name: Cow<'static, str>,
-    on_item: I,
-) -> Observed<S, I> {
-    Observed::new(inner, Span::enter_named(name, kind), on_item)
-}
-
 /// The item recorder that records nothing but the count.
 pub type CountOnly<T> = fn(&T, &mut ItemSink<'_>);
 
 fn count_only<T>(_: &T, _: &mut ItemSink<'_>) {}
+
+/// The methods of [`ObserveStreamExt`] and [`ObserveIteratorExt`]: the same code over either
+/// kind of source, only the documentation differs.
+macro_rules! observe_source_methods {
+    (as: $(#[$as_doc:meta])*, with: $(#[$with_doc:meta])*) => {
+        $(#[$as_doc])*
+        fn observe_as(
+            self,
+            kind: ObservationType,
+            name: impl Into<Cow<'static, str>>,
+        ) -> Observed<Self, CountOnly<Self::Item>> {
+            self.observe_with(kind, name, count_only::<Self::Item>)
+        }
+
+        $(#[$with_doc])*
+        fn observe_with<I>(
+            self,
+            kind: ObservationType,
+            name: impl Into<Cow<'static, str>>,
+            on_item: I,
+        ) -> Observed<Self, I>
+        where
+            I: FnMut(&Self::Item, &mut ItemSink<'_>),
+        {
+            // A new child of the current observation (or a new trace).
+            Observed::new(self, Span::enter_named(name.into(), kind), on_item)
+        }
+    };
+}
 
 /// Observes streams and iterators that no `#[observe]` function returned.
 ///
@@ -497,7 +512,7 @@ fn count_only<T>(_: &T, _: &mut ItemSink<'_>) {}
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let (client, memory) = Client::in_memory();
-/// assert_eq!(client.instrument(chat()).await, "Hello");
+/// assert_eq!(client.attach(chat()).await, "Hello");
 /// client.flush(std::time::Duration::from_secs(5));
 /// let obs = memory.observations();
 /// let llm = obs.iter().find(|o| o.name == "llm").unwrap();
@@ -506,29 +521,15 @@ fn count_only<T>(_: &T, _: &mut ItemSink<'_>) {}
 /// # }
 /// ```
 pub trait ObserveStreamExt: Stream + Sized {
-    /// A new child of the current observation (or a new trace) that stays open while
-    /// `self` is consumed. Items are counted, not recorded; see
-    /// [`observe_with`](Self::observe_with).
-    fn observe_as(
-        self,
-        kind: ObservationType,
-        name: impl Into<Cow<'static, str>>,
-    ) -> Observed<Self, CountOnly<Self::Item>> {
-        observe_child(self, kind, name.into(), count_only::<Self::Item>)
-    }
-
-    /// Same, with `on_item` recording each item into the output. It runs inside the
-    /// observation: `update_current_observation` there (on the final item, say) changes it.
-    fn observe_with<I>(
-        self,
-        kind: ObservationType,
-        name: impl Into<Cow<'static, str>>,
-        on_item: I,
-    ) -> Observed<Self, I>
-    where
-        I: FnMut(&Self::Item, &mut ItemSink<'_>),
-    {
-        observe_child(self, kind, name.into(), on_item)
+    observe_source_methods! {
+        as:
+        /// A new child of the current observation (or a new trace) that stays open while
+        /// `self` is consumed. Items are counted, not recorded; see
+        /// [`observe_with`](Self::observe_with).
+        ,
+        with:
+        /// Same, with `on_item` recording each item into the output. It runs inside the
+        /// observation: `update_current_observation` there (on the final item, say) changes it.
     }
 }
 
@@ -547,26 +548,12 @@ impl<S: Stream> ObserveStreamExt for S {}
 /// # assert_eq!(parse("a\nb"), 2);
 /// ```
 pub trait ObserveIteratorExt: Iterator + Sized {
-    /// See [`ObserveStreamExt::observe_as`].
-    fn observe_as(
-        self,
-        kind: ObservationType,
-        name: impl Into<Cow<'static, str>>,
-    ) -> Observed<Self, CountOnly<Self::Item>> {
-        observe_child(self, kind, name.into(), count_only::<Self::Item>)
-    }
-
-    /// See [`ObserveStreamExt::observe_with`].
-    fn observe_with<I>(
-        self,
-        kind: ObservationType,
-        name: impl Into<Cow<'static, str>>,
-        on_item: I,
-    ) -> Observed<Self, I>
-    where
-        I: FnMut(&Self::Item, &mut ItemSink<'_>),
-    {
-        observe_child(self, kind, name.into(), on_item)
+    observe_source_methods! {
+        as:
+        /// See [`ObserveStreamExt::observe_as`].
+        ,
+        with:
+        /// See [`ObserveStreamExt::observe_with`].
     }
 }
 

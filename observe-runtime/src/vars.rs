@@ -48,6 +48,9 @@ pub const OTLP_TRACES_HEADERS: &str = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
 pub const OTLP_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_PROTOCOL";
 /// OTLP protocol for traces only (wins over [`OTLP_PROTOCOL`]).
 pub const OTLP_TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
+/// A model price list (Langfuse's `default-model-prices.json` format) the local store
+/// prices generations with, on top of the built-in one.
+pub const MODEL_PRICES: &str = "OBSERVE_MODEL_PRICES";
 /// `service.name` of the OTLP resource.
 pub const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
 

@@ -16,6 +16,10 @@
 //! cost plus its descendants'; a trace's and a session's are the sums of all their
 //! observations. Children are ordered by start time.
 //!
+//! A cost with a part that observe computed from usage and a model price list (a generation
+//! that reported usage and no cost, read back from the local store; see
+//! [`crate::pricing`]) is shown with a `~`: `summarize [generation] (2.1s, ~$0.0123)`.
+//!
 //! The functions here are pure: they take finished [`Observation`]s (from the in-memory
 //! exporter, or read back from the local store with
 //! [`Store`](crate::export::store::Store)) and return text. [`print()`] writes that text to
@@ -126,6 +130,8 @@ pub struct Node<'a> {
     pub children: Vec<Node<'a>>,
     /// Its own total cost plus its descendants', in USD.
     pub cost: f64,
+    /// Whether part of `cost` was computed from usage rather than given.
+    pub cost_computed: bool,
 }
 
 impl Node<'_> {
@@ -150,6 +156,8 @@ pub struct TraceTree<'a> {
     pub end: Timestamp,
     /// Sum of its observations' total cost, in USD.
     pub cost: f64,
+    /// Whether part of `cost` was computed from usage rather than given.
+    pub cost_computed: bool,
     /// Top-level nodes: the root observation, plus any observation whose parent is missing.
     pub roots: Vec<Node<'a>>,
 }
@@ -186,6 +194,7 @@ impl<'a> TraceTree<'a> {
         let start = obs.iter().map(|o| o.start).min().unwrap_or_default();
         let end = obs.iter().map(|o| o.end).max().unwrap_or_default();
         let cost = obs.iter().map(|o| o.total_cost()).sum();
+        let cost_computed = obs.iter().any(|o| o.cost_is_computed());
         let name = authority
             .and_then(|o| o.trace.name.clone())
             .or_else(|| authority.map(|o| o.name.to_string()))
@@ -215,6 +224,7 @@ impl<'a> TraceTree<'a> {
             start,
             end,
             cost,
+            cost_computed,
             roots,
         }
     }
@@ -244,7 +254,7 @@ impl<'a> TraceTree<'a> {
                     &self.name,
                     root.observation,
                     self.latency(),
-                    self.cost,
+                    (self.cost, self.cost_computed),
                     options,
                 );
                 write_io(out, indent, !root.children.is_empty(), root, options);
@@ -255,7 +265,7 @@ impl<'a> TraceTree<'a> {
                     out,
                     "{} {}",
                     escape_control(&self.name),
-                    figures(self.latency(), self.cost, options)
+                    figures(self.latency(), (self.cost, self.cost_computed), options)
                 );
                 write_children(out, indent, roots, options);
             }
@@ -282,10 +292,12 @@ fn build_node<'a>(
         })
         .unwrap_or_default();
     let cost = o.total_cost() + kids.iter().map(|k| k.cost).sum::<f64>();
+    let cost_computed = o.cost_is_computed() || kids.iter().any(|k| k.cost_computed);
     Some(Node {
         observation: o,
         children: kids,
         cost,
+        cost_computed,
     })
 }
 
@@ -368,12 +380,21 @@ impl<'a> SessionTree<'a> {
         self.traces.iter().map(|t| t.cost).sum()
     }
 
+    /// Whether part of [`SessionTree::cost`] was computed from usage rather than given.
+    pub fn cost_computed(&self) -> bool {
+        self.traces.iter().any(|t| t.cost_computed)
+    }
+
     /// The session as text: `Session: id (duration, $cost)`, then its traces.
     pub fn render(&self, options: &ViewOptions) -> String {
         let mut out = format!(
             "Session: {} {}\n",
             escape_control(&self.id),
-            figures(self.duration(), self.cost(), options)
+            figures(
+                self.duration(),
+                (self.cost(), self.cost_computed()),
+                options
+            )
         );
         let n = self.traces.len();
         for (i, trace) in self.traces.iter().enumerate() {
@@ -397,7 +418,7 @@ fn write_children(out: &mut String, indent: &str, children: &[Node<'_>], options
             &child.observation.name,
             child.observation,
             child.latency(),
-            child.cost,
+            (child.cost, child.cost_computed),
             options,
         );
         write_io(
@@ -419,12 +440,18 @@ fn time_to_first_token(o: &Observation) -> Option<Duration> {
     Some(Duration::from_micros(micros))
 }
 
-/// `(1.5s, $0.02)`, or `($0.02)` without timings.
-fn figures(latency: Duration, cost: f64, options: &ViewOptions) -> String {
-    if options.timings {
-        format!("({}, {})", format_duration(latency), format_cost(cost))
+/// `(1.5s, $0.02)`, or `($0.02)` without timings; `~$0.02` when part of the cost was
+/// computed.
+fn figures(latency: Duration, (cost, computed): (f64, bool), options: &ViewOptions) -> String {
+    let cost = if computed {
+        format!("~{}", format_cost(cost))
     } else {
-        format!("({})", format_cost(cost))
+        format_cost(cost)
+    };
+    if options.timings {
+        format!("({}, {cost})", format_duration(latency))
+    } else {
+        format!("({cost})")
     }
 }
 
@@ -433,7 +460,7 @@ fn write_label(
     name: &str,
     o: &Observation,
     latency: Duration,
-    cost: f64,
+    cost: (f64, bool),
     options: &ViewOptions,
 ) {
     out.push_str(&escape_control(name));

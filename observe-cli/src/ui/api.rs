@@ -248,6 +248,7 @@ impl Api {
                         MAX(end_time) AS last_seen,
                         (MAX(end_ns) - MIN(start_ns)) / 1e6 AS duration_ms,
                         TOTAL(calculated_total_cost) AS cost,
+                        TOTAL(computed_cost) AS computed_cost,
                         json_group_array(DISTINCT user_id) FILTER (WHERE user_id IS NOT NULL)
                             AS users,
                         SUM(observation_count) AS observations
@@ -281,7 +282,7 @@ impl Api {
             &format!(
                 "SELECT t.seq, t.id, t.name, t.user_id, t.timestamp AS start,
                         t.end_time AS \"end\", t.latency_ms, t.calculated_total_cost AS cost,
-                        t.tags, t.observation_count AS observations, t.start_ns, t.end_ns,
+                        t.computed_cost, t.tags, t.observation_count AS observations, t.start_ns, t.end_ns,
                         {input} AS input, {output} AS output
                  FROM traces t WHERE t.session_id = ?1 ORDER BY t.start_ns, t.seq",
                 input = clipped(
@@ -350,6 +351,7 @@ impl Api {
                 _ => 0.0,
             },
             "cost": sum("cost"),
+            "computed_cost": sum("computed_cost"),
             "tokens": sum("tokens"),
             "errors": sum("errors"),
             "warnings": sum("warnings"),
@@ -370,7 +372,8 @@ impl Api {
         }
         let found = self.objects(
             "SELECT seq, id, name, user_id, session_id, timestamp AS start, end_time AS \"end\",
-                    latency_ms, calculated_total_cost AS cost, metadata, tags, input, output,
+                    latency_ms, calculated_total_cost AS cost, computed_cost, metadata, tags,
+                    input, output,
                     release, version, environment, observation_count, start_ns
              FROM traces WHERE id >= ?1 AND id < ?1 || 'g' ORDER BY id LIMIT 2",
             &[SqlValue::Text(prefix)],
@@ -391,7 +394,7 @@ impl Api {
         let observations = self.objects(
             "SELECT id, parent_observation_id AS parent_id, type, name, level, status_message,
                     (start_ns - ?2) / 1e6 AS offset_ms, (end_ns - start_ns) / 1e6 AS latency_ms,
-                    model, calculated_total_cost AS cost,
+                    model, calculated_total_cost AS cost, cost_computed,
                     json_extract(usage_details, '$.total') AS tokens,
                     (julianday(completion_start_time) - julianday(start_time)) * 86400000.0
                         AS ttft_ms
@@ -423,7 +426,7 @@ impl Api {
             "SELECT id, parent_observation_id AS parent_id, type, name, level, status_message,
                     start_time AS start, end_time AS \"end\", latency_ms, model,
                     model_parameters, usage_details AS usage, cost_details,
-                    calculated_total_cost AS cost, input, output, metadata,
+                    calculated_total_cost AS cost, cost_computed, input, output, metadata,
                     completion_start_time, prompt_name, prompt_version, version,
                     (julianday(completion_start_time) - julianday(start_time)) * 86400000.0
                         AS ttft_ms
@@ -444,7 +447,8 @@ impl Api {
     fn users(&self) -> Result<Value, ApiError> {
         let users = self.objects(
             "SELECT user_id, COUNT(*) AS traces, COUNT(DISTINCT session_id) AS sessions,
-                    TOTAL(calculated_total_cost) AS cost, AVG(latency_ms) AS avg_latency_ms,
+                    TOTAL(calculated_total_cost) AS cost,
+                    TOTAL(computed_cost) AS computed_cost, AVG(latency_ms) AS avg_latency_ms,
                     MAX(latency_ms) AS max_latency_ms, MAX(timestamp) AS last_seen,
                     SUM(observation_count) AS observations
              FROM traces WHERE user_id IS NOT NULL GROUP BY user_id

@@ -132,6 +132,35 @@ pub fn write_xss(store: &Path) -> String {
     id
 }
 
+/// Writes session `priced` (user `payer`) of one trace: generation `summarize` with usage
+/// and no cost, which the store prices (gpt-4o: 1000 in, 100 out, $0.0035), and `review`
+/// with a cost given ($0.25); returns the trace id.
+pub fn write_priced(store: &Path) -> String {
+    let client = Client::builder()
+        .exporter(StoreExporter::open(store).expect("opening the store"))
+        .build();
+    let trace = client.trace(
+        Trace::new("priced_chat")
+            .session_id("priced")
+            .user_id("payer"),
+    );
+    let id = trace.id().to_string();
+    trace.generation("summarize").end_with(
+        ObservationUpdate::new()
+            .model("gpt-4o")
+            .usage(Usage::new(1000, 100)),
+    );
+    trace.generation("review").end_with(
+        ObservationUpdate::new()
+            .model("gpt-4o")
+            .usage(Usage::new(10, 10))
+            .cost(Cost::total_only(0.25)),
+    );
+    trace.end();
+    client.shutdown(Duration::from_secs(30));
+    id
+}
+
 /// `observe --db STORE ui --port 0`, ended on drop.
 pub struct UiProcess {
     child: Child,

@@ -25,7 +25,10 @@ pub(super) fn build(mut config: Config) -> Result<Vec<Destination>, ConfigError>
         all.push(d);
     }
     if config.local_store_path().is_some() {
-        all.push(local(config.store_path.as_deref().map(PathBuf::from))?);
+        all.push(local(
+            config.store_path.as_deref().map(PathBuf::from),
+            &mut config,
+        )?);
     }
     for exporter in std::mem::take(&mut config.exporters) {
         all.push(Destination {
@@ -159,14 +162,14 @@ fn stderr() -> Destination {
 /// the default file cannot be opened (a read-only directory), traces go to stderr instead,
 /// with a warning; a path the user named must open, or it is an error.
 #[cfg(feature = "store")]
-fn local(named: Option<PathBuf>) -> Result<Destination, ConfigError> {
+fn local(named: Option<PathBuf>, config: &mut Config) -> Result<Destination, ConfigError> {
     use crate::export::store::StoreExporter;
     let path = named
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE_PATH));
     match StoreExporter::open(&path) {
         Ok(store) => Ok(Destination {
-            exporter: Box::new(store),
+            exporter: Box::new(store.with_prices(prices(config))),
             description: format!(
                 "the local store {} (query it with the `observe` command)",
                 path.display()
@@ -186,8 +189,27 @@ fn local(named: Option<PathBuf>) -> Result<Destination, ConfigError> {
     }
 }
 
+/// The prices the configuration adds to the store's default list: its price file (unless it
+/// is the `OBSERVE_MODEL_PRICES` file of the process, which the default list holds already),
+/// then the prices added in code.
+#[cfg(feature = "store")]
+fn prices(config: &mut Config) -> crate::pricing::PriceList {
+    use crate::pricing::PriceList;
+    let mut list = PriceList::new();
+    if let Some(file) = &config.model_prices_file {
+        let in_default = std::env::var_os(vars::MODEL_PRICES).is_some_and(|p| *file == p);
+        if !in_default {
+            list = list.overriding_file(file);
+        }
+    }
+    match config.model_prices.take() {
+        Some(code) => list.overriding(code),
+        None => list,
+    }
+}
+
 #[cfg(not(feature = "store"))]
-fn local(named: Option<PathBuf>) -> Result<Destination, ConfigError> {
+fn local(named: Option<PathBuf>, _config: &mut Config) -> Result<Destination, ConfigError> {
     if named.is_some() {
         return Err(ConfigError::FeatureMissing {
             variable: vars::STORE_PATH,

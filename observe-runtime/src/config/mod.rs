@@ -207,6 +207,9 @@ pub struct Config {
     otlp_headers: Vec<(String, String)>,
     service_name: Option<String>,
     store_path: Option<PathBuf>,
+    model_prices_file: Option<PathBuf>,
+    #[cfg(feature = "pricing")]
+    model_prices: Option<crate::pricing::PriceList>,
     queue_capacity: usize,
     max_queue_bytes: usize,
     retry_deadline: Duration,
@@ -259,6 +262,9 @@ impl Default for Config {
             otlp_headers: Vec::new(),
             service_name: None,
             store_path: None,
+            model_prices_file: None,
+            #[cfg(feature = "pricing")]
+            model_prices: None,
             queue_capacity: pipeline.queue_capacity,
             max_queue_bytes: pipeline.max_queue_bytes,
             retry_deadline: Duration::from_secs(30),
@@ -570,6 +576,29 @@ impl Config {
     /// Longest time spent retrying one batch before it is dropped.
     pub fn retry_deadline(mut self, deadline: Duration) -> Config {
         self.retry_deadline = deadline;
+        self
+    }
+
+    /// A model price list file (Langfuse's `default-model-prices.json` format) the local
+    /// store prices generations with, on top of the built-in list (`OBSERVE_MODEL_PRICES`).
+    pub fn model_prices_file(mut self, path: impl Into<PathBuf>) -> Config {
+        self.model_prices_file = Some(path.into());
+        self
+    }
+
+    /// Model prices added in code, on top of the built-in list and the file: the local store
+    /// prices generations that have usage and no cost with them.
+    ///
+    /// ```
+    /// use observe_runtime::config::Config;
+    /// use observe_runtime::pricing::{ModelPrice, PriceList};
+    /// let ours = ModelPrice::new("house-llm", "(?i)^house-llm$").unwrap().price("input", 1e-6);
+    /// let config = Config::new().model_prices(PriceList::new().with_model(ours));
+    /// # drop(config);
+    /// ```
+    #[cfg(feature = "pricing")]
+    pub fn model_prices(mut self, prices: crate::pricing::PriceList) -> Config {
+        self.model_prices = Some(prices);
         self
     }
 

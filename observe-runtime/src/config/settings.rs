@@ -329,6 +329,21 @@ pub const SETTINGS: &[Setting] = &[
         },
         |c| c.store_path.as_ref().map(|p| p.display().to_string()),
     ),
+    setting(
+        vars::MODEL_PRICES,
+        "",
+        "a model price list (Langfuse's `default-model-prices.json` format) the local store \
+         prices generations that have usage and no cost with, on top of the built-in list",
+        |c, v| {
+            c.model_prices_file = Some(PathBuf::from(v));
+            Ok(())
+        },
+        |c| {
+            c.model_prices_file
+                .as_ref()
+                .map(|p| p.display().to_string())
+        },
+    ),
 ];
 
 /// The setting of `variable`, if it is one.

@@ -13,6 +13,14 @@
 //! are JSON-encoded (a string goes quoted). Level `ERROR` also sets the OTel status to `ERROR`
 //! with the status message.
 //!
+//! Beside them, every span carries the OpenTelemetry GenAI attributes that say the same in
+//! the conventions' words ([`crate::genai`]): `gen_ai.operation.name`, `gen_ai.request.model`
+//! and `gen_ai.response.model`, `gen_ai.usage.*` tokens, the `gen_ai.request.*` model
+//! parameters, `gen_ai.conversation.id` (the session) and
+//! `gen_ai.response.time_to_first_chunk`, so that Jaeger, Tempo, Honeycomb or Datadog read a
+//! generation too. Langfuse reads its own `langfuse.observation.*` first, so the generation
+//! it builds is the same with or without them (docs/CONFIGURATION.md has the mapping).
+//!
 //! The bytes are written straight from the model, without building `opentelemetry-proto`'s
 //! generated message structs first (one attribute is a few byte copies, no allocation). This
 //! is the one exception to "generated types over hand-written code" in the crate, kept because
@@ -31,7 +39,8 @@ use crate::export::http::{self, HeaderStyle, HttpOptions, Sender, SetupError, Ta
 use crate::export::json::{write_cost_json, write_usage_json};
 use crate::export::scores::{ScoreTarget, LANGFUSE_AUTH_HINT};
 use crate::export::{Batch, ExportError, Exporter};
-use crate::model::{Json, Level, Observation, TraceAttributes};
+use crate::genai::{self, attributes as gen_ai, GenAiUsage};
+use crate::model::{Json, Level, Observation, ObservationDetails, TraceAttributes};
 
 /// The instrumentation scope name; Langfuse treats spans of a scope starting with
 /// `langfuse-sdk` as its own.
@@ -164,6 +173,7 @@ trait Sink {
     fn str2(&mut self, prefix: &str, key: &str, value: &str);
     fn boolean(&mut self, key: &str, value: bool);
     fn int(&mut self, key: &str, value: i64);
+    fn double(&mut self, key: &str, value: f64);
     fn strings(&mut self, key: &str, values: &[String]);
 
     fn str(&mut self, key: &str, value: &str) {
@@ -201,6 +211,7 @@ fn visit_trace(t: &TraceAttributes, sink: &mut impl Sink) {
     }
     if let Some(v) = &t.session_id {
         sink.str(key::SESSION_ID, v);
+        sink.str(gen_ai::CONVERSATION_ID, v);
     }
     if !t.tags.is_empty() {
         sink.strings(key::TRACE_TAGS, &t.tags);
@@ -240,6 +251,7 @@ fn visit_observation(obs: &Observation, sink: &mut impl Sink, scratch: &mut Vec<
     }
     sink.str(key::OBSERVATION_TYPE, obs.kind.as_str());
     sink.str(key::LEVEL, obs.level.as_str());
+    visit_gen_ai_operation(obs, sink);
     let Some(d) = d else {
         return;
     };
@@ -279,6 +291,92 @@ fn visit_observation(obs: &Observation, sink: &mut impl Sink, scratch: &mut Vec<
     }
     if let Some(v) = d.prompt_version {
         sink.int(key::PROMPT_VERSION, v);
+    }
+    visit_gen_ai(obs, d, sink);
+}
+
+/// The OpenTelemetry GenAI attributes, beside the `langfuse.observation.*` ones that carry
+/// the same facts: any OpenTelemetry backend reads these, and Langfuse reads its own first
+/// (docs/CONFIGURATION.md, "GenAI conventions"). A bare span has none but the operation.
+fn visit_gen_ai_operation(obs: &Observation, sink: &mut impl Sink) {
+    if let Some(op) = genai::operation_name(obs.kind) {
+        sink.str(gen_ai::OPERATION_NAME, op);
+    }
+}
+
+fn visit_gen_ai(obs: &Observation, d: &ObservationDetails, sink: &mut impl Sink) {
+    if let Some(v) = &d.model {
+        sink.str(gen_ai::REQUEST_MODEL, v);
+        sink.str(gen_ai::RESPONSE_MODEL, v);
+    }
+    if let Some(parameters) = &d.model_parameters {
+        visit_request_parameters(parameters, sink);
+    }
+    if let Some(usage) = &d.usage {
+        let g = GenAiUsage::from_usage(usage);
+        for (k, v) in [
+            (gen_ai::USAGE_INPUT_TOKENS, g.input_tokens),
+            (gen_ai::USAGE_OUTPUT_TOKENS, g.output_tokens),
+            (gen_ai::USAGE_CACHE_READ, g.cache_read_input_tokens),
+            (gen_ai::USAGE_CACHE_CREATION, g.cache_creation_input_tokens),
+            (gen_ai::USAGE_REASONING, g.reasoning_output_tokens),
+        ] {
+            if let Some(v) = v {
+                sink.int(k, i64::try_from(v).unwrap_or(i64::MAX));
+            }
+        }
+    }
+    if let Some(first) = d.completion_start_time.filter(|t| *t >= obs.start) {
+        sink.double(
+            gen_ai::TIME_TO_FIRST_CHUNK,
+            first.since(obs.start).as_secs_f64(),
+        );
+    }
+}
+
+/// `gen_ai.request.<name>` for each model parameter the conventions define, with its JSON
+/// type kept (integer, double, string, bool, array of strings); other parameters and other
+/// value shapes stay only in `langfuse.observation.model.parameters`.
+fn visit_request_parameters(parameters: &Json, sink: &mut impl Sink) {
+    use serde_json::Value;
+    let Ok(map) = serde_json::from_str::<serde_json::Map<String, Value>>(parameters.as_str())
+    else {
+        return;
+    };
+    let mut written: Vec<&str> = Vec::new();
+    for (k, v) in &map {
+        let Some(name) = genai::request_parameter(k) else {
+            continue;
+        };
+        // Two spellings of one parameter (`max_tokens` and `max_completion_tokens`): the
+        // first wins, so the span never carries one key twice.
+        if written.contains(&name) {
+            continue;
+        }
+        let key = format!("{}{name}", gen_ai::REQUEST_PREFIX);
+        match v {
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => sink.int(&key, i),
+                None => match n.as_f64() {
+                    Some(x) => sink.double(&key, x),
+                    None => continue,
+                },
+            },
+            Value::String(s) if name == "stop_sequences" || name == "encoding_formats" => {
+                sink.strings(&key, std::slice::from_ref(s))
+            }
+            Value::String(s) => sink.str(&key, s),
+            Value::Bool(b) => sink.boolean(&key, *b),
+            Value::Array(items) if items.iter().all(Value::is_string) => {
+                let items: Vec<String> = items
+                    .iter()
+                    .filter_map(|i| i.as_str().map(str::to_owned))
+                    .collect();
+                sink.strings(&key, &items);
+            }
+            _ => continue,
+        }
+        written.push(name);
     }
 }
 
@@ -362,6 +460,12 @@ impl Sink for PbSink<'_> {
         self.key_value("", key, 1 + varint_len(value as u64));
         self.buf.push(tag(3, VARINT)); // AnyValue.int_value
         put_varint(self.buf, value as u64);
+    }
+
+    fn double(&mut self, key: &str, value: f64) {
+        self.key_value("", key, 9);
+        self.buf.push(tag(4, FIXED64)); // AnyValue.double_value
+        self.buf.extend_from_slice(&value.to_le_bytes());
     }
 
     fn strings(&mut self, key: &str, values: &[String]) {
@@ -772,6 +876,14 @@ mod oracle {
             });
         }
 
+        fn double(&mut self, key: &str, value: f64) {
+            self.0.push(KeyValue {
+                key: key.to_owned(),
+                value: any(any_value::Value::DoubleValue(value)),
+                ..Default::default()
+            });
+        }
+
         fn strings(&mut self, key: &str, values: &[String]) {
             let values = values
                 .iter()
@@ -913,9 +1025,20 @@ mod tests {
             }
             d.status_message = rng.bool().then(|| random_text(rng));
             d.model = rng.bool().then(|| random_text(rng));
-            d.usage = rng
-                .bool()
-                .then(|| Usage::new(rng.u32(..).into(), rng.u32(..).into()));
+            d.model_parameters = rng.bool().then(|| {
+                Json::from_value(&serde_json::json!({
+                    "temperature": rng.f64(),
+                    "max_tokens": rng.u32(..),
+                    "stop": [random_text(rng)],
+                    "stream": rng.bool(),
+                    "response_format": {"type": "json"},
+                }))
+            });
+            d.usage = rng.bool().then(|| {
+                Usage::new(rng.u32(..).into(), rng.u32(..).into())
+                    .with("input_cached_tokens", rng.u32(..).into())
+                    .with("reasoning_tokens", rng.u32(..).into())
+            });
             d.cost = rng.bool().then(|| Cost::new(rng.f64(), f64::NAN));
             d.prompt_version = rng.bool().then(|| rng.i64(..));
             d.completion_start_time = rng.bool().then(|| Timestamp(rng.u64(..)));

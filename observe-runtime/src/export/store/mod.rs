@@ -5,8 +5,8 @@
 //!
 //! | table | one row per | columns (besides ids) |
 //! | --- | --- | --- |
-//! | `traces` | trace | `name`, `user_id`, `session_id`, `timestamp` (start), `end_time`, `latency_ms` (earliest observation start to latest end), `calculated_total_cost` (sum of its observations' total cost), `observation_count`, `metadata` (JSON), `tags` (JSON array), `version`, `release`, `environment`, `public`, `input`, `output`, `seq` (the row's integer key) |
-//! | `observations` | observation | `trace_id`, `parent_observation_id`, `type` (Langfuse's `SPAN`, `GENERATION`, ...), `name`, `level`, `status_message`, `start_time`, `end_time`, `latency_ms`, `completion_start_time`, `model`, `model_parameters`, `usage_details`, `cost_details` (JSON), `calculated_total_cost`, `input`, `output`, `metadata` (JSON), `prompt_name`, `prompt_version`, `version`, `trace_seq` (its trace's `seq`) |
+//! | `traces` | trace | `name`, `user_id`, `session_id`, `timestamp` (start), `end_time`, `latency_ms` (earliest observation start to latest end), `calculated_total_cost` (sum of its observations' total cost), `computed_cost` (the part of it computed from usage), `observation_count`, `metadata` (JSON), `tags` (JSON array), `version`, `release`, `environment`, `public`, `input`, `output`, `seq` (the row's integer key) |
+//! | `observations` | observation | `trace_id`, `parent_observation_id`, `type` (Langfuse's `SPAN`, `GENERATION`, ...), `name`, `level`, `status_message`, `start_time`, `end_time`, `latency_ms`, `completion_start_time`, `model`, `model_parameters`, `usage_details`, `cost_details` (JSON), `calculated_total_cost`, `cost_computed` (1 when the cost was computed from usage and a [price list](crate::pricing), not given), `input`, `output`, `metadata` (JSON), `prompt_name`, `prompt_version`, `version`, `trace_seq` (its trace's `seq`) |
 //! | `scores` | score | `trace_id`, `observation_id`, `session_id`, `name`, `data_type` (`NUMERIC`, `CATEGORICAL`, `BOOLEAN`), `value`, `string_value`, `comment`, `timestamp` |
 //!
 //! Timestamps are UTC ISO-8601 text with microseconds (`2025-11-27T22:21:06.094913Z`): they
@@ -64,6 +64,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::export::{Batch, ExportError, Exporter};
+use crate::pricing::PriceList;
 
 pub use read::Store;
 
@@ -269,8 +270,32 @@ impl StoreExporter {
         configure(&conn, &path)?;
         schema::migrate(&mut conn, &path)?;
         configure_writer(&conn, &path)?;
-        let writer = write::Writer::new(conn).map_err(|e| StoreError::sqlite(&path, e))?;
+        let writer = write::Writer::new(conn, PriceList::default_list())
+            .map_err(|e| StoreError::sqlite(&path, e))?;
         Ok(StoreExporter { writer, path })
+    }
+
+    /// Adds or overrides model prices for the generations this store prices (those with
+    /// usage and no cost): `prices` on top of [`PriceList::default_list`] (the built-in
+    /// list and the `OBSERVE_MODEL_PRICES` file).
+    ///
+    /// ```
+    /// use observe_runtime::export::store::StoreExporter;
+    /// use observe_runtime::pricing::{ModelPrice, PriceList};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let ours = ModelPrice::new("house-llm", "(?i)^house-llm$").unwrap()
+    ///     .price("input", 1e-6)
+    ///     .price("output", 3e-6);
+    /// let store = StoreExporter::open(dir.path().join("t.db")).unwrap()
+    ///     .with_prices(PriceList::new().with_model(ours));
+    /// # drop(store);
+    /// ```
+    #[must_use]
+    pub fn with_prices(mut self, prices: PriceList) -> StoreExporter {
+        let list = PriceList::clone(&PriceList::default_list()).overriding(prices);
+        self.writer.set_prices(std::sync::Arc::new(list));
+        self
     }
 
     /// Opens the store at [`default_store_path`].

@@ -105,7 +105,7 @@ impl Store {
                     o.model_parameters, o.usage_details, o.cost_details, o.input, o.output,
                     o.metadata, o.prompt_name, o.prompt_version, o.version,
                     t.name, t.session_id, t.user_id, t.tags, t.metadata, t.version, t.release,
-                    t.environment, t.public
+                    t.environment, t.public, o.cost_computed
              FROM observations o LEFT JOIN traces t ON t.seq = o.trace_seq
              WHERE {filter} ORDER BY o.start_ns, o.end_ns"
         );
@@ -142,13 +142,17 @@ fn observation_from_row(
     let completion: Option<String> = row.get(9)?;
     let usage: Option<String> = row.get(12)?;
     let cost: Option<String> = row.get(13)?;
+    let cost = cost.and_then(|c| serde_json::from_str::<Cost>(&c).ok());
+    let computed: bool = row.get::<_, Option<bool>>(29)?.unwrap_or(false);
+    let (cost, computed_cost) = if computed { (None, cost) } else { (cost, None) };
     let details = ObservationDetails {
         status_message: row.get(6)?,
         completion_start_time: completion.as_deref().and_then(Timestamp::parse_rfc3339),
         model: row.get(10)?,
         model_parameters: json(row.get(11)?),
         usage: usage.and_then(|u| serde_json::from_str::<Usage>(&u).ok()),
-        cost: cost.and_then(|c| serde_json::from_str::<Cost>(&c).ok()),
+        cost,
+        computed_cost,
         input: json(row.get(14)?),
         output: json(row.get(15)?),
         metadata: metadata(row.get::<_, Option<String>>(16)?.as_deref()),

@@ -224,7 +224,17 @@ CREATE UNIQUE INDEX observations_trace ON observations(trace_seq, id);
 /// the same rows here.
 const V3_TO_V4: &str = "UPDATE observations SET type = upper(type);";
 
-const MIGRATIONS: &[&str] = &[V1, V1_TO_V2, V2_TO_V3, V3_TO_V4];
+/// Version 5: costs observe computed from usage and a model price list, told apart from
+/// the costs callers gave. `observations.cost_computed` is 1 when the row's `cost_details`
+/// and `calculated_total_cost` were computed; `traces.computed_cost` is the part of the
+/// trace's `calculated_total_cost` that was. Rows written before keep the cost they had
+/// (none computed).
+const V4_TO_V5: &str = "
+ALTER TABLE observations ADD COLUMN cost_computed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE traces ADD COLUMN computed_cost REAL NOT NULL DEFAULT 0;
+";
+
+const MIGRATIONS: &[&str] = &[V1, V1_TO_V2, V2_TO_V3, V3_TO_V4, V4_TO_V5];
 
 /// The `type` value the store keeps for an observation type: Langfuse's uppercase spelling.
 pub(crate) fn stored_type(kind: ObservationType) -> &'static str {

@@ -32,10 +32,11 @@ use rusqlite::{params, Connection, TransactionBehavior};
 use super::raw;
 use super::text::{encode, hex, hex_into, nanos, text, write_metadata, TimeText, RFC3339_LEN};
 use crate::export::Batch;
-use crate::model::{Observation, Score, ScoreValue, SpanId, Timestamp, TraceId};
+use crate::model::{Cost, Observation, Score, ScoreValue, SpanId, Timestamp, TraceId};
+use crate::pricing::PriceList;
 
 /// Values bound per observation row.
-const OBSERVATION_PARAMS: usize = 24;
+const OBSERVATION_PARAMS: usize = 25;
 /// Observations per multi-row insert: a statement's fixed cost (opening its cursors,
 /// finishing, resetting) is paid once for this many rows.
 const CHUNK: usize = 16;
@@ -62,7 +63,7 @@ fn insert_observations_sql(rows: usize, conflict: OnConflict) -> String {
     id, trace_id, parent_observation_id, type, name, level, status_message,
     start_time, end_time, start_ns, end_ns, latency_ms, completion_start_time,
     model, model_parameters, usage_details, cost_details, calculated_total_cost,
-    input, output, metadata, prompt_name, prompt_version, version, trace_seq)
+    input, output, metadata, prompt_name, prompt_version, version, trace_seq, cost_computed)
 VALUES ",
         match conflict {
             OnConflict::IgnoreChecked => "OR IGNORE ",
@@ -94,10 +95,10 @@ VALUES ",
 }
 
 /// Values bound per trace row.
-const TRACE_PARAMS: usize = 21;
+const TRACE_PARAMS: usize = 22;
 
 /// `INSERT INTO traces ... VALUES` and one row of parameters, bound in
-/// [`TraceText::values`] order (`seq` last), then `on_conflict`.
+/// [`TraceText::values`] order (`seq`, then `computed_cost`, last), then `on_conflict`.
 ///
 /// One row per statement: with many, SQLite would keep a statement journal, as the
 /// explicit `seq` could fail its integer check half-way through the rows.
@@ -106,9 +107,9 @@ fn insert_trace_sql(on_conflict: &str) -> String {
         "INSERT INTO traces (
     id, name, user_id, session_id, timestamp, end_time, start_ns, end_ns, latency_ms,
     calculated_total_cost, observation_count, metadata, tags, version, release,
-    environment, public, input, output, has_root, updated_at, seq)
+    environment, public, input, output, has_root, updated_at, seq, computed_cost)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (?8 - ?7) / 1e6, ?9, ?10, ?11, ?12, ?13, ?14,
-    ?15, ?16, ?17, ?18, ?19, ?20, ?21)
+    ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)
 {on_conflict}"
     )
 }
@@ -164,6 +165,7 @@ fn upsert_trace_sql() -> String {
     end_ns = MAX(traces.end_ns, excluded.end_ns),
     latency_ms = (MAX(traces.end_ns, excluded.end_ns) - MIN(traces.start_ns, excluded.start_ns)) / 1e6,
     calculated_total_cost = traces.calculated_total_cost + excluded.calculated_total_cost,
+    computed_cost = traces.computed_cost + excluded.computed_cost,
     observation_count = traces.observation_count + excluded.observation_count,
     has_root = MAX(traces.has_root, excluded.has_root),
     updated_at = excluded.updated_at"
@@ -181,6 +183,8 @@ struct Sums {
     start: Timestamp,
     end: Timestamp,
     cost: f64,
+    /// The part of `cost` computed from usage.
+    computed: f64,
     count: i64,
     /// The observation (index in the batch) whose attributes to write: the root if it is
     /// among them, else the latest-ended one (snapshots only grow, so the latest holds the
@@ -197,6 +201,7 @@ impl Sums {
             start: o.start,
             end: o.end,
             cost: 0.0,
+            computed: 0.0,
             count: 0,
             attributes: index,
             attributes_end: o.end,
@@ -204,11 +209,18 @@ impl Sums {
         }
     }
 
-    /// Adds the observation at `index`, which belongs to this trace.
-    fn add(&mut self, index: usize, o: &Observation) {
+    /// Adds the observation at `index`, which belongs to this trace, with the cost computed
+    /// for it (if any).
+    fn add(&mut self, index: usize, o: &Observation, computed: Option<&Cost>) {
         self.start = self.start.min(o.start);
         self.end = self.end.max(o.end);
-        self.cost += o.total_cost();
+        match computed {
+            Some(c) => {
+                self.cost += c.total();
+                self.computed += c.total();
+            }
+            None => self.cost += o.total_cost(),
+        }
         self.count += 1;
         if o.is_root() {
             self.root = Some(index);
@@ -259,11 +271,14 @@ struct Plan {
     inserted: Vec<bool>,
     /// Observations seen in the batch.
     seen: HashSet<(TraceId, SpanId), BuildHasherDefault<IdHasher>>,
+    /// For each observation, the cost computed from its usage when it has usage, a model
+    /// the price list knows, and no cost given.
+    priced: Vec<Option<Cost>>,
 }
 
 impl Plan {
     /// Groups the batch's observations by trace.
-    fn build(&mut self, batch: &Batch) {
+    fn build(&mut self, batch: &Batch, prices: &PriceList) {
         self.traces.clear();
         self.ids.clear();
         self.by_id.clear();
@@ -272,6 +287,9 @@ impl Plan {
         self.next.clear();
         self.inserted.clear();
         self.seen.clear();
+        self.priced.clear();
+        self.priced
+            .extend(batch.observations.iter().map(|o| computed_cost(o, prices)));
         let n = batch.observations.len();
         self.next.resize(n, NONE);
         self.inserted.resize(n, false);
@@ -326,6 +344,11 @@ impl Plan {
         }
     }
 
+    /// The cost computed for observation `i`, if any.
+    fn computed(&self, i: usize) -> Option<&Cost> {
+        self.priced.get(i).and_then(Option::as_ref)
+    }
+
     /// The trace's id in hex.
     fn hex(&self, entry: &TraceEntry) -> &str {
         self.ids
@@ -341,12 +364,25 @@ impl Plan {
         while let Some(o) = batch.observations.get(at as usize) {
             let i = at as usize;
             if !stored_only || self.inserted.get(i).copied().unwrap_or(false) {
-                sums.get_or_insert_with(|| Sums::new(i, o)).add(i, o);
+                sums.get_or_insert_with(|| Sums::new(i, o))
+                    .add(i, o, self.computed(i));
             }
             at = self.next.get(i).copied().unwrap_or(NONE);
         }
         sums
     }
+}
+
+/// The cost of `o` from its usage and `prices`, when it has usage and a model and no cost
+/// was given (a given cost always wins, as on Langfuse's server).
+fn computed_cost(o: &Observation, prices: &PriceList) -> Option<Cost> {
+    let d = o.details.as_deref()?;
+    if d.cost.is_some() {
+        return None;
+    }
+    let cost = prices.cost(d.model.as_deref()?, d.usage.as_ref()?)?;
+    // A price list from a file may hold anything: a cost that is not a number is none.
+    cost.total().is_finite().then_some(cost)
 }
 
 /// Registers the merge functions the trace upsert uses.
@@ -467,6 +503,8 @@ struct BatchWriter {
     /// ...and of a trace row.
     trace_row: TraceText,
     clock: TimeText,
+    /// Prices generations that have usage and no cost.
+    prices: std::sync::Arc<PriceList>,
 }
 
 /// The statements, bound without copies.
@@ -484,8 +522,12 @@ struct Statements {
 }
 
 impl Writer {
-    /// Takes over `conn`, whose schema is current, and prepares the statements.
-    pub(crate) fn new(conn: Connection) -> rusqlite::Result<Self> {
+    /// Takes over `conn`, whose schema is current, and prepares the statements; `prices`
+    /// prices generations that have usage and no cost.
+    pub(crate) fn new(
+        conn: Connection,
+        prices: std::sync::Arc<PriceList>,
+    ) -> rusqlite::Result<Self> {
         register_functions(&conn)?;
         let merge_trace = insert_trace_sql(&upsert_trace_sql());
         let observations = |rows, conflict| insert_observations_sql(rows, conflict);
@@ -517,9 +559,15 @@ impl Writer {
                 rows: (0..CHUNK).map(|_| RowText::default()).collect(),
                 trace_row: TraceText::default(),
                 clock: TimeText::default(),
+                prices,
             },
             conn,
         })
+    }
+
+    /// Replaces the price list.
+    pub(crate) fn set_prices(&mut self, prices: std::sync::Arc<PriceList>) {
+        self.batch.prices = prices;
     }
 
     /// Writes a whole batch in one transaction: every row, less those refused (counted in
@@ -536,7 +584,7 @@ impl Writer {
 
 impl BatchWriter {
     fn write(&mut self, batch: &Batch, conn: &Connection) -> rusqlite::Result<Refused> {
-        self.plan.build(batch);
+        self.plan.build(batch, &self.prices);
         let mut now = [0u8; RFC3339_LEN];
         let now = Timestamp::now().write_rfc3339(&mut now);
         let mut refused = Refused::default();
@@ -697,6 +745,7 @@ impl BatchWriter {
             &mut self.statements.insert_one,
             &mut self.clock,
             o,
+            self.plan.computed(i),
             self.plan.hex(entry),
             entry.seq,
         );
@@ -780,7 +829,7 @@ fn insert_chunk(
     let observation = |i: usize| Some((&**batch.observations.get(i)?, plan.entry_of(i)?));
     for (row, &i) in rows.iter_mut().zip(pending) {
         if let Some((o, _)) = observation(i) {
-            row.format(o, clock);
+            row.format(o, plan.computed(i), clock);
         }
     }
     let mut values = [raw::Value::Null; OBSERVATION_PARAMS * CHUNK];
@@ -790,7 +839,7 @@ fn insert_chunk(
         .zip(values.chunks_exact_mut(OBSERVATION_PARAMS))
     {
         if let Some((o, entry)) = observation(i) {
-            row.values(o, plan.hex(entry), entry.seq, out);
+            row.values(o, plan.computed(i), plan.hex(entry), entry.seq, out);
         }
     }
     stmt.execute(&values)
@@ -826,8 +875,8 @@ impl Default for RowText {
 }
 
 impl RowText {
-    /// Formats what `o` needs formatted.
-    fn format(&mut self, o: &Observation, clock: &mut TimeText) {
+    /// Formats what `o` needs formatted; `computed` is the cost computed for it.
+    fn format(&mut self, o: &Observation, computed: Option<&Cost>, clock: &mut TimeText) {
         let ascii = &mut self.ascii;
         hex_into(u128::from(o.id.0), &mut ascii[ROW_ID]);
         if let Some(p) = o.parent_id {
@@ -847,7 +896,7 @@ impl RowText {
             encode(&mut self.usage, u);
         }
         self.cost.clear();
-        if let Some(c) = &d.cost {
+        if let Some(c) = d.cost.as_ref().or(computed) {
             encode(&mut self.cost, c);
         }
     }
@@ -857,11 +906,12 @@ impl RowText {
     fn values<'a>(
         &'a self,
         o: &'a Observation,
+        computed: Option<&Cost>,
         trace_id: &'a str,
         trace_seq: i64,
         out: &mut [raw::Value<'a>],
     ) {
-        let [id, trace_id_value, parent, kind, name, level, status, start, end, start_ns, end_ns, completion, model, parameters, usage, cost, total_cost, input, output, metadata, prompt_name, prompt_version, version, seq] =
+        let [id, trace_id_value, parent, kind, name, level, status, start, end, start_ns, end_ns, completion, model, parameters, usage, cost, total_cost, input, output, metadata, prompt_name, prompt_version, version, seq, cost_computed] =
             out
         else {
             return;
@@ -887,7 +937,7 @@ impl RowText {
         *parameters = d.model_parameters.as_ref().map(|j| j.as_str()).into();
         *usage = json(&self.usage).into();
         *cost = json(&self.cost).into();
-        *total_cost = o.total_cost().into();
+        *total_cost = computed.map_or_else(|| o.total_cost(), Cost::total).into();
         *input = d.input.as_ref().map(|j| j.as_str()).into();
         *output = d.output.as_ref().map(|j| j.as_str()).into();
         *metadata = (!d.metadata.is_empty())
@@ -897,6 +947,7 @@ impl RowText {
         *prompt_version = d.prompt_version.into();
         *version = d.version.as_deref().into();
         *seq = trace_seq.into();
+        *cost_computed = (d.cost.is_none() && computed.is_some()).into();
     }
 
     /// Inserts `o` alone with `stmt` (one row of [`insert_observations_sql`]); the rows
@@ -906,12 +957,13 @@ impl RowText {
         stmt: &mut raw::Statement,
         clock: &mut TimeText,
         o: &Observation,
+        computed: Option<&Cost>,
         trace_id: &str,
         trace_seq: i64,
     ) -> rusqlite::Result<usize> {
-        self.format(o, clock);
+        self.format(o, computed, clock);
         let mut values = [raw::Value::Null; OBSERVATION_PARAMS];
-        self.values(o, trace_id, trace_seq, &mut values);
+        self.values(o, computed, trace_id, trace_seq, &mut values);
         stmt.execute(&values)
     }
 }
@@ -1010,6 +1062,7 @@ impl TraceText {
             root.is_some().into(),
             now.into(),
             seq.into(),
+            sums.computed.into(),
         ];
         for (slot, value) in out.iter_mut().zip(row) {
             *slot = value;

@@ -65,17 +65,7 @@ fn trace_row(conn: &Connection) -> TraceRow {
                 timestamp
          FROM traces",
         [],
-        |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-            ))
-        },
+        |r| r.try_into(),
     )
     .unwrap()
 }
@@ -178,7 +168,7 @@ fn the_client_pipeline_fills_traces_observations_and_scores() {
         .query_row(
             "SELECT model, input, output, cost_details FROM observations WHERE type = 'GENERATION'",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| r.try_into(),
         )
         .unwrap();
     assert_eq!(model, "gpt-4o");
@@ -188,7 +178,7 @@ fn the_client_pipeline_fills_traces_observations_and_scores() {
     let scores: Vec<(String, String, Option<f64>, Option<String>)> = conn
         .prepare("SELECT name, data_type, value, string_value FROM scores ORDER BY name")
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .query_map([], |r| r.try_into())
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
@@ -340,9 +330,7 @@ fn many_traces_across_batches_are_counted_exactly() {
         )
         .unwrap();
     let rows: Vec<(i64, f64, f64, i64, i64)> = rows
-        .query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-        })
+        .query_map([], |r| r.try_into())
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();

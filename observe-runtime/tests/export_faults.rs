@@ -17,6 +17,7 @@ use observe_runtime::export::ingestion::IngestionExporter;
 use observe_runtime::export::memory::InMemory;
 use observe_runtime::export::otlp::OtlpExporter;
 use observe_runtime::export::store::{Store, StoreExporter};
+use observe_runtime::export::Exporter;
 use observe_runtime::model::ObservationType;
 use observe_runtime::{
     Client, DestinationStats, FlushReport, ObservationUpdate, PipelineSettings, ScoreRequest, Trace,
@@ -46,6 +47,14 @@ fn fast_settings() -> PipelineSettings {
         flush_interval: Duration::from_millis(20),
         ..PipelineSettings::default()
     }
+}
+
+/// A client with the fast settings, exporting to `exporter` alone.
+fn client_to(exporter: impl Exporter) -> Client {
+    Client::builder()
+        .settings(fast_settings())
+        .exporter(exporter)
+        .build()
 }
 
 /// `traces` traces of one root and one child span each.
@@ -142,10 +151,7 @@ fn shutdown_returns_by_its_deadline_once_with_a_server_that_hangs() {
 #[test]
 fn retries_are_counted_while_the_outage_lasts() {
     let server = Server::start(|_, _| Reply::status(503));
-    let client = Client::builder()
-        .settings(fast_settings())
-        .exporter(otlp(&server.base_url, Duration::from_secs(60)))
-        .build();
+    let client = client_to(otlp(&server.base_url, Duration::from_secs(60)));
     produce(&client, 1);
     // Well inside the 60 s retry deadline of the batch, the retries already show.
     let until = Instant::now() + Duration::from_secs(30);
@@ -172,14 +178,9 @@ fn transient_faults_are_retried_and_nothing_is_lost() {
             "429 with Retry-After",
             Server::start(throttling_first(1, 1)),
         ),
-        ("closed mid-request", {
-            Server::start(|r, i| if i < 2 { Reply::close() } else { accept_all(r) })
-        }),
+        ("closed mid-request", Server::start(closing_first(2))),
     ] {
-        let client = Client::builder()
-            .settings(fast_settings())
-            .exporter(otlp(&server.base_url, Duration::from_secs(30)))
-            .build();
+        let client = client_to(otlp(&server.base_url, Duration::from_secs(30)));
         produce(&client, 10);
         let report = client.shutdown(FLUSH);
         assert_settled(&report);
@@ -199,10 +200,7 @@ fn transient_faults_are_retried_and_nothing_is_lost() {
 #[test]
 fn bad_keys_fail_every_record_at_once_and_count_them() {
     let server = Server::start(|_, _| Reply::status(401));
-    let client = Client::builder()
-        .settings(fast_settings())
-        .exporter(otlp(&server.base_url, Duration::from_secs(30)))
-        .build();
+    let client = client_to(otlp(&server.base_url, Duration::from_secs(30)));
     produce(&client, 10);
     let trace = client.trace(Trace::new("scored"));
     trace.score(ScoreRequest::new("quality", 1.0));
@@ -218,10 +216,7 @@ fn bad_keys_fail_every_record_at_once_and_count_them() {
 #[test]
 fn a_207_counts_each_refused_record_failed_and_the_rest_exported() {
     let server = Server::start(refusing_named("bad"));
-    let client = Client::builder()
-        .settings(fast_settings())
-        .exporter(ingestion(&server.base_url))
-        .build();
+    let client = client_to(ingestion(&server.base_url));
     let trace = client.trace(Trace::new("t"));
     for i in 0..10 {
         trace.span(if i % 3 == 0 { "bad" } else { "good" }).end();
@@ -319,10 +314,7 @@ fn typed_observations_refused_by_an_older_server_go_again_as_spans() {
             }),
         )
     });
-    let client = Client::builder()
-        .settings(fast_settings())
-        .exporter(ingestion(&server.base_url))
-        .build();
+    let client = client_to(ingestion(&server.base_url));
     let trace = client.trace(Trace::new("t"));
     trace.observation(ObservationType::Agent, "planner").end();
     trace.observation(ObservationType::Tool, "search").end();
@@ -347,10 +339,7 @@ fn typed_observations_refused_by_an_older_server_go_again_as_spans() {
 #[test]
 fn with_the_setting_typed_observations_go_as_spans_at_once() {
     let server = Server::accepting();
-    let client = Client::builder()
-        .settings(fast_settings())
-        .exporter(ingestion(&server.base_url).legacy_types(true))
-        .build();
+    let client = client_to(ingestion(&server.base_url).legacy_types(true));
     let trace = client.trace(Trace::new("t"));
     trace.observation(ObservationType::Tool, "search").end();
     trace.end();
@@ -368,10 +357,7 @@ fn with_the_setting_typed_observations_go_as_spans_at_once() {
 #[test]
 fn records_racing_shutdown_are_counted_and_pending_reaches_zero() {
     for _ in 0..5 {
-        let client = Client::builder()
-            .settings(fast_settings())
-            .exporter(InMemory::new())
-            .build();
+        let client = client_to(InMemory::new());
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let producers: Vec<_> = (0..4)
             .map(|_| {
@@ -409,14 +395,7 @@ fn the_byte_budget_bounds_what_is_held_when_a_destination_hangs() {
         .settings(settings)
         .exporter(otlp(&server.base_url, Duration::from_secs(60)))
         .build();
-    let input = "y".repeat(20_000);
-    for _ in 0..1_000 {
-        let trace = client.trace(Trace::new("big"));
-        let mut s = trace.span("s");
-        s.update(ObservationUpdate::new().input(&input));
-        s.end();
-        trace.end();
-    }
+    produce_inputs(&client, 1_000, 20_000);
     let stats = client.stats();
     let d = &stats.destinations[0];
     // 20 MB offered, 2 MB allowed: at most ~100 of the 20 KB records are held.

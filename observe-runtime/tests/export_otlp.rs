@@ -433,7 +433,7 @@ async fn observed_functions_export_session_and_user_on_every_span() {
     let client = langfuse_client(&server);
     assert_eq!(
         client
-            .instrument(workflow("xyz", "user_7", "one two three four"))
+            .attach(workflow("xyz", "user_7", "one two three four"))
             .await,
         3
     );

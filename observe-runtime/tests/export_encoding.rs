@@ -131,6 +131,8 @@ fn random_observation(rng: &mut Rng) -> Observation {
                 c.0.insert("inf".into(), f64::INFINITY);
                 c
             }),
+            // Only the store's reader fills it; exporters never send it.
+            computed_cost: None,
             completion_start_time: rng.opt(Rng::timestamp),
             prompt_name: rng.opt(Rng::text),
             prompt_version: rng.opt(|rng| rng.next() as i64),

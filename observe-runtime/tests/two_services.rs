@@ -115,7 +115,7 @@ async fn a_call_between_two_services_is_one_trace_with_the_attributes_on_both_si
     let (client, memory) = client();
     let addr = serve().await;
     let answer = client
-        .instrument(api(reqwest::Client::new(), format!("http://{addr}/agent")))
+        .attach(api(reqwest::Client::new(), format!("http://{addr}/agent")))
         .await;
     assert_eq!(answer, "answer to why");
 
@@ -178,7 +178,7 @@ async fn without_baggage_only_the_trace_crosses() {
         text(reqwest::Client::new().get(url).with_trace_context()).await
     }
     client
-        .instrument(plain_caller(format!("http://{addr}/agent")))
+        .attach(plain_caller(format!("http://{addr}/agent")))
         .await;
     client.flush(FLUSH);
     let root = memory

@@ -60,10 +60,10 @@ async fn plain_holds_a_cell(n: u32) -> u32 {
 #[tokio::test]
 async fn observed_futures_of_send_sync_bodies_are_send_and_sync() {
     let (client, memory) = Client::in_memory();
-    let answer = client.instrument(send_sync(workflow(1))).await;
+    let answer = client.attach(send_sync(workflow(1))).await;
     assert_eq!(answer, 5);
     // Sync observed inside async ones, as `tokio::spawn` requires of the whole task.
-    let task = tokio::spawn(send_sync(client.instrument(workflow(2))));
+    let task = tokio::spawn(send_sync(client.attach(workflow(2))));
     assert_eq!(task.await.unwrap(), 7);
     client.flush(Duration::from_secs(5));
     // Two workflows of two leaves and a sync leaf each: every observation was recorded.
@@ -78,13 +78,13 @@ async fn the_carry_helpers_keep_send_and_sync() {
     // `in_current_trace`, `Context::attach` and a handle's `instrument` are all `Send + Sync`
     // around a `Send + Sync` future. (A handle itself is `Send` but not `Sync`: its fields are
     // updated through `&self` on one thread; it is the future it returns that moves.)
-    let under_span = send_sync(span.instrument(leaf(1)));
+    let under_span = send_sync(span.attach(leaf(1)));
     let outer = async move {
         let a = under_span.await;
         let b = send_sync(leaf(a).in_current_trace()).await;
         send_sync(Context::current().attach(leaf(b))).await
     };
-    assert_eq!(client.instrument(send_sync(outer)).await, 4);
+    assert_eq!(client.attach(send_sync(outer)).await, 4);
     // ...and a captured context moves to another thread.
     let ctx = send(Context::current());
     std::thread::spawn(move || ctx.run(|| sync_leaf(1)))
@@ -142,7 +142,7 @@ async fn observed_streams_and_their_futures_are_send_and_sync() {
         .await;
         format!("{first}|{second}|{third}")
     };
-    let task = tokio::spawn(send_sync(client.instrument(collected)));
+    let task = tokio::spawn(send_sync(client.attach(collected)));
     assert_eq!(task.await.unwrap(), "t0 t1 |t0 t1 t2 |ab");
     client.flush(Duration::from_secs(5));
     let observations = memory.observations();

@@ -27,7 +27,7 @@ fn record_sync<R>(f: impl FnOnce() -> R) -> (R, Vec<Observation>) {
 /// The same for a future, driven to completion on this thread.
 fn record<F: Future>(future: F) -> (F::Output, Vec<Observation>) {
     let (client, memory) = Client::in_memory();
-    let result = futures::executor::block_on(client.instrument(future));
+    let result = futures::executor::block_on(client.attach(future));
     client.flush(Duration::from_secs(5));
     (result, memory.observations())
 }

@@ -59,7 +59,7 @@ async fn thousands_of_concurrent_workflows_keep_every_parent_link() {
     let handles: Vec<_> = (0..workflows)
         .map(|w| {
             let client = client.clone();
-            tokio::spawn(async move { client.instrument(workflow(3, format!("u{w}"))).await })
+            tokio::spawn(async move { client.attach(workflow(3, format!("u{w}"))).await })
         })
         .collect();
     for h in handles {
@@ -158,7 +158,7 @@ async fn spawner() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawned_tasks_blocking_closures_and_threads_are_children_when_carried() {
     let (client, memory) = Client::in_memory();
-    client.instrument(spawner()).await;
+    client.attach(spawner()).await;
     client.flush(FLUSH);
     let root = memory.find("spawner").unwrap();
     let obs = memory.observations();
@@ -212,7 +212,7 @@ async fn scored() -> String {
 #[tokio::test]
 async fn observation_updates_and_scores_land_on_the_right_records() {
     let (client, memory) = Client::in_memory();
-    client.instrument(scored()).await;
+    client.attach(scored()).await;
     client.flush(FLUSH);
     let gen = memory.find("llm").unwrap();
     let root = memory.find("scored").unwrap();
@@ -273,13 +273,13 @@ async fn slow() -> u32 {
 #[tokio::test]
 async fn errors_panics_and_cancellation_set_the_level() {
     let (client, memory) = Client::in_memory();
-    assert!(client.instrument(failing(true)).await.is_err());
-    assert_eq!(client.instrument(failing(false)).await.unwrap(), 7);
+    assert!(client.attach(failing(true)).await.is_err());
+    assert_eq!(client.attach(failing(false)).await.unwrap(), 7);
     let caught =
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| client.in_scope(panicking)));
     assert!(caught.is_err(), "the panic goes on");
     tokio::select! {
-        _ = client.instrument(slow()) => unreachable!(),
+        _ = client.attach(slow()) => unreachable!(),
         _ = tokio::time::sleep(Duration::from_millis(10)) => {}
     }
     client.flush(FLUSH);
@@ -392,7 +392,7 @@ fn observations_end_after_they_start_and_children_nest_in_time() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(client.instrument(middle(1)));
+    rt.block_on(client.attach(middle(1)));
     client.flush(FLUSH);
     let obs = memory.observations();
     let parent = obs.iter().find(|o| o.name == "middle").unwrap();

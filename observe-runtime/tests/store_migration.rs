@@ -74,23 +74,14 @@ fn a_version_1_file_is_migrated_and_keeps_its_data() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(SCHEMA_VERSION, 5);
     // Old data kept; the new columns filled in from it.
     let row: (String, String, f64, f64, i64, String) = conn
         .query_row(
             "SELECT name, end_time, latency_ms, calculated_total_cost, observation_count,
                     metadata->>'content_type' FROM traces",
             [],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            },
+            |r| r.try_into(),
         )
         .unwrap();
     assert_eq!(
@@ -344,7 +335,7 @@ fn a_version_2_file_is_migrated_and_keeps_its_data() {
             "SELECT observation_count, latency_ms, calculated_total_cost, seq FROM traces
              WHERE id = '0af7651916cd43dd8448eb211c80319c'",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| r.try_into(),
         )
         .unwrap();
     assert_eq!((count, latency, cost, seq), (3, 3000.0, 0.25, 1));
@@ -432,7 +423,10 @@ fn version_3_file(path: &std::path::Path) {
     drop(store);
     Connection::open(path)
         .unwrap()
-        .execute_batch("UPDATE observations SET type = lower(type); PRAGMA user_version = 3;")
+        .execute_batch(
+            "UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
+             cost_computed; ALTER TABLE traces DROP COLUMN computed_cost; PRAGMA user_version = 3;",
+        )
         .unwrap();
 }
 

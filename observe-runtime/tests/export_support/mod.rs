@@ -354,6 +354,11 @@ pub mod faults {
         }
     }
 
+    /// The connection closed mid-request for the first `n` requests, then as Langfuse.
+    pub fn closing_first(n: usize) -> impl Fn(&Received, usize) -> Reply {
+        move |r, i| if i < n { Reply::close() } else { accept_all(r) }
+    }
+
     /// 413 for a body over `limit` bytes, else as Langfuse.
     pub fn too_large_above(limit: usize) -> impl Fn(&Received, usize) -> Reply {
         move |r, _| {
@@ -398,6 +403,20 @@ pub fn retry_options(deadline: Duration) -> observe_runtime::export::http::HttpO
             max_backoff: Duration::from_millis(200),
         },
         debug: false,
+    }
+}
+
+/// `traces` traces of one span each, the span's input `input_bytes` bytes of text: load
+/// that fills a byte budget.
+pub fn produce_inputs(client: &observe_runtime::Client, traces: usize, input_bytes: usize) {
+    use observe_runtime::{ObservationUpdate, Trace};
+    let input = "y".repeat(input_bytes);
+    for _ in 0..traces {
+        let trace = client.trace(Trace::new("big"));
+        let mut s = trace.span("s");
+        s.update(ObservationUpdate::new().input(&input));
+        s.end();
+        trace.end();
     }
 }
 

@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 fn record<F: std::future::Future>(future: F) -> (F::Output, Vec<Observation>) {
     let (client, memory) = Client::in_memory();
-    let result = futures::executor::block_on(client.instrument(future));
+    let result = futures::executor::block_on(client.attach(future));
     client.flush(Duration::from_secs(5));
     (result, memory.observations())
 }
@@ -337,9 +337,8 @@ fn buffered_output_is_bounded_by_the_record_limit() {
             ..PipelineSettings::default()
         })
         .build();
-    let n = futures::executor::block_on(
-        client.instrument(async { endless().take(1_000).count().await }),
-    );
+    let n =
+        futures::executor::block_on(client.attach(async { endless().take(1_000).count().await }));
     assert_eq!(n, 1_000);
     client.flush(Duration::from_secs(5));
     let obs = memory.observations();
@@ -504,7 +503,7 @@ fn time_to_first_token_reaches_the_store_and_the_session_tree() {
         update_current_trace(TraceUpdate::new().session_id("ttft"));
         tokens("a b").collect().await
     }
-    let text = futures::executor::block_on(client.instrument(chat()));
+    let text = futures::executor::block_on(client.attach(chat()));
     assert_eq!(text, "a b ");
     client.shutdown(Duration::from_secs(5));
 

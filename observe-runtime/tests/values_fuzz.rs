@@ -301,16 +301,7 @@ fn check_store(seed: u64, path: &std::path::Path, observations: &[Observation]) 
     for o in observations {
         let d = o.details();
         let row: Row = stmt
-            .query_row([o.id.to_string()], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })
+            .query_row([o.id.to_string()], |r| r.try_into())
             .unwrap_or_else(|e| panic!("seed {seed}: observation {} not stored: {e}", o.id));
         assert_eq!(row.0, o.name, "seed {seed}");
         assert_eq!(row.1, d.model, "seed {seed}");

@@ -68,7 +68,7 @@ fn one_tree_whichever_side_opened_which() {
         .build()
         .unwrap();
     let obs = recorded(ObserveLayer::new(), &client, &memory, || {
-        assert_eq!(rt.block_on(Client::instrument(&client, outer())), 14);
+        assert_eq!(rt.block_on(client.attach(outer())), 14);
     });
     assert_eq!(obs.len(), 5, "{obs:#?}");
     let root = named(&obs, "outer");
@@ -275,7 +275,7 @@ async fn in_current_trace_still_works_beside_the_bridge() {
     async fn parent() -> u32 {
         tokio::spawn(inner_step().in_current_trace()).await.unwrap()
     }
-    Client::instrument(&client, parent()).await;
+    client.attach(parent()).await;
     client.flush(FLUSH);
     let obs = memory.observations();
     assert_eq!(

@@ -555,7 +555,7 @@ fn a_redirect_to_another_origin_is_not_followed() {
 #[test]
 fn every_setting_is_documented() {
     let docs = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/CONFIGURATION.md"),
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/CONFIGURATION.md"),
     )
     .unwrap();
     for s in SETTINGS {

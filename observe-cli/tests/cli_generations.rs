@@ -1,0 +1,115 @@
+//! What the commands show of a generation recorded by a real run (the runtime's client
+//! writing the store): its prompt link, and its cost when observe computed it from usage
+//! (flagged `~` and `(computed)`, and `computed_cost` in tables and JSON).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{observe, ok};
+use observe_runtime::export::store::StoreExporter;
+use observe_runtime::model::{Cost, Usage};
+use observe_runtime::{Client, ObservationUpdate, Trace};
+
+/// A session `chat-1` of one trace: a generation linked to prompt `summarize` v3 with usage
+/// and no cost (priced by the store), and one with a cost given.
+fn record(path: &std::path::Path) -> String {
+    let client = Client::builder()
+        .exporter(StoreExporter::open(path).unwrap())
+        .build();
+    let trace = client.trace(Trace::new("answer").session_id("chat-1"));
+    let mut llm = trace.generation("summarize");
+    llm.update(
+        ObservationUpdate::new()
+            .model("gpt-4o")
+            .usage(Usage::new(1000, 100))
+            .prompt("summarize", 3),
+    );
+    llm.end();
+    let mut paid = trace.generation("review");
+    paid.update(
+        ObservationUpdate::new()
+            .model("gpt-4o")
+            .usage(Usage::new(10, 10))
+            .cost(Cost::total_only(0.25)),
+    );
+    paid.end();
+    let id = trace.id().to_string();
+    trace.end();
+    client.shutdown(Duration::from_secs(30));
+    id
+}
+
+#[test]
+fn trace_shows_the_prompt_link_and_the_computed_cost() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("traces.db");
+    let id = record(&db);
+    // gpt-4o in the built-in list: $2.50/M input, $10/M output.
+    let computed = 1000.0 * 2.5e-6 + 100.0 * 10e-6;
+
+    let text = ok(&observe(Some(&db), &["trace", &id[..10]]));
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("summarize ("))
+        .unwrap_or_else(|| panic!("no generation line:\n{text}"));
+    assert!(line.contains("model gpt-4o"), "{line}");
+    assert!(line.contains("prompt summarize v3"), "{line}");
+    assert!(line.contains("cost ~$0.0035 (computed)"), "{line}");
+    let review = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("review ("))
+        .unwrap();
+    assert!(
+        review.contains("cost $0.25") && !review.contains("computed"),
+        "{review}"
+    );
+    assert!(
+        text.contains("answer (") && text.contains(", ~$0.25)"),
+        "{text}"
+    );
+
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&observe(Some(&db), &["--json", "trace", &id]))).unwrap();
+    assert_eq!(json["cost_computed"], true);
+    let nodes = json["observations"][0]["children"].as_array().unwrap();
+    let llm = nodes.iter().find(|n| n["name"] == "summarize").unwrap();
+    assert_eq!(llm["prompt_name"], "summarize");
+    assert_eq!(llm["prompt_version"], 3);
+    assert_eq!(llm["own_cost_computed"], true);
+    assert!((llm["own_cost"].as_f64().unwrap() - computed).abs() < 1e-12);
+    assert!((llm["cost_details"]["total"].as_f64().unwrap() - computed).abs() < 1e-12);
+    let paid = nodes.iter().find(|n| n["name"] == "review").unwrap();
+    assert_eq!(paid["own_cost_computed"], false);
+}
+
+#[test]
+fn session_tree_and_tables_flag_computed_costs() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("traces.db");
+    record(&db);
+    let computed = 1000.0 * 2.5e-6 + 100.0 * 10e-6;
+
+    let tree = ok(&observe(Some(&db), &["session", "chat-1"]));
+    assert!(tree.starts_with("Session: chat-1 ("), "{tree}");
+    assert!(tree.lines().next().unwrap().contains("~$0.25"), "{tree}");
+    assert!(
+        tree.contains("summarize [generation] (") && tree.contains("~$0.0035)"),
+        "{tree}"
+    );
+    assert!(
+        tree.contains("review [generation] (") && tree.contains(", $0.25)"),
+        "{tree}"
+    );
+
+    let rows: serde_json::Value =
+        serde_json::from_str(&ok(&observe(Some(&db), &["--json", "sessions"]))).unwrap();
+    assert!((rows[0]["cost"].as_f64().unwrap() - (0.25 + computed)).abs() < 1e-12);
+    assert!((rows[0]["computed_cost"].as_f64().unwrap() - computed).abs() < 1e-12);
+    let table = ok(&observe(Some(&db), &["traces"]));
+    assert!(table.contains("computed_cost"), "{table}");
+    assert!(table.contains("$0.0035"), "{table}");
+    let users: serde_json::Value =
+        serde_json::from_str(&ok(&observe(Some(&db), &["--json", "report", "users"]))).unwrap();
+    assert!((users[0]["computed_cost"].as_f64().unwrap() - computed).abs() < 1e-12);
+}
