@@ -51,8 +51,10 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkGroup, Criterion};
 use futures::task::noop_waker_ref;
-use observe_runtime::export::{Batch, ExportError, Exporter};
 use observe_runtime::{Client, Context};
+
+mod common;
+use common::Counting;
 
 /// Child calls per trace before the root is closed and a new one opened (untimed).
 const CHUNK: u64 = 1_000;
@@ -60,23 +62,6 @@ const CHUNK: u64 = 1_000;
 // ---------------------------------------------------------------------------------------
 // Destinations that do the real work of a destination cheaply: they receive every record
 // (after it crossed the library's queue to its background thread), look at it, and drop it.
-
-/// Our exporter for the benches: counts the observations of each batch (reading each one's
-/// name) and drops them.
-#[derive(Clone, Default)]
-struct Counting(Arc<AtomicU64>);
-
-impl Exporter for Counting {
-    fn name(&self) -> &str {
-        "counting"
-    }
-
-    fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
-        let seen: usize = batch.observations.iter().map(|o| o.name.len().min(1)).sum();
-        self.0.fetch_add(seen as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
 
 fn counting_client(seen: &Arc<AtomicU64>) -> Client {
     let mut builder = Client::builder().exporter(Counting(seen.clone()));

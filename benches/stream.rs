@@ -10,34 +10,19 @@
 
 use std::hint::black_box;
 use std::pin::pin;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use futures::stream::{self, Stream};
 use futures::task::noop_waker_ref;
-use observe_runtime::export::{Batch, ExportError, Exporter};
 use observe_runtime::{observe, Client, Trace};
+
+mod common;
+use common::Counting;
 
 /// Items per stream.
 const ITEMS: u64 = 100;
-
-#[derive(Clone, Default)]
-struct Counting(Arc<AtomicU64>);
-
-impl Exporter for Counting {
-    fn name(&self) -> &str {
-        "counting"
-    }
-
-    fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
-        self.0
-            .fetch_add(batch.observations.len() as u64, Ordering::Relaxed);
-        Ok(())
-    }
-}
 
 fn numbers(n: u64) -> impl Stream<Item = u64> {
     stream::iter(0..n)
