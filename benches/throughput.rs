@@ -9,7 +9,12 @@
 //! - `otlp_protobuf`: the OTLP/HTTP exporter's encoder (`otlp::Encoder`), bytes counted and
 //!   dropped, no gzip, no network;
 //! - `ingestion_json`: the legacy ingestion API's request bodies (`ingestion::encode_batch`);
-//! - `sqlite_store`: the local store (`StoreExporter`) writing a file in a temporary folder.
+//! - `sqlite_store`: the local store (`StoreExporter`) writing a new file in a temporary
+//!   folder;
+//! - `sqlite_store_filled`: the same into a file that already holds [`FILLED`] observations
+//!   of the same workflow (written through the worker before the clock starts, and growing
+//!   by each sample's); each sample's sessions are new ones, as in an application that keeps
+//!   running.
 //!
 //! Each sample queues [`TRACES`] traces while the worker waits at a gate in its first export
 //! (so the application's thread does not compete for the cores), then opens the gate and
@@ -37,6 +42,8 @@ use observe_runtime::{
 /// Traces per sample (8 observations each).
 const TRACES: u64 = 5_000;
 const PER_TRACE: u64 = 8;
+/// Observations in the file of `sqlite_store_filled` before its first sample.
+const FILLED: u64 = 1_000_000;
 
 #[observe(as_type = "tool")]
 fn search(query: &str, limit: u32) -> Vec<u32> {
@@ -133,6 +140,11 @@ impl Exporter for Gated {
 /// Queues `TRACES` traces through a fresh client with this exporter, then times the worker
 /// until everything is exported.
 fn one_sample(exporter: Box<dyn Exporter>) -> Duration {
+    sample_from(exporter, 0)
+}
+
+/// [`one_sample`], the traces' analysis ids (and so their sessions) starting at `first`.
+fn sample_from(exporter: Box<dyn Exporter>, first: u64) -> Duration {
     let gate = Arc::new((Mutex::new(false), Condvar::new()));
     let client = Client::builder()
         .exporter(Gated {
@@ -148,7 +160,7 @@ fn one_sample(exporter: Box<dyn Exporter>) -> Duration {
         .build();
     let content = "Rust gives LLM agents traces at the cost of a span.";
     client.in_scope(|| {
-        for i in 0..TRACES {
+        for i in first..first + TRACES {
             black_box(workflow(i, content));
         }
     });
@@ -197,6 +209,25 @@ fn through_worker(c: &mut Criterion) {
                     let store =
                         StoreExporter::open(dir.path().join("bench.db")).expect("store opens");
                     one_sample(Box::new(store))
+                })
+                .sum()
+        })
+    });
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let filled = dir.path().join("filled.db");
+    let mut next = 0;
+    while next * PER_TRACE < FILLED {
+        let store = StoreExporter::open(&filled).expect("store opens");
+        sample_from(Box::new(store), next);
+        next += TRACES;
+    }
+    g.bench_function("sqlite_store_filled", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    let store = StoreExporter::open(&filled).expect("store opens");
+                    next += TRACES;
+                    sample_from(Box::new(store), next - TRACES)
                 })
                 .sum()
         })
