@@ -72,8 +72,9 @@ fn a_killed_writer_leaves_a_readable_file_with_what_it_committed() {
     kill_and_check(|n, _| n >= 30);
 }
 
-/// The checkpointing thread copies the WAL into the database file once about 4 MB of pages
-/// were written to it; the file grows from a few pages as it does.
+/// The checkpointing thread copies the WAL into the database file once it holds about 20 MB,
+/// then after every 4 MB more; the file grows from a few pages as it does, so once it holds
+/// 12 MB the kill lands among the thread's checkpoints.
 #[test]
 fn a_writer_killed_while_checkpoints_run_leaves_a_readable_file() {
     const COPIED: u64 = 3 * 4 * 1024 * 1024;

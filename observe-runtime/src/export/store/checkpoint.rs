@@ -4,10 +4,11 @@
 //! Why: on a file holding a million observations, a batch dirties pages all over the
 //! indexes keyed by random ids and by user, and the copy of those pages into the file (and
 //! its `fsync`) took about a third of the writer's time when SQLite ran it after a commit,
-//! on the exporting thread. Here a second connection copies the WAL whenever
-//! [`STEP_PAGES`] more pages have been written to it, so the writer's own checkpoint (SQLite's
-//! automatic one, kept at [`LIMIT_PAGES`] so that the WAL still restarts and stays bounded)
-//! finds only the last few batches left to copy.
+//! on the exporting thread. Here a second connection copies the WAL once it holds
+//! [`FIRST_PAGES`], and again after each [`STEP_PAGES`] more, so the writer's own checkpoint
+//! (SQLite's automatic one, kept at [`LIMIT_PAGES`] so that the WAL still restarts and stays
+//! bounded) finds only the last few batches left to copy. A short run whose WAL stays under
+//! [`FIRST_PAGES`] is copied once, when the store closes, as before.
 //!
 //! Nothing changes for durability: a checkpoint from another connection is the same SQLite
 //! operation, safe against a process killed at any point (the WAL is kept until the
@@ -22,7 +23,13 @@ use rusqlite::hooks::Wal;
 use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags};
 
-/// Pages written to the WAL after which the checkpointing thread copies them (about 4 MB).
+/// Pages in the WAL at which the checkpointing thread first copies them (about 20 MB): the
+/// first copy covers many batches, so a page they all changed (an index's last page, a
+/// trace row updated twice) is copied once.
+const FIRST_PAGES: c_int = LIMIT_PAGES / 2;
+
+/// Pages written to the WAL after which the checkpointing thread copies them again (about
+/// 4 MB): small enough that little is left for the writer at [`LIMIT_PAGES`].
 const STEP_PAGES: c_int = 1_000;
 
 /// Pages in the WAL after which the writer checkpoints itself after a commit (about 40 MB),
@@ -115,7 +122,7 @@ impl Checkpointer {
             if pages < signalled_at {
                 signalled_at = 0; // the WAL started over
             }
-            if pages - signalled_at >= STEP_PAGES {
+            if pages >= FIRST_PAGES && pages - signalled_at >= STEP_PAGES {
                 signalled_at = pages;
                 shared.update(|s| s.pending = true);
             }

@@ -21,8 +21,12 @@
 //! Several processes may write one file at once while others read it: the file is in WAL
 //! mode, writers wait for each other (`busy_timeout`), and each batch is one transaction,
 //! so a reader sees whole batches and a killed writer loses at most the batch it was
-//! writing. Only writers create, migrate or change a file; [`Store`] opens it read-only. A trace row is upserted from its observations as they arrive: latency and
-//! cost are kept up to date, metadata merges by key and tags are a union; the root
+//! writing. A thread of the exporter's own copies the WAL into the file as it grows
+//! (checkpoints), so the thread that exports batches does not wait for that copy; a process
+//! killed during one leaves the file whole, as any SQLite checkpoint does. Only writers
+//! create, migrate or change a file; [`Store`] opens it read-only. A trace row is upserted
+//! from its observations as they arrive: latency and cost are kept up to date, metadata
+//! merges by key and tags are a union; the root
 //! observation, which ends last, carries the trace's final attributes.
 //!
 //! ```
