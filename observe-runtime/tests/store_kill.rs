@@ -72,7 +72,7 @@ fn a_killed_writer_leaves_a_readable_file_with_what_it_committed() {
     kill_and_check(|n, _| n >= 30);
 }
 
-/// The checkpointing thread copies the WAL into the database file once it holds about 20 MB,
+/// The checkpointing thread copies the WAL into the database file once it holds about 32 MB,
 /// then after every 4 MB more; the file grows from a few pages as it does, so once it holds
 /// 12 MB the kill lands among the thread's checkpoints.
 #[test]

@@ -23,10 +23,11 @@ use rusqlite::hooks::Wal;
 use rusqlite::wal::CheckpointMode;
 use rusqlite::{Connection, OpenFlags};
 
-/// Pages in the WAL at which the checkpointing thread first copies them (about 20 MB): the
+/// Pages in the WAL at which the checkpointing thread first copies them (about 32 MB): the
 /// first copy covers many batches, so a page they all changed (an index's last page, a
-/// trace row updated twice) is copied once.
-const FIRST_PAGES: c_int = LIMIT_PAGES / 2;
+/// trace row updated twice) is copied once, and a run that writes less than this does no
+/// more work than with SQLite's own checkpoint (the copy happens when the store closes).
+const FIRST_PAGES: c_int = LIMIT_PAGES / 5 * 4;
 
 /// Pages written to the WAL after which the checkpointing thread copies them again (about
 /// 4 MB): small enough that little is left for the writer at [`LIMIT_PAGES`].
