@@ -36,7 +36,7 @@
 mod fields;
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{RefCell, UnsafeCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
@@ -52,24 +52,33 @@ use crate::model::{Level, ObservationType, SpanId, TraceId};
 use crate::pipeline::Pipeline;
 use fields::{EventFields, Recorded, Visitor};
 
-/// Crates whose spans and events are never recorded: observe's own, and the transport and
-/// runtime crates an exporter's HTTP request goes through.
-const NEVER_RECORDED: &[&str] = &[
-    "observe_runtime",
-    "h2",
-    "hyper",
-    "hyper_util",
-    "mio",
-    "opentelemetry",
-    "opentelemetry_sdk",
-    "reqwest",
-    "rustls",
-    "tokio",
-    "tokio_util",
-    "tonic",
-    "tower",
-    "want",
-];
+/// Whether spans and events of `target` are never recorded: observe's own, and those of the
+/// transport and runtime crates an exporter's HTTP request goes through. One `match` on the
+/// target's crate (a jump on its length and a compare or two), as it runs for every span
+/// opened inside a trace.
+fn never_recorded(target: &str) -> bool {
+    let krate = match target.bytes().position(|b| b == b':') {
+        Some(end) => &target[..end],
+        None => target,
+    };
+    matches!(
+        krate,
+        "observe_runtime"
+            | "h2"
+            | "hyper"
+            | "hyper_util"
+            | "mio"
+            | "opentelemetry"
+            | "opentelemetry_sdk"
+            | "reqwest"
+            | "rustls"
+            | "tokio"
+            | "tokio_util"
+            | "tonic"
+            | "tower"
+            | "want"
+    )
+}
 
 /// Bridged spans open in the process. While there are none, entering, recording and
 /// closing the process's other spans cost the layer one atomic load, not a span lookup.
@@ -180,9 +189,6 @@ fn in_module(target: &str, module: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
-fn never_recorded(target: &str) -> bool {
-    NEVER_RECORDED.iter().any(|krate| in_module(target, krate))
-}
 
 /// Where a new observation hangs: its trace and parent, or only a client to start one in.
 struct Parent {
@@ -201,20 +207,26 @@ impl Parent {
     }
 }
 
-/// A bridged span's observation, kept in the span's extensions.
-///
-/// Boxed so that its frames keep their address while a thread has them current.
-struct Bridged(Box<Node>);
+/// A bridged span's observation, in the span's extensions and in the table of the thread
+/// that made it ([`Local::made`]), which finds it without the registry.
+struct Bridged(Arc<Node>);
 
 struct Node {
-    /// The observation. Its open fields are touched only by whoever holds `claimed` (the
-    /// one thread that has this frame current), or by the layer when no thread can (on
-    /// creation and on close).
-    frame: Frame,
+    /// The trace and the observation's id, for what other threads read (explicit parents,
+    /// events, the carried frame): they never touch `frame`, which `on_close` takes.
+    trace: Arc<TraceState>,
+    span_id: SpanId,
+    /// The observation, `Some` until `on_close` takes it. Touched only by whoever holds
+    /// `claimed` (the one thread that has this frame current), or by the layer when no
+    /// thread can (on creation, before the node is shared, and on close).
+    frame: UnsafeCell<Option<Frame>>,
     /// What other threads that enter the span at the same time get as their current
     /// frame: the same trace and parent id, no open fields.
-    carried: OnceLock<Frame>,
+    carried: OnceLock<Box<Frame>>,
     claimed: AtomicBool,
+    /// Set when the span closes, before the registry can reuse its id: an entry of a
+    /// thread's table whose node is closed is stale.
+    closed: AtomicBool,
     /// Fields recorded after creation (`Span::record`, from any thread), applied on close.
     pending: Mutex<Option<Box<Recorded>>>,
     events: AtomicU32,
@@ -223,12 +235,31 @@ struct Node {
     stranded: AtomicBool,
 }
 
-// SAFETY: the only non-`Sync` part is the frame's open fields (an `UnsafeCell`). They are
-// reached through a shared `Node` only by the thread that won `claimed` in `on_enter`, until
-// it gives it back in `on_exit`; every other thread gets `carried`, which has no open fields.
-// The layer touches them otherwise only in `on_new_span` (before the node is shared) and in
-// `on_close` (after it is removed from the span, when no thread can have it entered).
+// SAFETY: the only non-`Sync` part is `frame` (an `UnsafeCell`, holding a frame whose open
+// fields are another). It is reached through a shared `Node` only by the thread that won
+// `claimed` in `enter`, until it gives it back in `leave`; every other thread gets
+// `carried`, made from `trace` and `span_id` alone. The layer touches `frame` otherwise only
+// in `on_new_span` (before the node is shared) and in `on_close` (when no thread can have
+// the span entered: entering takes a handle, and the span closes when the last one drops).
 unsafe impl Sync for Node {}
+
+impl Node {
+    /// The frame, for the thread that claimed it.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `claimed`, or is the layer on creation or close (see the `Sync`
+    /// impl), and drops the reference before giving that up.
+    unsafe fn frame(&self) -> Option<&Frame> {
+        // SAFETY: by the caller's promise, no `&mut` to the cell exists meanwhile.
+        unsafe { (*self.frame.get()).as_ref() }
+    }
+
+    /// Whether the span has closed (after which its id may be another span's).
+    fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
 
 /// One entry per bridged span entered on this thread, innermost last.
 struct Slot {
@@ -240,42 +271,87 @@ struct Slot {
     entered: RawEntered,
 }
 
+/// What this thread knows of bridged spans.
+struct Local {
+    /// Bridged spans made on this thread and not closed on it, newest last, so that
+    /// entering and closing them here skips the registry's slab lookup and the extensions'
+    /// lock. Spans closed on other threads stay (as stale entries, `closed` set) until
+    /// pruned; at most [`MADE_CAP`] are kept, the rest are found through the registry.
+    made: Vec<(u64, Arc<Node>)>,
+    entered: Vec<Slot>,
+}
+
+/// Entries of [`Local::made`] past which stale ones are pruned, and new ones not kept.
+const MADE_CAP: usize = 32;
+
+impl Local {
+    /// The live node of span `id` made on this thread, if it is in the table.
+    fn made(&mut self, id: u64) -> Option<&Arc<Node>> {
+        let at = self.made.iter().rposition(|(i, node)| *i == id && !node.is_closed())?;
+        Some(&self.made[at].1)
+    }
+
+    /// Takes the live node of span `id` out of the table (it is closing).
+    fn take_made(&mut self, id: u64) -> Option<Arc<Node>> {
+        let at = self.made.iter().rposition(|(i, node)| *i == id && !node.is_closed())?;
+        Some(self.made.swap_remove(at).1)
+    }
+
+    fn keep_made(&mut self, id: u64, node: &Arc<Node>) {
+        if self.made.len() >= MADE_CAP {
+            self.made.retain(|(_, node)| !node.is_closed());
+            if self.made.len() >= MADE_CAP {
+                return;
+            }
+        }
+        self.made.push((id, node.clone()));
+    }
+}
+
 thread_local! {
-    static ENTERED: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
+    static LOCAL: RefCell<Local> = const {
+        RefCell::new(Local { made: Vec::new(), entered: Vec::new() })
+    };
     /// Events counted under the observation (not a bridged span) they were last recorded
     /// under on this thread, for the per-span cap of `#[observe]` frames.
     static EVENTS_UNDER: std::cell::Cell<(u64, u32)> = const { std::cell::Cell::new((0, 0)) };
 }
 
+/// Runs `f` on this thread's table, unless the thread is exiting or already inside it (a
+/// drop or `Debug` impl called back into the layer).
+fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
+    LOCAL
+        .try_with(|local| local.try_borrow_mut().ok().map(|mut local| f(&mut local)))
+        .ok()
+        .flatten()
+}
+
 /// Takes the span `id` off this thread's stack, putting back the frame that was current
 /// before it; called on exit, and on close in case the registry closed the span first.
-fn leave(id: u64) {
-    let _ = ENTERED.try_with(|stack| {
-        let Ok(mut stack) = stack.try_borrow_mut() else {
-            return;
-        };
-        let Some(at) = stack.iter().rposition(|slot| slot.id == id) else {
-            return;
-        };
-        let slot = stack.remove(at);
-        // SAFETY: a slot is removed before its node is freed (on_close calls `leave` first).
-        let node = unsafe { &*slot.node };
-        if let Some(above) = stack.get_mut(at) {
-            // Exited out of order: the span above now restores what this one would have.
-            above.entered.set_previous(slot.entered.previous());
-            std::mem::forget(slot.entered);
-        } else {
-            if current_ptr() != slot.frame {
-                // Some other guard, entered inside this span, is still open and will put
-                // this frame back when it ends.
-                node.stranded.store(true, Ordering::Relaxed);
-            }
-            drop(slot.entered);
+fn leave(local: &mut Local, id: u64) {
+    let stack = &mut local.entered;
+    let Some(at) = stack.iter().rposition(|slot| slot.id == id) else {
+        return;
+    };
+    let slot = stack.remove(at);
+    // SAFETY: a slot is removed before its node can be freed: the node lives while its span
+    // is in the registry, and `on_close` takes the slot off first.
+    let node = unsafe { &*slot.node };
+    if let Some(above) = stack.get_mut(at) {
+        // Exited out of order: the span above now restores what this one would have.
+        above.entered.set_previous(slot.entered.previous());
+        std::mem::forget(slot.entered);
+    } else {
+        if current_ptr() != slot.frame {
+            // Some other guard, entered inside this span, is still open and will put
+            // this frame back when it ends.
+            node.stranded.store(true, Ordering::Relaxed);
         }
-        if slot.claimed {
-            node.claimed.store(false, Ordering::Release);
-        }
-    });
+        drop(slot.entered);
+    }
+    if slot.claimed {
+        node.claimed.store(false, Ordering::Release);
+    }
 }
 
 impl ObserveLayer {
@@ -293,9 +369,12 @@ impl ObserveLayer {
         if contextual {
             return with_current(|f| f.map(Parent::of));
         }
-        let span = ctx.span(explicit?)?;
-        let extensions = span.extensions();
-        extensions.get::<Bridged>().map(|b| Parent::of(&b.0.frame))
+        let node = find(explicit?, ctx)?;
+        Some(Parent {
+            trace: Some(node.trace.clone()),
+            span_id: Some(node.span_id),
+            client: None,
+        })
     }
 }
 
@@ -334,7 +413,7 @@ where
             return;
         }
         let mut frame = Frame::with_trace(
-            trace,
+            trace.clone(),
             parent_id,
             Cow::Borrowed(meta.name()),
             ObservationType::Span,
@@ -346,32 +425,58 @@ where
                 recorded.apply_to(open);
             }
         }
-        let node = Node {
-            frame,
+        let Some(span_id) = frame.span_id else { return };
+        let Some(span) = ctx.span(id) else { return };
+        let node = Arc::new(Node {
+            trace,
+            span_id,
+            frame: UnsafeCell::new(Some(frame)),
             carried: OnceLock::new(),
             claimed: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             pending: Mutex::new(None),
             events: AtomicU32::new(0),
             stranded: AtomicBool::new(false),
-        };
-        if let Some(span) = ctx.span(id) {
-            // Counted before it can be seen, uncounted after it is removed (`on_close`).
-            LIVE.fetch_add(1, Ordering::Relaxed);
-            span.extensions_mut().insert(Bridged(Box::new(node)));
-        }
+        });
+        // Counted before it can be seen, uncounted when it closes (`on_close`).
+        LIVE.fetch_add(1, Ordering::Relaxed);
+        span.extensions_mut().insert(Bridged(node.clone()));
+        with_local(|local| local.keep_made(id.into_u64(), &node));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        with_node(id, &ctx, |node| {
+        if none_live() {
+            return;
+        }
+        if let Some(node) = find(id, &ctx) {
             let mut pending = node.pending.lock().unwrap_or_else(PoisonError::into_inner);
             values.record(&mut Visitor(
                 &mut **pending.get_or_insert_with(Default::default),
             ));
-        });
+        }
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        with_node(id, &ctx, |node| enter(id, node));
+        if none_live() {
+            return;
+        }
+        let id = id.into_u64();
+        // The span's own thread finds it in its table; others ask the registry.
+        let made = with_local(|local| local.made(id).map(Arc::as_ptr)).flatten();
+        let node = match made {
+            Some(node) => node,
+            None => match ctx.span(&Id::from_u64(id)) {
+                Some(span) => match span.extensions().get::<Bridged>() {
+                    Some(Bridged(node)) => Arc::as_ptr(node),
+                    None => return,
+                },
+                None => return,
+            },
+        };
+        // SAFETY: the extensions hold the node until the registry frees the span, which
+        // happens after `on_close`; and the span cannot close while being entered (the
+        // caller holds a handle to it).
+        enter(id, unsafe { &*node });
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
@@ -379,7 +484,7 @@ where
         if none_live() {
             return;
         }
-        leave(id.into_u64());
+        with_local(|local| leave(local, id.into_u64()));
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -438,75 +543,99 @@ where
         if none_live() {
             return;
         }
-        leave(id.into_u64());
-        let Some(span) = ctx.span(&id) else { return };
-        let Some(Bridged(node)) = span.extensions_mut().remove::<Bridged>() else {
+        let raw = id.into_u64();
+        let made = with_local(|local| {
+            leave(local, raw);
+            local.take_made(raw)
+        })
+        .flatten();
+        let node = match made {
+            Some(node) => node,
+            None => {
+                let Some(span) = ctx.span(&id) else { return };
+                let extensions = span.extensions();
+                let Some(Bridged(node)) = extensions.get::<Bridged>() else {
+                    return;
+                };
+                node.clone()
+            }
+        };
+        if node.closed.swap(true, Ordering::AcqRel) {
             return;
-        };
+        }
         LIVE.fetch_sub(1, Ordering::Relaxed);
-        let (frame, pending) = if node.stranded.load(Ordering::Relaxed) {
+        let pending = node
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        // SAFETY: the span is closing, so no thread has it entered (entering takes a
+        // handle) and no one else reaches `frame` (see the `Sync` impl of `Node`).
+        let slot = unsafe { &mut *node.frame.get() };
+        let frame = if node.stranded.load(Ordering::Relaxed) {
             // A guard may still put this frame back as current: leave a carried copy at its
-            // address for good (a hundred bytes, only after an out-of-order exit).
-            let node = Box::leak(node);
-            let carried = node.frame.carried();
-            let pending = node.pending.get_mut().map(Option::take).ok().flatten();
-            (std::mem::replace(&mut node.frame, carried), pending)
+            // address for good (the node, a few hundred bytes, only after an out-of-order
+            // exit).
+            let carried = Frame::continued(node.trace.clone(), node.span_id);
+            let frame = slot.replace(carried);
+            std::mem::forget(node);
+            frame
         } else {
-            let Node { frame, pending, .. } = *node;
-            let pending = pending.into_inner().unwrap_or_else(PoisonError::into_inner);
-            (frame, pending)
+            slot.take()
         };
-        finish(frame, pending);
+        if let Some(frame) = frame {
+            finish(frame, pending);
+        }
     }
+}
+
+/// The node of bridged span `id`: from this thread's table if it was made here, else from
+/// the span's extensions.
+fn find<S>(id: &Id, ctx: &Context<'_, S>) -> Option<Arc<Node>>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let raw = id.into_u64();
+    if let Some(node) = with_local(|local| local.made(raw).cloned()).flatten() {
+        return Some(node);
+    }
+    let span = ctx.span(id)?;
+    let extensions = span.extensions();
+    extensions.get::<Bridged>().map(|Bridged(node)| node.clone())
 }
 
 /// Makes span `id`'s frame current on this thread: the node's own frame if no other thread
 /// has it entered, else its carried copy.
-fn enter(id: &Id, node: &Node) {
+fn enter(id: u64, node: &Node) {
     let claimed = node
         .claimed
         .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
         .is_ok();
-    let frame: &Frame = if claimed {
-        &node.frame
-    } else {
-        node.carried.get_or_init(|| node.frame.carried())
+    // SAFETY: `claimed` is held, so this thread alone reaches the node's frame until
+    // `leave` gives it back.
+    let own = if claimed { unsafe { node.frame() } } else { None };
+    let frame: &Frame = match own {
+        Some(frame) => frame,
+        None => node
+            .carried
+            .get_or_init(|| Box::new(Frame::continued(node.trace.clone(), node.span_id))),
     };
     let slot = Slot {
-        id: id.into_u64(),
+        id,
         node,
         frame,
         claimed,
-        // SAFETY: `node` is the boxed node in the span's extensions (see `on_enter`); it
-        // stays there until `on_close`, which takes this slot off the stack (dropping or
-        // handing on its guard) first; the frame's address holds until then, and only
-        // `with_open` reaches its fields mutably.
+        // SAFETY: `node` lives while its span is in the registry (its extensions hold it),
+        // until after `on_close`, which takes this slot off the stack (dropping or handing
+        // on its guard) first; the frame's address holds until then (the node is in an
+        // `Arc`, and a stranded frame's node is never freed), and only `with_open` reaches
+        // its fields mutably.
         entered: unsafe { RawEntered::new(frame) },
     };
-    let pushed = ENTERED.try_with(|stack| {
-        stack
-            .try_borrow_mut()
-            .map(|mut stack| stack.push(slot))
-            .is_ok()
-    });
-    if pushed != Ok(true) && claimed {
+    let pushed = with_local(|local| local.entered.push(slot));
+    if pushed.is_none() && claimed {
         // Thread exiting or re-entered from a drop: the slot (and its guard) is gone.
         node.claimed.store(false, Ordering::Release);
-    }
-}
-
-/// Runs `f` on the node of span `id`, if it is bridged (and any node is live at all).
-fn with_node<S>(id: &Id, ctx: &Context<'_, S>, f: impl FnOnce(&Node))
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    if none_live() {
-        return;
-    }
-    let Some(span) = ctx.span(id) else { return };
-    let extensions = span.extensions();
-    if let Some(Bridged(node)) = extensions.get::<Bridged>() {
-        f(node);
     }
 }
 
@@ -528,9 +657,8 @@ impl ObserveLayer {
     {
         let bridged = ctx.event_span(event).and_then(|span| {
             let extensions = span.extensions();
-            let node = &extensions.get::<Bridged>()?.0;
-            (node.frame.span_id == Some(parent))
-                .then(|| node.events.fetch_add(1, Ordering::Relaxed))
+            let Bridged(node) = extensions.get::<Bridged>()?;
+            (node.span_id == parent).then(|| node.events.fetch_add(1, Ordering::Relaxed))
         });
         let seen = bridged.unwrap_or_else(|| {
             EVENTS_UNDER
