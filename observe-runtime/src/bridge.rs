@@ -34,6 +34,7 @@
 //! never recorded, so exporting never traces itself.
 
 mod fields;
+mod spans;
 
 use std::borrow::Cow;
 use std::cell::{RefCell, UnsafeCell};
@@ -112,6 +113,9 @@ pub struct ObserveLayer {
     roots: Vec<Root>,
     pipeline: Option<Arc<Pipeline>>,
     max_events: u32,
+    /// Tells this layer's spans from another subscriber's in the [`spans`] table (span ids
+    /// are unique within one registry only); drawn anew when the layer joins a subscriber.
+    instance: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -144,7 +148,14 @@ impl ObserveLayer {
             roots: Vec::new(),
             pipeline: None,
             max_events: DEFAULT_MAX_EVENTS_PER_SPAN,
+            instance: spans::next_instance(),
         }
+    }
+
+    /// Span `id` of this layer's subscriber, in the [`spans`] table.
+    #[inline]
+    fn key(&self, id: &Id) -> (u64, u64) {
+        (self.instance, id.into_u64())
     }
 
     /// Spans of this target (a crate or module path, and everything under it) start a trace
@@ -189,7 +200,6 @@ fn in_module(target: &str, module: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
-
 /// Where a new observation hangs: its trace and parent, or only a client to start one in.
 struct Parent {
     trace: Option<Arc<TraceState>>,
@@ -207,10 +217,7 @@ impl Parent {
     }
 }
 
-/// A bridged span's observation, in the span's extensions and in the table of the thread
-/// that made it ([`Local::made`]), which finds it without the registry.
-struct Bridged(Arc<Node>);
-
+/// A bridged span's observation, in the [`spans`] table from its creation to its close.
 struct Node {
     /// The trace and the observation's id, for what other threads read (explicit parents,
     /// events, the carried frame): they never touch `frame`, which `on_close` takes.
@@ -224,9 +231,6 @@ struct Node {
     /// frame: the same trace and parent id, no open fields.
     carried: OnceLock<Box<Frame>>,
     claimed: AtomicBool,
-    /// Set when the span closes, before the registry can reuse its id: an entry of a
-    /// thread's table whose node is closed is stale.
-    closed: AtomicBool,
     /// Fields recorded after creation (`Span::record`, from any thread), applied on close.
     pending: Mutex<Option<Box<Recorded>>>,
     events: AtomicU32,
@@ -239,11 +243,25 @@ struct Node {
 // fields are another). It is reached through a shared `Node` only by the thread that won
 // `claimed` in `enter`, until it gives it back in `leave`; every other thread gets
 // `carried`, made from `trace` and `span_id` alone. The layer touches `frame` otherwise only
-// in `on_new_span` (before the node is shared) and in `on_close` (when no thread can have
-// the span entered: entering takes a handle, and the span closes when the last one drops).
+// in `on_new_span` (before the node is shared) and in `on_close` (after the node left the
+// table, when no thread can have the span entered: entering takes a handle, and the span
+// closes when the last one drops).
 unsafe impl Sync for Node {}
 
 impl Node {
+    fn new(trace: Arc<TraceState>, span_id: SpanId, frame: Frame) -> Node {
+        Node {
+            trace,
+            span_id,
+            frame: UnsafeCell::new(Some(frame)),
+            carried: OnceLock::new(),
+            claimed: AtomicBool::new(false),
+            pending: Mutex::new(None),
+            events: AtomicU32::new(0),
+            stranded: AtomicBool::new(false),
+        }
+    }
+
     /// The frame, for the thread that claimed it.
     ///
     /// # Safety
@@ -255,9 +273,12 @@ impl Node {
         unsafe { (*self.frame.get()).as_ref() }
     }
 
-    /// Whether the span has closed (after which its id may be another span's).
-    fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+    /// A node with no trace to send to, for the table's unit tests.
+    #[cfg(test)]
+    fn for_test() -> Node {
+        let pipeline = crate::Client::in_memory().0.pipeline().clone();
+        let trace = TraceState::new(pipeline, TraceId::random());
+        Node::new(trace, SpanId(1), Frame::test_observation(1))
     }
 }
 
@@ -271,105 +292,53 @@ struct Slot {
     entered: RawEntered,
 }
 
-/// What this thread knows of bridged spans.
-struct Local {
-    /// Bridged spans made on this thread and not closed on it, newest last, so that
-    /// entering and closing them here skips the registry's slab lookup and the extensions'
-    /// lock. Spans closed on other threads stay (as stale entries, `closed` set) until
-    /// pruned; at most [`MADE_CAP`] are kept, the rest are found through the registry.
-    made: Vec<(u64, Arc<Node>)>,
-    entered: Vec<Slot>,
-}
-
-/// Entries of [`Local::made`] past which stale ones are pruned, and new ones not kept.
-const MADE_CAP: usize = 32;
-
-impl Local {
-    /// The live node of span `id` made on this thread, if it is in the table.
-    fn made(&mut self, id: u64) -> Option<&Arc<Node>> {
-        let at = self.made.iter().rposition(|(i, node)| *i == id && !node.is_closed())?;
-        Some(&self.made[at].1)
-    }
-
-    /// Takes the live node of span `id` out of the table (it is closing).
-    fn take_made(&mut self, id: u64) -> Option<Arc<Node>> {
-        let at = self.made.iter().rposition(|(i, node)| *i == id && !node.is_closed())?;
-        Some(self.made.swap_remove(at).1)
-    }
-
-    fn keep_made(&mut self, id: u64, node: &Arc<Node>) {
-        if self.made.len() >= MADE_CAP {
-            self.made.retain(|(_, node)| !node.is_closed());
-            if self.made.len() >= MADE_CAP {
-                return;
-            }
-        }
-        self.made.push((id, node.clone()));
-    }
-}
-
 thread_local! {
-    static LOCAL: RefCell<Local> = const {
-        RefCell::new(Local { made: Vec::new(), entered: Vec::new() })
-    };
+    static ENTERED: RefCell<Vec<Slot>> = const { RefCell::new(Vec::new()) };
     /// Events counted under the observation (not a bridged span) they were last recorded
     /// under on this thread, for the per-span cap of `#[observe]` frames.
     static EVENTS_UNDER: std::cell::Cell<(u64, u32)> = const { std::cell::Cell::new((0, 0)) };
 }
 
-/// Runs `f` on this thread's table, unless the thread is exiting or already inside it (a
-/// drop or `Debug` impl called back into the layer).
-fn with_local<R>(f: impl FnOnce(&mut Local) -> R) -> Option<R> {
-    LOCAL
-        .try_with(|local| local.try_borrow_mut().ok().map(|mut local| f(&mut local)))
-        .ok()
-        .flatten()
-}
-
 /// Takes the span `id` off this thread's stack, putting back the frame that was current
 /// before it; called on exit, and on close in case the registry closed the span first.
-fn leave(local: &mut Local, id: u64) {
-    let stack = &mut local.entered;
-    let Some(at) = stack.iter().rposition(|slot| slot.id == id) else {
-        return;
-    };
-    let slot = stack.remove(at);
-    // SAFETY: a slot is removed before its node can be freed: the node lives while its span
-    // is in the registry, and `on_close` takes the slot off first.
-    let node = unsafe { &*slot.node };
-    if let Some(above) = stack.get_mut(at) {
-        // Exited out of order: the span above now restores what this one would have.
-        above.entered.set_previous(slot.entered.previous());
-        std::mem::forget(slot.entered);
-    } else {
-        if current_ptr() != slot.frame {
-            // Some other guard, entered inside this span, is still open and will put
-            // this frame back when it ends.
-            node.stranded.store(true, Ordering::Relaxed);
+fn leave(id: u64) {
+    let _ = ENTERED.try_with(|stack| {
+        let Ok(mut stack) = stack.try_borrow_mut() else {
+            return;
+        };
+        let Some(at) = stack.iter().rposition(|slot| slot.id == id) else {
+            return;
+        };
+        let slot = stack.remove(at);
+        // SAFETY: a slot is removed before its node can be freed: the table holds the node
+        // until `on_close`, which takes the slot off first.
+        let node = unsafe { &*slot.node };
+        if let Some(above) = stack.get_mut(at) {
+            // Exited out of order: the span above now restores what this one would have.
+            above.entered.set_previous(slot.entered.previous());
+            std::mem::forget(slot.entered);
+        } else {
+            if current_ptr() != slot.frame {
+                // Some other guard, entered inside this span, is still open and will put
+                // this frame back when it ends.
+                node.stranded.store(true, Ordering::Relaxed);
+            }
+            drop(slot.entered);
         }
-        drop(slot.entered);
-    }
-    if slot.claimed {
-        node.claimed.store(false, Ordering::Release);
-    }
+        if slot.claimed {
+            node.claimed.store(false, Ordering::Release);
+        }
+    });
 }
 
 impl ObserveLayer {
     /// The parent a new span or event hangs under, or `None` when it is not in a trace
     /// (nor allowed to start one).
-    fn parent_of<S>(
-        &self,
-        contextual: bool,
-        explicit: Option<&Id>,
-        ctx: &Context<'_, S>,
-    ) -> Option<Parent>
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
+    fn parent_of(&self, contextual: bool, explicit: Option<&Id>) -> Option<Parent> {
         if contextual {
             return with_current(|f| f.map(Parent::of));
         }
-        let node = find(explicit?, ctx)?;
+        let node = spans::get(self.key(explicit?))?;
         Some(Parent {
             trace: Some(node.trace.clone()),
             span_id: Some(node.span_id),
@@ -382,7 +351,12 @@ impl<S> tracing_subscriber::Layer<S> for ObserveLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        // A clone of a layer already in use gets its own spans.
+        self.instance = spans::next_instance();
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
         let meta = attrs.metadata();
         let contextual = attrs.is_contextual();
         if contextual && self.roots.is_empty() && !crate::context::has_current() {
@@ -391,7 +365,7 @@ where
         if never_recorded(meta.target()) {
             return;
         }
-        let parent = self.parent_of(contextual, attrs.parent(), &ctx);
+        let parent = self.parent_of(contextual, attrs.parent());
         let (trace, parent_id) = match parent {
             Some(Parent {
                 trace: Some(trace),
@@ -426,29 +400,16 @@ where
             }
         }
         let Some(span_id) = frame.span_id else { return };
-        let Some(span) = ctx.span(id) else { return };
-        let node = Arc::new(Node {
-            trace,
-            span_id,
-            frame: UnsafeCell::new(Some(frame)),
-            carried: OnceLock::new(),
-            claimed: AtomicBool::new(false),
-            closed: AtomicBool::new(false),
-            pending: Mutex::new(None),
-            events: AtomicU32::new(0),
-            stranded: AtomicBool::new(false),
-        });
-        // Counted before it can be seen, uncounted when it closes (`on_close`).
+        // Counted before it can be seen, uncounted when it leaves the table (`on_close`).
         LIVE.fetch_add(1, Ordering::Relaxed);
-        span.extensions_mut().insert(Bridged(node.clone()));
-        with_local(|local| local.keep_made(id.into_u64(), &node));
+        spans::insert(self.key(id), Arc::new(Node::new(trace, span_id, frame)));
     }
 
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+    fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
         if none_live() {
             return;
         }
-        if let Some(node) = find(id, &ctx) {
+        if let Some(node) = spans::get(self.key(id)) {
             let mut pending = node.pending.lock().unwrap_or_else(PoisonError::into_inner);
             values.record(&mut Visitor(
                 &mut **pending.get_or_insert_with(Default::default),
@@ -456,27 +417,16 @@ where
         }
     }
 
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
         if none_live() {
             return;
         }
-        let id = id.into_u64();
-        // The span's own thread finds it in its table; others ask the registry.
-        let made = with_local(|local| local.made(id).map(Arc::as_ptr)).flatten();
-        let node = match made {
-            Some(node) => node,
-            None => match ctx.span(&Id::from_u64(id)) {
-                Some(span) => match span.extensions().get::<Bridged>() {
-                    Some(Bridged(node)) => Arc::as_ptr(node),
-                    None => return,
-                },
-                None => return,
-            },
+        let Some(node) = spans::get_ptr(self.key(id)) else {
+            return;
         };
-        // SAFETY: the extensions hold the node until the registry frees the span, which
-        // happens after `on_close`; and the span cannot close while being entered (the
-        // caller holds a handle to it).
-        enter(id, unsafe { &*node });
+        // SAFETY: the table holds the node until the span's `on_close`, and the span cannot
+        // close while being entered (the caller holds a handle to it).
+        enter(id.into_u64(), unsafe { &*node });
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
@@ -484,7 +434,7 @@ where
         if none_live() {
             return;
         }
-        with_local(|local| leave(local, id.into_u64()));
+        leave(id.into_u64());
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -500,7 +450,7 @@ where
             trace: Some(trace),
             span_id: Some(parent_id),
             ..
-        }) = self.parent_of(contextual, event.parent(), &ctx)
+        }) = self.parent_of(contextual, event.parent())
         else {
             return;
         };
@@ -539,30 +489,14 @@ where
         frame.finish();
     }
 
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+    fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
         if none_live() {
             return;
         }
-        let raw = id.into_u64();
-        let made = with_local(|local| {
-            leave(local, raw);
-            local.take_made(raw)
-        })
-        .flatten();
-        let node = match made {
-            Some(node) => node,
-            None => {
-                let Some(span) = ctx.span(&id) else { return };
-                let extensions = span.extensions();
-                let Some(Bridged(node)) = extensions.get::<Bridged>() else {
-                    return;
-                };
-                node.clone()
-            }
-        };
-        if node.closed.swap(true, Ordering::AcqRel) {
+        leave(id.into_u64());
+        let Some(node) = spans::remove(self.key(&id)) else {
             return;
-        }
+        };
         LIVE.fetch_sub(1, Ordering::Relaxed);
         let pending = node
             .pending
@@ -589,21 +523,6 @@ where
     }
 }
 
-/// The node of bridged span `id`: from this thread's table if it was made here, else from
-/// the span's extensions.
-fn find<S>(id: &Id, ctx: &Context<'_, S>) -> Option<Arc<Node>>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    let raw = id.into_u64();
-    if let Some(node) = with_local(|local| local.made(raw).cloned()).flatten() {
-        return Some(node);
-    }
-    let span = ctx.span(id)?;
-    let extensions = span.extensions();
-    extensions.get::<Bridged>().map(|Bridged(node)| node.clone())
-}
-
 /// Makes span `id`'s frame current on this thread: the node's own frame if no other thread
 /// has it entered, else its carried copy.
 fn enter(id: u64, node: &Node) {
@@ -613,7 +532,11 @@ fn enter(id: u64, node: &Node) {
         .is_ok();
     // SAFETY: `claimed` is held, so this thread alone reaches the node's frame until
     // `leave` gives it back.
-    let own = if claimed { unsafe { node.frame() } } else { None };
+    let own = if claimed {
+        unsafe { node.frame() }
+    } else {
+        None
+    };
     let frame: &Frame = match own {
         Some(frame) => frame,
         None => node
@@ -625,15 +548,19 @@ fn enter(id: u64, node: &Node) {
         node,
         frame,
         claimed,
-        // SAFETY: `node` lives while its span is in the registry (its extensions hold it),
-        // until after `on_close`, which takes this slot off the stack (dropping or handing
-        // on its guard) first; the frame's address holds until then (the node is in an
+        // SAFETY: `node` lives while it is in the table, until `on_close`, which takes
+        // this slot off the stack (dropping or handing on its guard) first; the frame's address holds until then (the node is in an
         // `Arc`, and a stranded frame's node is never freed), and only `with_open` reaches
         // its fields mutably.
         entered: unsafe { RawEntered::new(frame) },
     };
-    let pushed = with_local(|local| local.entered.push(slot));
-    if pushed.is_none() && claimed {
+    let pushed = ENTERED.try_with(|stack| {
+        stack
+            .try_borrow_mut()
+            .map(|mut stack| stack.push(slot))
+            .is_ok()
+    });
+    if pushed != Ok(true) && claimed {
         // Thread exiting or re-entered from a drop: the slot (and its guard) is gone.
         node.claimed.store(false, Ordering::Release);
     }
@@ -656,8 +583,7 @@ impl ObserveLayer {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let bridged = ctx.event_span(event).and_then(|span| {
-            let extensions = span.extensions();
-            let Bridged(node) = extensions.get::<Bridged>()?;
+            let node = spans::get(self.key(&span.id()))?;
             (node.span_id == parent).then(|| node.events.fetch_add(1, Ordering::Relaxed))
         });
         let seen = bridged.unwrap_or_else(|| {

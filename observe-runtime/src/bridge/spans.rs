@@ -1,0 +1,119 @@
+//! The bridged spans open in the process, by layer and span id: where any thread finds a
+//! span's observation on enter, record and close.
+//!
+//! A table of our own rather than the registry's span extensions: an extension costs a slab
+//! lookup, the extensions' lock, a boxed value and a hash map entry per span, and the
+//! registry's clear of it on close; here a span costs one uncontended lock of one of
+//! [`SHARDS`] small maps (by a hash of its id) on creation, on each enter and on close.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use super::Node;
+
+/// Shards of the table, so that threads opening spans at once rarely meet on one lock.
+const SHARDS: usize = 64;
+
+/// A span of one layer: span ids are unique only within one registry, and a process may
+/// have several (a test's own subscriber beside the global one).
+type Key = (u64, u64);
+
+/// Span ids are small slab indices (with a generation in the high bits): one
+/// multiplication spreads them over the hash map's buckets and control bytes.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(29) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+type Map = HashMap<Key, Arc<Node>, BuildHasherDefault<KeyHasher>>;
+
+/// One shard, alone on its cache lines.
+#[repr(align(128))]
+struct Shard(Mutex<Map>);
+
+static TABLE: [Shard; SHARDS] =
+    [const { Shard(Mutex::new(HashMap::with_hasher(BuildHasherDefault::new()))) }; SHARDS];
+
+fn shard_index(key: Key) -> usize {
+    let spread = (key.1 ^ key.0.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (spread >> 58) as usize % SHARDS
+}
+
+fn shard(key: Key) -> MutexGuard<'static, Map> {
+    TABLE[shard_index(key)]
+        .0
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A fresh layer instance number, never 0 and never reused.
+pub(super) fn next_instance() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Records span `key`'s node until [`remove`].
+pub(super) fn insert(key: Key, node: Arc<Node>) {
+    // A previous node under the key (impossible while ids are unique among open spans) is
+    // dropped after the lock is released.
+    let previous = shard(key).insert(key, node);
+    drop(previous);
+}
+
+/// The node of span `key`, if it is bridged.
+pub(super) fn get(key: Key) -> Option<Arc<Node>> {
+    shard(key).get(&key).cloned()
+}
+
+/// The address of span `key`'s node, if it is bridged: it stays valid until the span's
+/// [`remove`], which only its close does.
+pub(super) fn get_ptr(key: Key) -> Option<*const Node> {
+    shard(key).get(&key).map(Arc::as_ptr)
+}
+
+/// Takes span `key`'s node out (the span is closing).
+pub(super) fn remove(key: Key) -> Option<Arc<Node>> {
+    shard(key).remove(&key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_of_two_layers_with_the_same_span_id_stay_apart() {
+        let (a, b) = (next_instance(), next_instance());
+        assert_ne!(a, b);
+        assert!(get((a, 1)).is_none());
+        let node = Arc::new(Node::for_test());
+        insert((a, 1), node.clone());
+        assert!(Arc::ptr_eq(&get((a, 1)).expect("inserted"), &node));
+        assert!(get((b, 1)).is_none());
+        assert_eq!(get_ptr((a, 1)), Some(Arc::as_ptr(&node)));
+        assert!(Arc::ptr_eq(&remove((a, 1)).expect("inserted"), &node));
+        assert!(remove((a, 1)).is_none());
+    }
+
+    #[test]
+    fn the_hasher_spreads_consecutive_ids_over_shards() {
+        let used: std::collections::HashSet<usize> =
+            (1..=256u64).map(|id| shard_index((1, id))).collect();
+        assert!(used.len() > SHARDS / 2, "only {} shards used", used.len());
+    }
+}
