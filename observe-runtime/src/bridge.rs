@@ -530,9 +530,9 @@ fn enter(id: u64, node: &Node) {
         .claimed
         .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
         .is_ok();
-    // SAFETY: `claimed` is held, so this thread alone reaches the node's frame until
-    // `leave` gives it back.
     let own = if claimed {
+        // SAFETY: `claimed` is held, so this thread alone reaches the node's frame until
+        // `leave` gives it back.
         unsafe { node.frame() }
     } else {
         None
