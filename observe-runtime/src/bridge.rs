@@ -37,7 +37,7 @@ mod fields;
 mod spans;
 
 use std::borrow::Cow;
-use std::cell::{RefCell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
@@ -57,7 +57,7 @@ use fields::{EventFields, Recorded, Visitor};
 /// transport and runtime crates an exporter's HTTP request goes through. One `match` on the
 /// target's crate (a jump on its length and a compare or two), as it runs for every span
 /// opened inside a trace.
-fn never_recorded(target: &str) -> bool {
+fn never_recorded_target(target: &str) -> bool {
     let krate = match target.bytes().position(|b| b == b':') {
         Some(end) => &target[..end],
         None => target,
@@ -79,6 +79,29 @@ fn never_recorded(target: &str) -> bool {
             | "tower"
             | "want"
     )
+}
+
+/// [`never_recorded_target`] of a callsite, remembered per thread for the last few
+/// callsites seen (a span opened in a loop asks for the same one each time).
+fn never_recorded(meta: &'static tracing::Metadata<'static>) -> bool {
+    /// Entries are a callsite's address with the answer in its lowest bit (metadata is
+    /// aligned to at least 8).
+    const WAYS: usize = 8;
+    thread_local! {
+        static SEEN: [Cell<usize>; WAYS] = const { [const { Cell::new(0) }; WAYS] };
+    }
+    let addr = meta as *const tracing::Metadata<'static> as usize;
+    let way = (addr >> 6) % WAYS;
+    SEEN.try_with(|seen| {
+        let entry = seen[way].get();
+        if entry & !1 == addr {
+            return entry & 1 == 1;
+        }
+        let never = never_recorded_target(meta.target());
+        seen[way].set(addr | usize::from(never));
+        never
+    })
+    .unwrap_or_else(|_| never_recorded_target(meta.target()))
 }
 
 /// Bridged spans open in the process. While there are none, entering, recording and
@@ -233,6 +256,12 @@ struct Node {
     claimed: AtomicBool,
     /// Fields recorded after creation (`Span::record`, from any thread), applied on close.
     pending: Mutex<Option<Box<Recorded>>>,
+    /// Set once `pending` holds something: a span recorded nothing after creation (the
+    /// usual case) closes without taking its lock.
+    recorded: AtomicBool,
+    /// Set on close, before the registry can give the span's id to another span: an entry
+    /// of [`MADE`] whose node is closed is stale.
+    closed: AtomicBool,
     events: AtomicU32,
     /// Exited while a guard of someone else's still had this frame as the one to restore:
     /// its memory must outlive the span.
@@ -257,6 +286,8 @@ impl Node {
             carried: OnceLock::new(),
             claimed: AtomicBool::new(false),
             pending: Mutex::new(None),
+            recorded: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
             events: AtomicU32::new(0),
             stranded: AtomicBool::new(false),
         }
@@ -362,7 +393,7 @@ where
         if contextual && self.roots.is_empty() && !crate::context::has_current() {
             return;
         }
-        if never_recorded(meta.target()) {
+        if never_recorded(meta) {
             return;
         }
         let parent = self.parent_of(contextual, attrs.parent());
@@ -414,6 +445,7 @@ where
             values.record(&mut Visitor(
                 &mut **pending.get_or_insert_with(Default::default),
             ));
+            node.recorded.store(true, Ordering::Release);
         }
     }
 
@@ -443,7 +475,7 @@ where
             return;
         }
         let meta = event.metadata();
-        if never_recorded(meta.target()) {
+        if never_recorded(meta) {
             return;
         }
         let Some(Parent {
@@ -498,11 +530,14 @@ where
             return;
         };
         LIVE.fetch_sub(1, Ordering::Relaxed);
-        let pending = node
-            .pending
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
+        let pending = if node.recorded.load(Ordering::Acquire) {
+            node.pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+        } else {
+            None
+        };
         // SAFETY: the span is closing, so no thread has it entered (entering takes a
         // handle) and no one else reaches `frame` (see the `Sync` impl of `Node`).
         let slot = unsafe { &mut *node.frame.get() };

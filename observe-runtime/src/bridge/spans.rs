@@ -4,8 +4,10 @@
 //! A table of our own rather than the registry's span extensions: an extension costs a slab
 //! lookup, the extensions' lock, a boxed value and a hash map entry per span, and the
 //! registry's clear of it on close; here a span costs one uncontended lock of one of
-//! [`SHARDS`] small maps (by a hash of its id) on creation, on each enter and on close.
+//! [`SHARDS`] small maps (by a hash of its id) on creation and on close, and entering it on
+//! the thread that made it (the usual case) no lock at all ([`MADE`]).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -62,6 +64,17 @@ fn shard(key: Key) -> MutexGuard<'static, Map> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
+thread_local! {
+    /// Spans made on this thread, so that entering them here finds them without a lock.
+    /// An entry outlives its span when the span closes on another thread (its node then
+    /// says `closed`, and its key may come to name another span); such entries are dropped
+    /// when the list fills.
+    static MADE: RefCell<Vec<(Key, Arc<Node>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Entries of [`MADE`] at most: past them, spans are found through the shared table.
+const MADE_CAP: usize = 16;
+
 /// A fresh layer instance number, never 0 and never reused.
 pub(super) fn next_instance() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
@@ -70,6 +83,17 @@ pub(super) fn next_instance() -> u64 {
 
 /// Records span `key`'s node until [`remove`].
 pub(super) fn insert(key: Key, node: Arc<Node>) {
+    let _ = MADE.try_with(|made| {
+        let Ok(mut made) = made.try_borrow_mut() else {
+            return;
+        };
+        if made.len() >= MADE_CAP {
+            made.retain(|(_, node)| !node.closed.load(Ordering::Acquire));
+        }
+        if made.len() < MADE_CAP {
+            made.push((key, node.clone()));
+        }
+    });
     // A previous node under the key (impossible while ids are unique among open spans) is
     // dropped after the lock is released.
     let previous = shard(key).insert(key, node);
@@ -82,14 +106,36 @@ pub(super) fn get(key: Key) -> Option<Arc<Node>> {
 }
 
 /// The address of span `key`'s node, if it is bridged: it stays valid until the span's
-/// [`remove`], which only its close does.
+/// [`remove`], which only its close does. Looked up in this thread's [`MADE`] first.
 pub(super) fn get_ptr(key: Key) -> Option<*const Node> {
-    shard(key).get(&key).map(Arc::as_ptr)
+    let made = MADE
+        .try_with(|made| {
+            let made = made.try_borrow().ok()?;
+            made.iter()
+                .rev()
+                .find(|(k, node)| *k == key && !node.closed.load(Ordering::Acquire))
+                .map(|(_, node)| Arc::as_ptr(node))
+        })
+        .ok()
+        .flatten();
+    made.or_else(|| shard(key).get(&key).map(Arc::as_ptr))
 }
 
-/// Takes span `key`'s node out (the span is closing).
+/// Takes span `key`'s node out (the span is closing) and marks it closed, before the
+/// registry can give its id to another span.
 pub(super) fn remove(key: Key) -> Option<Arc<Node>> {
-    shard(key).remove(&key)
+    let node = shard(key).remove(&key)?;
+    node.closed.store(true, Ordering::Release);
+    let _ = MADE.try_with(|made| {
+        let Ok(mut made) = made.try_borrow_mut() else {
+            return;
+        };
+        if let Some(at) = made.iter().rposition(|(_, n)| Arc::ptr_eq(n, &node)) {
+            // Not the last reference (`node` is another), so no node is dropped here.
+            made.swap_remove(at);
+        }
+    });
+    Some(node)
 }
 
 #[cfg(test)]
@@ -108,6 +154,42 @@ mod tests {
         assert_eq!(get_ptr((a, 1)), Some(Arc::as_ptr(&node)));
         assert!(Arc::ptr_eq(&remove((a, 1)).expect("inserted"), &node));
         assert!(remove((a, 1)).is_none());
+        assert!(get_ptr((a, 1)).is_none());
+        assert_eq!(Arc::strong_count(&node), 1, "neither table keeps it");
+    }
+
+    #[test]
+    fn a_span_closed_on_another_thread_is_not_found_here_under_its_old_key() {
+        let layer = next_instance();
+        let node = Arc::new(Node::for_test());
+        insert((layer, 7), node.clone());
+        std::thread::scope(|s| {
+            s.spawn(|| assert!(remove((layer, 7)).is_some()));
+        });
+        // This thread's list still holds the node (stale), but the key is free again.
+        assert_eq!(Arc::strong_count(&node), 2);
+        assert!(get_ptr((layer, 7)).is_none());
+        let next = Arc::new(Node::for_test());
+        insert((layer, 7), next.clone());
+        assert_eq!(get_ptr((layer, 7)), Some(Arc::as_ptr(&next)));
+        assert!(remove((layer, 7)).is_some());
+    }
+
+    #[test]
+    fn stale_entries_are_dropped_when_the_list_fills() {
+        let layer = next_instance();
+        let first = Arc::new(Node::for_test());
+        insert((layer, 1), first.clone());
+        std::thread::scope(|s| {
+            s.spawn(|| remove((layer, 1)));
+        });
+        for id in 2..=MADE_CAP as u64 + 1 {
+            insert((layer, id), Arc::new(Node::for_test()));
+        }
+        assert_eq!(Arc::strong_count(&first), 1, "the stale entry went");
+        for id in 2..=MADE_CAP as u64 + 1 {
+            assert!(remove((layer, id)).is_some());
+        }
     }
 
     #[test]
