@@ -242,17 +242,14 @@ impl Parent {
 
 /// A bridged span's observation, in the [`spans`] table from its creation to its close.
 struct Node {
-    /// The trace and the observation's id, for what other threads read (explicit parents,
-    /// events, the carried frame): they never touch `frame`, which `on_close` takes.
-    trace: Arc<TraceState>,
-    span_id: SpanId,
-    /// The observation, `Some` until `on_close` takes it. Touched only by whoever holds
-    /// `claimed` (the one thread that has this frame current), or by the layer when no
-    /// thread can (on creation, before the node is shared, and on close).
+    /// The observation, `Some` until `on_close` takes it, after taking the node out of the
+    /// table. Its open fields are touched only by whoever holds `claimed` (the one thread
+    /// that has this frame current); its trace and id are read by any thread that has the
+    /// span entered or holds the table's lock ([`Node::ids`]).
     frame: UnsafeCell<Option<Frame>>,
     /// What other threads that enter the span at the same time get as their current
     /// frame: the same trace and parent id, no open fields.
-    carried: OnceLock<Box<Frame>>,
+    carried: OnceLock<Option<Box<Frame>>>,
     claimed: AtomicBool,
     /// Fields recorded after creation (`Span::record`, from any thread), applied on close.
     pending: Mutex<Option<Box<Recorded>>>,
@@ -269,19 +266,18 @@ struct Node {
 }
 
 // SAFETY: the only non-`Sync` part is `frame` (an `UnsafeCell`, holding a frame whose open
-// fields are another). It is reached through a shared `Node` only by the thread that won
-// `claimed` in `enter`, until it gives it back in `leave`; every other thread gets
-// `carried`, made from `trace` and `span_id` alone. The layer touches `frame` otherwise only
-// in `on_new_span` (before the node is shared) and in `on_close` (after the node left the
-// table, when no thread can have the span entered: entering takes a handle, and the span
-// closes when the last one drops).
+// fields are another). Its open fields are reached through a shared `Node` only by the
+// thread that won `claimed` in `enter`, until it gives it back in `leave`; every other
+// thread reads the frame's trace and id alone (`Node::ids`), which nothing writes while the
+// node is shared. The layer writes `frame` only in `on_new_span` (before the node is
+// shared) and in `on_close`, after taking the node out of the table (so no reader under
+// the table's lock remains) when no thread can have the span entered (entering takes a
+// handle, and the span closes when the last one drops).
 unsafe impl Sync for Node {}
 
 impl Node {
-    fn new(trace: Arc<TraceState>, span_id: SpanId, frame: Frame) -> Node {
+    fn new(frame: Frame) -> Node {
         Node {
-            trace,
-            span_id,
             frame: UnsafeCell::new(Some(frame)),
             carried: OnceLock::new(),
             claimed: AtomicBool::new(false),
@@ -304,12 +300,41 @@ impl Node {
         unsafe { (*self.frame.get()).as_ref() }
     }
 
+    /// The trace and the observation id of the node's frame.
+    ///
+    /// # Safety
+    ///
+    /// The node is in the table and the caller holds its lock ([`spans::with`]), or the
+    /// caller has the span entered: either way `on_close` cannot be taking the frame.
+    unsafe fn ids(&self) -> Option<(&Arc<TraceState>, SpanId)> {
+        // SAFETY: by the caller's promise no `&mut` to the cell exists; the trace and id
+        // are not in the frame's own cell, which only the claiming thread writes.
+        let frame = unsafe { (*self.frame.get()).as_ref() }?;
+        Some((frame.trace.as_ref()?, frame.span_id?))
+    }
+
+    /// The frame carried into threads that enter the span while another has it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Node::ids`].
+    unsafe fn carried(&self) -> Option<Frame> {
+        // SAFETY: the caller's promise is `ids`'.
+        let (trace, span_id) = unsafe { self.ids() }?;
+        Some(Frame::continued(trace.clone(), span_id))
+    }
+
     /// A node with no trace to send to, for the table's unit tests.
     #[cfg(test)]
     fn for_test() -> Node {
         let pipeline = crate::Client::in_memory().0.pipeline().clone();
         let trace = TraceState::new(pipeline, TraceId::random());
-        Node::new(trace, SpanId(1), Frame::test_observation(1))
+        Node::new(Frame::with_trace(
+            trace,
+            None,
+            Cow::Borrowed("test"),
+            ObservationType::Span,
+        ))
     }
 }
 
@@ -340,7 +365,13 @@ fn leave(id: u64) {
         let Some(at) = stack.iter().rposition(|slot| slot.id == id) else {
             return;
         };
-        let slot = stack.remove(at);
+        // Usually the innermost: popped without moving the rest.
+        let slot = if at + 1 == stack.len() {
+            stack.pop()
+        } else {
+            Some(stack.remove(at))
+        };
+        let Some(slot) = slot else { return };
         // SAFETY: a slot is removed before its node can be freed: the table holds the node
         // until `on_close`, which takes the slot off first.
         let node = unsafe { &*slot.node };
@@ -369,12 +400,16 @@ impl ObserveLayer {
         if contextual {
             return with_current(|f| f.map(Parent::of));
         }
-        let node = spans::get(self.key(explicit?))?;
-        Some(Parent {
-            trace: Some(node.trace.clone()),
-            span_id: Some(node.span_id),
-            client: None,
+        spans::with(self.key(explicit?), |node| {
+            // SAFETY: `with` holds the table's lock, with the node in it.
+            let (trace, span_id) = unsafe { node.ids() }?;
+            Some(Parent {
+                trace: Some(trace.clone()),
+                span_id: Some(span_id),
+                client: None,
+            })
         })
+        .flatten()
     }
 }
 
@@ -430,10 +465,9 @@ where
                 recorded.apply_to(open);
             }
         }
-        let Some(span_id) = frame.span_id else { return };
         // Counted before it can be seen, uncounted when it leaves the table (`on_close`).
         LIVE.fetch_add(1, Ordering::Relaxed);
-        spans::insert(self.key(id), Arc::new(Node::new(trace, span_id, frame)));
+        spans::insert(self.key(id), Arc::new(Node::new(frame)));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
@@ -545,8 +579,11 @@ where
             // A guard may still put this frame back as current: leave a carried copy at its
             // address for good (the node, a few hundred bytes, only after an out-of-order
             // exit).
-            let carried = Frame::continued(node.trace.clone(), node.span_id);
-            let frame = slot.replace(carried);
+            // SAFETY: as for `slot`.
+            let frame = match unsafe { node.carried() } {
+                Some(carried) => slot.replace(carried),
+                None => slot.take(),
+            };
             std::mem::forget(node);
             frame
         } else {
@@ -572,11 +609,18 @@ fn enter(id: u64, node: &Node) {
     } else {
         None
     };
-    let frame: &Frame = match own {
-        Some(frame) => frame,
-        None => node
-            .carried
-            .get_or_init(|| Box::new(Frame::continued(node.trace.clone(), node.span_id))),
+    let frame = own.or_else(|| {
+        node.carried
+            // SAFETY: this thread is entering the span.
+            .get_or_init(|| unsafe { node.carried() }.map(Box::new))
+            .as_deref()
+    });
+    let Some(frame) = frame else {
+        // A node without a frame (none is made so): nothing to enter.
+        if claimed {
+            node.claimed.store(false, Ordering::Release);
+        }
+        return;
     };
     let slot = Slot {
         id,
@@ -618,8 +662,12 @@ impl ObserveLayer {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let bridged = ctx.event_span(event).and_then(|span| {
-            let node = spans::get(self.key(&span.id()))?;
-            (node.span_id == parent).then(|| node.events.fetch_add(1, Ordering::Relaxed))
+            spans::with(self.key(&span.id()), |node| {
+                // SAFETY: `with` holds the table's lock, with the node in it.
+                let (_, span_id) = unsafe { node.ids() }?;
+                (span_id == parent).then(|| node.events.fetch_add(1, Ordering::Relaxed))
+            })
+            .flatten()
         });
         let seen = bridged.unwrap_or_else(|| {
             EVENTS_UNDER

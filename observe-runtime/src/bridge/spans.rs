@@ -105,6 +105,12 @@ pub(super) fn get(key: Key) -> Option<Arc<Node>> {
     shard(key).get(&key).cloned()
 }
 
+/// Runs `f` on the node of span `key`, if it is bridged, holding the table's lock (so the
+/// span's close waits). `f` must not call back into the table.
+pub(super) fn with<R>(key: Key, f: impl FnOnce(&Node) -> R) -> Option<R> {
+    shard(key).get(&key).map(|node| f(node))
+}
+
 /// The address of span `key`'s node, if it is bridged: it stays valid until the span's
 /// [`remove`], which only its close does. Looked up in this thread's [`MADE`] first.
 pub(super) fn get_ptr(key: Key) -> Option<*const Node> {
