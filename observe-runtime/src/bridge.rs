@@ -682,3 +682,56 @@ impl ObserveLayer {
         seen < self.max_events
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Trace;
+    use std::time::Duration;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// The layer's unsafe paths in one small run, for Miri (`scripts/miri.sh`): a span's own
+    /// frame claimed on its thread while another thread enters it (the carried frame), a
+    /// span made on one thread and entered and closed on another, spans exited out of order,
+    /// and a span exited and closed while a guard entered inside it is still open (its frame
+    /// stranded). Spans of this crate's own target are never recorded, hence `target:`.
+    #[test]
+    fn frames_claimed_carried_moved_reordered_and_stranded() {
+        let (client, memory) = Client::in_memory();
+        let dispatch =
+            tracing::Dispatch::new(tracing_subscriber::registry().with(ObserveLayer::new()));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let root = client.trace(Trace::new("t")).span("root");
+            root.in_scope(|| {
+                let shared = tracing::info_span!(target: "app", "shared");
+                let moved = tracing::info_span!(target: "app", "moved");
+                let own = shared.enter();
+                std::thread::scope(|s| {
+                    s.spawn(|| {
+                        let _carried = shared.enter();
+                        tracing::dispatcher::with_default(&dispatch, || {
+                            drop(tracing::info_span!(target: "app", "under_carried"))
+                        });
+                    });
+                    s.spawn(move || drop(moved.entered()));
+                });
+                drop(own);
+                let a = tracing::info_span!(target: "app", "a").entered();
+                let b = tracing::info_span!(target: "app", "b").entered();
+                drop(a.exit());
+                drop(b);
+                let c = tracing::info_span!(target: "app", "c").entered();
+                let guard = root.span("guard");
+                guard.in_scope(|| drop(c.exit()));
+                guard.end();
+                drop(tracing::info_span!(target: "app", "after"));
+            });
+            root.end();
+        });
+        client.flush(Duration::from_secs(30));
+        let names: Vec<_> = memory.observations().into_iter().map(|o| o.name).collect();
+        for name in ["shared", "under_carried", "moved", "a", "b", "c", "after"] {
+            assert!(names.iter().any(|n| n == name), "{name} missing: {names:?}");
+        }
+    }
+}
