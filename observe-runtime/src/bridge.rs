@@ -260,9 +260,13 @@ struct Node {
     /// of [`MADE`] whose node is closed is stale.
     closed: AtomicBool,
     events: AtomicU32,
-    /// Exited while a guard of someone else's still had this frame as the one to restore:
-    /// its memory must outlive the span.
+    /// Exited while a guard of someone else's still had this frame (or the carried one) as
+    /// the one to restore: the node's memory must outlive the span, and the frame must not
+    /// be written but for its open fields.
     stranded: AtomicBool,
+    /// The open fields of a stranded frame, detached by the thread that had it current (so
+    /// that its guard puts back a frame no other thread writes), finished on close.
+    detached: Mutex<Option<Box<Frame>>>,
 }
 
 // SAFETY: the only non-`Sync` part is `frame` (an `UnsafeCell`, holding a frame whose open
@@ -286,6 +290,7 @@ impl Node {
             closed: AtomicBool::new(false),
             events: AtomicU32::new(0),
             stranded: AtomicBool::new(false),
+            detached: Mutex::new(None),
         }
     }
 
@@ -382,8 +387,17 @@ fn leave(id: u64) {
         } else {
             if current_ptr() != slot.frame {
                 // Some other guard, entered inside this span, is still open and will put
-                // this frame back when it ends.
-                node.stranded.store(true, Ordering::Relaxed);
+                // this frame back when it ends (on this thread, where it alone reads it):
+                // the observation's fields leave the frame now, for the close to finish.
+                if slot.claimed {
+                    // SAFETY: the claim is still held (given back below).
+                    let frame = unsafe { node.frame() }.and_then(Frame::detach_open);
+                    if let Some(frame) = frame {
+                        *node.detached.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(Box::new(frame));
+                    }
+                }
+                node.stranded.store(true, Ordering::Release);
             }
             drop(slot.entered);
         }
@@ -572,22 +586,25 @@ where
         } else {
             None
         };
-        // SAFETY: the span is closing, so no thread has it entered (entering takes a
-        // handle) and no one else reaches `frame` (see the `Sync` impl of `Node`).
-        let slot = unsafe { &mut *node.frame.get() };
-        let frame = if node.stranded.load(Ordering::Relaxed) {
-            // A guard may still put this frame back as current: leave a carried copy at its
-            // address for good (the node, a few hundred bytes, only after an out-of-order
-            // exit).
-            // SAFETY: as for `slot`.
-            let frame = match unsafe { node.carried() } {
-                Some(carried) => slot.replace(carried),
-                None => slot.take(),
-            };
+        // The span is closing: no thread has it entered (entering takes a handle), and no
+        // reader under the table's lock remains (the node left the table).
+        let frame = if node.stranded.load(Ordering::Acquire) {
+            // A guard may still put this node's frame (or its carried one) back as current:
+            // the node stays for good (a few hundred bytes, only after an out-of-order exit),
+            // and its frame is not written but for its open fields, if the stranding thread
+            // left them there (it had the carried frame, so no guard has this one).
+            let detached = node
+                .detached
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            // SAFETY: as said above.
+            let own = unsafe { node.frame() }.and_then(Frame::detach_open);
             std::mem::forget(node);
-            frame
+            detached.map(|frame| *frame).or(own)
         } else {
-            slot.take()
+            // SAFETY: as said above, and no guard points at the frame (not stranded).
+            unsafe { &mut *node.frame.get() }.take()
         };
         if let Some(frame) = frame {
             finish(frame, pending);
@@ -629,8 +646,8 @@ fn enter(id: u64, node: &Node) {
         claimed,
         // SAFETY: `node` lives while it is in the table, until `on_close`, which takes
         // this slot off the stack (dropping or handing on its guard) first; the frame's address holds until then (the node is in an
-        // `Arc`, and a stranded frame's node is never freed), and only `with_open` reaches
-        // its fields mutably.
+        // `Arc`, a stranded frame's node is never freed, and its frame is then written only
+        // in its open fields), and only `with_open` and `detach_open` reach those mutably.
         entered: unsafe { RawEntered::new(frame) },
     };
     let pushed = ENTERED.try_with(|stack| {
