@@ -27,8 +27,8 @@
 //! ```
 //!
 //! Outside an observed trace a span costs the layer one thread-local read on creation (and,
-//! while no bridged span is open anywhere, one atomic load on enter and close); the process's
-//! other spans are not recorded unless a rule ([`ObserveLayer::start_traces_for_target`],
+//! while no bridged span is open in the table's shard its id falls in, one load on enter
+//! and close); the process's other spans are not recorded unless a rule ([`ObserveLayer::start_traces_for_target`],
 //! [`ObserveLayer::start_traces_for_name`]) lets them start a trace. Spans and events of the
 //! transport crates (hyper, h2, reqwest, rustls, tower, tokio...) and of observe itself are
 //! never recorded, so exporting never traces itself.
@@ -38,7 +38,7 @@ mod spans;
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell, UnsafeCell};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tracing::span::{Attributes, Id, Record};
@@ -102,15 +102,6 @@ fn never_recorded(meta: &'static tracing::Metadata<'static>) -> bool {
         never
     })
     .unwrap_or_else(|_| never_recorded_target(meta.target()))
-}
-
-/// Bridged spans open in the process. While there are none, entering, recording and
-/// closing the process's other spans cost the layer one atomic load, not a span lookup.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-#[inline]
-fn none_live() -> bool {
-    LIVE.load(Ordering::Relaxed) == 0
 }
 
 /// Events recorded per span by default; the rest are dropped (a loop logging at INFO would
@@ -479,15 +470,10 @@ where
                 recorded.apply_to(open);
             }
         }
-        // Counted before it can be seen, uncounted when it leaves the table (`on_close`).
-        LIVE.fetch_add(1, Ordering::Relaxed);
         spans::insert(self.key(id), Arc::new(Node::new(frame)));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
-        if none_live() {
-            return;
-        }
         if let Some(node) = spans::get(self.key(id)) {
             let mut pending = node.pending.lock().unwrap_or_else(PoisonError::into_inner);
             values.record(&mut Visitor(
@@ -498,9 +484,6 @@ where
     }
 
     fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
-        if none_live() {
-            return;
-        }
         let Some(node) = spans::get_ptr(self.key(id)) else {
             return;
         };
@@ -510,10 +493,6 @@ where
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        // A slot on a stack belongs to a live node (on_close takes it off first).
-        if none_live() {
-            return;
-        }
         leave(id.into_u64());
     }
 
@@ -570,14 +549,10 @@ where
     }
 
     fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
-        if none_live() {
-            return;
-        }
         leave(id.into_u64());
         let Some(node) = spans::remove(self.key(&id)) else {
             return;
         };
-        LIVE.fetch_sub(1, Ordering::Relaxed);
         let pending = if node.recorded.load(Ordering::Acquire) {
             node.pending
                 .lock()

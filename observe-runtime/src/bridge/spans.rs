@@ -5,12 +5,13 @@
 //! lookup, the extensions' lock, a boxed value and a hash map entry per span, and the
 //! registry's clear of it on close; here a span costs one uncontended lock of one of
 //! [`SHARDS`] small maps (by a hash of its id) on creation and on close, and entering it on
-//! the thread that made it (the usual case) no lock at all ([`MADE`]).
+//! the thread that made it (the usual case) no lock at all ([`MADE`]). Looking up a span
+//! that is not bridged costs one load while its shard is empty.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::Node;
@@ -47,21 +48,56 @@ type Map = HashMap<Key, Arc<Node>, BuildHasherDefault<KeyHasher>>;
 
 /// One shard, alone on its cache lines.
 #[repr(align(128))]
-struct Shard(Mutex<Map>);
+struct Shard {
+    map: Mutex<Map>,
+    /// The map's length, stored under the lock: a span looked up in an empty shard (the
+    /// spans of a process with no bridged span open) costs one load, not the lock. A span
+    /// looked up is open, so every store since its insertion counts it: this is never 0
+    /// for a shard holding a span being looked up.
+    len: AtomicUsize,
+}
 
-static TABLE: [Shard; SHARDS] =
-    [const { Shard(Mutex::new(HashMap::with_hasher(BuildHasherDefault::new()))) }; SHARDS];
+static TABLE: [Shard; SHARDS] = [const {
+    Shard {
+        map: Mutex::new(HashMap::with_hasher(BuildHasherDefault::new())),
+        len: AtomicUsize::new(0),
+    }
+}; SHARDS];
 
 fn shard_index(key: Key) -> usize {
     let spread = (key.1 ^ key.0.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     (spread >> 58) as usize % SHARDS
 }
 
-fn shard(key: Key) -> MutexGuard<'static, Map> {
-    TABLE[shard_index(key)]
-        .0
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
+/// Span `key`'s shard, locked, unless it holds no span at all.
+fn shard(key: Key) -> Option<Locked> {
+    let shard = &TABLE[shard_index(key)];
+    if shard.len.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    Some(Locked::new(shard))
+}
+
+/// A locked shard that stores its length on unlock.
+struct Locked {
+    map: MutexGuard<'static, Map>,
+    len: &'static AtomicUsize,
+}
+
+impl Locked {
+    fn new(shard: &'static Shard) -> Locked {
+        Locked {
+            map: shard.map.lock().unwrap_or_else(PoisonError::into_inner),
+            len: &shard.len,
+        }
+    }
+}
+
+impl Drop for Locked {
+    fn drop(&mut self) {
+        // Under the lock still (the guard is dropped after this).
+        self.len.store(self.map.len(), Ordering::Relaxed);
+    }
 }
 
 thread_local! {
@@ -96,19 +132,19 @@ pub(super) fn insert(key: Key, node: Arc<Node>) {
     });
     // A previous node under the key (impossible while ids are unique among open spans) is
     // dropped after the lock is released.
-    let previous = shard(key).insert(key, node);
+    let previous = Locked::new(&TABLE[shard_index(key)]).map.insert(key, node);
     drop(previous);
 }
 
 /// The node of span `key`, if it is bridged.
 pub(super) fn get(key: Key) -> Option<Arc<Node>> {
-    shard(key).get(&key).cloned()
+    shard(key)?.map.get(&key).cloned()
 }
 
 /// Runs `f` on the node of span `key`, if it is bridged, holding the table's lock (so the
 /// span's close waits). `f` must not call back into the table.
 pub(super) fn with<R>(key: Key, f: impl FnOnce(&Node) -> R) -> Option<R> {
-    shard(key).get(&key).map(|node| f(node))
+    shard(key)?.map.get(&key).map(|node| f(node))
 }
 
 /// The address of span `key`'s node, if it is bridged: it stays valid until the span's
@@ -124,13 +160,13 @@ pub(super) fn get_ptr(key: Key) -> Option<*const Node> {
         })
         .ok()
         .flatten();
-    made.or_else(|| shard(key).get(&key).map(Arc::as_ptr))
+    made.or_else(|| shard(key)?.map.get(&key).map(Arc::as_ptr))
 }
 
 /// Takes span `key`'s node out (the span is closing) and marks it closed, before the
 /// registry can give its id to another span.
 pub(super) fn remove(key: Key) -> Option<Arc<Node>> {
-    let node = shard(key).remove(&key)?;
+    let node = shard(key)?.map.remove(&key)?;
     node.closed.store(true, Ordering::Release);
     let _ = MADE.try_with(|made| {
         let Ok(mut made) = made.try_borrow_mut() else {
