@@ -28,8 +28,9 @@
 //!
 //! Outside an observed trace a span costs the layer one thread-local read on creation (and,
 //! while no bridged span is open in the table's shard its id falls in, one load on enter
-//! and close); the process's other spans are not recorded unless a rule ([`ObserveLayer::start_traces_for_target`],
-//! [`ObserveLayer::start_traces_for_name`]) lets them start a trace. Spans and events of the
+//! and close); the process's other spans are not recorded unless a rule
+//! ([`ObserveLayer::start_traces_for_target`], [`ObserveLayer::start_traces_for_name`]) lets
+//! them start a trace. Spans and events of the
 //! transport crates (hyper, h2, reqwest, rustls, tower, tokio...) and of observe itself are
 //! never recorded, so exporting never traces itself.
 
@@ -248,7 +249,7 @@ struct Node {
     /// usual case) closes without taking its lock.
     recorded: AtomicBool,
     /// Set on close, before the registry can give the span's id to another span: an entry
-    /// of [`MADE`] whose node is closed is stale.
+    /// of a thread's list of the spans it made (`spans::MADE`) whose node is closed is stale.
     closed: AtomicBool,
     events: AtomicU32,
     /// Exited while a guard of someone else's still had this frame (or the carried one) as
@@ -458,7 +459,7 @@ where
             return;
         }
         let mut frame = Frame::with_trace(
-            trace.clone(),
+            trace,
             parent_id,
             Cow::Borrowed(meta.name()),
             ObservationType::Span,
@@ -620,9 +621,10 @@ fn enter(id: u64, node: &Node) {
         frame,
         claimed,
         // SAFETY: `node` lives while it is in the table, until `on_close`, which takes
-        // this slot off the stack (dropping or handing on its guard) first; the frame's address holds until then (the node is in an
-        // `Arc`, a stranded frame's node is never freed, and its frame is then written only
-        // in its open fields), and only `with_open` and `detach_open` reach those mutably.
+        // this slot off the stack (dropping or handing on its guard) first; the frame's
+        // address holds until then (the node is in an `Arc`, a stranded frame's node is
+        // never freed, and its frame is then written only in its open fields), and only
+        // `with_open` and `detach_open` reach those mutably.
         entered: unsafe { RawEntered::new(frame) },
     };
     let pushed = ENTERED.try_with(|stack| {
