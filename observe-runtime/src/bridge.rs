@@ -27,17 +27,19 @@
 //! ```
 //!
 //! Outside an observed trace a span costs the layer one thread-local read on creation (and,
-//! while no bridged span is open anywhere, one atomic load on enter and close); the process's
-//! other spans are not recorded unless a rule ([`ObserveLayer::start_traces_for_target`],
-//! [`ObserveLayer::start_traces_for_name`]) lets them start a trace. Spans and events of the
+//! while no bridged span is open in the table's shard its id falls in, one load on enter
+//! and close); the process's other spans are not recorded unless a rule
+//! ([`ObserveLayer::start_traces_for_target`], [`ObserveLayer::start_traces_for_name`]) lets
+//! them start a trace. Spans and events of the
 //! transport crates (hyper, h2, reqwest, rustls, tower, tokio...) and of observe itself are
 //! never recorded, so exporting never traces itself.
 
 mod fields;
+mod spans;
 
 use std::borrow::Cow;
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::cell::{Cell, RefCell, UnsafeCell};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tracing::span::{Attributes, Id, Record};
@@ -52,32 +54,55 @@ use crate::model::{Level, ObservationType, SpanId, TraceId};
 use crate::pipeline::Pipeline;
 use fields::{EventFields, Recorded, Visitor};
 
-/// Crates whose spans and events are never recorded: observe's own, and the transport and
-/// runtime crates an exporter's HTTP request goes through.
-const NEVER_RECORDED: &[&str] = &[
-    "observe_runtime",
-    "h2",
-    "hyper",
-    "hyper_util",
-    "mio",
-    "opentelemetry",
-    "opentelemetry_sdk",
-    "reqwest",
-    "rustls",
-    "tokio",
-    "tokio_util",
-    "tonic",
-    "tower",
-    "want",
-];
+/// Whether spans and events of `target` are never recorded: observe's own, and those of the
+/// transport and runtime crates an exporter's HTTP request goes through. One `match` on the
+/// target's crate (a jump on its length and a compare or two), as it runs for every span
+/// opened inside a trace.
+fn never_recorded_target(target: &str) -> bool {
+    let krate = match target.bytes().position(|b| b == b':') {
+        Some(end) => &target[..end],
+        None => target,
+    };
+    matches!(
+        krate,
+        "observe_runtime"
+            | "h2"
+            | "hyper"
+            | "hyper_util"
+            | "mio"
+            | "opentelemetry"
+            | "opentelemetry_sdk"
+            | "reqwest"
+            | "rustls"
+            | "tokio"
+            | "tokio_util"
+            | "tonic"
+            | "tower"
+            | "want"
+    )
+}
 
-/// Bridged spans open in the process. While there are none, entering, recording and
-/// closing the process's other spans cost the layer one atomic load, not a span lookup.
-static LIVE: AtomicUsize = AtomicUsize::new(0);
-
-#[inline]
-fn none_live() -> bool {
-    LIVE.load(Ordering::Relaxed) == 0
+/// [`never_recorded_target`] of a callsite, remembered per thread for the last few
+/// callsites seen (a span opened in a loop asks for the same one each time).
+fn never_recorded(meta: &'static tracing::Metadata<'static>) -> bool {
+    /// Entries are a callsite's address with the answer in its lowest bit (metadata is
+    /// aligned to at least 8).
+    const WAYS: usize = 8;
+    thread_local! {
+        static SEEN: [Cell<usize>; WAYS] = const { [const { Cell::new(0) }; WAYS] };
+    }
+    let addr = meta as *const tracing::Metadata<'static> as usize;
+    let way = (addr >> 6) % WAYS;
+    SEEN.try_with(|seen| {
+        let entry = seen[way].get();
+        if entry & !1 == addr {
+            return entry & 1 == 1;
+        }
+        let never = never_recorded_target(meta.target());
+        seen[way].set(addr | usize::from(never));
+        never
+    })
+    .unwrap_or_else(|_| never_recorded_target(meta.target()))
 }
 
 /// Events recorded per span by default; the rest are dropped (a loop logging at INFO would
@@ -103,6 +128,9 @@ pub struct ObserveLayer {
     roots: Vec<Root>,
     pipeline: Option<Arc<Pipeline>>,
     max_events: u32,
+    /// Tells this layer's spans from another subscriber's in the [`spans`] table (span ids
+    /// are unique within one registry only); drawn anew when the layer joins a subscriber.
+    instance: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -135,7 +163,14 @@ impl ObserveLayer {
             roots: Vec::new(),
             pipeline: None,
             max_events: DEFAULT_MAX_EVENTS_PER_SPAN,
+            instance: spans::next_instance(),
         }
+    }
+
+    /// Span `id` of this layer's subscriber, in the [`spans`] table.
+    #[inline]
+    fn key(&self, id: &Id) -> (u64, u64) {
+        (self.instance, id.into_u64())
     }
 
     /// Spans of this target (a crate or module path, and everything under it) start a trace
@@ -180,10 +215,6 @@ fn in_module(target: &str, module: &str) -> bool {
         .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
 }
 
-fn never_recorded(target: &str) -> bool {
-    NEVER_RECORDED.iter().any(|krate| in_module(target, krate))
-}
-
 /// Where a new observation hangs: its trace and parent, or only a client to start one in.
 struct Parent {
     trace: Option<Arc<TraceState>>,
@@ -201,34 +232,108 @@ impl Parent {
     }
 }
 
-/// A bridged span's observation, kept in the span's extensions.
-///
-/// Boxed so that its frames keep their address while a thread has them current.
-struct Bridged(Box<Node>);
-
+/// A bridged span's observation, in the [`spans`] table from its creation to its close.
 struct Node {
-    /// The observation. Its open fields are touched only by whoever holds `claimed` (the
-    /// one thread that has this frame current), or by the layer when no thread can (on
-    /// creation and on close).
-    frame: Frame,
+    /// The observation, `Some` until `on_close` takes it, after taking the node out of the
+    /// table. Its open fields are touched only by whoever holds `claimed` (the one thread
+    /// that has this frame current); its trace and id are read by any thread that has the
+    /// span entered or holds the table's lock ([`Node::ids`]).
+    frame: UnsafeCell<Option<Frame>>,
     /// What other threads that enter the span at the same time get as their current
     /// frame: the same trace and parent id, no open fields.
-    carried: OnceLock<Frame>,
+    carried: OnceLock<Option<Box<Frame>>>,
     claimed: AtomicBool,
     /// Fields recorded after creation (`Span::record`, from any thread), applied on close.
     pending: Mutex<Option<Box<Recorded>>>,
+    /// Set once `pending` holds something: a span recorded nothing after creation (the
+    /// usual case) closes without taking its lock.
+    recorded: AtomicBool,
+    /// Set on close, before the registry can give the span's id to another span: an entry
+    /// of a thread's list of the spans it made (`spans::MADE`) whose node is closed is stale.
+    closed: AtomicBool,
     events: AtomicU32,
-    /// Exited while a guard of someone else's still had this frame as the one to restore:
-    /// its memory must outlive the span.
+    /// Exited while a guard of someone else's still had this frame (or the carried one) as
+    /// the one to restore: the node's memory must outlive the span, and the frame must not
+    /// be written but for its open fields.
     stranded: AtomicBool,
+    /// The open fields of a stranded frame, detached by the thread that had it current (so
+    /// that its guard puts back a frame no other thread writes), finished on close.
+    detached: Mutex<Option<Box<Frame>>>,
 }
 
-// SAFETY: the only non-`Sync` part is the frame's open fields (an `UnsafeCell`). They are
-// reached through a shared `Node` only by the thread that won `claimed` in `on_enter`, until
-// it gives it back in `on_exit`; every other thread gets `carried`, which has no open fields.
-// The layer touches them otherwise only in `on_new_span` (before the node is shared) and in
-// `on_close` (after it is removed from the span, when no thread can have it entered).
+// SAFETY: the only non-`Sync` part is `frame` (an `UnsafeCell`, holding a frame whose open
+// fields are another). Its open fields are reached through a shared `Node` only by the
+// thread that won `claimed` in `enter`, until it gives it back in `leave`; every other
+// thread reads the frame's trace and id alone (`Node::ids`), which nothing writes while the
+// node is shared. The layer writes `frame` only in `on_new_span` (before the node is
+// shared) and in `on_close`, after taking the node out of the table (so no reader under
+// the table's lock remains) when no thread can have the span entered (entering takes a
+// handle, and the span closes when the last one drops).
 unsafe impl Sync for Node {}
+
+impl Node {
+    fn new(frame: Frame) -> Node {
+        Node {
+            frame: UnsafeCell::new(Some(frame)),
+            carried: OnceLock::new(),
+            claimed: AtomicBool::new(false),
+            pending: Mutex::new(None),
+            recorded: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            events: AtomicU32::new(0),
+            stranded: AtomicBool::new(false),
+            detached: Mutex::new(None),
+        }
+    }
+
+    /// The frame, for the thread that claimed it.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `claimed`, or is the layer on creation or close (see the `Sync`
+    /// impl), and drops the reference before giving that up.
+    unsafe fn frame(&self) -> Option<&Frame> {
+        // SAFETY: by the caller's promise, no `&mut` to the cell exists meanwhile.
+        unsafe { (*self.frame.get()).as_ref() }
+    }
+
+    /// The trace and the observation id of the node's frame.
+    ///
+    /// # Safety
+    ///
+    /// The node is in the table and the caller holds its lock ([`spans::with`]), or the
+    /// caller has the span entered: either way `on_close` cannot be taking the frame.
+    unsafe fn ids(&self) -> Option<(&Arc<TraceState>, SpanId)> {
+        // SAFETY: by the caller's promise no `&mut` to the cell exists; the trace and id
+        // are not in the frame's own cell, which only the claiming thread writes.
+        let frame = unsafe { (*self.frame.get()).as_ref() }?;
+        Some((frame.trace.as_ref()?, frame.span_id?))
+    }
+
+    /// The frame carried into threads that enter the span while another has it.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Node::ids`].
+    unsafe fn carried(&self) -> Option<Frame> {
+        // SAFETY: the caller's promise is `ids`'.
+        let (trace, span_id) = unsafe { self.ids() }?;
+        Some(Frame::continued(trace.clone(), span_id))
+    }
+
+    /// A node with no trace to send to, for the table's unit tests.
+    #[cfg(test)]
+    fn for_test() -> Node {
+        let pipeline = crate::Client::in_memory().0.pipeline().clone();
+        let trace = TraceState::new(pipeline, TraceId::random());
+        Node::new(Frame::with_trace(
+            trace,
+            None,
+            Cow::Borrowed("test"),
+            ObservationType::Span,
+        ))
+    }
+}
 
 /// One entry per bridged span entered on this thread, innermost last.
 struct Slot {
@@ -257,8 +362,15 @@ fn leave(id: u64) {
         let Some(at) = stack.iter().rposition(|slot| slot.id == id) else {
             return;
         };
-        let slot = stack.remove(at);
-        // SAFETY: a slot is removed before its node is freed (on_close calls `leave` first).
+        // Usually the innermost: popped without moving the rest.
+        let slot = if at + 1 == stack.len() {
+            stack.pop()
+        } else {
+            Some(stack.remove(at))
+        };
+        let Some(slot) = slot else { return };
+        // SAFETY: a slot is removed before its node can be freed: the table holds the node
+        // until `on_close`, which takes the slot off first.
         let node = unsafe { &*slot.node };
         if let Some(above) = stack.get_mut(at) {
             // Exited out of order: the span above now restores what this one would have.
@@ -267,8 +379,17 @@ fn leave(id: u64) {
         } else {
             if current_ptr() != slot.frame {
                 // Some other guard, entered inside this span, is still open and will put
-                // this frame back when it ends.
-                node.stranded.store(true, Ordering::Relaxed);
+                // this frame back when it ends (on this thread, where it alone reads it):
+                // the observation's fields leave the frame now, for the close to finish.
+                if slot.claimed {
+                    // SAFETY: the claim is still held (given back below).
+                    let frame = unsafe { node.frame() }.and_then(Frame::detach_open);
+                    if let Some(frame) = frame {
+                        *node.detached.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(Box::new(frame));
+                    }
+                }
+                node.stranded.store(true, Ordering::Release);
             }
             drop(slot.entered);
         }
@@ -281,21 +402,20 @@ fn leave(id: u64) {
 impl ObserveLayer {
     /// The parent a new span or event hangs under, or `None` when it is not in a trace
     /// (nor allowed to start one).
-    fn parent_of<S>(
-        &self,
-        contextual: bool,
-        explicit: Option<&Id>,
-        ctx: &Context<'_, S>,
-    ) -> Option<Parent>
-    where
-        S: Subscriber + for<'a> LookupSpan<'a>,
-    {
+    fn parent_of(&self, contextual: bool, explicit: Option<&Id>) -> Option<Parent> {
         if contextual {
             return with_current(|f| f.map(Parent::of));
         }
-        let span = ctx.span(explicit?)?;
-        let extensions = span.extensions();
-        extensions.get::<Bridged>().map(|b| Parent::of(&b.0.frame))
+        spans::with(self.key(explicit?), |node| {
+            // SAFETY: `with` holds the table's lock, with the node in it.
+            let (trace, span_id) = unsafe { node.ids() }?;
+            Some(Parent {
+                trace: Some(trace.clone()),
+                span_id: Some(span_id),
+                client: None,
+            })
+        })
+        .flatten()
     }
 }
 
@@ -303,16 +423,21 @@ impl<S> tracing_subscriber::Layer<S> for ObserveLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+    fn on_layer(&mut self, _subscriber: &mut S) {
+        // A clone of a layer already in use gets its own spans.
+        self.instance = spans::next_instance();
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, _ctx: Context<'_, S>) {
         let meta = attrs.metadata();
         let contextual = attrs.is_contextual();
         if contextual && self.roots.is_empty() && !crate::context::has_current() {
             return;
         }
-        if never_recorded(meta.target()) {
+        if never_recorded(meta) {
             return;
         }
-        let parent = self.parent_of(contextual, attrs.parent(), &ctx);
+        let parent = self.parent_of(contextual, attrs.parent());
         let (trace, parent_id) = match parent {
             Some(Parent {
                 trace: Some(trace),
@@ -346,39 +471,29 @@ where
                 recorded.apply_to(open);
             }
         }
-        let node = Node {
-            frame,
-            carried: OnceLock::new(),
-            claimed: AtomicBool::new(false),
-            pending: Mutex::new(None),
-            events: AtomicU32::new(0),
-            stranded: AtomicBool::new(false),
-        };
-        if let Some(span) = ctx.span(id) {
-            // Counted before it can be seen, uncounted after it is removed (`on_close`).
-            LIVE.fetch_add(1, Ordering::Relaxed);
-            span.extensions_mut().insert(Bridged(Box::new(node)));
-        }
+        spans::insert(self.key(id), Arc::new(Node::new(frame)));
     }
 
-    fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        with_node(id, &ctx, |node| {
+    fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
+        if let Some(node) = spans::get(self.key(id)) {
             let mut pending = node.pending.lock().unwrap_or_else(PoisonError::into_inner);
             values.record(&mut Visitor(
                 &mut **pending.get_or_insert_with(Default::default),
             ));
-        });
+            node.recorded.store(true, Ordering::Release);
+        }
     }
 
-    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
-        with_node(id, &ctx, |node| enter(id, node));
+    fn on_enter(&self, id: &Id, _ctx: Context<'_, S>) {
+        let Some(node) = spans::get_ptr(self.key(id)) else {
+            return;
+        };
+        // SAFETY: the table holds the node until the span's `on_close`, and the span cannot
+        // close while being entered (the caller holds a handle to it).
+        enter(id.into_u64(), unsafe { &*node });
     }
 
     fn on_exit(&self, id: &Id, _ctx: Context<'_, S>) {
-        // A slot on a stack belongs to a live node (on_close takes it off first).
-        if none_live() {
-            return;
-        }
         leave(id.into_u64());
     }
 
@@ -388,14 +503,14 @@ where
             return;
         }
         let meta = event.metadata();
-        if never_recorded(meta.target()) {
+        if never_recorded(meta) {
             return;
         }
         let Some(Parent {
             trace: Some(trace),
             span_id: Some(parent_id),
             ..
-        }) = self.parent_of(contextual, event.parent(), &ctx)
+        }) = self.parent_of(contextual, event.parent())
         else {
             return;
         };
@@ -434,53 +549,82 @@ where
         frame.finish();
     }
 
-    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        if none_live() {
-            return;
-        }
+    fn on_close(&self, id: Id, _ctx: Context<'_, S>) {
         leave(id.into_u64());
-        let Some(span) = ctx.span(&id) else { return };
-        let Some(Bridged(node)) = span.extensions_mut().remove::<Bridged>() else {
+        let Some(node) = spans::remove(self.key(&id)) else {
             return;
         };
-        LIVE.fetch_sub(1, Ordering::Relaxed);
-        let (frame, pending) = if node.stranded.load(Ordering::Relaxed) {
-            // A guard may still put this frame back as current: leave a carried copy at its
-            // address for good (a hundred bytes, only after an out-of-order exit).
-            let node = Box::leak(node);
-            let carried = node.frame.carried();
-            let pending = node.pending.get_mut().map(Option::take).ok().flatten();
-            (std::mem::replace(&mut node.frame, carried), pending)
+        let pending = if node.recorded.load(Ordering::Acquire) {
+            node.pending
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
         } else {
-            let Node { frame, pending, .. } = *node;
-            let pending = pending.into_inner().unwrap_or_else(PoisonError::into_inner);
-            (frame, pending)
+            None
         };
-        finish(frame, pending);
+        // The span is closing: no thread has it entered (entering takes a handle), and no
+        // reader under the table's lock remains (the node left the table).
+        let frame = if node.stranded.load(Ordering::Acquire) {
+            // A guard may still put this node's frame (or its carried one) back as current:
+            // the node stays for good (a few hundred bytes, only after an out-of-order exit),
+            // and its frame is not written but for its open fields, if the stranding thread
+            // left them there (it had the carried frame, so no guard has this one).
+            let detached = node
+                .detached
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            // SAFETY: as said above.
+            let own = unsafe { node.frame() }.and_then(Frame::detach_open);
+            std::mem::forget(node);
+            detached.map(|frame| *frame).or(own)
+        } else {
+            // SAFETY: as said above, and no guard points at the frame (not stranded).
+            unsafe { &mut *node.frame.get() }.take()
+        };
+        if let Some(frame) = frame {
+            finish(frame, pending);
+        }
     }
 }
 
 /// Makes span `id`'s frame current on this thread: the node's own frame if no other thread
 /// has it entered, else its carried copy.
-fn enter(id: &Id, node: &Node) {
+fn enter(id: u64, node: &Node) {
     let claimed = node
         .claimed
         .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
         .is_ok();
-    let frame: &Frame = if claimed {
-        &node.frame
+    let own = if claimed {
+        // SAFETY: `claimed` is held, so this thread alone reaches the node's frame until
+        // `leave` gives it back.
+        unsafe { node.frame() }
     } else {
-        node.carried.get_or_init(|| node.frame.carried())
+        None
+    };
+    let frame = own.or_else(|| {
+        node.carried
+            // SAFETY: this thread is entering the span.
+            .get_or_init(|| unsafe { node.carried() }.map(Box::new))
+            .as_deref()
+    });
+    let Some(frame) = frame else {
+        // A node without a frame (none is made so): nothing to enter.
+        if claimed {
+            node.claimed.store(false, Ordering::Release);
+        }
+        return;
     };
     let slot = Slot {
-        id: id.into_u64(),
+        id,
         node,
         frame,
         claimed,
-        // SAFETY: `node` is the boxed node in the span's extensions (see `on_enter`); it
-        // stays there until `on_close`, which takes this slot off the stack (dropping or
-        // handing on its guard) first; the frame's address holds until then, and only
-        // `with_open` reaches its fields mutably.
+        // SAFETY: `node` lives while it is in the table, until `on_close`, which takes
+        // this slot off the stack (dropping or handing on its guard) first; the frame's
+        // address holds until then (the node is in an `Arc`, a stranded frame's node is
+        // never freed, and its frame is then written only in its open fields), and only
+        // `with_open` and `detach_open` reach those mutably.
         entered: unsafe { RawEntered::new(frame) },
     };
     let pushed = ENTERED.try_with(|stack| {
@@ -492,21 +636,6 @@ fn enter(id: &Id, node: &Node) {
     if pushed != Ok(true) && claimed {
         // Thread exiting or re-entered from a drop: the slot (and its guard) is gone.
         node.claimed.store(false, Ordering::Release);
-    }
-}
-
-/// Runs `f` on the node of span `id`, if it is bridged (and any node is live at all).
-fn with_node<S>(id: &Id, ctx: &Context<'_, S>, f: impl FnOnce(&Node))
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-{
-    if none_live() {
-        return;
-    }
-    let Some(span) = ctx.span(id) else { return };
-    let extensions = span.extensions();
-    if let Some(Bridged(node)) = extensions.get::<Bridged>() {
-        f(node);
     }
 }
 
@@ -527,10 +656,12 @@ impl ObserveLayer {
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
         let bridged = ctx.event_span(event).and_then(|span| {
-            let extensions = span.extensions();
-            let node = &extensions.get::<Bridged>()?.0;
-            (node.frame.span_id == Some(parent))
-                .then(|| node.events.fetch_add(1, Ordering::Relaxed))
+            spans::with(self.key(&span.id()), |node| {
+                // SAFETY: `with` holds the table's lock, with the node in it.
+                let (_, span_id) = unsafe { node.ids() }?;
+                (span_id == parent).then(|| node.events.fetch_add(1, Ordering::Relaxed))
+            })
+            .flatten()
         });
         let seen = bridged.unwrap_or_else(|| {
             EVENTS_UNDER
@@ -543,5 +674,58 @@ impl ObserveLayer {
                 .unwrap_or(0)
         });
         seen < self.max_events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Trace;
+    use std::time::Duration;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    /// The layer's unsafe paths in one small run, for Miri (`scripts/miri.sh`): a span's own
+    /// frame claimed on its thread while another thread enters it (the carried frame), a
+    /// span made on one thread and entered and closed on another, spans exited out of order,
+    /// and a span exited and closed while a guard entered inside it is still open (its frame
+    /// stranded). Spans of this crate's own target are never recorded, hence `target:`.
+    #[test]
+    fn frames_claimed_carried_moved_reordered_and_stranded() {
+        let (client, memory) = Client::in_memory();
+        let dispatch =
+            tracing::Dispatch::new(tracing_subscriber::registry().with(ObserveLayer::new()));
+        tracing::dispatcher::with_default(&dispatch, || {
+            let root = client.trace(Trace::new("t")).span("root");
+            root.in_scope(|| {
+                let shared = tracing::info_span!(target: "app", "shared");
+                let moved = tracing::info_span!(target: "app", "moved");
+                let own = shared.enter();
+                std::thread::scope(|s| {
+                    s.spawn(|| {
+                        let _carried = shared.enter();
+                        tracing::dispatcher::with_default(&dispatch, || {
+                            drop(tracing::info_span!(target: "app", "under_carried"))
+                        });
+                    });
+                    s.spawn(move || drop(moved.entered()));
+                });
+                drop(own);
+                let a = tracing::info_span!(target: "app", "a").entered();
+                let b = tracing::info_span!(target: "app", "b").entered();
+                drop(a.exit());
+                drop(b);
+                let c = tracing::info_span!(target: "app", "c").entered();
+                let guard = root.span("guard");
+                guard.in_scope(|| drop(c.exit()));
+                guard.end();
+                drop(tracing::info_span!(target: "app", "after"));
+            });
+            root.end();
+        });
+        client.flush(Duration::from_secs(30));
+        let names: Vec<_> = memory.observations().into_iter().map(|o| o.name).collect();
+        for name in ["shared", "under_carried", "moved", "a", "b", "c", "after"] {
+            assert!(names.iter().any(|n| n == name), "{name} missing: {names:?}");
+        }
     }
 }

@@ -297,6 +297,30 @@ impl Frame {
         }
     }
 
+    /// Takes the open fields out, into a frame of their own to finish, leaving this one at
+    /// its address as a carried context (same trace and ids, nothing open). Only the open
+    /// fields' cell is written, so pointers to this frame held by guards stay valid: for a
+    /// `tracing` span exited while a guard entered inside it still has its frame to put
+    /// back (the bridge).
+    #[cfg(feature = "tracing-bridge")]
+    pub(crate) fn detach_open(&self) -> Option<Frame> {
+        let cell = self.open.get();
+        // SAFETY: momentary accesses on the frame's thread, as in `with_open`: a read, then
+        // (only when there is something to take) a write through the raw pointer, which
+        // makes no reference that other pointers to the frame would have to give way to.
+        let open = unsafe {
+            (*cell).as_ref()?;
+            std::ptr::replace(cell, None)
+        }?;
+        Some(Frame {
+            trace: self.trace.clone(),
+            client: self.client.clone(),
+            span_id: self.span_id,
+            parent_id: self.parent_id,
+            open: UnsafeCell::new(Some(open)),
+        })
+    }
+
     /// A context continuing a trace from elsewhere (another process, a `tracing` span seen
     /// from another thread): observations opened under it get `parent` as their parent id.
     #[cfg_attr(not(feature = "propagation"), allow(dead_code))]

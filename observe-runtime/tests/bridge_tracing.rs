@@ -283,3 +283,124 @@ async fn in_current_trace_still_works_beside_the_bridge() {
         Some(named(&obs, "parent").id)
     );
 }
+
+#[observe]
+fn leaf(tag: &str) -> usize {
+    tag.len()
+}
+
+#[test]
+fn spans_exited_out_of_order_keep_the_tree() {
+    #[observe]
+    fn root() {
+        let a = tracing::info_span!("a").entered();
+        let b = tracing::info_span!("b").entered();
+        // `a` is exited while `b`, entered inside it, is still entered.
+        let a = a.exit();
+        leaf("in_b");
+        drop(b);
+        leaf("after_b");
+        drop(a);
+        leaf("after_a");
+    }
+    let (client, memory) = Client::in_memory();
+    let obs = recorded(ObserveLayer::new(), &client, &memory, || {
+        client.in_scope(root)
+    });
+    let (root, a, b) = (named(&obs, "root"), named(&obs, "a"), named(&obs, "b"));
+    assert_eq!(a.parent_id, Some(root.id));
+    assert_eq!(b.parent_id, Some(a.id));
+    let leaves: Vec<_> = obs.iter().filter(|o| o.name == "leaf").collect();
+    assert_eq!(leaves.len(), 3, "{obs:#?}");
+    assert_eq!(leaves[0].parent_id, Some(b.id), "inside b");
+    assert!(
+        leaves[1..].iter().all(|l| l.parent_id == Some(root.id)),
+        "once b is exited, what is current is what was before a"
+    );
+}
+
+#[test]
+fn a_span_made_on_one_thread_is_entered_and_closed_on_another() {
+    #[observe]
+    fn root() {
+        let span = tracing::info_span!("moved", step = 2);
+        std::thread::spawn(move || {
+            // No observe context on this thread: the span brings its trace along.
+            let entered = span.entered();
+            leaf("there");
+            drop(entered);
+        })
+        .join()
+        .unwrap();
+    }
+    let (client, memory) = Client::in_memory();
+    let obs = recorded(ObserveLayer::new(), &client, &memory, || {
+        client.in_scope(root)
+    });
+    assert_eq!(obs.len(), 3, "{obs:#?}");
+    let moved = named(&obs, "moved");
+    assert_eq!(moved.parent_id, Some(named(&obs, "root").id));
+    assert_eq!(moved.details().metadata["step"].as_str(), "2");
+    assert_eq!(named(&obs, "leaf").parent_id, Some(moved.id));
+}
+
+#[test]
+fn two_subscribers_on_one_thread_keep_their_spans_apart() {
+    // Fresh registries hand out the same span ids; the same layer, cloned, is in both.
+    #[observe]
+    fn root() {
+        let layer = ObserveLayer::new();
+        let first = tracing_subscriber::registry().with(layer.clone());
+        let second = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(first, || {
+            let a = tracing::info_span!("a");
+            tracing::subscriber::with_default(second, || {
+                let b = tracing::info_span!("b");
+                let _b = b.enter();
+                leaf("under_b");
+            });
+            let _a = a.enter();
+            leaf("under_a!");
+        });
+    }
+    let (client, memory) = Client::in_memory();
+    client.in_scope(root);
+    client.flush(FLUSH);
+    let obs = memory.observations();
+    assert_eq!(obs.len(), 5, "{obs:#?}");
+    let (a, b) = (named(&obs, "a"), named(&obs, "b"));
+    let under = |parent: u64| {
+        obs.iter()
+            .filter(|o| o.name == "leaf" && o.parent_id.map(|p| p.0) == Some(parent))
+            .count()
+    };
+    assert_eq!((under(a.id.0), under(b.id.0)), (1, 1), "{obs:#?}");
+}
+
+#[test]
+fn many_spans_in_turn_reuse_ids_without_mixing_them_up() {
+    #[observe]
+    fn root() {
+        for i in 0..200u32 {
+            let _s = tracing::info_span!("turn", i).entered();
+            leaf("x");
+        }
+    }
+    let (client, memory) = Client::in_memory();
+    let obs = recorded(ObserveLayer::new(), &client, &memory, || {
+        client.in_scope(root)
+    });
+    let turns: std::collections::HashMap<_, _> = obs
+        .iter()
+        .filter(|o| o.name == "turn")
+        .map(|o| (o.id, o))
+        .collect();
+    assert_eq!(turns.len(), 200);
+    let leaves: Vec<_> = obs.iter().filter(|o| o.name == "leaf").collect();
+    assert_eq!(leaves.len(), 200);
+    let mut parents: Vec<_> = leaves.iter().map(|l| l.parent_id.unwrap()).collect();
+    parents.sort();
+    parents.dedup();
+    assert_eq!(parents.len(), 200, "one leaf under each turn");
+    assert!(parents.iter().all(|p| turns.contains_key(p)));
+}
