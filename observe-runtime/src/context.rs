@@ -36,7 +36,7 @@ use crate::model::{
     Json, Level, ObservationDetails, ObservationType, Score, ScoreValue, SpanId, TraceAttributes,
     TraceId,
 };
-use crate::pipeline::{Captured, Finished, Pipeline, Record};
+use crate::pipeline::{local, Captured, Finished, Pipeline, Record};
 use crate::update::{ObservationUpdate, TraceUpdate};
 
 /// The state one trace's observations share.
@@ -78,7 +78,7 @@ impl TraceState {
     /// What a record ending now carries: the attributes, or `None` for "the base, never
     /// updated" (one load, no lock, no reference count touched).
     #[inline]
-    fn stamp(&self) -> Option<Arc<TraceAttributes>> {
+    pub(crate) fn stamp(&self) -> Option<Arc<TraceAttributes>> {
         if !self.updated.load(Ordering::Acquire) {
             return None;
         }
@@ -179,18 +179,59 @@ const _: () = {
 };
 
 thread_local! {
+    /// The innermost frame of this thread. Its lowest bit is set ([`RAW`]) when a
+    /// [`RawEntered`] put it there (the frame's lifetime is only promised, and code run
+    /// inside may end it), clear when [`Frame::enter`] did (the frame is borrowed until the
+    /// scope ends, so it outlives everything run inside).
     static CURRENT: Cell<*const Frame> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The tag of a frame entered by a [`RawEntered`]. Frames are aligned to at least 2 bytes,
+/// so the bit is free.
+const RAW: usize = 1;
+const _: () = assert!(std::mem::align_of::<Frame>() > RAW);
+
+/// The innermost frame's address, without its tag.
+#[inline]
+fn current_untagged() -> *const Frame {
+    CURRENT.with(Cell::get).map_addr(|a| a & !RAW)
 }
 
 /// Runs `f` with the innermost frame of this thread, if any.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Frame>) -> R) -> R {
-    let ptr = CURRENT.with(Cell::get);
+    let ptr = current_untagged();
     // SAFETY: a non-null pointer was set by a live `Entered<'a>` (only `Frame::enter` makes
     // one, and it never lets the guard escape), which borrows its frame for `'a`: the frame
     // neither moves nor drops, nor is it borrowed mutably, until the guard puts the previous
     // pointer back; or by a `RawEntered`, whose maker promises the same by its `unsafe`. `f` cannot keep the reference past this call.
     f(unsafe { ptr.as_ref() })
+}
+
+/// Runs `f` with the innermost frame of this thread when a scope ([`Frame::enter`]) entered
+/// it, `None` otherwise (no frame, or one a [`RawEntered`] put there).
+///
+/// Unlike with [`with_current`], the frame outlives anything `f` runs, whatever that code
+/// does: the scope that entered it is below this call on the stack and borrows it until it
+/// returns, and code run inside can neither end nor move a borrowed frame. So `f` may run
+/// user code while it holds the frame (the sync fast path of `#[observe]` does).
+#[inline]
+pub(crate) fn with_scoped<R>(f: impl FnOnce(Option<&Frame>) -> R) -> R {
+    let ptr = CURRENT.with(Cell::get);
+    if ptr.addr() & RAW != 0 {
+        return f(None);
+    }
+    // SAFETY: untagged, so set by a live `Entered<'a>` (see `with_current`), whose scope
+    // holds the frame borrowed until after this call returns: the reference stays valid for
+    // all of `f`, even while `f` runs user code.
+    f(unsafe { ptr.as_ref() })
+}
+
+/// True when the innermost frame was entered by a scope and is the observation `parent`
+/// (0 for none: never true).
+#[inline]
+pub(crate) fn is_scoped_current(parent: u64) -> bool {
+    parent != 0 && with_scoped(|frame| frame.and_then(|f| f.span_id).is_some_and(|s| s.0 == parent))
 }
 
 /// True when this thread is inside some context (one thread-local read).
@@ -205,16 +246,20 @@ pub(crate) fn has_current() -> bool {
 /// guard can be leaked (`mem::forget`) with the thread-local pointing at a dead frame.
 struct Entered<'a> {
     previous: *const Frame,
-    _frame: PhantomData<&'a Frame>,
+    frame: &'a Frame,
+    /// Whether leaving hands over the light records buffered under this frame (see
+    /// [`local::exited`]); not for a light child, whose own entry follows them.
+    hand_over: bool,
 }
 
 impl<'a> Entered<'a> {
     #[inline]
-    fn new(frame: &'a Frame) -> Entered<'a> {
+    fn new(frame: &'a Frame, hand_over: bool) -> Entered<'a> {
         let previous = CURRENT.with(|c| c.replace(frame as *const Frame));
         Entered {
             previous,
-            _frame: PhantomData,
+            frame,
+            hand_over,
         }
     }
 }
@@ -224,6 +269,9 @@ impl Drop for Entered<'_> {
     #[inline]
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.previous));
+        if self.hand_over {
+            local::exited(self.frame.span_id);
+        }
     }
 }
 
@@ -247,11 +295,13 @@ impl RawEntered {
     /// entered after it ([`RawEntered::set_previous`]).
     #[inline]
     pub(crate) unsafe fn new(frame: &Frame) -> RawEntered {
-        let previous = CURRENT.with(|c| c.replace(frame as *const Frame));
+        let tagged = (frame as *const Frame).map_addr(|a| a | RAW);
+        let previous = CURRENT.with(|c| c.replace(tagged));
         RawEntered { previous }
     }
 
-    /// The frame current before this guard.
+    /// The frame current before this guard (with its tag: only for
+    /// [`RawEntered::set_previous`]).
     pub(crate) fn previous(&self) -> *const Frame {
         self.previous
     }
@@ -274,7 +324,7 @@ impl Drop for RawEntered {
 /// The current frame's address, to tell whether a frame is still the innermost.
 #[cfg(feature = "tracing-bridge")]
 pub(crate) fn current_ptr() -> *const Frame {
-    CURRENT.with(Cell::get)
+    current_untagged()
 }
 
 impl Frame {
@@ -282,7 +332,15 @@ impl Frame {
     /// back (also on unwind).
     #[inline]
     pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _entered = Entered::new(self);
+        let _entered = Entered::new(self, true);
+        f()
+    }
+
+    /// [`Frame::enter`] for a light child ([`LocalFrame`]): leaving does not hand over the
+    /// buffer, since the child's own entry is about to follow what it holds.
+    #[inline]
+    pub(crate) fn enter_light<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _entered = Entered::new(self, false);
         f()
     }
 
@@ -436,10 +494,19 @@ impl Frame {
 
     /// Ends the observation: builds the record and queues it. Does nothing for a frame
     /// without an open observation or of an unsampled trace.
-    pub(crate) fn finish(self) {
-        let (Some(trace), Some(open), Some(id)) =
-            (self.trace, self.open.into_inner(), self.span_id)
-        else {
+    pub(crate) fn finish(mut self) {
+        if let Some(trace) = self.trace.take() {
+            self.end(&trace);
+        }
+    }
+
+    /// Ends the observation of `trace` (taken out of the frame, or borrowed by a
+    /// [`LocalFrame`]): a light entry in this thread's buffer when it has nothing but ids,
+    /// name, kind, level and times and its parent is the current scope; the full record
+    /// otherwise.
+    #[inline]
+    fn end(self, trace: &Arc<TraceState>) {
+        let (Some(open), Some(id)) = (self.open.into_inner(), self.span_id) else {
             return;
         };
         crate::traps::ended();
@@ -451,10 +518,16 @@ impl Frame {
         } else {
             clock::ticks()
         };
+        let parent_id = self.parent_id.map_or(0, |p| p.0);
+        if let Some(entry) = open.light(id, parent_id, end) {
+            if local::try_add(trace, entry) {
+                return;
+            }
+        }
         let record = Finished {
             trace_id: trace.id,
             id,
-            parent_id: self.parent_id.map_or(0, |p| p.0),
+            parent_id,
             name: open.name,
             kind: open.kind,
             level: open.level,
@@ -467,6 +540,104 @@ impl Frame {
         trace
             .pipeline
             .push_observation(record, open.input, open.output);
+    }
+}
+
+impl Open {
+    /// This observation as a light entry, when that is all there is to it: no details, no
+    /// captured input or output, a static name.
+    #[inline]
+    fn light(&self, id: SpanId, parent_id: u64, end: Ticks) -> Option<local::Entry> {
+        let Cow::Borrowed(name) = self.name else {
+            return None;
+        };
+        if self.details.is_some() || self.input.is_some() || self.output.is_some() {
+            return None;
+        }
+        Some(local::Entry {
+            id,
+            parent_id,
+            name,
+            kind: self.kind,
+            level: self.level,
+            start: self.start,
+            end,
+        })
+    }
+}
+
+/// An observation's frame that borrows its parent's trace instead of holding a reference
+/// count of its own: the frame of a plain `fn` opened under a frame a scope entered (see
+/// [`with_scoped`]), which outlives it. Lives on the caller's stack.
+///
+/// The frame's `trace` is an `Arc` made from the parent's pointer without an increment, so
+/// it must never be dropped: this type ends the frame itself and forgets that `Arc`, also
+/// when unwinding. A clone made from it (carrying the context into a spawned task) is an
+/// ordinary one, with its own increment.
+pub(crate) struct LocalFrame<'a> {
+    frame: std::mem::ManuallyDrop<Frame>,
+    _parent: PhantomData<&'a Arc<TraceState>>,
+}
+
+impl<'a> LocalFrame<'a> {
+    /// Opens an observation of `trace` under `parent_id`.
+    #[inline]
+    pub(crate) fn open(
+        trace: &'a Arc<TraceState>,
+        parent_id: Option<SpanId>,
+        name: &'static str,
+        kind: ObservationType,
+    ) -> LocalFrame<'a> {
+        // SAFETY: `trace` points at a live `TraceState` with a strong count of at least one
+        // (the parent's `Arc`, borrowed for `'a`, which this frame does not outlive). The
+        // `Arc` made here takes no count of its own and is never dropped (`Drop` below
+        // forgets it), so the count stays exact; clones of it increment as usual.
+        let alias = unsafe { Arc::from_raw(Arc::as_ptr(trace)) };
+        LocalFrame {
+            frame: std::mem::ManuallyDrop::new(Frame::with_trace(
+                alias,
+                parent_id,
+                Cow::Borrowed(name),
+                kind,
+            )),
+            _parent: PhantomData,
+        }
+    }
+}
+
+impl std::ops::Deref for LocalFrame<'_> {
+    type Target = Frame;
+    #[inline]
+    fn deref(&self) -> &Frame {
+        &self.frame
+    }
+}
+
+impl Drop for LocalFrame<'_> {
+    /// Ends the observation. Unwinding through it (a panic in user code outside the body's
+    /// `catch_unwind`) ends it as cancelled, as a dropped span does.
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once, and `self.frame` is not used after it.
+        let mut frame = unsafe { std::mem::ManuallyDrop::take(&mut self.frame) };
+        // Never dropped: it holds no count (see `open`).
+        let alias = std::mem::ManuallyDrop::new(frame.trace.take());
+        if std::thread::panicking() {
+            if let Some(open) = frame.open_mut() {
+                open.mark_cancelled();
+            }
+        }
+        if let Some(trace) = &*alias {
+            frame.end(trace);
+        }
+    }
+}
+
+impl Open {
+    /// A future dropped unfinished, or a scope unwound through: `WARNING`, "cancelled".
+    pub(crate) fn mark_cancelled(&mut self) {
+        self.level = Level::Warning;
+        self.details_mut().status_message = Some("cancelled".to_owned());
     }
 }
 

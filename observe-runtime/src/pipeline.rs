@@ -27,6 +27,7 @@ use crossbeam_channel::Sender;
 
 mod budget;
 mod destination;
+pub(crate) mod local;
 mod report;
 mod ring;
 mod worker;
@@ -149,6 +150,11 @@ struct Counters {
     dropped_queue_full: AtomicU64,
     dropped_after_shutdown: AtomicU64,
     truncated: AtomicU64,
+    /// Entries beyond one per record of the batches (see [`local`]) that are in the rings or
+    /// set aside: a batch takes one slot but counts as each of its entries. Raised by the
+    /// producer before it queues a batch, lowered by the worker when it takes one (or by the
+    /// producer when the batch is refused).
+    batched_extra: AtomicI64,
 }
 
 /// A finished observation as the instrumented thread leaves it: plain data, no allocation of
@@ -192,6 +198,9 @@ pub(crate) enum Record {
     Observation(Finished),
     /// A score (rare: boxed, to keep the queue's slots small).
     Score(Box<Score>),
+    /// Light observations one thread buffered (see [`local`]): one slot, one credit, but
+    /// charged and counted as each of its entries.
+    Batch(local::Batch),
 }
 
 // Past 128 bytes the compiler moves a record through `memcpy` calls (and each slot grows).
@@ -226,6 +235,16 @@ impl Record {
                     + score.id.len()
                     + score.comment.as_ref().map_or(0, String::len)
             }
+            // What each entry will be charged as the observation the worker makes of it.
+            Record::Batch(batch) => batch.entries.len() * RECORD_OVERHEAD,
+        }
+    }
+
+    /// The records this one counts as: its entries for a batch, else one.
+    pub(crate) fn count(&self) -> u64 {
+        match self {
+            Record::Batch(batch) => batch.entries.len() as u64,
+            _ => 1,
         }
     }
 }
@@ -377,12 +396,15 @@ impl Pipeline {
     /// Queues a record whose bytes were reckoned by the caller ([`Record::charge`]).
     #[inline]
     fn push_charged(&self, record: Record, charge: usize) {
+        // What this thread buffered ended first: it goes first.
+        local::hand_over_pending();
         // Acquire: pairs with the release in `shutdown`; a push that misses the flag lands in
         // a ring and is counted at the end (see `stopped`), never lost.
         if self.closed.load(Ordering::Acquire) {
+            let n = self.refused(&record);
             self.counters
                 .dropped_after_shutdown
-                .fetch_add(1, Ordering::Relaxed);
+                .fetch_add(n, Ordering::Relaxed);
             crate::traps::record_after_shutdown();
             return;
         }
@@ -413,6 +435,33 @@ impl Pipeline {
             };
         }
         self.push_charged(Record::Observation(record), charge);
+    }
+
+    /// Queues a thread's buffered light observations as one record (see [`local`]).
+    pub(crate) fn push_batch(&self, batch: local::Batch) {
+        let n = batch.entries.len();
+        if n == 0 {
+            return;
+        }
+        // Raised before the batch can be seen, so `stats` never counts it short.
+        self.counters
+            .batched_extra
+            .fetch_add(n as i64 - 1, Ordering::AcqRel);
+        let record = Record::Batch(batch);
+        let charge = record.charge();
+        self.push_charged(record, charge);
+    }
+
+    /// How many records `record`, refused, counts as (its batch's extra entries are no
+    /// longer queued).
+    fn refused(&self, record: &Record) -> u64 {
+        let n = record.count();
+        if n > 1 {
+            self.counters
+                .batched_extra
+                .fetch_sub(n as i64 - 1, Ordering::AcqRel);
+        }
+        n
     }
 
     /// Everything `push_fast` leaves: a first record from this thread (a new ring), another
@@ -507,6 +556,7 @@ impl Pipeline {
     /// A record that did not get in: dropped (here, on the caller's thread: it is plain
     /// data) and counted; the bytes it was charged go back to the budget.
     fn dropped(&self, record: Record, charged: usize) {
+        let n = self.refused(&record);
         drop(record);
         if charged > 0 {
             self.bytes.give(charged);
@@ -514,7 +564,7 @@ impl Pipeline {
         if self
             .counters
             .dropped_queue_full
-            .fetch_add(1, Ordering::Relaxed)
+            .fetch_add(n, Ordering::Relaxed)
             == 0
         {
             tracing::warn!(
@@ -527,7 +577,7 @@ impl Pipeline {
         self.worker.unpark();
     }
 
-    /// Records in the rings and set aside now.
+    /// Records in the rings and set aside now (a batch as its entries).
     fn held(&self) -> u64 {
         let in_rings: usize = self
             .rings
@@ -541,7 +591,8 @@ impl Pipeline {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len();
-        (in_rings + orphans) as u64
+        let extra = self.counters.batched_extra.load(Ordering::Acquire).max(0) as u64;
+        (in_rings + orphans) as u64 + extra
     }
 
     /// Records in flight, as the credits count them (cheap, approximate).

@@ -17,7 +17,7 @@ use sync_wrapper::SyncWrapper;
 
 pub use crate::model::{Json, ObservationType};
 
-use crate::context::{has_current, with_current, Frame, Open};
+use crate::context::{has_current, with_current, with_scoped, Frame, LocalFrame, Open};
 use crate::global;
 use crate::model::Level;
 
@@ -240,14 +240,8 @@ impl Span {
     }
 
     pub(crate) fn panicked(&mut self, payload: &(dyn std::any::Any + Send)) {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic with a non-string payload".to_owned());
         if let Some(open) = self.open() {
-            open.level = Level::Error;
-            open.details_mut().status_message = Some(format!("panicked: {message}"));
+            mark_panicked(open, payload);
         }
         self.finish();
     }
@@ -257,6 +251,126 @@ impl Span {
             frame.into_inner().into_inner().finish();
         }
     }
+}
+
+/// `ERROR`, "panicked: <message>".
+fn mark_panicked(open: &mut Open, payload: &(dyn std::any::Any + Send)) {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-string payload".to_owned());
+    open.level = Level::Error;
+    open.details_mut().status_message = Some(format!("panicked: {message}"));
+}
+
+/// The observation of a plain `fn` being entered (what `#[observe]` emits for one that
+/// returns its value, not a stream): a [`Span`], or, when nothing would be captured and the
+/// current frame was entered by a scope, a light observation whose frame lives on the stack
+/// and borrows its parent's trace (see [`LocalFrame`]), and which ends as an entry in the
+/// thread's buffer of light records when it has nothing more to say.
+pub struct SyncSpan(SyncKind);
+
+enum SyncKind {
+    Full(Span),
+    /// Opened in [`SyncSpan::in_scope`], under the frame current then.
+    Light(&'static Meta),
+}
+
+impl SyncSpan {
+    /// Opens the observation under the current context (see [`Span::enter`]).
+    #[inline]
+    pub fn enter(meta: &'static Meta) -> SyncSpan {
+        if nowhere_to_record() {
+            return SyncSpan(SyncKind::Full(Span::inactive()));
+        }
+        SyncSpan::enter_active(meta)
+    }
+
+    #[inline(never)]
+    fn enter_active(meta: &'static Meta) -> SyncSpan {
+        if with_scoped(|parent| parent.is_some_and(|p| light_under(p, meta))) {
+            SyncSpan(SyncKind::Light(meta))
+        } else {
+            SyncSpan(SyncKind::Full(Span::enter_active(meta)))
+        }
+    }
+
+    /// True when the input should be captured (never for a light observation).
+    #[inline]
+    pub fn wants_input(&mut self) -> bool {
+        match &mut self.0 {
+            SyncKind::Full(span) => span.wants_input(),
+            SyncKind::Light(_) => false,
+        }
+    }
+
+    /// Records the input object built by `writer`.
+    pub fn set_input(&mut self, writer: InputWriter) {
+        if let SyncKind::Full(span) = &mut self.0 {
+            span.set_input(writer);
+        }
+    }
+
+    /// Runs the body inside the observation (see [`Span::in_scope`]).
+    #[inline]
+    pub fn in_scope<R>(
+        self,
+        body: impl FnOnce() -> R,
+        on_output: impl FnOnce(&R, &mut OutputSink<'_>),
+    ) -> R {
+        match self.0 {
+            SyncKind::Full(span) => span.in_scope(body, on_output),
+            SyncKind::Light(meta) => in_scope_light(meta, body, on_output),
+        }
+    }
+}
+
+/// Whether an observation of `meta` under `parent` captures nothing, so may be light.
+#[inline]
+fn light_under(parent: &Frame, meta: &Meta) -> bool {
+    let Some(trace) = &parent.trace else {
+        return false;
+    };
+    // As `Span::enter_active` decides capture.
+    let default = trace.sampled && trace.pipeline.capture_io();
+    !(trace.sampled
+        && (meta.capture_input.unwrap_or(default) || meta.capture_output.unwrap_or(default)))
+}
+
+/// The light observation's whole life: opened under the current frame (which a scope
+/// entered, so it outlives this call), the body run inside it, ended.
+#[inline]
+fn in_scope_light<R>(
+    meta: &'static Meta,
+    body: impl FnOnce() -> R,
+    on_output: impl FnOnce(&R, &mut OutputSink<'_>),
+) -> R {
+    with_scoped(|parent| {
+        let Some((trace, parent_id)) = parent.and_then(|p| Some((p.trace.as_ref()?, p.span_id)))
+        else {
+            // Not where `SyncSpan::enter` found it (the span was moved): a full observation
+            // under whatever is current now.
+            return Span::enter_active(meta).in_scope(body, on_output);
+        };
+        let frame = LocalFrame::open(trace, parent_id, meta.name, meta.kind);
+        let result = frame.enter_light(|| {
+            let result = catch_unwind(AssertUnwindSafe(body));
+            if let Ok(value) = &result {
+                record_output(&frame, value, on_output);
+            }
+            result
+        });
+        match result {
+            Ok(value) => value,
+            Err(payload) => {
+                frame.with_open(|open| mark_panicked(open, payload.as_ref()));
+                // Ended here, not while unwinding (which would say "cancelled").
+                drop(frame);
+                resume_unwind(payload)
+            }
+        }
+    })
 }
 
 /// True when no context is current and no global client records; the first such call after
@@ -292,8 +406,7 @@ impl Span {
     #[inline(never)]
     fn cancelled(&mut self) {
         if let Some(open) = self.open() {
-            open.level = Level::Warning;
-            open.details_mut().status_message = Some("cancelled".to_owned());
+            open.mark_cancelled();
         }
         self.finish();
     }
