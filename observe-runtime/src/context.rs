@@ -248,7 +248,7 @@ struct Entered<'a> {
     previous: *const Frame,
     frame: &'a Frame,
     /// Whether leaving hands over the light records buffered under this frame (see
-    /// [`local::exited`]); not for a light child, whose own entry follows them.
+    /// [`local::exited`]); not when the observation ends right after.
     hand_over: bool,
 }
 
@@ -330,17 +330,19 @@ pub(crate) fn current_ptr() -> *const Frame {
 impl Frame {
     /// Runs `f` with this frame as the thread's current context, then puts the previous one
     /// back (also on unwind).
+    ///
+    /// Leaving hands over the light records buffered under this frame (see
+    /// [`local::exited`]), so none waits while the frame stays open.
     #[inline]
     pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _entered = Entered::new(self, true);
-        f()
+        self.enter_with(true, f)
     }
 
-    /// [`Frame::enter`] for a light child ([`LocalFrame`]): leaving does not hand over the
-    /// buffer, since the child's own entry is about to follow what it holds.
+    /// [`Frame::enter`], handing over on leaving or not: not when the observation ends right
+    /// after (a light child's entry, or a record, then follows what the buffer holds).
     #[inline]
-    pub(crate) fn enter_light<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _entered = Entered::new(self, false);
+    pub(crate) fn enter_with<R>(&self, hand_over: bool, f: impl FnOnce() -> R) -> R {
+        let _entered = Entered::new(self, hand_over);
         f()
     }
 
@@ -412,6 +414,18 @@ impl Frame {
         kind: ObservationType,
     ) -> Frame {
         crate::traps::opened();
+        Frame::observation(trace, parent_id, name, kind)
+    }
+
+    /// [`Frame::with_trace`] without counting it open (see [`crate::traps`]): for a
+    /// [`LocalFrame`], which ends within the call that opened it, on its thread.
+    #[inline]
+    fn observation(
+        trace: Arc<TraceState>,
+        parent_id: Option<SpanId>,
+        name: Cow<'static, str>,
+        kind: ObservationType,
+    ) -> Frame {
         Frame {
             trace: Some(trace),
             client: None,
@@ -494,53 +508,102 @@ impl Frame {
 
     /// Ends the observation: builds the record and queues it. Does nothing for a frame
     /// without an open observation or of an unsampled trace.
-    pub(crate) fn finish(mut self) {
-        if let Some(trace) = self.trace.take() {
-            self.end(&trace);
-        }
-    }
-
-    /// Ends the observation of `trace` (taken out of the frame, or borrowed by a
-    /// [`LocalFrame`]): a light entry in this thread's buffer when it has nothing but ids,
-    /// name, kind, level and times and its parent is the current scope; the full record
-    /// otherwise.
-    #[inline]
-    fn end(self, trace: &Arc<TraceState>) {
-        let (Some(open), Some(id)) = (self.open.into_inner(), self.span_id) else {
+    pub(crate) fn finish(self) {
+        let (Some(trace), Some(open), Some(id)) =
+            (self.trace, self.open.into_inner(), self.span_id)
+        else {
             return;
         };
         crate::traps::ended();
-        if !trace.sampled {
-            return;
+        let parent_id = self.parent_id.map_or(0, |p| p.0);
+        if let Ended::Full(end) = end_light(&trace, &open, id, parent_id) {
+            queue_full(&trace, open, id, parent_id, end);
         }
-        let end = if open.kind == ObservationType::Event {
-            open.start
-        } else {
-            clock::ticks()
+    }
+}
+
+impl Frame {
+    /// Ends the observation of `trace` (taken out of this frame) without moving the frame:
+    /// what a light entry leaves in it owns no heap memory. For a frame that is not moved
+    /// out of where it lives (a [`LocalFrame`] on the stack, a pooled box); it is not
+    /// counted open (see [`crate::traps`]): the caller counts it ended if it was.
+    ///
+    /// True when what is left in the frame owns nothing: dropping it may be skipped.
+    #[inline]
+    pub(crate) fn end_in_place(&mut self, trace: &Arc<TraceState>) -> bool {
+        let Some(id) = self.span_id else {
+            return false;
         };
         let parent_id = self.parent_id.map_or(0, |p| p.0);
-        if let Some(entry) = open.light(id, parent_id, end) {
-            if local::try_add(trace, entry) {
-                return;
+        let fields = self.open.get_mut();
+        let Some(open) = fields.as_ref() else {
+            return false;
+        };
+        match end_light(trace, open, id, parent_id) {
+            Ended::Light => self.client.is_none(),
+            Ended::Unsampled => false,
+            Ended::Full(end) => {
+                if let Some(open) = fields.take() {
+                    queue_full(trace, open, id, parent_id, end);
+                }
+                false
             }
         }
-        let record = Finished {
-            trace_id: trace.id,
-            id,
-            parent_id,
-            name: open.name,
-            kind: open.kind,
-            level: open.level,
-            start: open.start,
-            end,
-            captured: Captured::None,
-            details: open.details,
-            attributes: trace.stamp(),
-        };
-        trace
-            .pipeline
-            .push_observation(record, open.input, open.output);
     }
+}
+
+/// Ends an observation of `trace` as a light entry in this thread's buffer, when it has
+/// nothing but ids, name, kind, level and times and its parent is the current scope; or
+/// as nothing, when the trace is not sampled. Otherwise gives the end time back, for the
+/// caller to [`queue_full`] the record. Reads the fields in place, so that a light entry
+/// moves nothing (a [`LocalFrame`] ends on the stack).
+#[inline]
+fn end_light(trace: &Arc<TraceState>, open: &Open, id: SpanId, parent_id: u64) -> Ended {
+    if !trace.sampled {
+        return Ended::Unsampled;
+    }
+    let end = if open.kind == ObservationType::Event {
+        open.start
+    } else {
+        clock::ticks()
+    };
+    match open.light(id, parent_id, end) {
+        Some(entry) if local::try_add(trace, entry) => Ended::Light,
+        _ => Ended::Full(end),
+    }
+}
+
+/// How [`end_light`] ended an observation.
+enum Ended {
+    /// As a light entry: its fields own nothing (see [`Open::light`]).
+    Light,
+    /// Not at all: its trace is not sampled.
+    Unsampled,
+    /// Not yet: the caller queues the full record, ended at this time.
+    Full(Ticks),
+}
+
+/// Builds the full record of an observation and queues it.
+#[inline]
+fn queue_full(trace: &Arc<TraceState>, open: Open, id: SpanId, parent_id: u64, end: Ticks) {
+    // What this thread buffered ended first: it goes first.
+    local::hand_over_pending();
+    let record = Finished {
+        trace_id: trace.id,
+        id,
+        parent_id,
+        name: open.name,
+        kind: open.kind,
+        level: open.level,
+        start: open.start,
+        end,
+        captured: Captured::None,
+        details: open.details,
+        attributes: trace.stamp(),
+    };
+    trace
+        .pipeline
+        .push_observation(record, open.input, open.output);
 }
 
 impl Open {
@@ -548,10 +611,16 @@ impl Open {
     /// captured input or output, a static name.
     #[inline]
     fn light(&self, id: SpanId, parent_id: u64, end: Ticks) -> Option<local::Entry> {
+        if parent_id == 0 {
+            return None;
+        }
         let Cow::Borrowed(name) = self.name else {
             return None;
         };
-        if self.details.is_some() || self.input.is_some() || self.output.is_some() {
+        if self.details.is_some()
+            || self.input.is_some()
+            || self.output.is_some()
+        {
             return None;
         }
         Some(local::Entry {
@@ -594,7 +663,7 @@ impl<'a> LocalFrame<'a> {
         // forgets it), so the count stays exact; clones of it increment as usual.
         let alias = unsafe { Arc::from_raw(Arc::as_ptr(trace)) };
         LocalFrame {
-            frame: std::mem::ManuallyDrop::new(Frame::with_trace(
+            frame: std::mem::ManuallyDrop::new(Frame::observation(
                 alias,
                 parent_id,
                 Cow::Borrowed(name),
@@ -618,8 +687,7 @@ impl Drop for LocalFrame<'_> {
     /// `catch_unwind`) ends it as cancelled, as a dropped span does.
     #[inline]
     fn drop(&mut self) {
-        // SAFETY: `drop` runs once, and `self.frame` is not used after it.
-        let mut frame = unsafe { std::mem::ManuallyDrop::take(&mut self.frame) };
+        let frame = &mut *self.frame;
         // Never dropped: it holds no count (see `open`).
         let alias = std::mem::ManuallyDrop::new(frame.trace.take());
         if std::thread::panicking() {
@@ -627,8 +695,14 @@ impl Drop for LocalFrame<'_> {
                 open.mark_cancelled();
             }
         }
-        if let Some(trace) = &*alias {
-            frame.end(trace);
+        let owns_nothing = match &*alias {
+            Some(trace) => frame.end_in_place(trace),
+            None => false,
+        };
+        if !owns_nothing {
+            // SAFETY: `drop` runs once, and `self.frame` is not used after it. Its `trace`
+            // was taken out above, so dropping the rest drops no `Arc<TraceState>`.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.frame) };
         }
     }
 }

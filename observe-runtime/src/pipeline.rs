@@ -389,6 +389,8 @@ impl Pipeline {
     /// Queues a finished record without blocking; drops and counts it when the queue is full.
     #[inline]
     pub(crate) fn push(&self, record: Record) {
+        // What this thread buffered ended first: it goes first.
+        local::hand_over_pending();
         let charge = record.charge();
         self.push_charged(record, charge);
     }
@@ -396,16 +398,10 @@ impl Pipeline {
     /// Queues a record whose bytes were reckoned by the caller ([`Record::charge`]).
     #[inline]
     fn push_charged(&self, record: Record, charge: usize) {
-        // What this thread buffered ended first: it goes first.
-        local::hand_over_pending();
         // Acquire: pairs with the release in `shutdown`; a push that misses the flag lands in
         // a ring and is counted at the end (see `stopped`), never lost.
         if self.closed.load(Ordering::Acquire) {
-            let n = self.refused(&record);
-            self.counters
-                .dropped_after_shutdown
-                .fetch_add(n, Ordering::Relaxed);
-            crate::traps::record_after_shutdown();
+            self.after_shutdown(record.count());
             return;
         }
         if !budget::charge(self.id, &self.bytes, charge) {
@@ -419,6 +415,10 @@ impl Pipeline {
 
     /// Queues a finished observation with the input and output it captured: their bytes go
     /// into this thread's ring when they fit (see [`Captured::InRing`]).
+    ///
+    /// The caller handed over this thread's light records first
+    /// ([`local::hand_over_pending`], before building the record: called here, it would
+    /// make the record move around the call).
     #[inline]
     pub(crate) fn push_observation(
         &self,
@@ -452,16 +452,25 @@ impl Pipeline {
         self.push_charged(record, charge);
     }
 
-    /// How many records `record`, refused, counts as (its batch's extra entries are no
-    /// longer queued).
-    fn refused(&self, record: &Record) -> u64 {
-        let n = record.count();
+    /// A record (counting as `n`) that came after `shutdown` started: dropped and counted.
+    #[cold]
+    #[inline(never)]
+    fn after_shutdown(&self, n: u64) {
+        self.refused(n);
+        self.counters
+            .dropped_after_shutdown
+            .fetch_add(n, Ordering::Relaxed);
+        crate::traps::record_after_shutdown();
+    }
+
+    /// A record that counts as `n` was refused: a batch's extra entries are no longer
+    /// queued.
+    fn refused(&self, n: u64) {
         if n > 1 {
             self.counters
                 .batched_extra
                 .fetch_sub(n as i64 - 1, Ordering::AcqRel);
         }
-        n
     }
 
     /// Everything `push_fast` leaves: a first record from this thread (a new ring), another
@@ -556,7 +565,8 @@ impl Pipeline {
     /// A record that did not get in: dropped (here, on the caller's thread: it is plain
     /// data) and counted; the bytes it was charged go back to the budget.
     fn dropped(&self, record: Record, charged: usize) {
-        let n = self.refused(&record);
+        let n = record.count();
+        self.refused(n);
         drop(record);
         if charged > 0 {
             self.bytes.give(charged);

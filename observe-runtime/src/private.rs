@@ -128,7 +128,9 @@ impl Span {
         let frame: &Frame = frame;
         // An update made while the output is serialized lands on this observation, not on
         // its parent.
-        let result = run_entered(frame, body, |value| record_output(frame, value, on_output));
+        let result = run_entered(frame, true, body, |value| {
+            record_output(frame, value, on_output)
+        });
         match result {
             Ok(value) => {
                 self.finish();
@@ -148,7 +150,7 @@ impl Span {
         let Some(frame) = self.frame_mut() else {
             return (body(), self);
         };
-        let result = run_entered(frame, body, |_| {});
+        let result = run_entered(frame, false, body, |_| {});
         match result {
             Ok(value) => (value, self),
             Err(payload) => {
@@ -248,7 +250,7 @@ impl Span {
 
     pub(crate) fn finish(&mut self) {
         if let Some(frame) = self.frame.take() {
-            frame.into_inner().into_inner().finish();
+            frame.into_inner().finish();
         }
     }
 }
@@ -354,7 +356,7 @@ fn in_scope_light<R>(
             return Span::enter_active(meta).in_scope(body, on_output);
         };
         let frame = LocalFrame::open(trace, parent_id, meta.name, meta.kind);
-        let result = frame.enter_light(|| {
+        let result = frame.enter_with(false, || {
             let result = catch_unwind(AssertUnwindSafe(body));
             if let Ok(value) = &result {
                 record_output(&frame, value, on_output);
@@ -444,7 +446,23 @@ impl FrameBox {
         FrameBox(ManuallyDrop::new(boxed))
     }
 
+    /// Ends the frame's observation where it lies (see [`Frame::end_in_place`]: moving the
+    /// frame out costs as much as ending it), then drops what is left of it; the box goes
+    /// back to this thread's pool.
+    #[inline]
+    fn finish(mut self) {
+        let frame: &mut Frame = &mut self;
+        if let Some(trace) = frame.trace.take() {
+            if frame.open_mut().is_some() {
+                crate::traps::ended();
+                frame.end_in_place(&trace);
+            }
+        }
+        // Dropping the box drops the rest of the frame and recycles the box.
+    }
+
     /// The frame, moved out; the box goes back to this thread's pool.
+    #[cfg(test)]
     #[inline]
     fn into_inner(self) -> Frame {
         let mut this = ManuallyDrop::new(self);
@@ -531,6 +549,7 @@ where
         let on_output = this.on_output;
         let result = run_entered(
             frame,
+            true,
             || future.poll(cx),
             |poll| {
                 if let Poll::Ready(value) = poll {
@@ -541,7 +560,10 @@ where
             },
         );
         match result {
-            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Pending) => {
+                left_open(frame);
+                Poll::Pending
+            }
             Ok(Poll::Ready(value)) => {
                 span.finish();
                 Poll::Ready(value)
@@ -580,7 +602,7 @@ impl<F: Future> Future for InstrumentedOpen<F> {
             return Poll::Ready((value, this.span.take().unwrap_or_else(Span::inactive)));
         };
         let future = this.future;
-        let result = run_entered(frame, || future.poll(cx), |_| {});
+        let result = run_entered(frame, false, || future.poll(cx), |_| {});
         match result {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => {
@@ -598,19 +620,32 @@ impl<F: Future> Future for InstrumentedOpen<F> {
 /// sees what `body` returned while the frame is still entered, so that the user code it runs
 /// (`Serialize`, `Display`, an update) sees this observation as the current one. The one
 /// shape of every sync body, future poll and stream step.
+///
+/// `ends_after`: the caller ends the observation right after, or leaves it open only after
+/// calling [`left_open`]; so leaving the scope need not hand over the light records
+/// buffered under it (the observation's own entry, or its record, follows them). Otherwise
+/// it does, so none is left behind while the observation stays open.
 #[inline]
 pub(crate) fn run_entered<R>(
     frame: &Frame,
+    ends_after: bool,
     body: impl FnOnce() -> R,
     on_value: impl FnOnce(&R),
 ) -> std::thread::Result<R> {
-    frame.enter(|| {
+    frame.enter_with(!ends_after, || {
         let result = catch_unwind(AssertUnwindSafe(body));
         if let Ok(value) = &result {
             on_value(value);
         }
         result
     })
+}
+
+/// The observation of `frame` stays open after a scope that [`run_entered`] was told it
+/// ends: the light records buffered under it are handed over now.
+#[inline]
+fn left_open(frame: &Frame) {
+    crate::pipeline::local::exited(frame.span_id);
 }
 
 /// Calls `on_output` with a sink over `frame`'s fields. The caller has entered the frame, so
