@@ -617,10 +617,7 @@ impl Open {
         let Cow::Borrowed(name) = self.name else {
             return None;
         };
-        if self.details.is_some()
-            || self.input.is_some()
-            || self.output.is_some()
-        {
+        if self.details.is_some() || self.input.is_some() || self.output.is_some() {
             return None;
         }
         Some(local::Entry {
@@ -978,6 +975,45 @@ mod tests {
         }));
         assert!(unwound.is_err());
         assert!(frame.is_observation());
+    }
+
+    /// Under Miri (`scripts/miri.sh`): the borrowed `Arc` of a [`LocalFrame`] (made without
+    /// an increment, never dropped), a clone taken from it while it is current, its light end
+    /// into the thread's buffer and the buffer handed over through the ring to the worker.
+    #[test]
+    fn a_local_frame_borrows_its_parents_trace_and_leaves_the_count_as_it_was() {
+        for sampled in [true, false] {
+            let settings = crate::PipelineSettings {
+                sample_rate: if sampled { 1.0 } else { 0.0 },
+                ..Default::default()
+            };
+            let pipeline = Pipeline::start(settings, Vec::new(), None);
+            let trace = TraceState::new(pipeline.clone(), TraceId(7));
+            let parent =
+                Frame::with_trace(trace.clone(), None, "parent".into(), Default::default());
+            let count = Arc::strong_count(&trace);
+            parent.enter(|| {
+                with_scoped(|current| {
+                    let current = current.expect("entered by a scope");
+                    let borrowed = current.trace.as_ref().expect("an observation");
+                    let child =
+                        LocalFrame::open(borrowed, current.span_id, "child", ObservationType::Span);
+                    assert_eq!(Arc::strong_count(&trace), count, "no increment");
+                    child.enter_with(false, || {
+                        let carried = with_current(|f| f.map(Frame::carried)).expect("current");
+                        assert_eq!(Arc::strong_count(&trace), count + 1, "a real clone");
+                        drop(carried);
+                    });
+                    drop(child);
+                });
+            });
+            // The buffer holds one count until the parent's scope handed it over.
+            assert_eq!(Arc::strong_count(&trace), count);
+            parent.finish();
+            drop(trace);
+            let report = pipeline.shutdown(std::time::Duration::from_secs(60));
+            assert_eq!(report.stats.queued, if sampled { 2 } else { 0 });
+        }
     }
 
     #[test]

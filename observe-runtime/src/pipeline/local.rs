@@ -192,3 +192,96 @@ impl Batch {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock;
+    use crate::context::{with_current, Frame};
+    use crate::pipeline::Pipeline;
+    use crate::Client;
+
+    fn pipeline_of(client: &Client) -> Arc<Pipeline> {
+        client
+            .in_scope(|| with_current(|f| f.and_then(|f| f.client.clone())))
+            .expect("a client scope has its pipeline")
+    }
+
+    fn entry(parent: SpanId, i: u64) -> Entry {
+        let t = clock::ticks();
+        Entry {
+            id: SpanId(1000 + i),
+            parent_id: parent.0,
+            name: "buffered",
+            kind: ObservationType::Span,
+            level: Level::Default,
+            start: t,
+            end: t,
+        }
+    }
+
+    /// A thread buffers `n` entries under a parent whose scope does not hand them over,
+    /// tells `ready`, waits for `go`, and exits with them still buffered.
+    fn buffer_and_exit(
+        pipeline: Arc<Pipeline>,
+        n: u64,
+        ready: mpsc::Sender<()>,
+        go: mpsc::Receiver<()>,
+    ) -> std::thread::JoinHandle<()> {
+        std::thread::spawn(move || {
+            let trace = TraceState::new(pipeline, TraceId::random());
+            let parent =
+                Frame::with_trace(trace.clone(), None, "parent".into(), Default::default());
+            let id = parent.span_id.expect("an observation");
+            parent.enter_with(false, || {
+                for i in 0..n {
+                    assert!(try_add(&trace, entry(id, i)), "the parent is the scope");
+                }
+            });
+            assert_eq!(LAST_PARENT.with(Cell::get), id.0, "still buffered");
+            ready.send(()).unwrap();
+            go.recv().unwrap();
+            // Never ended: nothing but the buffered entries is recorded.
+            drop(parent);
+        })
+    }
+
+    #[test]
+    fn a_thread_that_exits_hands_over_what_it_buffered() {
+        let (client, memory) = Client::in_memory();
+        let (ready_tx, ready) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel();
+        let thread = buffer_and_exit(pipeline_of(&client), 3, ready_tx, go_rx);
+        ready.recv().unwrap();
+        go.send(()).unwrap();
+        thread.join().unwrap();
+        client.flush(Duration::from_secs(30));
+        let obs = memory.observations();
+        assert_eq!(obs.len(), 3);
+        assert!(obs.iter().all(|o| o.name == "buffered"));
+        let stats = client.stats();
+        assert_eq!(stats.queued, 3);
+        assert!(stats.destinations[0].balanced());
+    }
+
+    #[test]
+    fn a_buffer_handed_over_after_shutdown_is_counted_dropped_as_each_entry() {
+        let (client, memory) = Client::in_memory();
+        let (ready_tx, ready) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel();
+        let thread = buffer_and_exit(pipeline_of(&client), 5, ready_tx, go_rx);
+        ready.recv().unwrap();
+        client.shutdown(Duration::from_secs(30));
+        go.send(()).unwrap();
+        thread.join().unwrap();
+        assert!(memory.observations().is_empty());
+        let stats = client.stats();
+        assert_eq!(stats.dropped_after_shutdown, 5);
+        let d = &stats.destinations[0];
+        assert_eq!((d.accepted, d.dropped, d.pending), (5, 5, 0));
+        assert!(d.balanced());
+    }
+}

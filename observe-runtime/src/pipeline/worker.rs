@@ -212,7 +212,10 @@ impl Worker {
             }
         }
         if taken > 0 {
-            pipeline.counters.taken.fetch_add(records, Ordering::Relaxed);
+            pipeline
+                .counters
+                .taken
+                .fetch_add(records, Ordering::Relaxed);
             // After `taken` is raised: a batch is never missing from both counts.
             let extra = records - taken as u64;
             if extra > 0 {
