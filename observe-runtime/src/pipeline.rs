@@ -52,7 +52,9 @@ pub type Mask = Arc<dyn Fn(Json) -> Json + Send + Sync>;
 /// How the pipeline batches, samples and bounds its memory.
 #[derive(Clone)]
 pub struct PipelineSettings {
-    /// Records the queue holds before new ones are dropped (and counted).
+    /// Records the queue holds before new ones are dropped (and counted). A thread's batch
+    /// of light records (observations with nothing captured, handed over together, see
+    /// docs/ARCHITECTURE.md) takes one place; `max_queue_bytes` counts each of them.
     pub queue_capacity: usize,
     /// Records per batch (`LANGFUSE_FLUSH_AT`).
     pub max_batch_records: usize,
