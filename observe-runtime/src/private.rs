@@ -450,15 +450,27 @@ impl FrameBox {
     /// frame out costs as much as ending it), then drops what is left of it; the box goes
     /// back to this thread's pool.
     #[inline]
-    fn finish(mut self) {
-        let frame: &mut Frame = &mut self;
-        if let Some(trace) = frame.trace.take() {
-            if frame.open_mut().is_some() {
+    fn finish(self) {
+        let mut this = ManuallyDrop::new(self);
+        let frame: &mut Frame = &mut this;
+        let trace = frame.trace.take();
+        let owns_nothing = match &trace {
+            Some(trace) if frame.open_mut().is_some() => {
                 crate::traps::ended();
-                frame.end_in_place(&trace);
+                frame.end_in_place(trace)
             }
+            _ => false,
+        };
+        drop(trace);
+        // SAFETY: `this` is never used again (and its `Drop` never runs), so the box is
+        // taken out exactly once.
+        let mut boxed = unsafe { ManuallyDrop::take(&mut this.0) };
+        if !owns_nothing {
+            // SAFETY: initialized (the invariant), dropped once; then only the memory is
+            // kept. Skipped when nothing in it owns anything: leaking plain data is a no-op.
+            unsafe { boxed.assume_init_drop() };
         }
-        // Dropping the box drops the rest of the frame and recycles the box.
+        recycle(boxed);
     }
 
     /// The frame, moved out; the box goes back to this thread's pool.
