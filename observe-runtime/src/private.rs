@@ -1229,6 +1229,30 @@ mod tests {
         drop(third.into_inner());
     }
 
+    /// Under Miri too: a boxed frame whose observation ends light goes back to the pool
+    /// without its frame being dropped, and its record reaches the worker.
+    #[test]
+    fn a_frame_box_ending_light_is_recycled_without_a_drop() {
+        use crate::context::TraceState;
+        use crate::model::TraceId;
+        let pipeline = crate::pipeline::Pipeline::start(Default::default(), Vec::new(), None);
+        let trace = TraceState::new(pipeline.clone(), TraceId(9));
+        let parent = Frame::with_trace(trace.clone(), None, "p".into(), Default::default());
+        parent.enter(|| {
+            let child = with_current(|p| Frame::open(p, "c".into(), ObservationType::Span));
+            let boxed = FrameBox::new(child.expect("under a trace"));
+            let address = &*boxed as *const Frame;
+            boxed.finish();
+            let next = FrameBox::new(frame());
+            assert_eq!(&*next as *const Frame, address, "the box was recycled");
+            drop(next.into_inner());
+        });
+        parent.finish();
+        drop(trace);
+        let report = pipeline.shutdown(std::time::Duration::from_secs(60));
+        assert_eq!(report.stats.queued, 2);
+    }
+
     #[test]
     fn an_inactive_span_runs_the_body_and_wants_nothing() {
         let mut span = Span::inactive();
