@@ -732,7 +732,8 @@ fn outside_once(what: &'static str) {
 /// Updates the trace of the current observation: session id, user id, tags, metadata...
 ///
 /// Callable at any depth; every observation of the trace carries the attributes as they stand
-/// when it ends. Outside any observation it does nothing.
+/// when it ends (an observation with nothing captured, handed over with others of its thread,
+/// as they stand then: a moment later, so a superset). Outside any observation it does nothing.
 ///
 /// ```
 /// use observe_runtime::{observe, update_current_trace, TraceUpdate};
