@@ -224,14 +224,12 @@ mod tests {
     }
 
     /// A thread buffers `n` entries under a parent whose scope does not hand them over,
-    /// tells `ready`, waits for `go`, and exits with them still buffered.
-    fn buffer_and_exit(
-        pipeline: Arc<Pipeline>,
-        n: u64,
-        ready: mpsc::Sender<()>,
-        go: mpsc::Receiver<()>,
-    ) -> std::thread::JoinHandle<()> {
-        std::thread::spawn(move || {
+    /// then `meanwhile` runs here, then the thread exits with them still buffered.
+    fn buffer_then_exit(client: &Client, n: u64, meanwhile: impl FnOnce()) {
+        let pipeline = pipeline_of(client);
+        let (ready_tx, ready) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
             let trace = TraceState::new(pipeline, TraceId::random());
             let parent =
                 Frame::with_trace(trace.clone(), None, "parent".into(), Default::default());
@@ -242,22 +240,21 @@ mod tests {
                 }
             });
             assert_eq!(LAST_PARENT.with(Cell::get), id.0, "still buffered");
-            ready.send(()).unwrap();
-            go.recv().unwrap();
+            ready_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
             // Never ended: nothing but the buffered entries is recorded.
             drop(parent);
-        })
+        });
+        ready.recv().unwrap();
+        meanwhile();
+        go.send(()).unwrap();
+        thread.join().unwrap();
     }
 
     #[test]
     fn a_thread_that_exits_hands_over_what_it_buffered() {
         let (client, memory) = Client::in_memory();
-        let (ready_tx, ready) = mpsc::channel();
-        let (go, go_rx) = mpsc::channel();
-        let thread = buffer_and_exit(pipeline_of(&client), 3, ready_tx, go_rx);
-        ready.recv().unwrap();
-        go.send(()).unwrap();
-        thread.join().unwrap();
+        buffer_then_exit(&client, 3, || {});
         client.flush(Duration::from_secs(30));
         let obs = memory.observations();
         assert_eq!(obs.len(), 3);
@@ -270,13 +267,9 @@ mod tests {
     #[test]
     fn a_buffer_handed_over_after_shutdown_is_counted_dropped_as_each_entry() {
         let (client, memory) = Client::in_memory();
-        let (ready_tx, ready) = mpsc::channel();
-        let (go, go_rx) = mpsc::channel();
-        let thread = buffer_and_exit(pipeline_of(&client), 5, ready_tx, go_rx);
-        ready.recv().unwrap();
-        client.shutdown(Duration::from_secs(30));
-        go.send(()).unwrap();
-        thread.join().unwrap();
+        buffer_then_exit(&client, 5, || {
+            client.shutdown(Duration::from_secs(30));
+        });
         assert!(memory.observations().is_empty());
         let stats = client.stats();
         assert_eq!(stats.dropped_after_shutdown, 5);
