@@ -303,3 +303,39 @@ fn unsampled_traces_record_no_light_children() {
     assert_eq!(stats.queued, 0);
     assert!(stats.destinations[0].balanced());
 }
+
+#[observe(capture_input = false, capture_output = false)]
+fn under_a_bridged_span() {
+    light_child(1);
+    let span = tracing::info_span!("bridged");
+    let entered = span.enter();
+    // The current frame is the bridged span's (entered by a `RawEntered`): the child takes
+    // the full path, and still hangs under it.
+    light_child(2);
+    drop(entered);
+    light_child(3);
+}
+
+#[test]
+fn sync_children_under_a_bridged_span_take_the_full_path_and_keep_their_parent() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let (client, memory) = Client::in_memory();
+    let subscriber =
+        tracing_subscriber::registry().with(observe_runtime::bridge::ObserveLayer::new());
+    tracing::subscriber::with_default(subscriber, || client.in_scope(under_a_bridged_span));
+    client.flush(FLUSH);
+    let obs = memory.observations();
+    let root = named(&obs, "under_a_bridged_span")[0];
+    let bridged = named(&obs, "bridged")[0];
+    assert_eq!(bridged.parent_id, Some(root.id));
+    let parents: Vec<_> = named(&obs, "light_child")
+        .iter()
+        .map(|c| c.parent_id)
+        .collect();
+    assert_eq!(
+        parents,
+        [Some(root.id), Some(bridged.id), Some(root.id)],
+        "in the order they ended"
+    );
+    assert!(client.stats().destinations[0].balanced());
+}
