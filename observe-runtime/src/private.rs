@@ -275,35 +275,36 @@ pub struct SyncSpan(SyncKind);
 
 enum SyncKind {
     Full(Span),
-    /// Opened in [`SyncSpan::in_scope`], under the frame current then.
-    Light(&'static Meta),
+    /// Not decided yet: [`SyncSpan::in_scope`] opens it, light or full, under the frame
+    /// current then (the same frame as at `enter`: nothing runs in between but the input
+    /// capture, which asks [`SyncSpan::wants_input`] first, and that decides).
+    Deferred(&'static Meta),
 }
 
 impl SyncSpan {
-    /// Opens the observation under the current context (see [`Span::enter`]).
+    /// Opens the observation under the current context (see [`Span::enter`]), or leaves
+    /// that to [`SyncSpan::in_scope`], which decides whether it is light where it has the
+    /// current frame at hand anyway.
     #[inline]
     pub fn enter(meta: &'static Meta) -> SyncSpan {
         if nowhere_to_record() {
             return SyncSpan(SyncKind::Full(Span::inactive()));
         }
-        SyncSpan::enter_active(meta)
+        SyncSpan(SyncKind::Deferred(meta))
     }
 
-    #[inline(never)]
-    fn enter_active(meta: &'static Meta) -> SyncSpan {
-        if with_scoped(|parent| parent.is_some_and(|p| light_under(p, meta))) {
-            SyncSpan(SyncKind::Light(meta))
-        } else {
-            SyncSpan(SyncKind::Full(Span::enter_active(meta)))
-        }
-    }
-
-    /// True when the input should be captured (never for a light observation).
+    /// True when the input should be captured (never for a light observation). Decides
+    /// what kind of observation this is, so that a captured input has a full one to go to.
     #[inline]
     pub fn wants_input(&mut self) -> bool {
+        if let SyncKind::Deferred(meta) = self.0 {
+            if !with_scoped(|parent| parent.is_some_and(|p| light_under(p, meta))) {
+                self.0 = SyncKind::Full(Span::enter_active(meta));
+            }
+        }
         match &mut self.0 {
             SyncKind::Full(span) => span.wants_input(),
-            SyncKind::Light(_) => false,
+            SyncKind::Deferred(_) => false,
         }
     }
 
@@ -323,7 +324,7 @@ impl SyncSpan {
     ) -> R {
         match self.0 {
             SyncKind::Full(span) => span.in_scope(body, on_output),
-            SyncKind::Light(meta) => in_scope_light(meta, body, on_output),
+            SyncKind::Deferred(meta) => in_scope_light(meta, body, on_output),
         }
     }
 }
@@ -340,8 +341,9 @@ fn light_under(parent: &Frame, meta: &Meta) -> bool {
         && (meta.capture_input.unwrap_or(default) || meta.capture_output.unwrap_or(default)))
 }
 
-/// The light observation's whole life: opened under the current frame (which a scope
-/// entered, so it outlives this call), the body run inside it, ended.
+/// The observation's whole life when [`SyncSpan::enter`] left the decision here: light when
+/// it may be (opened under the current frame, which a scope entered, so it outlives this
+/// call; the body run inside it; ended), a full [`Span`] otherwise.
 #[inline]
 fn in_scope_light<R>(
     meta: &'static Meta,
@@ -349,10 +351,11 @@ fn in_scope_light<R>(
     on_output: impl FnOnce(&R, &mut OutputSink<'_>),
 ) -> R {
     with_scoped(|parent| {
-        let Some((trace, parent_id)) = parent.and_then(|p| Some((p.trace.as_ref()?, p.span_id)))
+        let light = parent.filter(|p| light_under(p, meta));
+        let Some((trace, parent_id)) = light.and_then(|p| Some((p.trace.as_ref()?, p.span_id)))
         else {
-            // Not where `SyncSpan::enter` found it (the span was moved): a full observation
-            // under whatever is current now.
+            // Not light: something would be captured, the current frame was made current
+            // by a `RawEntered`, or there is no trace to borrow (a new trace starts here).
             return Span::enter_active(meta).in_scope(body, on_output);
         };
         let frame = LocalFrame::open(trace, parent_id, meta.name, meta.kind);
