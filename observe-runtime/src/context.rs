@@ -204,7 +204,8 @@ pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Frame>) -> R) -> R {
     // SAFETY: a non-null pointer was set by a live `Entered<'a>` (only `Frame::enter` makes
     // one, and it never lets the guard escape), which borrows its frame for `'a`: the frame
     // neither moves nor drops, nor is it borrowed mutably, until the guard puts the previous
-    // pointer back; or by a `RawEntered`, whose maker promises the same by its `unsafe`. `f` cannot keep the reference past this call.
+    // pointer back; or (its tag, cleared above, says so) by a `RawEntered`, whose maker
+    // promises the same by its `unsafe`. `f` cannot keep the reference past this call.
     f(unsafe { ptr.as_ref() })
 }
 
