@@ -257,7 +257,7 @@ impl Observation {
             _ => None,
         };
         let span = local("__observe_span");
-        let enter = self.enter();
+        let enter = self.enter(quote!(Span));
         let stmts = &block.stmts;
 
         let new_body = match body {
@@ -283,10 +283,15 @@ impl Observation {
                 #enter
                 #span.instrument(async move { #edge #(#stmts)* }, #on_output).await
             },
-            Body::Sync => quote! {
-                #enter
-                #span.in_scope(move || #closure_type { #edge #(#stmts)* }, #on_output)
-            },
+            Body::Sync => {
+                // A plain `fn` that returns its value: the span may be light (see
+                // `SyncSpan`), since it ends before the function returns.
+                let enter = self.enter(quote!(SyncSpan));
+                quote! {
+                    #enter
+                    #span.in_scope(move || #closure_type { #edge #(#stmts)* }, #on_output)
+                }
+            }
             Body::ReturnsAsyncBlock {
                 index,
                 wrapper,
@@ -401,8 +406,9 @@ impl Observation {
         }
     }
 
-    /// `let __observe_span = Span::enter(..);`, then the input capture.
-    fn enter(&self) -> TokenStream {
+    /// `let __observe_span = <span_type>::enter(..);` (`Span`, or `SyncSpan` for a plain
+    /// `fn` whose observation ends before it returns), then the input capture.
+    fn enter(&self, span_type: TokenStream) -> TokenStream {
         let private = &self.private;
         let span = local("__observe_span");
         let name = &self.name;
@@ -412,7 +418,7 @@ impl Observation {
         let input = self.capture_input();
         let mutability = input.as_ref().map(|_| quote!(mut));
         quote! {
-            let #mutability #span = #private::Span::enter({
+            let #mutability #span = #private::#span_type::enter({
                 static __OBSERVE_META: #private::Meta =
                     #private::Meta::new(
                         #name,

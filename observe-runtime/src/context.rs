@@ -36,7 +36,7 @@ use crate::model::{
     Json, Level, ObservationDetails, ObservationType, Score, ScoreValue, SpanId, TraceAttributes,
     TraceId,
 };
-use crate::pipeline::{Captured, Finished, Pipeline, Record};
+use crate::pipeline::{local, Captured, Finished, Pipeline, Record};
 use crate::update::{ObservationUpdate, TraceUpdate};
 
 /// The state one trace's observations share.
@@ -78,7 +78,7 @@ impl TraceState {
     /// What a record ending now carries: the attributes, or `None` for "the base, never
     /// updated" (one load, no lock, no reference count touched).
     #[inline]
-    fn stamp(&self) -> Option<Arc<TraceAttributes>> {
+    pub(crate) fn stamp(&self) -> Option<Arc<TraceAttributes>> {
         if !self.updated.load(Ordering::Acquire) {
             return None;
         }
@@ -179,18 +179,60 @@ const _: () = {
 };
 
 thread_local! {
+    /// The innermost frame of this thread. Its lowest bit is set ([`RAW`]) when a
+    /// [`RawEntered`] put it there (the frame's lifetime is only promised, and code run
+    /// inside may end it), clear when [`Frame::enter`] did (the frame is borrowed until the
+    /// scope ends, so it outlives everything run inside).
     static CURRENT: Cell<*const Frame> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The tag of a frame entered by a [`RawEntered`]. Frames are aligned to at least 2 bytes,
+/// so the bit is free.
+const RAW: usize = 1;
+const _: () = assert!(std::mem::align_of::<Frame>() > RAW);
+
+/// The innermost frame's address, without its tag.
+#[inline]
+fn current_untagged() -> *const Frame {
+    CURRENT.with(Cell::get).map_addr(|a| a & !RAW)
 }
 
 /// Runs `f` with the innermost frame of this thread, if any.
 #[inline]
 pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Frame>) -> R) -> R {
-    let ptr = CURRENT.with(Cell::get);
+    let ptr = current_untagged();
     // SAFETY: a non-null pointer was set by a live `Entered<'a>` (only `Frame::enter` makes
     // one, and it never lets the guard escape), which borrows its frame for `'a`: the frame
     // neither moves nor drops, nor is it borrowed mutably, until the guard puts the previous
-    // pointer back; or by a `RawEntered`, whose maker promises the same by its `unsafe`. `f` cannot keep the reference past this call.
+    // pointer back; or (its tag, cleared above, says so) by a `RawEntered`, whose maker
+    // promises the same by its `unsafe`. `f` cannot keep the reference past this call.
     f(unsafe { ptr.as_ref() })
+}
+
+/// Runs `f` with the innermost frame of this thread when a scope ([`Frame::enter`]) entered
+/// it, `None` otherwise (no frame, or one a [`RawEntered`] put there).
+///
+/// Unlike with [`with_current`], the frame outlives anything `f` runs, whatever that code
+/// does: the scope that entered it is below this call on the stack and borrows it until it
+/// returns, and code run inside can neither end nor move a borrowed frame. So `f` may run
+/// user code while it holds the frame (the sync fast path of `#[observe]` does).
+#[inline]
+pub(crate) fn with_scoped<R>(f: impl FnOnce(Option<&Frame>) -> R) -> R {
+    let ptr = CURRENT.with(Cell::get);
+    if ptr.addr() & RAW != 0 {
+        return f(None);
+    }
+    // SAFETY: untagged, so set by a live `Entered<'a>` (see `with_current`), whose scope
+    // holds the frame borrowed until after this call returns: the reference stays valid for
+    // all of `f`, even while `f` runs user code.
+    f(unsafe { ptr.as_ref() })
+}
+
+/// True when the innermost frame was entered by a scope and is the observation `parent`
+/// (0 for none: never true).
+#[inline]
+pub(crate) fn is_scoped_current(parent: u64) -> bool {
+    parent != 0 && with_scoped(|frame| frame.and_then(|f| f.span_id).is_some_and(|s| s.0 == parent))
 }
 
 /// True when this thread is inside some context (one thread-local read).
@@ -205,16 +247,20 @@ pub(crate) fn has_current() -> bool {
 /// guard can be leaked (`mem::forget`) with the thread-local pointing at a dead frame.
 struct Entered<'a> {
     previous: *const Frame,
-    _frame: PhantomData<&'a Frame>,
+    frame: &'a Frame,
+    /// Whether leaving hands over the light records buffered under this frame (see
+    /// [`local::exited`]); not when the observation ends right after.
+    hand_over: bool,
 }
 
 impl<'a> Entered<'a> {
     #[inline]
-    fn new(frame: &'a Frame) -> Entered<'a> {
+    fn new(frame: &'a Frame, hand_over: bool) -> Entered<'a> {
         let previous = CURRENT.with(|c| c.replace(frame as *const Frame));
         Entered {
             previous,
-            _frame: PhantomData,
+            frame,
+            hand_over,
         }
     }
 }
@@ -224,6 +270,9 @@ impl Drop for Entered<'_> {
     #[inline]
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.previous));
+        if self.hand_over {
+            local::exited(self.frame.span_id);
+        }
     }
 }
 
@@ -247,11 +296,13 @@ impl RawEntered {
     /// entered after it ([`RawEntered::set_previous`]).
     #[inline]
     pub(crate) unsafe fn new(frame: &Frame) -> RawEntered {
-        let previous = CURRENT.with(|c| c.replace(frame as *const Frame));
+        let tagged = (frame as *const Frame).map_addr(|a| a | RAW);
+        let previous = CURRENT.with(|c| c.replace(tagged));
         RawEntered { previous }
     }
 
-    /// The frame current before this guard.
+    /// The frame current before this guard (with its tag: only for
+    /// [`RawEntered::set_previous`]).
     pub(crate) fn previous(&self) -> *const Frame {
         self.previous
     }
@@ -274,15 +325,25 @@ impl Drop for RawEntered {
 /// The current frame's address, to tell whether a frame is still the innermost.
 #[cfg(feature = "tracing-bridge")]
 pub(crate) fn current_ptr() -> *const Frame {
-    CURRENT.with(Cell::get)
+    current_untagged()
 }
 
 impl Frame {
     /// Runs `f` with this frame as the thread's current context, then puts the previous one
     /// back (also on unwind).
+    ///
+    /// Leaving hands over the light records buffered under this frame (see
+    /// [`local::exited`]), so none waits while the frame stays open.
     #[inline]
     pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _entered = Entered::new(self);
+        self.enter_with(true, f)
+    }
+
+    /// [`Frame::enter`], handing over on leaving or not: not when the observation ends right
+    /// after (a light child's entry, or a record, then follows what the buffer holds).
+    #[inline]
+    pub(crate) fn enter_with<R>(&self, hand_over: bool, f: impl FnOnce() -> R) -> R {
+        let _entered = Entered::new(self, hand_over);
         f()
     }
 
@@ -378,6 +439,18 @@ impl Frame {
         kind: ObservationType,
     ) -> Frame {
         crate::traps::opened();
+        Frame::observation(trace, parent_id, name, kind)
+    }
+
+    /// [`Frame::with_trace`] without counting it open (see [`crate::traps`]): for a
+    /// [`LocalFrame`], which ends within the call that opened it, on its thread.
+    #[inline]
+    fn observation(
+        trace: Arc<TraceState>,
+        parent_id: Option<SpanId>,
+        name: Cow<'static, str>,
+        kind: ObservationType,
+    ) -> Frame {
         Frame {
             trace: Some(trace),
             client: None,
@@ -467,30 +540,200 @@ impl Frame {
             return;
         };
         crate::traps::ended();
-        if !trace.sampled {
-            return;
+        let parent_id = self.parent_id.map_or(0, |p| p.0);
+        if let Ended::Full(end) = end_light(&trace, &open, id, parent_id) {
+            queue_full(&trace, open, id, parent_id, end);
         }
-        let end = if open.kind == ObservationType::Event {
-            open.start
-        } else {
-            clock::ticks()
+    }
+}
+
+impl Frame {
+    /// Ends the observation of `trace` (taken out of this frame) without moving the frame:
+    /// what a light entry leaves in it owns no heap memory. For a frame that is not moved
+    /// out of where it lives (a [`LocalFrame`] on the stack, a pooled box); it is not
+    /// counted open (see [`crate::traps`]): the caller counts it ended if it was.
+    ///
+    /// True when what is left in the frame owns nothing: dropping it may be skipped.
+    #[inline]
+    pub(crate) fn end_in_place(&mut self, trace: &Arc<TraceState>) -> bool {
+        let Some(id) = self.span_id else {
+            return false;
         };
-        let record = Finished {
-            trace_id: trace.id,
+        let parent_id = self.parent_id.map_or(0, |p| p.0);
+        let fields = self.open.get_mut();
+        let Some(open) = fields.as_ref() else {
+            return false;
+        };
+        match end_light(trace, open, id, parent_id) {
+            Ended::Light => self.client.is_none(),
+            Ended::Unsampled => false,
+            Ended::Full(end) => {
+                if let Some(open) = fields.take() {
+                    queue_full(trace, open, id, parent_id, end);
+                }
+                false
+            }
+        }
+    }
+}
+
+/// Ends an observation of `trace` as a light entry in this thread's buffer, when it has
+/// nothing but ids, name, kind, level and times and its parent is the current scope; or
+/// as nothing, when the trace is not sampled. Otherwise gives the end time back, for the
+/// caller to [`queue_full`] the record. Reads the fields in place, so that a light entry
+/// moves nothing (a [`LocalFrame`] ends on the stack).
+#[inline]
+fn end_light(trace: &Arc<TraceState>, open: &Open, id: SpanId, parent_id: u64) -> Ended {
+    if !trace.sampled {
+        return Ended::Unsampled;
+    }
+    let end = if open.kind == ObservationType::Event {
+        open.start
+    } else {
+        clock::ticks()
+    };
+    match open.light(id, parent_id, end) {
+        Some(entry) if local::try_add(trace, entry) => Ended::Light,
+        _ => Ended::Full(end),
+    }
+}
+
+/// How [`end_light`] ended an observation.
+enum Ended {
+    /// As a light entry: its fields own nothing (see [`Open::light`]).
+    Light,
+    /// Not at all: its trace is not sampled.
+    Unsampled,
+    /// Not yet: the caller queues the full record, ended at this time.
+    Full(Ticks),
+}
+
+/// Builds the full record of an observation and queues it.
+#[inline]
+fn queue_full(trace: &Arc<TraceState>, open: Open, id: SpanId, parent_id: u64, end: Ticks) {
+    // What this thread buffered ended first: it goes first.
+    local::hand_over_pending();
+    let record = Finished {
+        trace_id: trace.id,
+        id,
+        parent_id,
+        name: open.name,
+        kind: open.kind,
+        level: open.level,
+        start: open.start,
+        end,
+        captured: Captured::None,
+        details: open.details,
+        attributes: trace.stamp(),
+    };
+    trace
+        .pipeline
+        .push_observation(record, open.input, open.output);
+}
+
+impl Open {
+    /// This observation as a light entry, when that is all there is to it: no details, no
+    /// captured input or output, a static name.
+    #[inline]
+    fn light(&self, id: SpanId, parent_id: u64, end: Ticks) -> Option<local::Entry> {
+        if parent_id == 0 {
+            return None;
+        }
+        let Cow::Borrowed(name) = self.name else {
+            return None;
+        };
+        if self.details.is_some() || self.input.is_some() || self.output.is_some() {
+            return None;
+        }
+        Some(local::Entry {
             id,
-            parent_id: self.parent_id.map_or(0, |p| p.0),
-            name: open.name,
-            kind: open.kind,
-            level: open.level,
-            start: open.start,
+            parent_id,
+            name,
+            kind: self.kind,
+            level: self.level,
+            start: self.start,
             end,
-            captured: Captured::None,
-            details: open.details,
-            attributes: trace.stamp(),
+        })
+    }
+}
+
+/// An observation's frame that borrows its parent's trace instead of holding a reference
+/// count of its own: the frame of a plain `fn` opened under a frame a scope entered (see
+/// [`with_scoped`]), which outlives it. Lives on the caller's stack.
+///
+/// The frame's `trace` is an `Arc` made from the parent's pointer without an increment, so
+/// it must never be dropped: this type ends the frame itself and forgets that `Arc`, also
+/// when unwinding. A clone made from it (carrying the context into a spawned task) is an
+/// ordinary one, with its own increment.
+pub(crate) struct LocalFrame<'a> {
+    frame: std::mem::ManuallyDrop<Frame>,
+    _parent: PhantomData<&'a Arc<TraceState>>,
+}
+
+impl<'a> LocalFrame<'a> {
+    /// Opens an observation of `trace` under `parent_id`.
+    #[inline]
+    pub(crate) fn open(
+        trace: &'a Arc<TraceState>,
+        parent_id: Option<SpanId>,
+        name: &'static str,
+        kind: ObservationType,
+    ) -> LocalFrame<'a> {
+        // SAFETY: `trace` points at a live `TraceState` with a strong count of at least one
+        // (the parent's `Arc`, borrowed for `'a`, which this frame does not outlive). The
+        // `Arc` made here takes no count of its own and is never dropped (`Drop` below
+        // forgets it), so the count stays exact; clones of it increment as usual.
+        let alias = unsafe { Arc::from_raw(Arc::as_ptr(trace)) };
+        LocalFrame {
+            frame: std::mem::ManuallyDrop::new(Frame::observation(
+                alias,
+                parent_id,
+                Cow::Borrowed(name),
+                kind,
+            )),
+            _parent: PhantomData,
+        }
+    }
+}
+
+impl std::ops::Deref for LocalFrame<'_> {
+    type Target = Frame;
+    #[inline]
+    fn deref(&self) -> &Frame {
+        &self.frame
+    }
+}
+
+impl Drop for LocalFrame<'_> {
+    /// Ends the observation. Unwinding through it (a panic in user code outside the body's
+    /// `catch_unwind`) ends it as cancelled, as a dropped span does.
+    #[inline]
+    fn drop(&mut self) {
+        let frame = &mut *self.frame;
+        // Never dropped: it holds no count (see `open`).
+        let alias = std::mem::ManuallyDrop::new(frame.trace.take());
+        if std::thread::panicking() {
+            if let Some(open) = frame.open_mut() {
+                open.mark_cancelled();
+            }
+        }
+        let owns_nothing = match &*alias {
+            Some(trace) => frame.end_in_place(trace),
+            None => false,
         };
-        trace
-            .pipeline
-            .push_observation(record, open.input, open.output);
+        if !owns_nothing {
+            // SAFETY: `drop` runs once, and `self.frame` is not used after it. Its `trace`
+            // was taken out above, so dropping the rest drops no `Arc<TraceState>`.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.frame) };
+        }
+    }
+}
+
+impl Open {
+    /// A future dropped unfinished, or a scope unwound through: `WARNING`, "cancelled".
+    pub(crate) fn mark_cancelled(&mut self) {
+        self.level = Level::Warning;
+        self.details_mut().status_message = Some("cancelled".to_owned());
     }
 }
 
@@ -514,7 +757,8 @@ fn outside_once(what: &'static str) {
 /// Updates the trace of the current observation: session id, user id, tags, metadata...
 ///
 /// Callable at any depth; every observation of the trace carries the attributes as they stand
-/// when it ends. Outside any observation it does nothing.
+/// when it ends (an observation with nothing captured, handed over with others of its thread,
+/// as they stand then: a moment later, so a superset). Outside any observation it does nothing.
 ///
 /// ```
 /// use observe_runtime::{observe, update_current_trace, TraceUpdate};
@@ -757,6 +1001,45 @@ mod tests {
         }));
         assert!(unwound.is_err());
         assert!(frame.is_observation());
+    }
+
+    /// Under Miri (`scripts/miri.sh`): the borrowed `Arc` of a [`LocalFrame`] (made without
+    /// an increment, never dropped), a clone taken from it while it is current, its light end
+    /// into the thread's buffer and the buffer handed over through the ring to the worker.
+    #[test]
+    fn a_local_frame_borrows_its_parents_trace_and_leaves_the_count_as_it_was() {
+        for sampled in [true, false] {
+            let settings = crate::PipelineSettings {
+                sample_rate: if sampled { 1.0 } else { 0.0 },
+                ..Default::default()
+            };
+            let pipeline = Pipeline::start(settings, Vec::new(), None);
+            let trace = TraceState::new(pipeline.clone(), TraceId(7));
+            let parent =
+                Frame::with_trace(trace.clone(), None, "parent".into(), Default::default());
+            let count = Arc::strong_count(&trace);
+            parent.enter(|| {
+                with_scoped(|current| {
+                    let current = current.expect("entered by a scope");
+                    let borrowed = current.trace.as_ref().expect("an observation");
+                    let child =
+                        LocalFrame::open(borrowed, current.span_id, "child", ObservationType::Span);
+                    assert_eq!(Arc::strong_count(&trace), count, "no increment");
+                    child.enter_with(false, || {
+                        let carried = with_current(|f| f.map(Frame::carried)).expect("current");
+                        assert_eq!(Arc::strong_count(&trace), count + 1, "a real clone");
+                        drop(carried);
+                    });
+                    drop(child);
+                });
+            });
+            // The buffer holds one count until the parent's scope handed it over.
+            assert_eq!(Arc::strong_count(&trace), count);
+            parent.finish();
+            drop(trace);
+            let report = pipeline.shutdown(std::time::Duration::from_secs(60));
+            assert_eq!(report.stats.queued, if sampled { 2 } else { 0 });
+        }
     }
 
     #[test]

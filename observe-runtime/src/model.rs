@@ -684,7 +684,9 @@ pub struct Observation {
     pub end: Timestamp,
     /// Input, output, model, usage... (absent for a bare span).
     pub details: Option<Box<ObservationDetails>>,
-    /// The trace's attributes as they stood when this observation ended.
+    /// The trace's attributes as they stood when this observation ended (or, for one with
+    /// nothing captured that its thread handed over in a batch, when the batch was handed
+    /// over: a moment later, so a superset).
     pub trace: Arc<TraceAttributes>,
 }
 

@@ -27,6 +27,7 @@ use crossbeam_channel::Sender;
 
 mod budget;
 mod destination;
+pub(crate) mod local;
 mod report;
 mod ring;
 mod worker;
@@ -51,7 +52,9 @@ pub type Mask = Arc<dyn Fn(Json) -> Json + Send + Sync>;
 /// How the pipeline batches, samples and bounds its memory.
 #[derive(Clone)]
 pub struct PipelineSettings {
-    /// Records the queue holds before new ones are dropped (and counted).
+    /// Records the queue holds before new ones are dropped (and counted). A thread's batch
+    /// of light records (observations with nothing captured, handed over together, see
+    /// docs/ARCHITECTURE.md) takes one place; `max_queue_bytes` counts each of them.
     pub queue_capacity: usize,
     /// Records per batch (`LANGFUSE_FLUSH_AT`).
     pub max_batch_records: usize,
@@ -149,6 +152,11 @@ struct Counters {
     dropped_queue_full: AtomicU64,
     dropped_after_shutdown: AtomicU64,
     truncated: AtomicU64,
+    /// Entries beyond one per record of the batches (see [`local`]) that are in the rings or
+    /// set aside: a batch takes one slot but counts as each of its entries. Raised by the
+    /// producer before it queues a batch, lowered by the worker when it takes one (or by the
+    /// producer when the batch is refused).
+    batched_extra: AtomicI64,
 }
 
 /// A finished observation as the instrumented thread leaves it: plain data, no allocation of
@@ -192,6 +200,9 @@ pub(crate) enum Record {
     Observation(Finished),
     /// A score (rare: boxed, to keep the queue's slots small).
     Score(Box<Score>),
+    /// Light observations one thread buffered (see [`local`]): one slot, one credit, but
+    /// charged and counted as each of its entries.
+    Batch(local::Batch),
 }
 
 // Past 128 bytes the compiler moves a record through `memcpy` calls (and each slot grows).
@@ -226,6 +237,16 @@ impl Record {
                     + score.id.len()
                     + score.comment.as_ref().map_or(0, String::len)
             }
+            // What each entry will be charged as the observation the worker makes of it.
+            Record::Batch(batch) => batch.entries.len() * RECORD_OVERHEAD,
+        }
+    }
+
+    /// The records this one counts as: its entries for a batch, else one.
+    pub(crate) fn count(&self) -> u64 {
+        match self {
+            Record::Batch(batch) => batch.entries.len() as u64,
+            _ => 1,
         }
     }
 }
@@ -370,6 +391,8 @@ impl Pipeline {
     /// Queues a finished record without blocking; drops and counts it when the queue is full.
     #[inline]
     pub(crate) fn push(&self, record: Record) {
+        // What this thread buffered ended first: it goes first.
+        local::hand_over_pending();
         let charge = record.charge();
         self.push_charged(record, charge);
     }
@@ -380,10 +403,7 @@ impl Pipeline {
         // Acquire: pairs with the release in `shutdown`; a push that misses the flag lands in
         // a ring and is counted at the end (see `stopped`), never lost.
         if self.closed.load(Ordering::Acquire) {
-            self.counters
-                .dropped_after_shutdown
-                .fetch_add(1, Ordering::Relaxed);
-            crate::traps::record_after_shutdown();
+            self.after_shutdown(record.count());
             return;
         }
         if !budget::charge(self.id, &self.bytes, charge) {
@@ -397,6 +417,10 @@ impl Pipeline {
 
     /// Queues a finished observation with the input and output it captured: their bytes go
     /// into this thread's ring when they fit (see [`Captured::InRing`]).
+    ///
+    /// The caller handed over this thread's light records first
+    /// ([`local::hand_over_pending`], before building the record: called here, it would
+    /// make the record move around the call).
     #[inline]
     pub(crate) fn push_observation(
         &self,
@@ -413,6 +437,42 @@ impl Pipeline {
             };
         }
         self.push_charged(Record::Observation(record), charge);
+    }
+
+    /// Queues a thread's buffered light observations as one record (see [`local`]).
+    pub(crate) fn push_batch(&self, batch: local::Batch) {
+        let n = batch.entries.len();
+        if n == 0 {
+            return;
+        }
+        // Raised before the batch can be seen, so `stats` never counts it short.
+        self.counters
+            .batched_extra
+            .fetch_add(n as i64 - 1, Ordering::AcqRel);
+        let record = Record::Batch(batch);
+        let charge = record.charge();
+        self.push_charged(record, charge);
+    }
+
+    /// A record (counting as `n`) that came after `shutdown` started: dropped and counted.
+    #[cold]
+    #[inline(never)]
+    fn after_shutdown(&self, n: u64) {
+        self.refused(n);
+        self.counters
+            .dropped_after_shutdown
+            .fetch_add(n, Ordering::Relaxed);
+        crate::traps::record_after_shutdown();
+    }
+
+    /// A record that counts as `n` was refused: a batch's extra entries are no longer
+    /// queued.
+    fn refused(&self, n: u64) {
+        if n > 1 {
+            self.counters
+                .batched_extra
+                .fetch_sub(n as i64 - 1, Ordering::AcqRel);
+        }
     }
 
     /// Everything `push_fast` leaves: a first record from this thread (a new ring), another
@@ -507,6 +567,8 @@ impl Pipeline {
     /// A record that did not get in: dropped (here, on the caller's thread: it is plain
     /// data) and counted; the bytes it was charged go back to the budget.
     fn dropped(&self, record: Record, charged: usize) {
+        let n = record.count();
+        self.refused(n);
         drop(record);
         if charged > 0 {
             self.bytes.give(charged);
@@ -514,7 +576,7 @@ impl Pipeline {
         if self
             .counters
             .dropped_queue_full
-            .fetch_add(1, Ordering::Relaxed)
+            .fetch_add(n, Ordering::Relaxed)
             == 0
         {
             tracing::warn!(
@@ -527,7 +589,7 @@ impl Pipeline {
         self.worker.unpark();
     }
 
-    /// Records in the rings and set aside now.
+    /// Records in the rings and set aside now (a batch as its entries).
     fn held(&self) -> u64 {
         let in_rings: usize = self
             .rings
@@ -541,7 +603,8 @@ impl Pipeline {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .len();
-        (in_rings + orphans) as u64
+        let extra = self.counters.batched_extra.load(Ordering::Acquire).max(0) as u64;
+        (in_rings + orphans) as u64 + extra
     }
 
     /// Records in flight, as the credits count them (cheap, approximate).

@@ -17,7 +17,7 @@ use sync_wrapper::SyncWrapper;
 
 pub use crate::model::{Json, ObservationType};
 
-use crate::context::{has_current, with_current, Frame, Open};
+use crate::context::{has_current, with_current, with_scoped, Frame, LocalFrame, Open};
 use crate::global;
 use crate::model::Level;
 
@@ -128,7 +128,9 @@ impl Span {
         let frame: &Frame = frame;
         // An update made while the output is serialized lands on this observation, not on
         // its parent.
-        let result = run_entered(frame, body, |value| record_output(frame, value, on_output));
+        let result = run_entered(frame, true, body, |value| {
+            record_output(frame, value, on_output)
+        });
         match result {
             Ok(value) => {
                 self.finish();
@@ -148,7 +150,7 @@ impl Span {
         let Some(frame) = self.frame_mut() else {
             return (body(), self);
         };
-        let result = run_entered(frame, body, |_| {});
+        let result = run_entered(frame, false, body, |_| {});
         match result {
             Ok(value) => (value, self),
             Err(payload) => {
@@ -240,23 +242,140 @@ impl Span {
     }
 
     pub(crate) fn panicked(&mut self, payload: &(dyn std::any::Any + Send)) {
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| (*s).to_owned())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "panic with a non-string payload".to_owned());
         if let Some(open) = self.open() {
-            open.level = Level::Error;
-            open.details_mut().status_message = Some(format!("panicked: {message}"));
+            mark_panicked(open, payload);
         }
         self.finish();
     }
 
     pub(crate) fn finish(&mut self) {
         if let Some(frame) = self.frame.take() {
-            frame.into_inner().into_inner().finish();
+            frame.into_inner().finish();
         }
     }
+}
+
+/// `ERROR`, "panicked: <message>".
+fn mark_panicked(open: &mut Open, payload: &(dyn std::any::Any + Send)) {
+    let message = payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic with a non-string payload".to_owned());
+    open.level = Level::Error;
+    open.details_mut().status_message = Some(format!("panicked: {message}"));
+}
+
+/// The observation of a plain `fn` being entered (what `#[observe]` emits for one that
+/// returns its value, not a stream): a [`Span`], or, when nothing would be captured and the
+/// current frame was entered by a scope, a light observation whose frame lives on the stack
+/// and borrows its parent's trace (see [`LocalFrame`]), and which ends as an entry in the
+/// thread's buffer of light records when it has nothing more to say.
+pub struct SyncSpan(SyncKind);
+
+enum SyncKind {
+    Full(Span),
+    /// Not decided yet: [`SyncSpan::in_scope`] opens it, light or full, under the frame
+    /// current then (the same frame as at `enter`: nothing runs in between but the input
+    /// capture, which asks [`SyncSpan::wants_input`] first, and that decides).
+    Deferred(&'static Meta),
+}
+
+impl SyncSpan {
+    /// Opens the observation under the current context (see [`Span::enter`]), or leaves
+    /// that to [`SyncSpan::in_scope`], which decides whether it is light where it has the
+    /// current frame at hand anyway.
+    #[inline]
+    pub fn enter(meta: &'static Meta) -> SyncSpan {
+        if nowhere_to_record() {
+            return SyncSpan(SyncKind::Full(Span::inactive()));
+        }
+        SyncSpan(SyncKind::Deferred(meta))
+    }
+
+    /// True when the input should be captured (never for a light observation). Decides
+    /// what kind of observation this is, so that a captured input has a full one to go to.
+    #[inline]
+    pub fn wants_input(&mut self) -> bool {
+        if let SyncKind::Deferred(meta) = self.0 {
+            if !with_scoped(|parent| parent.is_some_and(|p| light_under(p, meta))) {
+                self.0 = SyncKind::Full(Span::enter_active(meta));
+            }
+        }
+        match &mut self.0 {
+            SyncKind::Full(span) => span.wants_input(),
+            SyncKind::Deferred(_) => false,
+        }
+    }
+
+    /// Records the input object built by `writer`.
+    pub fn set_input(&mut self, writer: InputWriter) {
+        if let SyncKind::Full(span) = &mut self.0 {
+            span.set_input(writer);
+        }
+    }
+
+    /// Runs the body inside the observation (see [`Span::in_scope`]).
+    #[inline]
+    pub fn in_scope<R>(
+        self,
+        body: impl FnOnce() -> R,
+        on_output: impl FnOnce(&R, &mut OutputSink<'_>),
+    ) -> R {
+        match self.0 {
+            SyncKind::Full(span) => span.in_scope(body, on_output),
+            SyncKind::Deferred(meta) => in_scope_light(meta, body, on_output),
+        }
+    }
+}
+
+/// Whether an observation of `meta` under `parent` captures nothing, so may be light.
+#[inline]
+fn light_under(parent: &Frame, meta: &Meta) -> bool {
+    let Some(trace) = &parent.trace else {
+        return false;
+    };
+    // As `Span::enter_active` decides capture.
+    let default = trace.sampled && trace.pipeline.capture_io();
+    !(trace.sampled
+        && (meta.capture_input.unwrap_or(default) || meta.capture_output.unwrap_or(default)))
+}
+
+/// The observation's whole life when [`SyncSpan::enter`] left the decision here: light when
+/// it may be (opened under the current frame, which a scope entered, so it outlives this
+/// call; the body run inside it; ended), a full [`Span`] otherwise.
+#[inline]
+fn in_scope_light<R>(
+    meta: &'static Meta,
+    body: impl FnOnce() -> R,
+    on_output: impl FnOnce(&R, &mut OutputSink<'_>),
+) -> R {
+    with_scoped(|parent| {
+        let light = parent.filter(|p| light_under(p, meta));
+        let Some((trace, parent_id)) = light.and_then(|p| Some((p.trace.as_ref()?, p.span_id)))
+        else {
+            // Not light: something would be captured, the current frame was made current
+            // by a `RawEntered`, or there is no trace to borrow (a new trace starts here).
+            return Span::enter_active(meta).in_scope(body, on_output);
+        };
+        let frame = LocalFrame::open(trace, parent_id, meta.name, meta.kind);
+        let result = frame.enter_with(false, || {
+            let result = catch_unwind(AssertUnwindSafe(body));
+            if let Ok(value) = &result {
+                record_output(&frame, value, on_output);
+            }
+            result
+        });
+        match result {
+            Ok(value) => value,
+            Err(payload) => {
+                frame.with_open(|open| mark_panicked(open, payload.as_ref()));
+                // Ended here, not while unwinding (which would say "cancelled").
+                drop(frame);
+                resume_unwind(payload)
+            }
+        }
+    })
 }
 
 /// True when no context is current and no global client records; the first such call after
@@ -292,8 +411,7 @@ impl Span {
     #[inline(never)]
     fn cancelled(&mut self) {
         if let Some(open) = self.open() {
-            open.level = Level::Warning;
-            open.details_mut().status_message = Some("cancelled".to_owned());
+            open.mark_cancelled();
         }
         self.finish();
     }
@@ -331,7 +449,35 @@ impl FrameBox {
         FrameBox(ManuallyDrop::new(boxed))
     }
 
+    /// Ends the frame's observation where it lies (see [`Frame::end_in_place`]: moving the
+    /// frame out costs as much as ending it), then drops what is left of it; the box goes
+    /// back to this thread's pool.
+    #[inline]
+    fn finish(self) {
+        let mut this = ManuallyDrop::new(self);
+        let frame: &mut Frame = &mut this;
+        let trace = frame.trace.take();
+        let owns_nothing = match &trace {
+            Some(trace) if frame.open_mut().is_some() => {
+                crate::traps::ended();
+                frame.end_in_place(trace)
+            }
+            _ => false,
+        };
+        drop(trace);
+        // SAFETY: `this` is never used again (and its `Drop` never runs), so the box is
+        // taken out exactly once.
+        let mut boxed = unsafe { ManuallyDrop::take(&mut this.0) };
+        if !owns_nothing {
+            // SAFETY: initialized (the invariant), dropped once; then only the memory is
+            // kept. Skipped when nothing in it owns anything: leaking plain data is a no-op.
+            unsafe { boxed.assume_init_drop() };
+        }
+        recycle(boxed);
+    }
+
     /// The frame, moved out; the box goes back to this thread's pool.
+    #[cfg(test)]
     #[inline]
     fn into_inner(self) -> Frame {
         let mut this = ManuallyDrop::new(self);
@@ -418,6 +564,7 @@ where
         let on_output = this.on_output;
         let result = run_entered(
             frame,
+            true,
             || future.poll(cx),
             |poll| {
                 if let Poll::Ready(value) = poll {
@@ -428,7 +575,10 @@ where
             },
         );
         match result {
-            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Pending) => {
+                left_open(frame);
+                Poll::Pending
+            }
             Ok(Poll::Ready(value)) => {
                 span.finish();
                 Poll::Ready(value)
@@ -467,7 +617,7 @@ impl<F: Future> Future for InstrumentedOpen<F> {
             return Poll::Ready((value, this.span.take().unwrap_or_else(Span::inactive)));
         };
         let future = this.future;
-        let result = run_entered(frame, || future.poll(cx), |_| {});
+        let result = run_entered(frame, false, || future.poll(cx), |_| {});
         match result {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(value)) => {
@@ -485,19 +635,32 @@ impl<F: Future> Future for InstrumentedOpen<F> {
 /// sees what `body` returned while the frame is still entered, so that the user code it runs
 /// (`Serialize`, `Display`, an update) sees this observation as the current one. The one
 /// shape of every sync body, future poll and stream step.
+///
+/// `ends_after`: the caller ends the observation right after, or leaves it open only after
+/// calling [`left_open`]; so leaving the scope need not hand over the light records
+/// buffered under it (the observation's own entry, or its record, follows them). Otherwise
+/// it does, so none is left behind while the observation stays open.
 #[inline]
 pub(crate) fn run_entered<R>(
     frame: &Frame,
+    ends_after: bool,
     body: impl FnOnce() -> R,
     on_value: impl FnOnce(&R),
 ) -> std::thread::Result<R> {
-    frame.enter(|| {
+    frame.enter_with(!ends_after, || {
         let result = catch_unwind(AssertUnwindSafe(body));
         if let Ok(value) = &result {
             on_value(value);
         }
         result
     })
+}
+
+/// The observation of `frame` stays open after a scope that [`run_entered`] was told it
+/// ends: the light records buffered under it are handed over now.
+#[inline]
+fn left_open(frame: &Frame) {
+    crate::pipeline::local::exited(frame.span_id);
 }
 
 /// Calls `on_output` with a sink over `frame`'s fields. The caller has entered the frame, so
@@ -1067,6 +1230,30 @@ mod tests {
         let third = FrameBox::new(frame());
         assert_eq!(&*third as *const Frame, address);
         drop(third.into_inner());
+    }
+
+    /// Under Miri too: a boxed frame whose observation ends light goes back to the pool
+    /// without its frame being dropped, and its record reaches the worker.
+    #[test]
+    fn a_frame_box_ending_light_is_recycled_without_a_drop() {
+        use crate::context::TraceState;
+        use crate::model::TraceId;
+        let pipeline = crate::pipeline::Pipeline::start(Default::default(), Vec::new(), None);
+        let trace = TraceState::new(pipeline.clone(), TraceId(9));
+        let parent = Frame::with_trace(trace.clone(), None, "p".into(), Default::default());
+        parent.enter(|| {
+            let child = with_current(|p| Frame::open(p, "c".into(), ObservationType::Span));
+            let boxed = FrameBox::new(child.expect("under a trace"));
+            let address = &*boxed as *const Frame;
+            boxed.finish();
+            let next = FrameBox::new(frame());
+            assert_eq!(&*next as *const Frame, address, "the box was recycled");
+            drop(next.into_inner());
+        });
+        parent.finish();
+        drop(trace);
+        let report = pipeline.shutdown(std::time::Duration::from_secs(60));
+        assert_eq!(report.stats.queued, 2);
     }
 
     #[test]

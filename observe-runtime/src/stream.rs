@@ -313,7 +313,7 @@ impl StreamState {
         };
         let frame: &Frame = frame;
         let (items, output) = (&mut self.items, &mut self.output);
-        let result = run_entered(frame, next, |poll| {
+        let result = run_entered(frame, false, next, |poll| {
             if let Poll::Ready(Some(item)) = poll {
                 *items += 1;
                 if *items == 1 {

@@ -188,6 +188,8 @@ impl Pipeline {
     /// Waits until everything queued before the call is sent by every destination, or the
     /// timeout; returns then either way.
     pub(crate) fn flush(&self, timeout: Duration) -> FlushReport {
+        // What the calling thread buffered is queued before the call, too.
+        super::local::hand_over_pending();
         let deadline = Instant::now() + timeout;
         let (tx, rx) = crossbeam_channel::bounded(1);
         if self.commands.send(Command::Flush(tx)).is_err() {
@@ -224,6 +226,7 @@ impl Pipeline {
             report.stats = self.stats();
             return report;
         }
+        super::local::hand_over_pending();
         self.closed.store(true, Ordering::Release);
         for d in &self.destinations {
             d.context.set_deadline(deadline);

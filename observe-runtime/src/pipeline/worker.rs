@@ -114,6 +114,13 @@ impl Worker {
             let Some(record) = self.staged.pop_front() else {
                 break;
             };
+            if let Record::Batch(batch) = record {
+                // Staging expands batches; one put back here is expanded in place.
+                for record in batch.into_records().rev() {
+                    self.staged.push_front(record);
+                }
+                continue;
+            }
             charge += record.charge();
             match record {
                 Record::Observation(finished) => {
@@ -141,6 +148,7 @@ impl Worker {
                     bytes += 256;
                     batch.scores.push(score);
                 }
+                Record::Batch(_) => {}
             }
         }
         let shared = SharedBatch {
@@ -176,7 +184,10 @@ impl Worker {
                 .credits
                 .fetch_add(returned as i64, Ordering::AcqRel);
         }
+        // Slots taken (what credits count), and the records they held (a batch counts, and
+        // is staged, as each of its entries).
         let mut taken = 0;
+        let mut records = 0u64;
         // In the order the rings were made: a thread's full ring before the one it went on
         // in, so that each thread's records stay in the order they ended.
         for ring in rings.iter_mut() {
@@ -185,7 +196,7 @@ impl Worker {
                 break;
             }
             let staged = &mut self.staged;
-            taken += ring.pop_into(room, |record| staged.push_back(record));
+            taken += ring.pop_into(room, |record| records += stage_record(staged, record));
         }
         drop(rings);
         let room = want.saturating_sub(self.staged.len());
@@ -196,16 +207,37 @@ impl Worker {
                 .unwrap_or_else(PoisonError::into_inner);
             let n = orphans.len().min(room);
             taken += n;
-            self.staged.extend(orphans.drain(..n));
+            for record in orphans.drain(..n) {
+                records += stage_record(&mut self.staged, record);
+            }
         }
         if taken > 0 {
             pipeline
                 .counters
                 .taken
-                .fetch_add(taken as u64, Ordering::Relaxed);
+                .fetch_add(records, Ordering::Relaxed);
+            // After `taken` is raised: a batch is never missing from both counts.
+            let extra = records - taken as u64;
+            if extra > 0 {
+                pipeline
+                    .counters
+                    .batched_extra
+                    .fetch_sub(extra as i64, Ordering::AcqRel);
+            }
             pipeline.credits.fetch_add(taken as i64, Ordering::AcqRel);
         }
     }
+}
+
+/// Puts a record taken from a ring into `staged`, a batch as its entries; returns how many
+/// records it counted as.
+fn stage_record(staged: &mut VecDeque<Record>, record: Record) -> u64 {
+    let n = record.count();
+    match record {
+        Record::Batch(batch) => staged.extend(batch.into_records()),
+        record => staged.push_back(record),
+    }
+    n
 }
 
 /// The trace's metadata, input and output with the mask applied (they leave the process on

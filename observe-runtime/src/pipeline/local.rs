@@ -1,0 +1,280 @@
+//! Each thread's buffer of light records: the observations that ended with nothing to say
+//! beyond their ids, name, kind, level and clock readings (no captured input or output, no
+//! details), written into a small per-thread array and handed to the ring as ONE record per
+//! [`CAPACITY`] of them, as fastrace's `LocalSpan`s are collected per thread.
+//!
+//! What stays different from fastrace: every entry still reaches the worker (the worker
+//! expands a batch into the usual observations), memory stays bounded (a batch is charged to
+//! the byte budget for each of its entries, and the buffer holds at most [`CAPACITY`]), and
+//! the trace's attributes are stamped on every observation (from the trace as it stands when
+//! the batch is handed over: a superset of what it held when each entry ended, since
+//! attributes are only ever added or replaced, never removed).
+//!
+//! The buffer is handed over when it is full, when an entry of another trace comes, before
+//! this thread queues any other record (so a thread's records reach the worker in the order
+//! they ended), when the scope of the frame the last entry hangs under is exited (see
+//! [`exited`]: the end of each poll of an async observation, of `in_scope`, of a handle's
+//! scope), on `flush`, and when the thread exits. An entry is only written while its parent
+//! is the thread's current frame, entered by a scope (`Frame::enter`), so that scope's exit
+//! always comes: children reach the worker before their parent, and a parent that never ends
+//! still delivers its children after each poll.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use super::Record;
+use crate::clock::Ticks;
+use crate::context::TraceState;
+use crate::model::{Level, ObservationType, SpanId, TraceAttributes, TraceId};
+
+/// Entries a thread buffers before it hands them over.
+pub(crate) const CAPACITY: usize = 64;
+
+/// One light observation: what the worker needs to make its `Observation`, besides the
+/// trace (the same for the whole batch).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Entry {
+    pub(crate) id: SpanId,
+    /// 0 for none (ids are never 0).
+    pub(crate) parent_id: u64,
+    pub(crate) name: &'static str,
+    pub(crate) kind: ObservationType,
+    pub(crate) level: Level,
+    pub(crate) start: Ticks,
+    pub(crate) end: Ticks,
+}
+
+/// A thread's buffered entries of one trace, as one ring record.
+pub(crate) struct Batch {
+    pub(crate) trace_id: TraceId,
+    /// The trace's attributes when the batch was handed over (`None`: never updated, the
+    /// worker stamps the base attributes).
+    pub(crate) attributes: Option<Arc<TraceAttributes>>,
+    pub(crate) entries: Vec<Entry>,
+}
+
+/// This thread's entries, and the trace they belong to.
+struct Buffer {
+    trace: Option<Arc<TraceState>>,
+    entries: Vec<Entry>,
+}
+
+impl Drop for Buffer {
+    /// The thread exits: what it buffered goes to the worker (or is counted as dropped after
+    /// shutdown) like any record.
+    fn drop(&mut self) {
+        LAST_PARENT.with(|c| c.set(0));
+        self.hand_over();
+    }
+}
+
+thread_local! {
+    static BUFFER: RefCell<Buffer> = const {
+        RefCell::new(Buffer { trace: None, entries: Vec::new() })
+    };
+    /// The parent id of the last entry buffered, 0 when the buffer is empty. Kept apart from
+    /// the buffer (no destructor, so no lazy registration): every scope's exit reads it.
+    static LAST_PARENT: Cell<u64> = const { Cell::new(0) };
+}
+
+impl Buffer {
+    /// Queues the buffered entries as one record, and empties the buffer.
+    fn hand_over(&mut self) {
+        let Some(trace) = self.trace.take() else {
+            return;
+        };
+        if self.entries.is_empty() {
+            return;
+        }
+        let entries = std::mem::replace(&mut self.entries, Vec::with_capacity(CAPACITY));
+        let batch = Batch {
+            trace_id: trace.id,
+            attributes: trace.stamp(),
+            entries,
+        };
+        trace.pipeline.push_batch(batch);
+    }
+}
+
+/// Buffers `entry` of `trace`, when its parent is this thread's current frame and that frame
+/// was entered by a scope; false otherwise (the caller queues a full record).
+#[inline]
+pub(crate) fn try_add(trace: &Arc<TraceState>, entry: Entry) -> bool {
+    if !crate::context::is_scoped_current(entry.parent_id) {
+        return false;
+    }
+    BUFFER
+        .try_with(|buffer| {
+            let Ok(mut buffer) = buffer.try_borrow_mut() else {
+                return false;
+            };
+            let buffer = &mut *buffer;
+            match &buffer.trace {
+                Some(current) if Arc::ptr_eq(current, trace) => {}
+                _ => start_batch(buffer, trace),
+            }
+            buffer.entries.push(entry);
+            if buffer.entries.len() >= CAPACITY {
+                LAST_PARENT.with(|c| c.set(0));
+                buffer.hand_over();
+            } else {
+                LAST_PARENT.with(|c| c.set(entry.parent_id));
+            }
+            true
+        })
+        .unwrap_or(false)
+}
+
+/// Hands over what another trace left, and starts a batch of `trace`.
+#[cold]
+#[inline(never)]
+fn start_batch(buffer: &mut Buffer, trace: &Arc<TraceState>) {
+    LAST_PARENT.with(|c| c.set(0));
+    buffer.hand_over();
+    buffer.trace = Some(trace.clone());
+    if buffer.entries.capacity() == 0 {
+        buffer.entries.reserve_exact(CAPACITY);
+    }
+}
+
+/// The scope of the frame `span` was exited: when the last entry buffered hangs under it,
+/// the buffer is handed over (one thread-local read when the buffer is empty).
+#[inline]
+pub(crate) fn exited(span: Option<SpanId>) {
+    let last = LAST_PARENT.with(Cell::get);
+    if last != 0 && span.is_some_and(|s| s.0 == last) {
+        hand_over();
+    }
+}
+
+/// Hands over whatever this thread buffered: before it queues any other record, and on
+/// `flush`.
+#[inline]
+pub(crate) fn hand_over_pending() {
+    if LAST_PARENT.with(Cell::get) != 0 {
+        hand_over();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn hand_over() {
+    LAST_PARENT.with(|c| c.set(0));
+    let _ = BUFFER.try_with(|buffer| {
+        if let Ok(mut buffer) = buffer.try_borrow_mut() {
+            buffer.hand_over();
+        }
+    });
+}
+
+impl Batch {
+    /// The batch's entries as the records the worker would have got one by one.
+    pub(crate) fn into_records(self) -> impl DoubleEndedIterator<Item = Record> {
+        let Batch {
+            trace_id,
+            attributes,
+            entries,
+        } = self;
+        entries.into_iter().map(move |e| {
+            Record::Observation(super::Finished {
+                trace_id,
+                id: e.id,
+                parent_id: e.parent_id,
+                name: std::borrow::Cow::Borrowed(e.name),
+                kind: e.kind,
+                level: e.level,
+                start: e.start,
+                end: e.end,
+                captured: super::Captured::None,
+                details: None,
+                attributes: attributes.clone(),
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::clock;
+    use crate::context::{with_current, Frame};
+    use crate::pipeline::Pipeline;
+    use crate::Client;
+
+    fn pipeline_of(client: &Client) -> Arc<Pipeline> {
+        client
+            .in_scope(|| with_current(|f| f.and_then(|f| f.client.clone())))
+            .expect("a client scope has its pipeline")
+    }
+
+    fn entry(parent: SpanId, i: u64) -> Entry {
+        let t = clock::ticks();
+        Entry {
+            id: SpanId(1000 + i),
+            parent_id: parent.0,
+            name: "buffered",
+            kind: ObservationType::Span,
+            level: Level::Default,
+            start: t,
+            end: t,
+        }
+    }
+
+    /// A thread buffers `n` entries under a parent whose scope does not hand them over,
+    /// then `meanwhile` runs here, then the thread exits with them still buffered.
+    fn buffer_then_exit(client: &Client, n: u64, meanwhile: impl FnOnce()) {
+        let pipeline = pipeline_of(client);
+        let (ready_tx, ready) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let trace = TraceState::new(pipeline, TraceId::random());
+            let parent =
+                Frame::with_trace(trace.clone(), None, "parent".into(), Default::default());
+            let id = parent.span_id.expect("an observation");
+            parent.enter_with(false, || {
+                for i in 0..n {
+                    assert!(try_add(&trace, entry(id, i)), "the parent is the scope");
+                }
+            });
+            assert_eq!(LAST_PARENT.with(Cell::get), id.0, "still buffered");
+            ready_tx.send(()).unwrap();
+            go_rx.recv().unwrap();
+            // Never ended: nothing but the buffered entries is recorded.
+            drop(parent);
+        });
+        ready.recv().unwrap();
+        meanwhile();
+        go.send(()).unwrap();
+        thread.join().unwrap();
+    }
+
+    #[test]
+    fn a_thread_that_exits_hands_over_what_it_buffered() {
+        let (client, memory) = Client::in_memory();
+        buffer_then_exit(&client, 3, || {});
+        client.flush(Duration::from_secs(30));
+        let obs = memory.observations();
+        assert_eq!(obs.len(), 3);
+        assert!(obs.iter().all(|o| o.name == "buffered"));
+        let stats = client.stats();
+        assert_eq!(stats.queued, 3);
+        assert!(stats.destinations[0].balanced());
+    }
+
+    #[test]
+    fn a_buffer_handed_over_after_shutdown_is_counted_dropped_as_each_entry() {
+        let (client, memory) = Client::in_memory();
+        buffer_then_exit(&client, 5, || {
+            client.shutdown(Duration::from_secs(30));
+        });
+        assert!(memory.observations().is_empty());
+        let stats = client.stats();
+        assert_eq!(stats.dropped_after_shutdown, 5);
+        let d = &stats.destinations[0];
+        assert_eq!((d.accepted, d.dropped, d.pending), (5, 5, 0));
+        assert!(d.balanced());
+    }
+}
