@@ -9,7 +9,14 @@
 //! - `otlp_protobuf`: the OTLP/HTTP exporter's encoder (`otlp::Encoder`), bytes counted and
 //!   dropped, no gzip, no network;
 //! - `ingestion_json`: the legacy ingestion API's request bodies (`ingestion::encode_batch`);
-//! - `sqlite_store`: the local store (`StoreExporter`) writing a file in a temporary folder.
+//! - `sqlite_store`: the local store (`StoreExporter`) writing a new file in a temporary
+//!   folder;
+//! - `sqlite_store_filled`: the same into a file that already holds [`FILLED`] observations
+//!   of the same workflow (written through the worker before the clock starts, and growing
+//!   by each sample's), through one `StoreExporter` kept open from the fill to the last
+//!   sample, as in an application that keeps running: the WAL's copies into the file fall
+//!   inside the samples as they come, not at a close outside them. Each sample's sessions
+//!   are new ones.
 //!
 //! Each sample queues [`TRACES`] traces while the worker waits at a gate in its first export
 //! (so the application's thread does not compete for the cores), then opens the gate and
@@ -37,6 +44,8 @@ use observe_runtime::{
 /// Traces per sample (8 observations each).
 const TRACES: u64 = 5_000;
 const PER_TRACE: u64 = 8;
+/// Observations in the file of `sqlite_store_filled` before its first sample.
+const FILLED: u64 = 1_000_000;
 
 #[observe(as_type = "tool")]
 fn search(query: &str, limit: u32) -> Vec<u32> {
@@ -106,6 +115,20 @@ impl Exporter for IngestionBytes {
     }
 }
 
+/// One store kept open across samples, as by an application that keeps running: its WAL,
+/// and the copies of it into the file, carry on from one sample to the next.
+#[derive(Clone)]
+struct Open(Arc<Mutex<StoreExporter>>);
+
+impl Exporter for Open {
+    fn name(&self) -> &str {
+        "store"
+    }
+    fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        self.0.lock().unwrap().export(batch)
+    }
+}
+
 /// Holds the worker in its first export until the gate opens.
 struct Gated {
     inner: Box<dyn Exporter>,
@@ -133,6 +156,11 @@ impl Exporter for Gated {
 /// Queues `TRACES` traces through a fresh client with this exporter, then times the worker
 /// until everything is exported.
 fn one_sample(exporter: Box<dyn Exporter>) -> Duration {
+    sample_from(exporter, 0)
+}
+
+/// [`one_sample`], the traces' analysis ids (and so their sessions) starting at `first`.
+fn sample_from(exporter: Box<dyn Exporter>, first: u64) -> Duration {
     let gate = Arc::new((Mutex::new(false), Condvar::new()));
     let client = Client::builder()
         .exporter(Gated {
@@ -148,7 +176,7 @@ fn one_sample(exporter: Box<dyn Exporter>) -> Duration {
         .build();
     let content = "Rust gives LLM agents traces at the cost of a span.";
     client.in_scope(|| {
-        for i in 0..TRACES {
+        for i in first..first + TRACES {
             black_box(workflow(i, content));
         }
     });
@@ -197,6 +225,25 @@ fn through_worker(c: &mut Criterion) {
                     let store =
                         StoreExporter::open(dir.path().join("bench.db")).expect("store opens");
                     one_sample(Box::new(store))
+                })
+                .sum()
+        })
+    });
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let filled = Open(Arc::new(Mutex::new(
+        StoreExporter::open(dir.path().join("filled.db")).expect("store opens"),
+    )));
+    let mut next = 0;
+    while next * PER_TRACE < FILLED {
+        sample_from(Box::new(filled.clone()), next);
+        next += TRACES;
+    }
+    g.bench_function("sqlite_store_filled", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    next += TRACES;
+                    sample_from(Box::new(filled.clone()), next - TRACES)
                 })
                 .sum()
         })

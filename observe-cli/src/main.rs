@@ -379,6 +379,23 @@ struct Filters {
 }
 
 fn traces(store: &mut Store, out: &Output, f: &Filters, limit: u32) -> Result<()> {
+    let (sql, args) = traces_query(f, limit)?;
+    out.rows(
+        store.connection_mut(),
+        &Rows {
+            sql: &sql,
+            args: &args,
+            timeout: None,
+            limit: None,
+            title: None,
+            cells: Cells::Formatted,
+            empty: Some("no traces match\n"),
+        },
+    )
+}
+
+/// The SQL of `observe traces` with these filters, and its arguments.
+fn traces_query(f: &Filters, limit: u32) -> Result<(String, Vec<Value>)> {
     let mut conditions = Vec::new();
     let mut args: Vec<Value> = Vec::new();
     let mut bind = |condition: &str, value: String| {
@@ -431,18 +448,7 @@ fn traces(store: &mut Store, out: &Output, f: &Filters, limit: u32) -> Result<()
          LIMIT ?{}",
         args.len()
     );
-    out.rows(
-        store.connection_mut(),
-        &Rows {
-            sql: &sql,
-            args: &args,
-            timeout: None,
-            limit: None,
-            title: None,
-            cells: Cells::Formatted,
-            empty: Some("no traces match\n"),
-        },
-    )
+    Ok((sql, args))
 }
 
 /// `7d`, `24h`, `30m`, `2w`, `90s` back from now; else a date or date-time SQLite reads.
@@ -709,4 +715,62 @@ fn node_json(n: &view::Node<'_>, io: bool) -> serde_json::Value {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// How SQLite plans `observe traces` with `f` on a store (one line per step).
+    fn plan(f: &Filters) -> Vec<String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traces.db");
+        drop(observe_runtime::export::store::StoreExporter::open(&path).unwrap());
+        let store = Store::open(&path).unwrap();
+        let (sql, args) = traces_query(f, 50).unwrap();
+        let mut stmt = store
+            .connection()
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
+        stmt.query_map(rusqlite::params_from_iter(&args), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap()
+    }
+
+    fn filters() -> Filters {
+        Filters {
+            user: None,
+            session: None,
+            tag: None,
+            name: None,
+            level: None,
+            since: None,
+        }
+    }
+
+    /// `--user` and `--since` find their traces through an index, so their cost follows the
+    /// traces that match, not the size of the store.
+    #[test]
+    fn user_and_since_filters_go_through_an_index() {
+        let user = plan(&Filters {
+            user: Some("u".into()),
+            ..filters()
+        });
+        assert!(
+            user.iter()
+                .any(|step| step.contains("USING INDEX traces_user")),
+            "{user:?}"
+        );
+        let since = plan(&Filters {
+            since: Some("7d".into()),
+            ..filters()
+        });
+        assert!(
+            since
+                .iter()
+                .any(|step| step.contains("USING INDEX traces_timestamp")),
+            "{since:?}"
+        );
+    }
 }

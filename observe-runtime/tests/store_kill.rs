@@ -3,7 +3,9 @@
 //!
 //! The child is this test binary, run with a filter that selects `child_endless_writer`;
 //! it prints a line after each committed batch, and the parent kills it after reading
-//! enough lines (no sleeps, no timing).
+//! enough lines (no sleeps, no timing): after 30 batches, and again in a second test once
+//! the store's checkpointing thread has copied the WAL into the file a few times, so that
+//! the kill lands while checkpoints run beside the writes.
 
 use std::borrow::Cow;
 use std::io::{BufRead, BufReader, Write};
@@ -67,6 +69,28 @@ fn child_endless_writer() {
 
 #[test]
 fn a_killed_writer_leaves_a_readable_file_with_what_it_committed() {
+    kill_and_check(|n, _| n >= 30);
+}
+
+/// The checkpointing thread copies the WAL into the database file once it holds about 32 MB,
+/// then after every 4 MB more; the file grows from a few pages as it does, so once it holds
+/// 12 MB the kill lands among the thread's checkpoints.
+#[test]
+fn a_writer_killed_while_checkpoints_run_leaves_a_readable_file() {
+    const COPIED: u64 = 3 * 4 * 1024 * 1024;
+    kill_and_check(|n, path| {
+        let size = std::fs::metadata(path).map_or(0, |m| m.len());
+        assert!(
+            n < 200_000,
+            "after {n} batches the database file holds {size} bytes: the WAL was never checkpointed"
+        );
+        size >= COPIED
+    });
+}
+
+/// Runs the endless writer and kills it after the batch `n` for which `enough(n, path)`
+/// holds; then checks the file.
+fn kill_and_check(enough: impl Fn(u64, &Path) -> bool) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("killed.db");
     let mut child = Command::new(std::env::current_exe().unwrap())
@@ -86,7 +110,7 @@ fn a_killed_writer_leaves_a_readable_file_with_what_it_committed() {
         let line = line.unwrap();
         if let Some(n) = line.strip_prefix("committed ") {
             let n: u64 = n.trim().parse().unwrap();
-            if n >= 30 {
+            if enough(n, &path) {
                 committed = Some(n + 1);
                 child.kill().unwrap(); // SIGKILL on Unix
                 break;

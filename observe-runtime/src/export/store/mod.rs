@@ -21,8 +21,12 @@
 //! Several processes may write one file at once while others read it: the file is in WAL
 //! mode, writers wait for each other (`busy_timeout`), and each batch is one transaction,
 //! so a reader sees whole batches and a killed writer loses at most the batch it was
-//! writing. Only writers create, migrate or change a file; [`Store`] opens it read-only. A trace row is upserted from its observations as they arrive: latency and
-//! cost are kept up to date, metadata merges by key and tags are a union; the root
+//! writing. A thread of the exporter's own copies the WAL into the file as it grows
+//! (checkpoints), so the thread that exports batches does not wait for that copy; a process
+//! killed during one leaves the file whole, as any SQLite checkpoint does. Only writers
+//! create, migrate or change a file; [`Store`] opens it read-only. A trace row is upserted
+//! from its observations as they arrive: latency and cost are kept up to date, metadata
+//! merges by key and tags are a union; the root
 //! observation, which ends last, carries the trace's final attributes.
 //!
 //! ```
@@ -52,6 +56,7 @@
 //! assert!((cost - 0.02).abs() < 1e-12);
 //! ```
 
+mod checkpoint;
 mod raw;
 mod read;
 mod schema;
@@ -200,11 +205,11 @@ fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Pages of the WAL after which a commit copies them into the database (SQLite's default
-/// is 1,000, about 4 MB). A copy syncs the file; with 10,000 (about 40 MB, kept between
-/// copies) a writer syncs ten times less often, and a page that several batches changed
-/// (a trace index page, the last page of a table) is copied once for all of them.
-const WAL_AUTOCHECKPOINT_PAGES: i64 = 10_000;
+/// Pages of the WAL after which the writer copies them into the database itself (SQLite's
+/// default is 1,000, about 4 MB), when the [checkpointing thread](checkpoint) has not
+/// already: with 10,000 (about 40 MB, kept between copies) a page that several batches
+/// changed (a trace index page, the last page of a table) is copied once for all of them.
+const WAL_AUTOCHECKPOINT_PAGES: i64 = checkpoint::LIMIT_PAGES as i64;
 
 /// The writer's page cache, in KiB (SQLite's default is 2,000). It holds the index pages
 /// that new trace rows land on, which are spread over the whole index: with SQLite's
@@ -237,6 +242,9 @@ fn configure_writer(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 pub struct StoreExporter {
     /// The connection and its statements.
     writer: write::Writer,
+    /// Copies the WAL into the file beside the writer; dropped after it, so that the last
+    /// connection to close (which checkpoints and removes the WAL) is its own.
+    checkpointer: Option<checkpoint::Checkpointer>,
     path: PathBuf,
 }
 
@@ -244,6 +252,7 @@ impl std::fmt::Debug for StoreExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoreExporter")
             .field("path", &self.path)
+            .field("background_checkpoints", &self.checkpointer.is_some())
             .finish()
     }
 }
@@ -270,9 +279,14 @@ impl StoreExporter {
         configure(&conn, &path)?;
         schema::migrate(&mut conn, &path)?;
         configure_writer(&conn, &path)?;
+        let checkpointer = checkpoint::Checkpointer::start(&mut conn, &path);
         let writer = write::Writer::new(conn, PriceList::default_list())
             .map_err(|e| StoreError::sqlite(&path, e))?;
-        Ok(StoreExporter { writer, path })
+        Ok(StoreExporter {
+            writer,
+            checkpointer,
+            path,
+        })
     }
 
     /// Adds or overrides model prices for the generations this store prices (those with
