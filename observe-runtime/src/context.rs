@@ -408,7 +408,10 @@ impl Frame {
 
     /// Opens an observation under `parent` (the current frame), or as a new trace's root.
     /// `None` when there is nowhere to send it (no client in scope and no global client).
-    #[inline]
+    /// Always inlined: a call into it and one into [`Frame::with_trace`] (~40 instructions
+    /// of prologues, epilogues and the frame moved between return slots) were a tenth of
+    /// an async child's cost.
+    #[inline(always)]
     pub(crate) fn open(
         parent: Option<&Frame>,
         name: Cow<'static, str>,
@@ -432,6 +435,7 @@ impl Frame {
         Some(Frame::with_trace(trace, parent_id, name, kind))
     }
 
+    #[inline]
     pub(crate) fn with_trace(
         trace: Arc<TraceState>,
         parent_id: Option<SpanId>,
