@@ -255,7 +255,7 @@ impl Span {
     }
 }
 
-/// `ERROR`, "panicked: <message>".
+/// `ERROR`, `"panicked: <message>"`.
 fn mark_panicked(open: &mut Open, payload: &(dyn std::any::Any + Send)) {
     let message = payload
         .downcast_ref::<&str>()
@@ -269,7 +269,7 @@ fn mark_panicked(open: &mut Open, payload: &(dyn std::any::Any + Send)) {
 /// The observation of a plain `fn` being entered (what `#[observe]` emits for one that
 /// returns its value, not a stream): a [`Span`], or, when nothing would be captured and the
 /// current frame was entered by a scope, a light observation whose frame lives on the stack
-/// and borrows its parent's trace (see [`LocalFrame`]), and which ends as an entry in the
+/// and borrows its parent's trace (see `context::LocalFrame`), and which ends as an entry in the
 /// thread's buffer of light records when it has nothing more to say.
 pub struct SyncSpan(SyncKind);
 
