@@ -1255,6 +1255,28 @@ mod tests {
         drop(third.into_inner());
     }
 
+    #[test]
+    fn the_pool_keeps_at_most_pool_max_boxes_last_in_first_out() {
+        let pool = Pool {
+            len: Cell::new(0),
+            boxes: [const { Cell::new(None) }; POOL_MAX],
+        };
+        assert!(pool.take().is_none(), "empty");
+        let boxes: Vec<_> = (0..=POOL_MAX)
+            .map(|_| Box::new(MaybeUninit::<Frame>::uninit()))
+            .collect();
+        let addresses: Vec<_> = boxes.iter().map(|b| &**b as *const _).collect();
+        for boxed in boxes {
+            pool.give(boxed);
+        }
+        assert_eq!(pool.len.get(), POOL_MAX, "the box past the cap was freed");
+        for address in addresses[..POOL_MAX].iter().rev() {
+            let boxed = pool.take().expect("kept");
+            assert_eq!(&*boxed as *const _, *address);
+        }
+        assert!(pool.take().is_none(), "all taken back");
+    }
+
     /// Under Miri too: a boxed frame whose observation ends light goes back to the pool
     /// without its frame being dropped, and its record reaches the worker.
     #[test]
