@@ -430,20 +430,47 @@ struct FrameBox(ManuallyDrop<Box<MaybeUninit<Frame>>>);
 
 const POOL_MAX: usize = 64;
 
+/// A stack of spare boxes: `boxes[..len]` hold one each, the rest `None`. A fixed array of
+/// `Cell`s rather than a `RefCell<Vec<_>>`: no borrow flag to set and reset and no capacity
+/// to check on each take and give back (~20 instructions of an async child's ~490).
+struct Pool {
+    len: Cell<usize>,
+    boxes: [Cell<Option<Box<MaybeUninit<Frame>>>>; POOL_MAX],
+}
+
 thread_local! {
-    // Boxes, not frames: each is handed out and taken back whole.
-    #[allow(clippy::vec_box)]
-    static POOL: std::cell::RefCell<Vec<Box<MaybeUninit<Frame>>>> =
-        const { std::cell::RefCell::new(Vec::new()) };
+    static POOL: Pool = const {
+        Pool {
+            len: Cell::new(0),
+            boxes: [const { Cell::new(None) }; POOL_MAX],
+        }
+    };
+}
+
+impl Pool {
+    #[inline]
+    fn take(&self) -> Option<Box<MaybeUninit<Frame>>> {
+        let top = self.len.get().checked_sub(1)?;
+        let spare = self.boxes.get(top)?.take();
+        self.len.set(top);
+        spare
+    }
+
+    #[inline]
+    fn give(&self, boxed: Box<MaybeUninit<Frame>>) {
+        let len = self.len.get();
+        // Past `POOL_MAX` the box is dropped here (freed: it holds no frame).
+        if let Some(slot) = self.boxes.get(len) {
+            slot.set(Some(boxed));
+            self.len.set(len + 1);
+        }
+    }
 }
 
 impl FrameBox {
     #[inline]
     fn new(frame: Frame) -> FrameBox {
-        let spare = POOL
-            .try_with(|pool| pool.try_borrow_mut().ok().and_then(|mut p| p.pop()))
-            .ok()
-            .flatten();
+        let spare = POOL.try_with(Pool::take).ok().flatten();
         let mut boxed = spare.unwrap_or_else(|| Box::new(MaybeUninit::uninit()));
         boxed.write(frame);
         FrameBox(ManuallyDrop::new(boxed))
@@ -492,14 +519,10 @@ impl FrameBox {
     }
 }
 
+/// Gives the box back to this thread's pool (or frees it: a full pool, a thread ending).
+#[inline]
 fn recycle(boxed: Box<MaybeUninit<Frame>>) {
-    let _ = POOL.try_with(|pool| {
-        if let Ok(mut pool) = pool.try_borrow_mut() {
-            if pool.len() < POOL_MAX {
-                pool.push(boxed);
-            }
-        }
-    });
+    let _ = POOL.try_with(|pool| pool.give(boxed));
 }
 
 impl std::ops::Deref for FrameBox {
@@ -1230,6 +1253,28 @@ mod tests {
         let third = FrameBox::new(frame());
         assert_eq!(&*third as *const Frame, address);
         drop(third.into_inner());
+    }
+
+    #[test]
+    fn the_pool_keeps_at_most_pool_max_boxes_last_in_first_out() {
+        let pool = Pool {
+            len: Cell::new(0),
+            boxes: [const { Cell::new(None) }; POOL_MAX],
+        };
+        assert!(pool.take().is_none(), "empty");
+        let boxes: Vec<_> = (0..=POOL_MAX)
+            .map(|_| Box::new(MaybeUninit::<Frame>::uninit()))
+            .collect();
+        let addresses: Vec<_> = boxes.iter().map(|b| &**b as *const _).collect();
+        for boxed in boxes {
+            pool.give(boxed);
+        }
+        assert_eq!(pool.len.get(), POOL_MAX, "the box past the cap was freed");
+        for address in addresses[..POOL_MAX].iter().rev() {
+            let boxed = pool.take().expect("kept");
+            assert_eq!(&*boxed as *const _, *address);
+        }
+        assert!(pool.take().is_none(), "all taken back");
     }
 
     /// Under Miri too: a boxed frame whose observation ends light goes back to the pool
