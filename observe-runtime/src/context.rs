@@ -422,7 +422,7 @@ impl Frame {
                 trace: Some(trace),
                 span_id,
                 ..
-            }) => (trace.clone(), *span_id),
+            }) => (local::clone_trace(trace), *span_id),
             Some(Frame {
                 client: Some(pipeline),
                 ..

@@ -491,7 +491,9 @@ impl FrameBox {
             }
             _ => false,
         };
-        drop(trace);
+        if let Some(trace) = trace {
+            crate::pipeline::local::release_trace(trace);
+        }
         // SAFETY: `this` is never used again (and its `Drop` never runs), so the box is
         // taken out exactly once.
         let mut boxed = unsafe { ManuallyDrop::take(&mut this.0) };

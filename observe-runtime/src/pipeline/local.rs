@@ -56,6 +56,11 @@ pub(crate) struct Batch {
 /// This thread's entries, and the trace they belong to.
 struct Buffer {
     trace: Option<Arc<TraceState>>,
+    /// Strong references to `trace` that this buffer owns besides `trace` itself: given back
+    /// by observations of the trace that ended on this thread ([`release_trace`]) and handed
+    /// to the next one it opens ([`clone_trace`]), so that a run of children takes and
+    /// releases its trace with no atomic operation. Released at hand-over, with the trace.
+    spare: usize,
     entries: Vec<Entry>,
 }
 
@@ -70,7 +75,7 @@ impl Drop for Buffer {
 
 thread_local! {
     static BUFFER: RefCell<Buffer> = const {
-        RefCell::new(Buffer { trace: None, entries: Vec::new() })
+        RefCell::new(Buffer { trace: None, spare: 0, entries: Vec::new() })
     };
     /// The parent id of the last entry buffered, 0 when the buffer is empty. Kept apart from
     /// the buffer (no destructor, so no lazy registration): every scope's exit reads it.
@@ -83,6 +88,11 @@ impl Buffer {
         let Some(trace) = self.trace.take() else {
             return;
         };
+        for _ in 0..std::mem::take(&mut self.spare) {
+            // SAFETY: each spare is a strong reference this buffer owns (see the field);
+            // `trace` holds another, so the count stays above zero here.
+            unsafe { Arc::decrement_strong_count(Arc::as_ptr(&trace)) };
+        }
         if self.entries.is_empty() {
             return;
         }
@@ -123,6 +133,55 @@ pub(crate) fn try_add(trace: &Arc<TraceState>, entry: Entry) -> bool {
             true
         })
         .unwrap_or(false)
+}
+
+/// A strong reference to `trace` for an observation opening on this thread: one of the
+/// buffer's spares when it holds this trace, else a new one.
+#[inline]
+pub(crate) fn clone_trace(trace: &Arc<TraceState>) -> Arc<TraceState> {
+    let spare = BUFFER.try_with(|buffer| {
+        let Ok(mut buffer) = buffer.try_borrow_mut() else {
+            return false;
+        };
+        let held = buffer.trace.as_ref().is_some_and(|t| Arc::ptr_eq(t, trace));
+        if held && buffer.spare > 0 {
+            buffer.spare -= 1;
+            return true;
+        }
+        false
+    });
+    if spare == Ok(true) {
+        // SAFETY: the buffer owned this strong reference (a spare, counted in the trace's
+        // strong count) and has just given it up: it now belongs to the returned `Arc`.
+        unsafe { Arc::from_raw(Arc::as_ptr(trace)) }
+    } else {
+        trace.clone()
+    }
+}
+
+/// Gives back the strong reference of an observation that ended on this thread: kept as a
+/// spare when the buffer holds this trace, else dropped.
+#[inline]
+pub(crate) fn release_trace(trace: Arc<TraceState>) {
+    let kept = BUFFER.try_with(|buffer| {
+        let Ok(mut buffer) = buffer.try_borrow_mut() else {
+            return false;
+        };
+        let held = buffer
+            .trace
+            .as_ref()
+            .is_some_and(|t| Arc::ptr_eq(t, &trace));
+        if held && buffer.spare < CAPACITY {
+            buffer.spare += 1;
+            return true;
+        }
+        false
+    });
+    if kept == Ok(true) {
+        // The buffer owns the reference now (counted in `spare`); it is released at
+        // hand-over.
+        std::mem::forget(trace);
+    }
 }
 
 /// Hands over what another trace left, and starts a batch of `trace`.
@@ -276,5 +335,39 @@ mod tests {
         let d = &stats.destinations[0];
         assert_eq!((d.accepted, d.dropped, d.pending), (5, 5, 0));
         assert!(d.balanced());
+    }
+
+    #[test]
+    fn spare_references_are_reused_then_released_at_hand_over() {
+        let (client, _memory) = Client::in_memory();
+        let trace = TraceState::new(pipeline_of(&client), TraceId::random());
+        let parent = Frame::with_trace(trace.clone(), None, "parent".into(), Default::default());
+        let id = parent.span_id.expect("an observation");
+        let base = Arc::strong_count(&trace);
+        parent.enter_with(false, || {
+            // Not held by the buffer yet: a new reference, and dropped on release.
+            let early = clone_trace(&trace);
+            assert_eq!(Arc::strong_count(&trace), base + 1);
+            release_trace(early);
+            assert_eq!(Arc::strong_count(&trace), base);
+
+            assert!(try_add(&trace, entry(id, 0)));
+            assert_eq!(Arc::strong_count(&trace), base + 1, "the buffer's own");
+            let child = clone_trace(&trace);
+            assert_eq!(Arc::strong_count(&trace), base + 2);
+            release_trace(child);
+            assert_eq!(Arc::strong_count(&trace), base + 2, "kept as a spare");
+            let next = clone_trace(&trace);
+            assert!(Arc::ptr_eq(&next, &trace));
+            assert_eq!(Arc::strong_count(&trace), base + 2, "the spare, handed out");
+            release_trace(next);
+        });
+        hand_over_pending();
+        assert_eq!(
+            Arc::strong_count(&trace),
+            base,
+            "spares released with the batch"
+        );
+        drop(parent);
     }
 }
