@@ -135,22 +135,32 @@ pub(crate) fn try_add(trace: &Arc<TraceState>, entry: Entry) -> bool {
         .unwrap_or(false)
 }
 
+/// Runs `step` on the buffer's count of spare references when the buffer holds `trace`;
+/// false when it does not (or the buffer is busy or gone), or when `step` says so.
+#[inline]
+fn with_spares(trace: &Arc<TraceState>, step: impl FnOnce(&mut usize) -> bool) -> bool {
+    BUFFER
+        .try_with(|buffer| {
+            let Ok(mut buffer) = buffer.try_borrow_mut() else {
+                return false;
+            };
+            let buffer = &mut *buffer;
+            let held = buffer.trace.as_ref().is_some_and(|t| Arc::ptr_eq(t, trace));
+            held && step(&mut buffer.spare)
+        })
+        .unwrap_or(false)
+}
+
 /// A strong reference to `trace` for an observation opening on this thread: one of the
 /// buffer's spares when it holds this trace, else a new one.
 #[inline]
 pub(crate) fn clone_trace(trace: &Arc<TraceState>) -> Arc<TraceState> {
-    let spare = BUFFER.try_with(|buffer| {
-        let Ok(mut buffer) = buffer.try_borrow_mut() else {
-            return false;
-        };
-        let held = buffer.trace.as_ref().is_some_and(|t| Arc::ptr_eq(t, trace));
-        if held && buffer.spare > 0 {
-            buffer.spare -= 1;
-            return true;
-        }
-        false
+    let took_spare = with_spares(trace, |spare| {
+        let some = *spare > 0;
+        *spare -= usize::from(some);
+        some
     });
-    if spare == Ok(true) {
+    if took_spare {
         // SAFETY: the buffer owned this strong reference (a spare, counted in the trace's
         // strong count) and has just given it up: it now belongs to the returned `Arc`.
         unsafe { Arc::from_raw(Arc::as_ptr(trace)) }
@@ -163,21 +173,12 @@ pub(crate) fn clone_trace(trace: &Arc<TraceState>) -> Arc<TraceState> {
 /// spare when the buffer holds this trace, else dropped.
 #[inline]
 pub(crate) fn release_trace(trace: Arc<TraceState>) {
-    let kept = BUFFER.try_with(|buffer| {
-        let Ok(mut buffer) = buffer.try_borrow_mut() else {
-            return false;
-        };
-        let held = buffer
-            .trace
-            .as_ref()
-            .is_some_and(|t| Arc::ptr_eq(t, &trace));
-        if held && buffer.spare < CAPACITY {
-            buffer.spare += 1;
-            return true;
-        }
-        false
+    let kept = with_spares(&trace, |spare| {
+        let room = *spare < CAPACITY;
+        *spare += usize::from(room);
+        room
     });
-    if kept == Ok(true) {
+    if kept {
         // The buffer owns the reference now (counted in `spare`); it is released at
         // hand-over.
         std::mem::forget(trace);
