@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use observe_cli::ui::UiServer;
-use observe_runtime::export::store::{StoreExporter, SCHEMA_VERSION};
+use observe_store::{StoreExporter, SCHEMA_VERSION};
 use rusqlite::Connection;
 
 /// Traces (one session each); the last one is the big trace.

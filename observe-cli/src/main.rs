@@ -13,12 +13,12 @@ use anyhow::{bail, Context as _, Result};
 use clap::{Parser, Subcommand};
 use observe_cli::reports::Report;
 use observe_cli::sql::{self, Table, TIMESTAMP_FORMAT};
-use observe_runtime::export::store::{
-    default_store_path, Store, StoreError, StoreExporter, DEFAULT_STORE_PATH, SCHEMA_VERSION,
-};
-use observe_runtime::model::{Level, Observation, ObservationType};
-use observe_runtime::view::{
+use observe_model::model::{Level, Observation, ObservationType};
+use observe_model::view::{
     self, escape_control, format_cost, format_duration, SessionTree, TraceTree, ViewOptions,
+};
+use observe_store::{
+    default_store_path, Store, StoreError, StoreExporter, DEFAULT_STORE_PATH, SCHEMA_VERSION,
 };
 use output::{cell, Cells, Format, Output, Rows};
 use rusqlite::types::Value;
@@ -160,7 +160,7 @@ fn parse_timeout(text: &str) -> Result<Timeout, String> {
 
 fn parse_level(text: &str) -> Result<Level, String> {
     text.parse()
-        .map_err(|e: observe_runtime::model::UnknownVariant| e.to_string())
+        .map_err(|e: observe_model::model::UnknownVariant| e.to_string())
 }
 
 fn main() -> ExitCode {
@@ -725,7 +725,7 @@ mod tests {
     fn plan(f: &Filters) -> Vec<String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("traces.db");
-        drop(observe_runtime::export::store::StoreExporter::open(&path).unwrap());
+        drop(observe_store::StoreExporter::open(&path).unwrap());
         let store = Store::open(&path).unwrap();
         let (sql, args) = traces_query(f, 50).unwrap();
         let mut stmt = store

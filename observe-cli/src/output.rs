@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Result;
 use comfy_table::{presets, CellAlignment, ContentArrangement, LineStyle, Table as Grid};
 use observe_cli::sql::{self, value_to_json, RowSink, SqlError};
-use observe_runtime::view::{escape_control, format_duration};
+use observe_model::view::{escape_control, format_duration};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 

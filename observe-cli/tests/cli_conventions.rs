@@ -14,12 +14,12 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
-use observe_runtime::export::store::StoreExporter;
-use observe_runtime::export::Batch;
-use observe_runtime::model::{
+use observe_model::model::{
     Cost, Json, Level, Observation, ObservationDetails, ObservationType, SpanId, Timestamp,
     TraceAttributes, TraceId, Usage,
 };
+use observe_runtime::export::Batch;
+use observe_store::StoreExporter;
 
 fn observe(db: &Path, args: &[&str]) -> Output {
     common::observe(Some(db), args)

@@ -7,9 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::{observe, ok};
-use observe_runtime::export::store::StoreExporter;
-use observe_runtime::model::{Cost, Usage};
+use observe_model::model::{Cost, Usage};
 use observe_runtime::{Client, ObservationUpdate, Trace};
+use observe_store::StoreExporter;
 
 /// A session `chat-1` of one trace: a generation linked to prompt `summarize` v3 with usage
 /// and no cost (priced by the store), and one with a cost given.

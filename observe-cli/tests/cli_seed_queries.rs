@@ -6,7 +6,7 @@ mod common;
 
 use observe_cli::reports::Report;
 use observe_cli::sql::{self, Table};
-use observe_runtime::export::store::Store;
+use observe_store::Store;
 use rusqlite::types::Value;
 
 fn store() -> (tempfile::TempDir, Store) {

@@ -47,17 +47,20 @@
 //! and the in-memory and console destinations.
 
 #![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 // Every `unsafe` block says why it holds; an `unsafe fn`'s body is not one big unsafe block.
 #![deny(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod config;
 pub mod export;
-pub mod genai;
 pub mod limits;
-pub mod model;
-#[cfg(feature = "pricing")]
-pub mod pricing;
-pub mod view;
+pub use observe_model::{genai, model, view};
+// The variables' names and the URL redaction are shared with the other crates; the runtime
+// reaches them at the paths it always had.
+use observe_model::{redact, vars};
+#[cfg(feature = "store")]
+#[cfg_attr(docsrs, doc(cfg(feature = "store")))]
+pub use observe_store::pricing;
 
 #[cfg(feature = "tracing-bridge")]
 pub mod bridge;
@@ -71,11 +74,9 @@ mod context;
 mod global;
 mod handle;
 mod pipeline;
-mod redact;
 mod stream;
 mod traps;
 mod update;
-mod vars;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -16,7 +16,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::Path;
 use std::time::Instant;
 
-use observe_runtime::export::store::Store;
+use observe_store::Store;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params_from_iter, OptionalExtension as _, Row};
 use serde_json::{json, Value};
@@ -90,7 +90,7 @@ impl ApiError {
 /// ```
 /// use std::time::Duration;
 /// use observe_cli::ui::Api;
-/// use observe_runtime::export::store::StoreExporter;
+/// use observe_store::StoreExporter;
 /// use observe_runtime::{Client, Trace};
 ///
 /// let dir = tempfile::tempdir().unwrap();
@@ -634,8 +634,8 @@ mod tests {
     use std::cell::RefCell;
     use std::time::Duration;
 
-    use observe_runtime::export::store::StoreExporter;
     use observe_runtime::{Client, Trace};
+    use observe_store::StoreExporter;
 
     use super::*;
 

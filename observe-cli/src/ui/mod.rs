@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use observe_runtime::export::store::{Store, StoreError};
+use observe_store::{Store, StoreError};
 
 pub use api::Api;
 pub use query::{run as run_query, QueryLimits, QueryResult};
@@ -58,7 +58,7 @@ pub enum UiError {
 ///
 /// ```
 /// use observe_cli::ui::UiServer;
-/// use observe_runtime::export::store::StoreExporter;
+/// use observe_store::StoreExporter;
 ///
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("traces.db");

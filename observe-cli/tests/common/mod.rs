@@ -25,12 +25,12 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
-use observe_runtime::export::store::StoreExporter;
-use observe_runtime::export::Batch;
-use observe_runtime::model::{
+use observe_model::model::{
     Cost, Json, Level, Observation, ObservationDetails, ObservationType, SpanId, Timestamp,
     TraceAttributes, TraceId, Usage,
 };
+use observe_runtime::export::Batch;
+use observe_store::StoreExporter;
 
 pub const SECOND: u64 = 1_000_000_000;
 pub const DAY: u64 = 86_400 * SECOND;

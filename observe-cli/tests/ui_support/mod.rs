@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use observe_runtime::export::store::StoreExporter;
-use observe_runtime::model::{Cost, Level, Usage};
+use observe_model::model::{Cost, Level, Usage};
 use observe_runtime::{Client, ObservationUpdate, ScoreRequest, Trace};
+use observe_store::StoreExporter;
 use serde_json::json;
 
 /// Payloads that run script if a page ever parses application data as HTML: each sets

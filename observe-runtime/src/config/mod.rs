@@ -208,7 +208,7 @@ pub struct Config {
     service_name: Option<String>,
     store_path: Option<PathBuf>,
     model_prices_file: Option<PathBuf>,
-    #[cfg(feature = "pricing")]
+    #[cfg(feature = "store")]
     model_prices: Option<crate::pricing::PriceList>,
     queue_capacity: usize,
     max_queue_bytes: usize,
@@ -263,7 +263,7 @@ impl Default for Config {
             service_name: None,
             store_path: None,
             model_prices_file: None,
-            #[cfg(feature = "pricing")]
+            #[cfg(feature = "store")]
             model_prices: None,
             queue_capacity: pipeline.queue_capacity,
             max_queue_bytes: pipeline.max_queue_bytes,
@@ -312,7 +312,7 @@ fn check_url(variable: &'static str, url: &str, base: bool) -> Result<(), Config
             "a base URL takes no query string or fragment (paths are appended to it)",
         ));
     }
-    #[cfg(feature = "http")]
+    #[cfg(any(feature = "otlp", feature = "ingestion"))]
     crate::export::http::parse_url(url)
         .map_err(|e| invalid(variable, url, format!("expected an http(s) URL: {e}")))?;
     Ok(())
@@ -596,7 +596,7 @@ impl Config {
     /// let config = Config::new().model_prices(PriceList::new().with_model(ours));
     /// # drop(config);
     /// ```
-    #[cfg(feature = "pricing")]
+    #[cfg(feature = "store")]
     pub fn model_prices(mut self, prices: crate::pricing::PriceList) -> Config {
         self.model_prices = Some(prices);
         self

@@ -438,7 +438,9 @@ pub(super) fn parse_headers(
         };
         let name = name.trim();
         match percent_decode(raw.trim()) {
-            Some(v) if header_ok(name, &v) => headers.push((name.to_owned(), v)),
+            Some(v) if crate::export::http::valid_header(name, &v) => {
+                headers.push((name.to_owned(), v))
+            }
             // The value may be a credential: name the header, not its value.
             _ => {
                 return Err(invalid(
@@ -452,12 +454,6 @@ pub(super) fn parse_headers(
         }
     }
     Ok(headers)
-}
-
-#[cfg(feature = "otlp")]
-fn header_ok(name: &str, value: &str) -> bool {
-    reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_ok()
-        && reqwest::header::HeaderValue::from_str(value).is_ok()
 }
 
 #[cfg(test)]

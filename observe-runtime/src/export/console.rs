@@ -37,9 +37,9 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write;
 
-use crate::export::{Batch, ExportError, Exporter};
 use crate::model::{Level, Observation, TraceId};
 use crate::view::escape_control;
+use observe_model::export::{Batch, ExportError, Exporter};
 
 /// Traces tallied while waiting for their root; past this many, the oldest tallies are
 /// forgotten (a root that never comes must not grow memory without bound).

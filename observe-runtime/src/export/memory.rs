@@ -16,8 +16,8 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::export::{Batch, ExportError, Exporter};
 use crate::model::{Observation, Score, TraceId};
+use observe_model::export::{Batch, ExportError, Exporter};
 
 /// Keeps every exported observation and score; clones share the same storage.
 #[derive(Clone, Default, Debug)]

@@ -2,7 +2,7 @@
 //! lowercase hex ids, UTC RFC 3339 timestamps with microseconds, JSON objects and arrays,
 //! each into a buffer the caller keeps, so that a row costs no allocation.
 
-use crate::model::{Metadata, Timestamp};
+use observe_model::model::{Metadata, Timestamp};
 
 /// ASCII formatted into a buffer, as text.
 pub(super) fn text(ascii: &[u8]) -> &str {
@@ -33,7 +33,7 @@ pub(super) fn hex_into(value: u128, out: &mut [u8]) {
     }
 }
 
-pub(super) use crate::model::RFC3339_LEN;
+pub(super) use observe_model::model::RFC3339_LEN;
 
 /// Formats timestamps as [`Timestamp::write_rfc3339`] does, keeping the date and time of day of the last
 /// second it formatted: a batch's timestamps share most of theirs.
@@ -118,7 +118,7 @@ fn write_json_string(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Json, SpanId, TraceId};
+    use observe_model::model::{Json, SpanId, TraceId};
 
     #[test]
     fn hex_matches_display() {

@@ -12,7 +12,7 @@ use std::path::Path;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::StoreError;
-use crate::model::ObservationType;
+use observe_model::model::ObservationType;
 
 /// The version this build writes and reads.
 pub(crate) const CURRENT_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -250,6 +250,8 @@ pub(crate) fn stored_type(kind: ObservationType) -> &'static str {
         Evaluator => "EVALUATOR",
         Embedding => "EMBEDDING",
         Guardrail => "GUARDRAIL",
+        // A type added to the model after this store: Langfuse keeps unknown types as spans.
+        _ => "SPAN",
     }
 }
 
@@ -332,4 +334,18 @@ fn check_not_newer(found: i32, path: &Path) -> Result<(), StoreError> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_observation_type_is_stored_in_langfuse_spelling() {
+        for kind in observe_model::model::ObservationType::ALL {
+            assert_eq!(
+                super::stored_type(*kind),
+                kind.as_str().to_ascii_uppercase(),
+                "{kind:?} needs its stored spelling"
+            );
+        }
+    }
 }

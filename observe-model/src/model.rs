@@ -7,7 +7,7 @@
 //! them on without another round of encoding.
 //!
 //! ```
-//! use observe_runtime::model::{Level, ObservationType};
+//! use observe_model::model::{Level, ObservationType};
 //!
 //! assert_eq!(ObservationType::Generation.as_str(), "generation");
 //! assert_eq!("tool".parse::<ObservationType>().unwrap(), ObservationType::Tool);
@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 /// A 16-byte trace id, printed as 32 lowercase hex characters (the OTLP and Langfuse form).
 ///
 /// ```
-/// use observe_runtime::model::TraceId;
+/// use observe_model::model::TraceId;
 /// let id: TraceId = "0af7651916cd43dd8448eb211c80319c".parse().unwrap();
 /// assert_eq!(id.to_string(), "0af7651916cd43dd8448eb211c80319c");
 /// ```
@@ -36,7 +36,7 @@ pub struct TraceId(pub u128);
 /// An 8-byte observation (span) id, printed as 16 lowercase hex characters.
 ///
 /// ```
-/// use observe_runtime::model::SpanId;
+/// use observe_model::model::SpanId;
 /// let id = SpanId(0xb7ad6b7169203331);
 /// assert_eq!(id.to_string(), "b7ad6b7169203331");
 /// ```
@@ -239,7 +239,7 @@ string_enum! {
 /// [`Json::as_plain_str`] gives it back unquoted where Langfuse wants a string as-is.
 ///
 /// ```
-/// use observe_runtime::model::Json;
+/// use observe_model::model::Json;
 /// let v = Json::from_value(&serde_json::json!({"a": 1}));
 /// assert_eq!(v.as_str(), r#"{"a":1}"#);
 /// assert_eq!(Json::from_value(&"hi").as_plain_str(), Some("hi".into()));
@@ -271,7 +271,7 @@ impl Json {
     /// text from outside.
     ///
     /// ```
-    /// use observe_runtime::model::Json;
+    /// use observe_model::model::Json;
     /// assert_eq!(Json::from_raw(r#"{"a":1}"#).as_str(), r#"{"a":1}"#);
     /// ```
     pub fn from_raw(text: impl Into<Box<str>>) -> Json {
@@ -352,7 +352,7 @@ pub type Metadata = BTreeMap<String, Json>;
 /// Token (or other unit) counts of a generation: `{"input": n, "output": n, "total": n, ...}`.
 ///
 /// ```
-/// use observe_runtime::model::Usage;
+/// use observe_model::model::Usage;
 /// let u = Usage::new(120, 30);
 /// assert_eq!(u.get("total"), Some(150));
 /// ```
@@ -364,7 +364,7 @@ impl Usage {
     /// wrapping (a count that large is already meaningless; a panic would be worse).
     ///
     /// ```
-    /// use observe_runtime::model::Usage;
+    /// use observe_model::model::Usage;
     /// assert_eq!(Usage::new(u64::MAX, 1).get("total"), Some(u64::MAX));
     /// ```
     pub fn new(input: u64, output: u64) -> Self {
@@ -390,7 +390,7 @@ impl Usage {
 /// Cost in USD: `{"input": x, "output": y, "total": z, ...}`.
 ///
 /// ```
-/// use observe_runtime::model::Cost;
+/// use observe_model::model::Cost;
 /// let c = Cost::new(0.01, 0.02);
 /// assert!((c.total() - 0.03).abs() < 1e-12);
 /// ```
@@ -426,7 +426,7 @@ impl Cost {
     /// runtime drops a cost holding one, with a warning, and keeps the observation.
     ///
     /// ```
-    /// use observe_runtime::model::Cost;
+    /// use observe_model::model::Cost;
     /// assert_eq!(Cost::new(0.1, 0.2).invalid_entry(), None);
     /// assert_eq!(Cost::new(-0.1, 0.2).invalid_entry().map(|(k, _)| k), Some("input"));
     /// assert!(Cost::total_only(f64::NAN).invalid_entry().is_some());
@@ -442,7 +442,7 @@ impl Cost {
 /// A point in time as nanoseconds since the Unix epoch (UTC).
 ///
 /// ```
-/// use observe_runtime::model::Timestamp;
+/// use observe_model::model::Timestamp;
 /// let t = Timestamp(1_764_282_066_094_913_000);
 /// assert_eq!(t.to_rfc3339(), "2025-11-27T22:21:06.094913Z");
 /// ```
@@ -475,7 +475,7 @@ impl Timestamp {
     /// (exporters format one per record).
     ///
     /// ```
-    /// use observe_runtime::model::{Timestamp, RFC3339_LEN};
+    /// use observe_model::model::{Timestamp, RFC3339_LEN};
     /// let mut buf = [0; RFC3339_LEN];
     /// assert_eq!(Timestamp(0).write_rfc3339(&mut buf), "1970-01-01T00:00:00.000000Z");
     /// ```
@@ -519,7 +519,7 @@ impl Timestamp {
     /// 0 to 9 fraction digits) back; `None` for anything else, or a time before 1970.
     ///
     /// ```
-    /// use observe_runtime::model::Timestamp;
+    /// use observe_model::model::Timestamp;
     /// let t = Timestamp(1_764_282_066_094_913_000);
     /// assert_eq!(Timestamp::parse_rfc3339(&t.to_rfc3339()), Some(t));
     /// assert_eq!(Timestamp::parse_rfc3339("1970-01-01T00:00:01Z"), Some(Timestamp(1_000_000_000)));
@@ -737,7 +737,7 @@ impl Observation {
     ///
     /// ```
     /// use std::sync::Arc;
-    /// use observe_runtime::model::*;
+    /// use observe_model::model::*;
     ///
     /// let mut o = Observation {
     ///     trace_id: TraceId(1), id: SpanId(1), parent_id: None, name: "chat".into(),
@@ -766,6 +766,54 @@ pub enum ScoreValue {
     Categorical(String),
     /// True or false (`BOOLEAN`, sent as 1 or 0).
     Boolean(bool),
+}
+
+impl ScoreValue {
+    /// Langfuse's `dataType` for this value: `NUMERIC`, `CATEGORICAL` or `BOOLEAN`.
+    ///
+    /// ```
+    /// use observe_model::model::ScoreValue;
+    /// assert_eq!(ScoreValue::from(true).data_type(), "BOOLEAN");
+    /// ```
+    pub fn data_type(&self) -> &'static str {
+        match self {
+            ScoreValue::Numeric(_) => "NUMERIC",
+            ScoreValue::Categorical(_) => "CATEGORICAL",
+            ScoreValue::Boolean(_) => "BOOLEAN",
+        }
+    }
+
+    /// The value as Langfuse's numeric `value`: a number as is, a boolean as `1` or `0`, a
+    /// label as `None`.
+    ///
+    /// ```
+    /// use observe_model::model::ScoreValue;
+    /// assert_eq!(ScoreValue::from(false).as_number(), Some(0.0));
+    /// assert_eq!(ScoreValue::from("good").as_number(), None);
+    /// ```
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            ScoreValue::Numeric(v) => Some(*v),
+            ScoreValue::Boolean(b) => Some(if *b { 1.0 } else { 0.0 }),
+            ScoreValue::Categorical(_) => None,
+        }
+    }
+
+    /// The value as Langfuse's `stringValue`: a label as is, a boolean as `True` or `False`
+    /// (the server's spelling), a number as `None`.
+    ///
+    /// ```
+    /// use observe_model::model::ScoreValue;
+    /// assert_eq!(ScoreValue::from(true).string_value(), Some("True"));
+    /// assert_eq!(ScoreValue::from(0.5).string_value(), None);
+    /// ```
+    pub fn string_value(&self) -> Option<&str> {
+        match self {
+            ScoreValue::Numeric(_) => None,
+            ScoreValue::Categorical(c) => Some(c),
+            ScoreValue::Boolean(b) => Some(if *b { "True" } else { "False" }),
+        }
+    }
 }
 
 impl From<f64> for ScoreValue {

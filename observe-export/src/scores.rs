@@ -2,8 +2,8 @@
 //! SDK v5 sends them. Both Langfuse exporters (OTLP and the legacy ingestion API) use this.
 //!
 //! ```
-//! use observe_runtime::export::scores::encode_score;
-//! use observe_runtime::model::{Score, ScoreValue, Timestamp, TraceId};
+//! use observe_export::scores::encode_score;
+//! use observe_model::model::{Score, ScoreValue, Timestamp, TraceId};
 //!
 //! let score = Score {
 //!     id: "0af7651916cd43dd8448eb211c80319c".into(),
@@ -24,9 +24,9 @@
 use reqwest::header::{HeaderValue, CONTENT_TYPE};
 use serde::Serialize;
 
-use crate::export::http::{self, HeaderStyle, Sender, SetupError, Target};
-use crate::export::ExportError;
-use crate::model::{Score, ScoreValue};
+use crate::http::{self, HeaderStyle, Sender, SetupError, Target};
+use observe_model::export::{combine, Batch, ExportError};
+use observe_model::model::Score;
 
 /// The JSON body of `POST /api/public/scores` (`CreateScoreRequest` in the OpenAPI spec):
 /// camelCase, absent fields omitted.
@@ -57,12 +57,11 @@ enum Value<'a> {
 /// numbers (a boolean as `1` or `0`), categorical ones as strings, with `dataType` set.
 /// A non-finite number (JSON has no NaN) is sent as `0`.
 pub fn encode_score(score: &Score, environment: Option<&str>) -> Vec<u8> {
-    let (value, data_type) = match &score.value {
-        ScoreValue::Numeric(v) if v.is_finite() => (Value::Number(*v), "NUMERIC"),
-        ScoreValue::Numeric(_) => (Value::Number(0.0), "NUMERIC"),
-        ScoreValue::Boolean(b) => (Value::Number(if *b { 1.0 } else { 0.0 }), "BOOLEAN"),
-        ScoreValue::Categorical(s) => (Value::Text(s), "CATEGORICAL"),
+    let value = match (score.value.as_number(), score.value.string_value()) {
+        (Some(v), _) => Value::Number(if v.is_finite() { v } else { 0.0 }),
+        (None, text) => Value::Text(text.unwrap_or_default()),
     };
+    let data_type = score.value.data_type();
     let request = CreateScoreRequest {
         id: &score.id,
         trace_id: score.trace_id.to_string(),
@@ -141,6 +140,32 @@ impl ScoreTarget {
     }
 }
 
+/// One batch's result at a Langfuse destination: `observations`, the result of sending its
+/// observations, then its scores by `send_scores`. Scores are not sent after the
+/// observations found the server unreachable (they would wait out the same deadline again):
+/// they fail as unreachable too, counted as not sent.
+pub(crate) fn observations_then_scores(
+    batch: &Batch,
+    observations: Result<(), ExportError>,
+    destination: &str,
+    send_scores: impl FnOnce() -> Result<(), ExportError>,
+) -> Result<(), ExportError> {
+    let scores = if batch.scores.is_empty() {
+        Ok(())
+    } else if matches!(observations, Err(ExportError::Unavailable { .. })) {
+        Err(ExportError::Unavailable {
+            destination: destination.to_owned(),
+            message: "scores not sent: the server is unreachable".to_owned(),
+        })
+    } else {
+        send_scores()
+    };
+    combine(vec![
+        (observations, batch.observations.len()),
+        (scores, batch.scores.len()),
+    ])
+}
+
 /// What a `401`/`403` from Langfuse means.
 pub(crate) const LANGFUSE_AUTH_HINT: &str =
     "check LANGFUSE_PUBLIC_KEY / LANGFUSE_SECRET_KEY, and that LANGFUSE_BASE_URL is the server \
@@ -149,7 +174,7 @@ pub(crate) const LANGFUSE_AUTH_HINT: &str =
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{SpanId, Timestamp, TraceId};
+    use observe_model::model::{ScoreValue, SpanId, Timestamp, TraceId};
 
     fn score(value: ScoreValue) -> Score {
         Score {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OpenFlags, Row};
 
 use super::{schema, StoreError, BUSY_TIMEOUT};
-use crate::model::{
+use observe_model::model::{
     Cost, Json, Level, Metadata, Observation, ObservationDetails, ObservationType, SpanId,
     Timestamp, TraceAttributes, TraceId, Usage,
 };
@@ -23,15 +23,33 @@ use crate::model::{
 /// newer observe is [`StoreError::NewerSchema`].
 ///
 /// ```
-/// use std::time::Duration;
-/// use observe_runtime::{Client, Trace};
-/// use observe_runtime::export::store::{Store, StoreExporter};
+/// use std::sync::Arc;
+/// use observe_model::export::{Batch, Exporter};
+/// use observe_model::model::{
+///     Level, Observation, ObservationType, SpanId, Timestamp, TraceAttributes, TraceId,
+/// };
+/// use observe_store::{Store, StoreExporter};
 ///
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("traces.db");
-/// let client = Client::builder().exporter(StoreExporter::open(&path).unwrap()).build();
-/// client.trace(Trace::new("url_fetch").session_id("analysis_abc123")).end();
-/// client.flush(Duration::from_secs(5));
+/// let mut exporter = StoreExporter::open(&path).unwrap();
+/// let root = Observation {
+///     trace_id: TraceId::random(),
+///     id: SpanId::random(),
+///     parent_id: None,
+///     name: "url_fetch".into(),
+///     kind: ObservationType::Span,
+///     level: Level::Default,
+///     start: Timestamp::now(),
+///     end: Timestamp::now(),
+///     details: None,
+///     trace: Arc::new(TraceAttributes {
+///         session_id: Some("analysis_abc123".into()),
+///         ..TraceAttributes::default()
+///     }),
+/// };
+/// exporter.export(&Batch { observations: vec![Box::new(root)], scores: vec![] }).unwrap();
+/// exporter.flush().unwrap();
 ///
 /// let store = Store::open(&path).unwrap();
 /// let observations = store.session_observations("analysis_abc123").unwrap();

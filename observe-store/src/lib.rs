@@ -29,23 +29,47 @@
 //! merges by key and tags are a union; the root
 //! observation, which ends last, carries the trace's final attributes.
 //!
+//! Applications configure it through `observe-runtime` (it is the default destination); the
+//! exporter takes batches as any [`Exporter`] does:
+//!
 //! ```
-//! use std::time::Duration;
-//! use observe_runtime::{Client, ObservationUpdate, Trace};
-//! use observe_runtime::export::store::StoreExporter;
-//! use observe_runtime::model::Cost;
+//! use std::sync::Arc;
+//! use observe_model::export::{Batch, Exporter};
+//! use observe_model::model::{
+//!     Cost, Level, Observation, ObservationType, SpanId, Timestamp, TraceAttributes, TraceId,
+//! };
+//! use observe_store::StoreExporter;
 //!
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = dir.path().join("traces.db");
-//! let client = Client::builder().exporter(StoreExporter::open(&path).unwrap()).build();
-//! let trace = client.trace(Trace::new("url_fetch").session_id("analysis_abc123").user_id("u1"));
-//! let mut llm = trace.generation("summarize");
-//! llm.update(ObservationUpdate::new().cost(Cost::total_only(0.02)));
-//! llm.end();
-//! trace.end();
-//! client.shutdown(Duration::from_secs(5));
+//! let mut exporter = StoreExporter::open(&path).unwrap();
 //!
-//! let store = observe_runtime::export::store::Store::open(&path).unwrap();
+//! let trace = Arc::new(TraceAttributes {
+//!     name: Some("url_fetch".into()),
+//!     session_id: Some("analysis_abc123".into()),
+//!     user_id: Some("u1".into()),
+//!     ..TraceAttributes::default()
+//! });
+//! let observation = |id: u64, parent: Option<u64>, name: &'static str, kind| Observation {
+//!     trace_id: TraceId(7),
+//!     id: SpanId(id),
+//!     parent_id: parent.map(SpanId),
+//!     name: name.into(),
+//!     kind,
+//!     level: Level::Default,
+//!     start: Timestamp::now(),
+//!     end: Timestamp::now(),
+//!     details: None,
+//!     trace: Arc::clone(&trace),
+//! };
+//! let mut llm = observation(2, Some(1), "summarize", ObservationType::Generation);
+//! llm.details_mut().cost = Some(Cost::total_only(0.02));
+//! let root = observation(1, None, "url_fetch", ObservationType::Span);
+//! let batch = Batch { observations: vec![Box::new(llm), Box::new(root)], scores: vec![] };
+//! exporter.export(&batch).unwrap();
+//! exporter.shutdown().unwrap();
+//!
+//! let store = observe_store::Store::open(&path).unwrap();
 //! let (user, cost): (String, f64) = store
 //!     .connection()
 //!     .query_row("SELECT user_id, calculated_total_cost FROM traces", [], |r| {
@@ -54,9 +78,13 @@
 //!     .unwrap();
 //! assert_eq!(user, "u1");
 //! assert!((cost - 0.02).abs() < 1e-12);
+//! assert_eq!(store.session_observations("analysis_abc123").unwrap().len(), 2);
 //! ```
 
+#![warn(missing_docs)]
+
 mod checkpoint;
+pub mod pricing;
 mod raw;
 mod read;
 mod schema;
@@ -68,12 +96,12 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::export::{Batch, ExportError, Exporter};
 use crate::pricing::PriceList;
+use observe_model::export::{Batch, ExportError, Exporter};
 
 pub use read::Store;
 
-pub use crate::vars::DEFAULT_STORE_PATH;
+pub use observe_model::vars::DEFAULT_STORE_PATH;
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i32 = schema::CURRENT_VERSION;
@@ -85,12 +113,12 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// `.observe/traces.db` in the working directory.
 ///
 /// ```
-/// use observe_runtime::export::store::default_store_path;
+/// use observe_store::default_store_path;
 /// let path = default_store_path();
 /// assert!(path.ends_with("traces.db") || std::env::var_os("OBSERVE_STORE_PATH").is_some());
 /// ```
 pub fn default_store_path() -> PathBuf {
-    match std::env::var_os(crate::vars::STORE_PATH) {
+    match std::env::var_os(observe_model::vars::STORE_PATH) {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => PathBuf::from(DEFAULT_STORE_PATH),
     }
@@ -230,14 +258,11 @@ fn configure_writer(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 /// Writes every batch it is given into a SQLite file; see the [module docs](self).
 ///
 /// ```
-/// use observe_runtime::Client;
-/// use observe_runtime::export::store::StoreExporter;
+/// use observe_store::StoreExporter;
 ///
 /// let dir = tempfile::tempdir().unwrap();
 /// let store = StoreExporter::open(dir.path().join("nested/traces.db")).unwrap();
 /// assert!(store.path().ends_with("nested/traces.db"));
-/// let client = Client::builder().exporter(store).build();
-/// # drop(client);
 /// ```
 pub struct StoreExporter {
     /// The connection and its statements.
@@ -294,8 +319,8 @@ impl StoreExporter {
     /// list and the `OBSERVE_MODEL_PRICES` file).
     ///
     /// ```
-    /// use observe_runtime::export::store::StoreExporter;
-    /// use observe_runtime::pricing::{ModelPrice, PriceList};
+    /// use observe_store::StoreExporter;
+    /// use observe_store::pricing::{ModelPrice, PriceList};
     ///
     /// let dir = tempfile::tempdir().unwrap();
     /// let ours = ModelPrice::new("house-llm", "(?i)^house-llm$").unwrap()
@@ -327,8 +352,8 @@ impl StoreExporter {
     /// rest of the batch is stored.
     ///
     /// ```
-    /// use observe_runtime::export::Batch;
-    /// use observe_runtime::export::store::StoreExporter;
+    /// use observe_model::export::Batch;
+    /// use observe_store::StoreExporter;
     ///
     /// let dir = tempfile::tempdir().unwrap();
     /// let mut store = StoreExporter::open(dir.path().join("t.db")).unwrap();

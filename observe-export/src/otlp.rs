@@ -14,7 +14,7 @@
 //! with the status message.
 //!
 //! Beside them, every span carries the OpenTelemetry GenAI attributes that say the same in
-//! the conventions' words ([`crate::genai`]): `gen_ai.operation.name`, `gen_ai.request.model`
+//! the conventions' words ([`observe_model::genai`]): `gen_ai.operation.name`, `gen_ai.request.model`
 //! and `gen_ai.response.model`, `gen_ai.usage.*` tokens, the `gen_ai.request.*` model
 //! parameters, `gen_ai.conversation.id` (the session) and
 //! `gen_ai.response.time_to_first_chunk`, so that Jaeger, Tempo, Honeycomb or Datadog read a
@@ -35,12 +35,12 @@ use flate2::write::GzEncoder;
 use flate2::Compression;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_ENCODING, CONTENT_TYPE};
 
-use crate::export::http::{self, HeaderStyle, HttpOptions, Sender, SetupError, Target};
-use crate::export::json::{write_cost_json, write_usage_json};
-use crate::export::scores::{ScoreTarget, LANGFUSE_AUTH_HINT};
-use crate::export::{Batch, ExportError, Exporter};
-use crate::genai::{self, attributes as gen_ai, GenAiUsage};
-use crate::model::{Json, Level, Observation, ObservationDetails, TraceAttributes};
+use crate::http::{self, HeaderStyle, HttpOptions, Sender, SetupError, Target};
+use crate::json::{write_cost_json, write_usage_json};
+use crate::scores::{observations_then_scores, ScoreTarget, LANGFUSE_AUTH_HINT};
+use observe_model::export::{Batch, ExportError, Exporter};
+use observe_model::genai::{self, attributes as gen_ai, GenAiUsage};
+use observe_model::model::{Json, Level, Observation, ObservationDetails, TraceAttributes};
 
 /// The instrumentation scope name; Langfuse treats spans of a scope starting with
 /// `langfuse-sdk` as its own.
@@ -119,7 +119,7 @@ use attributes as key;
 /// The OTLP resource: `service.name` and the SDK's own attributes, plus any you add.
 ///
 /// ```
-/// use observe_runtime::export::otlp::Resource;
+/// use observe_export::otlp::Resource;
 /// let r = Resource::new("checkout").with("deployment.region", "eu");
 /// assert!(r.attributes().iter().any(|(k, v)| k == "service.name" && v == "checkout"));
 /// ```
@@ -616,8 +616,8 @@ pub fn encode_batch(batch: &Batch, resource: &Resource) -> Vec<u8> {
 ///
 /// ```no_run
 /// use observe_runtime::Client;
-/// use observe_runtime::export::http::HttpOptions;
-/// use observe_runtime::export::otlp::OtlpExporter;
+/// use observe_export::http::HttpOptions;
+/// use observe_export::otlp::OtlpExporter;
 ///
 /// let exporter = OtlpExporter::langfuse(
 ///     "https://cloud.langfuse.com", "pk-lf-...", "sk-lf-...", HttpOptions::default(),
@@ -792,37 +792,34 @@ impl Exporter for OtlpExporter {
         let mut spans = Ok(());
         if !batch.observations.is_empty() {
             // A 413 splits the batch, so only a record too large on its own fails.
-            spans = crate::export::send_halving(batch, &mut |part: &Batch| self.send_spans(part));
+            spans = observe_model::export::send_halving(batch, &mut |part: &Batch| {
+                self.send_spans(part)
+            });
         }
-        let mut scores = Ok(());
-        if !batch.scores.is_empty() {
-            match &self.scores {
-                // Unreachable for spans: scores would wait out the same deadline again.
-                Some(_) if matches!(spans, Err(ExportError::Unavailable { .. })) => {
-                    scores = Err(ExportError::Unavailable {
-                        destination: self.target.destination.clone(),
-                        message: "scores not sent: the server is unreachable".to_owned(),
-                    });
+        match &self.scores {
+            Some(target) => {
+                observations_then_scores(batch, spans, &self.target.destination, || {
+                    target.send(&mut self.sender, &batch.scores)
+                })
+            }
+            None => {
+                if !batch.scores.is_empty() && !self.said_scores_dropped {
+                    self.said_scores_dropped = true;
+                    tracing::info!(
+                        "observe: scores are not spans; the OTLP collector destination leaves \
+                         them out (Langfuse destinations send them)"
+                    );
                 }
-                Some(target) => scores = target.send(&mut self.sender, &batch.scores),
-                None => {
-                    if !self.said_scores_dropped {
-                        self.said_scores_dropped = true;
-                        tracing::info!(
-                            "observe: scores are not spans; the OTLP collector destination leaves \
-                             them out (Langfuse destinations send them)"
-                        );
-                    }
-                }
+                // Left out on purpose, so counted as delivered: only the spans can fail.
+                observe_model::export::combine(vec![
+                    (spans, batch.observations.len()),
+                    (Ok(()), batch.scores.len()),
+                ])
             }
         }
-        crate::export::combine(vec![
-            (spans, batch.observations.len()),
-            (scores, batch.scores.len()),
-        ])
     }
 
-    fn attach(&mut self, context: crate::export::ExportContext) {
+    fn attach(&mut self, context: observe_model::export::ExportContext) {
         self.sender.attach(context);
     }
 
@@ -960,7 +957,7 @@ mod oracle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::*;
+    use observe_model::model::*;
     use prost::Message as _;
     use std::sync::Arc;
 

@@ -4,7 +4,13 @@ use std::borrow::Cow;
 
 /// `url` with its userinfo (`user:password@`) replaced by `***@`, for start-up lines, `Debug`
 /// and error messages. Text that is not a URL comes back unchanged.
-pub(crate) fn url(url: &str) -> Cow<'_, str> {
+///
+/// ```
+/// use observe_model::redact;
+/// assert_eq!(redact::url("https://pk:sk@cloud.example/api"), "https://***@cloud.example/api");
+/// assert_eq!(redact::url("not a url"), "not a url");
+/// ```
+pub fn url(url: &str) -> Cow<'_, str> {
     let Some(scheme_end) = url.find("://") else {
         return Cow::Borrowed(url);
     };

@@ -12,8 +12,8 @@
 //! reasoning).
 //!
 //! ```
-//! use observe_runtime::genai::{canonical_usage_key, usage_keys, GenAiUsage};
-//! use observe_runtime::model::Usage;
+//! use observe_model::genai::{canonical_usage_key, usage_keys, GenAiUsage};
+//! use observe_model::model::Usage;
 //!
 //! assert_eq!(canonical_usage_key("cache_read_input_tokens"), usage_keys::INPUT_CACHED);
 //! let usage = Usage::new(100, 20).with(usage_keys::INPUT_CACHED, 300);
@@ -67,7 +67,7 @@ const ALIASES: &[(&str, &str)] = &[
 /// The key of [`usage_keys`] that `key` is another spelling of, else `key` itself.
 ///
 /// ```
-/// use observe_runtime::genai::canonical_usage_key;
+/// use observe_model::genai::canonical_usage_key;
 /// assert_eq!(canonical_usage_key("reasoning_tokens"), "output_reasoning_tokens");
 /// assert_eq!(canonical_usage_key("input_audio_tokens"), "input_audio_tokens");
 /// ```
@@ -152,8 +152,8 @@ pub mod attributes {
 /// have no operation for (spans, events, chains...).
 ///
 /// ```
-/// use observe_runtime::genai::operation_name;
-/// use observe_runtime::model::ObservationType;
+/// use observe_model::genai::operation_name;
+/// use observe_model::model::ObservationType;
 /// assert_eq!(operation_name(ObservationType::Generation), Some("chat"));
 /// assert_eq!(operation_name(ObservationType::Span), None);
 /// ```
@@ -172,7 +172,7 @@ pub fn operation_name(kind: ObservationType) -> Option<&'static str> {
 /// which stays only in `langfuse.observation.model.parameters`.
 ///
 /// ```
-/// use observe_runtime::genai::request_parameter;
+/// use observe_model::genai::request_parameter;
 /// assert_eq!(request_parameter("temperature"), Some("temperature"));
 /// assert_eq!(request_parameter("max_completion_tokens"), Some("max_tokens"));
 /// assert_eq!(request_parameter("stop"), Some("stop_sequences"));

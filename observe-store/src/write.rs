@@ -17,23 +17,24 @@
 //! have no trace. Any other failure (I/O, a full disk) rolls the whole batch back.
 //!
 //! Structured values reach SQLite as the JSON text the runtime already holds
-//! ([`Json`](crate::model::Json)); nothing is parsed again here. Nothing is allocated per
+//! ([`Json`](observe_model::model::Json)); nothing is parsed again here. Nothing is allocated per
 //! row either: ids, timestamps and the few values that need encoding (metadata, usage,
 //! cost, tags) are formatted into buffers the [`Writer`] reuses, and strings are bound in
 //! place ([`raw::Statement`]).
 
 use std::collections::{HashMap, HashSet};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::mem::ManuallyDrop;
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, TransactionBehavior};
+use rustc_hash::FxBuildHasher;
 
 use super::raw;
 use super::text::{encode, hex, hex_into, nanos, text, write_metadata, TimeText, RFC3339_LEN};
-use crate::export::Batch;
-use crate::model::{Cost, Observation, Score, ScoreValue, SpanId, Timestamp, TraceId};
 use crate::pricing::PriceList;
+use observe_model::export::Batch;
+use observe_model::model::{Cost, Observation, Score, SpanId, Timestamp, TraceId};
 
 /// Values bound per observation row.
 const OBSERVATION_PARAMS: usize = 25;
@@ -258,7 +259,7 @@ struct Plan {
     /// The traces' ids in hex, one after another.
     ids: String,
     /// Where each trace's entry is...
-    by_id: HashMap<TraceId, u32, BuildHasherDefault<IdHasher>>,
+    by_id: HashMap<TraceId, u32, FxBuildHasher>,
     /// ...and the entries in trace-id order, so that the trace rows are visited front to
     /// back.
     order: Vec<u32>,
@@ -270,7 +271,7 @@ struct Plan {
     /// For each observation, whether it was stored (not already there).
     inserted: Vec<bool>,
     /// Observations seen in the batch.
-    seen: HashSet<(TraceId, SpanId), BuildHasherDefault<IdHasher>>,
+    seen: HashSet<(TraceId, SpanId), FxBuildHasher>,
     /// For each observation, the cost computed from its usage when it has usage, a model
     /// the price list knows, and no cost given.
     priced: Vec<Option<Cost>>,
@@ -488,10 +489,19 @@ fn row_result(
 
 /// Writes batches into one connection, which it owns together with its statements.
 pub(crate) struct Writer {
-    /// Declared before `conn`, so dropped (finalized) before it is closed, as
-    /// [`raw::Statement`] requires.
-    batch: BatchWriter,
+    /// Holds the [`raw::Statement`]s prepared on `conn`; finalized by `Writer`'s `Drop`,
+    /// before `conn` closes, as [`raw::Statement::prepare`] requires.
+    batch: ManuallyDrop<BatchWriter>,
     conn: Connection,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        // SAFETY: `batch` is dropped once, here, and never used again: `self` is being
+        // dropped. Its statements are finalized while `conn` is still open (a field is
+        // dropped only after this function returns).
+        unsafe { ManuallyDrop::drop(&mut self.batch) };
+    }
 }
 
 /// The statements and the reused buffers of the insert path.
@@ -531,8 +541,8 @@ impl Writer {
         register_functions(&conn)?;
         let merge_trace = insert_trace_sql(&upsert_trace_sql());
         let observations = |rows, conflict| insert_observations_sql(rows, conflict);
-        // SAFETY: the statements live in the returned `Writer`, declared before `conn`, so
-        // they are finalized before the connection is closed.
+        // SAFETY: the statements live in the returned `Writer`, whose `Drop` finalizes them
+        // before its connection is closed.
         let statements = unsafe {
             Statements {
                 insert_chunk: raw::Statement::prepare(
@@ -553,14 +563,14 @@ impl Writer {
             }
         };
         Ok(Writer {
-            batch: BatchWriter {
+            batch: ManuallyDrop::new(BatchWriter {
                 statements,
                 plan: Plan::default(),
                 rows: (0..CHUNK).map(|_| RowText::default()).collect(),
                 trace_row: TraceText::default(),
                 clock: TimeText::default(),
                 prices,
-            },
+            }),
             conn,
         })
     }
@@ -1074,15 +1084,11 @@ fn insert_score(stmt: &mut rusqlite::CachedStatement<'_>, s: &Score) -> rusqlite
     let mut trace_id = [0u8; 32];
     let mut obs_id = [0u8; 16];
     let mut timestamp = [0u8; RFC3339_LEN];
-    let (data_type, value, text) = match &s.value {
-        ScoreValue::Numeric(v) => ("NUMERIC", Some(*v), None),
-        ScoreValue::Categorical(c) => ("CATEGORICAL", None, Some(c.as_str())),
-        ScoreValue::Boolean(b) => (
-            "BOOLEAN",
-            Some(if *b { 1.0 } else { 0.0 }),
-            Some(if *b { "True" } else { "False" }),
-        ),
-    };
+    let (data_type, value, text) = (
+        s.value.data_type(),
+        s.value.as_number(),
+        s.value.string_value(),
+    );
     stmt.execute(params![
         s.id,
         hex(s.trace_id.0, &mut trace_id),
@@ -1095,32 +1101,6 @@ fn insert_score(stmt: &mut rusqlite::CachedStatement<'_>, s: &Score) -> rusqlite
         s.comment.as_deref(),
         s.timestamp.write_rfc3339(&mut timestamp),
     ])
-}
-
-/// Hashes the random ids the writer keys its per-batch map by: they are spread already,
-/// so one multiply does (SipHash, the default, costs more than the rest of the lookup).
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(32) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-
-    fn write_u128(&mut self, n: u128) {
-        let folded = (n as u64) ^ ((n >> 64) as u64).rotate_left(32);
-        self.0 = (self.0 ^ folded).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use observe_runtime::export::http::{HttpOptions, RetryPolicy};
+//! use observe_export::http::{HttpOptions, RetryPolicy};
 //!
 //! let options = HttpOptions {
 //!     timeout: Duration::from_secs(5),
@@ -30,7 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::blocking::Client as HttpClient;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 
-use crate::export::{ExportContext, ExportError};
+use observe_model::export::{ExportContext, ExportError};
 
 /// The SDK name sent in `x-langfuse-sdk-name` (and the ingestion API's `x_langfuse_sdk_name`).
 pub(crate) const SDK_NAME: &str = "rust-observe";
@@ -41,7 +41,7 @@ pub(crate) const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// How a batch is retried.
 ///
 /// ```
-/// use observe_runtime::export::http::RetryPolicy;
+/// use observe_export::http::RetryPolicy;
 /// let p = RetryPolicy::default();
 /// assert_eq!(p.deadline.as_secs(), 30);
 /// ```
@@ -82,7 +82,7 @@ impl RetryPolicy {
 /// Transport settings every HTTP exporter takes.
 ///
 /// ```
-/// use observe_runtime::export::http::HttpOptions;
+/// use observe_export::http::HttpOptions;
 /// assert_eq!(HttpOptions::default().timeout.as_secs(), 5);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,10 +125,16 @@ pub enum SetupError {
     },
 }
 
-/// Parses an http(s) URL.
-pub(crate) fn parse_url(url: &str) -> Result<reqwest::Url, SetupError> {
+/// Parses an http(s) URL with a host; the error names the URL without its password.
+///
+/// ```
+/// use observe_export::http::parse_url;
+/// assert!(parse_url("https://cloud.langfuse.com").is_ok());
+/// assert!(parse_url("ftp://host/").is_err());
+/// ```
+pub fn parse_url(url: &str) -> Result<reqwest::Url, SetupError> {
     let invalid = |reason: String| SetupError::InvalidUrl {
-        url: crate::redact::url(url).into_owned(),
+        url: observe_model::redact::url(url).into_owned(),
         reason,
     };
     let parsed = reqwest::Url::parse(url).map_err(|e| invalid(e.to_string()))?;
@@ -158,7 +164,7 @@ pub(crate) struct Target {
 impl Target {
     /// The URL as printed: without its password.
     pub(crate) fn shown_url(&self) -> std::borrow::Cow<'_, str> {
-        crate::redact::url(self.url.as_str())
+        observe_model::redact::url(self.url.as_str())
     }
 }
 
@@ -506,6 +512,16 @@ pub(crate) fn langfuse_headers(
 }
 
 /// Inserts a header, refusing an invalid name or value.
+/// Whether `name: value` is a valid HTTP header, as a destination would send it.
+///
+/// ```
+/// assert!(observe_export::http::valid_header("x-tenant", "acme"));
+/// assert!(!observe_export::http::valid_header("bad name", "v"));
+/// ```
+pub fn valid_header(name: &str, value: &str) -> bool {
+    HeaderName::from_bytes(name.as_bytes()).is_ok() && HeaderValue::from_str(value).is_ok()
+}
+
 pub(crate) fn insert(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), SetupError> {
     let invalid = || SetupError::InvalidHeader {
         name: name.to_owned(),

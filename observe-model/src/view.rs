@@ -28,8 +28,8 @@
 //! ```
 //! use std::time::Duration;
 //! use observe_runtime::{Client, ObservationUpdate, Trace};
-//! use observe_runtime::model::Cost;
-//! use observe_runtime::view::{render_session, ViewOptions};
+//! use observe_model::model::Cost;
+//! use observe_model::view::{render_session, ViewOptions};
 //!
 //! let (client, memory) = Client::in_memory();
 //! let trace = client.trace(Trace::new("url_fetch").session_id("analysis_abc123"));
@@ -56,7 +56,7 @@ use crate::model::{Level, Observation, ObservationType, SpanId, Timestamp, Trace
 /// What the tree shows besides names, latencies and costs.
 ///
 /// ```
-/// use observe_runtime::view::ViewOptions;
+/// use observe_model::view::ViewOptions;
 /// let detailed = ViewOptions::detailed();
 /// assert!(detailed.types && detailed.levels && !detailed.io);
 /// assert!(!ViewOptions::default().types);
@@ -102,7 +102,7 @@ impl ViewOptions {
     /// tests (see [`snapshot`]).
     ///
     /// ```
-    /// use observe_runtime::view::ViewOptions;
+    /// use observe_model::view::ViewOptions;
     /// let options = ViewOptions::snapshot();
     /// assert!(options.types && options.levels && !options.timings);
     /// ```
@@ -166,7 +166,7 @@ impl<'a> TraceTree<'a> {
     /// Arranges the observations of every trace found in `observations`, ordered by start.
     ///
     /// ```
-    /// use observe_runtime::view::TraceTree;
+    /// use observe_model::view::TraceTree;
     /// assert!(TraceTree::build_all(&[]).is_empty());
     /// ```
     pub fn build_all(observations: &'a [Observation]) -> Vec<TraceTree<'a>> {
@@ -319,7 +319,7 @@ impl<'a> SessionTree<'a> {
     /// (observations of other sessions are left out).
     ///
     /// ```
-    /// use observe_runtime::view::SessionTree;
+    /// use observe_model::view::SessionTree;
     /// let empty = SessionTree::build("s1", &[]);
     /// assert_eq!(empty.traces.len(), 0);
     /// assert_eq!(empty.render(&Default::default()), "Session: s1 (0ms, $0.00)\n");
@@ -530,7 +530,7 @@ fn one_line(text: &str, width: usize) -> String {
 /// through this one function; JSON output is escaped by its serializer instead.
 ///
 /// ```
-/// use observe_runtime::view::escape_control;
+/// use observe_model::view::escape_control;
 /// assert_eq!(escape_control("plain text, ünïcode"), "plain text, ünïcode");
 /// assert_eq!(escape_control("tag\u{1b}]0;owned\u{7}"), "tag\\u{1b}]0;owned\\u{7}");
 /// assert_eq!(escape_control("two\nlines"), "two\\nlines");
@@ -568,7 +568,7 @@ fn needs_escape(c: char) -> bool {
 /// Renders the session `session_id` from these observations (others are left out).
 ///
 /// ```
-/// use observe_runtime::view::{render_session, ViewOptions};
+/// use observe_model::view::{render_session, ViewOptions};
 /// assert_eq!(render_session("s", &[], &ViewOptions::default()), "Session: s (0ms, $0.00)\n");
 /// ```
 pub fn render_session(
@@ -583,7 +583,7 @@ pub fn render_session(
 /// a session follow, each as its own tree.
 ///
 /// ```
-/// use observe_runtime::view::{render_all, ViewOptions};
+/// use observe_model::view::{render_all, ViewOptions};
 /// assert_eq!(render_all(&[], &ViewOptions::default()), "");
 /// ```
 pub fn render_all(observations: &[Observation], options: &ViewOptions) -> String {
@@ -602,7 +602,7 @@ pub fn render_all(observations: &[Observation], options: &ViewOptions) -> String
 /// Renders each trace found in these observations: its name line, then its observation tree.
 ///
 /// ```
-/// use observe_runtime::view::{render_trace, ViewOptions};
+/// use observe_model::view::{render_trace, ViewOptions};
 /// assert_eq!(render_trace(&[], &ViewOptions::detailed()), "");
 /// ```
 pub fn render_trace(observations: &[Observation], options: &ViewOptions) -> String {
@@ -619,7 +619,7 @@ pub fn render_trace(observations: &[Observation], options: &ViewOptions) -> Stri
 /// ```
 /// use std::time::Duration;
 /// use observe_runtime::{Client, ObservationUpdate, Trace};
-/// use observe_runtime::model::{Cost, Level};
+/// use observe_model::model::{Cost, Level};
 ///
 /// let (client, memory) = Client::in_memory();
 /// let trace = client.trace(Trace::new("support_request").session_id("chat-42"));
@@ -633,7 +633,7 @@ pub fn render_trace(observations: &[Observation], options: &ViewOptions) -> Stri
 /// client.flush(Duration::from_secs(5));
 ///
 /// assert_eq!(
-///     observe_runtime::view::snapshot(&memory.observations()),
+///     observe_model::view::snapshot(&memory.observations()),
 ///     "Session: chat-42 ($0.02)\n\
 ///      └── support_request ($0.02)\n\
 ///      \x20   ├── answer [generation] ($0.02)\n\
@@ -647,7 +647,7 @@ pub fn snapshot(observations: &[Observation]) -> String {
 /// Writes rendered text to stderr; a closed stderr is ignored, never a panic.
 ///
 /// ```
-/// observe_runtime::view::print("Session: s (0ms, $0.00)\n");
+/// observe_model::view::print("Session: s (0ms, $0.00)\n");
 /// ```
 pub fn print(text: &str) {
     let mut err = std::io::stderr().lock();
@@ -660,7 +660,7 @@ pub fn print(text: &str) {
 ///
 /// ```
 /// use std::time::Duration;
-/// use observe_runtime::view::format_duration;
+/// use observe_model::view::format_duration;
 /// assert_eq!(format_duration(Duration::from_millis(340)), "340ms");
 /// assert_eq!(format_duration(Duration::from_millis(15_240)), "15.2s");
 /// assert_eq!(format_duration(Duration::from_secs(125)), "2m05s");
@@ -680,7 +680,7 @@ pub fn format_duration(d: Duration) -> String {
 /// A cost in USD: cents when it is at least a cent, else up to six decimals.
 ///
 /// ```
-/// use observe_runtime::view::format_cost;
+/// use observe_model::view::format_cost;
 /// assert_eq!(format_cost(0.23), "$0.23");
 /// assert_eq!(format_cost(0.0004), "$0.0004");
 /// assert_eq!(format_cost(0.0), "$0.00");

@@ -31,7 +31,7 @@
 //! older layout) has that as its default tier.
 //!
 //! The cost follows Langfuse's arithmetic: for each usage key with a price (aliases such as
-//! `cache_read_input_tokens` resolved, see [`crate::genai::canonical_usage_key`]), count
+//! `cache_read_input_tokens` resolved, see [`observe_model::genai::canonical_usage_key`]), count
 //! times price; `total` is the priced `total` when the tier prices `total`, else the sum.
 //!
 //! [`PriceList::builtin`] is a dozen common models written for observe (see
@@ -41,8 +41,8 @@
 //! over both.
 //!
 //! ```
-//! use observe_runtime::model::Usage;
-//! use observe_runtime::pricing::{ModelPrice, PriceList};
+//! use observe_model::model::Usage;
+//! use observe_store::pricing::{ModelPrice, PriceList};
 //!
 //! let list = PriceList::builtin().overriding(
 //!     PriceList::new().with_model(
@@ -64,11 +64,11 @@ use std::sync::{Arc, LazyLock};
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::genai::canonical_usage_key;
-use crate::model::{Cost, Usage};
+use observe_model::genai::canonical_usage_key;
+use observe_model::model::{Cost, Usage};
 
 /// The environment variable naming a price list file loaded on top of the built-in one.
-pub const MODEL_PRICES_VAR: &str = crate::vars::MODEL_PRICES;
+pub const MODEL_PRICES_VAR: &str = observe_model::vars::MODEL_PRICES;
 
 /// The built-in list's text (ours, in Langfuse's format; see `prices/SOURCE.md`).
 const BUILTIN_JSON: &str = include_str!("../prices/model-prices.json");
@@ -240,8 +240,8 @@ impl ModelPrice {
     /// before the default tier.
     ///
     /// ```
-    /// use observe_runtime::model::Usage;
-    /// use observe_runtime::pricing::{Condition, ModelPrice, Operator, PriceList};
+    /// use observe_model::model::Usage;
+    /// use observe_store::pricing::{Condition, ModelPrice, Operator, PriceList};
     ///
     /// let long = Condition::new("^input", Operator::Gt, 200_000.0, false).unwrap();
     /// let model = ModelPrice::new("m", "^m$").unwrap()
@@ -332,7 +332,7 @@ fn compile(pattern: &str) -> Result<Regex, PriceError> {
 /// Models and their prices; the first model whose pattern matches a name prices it.
 ///
 /// ```
-/// use observe_runtime::pricing::PriceList;
+/// use observe_store::pricing::PriceList;
 /// let list = PriceList::from_json(r#"[{"modelName": "m", "matchPattern": "(?i)^m$",
 ///     "pricingTiers": [{"isDefault": true, "priority": 0, "conditions": [],
 ///                       "prices": {"input": 0.5}}]}]"#).unwrap();

@@ -1,0 +1,39 @@
+//! # observe-export
+//!
+//! The network destinations of [observe](https://docs.rs/observe-runtime), each an
+//! [`Exporter`](observe_model::export::Exporter):
+//!
+//! - [`otlp`] (feature `otlp`): OTLP/HTTP protobuf to Langfuse v4 / Cloud and to any
+//!   OpenTelemetry collector;
+//! - [`ingestion`] (feature `ingestion`): the legacy batch API of self-hosted Langfuse v2/v3;
+//! - [`scores`]: scores through Langfuse's public API, shared by both;
+//! - [`http`]: the sender they share (reqwest, blocking, rustls), with its retry rules and
+//!   deadlines.
+//!
+//! Applications reach these through `observe-runtime` (`observe_runtime::export::otlp`, ...),
+//! whose configuration builds them from `LANGFUSE_*` and `OTEL_EXPORTER_OTLP_*` variables;
+//! a program that assembles its own pipeline may use them directly.
+
+#![warn(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The sender is the building block of the two destinations: with only one of them, some of
+// its helpers have no caller.
+#[cfg_attr(
+    not(all(feature = "otlp", feature = "ingestion")),
+    allow(dead_code, unused_imports)
+)]
+pub mod http;
+#[cfg(feature = "ingestion")]
+#[cfg_attr(docsrs, doc(cfg(feature = "ingestion")))]
+pub mod ingestion;
+#[cfg(any(feature = "otlp", feature = "ingestion"))]
+mod json;
+#[cfg(feature = "otlp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
+pub mod otlp;
+#[cfg_attr(
+    not(any(feature = "otlp", feature = "ingestion")),
+    allow(dead_code, unused_imports)
+)]
+pub mod scores;
