@@ -1,11 +1,11 @@
 //! PostgreSQL-dialect SQL over the local SQLite store.
 //!
-//! Langfuse users write their analytics in PostgreSQL. [`translate`](fn@translate) parses such a query
-//! with `sqlparser`'s PostgreSQL dialect, rewrites the syntax tree where SQLite differs, and
-//! prints it back as SQL that SQLite runs; [`query`] does that and runs it. The rewrite is
-//! type-directed: it knows which expressions are timestamps (the store's timestamp columns,
-//! `NOW()`, casts to `timestamp`, `MIN`/`MAX` of those, aliases of those) and which are
-//! intervals.
+//! Langfuse users write their analytics in PostgreSQL. [`translate`](fn@translate)
+//! parses such a query with `sqlparser`'s PostgreSQL dialect, rewrites the syntax tree
+//! where SQLite differs, and prints it back as SQL that SQLite runs; [`query`] does that
+//! and runs it. The rewrite is type-directed: it knows which expressions are timestamps
+//! (the store's timestamp columns, `NOW()`, casts to `timestamp`, `MIN`/`MAX` of those,
+//! aliases of those) and which are intervals.
 //!
 //! | PostgreSQL | SQLite |
 //! | --- | --- |

@@ -10,7 +10,8 @@ use super::error::SqlError;
 use super::table::Table;
 use super::translate::translate;
 
-/// Translates `sql` and runs it on `conn` (which needs [`register_functions`](crate::sql::register_functions)).
+/// Translates `sql` and runs it on `conn` (which needs
+/// [`register_functions`](crate::sql::register_functions)).
 ///
 /// ```
 /// let conn = rusqlite::Connection::open_in_memory().unwrap();
