@@ -1,0 +1,164 @@
+//! The command line: `observe`'s options, its subcommands and the option groups they
+//! share, and the parsers of their values.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use observe_model::model::Level;
+
+#[cfg(feature = "ui")]
+use crate::ui_command::UiArgs;
+
+/// Look at what your observed application recorded in the local store.
+#[derive(Parser, Debug)]
+#[command(name = "observe", version, about, long_about = None)]
+pub struct Cli {
+    /// The store file [default: $OBSERVE_STORE_PATH, else .observe/traces.db]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+
+    /// Print JSON instead of tables (for programs)
+    #[arg(long, global = true, conflicts_with = "jsonl")]
+    pub json: bool,
+
+    /// Print one JSON object per line, as rows come (for piping big results)
+    #[arg(long, global = true)]
+    pub jsonl: bool,
+
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands; each one's doc comment is its `--help` summary.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Sessions, most recent first: traces, duration, cost, user, last seen
+    Sessions {
+        /// How many sessions to show
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One session as a tree of its traces and their observations
+    Session {
+        /// The session id
+        id: String,
+        #[command(flatten)]
+        tree: TreeArgs,
+    },
+    /// Traces, most recent first, with how many observations failed
+    Traces {
+        #[command(flatten)]
+        filters: TraceFilters,
+        /// How many traces to show
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// One trace: its observations with type, latency, cost and level, and its generations'
+    /// model, usage, cost, prompt and time to first token
+    Trace {
+        /// The trace id (or a unique prefix of it)
+        id: String,
+        #[command(flatten)]
+        tree: TreeArgs,
+    },
+    /// Built-in analytics (the same SQL as docs/CLI.md, run like `observe query`)
+    Report(ReportArgs),
+    /// Run PostgreSQL-dialect SQL over the `traces`, `observations` and `scores` tables
+    Query(QueryArgs),
+    /// Bring an older store file to this observe's schema (readers never change a file)
+    Migrate,
+    /// Serve a local web view of sessions and traces (read-only) and print its URL
+    #[cfg(feature = "ui")]
+    Ui(UiArgs),
+}
+
+/// Which traces `observe traces` lists; every filter given must hold.
+#[derive(Args, Debug, Default)]
+pub struct TraceFilters {
+    /// Only this user's traces
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only this session's traces
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Only traces with this tag
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Only traces with this name
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Only traces with an observation at this level (DEBUG, DEFAULT, WARNING, ERROR)
+    #[arg(long, value_parser = parse_level)]
+    pub level: Option<Level>,
+    /// Only traces started since: a duration back from now (30m, 24h, 7d, 2w) or an ISO date
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+}
+
+/// How `observe session` and `observe trace` show their trees.
+#[derive(Args, Debug)]
+pub struct TreeArgs {
+    /// Also show each observation's input and output
+    #[arg(long)]
+    pub io: bool,
+}
+
+/// `observe report`: which report, and whether to print its SQL instead.
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// users | content-types | by-metadata KEY | slow-sessions | slow-users
+    pub report: String,
+    /// The metadata key of `by-metadata`
+    pub key: Option<String>,
+    /// Print the PostgreSQL query instead of running it
+    #[arg(long)]
+    pub show_sql: bool,
+}
+
+/// `observe query`: the SQL, and how much of it to run and show.
+#[derive(Args, Debug)]
+pub struct QueryArgs {
+    /// One SELECT statement, e.g. "SELECT user_id, COUNT(*) FROM traces GROUP BY 1"
+    pub sql: String,
+    /// Print the SQLite translation instead of running it
+    #[arg(long)]
+    pub translate: bool,
+    /// Most rows shown [default: 1000 in a table, all with --json/--jsonl]; 0 for no limit
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Stop the query after this long (500ms, 30s, 5m); 0 for no limit
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_timeout)]
+    pub timeout: Timeout,
+}
+
+/// A time limit; `None` when the user turned it off with `0`.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeout(pub Option<Duration>);
+
+fn parse_timeout(text: &str) -> Result<Timeout, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: expected a duration like 500ms, 30s or 5m"))?;
+    let seconds = match unit {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("`{text}`: the unit is one of ms, s, m, h")),
+    };
+    Ok(Timeout(
+        (seconds > 0.0).then(|| Duration::from_secs_f64(seconds)),
+    ))
+}
+
+fn parse_level(text: &str) -> Result<Level, String> {
+    text.parse()
+        .map_err(|e: observe_model::model::UnknownVariant| e.to_string())
+}

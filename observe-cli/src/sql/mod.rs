@@ -1,0 +1,50 @@
+//! PostgreSQL-dialect SQL over the local SQLite store.
+//!
+//! Langfuse users write their analytics in PostgreSQL. [`translate`](fn@translate)
+//! parses such a query with `sqlparser`'s PostgreSQL dialect, rewrites the syntax tree
+//! where SQLite differs, and prints it back as SQL that SQLite runs; [`query`] does that
+//! and runs it. The rewrite is type-directed: it knows which expressions are timestamps
+//! (the store's timestamp columns, `NOW()`, casts to `timestamp`, `MIN`/`MAX` of those,
+//! aliases of those) and which are intervals.
+//!
+//! | PostgreSQL | SQLite |
+//! | --- | --- |
+//! | `NOW()`, `CURRENT_TIMESTAMP`, `CURRENT_DATE` | `strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')` (the store's timestamp text) |
+//! | `ts - INTERVAL '30 days'`, `ts + n * INTERVAL '1 millisecond'` | `strftime(..., ts, '-30 days')`, `strftime(..., ts, printf('%+.6f seconds', ...))` |
+//! | `ts1 - ts2` | seconds, as a number: `(julianday(ts1) - julianday(ts2)) * 86400.0` |
+//! | `EXTRACT(EPOCH FROM x)`, `EXTRACT(HOUR FROM ts)` ... | seconds of an interval, or of a timestamp since 1970; `strftime` fields |
+//! | `date_trunc('day', ts)` | `strftime` to the start of the unit |
+//! | `x::float`, `x::numeric`, `x::int`, `x::text`, `x::timestamp`, `x::date` | `CAST(x AS REAL)` ... |
+//! | `metadata->>'key'`, `metadata->'key'` | the same: native in SQLite |
+//! | `metadata #>> '{a,b}'`, `metadata ? 'key'` | `metadata ->> '$.a.b'`, `json_type(metadata, '$.key') IS NOT NULL` |
+//! | `'x' = ANY(tags)` | `observe_array_contains(tags, 'x')` |
+//! | `ILIKE` | `lower(x) LIKE lower(pattern)` |
+//! | `greatest`, `least`, `string_agg`, `array_agg`, `jsonb_*` | `max`, `min`, `group_concat`, `json_group_array`, `json_*` |
+//! | `percentile_cont(0.95) WITHIN GROUP (ORDER BY x)` | `observe_percentile_cont(x, 0.95)` |
+//!
+//! An interval that is not added to a timestamp becomes its length in seconds.
+//!
+//! ```
+//! let sqlite = observe_cli::sql::translate(
+//!     "SELECT user_id, AVG(latency_ms)::float FROM traces \
+//!      WHERE timestamp > NOW() - INTERVAL '30 days' GROUP BY user_id",
+//! ).unwrap();
+//! assert_eq!(
+//!     sqlite,
+//!     "SELECT user_id, CAST(AVG(latency_ms) AS REAL) FROM traces \
+//!      WHERE timestamp > strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-30 days') \
+//!      GROUP BY user_id"
+//! );
+//! ```
+
+mod error;
+mod functions;
+mod run;
+mod table;
+mod translate;
+
+pub use error::SqlError;
+pub use functions::register_functions;
+pub use run::{query, run_sqlite, stream, stream_rows, RowSink};
+pub use table::{value_to_json, Table};
+pub use translate::{translate, TIMESTAMP_FORMAT};

@@ -1,0 +1,136 @@
+//! Running SQLite SQL: rows streamed to a sink as SQLite yields them, under a time limit
+//! that SQLite's progress handler enforces.
+
+use std::time::{Duration, Instant};
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::Connection;
+
+use super::error::SqlError;
+use super::table::Table;
+use super::translate::translate;
+
+/// Translates `sql` and runs it on `conn` (which needs
+/// [`register_functions`](crate::sql::register_functions)).
+///
+/// ```
+/// let conn = rusqlite::Connection::open_in_memory().unwrap();
+/// observe_cli::sql::register_functions(&conn).unwrap();
+/// let t = observe_cli::sql::query(&conn, "SELECT EXTRACT(EPOCH FROM INTERVAL '1 day') AS s").unwrap();
+/// assert_eq!(t.rows[0][0], rusqlite::types::Value::Real(86400.0));
+/// ```
+pub fn query(conn: &Connection, sql: &str) -> Result<Table, SqlError> {
+    let translated = translate(sql)?;
+    run_sqlite(conn, &translated)
+}
+
+/// Runs SQLite SQL as it is (for queries already translated), holding every row.
+pub fn run_sqlite(conn: &Connection, sql: &str) -> Result<Table, SqlError> {
+    let mut table = Table {
+        columns: Vec::new(),
+        rows: Vec::new(),
+    };
+    stream_rows(conn, sql, &[], &mut table)?;
+    Ok(table)
+}
+
+/// Where [`stream`] sends a query's columns, then its rows one by one.
+pub trait RowSink {
+    /// The column names, as the query named them, before any row.
+    fn columns(&mut self, columns: &[String]) -> std::io::Result<()>;
+    /// One row; `Ok(false)` stops the query (enough rows, or the reader went away).
+    fn row(&mut self, row: Vec<SqlValue>) -> std::io::Result<bool>;
+}
+
+impl RowSink for Table {
+    fn columns(&mut self, columns: &[String]) -> std::io::Result<()> {
+        self.columns = columns.to_vec();
+        Ok(())
+    }
+
+    fn row(&mut self, row: Vec<SqlValue>) -> std::io::Result<bool> {
+        self.rows.push(row);
+        Ok(true)
+    }
+}
+
+/// How many SQLite virtual-machine steps run between two looks at the clock.
+const STEPS_PER_CLOCK_CHECK: i32 = 10_000;
+
+/// Runs SQLite SQL with `args` bound to `?1`, `?2`..., handing each row to `sink` as SQLite
+/// produces it, so memory stays flat however many rows the query yields. With a
+/// `timeout`, SQLite's progress handler stops the query once it has run that long, also
+/// while it computes before its first row (a sort, an aggregate, a runaway recursive CTE).
+///
+/// ```
+/// use std::time::Duration;
+/// use observe_cli::sql::{stream, SqlError, Table};
+/// let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+/// let runaway = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+///                SELECT COUNT(*) FROM r";
+/// let mut table = Table { columns: vec![], rows: vec![] };
+/// let err = stream(&mut conn, runaway, &[], Some(Duration::from_millis(50)), &mut table).unwrap_err();
+/// assert!(matches!(err, SqlError::Timeout { .. }));
+/// ```
+pub fn stream(
+    conn: &mut Connection,
+    sql: &str,
+    args: &[SqlValue],
+    timeout: Option<Duration>,
+    sink: &mut dyn RowSink,
+) -> Result<(), SqlError> {
+    let failed = |source| SqlError::Sqlite {
+        sql: sql.to_owned(),
+        source,
+    };
+    if let Some(limit) = timeout {
+        let deadline = Instant::now() + limit;
+        conn.progress_handler(
+            STEPS_PER_CLOCK_CHECK,
+            Some(move || Instant::now() >= deadline),
+        )
+        .map_err(failed)?;
+    }
+    let result = stream_rows(conn, sql, args, sink);
+    if timeout.is_some() {
+        conn.progress_handler(0, None::<fn() -> bool>)
+            .map_err(failed)?;
+    }
+    result.map_err(|e| match (e, timeout) {
+        (SqlError::Sqlite { source, .. }, Some(limit))
+            if source.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) =>
+        {
+            SqlError::Timeout { limit }
+        }
+        (e, _) => e,
+    })
+}
+
+/// [`stream`] without a time limit, on a shared connection.
+pub fn stream_rows(
+    conn: &Connection,
+    sql: &str,
+    args: &[SqlValue],
+    sink: &mut dyn RowSink,
+) -> Result<(), SqlError> {
+    let failed = |source| SqlError::Sqlite {
+        sql: sql.to_owned(),
+        source,
+    };
+    let mut stmt = conn.prepare(sql).map_err(failed)?;
+    let columns: Vec<String> = stmt.column_names().map(str::to_owned).collect();
+    sink.columns(&columns).map_err(SqlError::Output)?;
+    let mut cursor = stmt
+        .query(rusqlite::params_from_iter(args))
+        .map_err(failed)?;
+    while let Some(row) = cursor.next().map_err(failed)? {
+        let values = (0..columns.len())
+            .map(|i| row.get::<_, SqlValue>(i))
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(failed)?;
+        if !sink.row(values).map_err(SqlError::Output)? {
+            break;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! Opening the store file: read-only for every reading command, as a writer for
+//! `observe migrate`, with errors that say what to do.
+
+use std::path::Path;
+
+use anyhow::{Context as _, Result};
+use observe_cli::sql;
+use observe_store::{Store, StoreError, StoreExporter, DEFAULT_STORE_PATH, SCHEMA_VERSION};
+
+use crate::output::Output;
+
+fn missing_store(path: &Path) -> anyhow::Error {
+    let shown = if path == Path::new(DEFAULT_STORE_PATH) {
+        DEFAULT_STORE_PATH.to_owned()
+    } else {
+        path.display().to_string()
+    };
+    anyhow::anyhow!(
+        "no store at {shown} — run your app with observe \
+         (e.g. `cargo run --example content_analysis`) or pass --db"
+    )
+}
+
+/// Opens the store read-only, with an error that says what to do.
+pub fn open(path: &Path) -> Result<Store> {
+    let store = match Store::open(path) {
+        Ok(store) => store,
+        Err(StoreError::NotFound { .. }) => return Err(missing_store(path)),
+        Err(e) => return Err(e.into()),
+    };
+    sql::register_functions(store.connection()).context("registering SQL functions")?;
+    Ok(store)
+}
+
+/// Opens the store as a writer does, which brings an older file to the current schema.
+pub fn migrate(path: &Path, out: &Output) -> Result<()> {
+    if !path.is_file() {
+        return Err(missing_store(path));
+    }
+    // A foreign file is refused before a writer could add tables to it.
+    match Store::open(path) {
+        Ok(_) => {
+            return out.text(&format!(
+                "{} is already at schema version {SCHEMA_VERSION}\n",
+                path.display()
+            ))
+        }
+        Err(StoreError::OlderSchema { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    drop(StoreExporter::open(path)?);
+    out.text(&format!(
+        "{} migrated to schema version {SCHEMA_VERSION}\n",
+        path.display()
+    ))
+}

@@ -1,0 +1,77 @@
+//! `observe session` and `observe trace` as JSON: a trace and its observations nested as
+//! the tree shows them.
+
+use std::time::Duration;
+
+use observe_model::model::{Observation, ObservationDetails};
+use observe_model::view::{self, TraceTree};
+
+/// A trace and its observations, nested as in the tree; inputs and outputs with `io`.
+pub fn trace_json(t: &TraceTree<'_>, io: bool) -> serde_json::Value {
+    serde_json::json!({
+        "id": t.id.to_string(),
+        "name": t.name,
+        "session_id": t.session_id,
+        "start": t.start.to_rfc3339(),
+        "end": t.end.to_rfc3339(),
+        "latency_ms": ms(t.latency()),
+        "cost": t.cost,
+        "cost_computed": t.cost_computed,
+        "observations": t.roots.iter().map(|n| node_json(n, io)).collect::<Vec<_>>(),
+    })
+}
+
+/// An observation and, nested, its children.
+fn node_json(n: &view::Node<'_>, io: bool) -> serde_json::Value {
+    let o: &Observation = n.observation;
+    let d = o.details();
+    let mut v = serde_json::json!({
+        "id": o.id.to_string(),
+        "name": o.name,
+        "type": o.kind.as_str().to_ascii_uppercase(),
+        "level": o.level.as_str(),
+        "start": o.start.to_rfc3339(),
+        "end": o.end.to_rfc3339(),
+        "latency_ms": ms(o.duration()),
+        "cost": n.cost,
+        "cost_computed": n.cost_computed,
+        "own_cost": o.total_cost(),
+        "own_cost_computed": o.cost_is_computed(),
+        "status_message": d.status_message,
+        "model": d.model,
+        "usage": d.usage,
+        "cost_details": d.cost.as_ref().or(d.computed_cost.as_ref()),
+        "prompt_name": d.prompt_name,
+        "prompt_version": d.prompt_version,
+        "completion_start_time": d.completion_start_time.map(|t| t.to_rfc3339()),
+        "time_to_first_token_ms": d.completion_start_time.map(|t| ms(t.since(o.start))),
+        "metadata": metadata_json(d),
+        "children": n.children.iter().map(|c| node_json(c, io)).collect::<Vec<_>>(),
+    });
+    if io {
+        v["input"] = d
+            .input
+            .as_ref()
+            .map_or(serde_json::Value::Null, |j| j.to_value());
+        v["output"] = d
+            .output
+            .as_ref()
+            .map_or(serde_json::Value::Null, |j| j.to_value());
+    }
+    v
+}
+
+/// A duration in milliseconds, as the JSON reports them.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// An observation's metadata as one JSON object.
+pub fn metadata_json(d: &ObservationDetails) -> serde_json::Value {
+    serde_json::Value::Object(
+        d.metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_value()))
+            .collect(),
+    )
+}

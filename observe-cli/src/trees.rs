@@ -1,0 +1,132 @@
+//! `observe session` and `observe trace`: one session or trace as a tree of its
+//! observations, with a trace's generations and scores below it.
+
+use anyhow::{bail, Result};
+use observe_cli::sql::{self, Table};
+use observe_model::view::{escape_control, SessionTree, TraceTree, ViewOptions};
+use observe_store::Store;
+use rusqlite::types::Value;
+
+use crate::cli_args::TreeArgs;
+use crate::generations::generation_lines;
+use crate::output::{cell, Format, Output};
+use crate::tree_json::{ms, trace_json};
+
+/// Every row of `sql`, held: for the small lookups below (an id's matches, a trace's scores).
+fn query_with(store: &Store, sql: &str, args: &[Value]) -> Result<Table> {
+    let mut table = Table {
+        columns: Vec::new(),
+        rows: Vec::new(),
+    };
+    sql::stream_rows(store.connection(), sql, args, &mut table)?;
+    Ok(table)
+}
+
+/// `observe session ID`: the session's traces as trees, or as JSON.
+pub fn session(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Result<()> {
+    let observations = store.session_observations(id)?;
+    if observations.is_empty() {
+        bail!(
+            "no session `{}` in {} — `observe sessions` lists them",
+            escape_control(id),
+            store.path().display()
+        );
+    }
+    let tree = SessionTree::build(id, &observations);
+    if out.format != Format::Table {
+        let traces: Vec<_> = tree
+            .traces
+            .iter()
+            .map(|t| trace_json(t, shown.io))
+            .collect();
+        return out.json_value(&serde_json::json!({
+            "session_id": tree.id,
+            "start": tree.start().to_rfc3339(),
+            "end": tree.end().to_rfc3339(),
+            "duration_ms": ms(tree.duration()),
+            "cost": tree.cost(),
+            "cost_computed": tree.cost_computed(),
+            "traces": traces,
+        }));
+    }
+    out.text(&tree.render(&view_options(shown)))
+}
+
+/// `observe trace ID`: the trace as a tree with its generations and scores, or as JSON.
+pub fn trace(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Result<()> {
+    let full = resolve_trace_id(store, id)?;
+    let observations = store.trace_observations(&full)?;
+    let trees = TraceTree::build_all(&observations);
+    let Some(tree) = trees.first() else {
+        bail!("trace `{full}` has no observations");
+    };
+    let scores = query_with(
+        store,
+        "SELECT name, COALESCE(string_value, CAST(value AS TEXT)) AS value, data_type,
+                observation_id, comment
+         FROM scores WHERE trace_id = ?1 ORDER BY timestamp",
+        &[Value::Text(full.clone())],
+    )?;
+    if out.format != Format::Table {
+        let mut value = trace_json(tree, shown.io);
+        value["scores"] = scores.to_json();
+        return out.json_value(&value);
+    }
+    let mut text = format!("Trace {full}\n");
+    if let Some(attrs) = observations.first().map(|o| &o.trace) {
+        let mut facts = Vec::new();
+        if let Some(u) = &attrs.user_id {
+            facts.push(format!("user {}", escape_control(u)));
+        }
+        if let Some(s) = &attrs.session_id {
+            facts.push(format!("session {}", escape_control(s)));
+        }
+        if !attrs.tags.is_empty() {
+            facts.push(format!("tags {}", escape_control(&attrs.tags.join(", "))));
+        }
+        facts.push(format!("started {}", tree.start.to_rfc3339()));
+        text.push_str(&format!("  {}\n", facts.join(" · ")));
+    }
+    text.push_str(&tree.render(&view_options(shown)));
+    let generations = generation_lines(&observations);
+    if !generations.is_empty() {
+        text.push_str("Generations:\n");
+        text.push_str(&generations);
+    }
+    if !scores.rows.is_empty() {
+        text.push_str("Scores:\n");
+        for row in &scores.rows {
+            text.push_str(&format!("  {} = {}\n", cell(&row[0]), cell(&row[1])));
+        }
+    }
+    out.text(&text)
+}
+
+/// The detailed tree, with inputs and outputs when asked for.
+fn view_options(shown: &TreeArgs) -> ViewOptions {
+    ViewOptions::detailed().with_io(shown.io)
+}
+
+/// A full id, or the one trace whose id starts with `prefix`.
+fn resolve_trace_id(store: &Store, prefix: &str) -> Result<String> {
+    let prefix = prefix.to_ascii_lowercase();
+    if !prefix.bytes().all(|b| b.is_ascii_hexdigit()) || prefix.is_empty() {
+        bail!(
+            "`{}` is not a trace id (32 hex characters, or a unique prefix)",
+            escape_control(&prefix)
+        );
+    }
+    let table = query_with(
+        store,
+        "SELECT id FROM traces WHERE id >= ?1 AND id < ?1 || 'g' ORDER BY id LIMIT 2",
+        &[Value::Text(prefix.clone())],
+    )?;
+    match table.rows.as_slice() {
+        [row] => Ok(cell(&row[0])),
+        [] => bail!(
+            "no trace `{prefix}` in {} — `observe traces` lists them",
+            store.path().display()
+        ),
+        _ => bail!("`{prefix}` names several traces: give more characters"),
+    }
+}
