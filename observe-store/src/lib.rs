@@ -70,14 +70,11 @@
 //! exporter.shutdown().unwrap();
 //!
 //! let store = observe_store::Store::open(&path).unwrap();
-//! let (user, cost): (String, f64) = store
-//!     .connection()
-//!     .query_row("SELECT user_id, calculated_total_cost FROM traces", [], |r| {
-//!         Ok((r.get(0)?, r.get(1)?))
-//!     })
+//! let table = observe_store::sql::query(&store, "SELECT user_id, calculated_total_cost FROM traces")
 //!     .unwrap();
-//! assert_eq!(user, "u1");
-//! assert!((cost - 0.02).abs() < 1e-12);
+//! use observe_store::sql::Value;
+//! assert_eq!(table.rows[0][0], Value::Text("u1".into()));
+//! assert!(matches!(table.rows[0][1], Value::Real(cost) if (cost - 0.02).abs() < 1e-12));
 //! assert_eq!(store.session_observations("analysis_abc123").unwrap().len(), 2);
 //! ```
 
@@ -85,9 +82,11 @@
 
 mod checkpoint;
 pub mod pricing;
+pub mod queries;
 mod raw;
 mod read;
 mod schema;
+pub mod sql;
 mod text;
 mod write;
 
