@@ -18,6 +18,11 @@
 //! `observations.trace_seq = traces.seq` (or on `trace_id = traces.id` with the trace on the
 //! outer side): a filter on `observations.trace_id` alone reads the whole table.
 //!
+//! Readers do not write SQL over these tables: [`Store`] reads observations back as the data
+//! model, [`queries`] has the typed reads of the `observe` command and its web view, and
+//! [`sql`] runs the PostgreSQL-dialect queries a person writes (`observe query`, reports,
+//! the view's Query page).
+//!
 //! Several processes may write one file at once while others read it: the file is in WAL
 //! mode, writers wait for each other (`busy_timeout`), and each batch is one transaction,
 //! so a reader sees whole batches and a killed writer loses at most the batch it was

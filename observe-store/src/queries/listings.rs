@@ -189,14 +189,7 @@ mod tests {
         drop(crate::StoreExporter::open(&path).unwrap());
         let store = Store::open(&path).unwrap();
         let (sql, args) = traces_query(f, 50);
-        let mut stmt = store
-            .connection()
-            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
-            .unwrap();
-        stmt.query_map(rusqlite::params_from_iter(&args), |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
+        crate::queries::rows::plan(&store, &sql, &args)
     }
 
     /// `user` and `since` find their traces through an index, so their cost follows the

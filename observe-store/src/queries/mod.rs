@@ -4,11 +4,11 @@
 //!
 //! | read | for |
 //! | --- | --- |
-//! | [`Store::sessions_list`], [`Store::traces_list`] (with a [`TraceFilter`]) | `observe sessions`, `observe traces`: rows streamed to a [`RowSink`](crate::sql::RowSink) |
-//! | [`Store::trace_ids_with_prefix`], [`Store::trace_scores`] | `observe trace` |
-//! | [`Store::session_ids`] (with a [`SessionFilter`]), [`Store::session_summaries`], [`Store::session_turns`] | the view's sessions list and session page |
-//! | [`Store::trace_rows_with_prefix`], [`Store::trace_observation_rows`], [`Store::observation_row`], [`Store::score_rows`] | the view's trace page |
-//! | [`Store::user_rows`], [`Store::newest_trace`] | the view's users page and change token |
+//! | [`Store::sessions_list`](crate::Store::sessions_list), [`Store::traces_list`](crate::Store::traces_list) (with a [`TraceFilter`]) | `observe sessions`, `observe traces`: rows streamed to a [`RowSink`](crate::sql::RowSink) |
+//! | [`Store::trace_ids_with_prefix`](crate::Store::trace_ids_with_prefix), [`Store::trace_scores`](crate::Store::trace_scores) | `observe trace` |
+//! | [`Store::session_ids`](crate::Store::session_ids) (with a [`SessionFilter`]), [`Store::session_summaries`](crate::Store::session_summaries), [`Store::session_turns`](crate::Store::session_turns) | the view's sessions list and session page |
+//! | [`Store::trace_rows_with_prefix`](crate::Store::trace_rows_with_prefix), [`Store::trace_observation_rows`](crate::Store::trace_observation_rows), [`Store::observation_row`](crate::Store::observation_row), [`Store::score_rows`](crate::Store::score_rows) | the view's trace page |
+//! | [`Store::user_rows`](crate::Store::user_rows), [`Store::newest_trace`](crate::Store::newest_trace) | the view's users page and change token |
 //!
 //! The view's reads return rows as JSON objects keyed by column name, with the columns
 //! that hold JSON text (metadata, tags, input, output, usage...) parsed. Every one of them
@@ -26,39 +26,17 @@ mod users;
 pub use listings::{Since, TimeUnit, TraceFilter};
 pub use sessions::{SessionFilter, TURN_TEXT_LIMIT};
 
-/// Tokens, errors and warnings of the observations grouped (columns of a `SELECT`).
-const OBSERVATION_TOTALS: &str = "TOTAL(json_extract(o.usage_details, '$.total')) AS tokens,
-    SUM(o.level = 'ERROR') AS errors, SUM(o.level = 'WARNING') AS warnings";
-
-/// A score's columns.
-const SCORE_COLUMNS: &str =
-    "name, data_type, value, string_value, comment, observation_id, trace_id";
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
+    use super::*;
+    use crate::read::Store;
+    use crate::StoreExporter;
     use observe_model::export::{Batch, Exporter};
     use observe_model::model::{
         Level, Observation, ObservationType, SpanId, Timestamp, TraceAttributes, TraceId,
     };
-    use rusqlite::types::Value as SqlValue;
-
-    use super::*;
-    use crate::read::Store;
-    use crate::StoreExporter;
-
-    /// How SQLite plans `sql` (one line per step).
-    fn plan(store: &Store, sql: &str) -> Vec<String> {
-        let conn = store.connection();
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let n = stmt.parameter_count();
-        let args: Vec<SqlValue> = (0..n).map(|_| SqlValue::Text("x".into())).collect();
-        stmt.query_map(rusqlite::params_from_iter(&args), |r| r.get::<_, String>(3))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
-    }
 
     #[test]
     fn every_view_read_goes_through_an_index() {
@@ -129,7 +107,7 @@ mod tests {
         let ran = rows::RAN.with(|ran| ran.take());
         assert!(ran.len() >= 12, "{ran:#?}");
         for sql in ran {
-            let steps = plan(&store, &sql);
+            let steps = rows::plan(&store, &sql, &[]);
             // A full pass over a table is allowed only in index order with an early stop
             // (the sessions walk) or backwards over the integer key with LIMIT 1 (the
             // newest trace).

@@ -9,6 +9,15 @@ use crate::read::Store;
 use crate::sql::value_to_json;
 use crate::StoreError;
 
+/// Tokens, errors and warnings of the observations grouped (columns of a `SELECT`).
+pub(crate) const OBSERVATION_TOTALS: &str =
+    "TOTAL(json_extract(o.usage_details, '$.total')) AS tokens,
+    SUM(o.level = 'ERROR') AS errors, SUM(o.level = 'WARNING') AS warnings";
+
+/// A score's columns.
+pub(crate) const SCORE_COLUMNS: &str =
+    "name, data_type, value, string_value, comment, observation_id, trace_id";
+
 /// Columns that hold JSON text, sent as the JSON they hold.
 const JSON_COLUMNS: &[&str] = &[
     "metadata",
@@ -131,6 +140,22 @@ impl Filter {
         self.args.push(value);
         format!("?{}", self.args.len())
     }
+}
+
+/// How SQLite plans `sql` with `args` on `store` (one line per step); with no `args`,
+/// every parameter is bound to some text.
+#[cfg(test)]
+pub(crate) fn plan(store: &Store, sql: &str, args: &[SqlValue]) -> Vec<String> {
+    let mut stmt = store
+        .connection()
+        .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+        .unwrap();
+    let some_text = vec![SqlValue::Text("x".into()); stmt.parameter_count()];
+    let args = if args.is_empty() { &some_text } else { args };
+    stmt.query_map(params_from_iter(args), |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap()
 }
 
 #[cfg(test)]

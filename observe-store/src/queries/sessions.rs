@@ -7,8 +7,7 @@ use rusqlite::params_from_iter;
 use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 
-use super::rows::{merge, Filter};
-use super::{OBSERVATION_TOTALS, SCORE_COLUMNS};
+use super::rows::{merge, Filter, OBSERVATION_TOTALS, SCORE_COLUMNS};
 use crate::read::Store;
 use crate::StoreError;
 

@@ -5,8 +5,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::OptionalExtension as _;
 use serde_json::Value;
 
-use super::rows::sql_value;
-use super::SCORE_COLUMNS;
+use super::rows::{sql_value, SCORE_COLUMNS};
 use crate::read::Store;
 use crate::StoreError;
 
