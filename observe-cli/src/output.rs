@@ -10,10 +10,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use comfy_table::{presets, CellAlignment, ContentArrangement, LineStyle, Table as Grid};
-use observe_cli::sql::{self, value_to_json, RowSink, SqlError};
 use observe_model::view::{escape_control, format_duration};
-use rusqlite::types::Value;
-use rusqlite::Connection;
+use observe_store::sql::{value_to_json, RowSink, SqlError, Value};
 
 /// The output format chosen on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,14 +34,8 @@ pub enum Cells {
     Formatted,
 }
 
-/// What to run and how to show it.
+/// How a query's rows show.
 pub struct Rows<'a> {
-    /// SQLite SQL (already translated).
-    pub sql: &'a str,
-    /// Bound to `?1`, `?2`, ...
-    pub args: &'a [Value],
-    /// Stops the query once it has run this long.
-    pub timeout: Option<Duration>,
     /// At most this many rows shown (tables always have one; JSON only when asked).
     pub limit: Option<usize>,
     /// A line above the table.
@@ -80,8 +72,13 @@ impl Output {
         self.text(&(text + "\n"))
     }
 
-    /// Runs the query and writes its rows in the chosen format.
-    pub fn rows(&self, conn: &mut Connection, rows: &Rows<'_>) -> Result<()> {
+    /// Runs the query (`run` streams its rows to the sink it is given) and writes its rows
+    /// in the chosen format.
+    pub fn rows(
+        &self,
+        rows: &Rows<'_>,
+        run: impl FnOnce(&mut dyn RowSink) -> Result<(), SqlError>,
+    ) -> Result<()> {
         match self.format {
             Format::Table => {
                 let mut table = TableSink {
@@ -90,7 +87,7 @@ impl Output {
                     rows: Vec::new(),
                     cut: false,
                 };
-                sql::stream(conn, rows.sql, rows.args, rows.timeout, &mut table)?;
+                run(&mut table)?;
                 match rows.empty {
                     Some(empty) if table.rows.is_empty() => self.text(empty),
                     _ => self.text(&table.render(rows.title, rows.cells)),
@@ -105,7 +102,7 @@ impl Output {
                     written: 0,
                     closed: false,
                 };
-                match sql::stream(conn, rows.sql, rows.args, rows.timeout, &mut sink) {
+                match run(&mut sink) {
                     Err(SqlError::Output(e)) => return quiet_pipe(Err(e)),
                     other => other?,
                 }

@@ -1,6 +1,6 @@
 //! The analytics reports of `observe report`, written in PostgreSQL as a Langfuse user
 //! writes them against Langfuse's `traces` relation, and run through the same translator
-//! as `observe query` ([`crate::sql::query`]).
+//! as `observe query` ([`observe_store::sql::query`]).
 //!
 //! Costs include the costs observe computed from usage for generations that reported no
 //! cost; the `computed_cost` columns say how much of them was (the store's
@@ -8,7 +8,7 @@
 //!
 //! ```
 //! use observe_cli::reports::Report;
-//! let sqlite = observe_cli::sql::translate(&Report::Users.sql()).unwrap();
+//! let sqlite = observe_store::sql::translate(&Report::Users.sql()).unwrap();
 //! assert!(sqlite.contains("GROUP BY user_id"));
 //! assert_eq!("slow-sessions".parse::<Report>().unwrap(), Report::SlowSessions);
 //! assert!(Report::ContentTypes.sql().contains("metadata->>'content_type'"));

@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use observe_cli::reports::Report;
-use observe_cli::sql;
-use observe_store::Store;
+use observe_store::{sql, Store};
 
 use crate::cli_args::{QueryArgs, ReportArgs};
 use crate::output::{Cells, Format, Output, Rows};
@@ -75,18 +74,14 @@ fn chosen(args: &ReportArgs) -> Result<Report> {
 }
 
 fn run(store: &mut Store, out: &Output, query: &Postgres<'_>) -> Result<()> {
-    let translated = sql::translate(query.text)?;
     out.rows(
-        store.connection_mut(),
         &Rows {
-            sql: &translated,
-            args: &[],
-            timeout: query.timeout,
             limit: table_limit(out, query.limit),
             title: query.title,
             cells: query.cells,
             empty: None,
         },
+        |sink| sql::stream(store, query.text, query.timeout, sink).map(drop),
     )
 }
 

@@ -3,8 +3,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context as _, Result};
-use observe_cli::sql;
+use anyhow::Result;
 use observe_store::{Store, StoreError, StoreExporter, DEFAULT_STORE_PATH, SCHEMA_VERSION};
 
 use crate::output::Output;
@@ -23,13 +22,11 @@ fn missing_store(path: &Path) -> anyhow::Error {
 
 /// Opens the store read-only, with an error that says what to do.
 pub fn open(path: &Path) -> Result<Store> {
-    let store = match Store::open(path) {
-        Ok(store) => store,
-        Err(StoreError::NotFound { .. }) => return Err(missing_store(path)),
-        Err(e) => return Err(e.into()),
-    };
-    sql::register_functions(store.connection()).context("registering SQL functions")?;
-    Ok(store)
+    match Store::open(path) {
+        Ok(store) => Ok(store),
+        Err(StoreError::NotFound { .. }) => Err(missing_store(path)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Opens the store as a writer does, which brings an older file to the current schema.

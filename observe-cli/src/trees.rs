@@ -2,25 +2,13 @@
 //! observations, with a trace's generations and scores below it.
 
 use anyhow::{bail, Result};
-use observe_cli::sql::{self, Table};
 use observe_model::view::{escape_control, SessionTree, TraceTree, ViewOptions};
 use observe_store::Store;
-use rusqlite::types::Value;
 
 use crate::cli_args::TreeArgs;
 use crate::generations::generation_lines;
 use crate::output::{cell, Format, Output};
 use crate::tree_json::{ms, trace_json};
-
-/// Every row of `sql`, held: for the small lookups below (an id's matches, a trace's scores).
-fn query_with(store: &Store, sql: &str, args: &[Value]) -> Result<Table> {
-    let mut table = Table {
-        columns: Vec::new(),
-        rows: Vec::new(),
-    };
-    sql::stream_rows(store.connection(), sql, args, &mut table)?;
-    Ok(table)
-}
 
 /// `observe session ID`: the session's traces as trees, or as JSON.
 pub fn session(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Result<()> {
@@ -60,13 +48,7 @@ pub fn trace(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Result<
     let Some(tree) = trees.first() else {
         bail!("trace `{full}` has no observations");
     };
-    let scores = query_with(
-        store,
-        "SELECT name, COALESCE(string_value, CAST(value AS TEXT)) AS value, data_type,
-                observation_id, comment
-         FROM scores WHERE trace_id = ?1 ORDER BY timestamp",
-        &[Value::Text(full.clone())],
-    )?;
+    let scores = store.trace_scores(&full)?;
     if out.format != Format::Table {
         let mut value = trace_json(tree, shown.io);
         value["scores"] = scores.to_json();
@@ -116,13 +98,10 @@ fn resolve_trace_id(store: &Store, prefix: &str) -> Result<String> {
             escape_control(&prefix)
         );
     }
-    let table = query_with(
-        store,
-        "SELECT id FROM traces WHERE id >= ?1 AND id < ?1 || 'g' ORDER BY id LIMIT 2",
-        &[Value::Text(prefix.clone())],
-    )?;
-    match table.rows.as_slice() {
-        [row] => Ok(cell(&row[0])),
+    // Two at most: enough to tell one match from several.
+    let mut found = store.trace_ids_with_prefix(&prefix, 2)?;
+    match found.as_slice() {
+        [_] => Ok(found.remove(0)),
         [] => bail!(
             "no trace `{prefix}` in {} — `observe traces` lists them",
             store.path().display()

@@ -5,21 +5,19 @@
 mod common;
 
 use observe_cli::reports::Report;
-use observe_cli::sql::{self, Table};
+use observe_store::sql::{self, Table, Value};
 use observe_store::Store;
-use rusqlite::types::Value;
 
 fn store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("traces.db");
     common::write_fixture(&path);
     let store = Store::open(&path).unwrap();
-    sql::register_functions(store.connection()).unwrap();
     (dir, store)
 }
 
 fn run(store: &Store, query: &str) -> Table {
-    sql::query(store.connection(), query).unwrap_or_else(|e| panic!("{query}\n{e}"))
+    sql::query(store, query).unwrap_or_else(|e| panic!("{query}\n{e}"))
 }
 
 fn num(v: &Value) -> f64 {

@@ -18,6 +18,11 @@
 //! `observations.trace_seq = traces.seq` (or on `trace_id = traces.id` with the trace on the
 //! outer side): a filter on `observations.trace_id` alone reads the whole table.
 //!
+//! Readers do not write SQL over these tables: [`Store`] reads observations back as the data
+//! model, [`queries`] has the typed reads of the `observe` command and its web view, and
+//! [`sql`] runs the PostgreSQL-dialect queries a person writes (`observe query`, reports,
+//! the view's Query page).
+//!
 //! Several processes may write one file at once while others read it: the file is in WAL
 //! mode, writers wait for each other (`busy_timeout`), and each batch is one transaction,
 //! so a reader sees whole batches and a killed writer loses at most the batch it was
@@ -70,14 +75,11 @@
 //! exporter.shutdown().unwrap();
 //!
 //! let store = observe_store::Store::open(&path).unwrap();
-//! let (user, cost): (String, f64) = store
-//!     .connection()
-//!     .query_row("SELECT user_id, calculated_total_cost FROM traces", [], |r| {
-//!         Ok((r.get(0)?, r.get(1)?))
-//!     })
+//! let table = observe_store::sql::query(&store, "SELECT user_id, calculated_total_cost FROM traces")
 //!     .unwrap();
-//! assert_eq!(user, "u1");
-//! assert!((cost - 0.02).abs() < 1e-12);
+//! use observe_store::sql::Value;
+//! assert_eq!(table.rows[0][0], Value::Text("u1".into()));
+//! assert!(matches!(table.rows[0][1], Value::Real(cost) if (cost - 0.02).abs() < 1e-12));
 //! assert_eq!(store.session_observations("analysis_abc123").unwrap().len(), 2);
 //! ```
 
@@ -85,9 +87,11 @@
 
 mod checkpoint;
 pub mod pricing;
+pub mod queries;
 mod raw;
 mod read;
 mod schema;
+pub mod sql;
 mod text;
 mod write;
 

@@ -1,5 +1,6 @@
 //! Reading a store back: observations of a trace or a session as [`Observation`]s (for the
-//! session tree), and the connection itself for SQL.
+//! session tree); the connection stays here, for [`sql`](crate::sql) and the
+//! [`queries`](crate::queries).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OpenFlags, Row};
 
 use super::{schema, StoreError, BUSY_TIMEOUT};
+use crate::sql::functions::register_functions;
 use observe_model::model::{
     Cost, Json, Level, Metadata, Observation, ObservationDetails, ObservationType, SpanId,
     Timestamp, TraceAttributes, TraceId, Usage,
@@ -82,6 +84,7 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| StoreError::sqlite(&path, e))?;
         schema::check_readable(&conn, &path)?;
+        register_functions(&conn).map_err(|e| StoreError::sqlite(&path, e))?;
         Ok(Store { conn, path })
     }
 
@@ -90,13 +93,18 @@ impl Store {
         &self.path
     }
 
-    /// The connection, for SQL over the `traces`, `observations` and `scores` tables.
+    /// The connection, for the SQL of this crate: the table layout stays behind the typed
+    /// reads and [`sql`](crate::sql).
+    ///
+    /// Not API: public (and hidden) only because observe-runtime's integration tests check
+    /// what the writer stored column by column, with SQLite's own types.
+    #[doc(hidden)]
     pub fn connection(&self) -> &Connection {
         &self.conn
     }
 
-    /// The connection, mutable (to register functions or open read transactions).
-    pub fn connection_mut(&mut self) -> &mut Connection {
+    /// The connection, mutable (a time limit is a progress handler set on it).
+    pub(crate) fn connection_mut(&mut self) -> &mut Connection {
         &mut self.conn
     }
 

@@ -25,7 +25,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use observe_store::{Store, StoreError};
+use observe_store::StoreError;
 
 pub use api::Api;
 pub use query::{run as run_query, QueryLimits, QueryResult};
@@ -40,9 +40,6 @@ pub enum UiError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// SQLite failed while preparing a connection or answering a request.
-    #[error("store query failed: {0}")]
-    Sqlite(#[from] rusqlite::Error),
     /// The address could not be bound (in use, not this machine's...).
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -126,12 +123,4 @@ impl UiServer {
         }
         Ok(())
     }
-}
-
-/// Opens the store for the view: read-only (as every reader opens it), with the SQL
-/// functions `observe query` uses.
-fn open_store(db: &Path) -> Result<Store, UiError> {
-    let store = Store::open(db)?;
-    crate::sql::register_functions(store.connection())?;
-    Ok(store)
 }

@@ -4,10 +4,8 @@
 
 use std::time::Duration;
 
-use rusqlite::types::Value;
-use rusqlite::Connection;
-
-use crate::sql::{self, RowSink, SqlError};
+use observe_store::sql::{self, RowSink, SqlError, Value};
+use observe_store::Store;
 
 /// How much one query may return and how long it may run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,34 +61,30 @@ impl RowSink for Limited {
     }
 }
 
-/// Translates `text` (PostgreSQL) and runs it on `conn` within `limits`.
+/// Translates `text` (PostgreSQL) and runs it on `store` within `limits`.
 ///
 /// ```
 /// use observe_cli::ui::QueryLimits;
-/// let mut conn = rusqlite::Connection::open_in_memory().unwrap();
-/// observe_cli::sql::register_functions(&conn).unwrap();
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("traces.db");
+/// # drop(observe_store::StoreExporter::open(&path).unwrap());
+/// let mut store = observe_store::Store::open(&path).unwrap();
 /// let limits = QueryLimits { rows: 2, ..QueryLimits::default() };
 /// let r = observe_cli::ui::run_query(
-///     &mut conn,
+///     &mut store,
 ///     "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n",
 ///     limits,
 /// )
 /// .unwrap();
 /// assert_eq!(r.rows.len(), 2);
 /// assert!(r.truncated);
-/// assert!(observe_cli::ui::run_query(&mut conn, "DELETE FROM t", limits).is_err());
+/// assert!(observe_cli::ui::run_query(&mut store, "DELETE FROM traces", limits).is_err());
 /// ```
-pub fn run(
-    conn: &mut Connection,
-    text: &str,
-    limits: QueryLimits,
-) -> Result<QueryResult, SqlError> {
-    let translated = sql::translate(text)?;
+pub fn run(store: &mut Store, text: &str, limits: QueryLimits) -> Result<QueryResult, SqlError> {
     let mut sink = Limited {
         result: QueryResult::default(),
         limit: limits.rows,
     };
-    sql::stream(conn, &translated, &[], Some(limits.time), &mut sink)?;
-    sink.result.translated = translated;
+    sink.result.translated = sql::stream(store, text, Some(limits.time), &mut sink)?;
     Ok(sink.result)
 }

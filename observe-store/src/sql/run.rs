@@ -1,5 +1,5 @@
-//! Running SQLite SQL: rows streamed to a sink as SQLite yields them, under a time limit
-//! that SQLite's progress handler enforces.
+//! Running queries on a store: rows streamed to a sink as SQLite yields them, under a
+//! time limit that SQLite's progress handler enforces.
 
 use std::time::{Duration, Instant};
 
@@ -9,29 +9,63 @@ use rusqlite::Connection;
 use super::error::SqlError;
 use super::table::Table;
 use super::translate::translate;
+use crate::read::Store;
 
-/// Translates `sql` and runs it on `conn` (which needs
-/// [`register_functions`](crate::sql::register_functions)).
+/// Translates `postgres` and runs it on `store`, holding every row (for results known
+/// to be small; [`stream`] keeps memory flat).
 ///
 /// ```
-/// let conn = rusqlite::Connection::open_in_memory().unwrap();
-/// observe_cli::sql::register_functions(&conn).unwrap();
-/// let t = observe_cli::sql::query(&conn, "SELECT EXTRACT(EPOCH FROM INTERVAL '1 day') AS s").unwrap();
-/// assert_eq!(t.rows[0][0], rusqlite::types::Value::Real(86400.0));
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("traces.db");
+/// # drop(observe_store::StoreExporter::open(&path).unwrap());
+/// use observe_store::{sql, Store};
+/// let store = Store::open(&path).unwrap();
+/// let t = sql::query(&store, "SELECT EXTRACT(EPOCH FROM INTERVAL '1 day') AS s").unwrap();
+/// assert_eq!(t.rows[0][0], sql::Value::Real(86400.0));
 /// ```
-pub fn query(conn: &Connection, sql: &str) -> Result<Table, SqlError> {
-    let translated = translate(sql)?;
-    run_sqlite(conn, &translated)
-}
-
-/// Runs SQLite SQL as it is (for queries already translated), holding every row.
-pub fn run_sqlite(conn: &Connection, sql: &str) -> Result<Table, SqlError> {
+pub fn query(store: &Store, postgres: &str) -> Result<Table, SqlError> {
+    let translated = translate(postgres)?;
     let mut table = Table {
         columns: Vec::new(),
         rows: Vec::new(),
     };
-    stream_rows(conn, sql, &[], &mut table)?;
+    stream_rows(store.connection(), &translated, &[], &mut table)?;
     Ok(table)
+}
+
+/// Translates `postgres` and runs it on `store`, handing each row to `sink` as SQLite
+/// produces it, so memory stays flat however many rows the query yields; returns the
+/// SQLite SQL that ran. With a `timeout`, the query stops once it has run that long, also
+/// while it computes before its first row (a sort, an aggregate, a runaway recursive CTE).
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("traces.db");
+/// # drop(observe_store::StoreExporter::open(&path).unwrap());
+/// use std::time::Duration;
+/// use observe_store::sql::{stream, SqlError, Table};
+/// use observe_store::Store;
+///
+/// let mut store = Store::open(&path).unwrap();
+/// let mut table = Table { columns: vec![], rows: vec![] };
+/// let ran = stream(&mut store, "SELECT COUNT(*) AS n FROM traces", None, &mut table).unwrap();
+/// assert_eq!(ran, "SELECT COUNT(*) AS n FROM traces");
+/// assert_eq!(table.columns, ["n"]);
+///
+/// let runaway = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
+///                SELECT COUNT(*) FROM r";
+/// let err = stream(&mut store, runaway, Some(Duration::from_millis(50)), &mut table).unwrap_err();
+/// assert!(matches!(err, SqlError::Timeout { .. }));
+/// ```
+pub fn stream(
+    store: &mut Store,
+    postgres: &str,
+    timeout: Option<Duration>,
+    sink: &mut dyn RowSink,
+) -> Result<String, SqlError> {
+    let translated = translate(postgres)?;
+    stream_sqlite(store.connection_mut(), &translated, timeout, sink)?;
+    Ok(translated)
 }
 
 /// Where [`stream`] sends a query's columns, then its rows one by one.
@@ -57,25 +91,11 @@ impl RowSink for Table {
 /// How many SQLite virtual-machine steps run between two looks at the clock.
 const STEPS_PER_CLOCK_CHECK: i32 = 10_000;
 
-/// Runs SQLite SQL with `args` bound to `?1`, `?2`..., handing each row to `sink` as SQLite
-/// produces it, so memory stays flat however many rows the query yields. With a
-/// `timeout`, SQLite's progress handler stops the query once it has run that long, also
-/// while it computes before its first row (a sort, an aggregate, a runaway recursive CTE).
-///
-/// ```
-/// use std::time::Duration;
-/// use observe_cli::sql::{stream, SqlError, Table};
-/// let mut conn = rusqlite::Connection::open_in_memory().unwrap();
-/// let runaway = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) \
-///                SELECT COUNT(*) FROM r";
-/// let mut table = Table { columns: vec![], rows: vec![] };
-/// let err = stream(&mut conn, runaway, &[], Some(Duration::from_millis(50)), &mut table).unwrap_err();
-/// assert!(matches!(err, SqlError::Timeout { .. }));
-/// ```
-pub fn stream(
+/// Runs SQLite SQL, streaming its rows to `sink`; SQLite's progress handler enforces the
+/// `timeout`.
+fn stream_sqlite(
     conn: &mut Connection,
     sql: &str,
-    args: &[SqlValue],
     timeout: Option<Duration>,
     sink: &mut dyn RowSink,
 ) -> Result<(), SqlError> {
@@ -91,7 +111,7 @@ pub fn stream(
         )
         .map_err(failed)?;
     }
-    let result = stream_rows(conn, sql, args, sink);
+    let result = stream_rows(conn, sql, &[], sink);
     if timeout.is_some() {
         conn.progress_handler(0, None::<fn() -> bool>)
             .map_err(failed)?;
@@ -106,8 +126,9 @@ pub fn stream(
     })
 }
 
-/// [`stream`] without a time limit, on a shared connection.
-pub fn stream_rows(
+/// Runs SQLite SQL without a time limit on a shared connection, streaming its rows to
+/// `sink`: the store's own queries (over its indexes) and [`query`].
+pub(crate) fn stream_rows(
     conn: &Connection,
     sql: &str,
     args: &[SqlValue],

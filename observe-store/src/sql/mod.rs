@@ -1,9 +1,11 @@
-//! PostgreSQL-dialect SQL over the local SQLite store.
+//! PostgreSQL-dialect SQL over the store: what `observe query`, `observe report` and the
+//! web view's Query page run.
 //!
 //! Langfuse users write their analytics in PostgreSQL. [`translate`](fn@translate)
 //! parses such a query with `sqlparser`'s PostgreSQL dialect, rewrites the syntax tree
-//! where SQLite differs, and prints it back as SQL that SQLite runs; [`query`] does that
-//! and runs it. The rewrite is type-directed: it knows which expressions are timestamps
+//! where SQLite differs, and prints it back as SQL that SQLite runs; [`query`] and
+//! [`stream`] do that and run it on a [`Store`](crate::Store), whose connection has the
+//! functions the translations call. The rewrite is type-directed: it knows which expressions are timestamps
 //! (the store's timestamp columns, `NOW()`, casts to `timestamp`, `MIN`/`MAX` of those,
 //! aliases of those) and which are intervals.
 //!
@@ -25,7 +27,7 @@
 //! An interval that is not added to a timestamp becomes its length in seconds.
 //!
 //! ```
-//! let sqlite = observe_cli::sql::translate(
+//! let sqlite = observe_store::sql::translate(
 //!     "SELECT user_id, AVG(latency_ms)::float FROM traces \
 //!      WHERE timestamp > NOW() - INTERVAL '30 days' GROUP BY user_id",
 //! ).unwrap();
@@ -38,13 +40,16 @@
 //! ```
 
 mod error;
-mod functions;
+pub(crate) mod functions;
 mod run;
 mod table;
 mod translate;
 
 pub use error::SqlError;
-pub use functions::register_functions;
-pub use run::{query, run_sqlite, stream, stream_rows, RowSink};
+pub(crate) use run::stream_rows;
+pub use run::{query, stream, RowSink};
+/// A SQLite value, as the rows of a query hold it.
+pub use rusqlite::types::Value;
 pub use table::{value_to_json, Table};
-pub use translate::{translate, TIMESTAMP_FORMAT};
+pub use translate::translate;
+pub(crate) use translate::TIMESTAMP_FORMAT;

@@ -15,8 +15,8 @@ impl Table {
     /// The rows as JSON objects keyed by column name.
     ///
     /// ```
-    /// use observe_cli::sql::Table;
-    /// use rusqlite::types::Value;
+    /// use observe_store::sql::Table;
+    /// use observe_store::sql::Value;
     /// let t = Table { columns: vec!["n".into()], rows: vec![vec![Value::Integer(3)]] };
     /// assert_eq!(t.to_json().to_string(), r#"[{"n":3}]"#);
     /// ```

@@ -10,7 +10,7 @@ use super::table::value_to_json;
 /// Registers the functions translated queries call: `observe_array_contains(json_array,
 /// value)` and the aggregates `observe_percentile_cont(x, p)` and
 /// `observe_percentile_disc(x, p)`.
-pub fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
+pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     conn.create_scalar_function("observe_array_contains", 2, flags, |ctx| {
         let array: Option<String> = ctx.get(0)?;

@@ -26,7 +26,7 @@ pub use syntax::TIMESTAMP_FORMAT;
 /// Translates one PostgreSQL `SELECT` (or `WITH ... SELECT`) into SQLite SQL.
 ///
 /// ```
-/// use observe_cli::sql::translate;
+/// use observe_store::sql::translate;
 /// assert_eq!(
 ///     translate("SELECT metadata->>'content_type' AS ct FROM traces").unwrap(),
 ///     "SELECT metadata ->> 'content_type' AS ct FROM traces"
