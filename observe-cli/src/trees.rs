@@ -101,7 +101,8 @@ fn resolve_trace_id(store: &Store, prefix: &str) -> Result<String> {
     // Two at most: enough to tell one match from several.
     let mut found = store.trace_ids_with_prefix(&prefix, 2)?;
     match found.as_slice() {
-        [_] => Ok(found.remove(0)),
+        // Escaped as every id read from a file is: a hand-edited store may hold anything.
+        [_] => Ok(escape_control(&found.remove(0)).into_owned()),
         [] => bail!(
             "no trace `{prefix}` in {} — `observe traces` lists them",
             store.path().display()
