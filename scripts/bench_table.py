@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Turns criterion's results of `cargo bench --bench overhead --bench throughput` into the
-Markdown tables of BENCHMARKS.md: medians, the extra over the plain function, ratios of our
+"""Turns criterion's results of
+`cargo bench -p observe-benches --bench overhead --bench throughput` into the Markdown tables
+of BENCHMARKS.md: medians, the extra over the plain function, ratios of our
 extra to each peer's (each ratio from one run, so both sides were measured minutes apart),
 and what each library delivered (`overhead_delivery.jsonl`, written by the overhead bench).
 

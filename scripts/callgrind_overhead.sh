@@ -9,13 +9,14 @@
 # counted inside the bench's `measured` function only (`--toggle-collect`), which is exact;
 # the other threads (the library's worker or collector) over the whole run, in a second run
 # per size: their counts move by a few per call with how often timers wake them. Needs valgrind
-# (`apt-get install valgrind`) and the bench built: `cargo bench --bench overhead --no-run`.
+# (`apt-get install valgrind`) and the bench built:
+# `cargo bench -p observe-benches --bench overhead --no-run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind missing: apt-get install valgrind" >&2; exit 1; }
 target="${CARGO_TARGET_DIR:-target}"
 bin=$(ls -t "$target"/release/deps/overhead-* 2>/dev/null | grep -v '\.d$' | head -1)
-[ -x "$bin" ] || { echo "no bench binary: cargo bench --bench overhead --no-run" >&2; exit 1; }
+[ -x "$bin" ] || { echo "no bench binary: cargo bench -p observe-benches --bench overhead --no-run" >&2; exit 1; }
 SMALL=${SMALL:-20000}
 LARGE=${LARGE:-120000}
 cases=("$@")

@@ -8,10 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-5}"
 capacity="${2:-65536}"
-cargo build --release --example overload
+cargo build --release -p observe --example overload
+target="${CARGO_TARGET_DIR:-target}"
 status=0
 for mode in slow unreachable; do
     echo "== $mode, ${seconds}s, queue_capacity $capacity"
-    target/release/examples/overload "$mode" "$seconds" "$capacity" || status=1
+    "$target"/release/examples/overload "$mode" "$seconds" "$capacity" || status=1
 done
 exit "$status"

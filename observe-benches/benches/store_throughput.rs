@@ -16,8 +16,8 @@
 //!
 //! The batches are built before the clock starts; only `StoreExporter::write` is timed.
 //!
-//! Run: `cargo bench --bench store_throughput` (criterion prints the throughput as
-//! `elem/s`, one element being one observation).
+//! Run: `cargo bench -p observe-benches --bench store_throughput` (criterion prints the
+//! throughput as `elem/s`, one element being one observation).
 
 use std::borrow::Cow;
 use std::sync::Arc;

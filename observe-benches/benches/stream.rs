@@ -6,7 +6,7 @@
 //! own open and close (a stream of no items), so that
 //! `(observed - plain) - (observed_empty - plain_empty)` over [`ITEMS`] is the extra per item.
 //!
-//! Run: `cargo bench --bench stream`.
+//! Run: `cargo bench -p observe-benches --bench stream`.
 
 use std::hint::black_box;
 use std::pin::pin;

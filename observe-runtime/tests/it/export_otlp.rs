@@ -3,12 +3,10 @@
 //! and auth; scores to `/api/public/scores` checked against the OpenAPI spec; a plain OTLP
 //! collector; masking, truncation and sampling as seen on the wire.
 
-mod export_support;
-
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use export_support::*;
+use crate::export_support::*;
 use observe_runtime::config::Config;
 use observe_runtime::export::otlp::{encode_batch, Resource};
 use observe_runtime::export::{Batch, Exporter};

@@ -4,9 +4,9 @@
 //! trace`, an error column and a level filter on `observe traces`, terminal-safe text, and
 //! reading that never changes a file.
 
-mod common;
+use crate::common;
 
-use common::{failed, ok};
+use crate::common::{failed, ok};
 
 use std::borrow::Cow;
 use std::io::{BufRead as _, BufReader};

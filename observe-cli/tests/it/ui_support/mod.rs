@@ -1,7 +1,7 @@
 //! Support for the browser tests: a store filled by the bundled example and by the
 //! runtime's own writer, the `observe ui` process, and a WebDriver client.
 
-// Each test crate uses a part of this module.
+// Each test module uses a part of this module.
 #![allow(dead_code)]
 
 pub mod webdriver;

@@ -1,13 +1,11 @@
 //! `observe ui`'s JSON endpoints and HTTP rules, over loopback against the binary (the
 //! pages' behaviour is in ui_browser.rs).
 
-mod ui_support;
-
 use std::process::Command;
 
+use crate::ui_support::*;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::Value;
-use ui_support::*;
 
 fn get(url: &str) -> (u16, Value) {
     let response = reqwest::blocking::Client::builder()

@@ -6,11 +6,9 @@
 //! fail and say how to install them. `OBSERVE_UI_SCREENSHOTS=docs` saves the screenshots
 //! shown in docs/UI.md.
 
-mod ui_support;
-
+use crate::ui_support::webdriver::Browser;
+use crate::ui_support::*;
 use serde_json::{json, Value};
-use ui_support::webdriver::Browser;
-use ui_support::*;
 
 /// The element whose text is exactly `text` among those matching `css`, waiting for it.
 fn by_text(browser: &Browser, css: &str, text: &str) -> Value {

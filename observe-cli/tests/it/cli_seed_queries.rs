@@ -2,7 +2,7 @@
 //! the translator on a real store file; expected numbers worked out by hand from the fixture
 //! table in `common/mod.rs`.
 
-mod common;
+use crate::common;
 
 use observe_cli::reports::Report;
 use observe_store::sql::{self, Table, Value};

@@ -4,11 +4,9 @@
 //! with its ids and name (that they decode to exactly what the generated types build is the
 //! OTLP module's unit test), and every ingestion body must be valid JSON that keeps the values.
 
-mod export_support;
-
 use std::sync::Arc;
 
-use export_support::*;
+use crate::export_support::*;
 use observe_runtime::export::otlp::{encode_batch, Resource};
 use observe_runtime::export::{console::ConsoleExporter, ingestion, Batch, Exporter};
 use observe_runtime::model::*;

@@ -1,11 +1,11 @@
 //! The real `observe` binary on a real store file: tables, `--json`, the trees, and the
 //! errors that say what to do.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
-use common::{observe, ok};
+use crate::common::{observe, ok};
 
 fn fixture() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();

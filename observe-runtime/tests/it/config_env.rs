@@ -2,12 +2,10 @@
 //! environment), every configuration error, the destinations each setting chooses, and the
 //! one line that says where traces go.
 
-mod export_support;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use export_support::*;
+use crate::export_support::*;
 use observe_runtime::config::{vars, Config, ConfigError, DEFAULT_BASE_URL, SETTINGS};
 use observe_runtime::{current_trace_url, Trace};
 

@@ -24,8 +24,8 @@
 //! into batches and the batches into the destination's format. The queue holds a whole
 //! sample, so nothing is dropped (checked).
 //!
-//! Run: `cargo bench --bench throughput` (criterion prints `elem/s`, one element being one
-//! observation).
+//! Run: `cargo bench -p observe-benches --bench throughput` (criterion prints `elem/s`, one
+//! element being one observation).
 
 use std::hint::black_box;
 use std::sync::{Arc, Condvar, Mutex};

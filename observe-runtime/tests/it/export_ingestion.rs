@@ -2,12 +2,10 @@
 //! against the schemas of `ingestion.yml` (read at test time), the fields checked against
 //! CONTRACT.md, request splitting under the size limit, and 207 partial refusals.
 
-mod export_support;
-
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use export_support::*;
+use crate::export_support::*;
 use observe_runtime::config::{Config, LangfuseApi};
 use observe_runtime::export::http::HttpOptions;
 use observe_runtime::export::ingestion::{encode_batch, IngestionExporter, MAX_REQUEST_BYTES};

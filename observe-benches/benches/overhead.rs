@@ -38,8 +38,9 @@
 //! work removed), and the growth of resident memory (peak and at the end, before the final
 //! flush). `scripts/bench_table.py` turns both into the tables of BENCHMARKS.md.
 //!
-//! Run: `cargo bench --bench overhead`. `OVERHEAD_PROFILE=<lib>:<case>` runs one case without
-//! criterion for callgrind (see [`profile`] and `scripts/callgrind_overhead.sh`).
+//! Run: `cargo bench -p observe-benches --bench overhead`. `OVERHEAD_PROFILE=<lib>:<case>`
+//! runs one case without criterion for callgrind (see [`profile`] and
+//! `scripts/callgrind_overhead.sh`).
 
 use std::future::Future;
 use std::hint::black_box;
@@ -544,7 +545,10 @@ struct Tally {
 }
 
 fn delivery_log() -> std::path::PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    // `cargo bench` runs the bench in its package's folder; the log goes beside criterion's
+    // results, in the workspace's target folder.
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../target").into());
     std::path::Path::new(&target).join("criterion/overhead_delivery.jsonl")
 }
 

@@ -3,11 +3,9 @@
 //! an overall deadline; every other status drops the batch at once with an error that says
 //! what to check. Timings here test deadline semantics only, with generous margins.
 
-mod export_support;
-
 use std::time::{Duration, Instant};
 
-use export_support::*;
+use crate::export_support::*;
 use observe_runtime::config::Config;
 use observe_runtime::export::http::HttpOptions;
 use observe_runtime::export::ingestion::IngestionExporter;

@@ -971,7 +971,7 @@ mod sdk {
     pub use observe_runtime as telemetry;
 }
 
-#[observe(crate = "crate::sdk::telemetry", as_type = "tool")]
+#[observe(crate = "crate::macro_expansion::sdk::telemetry", as_type = "tool")]
 fn through_a_reexport(x: u8) -> u8 {
     x + 1
 }

@@ -3,11 +3,9 @@
 //! their deadline reporting what is still pending. Timings test deadlines only, with
 //! generous margins for a slow machine.
 
-mod export_support;
-
 use std::time::{Duration, Instant};
 
-use export_support::*;
+use crate::export_support::*;
 use observe_runtime::config::Config;
 use observe_runtime::{Client, Trace};
 

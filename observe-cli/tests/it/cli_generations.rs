@@ -2,11 +2,9 @@
 //! writing the store): its prompt link, and its cost when observe computed it from usage
 //! (flagged `~` and `(computed)`, and `computed_cost` in tables and JSON).
 
-mod common;
-
 use std::time::Duration;
 
-use common::{observe, ok};
+use crate::common::{observe, ok};
 use observe_model::model::{Cost, Usage};
 use observe_runtime::{Client, ObservationUpdate, Trace};
 use observe_store::StoreExporter;

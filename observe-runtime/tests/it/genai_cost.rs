@@ -2,11 +2,9 @@
 //! and costs computed from usage for the local store only: a real loopback server decoding
 //! the real OTLP protobuf (and the legacy ingestion JSON), a real SQLite file.
 
-mod export_support;
-
 use std::time::{Duration, SystemTime};
 
-use export_support::*;
+use crate::export_support::*;
 use observe_runtime::config::{Config, LangfuseApi};
 use observe_runtime::export::store::{Store, StoreExporter};
 use observe_runtime::model::{Cost, ObservationType, Timestamp, Usage};

@@ -1,0 +1,16 @@
+//! The integration tests of the `observe` command, one module per area, built as one binary.
+//! None needs a process of its own: they run the `observe` binary (and the bundled example)
+//! as child processes and never install anything process-wide in this one.
+
+mod common;
+#[cfg(feature = "ui")]
+mod ui_support;
+
+mod cli_commands;
+mod cli_conventions;
+mod cli_generations;
+mod cli_seed_queries;
+#[cfg(feature = "ui")]
+mod ui_browser;
+#[cfg(feature = "ui")]
+mod ui_endpoints;
