@@ -92,16 +92,25 @@ impl ApiError {
 /// The endpoints over one read-only connection to the store.
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::sync::Arc;
 /// use observe_cli::ui::Api;
+/// use observe_model::export::{Batch, Exporter as _};
+/// use observe_model::model::*;
 /// use observe_store::StoreExporter;
-/// use observe_runtime::{Client, Trace};
 ///
 /// let dir = tempfile::tempdir().unwrap();
 /// let path = dir.path().join("traces.db");
-/// let client = Client::builder().exporter(StoreExporter::open(&path).unwrap()).build();
-/// client.trace(Trace::new("chat").session_id("s1")).end();
-/// client.shutdown(Duration::from_secs(5));
+/// // A trace `chat` of session `s1`: its root span alone.
+/// let chat = Observation {
+///     trace_id: TraceId(1), id: SpanId(1), parent_id: None, name: "chat".into(),
+///     kind: ObservationType::Span, level: Level::Default,
+///     start: Timestamp::now(), end: Timestamp::now(), details: None,
+///     trace: Arc::new(TraceAttributes {
+///         name: Some("chat".into()), session_id: Some("s1".into()), ..Default::default()
+///     }),
+/// };
+/// let batch = Batch { observations: vec![Box::new(chat)], scores: vec![] };
+/// StoreExporter::open(&path).unwrap().export(&batch).unwrap();
 ///
 /// let mut api = Api::open(&path).unwrap();
 /// let reply = api.handle("sessions", "limit=10");

@@ -14,12 +14,11 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 
+use observe_model::export::Batch;
 use observe_model::model::{
     Cost, Json, Level, Observation, ObservationDetails, ObservationType, SpanId, Timestamp,
     TraceAttributes, TraceId, Usage,
 };
-use observe_runtime::export::Batch;
-use observe_store::StoreExporter;
 
 fn observe(db: &Path, args: &[&str]) -> Output {
     common::observe(Some(db), args)
@@ -271,8 +270,7 @@ fn detailed_store(path: &Path) {
         0,
         1000,
     )));
-    let mut store = StoreExporter::open(path).unwrap();
-    store.write(&batch).unwrap();
+    common::record::write_batch(path, &batch);
 }
 
 #[test]

@@ -1,41 +1,20 @@
-//! What the commands show of a generation recorded by a real run (the runtime's client
-//! writing the store): its prompt link, and its cost when observe computed it from usage
-//! (flagged `~` and `(computed)`, and `computed_cost` in tables and JSON).
+//! What the commands show of a generation recorded as a real run records it (the records
+//! the runtime's client hands the store): its prompt link, and its cost when observe
+//! computed it from usage (flagged `~` and `(computed)`, and `computed_cost` in tables and
+//! JSON).
 
-use std::time::Duration;
-
+use crate::common::priced::write_priced_trace;
 use crate::common::{observe, ok};
-use observe_model::model::{Cost, Usage};
-use observe_runtime::{Client, ObservationUpdate, Trace};
-use observe_store::StoreExporter;
+use observe_model::model::TraceAttributes;
 
 /// A session `chat-1` of one trace: a generation linked to prompt `summarize` v3 with usage
 /// and no cost (priced by the store), and one with a cost given.
 fn record(path: &std::path::Path) -> String {
-    let client = Client::builder()
-        .exporter(StoreExporter::open(path).unwrap())
-        .build();
-    let trace = client.trace(Trace::new("answer").session_id("chat-1"));
-    let mut llm = trace.generation("summarize");
-    llm.update(
-        ObservationUpdate::new()
-            .model("gpt-4o")
-            .usage(Usage::new(1000, 100))
-            .prompt("summarize", 3),
-    );
-    llm.end();
-    let mut paid = trace.generation("review");
-    paid.update(
-        ObservationUpdate::new()
-            .model("gpt-4o")
-            .usage(Usage::new(10, 10))
-            .cost(Cost::total_only(0.25)),
-    );
-    paid.end();
-    let id = trace.id().to_string();
-    trace.end();
-    client.shutdown(Duration::from_secs(30));
-    id
+    let session = TraceAttributes {
+        session_id: Some("chat-1".to_owned()),
+        ..TraceAttributes::default()
+    };
+    write_priced_trace(path, "answer", session, Some(("summarize", 3)))
 }
 
 #[test]

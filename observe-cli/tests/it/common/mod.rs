@@ -21,16 +21,18 @@
 
 #![allow(dead_code)]
 
+pub mod priced;
+pub mod record;
+
 use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
+use observe_model::export::Batch;
 use observe_model::model::{
     Cost, Json, Level, Observation, ObservationDetails, ObservationType, SpanId, Timestamp,
     TraceAttributes, TraceId, Usage,
 };
-use observe_runtime::export::Batch;
-use observe_store::StoreExporter;
 
 pub const SECOND: u64 = 1_000_000_000;
 pub const DAY: u64 = 86_400 * SECOND;
@@ -185,12 +187,11 @@ pub fn trace_id(index: usize) -> String {
 /// Writes the whole fixture into a new store at `path`.
 pub fn write_fixture(path: &Path) -> Timestamp {
     let now = now();
-    let mut store = StoreExporter::open(path).expect("open store");
     let mut batch = Batch::default();
     for (i, spec) in specs().iter().enumerate() {
         batch.observations.extend(trace_observations(spec, i, now));
     }
-    store.write(&batch).expect("write fixture");
+    record::write_batch(path, &batch);
     now
 }
 

@@ -1,5 +1,6 @@
-//! Support for the browser tests: a store filled by the bundled example and by the
-//! runtime's own writer, the `observe ui` process, and a WebDriver client.
+//! Support for the browser tests: a store filled by the bundled example and by records
+//! written as the runtime's client writes them, the `observe ui` process, and a WebDriver
+//! client.
 
 // Each test module uses a part of this module.
 #![allow(dead_code)]
@@ -9,11 +10,12 @@ pub mod webdriver;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use observe_model::model::{Cost, Level, Usage};
-use observe_runtime::{Client, ObservationUpdate, ScoreRequest, Trace};
-use observe_store::StoreExporter;
+use crate::common::priced::write_priced_trace;
+use crate::common::record::Recorder;
+use observe_model::model::{
+    Cost, Json, Level, ObservationDetails, ObservationType, TraceAttributes, Usage,
+};
 use serde_json::json;
 
 /// Payloads that run script if a page ever parses application data as HTML: each sets
@@ -75,60 +77,68 @@ pub fn run_example(store: &Path) -> String {
         .to_owned()
 }
 
-/// Writes `n` small generated sessions (`{prefix}_000`...) through the runtime's store
-/// writer.
+/// Writes `n` small generated sessions (`{prefix}_000`...) as the runtime's client would.
 pub fn write_generated(store: &Path, prefix: &str, n: usize) {
-    let client = Client::builder()
-        .exporter(StoreExporter::open(store).expect("opening the store"))
-        .build();
+    let mut recorder = Recorder::new();
     for i in 0..n {
-        let trace = client.trace(
-            Trace::new("generated_chat")
-                .session_id(format!("{prefix}_{i:03}"))
-                .user_id(format!("user_{}", i % 7))
-                .tags(["generated"])
-                .input(&json!({"question": format!("question {i}")})),
+        let mut trace = recorder.trace(
+            "generated_chat",
+            TraceAttributes {
+                session_id: Some(format!("{prefix}_{i:03}")),
+                user_id: Some(format!("user_{}", i % 7)),
+                tags: vec!["generated".to_owned()],
+                input: Some(Json::from_value(
+                    &json!({"question": format!("question {i}")}),
+                )),
+                ..TraceAttributes::default()
+            },
         );
-        let llm = trace.generation("answer");
-        llm.end_with(
-            ObservationUpdate::new()
-                .model("gpt-4o-mini")
-                .usage(Usage::new(100 + i as u64, 20))
-                .cost(Cost::new(0.0001, 0.0002)),
+        trace.generation(
+            "answer",
+            ObservationDetails {
+                model: Some("gpt-4o-mini".to_owned()),
+                usage: Some(Usage::new(100 + i as u64, 20)),
+                cost: Some(Cost::new(0.0001, 0.0002)),
+                ..ObservationDetails::default()
+            },
         );
         trace.end();
     }
-    client.shutdown(Duration::from_secs(30));
+    recorder.write(store);
 }
 
 /// Writes one trace whose name, user, session, tag, metadata, input and output carry
 /// script payloads; returns its trace id.
 pub fn write_xss(store: &Path) -> String {
-    let client = Client::builder()
-        .exporter(StoreExporter::open(store).expect("opening the store"))
-        .build();
-    let trace = client.trace(
-        Trace::new(XSS_NAME)
-            .session_id(XSS_SESSION)
-            .user_id(XSS_USER)
-            .tags([XSS_TAG])
-            .metadata(json!({ "note": XSS_METADATA }))
-            .input(&json!([{"role": "user", "content": XSS_INPUT}])),
+    let input = Json::from_value(&json!([{"role": "user", "content": XSS_INPUT}]));
+    let mut recorder = Recorder::new();
+    let mut trace = recorder.trace(
+        XSS_NAME,
+        TraceAttributes {
+            session_id: Some(XSS_SESSION.to_owned()),
+            user_id: Some(XSS_USER.to_owned()),
+            tags: vec![XSS_TAG.to_owned()],
+            metadata: [("note".to_owned(), Json::string(XSS_METADATA))].into(),
+            input: Some(input.clone()),
+            ..TraceAttributes::default()
+        },
     );
     let id = trace.id().to_string();
-    let mut step = trace.generation(XSS_NAME);
-    step.update(
-        ObservationUpdate::new()
-            .input(&json!([{"role": "user", "content": XSS_INPUT}]))
-            .output(&XSS_INPUT)
-            .metadata(json!({ XSS_METADATA: XSS_METADATA }))
-            .level(Level::Error)
-            .status_message(XSS_INPUT),
+    let step = trace.start(ObservationType::Generation, XSS_NAME);
+    trace.score(Some(step.id), XSS_NAME, 1.0, Some(XSS_INPUT));
+    trace.finish(
+        step,
+        Level::Error,
+        ObservationDetails {
+            input: Some(input),
+            output: Some(Json::string(XSS_INPUT)),
+            metadata: [(XSS_METADATA.to_owned(), Json::string(XSS_METADATA))].into(),
+            status_message: Some(XSS_INPUT.to_owned()),
+            ..ObservationDetails::default()
+        },
     );
-    step.score(ScoreRequest::new(XSS_NAME, 1.0).comment(XSS_INPUT));
-    step.end();
     trace.end();
-    client.shutdown(Duration::from_secs(30));
+    recorder.write(store);
     id
 }
 
@@ -136,29 +146,12 @@ pub fn write_xss(store: &Path) -> String {
 /// and no cost, which the store prices (gpt-4o: 1000 in, 100 out, $0.0035), and `review`
 /// with a cost given ($0.25); returns the trace id.
 pub fn write_priced(store: &Path) -> String {
-    let client = Client::builder()
-        .exporter(StoreExporter::open(store).expect("opening the store"))
-        .build();
-    let trace = client.trace(
-        Trace::new("priced_chat")
-            .session_id("priced")
-            .user_id("payer"),
-    );
-    let id = trace.id().to_string();
-    trace.generation("summarize").end_with(
-        ObservationUpdate::new()
-            .model("gpt-4o")
-            .usage(Usage::new(1000, 100)),
-    );
-    trace.generation("review").end_with(
-        ObservationUpdate::new()
-            .model("gpt-4o")
-            .usage(Usage::new(10, 10))
-            .cost(Cost::total_only(0.25)),
-    );
-    trace.end();
-    client.shutdown(Duration::from_secs(30));
-    id
+    let payer = TraceAttributes {
+        session_id: Some("priced".to_owned()),
+        user_id: Some("payer".to_owned()),
+        ..TraceAttributes::default()
+    };
+    write_priced_trace(store, "priced_chat", payer, None)
 }
 
 /// `observe --db STORE ui --port 0`, ended on drop.
