@@ -28,11 +28,17 @@ How a crate's files become a graph:
   name is looked for through the module's glob imports. A path that names a module resolves to
   that module's file.
 * Edges. A file that writes a path (a ``use``, a ``pub use`` re-export, or a path in code)
-  imports the file the path resolves to. ``mod foo;`` itself is not an import: a parent may
-  declare children whose items it never names. Imports of the file itself are ignored.
+  imports the file the path resolves to. Imports of the file itself are ignored, and so are a
+  module's paths into its own descendants (``pipeline.rs`` naming ``ring::Producer``): the
+  parent holds its children (``mod ring;``) whether it names their items or not, so that edge
+  is always there and a child reaching its parent (``use super::Record``) would always close a
+  circle. A child's path up to its parent, to a sibling or anywhere else counts.
+* Unit tests. Modules and ``use`` items under ``#[cfg(test)]`` are skipped: they are built
+  only into the crate's test binary, where they use the crate from above like any caller.
+
+``--strict`` counts both (paths into descendants and test code), to see those circles too.
 
 A circle is a strongly connected set of two or more files; one cycle through it is printed.
-Code under ``#[cfg(test)]`` counts like any other code.
 """
 
 from __future__ import annotations
@@ -127,6 +133,8 @@ class Module:
     """A module of the tree: its file, children, imports and defined names."""
 
     file: str
+    # Under `#[cfg(test)]`: its paths make no edges.
+    test: bool = False
     children: dict[str, tuple[str, ...]] = field(default_factory=dict)
     uses: list[Use] = field(default_factory=list)
     defs: set[str] = field(default_factory=set)
@@ -173,7 +181,7 @@ def parse_use_tree(toks, i, prefix, out):
 
 
 def parse_file(path: str, modpath: tuple[str, ...], modules: dict, pending_files: list,
-               mod_rs: bool) -> None:
+               mod_rs: bool, strict: bool) -> None:
     """Parses one file as module `modpath`: records its inline modules, `mod foo;` children
     (queued in `pending_files`), imports, definitions and code paths."""
     with open(path, encoding="utf-8") as f:
@@ -185,6 +193,7 @@ def parse_file(path: str, modpath: tuple[str, ...], modules: dict, pending_files
     scopes = [(modpath, -1, [])]  # (module path, brace depth it closes at, inline dirs)
     depth = 0
     attr_path = None
+    cfg_test = False
     i = 0
     while i < len(toks) - 1:
         kind, text = toks[i]
@@ -205,6 +214,8 @@ def parse_file(path: str, modpath: tuple[str, ...], modules: dict, pending_files
                 body = toks[j + 1:k]
                 if len(body) == 3 and body[0] == ("id", "path") and body[2][0] == "str":
                     attr_path = body[2][1]
+                if body == [("id", "cfg"), ("p", "("), ("id", "test"), ("p", ")")]:
+                    cfg_test = True
                 i = k + 1
                 continue
         if kind == "id" and text == "mod" and toks[i + 1][0] == "id":
@@ -212,10 +223,14 @@ def parse_file(path: str, modpath: tuple[str, ...], modules: dict, pending_files
             child = scope + (name,)
             mod.children[name] = child
             if toks[i + 2] == ("p", "{"):
-                modules[child] = Module(path)
+                modules[child] = Module(path, test=mod.test or (cfg_test and not strict))
                 depth += 1
                 scopes.append((child, depth, inline + [attr_path or name]))
-                attr_path = None
+                attr_path = cfg_test = None
+                i += 3
+                continue
+            if cfg_test and not strict:
+                attr_path = cfg_test = None
                 i += 3
                 continue
             if mod_rs:
@@ -237,7 +252,9 @@ def parse_file(path: str, modpath: tuple[str, ...], modules: dict, pending_files
         if kind == "id" and text == "use":
             uses: list[Use] = []
             i = parse_use_tree(toks, i + 1, [], uses)
-            mod.uses.extend(uses)
+            if not (cfg_test and not strict):
+                mod.uses.extend(uses)
+            cfg_test = False
             continue
         if kind == "id" and text in ITEM_KEYWORDS and toks[i + 1][0] == "id" \
                 and toks[i + 1][1] not in KEYWORDS:
@@ -261,10 +278,11 @@ def parse_file(path: str, modpath: tuple[str, ...], modules: dict, pending_files
             depth -= 1
         if kind == "p" and text in ";{}":
             attr_path = None
+            cfg_test = False
         i += 1
 
 
-def load_crate(root_file: str) -> dict[tuple[str, ...], Module]:
+def load_crate(root_file: str, strict: bool = False) -> dict[tuple[str, ...], Module]:
     """Every module reachable from one crate root."""
     modules: dict[tuple[str, ...], Module] = {}
     pending = [(root_file, (), True)]
@@ -273,7 +291,7 @@ def load_crate(root_file: str) -> dict[tuple[str, ...], Module]:
         if not os.path.exists(path):
             print(f"warning: {'::'.join(modpath)}: no file {path}", file=sys.stderr)
             continue
-        parse_file(path, modpath, modules, pending, mod_rs)
+        parse_file(path, modpath, modules, pending, mod_rs, strict)
     return modules
 
 
@@ -347,18 +365,30 @@ class Resolver:
         return {self.modules[cur].file}
 
 
-def crate_edges(root_file: str) -> dict[str, set[str]]:
+def crate_edges(root_file: str, strict: bool = False) -> dict[str, set[str]]:
     """The file graph of one crate: file -> files it imports."""
-    modules = load_crate(root_file)
+    modules = load_crate(root_file, strict)
     resolver = Resolver(modules)
     edges: dict[str, set[str]] = {m.file: set() for m in modules.values()}
+    # The modules of each file (a file's inline modules share it), to tell descendants.
+    owners: dict[str, set[tuple[str, ...]]] = {}
     for scope, mod in modules.items():
+        owners.setdefault(mod.file, set()).add(scope)
+    for scope, mod in modules.items():
+        if mod.test:
+            continue
+        # The file's own module: the shortest module path it holds.
+        top = min(owners[mod.file], key=len)
         for segs in [u.path for u in mod.uses] + mod.refs:
             if not segs or segs[0] == "::":
                 continue
             for target in resolver.resolve(scope, segs):
-                if target != mod.file:
-                    edges[mod.file].add(target)
+                if target == mod.file:
+                    continue
+                below = any(t[:len(top)] == top for t in owners[target])
+                if below and not strict:
+                    continue
+                edges[mod.file].add(target)
     return edges
 
 
@@ -443,6 +473,8 @@ def crate_roots(directory: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    strict = "--strict" in argv
+    argv = [a for a in argv if a != "--strict"]
     dirs = argv or [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
     roots = [r for d in dirs for r in crate_roots(d)]
     if not roots:
@@ -450,7 +482,7 @@ def main(argv: list[str]) -> int:
         return 2
     failed = False
     for root in roots:
-        edges = crate_edges(root)
+        edges = crate_edges(root, strict)
         base = os.path.dirname(root)
         for cycle in circles(edges):
             failed = True

@@ -72,16 +72,39 @@ class CheckImports(unittest.TestCase):
                 self.assertIn(name, result.stdout)
             self.assertNotIn("a.rs ->", result.stdout)
 
-    def test_child_using_parent_that_uses_child_fails(self):
+    def test_circle_through_a_parent_fails(self):
         with tempfile.TemporaryDirectory() as root:
             files = dict(BASE)
-            files["a.rs"] = "mod inner;\npub struct A(inner::Inner);\n"
+            # A parent naming its child's items is no edge (it holds the child anyway), so
+            # a.rs <-> a/inner.rs alone passes; through c it is a circle.
+            files["a.rs"] = "pub mod inner;\npub struct A(inner::Inner);\n"
             files["a/inner.rs"] = "pub struct Inner;\nfn f(_: super::A) {}\n"
+            write_crate(root, files)
+            self.assertEqual(run_check(root).returncode, 0)
+            strict = subprocess.run([sys.executable, CHECK, "--strict", root],
+                                    capture_output=True, text=True, check=False)
+            self.assertEqual(strict.returncode, 1, strict.stdout)
+            self.assertIn("a.rs -> a/inner.rs -> a.rs", strict.stdout)
+
+            files["a.rs"] = "pub mod inner;\npub struct A(crate::c::C);\n"
+            files["c/mod.rs"] = "pub struct C(crate::a::inner::Inner);\n"
             write_crate(root, files)
             result = run_check(root)
             self.assertEqual(result.returncode, 1, result.stdout + result.stderr)
-            self.assertIn("a.rs -> a/inner.rs -> a.rs", result.stdout)
+            self.assertIn("a.rs -> c/mod.rs -> a/inner.rs -> a.rs", result.stdout)
 
+    def test_unit_tests_are_skipped_unless_strict(self):
+        with tempfile.TemporaryDirectory() as root:
+            files = dict(BASE)
+            files["c/mod.rs"] = "pub struct C(crate::b::B);\n"
+            files["other/b_file.rs"] = (
+                "pub struct B;\n#[cfg(test)]\nmod tests {\n    use crate::c::C;\n}\n"
+            )
+            write_crate(root, files)
+            self.assertEqual(run_check(root).returncode, 0)
+            strict = subprocess.run([sys.executable, CHECK, "--strict", root],
+                                    capture_output=True, text=True, check=False)
+            self.assertEqual(strict.returncode, 1, strict.stdout)
 
 if __name__ == "__main__":
     unittest.main()
