@@ -48,10 +48,10 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::client::Client;
-use crate::context::{current_ptr, with_current, Frame, RawEntered, TraceState};
+use crate::context::{current_ptr, with_current, Frame, RawEntered};
 use crate::global;
 use crate::model::{Level, ObservationType, SpanId, TraceId};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, TraceState};
 use fields::{EventFields, Recorded, Visitor};
 
 /// Whether spans and events of `target` are never recorded: observe's own, and those of the

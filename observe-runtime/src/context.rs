@@ -28,96 +28,12 @@
 use std::borrow::Cow;
 use std::cell::{Cell, UnsafeCell};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use crate::clock::{self, Ticks};
-use crate::model::{
-    Json, Level, ObservationDetails, ObservationType, Score, ScoreValue, SpanId, TraceAttributes,
-    TraceId,
-};
-use crate::pipeline::{local, Captured, Finished, Pipeline, Record};
+use crate::model::{Json, Level, ObservationDetails, ObservationType, ScoreValue, SpanId, TraceId};
+use crate::pipeline::{local, Captured, Entry, Finished, Pipeline, TraceState};
 use crate::update::{ObservationUpdate, TraceUpdate};
-
-/// The state one trace's observations share.
-pub(crate) struct TraceState {
-    pub(crate) id: TraceId,
-    pub(crate) pipeline: Arc<Pipeline>,
-    /// Unsampled traces keep their context (so children know) but record nothing.
-    pub(crate) sampled: bool,
-    /// Set by the first update. Until then the trace has the pipeline's base attributes, and
-    /// an observation ends without taking the lock: the worker stamps the base on it.
-    updated: AtomicBool,
-    /// The attributes once updated; `None` (the base) before.
-    attrs: Mutex<Option<Arc<TraceAttributes>>>,
-    /// The W3C `tracestate` that came with a trace continued from another service, passed on
-    /// unchanged to the services this one calls.
-    #[cfg_attr(not(feature = "propagation"), allow(dead_code))]
-    pub(crate) tracestate: std::sync::OnceLock<Box<str>>,
-}
-
-impl TraceState {
-    pub(crate) fn new(pipeline: Arc<Pipeline>, id: TraceId) -> Arc<TraceState> {
-        let sampled = pipeline.sampled(id);
-        Arc::new(TraceState {
-            id,
-            pipeline,
-            sampled,
-            updated: AtomicBool::new(false),
-            attrs: Mutex::new(None),
-            tracestate: std::sync::OnceLock::new(),
-        })
-    }
-
-    /// The attributes as they stand now.
-    pub(crate) fn snapshot(&self) -> Arc<TraceAttributes> {
-        self.stamp()
-            .unwrap_or_else(|| self.pipeline.base_attributes().clone())
-    }
-
-    /// What a record ending now carries: the attributes, or `None` for "the base, never
-    /// updated" (one load, no lock, no reference count touched).
-    #[inline]
-    pub(crate) fn stamp(&self) -> Option<Arc<TraceAttributes>> {
-        if !self.updated.load(Ordering::Acquire) {
-            return None;
-        }
-        self.attrs
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    pub(crate) fn update(&self, update: TraceUpdate) {
-        let mut attrs = self.attrs.lock().unwrap_or_else(PoisonError::into_inner);
-        let attrs = attrs.get_or_insert_with(|| self.pipeline.base_attributes().clone());
-        update.apply_to(Arc::make_mut(attrs));
-        self.updated.store(true, Ordering::Release);
-    }
-
-    pub(crate) fn score(
-        &self,
-        observation: Option<SpanId>,
-        name: String,
-        value: ScoreValue,
-        comment: Option<String>,
-    ) {
-        if !self.sampled {
-            return;
-        }
-        let score = Score {
-            id: TraceId::random().to_string(),
-            trace_id: self.id,
-            observation_id: observation,
-            name,
-            value,
-            comment,
-            timestamp: clock::now(),
-            session_id: self.snapshot().session_id.clone(),
-        };
-        self.pipeline.push(Record::Score(Box::new(score)));
-    }
-}
 
 /// The fields of an observation still being recorded.
 pub(crate) struct Open {
@@ -600,7 +516,9 @@ fn end_light(trace: &Arc<TraceState>, open: &Open, id: SpanId, parent_id: u64) -
         clock::ticks()
     };
     match open.light(id, parent_id, end) {
-        Some(entry) if local::try_add(trace, entry) => Ended::Light,
+        Some(entry) if is_scoped_current(parent_id) && local::try_add(trace, entry) => {
+            Ended::Light
+        }
         _ => Ended::Full(end),
     }
 }
@@ -642,7 +560,7 @@ impl Open {
     /// This observation as a light entry, when that is all there is to it: no details, no
     /// captured input or output, a static name.
     #[inline]
-    fn light(&self, id: SpanId, parent_id: u64, end: Ticks) -> Option<local::Entry> {
+    fn light(&self, id: SpanId, parent_id: u64, end: Ticks) -> Option<Entry> {
         if parent_id == 0 {
             return None;
         }
@@ -652,7 +570,7 @@ impl Open {
         if self.details.is_some() || self.input.is_some() || self.output.is_some() {
             return None;
         }
-        Some(local::Entry {
+        Some(Entry {
             id,
             parent_id,
             name,

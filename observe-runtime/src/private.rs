@@ -1283,7 +1283,7 @@ mod tests {
     /// without its frame being dropped, and its record reaches the worker.
     #[test]
     fn a_frame_box_ending_light_is_recycled_without_a_drop() {
-        use crate::context::TraceState;
+        use crate::pipeline::TraceState;
         use crate::model::TraceId;
         let pipeline = crate::pipeline::Pipeline::start(Default::default(), Vec::new(), None);
         let trace = TraceState::new(pipeline.clone(), TraceId(9));
