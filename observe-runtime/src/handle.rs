@@ -27,7 +27,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::carry::WithContext;
-use crate::context::{Frame, ScoreRequest};
+use crate::context::Frame;
+use crate::current::ScoreRequest;
 use crate::model::{ObservationType, SpanId, TraceId};
 use crate::pipeline::{Pipeline, TraceState};
 use crate::update::{ObservationUpdate, TraceUpdate};
