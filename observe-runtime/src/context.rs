@@ -517,9 +517,7 @@ fn end_light(trace: &Arc<TraceState>, open: &Open, id: SpanId, parent_id: u64) -
         clock::ticks()
     };
     match open.light(id, parent_id, end) {
-        Some(entry) if is_scoped_current(parent_id) && local::try_add(trace, entry) => {
-            Ended::Light
-        }
+        Some(entry) if is_scoped_current(parent_id) && local::try_add(trace, entry) => Ended::Light,
         _ => Ended::Full(end),
     }
 }

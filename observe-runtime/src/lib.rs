@@ -73,6 +73,7 @@ mod global;
 mod handle;
 mod pipeline;
 mod redact;
+mod span;
 mod stream;
 mod traps;
 mod update;

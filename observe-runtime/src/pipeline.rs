@@ -35,8 +35,8 @@ mod ring;
 mod trace;
 mod worker;
 
-pub(crate) use record::{Batch, Captured, Entry, Finished, Record};
 use record::SLOT_BYTES;
+pub(crate) use record::{Batch, Captured, Entry, Finished, Record};
 pub use report::{DestinationStats, FlushReport, Stats};
 pub(crate) use trace::TraceState;
 

@@ -192,7 +192,9 @@ pub(crate) fn clone_trace(trace: &Arc<TraceState>) -> Arc<TraceState> {
 pub(crate) fn release_trace(trace: Arc<TraceState>) {
     let ptr = Arc::as_ptr(&trace);
     let mut left = Some(trace);
-    with_held(ptr, |held| left = left.take().and_then(|t| held.keep_spare(t)));
+    with_held(ptr, |held| {
+        left = left.take().and_then(|t| held.keep_spare(t))
+    });
     drop(left);
 }
 
