@@ -1,6 +1,7 @@
 //! The context: the frame of the innermost observation (or carried trace, or client scope)
 //! of each thread, found through a thread-local pointer, and how an observation's frame opens
-//! and ends. What user code calls to read, update and score it is [`crate::current`].
+//! and ends. The thread-local pointer and its guards are in [`scope`], the ways a frame ends in
+//! [`end`]; what user code calls to read, update and score the context is [`crate::current`].
 //!
 //! The context is poll-scoped, as in fastrace: whoever owns an open observation (the future
 //! that `#[observe]` wraps around an `async fn`, the guard around a plain `fn`, a client
@@ -28,13 +29,20 @@
 //! ```
 
 use std::borrow::Cow;
-use std::cell::{Cell, UnsafeCell};
-use std::marker::PhantomData;
+use std::cell::UnsafeCell;
 use std::sync::Arc;
 
 use crate::clock::{self, Ticks};
 use crate::model::{Json, Level, ObservationDetails, ObservationType, SpanId, TraceId};
-use crate::pipeline::{local, Captured, Entry, Finished, Pipeline, TraceState};
+use crate::pipeline::{local, Pipeline, TraceState};
+
+mod end;
+mod scope;
+
+pub(crate) use end::LocalFrame;
+#[cfg(feature = "tracing-bridge")]
+pub(crate) use scope::{current_ptr, RawEntered};
+pub(crate) use scope::{has_current, with_current, with_scoped};
 
 /// The fields of an observation still being recorded.
 pub(crate) struct Open {
@@ -95,175 +103,7 @@ const _: () = {
     send::<Arc<TraceState>>();
 };
 
-thread_local! {
-    /// The innermost frame of this thread. Its lowest bit is set ([`RAW`]) when a
-    /// [`RawEntered`] put it there (the frame's lifetime is only promised, and code run
-    /// inside may end it), clear when [`Frame::enter`] did (the frame is borrowed until the
-    /// scope ends, so it outlives everything run inside).
-    static CURRENT: Cell<*const Frame> = const { Cell::new(std::ptr::null()) };
-}
-
-/// The tag of a frame entered by a [`RawEntered`]. Frames are aligned to at least 2 bytes,
-/// so the bit is free.
-const RAW: usize = 1;
-const _: () = assert!(std::mem::align_of::<Frame>() > RAW);
-
-/// The innermost frame's address, without its tag.
-#[inline]
-fn current_untagged() -> *const Frame {
-    CURRENT.with(Cell::get).map_addr(|a| a & !RAW)
-}
-
-/// Runs `f` with the innermost frame of this thread, if any.
-#[inline]
-pub(crate) fn with_current<R>(f: impl FnOnce(Option<&Frame>) -> R) -> R {
-    let ptr = current_untagged();
-    // SAFETY: a non-null pointer was set by a live `Entered<'a>` (only `Frame::enter` makes
-    // one, and it never lets the guard escape), which borrows its frame for `'a`: the frame
-    // neither moves nor drops, nor is it borrowed mutably, until the guard puts the previous
-    // pointer back; or (its tag, cleared above, says so) by a `RawEntered`, whose maker
-    // promises the same by its `unsafe`. `f` cannot keep the reference past this call.
-    f(unsafe { ptr.as_ref() })
-}
-
-/// Runs `f` with the innermost frame of this thread when a scope ([`Frame::enter`]) entered
-/// it, `None` otherwise (no frame, or one a [`RawEntered`] put there).
-///
-/// Unlike with [`with_current`], the frame outlives anything `f` runs, whatever that code
-/// does: the scope that entered it is below this call on the stack and borrows it until it
-/// returns, and code run inside can neither end nor move a borrowed frame. So `f` may run
-/// user code while it holds the frame (the sync fast path of `#[observe]` does).
-#[inline]
-pub(crate) fn with_scoped<R>(f: impl FnOnce(Option<&Frame>) -> R) -> R {
-    let ptr = CURRENT.with(Cell::get);
-    if ptr.addr() & RAW != 0 {
-        return f(None);
-    }
-    // SAFETY: untagged, so set by a live `Entered<'a>` (see `with_current`), whose scope
-    // holds the frame borrowed until after this call returns: the reference stays valid for
-    // all of `f`, even while `f` runs user code.
-    f(unsafe { ptr.as_ref() })
-}
-
-/// True when the innermost frame was entered by a scope and is the observation `parent`
-/// (0 for none: never true).
-#[inline]
-pub(crate) fn is_scoped_current(parent: u64) -> bool {
-    parent != 0 && with_scoped(|frame| frame.and_then(|f| f.span_id).is_some_and(|s| s.0 == parent))
-}
-
-/// True when this thread is inside some context (one thread-local read).
-#[inline]
-pub(crate) fn has_current() -> bool {
-    !CURRENT.with(Cell::get).is_null()
-}
-
-/// Puts a frame in the thread-local until dropped. The lifetime ties the guard to the frame
-/// it points at: while the guard lives, the frame is borrowed, so it cannot move, drop or be
-/// borrowed mutably. Private to this module and used only inside [`Frame::enter`], so no
-/// guard can be leaked (`mem::forget`) with the thread-local pointing at a dead frame.
-struct Entered<'a> {
-    previous: *const Frame,
-    frame: &'a Frame,
-    /// Whether leaving hands over the light records buffered under this frame (see
-    /// [`local::exited`]); not when the observation ends right after.
-    hand_over: bool,
-}
-
-impl<'a> Entered<'a> {
-    #[inline]
-    fn new(frame: &'a Frame, hand_over: bool) -> Entered<'a> {
-        let previous = CURRENT.with(|c| c.replace(frame as *const Frame));
-        Entered {
-            previous,
-            frame,
-            hand_over,
-        }
-    }
-}
-
-impl Drop for Entered<'_> {
-    /// Also runs when `f` of [`Frame::enter`] unwinds, so a panic never leaves the pointer.
-    #[inline]
-    fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.previous));
-        if self.hand_over {
-            local::exited(self.frame.span_id);
-        }
-    }
-}
-
-/// A guard for the `tracing` bridge, whose spans are entered and exited by separate
-/// callbacks (`on_enter`/`on_exit`), so no closure can scope them. Unlike [`Entered`] it
-/// borrows nothing: whoever makes one promises, by the `unsafe` of [`RawEntered::new`], what
-/// the lifetime promises for `Entered`.
-#[cfg(feature = "tracing-bridge")]
-pub(crate) struct RawEntered {
-    previous: *const Frame,
-}
-
-#[cfg(feature = "tracing-bridge")]
-impl RawEntered {
-    /// Makes `frame` the thread's current context until the guard drops.
-    ///
-    /// # Safety
-    ///
-    /// `frame` must stay alive, unmoved and not borrowed mutably until the guard is dropped
-    /// on this thread, or until it is forgotten after handing its `previous` to the guard
-    /// entered after it ([`RawEntered::set_previous`]).
-    #[inline]
-    pub(crate) unsafe fn new(frame: &Frame) -> RawEntered {
-        let tagged = (frame as *const Frame).map_addr(|a| a | RAW);
-        let previous = CURRENT.with(|c| c.replace(tagged));
-        RawEntered { previous }
-    }
-
-    /// The frame current before this guard (with its tag: only for
-    /// [`RawEntered::set_previous`]).
-    pub(crate) fn previous(&self) -> *const Frame {
-        self.previous
-    }
-
-    /// Makes this guard restore `previous` instead: how a stack of guards closes the gap
-    /// when one below the top ends first (a `tracing` span exited out of order).
-    pub(crate) fn set_previous(&mut self, previous: *const Frame) {
-        self.previous = previous;
-    }
-}
-
-#[cfg(feature = "tracing-bridge")]
-impl Drop for RawEntered {
-    #[inline]
-    fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.previous));
-    }
-}
-
-/// The current frame's address, to tell whether a frame is still the innermost.
-#[cfg(feature = "tracing-bridge")]
-pub(crate) fn current_ptr() -> *const Frame {
-    current_untagged()
-}
-
 impl Frame {
-    /// Runs `f` with this frame as the thread's current context, then puts the previous one
-    /// back (also on unwind).
-    ///
-    /// Leaving hands over the light records buffered under this frame (see
-    /// [`local::exited`]), so none waits while the frame stays open.
-    #[inline]
-    pub(crate) fn enter<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.enter_with(true, f)
-    }
-
-    /// [`Frame::enter`], handing over on leaving or not: not when the observation ends right
-    /// after (a light child's entry, or a record, then follows what the buffer holds).
-    #[inline]
-    pub(crate) fn enter_with<R>(&self, hand_over: bool, f: impl FnOnce() -> R) -> R {
-        let _entered = Entered::new(self, hand_over);
-        f()
-    }
-
     /// A context that carries a trace (or a client) without an open observation.
     pub(crate) fn carried(&self) -> Frame {
         Frame {
@@ -453,211 +293,6 @@ impl Frame {
     pub(crate) fn is_observation(&self) -> bool {
         // SAFETY: a momentary shared read on the frame's thread, as in `with_open`.
         unsafe { (*self.open.get()).is_some() }
-    }
-
-    /// Ends the observation: builds the record and queues it. Does nothing for a frame
-    /// without an open observation or of an unsampled trace.
-    pub(crate) fn finish(self) {
-        let (Some(trace), Some(open), Some(id)) =
-            (self.trace, self.open.into_inner(), self.span_id)
-        else {
-            return;
-        };
-        crate::traps::ended();
-        let parent_id = self.parent_id.map_or(0, |p| p.0);
-        if let Ended::Full(end) = end_light(&trace, &open, id, parent_id) {
-            queue_full(&trace, open, id, parent_id, end);
-        }
-    }
-}
-
-impl Frame {
-    /// Ends the observation of `trace` (taken out of this frame) without moving the frame:
-    /// what a light entry leaves in it owns no heap memory. For a frame that is not moved
-    /// out of where it lives (a [`LocalFrame`] on the stack, a pooled box); it is not
-    /// counted open (see [`crate::traps`]): the caller counts it ended if it was.
-    ///
-    /// True when what is left in the frame owns nothing: dropping it may be skipped.
-    #[inline]
-    pub(crate) fn end_in_place(&mut self, trace: &Arc<TraceState>) -> bool {
-        let Some(id) = self.span_id else {
-            return false;
-        };
-        let parent_id = self.parent_id.map_or(0, |p| p.0);
-        let fields = self.open.get_mut();
-        let Some(open) = fields.as_ref() else {
-            return false;
-        };
-        match end_light(trace, open, id, parent_id) {
-            Ended::Light => self.client.is_none(),
-            Ended::Unsampled => false,
-            Ended::Full(end) => {
-                if let Some(open) = fields.take() {
-                    queue_full(trace, open, id, parent_id, end);
-                }
-                false
-            }
-        }
-    }
-}
-
-/// Ends an observation of `trace` as a light entry in this thread's buffer, when it has
-/// nothing but ids, name, kind, level and times and its parent is the current scope; or
-/// as nothing, when the trace is not sampled. Otherwise gives the end time back, for the
-/// caller to [`queue_full`] the record. Reads the fields in place, so that a light entry
-/// moves nothing (a [`LocalFrame`] ends on the stack).
-#[inline]
-fn end_light(trace: &Arc<TraceState>, open: &Open, id: SpanId, parent_id: u64) -> Ended {
-    if !trace.sampled {
-        return Ended::Unsampled;
-    }
-    let end = if open.kind == ObservationType::Event {
-        open.start
-    } else {
-        clock::ticks()
-    };
-    match open.light(id, parent_id, end) {
-        Some(entry) if is_scoped_current(parent_id) && local::try_add(trace, entry) => Ended::Light,
-        _ => Ended::Full(end),
-    }
-}
-
-/// How [`end_light`] ended an observation.
-enum Ended {
-    /// As a light entry: its fields own nothing (see [`Open::light`]).
-    Light,
-    /// Not at all: its trace is not sampled.
-    Unsampled,
-    /// Not yet: the caller queues the full record, ended at this time.
-    Full(Ticks),
-}
-
-/// Builds the full record of an observation and queues it.
-#[inline]
-fn queue_full(trace: &Arc<TraceState>, open: Open, id: SpanId, parent_id: u64, end: Ticks) {
-    // What this thread buffered ended first: it goes first.
-    local::hand_over_pending();
-    let record = Finished {
-        trace_id: trace.id,
-        id,
-        parent_id,
-        name: open.name,
-        kind: open.kind,
-        level: open.level,
-        start: open.start,
-        end,
-        captured: Captured::None,
-        details: open.details,
-        attributes: trace.stamp(),
-    };
-    trace
-        .pipeline
-        .push_observation(record, open.input, open.output);
-}
-
-impl Open {
-    /// This observation as a light entry, when that is all there is to it: no details, no
-    /// captured input or output, a static name.
-    #[inline]
-    fn light(&self, id: SpanId, parent_id: u64, end: Ticks) -> Option<Entry> {
-        if parent_id == 0 {
-            return None;
-        }
-        let Cow::Borrowed(name) = self.name else {
-            return None;
-        };
-        if self.details.is_some() || self.input.is_some() || self.output.is_some() {
-            return None;
-        }
-        Some(Entry {
-            id,
-            parent_id,
-            name,
-            kind: self.kind,
-            level: self.level,
-            start: self.start,
-            end,
-        })
-    }
-}
-
-/// An observation's frame that borrows its parent's trace instead of holding a reference
-/// count of its own: the frame of a plain `fn` opened under a frame a scope entered (see
-/// [`with_scoped`]), which outlives it. Lives on the caller's stack.
-///
-/// The frame's `trace` is an `Arc` made from the parent's pointer without an increment, so
-/// it must never be dropped: this type ends the frame itself and forgets that `Arc`, also
-/// when unwinding. A clone made from it (carrying the context into a spawned task) is an
-/// ordinary one, with its own increment.
-pub(crate) struct LocalFrame<'a> {
-    frame: std::mem::ManuallyDrop<Frame>,
-    _parent: PhantomData<&'a Arc<TraceState>>,
-}
-
-impl<'a> LocalFrame<'a> {
-    /// Opens an observation of `trace` under `parent_id`.
-    #[inline]
-    pub(crate) fn open(
-        trace: &'a Arc<TraceState>,
-        parent_id: Option<SpanId>,
-        name: &'static str,
-        kind: ObservationType,
-    ) -> LocalFrame<'a> {
-        // SAFETY: `trace` points at a live `TraceState` with a strong count of at least one
-        // (the parent's `Arc`, borrowed for `'a`, which this frame does not outlive). The
-        // `Arc` made here takes no count of its own and is never dropped (`Drop` below
-        // forgets it), so the count stays exact; clones of it increment as usual.
-        let alias = unsafe { Arc::from_raw(Arc::as_ptr(trace)) };
-        LocalFrame {
-            frame: std::mem::ManuallyDrop::new(Frame::observation(
-                alias,
-                parent_id,
-                Cow::Borrowed(name),
-                kind,
-            )),
-            _parent: PhantomData,
-        }
-    }
-}
-
-impl std::ops::Deref for LocalFrame<'_> {
-    type Target = Frame;
-    #[inline]
-    fn deref(&self) -> &Frame {
-        &self.frame
-    }
-}
-
-impl Drop for LocalFrame<'_> {
-    /// Ends the observation. Unwinding through it (a panic in user code outside the body's
-    /// `catch_unwind`) ends it as cancelled, as a dropped span does.
-    #[inline]
-    fn drop(&mut self) {
-        let frame = &mut *self.frame;
-        // Never dropped: it holds no count (see `open`).
-        let alias = std::mem::ManuallyDrop::new(frame.trace.take());
-        if std::thread::panicking() {
-            if let Some(open) = frame.open_mut() {
-                open.mark_cancelled();
-            }
-        }
-        let owns_nothing = match &*alias {
-            Some(trace) => frame.end_in_place(trace),
-            None => false,
-        };
-        if !owns_nothing {
-            // SAFETY: `drop` runs once, and `self.frame` is not used after it. Its `trace`
-            // was taken out above, so dropping the rest drops no `Arc<TraceState>`.
-            unsafe { std::mem::ManuallyDrop::drop(&mut self.frame) };
-        }
-    }
-}
-
-impl Open {
-    /// A future dropped unfinished, or a scope unwound through: `WARNING`, "cancelled".
-    pub(crate) fn mark_cancelled(&mut self) {
-        self.level = Level::Warning;
-        self.details_mut().status_message = Some("cancelled".to_owned());
     }
 }
 
