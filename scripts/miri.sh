@@ -2,8 +2,8 @@
 # Miri over the runtime's unit tests that exercise its unsafe code: the per-thread rings
 # (`pipeline::ring`), the buffer of light records and its spare trace references
 # (`pipeline::local`), the context's frames, guard and borrowed-trace frames (`context`), the
-# span's pooled frame boxes and captured JSON (`span`) and the `tracing` bridge (`bridge`). Miri checks every pointer use
-# against Rust's aliasing model, which ordinary tests cannot see.
+# span's pooled frame boxes (`span`) and the `tracing` bridge (`bridge`). Miri checks every
+# pointer use against Rust's aliasing model, which ordinary tests cannot see.
 #
 # Needs a nightly toolchain with the miri component. Without one this says so loudly and
 # exits 0; with MIRI_INSTALL=1 it first tries to install it (CI does).
