@@ -184,6 +184,7 @@ impl Limits {
 
     /// Brings `obs` (and its trace's attributes) within every limit. Returns whether
     /// anything was cut.
+    #[inline]
     pub(crate) fn observation(&mut self, obs: &mut Observation) -> bool {
         let mut cut = self.trace(&mut obs.trace);
         if let Some(name) = cut_text(&obs.name, MAX_NAME_CHARS) {

@@ -93,6 +93,7 @@ impl Record {
     }
 
     /// The records this one counts as: its entries for a batch, else one.
+    #[inline]
     pub(crate) fn count(&self) -> u64 {
         match self {
             Record::Batch(batch) => batch.entries.len() as u64,
@@ -159,6 +160,7 @@ pub(crate) struct Batch {
 
 impl Batch {
     /// The batch's entries as the records the worker would have got one by one.
+    #[inline]
     pub(crate) fn into_records(self) -> impl DoubleEndedIterator<Item = Record> {
         let Batch {
             trace_id,

@@ -127,6 +127,7 @@ impl InputWriter {
         let _ = serde_json::to_writer(&mut self.buf, text);
     }
 
+    #[inline]
     pub(crate) fn finish(mut self) -> Json {
         self.buf.push(b'}');
         // Built from a brace, identifier keys and serde_json output: valid JSON, valid UTF-8.
