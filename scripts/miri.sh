@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Miri over the runtime's unit tests that exercise its unsafe code: the per-thread rings
-# (`pipeline::ring`), the buffer of light records (`pipeline::local`), the context's frames,
-# guard and borrowed-trace frames (`context`), the frame boxes of the `#[observe]` support
-# code (`__private`) and the `tracing` bridge (`bridge`). Miri checks every pointer use
-# against Rust's aliasing model, which ordinary tests cannot see.
+# (`pipeline::ring`), the buffer of light records and its spare trace references
+# (`pipeline::local`), the context's frames, guard and borrowed-trace frames (`context`), the
+# span's pooled frame boxes (`span`) and the `tracing` bridge (`bridge`). Miri checks every
+# pointer use against Rust's aliasing model, which ordinary tests cannot see.
 #
 # Needs a nightly toolchain with the miri component. Without one this says so loudly and
 # exits 0; with MIRI_INSTALL=1 it first tries to install it (CI does).
@@ -25,7 +25,7 @@ cargo +nightly miri --version
 # Isolation off: the clock's anchor reads the wall time once (the cycle counter is mocked
 # under Miri, which cannot run `cpuid`).
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}"
-cargo +nightly miri test -p observe-runtime --lib -- pipeline::ring pipeline::local context:: __private::
+cargo +nightly miri test -p observe-runtime --lib -- pipeline::ring pipeline::local context:: span::
 # The `tracing` bridge's frames (claimed, carried, moved, out of order, stranded) and its
 # span table.
 cargo +nightly miri test -p observe-runtime --features tracing-bridge --lib -- bridge::

@@ -48,10 +48,10 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::client::Client;
-use crate::context::{current_ptr, with_current, Frame, RawEntered, TraceState};
+use crate::context::{current_ptr, with_current, Frame, RawEntered};
 use crate::global;
 use crate::model::{Level, ObservationType, SpanId, TraceId};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, TraceState};
 use fields::{EventFields, Recorded, Visitor};
 
 /// Whether spans and events of `target` are never recorded: observe's own, and those of the
@@ -286,7 +286,15 @@ impl Node {
         }
     }
 
-    /// The frame, for the thread that claimed it.
+    /// Claims the frame for this thread; `None` while another thread has it.
+    fn claim(&self) -> Option<Claimed<'_>> {
+        self.claimed
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .ok()
+            .map(|_| Claimed { node: self })
+    }
+
+    /// The frame, for the thread that claimed it ([`Claimed::frame`]) or the layer.
     ///
     /// # Safety
     ///
@@ -335,12 +343,49 @@ impl Node {
     }
 }
 
+/// The claim on a node's frame: while it lives, this thread alone reaches the frame's open
+/// fields (see the `Sync` impl of [`Node`]); dropping it gives the claim back.
+struct Claimed<'a> {
+    node: &'a Node,
+}
+
+impl<'a> Claimed<'a> {
+    /// The node's frame, for as long as the claim is borrowed.
+    fn frame(&self) -> Option<&Frame> {
+        // SAFETY: the claim is held while `self` lives, and the reference cannot outlive
+        // the borrow of `self`.
+        unsafe { self.node.frame() }
+    }
+
+    /// Keeps the claim past this call, for the thread's stack of entered spans (a slot's
+    /// `claimed`): given back when [`leave`] takes the slot off and [`Claimed::resume`]s it.
+    fn keep(self) {
+        std::mem::forget(self);
+    }
+
+    /// The claim [`Claimed::keep`] kept.
+    ///
+    /// # Safety
+    ///
+    /// This thread holds `node`'s claim, kept by [`Claimed::keep`], and resumes it once.
+    unsafe fn resume(node: &'a Node) -> Claimed<'a> {
+        Claimed { node }
+    }
+}
+
+impl Drop for Claimed<'_> {
+    fn drop(&mut self) {
+        self.node.claimed.store(false, Ordering::Release);
+    }
+}
+
 /// One entry per bridged span entered on this thread, innermost last.
 struct Slot {
     id: u64,
     node: *const Node,
     /// The frame made current (the node's own, or its carried copy).
     frame: *const Frame,
+    /// Whether this slot holds the node's claim ([`Claimed::keep`]).
     claimed: bool,
     entered: RawEntered,
 }
@@ -372,6 +417,10 @@ fn leave(id: u64) {
         // SAFETY: a slot is removed before its node can be freed: the table holds the node
         // until `on_close`, which takes the slot off first.
         let node = unsafe { &*slot.node };
+        // Given back when this returns, after the guard is dropped or handed on.
+        // SAFETY: the slot held the claim `enter` kept (its `claimed` says so), and it is off
+        // the stack now: nothing else resumes it.
+        let claim = slot.claimed.then(|| unsafe { Claimed::resume(node) });
         if let Some(above) = stack.get_mut(at) {
             // Exited out of order: the span above now restores what this one would have.
             above.entered.set_previous(slot.entered.previous());
@@ -381,9 +430,8 @@ fn leave(id: u64) {
                 // Some other guard, entered inside this span, is still open and will put
                 // this frame back when it ends (on this thread, where it alone reads it):
                 // the observation's fields leave the frame now, for the close to finish.
-                if slot.claimed {
-                    // SAFETY: the claim is still held (given back below).
-                    let frame = unsafe { node.frame() }.and_then(Frame::detach_open);
+                if let Some(claim) = &claim {
+                    let frame = claim.frame().and_then(Frame::detach_open);
                     if let Some(frame) = frame {
                         *node.detached.lock().unwrap_or_else(PoisonError::into_inner) =
                             Some(Box::new(frame));
@@ -393,9 +441,7 @@ fn leave(id: u64) {
             }
             drop(slot.entered);
         }
-        if slot.claimed {
-            node.claimed.store(false, Ordering::Release);
-        }
+        drop(claim);
     });
 }
 
@@ -591,17 +637,8 @@ where
 /// Makes span `id`'s frame current on this thread: the node's own frame if no other thread
 /// has it entered, else its carried copy.
 fn enter(id: u64, node: &Node) {
-    let claimed = node
-        .claimed
-        .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-        .is_ok();
-    let own = if claimed {
-        // SAFETY: `claimed` is held, so this thread alone reaches the node's frame until
-        // `leave` gives it back.
-        unsafe { node.frame() }
-    } else {
-        None
-    };
+    let claim = node.claim();
+    let own = claim.as_ref().and_then(Claimed::frame);
     let frame = own.or_else(|| {
         node.carried
             // SAFETY: this thread is entering the span.
@@ -609,23 +646,22 @@ fn enter(id: u64, node: &Node) {
             .as_deref()
     });
     let Some(frame) = frame else {
-        // A node without a frame (none is made so): nothing to enter.
-        if claimed {
-            node.claimed.store(false, Ordering::Release);
-        }
+        // A node without a frame (none is made so): nothing to enter (the claim, if taken,
+        // is given back).
         return;
     };
+    // SAFETY: `node` lives while it is in the table, until `on_close`, which takes this
+    // slot off the stack (dropping or handing on its guard) first; the frame's address
+    // holds until then (the node is in an `Arc`, a stranded frame's node is never freed,
+    // and its frame is then written only in its open fields), and only `with_open` and
+    // `detach_open` reach those mutably.
+    let entered = unsafe { RawEntered::new(frame) };
     let slot = Slot {
         id,
         node,
         frame,
-        claimed,
-        // SAFETY: `node` lives while it is in the table, until `on_close`, which takes
-        // this slot off the stack (dropping or handing on its guard) first; the frame's
-        // address holds until then (the node is in an `Arc`, a stranded frame's node is
-        // never freed, and its frame is then written only in its open fields), and only
-        // `with_open` and `detach_open` reach those mutably.
-        entered: unsafe { RawEntered::new(frame) },
+        claimed: claim.is_some(),
+        entered,
     };
     let pushed = ENTERED.try_with(|stack| {
         stack
@@ -633,10 +669,12 @@ fn enter(id: u64, node: &Node) {
             .map(|mut stack| stack.push(slot))
             .is_ok()
     });
-    if pushed != Ok(true) && claimed {
-        // Thread exiting or re-entered from a drop: the slot (and its guard) is gone.
-        node.claimed.store(false, Ordering::Release);
+    if let (Ok(true), Some(claim)) = (pushed, claim) {
+        // The slot holds it now, until `leave`.
+        claim.keep();
     }
+    // Otherwise the thread is exiting or re-entered from a drop: the slot (and its guard)
+    // is gone, and the claim is given back here.
 }
 
 /// Applies the fields recorded since creation and queues the observation.

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::carry::WithContext;
-use crate::config::Config;
 use crate::context::Frame;
 use crate::export::memory::InMemory;
 use crate::export::Exporter;
@@ -58,8 +57,10 @@ impl std::fmt::Debug for Client {
 }
 
 /// Builds a [`Client`] from exporters; how it batches, samples and masks comes from a
-/// [`Config`] (the one place settings are made), and its destinations from here only.
-/// [`Config::build_client`] is the same with the destinations the configuration names.
+/// [`Config`](crate::Config) (the one place settings are made, through
+/// `ClientBuilder::config`, which the configuration defines), and its destinations from here
+/// only. [`Config::build_client`](crate::Config::build_client) is the same with the
+/// destinations the configuration names.
 ///
 /// ```
 /// use observe_runtime::{Client, Config, export::memory::InMemory};
@@ -89,15 +90,6 @@ impl ClientBuilder {
     /// Adds a boxed destination.
     pub fn boxed_exporter(mut self, exporter: Box<dyn Exporter>) -> Self {
         self.exporters.push(exporter);
-        self
-    }
-
-    /// Takes the pipeline's settings from `config`: queue, batches, flush interval, sample
-    /// rate, input/output capture, mask, and the environment, release and version every
-    /// trace starts with. The destinations `config` names are not added (that is
-    /// [`Config::build_client`]).
-    pub fn config(mut self, config: &Config) -> Self {
-        self.settings = config.pipeline_settings();
         self
     }
 

@@ -27,9 +27,10 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::carry::WithContext;
-use crate::context::{Frame, ScoreRequest, TraceState};
+use crate::context::Frame;
+use crate::current::ScoreRequest;
 use crate::model::{ObservationType, SpanId, TraceId};
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, TraceState};
 use crate::update::{ObservationUpdate, TraceUpdate};
 
 /// A trace to start with [`crate::Client::trace`]: its name, optional id, and attributes.

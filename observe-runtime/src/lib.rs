@@ -71,9 +71,11 @@ mod carry;
 mod client;
 mod clock;
 mod context;
+mod current;
 mod global;
 mod handle;
 mod pipeline;
+mod span;
 mod stream;
 mod traps;
 mod update;
@@ -87,7 +89,7 @@ pub use carry::{spawn, spawn_blocking};
 pub use carry::{spawn_thread, Context, FutureExt, WithContext};
 pub use client::{flush, Client, ClientBuilder, Guard};
 pub use config::{init, Config, ConfigError};
-pub use context::{
+pub use current::{
     current_observation_id, current_trace_id, current_trace_url, score_current_observation,
     score_current_trace, update_current_observation, update_current_trace, ScoreRequest,
 };

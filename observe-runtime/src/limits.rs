@@ -37,7 +37,6 @@ use std::borrow::Cow;
 use std::sync::{Arc, Weak};
 
 use crate::model::{Json, Metadata, Observation, Score, TraceAttributes};
-pub use crate::update::{MAX_ATTRIBUTE_CHARS, MAX_ENVIRONMENT_CHARS};
 
 mod text;
 mod trace;
@@ -47,6 +46,11 @@ use text::{depth_marker, limit_depth, marker};
 pub(crate) use trace::environment_shape_ok;
 use trace::limited_trace;
 
+/// Longest user id, session id, version, release, trace name, tag, and trace metadata key
+/// and encoded value, in characters.
+pub const MAX_ATTRIBUTE_CHARS: usize = 200;
+/// Longest environment name.
+pub const MAX_ENVIRONMENT_CHARS: usize = 40;
 /// Longest observation name, in characters.
 pub const MAX_NAME_CHARS: usize = 1_000;
 /// Longest status message or score comment, in characters.
@@ -180,6 +184,7 @@ impl Limits {
 
     /// Brings `obs` (and its trace's attributes) within every limit. Returns whether
     /// anything was cut.
+    #[inline]
     pub(crate) fn observation(&mut self, obs: &mut Observation) -> bool {
         let mut cut = self.trace(&mut obs.trace);
         if let Some(name) = cut_text(&obs.name, MAX_NAME_CHARS) {

@@ -24,26 +24,29 @@ use std::thread::{self, JoinHandle, Thread};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
+use crossbeam_utils::CachePadded;
 
 mod budget;
 mod destination;
 pub(crate) mod local;
+mod record;
 mod report;
 mod ring;
+mod trace;
 mod worker;
 
+use record::SLOT_BYTES;
+pub(crate) use record::{Batch, Captured, Entry, Finished, Record};
 pub use report::{DestinationStats, FlushReport, Stats};
+pub(crate) use trace::TraceState;
 
 use budget::Budget;
 use destination::Destination;
 use ring::{Consumer, Producer, Slots};
 use worker::{Command, Worker};
 
-use crate::clock::Ticks;
 use crate::export::Exporter;
-use crate::model::{
-    Json, Level, ObservationDetails, ObservationType, Score, SpanId, TraceAttributes, TraceId,
-};
+use crate::model::{Json, TraceAttributes, TraceId};
 
 /// A function applied to every input, output and metadata value before it leaves the process
 /// (to redact secrets or personal data).
@@ -130,19 +133,6 @@ impl fmt::Debug for PipelineSettings {
     }
 }
 
-/// Keeps a value on a cache line of its own, so that a counter the instrumented threads bump
-/// does not share a line with what the worker writes.
-#[derive(Default)]
-#[repr(align(128))]
-struct OwnLine<T>(T);
-
-impl<T> std::ops::Deref for OwnLine<T> {
-    type Target = T;
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
-
 /// What the producing side counts (the destinations count the rest).
 #[derive(Default)]
 struct Counters {
@@ -159,131 +149,6 @@ struct Counters {
     batched_extra: AtomicI64,
 }
 
-/// A finished observation as the instrumented thread leaves it: plain data, no allocation of
-/// its own, the clock readings still raw. The worker turns it into an [`Observation`].
-pub(crate) struct Finished {
-    pub(crate) trace_id: TraceId,
-    pub(crate) id: SpanId,
-    /// The parent's id, 0 for a root (ids are never 0): 8 bytes rather than an option's 16
-    /// keep the record, and so each queue slot, within 128 bytes.
-    pub(crate) parent_id: u64,
-    pub(crate) name: std::borrow::Cow<'static, str>,
-    pub(crate) kind: ObservationType,
-    pub(crate) level: Level,
-    pub(crate) start: Ticks,
-    pub(crate) end: Ticks,
-    /// The input and output `#[observe]` captured (an update's input, in `details`, wins over
-    /// the captured one; the captured output wins over an update's).
-    pub(crate) captured: Captured,
-    pub(crate) details: Option<Box<ObservationDetails>>,
-    /// The trace's attributes when the observation ended; `None` while the trace was never
-    /// updated: the worker then stamps the pipeline's base attributes.
-    pub(crate) attributes: Option<Arc<TraceAttributes>>,
-}
-
-/// Where a record's captured input and output are.
-pub(crate) enum Captured {
-    /// Nothing captured.
-    None,
-    /// In the producing thread's ring, as JSON bytes: input then output, from a wrapping
-    /// byte position (low 32 bits), with their lengths (16 bits each). So the bytes travel
-    /// with the record and the allocation that held them is freed on the thread that made
-    /// it: a heap block freed on another thread contends for the allocator's lock.
-    InRing(u64),
-    /// On the heap: too big for the ring, or already taken out of it by the worker.
-    Heap(Box<(Option<Json>, Option<Json>)>),
-}
-
-/// What flows from the instrumented code to the worker.
-pub(crate) enum Record {
-    /// A finished observation, by value.
-    Observation(Finished),
-    /// A score (rare: boxed, to keep the queue's slots small).
-    Score(Box<Score>),
-    /// Light observations one thread buffered (see [`local`]): one slot, one credit, but
-    /// charged and counted as each of its entries.
-    Batch(local::Batch),
-}
-
-// Past 128 bytes the compiler moves a record through `memcpy` calls (and each slot grows).
-const _: () = assert!(std::mem::size_of::<Record>() <= 128);
-
-/// Bytes one queued record takes.
-const SLOT_BYTES: usize = std::mem::size_of::<Record>();
-
-/// What one record costs the byte budget besides its text: its queue slot, and the boxed
-/// [`crate::model::Observation`] the worker makes of it.
-const RECORD_OVERHEAD: usize = SLOT_BYTES + std::mem::size_of::<crate::model::Observation>() + 64;
-
-impl Record {
-    /// The bytes this record is charged against `max_queue_bytes`. The producer and the
-    /// worker compute the same figure (captured input and output count by their length
-    /// whether they sit in the ring or on the heap), so what is charged is what comes back.
-    pub(crate) fn charge(&self) -> usize {
-        match self {
-            Record::Observation(finished) => {
-                let captured = match &finished.captured {
-                    Captured::Heap(c) => {
-                        c.0.as_ref().map_or(0, Json::len) + c.1.as_ref().map_or(0, Json::len)
-                    }
-                    // Only `push_observation` makes these, and it reckons them itself.
-                    Captured::InRing(_) | Captured::None => 0,
-                };
-                finished.charge_without_capture() + captured
-            }
-            Record::Score(score) => {
-                RECORD_OVERHEAD
-                    + score.name.len()
-                    + score.id.len()
-                    + score.comment.as_ref().map_or(0, String::len)
-            }
-            // What each entry will be charged as the observation the worker makes of it.
-            Record::Batch(batch) => batch.entries.len() * RECORD_OVERHEAD,
-        }
-    }
-
-    /// The records this one counts as: its entries for a batch, else one.
-    pub(crate) fn count(&self) -> u64 {
-        match self {
-            Record::Batch(batch) => batch.entries.len() as u64,
-            _ => 1,
-        }
-    }
-}
-
-impl Finished {
-    /// [`Record::charge`] less the captured input and output. Inlined: it is on every
-    /// observation's path, and out of line its call cost as much as its body.
-    #[inline]
-    fn charge_without_capture(&self) -> usize {
-        let name = match &self.name {
-            std::borrow::Cow::Owned(name) => name.len(),
-            std::borrow::Cow::Borrowed(_) => 0,
-        };
-        RECORD_OVERHEAD + name + self.details.as_deref().map_or(0, details_bytes)
-    }
-}
-
-/// The heap bytes an observation's details hold, roughly (the text they carry).
-fn details_bytes(d: &ObservationDetails) -> usize {
-    let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-    let json = |j: &Option<Json>| j.as_ref().map_or(0, Json::len);
-    std::mem::size_of::<ObservationDetails>()
-        + json(&d.input)
-        + json(&d.output)
-        + json(&d.model_parameters)
-        + d.metadata
-            .iter()
-            .map(|(k, v)| k.len() + v.len() + 64)
-            .sum::<usize>()
-        + text(&d.status_message)
-        + text(&d.model)
-        + text(&d.prompt_name)
-        + text(&d.version)
-        + d.usage.as_ref().map_or(0, |u| u.0.len() * 48)
-        + d.cost.as_ref().map_or(0, |c| c.0.len() * 48)
-}
-
 /// Slots in one thread's ring, at most: 128 KiB of records. Smaller when the whole queue is.
 const RING_SLOTS: usize = 1024;
 
@@ -297,7 +162,7 @@ pub(crate) struct Pipeline {
     rings: Mutex<Vec<Consumer>>,
     /// Records that may still be queued: `queue_capacity` less those in flight. Threads take
     /// credits in chunks of `credit_chunk`; the worker gives them back as it drains.
-    credits: OwnLine<AtomicI64>,
+    credits: CachePadded<AtomicI64>,
     credit_chunk: usize,
     /// Bytes the records held anywhere in the pipeline may take; returned when a batch is
     /// freed by the last destination.
@@ -363,7 +228,7 @@ impl Pipeline {
         let pipeline = Arc::new(Pipeline {
             id: IDS.fetch_add(1, Ordering::Relaxed),
             rings: Mutex::new(Vec::new()),
-            credits: OwnLine(AtomicI64::new(capacity as i64)),
+            credits: CachePadded::new(AtomicI64::new(capacity as i64)),
             // A thread holds at most this many credits unused: small against the capacity.
             credit_chunk: (capacity / 64).clamp(1, 32),
             bytes: Arc::new(Budget::new(settings.max_queue_bytes.max(1))),
@@ -440,7 +305,7 @@ impl Pipeline {
     }
 
     /// Queues a thread's buffered light observations as one record (see [`local`]).
-    pub(crate) fn push_batch(&self, batch: local::Batch) {
+    pub(crate) fn push_batch(&self, batch: Batch) {
         let n = batch.entries.len();
         if n == 0 {
             return;

@@ -57,9 +57,9 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::carry::Context;
 use crate::client::Client;
-use crate::context::{with_current, Frame, TraceState};
+use crate::context::{with_current, Frame};
 use crate::global;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, TraceState};
 
 const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");

@@ -50,11 +50,11 @@ use futures_core::Stream;
 use serde::Serialize;
 use sync_wrapper::SyncWrapper;
 
-use crate::__private::{run_entered, Span};
 use crate::clock;
 use crate::context::Frame;
 use crate::handle::ObservationHandle;
 use crate::model::{Json, Level, ObservationType};
+use crate::span::{run_entered, Span};
 
 /// An item type whose output is text, concatenated over the stream: `String`, `&str`,
 /// `Cow<str>`, and chunk types of your own.

@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::config::vars;
+use crate::vars;
 
 /// Says `message` once through `tracing`, and on stderr when no subscriber would show it.
 fn warn(message: &str) {

@@ -28,15 +28,10 @@
 
 use serde::Serialize;
 
+use crate::limits::{MAX_ATTRIBUTE_CHARS, MAX_ENVIRONMENT_CHARS};
 use crate::model::{
     Cost, Json, Level, Metadata, ObservationDetails, Timestamp, TraceAttributes, Usage,
 };
-
-/// Longest user id, session id, version, release, trace name, tag, and trace metadata key
-/// and encoded value, in characters.
-pub const MAX_ATTRIBUTE_CHARS: usize = 200;
-/// Longest environment name.
-pub const MAX_ENVIRONMENT_CHARS: usize = 40;
 
 /// Changes to the current trace; see [`crate::update_current_trace`].
 #[derive(Clone, Debug, Default, PartialEq)]

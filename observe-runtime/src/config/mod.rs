@@ -62,7 +62,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::client::{Client, Guard};
+use crate::client::{Client, ClientBuilder, Guard};
 use crate::export::Exporter;
 use crate::model::{Json, TraceAttributes};
 use crate::pipeline::{Mask, PipelineSettings};
@@ -276,7 +276,7 @@ impl Default for Config {
 
 fn environment_valid(value: &str) -> bool {
     !value.is_empty()
-        && value.len() <= crate::update::MAX_ENVIRONMENT_CHARS
+        && value.len() <= crate::limits::MAX_ENVIRONMENT_CHARS
         && !value.starts_with("langfuse")
         && value
             .bytes()
@@ -725,6 +725,18 @@ impl Config {
             }
             None => Guard::disabled(),
         })
+    }
+}
+
+// Defined here rather than with the builder: the configuration knows the client, the client
+// does not know the configuration (it takes plain `PipelineSettings`).
+impl ClientBuilder {
+    /// Takes the pipeline's settings from `config`: queue, batches, flush interval, sample
+    /// rate, input/output capture, mask, and the environment, release and version every
+    /// trace starts with. The destinations `config` names are not added (that is
+    /// [`Config::build_client`]).
+    pub fn config(self, config: &Config) -> Self {
+        self.settings(config.pipeline_settings())
     }
 }
 

@@ -10,11 +10,11 @@ use std::cell::RefCell;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
-use super::OwnLine;
+use crossbeam_utils::CachePadded;
 
 /// Bytes left to hand out.
 pub(crate) struct Budget {
-    left: OwnLine<AtomicI64>,
+    left: CachePadded<AtomicI64>,
     /// What a thread takes at once: small against the total.
     chunk: usize,
 }
@@ -22,7 +22,7 @@ pub(crate) struct Budget {
 impl Budget {
     pub(crate) fn new(total: usize) -> Budget {
         Budget {
-            left: OwnLine(AtomicI64::new(total as i64)),
+            left: CachePadded::new(AtomicI64::new(total as i64)),
             chunk: (total / 256).clamp(1, 256 * 1024),
         }
     }

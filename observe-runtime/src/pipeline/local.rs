@@ -22,46 +22,76 @@
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
-use super::Record;
-use crate::clock::Ticks;
-use crate::context::TraceState;
-use crate::model::{Level, ObservationType, SpanId, TraceAttributes, TraceId};
+use super::record::{Batch, Entry};
+use super::trace::TraceState;
+use crate::model::SpanId;
 
 /// Entries a thread buffers before it hands them over.
 pub(crate) const CAPACITY: usize = 64;
 
-/// One light observation: what the worker needs to make its `Observation`, besides the
-/// trace (the same for the whole batch).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Entry {
-    pub(crate) id: SpanId,
-    /// 0 for none (ids are never 0).
-    pub(crate) parent_id: u64,
-    pub(crate) name: &'static str,
-    pub(crate) kind: ObservationType,
-    pub(crate) level: Level,
-    pub(crate) start: Ticks,
-    pub(crate) end: Ticks,
-}
-
-/// A thread's buffered entries of one trace, as one ring record.
-pub(crate) struct Batch {
-    pub(crate) trace_id: TraceId,
-    /// The trace's attributes when the batch was handed over (`None`: never updated, the
-    /// worker stamps the base attributes).
-    pub(crate) attributes: Option<Arc<TraceAttributes>>,
-    pub(crate) entries: Vec<Entry>,
-}
-
 /// This thread's entries, and the trace they belong to.
 struct Buffer {
-    trace: Option<Arc<TraceState>>,
-    /// Strong references to `trace` that this buffer owns besides `trace` itself: given back
-    /// by observations of the trace that ended on this thread ([`release_trace`]) and handed
-    /// to the next one it opens ([`clone_trace`]), so that a run of children takes and
-    /// releases its trace with no atomic operation. Released at hand-over, with the trace.
-    spare: usize,
+    trace: Option<HeldTrace>,
     entries: Vec<Entry>,
+}
+
+/// The trace a buffer holds, and spare strong references to it that the buffer owns besides
+/// its own: given back by observations of the trace that ended on this thread
+/// ([`release_trace`]) and handed to the next one it opens ([`clone_trace`]), so that a run
+/// of children takes and releases its trace with no atomic operation. Dropping it (at
+/// hand-over) releases the spares with the trace.
+struct HeldTrace {
+    trace: Arc<TraceState>,
+    /// Strong references to `trace` this value owns besides `trace` itself, at most
+    /// [`CAPACITY`]: each was counted in the trace's strong count when an `Arc` gave it up.
+    spares: usize,
+}
+
+impl HeldTrace {
+    fn new(trace: Arc<TraceState>) -> HeldTrace {
+        HeldTrace { trace, spares: 0 }
+    }
+
+    #[inline]
+    fn holds(&self, trace: *const TraceState) -> bool {
+        std::ptr::eq(Arc::as_ptr(&self.trace), trace)
+    }
+
+    /// One of the spare references, as an `Arc`; `None` when there is none.
+    #[inline]
+    fn take_spare(&mut self) -> Option<Arc<TraceState>> {
+        if self.spares == 0 {
+            return None;
+        }
+        self.spares -= 1;
+        // SAFETY: this value owned the reference (a spare, counted in the trace's strong
+        // count) and has just given it up: it now belongs to the returned `Arc`.
+        Some(unsafe { Arc::from_raw(Arc::as_ptr(&self.trace)) })
+    }
+
+    /// Keeps `reference`, a strong reference to the held trace, as a spare; gives it back
+    /// when there are enough spares.
+    #[inline]
+    fn keep_spare(&mut self, reference: Arc<TraceState>) -> Option<Arc<TraceState>> {
+        debug_assert!(Arc::ptr_eq(&reference, &self.trace));
+        if self.spares >= CAPACITY {
+            return Some(reference);
+        }
+        self.spares += 1;
+        // Its count now belongs to this value (in `spares`), released in `drop`.
+        std::mem::forget(reference);
+        None
+    }
+}
+
+impl Drop for HeldTrace {
+    fn drop(&mut self) {
+        for _ in 0..self.spares {
+            // SAFETY: each spare is a strong reference this value owns (see `spares`);
+            // `self.trace` holds another, so the count stays above zero here.
+            unsafe { Arc::decrement_strong_count(Arc::as_ptr(&self.trace)) };
+        }
+    }
 }
 
 impl Drop for Buffer {
@@ -75,7 +105,7 @@ impl Drop for Buffer {
 
 thread_local! {
     static BUFFER: RefCell<Buffer> = const {
-        RefCell::new(Buffer { trace: None, spare: 0, entries: Vec::new() })
+        RefCell::new(Buffer { trace: None, entries: Vec::new() })
     };
     /// The parent id of the last entry buffered, 0 when the buffer is empty. Kept apart from
     /// the buffer (no destructor, so no lazy registration): every scope's exit reads it.
@@ -85,14 +115,11 @@ thread_local! {
 impl Buffer {
     /// Queues the buffered entries as one record, and empties the buffer.
     fn hand_over(&mut self) {
-        let Some(trace) = self.trace.take() else {
+        // Dropped on every way out: the spares are released with the trace.
+        let Some(held) = self.trace.take() else {
             return;
         };
-        for _ in 0..std::mem::take(&mut self.spare) {
-            // SAFETY: each spare is a strong reference this buffer owns (see the field);
-            // `trace` holds another, so the count stays above zero here.
-            unsafe { Arc::decrement_strong_count(Arc::as_ptr(&trace)) };
-        }
+        let trace = &held.trace;
         if self.entries.is_empty() {
             return;
         }
@@ -106,13 +133,11 @@ impl Buffer {
     }
 }
 
-/// Buffers `entry` of `trace`, when its parent is this thread's current frame and that frame
-/// was entered by a scope; false otherwise (the caller queues a full record).
+/// Buffers `entry` of `trace`; false when the buffer is busy or gone (the caller queues a
+/// full record). The caller checked that the entry's parent is this thread's current frame
+/// and that a scope entered it, so that scope's exit hands the buffer over (see the module).
 #[inline]
 pub(crate) fn try_add(trace: &Arc<TraceState>, entry: Entry) -> bool {
-    if !crate::context::is_scoped_current(entry.parent_id) {
-        return false;
-    }
     BUFFER
         .try_with(|buffer| {
             let Ok(mut buffer) = buffer.try_borrow_mut() else {
@@ -120,7 +145,7 @@ pub(crate) fn try_add(trace: &Arc<TraceState>, entry: Entry) -> bool {
             };
             let buffer = &mut *buffer;
             match &buffer.trace {
-                Some(current) if Arc::ptr_eq(current, trace) => {}
+                Some(held) if held.holds(Arc::as_ptr(trace)) => {}
                 _ => start_batch(buffer, trace),
             }
             buffer.entries.push(entry);
@@ -135,54 +160,42 @@ pub(crate) fn try_add(trace: &Arc<TraceState>, entry: Entry) -> bool {
         .unwrap_or(false)
 }
 
-/// Runs `step` on the buffer's count of spare references when the buffer holds `trace`;
-/// false when it does not (or the buffer is busy or gone), or when `step` says so.
+/// Runs `f` on the buffer's trace and spares when the buffer holds `trace`; `None` when it
+/// does not (or the buffer is busy or gone).
 #[inline]
-fn with_spares(trace: &Arc<TraceState>, step: impl FnOnce(&mut usize) -> bool) -> bool {
+fn with_held<R>(trace: *const TraceState, f: impl FnOnce(&mut HeldTrace) -> R) -> Option<R> {
     BUFFER
         .try_with(|buffer| {
-            let Ok(mut buffer) = buffer.try_borrow_mut() else {
-                return false;
-            };
-            let buffer = &mut *buffer;
-            let held = buffer.trace.as_ref().is_some_and(|t| Arc::ptr_eq(t, trace));
-            held && step(&mut buffer.spare)
+            let mut buffer = buffer.try_borrow_mut().ok()?;
+            match &mut buffer.trace {
+                Some(held) if held.holds(trace) => Some(f(held)),
+                _ => None,
+            }
         })
-        .unwrap_or(false)
+        .ok()
+        .flatten()
 }
 
 /// A strong reference to `trace` for an observation opening on this thread: one of the
 /// buffer's spares when it holds this trace, else a new one.
 #[inline]
 pub(crate) fn clone_trace(trace: &Arc<TraceState>) -> Arc<TraceState> {
-    let took_spare = with_spares(trace, |spare| {
-        let some = *spare > 0;
-        *spare -= usize::from(some);
-        some
-    });
-    if took_spare {
-        // SAFETY: the buffer owned this strong reference (a spare, counted in the trace's
-        // strong count) and has just given it up: it now belongs to the returned `Arc`.
-        unsafe { Arc::from_raw(Arc::as_ptr(trace)) }
-    } else {
-        trace.clone()
+    match with_held(Arc::as_ptr(trace), HeldTrace::take_spare) {
+        Some(Some(spare)) => spare,
+        _ => trace.clone(),
     }
 }
 
 /// Gives back the strong reference of an observation that ended on this thread: kept as a
-/// spare when the buffer holds this trace, else dropped.
+/// spare when the buffer holds this trace, else dropped (after the buffer is released).
 #[inline]
 pub(crate) fn release_trace(trace: Arc<TraceState>) {
-    let kept = with_spares(&trace, |spare| {
-        let room = *spare < CAPACITY;
-        *spare += usize::from(room);
-        room
+    let ptr = Arc::as_ptr(&trace);
+    let mut left = Some(trace);
+    with_held(ptr, |held| {
+        left = left.take().and_then(|t| held.keep_spare(t))
     });
-    if kept {
-        // The buffer owns the reference now (counted in `spare`); it is released at
-        // hand-over.
-        std::mem::forget(trace);
-    }
+    drop(left);
 }
 
 /// Hands over what another trace left, and starts a batch of `trace`.
@@ -191,7 +204,7 @@ pub(crate) fn release_trace(trace: Arc<TraceState>) {
 fn start_batch(buffer: &mut Buffer, trace: &Arc<TraceState>) {
     LAST_PARENT.with(|c| c.set(0));
     buffer.hand_over();
-    buffer.trace = Some(trace.clone());
+    buffer.trace = Some(HeldTrace::new(trace.clone()));
     if buffer.entries.capacity() == 0 {
         buffer.entries.reserve_exact(CAPACITY);
     }
@@ -227,32 +240,6 @@ fn hand_over() {
     });
 }
 
-impl Batch {
-    /// The batch's entries as the records the worker would have got one by one.
-    pub(crate) fn into_records(self) -> impl DoubleEndedIterator<Item = Record> {
-        let Batch {
-            trace_id,
-            attributes,
-            entries,
-        } = self;
-        entries.into_iter().map(move |e| {
-            Record::Observation(super::Finished {
-                trace_id,
-                id: e.id,
-                parent_id: e.parent_id,
-                name: std::borrow::Cow::Borrowed(e.name),
-                kind: e.kind,
-                level: e.level,
-                start: e.start,
-                end: e.end,
-                captured: super::Captured::None,
-                details: None,
-                attributes: attributes.clone(),
-            })
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc;
@@ -261,6 +248,7 @@ mod tests {
     use super::*;
     use crate::clock;
     use crate::context::{with_current, Frame};
+    use crate::model::{Level, ObservationType, TraceId};
     use crate::pipeline::Pipeline;
     use crate::Client;
 

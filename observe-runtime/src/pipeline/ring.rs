@@ -25,7 +25,9 @@ use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::{Captured, OwnLine, Record};
+use crossbeam_utils::CachePadded;
+
+use super::{Captured, Record};
 use crate::model::Json;
 
 /// Bytes of captured input and output a ring carries beside its records.
@@ -39,9 +41,9 @@ struct Ring {
     slots: Box<[UnsafeCell<MaybeUninit<Record>>]>,
     mask: usize,
     /// The next slot the worker reads: written by the worker only.
-    head: OwnLine<AtomicUsize>,
+    head: CachePadded<AtomicUsize>,
     /// The next slot the producer writes: written by the producing thread only.
-    tail: OwnLine<AtomicUsize>,
+    tail: CachePadded<AtomicUsize>,
     /// The producing thread exited: once drained, the worker forgets the ring.
     abandoned: AtomicBool,
     /// Credits the exited thread did not use, for the worker to give back.
@@ -50,7 +52,7 @@ struct Ring {
     /// Reached only through [`Ring::bytes_at`], which derives pointers from the whole buffer.
     bytes: Box<[UnsafeCell<MaybeUninit<u8>>]>,
     /// Where the bytes of records the worker has taken end: written by the worker only.
-    bytes_head: OwnLine<AtomicUsize>,
+    bytes_head: CachePadded<AtomicUsize>,
 }
 
 // SAFETY: the ring is shared by exactly one `Producer` and one `Consumer` (see `new_ring`;
@@ -138,12 +140,12 @@ impl Ring {
                 .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
                 .collect(),
             mask: capacity - 1,
-            head: OwnLine(AtomicUsize::new(0)),
-            tail: OwnLine(AtomicUsize::new(0)),
+            head: CachePadded::new(AtomicUsize::new(0)),
+            tail: CachePadded::new(AtomicUsize::new(0)),
             abandoned: AtomicBool::new(false),
             unused_credits: AtomicUsize::new(0),
             bytes: uninit_bytes(PAYLOAD_BYTES),
-            bytes_head: OwnLine(AtomicUsize::new(0)),
+            bytes_head: CachePadded::new(AtomicUsize::new(0)),
         }
     }
 
@@ -227,8 +229,8 @@ fn uninit_bytes(n: usize) -> Box<[UnsafeCell<MaybeUninit<u8>>]> {
 impl Drop for Ring {
     fn drop(&mut self) {
         // Records never taken (the pipeline went away first) are dropped with the ring.
-        let head = *self.head.0.get_mut();
-        let tail = *self.tail.0.get_mut();
+        let head = *self.head.get_mut();
+        let tail = *self.tail.get_mut();
         for i in 0..tail.wrapping_sub(head) {
             let slot = &mut self.slots[head.wrapping_add(i) & self.mask];
             // SAFETY: published and never taken; we own the ring now.

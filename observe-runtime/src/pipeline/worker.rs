@@ -231,6 +231,7 @@ impl Worker {
 
 /// Puts a record taken from a ring into `staged`, a batch as its entries; returns how many
 /// records it counted as.
+#[inline]
 fn stage_record(staged: &mut VecDeque<Record>, record: Record) -> u64 {
     let n = record.count();
     match record {
@@ -273,6 +274,7 @@ fn mask_trace(
 impl Finished {
     /// The record exporters see: wall-clock timestamps, captured input and output merged into
     /// the details, attributes stamped.
+    #[inline]
     fn into_observation(self, pipeline: &Pipeline) -> Observation {
         let mut details = self.details;
         // The ring's bytes were turned into `Heap` when the worker took the record.

@@ -1,0 +1,218 @@
+//! How an observation's frame ends: as a light entry in the thread's buffer when it has
+//! nothing but ids, name, kind, level and times, else as a full record; in place (a pooled
+//! box, a [`LocalFrame`] on the stack) or moved out ([`Frame::finish`]).
+
+use std::borrow::Cow;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::scope::is_scoped_current;
+use super::{Frame, Open};
+use crate::clock::{self, Ticks};
+use crate::model::{Level, ObservationType, SpanId};
+use crate::pipeline::{local, Captured, Entry, Finished, TraceState};
+
+impl Frame {
+    /// Ends the observation: builds the record and queues it. Does nothing for a frame
+    /// without an open observation or of an unsampled trace.
+    pub(crate) fn finish(self) {
+        let (Some(trace), Some(open), Some(id)) =
+            (self.trace, self.open.into_inner(), self.span_id)
+        else {
+            return;
+        };
+        crate::traps::ended();
+        let parent_id = self.parent_id.map_or(0, |p| p.0);
+        if let Ended::Full(end) = end_light(&trace, &open, id, parent_id) {
+            queue_full(&trace, open, id, parent_id, end);
+        }
+    }
+
+    /// Ends the observation of `trace` (taken out of this frame) without moving the frame:
+    /// what a light entry leaves in it owns no heap memory. For a frame that is not moved
+    /// out of where it lives (a [`LocalFrame`] on the stack, a pooled box); it is not
+    /// counted open (see [`crate::traps`]): the caller counts it ended if it was.
+    ///
+    /// True when what is left in the frame owns nothing: dropping it may be skipped.
+    #[inline]
+    pub(crate) fn end_in_place(&mut self, trace: &Arc<TraceState>) -> bool {
+        let Some(id) = self.span_id else {
+            return false;
+        };
+        let parent_id = self.parent_id.map_or(0, |p| p.0);
+        let fields = self.open.get_mut();
+        let Some(open) = fields.as_ref() else {
+            return false;
+        };
+        match end_light(trace, open, id, parent_id) {
+            Ended::Light => self.client.is_none(),
+            Ended::Unsampled => false,
+            Ended::Full(end) => {
+                if let Some(open) = fields.take() {
+                    queue_full(trace, open, id, parent_id, end);
+                }
+                false
+            }
+        }
+    }
+}
+
+/// Ends an observation of `trace` as a light entry in this thread's buffer, when it has
+/// nothing but ids, name, kind, level and times and its parent is the current scope; or
+/// as nothing, when the trace is not sampled. Otherwise gives the end time back, for the
+/// caller to [`queue_full`] the record. Reads the fields in place, so that a light entry
+/// moves nothing (a [`LocalFrame`] ends on the stack).
+#[inline]
+fn end_light(trace: &Arc<TraceState>, open: &Open, id: SpanId, parent_id: u64) -> Ended {
+    if !trace.sampled {
+        return Ended::Unsampled;
+    }
+    let end = if open.kind == ObservationType::Event {
+        open.start
+    } else {
+        clock::ticks()
+    };
+    match open.light(id, parent_id, end) {
+        Some(entry) if is_scoped_current(parent_id) && local::try_add(trace, entry) => Ended::Light,
+        _ => Ended::Full(end),
+    }
+}
+
+/// How [`end_light`] ended an observation.
+enum Ended {
+    /// As a light entry: its fields own nothing (see [`Open::light`]).
+    Light,
+    /// Not at all: its trace is not sampled.
+    Unsampled,
+    /// Not yet: the caller queues the full record, ended at this time.
+    Full(Ticks),
+}
+
+/// Builds the full record of an observation and queues it.
+#[inline]
+fn queue_full(trace: &Arc<TraceState>, open: Open, id: SpanId, parent_id: u64, end: Ticks) {
+    // What this thread buffered ended first: it goes first.
+    local::hand_over_pending();
+    let record = Finished {
+        trace_id: trace.id,
+        id,
+        parent_id,
+        name: open.name,
+        kind: open.kind,
+        level: open.level,
+        start: open.start,
+        end,
+        captured: Captured::None,
+        details: open.details,
+        attributes: trace.stamp(),
+    };
+    trace
+        .pipeline
+        .push_observation(record, open.input, open.output);
+}
+
+impl Open {
+    /// This observation as a light entry, when that is all there is to it: no details, no
+    /// captured input or output, a static name.
+    #[inline]
+    fn light(&self, id: SpanId, parent_id: u64, end: Ticks) -> Option<Entry> {
+        if parent_id == 0 {
+            return None;
+        }
+        let Cow::Borrowed(name) = self.name else {
+            return None;
+        };
+        if self.details.is_some() || self.input.is_some() || self.output.is_some() {
+            return None;
+        }
+        Some(Entry {
+            id,
+            parent_id,
+            name,
+            kind: self.kind,
+            level: self.level,
+            start: self.start,
+            end,
+        })
+    }
+}
+
+/// An observation's frame that borrows its parent's trace instead of holding a reference
+/// count of its own: the frame of a plain `fn` opened under a frame a scope entered (see
+/// [`with_scoped`]), which outlives it. Lives on the caller's stack.
+///
+/// The frame's `trace` is an `Arc` made from the parent's pointer without an increment, so
+/// it must never be dropped: this type ends the frame itself and forgets that `Arc`, also
+/// when unwinding. A clone made from it (carrying the context into a spawned task) is an
+/// ordinary one, with its own increment.
+pub(crate) struct LocalFrame<'a> {
+    frame: std::mem::ManuallyDrop<Frame>,
+    _parent: PhantomData<&'a Arc<TraceState>>,
+}
+
+impl<'a> LocalFrame<'a> {
+    /// Opens an observation of `trace` under `parent_id`.
+    #[inline]
+    pub(crate) fn open(
+        trace: &'a Arc<TraceState>,
+        parent_id: Option<SpanId>,
+        name: &'static str,
+        kind: ObservationType,
+    ) -> LocalFrame<'a> {
+        // SAFETY: `trace` points at a live `TraceState` with a strong count of at least one
+        // (the parent's `Arc`, borrowed for `'a`, which this frame does not outlive). The
+        // `Arc` made here takes no count of its own and is never dropped (`Drop` below
+        // forgets it), so the count stays exact; clones of it increment as usual.
+        let alias = unsafe { Arc::from_raw(Arc::as_ptr(trace)) };
+        LocalFrame {
+            frame: std::mem::ManuallyDrop::new(Frame::observation(
+                alias,
+                parent_id,
+                Cow::Borrowed(name),
+                kind,
+            )),
+            _parent: PhantomData,
+        }
+    }
+}
+
+impl std::ops::Deref for LocalFrame<'_> {
+    type Target = Frame;
+    #[inline]
+    fn deref(&self) -> &Frame {
+        &self.frame
+    }
+}
+
+impl Drop for LocalFrame<'_> {
+    /// Ends the observation. Unwinding through it (a panic in user code outside the body's
+    /// `catch_unwind`) ends it as cancelled, as a dropped span does.
+    #[inline]
+    fn drop(&mut self) {
+        let frame = &mut *self.frame;
+        // Never dropped: it holds no count (see `open`).
+        let alias = std::mem::ManuallyDrop::new(frame.trace.take());
+        if std::thread::panicking() {
+            if let Some(open) = frame.open_mut() {
+                open.mark_cancelled();
+            }
+        }
+        let owns_nothing = match &*alias {
+            Some(trace) => frame.end_in_place(trace),
+            None => false,
+        };
+        if !owns_nothing {
+            // SAFETY: `drop` runs once, and `self.frame` is not used after it. Its `trace`
+            // was taken out above, so dropping the rest drops no `Arc<TraceState>`.
+            unsafe { std::mem::ManuallyDrop::drop(&mut self.frame) };
+        }
+    }
+}
+
+impl Open {
+    /// A future dropped unfinished, or a scope unwound through: `WARNING`, "cancelled".
+    pub(crate) fn mark_cancelled(&mut self) {
+        self.level = Level::Warning;
+        self.details_mut().status_message = Some("cancelled".to_owned());
+    }
+}
