@@ -16,7 +16,7 @@ use observe_runtime::export::http::HttpOptions;
 use observe_runtime::export::ingestion::IngestionExporter;
 use observe_runtime::export::memory::InMemory;
 use observe_runtime::export::otlp::OtlpExporter;
-use observe_runtime::export::store::{Store, StoreExporter};
+use observe_runtime::export::store::{sql, Store, StoreExporter};
 use observe_runtime::export::Exporter;
 use observe_runtime::model::ObservationType;
 use observe_runtime::{
@@ -103,12 +103,13 @@ fn langfuse_down_store_up_the_store_receives_everything() {
     assert_eq!(langfuse.accepted, 600);
     assert_eq!(langfuse.exported, 0);
     assert_eq!(langfuse.failed + langfuse.dropped, 600, "{report:?}");
-    let rows: i64 = Store::open(&path)
-        .unwrap()
-        .connection()
-        .query_row("SELECT count(*) FROM observations", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(rows, 600, "every observation is in the store");
+    let store = Store::open(&path).unwrap();
+    let rows = sql::query(&store, "SELECT count(*) FROM observations").unwrap();
+    assert_eq!(
+        rows.rows,
+        [[sql::Value::Integer(600)]],
+        "every observation is in the store"
+    );
 }
 
 #[test]

@@ -10,10 +10,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use observe_runtime::export::store::{Store, StoreExporter};
+use observe_runtime::export::store::{sql, Store, StoreExporter};
 use observe_runtime::model::Cost;
 use observe_runtime::{Client, ObservationUpdate, Trace};
-use rusqlite::Connection;
 
 const TRACES_PER_WRITER: usize = 300;
 const CHILD_ENV: &str = "OBSERVE_TEST_CHILD_WRITER";
@@ -51,8 +50,14 @@ fn child_writer() {
     }
 }
 
-fn count(conn: &Connection, sql: &str) -> i64 {
-    conn.query_row(sql, [], |r| r.get(0)).expect(sql)
+fn count(store: &Store, query: &str) -> i64 {
+    match sql::query(store, query).expect(query).rows[..] {
+        [ref row] => match row[..] {
+            [sql::Value::Integer(n)] => n,
+            ref other => panic!("{query}: {other:?}"),
+        },
+        ref rows => panic!("{query}: {rows:?}"),
+    }
 }
 
 #[test]
@@ -91,11 +96,11 @@ fn threads_and_processes_write_one_file_while_a_reader_reads() {
             let mut reads = 0u64;
             loop {
                 let finished = done.load(Ordering::Acquire);
-                let n = count(store.connection(), "SELECT COUNT(*) FROM observations");
+                let n = count(&store, "SELECT COUNT(*) FROM observations");
                 assert!(n >= last, "a reader saw rows disappear: {last} -> {n}");
                 // Each batch is one transaction: a trace row and its observations agree.
                 let orphans = count(
-                    store.connection(),
+                    &store,
                     "SELECT COUNT(*) FROM traces t WHERE t.observation_count !=
                          (SELECT COUNT(*) FROM observations o WHERE o.trace_id = t.id)",
                 );
@@ -119,30 +124,30 @@ fn threads_and_processes_write_one_file_while_a_reader_reads() {
     let reads = reader.join().expect("the reader failed");
     assert!(reads >= 1);
 
-    let conn = Connection::open(&path).unwrap();
+    let store = Store::open(&path).unwrap();
     let writers = 4;
     assert_eq!(
-        count(&conn, "SELECT COUNT(*) FROM observations"),
+        count(&store, "SELECT COUNT(*) FROM observations"),
         (writers * 2 * TRACES_PER_WRITER) as i64
     );
     assert_eq!(
-        count(&conn, "SELECT COUNT(*) FROM traces"),
+        count(&store, "SELECT COUNT(*) FROM traces"),
         (writers * TRACES_PER_WRITER) as i64
     );
     assert_eq!(
         count(
-            &conn,
+            &store,
             "SELECT COUNT(*) FROM traces WHERE has_root = 1 AND observation_count = 2
                  AND abs(calculated_total_cost - 0.001) < 1e-12 AND session_id IS NOT NULL"
         ),
         (writers * TRACES_PER_WRITER) as i64
     );
     assert_eq!(
-        count(&conn, "SELECT COUNT(DISTINCT user_id) FROM traces"),
+        count(&store, "SELECT COUNT(DISTINCT user_id) FROM traces"),
         4
     );
     assert_eq!(
-        count(&conn, "SELECT COUNT(DISTINCT session_id) FROM traces"),
+        count(&store, "SELECT COUNT(DISTINCT session_id) FROM traces"),
         40
     );
 }

@@ -93,13 +93,9 @@ impl Store {
         &self.path
     }
 
-    /// The connection, for the SQL of this crate: the table layout stays behind the typed
-    /// reads and [`sql`](crate::sql).
-    ///
-    /// Not API: public (and hidden) only because observe-runtime's integration tests check
-    /// what the writer stored column by column, with SQLite's own types.
-    #[doc(hidden)]
-    pub fn connection(&self) -> &Connection {
+    /// The connection, for the SQL of this crate: the table layout and SQLite's types stay
+    /// behind the typed reads and [`sql`](crate::sql).
+    pub(crate) fn connection(&self) -> &Connection {
         &self.conn
     }
 

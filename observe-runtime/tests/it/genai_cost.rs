@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use crate::export_support::*;
 use observe_runtime::config::{Config, LangfuseApi};
-use observe_runtime::export::store::{Store, StoreExporter};
+use observe_runtime::export::store::{sql, Store, StoreExporter};
 use observe_runtime::model::{Cost, ObservationType, Timestamp, Usage};
 use observe_runtime::pricing::{ModelPrice, PriceList};
 use observe_runtime::view::{render_session, ViewOptions};
@@ -203,15 +203,21 @@ fn the_store_computes_cost_from_usage_and_marks_it() {
 
     let store = Store::open(&path).unwrap();
     let row = |name: &str| -> (f64, i64, Option<String>) {
-        store
-            .connection()
-            .query_row(
+        let rows = sql::query(
+            &store,
+            &format!(
                 "SELECT calculated_total_cost, cost_computed, cost_details FROM observations
-                 WHERE name = ?1",
-                [name],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
-            .unwrap()
+                 WHERE name = '{name}'"
+            ),
+        )
+        .unwrap()
+        .to_json();
+        let r = &rows[0];
+        (
+            r["calculated_total_cost"].as_f64().unwrap(),
+            r["cost_computed"].as_i64().unwrap(),
+            r["cost_details"].as_str().map(str::to_owned),
+        )
     };
     // gpt-4o-mini at the built-in list: $0.15/M input, $0.075/M cached, $0.60/M output;
     // reasoning and audio tokens have no price there.
@@ -230,14 +236,23 @@ fn the_store_computes_cost_from_usage_and_marks_it() {
     assert_eq!(row("plain"), (0.0, 0, None));
 
     // The trace rows: the computed part apart.
-    let traces: Vec<(String, f64, f64)> = store
-        .connection()
-        .prepare("SELECT name, calculated_total_cost, computed_cost FROM traces ORDER BY name")
-        .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let traces: Vec<(String, f64, f64)> = sql::query(
+        &store,
+        "SELECT name, calculated_total_cost, computed_cost FROM traces ORDER BY name",
+    )
+    .unwrap()
+    .to_json()
+    .as_array()
+    .unwrap()
+    .iter()
+    .map(|r| {
+        (
+            r["name"].as_str().unwrap().to_owned(),
+            r["calculated_total_cost"].as_f64().unwrap(),
+            r["computed_cost"].as_f64().unwrap(),
+        )
+    })
+    .collect();
     assert_eq!(traces[0].0, "answer");
     assert!((traces[0].1 - (expected + embedding)).abs() < 1e-12);
     assert!((traces[0].2 - (expected + embedding)).abs() < 1e-12);
@@ -309,14 +324,13 @@ fn prices_given_in_code_or_a_file_override_the_built_in_ones() {
 
     let store = Store::open(&path).unwrap();
     let cost = |name: &str| -> f64 {
-        store
-            .connection()
-            .query_row(
-                "SELECT calculated_total_cost FROM observations WHERE name = ?1",
-                [name],
-                |r| r.get(0),
-            )
-            .unwrap()
+        let rows = sql::query(
+            &store,
+            &format!("SELECT calculated_total_cost FROM observations WHERE name = '{name}'"),
+        )
+        .unwrap()
+        .to_json();
+        rows[0]["calculated_total_cost"].as_f64().unwrap()
     };
     assert_eq!(cost("small"), 10.0 + 2.0);
     assert_eq!(cost("big"), 500.0 + 0.5);

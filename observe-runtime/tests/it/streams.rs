@@ -508,15 +508,16 @@ fn time_to_first_token_reaches_the_store_and_the_session_tree() {
     client.shutdown(Duration::from_secs(5));
 
     let store = observe_runtime::export::store::Store::open(&path).unwrap();
-    let stored: Option<String> = store
-        .connection()
-        .query_row(
-            "SELECT completion_start_time FROM observations WHERE name = 'tokens'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
-    assert!(stored.unwrap().ends_with('Z'));
+    let stored = observe_runtime::export::store::sql::query(
+        &store,
+        "SELECT completion_start_time FROM observations WHERE name = 'tokens'",
+    )
+    .unwrap()
+    .to_json();
+    assert!(stored[0]["completion_start_time"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
     let obs = store.session_observations("ttft").unwrap();
     let generation = named(&obs, "tokens");
     let first = generation.details().completion_start_time.unwrap();
