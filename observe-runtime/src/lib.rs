@@ -39,12 +39,20 @@
 
 //! ## Cargo features
 //!
-//! `store` (the local SQLite store), `pricing` (model price lists: the store's cost for
-//! generations with usage and no cost), `otlp` (Langfuse v4 / Cloud and OpenTelemetry
-//! collectors), `ingestion` (the legacy Langfuse API), `tokio` (`spawn`, `spawn_blocking`)
-//! are on by default; `http` is the sender the two HTTP destinations share; `tracing` is
-//! reserved. Without default features the crate is the context, `#[observe]`, the pipeline
-//! and the in-memory and console destinations.
+//! On by default: `store` (the local SQLite store and model price lists, from
+//! `observe-store`), `otlp` (Langfuse v4 / Cloud and OpenTelemetry collectors) and `ingestion`
+//! (the legacy Langfuse API), both from `observe-export`, and `tokio` ([`spawn`],
+//! [`spawn_blocking`]). Off by default: `tracing-bridge` (`bridge::ObserveLayer`: `tracing`
+//! spans inside observed traces become observations), `propagation` (W3C `traceparent`,
+//! `tracestate` and `baggage` over `http::HeaderMap`), `propagation-reqwest` and
+//! `propagation-tower` (the client and server helpers). Without default features the crate is
+//! the context, `#[observe]`, the pipeline and the in-memory and console destinations.
+//!
+//! ## Crates
+//!
+//! The data model and the `Exporter` trait come from `observe-model`, the network
+//! destinations from `observe-export`, the store from `observe-store`; this crate re-exports
+//! them ([`model`], [`export`], [`genai`], [`view`], `pricing`), so one dependency is enough.
 
 #![warn(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -63,8 +71,10 @@ use observe_model::{redact, vars};
 pub use observe_store::pricing;
 
 #[cfg(feature = "tracing-bridge")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tracing-bridge")))]
 pub mod bridge;
 #[cfg(feature = "propagation")]
+#[cfg_attr(docsrs, doc(cfg(feature = "propagation")))]
 pub mod propagation;
 
 mod carry;
@@ -85,6 +95,7 @@ mod update;
 pub mod __private;
 
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub use carry::{spawn, spawn_blocking};
 pub use carry::{spawn_thread, Context, FutureExt, WithContext};
 pub use client::{flush, Client, ClientBuilder, Guard};

@@ -46,8 +46,10 @@ mod reqwest_ext;
 mod tower_layer;
 
 #[cfg(feature = "propagation-reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "propagation-reqwest")))]
 pub use reqwest_ext::RequestBuilderExt;
 #[cfg(feature = "propagation-tower")]
+#[cfg_attr(docsrs, doc(cfg(feature = "propagation-tower")))]
 pub use tower_layer::{PropagationLayer, PropagationService};
 pub use w3c::{parse_traceparent, RemoteParent};
 

@@ -597,6 +597,7 @@ impl Config {
     /// # drop(config);
     /// ```
     #[cfg(feature = "store")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
     pub fn model_prices(mut self, prices: crate::pricing::PriceList) -> Config {
         self.model_prices = Some(prices);
         self
