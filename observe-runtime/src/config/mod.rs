@@ -712,14 +712,14 @@ impl Config {
     /// Builds the client and installs it as the global default for `#[observe]`. With
     /// tracing disabled, installs nothing and returns a guard that does nothing.
     ///
-    /// Besides the `info` line, one line on stderr says where traces go, so a program
-    /// without a `tracing` subscriber says it too; [`Config::quiet`] (`OBSERVE_QUIET=true`)
-    /// leaves it out.
+    /// An `info` line says where traces go; a program whose `tracing` subscriber does not
+    /// take that line (or that has none) gets the sentence on stderr instead, so it is said
+    /// once either way; [`Config::quiet`] (`OBSERVE_QUIET=true`) leaves the stderr line out.
     pub fn init(self) -> Result<Guard, ConfigError> {
-        let quiet = self.quiet;
+        let on_stderr = says_on_stderr(self.quiet);
         Ok(match self.build()? {
             Some((client, sentence)) => {
-                if !quiet {
+                if on_stderr {
                     eprintln!("observe: {sentence}");
                 }
                 client.install_global()
@@ -727,6 +727,12 @@ impl Config {
             None => Guard::disabled(),
         })
     }
+}
+
+/// Whether `init` writes its sentence on stderr: not when asked to be quiet, nor when the
+/// current `tracing` subscriber takes the `info` line that says the same.
+fn says_on_stderr(quiet: bool) -> bool {
+    !quiet && !tracing::enabled!(tracing::Level::INFO)
 }
 
 // Defined here rather than with the builder: the configuration knows the client, the client
@@ -800,5 +806,30 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+}
+
+#[cfg(test)]
+mod stderr_line_tests {
+    use tracing::Level;
+
+    fn subscriber(level: Level) -> impl tracing::Subscriber {
+        tracing_subscriber::fmt()
+            .with_max_level(level)
+            .with_writer(std::io::sink)
+            .finish()
+    }
+
+    /// With a subscriber that prints `info`, `init`'s sentence would show twice.
+    #[test]
+    fn the_sentence_goes_to_stderr_only_when_no_subscriber_takes_the_info_line() {
+        assert!(super::says_on_stderr(false), "no subscriber: stderr says it");
+        assert!(!super::says_on_stderr(true), "quiet: nothing on stderr");
+        tracing::subscriber::with_default(subscriber(Level::INFO), || {
+            assert!(!super::says_on_stderr(false), "the subscriber prints it");
+        });
+        tracing::subscriber::with_default(subscriber(Level::WARN), || {
+            assert!(super::says_on_stderr(false), "the subscriber drops info lines");
+        });
     }
 }
