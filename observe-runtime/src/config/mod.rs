@@ -823,13 +823,19 @@ mod stderr_line_tests {
     /// With a subscriber that prints `info`, `init`'s sentence would show twice.
     #[test]
     fn the_sentence_goes_to_stderr_only_when_no_subscriber_takes_the_info_line() {
-        assert!(super::says_on_stderr(false), "no subscriber: stderr says it");
+        assert!(
+            super::says_on_stderr(false),
+            "no subscriber: stderr says it"
+        );
         assert!(!super::says_on_stderr(true), "quiet: nothing on stderr");
         tracing::subscriber::with_default(subscriber(Level::INFO), || {
             assert!(!super::says_on_stderr(false), "the subscriber prints it");
         });
         tracing::subscriber::with_default(subscriber(Level::WARN), || {
-            assert!(super::says_on_stderr(false), "the subscriber drops info lines");
+            assert!(
+                super::says_on_stderr(false),
+                "the subscriber drops info lines"
+            );
         });
     }
 }

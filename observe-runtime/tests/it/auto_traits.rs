@@ -2,7 +2,7 @@
 //! future is `Send` and `Sync` exactly when the plain one is (as tracing's `Instrumented`).
 //!
 //! This file checks the "is" direction at compile time (a test that builds is a test that
-//! passes) and runs the futures once; `tests/auto_traits/*.rs` are compile-fail cases for the
+//! passes) and runs the futures once; `observe-macros/tests/auto_traits/*.rs` are compile-fail cases for the
 //! "is not" direction: a body that is not `Send` (or not `Sync`) stays so once observed
 //! (run by `compile_fail.rs`).
 

@@ -21,7 +21,6 @@ mod export_support;
 
 mod auto_traits;
 mod bridge_tracing;
-mod compile_fail;
 mod config_env;
 mod context;
 mod context_combinators;

@@ -1,13 +1,15 @@
 //! The compile-fail cases, run by trybuild: misuses of `#[observe]` refused with a message
 //! that points at the offending token (`tests/ui/`), and bodies that are not `Send` (or not
 //! `Sync`) staying so once observed (`tests/auto_traits/`, the "is not" direction of
-//! `auto_traits.rs`).
+//! `observe-runtime/tests/it/auto_traits.rs`).
 //!
 //! One `TestCases` for both sets, so trybuild sets up and checks its project (every
-//! dependency and dev-dependency of the runtime, under its own flags, in
-//! `target/tests/trybuild`) once per run and compiles all cases in one `cargo check`.
+//! dependency and dev-dependency of this package, under its own flags, in
+//! `target/tests/trybuild`) once per run and compiles all cases in one `cargo check`. They
+//! live in the macro's package rather than the runtime's because that project is built from
+//! the package's dev-dependencies: here, the runtime without default features.
 //! Regenerate the expected output with
-//! `TRYBUILD=overwrite cargo test -p observe-runtime --test it compile_fail`, then read the diff.
+//! `TRYBUILD=overwrite cargo test -p observe-macros --test compile_fail`, then read the diff.
 
 /// The globs are relative to the package's folder, where cargo runs its test binaries: with
 /// an absolute glob trybuild prints the cases' paths without line numbers and the expected
