@@ -4,7 +4,7 @@
 //! This file checks the "is" direction at compile time (a test that builds is a test that
 //! passes) and runs the futures once; `observe-macros/tests/auto_traits/*.rs` are compile-fail cases for the
 //! "is not" direction: a body that is not `Send` (or not `Sync`) stays so once observed
-//! (run by `compile_fail.rs`).
+//! (run by observe-macros' `tests/compile_fail.rs`).
 
 use std::future::Future;
 use std::time::Duration;
