@@ -35,7 +35,7 @@
 //! times price; `total` is the priced `total` when the tier prices `total`, else the sum.
 //!
 //! [`PriceList::builtin`] is a dozen common models written for observe (see
-//! `observe-runtime/prices/SOURCE.md`: list prices, which may be dated).
+//! `observe-store/prices/SOURCE.md`: list prices, which may be dated).
 //! [`PriceList::default_list`] is that list with the file named by `OBSERVE_MODEL_PRICES`
 //! on top; entries added in code ([`PriceList::with_model`], [`PriceList::overriding`]) win
 //! over both.
@@ -449,7 +449,7 @@ impl PriceList {
     }
 
     /// The built-in list: a dozen common models at their providers' list prices (see
-    /// `observe-runtime/prices/SOURCE.md`; figures may be dated).
+    /// `observe-store/prices/SOURCE.md`; figures may be dated).
     pub fn builtin() -> PriceList {
         PriceList::clone(&BUILTIN)
     }
