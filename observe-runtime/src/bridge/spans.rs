@@ -14,7 +14,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::Node;
+use super::node::Node;
 
 /// Shards of the table, so that threads opening spans at once rarely meet on one lock.
 const SHARDS: usize = 64;
