@@ -26,7 +26,10 @@ How a crate's files become a graph:
   a re-export), the import is followed to where the item really lives, so ``use crate::Client``
   in a file resolves to ``client.rs``, not ``lib.rs``; a name neither defined nor imported by
   name is looked for through the module's glob imports. A path that names a module resolves to
-  that module's file.
+  that module's file. A name a module imports from another crate resolves to no file:
+  ``crate::model::TraceId`` through lib.rs's ``pub use observe_model::model`` names an item of
+  ``observe_model``, and lib.rs holds nothing of it, so the path is no edge to lib.rs (were it
+  one, every module using a crate the root re-exports would close a circle with the root).
 * Edges. A file that writes a path (a ``use``, a ``pub use`` re-export, or a path in code)
   imports the file the path resolves to. Imports of the file itself are ignored, and so are a
   module's paths into its own descendants (``pipeline.rs`` naming ``ring::Producer``): the
@@ -322,6 +325,18 @@ class Resolver:
             return mod.children[first], segs[1:]
         return None
 
+    def names_other_crate(self, scope, segs, depth=0):
+        """Whether the path `segs` written in module `scope` starts in another crate."""
+        if segs[0] == "::" or depth > 16:
+            return segs[0] == "::"
+        if self.start(scope, segs) is not None:
+            return False
+        mod = self.modules.get(scope)
+        for use in mod.uses if mod else ():
+            if use.name == segs[0] and use.path[0] != use.name:
+                return self.names_other_crate(scope, use.path + segs[1:], depth + 1)
+        return True
+
     def resolve(self, scope, segs, seen=frozenset()):
         """Files the path `segs` written in module `scope` resolves to (empty: another crate)."""
         key = (scope, tuple(segs))
@@ -352,10 +367,13 @@ class Resolver:
             if seg in mod.defs:
                 return {mod.file}
             for use in mod.uses:
-                if use.name == seg and use.path[0] not in ("::", seg):
-                    found = self.resolve(cur, use.path + rest[1:], seen)
-                    if found:
-                        return found
+                if use.name != seg:
+                    continue
+                if self.names_other_crate(cur, use.path):
+                    return set()
+                found = self.resolve(cur, use.path + rest[1:], seen)
+                if found:
+                    return found
             for use in mod.uses:
                 if use.name == "*" and use.path and use.path[0] != "::":
                     found = self.resolve(cur, use.path + rest, seen)

@@ -106,5 +106,26 @@ class CheckImports(unittest.TestCase):
                                     capture_output=True, text=True, check=False)
             self.assertEqual(strict.returncode, 1, strict.stdout)
 
+    def test_a_root_reexporting_another_crate_is_no_edge(self):
+        with tempfile.TemporaryDirectory() as root:
+            files = dict(BASE)
+            # lib.rs holds `a` and names its item; a.rs reaches `crate::model`, which lib.rs
+            # takes from another crate: no edge back to lib.rs.
+            files["lib.rs"] = BASE["lib.rs"] + "pub use other_crate::model;\n"
+            files["a.rs"] = "mod inner;\npub struct A(crate::model::Id);\npub use inner::Inner;\n"
+            write_crate(root, files)
+            strict = subprocess.run([sys.executable, CHECK, "--strict", root],
+                                    capture_output=True, text=True, check=False)
+            self.assertEqual(strict.returncode, 0, strict.stdout + strict.stderr)
+
+            # The same path to an item lib.rs defines is an edge, and a circle.
+            files["lib.rs"] = BASE["lib.rs"] + "pub mod model { pub struct Id; }\n"
+            write_crate(root, files)
+            strict = subprocess.run([sys.executable, CHECK, "--strict", root],
+                                    capture_output=True, text=True, check=False)
+            self.assertEqual(strict.returncode, 1, strict.stdout)
+            self.assertIn("a.rs -> lib.rs -> a.rs", strict.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()

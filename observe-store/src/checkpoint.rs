@@ -151,7 +151,7 @@ fn open(path: &Path) -> rusqlite::Result<Connection> {
             | OpenFlags::SQLITE_OPEN_URI
             | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )?;
-    conn.busy_timeout(super::BUSY_TIMEOUT)?;
+    conn.busy_timeout(crate::connection_settings::BUSY_TIMEOUT)?;
     // Reads the file's header: until then the connection does not know the file is in WAL
     // mode, and a checkpoint through it does nothing.
     conn.query_row("PRAGMA journal_mode", [], |r| r.get::<_, String>(0))?;

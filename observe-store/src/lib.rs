@@ -86,6 +86,8 @@
 #![warn(missing_docs)]
 
 mod checkpoint;
+mod connection_settings;
+mod error;
 pub mod pricing;
 pub mod queries;
 mod raw;
@@ -96,22 +98,19 @@ mod text;
 mod write;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
 use crate::pricing::PriceList;
 use observe_model::export::{Batch, ExportError, Exporter};
 
+pub use error::StoreError;
 pub use read::Store;
 
 pub use observe_model::vars::DEFAULT_STORE_PATH;
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i32 = schema::CURRENT_VERSION;
-
-/// How long a writer or reader waits for another process's lock before it gives up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Where the store lives: `OBSERVE_STORE_PATH` when set and not empty, else
 /// `.observe/traces.db` in the working directory.
@@ -128,102 +127,11 @@ pub fn default_store_path() -> PathBuf {
     }
 }
 
-/// Why the store could not be opened or written.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum StoreError {
-    /// There is no file at the path (readers do not create one).
-    #[error(
-        "no store at {} — run your app with observe (e.g. `cargo run --example content_analysis`) first",
-        path.display()
-    )]
-    NotFound {
-        /// The path looked at.
-        path: PathBuf,
-    },
-    /// The folder for a new file could not be created.
-    #[error("cannot create the folder for the store {}: {source}", path.display())]
-    CreateDir {
-        /// The file's path.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file was written by a newer observe, whose schema this build does not know.
-    #[error(
-        "{} has schema version {found}, newer than this observe knows ({supported}): upgrade observe \
-         (`cargo install --path observe-cli` in a newer checkout)",
-        path.display()
-    )]
-    NewerSchema {
-        /// The file's path.
-        path: PathBuf,
-        /// Its schema version.
-        found: i32,
-        /// The newest this build knows.
-        supported: i32,
-    },
-    /// Some records of a batch could not be stored (the rest were); `reason` is SQLite's
-    /// for the first.
-    #[error("store {}: {refused} record(s) of the batch could not be stored: {reason}", path.display())]
-    Refused {
-        /// The file's path.
-        path: PathBuf,
-        /// Records (observations and scores) not stored.
-        refused: usize,
-        /// Why the first was not.
-        reason: String,
-    },
-    /// The file is not an observe store: not SQLite at all, or a SQLite file without the
-    /// store's tables. Readers leave such a file as it is.
-    #[error(
-        "{} is not an observe store (it lacks the traces, observations and scores tables): \
-         check --db / OBSERVE_STORE_PATH",
-        path.display()
-    )]
-    NotAStore {
-        /// The file's path.
-        path: PathBuf,
-    },
-    /// The file was written by an older observe; readers do not migrate, a writer does.
-    #[error(
-        "{} has schema version {found}, older than this observe reads ({supported}): \
-         run `observe migrate` (or your app once) to bring it up to date",
-        path.display()
-    )]
-    OlderSchema {
-        /// The file's path.
-        path: PathBuf,
-        /// Its schema version.
-        found: i32,
-        /// The version this build reads.
-        supported: i32,
-    },
-    /// SQLite failed (locked for longer than the busy timeout, disk full...).
-    #[error("store {}: {source}", path.display())]
-    Sqlite {
-        /// The file's path.
-        path: PathBuf,
-        /// SQLite's error.
-        #[source]
-        source: rusqlite::Error,
-    },
-}
-
-impl StoreError {
-    fn sqlite(path: &Path, source: rusqlite::Error) -> StoreError {
-        StoreError::Sqlite {
-            path: path.to_owned(),
-            source,
-        }
-    }
-}
-
 /// Sets WAL mode, the busy timeout and a durable-enough sync level on a connection.
 fn configure(conn: &Connection, path: &Path) -> Result<(), StoreError> {
     let sqlite = |e| StoreError::sqlite(path, e);
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+    conn.busy_timeout(connection_settings::BUSY_TIMEOUT)
+        .map_err(sqlite)?;
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(sqlite)?;

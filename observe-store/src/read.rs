@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OpenFlags, Row};
 
-use super::{schema, StoreError, BUSY_TIMEOUT};
+use super::connection_settings::BUSY_TIMEOUT;
+use super::{schema, StoreError};
 use crate::sql::functions::register_functions;
 use observe_model::model::{
     Cost, Json, Level, Metadata, Observation, ObservationDetails, ObservationType, SpanId,

@@ -21,8 +21,8 @@ use observe_store::sql::{value_to_json, SqlError};
 use observe_store::{Store, StoreError};
 use serde_json::{json, Value};
 
+use super::error::UiError;
 use super::query::{self, QueryLimits};
-use super::UiError;
 use crate::reports::Report;
 /// Sessions per page unless `limit` says otherwise, and the most `limit` may ask.
 const PAGE_SIZE: usize = 50;

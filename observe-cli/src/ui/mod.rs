@@ -18,6 +18,7 @@
 
 pub mod api;
 pub mod assets;
+mod error;
 mod http;
 mod query;
 
@@ -25,31 +26,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use observe_store::StoreError;
-
 pub use api::Api;
+pub use error::UiError;
 pub use query::{run as run_query, QueryLimits, QueryResult};
 
 /// How many requests are answered at once (one store connection each).
 const WORKERS: usize = 4;
-
-/// Why the web view could not start or answer.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum UiError {
-    /// The store could not be opened.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The address could not be bound (in use, not this machine's...).
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// The address asked for.
-        addr: SocketAddr,
-        /// Why.
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
-}
 
 /// The web view's HTTP server over one store file.
 ///

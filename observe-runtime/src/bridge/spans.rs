@@ -10,11 +10,13 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use super::Node;
+use crossbeam_utils::CachePadded;
+use rustc_hash::FxBuildHasher;
+
+use super::node::Node;
 
 /// Shards of the table, so that threads opening spans at once rarely meet on one lock.
 const SHARDS: usize = 64;
@@ -23,31 +25,11 @@ const SHARDS: usize = 64;
 /// have several (a test's own subscriber beside the global one).
 type Key = (u64, u64);
 
-/// Span ids are small slab indices (with a generation in the high bits): one
-/// multiplication spreads them over the hash map's buckets and control bytes.
-#[derive(Default)]
-struct KeyHasher(u64);
+/// Span ids are small slab indices (with a generation in the high bits): a multiplicative
+/// hash spreads them over the map's buckets and control bytes.
+type Map = HashMap<Key, Arc<Node>, FxBuildHasher>;
 
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(29) ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
-
-type Map = HashMap<Key, Arc<Node>, BuildHasherDefault<KeyHasher>>;
-
-/// One shard, alone on its cache lines.
-#[repr(align(128))]
+/// One shard of the table; [`TABLE`] pads each onto cache lines of its own.
 struct Shard {
     map: Mutex<Map>,
     /// The map's length, stored under the lock: a span looked up in an empty shard (the
@@ -57,13 +39,16 @@ struct Shard {
     len: AtomicUsize,
 }
 
-static TABLE: [Shard; SHARDS] = [const {
-    Shard {
-        map: Mutex::new(HashMap::with_hasher(BuildHasherDefault::new())),
+static TABLE: [CachePadded<Shard>; SHARDS] = [const {
+    CachePadded::new(Shard {
+        map: Mutex::new(HashMap::with_hasher(FxBuildHasher)),
         len: AtomicUsize::new(0),
-    }
+    })
 }; SHARDS];
 
+/// Span `key`'s shard: the top bits of a multiplicative hash of its own, not of the map's
+/// hash, whose bits would then be the same for every key of a shard (hashbrown takes its
+/// control bytes from the top of that hash).
 fn shard_index(key: Key) -> usize {
     let spread = (key.1 ^ key.0.rotate_left(32)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
     (spread >> 58) as usize % SHARDS

@@ -1,6 +1,6 @@
 //! The calling side for reqwest: the current observation's headers on a request.
 
-use super::Propagation;
+use super::headers::Propagation;
 
 /// Adds the current trace context to a reqwest request (async or blocking).
 ///

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use super::Propagation;
+use super::headers::Propagation;
 use crate::carry::WithContext;
 
 /// A tower layer that continues the caller's trace in every request it serves.
