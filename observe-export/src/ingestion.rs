@@ -18,7 +18,8 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use observe_model::export::{Batch, ingestion::encode_batch};
+//! use observe_export::ingestion::encode_batch;
+//! use observe_model::export::Batch;
 //! use observe_model::model::*;
 //!
 //! let obs = Observation {
