@@ -1,5 +1,5 @@
 //! The names of the environment variables observe reads: the one definition, shared by the
-//! configuration ([`crate::config`]), the local store and the `observe` command. Public as
+//! configuration (`observe_runtime::config`), the local store and the `observe` command. Public as
 //! `observe_runtime::config::vars`.
 
 /// Langfuse public key.

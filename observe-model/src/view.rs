@@ -18,11 +18,11 @@
 //!
 //! A cost with a part that observe computed from usage and a model price list (a generation
 //! that reported usage and no cost, read back from the local store; see
-//! [`crate::pricing`]) is shown with a `~`: `summarize [generation] (2.1s, ~$0.0123)`.
+//! `observe_store::pricing`) is shown with a `~`: `summarize [generation] (2.1s, ~$0.0123)`.
 //!
 //! The functions here are pure: they take finished [`Observation`]s (from the in-memory
 //! exporter, or read back from the local store with
-//! [`Store`](crate::export::store::Store)) and return text. [`print()`] writes that text to
+//! `observe_store::Store`) and return text. [`print()`] writes that text to
 //! stderr.
 //!
 //! ```
