@@ -140,6 +140,9 @@ enum Wrap {
     SameType,
     /// A named type said to be a stream (`stream = true`): it must be a boxed `dyn` one.
     BoxedOnly,
+    /// A named type with an `impl Trait` argument (`Result<impl Stream, E>`,
+    /// `Option<impl Stream>`): the stream in it may become an `Observed` wrapper.
+    Inside,
 }
 
 /// What the attribute and the signature say about one observed function.
@@ -216,16 +219,16 @@ impl Observation {
                 };
             }
         };
-        let wrap = if matches!(strip_groups(ty), Type::ImplTrait(_)) {
-            Wrap::Any
-        } else {
-            Wrap::SameType
+        let wrap = match strip_groups(ty) {
+            Type::ImplTrait(_) => Wrap::Any,
+            ty if has_impl_trait_argument(ty) => Wrap::Inside,
+            _ => Wrap::SameType,
         };
         Ok(match explicit {
             Some((true, _)) if matches!(wrap, Wrap::SameType) => Some(Wrap::BoxedOnly),
             Some((true, _)) => Some(wrap),
             Some((false, _)) => None,
-            None => may_hold_a_stream(ty).then_some(wrap),
+            None => (matches!(wrap, Wrap::Inside) || may_hold_a_stream(ty)).then_some(wrap),
         })
     }
 
@@ -337,8 +340,16 @@ impl Observation {
         let value = local("__observe_value");
         let open = local("__observe_open");
         let on_item = self.on_item();
-        let check = match &self.stream {
-            Some(lit) if lit.value => {
+        // One check, so that a function that returns no stream meets one error that says
+        // so, and every level below stays in scope to keep the rest of the expansion valid.
+        let check = match (&self.stream, wrap) {
+            (Some(lit), Some(Wrap::BoxedOnly)) if lit.value => {
+                quote_spanned!(lit.span()=> #private::require_boxed_stream(&#value);)
+            }
+            (Some(lit), Some(Wrap::Inside)) if lit.value => {
+                quote_spanned!(lit.span()=> #private::require_inner_stream(&#value);)
+            }
+            (Some(lit), _) if lit.value => {
                 quote_spanned!(lit.span()=> #private::require_stream(&#value);)
             }
             _ => TokenStream::new(),
@@ -352,7 +363,9 @@ impl Observation {
                     ObserveValue as _,
                 };
             },
-            Some(Wrap::BoxedOnly) => quote!(use #private::ObserveBoxed as _;),
+            Some(Wrap::Inside) => quote! {
+                use #private::{ObserveOkStream as _, ObserveSomeStream as _, ObserveValue as _};
+            },
             _ => quote!(use #private::{ObserveBoxed as _, ObserveValue as _};),
         };
         quote! {
@@ -650,6 +663,20 @@ fn may_hold_a_stream(ty: &Type) -> bool {
     }
 }
 
+/// Whether `ty` is a path with an `impl Trait` among its type arguments:
+/// `Result<impl Stream<Item = T>, E>`, `Option<impl Stream<Item = T>>`, `io::Result<impl ..>`.
+fn has_impl_trait_argument(ty: &Type) -> bool {
+    let Type::Path(path) = strip_groups(ty) else {
+        return false;
+    };
+    path.path.segments.iter().any(|segment| match &segment.arguments {
+        PathArguments::AngleBracketed(arguments) => arguments.args.iter().any(|arg| {
+            matches!(arg, GenericArgument::Type(ty) if matches!(strip_groups(ty), Type::ImplTrait(_)))
+        }),
+        _ => false,
+    })
+}
+
 /// The `Output` of the `Future` a return type names, looking inside type arguments:
 /// `Pin<Box<dyn Future<Output = T> + Send>>` and `impl Future<Output = T>` give `T`.
 fn future_output(ty: &Type) -> Option<&Type> {
@@ -762,6 +789,22 @@ mod tests {
             parse_quote!(&'a str),
         ];
         assert!(!no.iter().any(may_hold_a_stream));
+    }
+
+    #[test]
+    fn sees_an_impl_trait_inside_a_result_or_option() {
+        let yes: [Type; 3] = [
+            parse_quote!(Result<impl Stream<Item = String> + Send, Error>),
+            parse_quote!(Option<impl Stream<Item = u8>>),
+            parse_quote!(std::io::Result<impl Stream<Item = u8>>),
+        ];
+        assert!(yes.iter().all(has_impl_trait_argument));
+        let no: [Type; 3] = [
+            parse_quote!(impl Stream<Item = u8>),
+            parse_quote!(Result<Vec<u8>, E>),
+            parse_quote!(Pin<Box<dyn Stream<Item = u8>>>),
+        ];
+        assert!(!no.iter().any(has_impl_trait_argument));
     }
 
     #[test]

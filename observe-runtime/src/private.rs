@@ -245,6 +245,8 @@ impl<T: ?Sized> ChunkOpaque for Chunk<'_, T> {
 ///   `Box<dyn Iterator<Item = T> + 'a>`, ...): the same type, observed until consumed;
 /// - a `Stream`: an [`Observed`] stream;
 /// - an `Iterator`: an [`Observed`] iterator;
+/// - a `Result` or `Option` holding a stream (`Result<impl Stream, E>`): the stream in it
+///   observed until consumed; an `Err` recorded, or a `None`, and the observation ended now;
 /// - anything else: the value, its observation ended now.
 ///
 /// The emitted code calls this only when the declared return type can hold a wrapper
@@ -406,6 +408,82 @@ impl<R> ObserveValue for Returned<R> {
     }
 }
 
+/// A `Result` whose `Ok` is a stream (`-> Result<impl Stream<Item = T>, E>`, the usual
+/// "validate, then stream"): `Ok` gives the stream observed until it ends; `Err` is recorded
+/// (level ERROR) and its observation ended now.
+pub trait ObserveOkStream {
+    /// The stream in `Ok`.
+    type Stream: futures_core::Stream;
+    /// The error in `Err`.
+    type Error;
+    /// See [`Returned`].
+    #[allow(clippy::type_complexity)]
+    fn observe_returned<C, I>(
+        &self,
+        span: Span,
+        on_output: C,
+        on_item: I,
+    ) -> Result<Observed<Self::Stream, I>, Self::Error>
+    where
+        C: FnOnce(&Result<Self::Stream, Self::Error>, &mut OutputSink<'_>),
+        I: FnMut(&<Self::Stream as futures_core::Stream>::Item, &mut ItemSink<'_>);
+}
+
+/// An `Option` whose `Some` is a stream: `Some` gives the stream observed until it ends;
+/// `None` ends its observation now, without an output.
+pub trait ObserveSomeStream {
+    /// The stream in `Some`.
+    type Stream: futures_core::Stream;
+    /// See [`Returned`].
+    fn observe_returned<C, I>(
+        &self,
+        span: Span,
+        on_output: C,
+        on_item: I,
+    ) -> Option<Observed<Self::Stream, I>>
+    where
+        C: FnOnce(&Option<Self::Stream>, &mut OutputSink<'_>),
+        I: FnMut(&<Self::Stream as futures_core::Stream>::Item, &mut ItemSink<'_>);
+}
+
+impl<S: futures_core::Stream, E> ObserveOkStream for &&&Returned<Result<S, E>> {
+    type Stream = S;
+    type Error = E;
+    fn observe_returned<C, I>(
+        &self,
+        mut span: Span,
+        on_output: C,
+        on_item: I,
+    ) -> Result<Observed<S, I>, E>
+    where
+        C: FnOnce(&Result<S, E>, &mut OutputSink<'_>),
+        I: FnMut(&S::Item, &mut ItemSink<'_>),
+    {
+        let value = self.take();
+        if value.is_err() {
+            span.complete(&value, on_output);
+        }
+        // On `Err` the closure does not run: the ended span is dropped with it.
+        value.map(|stream| Observed::new(stream, span, on_item))
+    }
+}
+
+impl<S: futures_core::Stream> ObserveSomeStream for &&&Returned<Option<S>> {
+    type Stream = S;
+    fn observe_returned<C, I>(&self, mut span: Span, _: C, on_item: I) -> Option<Observed<S, I>>
+    where
+        C: FnOnce(&Option<S>, &mut OutputSink<'_>),
+        I: FnMut(&S::Item, &mut ItemSink<'_>),
+    {
+        let value = self.take();
+        if value.is_none() {
+            // Nothing was returned, so there is nothing to record as the output.
+            span.complete(&value, |_, _| {});
+        }
+        value.map(|stream| Observed::new(stream, span, on_item))
+    }
+}
+
 /// What `#[observe(stream = true)]` checks the returned value against.
 #[diagnostic::on_unimplemented(
     message = "`#[observe(stream = true)]` needs a function that returns a `Stream` or an `Iterator`, not `{Self}`",
@@ -424,3 +502,57 @@ impl<I: Iterator> StreamLike<ThroughIterator> for I {}
 /// Fails to compile unless `value` is a stream or an iterator.
 #[inline]
 pub fn require_stream<M, T: StreamLike<M>>(_value: &T) {}
+
+/// What `#[observe(stream = true)]` checks a named return type against: only a boxed `dyn`
+/// stream or iterator can be observed and still be that type.
+#[diagnostic::on_unimplemented(
+    message = "`#[observe(stream = true)]` needs a function that returns a `Stream` or an `Iterator`, not `{Self}`",
+    label = "not `impl Stream`, `impl Iterator`, or a boxed `dyn` one",
+    note = "return `impl Stream<Item = T>`, `Pin<Box<dyn Stream<Item = T> + Send>>` (`BoxStream`), `impl Iterator<Item = T>` or `Box<dyn Iterator<Item = T>>`"
+)]
+pub trait BoxedStreamLike {}
+
+impl<T> BoxedStreamLike for Pin<Box<dyn futures_core::Stream<Item = T> + Send + '_>> {}
+impl<T> BoxedStreamLike for Pin<Box<dyn futures_core::Stream<Item = T> + '_>> {}
+impl<T> BoxedStreamLike for Box<dyn Iterator<Item = T> + Send + '_> {}
+impl<T> BoxedStreamLike for Box<dyn Iterator<Item = T> + '_> {}
+
+/// Fails to compile unless `value` is a boxed `dyn` stream or iterator.
+#[inline]
+pub fn require_boxed_stream<T: BoxedStreamLike>(_value: &T) {}
+
+/// A `Result` or an `Option`, and what its success holds.
+#[diagnostic::on_unimplemented(
+    message = "`#[observe(stream = true)]` needs a function that returns a `Stream`, an `Iterator`, or a `Result` or an `Option` holding a `Stream`, not `{Self}`",
+    label = "not a `Result` or an `Option` holding a `Stream`"
+)]
+pub trait Holds {
+    /// The `Ok` or `Some` type.
+    type Inner;
+}
+
+impl<T, E> Holds for Result<T, E> {
+    type Inner = T;
+}
+
+impl<T> Holds for Option<T> {
+    type Inner = T;
+}
+
+/// What `#[observe(stream = true)]` checks the `impl Trait` in a `Result<impl Trait, E>` or
+/// an `Option<impl Trait>` against.
+#[diagnostic::on_unimplemented(
+    message = "`#[observe(stream = true)]` needs a function that returns a `Stream` (here in a `Result` or an `Option`), not `{Self}`",
+    label = "not a `Stream`"
+)]
+pub trait InnerStream {}
+
+impl<S: futures_core::Stream> InnerStream for S {}
+
+/// Fails to compile unless `value` is a `Result` or an `Option` holding a stream.
+#[inline]
+pub fn require_inner_stream<V: Holds>(_value: &V)
+where
+    V::Inner: InnerStream,
+{
+}

@@ -534,3 +534,111 @@ fn time_to_first_token_reaches_the_store_and_the_session_tree() {
         "only generations have one: {tree}"
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// A stream inside a `Result` or an `Option`: validate, then stream
+
+#[derive(Debug)]
+struct Rejected(&'static str);
+
+impl std::fmt::Display for Rejected {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rejected: {}", self.0)
+    }
+}
+
+#[observe(as_type = "generation")]
+fn validated(prompt: &str) -> Result<impl Stream<Item = String> + Send + use<>, Rejected> {
+    if prompt.is_empty() {
+        return Err(Rejected("empty prompt"));
+    }
+    let words: Vec<String> = prompt.split(' ').map(|w| format!("{w} ")).collect();
+    Ok(stream::iter(words).then(|word| async move {
+        tool_inside_the_stream(&word);
+        word
+    }))
+}
+
+#[observe(as_type = "generation")]
+async fn connect_validated(prompt: String) -> Result<impl Stream<Item = &'static str>, Rejected> {
+    if prompt.is_empty() {
+        Err(Rejected("nothing to say"))
+    } else {
+        Ok(stream::iter(["Hel", "lo"]))
+    }
+}
+
+#[observe]
+fn maybe_lines(on: bool) -> Option<impl Stream<Item = &'static str>> {
+    on.then(|| stream::iter(["a", "b"]))
+}
+
+#[test]
+fn an_ok_stream_is_observed_until_it_ends() {
+    let (text, obs) = record(async {
+        let stream = validated("why is it blue").expect("a valid prompt");
+        // Nothing ends at return: the stream has not run yet.
+        stream.collect::<String>().await
+    });
+    assert_eq!(text, "why is it blue ");
+    let o = named(&obs, "validated");
+    assert_eq!(o.kind, ObservationType::Generation);
+    assert_eq!(output(o), Some(json!("why is it blue ")));
+    assert_eq!(o.level, Level::Default);
+    assert!(o.details().completion_start_time.is_some());
+    let tools: Vec<&Observation> = obs
+        .iter()
+        .filter(|t| t.name == "tool_inside_the_stream")
+        .collect();
+    assert_eq!(tools.len(), 4);
+    assert!(tools.iter().all(|t| t.parent_id == Some(o.id)));
+    assert!(o.end >= tools.iter().map(|t| t.end).max().unwrap());
+}
+
+#[test]
+fn an_err_instead_of_a_stream_ends_the_observation_as_an_error() {
+    let (result, obs) = record(async { validated("").map(|_| ()) });
+    assert!(result.is_err());
+    let o = named(&obs, "validated");
+    assert_eq!(o.level, Level::Error);
+    assert_eq!(
+        o.details().status_message.as_deref(),
+        Some("rejected: empty prompt")
+    );
+    assert_eq!(output(o), None);
+}
+
+#[test]
+fn an_async_fn_returning_an_ok_stream_stays_open_until_the_stream_ends() {
+    let (text, obs) = record(async {
+        let stream = connect_validated("hi".to_owned()).await.unwrap();
+        stream.collect::<String>().await
+    });
+    assert_eq!(text, "Hello");
+    assert_eq!(
+        output(named(&obs, "connect_validated")),
+        Some(json!("Hello"))
+    );
+
+    let (failed, obs) = record(async { connect_validated(String::new()).await.is_err() });
+    assert!(failed);
+    let o = named(&obs, "connect_validated");
+    assert_eq!(o.level, Level::Error);
+    assert_eq!(
+        o.details().status_message.as_deref(),
+        Some("rejected: nothing to say")
+    );
+}
+
+#[test]
+fn a_some_stream_is_observed_and_none_ends_without_output() {
+    let (text, obs) = record(async { maybe_lines(true).unwrap().collect::<String>().await });
+    assert_eq!(text, "ab");
+    assert_eq!(output(named(&obs, "maybe_lines")), Some(json!("ab")));
+
+    let (none, obs) = record(async { maybe_lines(false).is_none() });
+    assert!(none);
+    let o = named(&obs, "maybe_lines");
+    assert_eq!(output(o), None);
+    assert_eq!(o.level, Level::Default);
+}
