@@ -170,7 +170,7 @@ impl Target {
 
 /// Follows a redirect only within the origin it started at: the body and the credentials
 /// of a batch never go to another host, scheme or port.
-fn same_origin_redirects() -> reqwest::redirect::Policy {
+pub(crate) fn same_origin_redirects() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
         let same_origin = attempt
             .previous()

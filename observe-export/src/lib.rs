@@ -7,6 +7,7 @@
 //!   OpenTelemetry collector;
 //! - [`ingestion`] (feature `ingestion`): the legacy batch API of self-hosted Langfuse v2/v3;
 //! - [`scores`]: scores through Langfuse's public API, shared by both;
+//! - `prompts` (feature `prompts`): Langfuse prompts fetched at run time, cached, compiled;
 //! - [`http`]: the sender they share (reqwest, blocking, rustls), with its retry rules and
 //!   deadlines.
 //!
@@ -32,6 +33,9 @@ mod json;
 #[cfg(feature = "otlp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub mod otlp;
+#[cfg(feature = "prompts")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prompts")))]
+pub mod prompts;
 #[cfg_attr(
     not(any(feature = "otlp", feature = "ingestion")),
     allow(dead_code, unused_imports)

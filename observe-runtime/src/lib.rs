@@ -70,6 +70,10 @@ use observe_model::{redact, vars};
 #[cfg_attr(docsrs, doc(cfg(feature = "store")))]
 pub use observe_store::pricing;
 
+#[cfg(feature = "prompts")]
+#[cfg_attr(docsrs, doc(cfg(feature = "prompts")))]
+pub use observe_export::prompts;
+
 #[cfg(feature = "tracing-bridge")]
 #[cfg_attr(docsrs, doc(cfg(feature = "tracing-bridge")))]
 pub mod bridge;
@@ -111,7 +115,7 @@ pub use handle::{ObservationHandle, Trace, TraceHandle};
 pub use pipeline::PipelineSettings;
 pub use pipeline::{DestinationStats, FlushReport, Mask, Stats};
 pub use stream::{CountOnly, ItemSink, ObserveIteratorExt, ObserveStreamExt, Observed, TextChunk};
-pub use update::{ObservationUpdate, TraceUpdate};
+pub use update::{ObservationUpdate, PromptLink, TraceUpdate};
 
 /// Wraps a function in an observation; see the crate documentation.
 pub use observe_macros::observe;

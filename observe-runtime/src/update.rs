@@ -230,6 +230,45 @@ fn split_metadata<T: Serialize + ?Sized>(metadata: &T) -> Vec<(String, Json)> {
     }
 }
 
+/// The Langfuse prompt a generation used, for [`ObservationUpdate::prompt`]: a name and a
+/// version, or nothing (a fallback prompt, which no Langfuse version stands behind).
+///
+/// ```
+/// use observe_runtime::PromptLink;
+/// assert_eq!(PromptLink::from(("summarize", 3)).name(), Some("summarize"));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PromptLink(Option<(String, i64)>);
+
+impl PromptLink {
+    /// The prompt's name, when there is a link.
+    pub fn name(&self) -> Option<&str> {
+        self.0.as_ref().map(|(name, _)| name.as_str())
+    }
+
+    /// The prompt's version, when there is a link.
+    pub fn version(&self) -> Option<i64> {
+        self.0.as_ref().map(|(_, version)| *version)
+    }
+}
+
+impl<S: Into<String>> From<(S, i64)> for PromptLink {
+    fn from((name, version): (S, i64)) -> Self {
+        PromptLink(Some((name.into(), version)))
+    }
+}
+
+#[cfg(feature = "prompts")]
+impl From<&crate::prompts::Prompt> for PromptLink {
+    fn from(prompt: &crate::prompts::Prompt) -> Self {
+        if prompt.is_fallback {
+            PromptLink(None)
+        } else {
+            PromptLink(Some((prompt.name.clone(), prompt.version)))
+        }
+    }
+}
+
 /// Changes to the current observation; see [`crate::update_current_observation`].
 #[derive(Clone, Debug, Default, PartialEq)]
 #[must_use = "an update does nothing until it is applied"]
@@ -334,9 +373,19 @@ impl ObservationUpdate {
         self
     }
 
-    /// The Langfuse prompt (name and version) this generation used.
-    pub fn prompt(mut self, name: impl Into<String>, version: i64) -> Self {
-        self.prompt = Some((name.into(), version));
+    /// Links this generation to the Langfuse prompt it used: a fetched
+    /// `prompts::Prompt` (`&prompt`; a fallback links nothing), or a name
+    /// and version (`("summarize", 3)`). Langfuse shows the generation under that version.
+    ///
+    /// ```
+    /// use observe_runtime::ObservationUpdate;
+    /// let update = ObservationUpdate::new().prompt(("summarize", 3));
+    /// assert_ne!(update, ObservationUpdate::new());
+    /// ```
+    pub fn prompt(mut self, prompt: impl Into<PromptLink>) -> Self {
+        if let Some(link) = prompt.into().0 {
+            self.prompt = Some(link);
+        }
         self
     }
 
@@ -486,7 +535,7 @@ mod tests {
             .metadata(json!({"b": 2}))
             .level(Level::Warning)
             .usage(Usage::new(1, 2))
-            .prompt("p", 3)
+            .prompt(("p", 3))
             .apply_to(&mut d, &mut level, &mut name);
         assert_eq!(d.model.as_deref(), Some("m2"));
         assert_eq!(d.metadata.len(), 2);

@@ -196,7 +196,7 @@ async fn llm(prompt: &str) -> String {
             .usage(Usage::new(100, 20))
             .cost(Cost::new(0.001, 0.002))
             .metadata(json!({"attempt": 1}))
-            .prompt("summarize", 3),
+            .prompt(("summarize", 3)),
     );
     update_current_observation(ObservationUpdate::new().metadata(json!({"cached": false})));
     score_current_observation(ScoreRequest::new("relevance", 0.8));

@@ -60,7 +60,7 @@ fn record(client: &Client) -> TraceId {
             .usage(Usage::new(120, 30))
             .cost(Cost::new(0.0012, 0.0009))
             .completion_start_time(Timestamp::now())
-            .prompt("summary-prompt", 3),
+            .prompt(("summary-prompt", 3)),
     );
     llm.end();
     fetch.event(

@@ -62,7 +62,7 @@ fn record_rich_trace(client: &Client) -> TraceId {
             .usage(Usage::new(120, 30).with("cache_read_input_tokens", 7))
             .cost(Cost::new(0.0012, 0.0009))
             .completion_start_time(Timestamp::now())
-            .prompt("summary-prompt", 3)
+            .prompt(("summary-prompt", 3))
             .output(&"a short summary"),
     );
     llm.score(ScoreRequest::new("relevance", 0.75));

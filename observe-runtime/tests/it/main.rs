@@ -33,6 +33,7 @@ mod export_retry;
 mod genai_cost;
 mod light_records;
 mod macro_expansion;
+mod prompts;
 mod store_migration;
 mod store_traces;
 mod streams;

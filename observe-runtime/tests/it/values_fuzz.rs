@@ -166,7 +166,7 @@ fn run(seed: u64) {
                 .status_message(status.clone())
                 .usage(Usage::new(rng.u64(..), rng.u64(..)).with(text(&mut rng), u64::MAX))
                 .cost(cost.clone())
-                .prompt(text(&mut rng), rng.i64(..))
+                .prompt((text(&mut rng), rng.i64(..)))
                 .version(text(&mut rng));
             handle.update(update);
             handle.end();

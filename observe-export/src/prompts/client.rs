@@ -1,0 +1,199 @@
+//! The prompt client: the cache in front, the fetching thread behind.
+
+use std::sync::mpsc::{self, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::cache::{Cache, Key, Lookup};
+use super::error::PromptError;
+use super::fetch::{self, Endpoint, Job};
+use super::prompt::Prompt;
+use super::query::PromptQuery;
+use crate::http::{self, HeaderStyle};
+
+/// Where the prompts are and how long they are cached.
+///
+/// ```
+/// use observe_export::prompts::PromptSettings;
+/// let s = PromptSettings::new("https://cloud.langfuse.com", "pk-lf-1", "sk-lf-1");
+/// assert_eq!(s.cache_ttl.as_secs(), 60);
+/// assert_eq!(s.timeout.as_secs(), 5);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PromptSettings {
+    /// The Langfuse server (`LANGFUSE_BASE_URL`).
+    pub base_url: String,
+    /// `LANGFUSE_PUBLIC_KEY`.
+    pub public_key: String,
+    /// `LANGFUSE_SECRET_KEY`.
+    pub secret_key: String,
+    /// How long a fetched prompt is served before it is refreshed (60 s). Past it, the
+    /// cached version is still served at once while a background refresh replaces it;
+    /// `Duration::ZERO` refreshes after every call.
+    pub cache_ttl: Duration,
+    /// Timeout of one request to Langfuse (5 s).
+    pub timeout: Duration,
+}
+
+impl PromptSettings {
+    /// Settings with the default TTL (60 s) and timeout (5 s).
+    pub fn new(
+        base_url: impl Into<String>,
+        public_key: impl Into<String>,
+        secret_key: impl Into<String>,
+    ) -> PromptSettings {
+        PromptSettings {
+            base_url: base_url.into(),
+            public_key: public_key.into(),
+            secret_key: secret_key.into(),
+            cache_ttl: Duration::from_secs(60),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// From `LANGFUSE_PUBLIC_KEY`, `LANGFUSE_SECRET_KEY` and `LANGFUSE_BASE_URL` (older
+    /// name `LANGFUSE_HOST`; `https://cloud.langfuse.com` when neither is set), the
+    /// variables observe's exporters read.
+    pub fn from_env() -> Result<PromptSettings, PromptError> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let key =
+            |name: &str| var(name).ok_or_else(|| PromptError::Setup(format!("{name} is not set")));
+        let base_url = var("LANGFUSE_BASE_URL")
+            .or_else(|| var("LANGFUSE_HOST"))
+            .unwrap_or_else(|| "https://cloud.langfuse.com".to_owned());
+        Ok(PromptSettings::new(
+            base_url,
+            key("LANGFUSE_PUBLIC_KEY")?,
+            key("LANGFUSE_SECRET_KEY")?,
+        ))
+    }
+}
+
+/// Fetches prompts from Langfuse and caches them. Cheap to clone (the clones share the cache
+/// and the fetching thread, which ends when the last clone is dropped).
+///
+/// A prompt's first fetch waits for Langfuse (up to the timeout): from async code, make it
+/// at start-up or in `spawn_blocking`. After that, `get` never waits for Langfuse: past the
+/// TTL it returns the cached version and one background refresh replaces it; a failed
+/// refresh keeps the cached version (with a warning) and is tried again on a later call.
+///
+/// ```no_run
+/// use observe_export::prompts::{PromptBody, PromptClient, PromptQuery, PromptSettings};
+///
+/// let prompts = PromptClient::new(PromptSettings::from_env()?)?;
+/// let prompt = prompts.get(
+///     PromptQuery::new("summarize").fallback(PromptBody::Text("Summarize: {{text}}".into())),
+/// )?;
+/// let text = prompt.compile_text(&[("text", "...")]);
+/// # Ok::<(), observe_export::prompts::PromptError>(())
+/// ```
+#[derive(Clone)]
+pub struct PromptClient {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    cache: Arc<Cache>,
+    jobs: Mutex<Sender<Job>>,
+    cache_ttl: Duration,
+}
+
+impl std::fmt::Debug for PromptClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PromptClient")
+            .field("cache_ttl", &self.inner.cache_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PromptClient {
+    /// Checks the URL and keys and starts the fetching thread (`observe-prompts`).
+    pub fn new(settings: PromptSettings) -> Result<PromptClient, PromptError> {
+        let setup = |e: http::SetupError| PromptError::Setup(e.to_string());
+        let base = http::parse_url(settings.base_url.trim_end_matches('/')).map_err(setup)?;
+        let headers = http::langfuse_headers(
+            &settings.public_key,
+            &settings.secret_key,
+            HeaderStyle::Hyphens,
+        )
+        .map_err(setup)?;
+        let endpoint = Endpoint {
+            base,
+            headers,
+            timeout: settings.timeout,
+        };
+        let cache = Arc::new(Cache::default());
+        let (jobs, receiver) = mpsc::channel();
+        let thread_cache = Arc::clone(&cache);
+        std::thread::Builder::new()
+            .name("observe-prompts".to_owned())
+            .spawn(move || fetch::run(endpoint, thread_cache, receiver))
+            .map_err(|e| PromptError::Setup(format!("cannot start the prompt thread: {e}")))?;
+        Ok(PromptClient {
+            inner: Arc::new(Inner {
+                cache,
+                jobs: Mutex::new(jobs),
+                cache_ttl: settings.cache_ttl,
+            }),
+        })
+    }
+
+    /// The prompt labelled `production`.
+    pub fn get_prompt(&self, name: &str) -> Result<Prompt, PromptError> {
+        self.get(PromptQuery::new(name))
+    }
+
+    /// The prompt a query names: from the cache when it holds it (fresh, or stale while a
+    /// refresh runs), else fetched now; else the query's fallback, else the error.
+    pub fn get(&self, query: PromptQuery) -> Result<Prompt, PromptError> {
+        let key: Key = (query.name.clone(), query.selector.clone());
+        let ttl = query.ttl.unwrap_or(self.inner.cache_ttl);
+        match self.inner.cache.lookup(&key, Instant::now()) {
+            Lookup::Fresh(prompt) => Ok(prompt),
+            Lookup::Stale { prompt, refresh } => {
+                if refresh
+                    && !self.send(Job {
+                        key: key.clone(),
+                        ttl,
+                        reply: None,
+                    })
+                {
+                    self.inner.cache.refresh_failed(&key);
+                }
+                Ok(prompt)
+            }
+            Lookup::Miss => {
+                let (reply, answer) = mpsc::channel();
+                let asked = self.send(Job {
+                    key,
+                    ttl,
+                    reply: Some(reply),
+                });
+                let result = match answer.recv() {
+                    Ok(result) if asked => result,
+                    _ => Err(PromptError::Unavailable {
+                        name: query.name.clone(),
+                        reason: "the prompt thread has stopped".to_owned(),
+                    }),
+                };
+                result.or_else(|error| match query.fallback_prompt() {
+                    Some(fallback) => {
+                        tracing::warn!(
+                            "observe: using the fallback of prompt `{}`: {error}",
+                            query.name
+                        );
+                        Ok(fallback)
+                    }
+                    None => Err(error),
+                })
+            }
+        }
+    }
+
+    /// Hands a job to the fetching thread; false when it has stopped.
+    fn send(&self, job: Job) -> bool {
+        let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        jobs.send(job).is_ok()
+    }
+}
