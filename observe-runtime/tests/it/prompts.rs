@@ -23,13 +23,16 @@ const SECRET_KEY: &str = "sk-lf-prompts";
 /// Generous, and only a guard: a test that waits this long has failed anyway.
 const GUARD: Duration = Duration::from_secs(30);
 
+/// A held answer: announced on the sender, given once the receiver gets the release.
+type Hold = (Sender<()>, Receiver<()>);
+
 /// The prompts a project holds, every version of every prompt, as Langfuse stores them.
 #[derive(Clone, Default)]
 struct Project {
     versions: Arc<Mutex<Vec<Value>>>,
     /// While set, a request is announced on the first channel and answered only once the
     /// test sends on the second (or drops it).
-    hold: Arc<Mutex<Option<(Sender<()>, Receiver<()>)>>>,
+    hold: Arc<Mutex<Option<Hold>>>,
 }
 
 impl Project {
@@ -88,9 +91,12 @@ impl Project {
         };
         let versions = self.versions.lock().unwrap();
         let found = match param("version") {
-            Some(version) => versions
-                .iter()
-                .find(|p| p["name"] == name && p["version"].to_string() == version),
+            Some(version) => {
+                let version: i64 = version.parse().expect("an integer version");
+                versions
+                    .iter()
+                    .find(|p| p["name"] == name && p["version"] == version)
+            }
             None => {
                 let label = param("label").unwrap_or_else(|| "production".to_owned());
                 versions
