@@ -41,7 +41,8 @@
 //!
 //! On by default: `store` (the local SQLite store and model price lists, from
 //! `observe-store`), `otlp` (Langfuse v4 / Cloud and OpenTelemetry collectors) and `ingestion`
-//! (the legacy Langfuse API), both from `observe-export`, and `tokio` ([`spawn`],
+//! (the legacy Langfuse API), both from `observe-export`, `prompts` (Langfuse prompts fetched
+//! at run time and cached, `prompts`, from `observe-export`), and `tokio` ([`spawn`],
 //! [`spawn_blocking`]). Off by default: `tracing-bridge` (`bridge::ObserveLayer`: `tracing`
 //! spans inside observed traces become observations), `propagation` (W3C `traceparent`,
 //! `tracestate` and `baggage` over `http::HeaderMap`), `propagation-reqwest` and
