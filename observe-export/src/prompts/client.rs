@@ -73,8 +73,8 @@ impl PromptSettings {
 /// Fetches prompts from Langfuse and caches them. Cheap to clone (the clones share the cache
 /// and the fetching thread, which ends when the last clone is dropped).
 ///
-/// A prompt's first fetch waits for Langfuse (up to the timeout): from async code, make it
-/// at start-up or in `spawn_blocking`. After that, `get` never waits for Langfuse: past the
+/// A prompt's first fetch waits for Langfuse (up to the timeout): from async code, use
+/// [`get_async`](Self::get_async), which awaits it instead of blocking the thread. After that, `get` never waits for Langfuse: past the
 /// TTL it returns the cached version and one background refresh replaces it; a failed
 /// refresh keeps the cached version (with a warning) and is tried again on a later call.
 ///
@@ -145,50 +145,80 @@ impl PromptClient {
     }
 
     /// The prompt a query names: from the cache when it holds it (fresh, or stale while a
-    /// refresh runs), else fetched now; else the query's fallback, else the error.
+    /// refresh runs), else fetched now, waiting on this thread; else the query's fallback,
+    /// else the error.
     pub fn get(&self, query: PromptQuery) -> Result<Prompt, PromptError> {
-        let key: Key = (query.name.clone(), query.selector.clone());
-        let ttl = query.ttl.unwrap_or(self.inner.cache_ttl);
-        match self.inner.cache.lookup(&key, Instant::now()) {
-            Lookup::Fresh(prompt) => Ok(prompt),
-            Lookup::Stale { prompt, refresh } => {
-                if refresh
-                    && !self.send(Job {
-                        key: key.clone(),
-                        ttl,
-                        reply: None,
-                    })
-                {
-                    self.inner.cache.refresh_failed(&key);
-                }
-                Ok(prompt)
-            }
-            Lookup::Miss => {
+        match self.cached(&query) {
+            Some(prompt) => Ok(prompt),
+            None => {
                 let (reply, answer) = mpsc::channel();
-                let asked = self.send(Job {
-                    key,
-                    ttl,
-                    reply: Some(reply),
+                let asked = self.ask(&query, move |result| {
+                    let _ = reply.send(result);
                 });
-                let result = match answer.recv() {
-                    Ok(result) if asked => result,
-                    _ => Err(PromptError::Unavailable {
-                        name: query.name.clone(),
-                        reason: "the prompt thread has stopped".to_owned(),
-                    }),
-                };
-                result.or_else(|error| match query.fallback_prompt() {
-                    Some(fallback) => {
-                        tracing::warn!(
-                            "observe: using the fallback of prompt `{}`: {error}",
-                            query.name
-                        );
-                        Ok(fallback)
-                    }
-                    None => Err(error),
-                })
+                let result = if asked { answer.recv().ok() } else { None };
+                settle(&query, result)
             }
         }
+    }
+
+    /// As [`get`](Self::get), but a first fetch is awaited instead of blocking the thread:
+    /// for async code, on any executor.
+    ///
+    /// ```no_run
+    /// # async fn run(prompts: observe_export::prompts::PromptClient) {
+    /// use observe_export::prompts::PromptQuery;
+    /// let prompt = prompts.get_async(PromptQuery::new("summarize").label("staging")).await;
+    /// # }
+    /// ```
+    pub async fn get_async(&self, query: PromptQuery) -> Result<Prompt, PromptError> {
+        if let Some(prompt) = self.cached(&query) {
+            return Ok(prompt);
+        }
+        let (reply, answer) = futures_channel::oneshot::channel();
+        let asked = self.ask(&query, move |result| {
+            let _ = reply.send(result);
+        });
+        let result = if asked { answer.await.ok() } else { None };
+        settle(&query, result)
+    }
+
+    /// The cached prompt, fresh or stale (queuing its refresh); `None` when not cached.
+    fn cached(&self, query: &PromptQuery) -> Option<Prompt> {
+        let key: Key = (query.name.clone(), query.selector.clone());
+        match self.inner.cache.lookup(&key, Instant::now()) {
+            Lookup::Fresh(prompt) => Some(prompt),
+            Lookup::Stale { prompt, refresh } => {
+                if refresh {
+                    let job = Job {
+                        key: key.clone(),
+                        ttl: self.ttl(query),
+                        reply: None,
+                    };
+                    if !self.send(job) {
+                        self.inner.cache.refresh_failed(&key);
+                    }
+                }
+                Some(prompt)
+            }
+            Lookup::Miss => None,
+        }
+    }
+
+    /// Queues a first fetch whose answer goes to `reply`; false when the thread has stopped.
+    fn ask(
+        &self,
+        query: &PromptQuery,
+        reply: impl FnOnce(Result<Prompt, PromptError>) + Send + 'static,
+    ) -> bool {
+        self.send(Job {
+            key: (query.name.clone(), query.selector.clone()),
+            ttl: self.ttl(query),
+            reply: Some(Box::new(reply)),
+        })
+    }
+
+    fn ttl(&self, query: &PromptQuery) -> Duration {
+        query.ttl.unwrap_or(self.inner.cache_ttl)
     }
 
     /// Hands a job to the fetching thread; false when it has stopped.
@@ -196,4 +226,28 @@ impl PromptClient {
         let jobs = self.inner.jobs.lock().unwrap_or_else(|e| e.into_inner());
         jobs.send(job).is_ok()
     }
+}
+
+/// A first fetch's answer (`None`: the fetching thread has stopped), or the fallback in
+/// place of an error.
+fn settle(
+    query: &PromptQuery,
+    answer: Option<Result<Prompt, PromptError>>,
+) -> Result<Prompt, PromptError> {
+    let result = answer.unwrap_or_else(|| {
+        Err(PromptError::Unavailable {
+            name: query.name.clone(),
+            reason: "the prompt thread has stopped".to_owned(),
+        })
+    });
+    result.or_else(|error| match query.fallback_prompt() {
+        Some(fallback) => {
+            tracing::warn!(
+                "observe: using the fallback of prompt `{}`: {error}",
+                query.name
+            );
+            Ok(fallback)
+        }
+        None => Err(error),
+    })
 }

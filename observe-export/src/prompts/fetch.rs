@@ -2,7 +2,7 @@
 //! answer) and background refreshes, one at a time, in the order asked. It owns the
 //! blocking HTTP client, which may be neither built nor dropped inside an async runtime.
 
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::mpsc::Receiver;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,12 +14,15 @@ use super::error::PromptError;
 use super::prompt::Prompt;
 use super::query::Selector;
 
+/// Hands a first fetch's answer to the caller waiting for it (on a thread or a future).
+pub(crate) type Reply = Box<dyn FnOnce(Result<Prompt, PromptError>) + Send>;
+
 /// One request for the thread.
 pub(crate) struct Job {
     pub(crate) key: Key,
     pub(crate) ttl: Duration,
-    /// A first fetch waits here; a refresh has no one waiting.
-    pub(crate) reply: Option<Sender<Result<Prompt, PromptError>>>,
+    /// A first fetch's caller; a refresh has no one waiting.
+    pub(crate) reply: Option<Reply>,
 }
 
 /// Where prompts come from.
@@ -78,7 +81,7 @@ pub(crate) fn run(endpoint: Endpoint, cache: Arc<Cache>, jobs: Receiver<Job>) {
         }
         if let Some(reply) = job.reply {
             // The caller may have given up; the answer is cached all the same.
-            let _ = reply.send(result);
+            reply(result);
         }
     }
 }

@@ -419,3 +419,34 @@ fn a_generation_is_linked_to_the_fetched_prompt_and_not_to_a_fallback() {
     );
     assert!(observations.iter().all(|o| o.level == Level::Default));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn get_async_awaits_a_first_fetch_without_blocking_the_executor() {
+    let project = Project::default();
+    project.publish(text_prompt("greeting", 2, &["production"], "Hi"));
+    let server = project.serve();
+    let prompts = client(&server.base_url, Duration::from_secs(60));
+    let (arrived, release) = project.hold();
+    let steps = Mutex::new(Vec::new());
+
+    // One thread runs both: the release can only happen while the fetch is awaited.
+    let fetch = async {
+        let prompt = prompts.get_async(PromptQuery::new("greeting")).await;
+        steps.lock().unwrap().push("fetched");
+        prompt
+    };
+    let release_it = async {
+        tokio::task::spawn_blocking(move || arrived.recv_timeout(GUARD))
+            .await
+            .unwrap()
+            .expect("the fetch reaches the server");
+        steps.lock().unwrap().push("released");
+        release.send(()).unwrap();
+    };
+    let (prompt, ()) = tokio::join!(fetch, release_it);
+    assert_eq!(prompt.unwrap().version, 2);
+    assert_eq!(*steps.lock().unwrap(), ["released", "fetched"]);
+    // Cached now: the blocking form answers without a request.
+    assert_eq!(prompts.get_prompt("greeting").unwrap().version, 2);
+    assert_eq!(server.received().len(), 1);
+}
