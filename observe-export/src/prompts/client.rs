@@ -56,7 +56,25 @@ impl PromptSettings {
     /// name `LANGFUSE_HOST`; `https://cloud.langfuse.com` when neither is set), the
     /// variables observe's exporters read.
     pub fn from_env() -> Result<PromptSettings, PromptError> {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        PromptSettings::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// As [`from_env`](Self::from_env), with the variables looked up by `var`.
+    ///
+    /// ```
+    /// use observe_export::prompts::PromptSettings;
+    /// let env = |name: &str| match name {
+    ///     "LANGFUSE_PUBLIC_KEY" => Some("pk-lf-1".to_owned()),
+    ///     "LANGFUSE_SECRET_KEY" => Some("sk-lf-1".to_owned()),
+    ///     "LANGFUSE_HOST" => Some("http://localhost:3000".to_owned()),
+    ///     _ => None,
+    /// };
+    /// assert_eq!(PromptSettings::from_vars(env)?.base_url, "http://localhost:3000");
+    /// assert!(PromptSettings::from_vars(|_| None).is_err());
+    /// # Ok::<(), observe_export::prompts::PromptError>(())
+    /// ```
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<PromptSettings, PromptError> {
+        let var = |name: &str| var(name).filter(|v| !v.trim().is_empty());
         let key =
             |name: &str| var(name).ok_or_else(|| PromptError::Setup(format!("{name} is not set")));
         let base_url = var("LANGFUSE_BASE_URL")
