@@ -15,7 +15,11 @@ use observe_runtime::prompts::{
 use observe_runtime::{observe, update_current_observation, Client, ObservationUpdate};
 use serde_json::{json, Value};
 
-use crate::export_support::{refused_url, Received, Reply, Server, FLUSH};
+use crate::export_support::{
+    accept_all, attr_str, attrs, refused_url, Received, Reply, Server, FLUSH,
+};
+use observe_runtime::config::Config;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 
 const PUBLIC_KEY: &str = "pk-lf-prompts";
 const SECRET_KEY: &str = "sk-lf-prompts";
@@ -63,9 +67,16 @@ impl Project {
         (arrived_rx, release_tx)
     }
 
+    /// Langfuse: the prompts API, and every other endpoint accepting what it is sent.
     fn serve(&self) -> Server {
         let project = self.clone();
-        Server::start(move |request, _| project.answer(request))
+        Server::start(move |request, _| {
+            if request.path.starts_with("/api/public/v2/prompts/") {
+                project.answer(request)
+            } else {
+                accept_all(request)
+            }
+        })
     }
 
     /// What Langfuse answers to `GET /api/public/v2/prompts/{name}`.
@@ -449,4 +460,40 @@ async fn get_async_awaits_a_first_fetch_without_blocking_the_executor() {
     // Cached now: the blocking form answers without a request.
     assert_eq!(prompts.get_prompt("greeting").unwrap().version, 2);
     assert_eq!(server.received().len(), 1);
+}
+
+#[test]
+fn the_prompt_link_reaches_langfuse_over_otlp() {
+    let project = Project::default();
+    project.publish(text_prompt("greeting", 5, &["production"], "Hi {{name}}"));
+    let server = project.serve();
+    let fetched = client(&server.base_url, Duration::from_secs(60))
+        .get_prompt("greeting")
+        .unwrap();
+    let client = Config::new()
+        .keys(PUBLIC_KEY, SECRET_KEY)
+        .base_url(&server.base_url)
+        .build_client()
+        .expect("valid config")
+        .expect("enabled");
+    assert_eq!(client.in_scope(|| generate(&fetched)), "Hi Ada");
+    client.flush(FLUSH);
+
+    let spans = server.spans();
+    let generation = spans
+        .iter()
+        .find(|s| s.name == "generate")
+        .unwrap_or_else(|| panic!("no generation among {spans:#?}"));
+    assert_eq!(
+        attr_str(generation, "langfuse.observation.type").as_deref(),
+        Some("generation")
+    );
+    assert_eq!(
+        attr_str(generation, "langfuse.observation.prompt.name").as_deref(),
+        Some("greeting")
+    );
+    assert_eq!(
+        attrs(generation).get("langfuse.observation.prompt.version"),
+        Some(&Any::IntValue(5))
+    );
 }
