@@ -306,7 +306,7 @@ pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<i32, Stor
         return Err(StoreError::OlderSchema {
             path: path.to_owned(),
             found,
-            supported: CURRENT_VERSION,
+            supported: OLDEST_READABLE,
         });
     }
     Ok(found)
