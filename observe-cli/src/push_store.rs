@@ -133,6 +133,14 @@ pub fn run(path: &std::path::Path, out: &Output, args: &PushArgs) -> Result<()> 
     };
     let store = store_file::open(path)?;
     let selected = store.selected_trace_ids(&selection)?;
+    for id in &selection.trace_ids {
+        if !selected.contains(id) {
+            eprintln!(
+                "observe push: --trace {}: no such trace in the store, or the other options leave it out",
+                escape_control(id)
+            );
+        }
+    }
     let pushed = store.pushed_trace_ids(&destination.key)?;
     let todo: Vec<&str> = selected
         .iter()

@@ -316,9 +316,20 @@ fn each_selection_sends_exactly_its_traces_once() {
     ));
     assert_eq!(server.take().traces(), ids(&[11, 12, 13, 14, 15, 16]));
 
-    // One trace by id.
+    // One trace by id; an id the store does not have is said, not sent.
     let anon = common::trace_id(17);
-    summary_ok(&push(&db, &vars, &["--json", "--trace", &anon]));
+    let missing = "ffffffffffffffffffffffffffffffff";
+    let out = push(
+        &db,
+        &vars,
+        &["--json", "--trace", &anon, "--trace", missing],
+    );
+    summary_ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("--trace {missing}: no such trace")),
+        "{stderr}"
+    );
     assert_eq!(server.take().traces(), BTreeSet::from([anon]));
 
     // Everything: only what no push sent yet (t3, t4, c1..c5).
