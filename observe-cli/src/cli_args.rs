@@ -107,8 +107,8 @@ pub struct PushArgs {
     /// Langfuse's API [default: $OBSERVE_LANGFUSE_API, else otlp]
     #[arg(long, value_enum)]
     pub api: Option<PushApi>,
-    /// The Langfuse server [default: $LANGFUSE_BASE_URL, else $LANGFUSE_HOST, else
-    /// https://cloud.langfuse.com]
+    /// The Langfuse server [default: $LANGFUSE_BASE_URL, else $LANGFUSE_HOST, else Langfuse
+    /// Cloud (EU)]
     #[arg(long, value_name = "URL")]
     pub base_url: Option<String>,
     /// The collector's traces URL [default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else

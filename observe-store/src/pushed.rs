@@ -18,7 +18,9 @@ use observe_model::model::Timestamp;
 /// The first schema version with the `pushed` table.
 const PUSHED_SINCE_VERSION: i32 = 6;
 
-/// The store file opened to remember pushed traces; see the [module docs](self).
+/// The store file opened to remember what `observe push` sent where: one row of the
+/// `pushed` table per destination and trace, written once the destination accepted the
+/// whole trace, and read back by [`Store::pushed_trace_ids`].
 ///
 /// ```
 /// # let dir = tempfile::tempdir().unwrap();
