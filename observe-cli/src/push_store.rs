@@ -112,7 +112,7 @@ impl fmt::Display for Summary {
         if self.unsent_traces > 0 {
             write!(f, ", {} not sent", self.unsent_traces)?;
         }
-        writeln!(
+        write!(
             f,
             ", {} skipped as already pushed ({} selected)",
             self.already_pushed, self.selected
@@ -160,7 +160,7 @@ pub fn run(path: &std::path::Path, out: &Output, args: &PushArgs) -> Result<()> 
     };
     let _ = destination.exporter.shutdown();
     match out.format {
-        Format::Table => out.text(&escape_control(&summary.to_string()))?,
+        Format::Table => out.text(&format!("{}\n", escape_control(&summary.to_string())))?,
         Format::Json | Format::JsonLines => out.json_value(&summary.to_json())?,
     }
     outcome
