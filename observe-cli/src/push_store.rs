@@ -1,12 +1,16 @@
 //! `observe push` from the store: the traces a selection names, not yet pushed to the
-//! destination, sent one trace per batch through observe-export's exporter, and each marked
-//! pushed in the store once the destination accepted all of its records.
+//! destination, sent one trace per batch through observe-export's exporters (a few requests
+//! in flight at once), and each marked pushed in the store once the destination accepted all
+//! of its records.
 //!
 //! One trace per batch, because a destination that refuses part of a batch (a `207`) says
 //! how many records it refused, not which: with a trace per batch the refused trace is
 //! known, stays unmarked, and the next push sends it again.
 
 use std::fmt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 use anyhow::Result;
 use observe_model::export::{Batch, ExportError};
@@ -23,6 +27,10 @@ use crate::store_file;
 
 /// How often progress is written while traces are sent.
 const PROGRESS_EVERY: usize = 100;
+
+/// Requests in flight at once, each on an exporter of its own: with one trace per request,
+/// the server's round trip would otherwise set the pace.
+const IN_FLIGHT: usize = 4;
 
 /// A push that did not send everything it selected: the summary is printed, and the
 /// command exits with [`Incomplete::exit_code`].
@@ -121,9 +129,9 @@ impl fmt::Display for Summary {
 }
 
 /// Runs `observe push` on the store at `path`.
-pub fn run(path: &std::path::Path, out: &Output, args: &PushArgs) -> Result<()> {
+pub fn run(path: &Path, out: &Output, args: &PushArgs) -> Result<()> {
     let selection = selection(args)?;
-    let mut destination = push_destination::from_args(args, &push_destination::process_env)?;
+    let destination = push_destination::from_args(args, &push_destination::process_env)?;
     // Opened first, so that a store this command cannot write stops it before anything is
     // sent: a trace sent and not marked would be sent again by the next push.
     // It brings an older file to the current schema, as the store's writer does.
@@ -156,9 +164,21 @@ pub fn run(path: &std::path::Path, out: &Output, args: &PushArgs) -> Result<()> 
     };
     let outcome = match &mut ledger {
         None => count_only(&store, &todo, destination.sends_scores, &mut summary),
-        Some(ledger) => send(&store, ledger, &mut destination, &todo, &mut summary),
+        Some(ledger) => {
+            let mut destinations = vec![destination];
+            while destinations.len() < IN_FLIGHT.min(todo.len()) {
+                destinations.push(push_destination::from_args(
+                    args,
+                    &push_destination::process_env,
+                )?);
+            }
+            let sent = send(path, ledger, &mut destinations, &todo, &mut summary);
+            for mut d in destinations {
+                let _ = d.exporter.shutdown();
+            }
+            sent
+        }
     };
-    let _ = destination.exporter.shutdown();
     match out.format {
         Format::Table => out.text(&format!("{}\n", escape_control(&summary.to_string())))?,
         Format::Json | Format::JsonLines => out.json_value(&summary.to_json())?,
@@ -218,59 +238,146 @@ fn count_only(store: &Store, todo: &[&str], scores: bool, summary: &mut Summary)
     Ok(())
 }
 
-/// Sends each trace of `todo` and marks the accepted ones; stops at a destination that
-/// cannot be reached.
+/// What one worker did with one trace.
+struct Outcome<'t> {
+    id: &'t str,
+    observations: usize,
+    scores: usize,
+    /// Reading the trace failed (`Err` outside), or its export did (`Err` inside).
+    sent: Result<Result<(), ExportError>>,
+}
+
+/// Sends the traces of `todo`, [`IN_FLIGHT`] at a time (one exporter each, as many as
+/// `destinations` holds), and marks each accepted one as its answer comes; stops taking new
+/// traces once the destination is unreachable.
 fn send(
-    store: &Store,
+    path: &Path,
     ledger: &mut PushLedger,
-    destination: &mut Destination,
+    destinations: &mut [Destination],
     todo: &[&str],
     summary: &mut Summary,
 ) -> Result<()> {
-    let mut first_refusal = None;
-    for (done, id) in todo.iter().enumerate() {
-        let batch = trace_batch(store, id, destination.sends_scores)?;
-        match destination.exporter.export(&batch) {
-            Ok(()) => {
-                ledger.mark_pushed(&destination.key, &[id])?;
-                summary.sent_traces += 1;
-                summary.sent_observations += batch.observations.len();
-                summary.sent_scores += batch.scores.len();
-            }
-            Err(err) if stops_the_push(&err, summary) => {
-                summary.unsent_traces = todo.len() - done;
-                return Err(Incomplete::Stopped {
-                    destination: destination.description.clone(),
-                    reason: err.to_string(),
-                    unsent: summary.unsent_traces,
+    let Some(first) = destinations.first() else {
+        return Ok(());
+    };
+    let (key, description) = (first.key.clone(), first.description.clone());
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let mut failure: Option<anyhow::Error> = None;
+    let mut stopped: Option<String> = None;
+    let mut first_refusal: Option<String> = None;
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::channel();
+        for destination in destinations.iter_mut() {
+            let (tx, next, stop) = (tx.clone(), &next, &stop);
+            scope.spawn(move || worker(path, destination, todo, next, stop, &tx));
+        }
+        drop(tx);
+        let mut done = 0;
+        for outcome in rx {
+            done += 1;
+            let Outcome {
+                id,
+                observations,
+                scores,
+                sent,
+            } = outcome;
+            match sent {
+                Err(read) => {
+                    stop.store(true, Ordering::Relaxed);
+                    failure.get_or_insert(read);
                 }
-                .into());
+                Ok(Ok(())) => match ledger.mark_pushed(&key, &[id]) {
+                    Ok(()) => {
+                        summary.sent_traces += 1;
+                        summary.sent_observations += observations;
+                        summary.sent_scores += scores;
+                    }
+                    Err(e) => {
+                        stop.store(true, Ordering::Relaxed);
+                        failure.get_or_insert(e.into());
+                    }
+                },
+                Ok(Err(err)) if stops_the_push(&err, summary) => {
+                    stop.store(true, Ordering::Relaxed);
+                    stopped.get_or_insert_with(|| err.to_string());
+                }
+                Ok(Err(err)) => {
+                    let records = observations + scores;
+                    let refused = err.failed_of(records);
+                    eprintln!(
+                        "observe push: trace {id}: {refused} of its {records} records refused: {}",
+                        escape_control(&err.to_string())
+                    );
+                    summary.refused_traces += 1;
+                    summary.refused_records += refused;
+                    first_refusal.get_or_insert_with(|| err.to_string());
+                }
             }
-            Err(err) => {
-                let refused = err.failed_of(batch.len());
-                eprintln!(
-                    "observe push: trace {id}: {refused} of its {} records refused: {}",
-                    batch.len(),
-                    escape_control(&err.to_string())
-                );
-                summary.refused_traces += 1;
-                summary.refused_records += refused;
-                first_refusal.get_or_insert_with(|| err.to_string());
+            if done % PROGRESS_EVERY == 0 && done < todo.len() {
+                eprintln!("observe push: {done}/{} traces", todo.len());
             }
         }
-        let done = done + 1;
-        if done % PROGRESS_EVERY == 0 && done < todo.len() {
-            eprintln!("observe push: {done}/{} traces", todo.len());
+    });
+    summary.unsent_traces = todo.len() - summary.sent_traces - summary.refused_traces;
+    if let Some(failure) = failure {
+        return Err(failure);
+    }
+    if let Some(reason) = stopped {
+        return Err(Incomplete::Stopped {
+            destination: description,
+            reason,
+            unsent: summary.unsent_traces,
         }
+        .into());
     }
     match first_refusal {
         None => Ok(()),
         Some(first) => Err(Incomplete::Refused {
-            destination: destination.description.clone(),
+            destination: description,
             traces: summary.refused_traces,
             first,
         }
         .into()),
+    }
+}
+
+/// Takes the next trace of `todo` until none is left or `stop` is set: reads it from its
+/// own connection to the store, sends it, and hands the outcome to the thread that marks.
+fn worker<'t>(
+    path: &Path,
+    destination: &mut Destination,
+    todo: &[&'t str],
+    next: &AtomicUsize,
+    stop: &AtomicBool,
+    outcomes: &mpsc::Sender<Outcome<'t>>,
+) {
+    let store = Store::open(path);
+    while !stop.load(Ordering::Relaxed) {
+        let Some(&id) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
+            return;
+        };
+        let batch = match &store {
+            Ok(store) => trace_batch(store, id, destination.sends_scores),
+            Err(e) => Err(anyhow::anyhow!("{e}")),
+        };
+        let outcome = match batch {
+            Ok(batch) => Outcome {
+                id,
+                observations: batch.observations.len(),
+                scores: batch.scores.len(),
+                sent: Ok(destination.exporter.export(&batch)),
+            },
+            Err(read) => Outcome {
+                id,
+                observations: 0,
+                scores: 0,
+                sent: Err(read),
+            },
+        };
+        if outcomes.send(outcome).is_err() {
+            return;
+        }
     }
 }
 
