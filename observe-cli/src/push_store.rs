@@ -245,6 +245,8 @@ struct Outcome<'t> {
     scores: usize,
     /// Reading the trace failed (`Err` outside), or its export did (`Err` inside).
     sent: Result<Result<(), ExportError>>,
+    /// The export failed in a way that stops the push ([`stops_the_push`]).
+    stops: bool,
 }
 
 /// Sends the traces of `todo`, [`IN_FLIGHT`] at a time (one exporter each, as many as
@@ -263,14 +265,20 @@ fn send(
     let (key, description) = (first.key.clone(), first.description.clone());
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
+    let accepted = AtomicBool::new(false);
     let mut failure: Option<anyhow::Error> = None;
     let mut stopped: Option<String> = None;
     let mut first_refusal: Option<String> = None;
     std::thread::scope(|scope| {
         let (tx, rx) = mpsc::channel();
         for destination in destinations.iter_mut() {
-            let (tx, next, stop) = (tx.clone(), &next, &stop);
-            scope.spawn(move || worker(path, destination, todo, next, stop, &tx));
+            let tx = tx.clone();
+            let shared = Shared {
+                next: &next,
+                stop: &stop,
+                accepted: &accepted,
+            };
+            scope.spawn(move || worker(path, destination, todo, shared, &tx));
         }
         drop(tx);
         let mut done = 0;
@@ -281,6 +289,7 @@ fn send(
                 observations,
                 scores,
                 sent,
+                stops,
             } = outcome;
             match sent {
                 Err(read) => {
@@ -298,8 +307,7 @@ fn send(
                         failure.get_or_insert(e.into());
                     }
                 },
-                Ok(Err(err)) if stops_the_push(&err, summary) => {
-                    stop.store(true, Ordering::Relaxed);
+                Ok(Err(err)) if stops => {
                     stopped.get_or_insert_with(|| err.to_string());
                 }
                 Ok(Err(err)) => {
@@ -342,19 +350,29 @@ fn send(
     }
 }
 
-/// Takes the next trace of `todo` until none is left or `stop` is set: reads it from its
+/// What the workers share: the next trace to take, whether to stop taking, and whether
+/// the destination accepted any trace yet.
+#[derive(Clone, Copy)]
+struct Shared<'a> {
+    next: &'a AtomicUsize,
+    stop: &'a AtomicBool,
+    accepted: &'a AtomicBool,
+}
+
+/// Takes the next trace of `todo` until none is left or the push stops: reads it from its
 /// own connection to the store, sends it, and hands the outcome to the thread that marks.
+/// A failure that stops the push stops it here at once, so that no worker takes another
+/// trace after its own request failed so.
 fn worker<'t>(
     path: &Path,
     destination: &mut Destination,
     todo: &[&'t str],
-    next: &AtomicUsize,
-    stop: &AtomicBool,
+    shared: Shared<'_>,
     outcomes: &mpsc::Sender<Outcome<'t>>,
 ) {
     let store = Store::open(path);
-    while !stop.load(Ordering::Relaxed) {
-        let Some(&id) = todo.get(next.fetch_add(1, Ordering::Relaxed)) else {
+    while !shared.stop.load(Ordering::Relaxed) {
+        let Some(&id) = todo.get(shared.next.fetch_add(1, Ordering::Relaxed)) else {
             return;
         };
         let batch = match &store {
@@ -362,19 +380,34 @@ fn worker<'t>(
             Err(e) => Err(anyhow::anyhow!("{e}")),
         };
         let outcome = match batch {
-            Ok(batch) => Outcome {
-                id,
-                observations: batch.observations.len(),
-                scores: batch.scores.len(),
-                sent: Ok(destination.exporter.export(&batch)),
-            },
+            Ok(batch) => {
+                let sent = destination.exporter.export(&batch);
+                let stops = match &sent {
+                    Ok(()) => {
+                        shared.accepted.store(true, Ordering::Relaxed);
+                        false
+                    }
+                    Err(err) => stops_the_push(err, shared.accepted.load(Ordering::Relaxed)),
+                };
+                Outcome {
+                    id,
+                    observations: batch.observations.len(),
+                    scores: batch.scores.len(),
+                    sent: Ok(sent),
+                    stops,
+                }
+            }
             Err(read) => Outcome {
                 id,
                 observations: 0,
                 scores: 0,
                 sent: Err(read),
+                stops: true,
             },
         };
+        if outcome.stops {
+            shared.stop.store(true, Ordering::Relaxed);
+        }
         if outcomes.send(outcome).is_err() {
             return;
         }
@@ -382,12 +415,12 @@ fn worker<'t>(
 }
 
 /// An unreachable destination stops the push (the rest would wait out the same deadline
-/// each), and so does one that refuses the first trace whole (wrong keys, a wrong URL):
-/// refusing every trace one by one would tell nothing more.
-fn stops_the_push(err: &ExportError, summary: &Summary) -> bool {
+/// each), and so does one that refuses a trace whole before it accepted any (wrong keys, a
+/// wrong URL): refusing every trace one by one would tell nothing more.
+fn stops_the_push(err: &ExportError, accepted_any: bool) -> bool {
     match err {
         ExportError::Unavailable { .. } => true,
-        ExportError::Rejected { .. } => summary.sent_traces == 0 && summary.refused_traces == 0,
+        ExportError::Rejected { .. } => !accepted_any,
         _ => false,
     }
 }

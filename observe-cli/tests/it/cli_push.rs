@@ -33,6 +33,8 @@ struct Received {
     scores: Vec<String>,
     /// Trace ids of the ingestion events the server refuses (its `207` lists them).
     refuse: BTreeSet<String>,
+    /// Answer every request `401`, as Langfuse does to wrong keys.
+    unauthorized: bool,
 }
 
 impl Received {
@@ -79,11 +81,12 @@ impl Server {
     /// Takes what was received so far, leaving the refusals in place.
     fn take(&self) -> Received {
         let mut received = self.received();
-        let refuse = received.refuse.clone();
+        let (refuse, unauthorized) = (received.refuse.clone(), received.unauthorized);
         std::mem::replace(
             &mut *received,
             Received {
                 refuse,
+                unauthorized,
                 ..Received::default()
             },
         )
@@ -113,6 +116,9 @@ fn answer(request: &mut tiny_http::Request, received: &mut Received) -> Reply {
         let mut plain = Vec::new();
         GzDecoder::new(&body[..]).read_to_end(&mut plain).unwrap();
         body = plain;
+    }
+    if received.unauthorized {
+        return json_reply(401, json!({"message": "Invalid credentials"}));
     }
     let path = request.url().to_owned();
     match path.as_str() {
@@ -417,20 +423,19 @@ fn a_server_that_is_down_is_a_clear_error_and_nothing_is_marked() {
         ("LANGFUSE_SECRET_KEY", SK),
         ("LANGFUSE_BASE_URL", url.as_str()),
     ];
-    let out = push(&db, &vars, &["--session", "a1", "--retry-deadline", "1s"]);
+    // More traces than requests in flight: the workers stop taking new ones.
+    let out = push(&db, &vars, &["--retry-deadline", "1s"]);
     assert_no_secret(&out);
     assert_eq!(out.status.code(), Some(4), "{out:?}");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("unavailable"), "{stderr}");
-    assert!(stderr.contains("2 trace(s) not sent"), "{stderr}");
+    assert!(stderr.contains("19 trace(s) not sent"), "{stderr}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("sent 0 trace(s)"), "{stdout}");
 
-    // Nothing was marked: a dry run would still send both.
-    let summary = summary_ok(&push(
-        &db,
-        &vars,
-        &["--json", "--dry-run", "--session", "a1"],
-    ));
-    assert_eq!(summary["sent"]["traces"], 2);
+    // Nothing was marked: a dry run would still send all of them.
+    let summary = summary_ok(&push(&db, &vars, &["--json", "--dry-run"]));
+    assert_eq!(summary["sent"]["traces"], 19);
     assert_eq!(summary["already_pushed"], 0);
 }
 
@@ -483,4 +488,21 @@ fn a_collector_gets_the_spans_and_its_own_record_of_what_was_pushed() {
     // And the collector still has them.
     let summary = summary_ok(&push(&db, &vars, &["--json", "--user", "alice"]));
     assert_eq!(summary["already_pushed"], 4);
+}
+
+#[test]
+fn wrong_keys_stop_the_push_at_the_first_answer() {
+    let (_dir, db, _) = store();
+    let server = Server::start();
+    server.received().unauthorized = true;
+    let vars = langfuse(&server);
+    let out = push(&db, &as_refs(&vars), &[]);
+    assert_no_secret(&out);
+    assert_eq!(out.status.code(), Some(4), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("rejected"), "{stderr}");
+    assert!(stderr.contains("19 trace(s) not sent"), "{stderr}");
+    // Only the requests already in flight went out, not one per trace.
+    let requests = server.take().requests;
+    assert!((1..=4).contains(&requests), "{requests} requests");
 }
