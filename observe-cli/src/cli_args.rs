@@ -72,6 +72,75 @@ pub enum Command {
     /// Serve a local web view of sessions and traces (read-only) and print its URL
     #[cfg(feature = "ui")]
     Ui(UiArgs),
+    /// Send traces from the store to Langfuse or an OTLP collector, each once per
+    /// destination (exit 0 all sent, 3 some refused, 4 destination unavailable)
+    #[cfg(feature = "push")]
+    Push(PushArgs),
+}
+
+/// `observe push`: which traces of the store, where to, and whether to only say what it
+/// would send. Every selection given must hold; none sends every trace not pushed yet.
+#[cfg(feature = "push")]
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Only this session's traces
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Only this user's traces
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only traces with this tag
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Only traces started since: a duration back from now (30m, 24h, 7d, 2w) or an ISO date
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+    /// Only traces started before: a duration back from now or an ISO date
+    #[arg(long, value_name = "WHEN")]
+    pub until: Option<String>,
+    /// Only this trace (its full id); repeat for more
+    #[arg(long = "trace", value_name = "ID")]
+    pub traces: Vec<String>,
+    /// Where to [default: the one the environment configures]
+    #[arg(long, value_enum)]
+    pub to: Option<PushTo>,
+    /// Langfuse's API [default: $OBSERVE_LANGFUSE_API, else otlp]
+    #[arg(long, value_enum)]
+    pub api: Option<PushApi>,
+    /// The Langfuse server [default: $LANGFUSE_BASE_URL, else $LANGFUSE_HOST, else Langfuse
+    /// Cloud (EU)]
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// The collector's traces URL [default: $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else
+    /// $OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces]
+    #[arg(long, value_name = "URL")]
+    pub endpoint: Option<String>,
+    /// Longest time spent on one trace, retries included (500ms, 30s, 5m)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_timeout)]
+    pub retry_deadline: Timeout,
+    /// Say what would be sent; send nothing and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// The destinations `observe push` sends to.
+#[cfg(feature = "push")]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushTo {
+    /// Langfuse ($LANGFUSE_PUBLIC_KEY and $LANGFUSE_SECRET_KEY)
+    Langfuse,
+    /// An OpenTelemetry collector ($OTEL_EXPORTER_OTLP_ENDPOINT or --endpoint)
+    Collector,
+}
+
+/// The Langfuse APIs `observe push` speaks.
+#[cfg(feature = "push")]
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PushApi {
+    /// OTLP, for Langfuse v4 and Cloud
+    Otlp,
+    /// The legacy ingestion API of self-hosted Langfuse v2/v3
+    Ingestion,
 }
 
 /// Which traces `observe traces` lists; every filter given must hold.

@@ -58,6 +58,11 @@ fn trace_filter(f: &TraceFilters) -> Result<TraceFilter> {
 
 /// `7d`, `24h`, `30m`, `2w`, `90s` back from now; else a date or date-time SQLite reads.
 fn parse_since(since: &str) -> Result<Since> {
+    parse_when("--since", since)
+}
+
+/// The value of the time option `flag`, as [`parse_since`] reads it.
+pub(crate) fn parse_when(flag: &str, since: &str) -> Result<Since> {
     let s = since.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
@@ -68,17 +73,17 @@ fn parse_since(since: &str) -> Result<Since> {
             "h" => Since::Ago(n, TimeUnit::Hours),
             "d" => Since::Ago(n, TimeUnit::Days),
             "w" => Since::Ago(n * 7, TimeUnit::Days),
-            _ if unit.is_empty() => bail!("--since {since}: add a unit: s, m, h, d or w (e.g. 7d)"),
+            _ if unit.is_empty() => bail!("{flag} {since}: add a unit: s, m, h, d or w (e.g. 7d)"),
             _ => {
                 if !looks_like_date(s) {
-                    bail!("--since {since}: expected a duration like 30m, 24h, 7d or a date like 2026-01-31")
+                    bail!("{flag} {since}: expected a duration like 30m, 24h, 7d or a date like 2026-01-31")
                 }
                 return Ok(Since::Date(s.to_owned()));
             }
         };
         return Ok(ago);
     }
-    bail!("--since {since}: expected a duration like 30m, 24h, 7d or a date like 2026-01-31")
+    bail!("{flag} {since}: expected a duration like 30m, 24h, 7d or a date like 2026-01-31")
 }
 
 fn looks_like_date(s: &str) -> bool {

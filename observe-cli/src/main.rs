@@ -6,6 +6,10 @@ mod cli_args;
 mod generations;
 mod listings;
 mod output;
+#[cfg(feature = "push")]
+mod push_destination;
+#[cfg(feature = "push")]
+mod push_store;
 mod sql_commands;
 mod store_file;
 mod tree_json;
@@ -30,9 +34,19 @@ fn main() -> ExitCode {
         Err(e) => {
             let message = format!("error: {e:#}\n");
             let _ = std::io::stderr().write_all(escape_control_lines(&message).as_bytes());
-            ExitCode::FAILURE
+            exit_code(&e)
         }
     }
+}
+
+/// 1 for an error; a command that stopped part way says its own code.
+fn exit_code(error: &anyhow::Error) -> ExitCode {
+    #[cfg(feature = "push")]
+    if let Some(incomplete) = error.downcast_ref::<push_store::Incomplete>() {
+        return ExitCode::from(incomplete.exit_code());
+    }
+    let _ = error;
+    ExitCode::FAILURE
 }
 
 /// An error message made safe for the terminal, keeping its line breaks.
@@ -57,6 +71,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Query(args) if args.translate => sql_commands::print_translation(&out, &args),
         Command::Report(args) if args.show_sql => sql_commands::print_report_sql(&out, &args),
         Command::Migrate => store_file::migrate(&path, &out),
+        #[cfg(feature = "push")]
+        Command::Push(args) => push_store::run(&path, &out, &args),
         command => {
             let mut store = store_file::open(&path)?;
             read(&mut store, &out, command)
@@ -73,6 +89,8 @@ fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
         Command::Report(args) => sql_commands::report(store, out, &args),
         Command::Query(args) => sql_commands::query(store, out, &args),
         Command::Migrate => unreachable!("handled before the store is opened for reading"),
+        #[cfg(feature = "push")]
+        Command::Push(_) => unreachable!("handled before the store is opened for reading"),
         #[cfg(feature = "ui")]
         Command::Ui(args) => {
             let path = store.path().to_owned();

@@ -29,6 +29,17 @@ pub fn open(path: &Path) -> Result<Store> {
     }
 }
 
+/// Opens the store to remember what `observe push` sent, with an error that says what to
+/// do when it is missing.
+#[cfg(feature = "push")]
+pub fn open_ledger(path: &Path) -> Result<observe_store::PushLedger> {
+    match observe_store::PushLedger::open(path) {
+        Ok(ledger) => Ok(ledger),
+        Err(StoreError::NotFound { .. }) => Err(missing_store(path)),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Opens the store as a writer does, which brings an older file to the current schema.
 pub fn migrate(path: &Path, out: &Output) -> Result<()> {
     if !path.is_file() {
@@ -36,13 +47,14 @@ pub fn migrate(path: &Path, out: &Output) -> Result<()> {
     }
     // A foreign file is refused before a writer could add tables to it.
     match Store::open(path) {
-        Ok(_) => {
+        Ok(store) if store.schema_version() == SCHEMA_VERSION => {
             return out.text(&format!(
                 "{} is already at schema version {SCHEMA_VERSION}\n",
                 path.display()
             ))
         }
-        Err(StoreError::OlderSchema { .. }) => {}
+        // Readers take a file a version behind as it is; the writer still updates it.
+        Ok(_) | Err(StoreError::OlderSchema { .. }) => {}
         Err(e) => return Err(e.into()),
     }
     drop(StoreExporter::open(path)?);

@@ -72,7 +72,7 @@ pub enum StoreError {
         path: PathBuf,
         /// Its schema version.
         found: i32,
-        /// The version this build reads.
+        /// The oldest version this build reads.
         supported: i32,
     },
     /// SQLite failed (locked for longer than the busy timeout, disk full...).

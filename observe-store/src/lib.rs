@@ -7,6 +7,7 @@
 //! | --- | --- | --- |
 //! | `traces` | trace | `name`, `user_id`, `session_id`, `timestamp` (start), `end_time`, `latency_ms` (earliest observation start to latest end), `calculated_total_cost` (sum of its observations' total cost), `computed_cost` (the part of it computed from usage), `observation_count`, `metadata` (JSON), `tags` (JSON array), `version`, `release`, `environment`, `public`, `input`, `output`, `seq` (the row's integer key) |
 //! | `observations` | observation | `trace_id`, `parent_observation_id`, `type` (Langfuse's `SPAN`, `GENERATION`, ...), `name`, `level`, `status_message`, `start_time`, `end_time`, `latency_ms`, `completion_start_time`, `model`, `model_parameters`, `usage_details`, `cost_details` (JSON), `calculated_total_cost`, `cost_computed` (1 when the cost was computed from usage and a [price list](crate::pricing), not given), `input`, `output`, `metadata` (JSON), `prompt_name`, `prompt_version`, `version`, `trace_seq` (its trace's `seq`) |
+//! | `pushed` | trace sent by `observe push`, per destination | `destination`, `trace_id`, `pushed_at` ([`PushLedger`]) |
 //! | `scores` | score | `trace_id`, `observation_id`, `session_id`, `name`, `data_type` (`NUMERIC`, `CATEGORICAL`, `BOOLEAN`), `value`, `string_value`, `comment`, `timestamp` |
 //!
 //! Timestamps are UTC ISO-8601 text with microseconds (`2025-11-27T22:21:06.094913Z`): they
@@ -89,6 +90,7 @@ mod checkpoint;
 mod connection_settings;
 mod error;
 pub mod pricing;
+mod pushed;
 pub mod queries;
 mod raw;
 mod read;
@@ -105,6 +107,7 @@ use crate::pricing::PriceList;
 use observe_model::export::{Batch, ExportError, Exporter};
 
 pub use error::StoreError;
+pub use pushed::PushLedger;
 pub use read::Store;
 
 pub use observe_model::vars::DEFAULT_STORE_PATH;

@@ -63,6 +63,7 @@ use observe_model::model::{
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    version: i32,
 }
 
 impl Store {
@@ -84,14 +85,32 @@ impl Store {
         .map_err(|e| StoreError::sqlite(&path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| StoreError::sqlite(&path, e))?;
-        schema::check_readable(&conn, &path)?;
+        let version = schema::check_readable(&conn, &path)?;
         register_functions(&conn).map_err(|e| StoreError::sqlite(&path, e))?;
-        Ok(Store { conn, path })
+        Ok(Store {
+            conn,
+            path,
+            version,
+        })
     }
 
     /// The file's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The file's schema version when it was opened: [`SCHEMA_VERSION`](crate::SCHEMA_VERSION),
+    /// or an older one readers still take as it is (a writer brings it up to date).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("traces.db");
+    /// drop(observe_store::StoreExporter::open(&path).unwrap());
+    /// let store = observe_store::Store::open(&path).unwrap();
+    /// assert_eq!(store.schema_version(), observe_store::SCHEMA_VERSION);
+    /// ```
+    pub fn schema_version(&self) -> i32 {
+        self.version
     }
 
     /// The connection, for the SQL of this crate: the table layout and SQLite's types stay
@@ -121,14 +140,20 @@ impl Store {
         )
     }
 
-    fn observations_where(&self, filter: &str, arg: &str) -> Result<Vec<Observation>, StoreError> {
+    /// The observations that pass `filter` (SQL over `o`, the observation, and `t`, its
+    /// trace, with `?1` bound to `arg`), by start time.
+    pub(crate) fn observations_where(
+        &self,
+        filter: &str,
+        arg: &str,
+    ) -> Result<Vec<Observation>, StoreError> {
         let sql = format!(
             "SELECT o.id, o.trace_id, o.parent_observation_id, o.type, o.name, o.level,
                     o.status_message, o.start_ns, o.end_ns, o.completion_start_time, o.model,
                     o.model_parameters, o.usage_details, o.cost_details, o.input, o.output,
                     o.metadata, o.prompt_name, o.prompt_version, o.version,
                     t.name, t.session_id, t.user_id, t.tags, t.metadata, t.version, t.release,
-                    t.environment, t.public, o.cost_computed
+                    t.environment, t.public, o.cost_computed, t.input, t.output
              FROM observations o LEFT JOIN traces t ON t.seq = o.trace_seq
              WHERE {filter} ORDER BY o.start_ns, o.end_ns"
         );
@@ -199,8 +224,8 @@ fn observation_from_row(
                 release: row.get(26)?,
                 environment: row.get(27)?,
                 public: row.get(28)?,
-                input: None,
-                output: None,
+                input: json(row.get(30)?),
+                output: json(row.get(31)?),
             });
             traces.insert(trace_id, attributes.clone());
             attributes

@@ -234,7 +234,25 @@ ALTER TABLE observations ADD COLUMN cost_computed INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE traces ADD COLUMN computed_cost REAL NOT NULL DEFAULT 0;
 ";
 
-const MIGRATIONS: &[&str] = &[V1, V1_TO_V2, V2_TO_V3, V3_TO_V4, V4_TO_V5];
+/// Version 6: which traces `observe push` sent where. One row per destination and trace,
+/// written only once the destination accepted every record of the trace, so that a second
+/// push sends only what is new. Nothing else reads it: readers of version 5 files, which
+/// lack it, read them as they are ([`OLDEST_READABLE`]).
+const V5_TO_V6: &str = "
+CREATE TABLE IF NOT EXISTS pushed (
+    destination TEXT NOT NULL,
+    trace_id TEXT NOT NULL,
+    pushed_at TEXT NOT NULL,
+    PRIMARY KEY (destination, trace_id)
+) WITHOUT ROWID;
+";
+
+const MIGRATIONS: &[&str] = &[V1, V1_TO_V2, V2_TO_V3, V3_TO_V4, V4_TO_V5, V5_TO_V6];
+
+/// The oldest version readers take as it is: version 6 only added the `pushed` table, which
+/// no reader needs (`observe push` reads it when it is there), so a store an older
+/// application keeps writing stays readable.
+pub(crate) const OLDEST_READABLE: i32 = 5;
 
 /// The `type` value the store keeps for an observation type: Langfuse's uppercase spelling.
 pub(crate) fn stored_type(kind: ObservationType) -> &'static str {
@@ -258,10 +276,11 @@ pub(crate) fn stored_type(kind: ObservationType) -> &'static str {
 /// The tables every store has; a file without them is not a store.
 const STORE_TABLES: [&str; 3] = ["traces", "observations", "scores"];
 
-/// Checks that a file opened for reading is a store of exactly [`CURRENT_VERSION`], without
-/// changing it: a reader never migrates (only a writer may change a file's layout), so an
-/// older store is refused with what to run.
-pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+/// Checks that a file opened for reading is a store of a version from [`OLDEST_READABLE`] to
+/// [`CURRENT_VERSION`], without changing it: a reader never migrates (only a writer may
+/// change a file's layout), so an older store is refused with what to run. Returns the
+/// version found.
+pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<i32, StoreError> {
     let not_a_store = || StoreError::NotAStore {
         path: path.to_owned(),
     };
@@ -283,14 +302,14 @@ pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<(), Store
     if found == 0 || tables != STORE_TABLES.len() as i64 {
         return Err(not_a_store());
     }
-    if found < CURRENT_VERSION {
+    if found < OLDEST_READABLE {
         return Err(StoreError::OlderSchema {
             path: path.to_owned(),
             found,
-            supported: CURRENT_VERSION,
+            supported: OLDEST_READABLE,
         });
     }
-    Ok(())
+    Ok(found)
 }
 
 /// The file's schema version.

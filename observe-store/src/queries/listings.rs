@@ -50,7 +50,7 @@ pub enum TimeUnit {
 
 impl Since {
     /// SQLite's `strftime` time value and modifier for this instant.
-    fn modifiers(&self) -> (String, String) {
+    pub(super) fn modifiers(&self) -> (String, String) {
         match self {
             Since::Ago(n, unit) => {
                 let unit = match unit {
