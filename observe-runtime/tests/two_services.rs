@@ -340,3 +340,51 @@ fn a_remote_parent_reaches_otlp_and_the_store() {
     let view = observe_runtime::view::render_trace(&stored, &Default::default());
     assert!(view.contains("continued"), "{view}");
 }
+
+/// What Langfuse sees of a call without baggage, the called service's own store sees too:
+/// the trace, with no session or user, so that the session's and the user's totals leave
+/// the call out in both. With baggage both count it.
+#[test]
+fn the_called_services_own_store_takes_the_attributes_it_received() {
+    use observe_runtime::export::store::StoreExporter;
+
+    #[observe(name = "ask")]
+    fn ask(baggage: bool) -> http::HeaderMap {
+        update_current_trace(TraceUpdate::new().session_id("chat-7").user_id("user-42"));
+        carrying(baggage).headers()
+    }
+    fn carrying(baggage: bool) -> Propagation {
+        if baggage {
+            Propagation::new().with_baggage()
+        } else {
+            Propagation::new()
+        }
+    }
+    for (baggage, expected) in [(false, None), (true, Some("chat-7"))] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("called.db");
+        let called = Client::builder()
+            .exporter(StoreExporter::open(&path).unwrap())
+            .build();
+        let (caller, _) = Client::in_memory();
+        let headers = caller.in_scope(|| ask(baggage));
+        let (trace, _) = carrying(baggage)
+            .client(&called)
+            .extract(&headers)
+            .run(continued);
+        called.flush(FLUSH);
+        let db = rusqlite::Connection::open(&path).unwrap();
+        let (id, session, user): (String, Option<String>, Option<String>) = db
+            .query_row("SELECT id, session_id, user_id FROM traces", [], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .unwrap();
+        assert_eq!(id, trace.unwrap().to_string(), "the caller's trace");
+        assert_eq!(session.as_deref(), expected, "baggage: {baggage}");
+        assert_eq!(
+            user.as_deref(),
+            expected.map(|_| "user-42"),
+            "baggage: {baggage}"
+        );
+    }
+}
