@@ -9,16 +9,15 @@
 //! Against a real provider, drop the resolver: `genai::Client::default()` reads
 //! `OPENAI_API_KEY`, and `observe_runtime::init()` sends to Langfuse or a collector.
 
+#[path = "../tests/support/genai_target.rs"]
+mod genai_target;
 #[path = "../tests/support/openai_fake.rs"]
 mod openai_fake;
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use genai::adapter::AdapterKind;
 use genai::chat::{ChatMessage, ChatOptions, ChatRequest, ChatStreamEvent};
-use genai::resolver::{AuthData, Endpoint, ServiceTargetResolver};
-use genai::{ModelIden, ServiceTarget};
 use observe_runtime::bridge::ObserveLayer;
 use observe_runtime::{observe, update_current_trace, Client, TraceUpdate};
 use tracing_subscriber::layer::SubscriberExt;
@@ -62,19 +61,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runtime = tokio::runtime::Runtime::new()?;
     let answer = runtime.block_on(async {
         let fake = openai_fake::FakeOpenAi::start().await;
-        let base_url = fake.base_url();
-        let resolver = ServiceTargetResolver::from_resolver_fn(
-            move |target: ServiceTarget| -> Result<ServiceTarget, genai::resolver::Error> {
-                Ok(ServiceTarget {
-                    endpoint: Endpoint::from_owned(base_url.clone()),
-                    auth: AuthData::from_single("sk-demo"),
-                    model: ModelIden::new(AdapterKind::OpenAI, target.model.model_name),
-                })
-            },
-        );
-        let llm = genai::Client::builder()
-            .with_service_target_resolver(resolver)
-            .build()?;
+        // Every model to the fake, as OpenAI (a `ServiceTargetResolver`).
+        let llm = genai_target::genai_client(fake.base_url());
         client
             .attach(chat_turn(&llm, "Capital of France?".to_owned()))
             .await

@@ -7,38 +7,17 @@
 //! One test function: genai reads its content-capture switch from the environment once,
 //! and the variable is set here before any other thread of this binary runs.
 
+#[path = "support/genai_target.rs"]
+mod genai_target;
 mod support;
 
-use std::time::Duration;
-
 use futures::StreamExt;
-use genai::adapter::AdapterKind;
 use genai::chat::{ChatMessage, ChatOptions, ChatRequest, ChatStreamEvent};
-use genai::resolver::{AuthData, Endpoint, ServiceTargetResolver};
-use genai::{ModelIden, ServiceTarget};
-use observe_runtime::bridge::ObserveLayer;
-use observe_runtime::genai::usage_keys;
+use genai_target::genai_client;
 use observe_runtime::model::{Level, Observation, ObservationType};
-use observe_runtime::{observe, update_current_trace, Client, TraceUpdate};
-use support::openai_fake::{self, FakeOpenAi};
-use tracing_subscriber::layer::SubscriberExt;
-
-/// A genai client that sends every model to the fake, as OpenAI.
-fn genai_client(base_url: String) -> genai::Client {
-    let resolver = ServiceTargetResolver::from_resolver_fn(
-        move |target: ServiceTarget| -> Result<ServiceTarget, genai::resolver::Error> {
-            Ok(ServiceTarget {
-                endpoint: Endpoint::from_owned(base_url.clone()),
-                auth: AuthData::from_single("sk-test"),
-                model: ModelIden::new(AdapterKind::OpenAI, target.model.model_name),
-            })
-        },
-    );
-    genai::Client::builder()
-        .with_service_target_resolver(resolver)
-        .build()
-        .expect("genai client")
-}
+use observe_runtime::{observe, update_current_trace, TraceUpdate};
+use support::openai_fake;
+use support::recorded::{assert_fake_usage, assert_refused, json_text, run_recorded};
 
 fn question(text: &str) -> ChatRequest {
     ChatRequest::new(vec![ChatMessage::user(text)]).with_system("Answer in one sentence.")
@@ -82,27 +61,12 @@ fn named<'a>(obs: &'a [Observation], name: &str) -> &'a Observation {
     })
 }
 
-fn json_text(value: Option<&observe_runtime::model::Json>) -> &str {
-    value.map(|j| j.as_str()).unwrap_or_default()
-}
-
 #[test]
 fn genai_spans_become_generations_of_the_workflow() {
     // Before any thread reads the environment: this binary has this one test, and the
     // runtime below is built after.
     std::env::set_var("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "true");
-    let subscriber = tracing_subscriber::registry().with(ObserveLayer::new());
-    tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
-    let (client, memory) = Client::in_memory();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let answer = runtime.block_on(async {
-        let fake = FakeOpenAi::start().await;
-        client.attach(support_turn(fake.base_url())).await
-    });
+    let (answer, obs) = run_recorded(support_turn);
     assert_eq!(
         answer,
         format!(
@@ -111,8 +75,6 @@ fn genai_spans_become_generations_of_the_workflow() {
             openai_fake::STREAM_CHUNKS.concat()
         )
     );
-    client.flush(Duration::from_secs(30));
-    let obs = memory.observations();
     let workflow = named(&obs, "support_turn");
     let plain = obs
         .iter()
@@ -149,22 +111,8 @@ fn genai_spans_become_generations_of_the_workflow() {
     // genai records no response model on a stream's span: the model asked for stays.
     assert_eq!(streamed.details().model.as_deref(), Some("gpt-4o-mini"));
     for generation in [plain, streamed] {
-        let details = generation.details();
         assert_eq!(generation.level, Level::Default);
-        let usage = details.usage.as_ref().expect("usage");
-        assert_eq!(
-            usage.get("input"),
-            Some(20),
-            "120 prompt tokens, 100 of them cached"
-        );
-        assert_eq!(usage.get(usage_keys::INPUT_CACHED), Some(100));
-        assert_eq!(
-            usage.get("output"),
-            Some(15),
-            "40 completion tokens, 25 reasoning"
-        );
-        assert_eq!(usage.get(usage_keys::OUTPUT_REASONING), Some(25));
-        assert_eq!(usage.get("total"), Some(160));
+        assert_fake_usage(generation.details().usage.as_ref());
     }
     assert!(json_text(plain.details().input.as_ref()).contains("Capital of France?"));
     assert!(json_text(plain.details().output.as_ref()).contains(openai_fake::PLAIN_ANSWER));
@@ -178,14 +126,5 @@ fn genai_spans_become_generations_of_the_workflow() {
         streamed.end
     );
 
-    assert_eq!(refused.level, Level::Error);
-    assert!(
-        refused
-            .details()
-            .status_message
-            .as_deref()
-            .is_some_and(|m| m.contains("429")),
-        "{:?}",
-        refused.details().status_message
-    );
+    assert_refused(refused);
 }

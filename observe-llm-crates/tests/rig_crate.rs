@@ -12,19 +12,15 @@
 
 mod support;
 
-use std::time::Duration;
-
 use futures::StreamExt;
-use observe_runtime::bridge::ObserveLayer;
-use observe_runtime::genai::usage_keys;
 use observe_runtime::model::{Level, Observation, ObservationType};
-use observe_runtime::{observe, update_current_trace, Client, TraceUpdate};
+use observe_runtime::{observe, update_current_trace, TraceUpdate};
 use rig_core::completion::CompletionRequest;
 use rig_core::message::Message;
 use rig_core::providers::openai::OpenAIConfig;
-use support::openai_fake::{self, FakeOpenAi};
+use support::openai_fake;
+use support::recorded::{assert_fake_usage, assert_refused, json_text, run_recorded};
 use tracing::Instrument;
-use tracing_subscriber::layer::SubscriberExt;
 
 fn question(text: &str) -> CompletionRequest {
     CompletionRequest::new(text)
@@ -86,27 +82,10 @@ async fn support_turn(base_url: String) -> usize {
     plain.choice.len() + items
 }
 
-fn json_text(value: Option<&observe_runtime::model::Json>) -> &str {
-    value.map(|j| j.as_str()).unwrap_or_default()
-}
-
 #[test]
 fn rig_spans_become_generations_of_the_workflow() {
-    let subscriber = tracing_subscriber::registry().with(ObserveLayer::new());
-    tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
-    let (client, memory) = Client::in_memory();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let read = runtime.block_on(async {
-        let fake = FakeOpenAi::start().await;
-        client.attach(support_turn(fake.base_url())).await
-    });
+    let (read, obs) = run_recorded(support_turn);
     assert!(read > 1, "an answer and stream items were read");
-    client.flush(Duration::from_secs(30));
-    let obs: Vec<Observation> = memory.observations();
     let names: Vec<_> = obs
         .iter()
         .map(|o| format!("{} {:?} {:?} <- {:?}", o.name, o.kind, o.id, o.parent_id))
@@ -142,20 +121,7 @@ fn rig_spans_become_generations_of_the_workflow() {
         assert_eq!(generation.name, "chat", "rig's span name");
         assert_eq!(details.model.as_deref(), Some(openai_fake::RESPONSE_MODEL));
         assert_eq!(generation.level, Level::Default);
-        let usage = details.usage.as_ref().expect("usage");
-        assert_eq!(
-            usage.get("input"),
-            Some(20),
-            "120 prompt tokens, 100 cached"
-        );
-        assert_eq!(usage.get(usage_keys::INPUT_CACHED), Some(100));
-        assert_eq!(
-            usage.get("output"),
-            Some(15),
-            "40 completion tokens, 25 reasoning"
-        );
-        assert_eq!(usage.get(usage_keys::OUTPUT_REASONING), Some(25));
-        assert_eq!(usage.get("total"), Some(160));
+        assert_fake_usage(details.usage.as_ref());
     }
     let plain = answered
         .iter()
@@ -191,14 +157,5 @@ fn rig_spans_become_generations_of_the_workflow() {
         .find(|g| g.parent_id == Some(refused.id))
         .expect("the refused call's generation");
     assert!(failed.details().usage.is_none());
-    assert_eq!(refused.level, Level::Error);
-    assert!(
-        refused
-            .details()
-            .status_message
-            .as_deref()
-            .is_some_and(|m| m.contains("429") || m.contains("ate limit")),
-        "{:?}",
-        refused.details().status_message
-    );
+    assert_refused(refused);
 }

@@ -91,18 +91,22 @@ fn wait_for_root(
     panic!("no root in {:?}", memory.observations());
 }
 
+/// The bridge, with tower-http's `request` spans starting traces in `client`.
+fn requests_start_traces(client: &Client) -> impl tracing::Subscriber + Send + Sync {
+    let layer = ObserveLayer::new()
+        .start_traces_for_name("request")
+        .client(client);
+    tracing_subscriber::registry().with(layer)
+}
+
 #[test]
 fn a_request_trace_is_named_after_its_route_and_carries_the_handlers_input_and_output() {
     let (client, memory) = Client::in_memory();
-    let layer = ObserveLayer::new()
-        .start_traces_for_name("request")
-        .client(&client);
-    let subscriber = tracing_subscriber::registry().with(layer);
     let app = axum::Router::new()
         .route("/chat/{id}", axum::routing::post(chat))
         .layer(trace_layer());
     let answer = on_this_thread(
-        subscriber,
+        requests_start_traces(&client),
         serve_and_call(app, "/chat/42", |r| r.body("where is my parcel?")),
     );
     assert_eq!(answer, "chat 42: noted");
@@ -125,10 +129,6 @@ fn a_request_trace_is_named_after_its_route_and_carries_the_handlers_input_and_o
 #[test]
 fn otel_name_wins_over_the_route() {
     let (client, memory) = Client::in_memory();
-    let layer = ObserveLayer::new()
-        .start_traces_for_name("request")
-        .client(&client);
-    let subscriber = tracing_subscriber::registry().with(layer);
     let app = axum::Router::new()
         .route("/chat/{id}", axum::routing::post(chat))
         .layer(
@@ -142,7 +142,10 @@ fn otel_name_wins_over_the_route() {
                 },
             ),
         );
-    on_this_thread(subscriber, serve_and_call(app, "/chat/7", |r| r.body("hi")));
+    on_this_thread(
+        requests_start_traces(&client),
+        serve_and_call(app, "/chat/7", |r| r.body("hi")),
+    );
     assert_eq!(wait_for_root(&client, &memory).name, "chat turn");
 }
 
