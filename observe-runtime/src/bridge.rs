@@ -26,6 +26,10 @@
 //! assert!(obs.iter().any(|o| o.name == "slow answer" && o.parent_id == Some(llm.id)));
 //! ```
 //!
+//! Events are recorded at INFO and above ([`ObserveLayer::event_level`]); spans at every
+//! level. docs/BRIDGE.md lists what each field means, the `gen_ai.*` spellings of the Rust
+//! LLM crates (genai, rig-core) included.
+//!
 //! Outside an observed trace a span costs the layer one thread-local read on creation (and,
 //! while no bridged span is open in the table's shard its id falls in, one load on enter
 //! and close); the process's other spans are not recorded unless a rule
