@@ -3,7 +3,7 @@
 //! OpenAI-compatible API that it starts itself, so it needs no key and no network:
 //!
 //! ```text
-//! cargo run -p observe-llm-crates --example genai_chat
+//! cargo run --manifest-path observe-llm-crates/Cargo.toml --example genai_chat
 //! ```
 //!
 //! Against a real provider, drop the resolver: `genai::Client::default()` reads
