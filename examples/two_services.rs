@@ -25,6 +25,9 @@ use tracing_subscriber::layer::SubscriberExt;
 const SESSION: &str = "support_chat_1";
 
 /// What crosses between the services: the trace context, plus session and user in baggage.
+/// Without `with_baggage()` only the trace crosses: the agent's observations would carry no
+/// session or user, and Langfuse (like the agent's own local store) would leave them out of
+/// the session's and the user's totals.
 fn propagation(client: &Client) -> Propagation {
     Propagation::new().with_baggage().client(client)
 }
@@ -57,9 +60,23 @@ async fn agent_service(client: &Client) -> std::io::Result<String> {
             "/answer",
             axum::routing::post(|question: String| support_agent(question)),
         )
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
+        // Last, so outermost: the caller's trace is current when TraceLayer opens its span.
         .layer(PropagationLayer::new(propagation(client)));
     serve(app).await
+}
+
+/// tower-http's request span with the route, which names the observation `POST /answer`.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|path| path.as_str().to_owned());
+    tracing::info_span!(
+        "request",
+        http.request.method = %request.method(),
+        http.route = route.as_deref(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------

@@ -26,6 +26,10 @@
 //! assert!(obs.iter().any(|o| o.name == "slow answer" && o.parent_id == Some(llm.id)));
 //! ```
 //!
+//! Events are recorded at INFO and above ([`ObserveLayer::event_level`]); spans at every
+//! level. docs/BRIDGE.md lists what each field means, the `gen_ai.*` spellings of the Rust
+//! LLM crates (genai, rig-core) included.
+//!
 //! Outside an observed trace a span costs the layer one thread-local read on creation (and,
 //! while no bridged span is open in the table's shard its id falls in, one load on enter
 //! and close); the process's other spans are not recorded unless a rule
@@ -35,6 +39,7 @@
 //! never recorded, so exporting never traces itself.
 
 mod fields;
+mod genai_keys;
 mod node;
 mod spans;
 
@@ -111,6 +116,10 @@ fn never_recorded(meta: &'static tracing::Metadata<'static>) -> bool {
 /// otherwise flood the trace).
 pub const DEFAULT_MAX_EVENTS_PER_SPAN: u32 = 64;
 
+/// The least severe events recorded by default: INFO and above, so that the DEBUG events of
+/// middleware (tower-http logs two per request) do not fill every trace.
+pub const DEFAULT_EVENT_LEVEL: tracing::Level = tracing::Level::INFO;
+
 /// Longest event name taken from its message.
 const EVENT_NAME_CHARS: usize = 100;
 
@@ -122,7 +131,8 @@ const EVENT_NAME_CHARS: usize = 100;
 /// let layer = ObserveLayer::new()
 ///     .start_traces_for_target("my_service::jobs")
 ///     .start_traces_for_name("handle_request")
-///     .max_events_per_span(16);
+///     .max_events_per_span(16)
+///     .event_level(tracing::Level::DEBUG);
 /// # let _ = layer;
 /// ```
 #[derive(Clone)]
@@ -130,6 +140,7 @@ pub struct ObserveLayer {
     roots: Vec<Root>,
     pipeline: Option<Arc<Pipeline>>,
     max_events: u32,
+    event_level: tracing::Level,
     /// Tells this layer's spans from another subscriber's in the [`spans`] table (span ids
     /// are unique within one registry only); drawn anew when the layer joins a subscriber.
     instance: u64,
@@ -148,6 +159,7 @@ impl std::fmt::Debug for ObserveLayer {
             .field("roots", &self.roots)
             .field("client", &self.pipeline.is_some())
             .field("max_events", &self.max_events)
+            .field("event_level", &self.event_level)
             .finish()
     }
 }
@@ -165,6 +177,7 @@ impl ObserveLayer {
             roots: Vec::new(),
             pipeline: None,
             max_events: DEFAULT_MAX_EVENTS_PER_SPAN,
+            event_level: DEFAULT_EVENT_LEVEL,
             instance: spans::next_instance(),
         }
     }
@@ -199,6 +212,14 @@ impl ObserveLayer {
     /// At most `n` events recorded per span (default [`DEFAULT_MAX_EVENTS_PER_SPAN`]).
     pub fn max_events_per_span(mut self, n: u32) -> Self {
         self.max_events = n;
+        self
+    }
+
+    /// Events at `level` and more severe are recorded (default [`DEFAULT_EVENT_LEVEL`],
+    /// INFO); `tracing::Level::DEBUG` or `TRACE` records the chattier ones too. Spans are
+    /// recorded whatever their level.
+    pub fn event_level(mut self, level: tracing::Level) -> Self {
+        self.event_level = level;
         self
     }
 
@@ -359,20 +380,26 @@ where
         if !trace.sampled {
             return;
         }
-        let mut frame = Frame::with_trace(
+        let frame = Frame::with_trace(
             trace,
             parent_id,
             Cow::Borrowed(meta.name()),
             ObservationType::Span,
         );
+        let mut node = Node::new(frame);
         if !attrs.values().is_empty() {
-            let mut recorded = Recorded::default();
-            attrs.record(&mut Visitor(&mut recorded));
-            if let Some(open) = frame.open_mut() {
-                recorded.apply_to(open);
-            }
+            // Applied on close with the fields recorded later: counts that arrive in parts
+            // (the conventions' input tokens now, the cached share of them on the answer)
+            // are turned into Langfuse's usage once, all known.
+            let mut recorded = Box::<Recorded>::default();
+            attrs.record(&mut Visitor(&mut *recorded));
+            *node
+                .pending
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner) = Some(recorded);
+            *node.recorded.get_mut() = true;
         }
-        spans::insert(self.key(id), Arc::new(Node::new(frame)));
+        spans::insert(self.key(id), Arc::new(node));
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, _ctx: Context<'_, S>) {
@@ -399,6 +426,10 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        // `tracing` orders levels by verbosity: DEBUG is greater than INFO.
+        if *event.metadata().level() > self.event_level {
+            return;
+        }
         let contextual = event.is_contextual();
         if contextual && !crate::context::has_current() {
             return;

@@ -1,14 +1,17 @@
-//! What a `tracing` span's fields mean to an observation: its name (`otel.name`), its level
+//! What a `tracing` span's fields mean to an observation: its name (`otel.name`, else
+//! `http.route` with the method), its level
 //! (`otel.status_code`, `error`), the GenAI conventions (`gen_ai.*`: model, usage, cost,
 //! parameters, messages, operation) and, for everything else, metadata.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
+use std::time::Duration;
 
 use tracing::field::{Field, Visit};
 
+use super::genai_keys::{self, GenAiKey};
 use crate::context::Open;
-use crate::model::{Cost, Json, Level, ObservationType, Usage};
+use crate::model::{Cost, Json, Level, ObservationType, Timestamp, Usage};
 use crate::update::ObservationUpdate;
 
 /// Fields seen so far, not yet applied to the observation.
@@ -20,6 +23,11 @@ pub(crate) struct Recorded {
     parameters: serde_json::Map<String, serde_json::Value>,
     /// `gen_ai.response.model` wins over `gen_ai.request.model`, whichever comes first.
     response_model: bool,
+    /// `gen_ai.response.time_to_first_chunk`, in seconds after the span's start.
+    time_to_first_chunk: Option<f64>,
+    /// `http.route` and the request's method: the name of a span without `otel.name`.
+    route: Option<String>,
+    method: Option<String>,
 }
 
 /// A field's value, before it is known where it goes.
@@ -102,6 +110,15 @@ impl Recorded {
         match name {
             "otel.name" => self.update.name = Some(value.text().into_owned()),
             "otel.kind" => {}
+            "http.route" => {
+                self.route = Some(value.text().into_owned());
+                self.update.metadata.push((name.to_owned(), value.json()));
+            }
+            // tower-http's `TraceLayer` spells it `method`; the conventions, the others.
+            "http.request.method" | "http.method" | "method" => {
+                self.method = Some(value.text().into_owned());
+                self.update.metadata.push((name.to_owned(), value.json()));
+            }
             "otel.status_code" => {
                 if value.text().eq_ignore_ascii_case("error") {
                     self.update.level = Some(Level::Error);
@@ -109,6 +126,13 @@ impl Recorded {
             }
             "otel.status_message" | "otel.status_description" => {
                 self.update.status_message = Some(value.text().into_owned())
+            }
+            // The conventions' low-cardinality error class (genai: the HTTP status).
+            "error.type" => {
+                self.update.level = Some(Level::Error);
+                if self.update.status_message.is_none() {
+                    self.update.status_message = Some(format!("error.type: {}", value.text()));
+                }
             }
             "error" | "exception.message" => match value {
                 Value::Bool(false) => {}
@@ -125,60 +149,73 @@ impl Recorded {
         }
     }
 
-    /// The OpenTelemetry GenAI conventions, read as Langfuse's server reads them.
+    /// The OpenTelemetry GenAI conventions, read as Langfuse's server reads them, and the
+    /// other spellings of the LLM crates ([`genai_keys`]).
     fn gen_ai(&mut self, key: &str, value: Value<'_>) {
-        match key {
-            "request.model" if !self.response_model => {
+        match genai_keys::classify(key) {
+            GenAiKey::RequestModel if !self.response_model => {
                 self.update.model = Some(value.text().into_owned())
             }
-            "request.model" => {}
-            "response.model" => {
+            GenAiKey::RequestModel => {}
+            GenAiKey::ResponseModel => {
                 self.update.model = Some(value.text().into_owned());
                 self.response_model = true;
             }
-            "operation.name" => self.kind = Some(operation_kind(&value.text())),
-            "usage.cost" => {
+            GenAiKey::Operation => self.kind = Some(operation_kind(&value.text())),
+            GenAiKey::Cost => {
                 if let Some(total) = value.number() {
                     self.update.cost = Some(Cost::total_only(total));
                 }
             }
-            "input.messages" | "prompt" => self.update.input = Some(value.json_or_text()),
-            "output.messages" | "completion" => self.update.output = Some(value.json_or_text()),
-            _ => {
-                if let Some(usage) = key.strip_prefix("usage.") {
-                    let name = match usage {
-                        "input_tokens" | "prompt_tokens" => "input",
-                        "output_tokens" | "completion_tokens" => "output",
-                        "total_tokens" => "total",
-                        other => other,
-                    };
-                    if let Some(n) = value.count() {
-                        self.usage.insert(name.to_owned(), n);
-                        return;
-                    }
-                } else if let Some(parameter) = key.strip_prefix("request.") {
-                    self.parameters
-                        .insert(parameter.to_owned(), value.to_value());
-                    return;
+            GenAiKey::Input => self.update.input = Some(value.json_or_text()),
+            GenAiKey::Output => self.update.output = Some(value.json_or_text()),
+            GenAiKey::TimeToFirstChunk => match value.number() {
+                Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+                    self.time_to_first_chunk = Some(seconds)
                 }
-                self.update
-                    .metadata
-                    .push((format!("gen_ai.{key}"), value.json()));
+                _ => self.metadata(key, &value),
+            },
+            GenAiKey::Usage(name) => match value.count() {
+                Some(n) => {
+                    self.usage.insert(name.to_owned(), n);
+                }
+                None => self.metadata(key, &value),
+            },
+            GenAiKey::Parameter(parameter) => {
+                self.parameters
+                    .insert(parameter.to_owned(), value.to_value());
             }
+            GenAiKey::Metadata => self.metadata(key, &value),
         }
+    }
+
+    /// `gen_ai.{key}` kept as metadata under its full name.
+    fn metadata(&mut self, key: &str, value: &Value<'_>) {
+        self.update
+            .metadata
+            .push((format!("gen_ai.{key}"), value.json()));
     }
 
     /// Applies what was recorded to the open observation. Usage counts and model
     /// parameters add to those already there; a model or usage makes a span a generation.
     pub(crate) fn apply_to(mut self, open: &mut Open) {
+        if self.update.name.is_none() {
+            // As OpenTelemetry names HTTP server spans: `{method} {route}`.
+            self.update.name = match (self.route.take(), self.method.take()) {
+                (Some(route), Some(method)) => Some(format!("{method} {route}")),
+                (route, _) => route,
+            };
+        }
+        if let Some(seconds) = self.time_to_first_chunk {
+            let start = open.start.to_timestamp();
+            let after = Duration::try_from_secs_f64(seconds).unwrap_or_default();
+            let nanos = u64::try_from(after.as_nanos()).unwrap_or(u64::MAX);
+            self.update.completion_start_time = Some(Timestamp(start.0.saturating_add(nanos)));
+        }
         let details = open.details_mut();
         if !self.usage.is_empty() {
             let mut usage = details.usage.take().map(|u| u.0).unwrap_or_default();
-            usage.extend(self.usage);
-            if let (Some(i), Some(o)) = (usage.get("input"), usage.get("output")) {
-                let total = i + o;
-                usage.entry("total".to_owned()).or_insert(total);
-            }
+            usage.extend(genai_keys::langfuse_usage(self.usage));
             self.update.usage = Some(Usage(usage));
         }
         if !self.parameters.is_empty() {

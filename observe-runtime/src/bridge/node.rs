@@ -22,7 +22,8 @@ pub(super) struct Node {
     /// frame: the same trace and parent id, no open fields.
     pub(super) carried: OnceLock<Option<Box<Frame>>>,
     claimed: AtomicBool,
-    /// Fields recorded after creation (`Span::record`, from any thread), applied on close.
+    /// Fields given on creation and recorded since (`Span::record`, from any thread),
+    /// applied on close.
     pub(super) pending: Mutex<Option<Box<Recorded>>>,
     /// Set once `pending` holds something: a span recorded nothing after creation (the
     /// usual case) closes without taking its lock.

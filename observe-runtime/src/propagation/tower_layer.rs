@@ -10,7 +10,11 @@ use crate::carry::WithContext;
 /// A tower layer that continues the caller's trace in every request it serves.
 ///
 /// Put it outermost, so that what runs inside (a `tower-http` `TraceLayer` with the
-/// `tracing` bridge, `#[observe]` handlers) hangs under the caller's observation.
+/// `tracing` bridge, `#[observe]` handlers) hangs under the caller's observation. In axum
+/// that is the last `.layer(...)`. Put inside a `TraceLayer`, it would find the request's
+/// span already open outside the caller's trace (so not recorded, or recorded as a trace
+/// of its own): it says so once per process, on stderr and through `tracing`, naming the
+/// fix.
 ///
 /// ```
 /// use observe_runtime::propagation::{Propagation, PropagationLayer};
@@ -63,10 +67,38 @@ where
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        if inside_trace_layer() {
+            warn_wrong_order();
+        }
         let context = self.propagation.extract(request.headers());
         // Inner layers may open spans in `call` itself (tower-http's TraceLayer does), so
         // the context is current there as well as in every poll of the response future.
         let future = context.run(|| self.inner.call(request));
         context.attach(future)
     }
+}
+
+/// Whether a span is entered around this call: a layer outside this one (tower-http's
+/// `TraceLayer`, whatever its `make_span_with`) opened the request's span before the
+/// caller's context was made current. A server's connection tasks start with no span
+/// entered, so outermost this is false.
+fn inside_trace_layer() -> bool {
+    !tracing::Span::current().is_none()
+}
+
+/// Says once per process that the layers are in the wrong order. On stderr as well: the
+/// `tracing` bridge never records observe's own events, and it may be the only subscriber.
+#[cold]
+#[inline(never)]
+fn warn_wrong_order() {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let message = "observe: PropagationLayer runs inside a layer that opened a span for the \
+                   request (tower-http's TraceLayer), so that span opens before the caller's \
+                   trace is continued and is left out of it; add PropagationLayer after \
+                   TraceLayer (in axum, the last `.layer(...)`) so that it is outermost";
+    tracing::error!("{message}");
+    eprintln!("{message}");
 }

@@ -155,7 +155,8 @@ fn generation_and_levels() {
 #[test]
 fn gen_ai_fields_make_a_generation_and_errors_set_levels() {
     let (client, memory) = Client::in_memory();
-    let obs = recorded(ObserveLayer::new(), &client, &memory, || {
+    let layer = ObserveLayer::new().event_level(tracing::Level::DEBUG);
+    let obs = recorded(layer, &client, &memory, || {
         client.in_scope(generation_and_levels)
     });
     let llm = named(&obs, "chat gpt-4o");
@@ -193,6 +194,25 @@ fn gen_ai_fields_make_a_generation_and_errors_set_levels() {
         .iter()
         .filter(|o| o.id != root.id)
         .all(|o| o.parent_id == Some(root.id)));
+}
+
+#[test]
+fn events_below_info_are_left_out_by_default() {
+    let (client, memory) = Client::in_memory();
+    let obs = recorded(ObserveLayer::new(), &client, &memory, || {
+        client.in_scope(generation_and_levels)
+    });
+    let mut events: Vec<_> = obs
+        .iter()
+        .filter(|o| o.kind == ObservationType::Event)
+        .map(|o| o.name.to_string())
+        .collect();
+    events.sort();
+    assert_eq!(
+        events,
+        ["gave up", "retrying"],
+        "the DEBUG `detail` is not among them"
+    );
 }
 
 #[test]

@@ -20,6 +20,7 @@
 mod export_support;
 
 mod auto_traits;
+mod bridge_http;
 mod bridge_tracing;
 mod config_env;
 mod context;

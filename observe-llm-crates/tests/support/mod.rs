@@ -1,0 +1,2 @@
+pub mod openai_fake;
+pub mod recorded;
