@@ -38,6 +38,7 @@ use std::sync::{Arc, Weak};
 
 use crate::model::{Json, Metadata, Observation, Score, TraceAttributes};
 
+mod agent_usage;
 mod text;
 mod trace;
 
@@ -85,6 +86,12 @@ pub(crate) fn estimated_size(obs: &Observation) -> usize {
         + opt(&d.model)
         + opt(&d.prompt_name)
         + opt(&d.version)
+        + d.gen_ai.as_deref().map_or(0, |c| {
+            opt(&c.provider)
+                + opt(&c.operation)
+                + opt(&c.response_id)
+                + c.finish_reasons.iter().map(|r| r.len() + 4).sum::<usize>()
+        })
         + d.usage.as_ref().map_or(0, |u| entries_size(u.0.keys()))
         + d.cost.as_ref().map_or(0, |c| entries_size(c.0.keys()))
 }
@@ -187,6 +194,7 @@ impl Limits {
     #[inline]
     pub(crate) fn observation(&mut self, obs: &mut Observation) -> bool {
         let mut cut = self.trace(&mut obs.trace);
+        agent_usage::refuse_agent_usage(obs);
         if let Some(name) = cut_text(&obs.name, MAX_NAME_CHARS) {
             obs.name = Cow::Owned(name);
             self.note(Cut::Text, "observation name");
@@ -213,6 +221,23 @@ impl Limits {
             if let Some(short) = slot.as_deref().and_then(|s| cut_text(s, max)) {
                 *slot = Some(short);
                 notes.push((Cut::Text, what));
+            }
+        }
+        if let Some(call) = d.gen_ai.as_deref_mut() {
+            let texts = [
+                call.provider.as_mut(),
+                call.operation.as_mut(),
+                call.response_id.as_mut(),
+            ];
+            for text in texts
+                .into_iter()
+                .flatten()
+                .chain(call.finish_reasons.iter_mut())
+            {
+                if let Some(short) = cut_text(text, MAX_ATTRIBUTE_CHARS) {
+                    *text = short;
+                    notes.push((Cut::Text, "model call attribute"));
+                }
             }
         }
         if let Some(u) = &mut d.usage {
