@@ -165,9 +165,10 @@ impl Resource {
 }
 
 impl Default for Resource {
-    /// `service.name` = `observe`.
+    /// `service.name` = `unknown_service:<executable name>`, as OpenTelemetry SDKs name a
+    /// service that did not name itself.
     fn default() -> Self {
-        Resource::new("observe")
+        Resource::new(observe_model::vars::default_service_name())
     }
 }
 
@@ -766,7 +767,7 @@ impl OtlpExporter {
         self
     }
 
-    /// Replaces the resource (default: `service.name` = `observe`).
+    /// Replaces the resource (default: `service.name` = `unknown_service:<executable>`).
     pub fn resource(mut self, resource: Resource) -> OtlpExporter {
         self.resource = resource;
         self
