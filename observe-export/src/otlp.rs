@@ -14,12 +14,16 @@
 //! with the status message.
 //!
 //! Beside them, every span carries the OpenTelemetry GenAI attributes that say the same in
-//! the conventions' words ([`observe_model::genai`]): `gen_ai.operation.name`, `gen_ai.request.model`
-//! and `gen_ai.response.model`, `gen_ai.usage.*` tokens, the `gen_ai.request.*` model
-//! parameters, `gen_ai.conversation.id` (the session) and
-//! `gen_ai.response.time_to_first_chunk`, so that Jaeger, Tempo, Honeycomb or Datadog read a
-//! generation too. Langfuse reads its own `langfuse.observation.*` first, so the generation
-//! it builds is the same with or without them (docs/CONFIGURATION.md has the mapping).
+//! the conventions' words ([`observe_model::genai`]; written by `otlp/genai_attributes.rs`):
+//! `gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.model` and
+//! `gen_ai.response.model`, `gen_ai.response.id` and `finish_reasons`, `gen_ai.usage.*`
+//! tokens, the `gen_ai.request.*` model parameters, `gen_ai.conversation.id` (the session)
+//! and `gen_ai.response.time_to_first_chunk`, so that Jaeger, Tempo, Honeycomb or Datadog
+//! read a generation too; the content attributes on request
+//! ([`OtlpExporter::genai_content`]). Langfuse reads its own `langfuse.observation.*` first,
+//! so the generation it builds is the same with or without them (docs/CONFIGURATION.md has
+//! the mapping). To a collector, scores go as `gen_ai.evaluation.result` span events
+//! (`otlp/evaluation.rs`); to Langfuse, through its scores API.
 //!
 //! The bytes are written straight from the model, without building `opentelemetry-proto`'s
 //! generated message structs first (one attribute is a few byte copies, no allocation). This

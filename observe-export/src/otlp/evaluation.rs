@@ -13,7 +13,7 @@
 //! `gen_ai.evaluation.score.label` (a category; a boolean as `true` or `false`) and
 //! `gen_ai.evaluation.explanation` (the comment).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::Sink;
 use observe_model::export::Batch;
@@ -34,17 +34,17 @@ impl<'a> Evaluations<'a> {
         if batch.scores.is_empty() {
             return plan;
         }
-        let mut spans: HashMap<(TraceId, SpanId), ()> = HashMap::new();
+        let mut spans: HashSet<(TraceId, SpanId)> = HashSet::new();
         let mut roots: HashMap<TraceId, SpanId> = HashMap::new();
         for obs in &batch.observations {
-            spans.insert((obs.trace_id, obs.id), ());
+            spans.insert((obs.trace_id, obs.id));
             if obs.is_root() {
                 roots.insert(obs.trace_id, obs.id);
             }
         }
         for score in &batch.scores {
             let target = match score.observation_id {
-                Some(id) => Some(id).filter(|id| spans.contains_key(&(score.trace_id, *id))),
+                Some(id) => Some(id).filter(|id| spans.contains(&(score.trace_id, *id))),
                 None => roots.get(&score.trace_id).copied(),
             };
             match target {

@@ -478,7 +478,7 @@ async fn observed_functions_export_session_and_user_on_every_span() {
 }
 
 #[test]
-fn a_plain_collector_gets_its_headers_and_no_langfuse_auth_or_scores() {
+fn a_plain_collector_gets_its_headers_and_no_langfuse_auth_or_scores_api() {
     let server = Server::accepting();
     let endpoint = server.base_url.clone();
     let client = Config::from_vars(vars(&[
