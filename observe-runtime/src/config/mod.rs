@@ -587,15 +587,18 @@ impl Config {
     /// The `service.name` the OTLP resource carries: [`Config::service_name`], else the
     /// resource attributes', else `unknown_service:<executable name>`.
     fn resolved_service_name(&self) -> String {
-        self.service_name
-            .clone()
-            .or_else(|| {
-                self.resource_attributes
-                    .iter()
-                    .find(|(k, _)| k == "service.name")
-                    .map(|(_, v)| v.clone())
-            })
+        self.given_service_name()
             .unwrap_or_else(vars::default_service_name)
+    }
+
+    /// The `service.name` the settings give, if any.
+    fn given_service_name(&self) -> Option<String> {
+        self.service_name.clone().or_else(|| {
+            self.resource_attributes
+                .iter()
+                .find(|(k, _)| k == "service.name")
+                .map(|(_, v)| v.clone())
+        })
     }
 
     /// Writes the OpenTelemetry GenAI content attributes (`gen_ai.input.messages`,

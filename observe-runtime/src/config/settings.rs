@@ -338,7 +338,9 @@ pub const SETTINGS: &[Setting] = &[
             c.service_name = Some(v.to_owned());
             Ok(())
         },
-        |c| Some(c.resolved_service_name()),
+        // Unset, the name depends on the executable: the resource shows it
+        // (`unknown_service:<executable>`), the setting shows nothing.
+        |c| c.given_service_name(),
     ),
     setting(
         vars::GENAI_CONTENT,

@@ -418,7 +418,11 @@ fn service_name_follows_opentelemetry() {
             .unwrap()
             .value(var::SERVICE_NAME)
     };
-    assert_eq!(name(&[]), Some(format!("unknown_service:{stem}")));
+    assert_eq!(
+        name(&[]),
+        None,
+        "unset: the resource says `unknown_service:...`"
+    );
     assert_eq!(
         name(&[(var::RESOURCE_ATTRIBUTES, "service.name=billing,team=ai")]).as_deref(),
         Some("billing")
