@@ -492,6 +492,48 @@ mod tests {
     }
 
     #[test]
+    fn what_a_model_call_reports_is_cut_like_the_model() {
+        let mut o = obs();
+        o.details_mut().gen_ai = Some(Box::new(GenAiCall {
+            provider: Some("p".repeat(1_000)),
+            operation: None,
+            response_id: Some("r".repeat(1_000)),
+            finish_reasons: vec!["stop".into(), "f".repeat(1_000)],
+        }));
+        assert!(Limits::new(1_000_000).observation(&mut o));
+        let call = o.details().gen_ai.as_deref().unwrap();
+        for text in [
+            call.provider.as_deref().unwrap(),
+            call.response_id.as_deref().unwrap(),
+            &call.finish_reasons[1],
+        ] {
+            assert_eq!(text.chars().count(), MAX_ATTRIBUTE_CHARS);
+        }
+        assert_eq!(call.finish_reasons[0], "stop");
+    }
+
+    #[test]
+    fn an_agent_keeps_its_model_and_loses_its_usage_and_cost() {
+        for (kind, kept) in [
+            (ObservationType::Agent, false),
+            (ObservationType::Generation, true),
+            (ObservationType::Span, true),
+        ] {
+            let mut o = obs();
+            o.kind = kind;
+            let d = o.details_mut();
+            d.model = Some("gpt-4o".into());
+            d.usage = Some(Usage::new(10, 2));
+            d.cost = Some(Cost::total_only(0.1));
+            Limits::new(1_000_000).observation(&mut o);
+            let d = o.details();
+            assert_eq!(d.model.as_deref(), Some("gpt-4o"), "{kind:?}");
+            assert_eq!(d.usage.is_some(), kept, "{kind:?}");
+            assert_eq!(d.cost.is_some(), kept, "{kind:?}");
+        }
+    }
+
+    #[test]
     fn depth_is_measured_outside_strings_only() {
         assert!(!deeper_than(&nested(100), 100));
         assert!(deeper_than(&nested(101), 100));

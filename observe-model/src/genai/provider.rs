@@ -87,28 +87,42 @@ const BEDROCK_VENDORS: &[&str] = &[
 /// assert_eq!(provider_for_model("llama-3.1-8b"), None);
 /// ```
 pub fn provider_for_model(model: &str) -> Option<&'static str> {
-    let lower = model.trim().to_ascii_lowercase();
+    let model = model.trim();
     // Bedrock ids may start with a region group (`us.`, `eu.`, `apac.`).
-    let unregioned = lower
+    let unregioned = model
         .split_once('.')
-        .filter(|(region, _)| ["us", "eu", "apac", "global"].contains(region))
-        .map_or(lower.as_str(), |(_, rest)| rest);
-    if BEDROCK_VENDORS.iter().any(|v| unregioned.starts_with(v)) {
+        .filter(|(region, _)| {
+            ["us", "eu", "apac", "global"]
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(region))
+        })
+        .map_or(model, |(_, rest)| rest);
+    if BEDROCK_VENDORS
+        .iter()
+        .any(|v| starts_with_ignoring_case(unregioned, v))
+    {
         return Some("aws.bedrock");
     }
-    if let Some((route, rest)) = lower.split_once('/') {
-        if let Some((_, provider)) = ROUTES.iter().find(|(r, _)| *r == route) {
+    if let Some((route, rest)) = model.split_once('/') {
+        if let Some((_, provider)) = ROUTES.iter().find(|(r, _)| r.eq_ignore_ascii_case(route)) {
             return Some(provider);
         }
         return family(rest);
     }
-    family(&lower)
+    family(model)
+}
+
+/// Compared without allocating: this runs for every generation an exporter writes.
+fn starts_with_ignoring_case(text: &str, prefix: &str) -> bool {
+    text.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 fn family(model: &str) -> Option<&'static str> {
     FAMILIES
         .iter()
-        .find(|(prefix, _)| model.starts_with(prefix))
+        .find(|(prefix, _)| starts_with_ignoring_case(model, prefix))
         .map(|(_, provider)| *provider)
 }
 
