@@ -586,6 +586,7 @@ impl Config {
 
     /// The `service.name` the OTLP resource carries: [`Config::service_name`], else the
     /// resource attributes', else `unknown_service:<executable name>`.
+    #[cfg(feature = "otlp")]
     fn resolved_service_name(&self) -> String {
         self.given_service_name()
             .unwrap_or_else(vars::default_service_name)
