@@ -12,7 +12,7 @@
 //! | --- | --- | --- |
 //! | observation name | [`MAX_NAME_CHARS`] characters | cut, with a marker |
 //! | status message | [`MAX_MESSAGE_CHARS`] characters | cut, with a marker |
-//! | model, prompt name, observation version | [`MAX_ATTRIBUTE_CHARS`] characters | cut, with a marker |
+//! | model, prompt name, observation version, provider, response id, each finish reason | [`MAX_ATTRIBUTE_CHARS`] characters | cut, with a marker |
 //! | usage and cost keys | [`MAX_ATTRIBUTE_CHARS`] characters | entry dropped |
 //! | trace name, user id, session id, version, release, each tag | [`MAX_ATTRIBUTE_CHARS`] characters (Langfuse's) | dropped at the API with a warning; cut on the worker (values set through settings) |
 //! | trace metadata key and JSON-encoded value | [`MAX_ATTRIBUTE_CHARS`] characters (Langfuse's) | entry dropped |
