@@ -190,3 +190,86 @@ fn with_langfuse_keys_the_example_exports_over_otlp_and_prints_the_trace_url() {
     assert!(!dir.path().join(".observe").exists());
     assert!(!out.contains("Stored in"), "{out}");
 }
+
+#[test]
+fn sent_to_a_collector_the_example_carries_the_genai_conventions_and_no_usage_on_agents() {
+    let server = Server::accepting();
+    let dir = tempfile::tempdir().unwrap();
+    stdout(
+        &example()
+            .current_dir(dir.path())
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &server.base_url)
+            .env("OBSERVE_GENAI_CONTENT", "true")
+            .output()
+            .unwrap(),
+    );
+    let requests = server.to("/v1/traces");
+    assert!(!requests.is_empty());
+    for r in &requests {
+        let resource = r.otlp().resource_spans[0].resource.clone().unwrap();
+        let service = resource
+            .attributes
+            .iter()
+            .find(|kv| kv.key == "service.name")
+            .and_then(|kv| kv.value.clone()?.value);
+        assert_eq!(
+            service,
+            Some(
+                opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
+                    "unknown_service:content_analysis".into()
+                )
+            ),
+            "OpenTelemetry's default service name"
+        );
+    }
+    let spans = server.spans();
+    let agents: Vec<_> = spans
+        .iter()
+        .filter(|s| attr_str(s, "gen_ai.operation.name").as_deref() == Some("invoke_agent"))
+        .collect();
+    assert_eq!(agents.len(), 8, "the example's eight agents");
+    for agent in &agents {
+        let keys = attrs(agent);
+        assert!(
+            !keys
+                .keys()
+                .any(|k| k.contains("usage") || k.contains("cost")),
+            "Langfuse drops usage on agents, so none may sit there: {} {keys:?}",
+            agent.name
+        );
+    }
+    let generations: Vec<_> = spans
+        .iter()
+        .filter(|s| attr_str(s, "langfuse.observation.type").as_deref() == Some("generation"))
+        .collect();
+    assert!(generations.len() >= 5, "{}", generations.len());
+    for g in &generations {
+        assert_eq!(
+            attr_str(g, "gen_ai.operation.name").as_deref(),
+            Some("chat"),
+            "{}",
+            g.name
+        );
+        assert_eq!(
+            attr_str(g, "gen_ai.provider.name").as_deref(),
+            Some("openai"),
+            "{}: the provider follows from the model",
+            g.name
+        );
+        assert!(
+            attrs(g).contains_key("gen_ai.usage.input_tokens"),
+            "{}: the usage sits on the model call",
+            g.name
+        );
+        for key in ["gen_ai.input.messages", "gen_ai.output.messages"] {
+            let text = attr_str(g, key).unwrap_or_else(|| panic!("{}: no {key}", g.name));
+            let messages: serde_json::Value = serde_json::from_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {key} is not JSON: {e}", g.name));
+            assert!(
+                messages[0]["parts"][0]["type"] == "text",
+                "{}: {key} = {text}",
+                g.name
+            );
+        }
+    }
+}

@@ -14,12 +14,16 @@
 //! with the status message.
 //!
 //! Beside them, every span carries the OpenTelemetry GenAI attributes that say the same in
-//! the conventions' words ([`observe_model::genai`]): `gen_ai.operation.name`, `gen_ai.request.model`
-//! and `gen_ai.response.model`, `gen_ai.usage.*` tokens, the `gen_ai.request.*` model
-//! parameters, `gen_ai.conversation.id` (the session) and
-//! `gen_ai.response.time_to_first_chunk`, so that Jaeger, Tempo, Honeycomb or Datadog read a
-//! generation too. Langfuse reads its own `langfuse.observation.*` first, so the generation
-//! it builds is the same with or without them (docs/CONFIGURATION.md has the mapping).
+//! the conventions' words ([`observe_model::genai`]; written by `otlp/genai_attributes.rs`):
+//! `gen_ai.operation.name`, `gen_ai.provider.name`, `gen_ai.request.model` and
+//! `gen_ai.response.model`, `gen_ai.response.id` and `finish_reasons`, `gen_ai.usage.*`
+//! tokens, the `gen_ai.request.*` model parameters, `gen_ai.conversation.id` (the session)
+//! and `gen_ai.response.time_to_first_chunk`, so that Jaeger, Tempo, Honeycomb or Datadog
+//! read a generation too; the content attributes on request
+//! ([`OtlpExporter::genai_content`]). Langfuse reads its own `langfuse.observation.*` first,
+//! so the generation it builds is the same with or without them (docs/CONFIGURATION.md has
+//! the mapping). To a collector, scores go as `gen_ai.evaluation.result` span events
+//! (`otlp/evaluation.rs`); to Langfuse, through its scores API.
 //!
 //! The bytes are written straight from the model, without building `opentelemetry-proto`'s
 //! generated message structs first (one attribute is a few byte copies, no allocation). This
@@ -39,8 +43,15 @@ use crate::http::{self, HeaderStyle, HttpOptions, Sender, SetupError, Target};
 use crate::json::{write_cost_json, write_usage_json};
 use crate::scores::{observations_then_scores, ScoreTarget, LANGFUSE_AUTH_HINT};
 use observe_model::export::{Batch, ExportError, Exporter};
-use observe_model::genai::{self, attributes as gen_ai, GenAiUsage};
-use observe_model::model::{Json, Level, Observation, ObservationDetails, TraceAttributes};
+use observe_model::genai::attributes as gen_ai;
+use observe_model::model::{Json, Level, Observation, Score, TraceAttributes};
+
+mod evaluation;
+mod genai_attributes;
+
+use evaluation::Evaluations;
+
+pub use genai_attributes::DEFAULT_CONTENT_MAX_BYTES;
 
 /// The instrumentation scope name; Langfuse treats spans of a scope starting with
 /// `langfuse-sdk` as its own.
@@ -158,14 +169,24 @@ impl Resource {
 }
 
 impl Default for Resource {
-    /// `service.name` = `observe`.
+    /// `service.name` = `unknown_service:<executable name>`, as OpenTelemetry SDKs name a
+    /// service that did not name itself.
     fn default() -> Self {
-        Resource::new("observe")
+        Resource::new(observe_model::vars::default_service_name())
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Attributes: one mapping from the model, written by two sinks (raw bytes, generated structs).
+
+/// What an exporter writes beyond the attributes every span carries.
+#[derive(Clone, Copy, Debug, Default)]
+struct Extras {
+    /// The GenAI content attributes, each within this many bytes (opt-in).
+    content_max_bytes: Option<usize>,
+    /// Scores as `gen_ai.evaluation.result` span events (a collector, not Langfuse).
+    evaluations: bool,
+}
 
 /// Where the attribute mapping writes.
 trait Sink {
@@ -233,7 +254,12 @@ fn visit_trace(t: &TraceAttributes, sink: &mut impl Sink) {
 }
 
 /// The attributes that depend on the observation.
-fn visit_observation(obs: &Observation, sink: &mut impl Sink, scratch: &mut Vec<u8>) {
+fn visit_observation(
+    obs: &Observation,
+    sink: &mut impl Sink,
+    scratch: &mut Vec<u8>,
+    extras: Extras,
+) {
     let t = &*obs.trace;
     let d = obs.details.as_deref();
     if let Some(v) = d
@@ -251,7 +277,7 @@ fn visit_observation(obs: &Observation, sink: &mut impl Sink, scratch: &mut Vec<
     }
     sink.str(key::OBSERVATION_TYPE, obs.kind.as_str());
     sink.str(key::LEVEL, obs.level.as_str());
-    visit_gen_ai_operation(obs, sink);
+    genai_attributes::visit_operation(obs, sink);
     let Some(d) = d else {
         return;
     };
@@ -292,92 +318,7 @@ fn visit_observation(obs: &Observation, sink: &mut impl Sink, scratch: &mut Vec<
     if let Some(v) = d.prompt_version {
         sink.int(key::PROMPT_VERSION, v);
     }
-    visit_gen_ai(obs, d, sink);
-}
-
-/// The OpenTelemetry GenAI attributes, beside the `langfuse.observation.*` ones that carry
-/// the same facts: any OpenTelemetry backend reads these, and Langfuse reads its own first
-/// (docs/CONFIGURATION.md, "GenAI conventions"). A bare span has none but the operation.
-fn visit_gen_ai_operation(obs: &Observation, sink: &mut impl Sink) {
-    if let Some(op) = genai::operation_name(obs.kind) {
-        sink.str(gen_ai::OPERATION_NAME, op);
-    }
-}
-
-fn visit_gen_ai(obs: &Observation, d: &ObservationDetails, sink: &mut impl Sink) {
-    if let Some(v) = &d.model {
-        sink.str(gen_ai::REQUEST_MODEL, v);
-        sink.str(gen_ai::RESPONSE_MODEL, v);
-    }
-    if let Some(parameters) = &d.model_parameters {
-        visit_request_parameters(parameters, sink);
-    }
-    if let Some(usage) = &d.usage {
-        let g = GenAiUsage::from_usage(usage);
-        for (k, v) in [
-            (gen_ai::USAGE_INPUT_TOKENS, g.input_tokens),
-            (gen_ai::USAGE_OUTPUT_TOKENS, g.output_tokens),
-            (gen_ai::USAGE_CACHE_READ, g.cache_read_input_tokens),
-            (gen_ai::USAGE_CACHE_CREATION, g.cache_creation_input_tokens),
-            (gen_ai::USAGE_REASONING, g.reasoning_output_tokens),
-        ] {
-            if let Some(v) = v {
-                sink.int(k, i64::try_from(v).unwrap_or(i64::MAX));
-            }
-        }
-    }
-    if let Some(first) = d.completion_start_time.filter(|t| *t >= obs.start) {
-        sink.double(
-            gen_ai::TIME_TO_FIRST_CHUNK,
-            first.since(obs.start).as_secs_f64(),
-        );
-    }
-}
-
-/// `gen_ai.request.<name>` for each model parameter the conventions define, with its JSON
-/// type kept (integer, double, string, bool, array of strings); other parameters and other
-/// value shapes stay only in `langfuse.observation.model.parameters`.
-fn visit_request_parameters(parameters: &Json, sink: &mut impl Sink) {
-    use serde_json::Value;
-    let Ok(map) = serde_json::from_str::<serde_json::Map<String, Value>>(parameters.as_str())
-    else {
-        return;
-    };
-    let mut written: Vec<&str> = Vec::new();
-    for (k, v) in &map {
-        let Some(name) = genai::request_parameter(k) else {
-            continue;
-        };
-        // Two spellings of one parameter (`max_tokens` and `max_completion_tokens`): the
-        // first wins, so the span never carries one key twice.
-        if written.contains(&name) {
-            continue;
-        }
-        let key = format!("{}{name}", gen_ai::REQUEST_PREFIX);
-        match v {
-            Value::Number(n) => match n.as_i64() {
-                Some(i) => sink.int(&key, i),
-                None => match n.as_f64() {
-                    Some(x) => sink.double(&key, x),
-                    None => continue,
-                },
-            },
-            Value::String(s) if name == "stop_sequences" || name == "encoding_formats" => {
-                sink.strings(&key, std::slice::from_ref(s))
-            }
-            Value::String(s) => sink.str(&key, s),
-            Value::Bool(b) => sink.boolean(&key, *b),
-            Value::Array(items) if items.iter().all(Value::is_string) => {
-                let items: Vec<String> = items
-                    .iter()
-                    .filter_map(|i| i.as_str().map(str::to_owned))
-                    .collect();
-                sink.strings(&key, &items);
-            }
-            _ => continue,
-        }
-        written.push(name);
-    }
+    genai_attributes::visit_details(obs, d, sink, extras.content_max_bytes);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -492,6 +433,7 @@ pub struct Encoder {
     span: Vec<u8>,
     trace: Vec<u8>,
     scratch: Vec<u8>,
+    extras: Extras,
 }
 
 impl Encoder {
@@ -504,6 +446,11 @@ impl Encoder {
     /// spans and are left out). The bytes stay valid until the next call.
     pub fn encode(&mut self, batch: &Batch, resource: &Resource) -> &[u8] {
         self.spans.clear();
+        let evaluations = if self.extras.evaluations {
+            Evaluations::plan(batch)
+        } else {
+            Evaluations::default()
+        };
         let mut cached: *const TraceAttributes = std::ptr::null();
         for obs in &batch.observations {
             let attrs: *const TraceAttributes = &*obs.trace;
@@ -519,8 +466,20 @@ impl Encoder {
                 cached = attrs;
             }
             self.span.clear();
-            write_span(obs, &self.trace, &mut self.span, &mut self.scratch);
+            write_span(
+                obs,
+                &self.trace,
+                &mut self.span,
+                &mut self.scratch,
+                self.extras,
+            );
+            write_events(evaluations.on(obs.trace_id, obs.id), &mut self.span);
             put_bytes(&mut self.spans, tag(2, LEN), &self.span); // ScopeSpans.spans
+        }
+        for score in evaluations.apart() {
+            self.span.clear();
+            write_score_span(score, &mut self.span);
+            put_bytes(&mut self.spans, tag(2, LEN), &self.span);
         }
 
         // Resource { attributes = 1 }
@@ -558,7 +517,13 @@ impl Encoder {
 }
 
 /// One `Span` message body.
-fn write_span(obs: &Observation, trace_attrs: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+fn write_span(
+    obs: &Observation,
+    trace_attrs: &[u8],
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+    extras: Extras,
+) {
     put_bytes(out, tag(1, LEN), &obs.trace_id.to_bytes());
     put_bytes(out, tag(2, LEN), &obs.id.to_bytes());
     if let Some(parent) = obs.parent_id {
@@ -579,6 +544,7 @@ fn write_span(obs: &Observation, trace_attrs: &[u8], out: &mut Vec<u8>, scratch:
             field_tag: tag(9, LEN),
         },
         scratch,
+        extras,
     );
     if obs.level == Level::Error {
         let message = obs.details().status_message.as_deref().unwrap_or("");
@@ -598,6 +564,68 @@ fn write_span(obs: &Observation, trace_attrs: &[u8], out: &mut Vec<u8>, scratch:
     // Span.flags: field 16, fixed32; the tag needs two bytes.
     put_varint(out, (16 << 3) | FIXED32 as u64);
     out.extend_from_slice(&SPAN_FLAGS.to_le_bytes());
+}
+
+/// `Span.events`: one `gen_ai.evaluation.result` event per score.
+fn write_events(scores: &[&Score], out: &mut Vec<u8>) {
+    let mut event = Vec::new();
+    for score in scores {
+        event.clear();
+        event.push(tag(1, FIXED64)); // Event.time_unix_nano
+        event.extend_from_slice(&score.timestamp.as_nanos().to_le_bytes());
+        put_bytes(
+            &mut event,
+            tag(2, LEN),
+            gen_ai::EVALUATION_RESULT.as_bytes(),
+        );
+        evaluation::visit(
+            score,
+            &mut PbSink {
+                buf: &mut event,
+                field_tag: tag(3, LEN), // Event.attributes
+            },
+        );
+        put_bytes(out, tag(11, LEN), &event); // Span.events
+    }
+}
+
+/// The span of its own that carries a score whose evaluated span is not in the batch.
+fn write_score_span(score: &Score, out: &mut Vec<u8>) {
+    put_bytes(out, tag(1, LEN), &score.trace_id.to_bytes());
+    put_bytes(out, tag(2, LEN), &evaluation::own_span_id(score).to_bytes());
+    if let Some(parent) = score.observation_id {
+        put_bytes(out, tag(4, LEN), &parent.to_bytes());
+    }
+    put_bytes(
+        out,
+        tag(5, LEN),
+        evaluation::own_span_name(score).as_bytes(),
+    );
+    out.push(tag(6, VARINT));
+    out.push(SPAN_KIND_INTERNAL);
+    for field in [7, 8] {
+        out.push(tag(field, FIXED64));
+        out.extend_from_slice(&score.timestamp.as_nanos().to_le_bytes());
+    }
+    visit_score_span(
+        score,
+        &mut PbSink {
+            buf: out,
+            field_tag: tag(9, LEN),
+        },
+    );
+    write_events(&[score], out);
+    put_varint(out, (16 << 3) | FIXED32 as u64);
+    out.extend_from_slice(&SPAN_FLAGS.to_le_bytes());
+}
+
+/// A score's own span's attributes: the evaluation's, and the session, as on every span.
+fn visit_score_span(score: &Score, sink: &mut impl Sink) {
+    if let Some(v) = &score.session_id {
+        sink.str(key::SESSION_ID, v);
+        sink.str(gen_ai::CONVERSATION_ID, v);
+    }
+    evaluation::visit(score, sink);
 }
 
 /// Encodes the batch's observations into OTLP protobuf bytes (not compressed): the
@@ -633,7 +661,6 @@ pub struct OtlpExporter {
     encoder: Encoder,
     gzip: bool,
     scores: Option<ScoreTarget>,
-    said_scores_dropped: bool,
 }
 
 impl std::fmt::Debug for OtlpExporter {
@@ -676,8 +703,8 @@ impl OtlpExporter {
     }
 
     /// Any OTLP/HTTP collector: `endpoint` is the full traces URL
-    /// (`http://localhost:4318/v1/traces`), `headers` are sent as given. Scores are not
-    /// spans; this destination leaves them out.
+    /// (`http://localhost:4318/v1/traces`), `headers` are sent as given. Scores go as
+    /// `gen_ai.evaluation.result` events on the spans they evaluate.
     pub fn collector(
         endpoint: &str,
         headers: &[(String, String)],
@@ -688,7 +715,7 @@ impl OtlpExporter {
         for (name, value) in headers {
             http::insert(&mut map, name, value)?;
         }
-        OtlpExporter::with_target(
+        let mut exporter = OtlpExporter::with_target(
             "otlp",
             Target {
                 destination: "OTLP collector".to_owned(),
@@ -697,7 +724,9 @@ impl OtlpExporter {
                 auth_hint: "check the collector's credentials in OTEL_EXPORTER_OTLP_HEADERS",
             },
             options,
-        )
+        )?;
+        exporter.encoder.extras.evaluations = true;
+        Ok(exporter)
     }
 
     fn with_target(
@@ -720,11 +749,29 @@ impl OtlpExporter {
             encoder: Encoder::new(),
             gzip: true,
             scores: None,
-            said_scores_dropped: false,
         })
     }
 
-    /// Replaces the resource (default: `service.name` = `observe`).
+    /// Writes the GenAI content attributes (`gen_ai.input.messages`,
+    /// `gen_ai.output.messages`, `gen_ai.system_instructions`) on generations, built from
+    /// their captured input and output, each within [`DEFAULT_CONTENT_MAX_BYTES`]. Off by
+    /// default; meant for backends other than Langfuse, which reads the captured input and
+    /// output already (`OBSERVE_GENAI_CONTENT=true` turns it on for the collector).
+    ///
+    /// ```
+    /// use observe_export::http::HttpOptions;
+    /// use observe_export::otlp::OtlpExporter;
+    /// let e = OtlpExporter::collector("http://localhost:4318/v1/traces", &[], HttpOptions::default())
+    ///     .unwrap()
+    ///     .genai_content(true);
+    /// # drop(e);
+    /// ```
+    pub fn genai_content(mut self, on: bool) -> OtlpExporter {
+        self.encoder.extras.content_max_bytes = on.then_some(DEFAULT_CONTENT_MAX_BYTES);
+        self
+    }
+
+    /// Replaces the resource (default: `service.name` = `unknown_service:<executable>`).
     pub fn resource(mut self, resource: Resource) -> OtlpExporter {
         self.resource = resource;
         self
@@ -768,7 +815,39 @@ pub(crate) fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 impl OtlpExporter {
-    /// Encodes and posts a batch's spans (scores are sent apart).
+    /// A collector's batch with scores: the scores go as `gen_ai.evaluation.result` events
+    /// with the spans, in one request. If that request is too large, the scores go alone
+    /// (each on a span of its own) and the spans are split as usual; a score fails with the
+    /// request that carried it.
+    fn export_with_evaluations(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        match self.send_spans(batch) {
+            Err(ExportError::TooLarge { .. }) => {
+                let scores = Batch {
+                    observations: Vec::new(),
+                    scores: batch.scores.clone(),
+                };
+                let spans = Batch {
+                    observations: batch.observations.clone(),
+                    scores: Vec::new(),
+                };
+                let spans_sent = if spans.observations.is_empty() {
+                    Ok(())
+                } else {
+                    observe_model::export::send_halving(&spans, &mut |part: &Batch| {
+                        self.send_spans(part)
+                    })
+                };
+                let scores_sent = self.send_spans(&scores);
+                observe_model::export::combine(vec![
+                    (spans_sent, batch.observations.len()),
+                    (scores_sent, batch.scores.len()),
+                ])
+            }
+            other => other,
+        }
+    }
+
+    /// Encodes and posts a batch's spans (and, to a collector, its scores as events).
     fn send_spans(&mut self, batch: &Batch) -> Result<(), ExportError> {
         let bytes = self.encoder.encode(batch, &self.resource);
         let body = if self.gzip {
@@ -789,6 +868,9 @@ impl Exporter for OtlpExporter {
     }
 
     fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        if self.scores.is_none() && !batch.scores.is_empty() {
+            return self.export_with_evaluations(batch);
+        }
         let mut spans = Ok(());
         if !batch.observations.is_empty() {
             // A 413 splits the batch, so only a record too large on its own fails.
@@ -802,20 +884,7 @@ impl Exporter for OtlpExporter {
                     target.send(&mut self.sender, &batch.scores)
                 })
             }
-            None => {
-                if !batch.scores.is_empty() && !self.said_scores_dropped {
-                    self.said_scores_dropped = true;
-                    tracing::info!(
-                        "observe: scores are not spans; the OTLP collector destination leaves \
-                         them out (Langfuse destinations send them)"
-                    );
-                }
-                // Left out on purpose, so counted as delivered: only the spans can fail.
-                observe_model::export::combine(vec![
-                    (spans, batch.observations.len()),
-                    (Ok(()), batch.scores.len()),
-                ])
-            }
+            None => spans,
         }
     }
 
@@ -839,7 +908,9 @@ mod oracle {
     };
     use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
     use opentelemetry_proto::tonic::trace::v1::{
-        span::SpanKind, status::StatusCode, ResourceSpans, ScopeSpans, Span, Status,
+        span::{Event, SpanKind},
+        status::StatusCode,
+        ResourceSpans, ScopeSpans, Span, Status,
     };
 
     struct StructSink<'a>(&'a mut Vec<KeyValue>);
@@ -898,15 +969,63 @@ mod oracle {
 
     /// The batch's observations as `opentelemetry-proto`'s generated request: what the bytes
     /// must decode to.
-    pub(super) fn to_request(batch: &Batch, resource: &Resource) -> ExportTraceServiceRequest {
+    pub(super) fn to_request(
+        batch: &Batch,
+        resource: &Resource,
+        extras: Extras,
+    ) -> ExportTraceServiceRequest {
         let mut scratch = Vec::new();
+        let evaluations = if extras.evaluations {
+            Evaluations::plan(batch)
+        } else {
+            Evaluations::default()
+        };
+        let events = |scores: &[&Score]| -> Vec<Event> {
+            scores
+                .iter()
+                .map(|score| {
+                    let mut attributes = Vec::new();
+                    evaluation::visit(score, &mut StructSink(&mut attributes));
+                    Event {
+                        time_unix_nano: score.timestamp.as_nanos(),
+                        name: gen_ai::EVALUATION_RESULT.to_owned(),
+                        attributes,
+                        ..Default::default()
+                    }
+                })
+                .collect()
+        };
+        let score_spans: Vec<Span> = evaluations
+            .apart()
+            .iter()
+            .map(|score| {
+                let mut attributes = Vec::new();
+                visit_score_span(score, &mut StructSink(&mut attributes));
+                Span {
+                    trace_id: score.trace_id.to_bytes().to_vec(),
+                    span_id: evaluation::own_span_id(score).to_bytes().to_vec(),
+                    parent_span_id: score
+                        .observation_id
+                        .map(|p| p.to_bytes().to_vec())
+                        .unwrap_or_default(),
+                    flags: SPAN_FLAGS,
+                    name: evaluation::own_span_name(score),
+                    kind: SpanKind::Internal as i32,
+                    start_time_unix_nano: score.timestamp.as_nanos(),
+                    end_time_unix_nano: score.timestamp.as_nanos(),
+                    attributes,
+                    events: events(&[score]),
+                    ..Default::default()
+                }
+            })
+            .collect();
         let spans = batch
             .observations
             .iter()
             .map(|obs| {
                 let mut attributes = Vec::new();
                 visit_trace(&obs.trace, &mut StructSink(&mut attributes));
-                visit_observation(obs, &mut StructSink(&mut attributes), &mut scratch);
+                visit_observation(obs, &mut StructSink(&mut attributes), &mut scratch, extras);
                 let status = (obs.level == Level::Error).then(|| Status {
                     message: obs.details().status_message.clone().unwrap_or_default(),
                     code: StatusCode::Error as i32,
@@ -925,9 +1044,11 @@ mod oracle {
                     end_time_unix_nano: obs.end.as_nanos(),
                     attributes,
                     status,
+                    events: events(evaluations.on(obs.trace_id, obs.id)),
                     ..Default::default()
                 }
             })
+            .chain(score_spans)
             .collect();
         let mut resource_attributes = Vec::new();
         for (k, v) in resource.attributes() {
@@ -1039,8 +1160,46 @@ mod tests {
             d.cost = rng.bool().then(|| Cost::new(rng.f64(), f64::NAN));
             d.prompt_version = rng.bool().then(|| rng.i64(..));
             d.completion_start_time = rng.bool().then(|| Timestamp(rng.u64(..)));
+            d.gen_ai = rng.bool().then(|| {
+                Box::new(GenAiCall {
+                    provider: rng.bool().then(|| random_text(rng)),
+                    operation: rng.bool().then(|| "text_completion".to_owned()),
+                    response_id: rng.bool().then(|| random_text(rng)),
+                    finish_reasons: (0..rng.usize(0..3)).map(|_| random_text(rng)).collect(),
+                })
+            });
+            if rng.bool() {
+                d.input = Some(Json::from_value(&serde_json::json!({"messages": [
+                    {"role": "system", "content": random_text(rng)},
+                    {"role": "user", "content": random_text(rng).repeat(rng.usize(0..500))},
+                ]})));
+            }
         }
         obs
+    }
+
+    /// A score of one of `observations` (or of its trace), or of a span not among them.
+    fn random_score(rng: &mut fastrand::Rng, observations: &[Box<Observation>]) -> Score {
+        let target = (!observations.is_empty() && rng.bool())
+            .then(|| &observations[rng.usize(0..observations.len())]);
+        Score {
+            id: format!("{:032x}", rng.u128(..)),
+            trace_id: target.map_or(TraceId(rng.u128(1..)), |o| o.trace_id),
+            observation_id: match (target, rng.bool()) {
+                (Some(o), true) => Some(o.id),
+                (None, true) => Some(SpanId(rng.u64(1..))),
+                _ => None,
+            },
+            name: random_text(rng),
+            value: match rng.u8(0..3) {
+                0 => ScoreValue::Numeric(rng.f64()),
+                1 => ScoreValue::Boolean(rng.bool()),
+                _ => ScoreValue::Categorical(random_text(rng)),
+            },
+            comment: rng.bool().then(|| random_text(rng)),
+            timestamp: Timestamp(rng.u64(..)),
+            session_id: rng.bool().then(|| random_text(rng)),
+        }
     }
 
     /// The hand-written bytes decode to exactly what the generated types build, over random
@@ -1063,16 +1222,26 @@ mod tests {
                 .metadata
                 .insert(random_text(&mut rng), random_json(&mut rng));
             let trace = Arc::new(trace);
+            let observations: Vec<Box<Observation>> = (0..rng.usize(0..20))
+                .map(|_| Box::new(random_observation(&mut rng, &trace)))
+                .collect();
+            let scores = (0..rng.usize(0..4))
+                .map(|_| Box::new(random_score(&mut rng, &observations)))
+                .collect();
             let batch = Batch {
-                observations: (0..rng.usize(0..20))
-                    .map(|_| Box::new(random_observation(&mut rng, &trace)))
-                    .collect(),
-                scores: vec![],
+                observations,
+                scores,
             };
-            let bytes = encode_batch(&batch, &resource);
+            let extras = Extras {
+                content_max_bytes: rng.bool().then(|| rng.usize(16..4_000)),
+                evaluations: rng.bool(),
+            };
+            let mut encoder = Encoder::new();
+            encoder.extras = extras;
+            let bytes = encoder.encode(&batch, &resource).to_vec();
             let decoded = ExportTraceServiceRequest::decode(&bytes[..])
                 .unwrap_or_else(|e| panic!("round {round}: {e}"));
-            let reference = oracle::to_request(&batch, &resource);
+            let reference = oracle::to_request(&batch, &resource, extras);
             // Equal as messages; the bytes may differ where the encoder writes a field with
             // its default value (an empty name) that prost leaves out: both decode the same.
             assert_eq!(decoded, reference, "round {round}");

@@ -11,6 +11,10 @@
 //! inverse of the server's mapping (CONTRACT.md: input minus cache counts, output minus
 //! reasoning).
 //!
+//! Beside the usage, [`provider_for_model`] names who serves a model,
+//! [`operation_for`] the operation of an observation type, and [`content_attributes`]
+//! writes captured chat input and output in the conventions' message schema.
+//!
 //! ```
 //! use observe_model::genai::{canonical_usage_key, usage_keys, GenAiUsage};
 //! use observe_model::model::Usage;
@@ -24,6 +28,12 @@
 //! ```
 
 use crate::model::{ObservationType, Usage};
+
+mod messages;
+mod provider;
+
+pub use messages::{content_attributes, ContentAttributes};
+pub use provider::{provider_for_model, GENERATION_OPERATIONS};
 
 /// Usage keys with a shared meaning, in Langfuse's spelling.
 pub mod usage_keys {
@@ -146,6 +156,65 @@ pub mod attributes {
     pub const CONVERSATION_ID: &str = "gen_ai.conversation.id";
     /// Seconds from the request to the first chunk of the answer.
     pub const TIME_TO_FIRST_CHUNK: &str = "gen_ai.response.time_to_first_chunk";
+    /// Who served the call (`openai`, `anthropic`...); it replaced `gen_ai.system`.
+    pub const PROVIDER_NAME: &str = "gen_ai.provider.name";
+    /// The provider's id of the answer.
+    pub const RESPONSE_ID: &str = "gen_ai.response.id";
+    /// Why the answer stopped, one reason per choice (an array of strings).
+    pub const RESPONSE_FINISH_REASONS: &str = "gen_ai.response.finish_reasons";
+    /// The chat history sent, as JSON in the conventions' message schema (opt-in).
+    pub const INPUT_MESSAGES: &str = "gen_ai.input.messages";
+    /// The answer, as JSON in the conventions' message schema (opt-in).
+    pub const OUTPUT_MESSAGES: &str = "gen_ai.output.messages";
+    /// The system instructions, as a JSON array of parts (opt-in).
+    pub const SYSTEM_INSTRUCTIONS: &str = "gen_ai.system_instructions";
+    /// Name of the span event that carries one evaluation (a score) of the span.
+    pub const EVALUATION_RESULT: &str = "gen_ai.evaluation.result";
+    /// The evaluation's name (the score's name).
+    pub const EVALUATION_NAME: &str = "gen_ai.evaluation.name";
+    /// The evaluation's number (a numeric score, a boolean as 1 or 0).
+    pub const EVALUATION_SCORE_VALUE: &str = "gen_ai.evaluation.score.value";
+    /// The evaluation's label (a categorical score, a boolean as `true` or `false`).
+    pub const EVALUATION_SCORE_LABEL: &str = "gen_ai.evaluation.score.label";
+    /// Why the evaluator gave that score (the score's comment).
+    pub const EVALUATION_EXPLANATION: &str = "gen_ai.evaluation.explanation";
+}
+
+/// `gen_ai.operation.name` for an observation of type `kind` whose caller named
+/// `given`: a generation takes a given operation among [`GENERATION_OPERATIONS`] (else
+/// `chat`); other types always take their own, so that no type is ever sent under an
+/// operation that would make Langfuse read it as another.
+///
+/// ```
+/// use observe_model::genai::operation_for;
+/// use observe_model::model::ObservationType;
+/// assert_eq!(operation_for(ObservationType::Generation, Some("text_completion")), Some("text_completion"));
+/// assert_eq!(operation_for(ObservationType::Generation, Some("invoke_agent")), Some("chat"));
+/// assert_eq!(operation_for(ObservationType::Tool, Some("chat")), Some("execute_tool"));
+/// ```
+pub fn operation_for(kind: ObservationType, given: Option<&str>) -> Option<&'static str> {
+    if kind == ObservationType::Generation {
+        if let Some(op) = given.and_then(|g| GENERATION_OPERATIONS.iter().find(|o| **o == g)) {
+            return Some(op);
+        }
+    }
+    operation_name(kind)
+}
+
+/// True for the types that stand for one model call (generations, embeddings): the ones
+/// that carry a provider, and the only ones Langfuse and the conventions expect usage on.
+///
+/// ```
+/// use observe_model::genai::is_model_call;
+/// use observe_model::model::ObservationType;
+/// assert!(is_model_call(ObservationType::Generation));
+/// assert!(!is_model_call(ObservationType::Agent));
+/// ```
+pub fn is_model_call(kind: ObservationType) -> bool {
+    matches!(
+        kind,
+        ObservationType::Generation | ObservationType::Embedding
+    )
 }
 
 /// `gen_ai.operation.name` for an observation type; `None` for the types the conventions

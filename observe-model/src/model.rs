@@ -661,6 +661,45 @@ pub struct ObservationDetails {
     pub prompt_version: Option<i64>,
     /// Version of the observation's code, when it differs from the trace's.
     pub version: Option<String>,
+    /// What the model call itself reported (provider, response id, finish reasons), for the
+    /// OpenTelemetry GenAI attributes; `None` when nothing was given.
+    pub gen_ai: Option<Box<GenAiCall>>,
+}
+
+/// Facts about one model call that only the GenAI conventions carry (Langfuse keeps them
+/// as metadata at most): who served it, what kind of call it was, the provider's id of the
+/// answer and why it stopped.
+///
+/// ```
+/// use observe_model::model::GenAiCall;
+/// let call = GenAiCall {
+///     provider: Some("openai".into()),
+///     response_id: Some("chatcmpl-123".into()),
+///     finish_reasons: vec!["stop".into()],
+///     ..GenAiCall::default()
+/// };
+/// assert!(!call.is_empty());
+/// assert!(GenAiCall::default().is_empty());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GenAiCall {
+    /// `gen_ai.provider.name` as given (`openai`, `anthropic`, `gcp.gemini`...); without
+    /// it, exporters derive one from the model name.
+    pub provider: Option<String>,
+    /// `gen_ai.operation.name` of a generation when it is not `chat`: `text_completion` or
+    /// `generate_content`.
+    pub operation: Option<String>,
+    /// `gen_ai.response.id`: the provider's id of the answer.
+    pub response_id: Option<String>,
+    /// `gen_ai.response.finish_reasons`, one per choice.
+    pub finish_reasons: Vec<String>,
+}
+
+impl GenAiCall {
+    /// True when nothing is set.
+    pub fn is_empty(&self) -> bool {
+        self == &GenAiCall::default()
+    }
 }
 
 /// One finished observation, as every exporter receives it.

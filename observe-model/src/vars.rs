@@ -53,6 +53,30 @@ pub const OTLP_TRACES_PROTOCOL: &str = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL";
 pub const MODEL_PRICES: &str = "OBSERVE_MODEL_PRICES";
 /// `service.name` of the OTLP resource.
 pub const SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
+/// The `service.name` when neither [`SERVICE_NAME`] nor [`RESOURCE_ATTRIBUTES`] gives one:
+/// OpenTelemetry's `unknown_service:<executable name>` (`unknown_service` when the
+/// executable's name cannot be read), so that two unnamed services still differ.
+///
+/// ```
+/// assert!(observe_model::vars::default_service_name().starts_with("unknown_service"));
+/// ```
+pub fn default_service_name() -> String {
+    let exe = std::env::current_exe().ok().and_then(|p| {
+        p.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .filter(|s| !s.is_empty())
+    });
+    match exe {
+        Some(name) => format!("unknown_service:{name}"),
+        None => "unknown_service".to_owned(),
+    }
+}
+
+/// Attributes of the OTLP resource, `k=v,k2=v2` (values URL-encoded); its `service.name`
+/// counts when [`SERVICE_NAME`] is unset.
+pub const RESOURCE_ATTRIBUTES: &str = "OTEL_RESOURCE_ATTRIBUTES";
+/// Write the GenAI content attributes (`gen_ai.input.messages`...) for the collector.
+pub const GENAI_CONTENT: &str = "OBSERVE_GENAI_CONTENT";
 
 /// The file [`STORE_PATH`] defaults to, relative to the working directory.
 pub const DEFAULT_STORE_PATH: &str = ".observe/traces.db";

@@ -14,6 +14,8 @@
 //! assert_eq!(memory.observations()[0].name, "add");
 //! ```
 
+mod past_scores;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

@@ -12,7 +12,7 @@
 //! | --- | --- | --- |
 //! | observation name | [`MAX_NAME_CHARS`] characters | cut, with a marker |
 //! | status message | [`MAX_MESSAGE_CHARS`] characters | cut, with a marker |
-//! | model, prompt name, observation version | [`MAX_ATTRIBUTE_CHARS`] characters | cut, with a marker |
+//! | model, prompt name, observation version, provider, response id, each finish reason | [`MAX_ATTRIBUTE_CHARS`] characters | cut, with a marker |
 //! | usage and cost keys | [`MAX_ATTRIBUTE_CHARS`] characters | entry dropped |
 //! | trace name, user id, session id, version, release, each tag | [`MAX_ATTRIBUTE_CHARS`] characters (Langfuse's) | dropped at the API with a warning; cut on the worker (values set through settings) |
 //! | trace metadata key and JSON-encoded value | [`MAX_ATTRIBUTE_CHARS`] characters (Langfuse's) | entry dropped |
@@ -38,6 +38,7 @@ use std::sync::{Arc, Weak};
 
 use crate::model::{Json, Metadata, Observation, Score, TraceAttributes};
 
+mod agent_usage;
 mod text;
 mod trace;
 
@@ -85,6 +86,12 @@ pub(crate) fn estimated_size(obs: &Observation) -> usize {
         + opt(&d.model)
         + opt(&d.prompt_name)
         + opt(&d.version)
+        + d.gen_ai.as_deref().map_or(0, |c| {
+            opt(&c.provider)
+                + opt(&c.operation)
+                + opt(&c.response_id)
+                + c.finish_reasons.iter().map(|r| r.len() + 4).sum::<usize>()
+        })
         + d.usage.as_ref().map_or(0, |u| entries_size(u.0.keys()))
         + d.cost.as_ref().map_or(0, |c| entries_size(c.0.keys()))
 }
@@ -187,6 +194,7 @@ impl Limits {
     #[inline]
     pub(crate) fn observation(&mut self, obs: &mut Observation) -> bool {
         let mut cut = self.trace(&mut obs.trace);
+        agent_usage::refuse_agent_usage(obs);
         if let Some(name) = cut_text(&obs.name, MAX_NAME_CHARS) {
             obs.name = Cow::Owned(name);
             self.note(Cut::Text, "observation name");
@@ -213,6 +221,23 @@ impl Limits {
             if let Some(short) = slot.as_deref().and_then(|s| cut_text(s, max)) {
                 *slot = Some(short);
                 notes.push((Cut::Text, what));
+            }
+        }
+        if let Some(call) = d.gen_ai.as_deref_mut() {
+            let texts = [
+                call.provider.as_mut(),
+                call.operation.as_mut(),
+                call.response_id.as_mut(),
+            ];
+            for text in texts
+                .into_iter()
+                .flatten()
+                .chain(call.finish_reasons.iter_mut())
+            {
+                if let Some(short) = cut_text(text, MAX_ATTRIBUTE_CHARS) {
+                    *text = short;
+                    notes.push((Cut::Text, "model call attribute"));
+                }
             }
         }
         if let Some(u) = &mut d.usage {
@@ -464,6 +489,48 @@ mod tests {
         assert_eq!(d.prompt_name.as_ref().unwrap().chars().count(), 200);
         assert_eq!(d.version.as_ref().unwrap().chars().count(), 200);
         assert_eq!(d.usage.as_ref().unwrap().0.len(), 3);
+    }
+
+    #[test]
+    fn what_a_model_call_reports_is_cut_like_the_model() {
+        let mut o = obs();
+        o.details_mut().gen_ai = Some(Box::new(GenAiCall {
+            provider: Some("p".repeat(1_000)),
+            operation: None,
+            response_id: Some("r".repeat(1_000)),
+            finish_reasons: vec!["stop".into(), "f".repeat(1_000)],
+        }));
+        assert!(Limits::new(1_000_000).observation(&mut o));
+        let call = o.details().gen_ai.as_deref().unwrap();
+        for text in [
+            call.provider.as_deref().unwrap(),
+            call.response_id.as_deref().unwrap(),
+            &call.finish_reasons[1],
+        ] {
+            assert_eq!(text.chars().count(), MAX_ATTRIBUTE_CHARS);
+        }
+        assert_eq!(call.finish_reasons[0], "stop");
+    }
+
+    #[test]
+    fn an_agent_keeps_its_model_and_loses_its_usage_and_cost() {
+        for (kind, kept) in [
+            (ObservationType::Agent, false),
+            (ObservationType::Generation, true),
+            (ObservationType::Span, true),
+        ] {
+            let mut o = obs();
+            o.kind = kind;
+            let d = o.details_mut();
+            d.model = Some("gpt-4o".into());
+            d.usage = Some(Usage::new(10, 2));
+            d.cost = Some(Cost::total_only(0.1));
+            Limits::new(1_000_000).observation(&mut o);
+            let d = o.details();
+            assert_eq!(d.model.as_deref(), Some("gpt-4o"), "{kind:?}");
+            assert_eq!(d.usage.is_some(), kept, "{kind:?}");
+            assert_eq!(d.cost.is_some(), kept, "{kind:?}");
+        }
     }
 
     #[test]

@@ -38,7 +38,7 @@ mod worker;
 use record::SLOT_BYTES;
 pub(crate) use record::{Batch, Captured, Entry, Finished, Record};
 pub use report::{DestinationStats, FlushReport, Stats};
-pub(crate) use trace::TraceState;
+pub(crate) use trace::{push_score, TraceState};
 
 use budget::Budget;
 use destination::Destination;

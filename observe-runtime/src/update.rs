@@ -28,6 +28,8 @@
 
 use serde::Serialize;
 
+mod model_call;
+
 use crate::limits::{MAX_ATTRIBUTE_CHARS, MAX_ENVIRONMENT_CHARS};
 use crate::model::{
     Cost, Json, Level, Metadata, ObservationDetails, Timestamp, TraceAttributes, Usage,
@@ -286,6 +288,7 @@ pub struct ObservationUpdate {
     pub(crate) prompt: Option<(String, i64)>,
     pub(crate) version: Option<String>,
     pub(crate) name: Option<String>,
+    pub(crate) gen_ai: Option<Box<crate::model::GenAiCall>>,
 }
 
 impl ObservationUpdate {
@@ -434,6 +437,9 @@ impl ObservationUpdate {
         if let Some((prompt, version)) = self.prompt {
             details.prompt_name = Some(prompt);
             details.prompt_version = Some(version);
+        }
+        if let Some(call) = self.gen_ai {
+            model_call::merge(&mut details.gen_ai, *call);
         }
     }
 }

@@ -207,6 +207,7 @@ fn observation_from_row(
         prompt_name: row.get(17)?,
         prompt_version: row.get(18)?,
         version: row.get(19)?,
+        gen_ai: None,
     };
     let trace = match traces.get(&trace_id) {
         Some(t) => t.clone(),

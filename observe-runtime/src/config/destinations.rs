@@ -63,7 +63,13 @@ fn setup_error(destination: &str) -> impl FnOnce(crate::export::http::SetupError
 
 #[cfg(feature = "otlp")]
 fn resource(config: &Config) -> crate::export::otlp::Resource {
-    crate::export::otlp::Resource::new(config.service_name.as_deref().unwrap_or("observe"))
+    config.resource_attributes.iter().fold(
+        crate::export::otlp::Resource::new(config.resolved_service_name()),
+        |resource, (k, v)| match k.as_str() {
+            "service.name" => resource,
+            _ => resource.with(k, v),
+        },
+    )
 }
 
 fn langfuse(config: &Config) -> Result<Option<Destination>, ConfigError> {
@@ -131,7 +137,8 @@ fn collector(config: &Config) -> Result<Option<Destination>, ConfigError> {
     };
     let e = OtlpExporter::collector(endpoint, &config.otlp_headers, http_options(config))
         .map_err(setup_error("the OTLP collector"))?
-        .resource(resource(config));
+        .resource(resource(config))
+        .genai_content(config.genai_content);
     Ok(Some(Destination {
         description: format!("the OTLP collector at {}", crate::redact::url(e.url())),
         exporter: Box::new(e),

@@ -25,7 +25,9 @@
 //! | `OTEL_EXPORTER_OTLP_ENDPOINT` | the same, as a base (no query string): `/v1/traces` is appended | unset |
 //! | `OTEL_EXPORTER_OTLP_PROTOCOL`, `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL` | only `http/protobuf`; anything else is an error | `http/protobuf` |
 //! | `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TRACES_HEADERS` | `k=v,k2=v2` (values URL-decoded) for the collector | none |
-//! | `OTEL_SERVICE_NAME` | `service.name` of the OTLP resource | `observe` |
+//! | `OTEL_SERVICE_NAME` | `service.name` of the OTLP resource | `service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else `unknown_service:<executable>` |
+//! | `OTEL_RESOURCE_ATTRIBUTES` | attributes of the OTLP resource, `k=v,k2=v2` (values URL-decoded) | none |
+//! | `OBSERVE_GENAI_CONTENT` | write `gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.system_instructions` for the collector | `false` |
 //! | `OBSERVE_STORE_PATH` | the local SQLite store; set with keys, traces go to both | `.observe/traces.db` when nothing else is set |
 //! | `OBSERVE_MAX_QUEUE_BYTES` | bytes of records the pipeline holds at most (one destination at most half) | `67108864` (64 MiB) |
 //!
@@ -206,6 +208,8 @@ pub struct Config {
     otlp_endpoint_variable: &'static str,
     otlp_headers: Vec<(String, String)>,
     service_name: Option<String>,
+    resource_attributes: Vec<(String, String)>,
+    genai_content: bool,
     store_path: Option<PathBuf>,
     model_prices_file: Option<PathBuf>,
     #[cfg(feature = "store")]
@@ -261,6 +265,8 @@ impl Default for Config {
             otlp_endpoint_variable: vars::OTLP_TRACES_ENDPOINT,
             otlp_headers: Vec::new(),
             service_name: None,
+            resource_attributes: Vec::new(),
+            genai_content: false,
             store_path: None,
             model_prices_file: None,
             #[cfg(feature = "store")]
@@ -548,9 +554,67 @@ impl Config {
         self
     }
 
-    /// `service.name` of the OTLP resource (`OTEL_SERVICE_NAME`).
+    /// `service.name` of the OTLP resource (`OTEL_SERVICE_NAME`). Without it, the
+    /// `service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else OpenTelemetry's default,
+    /// `unknown_service:<executable name>`.
     pub fn service_name(mut self, name: impl Into<String>) -> Config {
         self.service_name = Some(name.into());
+        self
+    }
+
+    /// Adds or replaces an attribute of the OTLP resource (`OTEL_RESOURCE_ATTRIBUTES`);
+    /// `service.name` here counts when [`Config::service_name`] is not set.
+    ///
+    /// ```
+    /// use observe_runtime::config::{vars, Config};
+    /// let c = Config::new().resource_attribute("service.name", "checkout");
+    /// assert_eq!(c.value(vars::SERVICE_NAME).as_deref(), Some("checkout"));
+    /// ```
+    pub fn resource_attribute(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Config {
+        self.set_resource_attribute(key.into(), value.into());
+        self
+    }
+
+    fn set_resource_attribute(&mut self, key: String, value: String) {
+        self.resource_attributes.retain(|(k, _)| *k != key);
+        self.resource_attributes.push((key, value));
+    }
+
+    /// The `service.name` the OTLP resource carries: [`Config::service_name`], else the
+    /// resource attributes', else `unknown_service:<executable name>`.
+    #[cfg(feature = "otlp")]
+    fn resolved_service_name(&self) -> String {
+        self.given_service_name()
+            .unwrap_or_else(vars::default_service_name)
+    }
+
+    /// The `service.name` the settings give, if any.
+    fn given_service_name(&self) -> Option<String> {
+        self.service_name.clone().or_else(|| {
+            self.resource_attributes
+                .iter()
+                .find(|(k, _)| k == "service.name")
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    /// Writes the OpenTelemetry GenAI content attributes (`gen_ai.input.messages`,
+    /// `gen_ai.output.messages`, `gen_ai.system_instructions`: the chat input and output in
+    /// the conventions' message schema) on generations sent to the OTLP collector
+    /// (`OBSERVE_GENAI_CONTENT`). Off by default: they repeat the input and output, which
+    /// Langfuse reads already, for backends that only read the conventions.
+    ///
+    /// ```
+    /// use observe_runtime::config::{vars, Config};
+    /// let c = Config::new().genai_content(true);
+    /// assert_eq!(c.value(vars::GENAI_CONTENT).as_deref(), Some("true"));
+    /// ```
+    pub fn genai_content(mut self, on: bool) -> Config {
+        self.genai_content = on;
         self
     }
 

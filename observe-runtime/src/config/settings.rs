@@ -309,14 +309,50 @@ pub const SETTINGS: &[Setting] = &[
         },
     ),
     setting(
+        vars::RESOURCE_ATTRIBUTES,
+        "",
+        "attributes of the OTLP resource, `k=v,k2=v2`, values URL-encoded",
+        |c, v| {
+            for (key, value) in parse_pairs(vars::RESOURCE_ATTRIBUTES, v)? {
+                c.set_resource_attribute(key, value);
+            }
+            Ok(())
+        },
+        |c| {
+            (!c.resource_attributes.is_empty()).then(|| {
+                let pairs: Vec<String> = c
+                    .resource_attributes
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                pairs.join(",")
+            })
+        },
+    ),
+    setting(
         vars::SERVICE_NAME,
-        "observe",
-        "`service.name` of the OTLP resource",
+        "",
+        "`service.name` of the OTLP resource; unset: the `service.name` of \
+         OTEL_RESOURCE_ATTRIBUTES, else `unknown_service:<executable>`",
         |c, v| {
             c.service_name = Some(v.to_owned());
             Ok(())
         },
-        |c| Some(c.service_name.as_deref().unwrap_or("observe").to_owned()),
+        // Unset, the name depends on the executable: the resource shows it
+        // (`unknown_service:<executable>`), the setting shows nothing.
+        |c| c.given_service_name(),
+    ),
+    setting(
+        vars::GENAI_CONTENT,
+        "false",
+        "write the GenAI content attributes (`gen_ai.input.messages`, \
+         `gen_ai.output.messages`, `gen_ai.system_instructions`) on generations sent to the \
+         OTLP collector",
+        |c, v| {
+            c.genai_content = parse_bool(vars::GENAI_CONTENT, v)?;
+            Ok(())
+        },
+        |c| Some(c.genai_content.to_string()),
     ),
     setting(
         vars::STORE_PATH,
@@ -454,6 +490,45 @@ pub(super) fn parse_headers(
         }
     }
     Ok(headers)
+}
+
+/// `k=v,k2=v2` with URL-encoded values (`OTEL_RESOURCE_ATTRIBUTES`), as OpenTelemetry
+/// reads it; a pair without `=` or with a bad escape is an error naming the variable.
+fn parse_pairs(variable: &'static str, value: &str) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut pairs = Vec::new();
+    for entry in value.split(',').map(str::trim).filter(|e| !e.is_empty()) {
+        let pair = entry
+            .split_once('=')
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .filter(|(k, _)| !k.is_empty());
+        let Some((key, raw)) = pair else {
+            return Err(invalid(
+                variable,
+                entry,
+                "expected comma-separated key=value pairs",
+            ));
+        };
+        let Some(value) = decode_value(raw) else {
+            return Err(invalid(
+                variable,
+                entry,
+                "a value has a malformed %-escape (values are URL-encoded)",
+            ));
+        };
+        pairs.push((key.to_owned(), value));
+    }
+    Ok(pairs)
+}
+
+#[cfg(feature = "otlp")]
+fn decode_value(raw: &str) -> Option<String> {
+    percent_decode(raw)
+}
+
+/// Without the OTLP destination the resource is never sent; the text is kept as written.
+#[cfg(not(feature = "otlp"))]
+fn decode_value(raw: &str) -> Option<String> {
+    Some(raw.to_owned())
 }
 
 #[cfg(test)]

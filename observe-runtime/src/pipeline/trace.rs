@@ -79,16 +79,35 @@ impl TraceState {
         if !self.sampled {
             return;
         }
-        let score = Score {
-            id: TraceId::random().to_string(),
-            trace_id: self.id,
-            observation_id: observation,
-            name,
-            value,
-            comment,
-            timestamp: clock::now(),
-            session_id: self.snapshot().session_id.clone(),
-        };
-        self.pipeline.push(Record::Score(Box::new(score)));
+        let session_id = self.snapshot().session_id.clone();
+        push_score(
+            &self.pipeline,
+            self.id,
+            observation,
+            (name, value, comment),
+            session_id,
+        );
     }
+}
+
+/// Queues a score of trace `trace` (of one of its observations when `observation` is
+/// given), stamped now: the one place scores are made, for open traces and past ones.
+pub(crate) fn push_score(
+    pipeline: &Pipeline,
+    trace: TraceId,
+    observation: Option<SpanId>,
+    (name, value, comment): (String, ScoreValue, Option<String>),
+    session_id: Option<String>,
+) {
+    let score = Score {
+        id: TraceId::random().to_string(),
+        trace_id: trace,
+        observation_id: observation,
+        name,
+        value,
+        comment,
+        timestamp: clock::now(),
+        session_id,
+    };
+    pipeline.push(Record::Score(Box::new(score)));
 }

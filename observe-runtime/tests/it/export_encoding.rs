@@ -135,6 +135,14 @@ fn random_observation(rng: &mut Rng) -> Observation {
             prompt_name: rng.opt(Rng::text),
             prompt_version: rng.opt(|rng| rng.next() as i64),
             version: rng.opt(Rng::text),
+            gen_ai: rng.opt(|rng| {
+                Box::new(GenAiCall {
+                    provider: rng.opt(Rng::text),
+                    operation: None,
+                    response_id: rng.opt(Rng::text),
+                    finish_reasons: rng.opt(Rng::text).into_iter().collect(),
+                })
+            }),
         })
     });
     Observation {

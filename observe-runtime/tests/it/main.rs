@@ -31,6 +31,7 @@ mod export_ingestion;
 mod export_otlp;
 mod export_pipeline;
 mod export_retry;
+mod genai_conventions;
 mod genai_cost;
 mod light_records;
 mod macro_expansion;

@@ -88,6 +88,7 @@ struct Given {
     model: Option<String>,
     status: Option<String>,
     cost: Option<Cost>,
+    agent: bool,
 }
 
 fn depth(v: &Value) -> usize {
@@ -176,7 +177,10 @@ fn run(seed: u64) {
                     name,
                     model: Some(model),
                     status: Some(status),
-                    cost: cost.invalid_entry().is_none().then_some(cost),
+                    // Usage and cost given on an agent are dropped (Langfuse drops them).
+                    cost: (cost.invalid_entry().is_none() && kind != ObservationType::Agent)
+                        .then_some(cost),
+                    agent: kind == ObservationType::Agent,
                 },
             );
         }
@@ -219,6 +223,11 @@ fn run(seed: u64) {
         assert_eq!(
             d.cost, g.cost,
             "seed {seed}: a valid cost is kept, another dropped"
+        );
+        assert_eq!(
+            d.usage.is_none(),
+            g.agent,
+            "seed {seed}: usage is kept but on agents"
         );
     }
 
