@@ -38,11 +38,13 @@ use std::sync::{Arc, Weak};
 
 use crate::model::{Json, Metadata, Observation, Score, TraceAttributes};
 
+mod bounded;
 mod text;
 mod trace;
 
+pub(crate) use bounded::{allow_capture_bytes, bounded_json, write_bounded};
 pub(crate) use text::{cut_text, deeper_than, over_chars};
-use text::{depth_marker, limit_depth, marker};
+use text::{depth_marker, limit_depth, marker, size_reason};
 pub(crate) use trace::environment_shape_ok;
 use trace::limited_trace;
 
@@ -270,10 +272,7 @@ impl Limits {
             .max_by_key(|(_, s)| *s) else {
                 break; // nothing large left to cut
             };
-            let marker = marker(
-                size,
-                &format!("over the {max_bytes}-byte limit per observation"),
-            );
+            let marker = marker(size, &size_reason(max_bytes));
             match field {
                 Field::Input => d.input = Some(marker),
                 Field::Output => d.output = Some(marker),

@@ -223,6 +223,7 @@ impl Pipeline {
         let wake_at = settings
             .max_batch_records
             .clamp(1, settings.queue_capacity.max(1));
+        crate::limits::allow_capture_bytes(settings.max_record_bytes);
         static IDS: AtomicU64 = AtomicU64::new(1);
         let capacity = settings.queue_capacity.max(1);
         let pipeline = Arc::new(Pipeline {
