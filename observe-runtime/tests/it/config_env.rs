@@ -386,7 +386,7 @@ fn with_keys_one_line_names_the_endpoint_and_trace_urls_point_to_langfuse() {
 }
 
 #[test]
-fn a_named_store_path_is_used_besides_langfuse_and_must_open() {
+fn a_named_store_path_is_used_besides_langfuse_and_one_that_cannot_open_counts_drops() {
     let server = Server::accepting();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/both.db");
@@ -405,14 +405,23 @@ fn a_named_store_path_is_used_besides_langfuse_and_must_open() {
     let store = observe_runtime::export::store::Store::open(&path).unwrap();
     assert_eq!(store.session_observations("s-both").unwrap().len(), 1);
 
-    // A file where the store's folder should be: the named path cannot open.
+    // A file where the store's folder should be: the named path cannot open. The client
+    // starts anyway (the application must), and the store's records are counted dropped.
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, b"x").unwrap();
-    let err = config(&[("OBSERVE_STORE_PATH", blocker.join("t.db").to_str().unwrap())])
+    let client = config(&[("OBSERVE_STORE_PATH", blocker.join("t.db").to_str().unwrap())])
         .build_client()
-        .unwrap_err();
-    assert!(matches!(err, ConfigError::Setup { .. }), "{err:?}");
-    assert!(err.to_string().contains("OBSERVE_STORE_PATH"), "{err}");
+        .unwrap()
+        .unwrap();
+    client.trace(Trace::new("nowhere")).end();
+    let report = client.shutdown(FLUSH);
+    let store = report.stats.destination("store").unwrap();
+    assert_eq!(
+        (store.accepted, store.exported, store.failed, store.dropped),
+        (1, 0, 0, 1),
+        "{store:?}"
+    );
+    assert!(!blocker.join("t.db").exists());
 }
 
 #[test]
