@@ -32,6 +32,8 @@ mod json;
 #[cfg(feature = "otlp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub mod otlp;
+#[cfg(feature = "ingestion")]
+mod refusals;
 #[cfg_attr(
     not(any(feature = "otlp", feature = "ingestion")),
     allow(dead_code, unused_imports)

@@ -2,7 +2,6 @@
 //! environment), every configuration error, the destinations each setting chooses, and the
 //! one line that says where traces go.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::export_support::*;
@@ -295,34 +294,9 @@ fn tracing_disabled_builds_nothing() {
 
 /// Runs `f` with a subscriber that keeps every `info` line of this thread.
 fn info_lines<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let lines = Lines::default();
-    let writer = lines.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .without_time()
-        .with_writer(move || writer.clone())
-        .finish();
-    let result = tracing::subscriber::with_default(subscriber, f);
-    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
-    (
-        result,
-        text.lines()
-            .filter(|l| l.contains("INFO"))
-            .map(str::to_owned)
-            .collect(),
-    )
+    let (result, lines) = logs::lines_of(tracing::Level::INFO, f);
+    let info = logs::at(&lines, "INFO").into_iter().cloned().collect();
+    (result, info)
 }
 
 #[test]

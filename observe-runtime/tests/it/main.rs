@@ -27,6 +27,7 @@ mod context_combinators;
 mod export_console;
 mod export_encoding;
 mod export_ingestion;
+mod export_log_lines;
 mod export_otlp;
 mod export_pipeline;
 mod export_retry;
