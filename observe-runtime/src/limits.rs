@@ -18,6 +18,7 @@
 //! | trace metadata key and JSON-encoded value | [`MAX_ATTRIBUTE_CHARS`] characters (Langfuse's) | entry dropped |
 //! | environment | [`MAX_ENVIRONMENT_CHARS`] characters, `^(?!langfuse)[a-z0-9_-]+$` (Langfuse's) | dropped |
 //! | every structured value (input, output, each metadata value, model parameters; the trace's input, output and metadata) | [`MAX_JSON_DEPTH`] levels of nesting | replaced by a marker object |
+//! | a value `#[observe]` captures, or an update's input or output, while it is serialized (on the caller's thread) | [`MAX_JSON_DEPTH`] levels; four times as many nested `serialize` calls; captures also `max_record_bytes` | replaced by a marker object at once, never serialized further |
 //! | trace input, trace output | a quarter of the record limit each (250,000 bytes by default) | replaced by a marker object |
 //! | one observation (input, output, metadata, model parameters and the rest, estimated) | `PipelineSettings::max_record_bytes` (1,000,000 bytes by default) | the largest of input, output, metadata and model parameters replaced by a marker object, until it fits |
 //! | score name, categorical value, session id | [`MAX_ATTRIBUTE_CHARS`] characters | cut, with a marker |
