@@ -276,9 +276,10 @@ impl Pipeline {
             self.after_shutdown(record.count());
             return;
         }
-        if !budget::charge(self.id, &self.bytes, charge)
-            && !(record.is_root() && self.bytes.take_reserved(charge))
-        {
+        // A root that finds the budget spent may take the roots' reserve (drop path only).
+        let charged = budget::charge(self.id, &self.bytes, charge)
+            || (record.is_root() && self.bytes.take_reserved(charge));
+        if !charged {
             self.dropped(record, 0);
             return;
         }
