@@ -114,25 +114,37 @@ fn write_within<T: Serialize + ?Sized>(
         calls: Cell::new(0),
         stop: Cell::new(None),
     };
-    let mut writer = Capped {
+    // The writer by value, not `&mut`: std's forwarding impl for `&mut W` is not inlined.
+    let mut serializer = serde_json::Serializer::new(Capped {
         buf: &mut *buf,
         end: at.saturating_add(max_bytes),
         refused: 0,
-    };
-    let result =
-        Guarded { value, walk: &walk }.serialize(&mut serde_json::Serializer::new(&mut writer));
-    let refused = writer.refused;
+    });
+    let result = Guarded { value, walk: &walk }.serialize(&mut serializer);
+    let refused = serializer.into_inner().refused;
     // A refused write stops the walk even when the value's own code swallowed the error.
     let stop = walk.stop.get().or((refused > 0).then_some(Stop::Bytes));
-    let Some(stop) = stop else {
-        if result.is_err() {
-            buf.truncate(at);
+    match stop {
+        None => {
+            if result.is_err() {
+                buf.truncate(at);
+            }
+            result
         }
-        return result;
-    };
-    // What was written before the stop: the marker says "at least" this much.
-    let seen = buf.len() - at + refused;
-    buf.truncate(at);
+        Some(stop) => {
+            // What was written before the stop: the marker says "at least" this much.
+            let seen = buf.len() - at + refused;
+            buf.truncate(at);
+            write_marker(buf, stop, seen, max_bytes);
+            Ok(())
+        }
+    }
+}
+
+/// Writes the marker for a value the walk stopped in, and says so once per process.
+#[cold]
+#[inline(never)]
+fn write_marker(buf: &mut Vec<u8>, stop: Stop, seen: usize, max_bytes: usize) {
     let reason = match stop {
         Stop::Depth => depth_reason(),
         Stop::Recursion => format!("serialization recursed deeper than {MAX_RECURSION} calls"),
@@ -146,7 +158,6 @@ fn write_within<T: Serialize + ?Sized>(
              serialized ({reason}); later ones are not logged (limits in docs/CONFIGURATION.md)"
         );
     }
-    Ok(())
 }
 
 /// A writer that takes bytes up to `end` of the buffer, and refuses the rest.
@@ -158,6 +169,7 @@ struct Capped<'a> {
 }
 
 impl io::Write for Capped<'_> {
+    #[inline]
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         if self.refused > 0 || self.buf.len() + data.len() > self.end {
             self.refused += data.len();
@@ -167,10 +179,12 @@ impl io::Write for Capped<'_> {
         Ok(data.len())
     }
 
+    #[inline]
     fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         self.write(data).map(|_| ())
     }
 
+    #[inline]
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -183,6 +197,7 @@ struct Guarded<'a, T: ?Sized> {
 }
 
 impl<T: Serialize + ?Sized> Serialize for Guarded<'_, T> {
+    #[inline]
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let walk = self.walk;
         let calls = walk.calls.get() + 1;
@@ -247,7 +262,8 @@ impl<C> Compound<'_, C> {
 /// Forwards a scalar `serialize_*` method unchanged.
 macro_rules! forward {
     ($($name:ident($($arg:ident: $ty:ty),*);)*) => {
-        $(fn $name(self, $($arg: $ty),*) -> Result<S::Ok, S::Error> {
+        $(#[inline]
+        fn $name(self, $($arg: $ty),*) -> Result<S::Ok, S::Error> {
             self.inner.$name($($arg),*)
         })*
     };
