@@ -413,108 +413,75 @@ impl<'a, S: Serializer> Serializer for Bounded<'a, S> {
     }
 }
 
-impl<C: ser::SerializeSeq> ser::SerializeSeq for Compound<'_, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        let value = self.guard(value);
-        self.inner.serialize_element(&value)
-    }
-    fn end(self) -> Result<C::Ok, C::Error> {
-        Compound::end(&self);
-        self.inner.end()
-    }
+/// The compounds whose parts are values alone (sequences, tuples): each part guarded.
+macro_rules! values_compound {
+    ($($trait:ident :: $method:ident;)*) => {$(
+        impl<C: ser::$trait> ser::$trait for Compound<'_, C> {
+            type Ok = C::Ok;
+            type Error = C::Error;
+            #[inline]
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
+                let value = self.guard(value);
+                self.inner.$method(&value)
+            }
+            fn end(self) -> Result<C::Ok, C::Error> {
+                Compound::end(&self);
+                self.inner.end()
+            }
+        }
+    )*};
 }
 
-impl<C: ser::SerializeTuple> ser::SerializeTuple for Compound<'_, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        let value = self.guard(value);
-        self.inner.serialize_element(&value)
-    }
-    fn end(self) -> Result<C::Ok, C::Error> {
-        Compound::end(&self);
-        self.inner.end()
-    }
+values_compound! {
+    SerializeSeq::serialize_element;
+    SerializeTuple::serialize_element;
+    SerializeTupleStruct::serialize_field;
+    SerializeTupleVariant::serialize_field;
 }
 
-impl<C: ser::SerializeTupleStruct> ser::SerializeTupleStruct for Compound<'_, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        let value = self.guard(value);
-        self.inner.serialize_field(&value)
-    }
-    fn end(self) -> Result<C::Ok, C::Error> {
-        Compound::end(&self);
-        self.inner.end()
-    }
+/// The compounds whose parts are named fields (structs): each value guarded.
+macro_rules! fields_compound {
+    ($($trait:ident;)*) => {$(
+        impl<C: ser::$trait> ser::$trait for Compound<'_, C> {
+            type Ok = C::Ok;
+            type Error = C::Error;
+            #[inline]
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), C::Error> {
+                let value = self.guard(value);
+                self.inner.serialize_field(key, &value)
+            }
+            fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
+                self.inner.skip_field(key)
+            }
+            fn end(self) -> Result<C::Ok, C::Error> {
+                Compound::end(&self);
+                self.inner.end()
+            }
+        }
+    )*};
 }
 
-impl<C: ser::SerializeTupleVariant> ser::SerializeTupleVariant for Compound<'_, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
-        let value = self.guard(value);
-        self.inner.serialize_field(&value)
-    }
-    fn end(self) -> Result<C::Ok, C::Error> {
-        Compound::end(&self);
-        self.inner.end()
-    }
+fields_compound! {
+    SerializeStruct;
+    SerializeStructVariant;
 }
 
 impl<C: ser::SerializeMap> ser::SerializeMap for Compound<'_, C> {
     type Ok = C::Ok;
     type Error = C::Error;
+    #[inline]
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), C::Error> {
         let key = self.guard(key);
         self.inner.serialize_key(&key)
     }
+    #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), C::Error> {
         let value = self.guard(value);
         self.inner.serialize_value(&value)
-    }
-    fn end(self) -> Result<C::Ok, C::Error> {
-        Compound::end(&self);
-        self.inner.end()
-    }
-}
-
-impl<C: ser::SerializeStruct> ser::SerializeStruct for Compound<'_, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), C::Error> {
-        let value = self.guard(value);
-        self.inner.serialize_field(key, &value)
-    }
-    fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
-        self.inner.skip_field(key)
-    }
-    fn end(self) -> Result<C::Ok, C::Error> {
-        Compound::end(&self);
-        self.inner.end()
-    }
-}
-
-impl<C: ser::SerializeStructVariant> ser::SerializeStructVariant for Compound<'_, C> {
-    type Ok = C::Ok;
-    type Error = C::Error;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), C::Error> {
-        let value = self.guard(value);
-        self.inner.serialize_field(key, &value)
-    }
-    fn skip_field(&mut self, key: &'static str) -> Result<(), C::Error> {
-        self.inner.skip_field(key)
     }
     fn end(self) -> Result<C::Ok, C::Error> {
         Compound::end(&self);

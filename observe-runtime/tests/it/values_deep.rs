@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use observe_runtime::export::memory::InMemory;
 use observe_runtime::limits::MAX_JSON_DEPTH;
 use observe_runtime::{observe, Client};
 use serde::Serialize;
@@ -89,6 +90,12 @@ fn assert_marker(value: &serde_json::Value) {
     assert!(value["original_bytes"].as_u64().unwrap() > 0, "{value}");
 }
 
+/// The captured input of the observation named `name`.
+fn input_of(memory: &InMemory, name: &str) -> serde_json::Value {
+    let obs = memory.find(name).unwrap();
+    obs.details().input.as_ref().unwrap().to_value()
+}
+
 /// Runs `f` on a thread with a 2 MiB stack (what `std::thread::spawn` gives), so that the
 /// outcome does not depend on the test harness's own stack size.
 fn on_small_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
@@ -144,14 +151,7 @@ fn a_value_within_the_depth_limit_is_kept_whole() {
     let chain = Chain::deep(MAX_JSON_DEPTH - 1);
     client.in_scope(|| takes(&chain, "ok"));
     client.flush(FLUSH);
-    let input = memory
-        .find("takes")
-        .unwrap()
-        .details()
-        .input
-        .as_ref()
-        .unwrap()
-        .to_value();
+    let input = input_of(&memory, "takes");
     let mut level = &input["chain"];
     let mut depth = 1;
     while !level["next"].is_null() {
@@ -168,13 +168,6 @@ fn a_newtype_chain_that_recurses_without_nesting_is_bounded_too() {
     let kept = on_small_stack(|| client.in_scope(|| takes_wrapped(&w)));
     assert!(kept);
     client.flush(FLUSH);
-    let input = memory
-        .find("takes_wrapped")
-        .unwrap()
-        .details()
-        .input
-        .as_ref()
-        .unwrap()
-        .to_value();
+    let input = input_of(&memory, "takes_wrapped");
     assert_eq!(input["w"]["truncated"], true, "{input}");
 }
