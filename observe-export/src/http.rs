@@ -28,7 +28,7 @@
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::blocking::Client as HttpClient;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, LOCATION, RETRY_AFTER};
 
 use observe_model::export::{ExportContext, ExportError};
 
@@ -203,9 +203,13 @@ pub(crate) struct Sender {
     options: HttpOptions,
     retries: u64,
     context: ExportContext,
-    /// Set by a failure, cleared by a success: the first failure of an outage is logged when
-    /// it happens, the rest of it at debug level.
+    /// Set by a failure that is retried, cleared by a success: the first failure of an
+    /// outage is logged when it happens, the rest of it at debug level.
     in_outage: bool,
+    /// The smallest request refused as too large (`413`) in this episode: the episode's
+    /// first `413` is a warning, the halves refused after it are not. A request at least
+    /// that large taken ends it (the server's limit changed).
+    too_large: Option<usize>,
 }
 
 impl std::fmt::Debug for Sender {
@@ -232,6 +236,7 @@ impl Sender {
             retries: 0,
             context: ExportContext::default(),
             in_outage: false,
+            too_large: None,
         }
     }
 
@@ -240,7 +245,30 @@ impl Sender {
         self.context = context;
     }
 
-    /// Logs the first failure of an outage as a warning, when it happens.
+    /// Logs the first `413` of an episode as a warning: the caller splits the batch, and
+    /// each half refused after it would say the same again.
+    fn note_too_large(&mut self, target: &Target, bytes: usize) {
+        if let Some(smallest) = &mut self.too_large {
+            *smallest = (*smallest).min(bytes);
+            tracing::debug!(
+                destination = %target.destination,
+                "observe: {} answered 413 to {bytes} bytes",
+                target.shown_url()
+            );
+            return;
+        }
+        self.too_large = Some(bytes);
+        tracing::warn!(
+            destination = %target.destination,
+            "observe: {} answered 413 (request too large) to {bytes} bytes: batches are split \
+             in halves, not retried as they were; a record too large on its own is counted \
+             failed (later 413s of this episode are logged at debug level)",
+            target.shown_url()
+        );
+    }
+
+    /// Logs the first failure of an outage as a warning, when it happens. Only failures
+    /// that are retried: a final refusal is counted and logged by the pipeline.
     fn note_failure(&mut self, target: &Target, why: &str) {
         if self.in_outage {
             return;
@@ -304,11 +332,16 @@ impl Sender {
                         self.in_outage = false;
                         tracing::info!(destination = %target.destination, "observe: sending again");
                     }
+                    if self.too_large.is_some_and(|refused| body.len() >= refused) {
+                        self.too_large = None;
+                    }
                     self.log_sent(target, body.len(), response.status, attempt);
                     return Ok(response);
                 }
                 Attempt::Final(err) => {
-                    self.note_failure(target, &err.to_string());
+                    if matches!(err, ExportError::TooLarge { .. }) {
+                        self.note_too_large(target, body.len());
+                    }
                     return Err(err);
                 }
                 Attempt::Retry { wait, why } => (wait, why),
@@ -383,6 +416,11 @@ impl Sender {
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| observe_model::redact::url(v).into_owned());
         let body = response.bytes().map(|b| b.to_vec()).unwrap_or_default();
         match status {
             200..=299 => Attempt::Done(Response { status, body }),
@@ -394,7 +432,7 @@ impl Sender {
                 destination: target.destination.clone(),
                 message: format!("{} answered 413", target.shown_url()),
             }),
-            _ => Attempt::Final(rejection(target, status, &body)),
+            _ => Attempt::Final(rejection(target, status, &body, location.as_deref())),
         }
     }
 
@@ -415,8 +453,9 @@ impl Sender {
     }
 }
 
-/// The error for a final, non-retried status, with what to check.
-fn rejection(target: &Target, status: u16, body: &[u8]) -> ExportError {
+/// The error for a final, non-retried status, with what to check; `location` is where a
+/// redirect pointed.
+fn rejection(target: &Target, status: u16, body: &[u8], location: Option<&str>) -> ExportError {
     let said = String::from_utf8_lossy(&body[..body.len().min(300)])
         .trim()
         .to_owned();
@@ -425,14 +464,24 @@ fn rejection(target: &Target, status: u16, body: &[u8]) -> ExportError {
     } else {
         format!(" (server said: {said})")
     };
+    let redirect;
     let hint = match status {
+        300..=399 => {
+            redirect = format!(
+                "a redirect to {}, not followed: redirects are followed only within the \
+                 configured origin, so that keys and data never go to another host; set the \
+                 base URL to where the server is; not retried, the batch is counted failed",
+                location.unwrap_or("an address not given")
+            );
+            redirect.as_str()
+        }
         401 | 403 => target.auth_hint,
         404 => {
             "check the base URL / endpoint; a Langfuse server older than v3.x has no OTLP \
                 endpoint: set OBSERVE_LANGFUSE_API=ingestion for it"
         }
-        400..=499 => "the server refused the data; the batch is dropped",
-        _ => "server error; the batch is dropped",
+        400..=499 => "the server refused the data; not retried, the batch is counted failed",
+        _ => "server error; not retried, the batch is counted failed",
     };
     ExportError::Rejected {
         destination: target.destination.clone(),

@@ -43,6 +43,7 @@ use serde::Deserialize;
 
 use crate::http::{self, HeaderStyle, HttpOptions, Sender, SetupError, Target};
 use crate::json::{write_cost_json, write_usage_json};
+use crate::refusals::{RefusalLog, Refused};
 use crate::scores::{observations_then_scores, ScoreTarget, LANGFUSE_AUTH_HINT};
 use observe_model::export::{Batch, ExportError, Exporter};
 use observe_model::model::{
@@ -350,6 +351,8 @@ struct Request {
     events: usize,
     /// The envelope id of each observation event, with the observation's index in the batch.
     observations: Vec<(String, usize)>,
+    /// The envelope id of each `trace-create` event.
+    trace_events: Vec<String>,
 }
 
 /// Packs events into request bodies under the size limit.
@@ -359,6 +362,7 @@ struct Packer<'a> {
     body: Vec<u8>,
     events: usize,
     observations: Vec<(String, usize)>,
+    trace_events: Vec<String>,
     requests: Vec<Request>,
     /// Observations (by index) too large for any request.
     oversized: Vec<usize>,
@@ -376,6 +380,7 @@ impl<'a> Packer<'a> {
             body,
             events: 0,
             observations: Vec::new(),
+            trace_events: Vec::new(),
             requests: Vec::new(),
             oversized: Vec::new(),
         }
@@ -395,10 +400,11 @@ impl<'a> Packer<'a> {
         }
         self.body.extend_from_slice(event);
         self.events += 1;
-        if let Some(index) = observation {
-            // The envelope starts `{"id":"` and the id is a 36-character UUID.
-            let id = String::from_utf8_lossy(&event[7..43]).into_owned();
-            self.observations.push((id, index));
+        // The envelope starts `{"id":"` and the id is a 36-character UUID.
+        let id = String::from_utf8_lossy(&event[7..43]).into_owned();
+        match observation {
+            Some(index) => self.observations.push((id, index)),
+            None => self.trace_events.push(id),
         }
     }
 
@@ -420,6 +426,7 @@ impl<'a> Packer<'a> {
             body,
             events: self.events,
             observations: std::mem::take(&mut self.observations),
+            trace_events: std::mem::take(&mut self.trace_events),
         });
         self.events = 0;
     }
@@ -567,6 +574,8 @@ pub struct IngestionExporter {
     /// Send typed observations as spans or generations: set by [`Self::legacy_types`], or
     /// once the server refused a typed event (a Langfuse v2 server).
     legacy_types: bool,
+    /// Refused events said in this episode.
+    refusals: RefusalLog,
 }
 
 impl std::fmt::Debug for IngestionExporter {
@@ -602,6 +611,7 @@ impl IngestionExporter {
             public_key: public_key.to_owned(),
             max_request_bytes: MAX_REQUEST_BYTES,
             legacy_types: false,
+            refusals: RefusalLog::default(),
         })
     }
 
@@ -693,10 +703,12 @@ impl IngestionExporter {
         let n = request.observations.len();
         let parsed: IngestionResponse = serde_json::from_slice(body).unwrap_or_default();
         if parsed.errors.is_empty() {
+            self.refusals.taken_whole();
             return vec![(Ok(()), n)];
         }
         let refused: HashMap<&str, &IngestionError> =
             parsed.errors.iter().map(|e| (e.id.as_str(), e)).collect();
+        let mut by_kind = Refused::default();
         let mut retyped = Vec::new();
         let mut failed = 0;
         let mut first = None;
@@ -710,15 +722,16 @@ impl IngestionExporter {
             } else {
                 failed += 1;
                 first.get_or_insert_with(|| error.describe());
+                let sent_as = self.legacy_types.then(|| legacy_kind(obs)).flatten();
+                by_kind.add(event_type(sent_as.unwrap_or(obs.kind)), || error.describe());
             }
         }
-        if failed == 0 && retyped.is_empty() {
-            // Only trace events were refused: the observations were taken.
-            tracing::debug!(
-                "observe: the ingestion API refused a trace event: {}",
-                parsed.errors[0].describe()
-            );
+        for id in &request.trace_events {
+            if let Some(error) = refused.get(id.as_str()) {
+                by_kind.add("trace-create", || error.describe());
+            }
         }
+        self.refusals.say(&self.target.destination, by_kind);
         let mut parts = Vec::new();
         if !retyped.is_empty() {
             // Sent again as spans; when the server takes them so, it predates typed events

@@ -36,6 +36,8 @@ pub mod otlp;
 #[cfg(feature = "prompts")]
 #[cfg_attr(docsrs, doc(cfg(feature = "prompts")))]
 pub mod prompts;
+#[cfg(feature = "ingestion")]
+mod refusals;
 #[cfg_attr(
     not(any(feature = "otlp", feature = "ingestion")),
     allow(dead_code, unused_imports)

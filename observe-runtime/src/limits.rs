@@ -18,6 +18,7 @@
 //! | trace metadata key and JSON-encoded value | [`MAX_ATTRIBUTE_CHARS`] characters (Langfuse's) | entry dropped |
 //! | environment | [`MAX_ENVIRONMENT_CHARS`] characters, `^(?!langfuse)[a-z0-9_-]+$` (Langfuse's) | dropped |
 //! | every structured value (input, output, each metadata value, model parameters; the trace's input, output and metadata) | [`MAX_JSON_DEPTH`] levels of nesting | replaced by a marker object |
+//! | a value `#[observe]` captures, or an update's input or output, while it is serialized (on the caller's thread) | [`MAX_JSON_DEPTH`] levels; four times as many nested `serialize` calls; captures also `max_record_bytes` | replaced by a marker object at once, never serialized further |
 //! | trace input, trace output | a quarter of the record limit each (250,000 bytes by default) | replaced by a marker object |
 //! | one observation (input, output, metadata, model parameters and the rest, estimated) | `PipelineSettings::max_record_bytes` (1,000,000 bytes by default) | the largest of input, output, metadata and model parameters replaced by a marker object, until it fits |
 //! | score name, categorical value, session id | [`MAX_ATTRIBUTE_CHARS`] characters | cut, with a marker |
@@ -39,11 +40,13 @@ use std::sync::{Arc, Weak};
 use crate::model::{Json, Metadata, Observation, Score, TraceAttributes};
 
 mod agent_usage;
+mod bounded;
 mod text;
 mod trace;
 
+pub(crate) use bounded::{allow_capture_bytes, bounded_json, write_bounded};
 pub(crate) use text::{cut_text, deeper_than, over_chars};
-use text::{depth_marker, limit_depth, marker};
+use text::{depth_marker, limit_depth, marker, size_reason};
 pub(crate) use trace::environment_shape_ok;
 use trace::limited_trace;
 
@@ -295,10 +298,7 @@ impl Limits {
             .max_by_key(|(_, s)| *s) else {
                 break; // nothing large left to cut
             };
-            let marker = marker(
-                size,
-                &format!("over the {max_bytes}-byte limit per observation"),
-            );
+            let marker = marker(size, &size_reason(max_bytes));
             match field {
                 Field::Input => d.input = Some(marker),
                 Field::Output => d.output = Some(marker),

@@ -164,6 +164,9 @@ pub(crate) struct Pipeline {
     /// credits in chunks of `credit_chunk`; the worker gives them back as it drains.
     credits: CachePadded<AtomicI64>,
     credit_chunk: usize,
+    /// Places only roots may take: the root ends after its children, so under a burst the
+    /// children fill the queue first; the reserve keeps the trace's name and its tree.
+    root_reserve: i64,
     /// Bytes the records held anywhere in the pipeline may take; returned when a batch is
     /// freed by the last destination.
     bytes: Arc<Budget>,
@@ -223,6 +226,7 @@ impl Pipeline {
         let wake_at = settings
             .max_batch_records
             .clamp(1, settings.queue_capacity.max(1));
+        crate::limits::allow_capture_bytes(settings.max_record_bytes);
         static IDS: AtomicU64 = AtomicU64::new(1);
         let capacity = settings.queue_capacity.max(1);
         let pipeline = Arc::new(Pipeline {
@@ -231,6 +235,7 @@ impl Pipeline {
             credits: CachePadded::new(AtomicI64::new(capacity as i64)),
             // A thread holds at most this many credits unused: small against the capacity.
             credit_chunk: (capacity / 64).clamp(1, 32),
+            root_reserve: (capacity / 16).min(64) as i64,
             bytes: Arc::new(Budget::new(settings.max_queue_bytes.max(1))),
             orphans: Mutex::new(Vec::new()),
             counters: Counters::default(),
@@ -271,7 +276,10 @@ impl Pipeline {
             self.after_shutdown(record.count());
             return;
         }
-        if !budget::charge(self.id, &self.bytes, charge) {
+        // A root that finds the budget spent may take the roots' reserve (drop path only).
+        let charged = budget::charge(self.id, &self.bytes, charge)
+            || (record.is_root() && self.bytes.take_reserved(charge));
+        if !charged {
             self.dropped(record, 0);
             return;
         }
@@ -363,6 +371,9 @@ impl Pipeline {
             let producer = &mut producers[0];
             if producer.credits == 0 {
                 producer.credits = self.take_credits();
+                if producer.credits == 0 && record.is_root() && self.take_reserved_credit() {
+                    producer.credits = 1;
+                }
                 if producer.credits == 0 {
                     return Some(record);
                 }
@@ -415,7 +426,8 @@ impl Pipeline {
     fn take_credits(&self) -> usize {
         let chunk = self.credit_chunk as i64;
         let before = self.credits.fetch_sub(chunk, Ordering::AcqRel);
-        let got = before.clamp(0, chunk);
+        // The roots' reserve stays: a burst of children cannot take the last places.
+        let got = (before - self.root_reserve).clamp(0, chunk);
         if got < chunk {
             self.credits.fetch_add(chunk - got, Ordering::AcqRel);
         }
@@ -427,6 +439,17 @@ impl Pipeline {
             self.worker.unpark();
         }
         got as usize
+    }
+
+    /// One place from the roots' reserve, when the queue is otherwise full.
+    #[cold]
+    fn take_reserved_credit(&self) -> bool {
+        let before = self.credits.fetch_sub(1, Ordering::AcqRel);
+        if before < 1 {
+            self.credits.fetch_add(1, Ordering::AcqRel);
+            return false;
+        }
+        true
     }
 
     /// A record that did not get in: dropped (here, on the caller's thread: it is plain

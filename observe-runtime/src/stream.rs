@@ -240,7 +240,8 @@ impl StreamOutput {
         if mark > 1 {
             buf.push(b',');
         }
-        if serde_json::to_writer(&mut *buf, value).is_err() {
+        // One level (the array) is open around the item.
+        if crate::limits::write_bounded(buf, value, 1).is_err() {
             buf.truncate(mark);
             return;
         }

@@ -30,7 +30,7 @@ use serde::Serialize;
 
 mod model_call;
 
-use crate::limits::{MAX_ATTRIBUTE_CHARS, MAX_ENVIRONMENT_CHARS};
+use crate::limits::{bounded_json, MAX_ATTRIBUTE_CHARS, MAX_ENVIRONMENT_CHARS};
 use crate::model::{
     Cost, Json, Level, Metadata, ObservationDetails, Timestamp, TraceAttributes, Usage,
 };
@@ -120,13 +120,13 @@ impl TraceUpdate {
 
     /// Trace-level input.
     pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
-        self.input = Some(Json::from_value(input));
+        self.input = Some(bounded_json(input));
         self
     }
 
     /// Trace-level output.
     pub fn output<T: Serialize + ?Sized>(mut self, output: &T) -> Self {
-        self.output = Some(Json::from_value(output));
+        self.output = Some(bounded_json(output));
         self
     }
 
@@ -299,13 +299,13 @@ impl ObservationUpdate {
 
     /// Replaces the input.
     pub fn input<T: Serialize + ?Sized>(mut self, input: &T) -> Self {
-        self.input = Some(Json::from_value(input));
+        self.input = Some(bounded_json(input));
         self
     }
 
     /// Replaces the output.
     pub fn output<T: Serialize + ?Sized>(mut self, output: &T) -> Self {
-        self.output = Some(Json::from_value(output));
+        self.output = Some(bounded_json(output));
         self
     }
 

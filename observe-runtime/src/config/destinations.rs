@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+#[cfg(feature = "store")]
+use super::unavailable::Unavailable;
 use super::{Config, ConfigError, LangfuseApi, DEFAULT_STORE_PATH};
 use crate::export::console::ConsoleExporter;
 use crate::export::Exporter;
@@ -167,7 +169,8 @@ fn stderr() -> Destination {
 
 /// The local store: `named` when `OBSERVE_STORE_PATH` names it, else the default file. When
 /// the default file cannot be opened (a read-only directory), traces go to stderr instead,
-/// with a warning; a path the user named must open, or it is an error.
+/// with a warning. When the file the user named cannot be opened, the application starts
+/// anyway: one warning, and the store's records are counted as dropped (`Stats`).
 #[cfg(feature = "store")]
 fn local(named: Option<PathBuf>, config: &mut Config) -> Result<Destination, ConfigError> {
     use crate::export::store::StoreExporter;
@@ -189,10 +192,19 @@ fn local(named: Option<PathBuf>, config: &mut Config) -> Result<Destination, Con
             );
             Ok(stderr())
         }
-        Err(err) => Err(ConfigError::Setup {
-            destination: format!("the local store {} ({})", path.display(), vars::STORE_PATH),
-            source: Box::new(err),
-        }),
+        Err(err) => {
+            let description = format!(
+                "the local store {} ({}), which could not be opened ({err}): its records \
+                 are dropped and counted in stats",
+                path.display(),
+                vars::STORE_PATH
+            );
+            tracing::warn!("observe: {description}");
+            Ok(Destination {
+                exporter: Box::new(Unavailable::new("store", err.to_string())),
+                description,
+            })
+        }
     }
 }
 

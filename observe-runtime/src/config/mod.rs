@@ -58,6 +58,8 @@
 
 mod destinations;
 mod settings;
+#[cfg(feature = "store")]
+mod unavailable;
 
 use std::fmt;
 use std::path::PathBuf;

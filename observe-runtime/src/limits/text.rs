@@ -73,11 +73,18 @@ pub(crate) fn marker(original_bytes: usize, reason: &str) -> Json {
     }))
 }
 
+/// Why a value nested too deep was replaced.
+pub(crate) fn depth_reason() -> String {
+    format!("nested deeper than {MAX_JSON_DEPTH} levels")
+}
+
+/// Why a value over the record limit was replaced.
+pub(crate) fn size_reason(max_bytes: usize) -> String {
+    format!("over the {max_bytes}-byte limit per observation")
+}
+
 pub(crate) fn depth_marker(value: &Json) -> Json {
-    marker(
-        value.len(),
-        &format!("nested deeper than {MAX_JSON_DEPTH} levels"),
-    )
+    marker(value.len(), &depth_reason())
 }
 
 /// Replaces a value nested too deep by a marker; returns whether it did.

@@ -17,6 +17,9 @@ pub(crate) struct Budget {
     left: CachePadded<AtomicI64>,
     /// What a thread takes at once: small against the total.
     chunk: usize,
+    /// Bytes only roots may take (see [`Budget::take_reserved`]): under a burst the children
+    /// spend the rest, and the root that ends after them still gets in.
+    reserve: i64,
 }
 
 impl Budget {
@@ -24,14 +27,25 @@ impl Budget {
         Budget {
             left: CachePadded::new(AtomicI64::new(total as i64)),
             chunk: (total / 256).clamp(1, 256 * 1024),
+            reserve: (total / 32) as i64,
         }
     }
 
-    /// Takes `n` bytes, all or nothing.
+    /// Takes `n` bytes, all or nothing, leaving the roots' reserve.
     fn take(&self, n: usize) -> bool {
+        self.take_above(n, self.reserve)
+    }
+
+    /// Takes `n` bytes for a root, from the reserve too. Called only when [`charge`]
+    /// failed: the common path takes nothing from here.
+    pub(crate) fn take_reserved(&self, n: usize) -> bool {
+        self.take_above(n, 0)
+    }
+
+    fn take_above(&self, n: usize, keep: i64) -> bool {
         let n = n as i64;
         let before = self.left.fetch_sub(n, Ordering::AcqRel);
-        if before < n {
+        if before - n < keep {
             self.left.fetch_add(n, Ordering::AcqRel);
             return false;
         }
@@ -131,13 +145,26 @@ mod tests {
             while charge(1, &b, 30) {
                 taken += 30;
             }
-            // Every byte can be spent, by chunks then by the record.
-            assert!(taken > 10_000 - 30 && taken <= 10_000, "{taken}");
+            // Every byte but the roots' reserve can be spent, by chunks then by the record.
+            let open = 10_000 - b.reserve as usize;
+            assert!(taken > open - 30 && taken <= open, "{taken}");
             b.give(taken);
         })
         .join()
         .unwrap();
         assert_eq!(budget.left.load(Ordering::Relaxed), 10_000);
+    }
+
+    #[test]
+    fn a_root_may_take_the_reserve_that_other_records_leave() {
+        let budget = Arc::new(Budget::new(32_000));
+        let mut taken = 0;
+        while charge(3, &budget, 100) {
+            taken += 100;
+        }
+        assert!(taken <= 32_000 - 1_000, "the reserve is left: {taken}");
+        assert!(budget.take_reserved(900));
+        assert!(!budget.take_reserved(32_000));
     }
 
     #[test]

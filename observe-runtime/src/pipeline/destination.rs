@@ -34,6 +34,15 @@ impl Drop for SharedBatch {
     }
 }
 
+/// A batch that carries a trace's root gets in while the queue is within its bounds, so
+/// it passes them by at most one batch: roots end after their children, and a burst of
+/// children must not cost their trace the record that names it and makes it a tree.
+fn root_may_pass(queue: &Queue, batch: &SharedBatch, max_records: usize, max_bytes: usize) -> bool {
+    queue.records <= max_records
+        && queue.bytes <= max_bytes
+        && batch.batch.observations.iter().any(|o| o.is_root())
+}
+
 enum Item {
     Batch(Arc<SharedBatch>),
     /// Reply once everything queued before it is sent and the exporter flushed.
@@ -132,7 +141,8 @@ impl Destination {
         let mut queue = lock(&self.queue);
         let full = !queue.items.is_empty()
             && (queue.records + n > self.max_records
-                || queue.bytes + batch.charge > self.max_bytes);
+                || queue.bytes + batch.charge > self.max_bytes)
+            && !root_may_pass(&queue, batch, self.max_records, self.max_bytes);
         let mut tally = lock(&self.tally);
         tally.handed += n as u64;
         if full || queue.closing {

@@ -66,6 +66,12 @@ pub(crate) const SLOT_BYTES: usize = std::mem::size_of::<Record>();
 const RECORD_OVERHEAD: usize = SLOT_BYTES + std::mem::size_of::<crate::model::Observation>() + 64;
 
 impl Record {
+    /// True for a trace's root observation: the record that makes the others a tree (it
+    /// ends last, with the trace's name), for which the queue keeps a reserve.
+    pub(crate) fn is_root(&self) -> bool {
+        matches!(self, Record::Observation(finished) if finished.parent_id == 0)
+    }
+
     /// The bytes this record is charged against `max_queue_bytes`. The producer and the
     /// worker compute the same figure (captured input and output count by their length
     /// whether they sit in the ring or on the heap), so what is charged is what comes back.

@@ -7,6 +7,7 @@ use std::cell::Cell;
 use serde::Serialize;
 
 use crate::context::Frame;
+use crate::limits::write_bounded;
 use crate::model::{Json, Level};
 
 /// Where the emitted `on_output` closure records the result.
@@ -72,8 +73,8 @@ fn return_scratch(buf: Vec<u8>) {
     }
 }
 
-/// Exactly-sized JSON from bytes that serde_json wrote, with only ASCII punctuation and
-/// `&str` keys around them.
+/// Exactly-sized JSON from bytes that serde_json wrote (or a truncation marker), with only
+/// ASCII punctuation and `&str` keys around them.
 fn json_from_bytes(buf: &[u8]) -> Json {
     // SAFETY: serde_json's writer emits valid UTF-8 (it copies `str` data and escapes, and
     // formats numbers in ASCII); the rest is ASCII and `&str` bytes. Checking again costs
@@ -81,10 +82,11 @@ fn json_from_bytes(buf: &[u8]) -> Json {
     Json::from_raw(unsafe { std::str::from_utf8_unchecked(buf) })
 }
 
-/// `Json::from_value` through the scratch buffer.
+/// `Json::from_value` through the scratch buffer, bounded in depth and bytes while it
+/// serializes (see [`write_bounded`]).
 pub(crate) fn json_of<T: Serialize + ?Sized>(value: &T) -> Json {
     let mut buf = take_scratch();
-    let json = match serde_json::to_writer(&mut buf, value) {
+    let json = match write_bounded(&mut buf, value, 0) {
         Ok(()) => json_from_bytes(&buf),
         Err(e) => Json::string(&format!("<not serializable: {e}>")),
     };
@@ -115,7 +117,8 @@ impl InputWriter {
     pub(crate) fn serialize<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
         let mark = self.key(name);
         let at = self.buf.len();
-        if let Err(e) = serde_json::to_writer(&mut self.buf, value) {
+        // Inside the input object: one level is open around the value.
+        if let Err(e) = write_bounded(&mut self.buf, value, 1) {
             self.buf.truncate(at);
             let _ = serde_json::to_writer(&mut self.buf, &format!("<not serializable: {e}>"));
         }

@@ -19,6 +19,8 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 use serde_json::Value;
 
+pub mod logs;
+
 /// Generous: the CI machine is slow and has two cores.
 pub const FLUSH: Duration = Duration::from_secs(30);
 

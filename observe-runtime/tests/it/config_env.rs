@@ -2,7 +2,6 @@
 //! environment), every configuration error, the destinations each setting chooses, and the
 //! one line that says where traces go.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::export_support::*;
@@ -295,34 +294,9 @@ fn tracing_disabled_builds_nothing() {
 
 /// Runs `f` with a subscriber that keeps every `info` line of this thread.
 fn info_lines<R>(f: impl FnOnce() -> R) -> (R, Vec<String>) {
-    #[derive(Clone, Default)]
-    struct Lines(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Lines {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let lines = Lines::default();
-    let writer = lines.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::INFO)
-        .with_ansi(false)
-        .without_time()
-        .with_writer(move || writer.clone())
-        .finish();
-    let result = tracing::subscriber::with_default(subscriber, f);
-    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
-    (
-        result,
-        text.lines()
-            .filter(|l| l.contains("INFO"))
-            .map(str::to_owned)
-            .collect(),
-    )
+    let (result, lines) = logs::lines_of(tracing::Level::INFO, f);
+    let info = logs::at(&lines, "INFO").into_iter().cloned().collect();
+    (result, info)
 }
 
 #[test]
@@ -386,7 +360,7 @@ fn with_keys_one_line_names_the_endpoint_and_trace_urls_point_to_langfuse() {
 }
 
 #[test]
-fn a_named_store_path_is_used_besides_langfuse_and_must_open() {
+fn a_named_store_path_is_used_besides_langfuse_and_one_that_cannot_open_counts_drops() {
     let server = Server::accepting();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nested/both.db");
@@ -405,14 +379,23 @@ fn a_named_store_path_is_used_besides_langfuse_and_must_open() {
     let store = observe_runtime::export::store::Store::open(&path).unwrap();
     assert_eq!(store.session_observations("s-both").unwrap().len(), 1);
 
-    // A file where the store's folder should be: the named path cannot open.
+    // A file where the store's folder should be: the named path cannot open. The client
+    // starts anyway (the application must), and the store's records are counted dropped.
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, b"x").unwrap();
-    let err = config(&[("OBSERVE_STORE_PATH", blocker.join("t.db").to_str().unwrap())])
+    let client = config(&[("OBSERVE_STORE_PATH", blocker.join("t.db").to_str().unwrap())])
         .build_client()
-        .unwrap_err();
-    assert!(matches!(err, ConfigError::Setup { .. }), "{err:?}");
-    assert!(err.to_string().contains("OBSERVE_STORE_PATH"), "{err}");
+        .unwrap()
+        .unwrap();
+    client.trace(Trace::new("nowhere")).end();
+    let report = client.shutdown(FLUSH);
+    let store = report.stats.destination("store").unwrap();
+    assert_eq!(
+        (store.accepted, store.exported, store.failed, store.dropped),
+        (1, 0, 0, 1),
+        "{store:?}"
+    );
+    assert!(!blocker.join("t.db").exists());
 }
 
 #[test]

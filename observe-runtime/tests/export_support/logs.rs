@@ -1,0 +1,39 @@
+//! The log lines code run on this thread writes, as a `tracing_subscriber::fmt` subscriber
+//! prints them (level, target, message and fields), for tests that check what is said.
+
+use std::sync::{Arc, Mutex};
+
+/// Runs `f` with a subscriber on this thread that keeps every line at `level` or above;
+/// returns `f`'s result and the lines.
+pub fn lines_of<R>(level: tracing::Level, f: impl FnOnce() -> R) -> (R, Vec<String>) {
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_ansi(false)
+        .without_time()
+        .with_writer(move || writer.clone())
+        .finish();
+    let result = tracing::subscriber::with_default(subscriber, f);
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    (result, text.lines().map(str::to_owned).collect())
+}
+
+/// The lines at exactly `level` (`"WARN"`, `"ERROR"`...).
+pub fn at<'a>(lines: &'a [String], level: &str) -> Vec<&'a String> {
+    lines
+        .iter()
+        .filter(|l| l.trim_start().starts_with(level))
+        .collect()
+}
