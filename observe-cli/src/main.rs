@@ -8,6 +8,7 @@ mod listings;
 mod output;
 mod sql_commands;
 mod store_file;
+mod tree_depth;
 mod tree_json;
 mod trees;
 #[cfg(feature = "ui")]

@@ -104,7 +104,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::pricing::PriceList;
 use observe_model::export::{Batch, ExportError, Exporter};
 
-pub use error::StoreError;
+pub use error::{NotAStoreReason, StoreError};
 pub use read::Store;
 
 pub use observe_model::vars::DEFAULT_STORE_PATH;

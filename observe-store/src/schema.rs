@@ -11,7 +11,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::StoreError;
+use super::{NotAStoreReason, StoreError};
 use observe_model::model::ObservationType;
 
 /// The version this build writes and reads.
@@ -262,26 +262,34 @@ const STORE_TABLES: [&str; 3] = ["traces", "observations", "scores"];
 /// changing it: a reader never migrates (only a writer may change a file's layout), so an
 /// older store is refused with what to run.
 pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<(), StoreError> {
-    let not_a_store = || StoreError::NotAStore {
+    let sqlite = |e| StoreError::sqlite(path, e);
+    let not_a_store = |reason| StoreError::NotAStore {
         path: path.to_owned(),
+        reason,
     };
     let found = match version(conn) {
         Ok(found) => found,
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
-            return Err(not_a_store())
+            return Err(not_a_store(NotAStoreReason::NotSqlite))
         }
-        Err(e) => return Err(StoreError::sqlite(path, e)),
+        Err(e) => return Err(sqlite(e)),
     };
     check_not_newer(found, path)?;
-    let tables: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name IN (?1, ?2, ?3)",
-            STORE_TABLES,
-            |row| row.get(0),
-        )
-        .map_err(|e| StoreError::sqlite(path, e))?;
-    if found == 0 || tables != STORE_TABLES.len() as i64 {
-        return Err(not_a_store());
+    let tables = column_names(conn, "SELECT name FROM sqlite_schema WHERE type = 'table'")
+        .map_err(sqlite)?;
+    if tables.is_empty() {
+        return Err(not_a_store(NotAStoreReason::Empty));
+    }
+    let missing: Vec<String> = STORE_TABLES
+        .iter()
+        .filter(|t| !tables.iter().any(|have| have == *t))
+        .map(|t| (*t).to_owned())
+        .collect();
+    if !missing.is_empty() {
+        return Err(not_a_store(NotAStoreReason::MissingTables(missing)));
+    }
+    if found == 0 {
+        return Err(not_a_store(NotAStoreReason::NoVersion));
     }
     if found < CURRENT_VERSION {
         return Err(StoreError::OlderSchema {
@@ -290,7 +298,52 @@ pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<(), Store
             supported: CURRENT_VERSION,
         });
     }
+    for (table, expected) in current_columns() {
+        let have = table_columns(conn, table).map_err(sqlite)?;
+        let missing: Vec<String> = expected
+            .iter()
+            .filter(|c| !have.contains(c))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(not_a_store(NotAStoreReason::MissingColumns {
+                table: (*table).to_owned(),
+                missing,
+            }));
+        }
+    }
     Ok(())
+}
+
+/// The columns of each of [`STORE_TABLES`] at [`CURRENT_VERSION`], from the migrations run
+/// once on an in-memory database: the layout is stated once, in the migrations.
+fn current_columns() -> &'static [(&'static str, Vec<String>)] {
+    static COLUMNS: std::sync::OnceLock<Vec<(&'static str, Vec<String>)>> =
+        std::sync::OnceLock::new();
+    COLUMNS.get_or_init(|| {
+        let Ok(conn) = Connection::open_in_memory() else {
+            return Vec::new();
+        };
+        if MIGRATIONS.iter().any(|m| conn.execute_batch(m).is_err()) {
+            return Vec::new();
+        }
+        STORE_TABLES
+            .iter()
+            .map(|t| (*t, table_columns(&conn, t).unwrap_or_default()))
+            .collect()
+    })
+}
+
+fn table_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
+    let names = stmt.query_map([table], |row| row.get(0))?;
+    names.collect()
+}
+
+fn column_names(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(sql)?;
+    let names = stmt.query_map([], |row| crate::text::lossy_text(row, 0))?;
+    Ok(names.filter_map(|n| n.ok().flatten()).collect())
 }
 
 /// The file's schema version.

@@ -9,6 +9,7 @@ mod ui_support;
 mod cli_commands;
 mod cli_conventions;
 mod cli_generations;
+mod cli_hostile;
 mod cli_seed_queries;
 #[cfg(feature = "ui")]
 mod ui_browser;
