@@ -15,3 +15,5 @@ mod cli_seed_queries;
 mod ui_browser;
 #[cfg(feature = "ui")]
 mod ui_endpoints;
+#[cfg(feature = "ui")]
+mod ui_hostile;
