@@ -1,6 +1,7 @@
-//! The request loops: page workers read each request, answer the pages and every endpoint
-//! but `query`, and hand queries to the query workers, so that a runaway query never holds
-//! up a page; the routes, methods and headers every answer carries.
+//! The request loops: a thread per connection reads its request and routes it, page
+//! workers answer the pages and every endpoint but `query`, and query workers run the
+//! queries, so that neither a slow client nor a runaway query holds up a page; the routes,
+//! methods and headers every answer carries.
 
 use std::io::{Read as _, Write as _};
 use std::net::{Shutdown, SocketAddr, TcpStream};
@@ -65,49 +66,68 @@ fn next<T>(queue: &Shared<T>) -> Option<T> {
         .ok()
 }
 
-/// Reads requests from the connections in `connections` and answers them, handing each
-/// query to a free query worker through `queries`.
-pub(super) fn serve_pages(
-    connections: &Shared<TcpStream>,
-    mut api: Api,
+/// A request read and allowed, for a page worker.
+pub(super) struct PageJob {
+    stream: TcpStream,
+    page: Page,
+    head: bool,
+}
+
+/// Reads one request from `stream` and hands it on: to the page workers through `pages`,
+/// to a free query worker through `queries`, or answers it at once (a refusal, or 503
+/// when the workers it needs are all busy). Runs on a thread of its own per connection,
+/// so a client slow to send its request holds no worker.
+pub(super) fn route_connection(
+    mut stream: TcpStream,
     addr: SocketAddr,
+    pages: &SyncSender<PageJob>,
     queries: &QueryDesk,
 ) {
-    while let Some(mut stream) = next(connections) {
-        let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
-        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
-        let request = match read_head(&mut stream) {
-            Ok(request) => request,
-            Err(e) => {
-                if let Some(status) = e.status() {
-                    refuse(stream, status, &e);
-                }
-                continue;
+    let _ = stream.set_read_timeout(Some(READ_TIMEOUT));
+    let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+    let request = match read_head(&mut stream) {
+        Ok(request) => request,
+        Err(e) => {
+            if let Some(status) = e.status() {
+                refuse(stream, status, &e);
             }
-        };
-        let head = request.method == "HEAD";
-        let reply = match check(addr, &request) {
-            Err(reply) => reply,
-            Ok(Route::Query) => match queries.hand_over((stream, request)) {
-                Ok(()) => continue,
-                Err((stream, _)) => {
-                    let _ = respond(
-                        stream,
-                        &Reply::error(
-                            503,
-                            &format!(
-                                "{} queries are running: wait for one to end (or close its tab) \
-                                 and run this one again",
-                                queries.workers
-                            ),
-                        ),
-                        head,
-                    );
-                    continue;
-                }
-            },
-            Ok(Route::Api { endpoint, query }) => api.handle(&endpoint, &query),
-            Ok(Route::Asset(path)) => match assets::find(&path) {
+            return;
+        }
+    };
+    let head = request.method == "HEAD";
+    let busy = match check(addr, &request) {
+        Err(reply) => {
+            let _ = respond(stream, &reply, head);
+            return;
+        }
+        Ok(Route::Query) => match queries.hand_over((stream, request)) {
+            Ok(()) => return,
+            Err((stream, _)) => (
+                stream,
+                format!(
+                    "{} queries are running: wait for one to end (or close its tab) and run \
+                     this one again",
+                    queries.workers
+                ),
+            ),
+        },
+        Ok(Route::Page(page)) => match pages.try_send(PageJob { stream, page, head }) {
+            Ok(()) => return,
+            Err(TrySendError::Full(job) | TrySendError::Disconnected(job)) => (
+                job.stream,
+                "the view has more requests waiting than it takes: try again".to_owned(),
+            ),
+        },
+    };
+    let _ = respond(busy.0, &Reply::error(503, &busy.1), head);
+}
+
+/// Answers the page requests handed over in `jobs`.
+pub(super) fn serve_pages(jobs: &Shared<PageJob>, mut api: Api) {
+    while let Some(job) = next(jobs) {
+        let reply = match job.page {
+            Page::Api { endpoint, query } => api.handle(&endpoint, &query),
+            Page::Asset(path) => match assets::find(&path) {
                 Some(asset) => Reply {
                     status: 200,
                     content_type: asset.content_type,
@@ -116,7 +136,7 @@ pub(super) fn serve_pages(
                 None => Reply::error(404, "no such page"),
             },
         };
-        let _ = respond(stream, &reply, head);
+        let _ = respond(job.stream, &reply, job.head);
     }
 }
 
@@ -146,6 +166,11 @@ fn answer_query(api: &mut Api, stream: TcpStream, request: &Request) {
 /// Where a request goes once it is allowed.
 enum Route {
     Query,
+    Page(Page),
+}
+
+/// What a page worker answers.
+enum Page {
     Api { endpoint: String, query: String },
     Asset(String),
 }
@@ -167,7 +192,7 @@ fn check(addr: SocketAddr, request: &Request) -> Result<Route, Reply> {
         .split_once('?')
         .unwrap_or((&request.target, ""));
     let Some(endpoint) = path.strip_prefix("/api/") else {
-        return Ok(Route::Asset(path.to_owned()));
+        return Ok(Route::Page(Page::Asset(path.to_owned())));
     };
     if is_cross_site(addr, request) {
         return Err(Reply::error(
@@ -178,10 +203,10 @@ fn check(addr: SocketAddr, request: &Request) -> Result<Route, Reply> {
     if endpoint == "query" {
         return Ok(Route::Query);
     }
-    Ok(Route::Api {
+    Ok(Route::Page(Page::Api {
         endpoint: endpoint.to_owned(),
         query: query.to_owned(),
-    })
+    }))
 }
 
 /// On a loopback address only the loopback names are accepted as `Host`.

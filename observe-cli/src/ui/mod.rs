@@ -34,8 +34,8 @@ mod request;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::AtomicUsize;
-use std::sync::mpsc::{sync_channel, TrySendError};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 
 pub use api::Api;
@@ -48,8 +48,11 @@ const PAGE_WORKERS: usize = 3;
 /// How many queries run at once (one store connection each); one more is refused.
 const QUERY_WORKERS: usize = 2;
 
-/// Connections accepted and waiting for a page worker; more are closed at once.
-const PENDING_CONNECTIONS: usize = 64;
+/// Page requests read and waiting for a page worker; more are answered 503.
+const PENDING_PAGES: usize = 64;
+
+/// Connections whose request is being read or routed at once; more are closed at once.
+const MAX_CONNECTIONS: usize = 128;
 
 /// The web view's HTTP server over one store file.
 ///
@@ -111,8 +114,6 @@ impl UiServer {
     /// Answers requests until the process ends; returns early only if no worker could open
     /// the store.
     pub fn run(self) -> Result<(), UiError> {
-        let (connections, pending) = sync_channel(PENDING_CONNECTIONS);
-        let pending = Arc::new(Mutex::new(pending));
         let (sender, jobs) = sync_channel(QUERY_WORKERS);
         let jobs = Arc::new(Mutex::new(jobs));
         let queries = http::QueryDesk {
@@ -126,19 +127,31 @@ impl UiServer {
             let busy = Arc::clone(&queries.busy);
             std::thread::spawn(move || http::serve_queries(&jobs, &busy, api));
         }
+        let (pages, page_jobs) = sync_channel(PENDING_PAGES);
+        let page_jobs = Arc::new(Mutex::new(page_jobs));
         for _ in 0..PAGE_WORKERS {
             let api = Api::open(&self.db)?;
-            let pending = Arc::clone(&pending);
-            let queries = queries.clone();
-            let addr = self.addr;
-            std::thread::spawn(move || http::serve_pages(&pending, api, addr, &queries));
+            let page_jobs = Arc::clone(&page_jobs);
+            std::thread::spawn(move || http::serve_pages(&page_jobs, api));
         }
+        let open = Arc::new(AtomicUsize::new(0));
         for stream in self.listener.incoming() {
-            // A connection that finds the queue full is closed: the page workers are
-            // behind, and the browser will try again.
-            match stream.map(|s| connections.try_send(s)) {
-                Ok(Ok(())) | Ok(Err(TrySendError::Full(_))) | Err(_) => {}
-                Ok(Err(TrySendError::Disconnected(_))) => break,
+            let Ok(stream) = stream else { continue };
+            // Beyond this many connections being read, more are closed at once.
+            if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                open.fetch_sub(1, Ordering::SeqCst);
+                continue;
+            }
+            let (held, pages, queries, addr) =
+                (Arc::clone(&open), pages.clone(), queries.clone(), self.addr);
+            let spawned = std::thread::Builder::new()
+                .name("observe-ui-connection".into())
+                .spawn(move || {
+                    http::route_connection(stream, addr, &pages, &queries);
+                    held.fetch_sub(1, Ordering::SeqCst);
+                });
+            if spawned.is_err() {
+                open.fetch_sub(1, Ordering::SeqCst);
             }
         }
         Ok(())

@@ -144,6 +144,14 @@ fn runaway_queries_leave_the_pages_answering_and_stop_when_their_client_leaves()
             "a runaway query was answered: {read:?}"
         );
     }
+    // Clients that start a request and never finish it hold no worker either.
+    let _silent: Vec<TcpStream> = (0..8)
+        .map(|_| {
+            let mut s = TcpStream::connect(ui.addr()).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\n").unwrap();
+            s
+        })
+        .collect();
     for page in ["", "api/sessions", "api/users", "api/changes"] {
         let (status, body) = get(&format!("{}{page}", ui.url));
         assert_eq!(status, 200, "{page}: {body}");
