@@ -95,6 +95,27 @@ impl Store {
         Ok(Store { conn, path })
     }
 
+    /// Caps the size of one text or blob value on this connection at `bytes`: a query
+    /// that would make or read a larger one fails with SQLite's "string or blob too big"
+    /// instead of allocating it (the web view caps its queries' values so).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("traces.db");
+    /// # drop(observe_store::StoreExporter::open(&path).unwrap());
+    /// let store = observe_store::Store::open(&path).unwrap();
+    /// store.limit_value_bytes(1000).unwrap();
+    /// let big = observe_store::sql::query(&store, "SELECT printf('%.2000c', 'x')");
+    /// assert!(big.unwrap_err().to_string().contains("too big"));
+    /// ```
+    pub fn limit_value_bytes(&self, bytes: usize) -> Result<(), StoreError> {
+        let bytes = i32::try_from(bytes).unwrap_or(i32::MAX);
+        self.conn
+            .set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, bytes)
+            .map(drop)
+            .map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
     /// A handle that stops the query running on this store's connection from another
     /// thread (the web view stops a query whose client went away); the query then fails
     /// as interrupted. Stopping when nothing runs does nothing.

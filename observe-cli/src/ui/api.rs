@@ -134,6 +134,14 @@ impl Api {
         })
     }
 
+    /// Opens `db` for the query workers: as [`Api::open`], with values capped at
+    /// [`query::MAX_VALUE_BYTES`].
+    pub(super) fn open_for_queries(db: &Path) -> Result<Api, UiError> {
+        let api = Api::open(db)?;
+        api.store.limit_value_bytes(query::MAX_VALUE_BYTES)?;
+        Ok(api)
+    }
+
     /// Stops the query running on this endpoint's connection, from another thread (for a
     /// client that went away).
     pub(super) fn interrupter(&self) -> impl FnOnce() + Send + 'static {

@@ -144,23 +144,29 @@ pub(super) fn serve_pages(jobs: &Shared<PageJob>, mut api: Api) {
 /// its place in `busy` after each.
 pub(super) fn serve_queries(jobs: &Shared<QueryJob>, busy: &AtomicUsize, mut api: Api) {
     while let Some((stream, request)) = next(jobs) {
-        answer_query(&mut api, stream, &request);
+        let reply = run_query(&mut api, &stream, &request);
+        // Free before the answer goes out: a client that reads it and sends its next
+        // query finds this worker free.
         busy.fetch_sub(1, Ordering::SeqCst);
+        if let Some(reply) = reply {
+            let _ = respond(stream, &reply, request.method == "HEAD");
+        }
     }
 }
 
-fn answer_query(api: &mut Api, stream: TcpStream, request: &Request) {
+/// The query's answer; `None` when its client went away and it was stopped.
+fn run_query(api: &mut Api, stream: &TcpStream, request: &Request) -> Option<Reply> {
     let query = request.target.split_once('?').map_or("", |(_, q)| q);
-    let watch = ClientWatch::start(&stream, api.interrupter()).ok();
+    let watch = ClientWatch::start(stream, api.interrupter()).ok();
     let reply = api.handle("query", query);
     if watch.is_some_and(ClientWatch::finish) {
         eprintln!("observe ui: a query stopped: its client went away");
-        return;
+        return None;
     }
     if reply.status == 408 {
         eprintln!("observe ui: a query stopped at its time limit");
     }
-    let _ = respond(stream, &reply, request.method == "HEAD");
+    Some(reply)
 }
 
 /// Where a request goes once it is allowed.

@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex};
 
 pub use api::Api;
 pub use error::UiError;
-pub use query::{run as run_query, Cut, QueryLimits, QueryResult};
+pub use query::{run as run_query, Cut, QueryLimits, QueryResult, MAX_VALUE_BYTES};
 
 /// How many page requests are answered at once (one store connection each).
 const PAGE_WORKERS: usize = 3;
@@ -122,7 +122,7 @@ impl UiServer {
             workers: QUERY_WORKERS,
         };
         for _ in 0..QUERY_WORKERS {
-            let api = Api::open(&self.db)?;
+            let api = Api::open_for_queries(&self.db)?;
             let jobs = Arc::clone(&jobs);
             let busy = Arc::clone(&queries.busy);
             std::thread::spawn(move || http::serve_queries(&jobs, &busy, api));

@@ -19,6 +19,12 @@ pub struct QueryLimits {
     pub time: Duration,
 }
 
+/// The largest text or blob value a query of the view may make or read (SQLite's
+/// `SQLITE_LIMIT_LENGTH` on the query workers' connections): a value larger than
+/// [`QueryLimits::bytes`] could not be sent anyway, and refusing it as SQLite makes it
+/// keeps a `printf('%.100000000c', 'x')` from taking the memory.
+pub const MAX_VALUE_BYTES: usize = 16 << 20;
+
 impl Default for QueryLimits {
     /// `observe query`'s defaults, 1,000 rows and 60 s, and 8 MiB of rows.
     fn default() -> Self {
