@@ -391,6 +391,45 @@ fn check_not_newer(found: i32, path: &Path) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// Why `conn` is not a readable store, if it is not.
+    fn reason(conn: &Connection) -> Option<NotAStoreReason> {
+        match check_readable(conn, Path::new("x.db")) {
+            Err(StoreError::NotAStore { reason, .. }) => Some(reason),
+            Err(other) => panic!("{other}"),
+            Ok(()) => None,
+        }
+    }
+
+    #[test]
+    fn files_that_are_not_stores_say_why() {
+        let conn = Connection::open_in_memory().unwrap();
+        assert_eq!(reason(&conn), Some(NotAStoreReason::Empty));
+        conn.execute_batch("CREATE TABLE traces (id TEXT)").unwrap();
+        assert_eq!(
+            reason(&conn),
+            Some(NotAStoreReason::MissingTables(vec![
+                "observations".into(),
+                "scores".into()
+            ]))
+        );
+        conn.execute_batch("CREATE TABLE observations (id TEXT); CREATE TABLE scores (id TEXT)")
+            .unwrap();
+        assert_eq!(reason(&conn), Some(NotAStoreReason::NoVersion));
+        conn.pragma_update(None, "user_version", CURRENT_VERSION)
+            .unwrap();
+        let Some(NotAStoreReason::MissingColumns { table, missing }) = reason(&conn) else {
+            panic!("columns not checked");
+        };
+        assert_eq!(table, "traces");
+        assert!(missing.contains(&"session_id".to_owned()), "{missing:?}");
+
+        let mut store = Connection::open_in_memory().unwrap();
+        migrate(&mut store, Path::new("x.db")).unwrap();
+        assert_eq!(reason(&store), None);
+    }
+
     #[test]
     fn every_observation_type_is_stored_in_langfuse_spelling() {
         for kind in observe_model::model::ObservationType::ALL {
