@@ -408,7 +408,9 @@ async function queryPage(params) {
       const r = await api(`query?${new URLSearchParams({ sql })}`);
       result = el('div', { id: 'query-result' },
         el('p', { class: 'muted' }, `${r.rows.length} row${r.rows.length === 1 ? '' : 's'} in ${fmtMs(r.elapsed_ms)}`,
-          r.truncated ? ` — stopped at the row limit (${r.row_limit})` : ''),
+          !r.truncated ? '' : r.truncated_by === 'bytes'
+            ? ` — stopped at the size limit (${fmtInt(r.byte_limit / 1048576)} MiB of rows)`
+            : ` — stopped at the row limit (${r.row_limit})`),
         el('div', { class: 'scroll' }, el('table', { class: 'grid' },
           el('thead', null, el('tr', null, r.columns.map((c, i) => el('th', { class: r.rows.length && typeof r.rows[0][i] === 'number' ? 'num' : '' }, c)))),
           el('tbody', null, r.rows.map((row) => el('tr', null, row.map((v) => el('td', { class: typeof v === 'number' ? 'num' : '' },

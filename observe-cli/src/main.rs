@@ -12,6 +12,7 @@ mod push_destination;
 mod push_store;
 mod sql_commands;
 mod store_file;
+mod tree_depth;
 mod tree_json;
 mod trees;
 #[cfg(feature = "ui")]

@@ -1,7 +1,9 @@
 //! Where results go: aligned tables for people, a JSON array or JSON lines for programs.
 //!
 //! Rows are written as the query yields them (JSON) or kept up to the table's row limit
-//! (tables need every shown row to size their columns), never the whole result. Every
+//! (tables need every shown row to size their columns), never the whole result. A table
+//! also stops at [`TABLE_MAX_BYTES`] of cells, so that `--limit 0` cannot hold a whole
+//! store in memory: it says where it stopped and points to `--jsonl`, which streams. Every
 //! text a table or tree shows passes through [`escape_control`]; JSON is escaped by its
 //! serializer.
 
@@ -12,6 +14,12 @@ use anyhow::Result;
 use comfy_table::{presets, CellAlignment, ContentArrangement, LineStyle, Table as Grid};
 use observe_model::view::{escape_control, format_duration};
 use observe_store::sql::{value_to_json, RowSink, SqlError, Value};
+
+/// The most a table holds, counted as the text of its cells plus [`CELL_OVERHEAD`] each.
+pub const TABLE_MAX_BYTES: usize = 16 << 20;
+
+/// What a cell costs beyond its text (the table's own structures), for [`TABLE_MAX_BYTES`].
+const CELL_OVERHEAD: usize = 64;
 
 /// The output format chosen on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +94,8 @@ impl Output {
                     columns: Vec::new(),
                     rows: Vec::new(),
                     cut: false,
+                    bytes: 0,
+                    full: false,
                 };
                 run(&mut table)?;
                 match rows.empty {
@@ -126,6 +136,10 @@ struct TableSink {
     columns: Vec<String>,
     rows: Vec<Vec<Value>>,
     cut: bool,
+    /// What the rows kept hold, counted as [`TABLE_MAX_BYTES`] says.
+    bytes: usize,
+    /// Whether rows were left out because the table held [`TABLE_MAX_BYTES`].
+    full: bool,
 }
 
 impl RowSink for TableSink {
@@ -139,6 +153,12 @@ impl RowSink for TableSink {
             self.cut = true;
             return Ok(false);
         }
+        let size: usize = row.iter().map(|v| shown_len(v) + CELL_OVERHEAD).sum();
+        if self.bytes + size > TABLE_MAX_BYTES {
+            self.full = true;
+            return Ok(false);
+        }
+        self.bytes += size;
         self.rows.push(row);
         Ok(true)
     }
@@ -184,7 +204,13 @@ impl TableSink {
         text.push('\n');
         let n = self.rows.len();
         let plural = if n == 1 { "" } else { "s" };
-        if self.cut {
+        if self.full {
+            text.push_str(&format!(
+                "({n} row{plural} shown; cut at {} MiB of cells, the most a table holds: use \
+                 --jsonl (or --json) to stream every row)\n",
+                TABLE_MAX_BYTES >> 20
+            ));
+        } else if self.cut {
             text.push_str(&format!(
                 "({n} row{plural} shown; more were cut at --limit {n}: raise --limit \
                  (0 for no limit), or use --jsonl to stream every row)\n"
@@ -264,6 +290,16 @@ impl JsonSink {
                 .write_all(end.as_bytes())
                 .and_then(|()| self.out.flush()),
         )
+    }
+}
+
+/// About how many bytes `value` takes once shown in a cell.
+fn shown_len(value: &Value) -> usize {
+    match value {
+        Value::Null => 0,
+        Value::Integer(_) | Value::Real(_) => 24,
+        Value::Text(t) => t.len(),
+        Value::Blob(b) => 2 + 2 * b.len(),
     }
 }
 

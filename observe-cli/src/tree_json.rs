@@ -1,13 +1,18 @@
 //! `observe session` and `observe trace` as JSON: a trace and its observations nested as
-//! the tree shows them.
+//! the tree shows them, cut at the same depth: where the tree shows a marker, the node at
+//! the cut has no `children` and says how many it leaves out in `descendants_not_shown`.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use observe_model::model::{Observation, ObservationDetails};
 use observe_model::view::{self, TraceTree};
 
-/// A trace and its observations, nested as in the tree; inputs and outputs with `io`.
-pub fn trace_json(t: &TraceTree<'_>, io: bool) -> serde_json::Value {
+use crate::tree_depth::Key;
+
+/// A trace and its observations, nested as in the tree; inputs and outputs with `io`;
+/// `markers` are the observations that stand for a cut subtree, with its size.
+pub fn trace_json(t: &TraceTree<'_>, io: bool, markers: &HashMap<Key, usize>) -> serde_json::Value {
     serde_json::json!({
         "id": t.id.to_string(),
         "name": t.name,
@@ -17,12 +22,13 @@ pub fn trace_json(t: &TraceTree<'_>, io: bool) -> serde_json::Value {
         "latency_ms": ms(t.latency()),
         "cost": t.cost,
         "cost_computed": t.cost_computed,
-        "observations": t.roots.iter().map(|n| node_json(n, io)).collect::<Vec<_>>(),
+        "observations": t.roots.iter().map(|n| node_json(n, io, markers)).collect::<Vec<_>>(),
     })
 }
 
-/// An observation and, nested, its children.
-fn node_json(n: &view::Node<'_>, io: bool) -> serde_json::Value {
+/// An observation and, nested, its children (the depth is already cut, so this recursion
+/// is bounded).
+fn node_json(n: &view::Node<'_>, io: bool, markers: &HashMap<Key, usize>) -> serde_json::Value {
     let o: &Observation = n.observation;
     let d = o.details();
     let mut v = serde_json::json!({
@@ -46,8 +52,19 @@ fn node_json(n: &view::Node<'_>, io: bool) -> serde_json::Value {
         "completion_start_time": d.completion_start_time.map(|t| t.to_rfc3339()),
         "time_to_first_token_ms": d.completion_start_time.map(|t| ms(t.since(o.start))),
         "metadata": metadata_json(d),
-        "children": n.children.iter().map(|c| node_json(c, io)).collect::<Vec<_>>(),
     });
+    let mut children = Vec::with_capacity(n.children.len());
+    let mut not_shown = 0;
+    for c in &n.children {
+        match markers.get(&(c.observation.trace_id, c.observation.id)) {
+            Some(count) => not_shown += count,
+            None => children.push(node_json(c, io, markers)),
+        }
+    }
+    v["children"] = children.into();
+    if not_shown > 0 {
+        v["descendants_not_shown"] = not_shown.into();
+    }
     if io {
         v["input"] = d
             .input

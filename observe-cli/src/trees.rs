@@ -8,11 +8,13 @@ use observe_store::Store;
 use crate::cli_args::TreeArgs;
 use crate::generations::generation_lines;
 use crate::output::{cell, Format, Output};
+use crate::tree_depth::{cap_depth, MAX_DEPTH};
 use crate::tree_json::{ms, trace_json};
 
 /// `observe session ID`: the session's traces as trees, or as JSON.
 pub fn session(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Result<()> {
-    let observations = store.session_observations(id)?;
+    let capped = cap_depth(store.session_observations(id)?, MAX_DEPTH);
+    let observations = capped.observations;
     if observations.is_empty() {
         bail!(
             "no session `{}` in {} — `observe sessions` lists them",
@@ -25,7 +27,7 @@ pub fn session(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Resul
         let traces: Vec<_> = tree
             .traces
             .iter()
-            .map(|t| trace_json(t, shown.io))
+            .map(|t| trace_json(t, shown.io, &capped.markers))
             .collect();
         return out.json_value(&serde_json::json!({
             "session_id": tree.id,
@@ -43,14 +45,15 @@ pub fn session(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Resul
 /// `observe trace ID`: the trace as a tree with its generations and scores, or as JSON.
 pub fn trace(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Result<()> {
     let full = resolve_trace_id(store, id)?;
-    let observations = store.trace_observations(&full)?;
+    let capped = cap_depth(store.trace_observations(&full)?, MAX_DEPTH);
+    let observations = capped.observations;
     let trees = TraceTree::build_all(&observations);
     let Some(tree) = trees.first() else {
         bail!("trace `{full}` has no observations");
     };
     let scores = store.trace_scores(&full)?;
     if out.format != Format::Table {
-        let mut value = trace_json(tree, shown.io);
+        let mut value = trace_json(tree, shown.io, &capped.markers);
         value["scores"] = scores.to_json();
         return out.json_value(&value);
     }

@@ -50,16 +50,18 @@ pub enum StoreError {
         /// Why the first was not.
         reason: String,
     },
-    /// The file is not an observe store: not SQLite at all, or a SQLite file without the
-    /// store's tables. Readers leave such a file as it is.
+    /// The file is not an observe store: not SQLite at all, an empty file (a store being
+    /// created), or a SQLite file without the store's tables or columns; `reason` says
+    /// which. Readers leave such a file as it is.
     #[error(
-        "{} is not an observe store (it lacks the traces, observations and scores tables): \
-         check --db / OBSERVE_STORE_PATH",
+        "{} is not an observe store ({reason}): check --db / OBSERVE_STORE_PATH",
         path.display()
     )]
     NotAStore {
         /// The file's path.
         path: PathBuf,
+        /// What the file is instead.
+        reason: NotAStoreReason,
     },
     /// The file was written by an older observe; readers do not migrate, a writer does.
     #[error(
@@ -83,6 +85,41 @@ pub enum StoreError {
         /// SQLite's error.
         #[source]
         source: rusqlite::Error,
+    },
+}
+
+/// Why a file is not an observe store.
+///
+/// ```
+/// use observe_store::NotAStoreReason;
+/// let reason = NotAStoreReason::MissingTables(vec!["scores".into()]);
+/// assert_eq!(reason.to_string(), "it lacks the tables scores");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NotAStoreReason {
+    /// The file is not a SQLite database at all.
+    #[error("it is not a SQLite database")]
+    NotSqlite,
+    /// The file is empty, or a SQLite file with no tables yet: an application may be
+    /// creating the store right now.
+    #[error(
+        "it is empty: a store being created? run the command again once your app has written to it"
+    )]
+    Empty,
+    /// A SQLite file that lacks some of the store's tables.
+    #[error("it lacks the tables {}", .0.join(", "))]
+    MissingTables(Vec<String>),
+    /// The store's tables without a schema version: not written by observe.
+    #[error("it has tables named as the store's but no schema version")]
+    NoVersion,
+    /// A table of the store lacks columns this observe reads.
+    #[error("table {table} lacks the columns {}", missing.join(", "))]
+    MissingColumns {
+        /// The table.
+        table: String,
+        /// The columns it lacks.
+        missing: Vec<String>,
     },
 }
 

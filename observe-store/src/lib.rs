@@ -106,7 +106,7 @@ use rusqlite::{Connection, OpenFlags};
 use crate::pricing::PriceList;
 use observe_model::export::{Batch, ExportError, Exporter};
 
-pub use error::StoreError;
+pub use error::{NotAStoreReason, StoreError};
 pub use pushed::PushLedger;
 pub use read::Store;
 

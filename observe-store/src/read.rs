@@ -10,6 +10,7 @@ use std::sync::Arc;
 use rusqlite::{Connection, OpenFlags, Row};
 
 use super::connection_settings::BUSY_TIMEOUT;
+use super::text::lossy_text;
 use super::{schema, StoreError};
 use crate::sql::functions::register_functions;
 use observe_model::model::{
@@ -86,12 +87,55 @@ impl Store {
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| StoreError::sqlite(&path, e))?;
         let version = schema::check_readable(&conn, &path)?;
+        // The read-only open already refuses writes; `query_only` also refuses them on
+        // this connection whatever a query tries, and says so when asked (`PRAGMA
+        // query_only` is 1).
+        conn.pragma_update(None, "query_only", true)
+            .map_err(|e| StoreError::sqlite(&path, e))?;
         register_functions(&conn).map_err(|e| StoreError::sqlite(&path, e))?;
         Ok(Store {
             conn,
             path,
             version,
         })
+    }
+
+    /// Caps the size of one text or blob value on this connection at `bytes`: a query
+    /// that would make or read a larger one fails with SQLite's "string or blob too big"
+    /// instead of allocating it (the web view caps its queries' values so).
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("traces.db");
+    /// # drop(observe_store::StoreExporter::open(&path).unwrap());
+    /// let store = observe_store::Store::open(&path).unwrap();
+    /// store.limit_value_bytes(1000).unwrap();
+    /// let big = observe_store::sql::query(&store, "SELECT printf('%.2000c', 'x')");
+    /// assert!(big.unwrap_err().to_string().contains("too big"));
+    /// ```
+    pub fn limit_value_bytes(&self, bytes: usize) -> Result<(), StoreError> {
+        let bytes = i32::try_from(bytes).unwrap_or(i32::MAX);
+        self.conn
+            .set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, bytes)
+            .map(drop)
+            .map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
+    /// A handle that stops the query running on this store's connection from another
+    /// thread (the web view stops a query whose client went away); the query then fails
+    /// as interrupted. Stopping when nothing runs does nothing.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("traces.db");
+    /// # drop(observe_store::StoreExporter::open(&path).unwrap());
+    /// let store = observe_store::Store::open(&path).unwrap();
+    /// let stop = store.interrupt_handle();
+    /// stop.interrupt(); // nothing runs: no effect
+    /// assert!(store.trace_observations("00").unwrap().is_empty());
+    /// ```
+    pub fn interrupt_handle(&self) -> rusqlite::InterruptHandle {
+        self.conn.get_interrupt_handle()
     }
 
     /// The file's path.
@@ -176,54 +220,55 @@ fn observation_from_row(
     row: &Row<'_>,
     traces: &mut HashMap<String, Arc<TraceAttributes>>,
 ) -> rusqlite::Result<Option<Observation>> {
-    let id: String = row.get(0)?;
-    let trace_id: String = row.get(1)?;
-    let parent: Option<String> = row.get(2)?;
+    let text = |i| lossy_text(row, i);
+    let id = text(0)?.unwrap_or_default();
+    let trace_id = text(1)?.unwrap_or_default();
+    let parent = text(2)?;
     let (Ok(id), Ok(tid)) = (id.parse::<SpanId>(), trace_id.parse::<TraceId>()) else {
         return Ok(None);
     };
-    let kind: String = row.get(3)?;
-    let level: String = row.get(5)?;
-    let name: String = row.get(4)?;
+    let kind = text(3)?.unwrap_or_default();
+    let level = text(5)?.unwrap_or_default();
+    let name = text(4)?.unwrap_or_default();
     let start: i64 = row.get(7)?;
     let end: i64 = row.get(8)?;
-    let completion: Option<String> = row.get(9)?;
-    let usage: Option<String> = row.get(12)?;
-    let cost: Option<String> = row.get(13)?;
+    let completion = text(9)?;
+    let usage = text(12)?;
+    let cost = text(13)?;
     let cost = cost.and_then(|c| serde_json::from_str::<Cost>(&c).ok());
     let computed: bool = row.get::<_, Option<bool>>(29)?.unwrap_or(false);
     let (cost, computed_cost) = if computed { (None, cost) } else { (cost, None) };
     let details = ObservationDetails {
-        status_message: row.get(6)?,
+        status_message: text(6)?,
         completion_start_time: completion.as_deref().and_then(Timestamp::parse_rfc3339),
-        model: row.get(10)?,
-        model_parameters: json(row.get(11)?),
+        model: text(10)?,
+        model_parameters: json(text(11)?),
         usage: usage.and_then(|u| serde_json::from_str::<Usage>(&u).ok()),
         cost,
         computed_cost,
-        input: json(row.get(14)?),
-        output: json(row.get(15)?),
-        metadata: metadata(row.get::<_, Option<String>>(16)?.as_deref()),
-        prompt_name: row.get(17)?,
+        input: json(text(14)?),
+        output: json(text(15)?),
+        metadata: metadata(text(16)?.as_deref()),
+        prompt_name: text(17)?,
         prompt_version: row.get(18)?,
-        version: row.get(19)?,
+        version: text(19)?,
         gen_ai: None,
     };
     let trace = match traces.get(&trace_id) {
         Some(t) => t.clone(),
         None => {
-            let tags: Option<String> = row.get(23)?;
+            let tags = text(23)?;
             let attributes = Arc::new(TraceAttributes {
-                name: row.get(20)?,
-                session_id: row.get(21)?,
-                user_id: row.get(22)?,
+                name: text(20)?,
+                session_id: text(21)?,
+                user_id: text(22)?,
                 tags: tags
                     .and_then(|t| serde_json::from_str(&t).ok())
                     .unwrap_or_default(),
-                metadata: metadata(row.get::<_, Option<String>>(24)?.as_deref()),
-                version: row.get(25)?,
-                release: row.get(26)?,
-                environment: row.get(27)?,
+                metadata: metadata(text(24)?.as_deref()),
+                version: text(25)?,
+                release: text(26)?,
+                environment: text(27)?,
                 public: row.get(28)?,
                 input: json(row.get(30)?),
                 output: json(row.get(31)?),

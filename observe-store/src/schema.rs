@@ -11,7 +11,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::StoreError;
+use super::{NotAStoreReason, StoreError};
 use observe_model::model::ObservationType;
 
 /// The version this build writes and reads.
@@ -281,26 +281,34 @@ const STORE_TABLES: [&str; 3] = ["traces", "observations", "scores"];
 /// change a file's layout), so an older store is refused with what to run. Returns the
 /// version found.
 pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<i32, StoreError> {
-    let not_a_store = || StoreError::NotAStore {
+    let sqlite = |e| StoreError::sqlite(path, e);
+    let not_a_store = |reason| StoreError::NotAStore {
         path: path.to_owned(),
+        reason,
     };
     let found = match version(conn) {
         Ok(found) => found,
         Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::NotADatabase) => {
-            return Err(not_a_store())
+            return Err(not_a_store(NotAStoreReason::NotSqlite))
         }
-        Err(e) => return Err(StoreError::sqlite(path, e)),
+        Err(e) => return Err(sqlite(e)),
     };
     check_not_newer(found, path)?;
-    let tables: i64 = conn
-        .query_row(
-            "SELECT COUNT(*) FROM sqlite_schema WHERE type = 'table' AND name IN (?1, ?2, ?3)",
-            STORE_TABLES,
-            |row| row.get(0),
-        )
-        .map_err(|e| StoreError::sqlite(path, e))?;
-    if found == 0 || tables != STORE_TABLES.len() as i64 {
-        return Err(not_a_store());
+    let tables = column_names(conn, "SELECT name FROM sqlite_schema WHERE type = 'table'")
+        .map_err(sqlite)?;
+    if tables.is_empty() {
+        return Err(not_a_store(NotAStoreReason::Empty));
+    }
+    let missing: Vec<String> = STORE_TABLES
+        .iter()
+        .filter(|t| !tables.iter().any(|have| have == *t))
+        .map(|t| (*t).to_owned())
+        .collect();
+    if !missing.is_empty() {
+        return Err(not_a_store(NotAStoreReason::MissingTables(missing)));
+    }
+    if found == 0 {
+        return Err(not_a_store(NotAStoreReason::NoVersion));
     }
     if found < OLDEST_READABLE {
         return Err(StoreError::OlderSchema {
@@ -309,7 +317,52 @@ pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<i32, Stor
             supported: OLDEST_READABLE,
         });
     }
+    for (table, expected) in current_columns() {
+        let have = table_columns(conn, table).map_err(sqlite)?;
+        let missing: Vec<String> = expected
+            .iter()
+            .filter(|c| !have.contains(c))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            return Err(not_a_store(NotAStoreReason::MissingColumns {
+                table: (*table).to_owned(),
+                missing,
+            }));
+        }
+    }
     Ok(found)
+}
+
+/// The columns of each of [`STORE_TABLES`] at [`CURRENT_VERSION`], from the migrations run
+/// once on an in-memory database: the layout is stated once, in the migrations.
+fn current_columns() -> &'static [(&'static str, Vec<String>)] {
+    static COLUMNS: std::sync::OnceLock<Vec<(&'static str, Vec<String>)>> =
+        std::sync::OnceLock::new();
+    COLUMNS.get_or_init(|| {
+        let Ok(conn) = Connection::open_in_memory() else {
+            return Vec::new();
+        };
+        if MIGRATIONS.iter().any(|m| conn.execute_batch(m).is_err()) {
+            return Vec::new();
+        }
+        STORE_TABLES
+            .iter()
+            .map(|t| (*t, table_columns(&conn, t).unwrap_or_default()))
+            .collect()
+    })
+}
+
+fn table_columns(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare("SELECT name FROM pragma_table_info(?1)")?;
+    let names = stmt.query_map([table], |row| row.get(0))?;
+    names.collect()
+}
+
+fn column_names(conn: &Connection, sql: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare(sql)?;
+    let names = stmt.query_map([], |row| crate::text::lossy_text(row, 0))?;
+    Ok(names.filter_map(|n| n.ok().flatten()).collect())
 }
 
 /// The file's schema version.
@@ -357,6 +410,45 @@ fn check_not_newer(found: i32, path: &Path) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// Why `conn` is not a readable store, if it is not.
+    fn reason(conn: &Connection) -> Option<NotAStoreReason> {
+        match check_readable(conn, Path::new("x.db")) {
+            Err(StoreError::NotAStore { reason, .. }) => Some(reason),
+            Err(other) => panic!("{other}"),
+            Ok(_) => None,
+        }
+    }
+
+    #[test]
+    fn files_that_are_not_stores_say_why() {
+        let conn = Connection::open_in_memory().unwrap();
+        assert_eq!(reason(&conn), Some(NotAStoreReason::Empty));
+        conn.execute_batch("CREATE TABLE traces (id TEXT)").unwrap();
+        assert_eq!(
+            reason(&conn),
+            Some(NotAStoreReason::MissingTables(vec![
+                "observations".into(),
+                "scores".into()
+            ]))
+        );
+        conn.execute_batch("CREATE TABLE observations (id TEXT); CREATE TABLE scores (id TEXT)")
+            .unwrap();
+        assert_eq!(reason(&conn), Some(NotAStoreReason::NoVersion));
+        conn.pragma_update(None, "user_version", CURRENT_VERSION)
+            .unwrap();
+        let Some(NotAStoreReason::MissingColumns { table, missing }) = reason(&conn) else {
+            panic!("columns not checked");
+        };
+        assert_eq!(table, "traces");
+        assert!(missing.contains(&"session_id".to_owned()), "{missing:?}");
+
+        let mut store = Connection::open_in_memory().unwrap();
+        migrate(&mut store, Path::new("x.db")).unwrap();
+        assert_eq!(reason(&store), None);
+    }
+
     #[test]
     fn every_observation_type_is_stored_in_langfuse_spelling() {
         for kind in observe_model::model::ObservationType::ALL {

@@ -3,10 +3,38 @@
 //! each into a buffer the caller keeps, so that a row costs no allocation.
 
 use observe_model::model::{Metadata, Timestamp};
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::Row;
 
 /// ASCII formatted into a buffer, as text.
 pub(super) fn text(ascii: &[u8]) -> &str {
     std::str::from_utf8(ascii).unwrap_or_default()
+}
+
+/// A value read from the file, with text that is not UTF-8 (a foreign writer, a damaged
+/// page) decoded lossily: each invalid sequence becomes U+FFFD `�`, the marker that shows
+/// where bytes were replaced, instead of the whole read failing.
+pub(crate) fn lossy_value(value: ValueRef<'_>) -> SqlValue {
+    match value {
+        ValueRef::Null => SqlValue::Null,
+        ValueRef::Integer(n) => SqlValue::Integer(n),
+        ValueRef::Real(x) => SqlValue::Real(x),
+        ValueRef::Text(bytes) => SqlValue::Text(String::from_utf8_lossy(bytes).into_owned()),
+        ValueRef::Blob(bytes) => SqlValue::Blob(bytes.to_vec()),
+    }
+}
+
+/// Column `i` of `row` as text, decoded as [`lossy_value`] does; `None` for NULL, numbers
+/// as their decimal text, blobs as lossy text.
+pub(crate) fn lossy_text(row: &Row<'_>, i: usize) -> rusqlite::Result<Option<String>> {
+    Ok(match row.get_ref(i)? {
+        ValueRef::Null => None,
+        ValueRef::Integer(n) => Some(n.to_string()),
+        ValueRef::Real(x) => Some(x.to_string()),
+        ValueRef::Text(bytes) | ValueRef::Blob(bytes) => {
+            Some(String::from_utf8_lossy(bytes).into_owned())
+        }
+    })
 }
 
 /// Nanoseconds as SQLite's signed integer (saturating; 2262 is far off).
@@ -119,6 +147,24 @@ fn write_json_string(out: &mut String, text: &str) {
 mod tests {
     use super::*;
     use observe_model::model::{Json, SpanId, TraceId};
+
+    #[test]
+    fn text_that_is_not_utf8_reads_with_the_marker() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        let (value, text) = conn
+            .query_row(
+                "SELECT CAST(X'61ff62' AS TEXT), CAST(X'c3' AS TEXT)",
+                [],
+                |r| Ok((lossy_value(r.get_ref(0)?), lossy_text(r, 1)?)),
+            )
+            .unwrap();
+        assert_eq!(value, SqlValue::Text("a\u{fffd}b".into()));
+        assert_eq!(text.as_deref(), Some("\u{fffd}"));
+        let n = conn.query_row("SELECT 7, NULL", [], |r| {
+            Ok((lossy_text(r, 0)?, lossy_text(r, 1)?))
+        });
+        assert_eq!(n.unwrap(), (Some("7".into()), None));
+    }
 
     #[test]
     fn hex_matches_display() {

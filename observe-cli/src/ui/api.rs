@@ -8,7 +8,7 @@
 //! | `trace/{id}` | the trace and its observations (a flat list with parent ids) |
 //! | `trace/{id}/observation/{id}` | one observation in full |
 //! | `users` | per user: traces, sessions, cost, latency |
-//! | `query?sql=` | a PostgreSQL-dialect query, read-only, limited in rows and time |
+//! | `query?sql=` | a PostgreSQL-dialect query, read-only, limited in rows, bytes and time |
 //! | `reports` | the built-in report queries |
 //! | `changes` | a token that changes when the store does (the pages poll it) |
 
@@ -134,6 +134,21 @@ impl Api {
         })
     }
 
+    /// Opens `db` for the query workers: as [`Api::open`], with values capped at
+    /// [`query::MAX_VALUE_BYTES`].
+    pub(super) fn open_for_queries(db: &Path) -> Result<Api, UiError> {
+        let api = Api::open(db)?;
+        api.store.limit_value_bytes(query::MAX_VALUE_BYTES)?;
+        Ok(api)
+    }
+
+    /// Stops the query running on this endpoint's connection, from another thread (for a
+    /// client that went away).
+    pub(super) fn interrupter(&self) -> impl FnOnce() + Send + 'static {
+        let handle = self.store.interrupt_handle();
+        move || handle.interrupt()
+    }
+
     /// Answers `GET /api/{endpoint}?{query}` (`query` still URL-encoded).
     pub fn handle(&mut self, endpoint: &str, query: &str) -> Reply {
         let params: HashMap<String, String> = form_urlencoded::parse(query.as_bytes())
@@ -176,10 +191,16 @@ impl Api {
             search: p.text("q").map(str::to_owned),
             errors: p.text("errors").is_some_and(|e| e != "0" && e != "false"),
         };
-        // One more than the page needs tells whether there is a next page.
-        let ids = self.store.session_ids(&filter, (page + 1) * limit + 1)?;
-        let has_more = ids.len() > (page + 1) * limit;
-        let shown: Vec<String> = ids.into_iter().skip(page * limit).take(limit).collect();
+        // One more than the page needs tells whether there is a next page; a page past
+        // what any store holds is a mistake, not an overflow.
+        let through = page
+            .checked_add(1)
+            .and_then(|p| p.checked_mul(limit))
+            .filter(|n| *n < i64::MAX as usize)
+            .ok_or_else(|| ApiError::BadRequest(format!("`page` {page} is too large")))?;
+        let ids = self.store.session_ids(&filter, through + 1)?;
+        let has_more = ids.len() > through;
+        let shown: Vec<String> = ids.into_iter().skip(through - limit).take(limit).collect();
         Ok(json!({
             "sessions": self.store.session_summaries(&shown)?,
             "page": page,
@@ -296,7 +317,9 @@ impl Api {
             "columns": result.columns,
             "rows": rows,
             "truncated": result.truncated,
+            "truncated_by": result.cut.map(query::Cut::as_str),
             "row_limit": self.limits.rows,
+            "byte_limit": self.limits.bytes,
             "translated": result.translated,
             "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
         }))

@@ -1,11 +1,18 @@
 //! `observe ui`: a local web view of the store, served from the binary.
 //!
-//! [`UiServer`] binds an address, then answers `GET` requests from a few worker threads,
-//! each with its own read-only connection to the store (the file is in WAL mode, so they
-//! read alongside running writers). The pages are embedded files ([`assets`]); what they
-//! show comes from the JSON endpoints of [`api`], documented in `docs/UI.md`. Nothing here
-//! writes to the store: the connections are `query_only`, and only `GET` and `HEAD` are
+//! [`UiServer`] binds an address, then answers `GET` requests from worker threads, each
+//! with its own read-only connection to the store (the file is in WAL mode, so they read
+//! alongside running writers): page workers answer the pages and the endpoints, and hand
+//! the Query page's SQL to query workers of their own, so that a runaway query never holds
+//! up a page. The pages are embedded files ([`assets`]); what they show comes from the
+//! JSON endpoints of [`api`], documented in `docs/UI.md`. Nothing here writes to the store:
+//! the connections are opened read-only and `query_only`, and only `GET` and `HEAD` are
 //! answered.
+//!
+//! Hostile requests are refused before they cost much: a request head is read within
+//! 64 KiB (414, 431), a request with a body is refused (413), API requests from another
+//! site's page are refused (403, see `cross_site.rs`), a query finding every query worker
+//! busy is refused at once (503), and a query whose client goes away is stopped.
 //!
 //! ```no_run
 //! use observe_cli::ui::UiServer;
@@ -18,20 +25,34 @@
 
 pub mod api;
 pub mod assets;
+mod client_watch;
+mod cross_site;
 mod error;
 mod http;
 mod query;
+mod request;
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex};
 
 pub use api::Api;
 pub use error::UiError;
-pub use query::{run as run_query, QueryLimits, QueryResult};
+pub use query::{run as run_query, Cut, QueryLimits, QueryResult, MAX_VALUE_BYTES};
 
-/// How many requests are answered at once (one store connection each).
-const WORKERS: usize = 4;
+/// How many page requests are answered at once (one store connection each).
+const PAGE_WORKERS: usize = 3;
+
+/// How many queries run at once (one store connection each); one more is refused.
+const QUERY_WORKERS: usize = 2;
+
+/// Page requests read and waiting for a page worker; more are answered 503.
+const PENDING_PAGES: usize = 64;
+
+/// Connections whose request is being read or routed at once; more are closed at once.
+const MAX_CONNECTIONS: usize = 128;
 
 /// The web view's HTTP server over one store file.
 ///
@@ -49,7 +70,7 @@ const WORKERS: usize = 4;
 /// assert!(UiServer::bind("127.0.0.1:0".parse().unwrap(), &dir.path().join("none.db")).is_err());
 /// ```
 pub struct UiServer {
-    server: Arc<tiny_http::Server>,
+    listener: TcpListener,
     addr: SocketAddr,
     db: PathBuf,
 }
@@ -67,14 +88,14 @@ impl UiServer {
     /// Checks that `db` opens as a store, then listens on `addr` (port 0 picks a free port).
     pub fn bind(addr: SocketAddr, db: &Path) -> Result<UiServer, UiError> {
         drop(Api::open(db)?);
-        let server =
-            tiny_http::Server::http(addr).map_err(|source| UiError::Bind { addr, source })?;
-        let addr = server.server_addr().to_ip().ok_or_else(|| UiError::Bind {
+        let bind_error = |source: std::io::Error| UiError::Bind {
             addr,
-            source: "not an IP socket".into(),
-        })?;
+            source: source.into(),
+        };
+        let listener = TcpListener::bind(addr).map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
         Ok(UiServer {
-            server: Arc::new(server),
+            listener,
             addr,
             db: db.to_owned(),
         })
@@ -93,15 +114,45 @@ impl UiServer {
     /// Answers requests until the process ends; returns early only if no worker could open
     /// the store.
     pub fn run(self) -> Result<(), UiError> {
-        let mut workers = Vec::with_capacity(WORKERS);
-        for _ in 0..WORKERS {
-            let api = Api::open(&self.db)?;
-            let server = self.server.clone();
-            let addr = self.addr;
-            workers.push(std::thread::spawn(move || http::serve(&server, api, addr)));
+        let (sender, jobs) = sync_channel(QUERY_WORKERS);
+        let jobs = Arc::new(Mutex::new(jobs));
+        let queries = http::QueryDesk {
+            jobs: sender,
+            busy: Arc::new(AtomicUsize::new(0)),
+            workers: QUERY_WORKERS,
+        };
+        for _ in 0..QUERY_WORKERS {
+            let api = Api::open_for_queries(&self.db)?;
+            let jobs = Arc::clone(&jobs);
+            let busy = Arc::clone(&queries.busy);
+            std::thread::spawn(move || http::serve_queries(&jobs, &busy, api));
         }
-        for worker in workers {
-            let _ = worker.join();
+        let (pages, page_jobs) = sync_channel(PENDING_PAGES);
+        let page_jobs = Arc::new(Mutex::new(page_jobs));
+        for _ in 0..PAGE_WORKERS {
+            let api = Api::open(&self.db)?;
+            let page_jobs = Arc::clone(&page_jobs);
+            std::thread::spawn(move || http::serve_pages(&page_jobs, api));
+        }
+        let open = Arc::new(AtomicUsize::new(0));
+        for stream in self.listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            // Beyond this many connections being read, more are closed at once.
+            if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
+                open.fetch_sub(1, Ordering::SeqCst);
+                continue;
+            }
+            let (held, pages, queries, addr) =
+                (Arc::clone(&open), pages.clone(), queries.clone(), self.addr);
+            let spawned = std::thread::Builder::new()
+                .name("observe-ui-connection".into())
+                .spawn(move || {
+                    http::route_connection(stream, addr, &pages, &queries);
+                    held.fetch_sub(1, Ordering::SeqCst);
+                });
+            if spawned.is_err() {
+                open.fetch_sub(1, Ordering::SeqCst);
+            }
         }
         Ok(())
     }

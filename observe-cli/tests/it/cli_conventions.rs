@@ -389,8 +389,8 @@ fn reading_a_foreign_file_leaves_it_byte_identical() {
         let err = failed(&observe(&path, command));
         assert!(
             err.contains(&format!(
-                "{} is not an observe store (it lacks the traces, observations and scores \
-                 tables): check --db / OBSERVE_STORE_PATH",
+                "{} is not an observe store (it lacks the tables traces, observations, \
+                 scores): check --db / OBSERVE_STORE_PATH",
                 path.display()
             )),
             "{err}"

@@ -11,8 +11,11 @@ mod cli_conventions;
 mod cli_generations;
 #[cfg(feature = "push")]
 mod cli_push;
+mod cli_hostile;
 mod cli_seed_queries;
 #[cfg(feature = "ui")]
 mod ui_browser;
 #[cfg(feature = "ui")]
 mod ui_endpoints;
+#[cfg(feature = "ui")]
+mod ui_hostile;

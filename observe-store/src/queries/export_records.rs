@@ -267,6 +267,7 @@ mod tests {
                 prompt_name: Some("qa".into()),
                 prompt_version: Some(3),
                 version: None,
+                gen_ai: None,
             })),
             trace: Arc::clone(&trace),
         };

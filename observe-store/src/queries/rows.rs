@@ -77,7 +77,7 @@ pub(crate) fn object(row: &Row<'_>) -> rusqlite::Result<Value> {
     let mut map = serde_json::Map::new();
     for i in 0..stmt.column_count() {
         let name = stmt.column_name(i)?;
-        let value = match row.get::<_, SqlValue>(i)? {
+        let value = match crate::text::lossy_value(row.get_ref(i)?) {
             SqlValue::Text(t) if JSON_COLUMNS.contains(&name) => {
                 serde_json::from_str(&t).unwrap_or(Value::String(t))
             }

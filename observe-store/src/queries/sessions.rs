@@ -92,7 +92,9 @@ impl Store {
             let Some(row) = cursor.next().map_err(|e| self.sqlite(e))? else {
                 break;
             };
-            let id: String = row.get(0).map_err(|e| self.sqlite(e))?;
+            let id = crate::text::lossy_text(row, 0)
+                .map_err(|e| self.sqlite(e))?
+                .unwrap_or_default();
             if seen.insert(id.clone()) {
                 ids.push(id);
             }

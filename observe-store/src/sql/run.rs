@@ -146,7 +146,7 @@ pub(crate) fn stream_rows(
         .map_err(failed)?;
     while let Some(row) = cursor.next().map_err(failed)? {
         let values = (0..columns.len())
-            .map(|i| row.get::<_, SqlValue>(i))
+            .map(|i| row.get_ref(i).map(crate::text::lossy_value))
             .collect::<rusqlite::Result<Vec<_>>>()
             .map_err(failed)?;
         if !sink.row(values).map_err(SqlError::Output)? {

@@ -9,7 +9,7 @@ pub mod webdriver;
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 
 use crate::common::priced::write_priced_trace;
 use crate::common::record::Recorder;
@@ -163,12 +163,23 @@ pub struct UiProcess {
 
 impl UiProcess {
     pub fn start(store: &Path) -> UiProcess {
+        UiProcess::spawn(store, Stdio::inherit())
+    }
+
+    /// Started with its stderr kept, to read what it reports.
+    pub fn start_with_stderr(store: &Path) -> (UiProcess, BufReader<ChildStderr>) {
+        let mut ui = UiProcess::spawn(store, Stdio::piped());
+        let stderr = ui.child.stderr.take().expect("stderr");
+        (ui, BufReader::new(stderr))
+    }
+
+    fn spawn(store: &Path, stderr: Stdio) -> UiProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_observe"))
             .arg("--db")
             .arg(store)
             .args(["ui", "--port", "0"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("starting observe ui");
         let mut line = String::new();
