@@ -8,7 +8,9 @@
 //! - [`ingestion`] (feature `ingestion`): the legacy batch API of self-hosted Langfuse v2/v3;
 //! - [`scores`]: scores through Langfuse's public API, shared by both;
 //! - [`http`]: the sender they share (reqwest, blocking, rustls), with its retry rules and
-//!   deadlines.
+//!   deadlines;
+//! - [`spool`] (feature `spool`): the durable spool of what a destination could not deliver,
+//!   and its replay.
 //!
 //! Applications reach these through `observe-runtime` (`observe_runtime::export::otlp`, ...),
 //! whose configuration builds them from `LANGFUSE_*` and `OTEL_EXPORTER_OTLP_*` variables;
@@ -37,3 +39,6 @@ pub mod otlp;
     allow(dead_code, unused_imports)
 )]
 pub mod scores;
+#[cfg(feature = "spool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "spool")))]
+pub mod spool;
