@@ -126,6 +126,13 @@ pub trait Exporter: Send + 'static {
         0
     }
 
+    /// True for a destination across the network: what it could not deliver may wait in the
+    /// pipeline's durable spool (when one is configured) rather than be dropped. Local
+    /// destinations (a file, memory, the console) keep the default, false.
+    fn remote(&self) -> bool {
+        false
+    }
+
     /// Releases resources; called once, after the last batch.
     fn shutdown(&mut self) -> Result<(), ExportError> {
         self.flush()

@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use queue::{Entry, Evicted, Next, Spool};
-pub use replay::{replay, replay_dir, Progress, ReplaySummary};
+pub use replay::{answer, replay, replay_dir, Answer, Progress, ReplaySummary};
 
 #[cfg(doc)]
 use observe_model::export::Batch;

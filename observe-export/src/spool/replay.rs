@@ -33,15 +33,28 @@ pub struct ReplaySummary {
 pub type Progress = ReplaySummary;
 
 /// How the destination answered one entry.
-pub(crate) enum Answer {
+#[derive(Debug, PartialEq, Eq)]
+pub enum Answer {
     /// Taken, or refused for good: `failed` of its records refused.
-    Done { failed: u64 },
+    Done {
+        /// Records refused.
+        failed: u64,
+    },
     /// Not answered (unreachable, timed out, a local failure): try again later.
     Later(String),
 }
 
-/// Sorts an exporter's result for an entry of `records` records.
-pub(crate) fn answer(result: Result<(), ExportError>, records: u64) -> Answer {
+/// Sorts an exporter's result for an entry of `records` records: an unreachable destination
+/// (or a request whose answer never came) is asked again later; a refusal is final.
+///
+/// ```
+/// use observe_export::spool::{answer, Answer};
+/// use observe_model::export::ExportError;
+/// let down = ExportError::Unavailable { destination: "d".into(), message: "timed out".into() };
+/// assert!(matches!(answer(Err(down), 3), Answer::Later(_)));
+/// assert_eq!(answer(Ok(()), 3), Answer::Done { failed: 0 });
+/// ```
+pub fn answer(result: Result<(), ExportError>, records: u64) -> Answer {
     match result {
         Ok(()) => Answer::Done { failed: 0 },
         Err(e @ (ExportError::Unavailable { .. } | ExportError::Io { .. })) => {

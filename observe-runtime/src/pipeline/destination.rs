@@ -7,17 +7,29 @@
 //! queued, one batch at a time, retrying as its exporter decides, and counts each record as
 //! exported or failed. So a destination that is slow or down delays and drops only its own
 //! records, and the conservation law holds for each destination on its own:
-//! `accepted = exported + failed + dropped + pending`.
+//! `accepted = exported + failed + dropped + spooled + pending`.
+//!
+//! A remote destination with a spool ([`super::spooling`]) writes to disk what it would
+//! otherwise drop (its queue full, its retry deadline passed, the shutdown deadline come),
+//! or, spool-first, every batch; its thread sends from the spool when its queue is empty.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
 use super::budget::Budget;
+use super::spooling::{Appended, Drained, SpoolMode, SpoolSettings, Spooler};
 use crate::export::{Batch, ExportContext, ExportError, Exporter};
+
+/// The first wait before the spool is tried again after the destination did not answer;
+/// it doubles up to [`SPOOL_BACKOFF_MAX`].
+const SPOOL_BACKOFF_MIN: Duration = Duration::from_millis(200);
+const SPOOL_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How often an idle destination with a spool looks at its fsync interval.
+const SPOOL_SYNC_TICK: Duration = Duration::from_millis(100);
 
 /// A batch the worker made, shared by the destinations; its bytes go back to the pipeline's
 /// budget when the last of them is done with it.
@@ -43,6 +55,8 @@ enum Item {
 #[derive(Default)]
 struct Queue {
     items: VecDeque<Item>,
+    /// The batch being sent, for the spool at the shutdown deadline.
+    current: Option<Arc<SharedBatch>>,
     /// Records and bytes of the queued batches, and of the one being sent.
     records: usize,
     bytes: usize,
@@ -58,6 +72,16 @@ struct Tally {
     failed: u64,
     /// Dropped by this destination: its queue was full, or the shutdown deadline passed.
     dropped: u64,
+    /// This process's records on disk in the spool, not yet sent.
+    spooled: u64,
+    /// Records an earlier process spooled, delivered by this one.
+    replayed: u64,
+    /// Of those, refused by the destination.
+    replay_failed: u64,
+    /// Of those, lost to a damaged spool file or to the full policy.
+    replay_dropped: u64,
+    /// Records delivered from the spool that may have reached the server before.
+    resent: u64,
     /// Set at the shutdown deadline, when what was still pending was counted as dropped:
     /// an answer that comes later changes nothing.
     settled: bool,
@@ -73,6 +97,11 @@ pub(crate) struct Counts {
     pub(crate) failed: u64,
     pub(crate) dropped: u64,
     pub(crate) retried: u64,
+    pub(crate) spooled: u64,
+    pub(crate) replayed: u64,
+    pub(crate) replay_failed: u64,
+    pub(crate) replay_dropped: u64,
+    pub(crate) resent: u64,
 }
 
 pub(crate) struct Destination {
@@ -85,6 +114,7 @@ pub(crate) struct Destination {
     max_bytes: usize,
     /// Disconnected when the thread has ended.
     ended: Receiver<()>,
+    spool: Option<Spooler>,
     join: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -98,7 +128,9 @@ impl Destination {
         mut exporter: Box<dyn Exporter>,
         max_records: usize,
         max_bytes: usize,
+        spool: &SpoolSettings,
     ) -> Arc<Destination> {
+        let spool = Spooler::open(spool, exporter.as_ref());
         let context = ExportContext::default();
         exporter.attach(context.clone());
         let (alive, ended) = crossbeam_channel::bounded::<()>(0);
@@ -111,6 +143,7 @@ impl Destination {
             max_records,
             max_bytes: max_bytes.max(1),
             ended,
+            spool,
             join: Mutex::new(None),
         });
         let d = destination.clone();
@@ -129,12 +162,31 @@ impl Destination {
     /// queue is full. Worker only.
     pub(crate) fn offer(&self, batch: &Arc<SharedBatch>) {
         let n = batch.batch.len();
+        if let Some(spool) = self.spool.as_ref().filter(|s| s.mode() == SpoolMode::First) {
+            // Spool-first: on disk before anything is sent; the thread sends from there.
+            let appended = spool.append(&batch.batch, false);
+            let mut tally = lock(&self.tally);
+            tally.handed += n as u64;
+            self.count_appended(&mut tally, appended);
+            drop(tally);
+            self.ready.notify_one();
+            return;
+        }
         let mut queue = lock(&self.queue);
         let full = !queue.items.is_empty()
             && (queue.records + n > self.max_records
                 || queue.bytes + batch.charge > self.max_bytes);
         let mut tally = lock(&self.tally);
         tally.handed += n as u64;
+        if let (Some(spool), true, false) = (&self.spool, full, queue.closing) {
+            // Unreachable or slow: what its queue cannot hold waits on disk.
+            drop(queue);
+            let appended = spool.append(&batch.batch, false);
+            self.count_appended(&mut tally, appended);
+            drop(tally);
+            self.ready.notify_one();
+            return;
+        }
         if full || queue.closing {
             tally.dropped += n as u64;
             if !tally.full {
@@ -179,8 +231,15 @@ impl Destination {
         self.ready.notify_all();
     }
 
-    /// Waits for the thread to end, until `deadline`; true when it did.
+    /// Waits for the thread to end, until `deadline`; true when it did. Spool-first, the
+    /// records are on disk already: it syncs them and returns at once, whatever the
+    /// network does (a send under way goes on until the process exits; its entry is marked
+    /// in flight, so a replay counts it as resent).
     pub(crate) fn wait_ended(&self, deadline: Instant) -> bool {
+        if let Some(spool) = self.spool.as_ref().filter(|s| s.mode() == SpoolMode::First) {
+            spool.sync(true);
+            return true;
+        }
         match self.ended.recv_deadline(deadline) {
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => false,
             _ => {
@@ -192,19 +251,65 @@ impl Destination {
         }
     }
 
-    /// At the shutdown deadline: counts what this destination still had (queued or in
-    /// flight) as dropped, once, and returns how many.
-    pub(crate) fn settle(&self) -> u64 {
+    /// At the shutdown deadline: spools what this destination still had (queued, and in
+    /// flight: its answer may never come, so it is marked as maybe sent) when it has a
+    /// spool, counts the rest as dropped, once, and returns how many were spooled and how
+    /// many dropped.
+    pub(crate) fn settle(&self) -> (u64, u64) {
+        let (current, queued) = {
+            let mut queue = lock(&self.queue);
+            let items: Vec<Item> = queue.items.drain(..).collect();
+            (queue.current.take(), items)
+        };
         let mut tally = lock(&self.tally);
         if tally.settled {
-            return 0;
+            return (0, 0);
         }
         tally.settled = true;
+        let before = tally.spooled;
+        if let Some(spool) = &self.spool {
+            let batches = current
+                .iter()
+                .map(|b| (b, true))
+                .chain(queued.iter().filter_map(|item| match item {
+                    Item::Batch(b) => Some((b, false)),
+                    Item::Flush(_) => None,
+                }));
+            for (batch, maybe_sent) in batches {
+                let appended = spool.append(&batch.batch, maybe_sent);
+                self.count_appended(&mut tally, appended);
+            }
+            spool.sync(true);
+        }
         let pending = tally
             .handed
-            .saturating_sub(tally.exported + tally.failed + tally.dropped);
+            .saturating_sub(tally.exported + tally.failed + tally.dropped + tally.spooled);
         tally.dropped += pending;
-        pending
+        (tally.spooled.saturating_sub(before), pending)
+    }
+
+    /// Where this destination's spool is, if it has one.
+    pub(crate) fn spool_dir(&self) -> Option<std::path::PathBuf> {
+        self.spool.as_ref().map(Spooler::dir)
+    }
+
+    /// Counts what an append did.
+    fn count_appended(&self, tally: &mut Tally, a: Appended) {
+        tally.spooled += a.spooled;
+        tally.dropped += a.dropped;
+        // This process's records deleted to make room were counted spooled: now dropped.
+        tally.spooled = tally.spooled.saturating_sub(a.evicted_own);
+        tally.dropped += a.evicted_own;
+        tally.replay_dropped += a.evicted_earlier;
+        if a.dropped > 0 && !tally.full {
+            tally.full = true;
+            tracing::warn!(
+                destination = %self.name,
+                "observe: the `{}` destination's spool cannot take more: its new records are \
+                 dropped and counted",
+                self.name
+            );
+        }
     }
 
     pub(crate) fn counts(&self) -> Counts {
@@ -214,49 +319,151 @@ impl Destination {
             failed: tally.failed,
             dropped: tally.dropped,
             retried: self.context.retried(),
+            spooled: tally.spooled,
+            replayed: tally.replayed,
+            replay_failed: tally.replay_failed,
+            replay_dropped: tally.replay_dropped,
+            resent: tally.resent,
         }
     }
 
     fn run(&self, exporter: &mut dyn Exporter) {
+        // The spool is tried when the queue is empty, and after a failure not before this.
+        let mut retry_spool_at = Instant::now();
+        let mut backoff = SPOOL_BACKOFF_MIN;
         loop {
             let item = {
                 let mut queue = lock(&self.queue);
                 loop {
                     if let Some(item) = queue.items.pop_front() {
-                        break item;
+                        break Some(item);
                     }
                     if queue.closing {
                         drop(queue);
+                        if let Some(spool) = &self.spool {
+                            spool.sync(true);
+                        }
                         if let Err(err) = exporter.shutdown() {
                             tracing::warn!(destination = %self.name, "observe: {err}");
                         }
                         return;
                     }
+                    let Some(spool) = &self.spool else {
+                        queue = self
+                            .ready
+                            .wait(queue)
+                            .unwrap_or_else(PoisonError::into_inner);
+                        continue;
+                    };
+                    let now = Instant::now();
+                    if now >= retry_spool_at && spool.unacked() > 0 {
+                        break None;
+                    }
+                    let wait = retry_spool_at
+                        .saturating_duration_since(now)
+                        .clamp(Duration::from_millis(10), SPOOL_SYNC_TICK);
                     queue = self
                         .ready
-                        .wait(queue)
-                        .unwrap_or_else(PoisonError::into_inner);
+                        .wait_timeout(queue, wait)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                    drop(queue);
+                    spool.sync(false);
+                    queue = lock(&self.queue);
                 }
             };
             match item {
-                Item::Batch(batch) => {
+                None => {
+                    if self.drain_spool(exporter) {
+                        backoff = SPOOL_BACKOFF_MIN;
+                    } else {
+                        retry_spool_at = Instant::now() + backoff;
+                        backoff = (backoff * 2).min(SPOOL_BACKOFF_MAX);
+                    }
+                }
+                Some(Item::Batch(batch)) => {
                     let n = batch.batch.len();
+                    lock(&self.queue).current = Some(batch.clone());
                     if self.context.passed() {
                         self.count(n, None);
                     } else {
                         let result = exporter.export(&batch.batch);
-                        self.count(n, Some(result));
+                        match (&self.spool, result) {
+                            (
+                                Some(spool),
+                                Err(
+                                    err
+                                    @ (ExportError::Unavailable { .. } | ExportError::Io { .. }),
+                                ),
+                            ) => {
+                                // Its retry deadline passed: the batch waits on disk. It may have
+                                // reached the server (a request whose answer never came).
+                                tracing::debug!(destination = %self.name, "observe: spooling after: {err}");
+                                let appended = spool.append(&batch.batch, true);
+                                let mut tally = lock(&self.tally);
+                                if !tally.settled {
+                                    self.count_appended(&mut tally, appended);
+                                }
+                                retry_spool_at = Instant::now() + backoff;
+                            }
+                            (_, result) => self.count(n, Some(result)),
+                        }
                     }
                     let mut queue = lock(&self.queue);
+                    queue.current = None;
                     queue.records -= n;
                     queue.bytes -= batch.charge;
                 }
-                Item::Flush(reply) => {
+                Some(Item::Flush(reply)) => {
                     if let Err(err) = exporter.flush() {
                         tracing::warn!(destination = %self.name, "observe: {err}");
                     }
+                    if let Some(spool) = &self.spool {
+                        spool.sync(true);
+                    }
                     let _ = reply.send(());
                 }
+            }
+        }
+    }
+
+    /// Sends the spool's oldest entry; false when the destination did not answer.
+    fn drain_spool(&self, exporter: &mut dyn Exporter) -> bool {
+        let Some(spool) = &self.spool else {
+            return true;
+        };
+        let drained = spool.drain_one(exporter);
+        let mut tally = lock(&self.tally);
+        match drained {
+            Drained::Nothing => true,
+            Drained::Unreachable => false,
+            Drained::Corrupt { earlier, records } => {
+                if earlier {
+                    tally.replay_dropped += records;
+                } else {
+                    let own = records.min(tally.spooled);
+                    tally.spooled -= own;
+                    tally.dropped += own;
+                }
+                true
+            }
+            Drained::Sent {
+                earlier,
+                delivered,
+                failed,
+                resent,
+            } => {
+                tally.resent += resent;
+                if earlier {
+                    tally.replayed += delivered;
+                    tally.replay_failed += failed;
+                } else {
+                    let n = (delivered + failed).min(tally.spooled);
+                    tally.spooled -= n;
+                    tally.exported += delivered.min(n);
+                    tally.failed += n - delivered.min(n);
+                }
+                true
             }
         }
     }
