@@ -101,3 +101,29 @@ pub(crate) fn read_at(file: &mut File, offset: u64, file_len: u64) -> Found {
         len: HEADER + u64::from(len),
     }
 }
+
+/// After a bad stretch starting at `offset`, the offset of the next whole entry whose
+/// checksum holds (or the segment's end): the entries after a damaged one are kept.
+pub(crate) fn resync(file: &mut File, offset: u64, file_len: u64) -> u64 {
+    let mut rest = Vec::new();
+    if file.seek(SeekFrom::Start(offset)).is_err() || file.read_to_end(&mut rest).is_err() {
+        return file_len;
+    }
+    let rest = &rest[..rest.len().min((file_len - offset) as usize)];
+    (1..rest.len())
+        .find(|&at| whole_entry(&rest[at..]))
+        .map_or(file_len, |at| offset + at as u64)
+}
+
+/// True when `bytes` starts with an entry whose checksum holds.
+fn whole_entry(bytes: &[u8]) -> bool {
+    if bytes.len() < HEADER as usize {
+        return false;
+    }
+    let word = |i: usize| u32::from_le_bytes(bytes[i * 4..i * 4 + 4].try_into().unwrap_or([0; 4]));
+    let (len, records, flags, crc) = (word(0), word(1), word(2), word(3));
+    let end = HEADER as usize + len as usize;
+    len <= MAX_PAYLOAD
+        && bytes.len() >= end
+        && checksum(records, flags, &bytes[HEADER as usize..end]) == crc
+}

@@ -262,8 +262,8 @@ impl Spool {
         Ok(spool)
     }
 
-    /// Counts, per segment, the records of entries from `acked` on (a scan that stops at
-    /// a segment's first bad entry, as reading will).
+    /// Counts, per segment, the records of entries from `acked` on (a damaged entry by what
+    /// its header claims, as reading will).
     fn count_unacked(&mut self) {
         let acked = self.acked;
         for (&id, seg) in self.segments.iter_mut() {
@@ -274,10 +274,18 @@ impl Spool {
                 continue;
             };
             let mut offset = if id == acked.segment { acked.offset } else { 0 };
-            while let Found::Entry { records, len, .. } = entry::read_at(&mut file, offset, seg.len)
-            {
-                seg.unacked += u64::from(records);
-                offset += len;
+            loop {
+                match entry::read_at(&mut file, offset, seg.len) {
+                    Found::End => break,
+                    Found::Entry { records, len, .. } => {
+                        seg.unacked += u64::from(records);
+                        offset += len;
+                    }
+                    Found::Bad { records, .. } => {
+                        seg.unacked += u64::from(records);
+                        offset = entry::resync(&mut file, offset, seg.len);
+                    }
+                }
             }
         }
     }
@@ -469,15 +477,35 @@ impl Spool {
                     };
                 }
                 Found::Bad { records, why } => {
+                    // Skip to the next entry whose checksum holds: one damaged entry costs
+                    // itself, not the rest of its segment.
+                    let resume = match File::open(&path) {
+                        Ok(mut file) => entry::resync(&mut file, self.read.offset, len),
+                        Err(_) => len,
+                    };
                     if let Some(seg) = self.segments.get_mut(&id) {
-                        seg.unacked = 0;
+                        seg.unacked = seg.unacked.saturating_sub(u64::from(records));
                     }
                     let is_writer = self.writer.as_ref().is_some_and(|(w, _)| *w == id);
-                    if is_writer {
-                        // Our own segment after a failed write: start a new one.
-                        self.writer = None;
+                    if resume >= len {
+                        if is_writer {
+                            // Our own segment after a failed write: start a new one.
+                            self.writer = None;
+                        }
+                        if let Some(seg) = self.segments.get_mut(&id) {
+                            seg.unacked = 0;
+                        }
+                        let _ = self.skip_to_after(id);
+                    } else {
+                        let to = Position {
+                            segment: id,
+                            offset: resume,
+                        };
+                        self.read = to;
+                        self.acked = self.acked.max(to);
+                        self.inflight = self.inflight.max(to);
+                        let _ = self.write_cursor();
                     }
-                    let _ = self.skip_to_after(id);
                     self.delete_passed();
                     return Next::Corrupt {
                         records: u64::from(records),

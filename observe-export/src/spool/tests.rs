@@ -157,10 +157,9 @@ fn a_corrupt_or_truncated_segment_is_skipped_and_counted() {
         .collect();
     segs.sort();
     assert_eq!(segs.len(), 2);
-    // Flip a byte in the first segment's second entry, and cut a tail onto the second.
+    // Flip a byte in the first segment's first entry, and cut a tail onto the second.
     let mut bytes = fs::read(&segs[0]).unwrap();
-    let last = bytes.len() - 3;
-    bytes[last] ^= 0xff;
+    bytes[20] ^= 0xff;
     fs::write(&segs[0], &bytes).unwrap();
     OpenOptions::new()
         .append(true)
@@ -172,7 +171,11 @@ fn a_corrupt_or_truncated_segment_is_skipped_and_counted() {
     let mut spool = Spool::open(dir.path(), options()).unwrap();
     let mut taker = Taker::default();
     let s = replay(&mut spool, &mut taker, &mut |_| {});
-    assert_eq!(taker.0, vec![0, 1, 20, 21]);
+    assert_eq!(
+        taker.0,
+        vec![10, 11, 20, 21],
+        "the entry after the damaged one is kept"
+    );
     assert_eq!(s.delivered, 4);
     assert_eq!(
         s.dropped_corrupt, 2,

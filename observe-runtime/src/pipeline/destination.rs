@@ -214,6 +214,12 @@ impl Destination {
     /// Queues a flush marker; the receiver hears once everything queued before it is sent.
     pub(crate) fn flush_marker(&self) -> Receiver<()> {
         let (tx, rx) = crossbeam_channel::bounded(1);
+        if let Some(spool) = self.spool.as_ref().filter(|s| s.mode() == SpoolMode::First) {
+            // Spool-first, a flush is done once what was offered before it is on disk.
+            spool.sync(true);
+            let _ = tx.send(());
+            return rx;
+        }
         let mut queue = lock(&self.queue);
         if queue.closing {
             drop(tx); // the thread is ending: nothing to wait for past its end
@@ -237,7 +243,7 @@ impl Destination {
     /// in flight, so a replay counts it as resent).
     pub(crate) fn wait_ended(&self, deadline: Instant) -> bool {
         if let Some(spool) = self.spool.as_ref().filter(|s| s.mode() == SpoolMode::First) {
-            spool.sync(true);
+            spool.release();
             return true;
         }
         match self.ended.recv_deadline(deadline) {
@@ -279,7 +285,7 @@ impl Destination {
                 let appended = spool.append(&batch.batch, maybe_sent);
                 self.count_appended(&mut tally, appended);
             }
-            spool.sync(true);
+            spool.release();
         }
         let pending = tally
             .handed
@@ -336,12 +342,15 @@ impl Destination {
                 let mut queue = lock(&self.queue);
                 loop {
                     if let Some(item) = queue.items.pop_front() {
+                        if let Item::Batch(batch) = &item {
+                            queue.current = Some(batch.clone());
+                        }
                         break Some(item);
                     }
                     if queue.closing {
                         drop(queue);
                         if let Some(spool) = &self.spool {
-                            spool.sync(true);
+                            spool.release();
                         }
                         if let Err(err) = exporter.shutdown() {
                             tracing::warn!(destination = %self.name, "observe: {err}");
@@ -383,36 +392,22 @@ impl Destination {
                 }
                 Some(Item::Batch(batch)) => {
                     let n = batch.batch.len();
-                    lock(&self.queue).current = Some(batch.clone());
-                    if self.context.passed() {
-                        self.count(n, None);
+                    let result = if self.context.passed() {
+                        None
                     } else {
-                        let result = exporter.export(&batch.batch);
-                        match (&self.spool, result) {
-                            (
-                                Some(spool),
-                                Err(
-                                    err
-                                    @ (ExportError::Unavailable { .. } | ExportError::Io { .. }),
-                                ),
-                            ) => {
-                                // Its retry deadline passed: the batch waits on disk. It may have
-                                // reached the server (a request whose answer never came).
-                                tracing::debug!(destination = %self.name, "observe: spooling after: {err}");
-                                let appended = spool.append(&batch.batch, true);
-                                let mut tally = lock(&self.tally);
-                                if !tally.settled {
-                                    self.count_appended(&mut tally, appended);
-                                }
-                                retry_spool_at = Instant::now() + backoff;
-                            }
-                            (_, result) => self.count(n, Some(result)),
-                        }
+                        Some(exporter.export(&batch.batch))
+                    };
+                    // Whoever takes `current` counts the batch: this thread, or `settle` at
+                    // the shutdown deadline (then the answer changes nothing).
+                    let mine = {
+                        let mut queue = lock(&self.queue);
+                        queue.records -= n;
+                        queue.bytes -= batch.charge;
+                        queue.current.take().is_some()
+                    };
+                    if mine {
+                        self.settle_batch(&batch, result, &mut retry_spool_at, backoff);
                     }
-                    let mut queue = lock(&self.queue);
-                    queue.current = None;
-                    queue.records -= n;
-                    queue.bytes -= batch.charge;
                 }
                 Some(Item::Flush(reply)) => {
                     if let Err(err) = exporter.flush() {
@@ -424,6 +419,34 @@ impl Destination {
                     let _ = reply.send(());
                 }
             }
+        }
+    }
+
+    /// Counts a batch this thread sent (`Some` result) or did not send before the shutdown
+    /// deadline (`None`); with a spool, what the destination did not answer waits on disk.
+    fn settle_batch(
+        &self,
+        batch: &SharedBatch,
+        result: Option<Result<(), ExportError>>,
+        retry_spool_at: &mut Instant,
+        backoff: Duration,
+    ) {
+        let Some(spool) = &self.spool else {
+            return self.count(batch.batch.len(), result);
+        };
+        let maybe_sent = match result {
+            None => false,
+            // Its retry deadline passed, or no answer came: it may have reached the server.
+            Some(Err(ExportError::Unavailable { .. } | ExportError::Io { .. })) => {
+                *retry_spool_at = Instant::now() + backoff;
+                true
+            }
+            Some(result) => return self.count(batch.batch.len(), Some(result)),
+        };
+        let mut tally = lock(&self.tally);
+        if !tally.settled {
+            let appended = spool.append(&batch.batch, maybe_sent);
+            self.count_appended(&mut tally, appended);
         }
     }
 

@@ -112,6 +112,7 @@ impl SpoolSettings {
 }
 
 /// What appending a batch did, in records.
+#[cfg_attr(not(feature = "spool"), allow(dead_code))]
 #[derive(Default)]
 pub(crate) struct Appended {
     /// Now on disk.
@@ -125,6 +126,7 @@ pub(crate) struct Appended {
 }
 
 /// What sending the spool's oldest entry did, in records.
+#[cfg_attr(not(feature = "spool"), allow(dead_code))]
 pub(crate) enum Drained {
     /// The spool is empty.
     Nothing,
@@ -157,11 +159,13 @@ mod enabled {
     /// would have gone there is counted as dropped.
     pub(crate) struct Spooler {
         mode: SpoolMode,
+        dir: std::path::PathBuf,
         inner: Mutex<Inner>,
     }
 
     struct Inner {
-        spool: Spool,
+        /// `None` once released: the slot's lock goes with it, for the next client.
+        spool: Option<Spool>,
         broken: bool,
     }
 
@@ -193,8 +197,9 @@ mod enabled {
                     }
                     Some(Spooler {
                         mode: settings.mode,
+                        dir: spool.dir().to_owned(),
                         inner: Mutex::new(Inner {
-                            spool,
+                            spool: Some(spool),
                             broken: false,
                         }),
                     })
@@ -223,13 +228,14 @@ mod enabled {
         pub(crate) fn append(&self, batch: &Batch, maybe_sent: bool) -> Appended {
             let n = batch.len() as u64;
             let mut inner = self.lock();
-            if inner.broken {
+            let Inner { spool, broken } = &mut *inner;
+            let Some(spool) = spool.as_mut().filter(|_| !*broken) else {
                 return Appended {
                     dropped: n,
                     ..Appended::default()
                 };
-            }
-            match inner.spool.append(batch, maybe_sent) {
+            };
+            match spool.append(batch, maybe_sent) {
                 Ok(evicted) => Appended {
                     spooled: n,
                     dropped: 0,
@@ -241,12 +247,12 @@ mod enabled {
                     ..Appended::default()
                 },
                 Err(err) => {
-                    inner.broken = true;
                     tracing::warn!(
                         "observe: the spool {} cannot be written ({err}); records it would have \
                          kept are counted as dropped from now on",
-                        inner.spool.dir().display()
+                        spool.dir().display()
                     );
+                    *broken = true;
                     Appended {
                         dropped: n,
                         ..Appended::default()
@@ -257,28 +263,36 @@ mod enabled {
 
         /// Records on disk not yet sent.
         pub(crate) fn unacked(&self) -> u64 {
-            self.lock().spool.unacked()
+            self.lock().spool.as_ref().map_or(0, Spool::unacked)
         }
 
         /// Where the records go.
         pub(crate) fn dir(&self) -> std::path::PathBuf {
-            self.lock().spool.dir().to_owned()
+            self.dir.clone()
         }
 
         /// Syncs what is due (or everything, `all`).
         pub(crate) fn sync(&self, all: bool) {
             let mut inner = self.lock();
-            let result = if all {
-                inner.spool.sync()
-            } else {
-                inner.spool.sync_due()
+            let Inner { spool, broken } = &mut *inner;
+            let Some(spool) = spool.as_mut() else {
+                return;
             };
+            let result = if all { spool.sync() } else { spool.sync_due() };
             if let Err(err) = result {
-                if !inner.broken {
-                    inner.broken = true;
+                if !*broken {
+                    *broken = true;
                     tracing::warn!("observe: the spool cannot be synced: {err}");
                 }
             }
+        }
+
+        /// Syncs and closes the slot, releasing its lock: the destination is done with it
+        /// (a send still under way cannot ack; its entry is in flight, so a replay counts
+        /// it as resent).
+        pub(crate) fn release(&self) {
+            self.sync(true);
+            self.lock().spool = None;
         }
 
         /// Sends the oldest entry with `exporter`. The lock is not held while it is sent, so
@@ -286,7 +300,10 @@ mod enabled {
         pub(crate) fn drain_one(&self, exporter: &mut dyn Exporter) -> Drained {
             let entry = {
                 let mut inner = self.lock();
-                match inner.spool.next() {
+                let Some(spool) = inner.spool.as_mut() else {
+                    return Drained::Nothing;
+                };
+                match spool.next() {
                     Next::Empty => return Drained::Nothing,
                     Next::Corrupt {
                         records,
@@ -296,12 +313,12 @@ mod enabled {
                         tracing::warn!(
                             "observe: skipped a damaged stretch of the spool {} ({why}; {records} \
                              records counted as dropped)",
-                            inner.spool.dir().display()
+                            spool.dir().display()
                         );
                         return Drained::Corrupt { earlier, records };
                     }
                     Next::Entry(entry) => {
-                        if inner.spool.begin(&entry).is_err() {
+                        if spool.begin(&entry).is_err() {
                             return Drained::Unreachable;
                         }
                         entry
@@ -313,7 +330,9 @@ mod enabled {
                 spool::Answer::Later(_) => Drained::Unreachable,
                 spool::Answer::Done { failed } => {
                     // An ack that cannot be written means a resend later, never a loss.
-                    let _ = self.lock().spool.ack(&entry);
+                    if let Some(spool) = self.lock().spool.as_mut() {
+                        let _ = spool.ack(&entry);
+                    }
                     let delivered = entry.records - failed;
                     Drained::Sent {
                         earlier: entry.earlier,
@@ -365,6 +384,10 @@ mod disabled {
         }
 
         pub(crate) fn sync(&self, _: bool) {
+            match *self {}
+        }
+
+        pub(crate) fn release(&self) {
             match *self {}
         }
 
