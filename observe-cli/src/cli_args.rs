@@ -72,6 +72,19 @@ pub enum Command {
     /// Serve a local web view of sessions and traces (read-only) and print its URL
     #[cfg(feature = "ui")]
     Ui(UiArgs),
+    /// Send to Langfuse or a collector what applications left in their spool (--spool)
+    #[cfg(feature = "push")]
+    Push(PushArgs),
+}
+
+/// `observe push`: what to send.
+#[cfg(feature = "push")]
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Send what applications spooled [DIR default: $OBSERVE_SPOOL_DIR, else spool/ beside
+    /// the store]
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    pub spool: Option<PathBuf>,
 }
 
 /// Which traces `observe traces` lists; every filter given must hold.

@@ -6,6 +6,8 @@ mod cli_args;
 mod generations;
 mod listings;
 mod output;
+#[cfg(feature = "push")]
+mod push_spool;
 mod sql_commands;
 mod store_file;
 mod tree_json;
@@ -57,6 +59,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::Query(args) if args.translate => sql_commands::print_translation(&out, &args),
         Command::Report(args) if args.show_sql => sql_commands::print_report_sql(&out, &args),
         Command::Migrate => store_file::migrate(&path, &out),
+        #[cfg(feature = "push")]
+        Command::Push(args) => match &args.spool {
+            Some(dir) => push_spool::run(&push_spool::root(Some(dir), &path), &out),
+            None => anyhow::bail!("say what to push: observe push --spool [DIR]"),
+        },
         command => {
             let mut store = store_file::open(&path)?;
             read(&mut store, &out, command)
@@ -73,6 +80,8 @@ fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
         Command::Report(args) => sql_commands::report(store, out, &args),
         Command::Query(args) => sql_commands::query(store, out, &args),
         Command::Migrate => unreachable!("handled before the store is opened for reading"),
+        #[cfg(feature = "push")]
+        Command::Push(_) => unreachable!("handled before the store is opened"),
         #[cfg(feature = "ui")]
         Command::Ui(args) => {
             let path = store.path().to_owned();

@@ -9,6 +9,8 @@ mod ui_support;
 mod cli_commands;
 mod cli_conventions;
 mod cli_generations;
+#[cfg(feature = "push")]
+mod cli_push_spool;
 mod cli_seed_queries;
 #[cfg(feature = "ui")]
 mod ui_browser;
