@@ -48,7 +48,7 @@ pub struct Entry {
     end: Position,
 }
 
-/// What [`Spool::next`] found.
+/// What [`Spool::oldest`] found.
 #[derive(Debug)]
 pub enum Next {
     /// The oldest entry not yet acked.
@@ -84,10 +84,10 @@ pub struct Evicted {
 /// let dir = tempfile_dir();
 /// let mut spool = Spool::open(&dir, SpoolOptions::default()).unwrap();
 /// spool.append(&Batch::default(), false).unwrap();
-/// let Next::Entry(entry) = spool.next() else { panic!() };
+/// let Next::Entry(entry) = spool.oldest() else { panic!() };
 /// spool.begin(&entry).unwrap();
 /// spool.ack(&entry).unwrap();
-/// assert!(matches!(spool.next(), Next::Empty));
+/// assert!(matches!(spool.oldest(), Next::Empty));
 /// # fn tempfile_dir() -> std::path::PathBuf {
 /// #     let d = std::env::temp_dir().join(format!("observe-spool-doc-{}", std::process::id()));
 /// #     let _ = std::fs::remove_dir_all(&d);
@@ -444,7 +444,7 @@ impl Spool {
 
     /// The oldest entry not yet acked; skips (and reports) a corrupt or truncated stretch,
     /// which ends that segment for reading.
-    pub fn next(&mut self) -> Next {
+    pub fn oldest(&mut self) -> Next {
         loop {
             let Some((&id, seg)) = self.segments.range(self.read.segment..).next() else {
                 return Next::Empty;

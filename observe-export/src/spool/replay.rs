@@ -95,7 +95,7 @@ pub fn replay(
 ) -> ReplaySummary {
     let mut summary = ReplaySummary::default();
     loop {
-        match spool.next() {
+        match spool.oldest() {
             Next::Empty => break,
             Next::Corrupt { records, why, .. } => {
                 tracing::warn!(

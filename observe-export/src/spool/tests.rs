@@ -59,14 +59,14 @@ fn entries_come_back_in_order_once_acked_and_survive_reopening() {
         spool.append(&batch(i * 10, 3), false).unwrap();
     }
     assert_eq!(spool.unacked(), 15);
-    let Next::Entry(first) = spool.next() else {
+    let Next::Entry(first) = spool.oldest() else {
         panic!("an entry")
     };
     assert!(!first.earlier);
     spool.begin(&first).unwrap();
     spool.ack(&first).unwrap();
     // The second is in flight when the process goes away.
-    let Next::Entry(second) = spool.next() else {
+    let Next::Entry(second) = spool.oldest() else {
         panic!("an entry")
     };
     spool.begin(&second).unwrap();
@@ -83,7 +83,7 @@ fn entries_come_back_in_order_once_acked_and_survive_reopening() {
     assert_eq!((s.delivered, s.resent, s.remaining), (12, 3, 0));
     drop(spool);
     let mut spool = Spool::open(dir.path(), options()).unwrap();
-    assert!(matches!(spool.next(), Next::Empty));
+    assert!(matches!(spool.oldest(), Next::Empty));
     assert_eq!(spool.unacked(), 0);
 }
 
@@ -222,7 +222,7 @@ fn partial_refusals_count_per_record_and_are_not_sent_again() {
     spool.append(&batch(10, 4), true).unwrap();
     let s = replay(&mut spool, &mut Picky, &mut |_| {});
     assert_eq!((s.delivered, s.failed, s.resent), (6, 2, 3));
-    assert!(matches!(spool.next(), Next::Empty));
+    assert!(matches!(spool.oldest(), Next::Empty));
 }
 
 #[test]

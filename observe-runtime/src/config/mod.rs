@@ -681,6 +681,24 @@ impl Config {
     }
 
     /// How the pipeline batches, samples and masks, from these settings.
+    /// The directory remote destinations spool to (`OBSERVE_SPOOL_DIR`, else `spool/`
+    /// beside the store's file), whether or not the spool is on: where to tell the user
+    /// their unsent records are.
+    ///
+    /// ```
+    /// use observe_runtime::config::Config;
+    /// let config = Config::new().store_path("/data/app/traces.db");
+    /// assert_eq!(config.spool_root(), std::path::Path::new("/data/app/spool"));
+    /// ```
+    pub fn spool_root(&self) -> PathBuf {
+        self.spool_settings().dir
+    }
+
+    /// Whether remote destinations spool, as configured.
+    pub fn spool_mode(&self) -> crate::SpoolMode {
+        self.spool.mode
+    }
+
     /// The spool's settings, its directory beside the store unless one was named.
     fn spool_settings(&self) -> crate::SpoolSettings {
         let mut spool = self.spool.clone();

@@ -303,7 +303,7 @@ mod enabled {
                 let Some(spool) = inner.spool.as_mut() else {
                     return Drained::Nothing;
                 };
-                match spool.next() {
+                match spool.oldest() {
                     Next::Empty => return Drained::Nothing,
                     Next::Corrupt {
                         records,
