@@ -262,16 +262,21 @@ impl Destination {
     /// spool, counts the rest as dropped, once, and returns how many were spooled and how
     /// many dropped.
     pub(crate) fn settle(&self) -> (u64, u64) {
+        {
+            // Settled before the queue is emptied: a thread that then finds it empty leaves
+            // the spool open for the appends below (see `run`).
+            let mut tally = lock(&self.tally);
+            if tally.settled {
+                return (0, 0);
+            }
+            tally.settled = true;
+        }
         let (current, queued) = {
             let mut queue = lock(&self.queue);
             let items: Vec<Item> = queue.items.drain(..).collect();
             (queue.current.take(), items)
         };
         let mut tally = lock(&self.tally);
-        if tally.settled {
-            return (0, 0);
-        }
-        tally.settled = true;
         let before = tally.spooled;
         if let Some(spool) = &self.spool {
             let batches = current
@@ -349,7 +354,11 @@ impl Destination {
                     }
                     if queue.closing {
                         drop(queue);
-                        if let Some(spool) = &self.spool {
+                        // After `settle` began, it appends what it took and releases the
+                        // spool itself.
+                        if let Some(spool) =
+                            self.spool.as_ref().filter(|_| !lock(&self.tally).settled)
+                        {
                             spool.release();
                         }
                         if let Err(err) = exporter.shutdown() {
