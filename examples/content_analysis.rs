@@ -368,9 +368,11 @@ async fn main() -> anyhow::Result<()> {
     // `init` installed the client globally: `#[observe]` functions need no scope.
     let report = run_content_analysis(&analysis_id, CONTENT, user).await;
 
-    // Spool-first, the remote destinations are done once their records are on disk; the
-    // local store is quick. Two seconds is ample, and bounds the exit against a dead host.
-    let flushed = client.flush(Duration::from_secs(2));
+    // Spool-first, the remote destinations are done once their records are on disk (they
+    // deliver what they can while the server answers); the local store is quick. Two seconds is
+    // ample, and bounds the exit against a dead or hanging host. The guard's own shutdown,
+    // when it drops, returns this report at once.
+    let flushed = client.shutdown(Duration::from_secs(2));
     println!(
         "{} findings; failed agents (handled): {:?}\nsummary (streamed): {}\n",
         report.findings.len(),

@@ -28,6 +28,9 @@ use crate::export::{Batch, ExportContext, ExportError, Exporter};
 /// it doubles up to [`SPOOL_BACKOFF_MAX`].
 const SPOOL_BACKOFF_MIN: Duration = Duration::from_millis(200);
 const SPOOL_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long a spool-first shutdown waits for the destination's thread to make progress
+/// delivering what is on disk before it leaves the rest there.
+const SPOOL_FIRST_STALL: Duration = Duration::from_millis(750);
 /// How often an idle destination with a spool looks at its fsync interval.
 const SPOOL_SYNC_TICK: Duration = Duration::from_millis(100);
 
@@ -238,11 +241,34 @@ impl Destination {
     }
 
     /// Waits for the thread to end, until `deadline`; true when it did. Spool-first, the
-    /// records are on disk already: it syncs them and returns at once, whatever the
-    /// network does (a send under way goes on until the process exits; its entry is marked
-    /// in flight, so a replay counts it as resent).
+    /// records are on disk already: the thread delivers them while the destination answers,
+    /// and once 0.75 s passes without progress (or at the deadline) the spool is closed and
+    /// this returns, whatever the network does (a send under way
+    /// goes on until the process exits; its entry is marked in flight, so a replay counts
+    /// it as resent).
     pub(crate) fn wait_ended(&self, deadline: Instant) -> bool {
         if let Some(spool) = self.spool.as_ref().filter(|s| s.mode() == SpoolMode::First) {
+            // The thread delivers what is on disk while the destination keeps answering
+            // (until the deadline); once a stall passes without progress, what is left stays
+            // on disk for the next run.
+            let mut left = spool.unacked();
+            loop {
+                let until = deadline.min(Instant::now() + SPOOL_FIRST_STALL);
+                match self.ended.recv_deadline(until) {
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                    _ => {
+                        if let Some(join) = lock(&self.join).take() {
+                            let _ = join.join();
+                        }
+                        break;
+                    }
+                }
+                let now_left = spool.unacked();
+                if now_left >= left || Instant::now() >= deadline {
+                    break;
+                }
+                left = now_left;
+            }
             spool.release();
             return true;
         }
@@ -351,6 +377,15 @@ impl Destination {
                             queue.current = Some(batch.clone());
                         }
                         break Some(item);
+                    }
+                    let first = self.spool.as_ref().filter(|s| s.mode() == SpoolMode::First);
+                    if queue.closing
+                        && first
+                            .is_some_and(|s| s.unacked() > 0 && Instant::now() >= retry_spool_at)
+                    {
+                        // Spool-first at shutdown: deliver what is on disk until the
+                        // destination stops answering (shutdown waits only a moment).
+                        break None;
                     }
                     if queue.closing {
                         drop(queue);
