@@ -1,7 +1,8 @@
-//! The durable spool under the faults it exists for: Langfuse down for a whole run, an
-//! outage while the process runs, SIGKILL in spool-first mode (real child processes), a full
-//! spool, a file size limit (`RLIMIT_FSIZE` in a child), a damaged segment, a directory that
-//! cannot be written, two clients sharing one spool. Against the loopback fault server of
+//! The durable spool under the faults it exists for: Langfuse down for a whole run and back
+//! for the next process, an outage while the process runs, SIGKILL in spool-first mode, a
+//! full spool, a file size limit (`RLIMIT_FSIZE`), a damaged segment, a directory that
+//! cannot be written, two processes sharing one spool. Real child processes where a process
+//! boundary is the point (runs, kills, limits, sharing). Against the loopback fault server of
 //! `export_support`, with the span names the server received compared to what was accepted.
 //!
 //! The children are this test binary run with a filter that selects `child_*` and an
@@ -138,43 +139,162 @@ fn flush_until_drained(client: &Client, earlier: u64, rounds: usize) -> FlushRep
 #[test]
 fn langfuse_down_for_a_whole_run_then_the_next_run_delivers_every_record_once() {
     let dir = tempfile::tempdir().unwrap();
-    let dead = refused_url();
-    let first = client(&dead, settings(SpoolMode::Fallback, dir.path()));
-    let names = produce(&first, "down", 300);
-    let started = Instant::now();
-    let report = first.shutdown(Duration::from_secs(2));
-    let took = started.elapsed();
-    drop(first);
-    let d = stats(&report);
-    eprintln!("figure: Langfuse down, on: shutdown took {took:?}; {d:?}");
-    assert!(took < Duration::from_secs(2) + MARGIN, "{took:?}");
-    assert!(d.balanced() && d.pending == 0, "{d:?}");
-    assert_eq!((d.accepted, d.spooled, d.exported), (600, 600, 0), "{d:?}");
+    let down = run_once(&refused_url(), dir.path(), "down", 300, 0);
+    assert_eq!(
+        (down.accepted, down.spooled, down.exported),
+        (600, 600, 0),
+        "{down:?}"
+    );
+    assert_eq!(down.dropped + down.failed, 0, "{down:?}");
+    eprintln!(
+        "figure: Langfuse down, on, 600 records: the process's shutdown took {:?}",
+        down.took
+    );
+    assert!(down.took < Duration::from_secs(2) + MARGIN, "{down:?}");
 
     let langfuse = Langfuse::start(false);
-    let second = client(
-        &langfuse.server.base_url,
-        settings(SpoolMode::Fallback, dir.path()),
+    let next = run_once(&langfuse.server.base_url, dir.path(), "next", 10, 600);
+    assert_eq!(
+        (next.replayed, next.exported, next.spooled),
+        (600, 20, 0),
+        "{next:?}"
     );
-    let own = produce(&second, "next", 10);
-    let report = flush_until_drained(&second, 600, 300);
-    let report = {
-        let _ = report;
-        second.shutdown(Duration::from_secs(5))
-    };
-    let d = stats(&report);
-    assert_eq!((d.replayed, d.exported, d.spooled), (600, 20, 0), "{d:?}");
-    assert!(d.resent <= d.replayed, "{d:?}");
+    assert!(next.resent <= next.replayed, "{next:?}");
     let counts = langfuse.counts();
-    for name in names.iter().chain(&own) {
-        assert_eq!(
-            counts.get(name),
-            Some(&1),
-            "{name} taken {:?} times",
-            counts.get(name)
-        );
+    for tag in ["down", "next"] {
+        let n = if tag == "down" { 300 } else { 10 };
+        for i in 0..n {
+            for name in [format!("{tag}-{i}"), format!("{tag}-{i}-c")] {
+                assert_eq!(
+                    counts.get(&name),
+                    Some(&1),
+                    "{name} taken {:?} times",
+                    counts.get(&name)
+                );
+            }
+        }
     }
     assert_eq!(counts.len(), 620);
+}
+
+#[test]
+fn two_processes_sharing_a_spool_take_a_slot_each_and_nothing_is_sent_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = refused_url();
+    let children: Vec<_> = ["a", "b"]
+        .iter()
+        .map(|tag| {
+            child(
+                "child_run_once",
+                &format!("{dead}|{}|{tag}|50|0", dir.path().display()),
+            )
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    let mut spooled = 0;
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success());
+        spooled += RunCounts::parse(&String::from_utf8_lossy(&out.stdout)).spooled;
+    }
+    assert_eq!(spooled, 200);
+    let slots = observe_runtime::export::spool::slots(&dir.path().join(NAME));
+    assert_eq!(slots.len(), 2, "{slots:?}");
+
+    let langfuse = Langfuse::start(false);
+    let mut exporter = otlp(&langfuse.server.base_url, Duration::from_secs(2));
+    let summary = replay_dir(
+        &dir.path().join(NAME),
+        &mut exporter,
+        SpoolOptions::default(),
+        &mut |_| {},
+    );
+    assert_eq!(summary.delivered, 200, "{summary:?}");
+    let again = replay_dir(
+        &dir.path().join(NAME),
+        &mut exporter,
+        SpoolOptions::default(),
+        &mut |_| {},
+    );
+    assert_eq!(again.delivered, 0, "{again:?}");
+    let counts = langfuse.counts();
+    assert_eq!(counts.len(), 200);
+    assert!(counts.values().all(|n| *n == 1), "{counts:?}");
+}
+
+/// What a `child_run_once` process counted for its destination.
+#[derive(Debug, Default)]
+struct RunCounts {
+    accepted: u64,
+    exported: u64,
+    failed: u64,
+    dropped: u64,
+    spooled: u64,
+    replayed: u64,
+    resent: u64,
+    took: Duration,
+}
+
+impl RunCounts {
+    fn parse(stdout: &str) -> RunCounts {
+        let line = stdout
+            .lines()
+            .find_map(|l| l.split_once("run ").map(|(_, rest)| rest))
+            .unwrap_or_else(|| panic!("no counts in {stdout}"));
+        let n: Vec<u64> = line.split(' ').map(|v| v.parse().unwrap()).collect();
+        RunCounts {
+            accepted: n[0],
+            exported: n[1],
+            failed: n[2],
+            dropped: n[3],
+            spooled: n[4],
+            replayed: n[5],
+            resent: n[6],
+            took: Duration::from_millis(n[7]),
+        }
+    }
+}
+
+/// Runs one application process (`child_run_once`): `traces` traces tagged `tag`, the spool
+/// on, waiting until it has replayed `replay` records of earlier runs.
+fn run_once(url: &str, dir: &Path, tag: &str, traces: usize, replay: u64) -> RunCounts {
+    let work = format!("{url}|{}|{tag}|{traces}|{replay}", dir.display());
+    let out = child("child_run_once", &work).output().unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    RunCounts::parse(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Not a test of its own: one run of an application with the spool on.
+#[test]
+fn child_run_once() {
+    let Ok(work) = std::env::var(CHILD_ENV) else {
+        return;
+    };
+    let p: Vec<&str> = work.split('|').collect();
+    let (url, dir, tag) = (p[0], Path::new(p[1]), p[2]);
+    let (traces, replay): (usize, u64) = (p[3].parse().unwrap(), p[4].parse().unwrap());
+    let c = client(url, settings(SpoolMode::Fallback, dir));
+    produce(&c, tag, traces);
+    if replay > 0 {
+        let _ = flush_until_drained(&c, replay, 300);
+    }
+    let started = Instant::now();
+    let report = c.shutdown(Duration::from_secs(2));
+    let took = started.elapsed();
+    let d = stats(&report);
+    assert!(d.balanced() && d.pending == 0, "{d:?}");
+    println!(
+        "run {} {} {} {} {} {} {} {}",
+        d.accepted,
+        d.exported,
+        d.failed,
+        d.dropped,
+        d.spooled,
+        d.replayed,
+        d.resent,
+        took.as_millis()
+    );
 }
 
 #[test]
@@ -300,46 +420,6 @@ fn a_spool_that_cannot_be_created_falls_back_to_counted_drops() {
     assert!(d.balanced() && d.pending == 0, "{d:?}");
     assert_eq!(d.spooled, 0, "{d:?}");
     assert_eq!(d.failed + d.dropped, 100, "{d:?}");
-}
-
-#[test]
-fn two_clients_sharing_a_spool_take_a_slot_each_and_nothing_is_sent_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let dead = refused_url();
-    let a = client(&dead, settings(SpoolMode::Fallback, dir.path()));
-    let b = client(&dead, settings(SpoolMode::Fallback, dir.path()));
-    let mut names = produce(&a, "a", 50);
-    names.extend(produce(&b, "b", 50));
-    let (ra, rb) = (
-        a.shutdown(Duration::from_secs(2)),
-        b.shutdown(Duration::from_secs(2)),
-    );
-    assert_eq!(stats(&ra).spooled + stats(&rb).spooled, 200);
-    drop((a, b));
-    let slots = observe_runtime::export::spool::slots(&dir.path().join(NAME));
-    assert_eq!(slots.len(), 2, "{slots:?}");
-
-    let langfuse = Langfuse::start(false);
-    let mut exporter = otlp(&langfuse.server.base_url, Duration::from_secs(2));
-    // Two pushes at once: one holds each slot's lock in turn, the other skips it.
-    let summary = replay_dir(
-        &dir.path().join(NAME),
-        &mut exporter,
-        SpoolOptions::default(),
-        &mut |_| {},
-    );
-    assert_eq!(summary.delivered, 200, "{summary:?}");
-    let again = replay_dir(
-        &dir.path().join(NAME),
-        &mut exporter,
-        SpoolOptions::default(),
-        &mut |_| {},
-    );
-    assert_eq!(again.delivered, 0, "{again:?}");
-    let counts = langfuse.counts();
-    for name in &names {
-        assert_eq!(counts.get(name), Some(&1), "{name}");
-    }
 }
 
 #[test]
