@@ -601,3 +601,90 @@ fn a_file_size_limit_falls_back_to_counted_drops_and_the_process_exits_cleanly()
         .sum();
     assert!(on_disk <= 100_000 * 2, "{on_disk}");
 }
+
+/// A `429` asking to wait past the retry deadline holds the destination as a whole: the next
+/// batches are not sent at once (they were: 5 requests in 0.36 s after "wait 60 s"), and with
+/// the spool they wait on disk rather than fail.
+#[test]
+fn a_retry_after_past_the_deadline_holds_the_whole_destination_and_the_batches_wait_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(export_support::faults::throttling_first(1, 60));
+    let c = client(&server.base_url, settings(SpoolMode::Fallback, dir.path()));
+    produce(&c, "throttled", 50);
+    let report = c.flush(Duration::from_secs(5));
+    let d = stats(&report);
+    assert_eq!(
+        server.to("/v1/traces").len(),
+        1,
+        "later batches went out at once"
+    );
+    assert_eq!(
+        (d.spooled, d.exported, d.failed, d.dropped),
+        (100, 0, 0, 0),
+        "{d:?}"
+    );
+    let report = c.shutdown(Duration::from_secs(2));
+    assert!(stats(&report).balanced(), "{report:?}");
+    assert_eq!(server.to("/v1/traces").len(), 1);
+}
+
+/// A server slower than the request timeout takes the batch, but the answer never comes: the
+/// request is not retried blindly (it received four copies before); with the spool the batch
+/// waits on disk marked as maybe sent, goes once more when the server is quick again, and
+/// that copy is counted as `resent`.
+#[test]
+fn a_request_whose_answer_never_came_is_resent_once_through_the_spool_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let slow = Arc::new(AtomicBool::new(true));
+    let taken = Arc::new(Mutex::new(Vec::<String>::new()));
+    let (s, t) = (slow.clone(), taken.clone());
+    let server = Server::start(move |r: &Received, _| {
+        if r.path.ends_with("/v1/traces") {
+            let names = r
+                .otlp()
+                .resource_spans
+                .into_iter()
+                .flat_map(|rs| rs.scope_spans)
+                .flat_map(|ss| ss.spans)
+                .map(|s| s.name);
+            t.lock().unwrap().extend(names);
+        }
+        let reply = accept_all(r);
+        if s.load(Ordering::SeqCst) {
+            reply.delay(Duration::from_secs(2))
+        } else {
+            reply
+        }
+    });
+    let mut options = retry_options(Duration::from_secs(5));
+    options.timeout = Duration::from_millis(300);
+    let c = Client::builder()
+        .settings(settings(SpoolMode::Fallback, dir.path()))
+        .exporter(OtlpExporter::langfuse(&server.base_url, PK, SK, options).unwrap())
+        .build();
+    produce(&c, "slow", 8);
+    let report = c.flush(Duration::from_secs(10));
+    let d = stats(&report);
+    assert_eq!((d.spooled, d.exported), (16, 0), "{d:?}");
+    // Each batch went out once: a retry after no answer would repeat its spans.
+    let first: Vec<String> = taken.lock().unwrap().clone();
+    let unique: std::collections::BTreeSet<&String> = first.iter().collect();
+    assert_eq!(
+        unique.len(),
+        first.len(),
+        "a batch was sent again blindly: {first:?}"
+    );
+
+    slow.store(false, Ordering::SeqCst);
+    let _ = flush_until_drained(&c, 0, 300);
+    let report = c.shutdown(Duration::from_secs(5));
+    let d = stats(&report);
+    assert_eq!((d.exported, d.spooled, d.resent), (16, 0, 16), "{d:?}");
+    let names = taken.lock().unwrap().clone();
+    let extra = names.len() - 16;
+    assert!(
+        extra as u64 <= d.resent,
+        "{extra} copies beyond one, {} counted resent",
+        d.resent
+    );
+}
