@@ -321,7 +321,12 @@ impl Sender {
                 });
             }
             let timeout = self.options.timeout.min(left);
-            let (wait, why) = match Self::attempt(&client, target, extra, body, timeout) {
+            let outcome = Self::attempt(&client, target, extra, body, timeout);
+            if matches!(outcome, Attempt::Final(ExportError::Unavailable { .. })) {
+                // Only a request with no answer ends that way (see `attempt`).
+                self.context.note_unanswered();
+            }
+            let (wait, why) = match outcome {
                 Attempt::Done(response) => {
                     if self.in_outage {
                         self.in_outage = false;

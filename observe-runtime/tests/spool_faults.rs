@@ -159,7 +159,9 @@ fn langfuse_down_for_a_whole_run_then_the_next_run_delivers_every_record_once() 
         (600, 20, 0),
         "{next:?}"
     );
-    assert!(next.resent <= next.replayed, "{next:?}");
+    // Connections were refused: only the batch in flight at the first run's shutdown
+    // deadline (16 records at most) may have reached the server, as far as it could tell.
+    assert!(next.resent <= 16, "{next:?}");
     let counts = langfuse.counts();
     for tag in ["down", "next"] {
         let n = if tag == "down" { 300 } else { 10 };

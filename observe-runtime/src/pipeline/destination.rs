@@ -439,6 +439,7 @@ impl Destination {
                     let result = if self.context.passed() {
                         None
                     } else {
+                        self.context.take_unanswered(); // a note of an earlier send
                         Some(exporter.export(&batch.batch))
                     };
                     // Whoever takes `current` counts the batch: this thread, or `settle` at
@@ -480,10 +481,11 @@ impl Destination {
         };
         let maybe_sent = match result {
             None => false,
-            // Its retry deadline passed, or no answer came: it may have reached the server.
+            // Its retry deadline passed, or no answer came: then it may have reached the
+            // server, and a replay counts it as resent.
             Some(Err(ExportError::Unavailable { .. } | ExportError::Io { .. })) => {
                 *retry_spool_at = Instant::now() + backoff;
-                true
+                self.context.take_unanswered()
             }
             Some(result) => return self.count(batch.batch.len(), Some(result)),
         };
