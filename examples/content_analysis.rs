@@ -28,7 +28,7 @@ use observe_runtime::model::{Cost, Level, ObservationType, Usage};
 use observe_runtime::view::{render_session, ViewOptions};
 use observe_runtime::{
     current_trace_url, observe, score_current_trace, update_current_observation,
-    update_current_trace, ObservationUpdate, ScoreRequest, Trace, TraceUpdate,
+    update_current_trace, ObservationUpdate, ScoreRequest, SpoolMode, Trace, TraceUpdate,
 };
 use serde::Serialize;
 use serde_json::json;
@@ -331,8 +331,14 @@ async fn main() -> anyhow::Result<()> {
     // The session tree at the end is drawn from what this run recorded, whatever the
     // configured destinations are.
     let recorded = InMemory::new();
-    let config = Config::from_env().context("reading the LANGFUSE_* / OTEL_* settings")?;
+    let mut config = Config::from_env().context("reading the LANGFUSE_* / OTEL_* settings")?;
+    // A short-lived program: unless told otherwise, what goes to Langfuse is written to the
+    // spool first, so the run ends in moments whatever the network does, and nothing is lost.
+    if std::env::var_os("OBSERVE_SPOOL").is_none() {
+        config = config.spool(SpoolMode::First);
+    }
     let store = config.local_store_path();
+    let spool_dir = config.spool_root();
     let guard = config
         .exporter(recorded.clone())
         .init()
@@ -362,7 +368,11 @@ async fn main() -> anyhow::Result<()> {
     // `init` installed the client globally: `#[observe]` functions need no scope.
     let report = run_content_analysis(&analysis_id, CONTENT, user).await;
 
-    let flushed = client.flush(Duration::from_secs(30));
+    // Spool-first, the remote destinations are done once their records are on disk (they
+    // deliver what they can while the server answers); the local store is quick. Two seconds is
+    // ample, and bounds the exit against a dead or hanging host. The guard's own shutdown,
+    // when it drops, returns this report at once.
+    let flushed = client.shutdown(Duration::from_secs(2));
     println!(
         "{} findings; failed agents (handled): {:?}\nsummary (streamed): {}\n",
         report.findings.len(),
@@ -373,6 +383,17 @@ async fn main() -> anyhow::Result<()> {
         "{}",
         render_session(&session, &recorded.observations(), &ViewOptions::detailed())
     );
+    for d in &flushed.stats.destinations {
+        if d.spooled > 0 {
+            println!(
+                "{} records for {} wait in the spool {}: the next run sends them, or \
+                 `observe push --spool`",
+                d.spooled,
+                d.name,
+                spool_dir.display()
+            );
+        }
+    }
     if flushed.timed_out || flushed.stats.failed > 0 || flushed.stats.dropped() > 0 {
         eprintln!(
             "warning: not everything was exported: {} failed, {} dropped, {} pending",

@@ -73,7 +73,8 @@ pub enum Command {
     #[cfg(feature = "ui")]
     Ui(UiArgs),
     /// Send traces from the store to Langfuse or an OTLP collector, each once per
-    /// destination (exit 0 all sent, 3 some refused, 4 destination unavailable)
+    /// destination (exit 0 all sent, 3 some refused, 4 destination unavailable); with
+    /// --spool, what applications left in their spool
     #[cfg(feature = "push")]
     Push(PushArgs),
 }
@@ -121,6 +122,11 @@ pub struct PushArgs {
     /// Say what would be sent; send nothing and change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Send what applications spooled instead of the store's traces [DIR default:
+    /// $OBSERVE_SPOOL_DIR, else spool/ beside the store]
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "",
+          conflicts_with_all = ["session", "user", "tag", "since", "until", "traces", "dry_run"])]
+    pub spool: Option<PathBuf>,
 }
 
 /// The destinations `observe push` sends to.

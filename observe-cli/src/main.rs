@@ -9,6 +9,8 @@ mod output;
 #[cfg(feature = "push")]
 mod push_destination;
 #[cfg(feature = "push")]
+mod push_spool;
+#[cfg(feature = "push")]
 mod push_store;
 mod sql_commands;
 mod store_file;
@@ -73,7 +75,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Report(args) if args.show_sql => sql_commands::print_report_sql(&out, &args),
         Command::Migrate => store_file::migrate(&path, &out),
         #[cfg(feature = "push")]
-        Command::Push(args) => push_store::run(&path, &out, &args),
+        Command::Push(args) => match &args.spool {
+            Some(dir) => push_spool::run(&push_spool::root(Some(dir), &path), &out),
+            None => push_store::run(&path, &out, &args),
+        },
         command => {
             let mut store = store_file::open(&path)?;
             read(&mut store, &out, command)

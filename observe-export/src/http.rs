@@ -3,9 +3,12 @@
 //! overall deadline.
 //!
 //! Only failures that another try can fix are retried: `429`, `502`, `503`, `504` and
-//! transport errors (connection refused or reset, DNS, a request that timed out). A
-//! `Retry-After` header (seconds, or an HTTP date) is honoured; a wait that would end past
-//! the deadline gives up at once. A `shutdown` under way caps both the retries and each
+//! transport errors (connection refused or reset, DNS, a connection that timed out). A
+//! `Retry-After` header (seconds, or an HTTP date) is honoured for the destination as a
+//! whole: the next batches wait for it too, and a wait that would end past a batch's
+//! deadline gives that batch up at once, unsent (with the spool, it waits on disk). A
+//! request whose answer never came (the request timeout) is not retried: the server may
+//! have taken it. A `shutdown` under way caps both the retries and each
 //! request at its own deadline. A `413` is [`ExportError::TooLarge`]: the exporters split the
 //! batch and send the halves. Every other status is final: a `4xx` drops the batch with
 //! an error naming what to check (`401`: the keys), a `5xx` other than the three above too.
@@ -210,6 +213,9 @@ pub(crate) struct Sender {
     /// first `413` is a warning, the halves refused after it are not. A request at least
     /// that large taken ends it (the server's limit changed).
     too_large: Option<usize>,
+    /// A `429`/`503` asked the whole destination to wait until then: no request goes out
+    /// before, for this batch or the next ones.
+    blocked_until: Option<Instant>,
 }
 
 impl std::fmt::Debug for Sender {
@@ -237,6 +243,7 @@ impl Sender {
             context: ExportContext::default(),
             in_outage: false,
             too_large: None,
+            blocked_until: None,
         }
     }
 
@@ -317,6 +324,22 @@ impl Sender {
             deadline = deadline.min(shutdown);
         }
         let mut attempt: u32 = 0;
+        if let Some(until) = self.blocked_until {
+            // The server's `Retry-After` holds for the destination, not for one batch.
+            let now = Instant::now();
+            if until > deadline {
+                return Err(ExportError::Unavailable {
+                    destination: target.destination.clone(),
+                    message: format!(
+                        "the server asked to wait {:.1}s more, past this batch's deadline; \
+                         not sent",
+                        until.saturating_duration_since(now).as_secs_f64()
+                    ),
+                });
+            }
+            std::thread::sleep(until.saturating_duration_since(now));
+            self.blocked_until = None;
+        }
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -326,7 +349,12 @@ impl Sender {
                 });
             }
             let timeout = self.options.timeout.min(left);
-            let (wait, why) = match Self::attempt(&client, target, extra, body, timeout) {
+            let outcome = Self::attempt(&client, target, extra, body, timeout);
+            if matches!(outcome, Attempt::Final(ExportError::Unavailable { .. })) {
+                // Only a request with no answer ends that way (see `attempt`).
+                self.context.note_unanswered();
+            }
+            let (wait, why) = match outcome {
                 Attempt::Done(response) => {
                     if self.in_outage {
                         self.in_outage = false;
@@ -350,6 +378,9 @@ impl Sender {
             let server_asked = wait.is_some();
             let wait = wait.unwrap_or_else(|| self.options.retry.backoff(attempt));
             let now = Instant::now();
+            if server_asked {
+                self.blocked_until = Some(now + wait);
+            }
             if now + wait > deadline {
                 let message = if server_asked {
                     format!(
@@ -397,6 +428,22 @@ impl Sender {
         }
         let response = match request.body(body.to_vec()).send() {
             Ok(response) => response,
+            Err(err) if err.is_timeout() && !err.is_connect() => {
+                // The request went out and no answer came: the server may have taken it, and
+                // Langfuse keeps every copy. Not resent here; with the spool it waits on disk
+                // and is resent once, counted as `resent`.
+                let err = err.without_url();
+                return Attempt::Final(ExportError::Unavailable {
+                    destination: target.destination.clone(),
+                    message: format!(
+                        "no answer from {} within {:.1}s ({}); the server may have taken the \
+                         batch, so it is not sent again blindly",
+                        target.shown_url(),
+                        timeout.as_secs_f64(),
+                        error_chain(&err)
+                    ),
+                });
+            }
             Err(err) => {
                 // reqwest's text names the URL, password included.
                 let err = err.without_url();

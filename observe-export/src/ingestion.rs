@@ -811,6 +811,10 @@ impl Exporter for IngestionExporter {
         self.sender.attach(context);
     }
 
+    fn remote(&self) -> bool {
+        true
+    }
+
     fn retries(&self) -> u64 {
         self.sender.retries()
     }

@@ -9,7 +9,9 @@
 //! - [`scores`]: scores through Langfuse's public API, shared by both;
 //! - `prompts` (feature `prompts`): Langfuse prompts fetched at run time, cached, compiled;
 //! - [`http`]: the sender they share (reqwest, blocking, rustls), with its retry rules and
-//!   deadlines.
+//!   deadlines;
+//! - [`spool`] (feature `spool`): the durable spool of what a destination could not deliver,
+//!   and its replay.
 //!
 //! Applications reach these through `observe-runtime` (`observe_runtime::export::otlp`, ...),
 //! whose configuration builds them from `LANGFUSE_*` and `OTEL_EXPORTER_OTLP_*` variables;
@@ -43,3 +45,6 @@ mod refusals;
     allow(dead_code, unused_imports)
 )]
 pub mod scores;
+#[cfg(feature = "spool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "spool")))]
+pub mod spool;

@@ -892,6 +892,10 @@ impl Exporter for OtlpExporter {
         self.sender.attach(context);
     }
 
+    fn remote(&self) -> bool {
+        true
+    }
+
     fn retries(&self) -> u64 {
         self.sender.retries()
     }

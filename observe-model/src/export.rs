@@ -126,6 +126,13 @@ pub trait Exporter: Send + 'static {
         0
     }
 
+    /// True for a destination across the network: what it could not deliver may wait in the
+    /// pipeline's durable spool (when one is configured) rather than be dropped. Local
+    /// destinations (a file, memory, the console) keep the default, false.
+    fn remote(&self) -> bool {
+        false
+    }
+
     /// Releases resources; called once, after the last batch.
     fn shutdown(&mut self) -> Result<(), ExportError> {
         self.flush()
@@ -172,6 +179,8 @@ impl ExportError {
 #[derive(Clone, Debug)]
 pub struct ExportContext {
     retried: Arc<AtomicU64>,
+    /// A request of the last batch got no answer: the server may have taken it.
+    unanswered: Arc<std::sync::atomic::AtomicBool>,
     /// Nanoseconds after [`EPOCH`]; `u64::MAX` when no deadline is set.
     deadline: Arc<AtomicU64>,
 }
@@ -183,6 +192,7 @@ impl Default for ExportContext {
     fn default() -> Self {
         ExportContext {
             retried: Arc::new(AtomicU64::new(0)),
+            unanswered: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             deadline: Arc::new(AtomicU64::new(u64::MAX)),
         }
     }
@@ -197,6 +207,25 @@ impl ExportContext {
     /// Retries counted so far.
     pub fn retried(&self) -> u64 {
         self.retried.load(Ordering::Relaxed)
+    }
+
+    /// Notes that a request went out and no answer came (a timeout): the batch may have
+    /// reached the destination, so sending it again may duplicate it.
+    ///
+    /// ```
+    /// use observe_model::export::ExportContext;
+    /// let context = ExportContext::default();
+    /// context.note_unanswered();
+    /// assert!(context.take_unanswered());
+    /// assert!(!context.take_unanswered());
+    /// ```
+    pub fn note_unanswered(&self) {
+        self.unanswered.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether a request went unanswered since the last call (and forgets it).
+    pub fn take_unanswered(&self) -> bool {
+        self.unanswered.swap(false, Ordering::Relaxed)
     }
 
     /// Sets the deadline after which nothing more is attempted (earlier ones win).

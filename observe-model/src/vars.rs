@@ -34,6 +34,16 @@ pub const API: &str = "OBSERVE_LANGFUSE_API";
 pub const STORE_PATH: &str = "OBSERVE_STORE_PATH";
 /// Bytes of records the pipeline holds at most.
 pub const MAX_QUEUE_BYTES: &str = "OBSERVE_MAX_QUEUE_BYTES";
+/// `off`, `on` or `first`: whether remote destinations spool what they cannot deliver yet.
+pub const SPOOL: &str = "OBSERVE_SPOOL";
+/// The spool's root directory (one subdirectory per destination).
+pub const SPOOL_DIR: &str = "OBSERVE_SPOOL_DIR";
+/// Bytes one destination's spool takes at most.
+pub const SPOOL_MAX_BYTES: &str = "OBSERVE_SPOOL_MAX_BYTES";
+/// `drop-newest` or `drop-oldest`: what a full spool drops.
+pub const SPOOL_FULL: &str = "OBSERVE_SPOOL_FULL";
+/// Milliseconds an appended record waits for its `fsync` at most.
+pub const SPOOL_FSYNC_MS: &str = "OBSERVE_SPOOL_FSYNC_MS";
 /// `true` silences the line `init()` writes on stderr.
 pub const QUIET: &str = "OBSERVE_QUIET";
 /// OTLP base endpoint (`/v1/traces` appended).

@@ -115,6 +115,7 @@ pub use handle::{ObservationHandle, Trace, TraceHandle};
 #[doc(hidden)]
 pub use pipeline::PipelineSettings;
 pub use pipeline::{DestinationStats, FlushReport, Mask, Stats};
+pub use pipeline::{SpoolMode, SpoolSettings, DEFAULT_SPOOL_DIR};
 pub use stream::{CountOnly, ItemSink, ObserveIteratorExt, ObserveStreamExt, Observed, TextChunk};
 pub use update::{ObservationUpdate, PromptLink, TraceUpdate};
 

@@ -32,12 +32,14 @@ pub(crate) mod local;
 mod record;
 mod report;
 mod ring;
+mod spooling;
 mod trace;
 mod worker;
 
 use record::SLOT_BYTES;
 pub(crate) use record::{Batch, Captured, Entry, Finished, Record};
 pub use report::{DestinationStats, FlushReport, Stats};
+pub use spooling::{SpoolMode, SpoolSettings, DEFAULT_SPOOL_DIR};
 pub(crate) use trace::{push_score, TraceState};
 
 use budget::Budget;
@@ -82,6 +84,9 @@ pub struct PipelineSettings {
     /// are dropped and counted. One destination's own queue holds at most half of it, so a
     /// stalled destination cannot starve the others.
     pub max_queue_bytes: usize,
+    /// Whether, where and how remote destinations spool what they cannot deliver yet
+    /// (`OBSERVE_SPOOL*`; off by default).
+    pub spool: SpoolSettings,
 }
 
 impl PipelineSettings {
@@ -112,6 +117,7 @@ impl Default for PipelineSettings {
             mask: None,
             max_record_bytes: 1_000_000,
             max_queue_bytes: 64 * 1024 * 1024,
+            spool: SpoolSettings::default(),
         }
     }
 }
@@ -129,6 +135,7 @@ impl fmt::Debug for PipelineSettings {
             .field("mask", &self.mask.as_ref().map(|_| "<fn>"))
             .field("max_record_bytes", &self.max_record_bytes)
             .field("max_queue_bytes", &self.max_queue_bytes)
+            .field("spool", &self.spool)
             .finish()
     }
 }
@@ -219,6 +226,7 @@ impl Pipeline {
                     exporter,
                     settings.queue_capacity.max(1),
                     settings.max_queue_bytes.max(1) / 2,
+                    &settings.spool,
                 )
             })
             .collect();

@@ -9,9 +9,11 @@ mod ui_support;
 mod cli_commands;
 mod cli_conventions;
 mod cli_generations;
+mod cli_hostile;
 #[cfg(feature = "push")]
 mod cli_push;
-mod cli_hostile;
+#[cfg(feature = "push")]
+mod cli_push_spool;
 mod cli_seed_queries;
 #[cfg(feature = "ui")]
 mod ui_browser;

@@ -221,6 +221,9 @@ pub struct Config {
     retry_deadline: Duration,
     mask: Option<Mask>,
     exporters: Vec<Box<dyn Exporter>>,
+    spool: crate::SpoolSettings,
+    /// `spool.dir` was set (else it follows the store: `spool/` beside it).
+    spool_dir_set: bool,
 }
 
 impl fmt::Debug for Config {
@@ -278,6 +281,8 @@ impl Default for Config {
             retry_deadline: Duration::from_secs(30),
             mask: None,
             exporters: Vec::new(),
+            spool: pipeline.spool,
+            spool_dir_set: false,
         }
     }
 }
@@ -639,6 +644,34 @@ impl Config {
         self
     }
 
+    /// Whether remote destinations spool what they cannot deliver yet (`OBSERVE_SPOOL`):
+    /// [`SpoolMode::Fallback`](crate::SpoolMode) keeps on disk what would be dropped,
+    /// [`SpoolMode::First`](crate::SpoolMode) writes every record there first.
+    ///
+    /// ```
+    /// use observe_runtime::{config::Config, SpoolMode};
+    /// let config = Config::new().spool(SpoolMode::First).spool_dir("/tmp/app-spool");
+    /// assert_eq!(config.value("OBSERVE_SPOOL").as_deref(), Some("first"));
+    /// ```
+    pub fn spool(mut self, mode: crate::SpoolMode) -> Config {
+        self.spool.mode = mode;
+        self
+    }
+
+    /// The spool's root directory (`OBSERVE_SPOOL_DIR`; default `spool/` beside the store's
+    /// file, `.observe/spool`).
+    pub fn spool_dir(mut self, dir: impl Into<PathBuf>) -> Config {
+        self.spool.dir = dir.into();
+        self.spool_dir_set = true;
+        self
+    }
+
+    /// Bytes one destination's spool takes at most (`OBSERVE_SPOOL_MAX_BYTES`).
+    pub fn spool_max_bytes(mut self, bytes: u64) -> Config {
+        self.spool.max_bytes = bytes;
+        self
+    }
+
     /// Longest time spent retrying one batch before it is dropped.
     pub fn retry_deadline(mut self, deadline: Duration) -> Config {
         self.retry_deadline = deadline;
@@ -714,6 +747,39 @@ impl Config {
     }
 
     /// How the pipeline batches, samples and masks, from these settings.
+    /// The directory remote destinations spool to (`OBSERVE_SPOOL_DIR`, else `spool/`
+    /// beside the store's file), whether or not the spool is on: where to tell the user
+    /// their unsent records are.
+    ///
+    /// ```
+    /// use observe_runtime::config::Config;
+    /// let config = Config::new().store_path("/data/app/traces.db");
+    /// assert_eq!(config.spool_root(), std::path::Path::new("/data/app/spool"));
+    /// ```
+    pub fn spool_root(&self) -> PathBuf {
+        self.spool_settings().dir
+    }
+
+    /// Whether remote destinations spool, as configured.
+    pub fn spool_mode(&self) -> crate::SpoolMode {
+        self.spool.mode
+    }
+
+    /// The spool's settings, its directory beside the store unless one was named.
+    fn spool_settings(&self) -> crate::SpoolSettings {
+        let mut spool = self.spool.clone();
+        if !self.spool_dir_set {
+            let store = self
+                .store_path
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_STORE_PATH));
+            spool.dir = store
+                .parent()
+                .map_or_else(|| PathBuf::from("spool"), |p| p.join("spool"));
+        }
+        spool
+    }
+
     pub(crate) fn pipeline_settings(&self) -> PipelineSettings {
         PipelineSettings {
             queue_capacity: self.queue_capacity,
@@ -729,6 +795,7 @@ impl Config {
             },
             mask: self.mask.clone(),
             max_queue_bytes: self.max_queue_bytes,
+            spool: self.spool_settings(),
             ..PipelineSettings::default()
         }
     }

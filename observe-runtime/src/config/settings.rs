@@ -238,6 +238,89 @@ pub const SETTINGS: &[Setting] = &[
         |c| Some(c.max_queue_bytes.to_string()),
     ),
     setting(
+        vars::SPOOL,
+        "off",
+        "`on`: what Langfuse or the collector cannot take in time waits on disk and is sent \
+         later; `first`: every record is written there first and shutdown returns once it is \
+         on disk (RELIABILITY.md)",
+        |c, v| {
+            c.spool.mode = v.parse().map_err(|e: String| invalid(vars::SPOOL, v, &e))?;
+            Ok(())
+        },
+        |c| Some(c.spool.mode.to_string()),
+    ),
+    setting(
+        vars::SPOOL_DIR,
+        "",
+        "the spool's directory, one subdirectory per destination (unset: `spool/` beside the \
+         store's file, `.observe/spool`)",
+        |c, v| {
+            c.spool.dir = PathBuf::from(v);
+            c.spool_dir_set = true;
+            Ok(())
+        },
+        |c| c.spool_dir_set.then(|| c.spool.dir.display().to_string()),
+    ),
+    setting(
+        vars::SPOOL_MAX_BYTES,
+        "268435456",
+        "bytes one destination's spool takes at most",
+        |c, v| {
+            c.spool.max_bytes = v.parse().ok().filter(|b| *b > 0).ok_or_else(|| {
+                invalid(
+                    vars::SPOOL_MAX_BYTES,
+                    v,
+                    "expected a positive number of bytes",
+                )
+            })?;
+            Ok(())
+        },
+        |c| Some(c.spool.max_bytes.to_string()),
+    ),
+    setting(
+        vars::SPOOL_FULL,
+        "drop-newest",
+        "what a full spool drops (and counts): `drop-newest` or `drop-oldest`",
+        |c, v| {
+            c.spool.drop_oldest = match v.trim().to_ascii_lowercase().as_str() {
+                "drop-newest" => false,
+                "drop-oldest" => true,
+                _ => {
+                    return Err(invalid(
+                        vars::SPOOL_FULL,
+                        v,
+                        "expected drop-newest or drop-oldest",
+                    ))
+                }
+            };
+            Ok(())
+        },
+        |c| {
+            Some(
+                if c.spool.drop_oldest {
+                    "drop-oldest"
+                } else {
+                    "drop-newest"
+                }
+                .to_owned(),
+            )
+        },
+    ),
+    setting(
+        vars::SPOOL_FSYNC_MS,
+        "500",
+        "milliseconds a spooled record waits for its `fsync` at most: what a power loss can \
+         cost (a crash of the process loses nothing spooled)",
+        |c, v| {
+            let ms: u64 = v
+                .parse()
+                .map_err(|_| invalid(vars::SPOOL_FSYNC_MS, v, "expected milliseconds"))?;
+            c.spool.fsync_interval = Duration::from_millis(ms);
+            Ok(())
+        },
+        |c| Some(c.spool.fsync_interval.as_millis().to_string()),
+    ),
+    setting(
         vars::QUIET,
         "false",
         "`true` leaves out the line `init()` writes on stderr (the `info` line stays)",

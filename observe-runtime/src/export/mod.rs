@@ -38,6 +38,9 @@ pub use observe_export::ingestion;
 #[cfg(feature = "otlp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "otlp")))]
 pub use observe_export::otlp;
+#[cfg(feature = "spool")]
+#[cfg_attr(docsrs, doc(cfg(feature = "spool")))]
+pub use observe_export::spool;
 #[cfg(any(feature = "otlp", feature = "ingestion"))]
 #[cfg_attr(docsrs, doc(cfg(any(feature = "otlp", feature = "ingestion"))))]
 pub use observe_export::{http, scores};

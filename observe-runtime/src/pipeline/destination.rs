@@ -7,17 +7,32 @@
 //! queued, one batch at a time, retrying as its exporter decides, and counts each record as
 //! exported or failed. So a destination that is slow or down delays and drops only its own
 //! records, and the conservation law holds for each destination on its own:
-//! `accepted = exported + failed + dropped + pending`.
+//! `accepted = exported + failed + dropped + spooled + pending`.
+//!
+//! A remote destination with a spool ([`super::spooling`]) writes to disk what it would
+//! otherwise drop (its queue full, its retry deadline passed, the shutdown deadline come),
+//! or, spool-first, every batch; its thread sends from the spool when its queue is empty.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
 use super::budget::Budget;
+use super::spooling::{Appended, Drained, SpoolMode, SpoolSettings, Spooler};
 use crate::export::{Batch, ExportContext, ExportError, Exporter};
+
+/// The first wait before the spool is tried again after the destination did not answer;
+/// it doubles up to [`SPOOL_BACKOFF_MAX`].
+const SPOOL_BACKOFF_MIN: Duration = Duration::from_millis(200);
+const SPOOL_BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long a spool-first shutdown waits for the destination's thread to make progress
+/// delivering what is on disk before it leaves the rest there.
+const SPOOL_FIRST_STALL: Duration = Duration::from_millis(750);
+/// How often an idle destination with a spool looks at its fsync interval.
+const SPOOL_SYNC_TICK: Duration = Duration::from_millis(100);
 
 /// A batch the worker made, shared by the destinations; its bytes go back to the pipeline's
 /// budget when the last of them is done with it.
@@ -52,6 +67,8 @@ enum Item {
 #[derive(Default)]
 struct Queue {
     items: VecDeque<Item>,
+    /// The batch being sent, for the spool at the shutdown deadline.
+    current: Option<Arc<SharedBatch>>,
     /// Records and bytes of the queued batches, and of the one being sent.
     records: usize,
     bytes: usize,
@@ -67,6 +84,16 @@ struct Tally {
     failed: u64,
     /// Dropped by this destination: its queue was full, or the shutdown deadline passed.
     dropped: u64,
+    /// This process's records on disk in the spool, not yet sent.
+    spooled: u64,
+    /// Records an earlier process spooled, delivered by this one.
+    replayed: u64,
+    /// Of those, refused by the destination.
+    replay_failed: u64,
+    /// Of those, lost to a damaged spool file or to the full policy.
+    replay_dropped: u64,
+    /// Records delivered from the spool that may have reached the server before.
+    resent: u64,
     /// Set at the shutdown deadline, when what was still pending was counted as dropped:
     /// an answer that comes later changes nothing.
     settled: bool,
@@ -82,6 +109,11 @@ pub(crate) struct Counts {
     pub(crate) failed: u64,
     pub(crate) dropped: u64,
     pub(crate) retried: u64,
+    pub(crate) spooled: u64,
+    pub(crate) replayed: u64,
+    pub(crate) replay_failed: u64,
+    pub(crate) replay_dropped: u64,
+    pub(crate) resent: u64,
 }
 
 pub(crate) struct Destination {
@@ -94,6 +126,7 @@ pub(crate) struct Destination {
     max_bytes: usize,
     /// Disconnected when the thread has ended.
     ended: Receiver<()>,
+    spool: Option<Spooler>,
     join: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -107,7 +140,9 @@ impl Destination {
         mut exporter: Box<dyn Exporter>,
         max_records: usize,
         max_bytes: usize,
+        spool: &SpoolSettings,
     ) -> Arc<Destination> {
+        let spool = Spooler::open(spool, exporter.as_ref());
         let context = ExportContext::default();
         exporter.attach(context.clone());
         let (alive, ended) = crossbeam_channel::bounded::<()>(0);
@@ -120,6 +155,7 @@ impl Destination {
             max_records,
             max_bytes: max_bytes.max(1),
             ended,
+            spool,
             join: Mutex::new(None),
         });
         let d = destination.clone();
@@ -138,6 +174,16 @@ impl Destination {
     /// queue is full. Worker only.
     pub(crate) fn offer(&self, batch: &Arc<SharedBatch>) {
         let n = batch.batch.len();
+        if let Some(spool) = self.spool.as_ref().filter(|s| s.mode() == SpoolMode::First) {
+            // Spool-first: on disk before anything is sent; the thread sends from there.
+            let appended = spool.append(&batch.batch, false);
+            let mut tally = lock(&self.tally);
+            tally.handed += n as u64;
+            self.count_appended(&mut tally, appended);
+            drop(tally);
+            self.ready.notify_one();
+            return;
+        }
         let mut queue = lock(&self.queue);
         let full = !queue.items.is_empty()
             && (queue.records + n > self.max_records
@@ -145,6 +191,15 @@ impl Destination {
             && !root_may_pass(&queue, batch, self.max_records, self.max_bytes);
         let mut tally = lock(&self.tally);
         tally.handed += n as u64;
+        if let (Some(spool), true, false) = (&self.spool, full, queue.closing) {
+            // Unreachable or slow: what its queue cannot hold waits on disk.
+            drop(queue);
+            let appended = spool.append(&batch.batch, false);
+            self.count_appended(&mut tally, appended);
+            drop(tally);
+            self.ready.notify_one();
+            return;
+        }
         if full || queue.closing {
             tally.dropped += n as u64;
             if !tally.full {
@@ -172,6 +227,12 @@ impl Destination {
     /// Queues a flush marker; the receiver hears once everything queued before it is sent.
     pub(crate) fn flush_marker(&self) -> Receiver<()> {
         let (tx, rx) = crossbeam_channel::bounded(1);
+        if let Some(spool) = self.spool.as_ref().filter(|s| s.mode() == SpoolMode::First) {
+            // Spool-first, a flush is done once what was offered before it is on disk.
+            spool.sync(true);
+            let _ = tx.send(());
+            return rx;
+        }
         let mut queue = lock(&self.queue);
         if queue.closing {
             drop(tx); // the thread is ending: nothing to wait for past its end
@@ -189,8 +250,38 @@ impl Destination {
         self.ready.notify_all();
     }
 
-    /// Waits for the thread to end, until `deadline`; true when it did.
+    /// Waits for the thread to end, until `deadline`; true when it did. Spool-first, the
+    /// records are on disk already: the thread delivers them while the destination answers,
+    /// and once 0.75 s passes without progress (or at the deadline) the spool is closed and
+    /// this returns, whatever the network does (a send under way
+    /// goes on until the process exits; its entry is marked in flight, so a replay counts
+    /// it as resent).
     pub(crate) fn wait_ended(&self, deadline: Instant) -> bool {
+        if let Some(spool) = self.spool.as_ref().filter(|s| s.mode() == SpoolMode::First) {
+            // The thread delivers what is on disk while the destination keeps answering
+            // (until the deadline); once a stall passes without progress, what is left stays
+            // on disk for the next run.
+            let mut left = spool.unacked();
+            loop {
+                let until = deadline.min(Instant::now() + SPOOL_FIRST_STALL);
+                match self.ended.recv_deadline(until) {
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                    _ => {
+                        if let Some(join) = lock(&self.join).take() {
+                            let _ = join.join();
+                        }
+                        break;
+                    }
+                }
+                let now_left = spool.unacked();
+                if now_left >= left || Instant::now() >= deadline {
+                    break;
+                }
+                left = now_left;
+            }
+            spool.release();
+            return true;
+        }
         match self.ended.recv_deadline(deadline) {
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => false,
             _ => {
@@ -202,19 +293,70 @@ impl Destination {
         }
     }
 
-    /// At the shutdown deadline: counts what this destination still had (queued or in
-    /// flight) as dropped, once, and returns how many.
-    pub(crate) fn settle(&self) -> u64 {
-        let mut tally = lock(&self.tally);
-        if tally.settled {
-            return 0;
+    /// At the shutdown deadline: spools what this destination still had (queued, and in
+    /// flight: its answer may never come, so it is marked as maybe sent) when it has a
+    /// spool, counts the rest as dropped, once, and returns how many were spooled and how
+    /// many dropped.
+    pub(crate) fn settle(&self) -> (u64, u64) {
+        {
+            // Settled before the queue is emptied: a thread that then finds it empty leaves
+            // the spool open for the appends below (see `run`).
+            let mut tally = lock(&self.tally);
+            if tally.settled {
+                return (0, 0);
+            }
+            tally.settled = true;
         }
-        tally.settled = true;
+        let (current, queued) = {
+            let mut queue = lock(&self.queue);
+            let items: Vec<Item> = queue.items.drain(..).collect();
+            (queue.current.take(), items)
+        };
+        let mut tally = lock(&self.tally);
+        let before = tally.spooled;
+        if let Some(spool) = &self.spool {
+            let batches = current
+                .iter()
+                .map(|b| (b, true))
+                .chain(queued.iter().filter_map(|item| match item {
+                    Item::Batch(b) => Some((b, false)),
+                    Item::Flush(_) => None,
+                }));
+            for (batch, maybe_sent) in batches {
+                let appended = spool.append(&batch.batch, maybe_sent);
+                self.count_appended(&mut tally, appended);
+            }
+            spool.release();
+        }
         let pending = tally
             .handed
-            .saturating_sub(tally.exported + tally.failed + tally.dropped);
+            .saturating_sub(tally.exported + tally.failed + tally.dropped + tally.spooled);
         tally.dropped += pending;
-        pending
+        (tally.spooled.saturating_sub(before), pending)
+    }
+
+    /// Where this destination's spool is, if it has one.
+    pub(crate) fn spool_dir(&self) -> Option<std::path::PathBuf> {
+        self.spool.as_ref().map(Spooler::dir)
+    }
+
+    /// Counts what an append did.
+    fn count_appended(&self, tally: &mut Tally, a: Appended) {
+        tally.spooled += a.spooled;
+        tally.dropped += a.dropped;
+        // This process's records deleted to make room were counted spooled: now dropped.
+        tally.spooled = tally.spooled.saturating_sub(a.evicted_own);
+        tally.dropped += a.evicted_own;
+        tally.replay_dropped += a.evicted_earlier;
+        if a.dropped > 0 && !tally.full {
+            tally.full = true;
+            tracing::warn!(
+                destination = %self.name,
+                "observe: the `{}` destination's spool cannot take more: its new records are \
+                 dropped and counted",
+                self.name
+            );
+        }
     }
 
     pub(crate) fn counts(&self) -> Counts {
@@ -224,49 +366,183 @@ impl Destination {
             failed: tally.failed,
             dropped: tally.dropped,
             retried: self.context.retried(),
+            spooled: tally.spooled,
+            replayed: tally.replayed,
+            replay_failed: tally.replay_failed,
+            replay_dropped: tally.replay_dropped,
+            resent: tally.resent,
         }
     }
 
     fn run(&self, exporter: &mut dyn Exporter) {
+        // The spool is tried when the queue is empty, and after a failure not before this.
+        let mut retry_spool_at = Instant::now();
+        let mut backoff = SPOOL_BACKOFF_MIN;
         loop {
             let item = {
                 let mut queue = lock(&self.queue);
                 loop {
                     if let Some(item) = queue.items.pop_front() {
-                        break item;
+                        if let Item::Batch(batch) = &item {
+                            queue.current = Some(batch.clone());
+                        }
+                        break Some(item);
+                    }
+                    let first = self.spool.as_ref().filter(|s| s.mode() == SpoolMode::First);
+                    if queue.closing
+                        && first
+                            .is_some_and(|s| s.unacked() > 0 && Instant::now() >= retry_spool_at)
+                    {
+                        // Spool-first at shutdown: deliver what is on disk until the
+                        // destination stops answering (shutdown waits only a moment).
+                        break None;
                     }
                     if queue.closing {
                         drop(queue);
+                        // After `settle` began, it appends what it took and releases the
+                        // spool itself.
+                        if let Some(spool) =
+                            self.spool.as_ref().filter(|_| !lock(&self.tally).settled)
+                        {
+                            spool.release();
+                        }
                         if let Err(err) = exporter.shutdown() {
                             tracing::warn!(destination = %self.name, "observe: {err}");
                         }
                         return;
                     }
+                    let Some(spool) = &self.spool else {
+                        queue = self
+                            .ready
+                            .wait(queue)
+                            .unwrap_or_else(PoisonError::into_inner);
+                        continue;
+                    };
+                    let now = Instant::now();
+                    if now >= retry_spool_at && spool.unacked() > 0 {
+                        break None;
+                    }
+                    let wait = retry_spool_at
+                        .saturating_duration_since(now)
+                        .clamp(Duration::from_millis(10), SPOOL_SYNC_TICK);
                     queue = self
                         .ready
-                        .wait(queue)
-                        .unwrap_or_else(PoisonError::into_inner);
+                        .wait_timeout(queue, wait)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                    drop(queue);
+                    spool.sync(false);
+                    queue = lock(&self.queue);
                 }
             };
             match item {
-                Item::Batch(batch) => {
-                    let n = batch.batch.len();
-                    if self.context.passed() {
-                        self.count(n, None);
+                None => {
+                    if self.drain_spool(exporter) {
+                        backoff = SPOOL_BACKOFF_MIN;
                     } else {
-                        let result = exporter.export(&batch.batch);
-                        self.count(n, Some(result));
+                        retry_spool_at = Instant::now() + backoff;
+                        backoff = (backoff * 2).min(SPOOL_BACKOFF_MAX);
                     }
-                    let mut queue = lock(&self.queue);
-                    queue.records -= n;
-                    queue.bytes -= batch.charge;
                 }
-                Item::Flush(reply) => {
+                Some(Item::Batch(batch)) => {
+                    let n = batch.batch.len();
+                    let result = if self.context.passed() {
+                        None
+                    } else {
+                        self.context.take_unanswered(); // a note of an earlier send
+                        Some(exporter.export(&batch.batch))
+                    };
+                    // Whoever takes `current` counts the batch: this thread, or `settle` at
+                    // the shutdown deadline (then the answer changes nothing).
+                    let mine = {
+                        let mut queue = lock(&self.queue);
+                        queue.records -= n;
+                        queue.bytes -= batch.charge;
+                        queue.current.take().is_some()
+                    };
+                    if mine {
+                        self.settle_batch(&batch, result, &mut retry_spool_at, backoff);
+                    }
+                }
+                Some(Item::Flush(reply)) => {
                     if let Err(err) = exporter.flush() {
                         tracing::warn!(destination = %self.name, "observe: {err}");
                     }
+                    if let Some(spool) = &self.spool {
+                        spool.sync(true);
+                    }
                     let _ = reply.send(());
                 }
+            }
+        }
+    }
+
+    /// Counts a batch this thread sent (`Some` result) or did not send before the shutdown
+    /// deadline (`None`); with a spool, what the destination did not answer waits on disk.
+    fn settle_batch(
+        &self,
+        batch: &SharedBatch,
+        result: Option<Result<(), ExportError>>,
+        retry_spool_at: &mut Instant,
+        backoff: Duration,
+    ) {
+        let Some(spool) = &self.spool else {
+            return self.count(batch.batch.len(), result);
+        };
+        let maybe_sent = match result {
+            None => false,
+            // Its retry deadline passed, or no answer came: then it may have reached the
+            // server, and a replay counts it as resent.
+            Some(Err(ExportError::Unavailable { .. } | ExportError::Io { .. })) => {
+                *retry_spool_at = Instant::now() + backoff;
+                self.context.take_unanswered()
+            }
+            Some(result) => return self.count(batch.batch.len(), Some(result)),
+        };
+        let mut tally = lock(&self.tally);
+        if !tally.settled {
+            let appended = spool.append(&batch.batch, maybe_sent);
+            self.count_appended(&mut tally, appended);
+        }
+    }
+
+    /// Sends the spool's oldest entry; false when the destination did not answer.
+    fn drain_spool(&self, exporter: &mut dyn Exporter) -> bool {
+        let Some(spool) = &self.spool else {
+            return true;
+        };
+        let drained = spool.drain_one(exporter);
+        let mut tally = lock(&self.tally);
+        match drained {
+            Drained::Nothing => true,
+            Drained::Unreachable => false,
+            Drained::Corrupt { earlier, records } => {
+                if earlier {
+                    tally.replay_dropped += records;
+                } else {
+                    let own = records.min(tally.spooled);
+                    tally.spooled -= own;
+                    tally.dropped += own;
+                }
+                true
+            }
+            Drained::Sent {
+                earlier,
+                delivered,
+                failed,
+                resent,
+            } => {
+                tally.resent += resent;
+                if earlier {
+                    tally.replayed += delivered;
+                    tally.replay_failed += failed;
+                } else {
+                    let n = (delivered + failed).min(tally.spooled);
+                    tally.spooled -= n;
+                    tally.exported += delivered.min(n);
+                    tally.failed += n - delivered.min(n);
+                }
+                true
             }
         }
     }

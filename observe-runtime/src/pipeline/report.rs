@@ -93,19 +93,35 @@ pub struct DestinationStats {
     pub retried: u64,
     /// Records queued or in flight.
     pub pending: u64,
+    /// Records of this process waiting on disk in the destination's spool (see
+    /// RELIABILITY.md): sent later by this process, the next one, or `observe push --spool`.
+    pub spooled: u64,
+    /// Records an earlier process spooled that this one delivered.
+    pub replayed: u64,
+    /// Records an earlier process spooled that the destination refused.
+    pub replay_failed: u64,
+    /// Records an earlier process spooled that were lost to a damaged spool file or to the
+    /// spool's full policy.
+    pub replay_dropped: u64,
+    /// Records delivered from the spool that may have reached the server before (in flight
+    /// at a crash, a timeout or a deadline): the bound on duplicates.
+    pub resent: u64,
 }
 
 impl DestinationStats {
-    /// `accepted = exported + failed + dropped + pending`.
+    /// `accepted = exported + failed + dropped + spooled + pending`.
     ///
     /// ```
     /// use observe_runtime::DestinationStats;
     /// let mut d = DestinationStats::default(); // non_exhaustive: built from the default
     /// (d.accepted, d.exported, d.failed, d.dropped, d.pending) = (5, 2, 1, 1, 1);
     /// assert!(d.balanced());
+    /// d.accepted += 3;
+    /// d.spooled = 3;
+    /// assert!(d.balanced());
     /// ```
     pub fn balanced(&self) -> bool {
-        self.accepted == self.exported + self.failed + self.dropped + self.pending
+        self.accepted == self.exported + self.failed + self.dropped + self.spooled + self.pending
     }
 }
 
@@ -154,7 +170,12 @@ impl Pipeline {
                     failed: n.failed,
                     dropped,
                     retried: n.retried,
-                    pending: accepted.saturating_sub(n.exported + n.failed + dropped),
+                    pending: accepted.saturating_sub(n.exported + n.failed + dropped + n.spooled),
+                    spooled: n.spooled,
+                    replayed: n.replayed,
+                    replay_failed: n.replay_failed,
+                    replay_dropped: n.replay_dropped,
+                    resent: n.resent,
                 }
             })
             .collect();
@@ -168,6 +189,22 @@ impl Pipeline {
             retried: counts.iter().map(|n| n.retried).sum(),
             dropped_by_destinations: counts.iter().map(|n| n.dropped).max().unwrap_or(0),
             destinations,
+        }
+    }
+
+    /// One line per destination that leaves records in its spool at shutdown: where they
+    /// are and how they will be sent.
+    fn tell_spooled(&self) {
+        for d in &self.destinations {
+            let spooled = d.counts().spooled;
+            if spooled > 0 {
+                tracing::info!(
+                    "observe: {spooled} records for `{}` are in the spool {}; the next run sends \
+                     them, or `observe push --spool`",
+                    d.name,
+                    d.spool_dir().unwrap_or_default().display()
+                );
+            }
         }
     }
 
@@ -251,7 +288,8 @@ impl Pipeline {
         let mut late = Vec::new();
         for d in &self.destinations {
             if !d.wait_ended(deadline) {
-                let left = d.settle();
+                // What went to the spool is told once, below, with the spool-first case.
+                let (_spooled, left) = d.settle();
                 if left > 0 {
                     late.push(format!("{} {left}", d.name));
                 }
@@ -265,6 +303,7 @@ impl Pipeline {
                 late.join(", ")
             );
         }
+        self.tell_spooled();
         let report = self.report(!worker_done || !late.is_empty());
         *last = Some(report.clone());
         report

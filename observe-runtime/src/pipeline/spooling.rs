@@ -1,0 +1,398 @@
+//! A destination's side of the durable spool: the settings, and the one spool slot a remote
+//! destination appends to and sends from (feature `spool`; without it the settings are
+//! accepted and nothing is spooled, with one warning).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::export::{Batch, Exporter};
+
+/// When records go to the durable spool.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SpoolMode {
+    /// Never: what a destination cannot deliver is counted as failed or dropped.
+    #[default]
+    Off,
+    /// What a remote destination has not delivered when its retry deadline passes, when its
+    /// queue is full (it is unreachable or slow), or at the shutdown deadline goes to disk
+    /// instead of being dropped (`OBSERVE_SPOOL=on`).
+    Fallback,
+    /// Every record of a remote destination is appended to the spool first; a thread sends
+    /// from it, and shutdown returns once the records are on disk (`OBSERVE_SPOOL=first`).
+    First,
+}
+
+impl std::str::FromStr for SpoolMode {
+    type Err = String;
+
+    /// `off`, `on` (or `fallback`), `first`.
+    ///
+    /// ```
+    /// use observe_runtime::SpoolMode;
+    /// assert_eq!("first".parse::<SpoolMode>(), Ok(SpoolMode::First));
+    /// assert_eq!("on".parse::<SpoolMode>(), Ok(SpoolMode::Fallback));
+    /// ```
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "off" | "0" | "false" | "no" | "" => Ok(SpoolMode::Off),
+            "on" | "1" | "true" | "yes" | "fallback" => Ok(SpoolMode::Fallback),
+            "first" => Ok(SpoolMode::First),
+            other => Err(format!(
+                "`{other}` is not a spool mode: expected off, on or first"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for SpoolMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SpoolMode::Off => "off",
+            SpoolMode::Fallback => "on",
+            SpoolMode::First => "first",
+        })
+    }
+}
+
+/// Where and how remote destinations spool (see docs/CONFIGURATION.md).
+///
+/// ```
+/// use observe_runtime::{PipelineSettings, SpoolMode, SpoolSettings};
+/// let settings = PipelineSettings {
+///     spool: SpoolSettings::new(SpoolMode::First, "/tmp/my-app-spool"),
+///     ..Default::default()
+/// };
+/// assert_eq!(settings.spool.mode, SpoolMode::First);
+/// ```
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct SpoolSettings {
+    /// When records are spooled.
+    pub mode: SpoolMode,
+    /// The spool's root: one subdirectory per destination (`OBSERVE_SPOOL_DIR`).
+    pub dir: PathBuf,
+    /// Bytes one destination's spool takes at most (`OBSERVE_SPOOL_MAX_BYTES`).
+    pub max_bytes: u64,
+    /// When full, delete the oldest records rather than refuse the new ones
+    /// (`OBSERVE_SPOOL_FULL=drop-oldest`); either way the records are counted as dropped.
+    pub drop_oldest: bool,
+    /// Longest an appended record waits for its `fsync` (`OBSERVE_SPOOL_FSYNC_MS`): what a
+    /// power loss can cost. A process crash loses nothing that was appended.
+    pub fsync_interval: Duration,
+}
+
+/// The default root, beside the default store.
+pub const DEFAULT_SPOOL_DIR: &str = ".observe/spool";
+
+impl Default for SpoolSettings {
+    fn default() -> Self {
+        SpoolSettings::new(SpoolMode::Off, DEFAULT_SPOOL_DIR)
+    }
+}
+
+impl SpoolSettings {
+    /// `mode` in `dir`, with the default bound (256 MiB per destination), full policy
+    /// (drop the newest) and fsync interval (500 ms).
+    ///
+    /// ```
+    /// use observe_runtime::{SpoolMode, SpoolSettings};
+    /// let s = SpoolSettings::new(SpoolMode::Fallback, "spool");
+    /// assert_eq!(s.max_bytes, 256 * 1024 * 1024);
+    /// ```
+    pub fn new(mode: SpoolMode, dir: impl Into<PathBuf>) -> Self {
+        SpoolSettings {
+            mode,
+            dir: dir.into(),
+            max_bytes: 256 * 1024 * 1024,
+            drop_oldest: false,
+            fsync_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// What appending a batch did, in records.
+#[cfg_attr(not(feature = "spool"), allow(dead_code))]
+#[derive(Default)]
+pub(crate) struct Appended {
+    /// Now on disk.
+    pub(crate) spooled: u64,
+    /// Refused (full, or the disk failed): counted as dropped.
+    pub(crate) dropped: u64,
+    /// This process's records the full policy deleted to make room.
+    pub(crate) evicted_own: u64,
+    /// Records of an earlier process the full policy deleted.
+    pub(crate) evicted_earlier: u64,
+}
+
+/// What sending the spool's oldest entry did, in records.
+#[cfg_attr(not(feature = "spool"), allow(dead_code))]
+pub(crate) enum Drained {
+    /// The spool is empty.
+    Nothing,
+    /// The destination answered.
+    Sent {
+        earlier: bool,
+        delivered: u64,
+        failed: u64,
+        resent: u64,
+    },
+    /// A damaged stretch was skipped.
+    Corrupt { earlier: bool, records: u64 },
+    /// No answer: the entry stays on disk.
+    Unreachable,
+}
+
+#[cfg(feature = "spool")]
+pub(crate) use enabled::Spooler;
+
+#[cfg(feature = "spool")]
+mod enabled {
+    use std::sync::{Mutex, MutexGuard, PoisonError};
+
+    use observe_export::spool::{self, FullPolicy, Next, Spool, SpoolError, SpoolOptions};
+
+    use super::*;
+
+    /// One destination's spool slot, shared by the worker (appends) and the destination's
+    /// thread (sends). A spool whose disk failed stops being written, with one warning; what
+    /// would have gone there is counted as dropped.
+    pub(crate) struct Spooler {
+        mode: SpoolMode,
+        dir: std::path::PathBuf,
+        inner: Mutex<Inner>,
+    }
+
+    struct Inner {
+        /// `None` once released: the slot's lock goes with it, for the next client.
+        spool: Option<Spool>,
+        broken: bool,
+    }
+
+    impl Spooler {
+        /// Opens a slot for `exporter` when the mode asks for one and it is remote; `None`
+        /// (with one warning when a spool was asked for) when it cannot be opened.
+        pub(crate) fn open(settings: &SpoolSettings, exporter: &dyn Exporter) -> Option<Spooler> {
+            if settings.mode == SpoolMode::Off || !exporter.remote() {
+                return None;
+            }
+            let options = SpoolOptions::default()
+                .max_bytes(settings.max_bytes)
+                .full(if settings.drop_oldest {
+                    FullPolicy::DropOldest
+                } else {
+                    FullPolicy::DropNewest
+                })
+                .fsync_interval(settings.fsync_interval);
+            match spool::open_slot(&settings.dir, exporter.name(), options) {
+                Ok(spool) => {
+                    let earlier = spool.unacked();
+                    if earlier > 0 {
+                        tracing::info!(
+                            destination = exporter.name(),
+                            "observe: {earlier} records spooled by an earlier run in {} are sent \
+                             in the background",
+                            spool.dir().display()
+                        );
+                    }
+                    Some(Spooler {
+                        mode: settings.mode,
+                        dir: spool.dir().to_owned(),
+                        inner: Mutex::new(Inner {
+                            spool: Some(spool),
+                            broken: false,
+                        }),
+                    })
+                }
+                Err(err) => {
+                    tracing::warn!(
+                        destination = exporter.name(),
+                        "observe: no spool for `{}` ({err}); what it cannot deliver is counted \
+                         as dropped",
+                        exporter.name()
+                    );
+                    None
+                }
+            }
+        }
+
+        pub(crate) fn mode(&self) -> SpoolMode {
+            self.mode
+        }
+
+        fn lock(&self) -> MutexGuard<'_, Inner> {
+            self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+
+        /// Appends `batch`; `maybe_sent` when it may have reached the server already.
+        pub(crate) fn append(&self, batch: &Batch, maybe_sent: bool) -> Appended {
+            let n = batch.len() as u64;
+            let mut inner = self.lock();
+            let Inner { spool, broken } = &mut *inner;
+            let Some(spool) = spool.as_mut().filter(|_| !*broken) else {
+                return Appended {
+                    dropped: n,
+                    ..Appended::default()
+                };
+            };
+            match spool.append(batch, maybe_sent) {
+                Ok(evicted) => Appended {
+                    spooled: n,
+                    dropped: 0,
+                    evicted_own: evicted.own,
+                    evicted_earlier: evicted.earlier,
+                },
+                Err(SpoolError::Full { .. }) => Appended {
+                    dropped: n,
+                    ..Appended::default()
+                },
+                Err(err) => {
+                    tracing::warn!(
+                        "observe: the spool {} cannot be written ({err}); records it would have \
+                         kept are counted as dropped from now on",
+                        spool.dir().display()
+                    );
+                    *broken = true;
+                    Appended {
+                        dropped: n,
+                        ..Appended::default()
+                    }
+                }
+            }
+        }
+
+        /// Records on disk not yet sent.
+        pub(crate) fn unacked(&self) -> u64 {
+            self.lock().spool.as_ref().map_or(0, Spool::unacked)
+        }
+
+        /// Where the records go.
+        pub(crate) fn dir(&self) -> std::path::PathBuf {
+            self.dir.clone()
+        }
+
+        /// Syncs what is due (or everything, `all`).
+        pub(crate) fn sync(&self, all: bool) {
+            let mut inner = self.lock();
+            let Inner { spool, broken } = &mut *inner;
+            let Some(spool) = spool.as_mut() else {
+                return;
+            };
+            let result = if all { spool.sync() } else { spool.sync_due() };
+            if let Err(err) = result {
+                if !*broken {
+                    *broken = true;
+                    tracing::warn!("observe: the spool cannot be synced: {err}");
+                }
+            }
+        }
+
+        /// Syncs and closes the slot, releasing its lock: the destination is done with it
+        /// (a send still under way cannot ack; its entry is in flight, so a replay counts
+        /// it as resent).
+        pub(crate) fn release(&self) {
+            self.sync(true);
+            self.lock().spool = None;
+        }
+
+        /// Sends the oldest entry with `exporter`. The lock is not held while it is sent, so
+        /// the worker keeps appending.
+        pub(crate) fn drain_one(&self, exporter: &mut dyn Exporter) -> Drained {
+            let entry = {
+                let mut inner = self.lock();
+                let Some(spool) = inner.spool.as_mut() else {
+                    return Drained::Nothing;
+                };
+                match spool.oldest() {
+                    Next::Empty => return Drained::Nothing,
+                    Next::Corrupt {
+                        records,
+                        earlier,
+                        why,
+                    } => {
+                        tracing::warn!(
+                            "observe: skipped a damaged stretch of the spool {} ({why}; {records} \
+                             records counted as dropped)",
+                            spool.dir().display()
+                        );
+                        return Drained::Corrupt { earlier, records };
+                    }
+                    Next::Entry(entry) => {
+                        if spool.begin(&entry).is_err() {
+                            return Drained::Unreachable;
+                        }
+                        entry
+                    }
+                }
+            };
+            let result = exporter.export(&entry.batch);
+            match spool::answer(result, entry.records) {
+                spool::Answer::Later(_) => Drained::Unreachable,
+                spool::Answer::Done { failed } => {
+                    // An ack that cannot be written means a resend later, never a loss.
+                    if let Some(spool) = self.lock().spool.as_mut() {
+                        let _ = spool.ack(&entry);
+                    }
+                    let delivered = entry.records - failed;
+                    Drained::Sent {
+                        earlier: entry.earlier,
+                        delivered,
+                        failed,
+                        resent: if entry.maybe_sent { delivered } else { 0 },
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(not(feature = "spool"))]
+pub(crate) use disabled::Spooler;
+
+#[cfg(not(feature = "spool"))]
+mod disabled {
+    use super::*;
+
+    /// Built without the `spool` feature: there is never a spool.
+    pub(crate) enum Spooler {}
+
+    impl Spooler {
+        pub(crate) fn open(settings: &SpoolSettings, exporter: &dyn Exporter) -> Option<Spooler> {
+            if settings.mode != SpoolMode::Off && exporter.remote() {
+                tracing::warn!(
+                    "observe: a spool was asked for, but observe-runtime was built without its \
+                     `spool` feature; undelivered records are counted as dropped"
+                );
+            }
+            None
+        }
+
+        pub(crate) fn mode(&self) -> SpoolMode {
+            match *self {}
+        }
+
+        pub(crate) fn append(&self, _: &Batch, _: bool) -> Appended {
+            match *self {}
+        }
+
+        pub(crate) fn unacked(&self) -> u64 {
+            match *self {}
+        }
+
+        pub(crate) fn dir(&self) -> PathBuf {
+            match *self {}
+        }
+
+        pub(crate) fn sync(&self, _: bool) {
+            match *self {}
+        }
+
+        pub(crate) fn release(&self) {
+            match *self {}
+        }
+
+        pub(crate) fn drain_one(&self, _: &mut dyn Exporter) -> Drained {
+            match *self {}
+        }
+    }
+}
