@@ -3,9 +3,11 @@
 #![forbid(unsafe_code)]
 
 mod cli_args;
+mod failures;
 mod generations;
 mod listings;
 mod output;
+mod prices;
 mod sql_commands;
 mod store_file;
 mod tree_json;
@@ -57,6 +59,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Query(args) if args.translate => sql_commands::print_translation(&out, &args),
         Command::Report(args) if args.show_sql => sql_commands::print_report_sql(&out, &args),
         Command::Migrate => store_file::migrate(&path, &out),
+        Command::Prices(args) => prices::run(&out, &path, &args),
         command => {
             let mut store = store_file::open(&path)?;
             read(&mut store, &out, command)
@@ -72,7 +75,9 @@ fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
         Command::Trace { id, tree } => trees::trace(store, out, &id, &tree),
         Command::Report(args) => sql_commands::report(store, out, &args),
         Command::Query(args) => sql_commands::query(store, out, &args),
-        Command::Migrate => unreachable!("handled before the store is opened for reading"),
+        Command::Migrate | Command::Prices(_) => {
+            unreachable!("handled before the store is opened for reading")
+        }
         #[cfg(feature = "ui")]
         Command::Ui(args) => {
             let path = store.path().to_owned();

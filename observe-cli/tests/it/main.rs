@@ -8,7 +8,9 @@ mod ui_support;
 
 mod cli_commands;
 mod cli_conventions;
+mod cli_failures;
 mod cli_generations;
+mod cli_prices;
 mod cli_seed_queries;
 #[cfg(feature = "ui")]
 mod ui_browser;
