@@ -100,7 +100,10 @@ fn a_failed_request_counts_once_and_its_failures_are_listed() {
         .collect();
     assert_eq!(names, ["call_model", "handler", "response failed"]);
     assert_eq!(json["failed_observations"][2]["type"], "event");
-    assert_eq!(json["failed_observations"][2]["status_message"], "status=500");
+    assert_eq!(
+        json["failed_observations"][2]["status_message"],
+        "status=500"
+    );
 
     // The session lists the same three.
     let text = ok(&observe(Some(&db), &["session", "s-1"]));

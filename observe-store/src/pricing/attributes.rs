@@ -2,9 +2,30 @@
 
 use std::collections::BTreeMap;
 
+use serde::Deserialize;
+
 use observe_model::model::{Json, ObservationDetails};
 
-use super::tier::AttributeSource;
+/// Which of an observation's key-value attributes an attribute condition reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AttributeSource {
+    /// The generation's model parameters (`service_tier`, `speed`...).
+    ModelParameters,
+    /// The observation's metadata.
+    Metadata,
+}
+
+impl AttributeSource {
+    /// The source as Langfuse's file spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttributeSource::ModelParameters => "model_parameters",
+            AttributeSource::Metadata => "metadata",
+        }
+    }
+}
 
 /// An observation's top-level model parameters and metadata as text, the way Langfuse's
 /// server compares them with a tier's values: strings as they are, numbers and booleans

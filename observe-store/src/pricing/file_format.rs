@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::attributes::AttributeSource;
 use super::model_price::{compile, ModelPrice};
-use super::tier::{AttributeSource, Condition, Operator, Tier};
+use super::tier::{Condition, Operator, Tier};
 use super::PriceError;
 
 /// One entry of the file, as Langfuse writes it (other fields are ignored).

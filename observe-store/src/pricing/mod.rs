@@ -81,10 +81,10 @@ use serde::Deserialize;
 
 use observe_model::model::{Cost, Usage};
 
-pub use attributes::PricingAttributes;
+pub use attributes::{AttributeSource, PricingAttributes};
 pub use builtin::{ListSource, BUILTIN_SOURCE};
 pub use model_price::ModelPrice;
-pub use tier::{AttributeSource, Condition, Operator, Tier};
+pub use tier::{Condition, Operator, Tier};
 
 use builtin::{BUILTIN, DEFAULT};
 use file_format::EntryJson;

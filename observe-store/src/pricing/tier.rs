@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use observe_model::model::Usage;
 
-use super::attributes::PricingAttributes;
+use super::attributes::{AttributeSource, PricingAttributes};
 use super::usage_counts::counts;
 use super::PriceError;
 
@@ -51,27 +51,6 @@ impl Operator {
             Operator::Lte => "lte",
             Operator::Eq => "eq",
             Operator::Neq => "neq",
-        }
-    }
-}
-
-/// Which of an observation's key-value attributes an attribute condition reads.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum AttributeSource {
-    /// The generation's model parameters (`service_tier`, `speed`...).
-    ModelParameters,
-    /// The observation's metadata.
-    Metadata,
-}
-
-impl AttributeSource {
-    /// The source as Langfuse's file spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttributeSource::ModelParameters => "model_parameters",
-            AttributeSource::Metadata => "metadata",
         }
     }
 }
