@@ -7,7 +7,7 @@
 
 use std::path::Path;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use observe_model::view::escape_control;
 use observe_store::pricing::{ModelPrice, PriceList, Tier, BUILTIN_SOURCE, MODEL_PRICES_VAR};
 use serde_json::{json, Value};
@@ -22,6 +22,13 @@ pub const NO_PRICE_EXIT: i32 = 3;
 
 /// Runs `observe prices`; exits with [`NO_PRICE_EXIT`] when a model has no price.
 pub fn run(out: &Output, db: &Path, args: &PricesArgs) -> Result<()> {
+    // The store leaves out a file it cannot read with a warning; here, where the list is
+    // what is asked about, that is an error.
+    if let Some(file) = std::env::var_os(MODEL_PRICES_VAR).filter(|p| !p.is_empty()) {
+        if let Err(e) = PriceList::from_file(Path::new(&file)) {
+            bail!("{e} (named by {MODEL_PRICES_VAR})");
+        }
+    }
     let list = PriceList::default_list();
     let priced = if args.check {
         check(out, &list, db)?

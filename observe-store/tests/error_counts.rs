@@ -10,26 +10,24 @@ use observe_model::model::{
 };
 use observe_store::{Store, StoreExporter};
 
-fn trace(levels: &[Level]) -> Vec<Box<Observation>> {
+fn trace(levels: &[Level]) -> Vec<Observation> {
     let attributes = Arc::new(TraceAttributes {
         session_id: Some("s".into()),
         ..TraceAttributes::default()
     });
     let trace_id = TraceId::random();
     let root = SpanId::random();
-    let observation = |id, parent, level| {
-        Box::new(Observation {
-            trace_id,
-            id,
-            parent_id: parent,
-            name: "step".into(),
-            kind: ObservationType::Span,
-            level,
-            start: Timestamp::now(),
-            end: Timestamp::now(),
-            details: None,
-            trace: Arc::clone(&attributes),
-        })
+    let observation = |id, parent, level| Observation {
+        trace_id,
+        id,
+        parent_id: parent,
+        name: "step".into(),
+        kind: ObservationType::Span,
+        level,
+        start: Timestamp::now(),
+        end: Timestamp::now(),
+        details: None,
+        trace: Arc::clone(&attributes),
     };
     let mut all = vec![observation(root, None, Level::Default)];
     all.extend(
@@ -50,7 +48,7 @@ fn a_trace_with_errors_counts_once() {
     let mut exporter = StoreExporter::open(&path).unwrap();
     exporter
         .export(&Batch {
-            observations,
+            observations: observations.into_iter().map(Box::new).collect(),
             scores: vec![],
         })
         .unwrap();

@@ -182,3 +182,33 @@ fn check_lists_the_models_in_the_store_without_a_price() {
     let err = failed(&out);
     assert!(err.contains("no store at"), "{err}");
 }
+
+#[test]
+fn a_file_named_by_observe_model_prices_goes_on_top() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("prices.json");
+    std::fs::write(
+        &file,
+        r#"[{"modelName": "house", "matchPattern": "(?i)^(gpt-4o|house-model)$",
+             "prices": {"input": 1e-6}}]"#,
+    )
+    .unwrap();
+    let run = |file: &Path, model: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_observe"))
+            .args(["prices", model])
+            .env("OBSERVE_MODEL_PRICES", file)
+            .output()
+            .unwrap()
+    };
+    let text = ok(&run(&file, "gpt-4o"));
+    assert!(text.starts_with("`gpt-4o` matches `house` "), "{text}");
+    assert!(
+        text.contains("prices.json on top (OBSERVE_MODEL_PRICES)"),
+        "{text}"
+    );
+    assert!(ok(&run(&file, "house-model")).contains("$1/1M"));
+
+    let err = failed(&run(&dir.path().join("none.json"), "gpt-4o"));
+    assert!(err.contains("cannot read the model price list"), "{err}");
+    assert!(err.contains("OBSERVE_MODEL_PRICES"), "{err}");
+}
