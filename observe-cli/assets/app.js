@@ -209,7 +209,7 @@ async function sessionsPage(params) {
       s.warnings > 0 ? el('span', { class: 'badge warning' }, String(s.warnings)) : null),
     el('td', null, fmtTime(s.last_seen))));
   const table = el('table', { class: 'grid', id: 'sessions-table' },
-    el('thead', null, el('tr', null, ['Session', 'Traces', 'Duration', 'Cost', 'Tokens', 'Users', 'Errors', 'Last seen']
+    el('thead', null, el('tr', null, ['Session', 'Traces', 'Duration', 'Cost', 'Tokens', 'Users', 'Failed traces', 'Last seen']
       .map((h, i) => el('th', { class: i >= 1 && i <= 4 ? 'num' : '' }, h)))),
     el('tbody', null, rows));
   const pager = el('div', { class: 'pager' },
@@ -246,7 +246,7 @@ async function sessionPage(id) {
     el('div', { class: 'stats' },
       stat('Traces', fmtInt(s.traces.length)), stat('Duration', fmtMs(s.duration_ms)), stat('Cost', fmtCost(s.cost, s.computed_cost)),
       stat('Tokens', fmtInt(s.tokens)), stat('Latency p50', fmtMs(s.latency_p50_ms)), stat('Latency p95', fmtMs(s.latency_p95_ms)),
-      stat('Users', (s.users || []).join(', ') || '—'), stat('Errors', fmtInt(s.errors))),
+      stat('Users', (s.users || []).join(', ') || '—'), stat('Traces with errors', fmtInt(s.errors))),
     el('div', { class: 'turns', id: 'turns' }, s.traces.map(turnCard)),
   ];
 }

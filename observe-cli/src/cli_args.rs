@@ -69,6 +69,9 @@ pub enum Command {
     Query(QueryArgs),
     /// Bring an older store file to this observe's schema (readers never change a file)
     Migrate,
+    /// Model prices: which entry and tiers price MODEL, the whole list, or (--check) the
+    /// models in the store no price matches; exit code 3 when a model has no price
+    Prices(PricesArgs),
     /// Serve a local web view of sessions and traces (read-only) and print its URL
     #[cfg(feature = "ui")]
     Ui(UiArgs),
@@ -190,6 +193,18 @@ pub struct ReportArgs {
     /// Print the PostgreSQL query instead of running it
     #[arg(long)]
     pub show_sql: bool,
+}
+
+/// `observe prices`: one model, the whole list, or the store's models checked.
+#[derive(Args, Debug)]
+pub struct PricesArgs {
+    /// The model name to look up (e.g. gpt-4o); without it, the whole list
+    #[arg(conflicts_with = "check")]
+    pub model: Option<String>,
+    /// List the models in the store (--db) that no price matches, with their observation
+    /// counts
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// `observe query`: the SQL, and how much of it to run and show.

@@ -3,9 +3,11 @@
 #![forbid(unsafe_code)]
 
 mod cli_args;
+mod failures;
 mod generations;
 mod listings;
 mod output;
+mod prices;
 #[cfg(feature = "push")]
 mod push_destination;
 #[cfg(feature = "push")]
@@ -79,6 +81,7 @@ fn run(cli: Cli) -> Result<()> {
             Some(dir) => push_spool::run(&push_spool::root(Some(dir), &path), &out),
             None => push_store::run(&path, &out, &args),
         },
+        Command::Prices(args) => prices::run(&out, &path, &args),
         command => {
             let mut store = store_file::open(&path)?;
             read(&mut store, &out, command)
@@ -94,7 +97,9 @@ fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
         Command::Trace { id, tree } => trees::trace(store, out, &id, &tree),
         Command::Report(args) => sql_commands::report(store, out, &args),
         Command::Query(args) => sql_commands::query(store, out, &args),
-        Command::Migrate => unreachable!("handled before the store is opened for reading"),
+        Command::Migrate | Command::Prices(_) => {
+            unreachable!("handled before the store is opened for reading")
+        }
         #[cfg(feature = "push")]
         Command::Push(_) => unreachable!("handled before the store is opened for reading"),
         #[cfg(feature = "ui")]

@@ -6,6 +6,7 @@ use observe_model::view::{escape_control, SessionTree, TraceTree, ViewOptions};
 use observe_store::Store;
 
 use crate::cli_args::TreeArgs;
+use crate::failures::{failure_lines, failures_json};
 use crate::generations::generation_lines;
 use crate::output::{cell, Format, Output};
 use crate::tree_depth::{cap_depth, MAX_DEPTH};
@@ -37,9 +38,12 @@ pub fn session(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Resul
             "cost": tree.cost(),
             "cost_computed": tree.cost_computed(),
             "traces": traces,
+            "failed_observations": failures_json(&observations),
         }));
     }
-    out.text(&tree.render(&view_options(shown)))
+    let mut text = tree.render(&view_options(shown));
+    text.push_str(&failure_lines(&observations));
+    out.text(&text)
 }
 
 /// `observe trace ID`: the trace as a tree with its generations and scores, or as JSON.
@@ -55,6 +59,7 @@ pub fn trace(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Result<
     if out.format != Format::Table {
         let mut value = trace_json(tree, shown.io, &capped.markers);
         value["scores"] = scores.to_json();
+        value["failed_observations"] = failures_json(&observations);
         return out.json_value(&value);
     }
     let mut text = format!("Trace {full}\n");
@@ -73,6 +78,7 @@ pub fn trace(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Result<
         text.push_str(&format!("  {}\n", facts.join(" · ")));
     }
     text.push_str(&tree.render(&view_options(shown)));
+    text.push_str(&failure_lines(&observations));
     let generations = generation_lines(&observations);
     if !generations.is_empty() {
         text.push_str("Generations:\n");

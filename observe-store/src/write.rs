@@ -32,7 +32,7 @@ use rustc_hash::FxBuildHasher;
 
 use super::raw;
 use super::text::{encode, hex, hex_into, nanos, text, write_metadata, TimeText, RFC3339_LEN};
-use crate::pricing::PriceList;
+use crate::pricing::{PriceList, PricingAttributes};
 use observe_model::export::Batch;
 use observe_model::model::{Cost, Observation, Score, SpanId, Timestamp, TraceId};
 
@@ -381,7 +381,9 @@ fn computed_cost(o: &Observation, prices: &PriceList) -> Option<Cost> {
     if d.cost.is_some() {
         return None;
     }
-    let cost = prices.cost(d.model.as_deref()?, d.usage.as_ref()?)?;
+    let cost = prices.cost_with(d.model.as_deref()?, d.usage.as_ref()?, || {
+        PricingAttributes::from_details(d)
+    })?;
     // A price list from a file may hold anything: a cost that is not a number is none.
     cost.total().is_finite().then_some(cost)
 }

@@ -268,8 +268,11 @@ impl Api {
         let mut trace = self.trace_row(id)?;
         let observations = self.store.trace_observation_rows(&trace)?;
         let count = |level: &str| observations.iter().filter(|o| o["level"] == level).count();
-        trace["errors"] = count("ERROR").into();
-        trace["warnings"] = count("WARNING").into();
+        // As in every listing: the trace's errors count once; how many observations
+        // failed is apart.
+        trace["errors"] = u64::from(count("ERROR") > 0).into();
+        trace["warnings"] = u64::from(count("WARNING") > 0).into();
+        trace["failed_observations"] = count("ERROR").into();
         trace["scores"] = self.scores(&trace["id"], None)?.into();
         trace["observations"] = observations.into();
         Ok(trace)

@@ -8,8 +8,10 @@ mod ui_support;
 
 mod cli_commands;
 mod cli_conventions;
+mod cli_failures;
 mod cli_generations;
 mod cli_hostile;
+mod cli_prices;
 #[cfg(feature = "push")]
 mod cli_push;
 #[cfg(feature = "push")]

@@ -68,8 +68,9 @@ impl Since {
 
 impl Store {
     /// Sessions, the most recently active first, at most `limit`: columns `session`,
-    /// `traces`, `duration_ms`, `cost`, `computed_cost`, `user` (the users, comma
-    /// separated) and `last_seen`, streamed to `sink`.
+    /// `traces`, `duration_ms`, `cost`, `computed_cost`, `errors` (traces with an
+    /// observation at level `ERROR`), `user` (the users, comma separated) and `last_seen`,
+    /// streamed to `sink`.
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
@@ -90,6 +91,8 @@ impl Store {
                     (MAX(end_ns) - MIN(start_ns)) / 1e6 AS duration_ms,
                     SUM(calculated_total_cost) AS cost,
                     SUM(computed_cost) AS computed_cost,
+                    SUM(EXISTS (SELECT 1 FROM observations o
+                        WHERE o.trace_seq = traces.seq AND o.level = 'ERROR')) AS errors,
                     group_concat(DISTINCT user_id) AS user,
                     MAX(end_time) AS last_seen
              FROM traces
@@ -104,8 +107,9 @@ impl Store {
 
     /// The traces that pass `filter`, the most recent first, at most `limit`: columns
     /// `id`, `name`, `user`, `session`, `started`, `latency_ms`, `cost`, `computed_cost`,
-    /// `observations`, `errors` (observations at level `ERROR`) and `tags`, streamed to
-    /// `sink`.
+    /// `observations`, `errors` (1 when an observation is at level `ERROR`: a trace's
+    /// errors count once, as in every listing), `failed_observations` (how many are) and
+    /// `tags`, streamed to `sink`.
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
@@ -168,8 +172,10 @@ fn traces_query(f: &TraceFilter, limit: u32) -> (String, Vec<SqlValue>) {
         "SELECT id, name, user_id AS user, session_id AS session, timestamp AS started,
                 latency_ms, calculated_total_cost AS cost, computed_cost,
                 observation_count AS observations,
-                (SELECT COUNT(*) FROM observations o
+                EXISTS (SELECT 1 FROM observations o
                  WHERE o.trace_seq = traces.seq AND o.level = 'ERROR') AS errors,
+                (SELECT COUNT(*) FROM observations o
+                 WHERE o.trace_seq = traces.seq AND o.level = 'ERROR') AS failed_observations,
                 tags
          FROM traces {conditions}
          ORDER BY start_ns DESC

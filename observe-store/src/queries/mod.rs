@@ -10,16 +10,19 @@
 //! | [`Store::trace_rows_with_prefix`](crate::Store::trace_rows_with_prefix), [`Store::trace_observation_rows`](crate::Store::trace_observation_rows), [`Store::observation_row`](crate::Store::observation_row), [`Store::score_rows`](crate::Store::score_rows) | the view's trace page |
 //! | [`Store::user_rows`](crate::Store::user_rows), [`Store::newest_trace`](crate::Store::newest_trace) | the view's users page and change token |
 //! | [`Store::selected_trace_ids`](crate::Store::selected_trace_ids) (with a [`TraceSelection`]), [`Store::export_observations`](crate::Store::export_observations), [`Store::export_scores`](crate::Store::export_scores), [`Store::pushed_trace_ids`](crate::Store::pushed_trace_ids) | `observe push`: the records as exporters take them, and what was pushed where |
+//! | [`Store::model_counts`](crate::Store::model_counts) | `observe prices --check` (reads every observation) |
 //!
 //! The view's reads return rows as JSON objects keyed by column name, with the columns
 //! that hold JSON text (metadata, tags, input, output, usage...) parsed. Every one of them
-//! finds its rows through an index (the tests check the plans).
+//! finds its rows through an index (the tests check the plans), but the model check, which
+//! a person runs now and then.
 //!
 //! Queries a person writes go through [`sql`](crate::sql) instead.
 
 mod export_records;
 mod listings;
 mod lookups;
+mod models;
 mod rows;
 mod sessions;
 mod traces;
@@ -27,6 +30,7 @@ mod users;
 
 pub use export_records::TraceSelection;
 pub use listings::{Since, TimeUnit, TraceFilter};
+pub use models::ModelCount;
 pub use sessions::{SessionFilter, TURN_TEXT_LIMIT};
 
 #[cfg(test)]

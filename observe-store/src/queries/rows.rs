@@ -10,9 +10,16 @@ use crate::sql::value_to_json;
 use crate::StoreError;
 
 /// Tokens, errors and warnings of the observations grouped (columns of a `SELECT`).
+///
+/// `errors` and `warnings` count traces (a trace with an observation at that level counts
+/// once, 0 or 1 for one trace): one failed request marks every observation it passed
+/// through and often a framework event too, and counting those would make one failure
+/// look like three. `failed_observations` counts the observations at level `ERROR`.
 pub(crate) const OBSERVATION_TOTALS: &str =
     "TOTAL(json_extract(o.usage_details, '$.total')) AS tokens,
-    SUM(o.level = 'ERROR') AS errors, SUM(o.level = 'WARNING') AS warnings";
+    COUNT(DISTINCT CASE WHEN o.level = 'ERROR' THEN o.trace_seq END) AS errors,
+    COUNT(DISTINCT CASE WHEN o.level = 'WARNING' THEN o.trace_seq END) AS warnings,
+    SUM(o.level = 'ERROR') AS failed_observations";
 
 /// A score's columns.
 pub(crate) const SCORE_COLUMNS: &str =

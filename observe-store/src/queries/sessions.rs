@@ -104,7 +104,9 @@ impl Store {
 
     /// Totals of each session in `ids`, in that order, as JSON objects: `id`, `traces`,
     /// `start`, `last_seen`, `duration_ms`, `cost`, `computed_cost`, `users`,
-    /// `observations`, `tokens`, `errors`, `warnings`. Ids of no session are left out.
+    /// `observations`, `tokens`, `errors` and `warnings` (traces with an observation at
+    /// that level), `failed_observations` (observations at level `ERROR`). Ids of no
+    /// session are left out.
     pub fn session_summaries(&self, ids: &[String]) -> Result<Vec<Value>, StoreError> {
         if ids.is_empty() {
             return Ok(Vec::new());
@@ -147,7 +149,8 @@ impl Store {
 
     /// The traces of the session `id` as turns, in order, as JSON objects: the trace's
     /// columns, its input and output (the root observation's when the trace has none; cut
-    /// at [`TURN_TEXT_LIMIT`] characters), `tokens`, `errors`, `warnings` and its `scores`.
+    /// at [`TURN_TEXT_LIMIT`] characters), `tokens`, `errors` and `warnings` (1 when an
+    /// observation is at that level), `failed_observations` and its `scores`.
     /// Empty when there is no such session.
     ///
     /// ```
