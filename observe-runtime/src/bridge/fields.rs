@@ -1,7 +1,8 @@
 //! What a `tracing` span's fields mean to an observation: its name (`otel.name`, else
 //! `http.route` with the method), its level
 //! (`otel.status_code`, `error`), the GenAI conventions (`gen_ai.*`: model, usage, cost,
-//! parameters, messages, operation) and, for everything else, metadata.
+//! parameters, messages, operation, provider, response id, finish reasons) and, for
+//! everything else, metadata.
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -23,6 +24,12 @@ pub(crate) struct Recorded {
     parameters: serde_json::Map<String, serde_json::Value>,
     /// `gen_ai.response.model` wins over `gen_ai.request.model`, whichever comes first.
     response_model: bool,
+    /// `gen_ai.provider.name` wins over the older `gen_ai.system`, whichever comes first.
+    provider_named: bool,
+    /// `gen_ai.operation.name` for [`ObservationUpdate::operation`], given on close so that
+    /// the warning for a name it drops is said where a subscriber hears it (not while the
+    /// span is being made, when `tracing` drops nested events), once, for the last value.
+    operation: Option<String>,
     /// `gen_ai.response.time_to_first_chunk`, in seconds after the span's start.
     time_to_first_chunk: Option<f64>,
     /// `http.route` and the request's method: the name of a span without `otel.name`.
@@ -161,7 +168,27 @@ impl Recorded {
                 self.update.model = Some(value.text().into_owned());
                 self.response_model = true;
             }
-            GenAiKey::Operation => self.kind = Some(operation_kind(&value.text())),
+            GenAiKey::Operation => {
+                let name = value.text();
+                self.kind = operation_kind(&name);
+                // Agents, tools and embeddings send their type's own operation; a
+                // generation's name, and one the bridge does not know, go to the setter,
+                // which keeps the conventions' generation operations and drops the rest.
+                let named = self.kind.is_none()
+                    || crate::genai::GENERATION_OPERATIONS.contains(&name.as_ref());
+                self.operation = named.then(|| name.into_owned());
+            }
+            GenAiKey::Provider => {
+                self.set(|u| u.provider(value.text()));
+                self.provider_named = true;
+            }
+            GenAiKey::System if !self.provider_named => self.set(|u| u.provider(value.text())),
+            GenAiKey::System => {}
+            GenAiKey::ResponseId => self.set(|u| u.response_id(value.text())),
+            GenAiKey::FinishReasons => match genai_keys::finish_reasons(&value.text()) {
+                Some(reasons) => self.set(|u| u.finish_reasons(reasons)),
+                None => self.metadata(key, &value),
+            },
             GenAiKey::Cost => {
                 if let Some(total) = value.number() {
                     self.update.cost = Some(Cost::total_only(total));
@@ -189,6 +216,11 @@ impl Recorded {
         }
     }
 
+    /// Passes the update through one of its setters, which check what they are given.
+    fn set(&mut self, setter: impl FnOnce(ObservationUpdate) -> ObservationUpdate) {
+        self.update = setter(std::mem::take(&mut self.update));
+    }
+
     /// `gen_ai.{key}` kept as metadata under its full name.
     fn metadata(&mut self, key: &str, value: &Value<'_>) {
         self.update
@@ -205,6 +237,9 @@ impl Recorded {
                 (Some(route), Some(method)) => Some(format!("{method} {route}")),
                 (route, _) => route,
             };
+        }
+        if let Some(operation) = self.operation.take() {
+            self.set(|u| u.operation(operation));
         }
         if let Some(seconds) = self.time_to_first_chunk {
             let start = open.start.to_timestamp();
@@ -247,16 +282,18 @@ impl Recorded {
     }
 }
 
-fn operation_kind(operation: &str) -> ObservationType {
-    match operation {
+/// The type `gen_ai.operation.name` gives; `None` for a name the bridge does not know,
+/// which leaves the type to the other fields (a model or usage makes a generation).
+fn operation_kind(operation: &str) -> Option<ObservationType> {
+    Some(match operation {
         "chat" | "completion" | "text_completion" | "generate_content" | "generate" => {
             ObservationType::Generation
         }
         "embeddings" => ObservationType::Embedding,
         "invoke_agent" | "create_agent" => ObservationType::Agent,
         "execute_tool" => ObservationType::Tool,
-        _ => ObservationType::Span,
-    }
+        _ => return None,
+    })
 }
 
 /// An event's fields: its message apart, the rest as metadata.

@@ -22,6 +22,15 @@ pub(super) enum GenAiKey<'a> {
     ResponseModel,
     /// The operation (`chat`, `embeddings`, `invoke_agent`...): the observation's type.
     Operation,
+    /// Who served the call (`provider.name`).
+    Provider,
+    /// The provider under the conventions' older name (`system`): used when no
+    /// `provider.name` is recorded.
+    System,
+    /// The provider's id of the answer (`response.id`).
+    ResponseId,
+    /// Why the answer stopped (`response.finish_reasons`): see [`finish_reasons`].
+    FinishReasons,
     /// The call's cost, in the currency of the price list.
     Cost,
     /// The messages sent (`input.messages`, older `prompt`): JSON text.
@@ -44,6 +53,10 @@ pub(super) fn classify(key: &str) -> GenAiKey<'_> {
         "request.model" => GenAiKey::RequestModel,
         "response.model" | "response.model_name" => GenAiKey::ResponseModel,
         "operation.name" => GenAiKey::Operation,
+        "provider.name" => GenAiKey::Provider,
+        "system" => GenAiKey::System,
+        "response.id" => GenAiKey::ResponseId,
+        "response.finish_reasons" => GenAiKey::FinishReasons,
         "usage.cost" => GenAiKey::Cost,
         "input.messages" | "prompt" => GenAiKey::Input,
         "output.messages" | "completion" => GenAiKey::Output,
@@ -69,6 +82,20 @@ fn usage_key(name: &str) -> &str {
         "output_tokens" | "completion_tokens" => usage_keys::OUTPUT,
         "total_tokens" => usage_keys::TOTAL,
         other => canonical_usage_key(other),
+    }
+}
+
+/// `gen_ai.response.finish_reasons` as a list: a `tracing` field holds one reason (`"stop"`),
+/// a JSON array of them, or a list recorded with `?` (whose `Debug` text of plain strings is
+/// that same JSON). `None` for text that opens an array and does not parse as one of strings.
+pub(super) fn finish_reasons(text: &str) -> Option<Vec<String>> {
+    let text = text.trim();
+    if text.starts_with('[') {
+        serde_json::from_str(text).ok()
+    } else if text.is_empty() {
+        Some(Vec::new())
+    } else {
+        Some(vec![text.to_owned()])
     }
 }
 
@@ -143,7 +170,28 @@ mod tests {
             classify("request.temperature"),
             GenAiKey::Parameter("temperature")
         );
-        assert_eq!(classify("provider.name"), GenAiKey::Metadata);
+        assert_eq!(classify("provider.name"), GenAiKey::Provider);
+        assert_eq!(classify("system"), GenAiKey::System);
+        assert_eq!(classify("response.id"), GenAiKey::ResponseId);
+        assert_eq!(classify("response.finish_reasons"), GenAiKey::FinishReasons);
+        assert_eq!(classify("system_instructions"), GenAiKey::Metadata);
+    }
+
+    #[test]
+    fn finish_reasons_come_as_one_a_json_array_or_a_debug_list() {
+        assert_eq!(finish_reasons(" stop "), Some(vec!["stop".to_owned()]));
+        assert_eq!(
+            finish_reasons(r#"["stop","length"]"#),
+            Some(vec!["stop".to_owned(), "length".to_owned()])
+        );
+        let recorded = format!("{:?}", vec!["tool_calls", "stop"]);
+        assert_eq!(
+            finish_reasons(&recorded),
+            Some(vec!["tool_calls".to_owned(), "stop".to_owned()])
+        );
+        assert_eq!(finish_reasons(""), Some(Vec::new()));
+        assert_eq!(finish_reasons("[stop"), None);
+        assert_eq!(finish_reasons("[1, 2]"), None);
     }
 
     #[test]

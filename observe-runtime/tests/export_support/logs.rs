@@ -3,9 +3,26 @@
 
 use std::sync::{Arc, Mutex};
 
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::{Layer, Registry};
+
 /// Runs `f` with a subscriber on this thread that keeps every line at `level` or above;
 /// returns `f`'s result and the lines.
 pub fn lines_of<R>(level: tracing::Level, f: impl FnOnce() -> R) -> (R, Vec<String>) {
+    lines_beside(tracing_subscriber::layer::Identity::new(), level, f)
+}
+
+/// As [`lines_of`], with `layer` (the bridge's `ObserveLayer`...) in the same subscriber,
+/// seeing every span and event whatever `level`.
+pub fn lines_beside<L, R>(
+    layer: L,
+    level: tracing::Level,
+    f: impl FnOnce() -> R,
+) -> (R, Vec<String>)
+where
+    L: Layer<Registry> + Send + Sync + 'static,
+{
     #[derive(Clone, Default)]
     struct Lines(Arc<Mutex<Vec<u8>>>);
     impl std::io::Write for Lines {
@@ -19,12 +36,12 @@ pub fn lines_of<R>(level: tracing::Level, f: impl FnOnce() -> R) -> (R, Vec<Stri
     }
     let lines = Lines::default();
     let writer = lines.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(level)
+    let printed = tracing_subscriber::fmt::layer()
         .with_ansi(false)
         .without_time()
         .with_writer(move || writer.clone())
-        .finish();
+        .with_filter(LevelFilter::from_level(level));
+    let subscriber = tracing_subscriber::registry().with(layer).with(printed);
     let result = tracing::subscriber::with_default(subscriber, f);
     let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
     (result, text.lines().map(str::to_owned).collect())

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::export_support::logs::{at, lines_beside};
 use observe_runtime::bridge::ObserveLayer;
 use observe_runtime::export::memory::InMemory;
 use observe_runtime::model::{Level, Observation, ObservationType};
@@ -194,6 +195,99 @@ fn gen_ai_fields_make_a_generation_and_errors_set_levels() {
         .iter()
         .filter(|o| o.id != root.id)
         .all(|o| o.parent_id == Some(root.id)));
+}
+
+#[observe]
+fn model_calls_with_their_call_fields() {
+    drop(tracing::info_span!(
+        "complete",
+        gen_ai.operation.name = "text_completion",
+        gen_ai.system = "az.ai.inference",
+        gen_ai.provider.name = "azure.ai.openai",
+        gen_ai.request.model = "gpt-4o",
+        gen_ai.response.id = "chatcmpl-9x",
+        gen_ai.response.finish_reasons = ?["length", "stop"],
+    ));
+    drop(tracing::info_span!(
+        "older_conventions",
+        gen_ai.system = "anthropic",
+        gen_ai.request.model = "claude-sonnet-4",
+        gen_ai.response.finish_reasons = "end_turn",
+    ));
+    // Recorded when the answer is in, as a client does.
+    let streamed = tracing::info_span!(
+        "streamed",
+        gen_ai.operation.name = "chat",
+        gen_ai.request.model = "gpt-4o",
+        gen_ai.response.id = tracing::field::Empty,
+        gen_ai.response.finish_reasons = tracing::field::Empty,
+    );
+    streamed.record("gen_ai.response.id", "chatcmpl-2");
+    streamed.record("gen_ai.response.finish_reasons", r#"["tool_calls"]"#);
+    drop(streamed);
+    drop(tracing::info_span!(
+        "agent",
+        gen_ai.operation.name = "invoke_agent"
+    ));
+    drop(tracing::info_span!(
+        "rerank",
+        gen_ai.operation.name = "rerank",
+        gen_ai.request.model = "rerank-v3",
+    ));
+}
+
+#[test]
+fn provider_response_id_finish_reasons_and_operation_fill_the_model_call() {
+    let (client, memory) = Client::in_memory();
+    let ((), lines) = lines_beside(ObserveLayer::new(), tracing::Level::WARN, || {
+        client.in_scope(model_calls_with_their_call_fields)
+    });
+    client.flush(FLUSH);
+    let obs = memory.observations();
+    let call = |name| named(&obs, name).details().gen_ai.as_deref();
+
+    let complete = call("complete").expect("call fields");
+    assert_eq!(
+        complete.provider.as_deref(),
+        Some("azure.ai.openai"),
+        "provider.name wins over the older system, given first"
+    );
+    assert_eq!(complete.operation.as_deref(), Some("text_completion"));
+    assert_eq!(complete.response_id.as_deref(), Some("chatcmpl-9x"));
+    assert_eq!(complete.finish_reasons, ["length", "stop"]);
+    let metadata = &named(&obs, "complete").details().metadata;
+    assert!(
+        metadata.keys().all(|k| !k.starts_with("gen_ai.")),
+        "{metadata:?}"
+    );
+
+    let older = call("older_conventions").expect("call fields");
+    assert_eq!(older.provider.as_deref(), Some("anthropic"));
+    assert_eq!(older.operation, None);
+    assert_eq!(older.finish_reasons, ["end_turn"]);
+
+    let streamed = call("streamed").expect("call fields");
+    assert_eq!(streamed.operation.as_deref(), Some("chat"));
+    assert_eq!(streamed.response_id.as_deref(), Some("chatcmpl-2"));
+    assert_eq!(streamed.finish_reasons, ["tool_calls"]);
+
+    assert_eq!(named(&obs, "agent").kind, ObservationType::Agent);
+    assert_eq!(call("agent"), None, "an agent's operation is its type's");
+
+    let rerank = named(&obs, "rerank");
+    assert_eq!(
+        rerank.kind,
+        ObservationType::Generation,
+        "an unknown operation leaves the type to the model"
+    );
+    assert_eq!(call("rerank"), None, "the unknown operation is dropped");
+    let warnings = at(&lines, "WARN");
+    assert_eq!(warnings.len(), 1, "{lines:#?}");
+    assert!(
+        warnings[0].contains("operation dropped") && warnings[0].contains("rerank"),
+        "{}",
+        warnings[0]
+    );
 }
 
 #[test]
