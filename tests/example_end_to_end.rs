@@ -55,11 +55,11 @@ fn stdout(output: &Output) -> String {
     String::from_utf8(output.stdout.clone()).expect("UTF-8 output")
 }
 
-/// The lines from `Session: ...` to the first blank line.
+/// The tree: the lines from `Session: ...` to the first blank line or the failed observations.
 fn session_tree(text: &str) -> String {
     text.lines()
         .skip_while(|l| !l.starts_with("Session: "))
-        .take_while(|l| !l.trim().is_empty())
+        .take_while(|l| !l.trim().is_empty() && !l.starts_with("Failed observations"))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -134,6 +134,15 @@ fn with_nothing_set_the_example_fills_the_local_store_and_the_command_shows_the_
         session_tree(&shown),
         tree,
         "the command shows other numbers"
+    );
+    // Below the tree, the command lists the one agent that failed.
+    let failed = shown
+        .split_once("Failed observations (1):\n")
+        .unwrap_or_else(|| panic!("no list of failed observations in\n{shown}"))
+        .1;
+    assert!(
+        failed.trim_start().starts_with("fact_checker (agent,"),
+        "{shown}"
     );
 }
 

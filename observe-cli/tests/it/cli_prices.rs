@@ -6,7 +6,9 @@ use std::path::Path;
 use crate::common::priced::write_priced_trace;
 use crate::common::record::Recorder;
 use crate::common::{failed, observe, ok};
-use observe_model::model::{ObservationDetails, TraceAttributes, Usage};
+use observe_model::model::{
+    Cost, Level, ObservationDetails, ObservationType, TraceAttributes, Usage,
+};
 
 /// The exit code for "a model has no price" (docs/CLI.md).
 const NO_PRICE: i32 = 3;
@@ -115,7 +117,9 @@ fn the_whole_list_has_every_model() {
     );
 }
 
-/// A store with two gpt-4o generations (priced) and three of a model no price matches.
+/// A store with two gpt-4o generations (priced) and three of a model no price matches,
+/// beside what needs no price: an agent naming an unknown model, and a generation whose
+/// caller gave its cost.
 fn write_store_with_an_unknown_model(path: &Path) {
     write_priced_trace(path, "known", TraceAttributes::default(), None);
     let mut recorder = Recorder::new();
@@ -130,6 +134,24 @@ fn write_store_with_an_unknown_model(path: &Path) {
             },
         );
     }
+    let agent = trace.start(ObservationType::Agent, "planner");
+    trace.finish(
+        agent,
+        Level::Default,
+        ObservationDetails {
+            model: Some("acme-agent-model".to_owned()),
+            ..ObservationDetails::default()
+        },
+    );
+    trace.generation(
+        "given",
+        ObservationDetails {
+            model: Some("acme-given-cost".to_owned()),
+            usage: Some(Usage::new(10, 10)),
+            cost: Some(Cost::new(0.01, 0.02)),
+            ..ObservationDetails::default()
+        },
+    );
     trace.end();
     recorder.write(path);
 }
@@ -156,6 +178,9 @@ fn check_lists_the_models_in_the_store_without_a_price() {
         ["acme-large-2", "3"]
     );
     assert!(!text.contains("gpt-4o"), "{text}");
+    // An agent's model and a caller-given cost need no price.
+    assert!(!text.contains("acme-agent-model"), "{text}");
+    assert!(!text.contains("acme-given-cost"), "{text}");
 
     let out = observe(Some(&db), &["--json", "prices", "--check"]);
     assert_eq!(out.status.code(), Some(NO_PRICE));

@@ -14,7 +14,10 @@ use crate::carry::WithContext;
 /// that is the last `.layer(...)`. Put inside a `TraceLayer`, it would find the request's
 /// span already open outside the caller's trace (so not recorded, or recorded as a trace
 /// of its own): it says so once per process, on stderr and through `tracing`, naming the
-/// fix.
+/// fix. The check is a heuristic: it takes any span entered around the service's `call`
+/// for such a layer, so a service called from inside an instrumented span (a test's
+/// `oneshot` under `#[instrument]`) hears the same line once; the request is served either
+/// way.
 ///
 /// ```
 /// use observe_runtime::propagation::{Propagation, PropagationLayer};

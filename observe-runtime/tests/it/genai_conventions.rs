@@ -261,7 +261,7 @@ fn a_collector_gets_content_attributes_that_stay_json_when_cut() {
         json!([{"role": "assistant", "parts": [{"type": "text", "content": "Paris."}],
                 "finish_reason": "stop"}])
     );
-    // A prompt is a user message; no finish reason given: `stop`.
+    // A text prompt is one user message.
     let complete = span(&spans, "complete");
     assert_eq!(
         attr_json(complete, "gen_ai.input.messages"),

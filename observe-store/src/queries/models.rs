@@ -13,8 +13,11 @@ pub struct ModelCount {
 }
 
 impl Store {
-    /// Every model name observations carry, with how many carry it, the most used first.
-    /// It reads every observation (a check a person runs, not a page the view serves).
+    /// Every model name that model calls carry and that a price would cost, with how many
+    /// carry it, the most used first: generations and embeddings without a cost given by
+    /// the caller (an agent keeps its model name but is never priced, and a given cost is
+    /// never replaced). It reads every observation (a check a person runs, not a page the
+    /// view serves).
     ///
     /// ```
     /// # let dir = tempfile::tempdir().unwrap();
@@ -27,6 +30,8 @@ impl Store {
         let rows = self.objects(
             "SELECT model, COUNT(*) AS observations FROM observations
              WHERE model IS NOT NULL AND model <> ''
+               AND type IN ('GENERATION', 'EMBEDDING')
+               AND NOT (cost_details IS NOT NULL AND cost_computed = 0)
              GROUP BY model ORDER BY observations DESC, model",
             &[],
         )?;
