@@ -45,7 +45,8 @@ pub(crate) enum Found {
     /// The offset is the segment's end.
     End,
     /// A tail cut short (a crash mid-write) or bytes that are not an entry; `records` is the
-    /// header's count when the header itself was whole (a guess, since it is unchecked).
+    /// header's count when the header itself was whole (a guess, since it is unchecked),
+    /// held to what the bytes on disk could hold, so a damaged count cannot claim billions.
     Bad { records: u32, why: &'static str },
 }
 
@@ -75,7 +76,9 @@ pub(crate) fn read_at(file: &mut File, offset: u64, file_len: u64) -> Found {
             why: "impossible length",
         };
     }
-    if file_len - offset - HEADER < u64::from(len) {
+    let present = (file_len - offset - HEADER).min(u64::from(len));
+    let records = plausible(records, present);
+    if present < u64::from(len) {
         return Found::Bad {
             records,
             why: "truncated entry",
@@ -100,6 +103,12 @@ pub(crate) fn read_at(file: &mut File, offset: u64, file_len: u64) -> Found {
         payload,
         len: HEADER + u64::from(len),
     }
+}
+
+/// `records` held to what `bytes` of payload can hold.
+fn plausible(records: u32, bytes: u64) -> u32 {
+    let most = bytes / super::codec::MIN_RECORD_BYTES;
+    records.min(u32::try_from(most).unwrap_or(u32::MAX))
 }
 
 /// After a bad stretch starting at `offset`, the offset of the next whole entry whose

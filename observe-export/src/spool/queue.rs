@@ -108,6 +108,9 @@ pub struct Spool {
     own_from: Position,
     segments: BTreeMap<u64, Segment>,
     writer: Option<(u64, File)>,
+    /// Where the entry being sent starts (between [`Spool::begin`] and its answer): the
+    /// full policy never deletes its segment, so its records are counted once.
+    sending: Option<Position>,
     bytes: u64,
     dirty: bool,
     last_sync: Instant,
@@ -127,6 +130,29 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
 
 fn segment_name(id: u64) -> String {
     format!("{id:016}.seg")
+}
+
+/// The id of a segment file the spool wrote: exactly 16 digits and `.seg`. Any other name
+/// is not the spool's, so a hand-made `99999999999999999999.seg` cannot push the numbering
+/// to its end.
+fn segment_id(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".seg")?;
+    if digits.len() != 16 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The segment after `id`; ids have 16 digits, so this never comes near `u64::MAX`.
+fn after(id: u64) -> u64 {
+    id.saturating_add(1)
+}
+
+/// Makes a file created or removed in `dir` survive a power loss.
+fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))
 }
 
 fn encode_cursor(acked: Position, inflight: Position) -> [u8; CURSOR_LEN] {
@@ -211,11 +237,7 @@ impl Spool {
         for item in fs::read_dir(dir).map_err(io(dir))? {
             let item = item.map_err(io(dir))?;
             let name = item.file_name();
-            let Some(id) = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(".seg"))
-                .and_then(|n| n.parse::<u64>().ok())
-            else {
+            let Some(id) = name.to_str().and_then(segment_id) else {
                 continue;
             };
             let path = item.path();
@@ -238,27 +260,35 @@ impl Spool {
         } else {
             acked
         };
-        let next_id = segments.keys().next_back().map_or(1, |id| id + 1);
-        let own_from = Position {
+        // A mark past every segment on disk (segments deleted by hand, or a damaged tail
+        // skipped before anything followed it) means nothing on disk is left to send: bring
+        // both marks back to where the next segment starts, so what this opening writes is
+        // read rather than hidden behind them.
+        let next_id = segments.keys().next_back().map_or(1, |&id| after(id));
+        let end = Position {
             segment: next_id,
             offset: 0,
         };
+        let (acked, inflight) = (acked.min(end), inflight.max(acked).min(end));
+        let own_from = end;
         let mut spool = Spool {
             dir: dir.to_owned(),
             options,
             _lock: lock,
             cursor_file,
             acked,
-            inflight: inflight.max(acked),
+            inflight,
             read: acked,
             own_from,
             bytes: segments.values().map(|s| s.len).sum(),
             segments,
             writer: None,
+            sending: None,
             dirty: false,
             last_sync: Instant::now(),
         };
         spool.count_unacked();
+        sync_dir(dir)?;
         Ok(spool)
     }
 
@@ -351,8 +381,10 @@ impl Spool {
             .get_mut(id)
             .ok_or(SpoolError::Full { records })?;
         if let Err(e) = file.write_all(&bytes) {
-            // A partial write leaves a tail the reader skips as truncated; the segment is
-            // not appended to again.
+            // Cut a partial entry off again: its records are counted dropped here, and a
+            // tail left behind would be counted dropped a second time by the next reader.
+            // The segment is not appended to again.
+            let _ = file.set_len(seg.len);
             let path = seg.path.clone();
             self.writer = None;
             return Err(io(&path)(e));
@@ -372,19 +404,27 @@ impl Spool {
         if let Some((_, file)) = self.writer.take() {
             file.sync_data().map_err(io(&self.dir))?;
         }
+        // Past every segment and both marks: a segment numbered behind a mark would never
+        // be read.
         let id = self
             .segments
             .keys()
             .next_back()
-            .map_or(self.own_from.segment, |last| {
-                (last + 1).max(self.own_from.segment)
-            });
+            .map_or(self.own_from.segment, |&last| after(last))
+            .max(self.own_from.segment)
+            .max(after(self.acked.max(self.inflight).segment));
         let path = self.dir.join(segment_name(id));
+        if segment_id(&segment_name(id)).is_none() {
+            return Err(io(&path)(std::io::Error::other(
+                "the spool's segment numbers are used up",
+            )));
+        }
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)
             .open(&path)
             .map_err(io(&path))?;
+        sync_dir(&self.dir)?;
         self.segments.insert(
             id,
             Segment {
@@ -398,13 +438,15 @@ impl Spool {
     }
 
     /// Deletes the oldest segment (after rolling the writer off it if it is the only one),
-    /// counting its unacked records; false when there is nothing to evict.
+    /// counting its unacked records; false when there is nothing to evict. The segment of
+    /// the entry being sent is kept: its records are counted by the send's answer.
     fn evict_oldest(&mut self, evicted: &mut Evicted) -> Result<bool, SpoolError> {
-        let Some(&oldest) = self.segments.keys().next() else {
+        let sending = self.sending.map(|p| p.segment);
+        let Some(&oldest) = self.segments.keys().find(|&&id| Some(id) != sending) else {
             return Ok(false);
         };
         if self.writer.as_ref().is_some_and(|(id, _)| *id == oldest) {
-            if self.segments.len() == 1 && self.segments[&oldest].len == 0 {
+            if self.segments[&oldest].len == 0 {
                 return Ok(false);
             }
             self.roll()?;
@@ -429,9 +471,9 @@ impl Spool {
     fn skip_to_after(&mut self, id: u64) -> Result<(), SpoolError> {
         let next = self
             .segments
-            .range(id + 1..)
+            .range(after(id)..)
             .next()
-            .map_or(id + 1, |(k, _)| *k);
+            .map_or(after(id), |(k, _)| *k);
         let to = Position {
             segment: next,
             offset: 0,
@@ -468,11 +510,11 @@ impl Spool {
             match read {
                 Found::End => {
                     let is_writer = self.writer.as_ref().is_some_and(|(w, _)| *w == id);
-                    if is_writer || self.segments.range(id + 1..).next().is_none() {
+                    if is_writer || self.segments.range(after(id)..).next().is_none() {
                         return Next::Empty;
                     }
                     self.read = Position {
-                        segment: id + 1,
+                        segment: after(id),
                         offset: 0,
                     };
                 }
@@ -556,6 +598,7 @@ impl Spool {
 
     /// Marks `entry` in flight: after a crash from here until its ack, it counts as resent.
     pub fn begin(&mut self, entry: &Entry) -> Result<(), SpoolError> {
+        self.sending = Some(entry.start);
         if entry.end > self.inflight {
             self.inflight = entry.end;
             self.write_cursor()?;
@@ -565,6 +608,7 @@ impl Spool {
 
     /// Marks `entry` done (the destination took or refused it): it is never handed out again.
     pub fn ack(&mut self, entry: &Entry) -> Result<(), SpoolError> {
+        self.sending = None;
         if entry.end <= self.acked {
             return Ok(());
         }
@@ -576,6 +620,33 @@ impl Spool {
         self.write_cursor()?;
         self.delete_passed();
         Ok(())
+    }
+
+    /// Takes back [`Spool::begin`] for an entry the destination never received (the
+    /// connection was refused, no request went unanswered): it stays unacked, and a later
+    /// delivery, by this process or the next, is not counted as resent. An entry that was
+    /// already possibly sent before keeps that mark.
+    ///
+    /// ```
+    /// use observe_export::spool::{Next, Spool, SpoolOptions};
+    /// use observe_model::export::Batch;
+    /// let dir = std::env::temp_dir().join(format!("observe-spool-unsent-{}", std::process::id()));
+    /// let _ = std::fs::remove_dir_all(&dir);
+    /// let mut spool = Spool::open(&dir, SpoolOptions::default()).unwrap();
+    /// spool.append(&Batch::default(), false).unwrap();
+    /// let Next::Entry(entry) = spool.oldest() else { panic!() };
+    /// spool.begin(&entry).unwrap();
+    /// spool.not_sent(&entry).unwrap();
+    /// let Next::Entry(again) = spool.oldest() else { panic!() };
+    /// assert!(!again.maybe_sent);
+    /// ```
+    pub fn not_sent(&mut self, entry: &Entry) -> Result<(), SpoolError> {
+        self.sending = None;
+        if entry.maybe_sent || self.inflight != entry.end {
+            return Ok(());
+        }
+        self.inflight = entry.start.max(self.acked);
+        self.write_cursor()
     }
 
     /// Deletes the segments wholly behind the ack mark (not the one being written).
