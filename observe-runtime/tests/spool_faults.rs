@@ -159,8 +159,9 @@ fn langfuse_down_for_a_whole_run_then_the_next_run_delivers_every_record_once() 
         (600, 20, 0),
         "{next:?}"
     );
-    // Connections were refused: only the batch in flight at the first run's shutdown
-    // deadline (16 records at most) may have reached the server, as far as it could tell.
+    // Connections were refused, so nothing reached the server. Only a batch whose last
+    // attempt the shutdown deadline cut short (its timeout ran out before the refusal came)
+    // cannot be told apart from an unanswered request: at most one batch (16 records).
     assert!(next.resent <= 16, "{next:?}");
     let counts = langfuse.counts();
     for tag in ["down", "next"] {

@@ -110,10 +110,19 @@ pub struct Spool {
     writer: Option<(u64, File)>,
     /// Where the entry being sent starts (between [`Spool::begin`] and its answer): the
     /// full policy never deletes its segment, so its records are counted once.
-    sending: Option<Position>,
+    sending: Option<Sending>,
     bytes: u64,
     dirty: bool,
     last_sync: Instant,
+}
+
+/// The entry between [`Spool::begin`] and its answer.
+#[derive(Clone, Copy)]
+struct Sending {
+    start: Position,
+    end: Position,
+    /// It was marked possibly sent before this send began.
+    maybe_sent: bool,
 }
 
 const CURSOR: &str = "cursor";
@@ -150,9 +159,7 @@ fn after(id: u64) -> u64 {
 
 /// Makes a file created or removed in `dir` survive a power loss.
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(dir))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 fn encode_cursor(acked: Position, inflight: Position) -> [u8; CURSOR_LEN] {
@@ -441,7 +448,7 @@ impl Spool {
     /// counting its unacked records; false when there is nothing to evict. The segment of
     /// the entry being sent is kept: its records are counted by the send's answer.
     fn evict_oldest(&mut self, evicted: &mut Evicted) -> Result<bool, SpoolError> {
-        let sending = self.sending.map(|p| p.segment);
+        let sending = self.sending.map(|s| s.start.segment);
         let Some(&oldest) = self.segments.keys().find(|&&id| Some(id) != sending) else {
             return Ok(false);
         };
@@ -598,7 +605,11 @@ impl Spool {
 
     /// Marks `entry` in flight: after a crash from here until its ack, it counts as resent.
     pub fn begin(&mut self, entry: &Entry) -> Result<(), SpoolError> {
-        self.sending = Some(entry.start);
+        self.sending = Some(Sending {
+            start: entry.start,
+            end: entry.end,
+            maybe_sent: entry.maybe_sent,
+        });
         if entry.end > self.inflight {
             self.inflight = entry.end;
             self.write_cursor()?;
@@ -641,11 +652,25 @@ impl Spool {
     /// assert!(!again.maybe_sent);
     /// ```
     pub fn not_sent(&mut self, entry: &Entry) -> Result<(), SpoolError> {
-        self.sending = None;
-        if entry.maybe_sent || self.inflight != entry.end {
+        self.sending = Some(Sending {
+            start: entry.start,
+            end: entry.end,
+            maybe_sent: entry.maybe_sent,
+        });
+        self.none_in_flight_sent()
+    }
+
+    /// [`Spool::not_sent`] for the entry begun and not yet answered, if there is one: for
+    /// a caller that knows no request of it is out (a send cut short by a deadline before
+    /// anything was answered) and closes the spool before the answer comes.
+    pub fn none_in_flight_sent(&mut self) -> Result<(), SpoolError> {
+        let Some(sending) = self.sending.take() else {
+            return Ok(());
+        };
+        if sending.maybe_sent || self.inflight != sending.end {
             return Ok(());
         }
-        self.inflight = entry.start.max(self.acked);
+        self.inflight = sending.start.max(self.acked);
         self.write_cursor()
     }
 
@@ -695,6 +720,13 @@ impl Spool {
         self.dirty = false;
         self.last_sync = Instant::now();
         Ok(())
+    }
+
+    /// Something was written or marked since the last [`Spool::sync`]: a timer that calls
+    /// `sync` every fsync interval while this holds keeps the window a power loss can cost
+    /// within that interval, whatever else the process is doing.
+    pub fn needs_sync(&self) -> bool {
+        self.dirty
     }
 
     /// Syncs when something was written more than the fsync interval ago.

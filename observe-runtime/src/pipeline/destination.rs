@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::budget::Budget;
-use super::spooling::{Appended, Drained, SpoolMode, SpoolSettings, Spooler};
+use super::spooling::{nothing_out, Appended, Drained, SpoolMode, SpoolSettings, Spooler};
 use crate::export::{Batch, ExportContext, ExportError, Exporter};
 
 /// The first wait before the spool is tried again after the destination did not answer;
@@ -279,7 +279,7 @@ impl Destination {
                 }
                 left = now_left;
             }
-            spool.release();
+            spool.release(nothing_out(&self.context));
             return true;
         }
         match self.ended.recv_deadline(deadline) {
@@ -294,7 +294,7 @@ impl Destination {
     }
 
     /// At the shutdown deadline: spools what this destination still had (queued, and in
-    /// flight: its answer may never come, so it is marked as maybe sent) when it has a
+    /// flight: marked as maybe sent when a request of it is out or went unanswered) when it has a
     /// spool, counts the rest as dropped, once, and returns how many were spooled and how
     /// many dropped.
     pub(crate) fn settle(&self) -> (u64, u64) {
@@ -315,18 +315,23 @@ impl Destination {
         let mut tally = lock(&self.tally);
         let before = tally.spooled;
         if let Some(spool) = &self.spool {
-            let batches = current
-                .iter()
-                .map(|b| (b, true))
-                .chain(queued.iter().filter_map(|item| match item {
-                    Item::Batch(b) => Some((b, false)),
-                    Item::Flush(_) => None,
-                }));
+            // The batch (or spool entry) being sent may have reached the server only if a
+            // request of it went unanswered or is still out; refused connections leave it
+            // unsent.
+            let nothing_out = nothing_out(&self.context);
+            let batches =
+                current
+                    .iter()
+                    .map(|b| (b, !nothing_out))
+                    .chain(queued.iter().filter_map(|item| match item {
+                        Item::Batch(b) => Some((b, false)),
+                        Item::Flush(_) => None,
+                    }));
             for (batch, maybe_sent) in batches {
                 let appended = spool.append(&batch.batch, maybe_sent);
                 self.count_appended(&mut tally, appended);
             }
-            spool.release();
+            spool.release(nothing_out);
         }
         let pending = tally
             .handed
@@ -404,7 +409,7 @@ impl Destination {
                         if let Some(spool) =
                             self.spool.as_ref().filter(|_| !lock(&self.tally).settled)
                         {
-                            spool.release();
+                            spool.release(nothing_out(&self.context));
                         }
                         if let Err(err) = exporter.shutdown() {
                             tracing::warn!(destination = %self.name, "observe: {err}");
@@ -506,12 +511,17 @@ impl Destination {
         }
     }
 
-    /// Sends the spool's oldest entry; false when the destination did not answer.
+    /// Sends the spool's oldest entry; false when the destination did not answer, or when
+    /// nothing could be read though records are counted on disk (then the loop backs off
+    /// rather than spin).
     fn drain_spool(&self, exporter: &mut dyn Exporter) -> bool {
         let Some(spool) = &self.spool else {
             return true;
         };
-        let drained = spool.drain_one(exporter);
+        let drained = spool.drain_one(exporter, &self.context);
+        if matches!(drained, Drained::Nothing) {
+            return spool.unacked() == 0;
+        }
         let mut tally = lock(&self.tally);
         match drained {
             Drained::Nothing => true,

@@ -3,9 +3,9 @@
 //! accepted and nothing is spooled, with one warning).
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::export::{Batch, Exporter};
+use crate::export::{Batch, ExportContext, Exporter};
 
 /// When records go to the durable spool.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -111,6 +111,22 @@ impl SpoolSettings {
     }
 }
 
+/// Longest a shutdown waits, at its deadline, for a request under way to come back (its
+/// timeout ends at the deadline): then whether the batch may have reached the server is
+/// known rather than guessed.
+const REQUEST_GRACE: Duration = Duration::from_millis(100);
+
+/// True when the batch (or spool entry) being sent cannot have reached the server: no
+/// request of it is out and none went unanswered (connections refused, or not sent at
+/// all). Takes the exporter's note of an unanswered request.
+pub(crate) fn nothing_out(context: &ExportContext) -> bool {
+    let until = Instant::now() + REQUEST_GRACE;
+    while context.request_open() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    !context.request_open() && !context.take_unanswered()
+}
+
 /// What appending a batch did, in records.
 #[cfg_attr(not(feature = "spool"), allow(dead_code))]
 #[derive(Default)]
@@ -148,7 +164,7 @@ pub(crate) use enabled::Spooler;
 
 #[cfg(feature = "spool")]
 mod enabled {
-    use std::sync::{Mutex, MutexGuard, PoisonError};
+    use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
     use observe_export::spool::{self, FullPolicy, Next, Spool, SpoolError, SpoolOptions};
 
@@ -160,7 +176,7 @@ mod enabled {
     pub(crate) struct Spooler {
         mode: SpoolMode,
         dir: std::path::PathBuf,
-        inner: Mutex<Inner>,
+        inner: Arc<Mutex<Inner>>,
     }
 
     struct Inner {
@@ -186,6 +202,7 @@ mod enabled {
                 .fsync_interval(settings.fsync_interval);
             match spool::open_slot(&settings.dir, exporter.name(), options) {
                 Ok(spool) => {
+                    let dir = spool.dir().to_owned();
                     let earlier = spool.unacked();
                     if earlier > 0 {
                         tracing::info!(
@@ -195,13 +212,17 @@ mod enabled {
                             spool.dir().display()
                         );
                     }
+                    let inner = Arc::new(Mutex::new(Inner {
+                        spool: Some(spool),
+                        broken: false,
+                    }));
+                    if !settings.fsync_interval.is_zero() {
+                        start_sync_timer(Arc::downgrade(&inner), settings.fsync_interval);
+                    }
                     Some(Spooler {
                         mode: settings.mode,
-                        dir: spool.dir().to_owned(),
-                        inner: Mutex::new(Inner {
-                            spool: Some(spool),
-                            broken: false,
-                        }),
+                        dir,
+                        inner,
                     })
                 }
                 Err(err) => {
@@ -221,7 +242,7 @@ mod enabled {
         }
 
         fn lock(&self) -> MutexGuard<'_, Inner> {
-            self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+            lock_inner(&self.inner)
         }
 
         /// Appends `batch`; `maybe_sent` when it may have reached the server already.
@@ -274,30 +295,39 @@ mod enabled {
         /// Syncs what is due (or everything, `all`).
         pub(crate) fn sync(&self, all: bool) {
             let mut inner = self.lock();
-            let Inner { spool, broken } = &mut *inner;
-            let Some(spool) = spool.as_mut() else {
-                return;
+            let result = match inner.spool.as_mut() {
+                None => return,
+                Some(spool) if all => spool.sync(),
+                Some(spool) => spool.sync_due(),
             };
-            let result = if all { spool.sync() } else { spool.sync_due() };
-            if let Err(err) = result {
-                if !*broken {
-                    *broken = true;
-                    tracing::warn!("observe: the spool cannot be synced: {err}");
-                }
-            }
+            inner.note_sync(result);
         }
 
         /// Syncs and closes the slot, releasing its lock: the destination is done with it
         /// (a send still under way cannot ack; its entry is in flight, so a replay counts
         /// it as resent).
-        pub(crate) fn release(&self) {
+        ///
+        /// `nothing_out` (see [`nothing_out`]): the entry being sent never reached the
+        /// server, so it is not left marked in flight.
+        pub(crate) fn release(&self, nothing_out: bool) {
+            if nothing_out {
+                if let Some(spool) = self.lock().spool.as_mut() {
+                    let _ = spool.none_in_flight_sent();
+                }
+            }
             self.sync(true);
             self.lock().spool = None;
         }
 
         /// Sends the oldest entry with `exporter`. The lock is not held while it is sent, so
         /// the worker keeps appending.
-        pub(crate) fn drain_one(&self, exporter: &mut dyn Exporter) -> Drained {
+        /// `context` is the exporter's: whether a request went unanswered decides whether
+        /// an entry that was not delivered may have reached the server.
+        pub(crate) fn drain_one(
+            &self,
+            exporter: &mut dyn Exporter,
+            context: &ExportContext,
+        ) -> Drained {
             let entry = {
                 let mut inner = self.lock();
                 let Some(spool) = inner.spool.as_mut() else {
@@ -325,9 +355,19 @@ mod enabled {
                     }
                 }
             };
+            context.take_unanswered(); // a note of an earlier send
             let result = exporter.export(&entry.batch);
             match spool::answer(result, entry.records) {
-                spool::Answer::Later(_) => Drained::Unreachable,
+                spool::Answer::Later(_) => {
+                    // Refused before any request went out: the entry never reached the
+                    // server, so delivering it later is not a resend.
+                    if !context.take_unanswered() {
+                        if let Some(spool) = self.lock().spool.as_mut() {
+                            let _ = spool.not_sent(&entry);
+                        }
+                    }
+                    Drained::Unreachable
+                }
                 spool::Answer::Done { failed } => {
                     // An ack that cannot be written means a resend later, never a loss.
                     if let Some(spool) = self.lock().spool.as_mut() {
@@ -342,6 +382,49 @@ mod enabled {
                     }
                 }
             }
+        }
+    }
+
+    impl Inner {
+        /// Notes a failed sync once: the spool stops being written.
+        fn note_sync(&mut self, result: Result<(), SpoolError>) {
+            if let Err(err) = result {
+                if !self.broken {
+                    self.broken = true;
+                    tracing::warn!("observe: the spool cannot be synced: {err}");
+                }
+            }
+        }
+    }
+
+    fn lock_inner(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+        inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Syncs the spool every `every` while something is unsynced, on a thread of its own:
+    /// the destination's thread may be blocked in a send for as long as its retry deadline,
+    /// and the fsync interval is the window a power loss can cost whatever it does. Ends
+    /// once the spool is released or dropped.
+    fn start_sync_timer(inner: Weak<Mutex<Inner>>, every: Duration) {
+        let spawned = std::thread::Builder::new()
+            .name("observe-spool-sync".into())
+            .spawn(move || loop {
+                std::thread::sleep(every);
+                let Some(inner) = inner.upgrade() else {
+                    return;
+                };
+                let mut inner = lock_inner(&inner);
+                let result = match inner.spool.as_mut() {
+                    None => return,
+                    Some(spool) if spool.needs_sync() => spool.sync(),
+                    Some(_) => Ok(()),
+                };
+                inner.note_sync(result);
+            });
+        if let Err(err) = spawned {
+            tracing::warn!(
+                "observe: no thread to sync the spool ({err}); appends are synced as they come"
+            );
         }
     }
 }
@@ -387,11 +470,11 @@ mod disabled {
             match *self {}
         }
 
-        pub(crate) fn release(&self) {
+        pub(crate) fn release(&self, _: bool) {
             match *self {}
         }
 
-        pub(crate) fn drain_one(&self, _: &mut dyn Exporter) -> Drained {
+        pub(crate) fn drain_one(&self, _: &mut dyn Exporter, _: &ExportContext) -> Drained {
             match *self {}
         }
     }
