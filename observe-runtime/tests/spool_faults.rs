@@ -603,6 +603,25 @@ fn a_file_size_limit_falls_back_to_counted_drops_and_the_process_exits_cleanly()
         .map(|p| p.metadata().unwrap().len())
         .sum();
     assert!(on_disk <= 100_000 * 2, "{on_disk}");
+    // A write the limit cut short was cut back off: the next reader finds every record
+    // counted spooled, and no damaged tail to count dropped a second time.
+    let langfuse = Langfuse::start(false);
+    let mut exporter = otlp(&langfuse.server.base_url, Duration::from_secs(5));
+    let summary = replay_dir(
+        &dir.path().join(NAME),
+        &mut exporter,
+        SpoolOptions::default(),
+        &mut |_| {},
+    );
+    assert_eq!(
+        (
+            summary.delivered,
+            summary.dropped_corrupt,
+            summary.remaining
+        ),
+        (spooled, 0, 0),
+        "{summary:?}"
+    );
 }
 
 /// A `429` asking to wait past the retry deadline holds the destination as a whole: the next
