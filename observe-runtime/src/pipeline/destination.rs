@@ -28,9 +28,9 @@ use crate::export::{Batch, ExportContext, ExportError, Exporter};
 /// it doubles up to [`SPOOL_BACKOFF_MAX`].
 const SPOOL_BACKOFF_MIN: Duration = Duration::from_millis(200);
 const SPOOL_BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// How long a spool-first shutdown waits for the destination's thread to make progress
-/// delivering what is on disk before it leaves the rest there.
-const SPOOL_FIRST_STALL: Duration = Duration::from_millis(750);
+/// How long a spool-first shutdown gives the destination's thread to deliver what is on
+/// disk (less when less of the deadline is left); the rest waits there for the next run.
+const SPOOL_FIRST_GRACE: Duration = Duration::from_millis(500);
 /// How often an idle destination with a spool looks at its fsync interval.
 const SPOOL_SYNC_TICK: Duration = Duration::from_millis(100);
 
@@ -251,33 +251,19 @@ impl Destination {
     }
 
     /// Waits for the thread to end, until `deadline`; true when it did. Spool-first, the
-    /// records are on disk already: the thread delivers them while the destination answers,
-    /// and once 0.75 s passes without progress (or at the deadline) the spool is closed and
-    /// this returns, whatever the network does (a send under way
-    /// goes on until the process exits; its entry is marked in flight, so a replay counts
-    /// it as resent).
+    /// records are on disk already: the thread gets a short grace (0.5 s, or what is left
+    /// of the deadline if less) to deliver them, then the spool is closed and this returns,
+    /// whatever the network does (a send under way goes on until the process exits; its
+    /// entry stays marked in flight if a request of it may have reached the server, so a
+    /// replay counts it as resent).
     pub(crate) fn wait_ended(&self, deadline: Instant) -> bool {
         if let Some(spool) = self.spool.as_ref().filter(|s| s.mode() == SpoolMode::First) {
-            // The thread delivers what is on disk while the destination keeps answering
-            // (until the deadline); once a stall passes without progress, what is left stays
-            // on disk for the next run.
-            let mut left = spool.unacked();
-            loop {
-                let until = deadline.min(Instant::now() + SPOOL_FIRST_STALL);
-                match self.ended.recv_deadline(until) {
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-                    _ => {
-                        if let Some(join) = lock(&self.join).take() {
-                            let _ = join.join();
-                        }
-                        break;
-                    }
+            let until = deadline.min(Instant::now() + SPOOL_FIRST_GRACE);
+            let ended = self.ended.recv_deadline(until);
+            if !matches!(ended, Err(crossbeam_channel::RecvTimeoutError::Timeout)) {
+                if let Some(join) = lock(&self.join).take() {
+                    let _ = join.join();
                 }
-                let now_left = spool.unacked();
-                if now_left >= left || Instant::now() >= deadline {
-                    break;
-                }
-                left = now_left;
             }
             spool.release(nothing_out(&self.context));
             return true;
