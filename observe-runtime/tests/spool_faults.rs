@@ -625,7 +625,7 @@ fn a_file_size_limit_falls_back_to_counted_drops_and_the_process_exits_cleanly()
 }
 
 /// A `429` asking to wait past the retry deadline holds the destination as a whole: the next
-/// batches are not sent at once (they were: 5 requests in 0.36 s after "wait 60 s"), and with
+/// batches are not sent at once, and with
 /// the spool they wait on disk rather than fail.
 #[test]
 fn a_retry_after_past_the_deadline_holds_the_whole_destination_and_the_batches_wait_on_disk() {
@@ -651,7 +651,7 @@ fn a_retry_after_past_the_deadline_holds_the_whole_destination_and_the_batches_w
 }
 
 /// A server slower than the request timeout takes the batch, but the answer never comes: the
-/// request is not retried blindly (it received four copies before); with the spool the batch
+/// request is not retried blindly; with the spool the batch
 /// waits on disk marked as maybe sent, goes once more when the server is quick again, and
 /// that copy is counted as `resent`.
 #[test]

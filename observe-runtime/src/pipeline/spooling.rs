@@ -19,7 +19,8 @@ pub enum SpoolMode {
     /// instead of being dropped (`OBSERVE_SPOOL=on`).
     Fallback,
     /// Every record of a remote destination is appended to the spool first; a thread sends
-    /// from it, and shutdown returns once the records are on disk (`OBSERVE_SPOOL=first`).
+    /// from it; shutdown gives delivery half a second, then returns, the rest on disk
+    /// (`OBSERVE_SPOOL=first`).
     First,
 }
 
@@ -72,7 +73,8 @@ pub struct SpoolSettings {
     pub mode: SpoolMode,
     /// The spool's root: one subdirectory per destination (`OBSERVE_SPOOL_DIR`).
     pub dir: PathBuf,
-    /// Bytes one destination's spool takes at most (`OBSERVE_SPOOL_MAX_BYTES`).
+    /// Bytes one slot of a destination's spool takes at most (`OBSERVE_SPOOL_MAX_BYTES`):
+    /// a slot per process using the spool at a time, up to 8 of them.
     pub max_bytes: u64,
     /// When full, delete the oldest records rather than refuse the new ones
     /// (`OBSERVE_SPOOL_FULL=drop-oldest`); either way the records are counted as dropped.
@@ -92,7 +94,7 @@ impl Default for SpoolSettings {
 }
 
 impl SpoolSettings {
-    /// `mode` in `dir`, with the default bound (256 MiB per destination), full policy
+    /// `mode` in `dir`, with the default bound (256 MiB per slot), full policy
     /// (drop the newest) and fsync interval (500 ms).
     ///
     /// ```
