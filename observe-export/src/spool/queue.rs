@@ -299,8 +299,9 @@ impl Spool {
         Ok(spool)
     }
 
-    /// Counts, per segment, the records of entries from `acked` on (a damaged entry by what
-    /// its header claims, as reading will).
+    /// Counts, per segment, the records of entries from `acked` on, by their headers (a
+    /// damaged entry by what its header claims, as reading will; a payload's checksum is
+    /// checked when it is read for sending, not here).
     fn count_unacked(&mut self) {
         let acked = self.acked;
         for (&id, seg) in self.segments.iter_mut() {
@@ -312,6 +313,11 @@ impl Spool {
             };
             let mut offset = if id == acked.segment { acked.offset } else { 0 };
             loop {
+                if let Some((records, len)) = entry::header_at(&mut file, offset, seg.len) {
+                    seg.unacked += u64::from(records);
+                    offset += len;
+                    continue;
+                }
                 match entry::read_at(&mut file, offset, seg.len) {
                     Found::End => break,
                     Found::Entry { records, len, .. } => {
@@ -494,6 +500,19 @@ impl Spool {
     /// The oldest entry not yet acked; skips (and reports) a corrupt or truncated stretch,
     /// which ends that segment for reading.
     pub fn oldest(&mut self) -> Next {
+        let next = self.read_oldest();
+        if matches!(next, Next::Empty) {
+            // Everything readable was handed out and acked (an entry handed out and not
+            // acked is handed out again, never `Empty`): a count left over (a header that
+            // claimed more than reading found) is not records waiting.
+            for seg in self.segments.values_mut() {
+                seg.unacked = 0;
+            }
+        }
+        next
+    }
+
+    fn read_oldest(&mut self) -> Next {
         loop {
             let Some((&id, seg)) = self.segments.range(self.read.segment..).next() else {
                 return Next::Empty;

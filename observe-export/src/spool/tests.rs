@@ -332,6 +332,27 @@ fn a_damaged_header_cannot_claim_more_records_than_its_bytes_hold() {
     let mut spool = Spool::open(dir.path(), options()).unwrap();
     let s = replay(&mut spool, &mut Taker::default(), &mut |_| {});
     assert!(s.dropped_corrupt <= 2, "{s:?}");
+    assert_eq!(spool.unacked(), 0, "nothing is left to send");
+}
+
+#[test]
+fn what_is_left_is_counted_at_open_by_the_headers_and_a_bad_payload_when_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spool = Spool::open(dir.path(), options()).unwrap();
+    for i in 0..3 {
+        spool.append(&batch(i * 10, 3), false).unwrap();
+    }
+    drop(spool);
+    let seg = dir.path().join("0000000000000001.seg");
+    let mut bytes = fs::read(&seg).unwrap();
+    bytes[20] ^= 0xff; // the first entry's payload: its header still holds
+    fs::write(&seg, &bytes).unwrap();
+    let mut spool = Spool::open(dir.path(), options()).unwrap();
+    assert_eq!(spool.unacked(), 9);
+    let mut taker = Taker::default();
+    let s = replay(&mut spool, &mut taker, &mut |_| {});
+    assert_eq!((s.delivered, s.dropped_corrupt, s.remaining), (6, 3, 0));
+    assert_eq!(taker.0, vec![10, 11, 12, 20, 21, 22]);
 }
 
 #[test]
