@@ -284,6 +284,12 @@ mod enabled {
             }
         }
 
+        /// Something was written and not synced yet.
+        #[cfg(test)]
+        pub(super) fn needs_sync(&self) -> bool {
+            self.lock().spool.as_ref().is_some_and(Spool::needs_sync)
+        }
+
         /// Records on disk not yet sent.
         pub(crate) fn unacked(&self) -> u64 {
             self.lock().spool.as_ref().map_or(0, Spool::unacked)
@@ -428,6 +434,44 @@ mod enabled {
                 "observe: no thread to sync the spool ({err}); appends are synced as they come"
             );
         }
+    }
+}
+
+#[cfg(all(test, feature = "spool"))]
+mod tests {
+    use super::*;
+
+    /// A remote destination that is never reached: the test is about the disk.
+    struct Unreached;
+
+    impl Exporter for Unreached {
+        fn name(&self) -> &str {
+            "unreached"
+        }
+        fn export(&mut self, _: &Batch) -> Result<(), crate::export::ExportError> {
+            Ok(())
+        }
+        fn remote(&self) -> bool {
+            true
+        }
+    }
+
+    #[test]
+    fn an_append_is_synced_within_the_interval_with_no_other_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = SpoolSettings::new(SpoolMode::First, dir.path());
+        settings.fsync_interval = Duration::from_millis(100);
+        let spooler = Spooler::open(&settings, &Unreached).unwrap();
+        assert_eq!(spooler.append(&Batch::default(), false).spooled, 0);
+        let unsynced = || spooler.needs_sync();
+        assert!(unsynced(), "appended within the interval: not synced yet");
+        // Nothing else touches the spool (as when the sending thread is blocked on the
+        // network): the spool's own timer syncs it. The bound is generous on purpose.
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while unsynced() && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!unsynced(), "the append was never synced");
     }
 }
 
