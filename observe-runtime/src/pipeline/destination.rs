@@ -284,17 +284,18 @@ impl Destination {
     /// spool, counts the rest as dropped, once, and returns how many were spooled and how
     /// many dropped.
     pub(crate) fn settle(&self) -> (u64, u64) {
-        {
-            // Settled before the queue is emptied: a thread that then finds it empty leaves
-            // the spool open for the appends below (see `run`).
-            let mut tally = lock(&self.tally);
-            if tally.settled {
-                return (0, 0);
-            }
-            tally.settled = true;
-        }
         let (current, queued) = {
             let mut queue = lock(&self.queue);
+            {
+                // Settled with the queue locked, before it is emptied: a thread that then
+                // finds it empty leaves the spool open for the appends below, and one that
+                // took its batch counted it first (see `run`).
+                let mut tally = lock(&self.tally);
+                if tally.settled {
+                    return (0, 0);
+                }
+                tally.settled = true;
+            }
             let items: Vec<Item> = queue.items.drain(..).collect();
             (queue.current.take(), items)
         };
@@ -444,16 +445,17 @@ impl Destination {
                         Some(exporter.export(&batch.batch))
                     };
                     // Whoever takes `current` counts the batch: this thread, or `settle` at
-                    // the shutdown deadline (then the answer changes nothing).
-                    let mine = {
-                        let mut queue = lock(&self.queue);
-                        queue.records -= n;
-                        queue.bytes -= batch.charge;
-                        queue.current.take().is_some()
-                    };
-                    if mine {
+                    // the shutdown deadline (then the answer changes nothing). The queue
+                    // stays locked until it is counted: `settle` settles under the same
+                    // lock, so it cannot come between (the batch would be neither spooled
+                    // by this thread nor seen by `settle`).
+                    let mut queue = lock(&self.queue);
+                    queue.records -= n;
+                    queue.bytes -= batch.charge;
+                    if queue.current.take().is_some() {
                         self.settle_batch(&batch, result, &mut retry_spool_at, backoff);
                     }
+                    drop(queue);
                 }
                 Some(Item::Flush(reply)) => {
                     if let Err(err) = exporter.flush() {
