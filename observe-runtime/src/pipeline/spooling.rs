@@ -184,6 +184,10 @@ mod enabled {
     struct Inner {
         /// `None` once released: the slot's lock goes with it, for the next client.
         spool: Option<Spool>,
+        /// The destination's other slots that no live process held at open and that hold
+        /// records an earlier run left: sent after this slot's own, each closed (its lock
+        /// released) once empty.
+        others: Vec<Spool>,
         broken: bool,
     }
 
@@ -202,20 +206,28 @@ mod enabled {
                     FullPolicy::DropNewest
                 })
                 .fsync_interval(settings.fsync_interval);
-            match spool::open_slot(&settings.dir, exporter.name(), options) {
+            match spool::open_slot(&settings.dir, exporter.name(), options.clone()) {
                 Ok(spool) => {
                     let dir = spool.dir().to_owned();
-                    let earlier = spool.unacked();
+                    let others: Vec<Spool> =
+                        spool::slots(&settings.dir.join(spool::dir_name(exporter.name())))
+                            .into_iter()
+                            .filter(|slot| *slot != dir)
+                            .filter_map(|slot| Spool::open(&slot, options.clone()).ok())
+                            .filter(|other| other.unacked() > 0)
+                            .collect();
+                    let earlier = spool.unacked() + others.iter().map(Spool::unacked).sum::<u64>();
                     if earlier > 0 {
                         tracing::info!(
                             destination = exporter.name(),
                             "observe: {earlier} records spooled by an earlier run in {} are sent \
                              in the background",
-                            spool.dir().display()
+                            dir.parent().unwrap_or(&dir).display()
                         );
                     }
                     let inner = Arc::new(Mutex::new(Inner {
                         spool: Some(spool),
+                        others,
                         broken: false,
                     }));
                     if !settings.fsync_interval.is_zero() {
@@ -251,7 +263,7 @@ mod enabled {
         pub(crate) fn append(&self, batch: &Batch, maybe_sent: bool) -> Appended {
             let n = batch.len() as u64;
             let mut inner = self.lock();
-            let Inner { spool, broken } = &mut *inner;
+            let Inner { spool, broken, .. } = &mut *inner;
             let Some(spool) = spool.as_mut().filter(|_| !*broken) else {
                 return Appended {
                     dropped: n,
@@ -292,7 +304,9 @@ mod enabled {
 
         /// Records on disk not yet sent.
         pub(crate) fn unacked(&self) -> u64 {
-            self.lock().spool.as_ref().map_or(0, Spool::unacked)
+            let inner = self.lock();
+            inner.spool.as_ref().map_or(0, Spool::unacked)
+                + inner.others.iter().map(Spool::unacked).sum::<u64>()
         }
 
         /// Where the records go.
@@ -318,11 +332,21 @@ mod enabled {
         /// `nothing_out` (see [`nothing_out`]): the entry being sent never reached the
         /// server, so it is not left marked in flight.
         pub(crate) fn release(&self, nothing_out: bool) {
+            let mut inner = self.lock();
+            for other in &mut inner.others {
+                if nothing_out {
+                    let _ = other.none_in_flight_sent();
+                }
+                // Only marks were written there: a lost one means a resend, never a loss.
+                let _ = other.sync();
+            }
+            inner.others.clear();
             if nothing_out {
-                if let Some(spool) = self.lock().spool.as_mut() {
+                if let Some(spool) = inner.spool.as_mut() {
                     let _ = spool.none_in_flight_sent();
                 }
             }
+            drop(inner);
             self.sync(true);
             self.lock().spool = None;
         }
@@ -336,12 +360,29 @@ mod enabled {
             exporter: &mut dyn Exporter,
             context: &ExportContext,
         ) -> Drained {
-            let entry = {
+            let (from, entry) = {
                 let mut inner = self.lock();
-                let Some(spool) = inner.spool.as_mut() else {
+                if inner.spool.is_none() {
+                    return Drained::Nothing;
+                }
+                // This slot first, then the others an earlier run left.
+                let mut from = None;
+                let next = loop {
+                    let Some(spool) = inner.slot(from) else {
+                        return Drained::Nothing;
+                    };
+                    match spool.oldest() {
+                        Next::Empty => match from {
+                            None => from = Some(0),
+                            Some(i) => drop(inner.others.remove(i)),
+                        },
+                        next => break next,
+                    }
+                };
+                let Some(spool) = inner.slot(from) else {
                     return Drained::Nothing;
                 };
-                match spool.oldest() {
+                match next {
                     Next::Empty => return Drained::Nothing,
                     Next::Corrupt {
                         records,
@@ -359,7 +400,7 @@ mod enabled {
                         if spool.begin(&entry).is_err() {
                             return Drained::Unreachable;
                         }
-                        entry
+                        (from, entry)
                     }
                 }
             };
@@ -370,7 +411,7 @@ mod enabled {
                     // Refused before any request went out: the entry never reached the
                     // server, so delivering it later is not a resend.
                     if !context.take_unanswered() {
-                        if let Some(spool) = self.lock().spool.as_mut() {
+                        if let Some(spool) = self.lock().slot(from) {
                             let _ = spool.not_sent(&entry);
                         }
                     }
@@ -378,7 +419,7 @@ mod enabled {
                 }
                 spool::Answer::Done { failed } => {
                     // An ack that cannot be written means a resend later, never a loss.
-                    if let Some(spool) = self.lock().spool.as_mut() {
+                    if let Some(spool) = self.lock().slot(from) {
                         let _ = spool.ack(&entry);
                     }
                     let delivered = entry.records - failed;
@@ -394,6 +435,14 @@ mod enabled {
     }
 
     impl Inner {
+        /// This slot (`None`) or another one an earlier run left.
+        fn slot(&mut self, from: Option<usize>) -> Option<&mut Spool> {
+            match from {
+                None => self.spool.as_mut(),
+                Some(i) => self.others.get_mut(i),
+            }
+        }
+
         /// Notes a failed sync once: the spool stops being written.
         fn note_sync(&mut self, result: Result<(), SpoolError>) {
             if let Err(err) = result {
@@ -454,6 +503,74 @@ mod tests {
         fn remote(&self) -> bool {
             true
         }
+    }
+
+    /// Takes everything and counts the records.
+    struct Taker(u64);
+
+    impl Exporter for Taker {
+        fn name(&self) -> &str {
+            "taker"
+        }
+        fn export(&mut self, batch: &Batch) -> Result<(), crate::export::ExportError> {
+            self.0 += batch.len() as u64;
+            Ok(())
+        }
+        fn remote(&self) -> bool {
+            true
+        }
+    }
+
+    fn scores(n: usize) -> Batch {
+        let score = crate::model::Score {
+            id: "s".into(),
+            trace_id: crate::model::TraceId(1),
+            observation_id: None,
+            name: "q".into(),
+            value: crate::model::ScoreValue::Boolean(true),
+            comment: None,
+            timestamp: crate::model::Timestamp(1),
+            session_id: None,
+        };
+        Batch {
+            observations: Vec::new(),
+            scores: (0..n).map(|_| Box::new(score.clone())).collect(),
+        }
+    }
+
+    #[test]
+    fn slots_no_live_process_holds_are_sent_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let slots = dir.path().join("taker");
+        let options = observe_export::spool::SpoolOptions::default();
+        // Slot 2 was left by an earlier run; slot 1 is held by a live process.
+        let mut left =
+            observe_export::spool::Spool::open(&slots.join("2"), options.clone()).unwrap();
+        left.append(&scores(3), false).unwrap();
+        drop(left);
+        let mut live =
+            observe_export::spool::Spool::open(&slots.join("1"), options.clone()).unwrap();
+        live.append(&scores(5), false).unwrap();
+        let settings = SpoolSettings::new(SpoolMode::Fallback, dir.path());
+        let spooler = Spooler::open(&settings, &Taker(0)).unwrap();
+        assert!(spooler.dir().ends_with("taker/0"));
+        assert_eq!(spooler.unacked(), 3);
+        let mut taker = Taker(0);
+        let context = ExportContext::default();
+        match spooler.drain_one(&mut taker, &context) {
+            Drained::Sent {
+                earlier, delivered, ..
+            } => assert!(earlier && delivered == 3),
+            _ => panic!("the earlier slot's entry is sent"),
+        }
+        assert!(matches!(
+            spooler.drain_one(&mut taker, &context),
+            Drained::Nothing
+        ));
+        assert_eq!((taker.0, spooler.unacked()), (3, 0));
+        // The emptied slot's lock is released; the live one's records are its own.
+        drop(observe_export::spool::Spool::open(&slots.join("2"), options).unwrap());
+        assert_eq!(live.unacked(), 5);
     }
 
     #[test]
