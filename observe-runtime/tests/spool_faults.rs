@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use export_support::{accept_all, refused_url, retry_options, Received, Reply, Server};
 use observe_runtime::export::otlp::OtlpExporter;
-use observe_runtime::export::spool::{replay_dir, SpoolOptions};
+use observe_runtime::export::spool::{replay_dir, ReplaySummary, SpoolOptions};
 use observe_runtime::{
     Client, DestinationStats, FlushReport, ObservationUpdate, PipelineSettings, SpoolMode,
     SpoolSettings, Trace,
@@ -121,6 +121,16 @@ impl Langfuse {
     }
 }
 
+/// Sends every slot of the destination's spool under `root`, as `observe push --spool` does.
+fn replay_all(root: &Path, exporter: &mut OtlpExporter) -> ReplaySummary {
+    replay_dir(
+        &root.join(NAME),
+        exporter,
+        SpoolOptions::default(),
+        &mut |_| {},
+    )
+}
+
 /// Flushes until the destination has delivered what earlier runs spooled and its own
 /// spool is empty, or gives up after `rounds` flushes (each bounded).
 fn flush_until_drained(client: &Client, earlier: u64, rounds: usize) -> FlushReport {
@@ -207,19 +217,9 @@ fn two_processes_sharing_a_spool_take_a_slot_each_and_nothing_is_sent_twice() {
 
     let langfuse = Langfuse::start(false);
     let mut exporter = otlp(&langfuse.server.base_url, Duration::from_secs(2));
-    let summary = replay_dir(
-        &dir.path().join(NAME),
-        &mut exporter,
-        SpoolOptions::default(),
-        &mut |_| {},
-    );
+    let summary = replay_all(dir.path(), &mut exporter);
     assert_eq!(summary.delivered, 200, "{summary:?}");
-    let again = replay_dir(
-        &dir.path().join(NAME),
-        &mut exporter,
-        SpoolOptions::default(),
-        &mut |_| {},
-    );
+    let again = replay_all(dir.path(), &mut exporter);
     assert_eq!(again.delivered, 0, "{again:?}");
     let counts = langfuse.counts();
     assert_eq!(counts.len(), 200);
@@ -549,12 +549,7 @@ fn sigkill_twenty_times_in_spool_first_mode_loses_nothing_that_was_on_disk() {
     }
     // What the killed runs left: `observe push --spool` does this.
     let mut exporter = otlp(&langfuse.server.base_url, Duration::from_secs(5));
-    let summary = replay_dir(
-        &dir.path().join(NAME),
-        &mut exporter,
-        SpoolOptions::default(),
-        &mut |_| {},
-    );
+    let summary = replay_all(dir.path(), &mut exporter);
     assert_eq!(summary.remaining, 0, "{summary:?}");
     assert_eq!(summary.dropped_corrupt, 0, "{summary:?}");
     let counts = langfuse.counts();
@@ -607,12 +602,7 @@ fn a_file_size_limit_falls_back_to_counted_drops_and_the_process_exits_cleanly()
     // counted spooled, and no damaged tail to count dropped a second time.
     let langfuse = Langfuse::start(false);
     let mut exporter = otlp(&langfuse.server.base_url, Duration::from_secs(5));
-    let summary = replay_dir(
-        &dir.path().join(NAME),
-        &mut exporter,
-        SpoolOptions::default(),
-        &mut |_| {},
-    );
+    let summary = replay_all(dir.path(), &mut exporter);
     assert_eq!(
         (
             summary.delivered,
