@@ -78,7 +78,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Migrate => store_file::migrate(&path, &out),
         #[cfg(feature = "push")]
         Command::Push(args) => match &args.spool {
-            Some(dir) => push_spool::run(&push_spool::root(Some(dir), &path), &out),
+            Some(dir) => push_spool::run(&push_spool::root(Some(dir), &path), &args, &out),
             None => push_store::run(&path, &out, &args),
         },
         Command::Prices(args) => prices::run(&out, &path, &args),

@@ -73,7 +73,15 @@ pub fn from_args(args: &PushArgs, env: Env<'_>) -> Result<Destination> {
                     vars::SECRET_KEY
                 )
             })?;
-            langfuse(args, env, &public_key, &secret_key, options)
+            let api = match args.api {
+                Some(api) => api,
+                None => match env(vars::API).as_deref().map(str::trim) {
+                    None | Some("otlp") => PushApi::Otlp,
+                    Some("ingestion") => PushApi::Ingestion,
+                    Some(other) => bail!("{}={other}: expected otlp or ingestion", vars::API),
+                },
+            };
+            langfuse(args, env, api, &public_key, &secret_key, options)
         }
         PushTo::Collector => {
             let endpoint = endpoint.ok_or_else(|| {
@@ -86,6 +94,36 @@ pub fn from_args(args: &PushArgs, env: Env<'_>) -> Result<Destination> {
             collector(&endpoint, env, options)
         }
     }
+}
+
+/// The destination whose spool directory is `name` (`langfuse-otlp`, `langfuse-ingestion`
+/// or `otlp`, as the library names them), configured as [`from_args`] configures it: the
+/// same headers, resource and retry deadline.
+pub fn for_spool(name: &str, args: &PushArgs, env: Env<'_>) -> Result<Destination> {
+    let options = http_options(args, env)?;
+    let api = match name {
+        "langfuse-otlp" => PushApi::Otlp,
+        "langfuse-ingestion" => PushApi::Ingestion,
+        "otlp" => {
+            let endpoint = collector_endpoint(args, env).ok_or_else(|| {
+                anyhow!(
+                    "set {} (or pass --endpoint) to push it",
+                    vars::OTLP_ENDPOINT
+                )
+            })?;
+            return collector(&endpoint, env, options);
+        }
+        other => bail!("`{other}` is not a destination observe can push to"),
+    };
+    let (public_key, secret_key) = langfuse_keys(env).ok_or_else(|| {
+        anyhow!(
+            "set {} and {} (and {} unless it is Langfuse Cloud) to push it",
+            vars::PUBLIC_KEY,
+            vars::SECRET_KEY,
+            vars::BASE_URL
+        )
+    })?;
+    langfuse(args, env, api, &public_key, &secret_key, options)
 }
 
 /// The public and secret keys, when both are set.
@@ -129,6 +167,7 @@ fn http_options(args: &PushArgs, env: Env<'_>) -> Result<HttpOptions> {
 fn langfuse(
     args: &PushArgs,
     env: Env<'_>,
+    api: PushApi,
     public_key: &str,
     secret_key: &str,
     options: HttpOptions,
@@ -143,14 +182,6 @@ fn langfuse(
     let shown = redact::url(base_url).into_owned();
     let key = format!("langfuse {shown} {public_key}");
     let environment = env(vars::ENVIRONMENT);
-    let api = match args.api {
-        Some(api) => api,
-        None => match env(vars::API).as_deref().map(str::trim) {
-            None | Some("otlp") => PushApi::Otlp,
-            Some("ingestion") => PushApi::Ingestion,
-            Some(other) => bail!("{}={other}: expected otlp or ingestion", vars::API),
-        },
-    };
     let (exporter, description): (Box<dyn Exporter>, String) = match api {
         PushApi::Otlp => (
             Box::new(

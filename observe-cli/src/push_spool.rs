@@ -7,16 +7,12 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use observe_export::http::HttpOptions;
-use observe_export::ingestion::IngestionExporter;
-use observe_export::otlp::OtlpExporter;
 use observe_export::spool::{replay_dir, ReplaySummary, SpoolOptions};
-use observe_model::export::Exporter;
 use observe_model::vars;
 
+use crate::cli_args::PushArgs;
 use crate::output::{Format, Output};
-
-const DEFAULT_BASE_URL: &str = "https://cloud.langfuse.com";
+use crate::push_destination::{self, process_env};
 
 /// The spool's root: the directory given, else `$OBSERVE_SPOOL_DIR`, else `spool/` beside
 /// the store file.
@@ -32,69 +28,10 @@ pub fn root(given: Option<&Path>, store: &Path) -> PathBuf {
         .map_or_else(|| PathBuf::from("spool"), |p| p.join("spool"))
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
-}
-
-/// The exporter for one destination's spool directory, as the environment configures it
-/// (the same variables the application read), or why there is none.
-fn exporter_for(name: &str) -> Result<Box<dyn Exporter>, String> {
-    let options = HttpOptions::default();
-    let langfuse = || -> Result<(String, String, String), String> {
-        match (env(vars::PUBLIC_KEY), env(vars::SECRET_KEY)) {
-            (Some(pk), Some(sk)) => {
-                let base = env(vars::BASE_URL)
-                    .or_else(|| env(vars::HOST))
-                    .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
-                Ok((base, pk, sk))
-            }
-            _ => Err(format!(
-                "set {} and {} (and {} unless it is Langfuse Cloud) to push it",
-                vars::PUBLIC_KEY,
-                vars::SECRET_KEY,
-                vars::BASE_URL
-            )),
-        }
-    };
-    match name {
-        "langfuse-otlp" => {
-            let (base, pk, sk) = langfuse()?;
-            OtlpExporter::langfuse(&base, &pk, &sk, options)
-                .map(|e| Box::new(e) as Box<dyn Exporter>)
-                .map_err(|e| e.to_string())
-        }
-        "langfuse-ingestion" => {
-            let (base, pk, sk) = langfuse()?;
-            IngestionExporter::new(&base, &pk, &sk, options)
-                .map(|e| Box::new(e) as Box<dyn Exporter>)
-                .map_err(|e| e.to_string())
-        }
-        "otlp" => {
-            let endpoint = env(vars::OTLP_TRACES_ENDPOINT)
-                .or_else(|| {
-                    env(vars::OTLP_ENDPOINT)
-                        .map(|base| format!("{}/v1/traces", base.trim_end_matches('/')))
-                })
-                .ok_or_else(|| format!("set {} to push it", vars::OTLP_ENDPOINT))?;
-            let headers: Vec<(String, String)> = env(vars::OTLP_TRACES_HEADERS)
-                .or_else(|| env(vars::OTLP_HEADERS))
-                .unwrap_or_default()
-                .split(',')
-                .filter_map(|kv| kv.split_once('='))
-                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
-                .collect();
-            OtlpExporter::collector(&endpoint, &headers, options)
-                .map(|e| Box::new(e) as Box<dyn Exporter>)
-                .map_err(|e| e.to_string())
-        }
-        other => Err(format!(
-            "`{other}` is not a destination observe can push to"
-        )),
-    }
-}
-
-/// Pushes every destination's spool under `root`; fails when something was left unsent.
-pub fn run(root: &Path, out: &Output) -> Result<()> {
+/// Pushes every destination's spool under `root`, each configured as `observe push`
+/// configures it (`args`: `--endpoint`, `--base-url`, `--retry-deadline`); fails when
+/// something was left unsent.
+pub fn run(root: &Path, args: &PushArgs, out: &Output) -> Result<()> {
     if !root.is_dir() {
         bail!(
             "no spool at {} (set {} or pass the directory: observe push --spool DIR)",
@@ -111,10 +48,10 @@ pub fn run(root: &Path, out: &Output) -> Result<()> {
     let mut rows = Vec::new();
     let mut left = false;
     for name in names {
-        let mut exporter = match exporter_for(&name) {
-            Ok(e) => e,
+        let mut exporter = match push_destination::for_spool(&name, args, &process_env) {
+            Ok(d) => d.exporter,
             Err(why) => {
-                eprintln!("observe push: {name}: not pushed: {why}");
+                eprintln!("observe push: {name}: not pushed: {why:#}");
                 left = true;
                 continue;
             }

@@ -268,7 +268,7 @@ impl Sender {
         tracing::warn!(
             destination = %target.destination,
             "observe: {} answered 413 (request too large) to {bytes} bytes: batches are split \
-             in halves, not retried as they were; a record too large on its own is counted \
+             in halves; a record too large on its own is counted \
              failed (later 413s of this episode are logged at debug level)",
             target.shown_url()
         );
@@ -349,7 +349,9 @@ impl Sender {
                 });
             }
             let timeout = self.options.timeout.min(left);
+            self.context.note_request(true);
             let outcome = Self::attempt(&client, target, extra, body, timeout);
+            self.context.note_request(false);
             if matches!(outcome, Attempt::Final(ExportError::Unavailable { .. })) {
                 // Only a request with no answer ends that way (see `attempt`).
                 self.context.note_unanswered();

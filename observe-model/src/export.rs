@@ -181,6 +181,8 @@ pub struct ExportContext {
     retried: Arc<AtomicU64>,
     /// A request of the last batch got no answer: the server may have taken it.
     unanswered: Arc<std::sync::atomic::AtomicBool>,
+    /// A request is out and its answer (or its failure) has not come back yet.
+    open: Arc<std::sync::atomic::AtomicBool>,
     /// Nanoseconds after [`EPOCH`]; `u64::MAX` when no deadline is set.
     deadline: Arc<AtomicU64>,
 }
@@ -193,6 +195,7 @@ impl Default for ExportContext {
         ExportContext {
             retried: Arc::new(AtomicU64::new(0)),
             unanswered: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            open: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             deadline: Arc::new(AtomicU64::new(u64::MAX)),
         }
     }
@@ -221,6 +224,26 @@ impl ExportContext {
     /// ```
     pub fn note_unanswered(&self) {
         self.unanswered.store(true, Ordering::Relaxed);
+    }
+
+    /// Notes that a request goes out (`true`) or that it came back, answered or failed
+    /// (`false`): a batch taken away while one is out may have reached the destination.
+    ///
+    /// ```
+    /// use observe_model::export::ExportContext;
+    /// let context = ExportContext::default();
+    /// context.note_request(true);
+    /// assert!(context.request_open());
+    /// context.note_request(false);
+    /// assert!(!context.request_open());
+    /// ```
+    pub fn note_request(&self, open: bool) {
+        self.open.store(open, Ordering::Release);
+    }
+
+    /// Whether a request is out now (see [`ExportContext::note_request`]).
+    pub fn request_open(&self) -> bool {
+        self.open.load(Ordering::Acquire)
     }
 
     /// Whether a request went unanswered since the last call (and forgets it).

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use export_support::{accept_all, refused_url, retry_options, Received, Reply, Server};
 use observe_runtime::export::otlp::OtlpExporter;
-use observe_runtime::export::spool::{replay_dir, SpoolOptions};
+use observe_runtime::export::spool::{replay_dir, ReplaySummary, SpoolOptions};
 use observe_runtime::{
     Client, DestinationStats, FlushReport, ObservationUpdate, PipelineSettings, SpoolMode,
     SpoolSettings, Trace,
@@ -121,6 +121,16 @@ impl Langfuse {
     }
 }
 
+/// Sends every slot of the destination's spool under `root`, as `observe push --spool` does.
+fn replay_all(root: &Path, exporter: &mut OtlpExporter) -> ReplaySummary {
+    replay_dir(
+        &root.join(NAME),
+        exporter,
+        SpoolOptions::default(),
+        &mut |_| {},
+    )
+}
+
 /// Flushes until the destination has delivered what earlier runs spooled and its own
 /// spool is empty, or gives up after `rounds` flushes (each bounded).
 fn flush_until_drained(client: &Client, earlier: u64, rounds: usize) -> FlushReport {
@@ -159,8 +169,9 @@ fn langfuse_down_for_a_whole_run_then_the_next_run_delivers_every_record_once() 
         (600, 20, 0),
         "{next:?}"
     );
-    // Connections were refused: only the batch in flight at the first run's shutdown
-    // deadline (16 records at most) may have reached the server, as far as it could tell.
+    // Connections were refused, so nothing reached the server. Only a batch whose last
+    // attempt the shutdown deadline cut short (its timeout ran out before the refusal came)
+    // cannot be told apart from an unanswered request: at most one batch (16 records).
     assert!(next.resent <= 16, "{next:?}");
     let counts = langfuse.counts();
     for tag in ["down", "next"] {
@@ -206,19 +217,9 @@ fn two_processes_sharing_a_spool_take_a_slot_each_and_nothing_is_sent_twice() {
 
     let langfuse = Langfuse::start(false);
     let mut exporter = otlp(&langfuse.server.base_url, Duration::from_secs(2));
-    let summary = replay_dir(
-        &dir.path().join(NAME),
-        &mut exporter,
-        SpoolOptions::default(),
-        &mut |_| {},
-    );
+    let summary = replay_all(dir.path(), &mut exporter);
     assert_eq!(summary.delivered, 200, "{summary:?}");
-    let again = replay_dir(
-        &dir.path().join(NAME),
-        &mut exporter,
-        SpoolOptions::default(),
-        &mut |_| {},
-    );
+    let again = replay_all(dir.path(), &mut exporter);
     assert_eq!(again.delivered, 0, "{again:?}");
     let counts = langfuse.counts();
     assert_eq!(counts.len(), 200);
@@ -548,12 +549,7 @@ fn sigkill_twenty_times_in_spool_first_mode_loses_nothing_that_was_on_disk() {
     }
     // What the killed runs left: `observe push --spool` does this.
     let mut exporter = otlp(&langfuse.server.base_url, Duration::from_secs(5));
-    let summary = replay_dir(
-        &dir.path().join(NAME),
-        &mut exporter,
-        SpoolOptions::default(),
-        &mut |_| {},
-    );
+    let summary = replay_all(dir.path(), &mut exporter);
     assert_eq!(summary.remaining, 0, "{summary:?}");
     assert_eq!(summary.dropped_corrupt, 0, "{summary:?}");
     let counts = langfuse.counts();
@@ -602,10 +598,24 @@ fn a_file_size_limit_falls_back_to_counted_drops_and_the_process_exits_cleanly()
         .map(|p| p.metadata().unwrap().len())
         .sum();
     assert!(on_disk <= 100_000 * 2, "{on_disk}");
+    // A write the limit cut short was cut back off: the next reader finds every record
+    // counted spooled, and no damaged tail to count dropped a second time.
+    let langfuse = Langfuse::start(false);
+    let mut exporter = otlp(&langfuse.server.base_url, Duration::from_secs(5));
+    let summary = replay_all(dir.path(), &mut exporter);
+    assert_eq!(
+        (
+            summary.delivered,
+            summary.dropped_corrupt,
+            summary.remaining
+        ),
+        (spooled, 0, 0),
+        "{summary:?}"
+    );
 }
 
 /// A `429` asking to wait past the retry deadline holds the destination as a whole: the next
-/// batches are not sent at once (they were: 5 requests in 0.36 s after "wait 60 s"), and with
+/// batches are not sent at once, and with
 /// the spool they wait on disk rather than fail.
 #[test]
 fn a_retry_after_past_the_deadline_holds_the_whole_destination_and_the_batches_wait_on_disk() {
@@ -631,7 +641,7 @@ fn a_retry_after_past_the_deadline_holds_the_whole_destination_and_the_batches_w
 }
 
 /// A server slower than the request timeout takes the batch, but the answer never comes: the
-/// request is not retried blindly (it received four copies before); with the spool the batch
+/// request is not retried blindly; with the spool the batch
 /// waits on disk marked as maybe sent, goes once more when the server is quick again, and
 /// that copy is counted as `resent`.
 #[test]

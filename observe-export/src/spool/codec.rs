@@ -202,6 +202,10 @@ fn details_back(d: WireDetails) -> ObservationDetails {
 }
 
 /// Encodes a batch as an entry's payload.
+/// Fewer bytes than any one record takes in a payload (the field names alone take more):
+/// what a damaged entry's unchecked record count is held to.
+pub(crate) const MIN_RECORD_BYTES: u64 = 64;
+
 pub(crate) fn encode(batch: &Batch) -> Vec<u8> {
     let wire = WireBatch {
         o: batch
@@ -362,6 +366,44 @@ mod tests {
             &back.observations[0].trace,
             &back.observations[1].trace
         ));
+    }
+
+    #[test]
+    fn every_record_takes_at_least_min_record_bytes() {
+        let empty = encode(&Batch::default()).len() as u64;
+        let score = Score {
+            id: String::new(),
+            trace_id: TraceId(0),
+            observation_id: None,
+            name: String::new(),
+            value: ScoreValue::Boolean(true),
+            comment: None,
+            timestamp: Timestamp(0),
+            session_id: None,
+        };
+        let observation = Observation {
+            trace_id: TraceId(0),
+            id: SpanId(0),
+            parent_id: None,
+            name: "".into(),
+            kind: ObservationType::Span,
+            level: Level::Default,
+            start: Timestamp(0),
+            end: Timestamp(0),
+            details: None,
+            trace: Arc::new(TraceAttributes::default()),
+        };
+        let scores = Batch {
+            observations: Vec::new(),
+            scores: vec![Box::new(score.clone()), Box::new(score)],
+        };
+        let observations = Batch {
+            observations: vec![Box::new(observation.clone()), Box::new(observation)],
+            scores: Vec::new(),
+        };
+        for batch in [scores, observations] {
+            assert!(encode(&batch).len() as u64 >= empty + 2 * MIN_RECORD_BYTES);
+        }
     }
 
     #[test]

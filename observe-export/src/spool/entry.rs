@@ -45,7 +45,8 @@ pub(crate) enum Found {
     /// The offset is the segment's end.
     End,
     /// A tail cut short (a crash mid-write) or bytes that are not an entry; `records` is the
-    /// header's count when the header itself was whole (a guess, since it is unchecked).
+    /// header's count when the header itself was whole (a guess, since it is unchecked),
+    /// held to what the bytes on disk could hold, so a damaged count cannot claim billions.
     Bad { records: u32, why: &'static str },
 }
 
@@ -75,7 +76,9 @@ pub(crate) fn read_at(file: &mut File, offset: u64, file_len: u64) -> Found {
             why: "impossible length",
         };
     }
-    if file_len - offset - HEADER < u64::from(len) {
+    let present = (file_len - offset - HEADER).min(u64::from(len));
+    let records = plausible(records, present);
+    if present < u64::from(len) {
         return Found::Bad {
             records,
             why: "truncated entry",
@@ -100,6 +103,32 @@ pub(crate) fn read_at(file: &mut File, offset: u64, file_len: u64) -> Found {
         payload,
         len: HEADER + u64::from(len),
     }
+}
+
+/// The record count and whole length of the entry at `offset`, from its header alone (the
+/// payload is neither read nor checked): `None` when the header is cut short, unreadable or
+/// names a length the segment does not hold. Counting what is left at open this way reads
+/// 16 bytes an entry, not the whole spool.
+pub(crate) fn header_at(file: &mut File, offset: u64, file_len: u64) -> Option<(u32, u64)> {
+    if file_len.checked_sub(offset)? < HEADER {
+        return None;
+    }
+    let mut header = [0u8; HEADER as usize];
+    file.seek(SeekFrom::Start(offset)).ok()?;
+    file.read_exact(&mut header).ok()?;
+    let word = |i: usize| u32::from_le_bytes(header[i * 4..i * 4 + 4].try_into().unwrap_or([0; 4]));
+    let (len, records) = (word(0), word(1));
+    let whole = HEADER + u64::from(len);
+    if len > MAX_PAYLOAD || file_len - offset < whole {
+        return None;
+    }
+    Some((plausible(records, u64::from(len)), whole))
+}
+
+/// `records` held to what `bytes` of payload can hold.
+fn plausible(records: u32, bytes: u64) -> u32 {
+    let most = bytes / super::codec::MIN_RECORD_BYTES;
+    records.min(u32::try_from(most).unwrap_or(u32::MAX))
 }
 
 /// After a bad stretch starting at `offset`, the offset of the next whole entry whose

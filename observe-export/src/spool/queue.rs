@@ -108,9 +108,21 @@ pub struct Spool {
     own_from: Position,
     segments: BTreeMap<u64, Segment>,
     writer: Option<(u64, File)>,
+    /// Where the entry being sent starts (between [`Spool::begin`] and its answer): the
+    /// full policy never deletes its segment, so its records are counted once.
+    sending: Option<Sending>,
     bytes: u64,
     dirty: bool,
     last_sync: Instant,
+}
+
+/// The entry between [`Spool::begin`] and its answer.
+#[derive(Clone, Copy)]
+struct Sending {
+    start: Position,
+    end: Position,
+    /// It was marked possibly sent before this send began.
+    maybe_sent: bool,
 }
 
 const CURSOR: &str = "cursor";
@@ -127,6 +139,27 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SpoolError + '_ {
 
 fn segment_name(id: u64) -> String {
     format!("{id:016}.seg")
+}
+
+/// The id of a segment file the spool wrote: exactly 16 digits and `.seg`. Any other name
+/// is not the spool's, so a hand-made `99999999999999999999.seg` cannot push the numbering
+/// to its end.
+fn segment_id(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(".seg")?;
+    if digits.len() != 16 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// The segment after `id`; ids have 16 digits, so this never comes near `u64::MAX`.
+fn after(id: u64) -> u64 {
+    id.saturating_add(1)
+}
+
+/// Makes a file created or removed in `dir` survive a power loss.
+fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
 }
 
 fn encode_cursor(acked: Position, inflight: Position) -> [u8; CURSOR_LEN] {
@@ -211,11 +244,7 @@ impl Spool {
         for item in fs::read_dir(dir).map_err(io(dir))? {
             let item = item.map_err(io(dir))?;
             let name = item.file_name();
-            let Some(id) = name
-                .to_str()
-                .and_then(|n| n.strip_suffix(".seg"))
-                .and_then(|n| n.parse::<u64>().ok())
-            else {
+            let Some(id) = name.to_str().and_then(segment_id) else {
                 continue;
             };
             let path = item.path();
@@ -238,32 +267,41 @@ impl Spool {
         } else {
             acked
         };
-        let next_id = segments.keys().next_back().map_or(1, |id| id + 1);
-        let own_from = Position {
+        // A mark past every segment on disk (segments deleted by hand, or a damaged tail
+        // skipped before anything followed it) means nothing on disk is left to send: bring
+        // both marks back to where the next segment starts, so what this opening writes is
+        // read rather than hidden behind them.
+        let next_id = segments.keys().next_back().map_or(1, |&id| after(id));
+        let end = Position {
             segment: next_id,
             offset: 0,
         };
+        let (acked, inflight) = (acked.min(end), inflight.max(acked).min(end));
+        let own_from = end;
         let mut spool = Spool {
             dir: dir.to_owned(),
             options,
             _lock: lock,
             cursor_file,
             acked,
-            inflight: inflight.max(acked),
+            inflight,
             read: acked,
             own_from,
             bytes: segments.values().map(|s| s.len).sum(),
             segments,
             writer: None,
+            sending: None,
             dirty: false,
             last_sync: Instant::now(),
         };
         spool.count_unacked();
+        sync_dir(dir)?;
         Ok(spool)
     }
 
-    /// Counts, per segment, the records of entries from `acked` on (a damaged entry by what
-    /// its header claims, as reading will).
+    /// Counts, per segment, the records of entries from `acked` on, by their headers (a
+    /// damaged entry by what its header claims, as reading will; a payload's checksum is
+    /// checked when it is read for sending, not here).
     fn count_unacked(&mut self) {
         let acked = self.acked;
         for (&id, seg) in self.segments.iter_mut() {
@@ -275,6 +313,11 @@ impl Spool {
             };
             let mut offset = if id == acked.segment { acked.offset } else { 0 };
             loop {
+                if let Some((records, len)) = entry::header_at(&mut file, offset, seg.len) {
+                    seg.unacked += u64::from(records);
+                    offset += len;
+                    continue;
+                }
                 match entry::read_at(&mut file, offset, seg.len) {
                     Found::End => break,
                     Found::Entry { records, len, .. } => {
@@ -351,8 +394,10 @@ impl Spool {
             .get_mut(id)
             .ok_or(SpoolError::Full { records })?;
         if let Err(e) = file.write_all(&bytes) {
-            // A partial write leaves a tail the reader skips as truncated; the segment is
-            // not appended to again.
+            // Cut a partial entry off again: its records are counted dropped here, and a
+            // tail left behind would be counted dropped a second time by the next reader.
+            // The segment is not appended to again.
+            let _ = file.set_len(seg.len);
             let path = seg.path.clone();
             self.writer = None;
             return Err(io(&path)(e));
@@ -372,19 +417,27 @@ impl Spool {
         if let Some((_, file)) = self.writer.take() {
             file.sync_data().map_err(io(&self.dir))?;
         }
+        // Past every segment and both marks: a segment numbered behind a mark would never
+        // be read.
         let id = self
             .segments
             .keys()
             .next_back()
-            .map_or(self.own_from.segment, |last| {
-                (last + 1).max(self.own_from.segment)
-            });
+            .map_or(self.own_from.segment, |&last| after(last))
+            .max(self.own_from.segment)
+            .max(after(self.acked.max(self.inflight).segment));
         let path = self.dir.join(segment_name(id));
+        if segment_id(&segment_name(id)).is_none() {
+            return Err(io(&path)(std::io::Error::other(
+                "the spool's segment numbers are used up",
+            )));
+        }
         let file = OpenOptions::new()
             .create_new(true)
             .append(true)
             .open(&path)
             .map_err(io(&path))?;
+        sync_dir(&self.dir)?;
         self.segments.insert(
             id,
             Segment {
@@ -398,13 +451,15 @@ impl Spool {
     }
 
     /// Deletes the oldest segment (after rolling the writer off it if it is the only one),
-    /// counting its unacked records; false when there is nothing to evict.
+    /// counting its unacked records; false when there is nothing to evict. The segment of
+    /// the entry being sent is kept: its records are counted by the send's answer.
     fn evict_oldest(&mut self, evicted: &mut Evicted) -> Result<bool, SpoolError> {
-        let Some(&oldest) = self.segments.keys().next() else {
+        let sending = self.sending.map(|s| s.start.segment);
+        let Some(&oldest) = self.segments.keys().find(|&&id| Some(id) != sending) else {
             return Ok(false);
         };
         if self.writer.as_ref().is_some_and(|(id, _)| *id == oldest) {
-            if self.segments.len() == 1 && self.segments[&oldest].len == 0 {
+            if self.segments[&oldest].len == 0 {
                 return Ok(false);
             }
             self.roll()?;
@@ -429,9 +484,9 @@ impl Spool {
     fn skip_to_after(&mut self, id: u64) -> Result<(), SpoolError> {
         let next = self
             .segments
-            .range(id + 1..)
+            .range(after(id)..)
             .next()
-            .map_or(id + 1, |(k, _)| *k);
+            .map_or(after(id), |(k, _)| *k);
         let to = Position {
             segment: next,
             offset: 0,
@@ -445,6 +500,19 @@ impl Spool {
     /// The oldest entry not yet acked; skips (and reports) a corrupt or truncated stretch,
     /// which ends that segment for reading.
     pub fn oldest(&mut self) -> Next {
+        let next = self.read_oldest();
+        if matches!(next, Next::Empty) {
+            // Everything readable was handed out and acked (an entry handed out and not
+            // acked is handed out again, never `Empty`): a count left over (a header that
+            // claimed more than reading found) is not records waiting.
+            for seg in self.segments.values_mut() {
+                seg.unacked = 0;
+            }
+        }
+        next
+    }
+
+    fn read_oldest(&mut self) -> Next {
         loop {
             let Some((&id, seg)) = self.segments.range(self.read.segment..).next() else {
                 return Next::Empty;
@@ -468,11 +536,11 @@ impl Spool {
             match read {
                 Found::End => {
                     let is_writer = self.writer.as_ref().is_some_and(|(w, _)| *w == id);
-                    if is_writer || self.segments.range(id + 1..).next().is_none() {
+                    if is_writer || self.segments.range(after(id)..).next().is_none() {
                         return Next::Empty;
                     }
                     self.read = Position {
-                        segment: id + 1,
+                        segment: after(id),
                         offset: 0,
                     };
                 }
@@ -556,6 +624,11 @@ impl Spool {
 
     /// Marks `entry` in flight: after a crash from here until its ack, it counts as resent.
     pub fn begin(&mut self, entry: &Entry) -> Result<(), SpoolError> {
+        self.sending = Some(Sending {
+            start: entry.start,
+            end: entry.end,
+            maybe_sent: entry.maybe_sent,
+        });
         if entry.end > self.inflight {
             self.inflight = entry.end;
             self.write_cursor()?;
@@ -565,6 +638,7 @@ impl Spool {
 
     /// Marks `entry` done (the destination took or refused it): it is never handed out again.
     pub fn ack(&mut self, entry: &Entry) -> Result<(), SpoolError> {
+        self.sending = None;
         if entry.end <= self.acked {
             return Ok(());
         }
@@ -576,6 +650,47 @@ impl Spool {
         self.write_cursor()?;
         self.delete_passed();
         Ok(())
+    }
+
+    /// Takes back [`Spool::begin`] for an entry the destination never received (the
+    /// connection was refused, no request went unanswered): it stays unacked, and a later
+    /// delivery, by this process or the next, is not counted as resent. An entry that was
+    /// already possibly sent before keeps that mark.
+    ///
+    /// ```
+    /// use observe_export::spool::{Next, Spool, SpoolOptions};
+    /// use observe_model::export::Batch;
+    /// let dir = std::env::temp_dir().join(format!("observe-spool-unsent-{}", std::process::id()));
+    /// let _ = std::fs::remove_dir_all(&dir);
+    /// let mut spool = Spool::open(&dir, SpoolOptions::default()).unwrap();
+    /// spool.append(&Batch::default(), false).unwrap();
+    /// let Next::Entry(entry) = spool.oldest() else { panic!() };
+    /// spool.begin(&entry).unwrap();
+    /// spool.not_sent(&entry).unwrap();
+    /// let Next::Entry(again) = spool.oldest() else { panic!() };
+    /// assert!(!again.maybe_sent);
+    /// ```
+    pub fn not_sent(&mut self, entry: &Entry) -> Result<(), SpoolError> {
+        self.sending = Some(Sending {
+            start: entry.start,
+            end: entry.end,
+            maybe_sent: entry.maybe_sent,
+        });
+        self.none_in_flight_sent()
+    }
+
+    /// [`Spool::not_sent`] for the entry begun and not yet answered, if there is one: for
+    /// a caller that knows no request of it is out (a send cut short by a deadline before
+    /// anything was answered) and closes the spool before the answer comes.
+    pub fn none_in_flight_sent(&mut self) -> Result<(), SpoolError> {
+        let Some(sending) = self.sending.take() else {
+            return Ok(());
+        };
+        if sending.maybe_sent || self.inflight != sending.end {
+            return Ok(());
+        }
+        self.inflight = sending.start.max(self.acked);
+        self.write_cursor()
     }
 
     /// Deletes the segments wholly behind the ack mark (not the one being written).
@@ -624,6 +739,13 @@ impl Spool {
         self.dirty = false;
         self.last_sync = Instant::now();
         Ok(())
+    }
+
+    /// Something was written or marked since the last [`Spool::sync`]: a timer that calls
+    /// `sync` every fsync interval while this holds keeps the window a power loss can cost
+    /// within that interval, whatever else the process is doing.
+    pub fn needs_sync(&self) -> bool {
+        self.dirty
     }
 
     /// Syncs when something was written more than the fsync interval ago.

@@ -241,8 +241,8 @@ pub const SETTINGS: &[Setting] = &[
         vars::SPOOL,
         "off",
         "`on`: what Langfuse or the collector cannot take in time waits on disk and is sent \
-         later; `first`: every record is written there first and shutdown returns once it is \
-         on disk (RELIABILITY.md)",
+         later; `first`: every record is written there first and shutdown returns half a second \
+         after (RELIABILITY.md)",
         |c, v| {
             c.spool.mode = v.parse().map_err(|e: String| invalid(vars::SPOOL, v, &e))?;
             Ok(())

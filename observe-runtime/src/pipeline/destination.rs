@@ -21,16 +21,16 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::budget::Budget;
-use super::spooling::{Appended, Drained, SpoolMode, SpoolSettings, Spooler};
+use super::spooling::{nothing_out, Appended, Drained, SpoolMode, SpoolSettings, Spooler};
 use crate::export::{Batch, ExportContext, ExportError, Exporter};
 
 /// The first wait before the spool is tried again after the destination did not answer;
 /// it doubles up to [`SPOOL_BACKOFF_MAX`].
 const SPOOL_BACKOFF_MIN: Duration = Duration::from_millis(200);
 const SPOOL_BACKOFF_MAX: Duration = Duration::from_secs(30);
-/// How long a spool-first shutdown waits for the destination's thread to make progress
-/// delivering what is on disk before it leaves the rest there.
-const SPOOL_FIRST_STALL: Duration = Duration::from_millis(750);
+/// How long a spool-first shutdown gives the destination's thread to deliver what is on
+/// disk (less when less of the deadline is left); the rest waits there for the next run.
+const SPOOL_FIRST_GRACE: Duration = Duration::from_millis(500);
 /// How often an idle destination with a spool looks at its fsync interval.
 const SPOOL_SYNC_TICK: Duration = Duration::from_millis(100);
 
@@ -251,35 +251,21 @@ impl Destination {
     }
 
     /// Waits for the thread to end, until `deadline`; true when it did. Spool-first, the
-    /// records are on disk already: the thread delivers them while the destination answers,
-    /// and once 0.75 s passes without progress (or at the deadline) the spool is closed and
-    /// this returns, whatever the network does (a send under way
-    /// goes on until the process exits; its entry is marked in flight, so a replay counts
-    /// it as resent).
+    /// records are on disk already: the thread gets a short grace (0.5 s, or what is left
+    /// of the deadline if less) to deliver them, then the spool is closed and this returns,
+    /// whatever the network does (a send under way goes on until the process exits; its
+    /// entry stays marked in flight if a request of it may have reached the server, so a
+    /// replay counts it as resent).
     pub(crate) fn wait_ended(&self, deadline: Instant) -> bool {
         if let Some(spool) = self.spool.as_ref().filter(|s| s.mode() == SpoolMode::First) {
-            // The thread delivers what is on disk while the destination keeps answering
-            // (until the deadline); once a stall passes without progress, what is left stays
-            // on disk for the next run.
-            let mut left = spool.unacked();
-            loop {
-                let until = deadline.min(Instant::now() + SPOOL_FIRST_STALL);
-                match self.ended.recv_deadline(until) {
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-                    _ => {
-                        if let Some(join) = lock(&self.join).take() {
-                            let _ = join.join();
-                        }
-                        break;
-                    }
+            let until = deadline.min(Instant::now() + SPOOL_FIRST_GRACE);
+            let ended = self.ended.recv_deadline(until);
+            if !matches!(ended, Err(crossbeam_channel::RecvTimeoutError::Timeout)) {
+                if let Some(join) = lock(&self.join).take() {
+                    let _ = join.join();
                 }
-                let now_left = spool.unacked();
-                if now_left >= left || Instant::now() >= deadline {
-                    break;
-                }
-                left = now_left;
             }
-            spool.release();
+            spool.release(nothing_out(&self.context));
             return true;
         }
         match self.ended.recv_deadline(deadline) {
@@ -294,39 +280,45 @@ impl Destination {
     }
 
     /// At the shutdown deadline: spools what this destination still had (queued, and in
-    /// flight: its answer may never come, so it is marked as maybe sent) when it has a
+    /// flight: marked as maybe sent when a request of it is out or went unanswered) when it has a
     /// spool, counts the rest as dropped, once, and returns how many were spooled and how
     /// many dropped.
     pub(crate) fn settle(&self) -> (u64, u64) {
-        {
-            // Settled before the queue is emptied: a thread that then finds it empty leaves
-            // the spool open for the appends below (see `run`).
-            let mut tally = lock(&self.tally);
-            if tally.settled {
-                return (0, 0);
-            }
-            tally.settled = true;
-        }
         let (current, queued) = {
             let mut queue = lock(&self.queue);
+            {
+                // Settled with the queue locked, before it is emptied: a thread that then
+                // finds it empty leaves the spool open for the appends below, and one that
+                // took its batch counted it first (see `run`).
+                let mut tally = lock(&self.tally);
+                if tally.settled {
+                    return (0, 0);
+                }
+                tally.settled = true;
+            }
             let items: Vec<Item> = queue.items.drain(..).collect();
             (queue.current.take(), items)
         };
         let mut tally = lock(&self.tally);
         let before = tally.spooled;
         if let Some(spool) = &self.spool {
-            let batches = current
-                .iter()
-                .map(|b| (b, true))
-                .chain(queued.iter().filter_map(|item| match item {
-                    Item::Batch(b) => Some((b, false)),
-                    Item::Flush(_) => None,
-                }));
+            // The batch (or spool entry) being sent may have reached the server only if a
+            // request of it went unanswered or is still out; refused connections leave it
+            // unsent.
+            let nothing_out = nothing_out(&self.context);
+            let batches =
+                current
+                    .iter()
+                    .map(|b| (b, !nothing_out))
+                    .chain(queued.iter().filter_map(|item| match item {
+                        Item::Batch(b) => Some((b, false)),
+                        Item::Flush(_) => None,
+                    }));
             for (batch, maybe_sent) in batches {
                 let appended = spool.append(&batch.batch, maybe_sent);
                 self.count_appended(&mut tally, appended);
             }
-            spool.release();
+            spool.release(nothing_out);
         }
         let pending = tally
             .handed
@@ -404,7 +396,7 @@ impl Destination {
                         if let Some(spool) =
                             self.spool.as_ref().filter(|_| !lock(&self.tally).settled)
                         {
-                            spool.release();
+                            spool.release(nothing_out(&self.context));
                         }
                         if let Err(err) = exporter.shutdown() {
                             tracing::warn!(destination = %self.name, "observe: {err}");
@@ -453,16 +445,17 @@ impl Destination {
                         Some(exporter.export(&batch.batch))
                     };
                     // Whoever takes `current` counts the batch: this thread, or `settle` at
-                    // the shutdown deadline (then the answer changes nothing).
-                    let mine = {
-                        let mut queue = lock(&self.queue);
-                        queue.records -= n;
-                        queue.bytes -= batch.charge;
-                        queue.current.take().is_some()
-                    };
-                    if mine {
+                    // the shutdown deadline (then the answer changes nothing). The queue
+                    // stays locked until it is counted: `settle` settles under the same
+                    // lock, so it cannot come between (the batch would be neither spooled
+                    // by this thread nor seen by `settle`).
+                    let mut queue = lock(&self.queue);
+                    queue.records -= n;
+                    queue.bytes -= batch.charge;
+                    if queue.current.take().is_some() {
                         self.settle_batch(&batch, result, &mut retry_spool_at, backoff);
                     }
+                    drop(queue);
                 }
                 Some(Item::Flush(reply)) => {
                     if let Err(err) = exporter.flush() {
@@ -506,12 +499,17 @@ impl Destination {
         }
     }
 
-    /// Sends the spool's oldest entry; false when the destination did not answer.
+    /// Sends the spool's oldest entry; false when the destination did not answer, or when
+    /// nothing could be read though records are counted on disk (then the loop backs off
+    /// rather than spin).
     fn drain_spool(&self, exporter: &mut dyn Exporter) -> bool {
         let Some(spool) = &self.spool else {
             return true;
         };
-        let drained = spool.drain_one(exporter);
+        let drained = spool.drain_one(exporter, &self.context);
+        if matches!(drained, Drained::Nothing) {
+            return spool.unacked() == 0;
+        }
         let mut tally = lock(&self.tally);
         match drained {
             Drained::Nothing => true,

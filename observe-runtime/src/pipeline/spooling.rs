@@ -3,9 +3,9 @@
 //! accepted and nothing is spooled, with one warning).
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crate::export::{Batch, Exporter};
+use crate::export::{Batch, ExportContext, Exporter};
 
 /// When records go to the durable spool.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -19,7 +19,8 @@ pub enum SpoolMode {
     /// instead of being dropped (`OBSERVE_SPOOL=on`).
     Fallback,
     /// Every record of a remote destination is appended to the spool first; a thread sends
-    /// from it, and shutdown returns once the records are on disk (`OBSERVE_SPOOL=first`).
+    /// from it; shutdown gives delivery half a second, then returns, the rest on disk
+    /// (`OBSERVE_SPOOL=first`).
     First,
 }
 
@@ -72,7 +73,8 @@ pub struct SpoolSettings {
     pub mode: SpoolMode,
     /// The spool's root: one subdirectory per destination (`OBSERVE_SPOOL_DIR`).
     pub dir: PathBuf,
-    /// Bytes one destination's spool takes at most (`OBSERVE_SPOOL_MAX_BYTES`).
+    /// Bytes one slot of a destination's spool takes at most (`OBSERVE_SPOOL_MAX_BYTES`):
+    /// a slot per process using the spool at a time, up to 8 of them.
     pub max_bytes: u64,
     /// When full, delete the oldest records rather than refuse the new ones
     /// (`OBSERVE_SPOOL_FULL=drop-oldest`); either way the records are counted as dropped.
@@ -92,7 +94,7 @@ impl Default for SpoolSettings {
 }
 
 impl SpoolSettings {
-    /// `mode` in `dir`, with the default bound (256 MiB per destination), full policy
+    /// `mode` in `dir`, with the default bound (256 MiB per slot), full policy
     /// (drop the newest) and fsync interval (500 ms).
     ///
     /// ```
@@ -109,6 +111,22 @@ impl SpoolSettings {
             fsync_interval: Duration::from_millis(500),
         }
     }
+}
+
+/// Longest a shutdown waits, at its deadline, for a request under way to come back (its
+/// timeout ends at the deadline): then whether the batch may have reached the server is
+/// known rather than guessed.
+const REQUEST_GRACE: Duration = Duration::from_millis(100);
+
+/// True when the batch (or spool entry) being sent cannot have reached the server: no
+/// request of it is out and none went unanswered (connections refused, or not sent at
+/// all). Takes the exporter's note of an unanswered request.
+pub(crate) fn nothing_out(context: &ExportContext) -> bool {
+    let until = Instant::now() + REQUEST_GRACE;
+    while context.request_open() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    !context.request_open() && !context.take_unanswered()
 }
 
 /// What appending a batch did, in records.
@@ -148,7 +166,7 @@ pub(crate) use enabled::Spooler;
 
 #[cfg(feature = "spool")]
 mod enabled {
-    use std::sync::{Mutex, MutexGuard, PoisonError};
+    use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
     use observe_export::spool::{self, FullPolicy, Next, Spool, SpoolError, SpoolOptions};
 
@@ -160,12 +178,16 @@ mod enabled {
     pub(crate) struct Spooler {
         mode: SpoolMode,
         dir: std::path::PathBuf,
-        inner: Mutex<Inner>,
+        inner: Arc<Mutex<Inner>>,
     }
 
     struct Inner {
         /// `None` once released: the slot's lock goes with it, for the next client.
         spool: Option<Spool>,
+        /// The destination's other slots that no live process held at open and that hold
+        /// records an earlier run left: sent after this slot's own, each closed (its lock
+        /// released) once empty.
+        others: Vec<Spool>,
         broken: bool,
     }
 
@@ -184,24 +206,37 @@ mod enabled {
                     FullPolicy::DropNewest
                 })
                 .fsync_interval(settings.fsync_interval);
-            match spool::open_slot(&settings.dir, exporter.name(), options) {
+            match spool::open_slot(&settings.dir, exporter.name(), options.clone()) {
                 Ok(spool) => {
-                    let earlier = spool.unacked();
+                    let dir = spool.dir().to_owned();
+                    let others: Vec<Spool> =
+                        spool::slots(&settings.dir.join(spool::dir_name(exporter.name())))
+                            .into_iter()
+                            .filter(|slot| *slot != dir)
+                            .filter_map(|slot| Spool::open(&slot, options.clone()).ok())
+                            .filter(|other| other.unacked() > 0)
+                            .collect();
+                    let earlier = spool.unacked() + others.iter().map(Spool::unacked).sum::<u64>();
                     if earlier > 0 {
                         tracing::info!(
                             destination = exporter.name(),
                             "observe: {earlier} records spooled by an earlier run in {} are sent \
                              in the background",
-                            spool.dir().display()
+                            dir.parent().unwrap_or(&dir).display()
                         );
+                    }
+                    let inner = Arc::new(Mutex::new(Inner {
+                        spool: Some(spool),
+                        others,
+                        broken: false,
+                    }));
+                    if !settings.fsync_interval.is_zero() {
+                        start_sync_timer(Arc::downgrade(&inner), settings.fsync_interval);
                     }
                     Some(Spooler {
                         mode: settings.mode,
-                        dir: spool.dir().to_owned(),
-                        inner: Mutex::new(Inner {
-                            spool: Some(spool),
-                            broken: false,
-                        }),
+                        dir,
+                        inner,
                     })
                 }
                 Err(err) => {
@@ -221,14 +256,14 @@ mod enabled {
         }
 
         fn lock(&self) -> MutexGuard<'_, Inner> {
-            self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+            lock_inner(&self.inner)
         }
 
         /// Appends `batch`; `maybe_sent` when it may have reached the server already.
         pub(crate) fn append(&self, batch: &Batch, maybe_sent: bool) -> Appended {
             let n = batch.len() as u64;
             let mut inner = self.lock();
-            let Inner { spool, broken } = &mut *inner;
+            let Inner { spool, broken, .. } = &mut *inner;
             let Some(spool) = spool.as_mut().filter(|_| !*broken) else {
                 return Appended {
                     dropped: n,
@@ -261,9 +296,17 @@ mod enabled {
             }
         }
 
+        /// Something was written and not synced yet.
+        #[cfg(test)]
+        pub(super) fn needs_sync(&self) -> bool {
+            self.lock().spool.as_ref().is_some_and(Spool::needs_sync)
+        }
+
         /// Records on disk not yet sent.
         pub(crate) fn unacked(&self) -> u64 {
-            self.lock().spool.as_ref().map_or(0, Spool::unacked)
+            let inner = self.lock();
+            inner.spool.as_ref().map_or(0, Spool::unacked)
+                + inner.others.iter().map(Spool::unacked).sum::<u64>()
         }
 
         /// Where the records go.
@@ -274,36 +317,72 @@ mod enabled {
         /// Syncs what is due (or everything, `all`).
         pub(crate) fn sync(&self, all: bool) {
             let mut inner = self.lock();
-            let Inner { spool, broken } = &mut *inner;
-            let Some(spool) = spool.as_mut() else {
-                return;
+            let result = match inner.spool.as_mut() {
+                None => return,
+                Some(spool) if all => spool.sync(),
+                Some(spool) => spool.sync_due(),
             };
-            let result = if all { spool.sync() } else { spool.sync_due() };
-            if let Err(err) = result {
-                if !*broken {
-                    *broken = true;
-                    tracing::warn!("observe: the spool cannot be synced: {err}");
-                }
-            }
+            inner.note_sync(result);
         }
 
         /// Syncs and closes the slot, releasing its lock: the destination is done with it
         /// (a send still under way cannot ack; its entry is in flight, so a replay counts
         /// it as resent).
-        pub(crate) fn release(&self) {
+        ///
+        /// `nothing_out` (see [`nothing_out`]): the entry being sent never reached the
+        /// server, so it is not left marked in flight.
+        pub(crate) fn release(&self, nothing_out: bool) {
+            let mut inner = self.lock();
+            for other in &mut inner.others {
+                if nothing_out {
+                    let _ = other.none_in_flight_sent();
+                }
+                // Only marks were written there: a lost one means a resend, never a loss.
+                let _ = other.sync();
+            }
+            inner.others.clear();
+            if nothing_out {
+                if let Some(spool) = inner.spool.as_mut() {
+                    let _ = spool.none_in_flight_sent();
+                }
+            }
+            drop(inner);
             self.sync(true);
             self.lock().spool = None;
         }
 
         /// Sends the oldest entry with `exporter`. The lock is not held while it is sent, so
         /// the worker keeps appending.
-        pub(crate) fn drain_one(&self, exporter: &mut dyn Exporter) -> Drained {
-            let entry = {
+        /// `context` is the exporter's: whether a request went unanswered decides whether
+        /// an entry that was not delivered may have reached the server.
+        pub(crate) fn drain_one(
+            &self,
+            exporter: &mut dyn Exporter,
+            context: &ExportContext,
+        ) -> Drained {
+            let (from, entry) = {
                 let mut inner = self.lock();
-                let Some(spool) = inner.spool.as_mut() else {
+                if inner.spool.is_none() {
+                    return Drained::Nothing;
+                }
+                // This slot first, then the others an earlier run left.
+                let mut from = None;
+                let next = loop {
+                    let Some(spool) = inner.slot(from) else {
+                        return Drained::Nothing;
+                    };
+                    match spool.oldest() {
+                        Next::Empty => match from {
+                            None => from = Some(0),
+                            Some(i) => drop(inner.others.remove(i)),
+                        },
+                        next => break next,
+                    }
+                };
+                let Some(spool) = inner.slot(from) else {
                     return Drained::Nothing;
                 };
-                match spool.oldest() {
+                match next {
                     Next::Empty => return Drained::Nothing,
                     Next::Corrupt {
                         records,
@@ -321,16 +400,26 @@ mod enabled {
                         if spool.begin(&entry).is_err() {
                             return Drained::Unreachable;
                         }
-                        entry
+                        (from, entry)
                     }
                 }
             };
+            context.take_unanswered(); // a note of an earlier send
             let result = exporter.export(&entry.batch);
             match spool::answer(result, entry.records) {
-                spool::Answer::Later(_) => Drained::Unreachable,
+                spool::Answer::Later(_) => {
+                    // Refused before any request went out: the entry never reached the
+                    // server, so delivering it later is not a resend.
+                    if !context.take_unanswered() {
+                        if let Some(spool) = self.lock().slot(from) {
+                            let _ = spool.not_sent(&entry);
+                        }
+                    }
+                    Drained::Unreachable
+                }
                 spool::Answer::Done { failed } => {
                     // An ack that cannot be written means a resend later, never a loss.
-                    if let Some(spool) = self.lock().spool.as_mut() {
+                    if let Some(spool) = self.lock().slot(from) {
                         let _ = spool.ack(&entry);
                     }
                     let delivered = entry.records - failed;
@@ -343,6 +432,163 @@ mod enabled {
                 }
             }
         }
+    }
+
+    impl Inner {
+        /// This slot (`None`) or another one an earlier run left.
+        fn slot(&mut self, from: Option<usize>) -> Option<&mut Spool> {
+            match from {
+                None => self.spool.as_mut(),
+                Some(i) => self.others.get_mut(i),
+            }
+        }
+
+        /// Notes a failed sync once: the spool stops being written.
+        fn note_sync(&mut self, result: Result<(), SpoolError>) {
+            if let Err(err) = result {
+                if !self.broken {
+                    self.broken = true;
+                    tracing::warn!("observe: the spool cannot be synced: {err}");
+                }
+            }
+        }
+    }
+
+    fn lock_inner(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+        inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Syncs the spool every `every` while something is unsynced, on a thread of its own:
+    /// the destination's thread may be blocked in a send for as long as its retry deadline,
+    /// and the fsync interval is the window a power loss can cost whatever it does. Ends
+    /// once the spool is released or dropped.
+    fn start_sync_timer(inner: Weak<Mutex<Inner>>, every: Duration) {
+        let spawned = std::thread::Builder::new()
+            .name("observe-spool-sync".into())
+            .spawn(move || loop {
+                std::thread::sleep(every);
+                let Some(inner) = inner.upgrade() else {
+                    return;
+                };
+                let mut inner = lock_inner(&inner);
+                let result = match inner.spool.as_mut() {
+                    None => return,
+                    Some(spool) if spool.needs_sync() => spool.sync(),
+                    Some(_) => Ok(()),
+                };
+                inner.note_sync(result);
+            });
+        if let Err(err) = spawned {
+            tracing::warn!(
+                "observe: no thread to sync the spool ({err}); appends are synced as they come"
+            );
+        }
+    }
+}
+
+#[cfg(all(test, feature = "spool"))]
+mod tests {
+    use super::*;
+
+    /// A remote destination that is never reached: the test is about the disk.
+    struct Unreached;
+
+    impl Exporter for Unreached {
+        fn name(&self) -> &str {
+            "unreached"
+        }
+        fn export(&mut self, _: &Batch) -> Result<(), crate::export::ExportError> {
+            Ok(())
+        }
+        fn remote(&self) -> bool {
+            true
+        }
+    }
+
+    /// Takes everything and counts the records.
+    struct Taker(u64);
+
+    impl Exporter for Taker {
+        fn name(&self) -> &str {
+            "taker"
+        }
+        fn export(&mut self, batch: &Batch) -> Result<(), crate::export::ExportError> {
+            self.0 += batch.len() as u64;
+            Ok(())
+        }
+        fn remote(&self) -> bool {
+            true
+        }
+    }
+
+    fn scores(n: usize) -> Batch {
+        let score = crate::model::Score {
+            id: "s".into(),
+            trace_id: crate::model::TraceId(1),
+            observation_id: None,
+            name: "q".into(),
+            value: crate::model::ScoreValue::Boolean(true),
+            comment: None,
+            timestamp: crate::model::Timestamp(1),
+            session_id: None,
+        };
+        Batch {
+            observations: Vec::new(),
+            scores: (0..n).map(|_| Box::new(score.clone())).collect(),
+        }
+    }
+
+    #[test]
+    fn slots_no_live_process_holds_are_sent_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let slots = dir.path().join("taker");
+        let options = observe_export::spool::SpoolOptions::default();
+        // Slot 2 was left by an earlier run; slot 1 is held by a live process.
+        let mut left =
+            observe_export::spool::Spool::open(&slots.join("2"), options.clone()).unwrap();
+        left.append(&scores(3), false).unwrap();
+        drop(left);
+        let mut live =
+            observe_export::spool::Spool::open(&slots.join("1"), options.clone()).unwrap();
+        live.append(&scores(5), false).unwrap();
+        let settings = SpoolSettings::new(SpoolMode::Fallback, dir.path());
+        let spooler = Spooler::open(&settings, &Taker(0)).unwrap();
+        assert!(spooler.dir().ends_with("taker/0"));
+        assert_eq!(spooler.unacked(), 3);
+        let mut taker = Taker(0);
+        let context = ExportContext::default();
+        match spooler.drain_one(&mut taker, &context) {
+            Drained::Sent {
+                earlier, delivered, ..
+            } => assert!(earlier && delivered == 3),
+            _ => panic!("the earlier slot's entry is sent"),
+        }
+        assert!(matches!(
+            spooler.drain_one(&mut taker, &context),
+            Drained::Nothing
+        ));
+        assert_eq!((taker.0, spooler.unacked()), (3, 0));
+        // The emptied slot's lock is released; the live one's records are its own.
+        drop(observe_export::spool::Spool::open(&slots.join("2"), options).unwrap());
+        assert_eq!(live.unacked(), 5);
+    }
+
+    #[test]
+    fn an_append_is_synced_within_the_interval_with_no_other_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = SpoolSettings::new(SpoolMode::First, dir.path());
+        settings.fsync_interval = Duration::from_millis(100);
+        let spooler = Spooler::open(&settings, &Unreached).unwrap();
+        assert_eq!(spooler.append(&Batch::default(), false).spooled, 0);
+        let unsynced = || spooler.needs_sync();
+        assert!(unsynced(), "appended within the interval: not synced yet");
+        // Nothing else touches the spool (as when the sending thread is blocked on the
+        // network): the spool's own timer syncs it. The bound is generous on purpose.
+        let give_up = Instant::now() + Duration::from_secs(20);
+        while unsynced() && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!unsynced(), "the append was never synced");
     }
 }
 
@@ -387,11 +633,11 @@ mod disabled {
             match *self {}
         }
 
-        pub(crate) fn release(&self) {
+        pub(crate) fn release(&self, _: bool) {
             match *self {}
         }
 
-        pub(crate) fn drain_one(&self, _: &mut dyn Exporter) -> Drained {
+        pub(crate) fn drain_one(&self, _: &mut dyn Exporter, _: &ExportContext) -> Drained {
             match *self {}
         }
     }
