@@ -93,13 +93,7 @@ impl Langfuse {
                 return Reply::status(503);
             }
             if r.path.ends_with("/v1/traces") {
-                let names = r
-                    .otlp()
-                    .resource_spans
-                    .into_iter()
-                    .flat_map(|rs| rs.scope_spans)
-                    .flat_map(|ss| ss.spans)
-                    .map(|s| s.name);
+                let names = r.spans().into_iter().map(|s| s.name);
                 t.lock().unwrap().extend(names);
             }
             accept_all(r)
@@ -652,13 +646,7 @@ fn a_request_whose_answer_never_came_is_resent_once_through_the_spool_and_counte
     let (s, t) = (slow.clone(), taken.clone());
     let server = Server::start(move |r: &Received, _| {
         if r.path.ends_with("/v1/traces") {
-            let names = r
-                .otlp()
-                .resource_spans
-                .into_iter()
-                .flat_map(|rs| rs.scope_spans)
-                .flat_map(|ss| ss.spans)
-                .map(|s| s.name);
+            let names = r.spans().into_iter().map(|s| s.name);
             t.lock().unwrap().extend(names);
         }
         let reply = accept_all(r);

@@ -62,6 +62,16 @@ impl Received {
         ExportTraceServiceRequest::decode(&self.body()[..]).expect("a valid OTLP protobuf body")
     }
 
+    /// The spans of this OTLP request, in order.
+    pub fn spans(&self) -> Vec<Span> {
+        self.otlp()
+            .resource_spans
+            .into_iter()
+            .flat_map(|rs| rs.scope_spans)
+            .flat_map(|ss| ss.spans)
+            .collect()
+    }
+
     /// The body as JSON.
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body()).expect("a JSON body")
@@ -228,13 +238,7 @@ impl Server {
     pub fn spans(&self) -> Vec<Span> {
         self.to("/v1/traces")
             .iter()
-            .flat_map(|r| {
-                r.otlp()
-                    .resource_spans
-                    .into_iter()
-                    .flat_map(|rs| rs.scope_spans)
-                    .flat_map(|ss| ss.spans)
-            })
+            .flat_map(|r| r.spans())
             .collect()
     }
 
