@@ -1,0 +1,97 @@
+//! One OTLP span to one observation: ids, times and status here, the attributes through
+//! [`crate::mapping`].
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use observe_model::model::{Level, Observation, SpanId, Timestamp, TraceAttributes, TraceId};
+use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
+
+use crate::attributes::Attributes;
+use crate::error::SpanRefusal;
+use crate::keys::langfuse;
+use crate::mapping;
+
+/// The span as an observation; `resource` holds the resource's attributes (read for what
+/// the span does not say, never consumed: every span of the resource reads them).
+pub(crate) fn observation(
+    span: Span,
+    resource: &Attributes,
+    traces: &mut TraceCache,
+) -> Result<Observation, SpanRefusal> {
+    let trace_id = trace_id(&span.trace_id).ok_or(SpanRefusal::TraceId(span.trace_id.len()))?;
+    let id = span_id(&span.span_id).ok_or(SpanRefusal::SpanId(span.span_id.len()))?;
+    let parent_id = match span.parent_span_id.len() {
+        0 => None,
+        _ => Some(
+            span_id(&span.parent_span_id)
+                .ok_or(SpanRefusal::ParentId(span.parent_span_id.len()))?,
+        ),
+    };
+    let mut a = Attributes::new(span.attributes);
+    let trace = mapping::trace_attributes(&mut a, resource);
+    let kind = mapping::observation_type(&mut a);
+    let level_text = a.take_text(langfuse::LEVEL);
+    let mut details = mapping::details(&mut a, kind);
+    let status = span.status.unwrap_or_default();
+    let failed = status.code == StatusCode::Error as i32;
+    let level = level_text
+        .and_then(|t| match t.parse() {
+            Ok(level) => Some(level),
+            Err(e) => {
+                tracing::warn!("level dropped: {e}");
+                None
+            }
+        })
+        .unwrap_or(if failed { Level::Error } else { Level::Default });
+    if details.status_message.is_none() && failed && !status.message.is_empty() {
+        details.status_message = Some(status.message);
+    }
+    // What no rule read stays visible, as Langfuse keeps it, under its own key; Langfuse's
+    // own metadata keys win a clash.
+    for (k, v) in a.into_metadata() {
+        details.metadata.entry(k).or_insert(v);
+    }
+    let start = Timestamp(span.start_time_unix_nano);
+    Ok(Observation {
+        trace_id,
+        id,
+        parent_id,
+        name: Cow::Owned(span.name),
+        kind,
+        level,
+        start,
+        // A span that says it ended before it started is an instant, not a negative duration.
+        end: Timestamp(span.end_time_unix_nano.max(span.start_time_unix_nano)),
+        details: (details != Default::default()).then(|| Box::new(details)),
+        trace: traces.share(trace),
+    })
+}
+
+fn trace_id(bytes: &[u8]) -> Option<TraceId> {
+    let id = u128::from_be_bytes(bytes.try_into().ok()?);
+    (id != 0).then_some(TraceId(id))
+}
+
+fn span_id(bytes: &[u8]) -> Option<SpanId> {
+    let id = u64::from_be_bytes(bytes.try_into().ok()?);
+    (id != 0).then_some(SpanId(id))
+}
+
+/// Spans of one trace carry the same attributes: one allocation serves all of a request's
+/// spans whose attributes are equal to the last seen.
+#[derive(Default)]
+pub(crate) struct TraceCache(Option<Arc<TraceAttributes>>);
+
+impl TraceCache {
+    fn share(&mut self, t: TraceAttributes) -> Arc<TraceAttributes> {
+        match &self.0 {
+            Some(last) if **last == t => last.clone(),
+            _ => {
+                let shared = Arc::new(t);
+                self.0 = Some(shared.clone());
+                shared
+            }
+        }
+    }
+}
