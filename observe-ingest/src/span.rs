@@ -78,20 +78,25 @@ fn span_id(bytes: &[u8]) -> Option<SpanId> {
     (id != 0).then_some(SpanId(id))
 }
 
-/// Spans of one trace carry the same attributes: one allocation serves all of a request's
-/// spans whose attributes are equal to the last seen.
+/// Spans of one trace carry the same attributes: one allocation serves every span of a
+/// request whose attributes equal one of the few last seen (a trace's spans come together,
+/// with now and then one that differs, such as a generation with its own version).
 #[derive(Default)]
-pub(crate) struct TraceCache(Option<Arc<TraceAttributes>>);
+pub(crate) struct TraceCache(Vec<Arc<TraceAttributes>>);
+
+/// Recent attribute sets compared: a linear scan, a few equality checks per span at most.
+const TRACE_CACHE_LEN: usize = 4;
 
 impl TraceCache {
     fn share(&mut self, t: TraceAttributes) -> Arc<TraceAttributes> {
-        match &self.0 {
-            Some(last) if **last == t => last.clone(),
-            _ => {
-                let shared = Arc::new(t);
-                self.0 = Some(shared.clone());
-                shared
-            }
+        if let Some(seen) = self.0.iter().find(|seen| ***seen == t) {
+            return seen.clone();
         }
+        if self.0.len() == TRACE_CACHE_LEN {
+            self.0.remove(0);
+        }
+        let shared = Arc::new(t);
+        self.0.push(shared.clone());
+        shared
     }
 }
