@@ -5,8 +5,7 @@
 
 use observe_model::genai::{attributes as gen_ai, usage_keys as usage_key};
 use observe_model::model::{
-    Cost, GenAiCall, Json, ObservationDetails, ObservationType, Timestamp, TraceAttributes,
-    Usage,
+    Cost, GenAiCall, Json, ObservationDetails, ObservationType, Timestamp, TraceAttributes, Usage,
 };
 
 use crate::attributes::{json_text, Attributes};
@@ -20,8 +19,7 @@ const GEN_AI_USAGE_COST: &str = "gen_ai.usage.cost";
 pub(crate) fn trace_attributes(a: &mut Attributes, resource: &Attributes) -> TraceAttributes {
     let session_id = a.take_first_text(&[langfuse::SESSION_ID, otel::SESSION_ID]);
     let conversation = a.take_text(gen_ai::CONVERSATION_ID);
-    let mut on_span_or_resource =
-        |key: &str| a.take_text(key).or_else(|| resource.text(key));
+    let mut on_span_or_resource = |key: &str| a.take_text(key).or_else(|| resource.text(key));
     let version = on_span_or_resource(langfuse::VERSION);
     let release = on_span_or_resource(langfuse::RELEASE);
     let environment = on_span_or_resource(langfuse::ENVIRONMENT);
@@ -89,7 +87,11 @@ pub(crate) fn details(a: &mut Attributes, kind: ObservationType) -> ObservationD
     // Agent steps carry no model, usage or cost in Langfuse: the model calls inside do.
     let agent_step = matches!(operation.as_deref(), Some("invoke_agent" | "agent_step"));
     let mut d = ObservationDetails {
-        input: io(a, langfuse::INPUT, &[openinference::INPUT_VALUE, gen_ai::INPUT_MESSAGES]),
+        input: io(
+            a,
+            langfuse::INPUT,
+            &[openinference::INPUT_VALUE, gen_ai::INPUT_MESSAGES],
+        ),
         output: io(
             a,
             langfuse::OUTPUT,
@@ -169,10 +171,8 @@ fn usage(a: &mut Attributes) -> Option<Usage> {
         }
         return counts(&text);
     }
-    let [input, output, cache_read, cache_creation, reasoning] = GENAI.map(|k| {
-        a.take_int(k)
-            .and_then(|n| u64::try_from(n).ok())
-    });
+    let [input, output, cache_read, cache_creation, reasoning] =
+        GENAI.map(|k| a.take_int(k).and_then(|n| u64::try_from(n).ok()));
     if input.is_none() && output.is_none() {
         return None;
     }
@@ -180,7 +180,10 @@ fn usage(a: &mut Attributes) -> Option<Usage> {
     let mut u = Usage::default();
     for (key, n) in [
         (usage_key::INPUT, input.map(|n| n.saturating_sub(cached))),
-        (usage_key::OUTPUT, output.map(|n| n.saturating_sub(reasoning.unwrap_or(0)))),
+        (
+            usage_key::OUTPUT,
+            output.map(|n| n.saturating_sub(reasoning.unwrap_or(0))),
+        ),
         (usage_key::INPUT_CACHED, cache_read),
         (usage_key::INPUT_CACHE_CREATION, cache_creation),
         (usage_key::OUTPUT_REASONING, reasoning),

@@ -7,8 +7,8 @@ use observe_export::otlp::{encode_batch, Resource};
 use observe_ingest::{decode_request, Decoded, Encoding, SpanRefusal};
 use observe_model::export::Batch;
 use observe_model::model::{
-    Cost, GenAiCall, Json, Level, Observation, ObservationType, SpanId, Timestamp,
-    TraceAttributes, TraceId, Usage,
+    Cost, GenAiCall, Json, Level, Observation, ObservationType, SpanId, Timestamp, TraceAttributes,
+    TraceId, Usage,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
@@ -32,13 +32,15 @@ fn trace() -> Arc<TraceAttributes> {
     };
     t.metadata
         .insert("tenant".into(), Json::from_value(&"acme"));
-    t.metadata
-        .insert("flags".into(), Json::from_value(&json!({"fast": true, "n": 3})));
+    t.metadata.insert(
+        "flags".into(),
+        Json::from_value(&json!({"fast": true, "n": 3})),
+    );
     Arc::new(t)
 }
 
 /// A root agent, a generation with everything set, a failing tool, an event and a bare span.
-fn observations(trace: &Arc<TraceAttributes>) -> Vec<Box<Observation>> {
+fn observations(trace: &Arc<TraceAttributes>) -> Vec<Observation> {
     let trace_id = TraceId(0x0af7_6519_16cd_43dd_8448_eb21_1c80_319c);
     let base = |id: u64, parent: Option<u64>, name: &'static str, kind| Observation {
         trace_id,
@@ -81,8 +83,7 @@ fn observations(trace: &Arc<TraceAttributes>) -> Vec<Box<Observation>> {
         d.prompt_name = Some("support-answer".into());
         d.prompt_version = Some(3);
         d.version = Some("gen-v2".into());
-        d.metadata
-            .insert("retry".into(), Json::from_value(&false));
+        d.metadata.insert("retry".into(), Json::from_value(&false));
         d.gen_ai = Some(Box::new(GenAiCall {
             provider: Some("openai".into()),
             operation: Some("text_completion".into()),
@@ -101,10 +102,7 @@ fn observations(trace: &Arc<TraceAttributes>) -> Vec<Box<Observation>> {
 
     let bare = base(5, Some(1), "format", ObservationType::Span);
 
-    [root, generation, tool, event, bare]
-        .into_iter()
-        .map(Box::new)
-        .collect()
+    vec![root, generation, tool, event, bare]
 }
 
 /// What the decoder gives for `obs`: the same, with three differences the wire makes.
@@ -130,7 +128,7 @@ fn as_decoded(obs: &Observation) -> Observation {
     expected
 }
 
-fn assert_same(decoded: &Decoded, sent: &[Box<Observation>], how: &str) {
+fn assert_same(decoded: &Decoded, sent: &[Observation], how: &str) {
     assert!(decoded.refused.is_empty(), "{how}: {:?}", decoded.refused);
     assert_eq!(decoded.observations.len(), sent.len(), "{how}");
     for (got, obs) in decoded.observations.iter().zip(sent) {
@@ -138,10 +136,10 @@ fn assert_same(decoded: &Decoded, sent: &[Box<Observation>], how: &str) {
     }
 }
 
-fn encoded() -> (Vec<Box<Observation>>, Vec<u8>) {
+fn encoded() -> (Vec<Observation>, Vec<u8>) {
     let observations = observations(&trace());
     let batch = Batch {
-        observations: observations.clone(),
+        observations: observations.iter().cloned().map(Box::new).collect(),
         scores: Vec::new(),
     };
     let bytes = encode_batch(&batch, &Resource::new("shop"));
@@ -167,7 +165,10 @@ fn otlp_json_decodes_to_the_same_observations() {
     let body = serde_json::to_vec(&request).unwrap();
     // The JSON encoding OTLP specifies: ids in hex, not base64.
     let text = String::from_utf8(body.clone()).unwrap();
-    assert!(text.contains("\"traceId\":\"0af7651916cd43dd8448eb211c80319c\""), "{text:.400}");
+    assert!(
+        text.contains("\"traceId\":\"0af7651916cd43dd8448eb211c80319c\""),
+        "{text:.400}"
+    );
     let decoded = decode_request(&body, Encoding::Json).unwrap();
     assert_same(&decoded, &sent, "json");
 }
@@ -176,7 +177,11 @@ fn otlp_json_decodes_to_the_same_observations() {
 fn environment_release_and_version_fall_back_to_the_resource() {
     let trace = Arc::new(TraceAttributes::default());
     let batch = Batch {
-        observations: observations(&trace).into_iter().take(1).collect(),
+        observations: observations(&trace)
+            .into_iter()
+            .take(1)
+            .map(Box::new)
+            .collect(),
         scores: Vec::new(),
     };
     let resource = Resource::new("shop")
