@@ -81,7 +81,7 @@ fn from_operation(op: &str) -> ObservationType {
     }
 }
 
-/// Everything beyond the ids, times and type; `None` when nothing is set.
+/// Everything beyond the ids, times, type and level (all default when the span says nothing).
 pub(crate) fn details(a: &mut Attributes, kind: ObservationType) -> ObservationDetails {
     let operation = a.take_text(gen_ai::OPERATION_NAME);
     // Agent steps carry no model, usage or cost in Langfuse: the model calls inside do.
