@@ -27,3 +27,4 @@ mod span;
 
 pub use error::{DecodeError, RefusedSpan, SpanRefusal};
 pub use request::{decode_request, decode_trace_request, Decoded, Encoding};
+pub use span::UNREAD_METADATA_KEY;

@@ -11,6 +11,9 @@ use observe_model::model::{
 use crate::attributes::{json_text, Attributes};
 use crate::keys::{langfuse, openinference, otel};
 
+/// The resource's `service.version`: the version when no `langfuse.version` is sent.
+const SERVICE_VERSION: &str = "service.version";
+
 /// `gen_ai.usage.cost`: a total cost in USD, read only without `cost_details`.
 const GEN_AI_USAGE_COST: &str = "gen_ai.usage.cost";
 
@@ -20,7 +23,7 @@ pub(crate) fn trace_attributes(a: &mut Attributes, resource: &Attributes) -> Tra
     let session_id = a.take_first_text(&[langfuse::SESSION_ID, otel::SESSION_ID]);
     let conversation = a.take_text(gen_ai::CONVERSATION_ID);
     let mut on_span_or_resource = |key: &str| a.take_text(key).or_else(|| resource.text(key));
-    let version = on_span_or_resource(langfuse::VERSION);
+    let version = on_span_or_resource(langfuse::VERSION).or_else(|| resource.text(SERVICE_VERSION));
     let release = on_span_or_resource(langfuse::RELEASE);
     let environment = on_span_or_resource(langfuse::ENVIRONMENT);
     TraceAttributes {

@@ -4,13 +4,16 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use observe_model::model::{Level, Observation, SpanId, Timestamp, TraceAttributes, TraceId};
+use observe_model::model::{Json, Level, Observation, SpanId, Timestamp, TraceAttributes, TraceId};
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
 
 use crate::attributes::Attributes;
 use crate::error::SpanRefusal;
 use crate::keys::langfuse;
 use crate::mapping;
+
+/// The metadata key that holds the attributes no rule read.
+pub const UNREAD_METADATA_KEY: &str = "attributes";
 
 /// The span as an observation; `resource` holds the resource's attributes (read for what
 /// the span does not say, never consumed: every span of the resource reads them).
@@ -44,13 +47,18 @@ pub(crate) fn observation(
             }
         })
         .unwrap_or(if failed { Level::Error } else { Level::Default });
-    if details.status_message.is_none() && failed && !status.message.is_empty() {
+    // Langfuse takes the status message whatever the code.
+    if details.status_message.is_none() && !status.message.is_empty() {
         details.status_message = Some(status.message);
     }
-    // What no rule read stays visible, as Langfuse keeps it, under its own key; Langfuse's
-    // own metadata keys win a clash.
-    for (k, v) in a.into_metadata() {
-        details.metadata.entry(k).or_insert(v);
+    // What no rule read stays visible where Langfuse shows a foreign span's attributes:
+    // under `attributes` in the metadata (a key of that name sent by the SDK wins).
+    let unread = a.into_metadata();
+    if !unread.is_empty() {
+        details
+            .metadata
+            .entry(UNREAD_METADATA_KEY.to_owned())
+            .or_insert_with(|| Json::from_value(&unread));
     }
     let start = Timestamp(span.start_time_unix_nano);
     Ok(Observation {

@@ -193,6 +193,15 @@ fn environment_release_and_version_fall_back_to_the_resource() {
     assert_eq!(t.environment.as_deref(), Some("production"));
     assert_eq!(t.release.as_deref(), Some("r9"));
     assert_eq!(t.version, None);
+
+    // Without `langfuse.version`, the service's version is the version, as Langfuse reads it.
+    let resource = Resource::new("shop").with("service.version", "9.9");
+    let bytes = encode_batch(&batch, &resource);
+    let decoded = decode_request(&bytes, Encoding::Protobuf).unwrap();
+    assert_eq!(
+        decoded.observations[0].trace.version.as_deref(),
+        Some("9.9")
+    );
 }
 
 /// A span from a plain OpenTelemetry SDK: no `langfuse.*` key, GenAI conventions only, in
@@ -249,10 +258,10 @@ fn genai_conventions_fill_in_when_langfuse_keys_are_absent() {
     assert_eq!(usage.get("output"), Some(40));
     // `chat` is what a generation is without saying: not kept as its operation.
     assert_eq!(d.gen_ai, None);
-    // What no rule reads is kept, under its own key.
+    // What no rule reads is kept, under `attributes` as Langfuse shows it.
     assert_eq!(
-        d.metadata.get("http.status_code").map(Json::to_value),
-        Some(json!(500))
+        d.metadata.get("attributes").map(Json::to_value),
+        Some(json!({"http.status_code": 500}))
     );
     assert_eq!(d.metadata.len(), 1, "{:?}", d.metadata);
 }
