@@ -36,6 +36,11 @@ impl Attributes {
         keys.iter().find_map(|k| self.take_text(k))
     }
 
+    /// The first of `keys` that is present (for typed reads of a key with older spellings).
+    pub(crate) fn first_key<'k>(&self, keys: &[&'k str]) -> Option<&'k str> {
+        keys.iter().copied().find(|k| self.0.contains_key(*k))
+    }
+
     pub(crate) fn take_int(&mut self, key: &str) -> Option<i64> {
         match self.take(key)? {
             Value::IntValue(i) => Some(i),

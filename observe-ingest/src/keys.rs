@@ -52,6 +52,14 @@ pub mod langfuse {
     pub const PROMPT_NAME: &str = "langfuse.observation.prompt.name";
     /// Linked prompt's version.
     pub const PROMPT_VERSION: &str = "langfuse.observation.prompt.version";
+    /// Older spelling of [`PROMPT_NAME`], still read after it.
+    pub const COMPAT_PROMPT_NAME: &str = "langfuse.prompt.name";
+    /// Older spelling of [`PROMPT_VERSION`], still read after it.
+    pub const COMPAT_PROMPT_VERSION: &str = "langfuse.prompt.version";
+    /// Older spelling of [`TRACE_TAGS`], still read after it.
+    pub const COMPAT_TAGS: &str = "langfuse.tags";
+    /// Older spelling of [`TRACE_PUBLIC`], still read after it.
+    pub const COMPAT_PUBLIC: &str = "langfuse.public";
 }
 
 /// Plain OpenTelemetry keys Langfuse reads after its own.
@@ -70,4 +78,12 @@ pub mod openinference {
     pub const INPUT_VALUE: &str = "input.value";
     /// Output value.
     pub const OUTPUT_VALUE: &str = "output.value";
+    /// Model name.
+    pub const MODEL_NAME: &str = "llm.model_name";
+    /// Prompt (input) tokens.
+    pub const TOKEN_COUNT_PROMPT: &str = "llm.token_count.prompt";
+    /// Completion (output) tokens.
+    pub const TOKEN_COUNT_COMPLETION: &str = "llm.token_count.completion";
+    /// Total tokens.
+    pub const TOKEN_COUNT_TOTAL: &str = "llm.token_count.total";
 }

@@ -30,12 +30,17 @@ pub(crate) fn trace_attributes(a: &mut Attributes, resource: &Attributes) -> Tra
         name: a.take_text(langfuse::TRACE_NAME),
         session_id: session_id.or(conversation),
         user_id: a.take_first_text(&[langfuse::USER_ID, otel::USER_ID]),
-        tags: a.take_strings(langfuse::TRACE_TAGS),
+        tags: a
+            .first_key(&[langfuse::TRACE_TAGS, langfuse::COMPAT_TAGS])
+            .map(|k| a.take_strings(k))
+            .unwrap_or_default(),
         metadata: a.take_prefixed(langfuse::TRACE_METADATA_PREFIX),
         version,
         release,
         environment,
-        public: a.take_bool(langfuse::TRACE_PUBLIC),
+        public: a
+            .first_key(&[langfuse::TRACE_PUBLIC, langfuse::COMPAT_PUBLIC])
+            .and_then(|k| a.take_bool(k)),
         input: a.take_text(langfuse::TRACE_INPUT).map(|s| json_text(&s)),
         output: a.take_text(langfuse::TRACE_OUTPUT).map(|s| json_text(&s)),
     }
@@ -108,8 +113,10 @@ pub(crate) fn details(a: &mut Attributes, kind: ObservationType) -> ObservationD
         cost: cost(a),
         computed_cost: None,
         completion_start_time: completion_start_time(a),
-        prompt_name: a.take_text(langfuse::PROMPT_NAME),
-        prompt_version: a.take_int(langfuse::PROMPT_VERSION),
+        prompt_name: a.take_first_text(&[langfuse::PROMPT_NAME, langfuse::COMPAT_PROMPT_NAME]),
+        prompt_version: a
+            .first_key(&[langfuse::PROMPT_VERSION, langfuse::COMPAT_PROMPT_VERSION])
+            .and_then(|k| a.take_int(k)),
         version: None,
         gen_ai: gen_ai_call(a, kind, operation),
     };
@@ -134,15 +141,21 @@ fn io(a: &mut Attributes, own: &str, fallbacks: &[&str]) -> Option<Json> {
 }
 
 fn model(a: &mut Attributes) -> Option<String> {
-    let found = a.take_first_text(&[
+    // The keys that name the model in one convention or another; the generic `model`
+    // last, and kept as metadata when a more specific key wins.
+    const SAME: [&str; 6] = [
         langfuse::MODEL,
         gen_ai::RESPONSE_MODEL,
         "ai.model.id",
         gen_ai::REQUEST_MODEL,
-    ]);
+        "llm.response.model",
+        openinference::MODEL_NAME,
+    ];
+    let found = a.take_first_text(&SAME).or_else(|| a.take_text("model"));
     if found.is_some() {
-        a.take(gen_ai::RESPONSE_MODEL);
-        a.take(gen_ai::REQUEST_MODEL);
+        for k in SAME {
+            a.take(k);
+        }
     }
     found
 }
@@ -177,7 +190,7 @@ fn usage(a: &mut Attributes) -> Option<Usage> {
     let [input, output, cache_read, cache_creation, reasoning] =
         GENAI.map(|k| a.take_int(k).and_then(|n| u64::try_from(n).ok()));
     if input.is_none() && output.is_none() {
-        return None;
+        return openinference_usage(a);
     }
     let cached = cache_read.unwrap_or(0) + cache_creation.unwrap_or(0);
     let mut u = Usage::default();
@@ -196,6 +209,21 @@ fn usage(a: &mut Attributes) -> Option<Usage> {
         }
     }
     Some(u)
+}
+
+/// OpenInference's token counts (prompt, completion, total), renamed as Langfuse does.
+fn openinference_usage(a: &mut Attributes) -> Option<Usage> {
+    let mut u = Usage::default();
+    for (key, name) in [
+        (openinference::TOKEN_COUNT_PROMPT, usage_key::INPUT),
+        (openinference::TOKEN_COUNT_COMPLETION, usage_key::OUTPUT),
+        (openinference::TOKEN_COUNT_TOTAL, usage_key::TOTAL),
+    ] {
+        if let Some(n) = a.take_int(key).and_then(|n| u64::try_from(n).ok()) {
+            u.0.insert(name.to_owned(), n);
+        }
+    }
+    (!u.0.is_empty()).then_some(u)
 }
 
 /// A JSON object of counts; a value that is not a non-negative integer is dropped with a
@@ -246,7 +274,12 @@ fn cost(a: &mut Attributes) -> Option<Cost> {
 fn completion_start_time(a: &mut Attributes) -> Option<Timestamp> {
     let text = a.take_text(langfuse::COMPLETION_START_TIME)?;
     a.take(gen_ai::TIME_TO_FIRST_CHUNK);
-    let at = Timestamp::parse_rfc3339(&text);
+    // Older SDKs send the time JSON-encoded a second time (`"\"2025-10-01T08:45:26Z\""`).
+    let at = Timestamp::parse_rfc3339(&text).or_else(|| {
+        serde_json::from_str::<String>(&text)
+            .ok()
+            .and_then(|inner| Timestamp::parse_rfc3339(&inner))
+    });
     if at.is_none() {
         tracing::warn!("completion start time dropped: not ISO 8601: {text:.100}");
     }

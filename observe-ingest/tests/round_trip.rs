@@ -208,39 +208,27 @@ fn environment_release_and_version_fall_back_to_the_resource() {
 /// the OTLP/JSON spelling of the specification (int64 as a string, enums as numbers).
 #[test]
 fn genai_conventions_fill_in_when_langfuse_keys_are_absent() {
-    let body = json!({"resourceSpans": [{
-        "resource": {"attributes": [
-            {"key": "service.name", "value": {"stringValue": "py-agent"}}
-        ]},
-        "scopeSpans": [{"scope": {"name": "opentelemetry.instrumentation.openai"}, "spans": [{
-            "traceId": "5b8efff798038103d269b633813fc60c",
-            "spanId": "eee19b7ec3c1b174",
-            "parentSpanId": "eee19b7ec3c1b173",
-            "name": "chat gpt-4o",
-            "kind": 3,
-            "startTimeUnixNano": "1765000000000000000",
-            "endTimeUnixNano": "1765000001000000000",
-            "attributes": [
-                {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
-                {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
-                {"key": "gen_ai.response.model", "value": {"stringValue": "gpt-4o-2024-08-06"}},
-                {"key": "gen_ai.request.temperature", "value": {"doubleValue": 0.5}},
-                {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "100"}},
-                {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "40"}},
-                {"key": "gen_ai.usage.cache_read.input_tokens", "value": {"intValue": "30"}},
-                {"key": "gen_ai.conversation.id", "value": {"stringValue": "conv-1"}},
-                {"key": "user.id", "value": {"stringValue": "u-1"}},
-                {"key": "http.status_code", "value": {"intValue": "500"}}
-            ],
-            "status": {"code": 2, "message": "rate limited"}
-        }]}]
-    }]});
-    let decoded = decode_request(body.to_string().as_bytes(), Encoding::Json).unwrap();
+    let mut span = span_json(json!([
+        {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+        {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+        {"key": "gen_ai.response.model", "value": {"stringValue": "gpt-4o-2024-08-06"}},
+        {"key": "gen_ai.request.temperature", "value": {"doubleValue": 0.5}},
+        {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "100"}},
+        {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "40"}},
+        {"key": "gen_ai.usage.cache_read.input_tokens", "value": {"intValue": "30"}},
+        {"key": "gen_ai.conversation.id", "value": {"stringValue": "conv-1"}},
+        {"key": "user.id", "value": {"stringValue": "u-1"}},
+        {"key": "http.status_code", "value": {"intValue": "500"}}
+    ]));
+    span["parentSpanId"] = json!("eee19b7ec3c1b173");
+    span["kind"] = json!(3);
+    span["status"] = json!({"code": 2, "message": "rate limited"});
+    let decoded = decode_span_json(span);
     assert!(decoded.refused.is_empty(), "{:?}", decoded.refused);
     let obs = &decoded.observations[0];
     assert_eq!(obs.kind, ObservationType::Generation);
     assert_eq!(obs.level, Level::Error);
-    assert_eq!(obs.end.as_nanos() - obs.start.as_nanos(), 1_000_000_000);
+    assert_eq!(obs.end.as_nanos() - obs.start.as_nanos(), 2_000_000_000);
     assert_eq!(obs.parent_id, Some(SpanId(0xeee1_9b7e_c3c1_b173)));
     assert_eq!(obs.trace.session_id.as_deref(), Some("conv-1"));
     assert_eq!(obs.trace.user_id.as_deref(), Some("u-1"));
@@ -296,4 +284,77 @@ fn a_span_with_a_bad_id_is_refused_alone() {
 fn a_body_that_is_not_otlp_is_an_error() {
     assert!(decode_request(b"\xff\xff\xff", Encoding::Protobuf).is_err());
     assert!(decode_request(b"[1, 2]", Encoding::Json).is_err());
+}
+
+/// One span in OTLP/JSON, as an SDK that is not observe's writes it, with `attrs`.
+fn span_json(attrs: serde_json::Value) -> serde_json::Value {
+    json!({
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "eee19b7ec3c1b174",
+        "name": "step",
+        "startTimeUnixNano": "1765000000000000000",
+        "endTimeUnixNano": "1765000002000000000",
+        "attributes": attrs
+    })
+}
+
+/// Decodes a request of one span given as OTLP/JSON.
+fn decode_span_json(span: serde_json::Value) -> Decoded {
+    let body = json!({"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]});
+    decode_request(body.to_string().as_bytes(), Encoding::Json).unwrap()
+}
+
+fn foreign_span(attrs: serde_json::Value) -> Decoded {
+    decode_span_json(span_json(attrs))
+}
+
+#[test]
+fn openinference_keys_fill_in_type_model_usage_and_io() {
+    let decoded = foreign_span(json!([
+        {"key": "openinference.span.kind", "value": {"stringValue": "LLM"}},
+        {"key": "llm.model_name", "value": {"stringValue": "claude-sonnet-4"}},
+        {"key": "llm.token_count.prompt", "value": {"intValue": "12"}},
+        {"key": "llm.token_count.completion", "value": {"intValue": "8"}},
+        {"key": "llm.token_count.total", "value": {"intValue": "20"}},
+        {"key": "input.value", "value": {"stringValue": "{\"q\":\"hi\"}"}},
+        {"key": "output.value", "value": {"stringValue": "hello"}}
+    ]));
+    let obs = &decoded.observations[0];
+    assert_eq!(obs.kind, ObservationType::Generation);
+    let d = obs.details();
+    assert_eq!(d.model.as_deref(), Some("claude-sonnet-4"));
+    assert_eq!(d.usage, Some(Usage::new(12, 8).with("total", 20)));
+    assert_eq!(
+        d.input.as_ref().map(Json::to_value),
+        Some(json!({"q": "hi"}))
+    );
+    assert_eq!(d.output, Some(Json::from_value(&"hello")));
+    assert!(d.metadata.is_empty(), "{:?}", d.metadata);
+}
+
+#[test]
+fn older_langfuse_spellings_are_read_after_the_current_ones() {
+    let decoded = foreign_span(json!([
+        {"key": "langfuse.tags", "value": {"arrayValue": {"values": [
+            {"stringValue": "a"}, {"stringValue": "b"}
+        ]}}},
+        {"key": "langfuse.public", "value": {"boolValue": true}},
+        {"key": "langfuse.prompt.name", "value": {"stringValue": "greeting"}},
+        {"key": "langfuse.prompt.version", "value": {"intValue": "4"}},
+        {"key": "langfuse.observation.completion_start_time",
+         "value": {"stringValue": "\"2025-12-06T05:46:40.250Z\""}}
+    ]));
+    let obs = &decoded.observations[0];
+    assert_eq!(obs.trace.tags, ["a", "b"]);
+    assert_eq!(obs.trace.public, Some(true));
+    let d = obs.details();
+    assert_eq!(d.prompt_name.as_deref(), Some("greeting"));
+    assert_eq!(d.prompt_version, Some(4));
+    // Sent JSON-encoded twice, as older SDKs do: still the time.
+    assert_eq!(
+        d.completion_start_time,
+        Timestamp::parse_rfc3339("2025-12-06T05:46:40.250Z")
+    );
+    assert!(d.completion_start_time.is_some());
+    assert!(d.metadata.is_empty(), "{:?}", d.metadata);
 }
