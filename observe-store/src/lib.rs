@@ -90,6 +90,8 @@ mod checkpoint;
 mod connection_settings;
 mod error;
 pub mod pricing;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 mod pushed;
 pub mod queries;
 mod raw;
