@@ -89,9 +89,9 @@
 mod checkpoint;
 mod connection_settings;
 mod error;
-pub mod pricing;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod pricing;
 mod pushed;
 pub mod queries;
 mod raw;

@@ -25,9 +25,9 @@ pub const CURRENT_VERSION: i32 = MIGRATIONS.len() as i32;
 /// ```
 pub const OLDEST_READABLE: i32 = 1;
 
-/// The key of the advisory lock writers migrate under: "observe" in ASCII, so that it does
+/// The key of the advisory lock writers migrate under: "observe!" in ASCII, so that it does
 /// not collide with the small integers applications pick for their own locks.
-const MIGRATION_LOCK: i64 = 0x6f62_7365_7276_65;
+const MIGRATION_LOCK: i64 = i64::from_be_bytes(*b"observe!");
 
 /// The table of applied migrations. Made before the lock's holder reads it, inside the same
 /// transaction, so a new database needs nothing made by hand.
