@@ -193,3 +193,9 @@ fn a_database_from_a_newer_build_is_refused_by_writers_and_readers() {
         }
     }
 }
+
+#[test]
+#[should_panic(expected = "Install it with `apt-get install -y postgresql`")]
+fn a_missing_server_fails_saying_how_to_install_it() {
+    pg_support::bin_dir_in(std::path::Path::new("/nonexistent/postgresql"));
+}

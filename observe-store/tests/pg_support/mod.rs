@@ -141,7 +141,12 @@ impl Drop for PgServer {
 
 /// The newest installed server's programs: `/usr/lib/postgresql/<major>/bin`.
 fn bin_dir() -> PathBuf {
-    let root = Path::new("/usr/lib/postgresql");
+    bin_dir_in(Path::new("/usr/lib/postgresql"))
+}
+
+/// The newest `<major>/bin` under `root` that has `initdb`; panics with how to install the
+/// server when there is none.
+pub fn bin_dir_in(root: &Path) -> PathBuf {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(root)
         .into_iter()
         .flatten()
