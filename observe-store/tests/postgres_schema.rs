@@ -199,3 +199,49 @@ fn a_database_from_a_newer_build_is_refused_by_writers_and_readers() {
 fn a_missing_server_fails_saying_how_to_install_it() {
     pg_support::bin_dir_in(std::path::Path::new("/nonexistent/postgresql"));
 }
+
+/// The columns of `table` in a new SQLite store, in order.
+fn sqlite_columns(path: &std::path::Path, table: &str) -> Vec<String> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT name FROM pragma_table_info(?1)")
+        .unwrap();
+    let names = stmt.query_map([table], |row| row.get(0)).unwrap();
+    names.collect::<Result<_, _>>().unwrap()
+}
+
+#[test]
+fn the_tables_have_the_sqlite_stores_columns_in_its_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    drop(observe_store::StoreExporter::open(&path).unwrap());
+
+    let server = PgServer::start();
+    let mut client = server.connect();
+    pg::migrate(&mut client).unwrap();
+    for table in ["traces", "observations", "scores", "pushed"] {
+        let sqlite = sqlite_columns(&path, table);
+        assert!(!sqlite.is_empty(), "SQLite store has no {table}");
+        assert_eq!(
+            pg::table_columns(&mut client, table).unwrap(),
+            sqlite,
+            "{table}"
+        );
+    }
+}
+
+#[test]
+fn a_reader_names_the_columns_a_hand_edited_database_lacks() {
+    let server = PgServer::start();
+    let mut client = server.connect();
+    pg::migrate(&mut client).unwrap();
+    client
+        .batch_execute("ALTER TABLE traces DROP COLUMN session_id")
+        .unwrap();
+    match pg::check_readable(&mut client) {
+        Err(PgStoreError::NotAStore { missing }) => {
+            assert_eq!(missing, ["traces.session_id"]);
+        }
+        other => panic!("not refused: {other:?}"),
+    }
+}

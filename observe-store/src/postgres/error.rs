@@ -40,10 +40,10 @@ pub enum PgStoreError {
         supported: i32,
     },
     /// The database has no observe store: no writer has migrated it yet, or the URL names
-    /// another database.
-    #[error("the PostgreSQL database has no observe store (missing tables: {})", missing.join(", "))]
+    /// another database, or someone changed the tables by hand.
+    #[error("the PostgreSQL database has no observe store (missing: {})", missing.join(", "))]
     NotAStore {
-        /// The store's tables it lacks.
+        /// The store's tables (`traces`) or columns (`traces.session_id`) it lacks.
         missing: Vec<String>,
     },
 }

@@ -33,4 +33,6 @@ mod error;
 mod schema;
 
 pub use error::PgStoreError;
-pub use schema::{check_readable, migrate, version, CURRENT_VERSION, OLDEST_READABLE};
+pub use schema::{
+    check_readable, migrate, table_columns, version, CURRENT_VERSION, OLDEST_READABLE,
+};

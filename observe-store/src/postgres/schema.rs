@@ -131,6 +131,108 @@ const MIGRATIONS: &[&str] = &[V1];
 /// The tables every store has; a database without them is not a store.
 const STORE_TABLES: [&str; 3] = ["traces", "observations", "scores"];
 
+/// The columns readers rely on in each of [`STORE_TABLES`] at [`CURRENT_VERSION`]. The
+/// tests hold this list to the columns the migrations make and to the SQLite store's.
+const STORE_COLUMNS: [(&str, &[&str]); 3] = [
+    (
+        "traces",
+        &[
+            "id",
+            "name",
+            "user_id",
+            "session_id",
+            "timestamp",
+            "start_ns",
+            "end_ns",
+            "latency_ms",
+            "calculated_total_cost",
+            "metadata",
+            "tags",
+            "version",
+            "release",
+            "public",
+            "input",
+            "output",
+            "has_root",
+            "updated_at",
+            "end_time",
+            "environment",
+            "observation_count",
+            "seq",
+            "computed_cost",
+        ],
+    ),
+    (
+        "observations",
+        &[
+            "id",
+            "trace_id",
+            "parent_observation_id",
+            "type",
+            "name",
+            "level",
+            "status_message",
+            "start_time",
+            "end_time",
+            "start_ns",
+            "end_ns",
+            "latency_ms",
+            "model",
+            "model_parameters",
+            "usage_details",
+            "cost_details",
+            "calculated_total_cost",
+            "input",
+            "output",
+            "metadata",
+            "version",
+            "completion_start_time",
+            "prompt_name",
+            "prompt_version",
+            "trace_seq",
+            "cost_computed",
+        ],
+    ),
+    (
+        "scores",
+        &[
+            "id",
+            "trace_id",
+            "observation_id",
+            "session_id",
+            "name",
+            "data_type",
+            "value",
+            "string_value",
+            "comment",
+            "timestamp",
+        ],
+    ),
+];
+
+/// The columns of `table` in the schema tables are looked up in, in their order.
+///
+/// ```no_run
+/// # fn main() -> Result<(), observe_store::postgres::PgStoreError> {
+/// let mut client = postgres::Client::connect("host=/run/postgresql dbname=observe", postgres::NoTls)?;
+/// let columns = observe_store::postgres::table_columns(&mut client, "traces")?;
+/// assert!(columns.iter().any(|c| c == "session_id"));
+/// # Ok(())
+/// # }
+/// ```
+pub fn table_columns(
+    client: &mut impl GenericClient,
+    table: &str,
+) -> Result<Vec<String>, PgStoreError> {
+    let rows = client.query(
+        "SELECT column_name::text FROM information_schema.columns
+         WHERE table_schema = current_schema() AND table_name = $1
+         ORDER BY ordinal_position",
+        &[&table],
+    )?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// Brings the database to [`CURRENT_VERSION`], or refuses one migrated by a newer build.
 /// Returns the version it found before.
 ///
@@ -196,8 +298,8 @@ fn applied_version(client: &mut impl GenericClient) -> Result<i32, PgStoreError>
 }
 
 /// Checks that the database holds a store of a version from [`OLDEST_READABLE`] to
-/// [`CURRENT_VERSION`], without changing anything: a reader never migrates. Returns the
-/// version found.
+/// [`CURRENT_VERSION`] with the tables and columns readers use, without changing anything:
+/// a reader never migrates. Returns the version found.
 ///
 /// ```no_run
 /// # fn main() -> Result<(), observe_store::postgres::PgStoreError> {
@@ -227,6 +329,18 @@ pub fn check_readable(client: &mut impl GenericClient) -> Result<i32, PgStoreErr
             found,
             supported: OLDEST_READABLE,
         });
+    }
+    for (table, expected) in STORE_COLUMNS {
+        let have = table_columns(client, table)?;
+        missing.extend(
+            expected
+                .iter()
+                .filter(|c| !have.iter().any(|h| h == *c))
+                .map(|c| format!("{table}.{c}")),
+        );
+    }
+    if !missing.is_empty() {
+        return Err(PgStoreError::NotAStore { missing });
     }
     Ok(found)
 }
