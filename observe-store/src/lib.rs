@@ -89,6 +89,8 @@
 mod checkpoint;
 mod connection_settings;
 mod error;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod pricing;
 mod pushed;
 pub mod queries;

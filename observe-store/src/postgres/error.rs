@@ -1,0 +1,49 @@
+//! What can go wrong between the store and a PostgreSQL server.
+
+/// An error from the PostgreSQL store.
+///
+/// No variant holds the connection URL: it may carry a password.
+///
+/// ```
+/// use observe_store::postgres::PgStoreError;
+///
+/// let e = PgStoreError::NewerSchema { found: 9, supported: 1 };
+/// assert!(e.to_string().contains("newer"));
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PgStoreError {
+    /// The server refused a statement or the connection failed.
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// The database was migrated by a newer observe; this one cannot write or read it.
+    #[error(
+        "the PostgreSQL store has schema version {found}, newer than this build's {supported}: \
+         upgrade observe"
+    )]
+    NewerSchema {
+        /// The version in the database.
+        found: i32,
+        /// The newest version this build knows.
+        supported: i32,
+    },
+    /// The database is older than a reader takes; a writer (any process recording traces
+    /// into it) migrates it.
+    #[error(
+        "the PostgreSQL store has schema version {found}, older than {supported}: \
+         run a writer of this version once to migrate it"
+    )]
+    OlderSchema {
+        /// The version in the database.
+        found: i32,
+        /// The oldest version this build reads.
+        supported: i32,
+    },
+    /// The database has no observe store: no writer has migrated it yet, or the URL names
+    /// another database, or someone changed the tables by hand.
+    #[error("the PostgreSQL database has no observe store (missing: {})", missing.join(", "))]
+    NotAStore {
+        /// The store's tables (`traces`) or columns (`traces.session_id`) it lacks.
+        missing: Vec<String>,
+    },
+}

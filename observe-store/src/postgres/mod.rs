@@ -1,0 +1,38 @@
+//! The store on a team's shared PostgreSQL: its schema, as versioned migrations.
+//!
+//! The tables and columns are the SQLite store's ([`crate::Store`]), in PostgreSQL's own
+//! types, so that the seed's analytics queries run on it as written:
+//!
+//! - `timestamp`, `end_time`, `start_time`, ... are `timestamptz`: `NOW() - INTERVAL '30
+//!   days'` and `MAX(end_time) - MIN(timestamp)` compare and subtract instants, not text;
+//! - `metadata`, `model_parameters`, `usage_details` and `cost_details` are `jsonb`, for
+//!   `metadata->>'content_type'` and `metadata ? 'key'`;
+//! - `tags` is `text[]`, for `'fixture' = ANY(tags)` (the form Langfuse users write, which
+//!   `jsonb` does not take);
+//! - `input` and `output` stay `text`: they are shown, not queried into, and `jsonb` would
+//!   refuse a string holding `\u0000` that the SQLite store keeps;
+//! - flags (`has_root`, `public`, `cost_computed`) are `boolean`.
+//!
+//! Only a writer changes the layout ([`migrate`]); a reader checks it and changes nothing
+//! ([`check_readable`]).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), observe_store::postgres::PgStoreError> {
+//! let mut client = postgres::Client::connect("postgres://observe@db.internal/observe", postgres::NoTls)
+//!     .map_err(observe_store::postgres::PgStoreError::Postgres)?;
+//! observe_store::postgres::migrate(&mut client)?;
+//! assert_eq!(
+//!     observe_store::postgres::check_readable(&mut client)?,
+//!     observe_store::postgres::CURRENT_VERSION
+//! );
+//! # Ok(())
+//! # }
+//! ```
+
+mod error;
+mod schema;
+
+pub use error::PgStoreError;
+pub use schema::{
+    check_readable, migrate, table_columns, version, CURRENT_VERSION, OLDEST_READABLE,
+};
