@@ -84,6 +84,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Prices(args) => prices::run(&out, &path, &args),
         command => {
             let mut store = store_file::open(&path)?;
+            store.set_project(cli.project.as_deref())?;
             read(&mut store, &out, command)
         }
     }
