@@ -174,7 +174,7 @@ fn apply(
         conn.execute_batch("SAVEPOINT piece")?;
         let outcome = match apply_one(conn, prices, project, piece, arrival, &mut state) {
             Ok(outcome) => outcome,
-            Err(e) if crate::write::is_row_failure(&e) => Err(Refusal::Sqlite(e)),
+            Err(e) if crate::write_rules::is_row_failure(&e) => Err(Refusal::Sqlite(e)),
             Err(e) => return Err(e),
         };
         match outcome {
@@ -190,6 +190,8 @@ fn apply(
             }
             Err(refusal) => {
                 conn.execute_batch("ROLLBACK TO piece; RELEASE piece")?;
+                // A trace row this piece made is undone with it: look traces up again.
+                state.seq_of.clear();
                 tracing::warn!(index, reason = %refusal, "observe store: piece refused");
                 report.refused.push(RefusedPiece {
                     index,

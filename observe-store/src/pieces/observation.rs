@@ -151,7 +151,7 @@ pub(crate) fn write(
     arrival: Timestamp,
 ) -> rusqlite::Result<()> {
     let d = o.details();
-    let computed = crate::write::computed_cost(d, prices);
+    let computed = crate::write_rules::computed_cost(d, prices);
     let cost = d.cost.as_ref().or(computed.as_ref());
     let total = cost.map_or(0.0, Cost::total);
     let total = if total.is_finite() { total } else { 0.0 };
