@@ -521,6 +521,8 @@ impl Writer {
         prices: std::sync::Arc<PriceList>,
     ) -> rusqlite::Result<Self> {
         register_functions(&conn)?;
+        // Room for the statements of pieces (`pieces/`) beside the batch path's own.
+        conn.set_prepared_statement_cache_capacity(32);
         let merge_trace = insert_trace_sql(&upsert_trace_sql());
         let observations = |rows, conflict| insert_observations_sql(rows, conflict);
         // SAFETY: the statements live in the returned `Writer`, whose `Drop` finalizes them
