@@ -8,8 +8,8 @@ use rusqlite::Connection;
 use super::table::value_to_json;
 
 /// Registers the functions translated queries call: `observe_array_contains(json_array,
-/// value)` and the aggregates `observe_percentile_cont(x, p)` and
-/// `observe_percentile_disc(x, p)`.
+/// value)`, the aggregates `observe_percentile_cont(x, p)` and
+/// `observe_percentile_disc(x, p)`, and the printing and time functions of `pg_text`.
 pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     conn.create_scalar_function("observe_array_contains", 2, flags, |ctx| {
@@ -35,7 +35,8 @@ pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
         2,
         flags,
         Percentile { discrete: true },
-    )
+    )?;
+    super::pg_text::register(conn)
 }
 
 /// `percentile_cont` (linear interpolation) and `percentile_disc` (first value whose

@@ -33,7 +33,7 @@
 //! ).unwrap();
 //! assert_eq!(
 //!     sqlite,
-//!     "SELECT user_id, CAST(AVG(latency_ms) AS REAL) FROM traces \
+//!     "SELECT user_id, CAST(AVG(latency_ms) AS REAL) AS \"avg\" FROM traces \
 //!      WHERE timestamp > strftime('%Y-%m-%dT%H:%M:%f000Z', 'now', '-30 days') \
 //!      GROUP BY user_id"
 //! );
@@ -41,6 +41,7 @@
 
 mod error;
 pub(crate) mod functions;
+mod pg_text;
 mod run;
 mod table;
 mod translate;
