@@ -249,7 +249,7 @@ fn query_runs_postgres_sql_read_only() {
     let translated = ok(&observe(None, &["query", "--translate", "SELECT NOW()"]));
     assert_eq!(
         translated,
-        "SELECT strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')\n"
+        "SELECT observe_pg_timestamptz(strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')) AS \"now\"\n"
     );
 
     let out = observe(Some(&path), &["query", "DELETE FROM traces"]);

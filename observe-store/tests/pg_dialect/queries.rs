@@ -283,6 +283,46 @@ pub const AGREE: &[Case] = &[
     ),
 ];
 
+/// More dates, strings, JSON and set operations.
+pub const MORE: &[Case] = &[
+    fixed(
+        "days between dates, and a date range with BETWEEN",
+        "SELECT id, CURRENT_DATE - timestamp::date AS days_ago FROM traces
+         WHERE timestamp BETWEEN CURRENT_DATE - 20 AND CURRENT_DATE ORDER BY id",
+    ),
+    fixed(
+        "epoch of a timestamp",
+        "SELECT id, EXTRACT(EPOCH FROM timestamp) AS epoch, date_part('hour', timestamp) AS hour
+         FROM traces ORDER BY id LIMIT 20",
+    ),
+    fixed(
+        "left, right, position, strpos",
+        "SELECT id, left(name, 3) AS l, right(name, 2) AS r, position('a' in name) AS p,
+                strpos(name, 's') AS s, char_length(name) AS n FROM traces ORDER BY id LIMIT 20",
+    ),
+    fixed(
+        "JSON booleans cast to boolean",
+        "SELECT (metadata->>'cached')::boolean AS cached, COUNT(*) AS n FROM traces
+         GROUP BY 1 ORDER BY 1",
+    ),
+    fixed(
+        "average interval",
+        "SELECT user_id, AVG(end_time - timestamp) AS mean FROM traces GROUP BY user_id ORDER BY user_id",
+    ),
+    fixed(
+        "UNION ALL and EXISTS",
+        "SELECT 'trace' AS kind, id FROM traces WHERE EXISTS (SELECT 1 FROM scores s WHERE s.trace_id = traces.id)
+         UNION ALL
+         SELECT 'error', id FROM observations WHERE level = 'ERROR'
+         ORDER BY kind, id",
+    ),
+    fixed(
+        "array_agg of tags per user",
+        "SELECT user_id, array_agg(name ORDER BY timestamp, id) AS names FROM traces
+         WHERE user_id IN ('bob', 'carol') GROUP BY user_id ORDER BY user_id",
+    ),
+];
+
 pub const REFUSED: &[Refused] = &[
     Refused {
         name: "DISTINCT ON",
@@ -294,5 +334,30 @@ pub const REFUSED: &[Refused] = &[
         name: "regular expressions",
         sql: "SELECT id FROM traces WHERE name ~ '^s'",
         names: "~",
+    },
+    Refused {
+        name: "array containment",
+        sql: "SELECT id FROM traces WHERE tags @> ARRAY['prod']",
+        names: "@>",
+    },
+    Refused {
+        name: "a field of an interval",
+        sql: "SELECT EXTRACT(DAY FROM MAX(end_time) - MIN(timestamp)) AS d FROM traces",
+        names: "EXTRACT(DAY) from an interval",
+    },
+    Refused {
+        name: "string_agg(DISTINCT) with a separator SQLite cannot take",
+        sql: "SELECT string_agg(DISTINCT name, '; ') AS names FROM traces",
+        names: "string_agg(DISTINCT x, separator)",
+    },
+    Refused {
+        name: "date_trunc to a quarter",
+        sql: "SELECT date_trunc('quarter', timestamp) AS q FROM traces",
+        names: "date_trunc('quarter')",
+    },
+    Refused {
+        name: "ANY with another operator than =",
+        sql: "SELECT id FROM traces WHERE 'prod' <> ANY(tags)",
+        names: "<> ANY",
     },
 ];
