@@ -317,6 +317,15 @@ pub const MORE: &[Case] = &[
          ORDER BY kind, id",
     ),
     fixed(
+        "SELECT * over each table",
+        "SELECT * FROM traces ORDER BY id LIMIT 8",
+    ),
+    fixed(
+        "t.* with a filter",
+        "SELECT o.* FROM observations o WHERE o.level = 'ERROR' ORDER BY o.id LIMIT 8",
+    ),
+    fixed("scores, all columns", "SELECT * FROM scores ORDER BY id"),
+    fixed(
         "array_agg of tags per user",
         "SELECT user_id, array_agg(name ORDER BY timestamp, id) AS names FROM traces
          WHERE user_id IN ('bob', 'carol') GROUP BY user_id ORDER BY user_id",

@@ -51,6 +51,7 @@ pub fn translate(sql: &str) -> Result<String, SqlError> {
         names: store_columns(),
     };
     let _ = query.visit(&mut aliases);
+    output::expand_wildcards(query);
     let columns = output::plan(query, &aliases.names);
     let mut rewriter = Rewriter {
         names: aliases.names,
@@ -130,8 +131,8 @@ mod tests {
             "SELECT observe_seconds_between(end_time, timestamp) AS s FROM traces"
         );
         assert_eq!(
-            t("SELECT * FROM traces WHERE timestamp >= '2026-01-01'"),
-            "SELECT * FROM traces WHERE timestamp >= strftime('%Y-%m-%dT%H:%M:%f000Z', '2026-01-01')"
+            t("SELECT id FROM traces WHERE timestamp >= '2026-01-01'"),
+            "SELECT id FROM traces WHERE timestamp >= strftime('%Y-%m-%dT%H:%M:%f000Z', '2026-01-01')"
         );
         assert_eq!(
             t("SELECT id FROM traces WHERE timestamp + latency_ms * INTERVAL '1 millisecond' > NOW()"),
@@ -165,6 +166,18 @@ mod tests {
             t("SELECT id, latency_ms > 1000, has_root, tags, metadata, COUNT(*), ID FROM traces"),
             "SELECT id, observe_pg_bool(latency_ms > 1000) AS \"?column?\", observe_pg_bool(has_root) AS \"has_root\", \
              observe_pg_array(tags) AS \"tags\", observe_pg_jsonb(metadata) AS \"metadata\", COUNT(*) AS \"count\", ID AS \"id\" FROM traces"
+        );
+        // `*` over a store table is spelled out, so its columns print so too.
+        let all = t("SELECT * FROM scores s");
+        assert!(
+            all.starts_with("SELECT \"id\", \"trace_id\", ")
+                && all.contains(", observe_pg_timestamptz(\"timestamp\") AS \"timestamp\"")
+                && all.ends_with(" FROM scores s"),
+            "{all}"
+        );
+        assert_eq!(
+            t("SELECT * FROM traces JOIN scores ON scores.trace_id = traces.id"),
+            "SELECT * FROM traces JOIN scores ON scores.trace_id = traces.id"
         );
         // Inner queries keep the store's forms, which compare and sort as the types do.
         assert_eq!(

@@ -2,9 +2,13 @@
 //! column of the outermost `SELECT` whose type prints differently in SQLite (timestamps,
 //! booleans, intervals, JSON, arrays) is wrapped in the function that prints it as
 //! PostgreSQL does, and a column without a name gets the one PostgreSQL gives it (`count`,
-//! `max`, `?column?`), so the result reads the same over either store.
+//! `max`, `?column?`), so the result reads the same over either store. A `*` over one of
+//! the store's tables is first spelled out as its columns, so that they print so too.
 
-use sqlparser::ast::{DataType, Expr, Ident, Query, Select, SelectItem, SetExpr, Value};
+use sqlparser::ast::{
+    DataType, Expr, Ident, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
+    TableFactor, Value, WildcardAdditionalOptions,
+};
 
 use super::syntax::{call, function_name};
 use super::types::{ty, Names, Ty};
@@ -46,6 +50,85 @@ pub(super) fn plan(query: &Query, names: &Names) -> Vec<Vec<Option<Column>>> {
                 .collect()
         })
         .collect()
+}
+
+/// Spells out `*` (and `t.*`) in the outermost query's `SELECT`s over one of the store's
+/// tables as its columns: the columns every store the reader opens has (it checks them),
+/// in the table's order, as `*` gives them.
+pub(super) fn expand_wildcards(query: &mut Query) {
+    let mut selects = Vec::new();
+    selects_of_mut(&mut query.body, &mut selects);
+    for select in selects {
+        let Some((table, alias)) = single_store_table(select) else {
+            continue;
+        };
+        let Some((_, columns)) = crate::schema::current_columns()
+            .iter()
+            .find(|(t, _)| *t == table)
+        else {
+            continue;
+        };
+        let column = |qualifier: Option<&Ident>, name: &str| {
+            // Quoted: some of the store's column names are keywords (`timestamp`, `release`).
+            let name = Ident::with_quote('"', name);
+            SelectItem::UnnamedExpr(match qualifier {
+                Some(q) => Expr::CompoundIdentifier(vec![q.clone(), name]),
+                None => Expr::Identifier(name),
+            })
+        };
+        let mut items = Vec::with_capacity(select.projection.len());
+        for item in std::mem::take(&mut select.projection) {
+            match &item {
+                SelectItem::Wildcard(options) if plain(options) => {
+                    items.extend(columns.iter().map(|c| column(None, c)));
+                }
+                SelectItem::QualifiedWildcard(
+                    SelectItemQualifiedWildcardKind::ObjectName(name),
+                    options,
+                ) if plain(options)
+                    && name.0.len() == 1
+                    && name.to_string().eq_ignore_ascii_case(&alias) =>
+                {
+                    let qualifier = Ident::new(alias.clone());
+                    items.extend(columns.iter().map(|c| column(Some(&qualifier), c)));
+                }
+                _ => items.push(item),
+            }
+        }
+        select.projection = items;
+    }
+}
+
+/// A `*` without `EXCEPT`, `REPLACE` and the like.
+fn plain(options: &WildcardAdditionalOptions) -> bool {
+    options.opt_ilike.is_none()
+        && options.opt_exclude.is_none()
+        && options.opt_except.is_none()
+        && options.opt_replace.is_none()
+        && options.opt_rename.is_none()
+        && options.opt_alias.is_none()
+}
+
+/// The store table a `SELECT` reads alone (no join, no second table), and the name it is
+/// known by in the query (its alias, or its own name).
+fn single_store_table(select: &Select) -> Option<(String, String)> {
+    let [from] = select.from.as_slice() else {
+        return None;
+    };
+    if !from.joins.is_empty() {
+        return None;
+    }
+    let TableFactor::Table { name, alias, .. } = &from.relation else {
+        return None;
+    };
+    let [part] = name.0.as_slice() else {
+        return None;
+    };
+    let table = part.to_string().trim_matches('"').to_ascii_lowercase();
+    let known_as = alias
+        .as_ref()
+        .map_or_else(|| table.clone(), |a| a.name.value.clone());
+    Some((table, known_as))
 }
 
 /// Wraps and names the outermost query's columns as `plan` says.
