@@ -306,6 +306,15 @@ pub const MORE: &[Case] = &[
          GROUP BY 1 ORDER BY 1",
     ),
     fixed(
+        "longest sessions, ordered by an interval column",
+        "SELECT session_id, MAX(end_time) - MIN(timestamp) AS span FROM traces
+         WHERE session_id IS NOT NULL GROUP BY session_id ORDER BY span DESC LIMIT 6",
+    ),
+    fixed(
+        "slowest traces, ordered by the position of an interval column",
+        "SELECT id, end_time - timestamp FROM traces ORDER BY 2 DESC, 1 LIMIT 6",
+    ),
+    fixed(
         "average interval",
         "SELECT user_id, AVG(end_time - timestamp) AS mean FROM traces GROUP BY user_id ORDER BY user_id",
     ),

@@ -167,6 +167,12 @@ mod tests {
             "SELECT id, observe_pg_bool(latency_ms > 1000) AS \"?column?\", observe_pg_bool(has_root) AS \"has_root\", \
              observe_pg_array(tags) AS \"tags\", observe_pg_jsonb(metadata) AS \"metadata\", COUNT(*) AS \"count\", ID AS \"id\" FROM traces"
         );
+        // An interval prints as text, but sorts by its seconds.
+        assert_eq!(
+            t("SELECT session_id, MAX(end_time) - MIN(timestamp) AS span FROM traces GROUP BY 1 ORDER BY span DESC"),
+            "SELECT session_id, observe_pg_interval(observe_seconds_between(MAX(end_time), MIN(timestamp))) AS span \
+             FROM traces GROUP BY 1 ORDER BY observe_seconds_between(MAX(end_time), MIN(timestamp)) DESC NULLS FIRST"
+        );
         // `*` over a store table is spelled out, so its columns print so too.
         let all = t("SELECT * FROM scores s");
         assert!(

@@ -6,8 +6,8 @@
 //! the store's tables is first spelled out as its columns, so that they print so too.
 
 use sqlparser::ast::{
-    DataType, Expr, Ident, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
-    TableFactor, Value, WildcardAdditionalOptions,
+    DataType, Expr, Ident, OrderBy, OrderByKind, Query, Select, SelectItem,
+    SelectItemQualifiedWildcardKind, SetExpr, TableFactor, Value, WildcardAdditionalOptions,
 };
 
 use super::syntax::{call, function_name};
@@ -133,6 +133,7 @@ fn single_store_table(select: &Select) -> Option<(String, String)> {
 
 /// Wraps and names the outermost query's columns as `plan` says.
 pub(super) fn apply(query: &mut Query, plan: &[Vec<Option<Column>>]) {
+    sort_intervals_as_seconds(query, plan);
     let mut selects = Vec::new();
     selects_of_mut(&mut query.body, &mut selects);
     for (select, columns) in selects.into_iter().zip(plan) {
@@ -165,6 +166,44 @@ pub(super) fn apply(query: &mut Query, plan: &[Vec<Option<Column>>]) {
                     }
                 }
                 _ => {}
+            }
+        }
+    }
+}
+
+/// An interval column prints as text (`2 days 01:00:00`), which does not sort as the
+/// interval does: the outermost `ORDER BY` that names such a column (by its alias or its
+/// position) sorts by its seconds instead.
+fn sort_intervals_as_seconds(query: &mut Query, plan: &[Vec<Option<Column>>]) {
+    let (SetExpr::Select(select), [columns]) = (query.body.as_ref(), plan) else {
+        return;
+    };
+    let Some(OrderBy {
+        kind: OrderByKind::Expressions(order),
+        ..
+    }) = &mut query.order_by
+    else {
+        return;
+    };
+    for (i, (item, column)) in select.projection.iter().zip(columns).enumerate() {
+        if !column.as_ref().is_some_and(|c| c.ty == Ty::Interval) {
+            continue;
+        }
+        let (expr, alias) = match item {
+            SelectItem::ExprWithAlias { expr, alias } => (expr, Some(alias)),
+            SelectItem::UnnamedExpr(expr) => (expr, None),
+            _ => continue,
+        };
+        for by in order.iter_mut() {
+            let named = match (&by.expr, alias) {
+                (Expr::Identifier(id), Some(alias)) => id.value.eq_ignore_ascii_case(&alias.value),
+                (Expr::Value(v), _) => {
+                    matches!(&v.value, Value::Number(n, _) if n.parse() == Ok(i + 1))
+                }
+                _ => false,
+            };
+            if named {
+                by.expr = expr.clone();
             }
         }
     }
