@@ -199,7 +199,11 @@ pub(crate) fn interval(seconds: f64) -> String {
 /// them (as written, an exponent spelled out: `1e-7` as `0.0000001`). `None` for text
 /// that is not JSON.
 pub(crate) fn jsonb(text: &str) -> Option<String> {
-    let mut reader = JsonReader { text, at: 0 };
+    let mut reader = JsonReader {
+        text,
+        at: 0,
+        depth: 0,
+    };
     let mut out = String::new();
     reader.value(&mut out)?;
     reader.space();
@@ -210,7 +214,12 @@ pub(crate) fn jsonb(text: &str) -> Option<String> {
 struct JsonReader<'a> {
     text: &'a str,
     at: usize,
+    /// Arrays and objects open around the cursor.
+    depth: usize,
 }
+
+/// Deeper JSON is shown as stored: the reader recurses, and a file may hold anything.
+const MAX_DEPTH: usize = 200;
 
 impl JsonReader<'_> {
     fn space(&mut self) {
@@ -227,6 +236,16 @@ impl JsonReader<'_> {
 
     fn value(&mut self, out: &mut String) -> Option<()> {
         self.space();
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return None;
+        }
+        let done = self.value_here(out);
+        self.depth -= 1;
+        done
+    }
+
+    fn value_here(&mut self, out: &mut String) -> Option<()> {
         match *self.text.as_bytes().get(self.at)? {
             b'{' => self.object(out),
             b'[' => {
@@ -319,6 +338,10 @@ fn plain_number(token: &str) -> Option<String> {
         Some(i) => (&token[..i], token[i + 1..].parse::<i64>().ok()?),
         None => return token.parse::<f64>().ok().map(|_| token.to_owned()),
     };
+    // Past numeric's range PostgreSQL refuses the number; here it stays as written.
+    if exponent.abs() > 1000 {
+        return Some(token.to_owned());
+    }
     let (sign, mantissa) = match mantissa.strip_prefix('-') {
         Some(m) => ("-", m),
         None => ("", mantissa),
@@ -447,6 +470,9 @@ mod tests {
         );
         assert_eq!(jsonb(r#"["\u00e9\n"]"#).as_deref(), Some("[\"é\\n\"]"));
         assert_eq!(jsonb("{"), None);
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        assert_eq!(jsonb(&deep), None);
+        assert_eq!(jsonb("[1e99999]").as_deref(), Some("[1e99999]"));
         assert_eq!(json_text("3.0").as_deref(), Some("3.0"));
         assert_eq!(
             json_text(r#"{"b":1,"a":2}"#).as_deref(),
