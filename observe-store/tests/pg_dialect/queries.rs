@@ -296,6 +296,19 @@ pub const MORE: &[Case] = &[
          FROM traces ORDER BY id LIMIT 20",
     ),
     fixed(
+        "to_char of timestamps and dates",
+        "SELECT to_char(date_trunc('week', timestamp), 'YYYY-MM-DD') AS week, to_char(timestamp, 'YYYY-MM-DD\"T\"HH24:MI:SS') AS at,
+                to_char(timestamp::date, 'IW/DDD') AS iso, COUNT(*) OVER (PARTITION BY to_char(timestamp, 'YYYY-MM')) AS in_month
+         FROM traces ORDER BY timestamp, id LIMIT 30",
+    ),
+    fixed(
+        "more EXTRACT fields",
+        "SELECT id, EXTRACT(QUARTER FROM timestamp) AS q, EXTRACT(WEEK FROM timestamp) AS w,
+                EXTRACT(ISODOW FROM timestamp) AS isodow, EXTRACT(ISOYEAR FROM timestamp) AS isoyear,
+                EXTRACT(MILLISECONDS FROM timestamp) AS ms, EXTRACT(SECOND FROM timestamp) AS s
+         FROM traces ORDER BY id LIMIT 30",
+    ),
+    fixed(
         "left, right, position, strpos",
         "SELECT id, left(name, 3) AS l, right(name, 2) AS r, position('a' in name) AS p,
                 strpos(name, 's') AS s, char_length(name) AS n FROM traces ORDER BY id LIMIT 20",
@@ -372,6 +385,11 @@ pub const REFUSED: &[Refused] = &[
         name: "date_trunc to a quarter",
         sql: "SELECT date_trunc('quarter', timestamp) AS q FROM traces",
         names: "date_trunc('quarter')",
+    },
+    Refused {
+        name: "a to_char pattern without a strftime field",
+        sql: "SELECT to_char(timestamp, 'Month DD') AS m FROM traces",
+        names: "to_char pattern `Month`",
     },
     Refused {
         name: "ANY with another operator than =",

@@ -9,7 +9,7 @@ use sqlparser::ast::{
 };
 
 use super::casts::cast;
-use super::datetime::{date_trunc, interval_as_seconds, shift};
+use super::datetime::{date_trunc, interval_as_seconds, shift, to_char};
 use super::json_ops::{json_text, rewrite_json_path, rewrite_key_test};
 use super::syntax::{call, function_name, now, plain_args, sql_cast, string, string_literal, ts};
 use super::types::{seconds_between, ty, Names, Ty};
@@ -186,6 +186,14 @@ impl Rewriter {
                 Expr::Function(f)
             }
             ("date_trunc", Some([unit, x])) => date_trunc(unit, x)?,
+            ("to_char", Some([x, format])) => match self.ty(x) {
+                Ty::Timestamp | Ty::Date => to_char(x, format)?,
+                _ => {
+                    return Err(SqlError::Unsupported(
+                        "to_char of anything but a timestamp or a date".into(),
+                    ))
+                }
+            },
             ("date_part", Some([field, x])) => {
                 let Some(field) = string_literal(field) else {
                     return Err(SqlError::Unsupported(
@@ -341,6 +349,14 @@ impl Rewriter {
                 field.to_ascii_uppercase()
             )));
         }
+        let part = |format: &str, as_type: &str| {
+            sql_cast(call("strftime", vec![string(format), x.clone()]), as_type)
+        };
+        let scaled = |by: &str| Expr::BinaryOp {
+            left: Box::new(part("%f", "REAL")),
+            op: BinaryOperator::Multiply,
+            right: Box::new(super::syntax::number_text(by)),
+        };
         let (format, as_type) = match field {
             "year" | "years" => ("%Y", "INTEGER"),
             "month" | "months" => ("%m", "INTEGER"),
@@ -350,11 +366,28 @@ impl Rewriter {
             "second" | "seconds" => ("%f", "REAL"),
             "dow" => ("%w", "INTEGER"),
             "doy" => ("%j", "INTEGER"),
+            "isodow" => ("%u", "INTEGER"),
+            "week" => ("%V", "INTEGER"),
+            "isoyear" => ("%G", "INTEGER"),
+            "milliseconds" | "millisecond" => return Ok(scaled("1000")),
+            "microseconds" | "microsecond" => return Ok(scaled("1000000")),
+            "quarter" => {
+                return Ok(Expr::Nested(Box::new(Expr::BinaryOp {
+                    left: Box::new(Expr::Nested(Box::new(Expr::BinaryOp {
+                        left: Box::new(part("%m", "INTEGER")),
+                        op: BinaryOperator::Plus,
+                        right: Box::new(number_int(2)),
+                    }))),
+                    op: BinaryOperator::Divide,
+                    right: Box::new(number_int(3)),
+                })))
+            }
             other => {
                 return Err(SqlError::Unsupported(format!(
-                "EXTRACT({}) — supported: EPOCH, YEAR, MONTH, DAY, HOUR, MINUTE, SECOND, DOW, DOY",
-                other.to_ascii_uppercase()
-            )))
+                    "EXTRACT({}) — supported: EPOCH, YEAR, ISOYEAR, QUARTER, MONTH, WEEK, DAY, \
+                     DOW, ISODOW, DOY, HOUR, MINUTE, SECOND, MILLISECONDS, MICROSECONDS",
+                    other.to_ascii_uppercase()
+                )))
             }
         };
         Ok(sql_cast(
