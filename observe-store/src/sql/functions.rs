@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use super::table::value_to_json;
 
 /// Registers the functions translated queries call: `observe_array_contains(json_array,
-/// value)`, the aggregates `observe_percentile_cont(x, p)` and
+/// value)`, `observe_like(text, pattern, escape, case_insensitive)`, the aggregates `observe_percentile_cont(x, p)` and
 /// `observe_percentile_disc(x, p)`, and the printing and time functions of `pg_text`.
 pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
@@ -36,6 +36,17 @@ pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
         flags,
         Percentile { discrete: true },
     )?;
+    conn.create_scalar_function("observe_like", 4, flags, |ctx| {
+        let (text, pattern) = (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?);
+        let escape = ctx.get::<Option<String>>(2)?;
+        let insensitive = ctx.get::<bool>(3)?;
+        Ok(match (text, pattern, escape) {
+            (Some(t), Some(p), Some(e)) => {
+                Some(super::like::like(&t, &p, e.chars().next(), insensitive))
+            }
+            _ => None,
+        })
+    })?;
     super::pg_text::register(conn)
 }
 

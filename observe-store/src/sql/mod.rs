@@ -45,6 +45,7 @@
 
 mod error;
 pub(crate) mod functions;
+mod like;
 mod pg_text;
 mod run;
 mod table;

@@ -251,6 +251,22 @@ pub const AGREE: &[Case] = &[
          WHERE name ILIKE 'tr%' OR name LIKE 'c%' OR user_id IN ('alice', 'bob') GROUP BY name ORDER BY name",
     ),
     fixed(
+        "LIKE is case-sensitive and escapes with a backslash",
+        "SELECT COUNT(*) FILTER (WHERE name LIKE 't%') AS lower_t, COUNT(*) FILTER (WHERE name LIKE 'T%') AS upper_t,
+                COUNT(*) FILTER (WHERE name ILIKE 'T%') AS any_t, COUNT(*) FILTER (WHERE name NOT LIKE '%a%') AS no_a,
+                COUNT(*) FILTER (WHERE environment LIKE 'product_on') AS one_char,
+                COUNT(*) FILTER (WHERE environment LIKE 'product\\_on') AS escaped,
+                COUNT(*) FILTER (WHERE environment LIKE 'prod!%' ESCAPE '!') AS own_escape
+         FROM traces",
+    ),
+    fixed(
+        "->> compared as text, IS TRUE, dates from NOW()",
+        "SELECT COUNT(*) FILTER (WHERE metadata->>'priority' = '3') AS p3,
+                COUNT(*) FILTER (WHERE metadata->>'cached' = 'true') AS cached,
+                COUNT(*) FILTER (WHERE public IS TRUE) AS public, COUNT(*) FILTER (WHERE public IS NOT FALSE) AS maybe,
+                COUNT(*) FILTER (WHERE timestamp::date = NOW()::date) AS today FROM traces",
+    ),
+    fixed(
         "CASE and COALESCE",
         "SELECT CASE WHEN latency_ms > 4000 THEN 'slow' WHEN latency_ms > 1000 THEN 'ok' ELSE 'fast' END AS speed,
                 COALESCE(user_id, 'anonymous') AS who, COUNT(*) AS n

@@ -208,7 +208,7 @@ mod tests {
         );
         assert_eq!(
             t("SELECT name FROM traces WHERE 'prod' = ANY(tags) AND name ILIKE 'a%'"),
-            "SELECT name FROM traces WHERE observe_array_contains(tags, 'prod') AND lower(name) LIKE lower('a%')"
+            "SELECT name FROM traces WHERE observe_array_contains(tags, 'prod') AND observe_like(name, 'a%', '\\', 1)"
         );
         assert_eq!(
             t("SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p FROM traces"),

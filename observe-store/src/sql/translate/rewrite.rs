@@ -107,19 +107,20 @@ impl Rewriter {
                 return self.rewrite_binary(left, op, right);
             }
             Expr::Extract { field, expr, .. } => self.extract(field, expr)?,
-            Expr::ILike {
+            Expr::Like {
                 negated,
+                any: false,
                 expr,
                 pattern,
                 escape_char,
-                ..
-            } => Expr::Like {
-                negated: *negated,
+            } => like(expr, pattern, escape_char.as_deref(), false, *negated),
+            Expr::ILike {
+                negated,
                 any: false,
-                expr: Box::new(call("lower", vec![(**expr).clone()])),
-                pattern: Box::new(call("lower", vec![(**pattern).clone()])),
-                escape_char: escape_char.clone(),
-            },
+                expr,
+                pattern,
+                escape_char,
+            } => like(expr, pattern, escape_char.as_deref(), true, *negated),
             Expr::AnyOp {
                 left,
                 compare_op,
@@ -426,4 +427,26 @@ fn add_days(date: &Expr, days: &Expr, minus: bool) -> Expr {
         call("printf", vec![string("%+d days"), n])
     });
     call("date", vec![date.clone(), modifier])
+}
+
+/// `x [NOT] LIKE p [ESCAPE e]` and `ILIKE` as PostgreSQL matches them (case-sensitive, `\`
+/// the escape character unless another is given): `observe_like(x, p, e, insensitive)`.
+fn like(x: &Expr, pattern: &Expr, escape: Option<&Expr>, insensitive: bool, negated: bool) -> Expr {
+    let matched = call(
+        "observe_like",
+        vec![
+            x.clone(),
+            pattern.clone(),
+            escape.cloned().unwrap_or_else(|| string("\\")),
+            number_int(i64::from(insensitive)),
+        ],
+    );
+    if negated {
+        Expr::UnaryOp {
+            op: UnaryOperator::Not,
+            expr: Box::new(matched),
+        }
+    } else {
+        matched
+    }
 }

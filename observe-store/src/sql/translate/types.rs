@@ -133,7 +133,10 @@ pub(super) fn ty(e: &Expr, names: &Names) -> Ty {
                     [x, ..],
                 ) => ty(x, names),
                 ("avg" | "sum", [x]) if ty(x, names) == Ty::Interval => Ty::Interval,
-                ("bool_or" | "bool_and" | "every" | "observe_array_contains", _) => Ty::Bool,
+                (
+                    "bool_or" | "bool_and" | "every" | "observe_array_contains" | "observe_like",
+                    _,
+                ) => Ty::Bool,
                 ("array_agg", _) => Ty::Array,
                 (
                     "to_json" | "to_jsonb" | "json_agg" | "jsonb_agg" | "json_build_object"
