@@ -267,6 +267,12 @@ pub const AGREE: &[Case] = &[
                 COUNT(*) FILTER (WHERE timestamp::date = NOW()::date) AS today FROM traces",
     ),
     fixed(
+        "array length and times from epochs",
+        "SELECT id, cardinality(tags) AS n_tags, array_length(tags, 1) AS len,
+                to_timestamp(start_ns / 1000000000) AS started_second
+         FROM traces WHERE cardinality(tags) > 0 ORDER BY id LIMIT 20",
+    ),
+    fixed(
         "CASE and COALESCE",
         "SELECT CASE WHEN latency_ms > 4000 THEN 'slow' WHEN latency_ms > 1000 THEN 'ok' ELSE 'fast' END AS speed,
                 COALESCE(user_id, 'anonymous') AS who, COUNT(*) AS n
@@ -406,6 +412,16 @@ pub const REFUSED: &[Refused] = &[
         name: "a to_char pattern without a strftime field",
         sql: "SELECT to_char(timestamp, 'Month DD') AS m FROM traces",
         names: "to_char pattern `Month`",
+    },
+    Refused {
+        name: "a set-returning function",
+        sql: "SELECT unnest(tags) AS tag, COUNT(*) AS n FROM traces GROUP BY 1",
+        names: "unnest(), a set-returning function",
+    },
+    Refused {
+        name: "a function without a translation",
+        sql: "SELECT regexp_replace(name, '[aeiou]', '', 'g') AS consonants FROM traces",
+        names: "regexp_replace()",
     },
     Refused {
         name: "ANY with another operator than =",

@@ -170,6 +170,51 @@ impl Rewriter {
                 ],
             ),
             ("strpos", Some([x, needle])) => call("instr", vec![x.clone(), needle.clone()]),
+            ("cardinality", Some([array])) | ("array_length", Some([array, _])) => {
+                call("json_array_length", vec![array.clone()])
+            }
+            ("to_timestamp", Some([seconds])) => ts(seconds.clone(), vec![string("unixepoch")]),
+            (
+                "unnest"
+                | "generate_series"
+                | "jsonb_array_elements"
+                | "jsonb_array_elements_text"
+                | "json_array_elements"
+                | "json_array_elements_text"
+                | "jsonb_each"
+                | "jsonb_each_text"
+                | "json_each_text"
+                | "jsonb_object_keys"
+                | "json_object_keys",
+                _,
+            ) => {
+                return Err(SqlError::Unsupported(format!(
+                    "{name}(), a set-returning function; for tags write `'tag' = ANY(tags)`"
+                )))
+            }
+            (
+                "regexp_replace"
+                | "regexp_match"
+                | "regexp_matches"
+                | "regexp_split_to_array"
+                | "regexp_split_to_table"
+                | "age"
+                | "justify_days"
+                | "justify_hours"
+                | "justify_interval"
+                | "make_interval"
+                | "to_date"
+                | "to_number"
+                | "array_to_string"
+                | "array_position"
+                | "array_remove"
+                | "array_append",
+                _,
+            ) => {
+                return Err(SqlError::Unsupported(format!(
+                    "the function {name}(); it has no SQLite translation yet"
+                )))
+            }
             ("string_agg", Some([x, separator])) if matches!(&f.args, FunctionArguments::List(l) if l.duplicate_treatment.is_some()) =>
             {
                 // SQLite's DISTINCT aggregates take one argument, and ',' is its separator.

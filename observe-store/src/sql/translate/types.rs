@@ -125,6 +125,7 @@ pub(super) fn ty(e: &Expr, names: &Names) -> Ty {
                     | "clock_timestamp",
                     [],
                 ) => Ty::Timestamp,
+                ("to_timestamp", [_]) => Ty::Timestamp,
                 ("current_date" | "date", _) => Ty::Date,
                 ("date_trunc", [_, x]) if ty(x, names) == Ty::Timestamp => Ty::Timestamp,
                 (
