@@ -48,6 +48,7 @@ pub(crate) mod functions;
 mod like;
 mod pg_text;
 mod run;
+mod statistics;
 mod table;
 mod translate;
 

@@ -272,6 +272,17 @@ pub const AGREE: &[Case] = &[
                 to_timestamp(start_ns / 1000000000) AS started_second
          FROM traces WHERE cardinality(tags) > 0 ORDER BY id LIMIT 20",
     ),
+    any(
+        "spread of latency per model (stddev, variance)",
+        "SELECT model, stddev(latency_ms) AS sd, stddev_pop(latency_ms) AS sd_pop,
+                variance(latency_ms) AS var, var_pop(latency_ms) AS var_pop, COUNT(*) AS n
+         FROM observations WHERE model IS NOT NULL GROUP BY model",
+    ),
+    fixed(
+        "GREATEST and LEAST skip NULLs",
+        "SELECT id, GREATEST(completion_start_time, start_time) AS latest, LEAST(completion_start_time, end_time) AS earliest,
+                GREATEST(prompt_version, 0) AS v FROM observations ORDER BY id LIMIT 20",
+    ),
     fixed(
         "CASE and COALESCE",
         "SELECT CASE WHEN latency_ms > 4000 THEN 'slow' WHEN latency_ms > 1000 THEN 'ok' ELSE 'fast' END AS speed,

@@ -261,8 +261,8 @@ impl Rewriter {
             }
             _ => {
                 let renamed = match name.as_str() {
-                    "greatest" => "max",
-                    "least" => "min",
+                    "greatest" => "observe_greatest",
+                    "least" => "observe_least",
                     "bool_or" => "max",
                     "bool_and" | "every" => "min",
                     "char_length" | "character_length" => "length",

@@ -129,8 +129,9 @@ pub(super) fn ty(e: &Expr, names: &Names) -> Ty {
                 ("current_date" | "date", _) => Ty::Date,
                 ("date_trunc", [_, x]) if ty(x, names) == Ty::Timestamp => Ty::Timestamp,
                 (
-                    "min" | "max" | "coalesce" | "greatest" | "least" | "nullif" | "lag" | "lead"
-                    | "first_value" | "last_value" | "nth_value" | "any_value",
+                    "min" | "max" | "coalesce" | "greatest" | "least" | "observe_greatest"
+                    | "observe_least" | "nullif" | "lag" | "lead" | "first_value" | "last_value"
+                    | "nth_value" | "any_value",
                     [x, ..],
                 ) => ty(x, names),
                 ("avg" | "sum", [x]) if ty(x, names) == Ty::Interval => Ty::Interval,
