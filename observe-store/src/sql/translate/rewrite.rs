@@ -215,8 +215,7 @@ impl Rewriter {
                     "the function {name}(); it has no SQLite translation yet"
                 )))
             }
-            ("string_agg", Some([x, separator])) if matches!(&f.args, FunctionArguments::List(l) if l.duplicate_treatment.is_some()) =>
-            {
+            ("string_agg", Some([_, separator])) if distinct(f) => {
                 // SQLite's DISTINCT aggregates take one argument, and ',' is its separator.
                 if string_literal(separator).as_deref() != Some(",") {
                     return Err(SqlError::Unsupported(
@@ -228,7 +227,6 @@ impl Rewriter {
                     list.args.truncate(1);
                 }
                 f.name = ObjectName::from(vec![Ident::new("group_concat")]);
-                let _ = x;
                 Expr::Function(f)
             }
             ("date_trunc", Some([unit, x])) => date_trunc(unit, x)?,
@@ -494,4 +492,9 @@ fn like(x: &Expr, pattern: &Expr, escape: Option<&Expr>, insensitive: bool, nega
     } else {
         matched
     }
+}
+
+/// Whether an aggregate call says `DISTINCT`.
+fn distinct(f: &Function) -> bool {
+    matches!(&f.args, FunctionArguments::List(list) if list.duplicate_treatment.is_some())
 }
