@@ -46,6 +46,7 @@
 mod error;
 pub(crate) mod functions;
 mod like;
+mod pg_json;
 mod pg_text;
 mod run;
 mod statistics;
