@@ -362,7 +362,7 @@ pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<i32, Stor
 
 /// The columns of each of [`STORE_TABLES`] at [`CURRENT_VERSION`], from the migrations run
 /// once on an in-memory database: the layout is stated once, in the migrations.
-fn current_columns() -> &'static [(&'static str, Vec<String>)] {
+pub(crate) fn current_columns() -> &'static [(&'static str, Vec<String>)] {
     static COLUMNS: std::sync::OnceLock<Vec<(&'static str, Vec<String>)>> =
         std::sync::OnceLock::new();
     COLUMNS.get_or_init(|| {

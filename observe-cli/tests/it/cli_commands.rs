@@ -232,6 +232,27 @@ fn reports_run_the_seed_queries() {
 }
 
 #[test]
+fn query_prints_values_and_names_columns_as_postgresql_does() {
+    let (_dir, path) = fixture();
+    let sql = "SELECT user_id, latency_ms > 3000 AS slow, date_trunc('day', timestamp) AS day, \
+               COUNT(*) OVER () FROM traces WHERE user_id = 'bob' ORDER BY latency_ms DESC LIMIT 1";
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&observe(Some(&path), &["--json", "query", sql]))).unwrap();
+    let row = &json[0];
+    assert_eq!(row["slow"], "true", "{json}");
+    let day = row["day"].as_str().unwrap_or_default();
+    assert!(day.len() == 22 && day.ends_with(" 00:00:00+00"), "{json}");
+    assert!(row["count"].is_i64(), "{json}");
+    let table = ok(&observe(Some(&path), &["query", sql]));
+    let header: Vec<&str> = table.lines().next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["user_id", "slow", "day", "count"], "{table}");
+    let cells: Vec<&str> = table.lines().nth(2).unwrap().split_whitespace().collect();
+    assert_eq!(&cells[..2], ["bob", "true"], "{table}");
+    // The day is two words in the table: `2026-12-06 00:00:00+00`.
+    assert_eq!(cells[3], "00:00:00+00", "{table}");
+}
+
+#[test]
 fn query_runs_postgres_sql_read_only() {
     let (_dir, path) = fixture();
     let json: serde_json::Value = serde_json::from_str(&ok(&observe(
@@ -249,7 +270,7 @@ fn query_runs_postgres_sql_read_only() {
     let translated = ok(&observe(None, &["query", "--translate", "SELECT NOW()"]));
     assert_eq!(
         translated,
-        "SELECT strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')\n"
+        "SELECT observe_pg_timestamptz(strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')) AS \"now\"\n"
     );
 
     let out = observe(Some(&path), &["query", "DELETE FROM traces"]);

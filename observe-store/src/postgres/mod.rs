@@ -30,9 +30,11 @@
 //! ```
 
 mod error;
+mod printed;
 mod schema;
 
 pub use error::PgStoreError;
+pub use printed::printed_value;
 pub use schema::{
     check_readable, migrate, table_columns, version, CURRENT_VERSION, OLDEST_READABLE,
 };

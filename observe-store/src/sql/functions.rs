@@ -8,8 +8,9 @@ use rusqlite::Connection;
 use super::table::value_to_json;
 
 /// Registers the functions translated queries call: `observe_array_contains(json_array,
-/// value)` and the aggregates `observe_percentile_cont(x, p)` and
-/// `observe_percentile_disc(x, p)`.
+/// value)`, `observe_like(text, pattern, escape, case_insensitive)`, the aggregates `observe_percentile_cont(x, p)` and
+/// `observe_percentile_disc(x, p)`, `observe_greatest` and `observe_least`, the statistical
+/// aggregates of `statistics`, and the printing and time functions of `pg_text`.
 pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
     conn.create_scalar_function("observe_array_contains", 2, flags, |ctx| {
@@ -35,7 +36,55 @@ pub(crate) fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
         2,
         flags,
         Percentile { discrete: true },
-    )
+    )?;
+    conn.create_scalar_function("observe_like", 4, flags, |ctx| {
+        let (text, pattern) = (ctx.get::<Option<String>>(0)?, ctx.get::<Option<String>>(1)?);
+        let escape = ctx.get::<Option<String>>(2)?;
+        let insensitive = ctx.get::<bool>(3)?;
+        Ok(match (text, pattern, escape) {
+            (Some(t), Some(p), Some(e)) => {
+                Some(super::like::like(&t, &p, e.chars().next(), insensitive))
+            }
+            _ => None,
+        })
+    })?;
+    // PostgreSQL's GREATEST and LEAST skip NULLs; SQLite's max and min return NULL.
+    for (name, greatest) in [("observe_greatest", true), ("observe_least", false)] {
+        conn.create_scalar_function(name, -1, flags, move |ctx| {
+            let mut best: Option<SqlValue> = None;
+            for i in 0..ctx.len() {
+                let v = ctx.get::<SqlValue>(i)?;
+                if v == SqlValue::Null {
+                    continue;
+                }
+                let better = best
+                    .as_ref()
+                    .is_none_or(|b| (compare(&v, b) == std::cmp::Ordering::Greater) == greatest);
+                if better {
+                    best = Some(v);
+                }
+            }
+            Ok(best.unwrap_or(SqlValue::Null))
+        })?;
+    }
+    super::statistics::register(conn)?;
+    super::pg_text::register(conn)
+}
+
+/// SQLite's order of two values: numbers by value, below text, text by its bytes.
+fn compare(a: &SqlValue, b: &SqlValue) -> std::cmp::Ordering {
+    let number = |v: &SqlValue| match v {
+        SqlValue::Integer(i) => Some(*i as f64),
+        SqlValue::Real(x) => Some(*x),
+        _ => None,
+    };
+    match (number(a), number(b), a, b) {
+        (Some(x), Some(y), _, _) => x.total_cmp(&y),
+        (Some(_), None, _, _) => std::cmp::Ordering::Less,
+        (None, Some(_), _, _) => std::cmp::Ordering::Greater,
+        (_, _, SqlValue::Text(x), SqlValue::Text(y)) => x.cmp(y),
+        _ => std::cmp::Ordering::Equal,
+    }
 }
 
 /// `percentile_cont` (linear interpolation) and `percentile_disc` (first value whose

@@ -1,33 +1,43 @@
 //! `x::type` and `CAST(x AS type)`: PostgreSQL's type names onto SQLite's few storage
-//! classes, and casts to timestamps and intervals onto what the rewrite reads as such.
+//! classes, casts to timestamps and intervals onto what the rewrite reads as such, and
+//! casts to text onto the text PostgreSQL prints for the value's type.
 
 use sqlparser::ast::{DataType, Expr, Interval};
 
 use super::syntax::{call, number, sql_cast, string, string_literal, ts};
+use super::types::Ty;
 use crate::sql::error::SqlError;
+use crate::sql::pg_text;
 
-/// `x::type` and `CAST(x AS type)`.
-pub(super) fn cast(x: &Expr, data_type: &DataType) -> Result<Expr, SqlError> {
+/// `x::type` and `CAST(x AS type)`, where `x` is of type `from`.
+pub(super) fn cast(x: &Expr, data_type: &DataType, from: Ty) -> Result<Expr, SqlError> {
     let name = data_type.to_string().to_ascii_uppercase();
     let base = name.split(['(', ' ']).next().unwrap_or_default();
     Ok(match base {
         "FLOAT" | "FLOAT4" | "FLOAT8" | "DOUBLE" | "REAL" | "NUMERIC" | "DECIMAL" => {
             sql_cast(x.clone(), "REAL")
         }
-        "INT" | "INT2" | "INT4" | "INT8" | "INTEGER" | "BIGINT" | "SMALLINT" => {
-            sql_cast(x.clone(), "INTEGER")
-        }
+        // PostgreSQL rounds a fraction to the nearest integer; SQLite's CAST truncates.
+        "INT" | "INT2" | "INT4" | "INT8" | "INTEGER" | "BIGINT" | "SMALLINT" => match from {
+            Ty::Bool => sql_cast(x.clone(), "INTEGER"),
+            _ => sql_cast(call("round", vec![x.clone()]), "INTEGER"),
+        },
         "BOOL" | "BOOLEAN" => match string_literal(x).map(|s| s.to_ascii_lowercase()) {
             Some(s) => number(if matches!(s.as_str(), "t" | "true" | "yes" | "on" | "1") {
                 1.0
             } else {
                 0.0
             }),
-            None => sql_cast(x.clone(), "INTEGER"),
+            None => call(pg_text::TO_BOOLEAN, vec![x.clone()]),
         },
-        "TEXT" | "VARCHAR" | "CHAR" | "CHARACTER" | "STRING" | "UUID" => {
-            sql_cast(x.clone(), "TEXT")
-        }
+        "TEXT" | "VARCHAR" | "CHAR" | "CHARACTER" | "STRING" | "UUID" => match from {
+            Ty::Timestamp => call(pg_text::TIMESTAMPTZ, vec![x.clone()]),
+            Ty::Bool => call(pg_text::BOOLEAN, vec![x.clone()]),
+            Ty::Interval => call(pg_text::INTERVAL, vec![x.clone()]),
+            Ty::Json => call(pg_text::JSONB, vec![x.clone()]),
+            Ty::Array => call(pg_text::ARRAY, vec![x.clone()]),
+            Ty::Date | Ty::Other => sql_cast(x.clone(), "TEXT"),
+        },
         "JSON" | "JSONB" => call("json", vec![x.clone()]),
         "DATE" => call("date", vec![x.clone()]),
         "TIMESTAMP" | "TIMESTAMPTZ" | "DATETIME" => ts(x.clone(), vec![]),

@@ -185,6 +185,57 @@ pub(super) fn date_trunc(unit: &Expr, x: &Expr) -> Result<Expr, SqlError> {
     Ok(call("strftime", args))
 }
 
+/// `to_char(ts, 'YYYY-MM-DD HH24:MI')`: `strftime` with the same fields. Text in double
+/// quotes and characters that are not letters are kept; a letter pattern without a
+/// `strftime` field is refused by name.
+pub(super) fn to_char(x: &Expr, format: &Expr) -> Result<Expr, SqlError> {
+    const PATTERNS: [(&str, &str); 8] = [
+        ("YYYY", "%Y"),
+        ("HH24", "%H"),
+        ("DDD", "%j"),
+        ("MM", "%m"),
+        ("DD", "%d"),
+        ("MI", "%M"),
+        ("SS", "%S"),
+        ("IW", "%V"),
+    ];
+    let Some(pattern) = string_literal(format) else {
+        return Err(SqlError::Unsupported(
+            "to_char with a format that is not a literal".into(),
+        ));
+    };
+    let mut out = String::new();
+    let mut rest = pattern.as_str();
+    while let Some(c) = rest.chars().next() {
+        if let Some(quoted) = rest.strip_prefix('"') {
+            let (text, after) = quoted.split_once('"').unwrap_or((quoted, ""));
+            out.push_str(&text.replace('%', "%%"));
+            rest = after;
+            continue;
+        }
+        if let Some((p, field)) = PATTERNS.iter().find(|(p, _)| rest.starts_with(p)) {
+            out.push_str(field);
+            rest = &rest[p.len()..];
+            continue;
+        }
+        if c.is_ascii_alphabetic() {
+            let word: String = rest
+                .chars()
+                .take_while(char::is_ascii_alphanumeric)
+                .collect();
+            return Err(SqlError::Unsupported(format!(
+                "to_char pattern `{word}`; supported: YYYY, MM, DD, DDD, IW, HH24, MI, SS"
+            )));
+        }
+        if c == '%' {
+            out.push('%');
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    Ok(call("strftime", vec![string(&out), x.clone()]))
+}
+
 #[cfg(test)]
 mod tests {
     use sqlparser::dialect::PostgreSqlDialect;

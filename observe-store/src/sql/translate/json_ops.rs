@@ -1,10 +1,11 @@
 //! PostgreSQL's JSON path operators (`#>>`, `#>`, `?`) as SQLite's JSON functions and
-//! `->>`/`->` with a JSON path.
+//! `->` with a JSON path.
 
 use sqlparser::ast::{BinaryOperator, Expr};
 
 use super::syntax::{call, string, string_literal};
 use crate::sql::error::SqlError;
+use crate::sql::pg_text;
 
 /// `x #>> '{a,b}'` and `x #> '{a,b}'`: SQLite's `->>` and `->` with the JSON path `$.a.b`.
 pub(super) fn rewrite_json_path(
@@ -17,14 +18,14 @@ pub(super) fn rewrite_json_path(
             "`{op}` with a path that is not a literal like '{{a,b}}'"
         )));
     };
-    Ok(Expr::BinaryOp {
-        left: Box::new(left.clone()),
-        op: if *op == BinaryOperator::HashLongArrow {
-            BinaryOperator::LongArrow
-        } else {
-            BinaryOperator::Arrow
-        },
-        right: Box::new(string(&path)),
+    Ok(if *op == BinaryOperator::HashLongArrow {
+        json_text(left.clone(), string(&path))
+    } else {
+        Expr::BinaryOp {
+            left: Box::new(left.clone()),
+            op: BinaryOperator::Arrow,
+            right: Box::new(string(&path)),
+        }
     })
 }
 
@@ -62,4 +63,18 @@ fn pg_path_to_json_path(path: &str) -> Option<String> {
 /// `$."key"`, escaped for a JSON path.
 fn json_path_key(key: &str) -> String {
     format!("$.\"{}\"", key.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// `x ->> key` as PostgreSQL gives it: the value as text (a string unquoted, `true`, a
+/// number as written, an object as `jsonb` prints), from SQLite's `->`, whose numbers and
+/// booleans `->>` would turn into SQL numbers.
+pub(super) fn json_text(json: Expr, key: Expr) -> Expr {
+    call(
+        pg_text::JSON_TEXT,
+        vec![Expr::BinaryOp {
+            left: Box::new(json),
+            op: BinaryOperator::Arrow,
+            right: Box::new(key),
+        }],
+    )
 }

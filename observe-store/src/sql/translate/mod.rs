@@ -1,14 +1,16 @@
-//! PostgreSQL to SQLite, in three passes over `sqlparser`'s syntax tree: the names of
-//! timestamp aliases, then the rewrite of each expression, then the intervals left over.
+//! PostgreSQL to SQLite, in passes over `sqlparser`'s syntax tree: the types of aliases,
+//! then the result columns' types and names (read before anything changes), the rewrite of
+//! each expression, the intervals left over, and last the result columns printed and named
+//! as PostgreSQL prints and names them.
 
 mod casts;
 mod datetime;
 mod json_ops;
+mod output;
 mod rewrite;
 mod syntax;
 mod types;
 
-use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{Expr, SelectItem, Statement, VisitMut, VisitorMut};
@@ -19,7 +21,7 @@ use crate::sql::error::SqlError;
 use datetime::{interval_seconds, parse_interval};
 use rewrite::Rewriter;
 use syntax::number;
-use types::{ty, Ty, TIMESTAMP_COLUMNS};
+use types::{store_columns, ty, Names, Ty};
 
 pub use syntax::TIMESTAMP_FORMAT;
 
@@ -29,7 +31,7 @@ pub use syntax::TIMESTAMP_FORMAT;
 /// use observe_store::sql::translate;
 /// assert_eq!(
 ///     translate("SELECT metadata->>'content_type' AS ct FROM traces").unwrap(),
-///     "SELECT metadata ->> 'content_type' AS ct FROM traces"
+///     "SELECT observe_json_text(metadata -> 'content_type') AS ct FROM traces"
 /// );
 /// assert!(translate("DELETE FROM traces").is_err());
 /// ```
@@ -40,31 +42,34 @@ pub fn translate(sql: &str) -> Result<String, SqlError> {
         (None, _) => return Err(SqlError::NotAQuery("the query is empty".into())),
         (Some(_), false) => return Err(SqlError::NotAQuery("run one statement at a time".into())),
     };
-    if !matches!(statement, Statement::Query(_)) {
+    let Statement::Query(query) = &mut statement else {
         return Err(SqlError::NotAQuery(
             "observe query runs SELECT statements only (the store is read-only here)".into(),
         ));
-    }
+    };
     let mut aliases = AliasCollector {
-        names: TIMESTAMP_COLUMNS.iter().map(|s| (*s).to_owned()).collect(),
+        names: store_columns(),
     };
-    let _ = statement.visit(&mut aliases);
+    let _ = query.visit(&mut aliases);
+    output::expand_wildcards(query);
+    let columns = output::plan(query, &aliases.names);
     let mut rewriter = Rewriter {
-        timestamps: aliases.names,
+        names: aliases.names,
     };
-    if let ControlFlow::Break(e) = statement.visit(&mut rewriter) {
+    if let ControlFlow::Break(e) = query.visit(&mut rewriter) {
         return Err(e);
     }
-    if let ControlFlow::Break(e) = statement.visit(&mut LeftoverIntervals) {
+    if let ControlFlow::Break(e) = query.visit(&mut LeftoverIntervals) {
         return Err(e);
     }
+    output::apply(query, &columns);
     Ok(statement.to_string())
 }
 
-/// First pass: names that select lists give to timestamp expressions
-/// (`MIN(timestamp) AS started`), so that later references to them are timestamps too.
+/// First pass: names that select lists give to typed expressions (`MIN(timestamp) AS
+/// started`, `latency_ms > 1000 AS slow`), so that later references to them have the type.
 struct AliasCollector {
-    names: HashSet<String>,
+    names: Names,
 }
 
 impl VisitorMut for AliasCollector {
@@ -74,8 +79,9 @@ impl VisitorMut for AliasCollector {
         if let sqlparser::ast::SetExpr::Select(select) = query.body.as_ref() {
             for item in &select.projection {
                 if let SelectItem::ExprWithAlias { expr, alias } = item {
-                    if ty(expr, &self.names) == Ty::Timestamp {
-                        self.names.insert(alias.value.to_ascii_lowercase());
+                    let t = ty(expr, &self.names);
+                    if t != Ty::Other {
+                        self.names.insert(alias.value.to_ascii_lowercase(), t);
                     }
                 }
             }
@@ -111,54 +117,106 @@ mod tests {
 
     #[test]
     fn timestamps_and_intervals() {
+        // A timestamp computed in the store's text, printed as PostgreSQL prints it.
         assert_eq!(
             t("SELECT NOW()"),
-            "SELECT strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')"
+            "SELECT observe_pg_timestamptz(strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')) AS \"now\""
         );
         assert_eq!(
-            t("SELECT MAX(timestamp) - MIN(timestamp) FROM traces"),
-            "SELECT ((julianday(MAX(timestamp)) - julianday(MIN(timestamp))) * 86400.0) FROM traces"
+            t("SELECT MAX(timestamp) - MIN(timestamp) AS span FROM traces"),
+            "SELECT observe_pg_interval(observe_seconds_between(MAX(timestamp), MIN(timestamp))) AS span FROM traces"
         );
         assert_eq!(
-            t("SELECT EXTRACT(EPOCH FROM end_time - timestamp) FROM traces"),
-            "SELECT ((julianday(end_time) - julianday(timestamp)) * 86400.0) FROM traces"
+            t("SELECT EXTRACT(EPOCH FROM end_time - timestamp) AS s FROM traces"),
+            "SELECT observe_seconds_between(end_time, timestamp) AS s FROM traces"
         );
         assert_eq!(
-            t("SELECT * FROM traces WHERE timestamp >= '2026-01-01'"),
-            "SELECT * FROM traces WHERE timestamp >= strftime('%Y-%m-%dT%H:%M:%f000Z', '2026-01-01')"
+            t("SELECT id FROM traces WHERE timestamp >= '2026-01-01'"),
+            "SELECT id FROM traces WHERE timestamp >= strftime('%Y-%m-%dT%H:%M:%f000Z', '2026-01-01')"
         );
         assert_eq!(
-            t("SELECT timestamp + latency_ms * INTERVAL '1 millisecond' FROM traces"),
-            "SELECT strftime('%Y-%m-%dT%H:%M:%f000Z', timestamp, printf('%+.6f seconds', latency_ms * 0.001)) FROM traces"
+            t("SELECT id FROM traces WHERE timestamp + latency_ms * INTERVAL '1 millisecond' > NOW()"),
+            "SELECT id FROM traces WHERE strftime('%Y-%m-%dT%H:%M:%f000Z', timestamp, printf('%+.6f seconds', latency_ms * 0.001)) > strftime('%Y-%m-%dT%H:%M:%f000Z', 'now')"
         );
-        assert_eq!(t("SELECT INTERVAL '1 hour' / 2"), "SELECT 3600.0 / 2");
+        assert_eq!(
+            t("SELECT INTERVAL '1 hour' / 2 AS half"),
+            "SELECT observe_pg_interval(3600.0 / 2) AS half"
+        );
+    }
+
+    #[test]
+    fn dates_are_days() {
+        assert_eq!(
+            t("SELECT CURRENT_DATE - 3 AS d"),
+            "SELECT date(date('now'), '-3 days') AS d"
+        );
+        assert_eq!(
+            t("SELECT id FROM traces WHERE timestamp >= CURRENT_DATE - 3"),
+            "SELECT id FROM traces WHERE timestamp >= strftime('%Y-%m-%dT%H:%M:%f000Z', date(date('now'), '-3 days'))"
+        );
+        assert_eq!(
+            t("SELECT CURRENT_DATE - timestamp::date AS days FROM traces"),
+            "SELECT CAST(julianday(date('now')) - julianday(date(timestamp)) AS INTEGER) AS days FROM traces"
+        );
+    }
+
+    #[test]
+    fn results_print_and_are_named_as_postgresql_does() {
+        assert_eq!(
+            t("SELECT id, latency_ms > 1000, has_root, tags, metadata, COUNT(*), ID FROM traces"),
+            "SELECT id, observe_pg_bool(latency_ms > 1000) AS \"?column?\", observe_pg_bool(has_root) AS \"has_root\", \
+             observe_pg_array(tags) AS \"tags\", observe_pg_jsonb(metadata) AS \"metadata\", COUNT(*) AS \"count\", ID AS \"id\" FROM traces"
+        );
+        // An interval prints as text, but sorts by its seconds.
+        assert_eq!(
+            t("SELECT session_id, MAX(end_time) - MIN(timestamp) AS span FROM traces GROUP BY 1 ORDER BY span DESC"),
+            "SELECT session_id, observe_pg_interval(observe_seconds_between(MAX(end_time), MIN(timestamp))) AS span \
+             FROM traces GROUP BY 1 ORDER BY observe_seconds_between(MAX(end_time), MIN(timestamp)) DESC NULLS FIRST"
+        );
+        // `*` over a store table is spelled out, so its columns print so too.
+        let all = t("SELECT * FROM scores s");
+        assert!(
+            all.starts_with("SELECT \"id\", \"trace_id\", ")
+                && all.contains(", observe_pg_timestamptz(\"timestamp\") AS \"timestamp\"")
+                && all.ends_with(" FROM scores s"),
+            "{all}"
+        );
+        assert_eq!(
+            t("SELECT * FROM traces JOIN scores ON scores.trace_id = traces.id"),
+            "SELECT * FROM traces JOIN scores ON scores.trace_id = traces.id"
+        );
+        // Inner queries keep the store's forms, which compare and sort as the types do.
+        assert_eq!(
+            t("SELECT d FROM (SELECT date_trunc('day', timestamp) AS d FROM traces) s ORDER BY d DESC"),
+            "SELECT observe_pg_timestamptz(d) AS \"d\" FROM (SELECT strftime('%Y-%m-%dT00:00:00.000000Z', timestamp) AS d FROM traces) s ORDER BY d DESC NULLS FIRST"
+        );
     }
 
     #[test]
     fn aliases_of_timestamps_are_timestamps() {
         assert_eq!(
-            t("SELECT last - first FROM (SELECT MIN(timestamp) AS first, MAX(end_time) AS last FROM traces) s"),
-            "SELECT ((julianday(last) - julianday(first)) * 86400.0) FROM (SELECT MIN(timestamp) AS first, MAX(end_time) AS last FROM traces) s"
+            t("SELECT EXTRACT(EPOCH FROM last - first) AS s FROM (SELECT MIN(timestamp) AS first, MAX(end_time) AS last FROM traces) s"),
+            "SELECT observe_seconds_between(last, first) AS s FROM (SELECT MIN(timestamp) AS first, MAX(end_time) AS last FROM traces) s"
         );
     }
 
     #[test]
     fn json_casts_and_functions() {
         assert_eq!(
-            t("SELECT (metadata->>'n')::float, metadata #>> '{a,b}' FROM traces WHERE metadata ? 'a'"),
-            "SELECT CAST((metadata ->> 'n') AS REAL), metadata ->> '$.\"a\".\"b\"' FROM traces WHERE json_type(metadata, '$.\"a\"') IS NOT NULL"
+            t("SELECT (metadata->>'n')::float AS n, metadata #>> '{a,b}' AS ab FROM traces WHERE metadata ? 'a'"),
+            "SELECT CAST((observe_json_text(metadata -> 'n')) AS REAL) AS n, observe_json_text(metadata -> '$.\"a\".\"b\"') AS ab FROM traces WHERE json_type(metadata, '$.\"a\"') IS NOT NULL"
         );
         assert_eq!(
             t("SELECT name FROM traces WHERE 'prod' = ANY(tags) AND name ILIKE 'a%'"),
-            "SELECT name FROM traces WHERE observe_array_contains(tags, 'prod') AND lower(name) LIKE lower('a%')"
+            "SELECT name FROM traces WHERE observe_array_contains(tags, 'prod') AND observe_like(name, 'a%', '\\', 1)"
         );
         assert_eq!(
-            t("SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) FROM traces"),
-            "SELECT observe_percentile_cont(latency_ms, 0.95) FROM traces"
+            t("SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY latency_ms) AS p FROM traces"),
+            "SELECT observe_percentile_cont(latency_ms, 0.95) AS p FROM traces"
         );
         assert_eq!(
-            t("SELECT date_trunc('day', timestamp) AS d, COUNT(*) FROM traces GROUP BY 1"),
-            "SELECT strftime('%Y-%m-%dT00:00:00.000000Z', timestamp) AS d, COUNT(*) FROM traces GROUP BY 1"
+            t("SELECT date_trunc('day', timestamp) AS d, COUNT(*) AS n FROM traces GROUP BY 1"),
+            "SELECT observe_pg_timestamptz(strftime('%Y-%m-%dT00:00:00.000000Z', timestamp)) AS d, COUNT(*) AS n FROM traces GROUP BY 1"
         );
     }
 
