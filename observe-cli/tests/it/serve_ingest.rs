@@ -34,8 +34,12 @@ fn otlp_protobuf_gzip_and_json_land_in_the_store() {
 
     // Answered means committed: readers see it while the server runs.
     let tree = ok(&observe(Some(&server.db), &["session", "s-proto"]));
-    assert!(tree.contains("proto-0"), "{tree}");
-    assert!(tree.contains("proto-2"), "{tree}");
+    // The root shows under the trace's name.
+    assert!(tree.contains("└── proto ("), "{tree}");
+    assert!(
+        tree.contains("proto-1") && tree.contains("proto-2"),
+        "{tree}"
+    );
     let tree = ok(&observe(Some(&server.db), &["session", "s-json"]));
     assert!(tree.contains("json-1"), "{tree}");
 
