@@ -115,7 +115,7 @@ impl Server {
 }
 
 /// One trace of `spans` spans (a root and its children) in `session`, named `name-i`.
-pub fn trace(session: &str, name: &str, spans: usize) -> Vec<Box<Observation>> {
+pub fn trace(session: &str, name: &str, spans: usize) -> Vec<Observation> {
     let trace_id = TraceId::random();
     let attributes = Arc::new(TraceAttributes {
         name: Some(name.to_owned()),
@@ -127,7 +127,7 @@ pub fn trace(session: &str, name: &str, spans: usize) -> Vec<Box<Observation>> {
     (0..spans)
         .map(|i| {
             let offset = u64::try_from(i).unwrap() * 1_000_000;
-            Box::new(Observation {
+            Observation {
                 trace_id,
                 id: if i == 0 { root } else { SpanId::random() },
                 parent_id: (i > 0).then_some(root),
@@ -138,22 +138,22 @@ pub fn trace(session: &str, name: &str, spans: usize) -> Vec<Box<Observation>> {
                 end: Timestamp(start + offset + 500_000),
                 details: None,
                 trace: Arc::clone(&attributes),
-            })
+            }
         })
         .collect()
 }
 
 /// The OTLP protobuf request for `observations`.
-pub fn protobuf(observations: Vec<Box<Observation>>) -> Vec<u8> {
+pub fn protobuf(observations: Vec<Observation>) -> Vec<u8> {
     let batch = Batch {
-        observations,
+        observations: observations.into_iter().map(Box::new).collect(),
         scores: Vec::new(),
     };
     encode_batch(&batch, &Resource::new("serve-test"))
 }
 
 /// The same request in OTLP/JSON.
-pub fn json(observations: Vec<Box<Observation>>) -> Vec<u8> {
+pub fn json(observations: Vec<Observation>) -> Vec<u8> {
     let request = ExportTraceServiceRequest::decode(&protobuf(observations)[..]).unwrap();
     serde_json::to_vec(&request).unwrap()
 }
