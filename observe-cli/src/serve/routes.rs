@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use observe_ingest::{decode_request, Decoded};
+use observe_model::piece::{ObservationPiece, Piece};
 use serde_json::json;
 
 use super::auth::{AuthRefusal, Keys};
@@ -286,7 +287,12 @@ fn ingest_otlp(
     if observations.is_empty() {
         return Answer::new(otlp::answer(&refused, encoding));
     }
-    match write(shared, project, observations, bytes) {
+    let pieces = observations
+        .iter()
+        .map(|o| Piece::Observation(ObservationPiece::from(o)))
+        .collect();
+    drop(observations);
+    match write(shared, project, pieces, bytes) {
         Ok(()) => Answer::new(otlp::answer(&refused, encoding)),
         Err(answer) => answer,
     }
@@ -313,17 +319,12 @@ fn read_body(
     body::inflate(raw, request.header("Content-Encoding"), limits.inflated)
 }
 
-/// Hands `observations` to the writer and waits until they are committed.
-fn write(
-    shared: &Shared,
-    project: String,
-    observations: Vec<observe_model::model::Observation>,
-    bytes: usize,
-) -> Result<(), Answer> {
+/// Hands `pieces` to the writer and waits until they are committed.
+fn write(shared: &Shared, project: String, pieces: Vec<Piece>, bytes: usize) -> Result<(), Answer> {
     let (done, outcome) = channel();
     let job = Job {
         project,
-        observations,
+        pieces,
         bytes,
         done,
     };
