@@ -284,13 +284,18 @@ impl ServeServer {
             queue: Arc::clone(&queue),
             counts: Arc::clone(&counts),
             ui: self.ui,
+            addr: self.addr,
         });
         let open = Arc::new(AtomicUsize::new(0));
         for stream in self.listener.incoming() {
             if self.stop.load(Ordering::SeqCst) {
                 break;
             }
-            let Ok(stream) = stream else { continue };
+            let Ok(stream) = stream else {
+                // Out of file descriptors, most likely: give connections time to end.
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
             if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
                 open.fetch_sub(1, Ordering::SeqCst);
                 continue;

@@ -2,6 +2,7 @@
 //! body within the limits, decode it on this thread, hand the observations to the writer
 //! and answer once they are committed; every other path is the web view's.
 
+use std::io::Write as _;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::channel;
@@ -18,7 +19,7 @@ use super::counts::Counts;
 use super::otlp;
 use super::queue::{Job, Outcome, Refused, WriteQueue};
 use crate::ui::api::Reply;
-use crate::ui::http::{answer_then_drain, refuse, respond_with};
+use crate::ui::http::{answer_then_drain, host_allowed, refuse, respond_with};
 use crate::ui::request::{read_head_and_more, Request};
 use crate::ui::Router;
 
@@ -43,6 +44,8 @@ pub(crate) struct Shared {
     pub(crate) queue: Arc<WriteQueue>,
     pub(crate) counts: Arc<Counts>,
     pub(crate) ui: Router,
+    /// The address listened on (for the `Host` check).
+    pub(crate) addr: std::net::SocketAddr,
 }
 
 /// An answer and whether it asks the client to come back.
@@ -229,19 +232,38 @@ impl Drop for IngestSlot<'_> {
     }
 }
 
+/// The project a request writes to, or the refusal: a wrong key, or (with no keys, on
+/// loopback) a `Host` that is not a loopback name, which only a page on another site that
+/// resolves its own name to 127.0.0.1 (DNS rebinding) would send.
+fn sender_project(request: &Request, shared: &Shared) -> Result<String, Answer> {
+    if shared.keys.is_open() && !host_allowed(shared.addr, request) {
+        return Err(Answer {
+            body_unread: true,
+            ..Answer::new(error_reply(
+                421,
+                "Misdirected Request",
+                "unexpected Host header: with no keys, send to 127.0.0.1 or localhost",
+            ))
+        });
+    }
+    match shared.keys.check(request.header("Authorization")) {
+        Ok(project) => Ok(project.to_owned()),
+        Err(refusal) => Err(Answer {
+            body_unread: true,
+            ..Answer::new(unauthorized(&refusal))
+        }),
+    }
+}
+
 fn ingest_otlp(
     stream: &mut TcpStream,
     request: &Request,
     start: Vec<u8>,
     shared: &Shared,
 ) -> Answer {
-    let project = match shared.keys.check(request.header("Authorization")) {
-        Ok(project) => project.to_owned(),
-        Err(refusal) => {
-            let mut answer = Answer::new(unauthorized(&refusal));
-            answer.body_unread = true;
-            return answer;
-        }
+    let project = match sender_project(request, shared) {
+        Ok(project) => project,
+        Err(answer) => return answer,
     };
     let Some(encoding) = otlp::encoding(request.header("Content-Type")) else {
         let mut answer = Answer::new(error_reply(
@@ -315,6 +337,14 @@ fn read_body(
     limits: BodyLimits,
 ) -> Result<Vec<u8>, BodyError> {
     let length = body::declared_length(request, limits.body)?;
+    if start.len() < length
+        && request
+            .header("Expect")
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("100-continue"))
+    {
+        // The client waits for this before it sends the body (curl and .NET do).
+        let _ = stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
     let raw = body::read_exact_body(stream, start, length)?;
     body::inflate(raw, request.header("Content-Encoding"), limits.inflated)
 }

@@ -4,8 +4,8 @@
 use std::io::{Read, Write as _};
 
 use crate::serve_support::{
-    client, fill_the_queue, gzip, hold_write_lock, json, post, stored_names, trace, JsonBody,
-    Server,
+    accepted, client, fill_the_queue, gzip, hold_write_lock, json, post, stored_names, trace,
+    JsonBody, Server,
 };
 
 #[test]
@@ -215,22 +215,22 @@ fn a_full_queue_is_429_with_retry_after_and_the_waiting_requests_are_written() {
     let lock = hold_write_lock(&server.db);
     let (headers, waiting) = fill_the_queue(&server, "s-full");
     assert_eq!(headers["retry-after"], "1");
-    assert!(
-        waiting.len() <= 2,
-        "{} accepted with the writer held",
-        waiting.len()
-    );
     drop(lock);
-    let mut expected = Vec::new();
-    for (name, handle) in waiting {
-        assert_eq!(handle.join().unwrap(), 200);
-        expected.push(name);
-    }
-    expected.sort();
+    let expected = accepted(waiting);
+    // One being written and one queued: the rest were refused.
+    assert!(
+        (1..=2).contains(&expected.len()),
+        "{} accepted with the writer held",
+        expected.len()
+    );
     assert_eq!(stored_names(&server.db), expected);
     let out = server.stop();
     assert!(
-        out.contains("1 requests refused as the queue was full"),
+        out.contains("requests refused as the queue was full"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(" 0 requests refused as the queue was full"),
         "{out}"
     );
 }
@@ -248,5 +248,21 @@ fn a_request_head_past_the_limit_is_refused() {
     let mut answer = String::new();
     let _ = stream.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    server.stop();
+}
+
+#[test]
+fn without_keys_a_foreign_host_is_refused() {
+    // A page whose own name resolves to 127.0.0.1 (DNS rebinding) sends its name as Host.
+    let server = Server::start(&[]);
+    let answer = client()
+        .post(server.at("/v1/traces"))
+        .header("Host", "evil.example")
+        .header("Content-Type", "application/json")
+        .body(json(trace("s-rebind", "rebind", 1)))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 421);
+    assert!(stored_names(&server.db).is_empty());
     server.stop();
 }

@@ -173,3 +173,28 @@ fn the_web_view_and_health_share_the_port() {
     assert_eq!(wrong_method.status(), 405);
     server.stop();
 }
+
+#[test]
+fn a_client_expecting_100_continue_gets_it_before_sending_the_body() {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let server = Server::start(&[]);
+    let body = json(trace("s-continue", "continue", 1));
+    let mut stream =
+        std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "HTTP/1.1 100 Continue\r\n");
+    stream.write_all(&body).unwrap();
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("HTTP/1.1 200 OK"), "{rest}");
+    assert_eq!(stored_names(&server.db), ["continue-0"]);
+    server.stop();
+}
