@@ -35,8 +35,8 @@
 use std::sync::Arc;
 
 use crate::model::{
-    Level, Observation, ObservationDetails, ObservationType, Score, ScoreValue, Timestamp,
-    TraceAttributes,
+    Level, Observation, ObservationDetails, ObservationType, Score, ScoreValue, SpanId, Timestamp,
+    TraceAttributes, TraceId,
 };
 
 /// One record as a sender delivered it; see the [module docs](self).
@@ -230,4 +230,50 @@ impl From<&Score> for ScorePiece {
             timestamp: Some(s.timestamp),
         }
     }
+}
+
+/// The [`TraceId`] a trace id given as text stands for: the id itself when it is 32 hex
+/// digits (what OpenTelemetry and this library send), else a hash of the text, the same
+/// in every process and every release, so a trace whose sender chose its own ids
+/// (`my-trace-1`, a UUID) still groups and nests. Show the text, not the fold: only the
+/// text names the trace to its sender.
+///
+/// ```
+/// use observe_model::model::TraceId;
+/// use observe_model::piece::fold_trace_id;
+///
+/// assert_eq!(fold_trace_id("0af7651916cd43dd8448eb211c80319c"), TraceId(0x0af7651916cd43dd8448eb211c80319c));
+/// assert_eq!(fold_trace_id("my-trace-1"), fold_trace_id("my-trace-1"));
+/// assert_ne!(fold_trace_id("my-trace-1"), fold_trace_id("my-trace-2"));
+/// ```
+pub fn fold_trace_id(text: &str) -> TraceId {
+    text.parse()
+        .unwrap_or_else(|_| TraceId(fnv1a_128(text.as_bytes())))
+}
+
+/// The [`SpanId`] an observation id given as text stands for: the id itself when it is 16
+/// hex digits, else a stable hash of the text, as [`fold_trace_id`] does for traces.
+///
+/// ```
+/// use observe_model::model::SpanId;
+/// use observe_model::piece::fold_span_id;
+///
+/// assert_eq!(fold_span_id("b7ad6b7169203331"), SpanId(0xb7ad6b7169203331));
+/// let uuid = "4f9c2d1e-0b7a-4c1e-9d3f-5a6b7c8d9e0f";
+/// assert_eq!(fold_span_id(uuid), fold_span_id(uuid));
+/// assert_ne!(fold_span_id(uuid), SpanId(0));
+/// ```
+pub fn fold_span_id(text: &str) -> SpanId {
+    text.parse()
+        .unwrap_or_else(|_| SpanId(fnv1a_128(text.as_bytes()) as u64))
+}
+
+/// FNV-1a, 128 bits: fixed by its specification, so a fold never changes between
+/// releases (the standard library's hasher may).
+fn fnv1a_128(bytes: &[u8]) -> u128 {
+    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
+    const PRIME: u128 = 0x0000000001000000000000000000013b;
+    bytes.iter().fold(OFFSET, |hash, &b| {
+        (hash ^ u128::from(b)).wrapping_mul(PRIME)
+    })
 }
