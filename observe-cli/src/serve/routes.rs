@@ -1,6 +1,7 @@
-//! One connection: its request read, routed and answered. The ingest endpoints read their
-//! body within the limits, decode it on this thread, hand the observations to the writer
-//! and answer once they are committed; every other path is the web view's.
+//! One connection: its request read, routed and answered. The ingest endpoints (OTLP and
+//! Langfuse's legacy ingestion and scores) read their body within the limits, decode it on
+//! this thread, hand the records to the writer and answer once they are committed; every
+//! other path is the web view's.
 
 use std::io::Write as _;
 use std::net::TcpStream;
@@ -16,6 +17,7 @@ use serde_json::json;
 use super::auth::{AuthRefusal, Keys};
 use super::body::{self, BodyError, BodyLimits};
 use super::counts::Counts;
+use super::legacy_routes::{self, LegacyAnswer};
 use super::otlp;
 use super::queue::{Job, Outcome, Refused, WriteQueue};
 use crate::ui::api::Reply;
@@ -143,18 +145,7 @@ pub(crate) fn serve_connection(mut stream: TcpStream, shared: &Shared) {
     let answer = match route(&request.method, path) {
         Route::Ui => return ui(stream, request, shared),
         Route::Otlp => ingest_otlp(&mut stream, &request, start, shared),
-        Route::Legacy => {
-            // The legacy ingestion and scores decoders (body, project -> status, JSON,
-            // records) are wired here when they land; until then, they are not served.
-            let mut answer = Answer::new(error_reply(
-                404,
-                "Not Found",
-                "the legacy ingestion API is not served by this build: send OTLP to \
-                 /api/public/otel/v1/traces",
-            ));
-            answer.body_unread = true;
-            answer
-        }
+        Route::Legacy => ingest_legacy(&mut stream, &request, start, shared, path),
         Route::Health => Answer::new(json_reply(&json!({
             "status": "OK",
             "version": env!("CARGO_PKG_VERSION"),
@@ -274,25 +265,9 @@ fn ingest_otlp(
         answer.body_unread = true;
         return answer;
     };
-    if shared.ingesting.fetch_add(1, Ordering::SeqCst) >= shared.max_ingesting {
-        shared.ingesting.fetch_sub(1, Ordering::SeqCst);
-        let mut answer = Answer::retry(error_reply(
-            503,
-            "Service Unavailable",
-            "every place for requests being read is taken: retry",
-        ));
-        answer.body_unread = true;
-        return answer;
-    }
-    let slot = IngestSlot(&shared.ingesting);
-    let body = match read_body(stream, request, start, shared.limits) {
-        Ok(body) => body,
-        Err(e) => {
-            let status = e.status().unwrap_or(400);
-            let mut answer = Answer::new(error_reply(status, reason(status), &e.to_string()));
-            answer.body_unread = e.body_unread();
-            return answer;
-        }
+    let (body, slot) = match read_ingest_body(stream, request, start, shared) {
+        Ok(read) => read,
+        Err(answer) => return answer,
     };
     let bytes = body.len();
     let decoded = match decode_request(&body, encoding) {
@@ -316,6 +291,71 @@ fn ingest_otlp(
     drop(observations);
     match write(shared, project, pieces, bytes) {
         Ok(()) => Answer::new(otlp::answer(&refused, encoding)),
+        Err(answer) => answer,
+    }
+}
+
+/// Takes one of the places for requests being read and decoded, and reads the body within
+/// the limits: the body and the place (held until the body is decoded), or the answer.
+fn read_ingest_body<'a>(
+    stream: &mut TcpStream,
+    request: &Request,
+    start: Vec<u8>,
+    shared: &'a Shared,
+) -> Result<(Vec<u8>, IngestSlot<'a>), Answer> {
+    if shared.ingesting.fetch_add(1, Ordering::SeqCst) >= shared.max_ingesting {
+        shared.ingesting.fetch_sub(1, Ordering::SeqCst);
+        let mut answer = Answer::retry(error_reply(
+            503,
+            "Service Unavailable",
+            "every place for requests being read is taken: retry",
+        ));
+        answer.body_unread = true;
+        return Err(answer);
+    }
+    let slot = IngestSlot(&shared.ingesting);
+    match read_body(stream, request, start, shared.limits) {
+        Ok(body) => Ok((body, slot)),
+        Err(e) => {
+            let status = e.status().unwrap_or(400);
+            let mut answer = Answer::new(error_reply(status, reason(status), &e.to_string()));
+            answer.body_unread = e.body_unread();
+            Err(answer)
+        }
+    }
+}
+
+/// `POST /api/public/ingestion` and `POST /api/public/scores`: Langfuse's answer, given once
+/// the accepted records are committed.
+fn ingest_legacy(
+    stream: &mut TcpStream,
+    request: &Request,
+    start: Vec<u8>,
+    shared: &Shared,
+    path: &str,
+) -> Answer {
+    let project = match sender_project(request, shared) {
+        Ok(project) => project,
+        Err(answer) => return answer,
+    };
+    let (body, slot) = match read_ingest_body(stream, request, start, shared) {
+        Ok(read) => read,
+        Err(answer) => return answer,
+    };
+    let bytes = body.len();
+    let LegacyAnswer {
+        reply,
+        pieces,
+        refused,
+    } = legacy_routes::answer(path, &body);
+    drop(body);
+    drop(slot);
+    Counts::add(&shared.counts.spans_invalid, refused);
+    if pieces.is_empty() {
+        return Answer::new(reply);
+    }
+    match write(shared, project, pieces, bytes) {
+        Ok(()) => Answer::new(reply),
         Err(answer) => answer,
     }
 }
