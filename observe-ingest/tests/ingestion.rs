@@ -627,3 +627,32 @@ fn score_bodies_decode_as_the_scores_endpoint_takes_them() {
     };
     assert_eq!(ok.body, json!({"id": &*s.id}).to_string());
 }
+
+#[test]
+fn a_lone_surrogate_or_a_bad_byte_does_not_cost_the_batch() {
+    // What Python's json.dumps writes for a string holding a lone surrogate, and a byte
+    // that is not UTF-8: Langfuse reads both, so the batch is kept, with U+FFFD for each.
+    let mut body = br#"{"batch": [
+      {"id": "e1", "type": "span-create", "timestamp": "2026-12-07T17:00:00Z",
+       "body": {"id": "s1", "traceId": "t", "input": "half \ud83d of an emoji"}},
+      {"id": "e2", "type": "span-create", "timestamp": "2026-12-07T17:00:00Z",
+       "body": {"id": "s2", "traceId": "t", "name": "caf_"}}
+    ]}"#
+    .to_vec();
+    let at = body.windows(4).position(|w| w == b"caf_").unwrap() + 3;
+    body[at] = 0xE9; // Latin-1 `é`
+    let outcome = decode_ingestion(&body).unwrap();
+    assert_eq!(outcome.errors, []);
+    assert_eq!(outcome.successes.len(), 2);
+    let [s1] = observations(&outcome.pieces, "s1")[..] else {
+        panic!()
+    };
+    assert_eq!(
+        s1.details().input.as_ref().unwrap().to_value(),
+        json!("half \u{fffd} of an emoji")
+    );
+    let [s2] = observations(&outcome.pieces, "s2")[..] else {
+        panic!()
+    };
+    assert_eq!(s2.name.as_deref(), Some("caf\u{fffd}"));
+}
