@@ -118,7 +118,10 @@ fn the_low_level_clients_batch_decodes_field_by_field() {
     assert_eq!(create.parent_id, None);
     assert_eq!(create.trace.environment.as_deref(), Some("staging"));
     let d = create.details();
-    assert_eq!(d.input.as_ref().unwrap().to_value(), json!({"query": "order status"}));
+    assert_eq!(
+        d.input.as_ref().unwrap().to_value(),
+        json!({"query": "order status"})
+    );
     assert_eq!(d.metadata["index"].as_str(), "\"orders\"");
     assert_eq!(d.version.as_deref(), Some("span-v2"));
     assert!(create.start.is_some());
@@ -233,12 +236,16 @@ fn creates_are_applied_before_updates_each_in_time_order() {
     let span_update_at = outcome
         .pieces
         .iter()
-        .position(|p| matches!(p, Piece::Observation(o) if &*o.id == "span-retrieve" && o.end.is_some()))
+        .position(
+            |p| matches!(p, Piece::Observation(o) if &*o.id == "span-retrieve" && o.end.is_some()),
+        )
         .unwrap();
     let gen_create_at = outcome
         .pieces
         .iter()
-        .position(|p| matches!(p, Piece::Observation(o) if &*o.id == "gen-chars" && o.start.is_some()))
+        .position(
+            |p| matches!(p, Piece::Observation(o) if &*o.id == "gen-chars" && o.start.is_some()),
+        )
         .unwrap();
     assert!(gen_create_at < span_update_at);
 }
@@ -254,11 +261,20 @@ fn the_decorators_batch_decodes_into_one_trace() {
     let p = &outcome.pieces;
     let pieces_of_trace = traces(p, trace_id);
     assert_eq!(pieces_of_trace.len(), 3);
-    assert_eq!(pieces_of_trace[0].attributes.name.as_deref(), Some("agent-run"));
+    assert_eq!(
+        pieces_of_trace[0].attributes.name.as_deref(),
+        Some("agent-run")
+    );
     let last = pieces_of_trace[2];
-    assert_eq!(last.attributes.session_id.as_deref(), Some("session-decorated"));
+    assert_eq!(
+        last.attributes.session_id.as_deref(),
+        Some("session-decorated")
+    );
     assert_eq!(last.attributes.user_id.as_deref(), Some("user-7"));
-    assert_eq!(last.attributes.output.as_ref().unwrap().to_value(), json!("42"));
+    assert_eq!(
+        last.attributes.output.as_ref().unwrap().to_value(),
+        json!("42")
+    );
 
     let generation_id = sent
         .iter()
@@ -275,21 +291,24 @@ fn the_decorators_batch_decodes_into_one_trace() {
     let d = update.details();
     assert_eq!(d.model.as_deref(), Some("gpt-4o"));
     let usage = d.usage.as_ref().unwrap();
-    assert_eq!((usage.get("input"), usage.get("output")), (Some(11), Some(7)));
+    assert_eq!(
+        (usage.get("input"), usage.get("output")),
+        (Some(11), Some(7))
+    );
     assert_eq!(d.output.as_ref().unwrap().to_value(), json!("42"));
     assert_eq!(d.metadata["provider"].as_str(), "\"openai\"");
 
-    let failing = sent
-        .iter()
-        .find(|e| e["type"] == "span-update")
-        .unwrap()["body"]["id"]
+    let failing = sent.iter().find(|e| e["type"] == "span-update").unwrap()["body"]["id"]
         .as_str()
         .unwrap();
     let [_, failed] = observations(p, failing)[..] else {
         panic!()
     };
     assert_eq!(failed.level, Some(Level::Error));
-    assert_eq!(failed.details().status_message.as_deref(), Some("tool exploded"));
+    assert_eq!(
+        failed.details().status_message.as_deref(),
+        Some("tool exploded")
+    );
 
     let s = p
         .iter()
@@ -298,7 +317,10 @@ fn the_decorators_batch_decodes_into_one_trace() {
             _ => None,
         })
         .unwrap();
-    assert_eq!((s.name.as_str(), &s.value), ("correct", &ScoreValue::Numeric(1.0)));
+    assert_eq!(
+        (s.name.as_str(), &s.value),
+        ("correct", &ScoreValue::Numeric(1.0))
+    );
     assert_eq!(s.trace_id.as_deref(), Some(trace_id));
 }
 
@@ -309,7 +331,10 @@ fn one_malformed_event_is_refused_alone_naming_its_field() {
     let batch = request["batch"].as_array_mut().unwrap();
     let total = batch.len();
     // A span-create whose start is not a date-time, and a generation-create without its id.
-    let bad_span = batch.iter().position(|e| e["type"] == "span-create").unwrap();
+    let bad_span = batch
+        .iter()
+        .position(|e| e["type"] == "span-create")
+        .unwrap();
     batch[bad_span]["body"]["startTime"] = json!("yesterday at noon");
     let bad_span_id = batch[bad_span]["id"].as_str().unwrap().to_owned();
     let bad_gen = batch
@@ -347,24 +372,40 @@ fn one_malformed_event_is_refused_alone_naming_its_field() {
 fn every_event_type_is_read_or_refused_as_langfuse_does() {
     let t = "2026-12-07T17:00:00.000Z";
     let ev = |id: &str, ty: &str, body: Value| json!({"id": id, "type": ty, "timestamp": t, "body": body});
-    let mut batch = vec![
-        ev("e-trace", "trace-create", json!({"id": "t1", "name": "all"})),
-        ev("e-span", "span-create", json!({"id": "o-span", "traceId": "t1"})),
-        ev("e-span-u", "span-update", json!({"id": "o-span", "traceId": "t1", "endTime": t})),
-        ev("e-gen", "generation-create", json!({"id": "o-gen", "traceId": "t1"})),
-        ev("e-gen-u", "generation-update", json!({"id": "o-gen", "traceId": "t1", "model": "m"})),
-        ev("e-event", "event-create", json!({"id": "o-event", "traceId": "t1"})),
-        ev("e-score", "score-create", json!({"traceId": "t1", "name": "n", "value": 1})),
-        ev("e-log", "sdk-log", json!({"log": "hello"})),
-        ev("e-legacy", "observation-create", json!({"traceId": "t1", "type": "GENERATION",
-            "usage": {"input": 3}})),
-        ev("e-legacy-u", "observation-update", json!({"id": "o-x", "traceId": "t1", "type": "EVENT"})),
-        ev("e-run", "dataset-run-item-create", json!({"traceId": "t1"})),
-        json!({"id": "e-unknown", "type": "trace-delete", "timestamp": t, "body": {}}),
-        json!({"type": "span-create", "timestamp": t, "body": {"id": "o-noid", "traceId": "t1"}}),
-        ev("e-level", "span-create", json!({"id": "o-level", "level": "error"})),
-        ev("e-prompt", "generation-create", json!({"id": "o-prompt", "promptName": "p"})),
+    // One row per event type, as a table.
+    #[rustfmt::skip]
+    let events = [
+        ("e-trace", "trace-create", json!({"id": "t1", "name": "all"})),
+        ("e-span", "span-create", json!({"id": "o-span", "traceId": "t1"})),
+        ("e-span-u", "span-update", json!({"id": "o-span", "traceId": "t1", "endTime": t})),
+        ("e-gen", "generation-create", json!({"id": "o-gen", "traceId": "t1"})),
+        ("e-gen-u", "generation-update", json!({"id": "o-gen", "traceId": "t1", "model": "m"})),
+        ("e-event", "event-create", json!({"id": "o-event", "traceId": "t1"})),
+        ("e-score", "score-create", json!({"traceId": "t1", "name": "n", "value": 1})),
+        ("e-log", "sdk-log", json!({"log": "hello"})),
+        ("e-legacy", "observation-create",
+         json!({"traceId": "t1", "type": "GENERATION", "usage": {"input": 3}})),
+        ("e-legacy-u", "observation-update", json!({"id": "o-x", "traceId": "t1", "type": "EVENT"})),
+        ("e-run", "dataset-run-item-create", json!({"traceId": "t1"})),
+        ("e-unknown", "trace-delete", json!({})),
     ];
+    let mut batch: Vec<Value> = events
+        .into_iter()
+        .map(|(id, ty, body)| ev(id, ty, body))
+        .collect();
+    batch.extend([
+        json!({"type": "span-create", "timestamp": t, "body": {"id": "o-noid", "traceId": "t1"}}),
+        ev(
+            "e-level",
+            "span-create",
+            json!({"id": "o-level", "level": "error"}),
+        ),
+        ev(
+            "e-prompt",
+            "generation-create",
+            json!({"id": "o-prompt", "promptName": "p"}),
+        ),
+    ]);
     let typed = [
         ("agent-create", ObservationType::Agent),
         ("tool-create", ObservationType::Tool),
@@ -375,9 +416,13 @@ fn every_event_type_is_read_or_refused_as_langfuse_does() {
         ("guardrail-create", ObservationType::Guardrail),
     ];
     for (ty, _) in typed {
-        batch.push(ev(&format!("e-{ty}"), ty, json!({"id": format!("o-{ty}"), "traceId": "t2",
+        batch.push(ev(
+            &format!("e-{ty}"),
+            ty,
+            json!({"id": format!("o-{ty}"), "traceId": "t2",
             "parentObservationId": "o-agent-create", "model": "m",
-            "usageDetails": {"input": 1}})));
+            "usageDetails": {"input": 1}}),
+        ));
     }
     let outcome = decode_ingestion(json!({"batch": batch}).to_string().as_bytes()).unwrap();
     let refused: Vec<&str> = outcome.errors.iter().map(|e| e.id.as_str()).collect();
@@ -409,7 +454,10 @@ fn every_event_type_is_read_or_refused_as_langfuse_does() {
         panic!()
     };
     assert_eq!(legacy.kind, Some(ObservationType::Generation));
-    assert_eq!(legacy.details().usage.as_ref().unwrap().get("total"), Some(3));
+    assert_eq!(
+        legacy.details().usage.as_ref().unwrap().get("total"),
+        Some(3)
+    );
     assert_eq!(observations(p, "o-x")[0].kind, Some(ObservationType::Event));
     assert_eq!(score(p, "e-score").name, "n");
     // t2 had no trace-create: its observations still make the trace, announced once.
@@ -467,7 +515,10 @@ fn values_langfuse_coerces_are_coerced_and_unknown_fields_ignored() {
 fn a_body_that_is_not_a_batch_is_refused_whole() {
     for (body, says) in [
         (&b"{not json"[..], "Invalid JSON"),
-        (b"{\"events\": []}", "batch: Invalid input: expected array, received undefined"),
+        (
+            b"{\"events\": []}",
+            "batch: Invalid input: expected array, received undefined",
+        ),
         (b"{\"batch\": {}}", "expected array, received object"),
         (b"[1, 2]", "expected array, received undefined"),
     ] {
@@ -488,9 +539,11 @@ fn a_body_that_is_not_a_batch_is_refused_whole() {
 
 #[test]
 fn score_bodies_decode_as_the_scores_endpoint_takes_them() {
-    let s = decode_score(br#"{"traceId": "t", "observationId": "o", "name": "accuracy",
+    let s = decode_score(
+        br#"{"traceId": "t", "observationId": "o", "name": "accuracy",
         "value": 0.75, "dataType": "NUMERIC", "comment": "ok", "metadata": {"a": 1},
-        "environment": "prod", "configId": "c"}"#)
+        "environment": "prod", "configId": "c"}"#,
+    )
     .unwrap();
     assert_eq!(s.value, ScoreValue::Numeric(0.75));
     assert_eq!(s.observation_id.as_deref(), Some("o"));
@@ -500,8 +553,10 @@ fn score_bodies_decode_as_the_scores_endpoint_takes_them() {
     let again = decode_score(br#"{"traceId": "t", "name": "accuracy", "value": 0.75}"#).unwrap();
     assert_ne!(s.id, again.id);
 
-    let session = decode_score(br#"{"id": "s1", "sessionId": "chat-9", "name": "csat",
-        "value": "happy"}"#)
+    let session = decode_score(
+        br#"{"id": "s1", "sessionId": "chat-9", "name": "csat",
+        "value": "happy"}"#,
+    )
     .unwrap();
     assert_eq!(session.trace_id, None);
     assert_eq!(session.session_id.as_deref(), Some("chat-9"));
@@ -509,23 +564,45 @@ fn score_bodies_decode_as_the_scores_endpoint_takes_them() {
     let b = decode_score(br#"{"traceId": "t", "name": "n", "value": 0, "dataType": "BOOLEAN"}"#)
         .unwrap();
     assert_eq!(b.value, ScoreValue::Boolean(false));
-    let text = decode_score(br#"{"traceId": "t", "name": "n", "value": "fine", "dataType": "TEXT"}"#)
-        .unwrap();
+    let text =
+        decode_score(br#"{"traceId": "t", "name": "n", "value": "fine", "dataType": "TEXT"}"#)
+            .unwrap();
     assert_eq!(text.value, ScoreValue::Categorical("fine".into()));
 
     for (body, path) in [
-        (&br#"{"traceId": "t", "name": "n", "value": 2, "dataType": "BOOLEAN"}"#[..], "value"),
-        (br#"{"traceId": "t", "name": "n", "value": "x", "dataType": "NUMERIC"}"#, "value"),
-        (br#"{"traceId": "t", "name": "n", "value": 1, "dataType": "CATEGORICAL"}"#, "value"),
-        (br#"{"traceId": "t", "name": "n", "value": 1, "dataType": "PERCENT"}"#, "dataType"),
+        (
+            &br#"{"traceId": "t", "name": "n", "value": 2, "dataType": "BOOLEAN"}"#[..],
+            "value",
+        ),
+        (
+            br#"{"traceId": "t", "name": "n", "value": "x", "dataType": "NUMERIC"}"#,
+            "value",
+        ),
+        (
+            br#"{"traceId": "t", "name": "n", "value": 1, "dataType": "CATEGORICAL"}"#,
+            "value",
+        ),
+        (
+            br#"{"traceId": "t", "name": "n", "value": 1, "dataType": "PERCENT"}"#,
+            "dataType",
+        ),
         (br#"{"traceId": "t", "name": "", "value": 1}"#, "name"),
-        (br#"{"traceId": "t", "sessionId": "s", "name": "n", "value": 1}"#,
-         "traceId.sessionId.datasetRunId.observationId"),
-        (br#"{"sessionId": "s", "observationId": "o", "name": "n", "value": 1}"#,
-         "traceId.sessionId.datasetRunId.observationId"),
-        (br#"{"datasetRunId": "r", "name": "n", "value": 1}"#, "datasetRunId"),
-        (br#"{"traceId": "t", "name": "n", "value": "x", "dataType": "TEXT", "configId": 5}"#,
-         "configId"),
+        (
+            br#"{"traceId": "t", "sessionId": "s", "name": "n", "value": 1}"#,
+            "traceId.sessionId.datasetRunId.observationId",
+        ),
+        (
+            br#"{"sessionId": "s", "observationId": "o", "name": "n", "value": 1}"#,
+            "traceId.sessionId.datasetRunId.observationId",
+        ),
+        (
+            br#"{"datasetRunId": "r", "name": "n", "value": 1}"#,
+            "datasetRunId",
+        ),
+        (
+            br#"{"traceId": "t", "name": "n", "value": "x", "dataType": "TEXT", "configId": 5}"#,
+            "configId",
+        ),
         (br#"[{"traceId": "t", "name": "n", "value": 1}]"#, ""),
     ] {
         let refused = decode_score(body).unwrap_err();

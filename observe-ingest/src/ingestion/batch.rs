@@ -263,7 +263,11 @@ fn event(value: &Value) -> Result<Option<Accepted>, EventError> {
         issues,
     };
     let Value::Object(map) = value else {
-        return Err(refuse(vec![invalid_type(Vec::new(), "object", Some(value))]));
+        return Err(refuse(vec![invalid_type(
+            Vec::new(),
+            "object",
+            Some(value),
+        )]));
     };
     let Some(kind) = map.get("type").and_then(Value::as_str).and_then(kind) else {
         return Err(refuse(vec![Issue::new(

@@ -199,9 +199,12 @@ impl<'a> Fields<'a> {
     /// A nullish integer (a JSON number without a fraction: `3` and `3.0` alike).
     pub(crate) fn int(&mut self, key: &str) -> Option<i64> {
         let value = self.value(key)?;
-        let int = value
-            .as_i64()
-            .or_else(|| value.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64));
+        let int = value.as_i64().or_else(|| {
+            value
+                .as_f64()
+                .filter(|f| f.fract() == 0.0)
+                .map(|f| f as i64)
+        });
         if int.is_none() {
             let issue = invalid_type(self.path(key), "int", Some(value));
             self.issue(issue);
@@ -323,11 +326,7 @@ mod tests {
         assert_eq!(f.required_id("num"), None);
         assert_eq!(f.required_id("long"), None);
         assert_eq!(f.required_id("missing"), None);
-        let codes: Vec<(&str, String)> = f
-            .issues
-            .iter()
-            .map(|i| (i.code, i.path_text()))
-            .collect();
+        let codes: Vec<(&str, String)> = f.issues.iter().map(|i| (i.code, i.path_text())).collect();
         assert_eq!(
             codes,
             [

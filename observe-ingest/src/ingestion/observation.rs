@@ -141,9 +141,7 @@ fn model_parameters(f: &mut Fields<'_>, shape: Body) -> Option<Json> {
         let ok = match value {
             Value::Null | Value::String(_) | Value::Number(_) | Value::Bool(_) => true,
             Value::Array(items) => shape != Body::Legacy && items.iter().all(Value::is_string),
-            Value::Object(fields) => {
-                shape != Body::Legacy && fields.values().all(Value::is_string)
-            }
+            Value::Object(fields) => shape != Body::Legacy && fields.values().all(Value::is_string),
         };
         if !ok {
             let mut path = f.path("modelParameters");

@@ -300,8 +300,10 @@ mod tests {
 
     #[test]
     fn a_missing_total_is_the_sum_and_costs_come_along() {
-        let (u, c, _) = read(json!({"usage": {"input": 400, "output": 5, "unit": "CHARACTERS",
-            "totalCost": 0.006}}));
+        let (u, c, _) = read(
+            json!({"usage": {"input": 400, "output": 5, "unit": "CHARACTERS",
+            "totalCost": 0.006}}),
+        );
         assert_eq!(counts(&u), [("input", 400), ("output", 5), ("total", 405)]);
         assert_eq!(c.unwrap().0, BTreeMap::from([("total".to_owned(), 0.006)]));
     }
@@ -336,8 +338,10 @@ mod tests {
                 ("total", 140)
             ]
         );
-        let (u, _, _) = read(json!({"usageDetails": {"input_tokens": 9, "output_tokens": 1,
-            "total_tokens": 10}}));
+        let (u, _, _) = read(
+            json!({"usageDetails": {"input_tokens": 9, "output_tokens": 1,
+            "total_tokens": 10}}),
+        );
         assert_eq!(counts(&u), [("input", 9), ("output", 1), ("total", 10)]);
     }
 
