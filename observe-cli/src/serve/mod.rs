@@ -1,8 +1,8 @@
 //! `observe serve`: a local Langfuse. One port takes OTLP/HTTP traces (Langfuse's
 //! `/api/public/otel/v1/traces` and a collector's `/v1/traces`, protobuf or JSON, gzip or
-//! not), Langfuse's legacy ingestion API and scores (`/api/public/ingestion`,
-//! `/api/public/scores`), answers the SDKs' start-up calls (`/api/public/health`,
-//! `/api/public/projects`), and serves the web view of `observe ui` on every other path.
+//! not) and Langfuse's legacy `/api/public/ingestion` and `/api/public/scores`, answers the
+//! SDKs' start-up calls (`/api/public/health`, `/api/public/projects`), and serves the web
+//! view of `observe ui` on every other path.
 //!
 //! A request goes from its socket to the store through bounded steps: its head within
 //! 64 KiB, its body within [`Limits::max_body_bytes`] (checked on `Content-Length` before a
@@ -25,7 +25,6 @@
 mod auth;
 mod body;
 mod counts;
-mod legacy_routes;
 mod otlp;
 mod queue;
 mod routes;

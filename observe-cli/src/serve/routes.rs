@@ -1,7 +1,7 @@
-//! One connection: its request read, routed and answered. The ingest endpoints (OTLP and
-//! Langfuse's legacy ingestion and scores) read their body within the limits, decode it on
-//! this thread, hand the records to the writer and answer once they are committed; every
-//! other path is the web view's.
+//! One connection: its request read, routed and answered. The ingest endpoints (OTLP, the
+//! legacy ingestion API, scores) read their body within the limits, decode it on this
+//! thread, hand the records to the writer and answer once they are committed; every other
+//! path is the web view's.
 
 use std::io::Write as _;
 use std::net::TcpStream;
@@ -10,14 +10,14 @@ use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::time::Duration;
 
-use observe_ingest::{decode_request, Decoded};
+use observe_ingest::ingestion::{ingestion_route, scores_route};
+use observe_ingest::{decode_request, Decoded, Encoding};
 use observe_model::piece::{ObservationPiece, Piece};
 use serde_json::json;
 
 use super::auth::{AuthRefusal, Keys};
 use super::body::{self, BodyError, BodyLimits};
 use super::counts::Counts;
-use super::legacy_routes::{self, LegacyAnswer};
 use super::otlp;
 use super::queue::{Job, Outcome, Refused, WriteQueue};
 use crate::ui::api::Reply;
@@ -97,8 +97,10 @@ fn json_reply(value: &serde_json::Value) -> Reply {
 /// Where a request goes.
 enum Route {
     Otlp,
-    /// `POST /api/public/ingestion` and `POST /api/public/scores`, the legacy API.
-    Legacy,
+    /// `POST /api/public/ingestion`, the legacy batch API.
+    Ingestion,
+    /// `POST /api/public/scores`.
+    Scores,
     Health,
     Projects,
     WrongMethod(&'static str),
@@ -117,7 +119,8 @@ fn route(method: &str, path: &str) -> Route {
                 Route::WrongMethod("POST")
             }
         }
-        "/api/public/ingestion" | "/api/public/scores" if post => Route::Legacy,
+        "/api/public/ingestion" if post => Route::Ingestion,
+        "/api/public/scores" if post => Route::Scores,
         "/api/public/health" if get => Route::Health,
         "/api/public/health" => Route::WrongMethod("GET"),
         "/api/public/projects" if get => Route::Projects,
@@ -144,8 +147,25 @@ pub(crate) fn serve_connection(mut stream: TcpStream, shared: &Shared) {
     let path = request.target.split('?').next().unwrap_or_default();
     let answer = match route(&request.method, path) {
         Route::Ui => return ui(stream, request, shared),
-        Route::Otlp => ingest_otlp(&mut stream, &request, start, shared),
-        Route::Legacy => ingest_legacy(&mut stream, &request, start, shared, path),
+        Route::Otlp => match otlp::encoding(request.header("Content-Type")) {
+            Some(encoding) => ingest(
+                &mut stream,
+                &request,
+                start,
+                shared,
+                Endpoint::Otlp(encoding),
+            ),
+            None => Answer {
+                body_unread: true,
+                ..Answer::new(error_reply(
+                    415,
+                    "Unsupported Media Type",
+                    "send Content-Type application/x-protobuf or application/json",
+                ))
+            },
+        },
+        Route::Ingestion => ingest(&mut stream, &request, start, shared, Endpoint::Ingestion),
+        Route::Scores => ingest(&mut stream, &request, start, shared, Endpoint::Scores),
         Route::Health => Answer::new(json_reply(&json!({
             "status": "OK",
             "version": env!("CARGO_PKG_VERSION"),
@@ -246,63 +266,34 @@ fn sender_project(request: &Request, shared: &Shared) -> Result<String, Answer> 
     }
 }
 
-fn ingest_otlp(
+/// An ingest endpoint, with what it needs to decode its body.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Otlp(Encoding),
+    /// Langfuse's legacy batch API, `POST /api/public/ingestion`.
+    Ingestion,
+    /// `POST /api/public/scores`.
+    Scores,
+}
+
+/// What an ingest endpoint made of a body: its answer, given once its pieces (if any)
+/// are committed.
+struct Accepted {
+    reply: Reply,
+    pieces: Vec<Piece>,
+}
+
+fn ingest(
     stream: &mut TcpStream,
     request: &Request,
     start: Vec<u8>,
     shared: &Shared,
+    endpoint: Endpoint,
 ) -> Answer {
     let project = match sender_project(request, shared) {
         Ok(project) => project,
         Err(answer) => return answer,
     };
-    let Some(encoding) = otlp::encoding(request.header("Content-Type")) else {
-        let mut answer = Answer::new(error_reply(
-            415,
-            "Unsupported Media Type",
-            "send Content-Type application/x-protobuf or application/json",
-        ));
-        answer.body_unread = true;
-        return answer;
-    };
-    let (body, slot) = match read_ingest_body(stream, request, start, shared) {
-        Ok(read) => read,
-        Err(answer) => return answer,
-    };
-    let bytes = body.len();
-    let decoded = match decode_request(&body, encoding) {
-        Ok(decoded) => decoded,
-        Err(e) => return Answer::new(error_reply(400, "Bad Request", &e.to_string())),
-    };
-    drop(body);
-    drop(slot);
-    Counts::add(&shared.counts.spans_invalid, decoded.refused.len());
-    let Decoded {
-        observations,
-        refused,
-    } = decoded;
-    if observations.is_empty() {
-        return Answer::new(otlp::answer(&refused, encoding));
-    }
-    let pieces = observations
-        .iter()
-        .map(|o| Piece::Observation(ObservationPiece::from(o)))
-        .collect();
-    drop(observations);
-    match write(shared, project, pieces, bytes) {
-        Ok(()) => Answer::new(otlp::answer(&refused, encoding)),
-        Err(answer) => answer,
-    }
-}
-
-/// Takes one of the places for requests being read and decoded, and reads the body within
-/// the limits: the body and the place (held until the body is decoded), or the answer.
-fn read_ingest_body<'a>(
-    stream: &mut TcpStream,
-    request: &Request,
-    start: Vec<u8>,
-    shared: &'a Shared,
-) -> Result<(Vec<u8>, IngestSlot<'a>), Answer> {
     if shared.ingesting.fetch_add(1, Ordering::SeqCst) >= shared.max_ingesting {
         shared.ingesting.fetch_sub(1, Ordering::SeqCst);
         let mut answer = Answer::retry(error_reply(
@@ -311,46 +302,26 @@ fn read_ingest_body<'a>(
             "every place for requests being read is taken: retry",
         ));
         answer.body_unread = true;
-        return Err(answer);
+        return answer;
     }
     let slot = IngestSlot(&shared.ingesting);
-    match read_body(stream, request, start, shared.limits) {
-        Ok(body) => Ok((body, slot)),
+    let body = match read_body(stream, request, start, shared.limits) {
+        Ok(body) => body,
         Err(e) => {
             let status = e.status().unwrap_or(400);
             let mut answer = Answer::new(error_reply(status, reason(status), &e.to_string()));
             answer.body_unread = e.body_unread();
-            Err(answer)
+            return answer;
         }
-    }
-}
-
-/// `POST /api/public/ingestion` and `POST /api/public/scores`: Langfuse's answer, given once
-/// the accepted records are committed.
-fn ingest_legacy(
-    stream: &mut TcpStream,
-    request: &Request,
-    start: Vec<u8>,
-    shared: &Shared,
-    path: &str,
-) -> Answer {
-    let project = match sender_project(request, shared) {
-        Ok(project) => project,
-        Err(answer) => return answer,
-    };
-    let (body, slot) = match read_ingest_body(stream, request, start, shared) {
-        Ok(read) => read,
-        Err(answer) => return answer,
     };
     let bytes = body.len();
-    let LegacyAnswer {
-        reply,
-        pieces,
-        refused,
-    } = legacy_routes::answer(path, &body);
+    let decoded = decode(endpoint, &body, &shared.counts);
     drop(body);
     drop(slot);
-    Counts::add(&shared.counts.spans_invalid, refused);
+    let Accepted { reply, pieces } = match decoded {
+        Ok(accepted) => accepted,
+        Err(answer) => return answer,
+    };
     if pieces.is_empty() {
         return Answer::new(reply);
     }
@@ -358,6 +329,38 @@ fn ingest_legacy(
         Ok(()) => Answer::new(reply),
         Err(answer) => answer,
     }
+}
+
+/// Decodes a body (on the connection's thread, so that the writer only writes).
+fn decode(endpoint: Endpoint, body: &[u8], counts: &Counts) -> Result<Accepted, Answer> {
+    let route_answer = match endpoint {
+        Endpoint::Otlp(encoding) => {
+            let Decoded {
+                observations,
+                refused,
+            } = decode_request(body, encoding)
+                .map_err(|e| Answer::new(error_reply(400, "Bad Request", &e.to_string())))?;
+            Counts::add(&counts.spans_invalid, refused.len());
+            return Ok(Accepted {
+                reply: otlp::answer(&refused, encoding),
+                pieces: observations
+                    .iter()
+                    .map(|o| Piece::Observation(ObservationPiece::from(o)))
+                    .collect(),
+            });
+        }
+        Endpoint::Ingestion => ingestion_route(body),
+        Endpoint::Scores => scores_route(body),
+    };
+    Counts::add(&counts.spans_invalid, route_answer.refused);
+    Ok(Accepted {
+        reply: Reply {
+            status: route_answer.status,
+            content_type: "application/json",
+            body: route_answer.body.into_bytes(),
+        },
+        pieces: route_answer.pieces,
+    })
 }
 
 fn reason(status: u16) -> &'static str {
