@@ -93,7 +93,8 @@ fn zone_offset(zone: &str) -> Option<i32> {
     let body = &zone[1..];
     let (hh, mm) = match body.len() {
         2 => (body, "00"),
-        4 => (&body[..2], &body[2..]),
+        // `get`: the text may hold characters of more than one byte anywhere.
+        4 => (body.get(..2)?, body.get(2..)?),
         5 if body.as_bytes()[2] == b':' => (&body[..2], &body[3..]),
         _ => return None,
     };
@@ -157,6 +158,34 @@ mod tests {
             parse_iso("2026-12-07T12:00:00.1234567891234Z"),
             Some(Timestamp(NOON_UTC + 123_456_789))
         );
+    }
+
+    #[test]
+    fn no_text_makes_it_panic() {
+        // Near misses of the form, with characters of one to four bytes in every place.
+        let pieces = [
+            "2026-12-07T12:00",
+            ":00",
+            ".5",
+            "Z",
+            "+",
+            "-",
+            "0",
+            "é",
+            "€",
+            "😀",
+            ":",
+            "T",
+        ];
+        let mut rng = fastrand::Rng::with_seed(18);
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..rng.usize(1..6) {
+                text.push_str(pieces[rng.usize(..pieces.len())]);
+            }
+            let _ = parse_iso(&text);
+        }
+        assert_eq!(parse_iso("2026-12-07T12:00+0é0"), None);
     }
 
     #[test]
