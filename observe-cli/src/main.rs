@@ -15,6 +15,8 @@ mod push_spool;
 #[cfg(feature = "push")]
 mod push_store;
 mod shown_ids;
+#[cfg(feature = "serve")]
+mod serve_command;
 mod sql_commands;
 mod store_file;
 mod tree_depth;
@@ -89,6 +91,8 @@ fn run(cli: Cli) -> Result<()> {
             None => push_store::run(&path, &out, &args),
         },
         Command::Prices(args) => prices::run(&out, &path, &args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve_command::run(path, &args),
         command => {
             let mut store = store_file::open(&path)?;
             store.set_project(cli.project.as_deref())?;
@@ -123,6 +127,8 @@ fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
         }
         #[cfg(feature = "push")]
         Command::Push(_) => unreachable!("handled before the store is opened for reading"),
+        #[cfg(feature = "serve")]
+        Command::Serve(_) => unreachable!("handled before the store is opened for reading"),
         #[cfg(feature = "ui")]
         Command::Ui(args) => {
             let path = store.path().to_owned();

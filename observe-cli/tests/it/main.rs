@@ -3,6 +3,8 @@
 //! as child processes and never install anything process-wide in this one.
 
 mod common;
+#[cfg(feature = "serve")]
+mod serve_support;
 #[cfg(feature = "ui")]
 mod ui_support;
 
@@ -18,6 +20,14 @@ mod cli_push;
 #[cfg(feature = "push")]
 mod cli_push_spool;
 mod cli_seed_queries;
+#[cfg(feature = "serve")]
+mod serve_guards;
+#[cfg(feature = "serve")]
+mod serve_ingest;
+#[cfg(feature = "serve")]
+mod serve_legacy;
+#[cfg(feature = "serve")]
+mod serve_stop;
 #[cfg(feature = "ui")]
 mod ui_browser;
 #[cfg(feature = "ui")]

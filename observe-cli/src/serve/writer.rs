@@ -1,0 +1,84 @@
+//! The store's one writer: it takes every job queued (up to [`BATCH_BYTES`]), writes them
+//! in one transaction per project, and only once that has committed tells each job's
+//! connection, which then answers 200. The commit interval is therefore the time one
+//! transaction takes, with no timer: a process killed at any moment has every acknowledged
+//! record on disk.
+
+use std::sync::Arc;
+
+use observe_model::piece::Piece;
+use observe_store::StoreExporter;
+
+use super::counts::Counts;
+use super::queue::{Job, Outcome, WriteQueue};
+
+/// About how much (inflated request bytes) one transaction takes from the queue.
+pub(crate) const BATCH_BYTES: usize = 16 << 20;
+
+/// Closes the queue when the writer ends, however it ends, and fails what is left in it,
+/// so that no connection waits for a writer that is gone.
+struct CloseOnExit<'a>(&'a WriteQueue);
+
+impl Drop for CloseOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+        while let Some(jobs) = self.0.take(usize::MAX) {
+            for job in jobs {
+                let _ = job
+                    .done
+                    .send(Outcome::Failed("the writer stopped".to_owned()));
+            }
+        }
+    }
+}
+
+/// Writes what `queue` holds until it is closed and empty.
+pub(crate) fn run(queue: &WriteQueue, mut store: StoreExporter, counts: &Arc<Counts>) {
+    let _close = CloseOnExit(queue);
+    while let Some(mut jobs) = queue.take(BATCH_BYTES) {
+        while !jobs.is_empty() {
+            // The jobs of the first one's project, in their order; the others wait for
+            // their own transaction.
+            let project = jobs[0].project.clone();
+            let (same, rest): (Vec<Job>, Vec<Job>) =
+                jobs.into_iter().partition(|j| j.project == project);
+            jobs = rest;
+            write_project(&mut store, &project, same, counts);
+        }
+    }
+}
+
+/// Writes `jobs` (all of `project`) in one transaction and tells each what became of it.
+fn write_project(store: &mut StoreExporter, project: &str, jobs: Vec<Job>, counts: &Counts) {
+    let records: usize = jobs.iter().map(|j| j.pieces.len()).sum();
+    let mut pieces: Vec<Piece> = Vec::with_capacity(records);
+    let mut waiting = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        pieces.extend(job.pieces);
+        waiting.push(job.done);
+    }
+    let outcome = match store.write_pieces(Some(project), &pieces) {
+        Ok(report) => {
+            Counts::add(&counts.spans_written, report.stored());
+            if let Some(first) = report.refused.first() {
+                eprintln!(
+                    "observe serve: the store refused {} of {records} records: {}",
+                    report.refused.len(),
+                    first.reason
+                );
+                Counts::add(&counts.spans_store_refused, report.refused.len());
+            }
+            Counts::add(&counts.requests_written, waiting.len());
+            Outcome::Committed
+        }
+        Err(e) => {
+            eprintln!("observe serve: writing {records} records failed: {e}");
+            Counts::add(&counts.spans_write_failed, records);
+            Outcome::Failed(e.to_string())
+        }
+    };
+    for done in waiting {
+        // A connection that went away has no one to tell.
+        let _ = done.send(outcome.clone());
+    }
+}
