@@ -1,0 +1,74 @@
+"""The current Langfuse Python SDK (OTLP), as an application uses it.
+
+Run by observe-cli/tests/it/serve_sdks.rs inside the venv scripts/python_sdks.sh makes.
+Connection from the environment: LANGFUSE_BASE_URL, LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY.
+
+    python langfuse_current.py PREFIX
+
+runs the workflow once per session PREFIX-0 .. PREFIX-4 (the seed's query (d) wants five
+sessions of one user) and prints {"traces": [...], "sessions": [...]} as one JSON line.
+"""
+
+import json
+import sys
+import time
+
+from langfuse import get_client, observe, propagate_attributes
+
+SESSIONS = 5
+
+langfuse = get_client()
+
+
+@observe(name="retrieve")
+def retrieve(question):
+    time.sleep(0.01)
+    return ["doc-1", "doc-2"]
+
+
+@observe(name="answer", as_type="generation")
+def answer(question, documents):
+    time.sleep(0.02)
+    # No cost: the server computes it from its price list, as Langfuse does.
+    langfuse.update_current_generation(
+        model="gpt-4o-mini",
+        model_parameters={"temperature": 0.2},
+        usage_details={"input": 1000, "output": 200},
+    )
+    return f"an answer to {question} from {len(documents)} documents"
+
+
+@observe(name="fact_check")
+def fact_check(text):
+    raise ValueError("fact check failed: no source for the claim")
+
+
+@observe(name="sdk_workflow")
+def workflow(question, session):
+    with propagate_attributes(
+        session_id=session,
+        user_id="py_current_user",
+        tags=["sdk", "langfuse-current"],
+        metadata={"content_type": "podcast"},
+    ):
+        documents = retrieve(question)
+        text = answer(question, documents)
+        try:
+            fact_check(text)
+        except ValueError:
+            pass
+        langfuse.score_current_trace(name="quality", value=0.9, comment="checked by hand")
+        return {"trace": langfuse.get_current_trace_id(), "answer": text}
+
+
+def main():
+    prefix = sys.argv[1]
+    sessions = [f"{prefix}-{i}" for i in range(SESSIONS)]
+    traces = [workflow(f"question {i}", s)["trace"] for i, s in enumerate(sessions)]
+    langfuse.flush()
+    langfuse.shutdown()
+    print(json.dumps({"traces": traces, "sessions": sessions}))
+
+
+if __name__ == "__main__":
+    main()
