@@ -17,6 +17,9 @@ mod cli_push;
 #[cfg(feature = "push")]
 mod cli_push_spool;
 mod cli_seed_queries;
+mod serve_runtime;
+mod serve_sdks;
+mod serve_support;
 #[cfg(feature = "ui")]
 mod ui_browser;
 #[cfg(feature = "ui")]
