@@ -17,8 +17,11 @@ mod cli_push;
 #[cfg(feature = "push")]
 mod cli_push_spool;
 mod cli_seed_queries;
+#[cfg(feature = "serve")]
 mod serve_runtime;
+#[cfg(feature = "serve")]
 mod serve_sdks;
+#[cfg(feature = "serve")]
 mod serve_support;
 #[cfg(feature = "ui")]
 mod ui_browser;

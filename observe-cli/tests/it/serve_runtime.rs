@@ -27,8 +27,7 @@ fn session_tree(text: &str) -> String {
 fn run_example(served: &Served) -> (String, String) {
     let mut cmd = Command::new(example_binary());
     for (key, _) in std::env::vars() {
-        if key.starts_with("LANGFUSE_") || key.starts_with("OTEL_") || key.starts_with("OBSERVE_")
-        {
+        if key.starts_with("LANGFUSE_") || key.starts_with("OTEL_") || key.starts_with("OBSERVE_") {
             cmd.env_remove(key);
         }
     }
@@ -47,6 +46,10 @@ fn run_example(served: &Served) -> (String, String) {
     assert!(
         stdout.contains(&format!("In Langfuse: {}/trace/", served.url)),
         "the example did not export to the server:\n{stdout}"
+    );
+    assert!(
+        !stdout.contains("not everything was exported"),
+        "the server refused some of the example's records:\n{stdout}"
     );
     let tree = session_tree(&stdout);
     let session = tree
@@ -68,10 +71,7 @@ fn the_runtime_pointed_at_serve_with_langfuse_base_url_records_the_example() {
     let ui = served.get_json(&format!("/api/session/{session}"));
     let turns = ui["traces"].as_array().expect("traces");
     assert_eq!(turns.len(), 3, "{ui}");
-    assert!(
-        turns.iter().all(|t| t["user_id"] == "user_demo"),
-        "{ui}"
-    );
+    assert!(turns.iter().all(|t| t["user_id"] == "user_demo"), "{ui}");
     let scores: Vec<&Value> = turns
         .iter()
         .flat_map(|t| t["scores"].as_array().into_iter().flatten())

@@ -13,7 +13,9 @@
 use observe_cli::reports::Report;
 use serde_json::Value;
 
-use crate::serve_support::{run_client, ClientRun, PythonClient, Served};
+use crate::serve_support::{
+    run_client, run_client_with, ClientRun, PythonClient, Served, PUBLIC_KEY,
+};
 
 /// gpt-4o-mini at the built-in price list's rates ($0.15 per million input tokens, $0.60 per
 /// million output), for the 1,000 input and 200 output tokens every Python client reports
@@ -110,6 +112,32 @@ fn opentelemetry_python_sdk_records_genai_spans_through_v1_traces() {
     );
 }
 
+#[test]
+fn clients_with_a_wrong_secret_key_are_refused_and_nothing_is_stored() {
+    let served = Served::start();
+    for client in [
+        PythonClient::LangfuseCurrent,
+        PythonClient::LangfuseV2,
+        PythonClient::OpenTelemetry,
+    ] {
+        let (script, out) = run_client_with(client, &served, "intruder", (PUBLIC_KEY, "sk-wrong"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // The OTLP exporters log the refusal; the 2.x SDK drops a refused batch silently.
+        if !matches!(client, PythonClient::LangfuseV2) {
+            assert!(
+                stderr.contains("401"),
+                "{} does not report the refusal:\n{stderr}",
+                script.display()
+            );
+        }
+    }
+    let listed = served.get_json("/api/sessions");
+    assert_eq!(listed["sessions"], serde_json::json!([]), "{listed}");
+    let stopped = served.stop();
+    let traces = crate::serve_support::observe_json(&stopped.db, &["traces"]);
+    assert_eq!(traces, serde_json::json!([]), "{traces}");
+}
+
 /// The checks every client's run must pass: the web view's API while the server runs, then
 /// after a clean stop, the session trees and the seed's four queries.
 fn check_client(served: Served, run: &ClientRun, expected: &Expected) {
@@ -187,7 +215,9 @@ fn check_session(db: &std::path::Path, session: &str, expected: &Expected) {
     assert_eq!(g["model"], model, "{g}");
     assert_eq!(g["usage"]["input"], 1000, "{g}");
     assert_eq!(g["usage"]["output"], 200, "{g}");
-    let cost = g["own_cost"].as_f64().unwrap_or_else(|| panic!("no cost: {g}"));
+    let cost = g["own_cost"]
+        .as_f64()
+        .unwrap_or_else(|| panic!("no cost: {g}"));
     assert!(
         (cost - GENERATION_COST).abs() < 1e-12,
         "{cost} is not {GENERATION_COST}: {g}"

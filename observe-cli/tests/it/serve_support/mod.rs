@@ -273,41 +273,7 @@ pub fn python(client: PythonClient) -> PathBuf {
 /// Runs `client`'s workflow script against `served` for sessions `PREFIX-0..4` and returns
 /// what it printed. The connection goes through the variables each SDK reads.
 pub fn run_client(client: PythonClient, served: &Served, prefix: &str) -> ClientRun {
-    let python = python(client);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sdk_clients")
-        .join(client.script());
-    let mut cmd = Command::new(&python);
-    cmd.arg(&script).arg(prefix);
-    // The developer's own settings must not leak into the client.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LANGFUSE_") || key.starts_with("OTEL_") {
-            cmd.env_remove(key);
-        }
-    }
-    match client {
-        PythonClient::LangfuseCurrent | PythonClient::LangfuseV2 => {
-            cmd.env("LANGFUSE_PUBLIC_KEY", PUBLIC_KEY)
-                .env("LANGFUSE_SECRET_KEY", SECRET_KEY)
-                // 3.x and later read the first, 2.x the second.
-                .env("LANGFUSE_BASE_URL", &served.url)
-                .env("LANGFUSE_HOST", &served.url);
-        }
-        PythonClient::OpenTelemetry => {
-            cmd.env(
-                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                format!("{}/v1/traces", served.url),
-            )
-            .env(
-                "OTEL_EXPORTER_OTLP_HEADERS",
-                // The variable's values are percent-encoded: the space is %20.
-                format!("Authorization={}", Served::basic_auth().replace(' ', "%20")),
-            );
-        }
-    }
-    let out: Output = cmd.output().unwrap_or_else(|e| {
-        panic!("cannot run {}: {e}", python.display());
-    });
+    let (script, out) = run_client_with(client, served, prefix, (PUBLIC_KEY, SECRET_KEY));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -316,7 +282,7 @@ pub fn run_client(client: PythonClient, served: &Served, prefix: &str) -> Client
         script.display()
     );
     // The SDKs log a failed export and carry on: a refusal must fail the test here.
-    for refusal in ["401", "403", "Failed to export", "error"] {
+    for refusal in ["401", "403", "404", "Failed to export", "error"] {
         assert!(
             !stderr.contains(refusal),
             "{} logged `{refusal}`:\n{stderr}",
@@ -340,4 +306,52 @@ pub fn run_client(client: PythonClient, served: &Served, prefix: &str) -> Client
         traces: strings("traces"),
         sessions: strings("sessions"),
     }
+}
+
+/// Runs `client`'s workflow script against `served` with the key pair `keys` and returns the
+/// script's path and what the run gave, whatever it was.
+pub fn run_client_with(
+    client: PythonClient,
+    served: &Served,
+    prefix: &str,
+    (public_key, secret_key): (&str, &str),
+) -> (PathBuf, Output) {
+    let python = python(client);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/sdk_clients")
+        .join(client.script());
+    let mut cmd = Command::new(&python);
+    cmd.arg(&script).arg(prefix);
+    // The developer's own settings must not leak into the client.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LANGFUSE_") || key.starts_with("OTEL_") {
+            cmd.env_remove(key);
+        }
+    }
+    match client {
+        PythonClient::LangfuseCurrent | PythonClient::LangfuseV2 => {
+            cmd.env("LANGFUSE_PUBLIC_KEY", public_key)
+                .env("LANGFUSE_SECRET_KEY", secret_key)
+                // 3.x and later read the first, 2.x the second.
+                .env("LANGFUSE_BASE_URL", &served.url)
+                .env("LANGFUSE_HOST", &served.url);
+        }
+        PythonClient::OpenTelemetry => {
+            let pair = format!("{public_key}:{secret_key}");
+            let basic = base64::engine::general_purpose::STANDARD.encode(pair);
+            cmd.env(
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                format!("{}/v1/traces", served.url),
+            )
+            .env(
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                // The variable's values are percent-encoded: the space is %20.
+                format!("Authorization=Basic%20{basic}"),
+            );
+        }
+    }
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    (script, out)
 }
