@@ -1,7 +1,8 @@
 //! `observe serve` fed by this project's own runtime, configured as for Langfuse: the bundled
-//! example run with `LANGFUSE_BASE_URL` pointing at the server and the server's key pair. It
-//! exports over OTLP (and its scores to `/api/public/scores`), and also prints its session
-//! tree from its in-memory copy: what the server stored must show the same tree.
+//! example run with `LANGFUSE_BASE_URL` pointing at the server and the server's key pair.
+//! It exports over OTLP (the default) or Langfuse's ingestion API
+//! (`OBSERVE_LANGFUSE_API=ingestion`), its scores to `/api/public/scores`, and also prints
+//! its session tree from its in-memory copy: what the server stored must show the same tree.
 
 use std::process::Command;
 
@@ -23,8 +24,9 @@ fn session_tree(text: &str) -> String {
         .join("\n")
 }
 
-/// Runs the example against `served`; returns its session id and the tree it printed.
-fn run_example(served: &Served) -> (String, String) {
+/// Runs the example against `served` through Langfuse's `api` (`otlp` or `ingestion`);
+/// returns its session id and the tree it printed.
+fn run_example(served: &Served, api: &str) -> (String, String) {
     let mut cmd = Command::new(example_binary());
     for (key, _) in std::env::vars() {
         if key.starts_with("LANGFUSE_") || key.starts_with("OTEL_") || key.starts_with("OBSERVE_") {
@@ -35,6 +37,7 @@ fn run_example(served: &Served) -> (String, String) {
         .env("LANGFUSE_BASE_URL", &served.url)
         .env("LANGFUSE_PUBLIC_KEY", PUBLIC_KEY)
         .env("LANGFUSE_SECRET_KEY", SECRET_KEY)
+        .env("OBSERVE_LANGFUSE_API", api)
         .output()
         .expect("run the example");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -61,9 +64,19 @@ fn run_example(served: &Served) -> (String, String) {
 }
 
 #[test]
-fn the_runtime_pointed_at_serve_with_langfuse_base_url_records_the_example() {
+fn the_runtime_pointed_at_serve_with_langfuse_base_url_records_the_example_over_otlp() {
+    check_runtime("otlp");
+}
+
+#[test]
+fn the_runtime_pointed_at_serve_records_the_example_through_the_ingestion_api() {
+    check_runtime("ingestion");
+}
+
+/// The example run [`RUNS`] times through `api`, then its sessions read back.
+fn check_runtime(api: &str) {
     let served = Served::start();
-    let runs: Vec<(String, String)> = (0..RUNS).map(|_| run_example(&served)).collect();
+    let runs: Vec<(String, String)> = (0..RUNS).map(|_| run_example(&served, api)).collect();
     let (session, tree) = &runs[0];
 
     // The web view's API on the same port: the session's three traces and the scores the
