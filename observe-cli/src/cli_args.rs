@@ -20,6 +20,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH")]
     pub db: Option<PathBuf>,
 
+    /// Only this project's traces, sessions, users and scores (projects come from
+    /// `observe serve`'s keys) [default: every project]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub project: Option<String>,
+
     /// Print JSON instead of tables (for programs)
     #[arg(long, global = true, conflicts_with = "jsonl")]
     pub json: bool,

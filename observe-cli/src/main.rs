@@ -88,6 +88,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve_command::run(path, &args),
         command => {
             let mut store = store_file::open(&path)?;
+            store.set_project(cli.project.as_deref())?;
             read(&mut store, &out, command)
         }
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
 use observe_cli::serve::{Keys, Limits, ServeConfig, ServeServer};
+use observe_model::vars;
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -19,7 +20,7 @@ pub struct ServeArgs {
     /// The public key SDKs must send (Basic auth user); with --secret-key
     #[arg(
         long,
-        env = "OBSERVE_SERVE_PUBLIC_KEY",
+        env = vars::SERVE_PUBLIC_KEY,
         requires = "secret_key",
         conflicts_with = "keys"
     )]
@@ -27,7 +28,7 @@ pub struct ServeArgs {
     /// The secret key SDKs must send (Basic auth password); with --public-key
     #[arg(
         long,
-        env = "OBSERVE_SERVE_SECRET_KEY",
+        env = vars::SERVE_SECRET_KEY,
         hide_env_values = true,
         requires = "public_key",
         conflicts_with = "keys"

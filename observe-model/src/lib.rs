@@ -8,6 +8,8 @@
 //! - [`export`]: the [`Exporter`](export::Exporter) trait every destination implements, the
 //!   [`Batch`](export::Batch) it is handed and the errors it reports;
 //! - [`genai`]: the OpenTelemetry GenAI attribute names and the usage keys Langfuse prices by;
+//! - [`piece`]: records as other senders deliver them (in pieces, ids as text), for a
+//!   store to merge;
 //! - [`view`]: the session tree as a human reads it;
 //! - [`vars`]: the environment variables observe reads;
 //! - [`redact`]: text that is safe to print.
@@ -41,6 +43,7 @@
 pub mod export;
 pub mod genai;
 pub mod model;
+pub mod piece;
 pub mod redact;
 pub mod vars;
 pub mod view;

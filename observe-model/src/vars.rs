@@ -38,6 +38,10 @@ pub const MAX_QUEUE_BYTES: &str = "OBSERVE_MAX_QUEUE_BYTES";
 pub const SPOOL: &str = "OBSERVE_SPOOL";
 /// The spool's root directory (one subdirectory per destination).
 pub const SPOOL_DIR: &str = "OBSERVE_SPOOL_DIR";
+/// The public key `observe serve` takes (Basic auth user), read by the command only.
+pub const SERVE_PUBLIC_KEY: &str = "OBSERVE_SERVE_PUBLIC_KEY";
+/// The secret key `observe serve` takes (Basic auth password), read by the command only.
+pub const SERVE_SECRET_KEY: &str = "OBSERVE_SERVE_SECRET_KEY";
 /// Bytes one destination's spool takes at most.
 pub const SPOOL_MAX_BYTES: &str = "OBSERVE_SPOOL_MAX_BYTES";
 /// `drop-newest` or `drop-oldest`: what a full spool drops.

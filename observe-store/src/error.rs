@@ -77,6 +77,18 @@ pub enum StoreError {
         /// The oldest version this build reads.
         supported: i32,
     },
+    /// A project filter on a store older than the projects (schema version 7).
+    #[error(
+        "store {} has schema version {found}, older than projects (7): run `observe migrate` \
+         (or any writer) on it first",
+        path.display()
+    )]
+    NoProjects {
+        /// The file.
+        path: PathBuf,
+        /// Its schema version.
+        found: i32,
+    },
     /// SQLite failed (locked for longer than the busy timeout, disk full...).
     #[error("store {}: {source}", path.display())]
     Sqlite {

@@ -89,6 +89,7 @@
 mod checkpoint;
 mod connection_settings;
 mod error;
+mod pieces;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod pricing;
@@ -109,6 +110,7 @@ use crate::pricing::PriceList;
 use observe_model::export::{Batch, ExportError, Exporter};
 
 pub use error::{NotAStoreReason, StoreError};
+pub use pieces::{PieceReport, RefusedPiece};
 pub use pushed::PushLedger;
 pub use read::Store;
 

@@ -121,8 +121,12 @@ mod tests {
         let path = dir.path().join("traces.db");
         drop(StoreExporter::open(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
-        conn.execute_batch("DROP TABLE pushed; PRAGMA user_version = 5;")
-            .unwrap();
+        conn.execute_batch(
+            "DROP TABLE pushed; DROP INDEX traces_project; ALTER TABLE traces DROP COLUMN \
+             project_id; ALTER TABLE observations DROP COLUMN project_id; ALTER TABLE scores \
+             DROP COLUMN project_id; PRAGMA user_version = 5;",
+        )
+        .unwrap();
         drop(conn);
 
         let store = Store::open(&path).unwrap();

@@ -14,9 +14,10 @@ use super::text::lossy_text;
 use super::{schema, StoreError};
 use crate::sql::functions::register_functions;
 use observe_model::model::{
-    Cost, Json, Level, Metadata, Observation, ObservationDetails, ObservationType, SpanId,
-    Timestamp, TraceAttributes, TraceId, Usage,
+    Cost, Json, Level, Metadata, Observation, ObservationDetails, ObservationType, Timestamp,
+    TraceAttributes, Usage,
 };
+use observe_model::piece::{fold_span_id, fold_trace_id};
 
 /// An existing store file opened read-only. Reads see every committed batch, also while
 /// applications keep writing.
@@ -157,6 +158,58 @@ impl Store {
         self.version
     }
 
+    /// Limits every read of this store to one project's rows (`observe serve` stamps each
+    /// row with the project its keys map to), or lifts the limit (`None`). It holds for
+    /// the typed reads, the [`queries`](crate::queries) and the SQL a person writes
+    /// ([`sql`](crate::sql)) alike: `traces`, `observations` and `scores` are shadowed, on
+    /// this connection only, by views of the project's rows (temporary views, which the
+    /// file never sees). A store older than schema version 7 has no projects:
+    /// [`StoreError::NoProjects`].
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("traces.db");
+    /// use observe_model::piece::{ObservationPiece, Piece};
+    /// let mut writer = observe_store::StoreExporter::open(&path).unwrap();
+    /// for project in ["a", "b"] {
+    ///     let piece = ObservationPiece::new(format!("trace-{project}"), "o");
+    ///     writer.write_pieces(Some(project), &[Piece::Observation(piece)]).unwrap();
+    /// }
+    /// let mut store = observe_store::Store::open(&path).unwrap();
+    /// store.set_project(Some("b")).unwrap();
+    /// let ids = observe_store::sql::query(&store, "SELECT id FROM traces").unwrap();
+    /// assert_eq!(ids.rows, vec![vec![observe_store::sql::Value::Text("trace-b".into())]]);
+    /// store.set_project(None).unwrap();
+    /// assert_eq!(observe_store::sql::query(&store, "SELECT id FROM traces").unwrap().rows.len(), 2);
+    /// ```
+    pub fn set_project(&mut self, project: Option<&str>) -> Result<(), StoreError> {
+        if project.is_some() && self.version < schema::PROJECTS_VERSION {
+            return Err(StoreError::NoProjects {
+                path: self.path.clone(),
+                found: self.version,
+            });
+        }
+        let mut sql = String::from("PRAGMA query_only = OFF;");
+        for table in schema::PROJECT_TABLES {
+            sql.push_str(&format!("DROP VIEW IF EXISTS temp.{table};"));
+            if let Some(project) = project {
+                // A view cannot take a parameter: the name goes in as an SQL literal.
+                let literal = project.replace('\'', "''");
+                sql.push_str(&format!(
+                    "CREATE TEMP VIEW {table} AS SELECT * FROM main.{table} \
+                     WHERE project_id = '{literal}';"
+                ));
+            }
+        }
+        sql.push_str("PRAGMA query_only = ON;");
+        let result = self.conn.execute_batch(&sql);
+        // Whatever happened, the connection stays read-only.
+        let guard = self.conn.pragma_update(None, "query_only", true);
+        result
+            .and(guard)
+            .map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
     /// The connection, for the SQL of this crate: the table layout and SQLite's types stay
     /// behind the typed reads and [`sql`](crate::sql).
     pub(crate) fn connection(&self) -> &Connection {
@@ -215,18 +268,18 @@ impl Store {
     }
 }
 
-/// One joined row as an observation; `None` when its ids are not ids (a hand-edited file).
+/// One joined row as an observation. Ids a sender chose as text (a UUID, `my-trace-1`)
+/// are folded to the model's ids ([`fold_trace_id`], [`fold_span_id`]), the same fold for a
+/// parent as for its children, so the tree links them.
 fn observation_from_row(
     row: &Row<'_>,
     traces: &mut HashMap<String, Arc<TraceAttributes>>,
 ) -> rusqlite::Result<Option<Observation>> {
     let text = |i| lossy_text(row, i);
-    let id = text(0)?.unwrap_or_default();
+    let id = fold_span_id(&text(0)?.unwrap_or_default());
     let trace_id = text(1)?.unwrap_or_default();
+    let tid = fold_trace_id(&trace_id);
     let parent = text(2)?;
-    let (Ok(id), Ok(tid)) = (id.parse::<SpanId>(), trace_id.parse::<TraceId>()) else {
-        return Ok(None);
-    };
     let kind = text(3)?.unwrap_or_default();
     let level = text(5)?.unwrap_or_default();
     let name = text(4)?.unwrap_or_default();
@@ -281,7 +334,7 @@ fn observation_from_row(
     Ok(Some(Observation {
         trace_id: tid,
         id,
-        parent_id: parent.and_then(|p| p.parse().ok()),
+        parent_id: parent.as_deref().map(fold_span_id),
         name: Cow::Owned(name),
         kind: kind.parse().unwrap_or(ObservationType::Span),
         level: level.parse().unwrap_or(Level::Default),
@@ -297,7 +350,8 @@ fn json(text: Option<String>) -> Option<Json> {
     text.map(|t| Json::parse_checked(&t).unwrap_or_else(|_| Json::string(&t)))
 }
 
-fn metadata(text: Option<&str>) -> Metadata {
+/// Metadata JSON text from the file as its keys; text that is not an object is none.
+pub(crate) fn metadata(text: Option<&str>) -> Metadata {
     let Some(Ok(serde_json::Value::Object(map))) = text.map(serde_json::from_str) else {
         return Metadata::new();
     };

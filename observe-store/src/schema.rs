@@ -247,11 +247,37 @@ CREATE TABLE IF NOT EXISTS pushed (
 ) WITHOUT ROWID;
 ";
 
-const MIGRATIONS: &[&str] = &[V1, V1_TO_V2, V2_TO_V3, V3_TO_V4, V4_TO_V5, V5_TO_V6];
+/// Version 7: the project a row belongs to, for a store that `observe serve` fills for
+/// several projects (its keys map to one each). `NULL` for the library's own local writes
+/// and for every row written before. Appended last, so rows keep their column order. The
+/// views filter traces by it (`observe --project NAME`), hence the index; observations and
+/// scores carry it for SQL.
+const V6_TO_V7: &str = "
+ALTER TABLE traces ADD COLUMN project_id TEXT;
+ALTER TABLE observations ADD COLUMN project_id TEXT;
+ALTER TABLE scores ADD COLUMN project_id TEXT;
+CREATE INDEX IF NOT EXISTS traces_project ON traces(project_id, timestamp);
+";
+
+const MIGRATIONS: &[&str] = &[
+    V1, V1_TO_V2, V2_TO_V3, V3_TO_V4, V4_TO_V5, V5_TO_V6, V6_TO_V7,
+];
+
+/// The version that added `project_id`.
+pub(crate) const PROJECTS_VERSION: i32 = 7;
+
+/// The tables whose rows carry a `project_id`.
+pub(crate) const PROJECT_TABLES: [&str; 3] = ["traces", "observations", "scores"];
+
+/// Columns readers do without, for files of the versions before the one that added them:
+/// a reader leaves them out of what it checks, and a read that needs one (a project
+/// filter) says the file is too old.
+const OPTIONAL_COLUMNS: [&str; 1] = ["project_id"];
 
 /// The oldest version readers take as it is: version 6 only added the `pushed` table, which
-/// no reader needs (`observe push` reads it when it is there), so a store an older
-/// application keeps writing stays readable.
+/// no reader needs (`observe push` reads it when it is there), and version 7 the
+/// `project_id` columns ([`OPTIONAL_COLUMNS`]), which only a project filter needs, so a store
+/// an older application keeps writing stays readable.
 pub(crate) const OLDEST_READABLE: i32 = 5;
 
 /// The `type` value the store keeps for an observation type: Langfuse's uppercase spelling.
@@ -321,7 +347,7 @@ pub(crate) fn check_readable(conn: &Connection, path: &Path) -> Result<i32, Stor
         let have = table_columns(conn, table).map_err(sqlite)?;
         let missing: Vec<String> = expected
             .iter()
-            .filter(|c| !have.contains(c))
+            .filter(|c| !have.contains(c) && !OPTIONAL_COLUMNS.contains(&c.as_str()))
             .cloned()
             .collect();
         if !missing.is_empty() {
@@ -447,6 +473,57 @@ mod tests {
         let mut store = Connection::open_in_memory().unwrap();
         migrate(&mut store, Path::new("x.db")).unwrap();
         assert_eq!(reason(&store), None);
+    }
+
+    #[test]
+    fn a_version_6_file_gets_projects_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v6.db");
+        let mut conn = Connection::open(&path).unwrap();
+        for step in &MIGRATIONS[..6] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 6;
+             INSERT INTO traces (id, timestamp, start_ns, end_ns, updated_at, seq)
+                 VALUES ('t', '2025-01-01T00:00:00.000000Z', 0, 0, 'x', 1);
+             INSERT INTO observations (id, trace_id, type, name, level, start_time, end_time,
+                 start_ns, end_ns, latency_ms, trace_seq)
+                 VALUES ('o', 't', 'SPAN', 'n', 'DEFAULT', 'a', 'b', 0, 0, 0, 1);
+             INSERT INTO scores (id, trace_id, name, data_type, timestamp)
+                 VALUES ('s', 't', 'q', 'NUMERIC', 'x');",
+        )
+        .unwrap();
+        // A reader takes it as it is, without projects.
+        assert_eq!(check_readable(&conn, &path).unwrap(), 6);
+
+        migrate(&mut conn, &path).unwrap();
+        assert_eq!(version(&conn).unwrap(), 7);
+        for table in PROJECT_TABLES {
+            let columns = table_columns(&conn, table).unwrap();
+            assert_eq!(
+                columns.last().map(String::as_str),
+                Some("project_id"),
+                "{table}"
+            );
+            let nulls: i64 = conn
+                .query_row(
+                    &format!("SELECT COUNT(*) FROM {table} WHERE project_id IS NULL"),
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(nulls, 1, "{table} keeps its row, with no project");
+        }
+        let plan: String = conn
+            .query_row(
+                "EXPLAIN QUERY PLAN SELECT id FROM traces WHERE project_id = 'p'
+                 ORDER BY timestamp DESC",
+                [],
+                |r| r.get(3),
+            )
+            .unwrap();
+        assert!(plan.contains("traces_project"), "{plan}");
     }
 
     #[test]

@@ -34,7 +34,9 @@ use super::raw;
 use super::text::{encode, hex, hex_into, nanos, text, write_metadata, TimeText, RFC3339_LEN};
 use crate::pricing::{PriceList, PricingAttributes};
 use observe_model::export::Batch;
-use observe_model::model::{Cost, Observation, Score, SpanId, Timestamp, TraceId};
+use observe_model::model::{
+    Cost, Observation, ObservationDetails, Score, SpanId, Timestamp, TraceId,
+};
 
 /// Values bound per observation row.
 const OBSERVATION_PARAMS: usize = 25;
@@ -117,10 +119,13 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (?8 - ?7) / 1e6, ?9, ?10, ?11, ?12, ?13,
 
 const FIND_TRACE: &str = "SELECT seq FROM traces WHERE id = ?1";
 
+/// A trace's `seq` and the project it belongs to.
+pub(crate) const FIND_TRACE_PROJECT: &str = "SELECT seq, project_id FROM traces WHERE id = ?1";
+
 /// The `seq` for the batch's first new trace: above every trace's, and above every
 /// observation's `trace_seq` (left behind if someone deleted its trace), so that a new
 /// trace never takes over old observations.
-const NEXT_SEQ: &str = "SELECT MAX(
+pub(crate) const NEXT_SEQ: &str = "SELECT MAX(
     COALESCE((SELECT MAX(seq) FROM traces), 0),
     COALESCE((SELECT MAX(trace_seq) FROM observations), 0)) + 1";
 
@@ -272,6 +277,9 @@ struct Plan {
     inserted: Vec<bool>,
     /// Observations seen in the batch.
     seen: HashSet<(TraceId, SpanId), FxBuildHasher>,
+    /// Observations to merge into a row already stored (by an earlier batch, or earlier in
+    /// this one), with their trace's entry.
+    merges: Vec<(usize, u32)>,
     /// For each observation, the cost computed from its usage when it has usage, a model
     /// the price list knows, and no cost given.
     priced: Vec<Option<Cost>>,
@@ -288,15 +296,23 @@ impl Plan {
         self.next.clear();
         self.inserted.clear();
         self.seen.clear();
+        self.merges.clear();
         self.priced.clear();
-        self.priced
-            .extend(batch.observations.iter().map(|o| computed_cost(o, prices)));
+        self.priced.extend(
+            batch
+                .observations
+                .iter()
+                .map(|o| computed_cost(o.details.as_deref()?, prices)),
+        );
         let n = batch.observations.len();
         self.next.resize(n, NONE);
         self.inserted.resize(n, false);
         for (i, o) in batch.observations.iter().enumerate() {
             if !self.seen.insert((o.trace_id, o.id)) {
                 self.slot.push(NONE);
+                if let Some(&slot) = self.by_id.get(&o.trace_id) {
+                    self.merges.push((i, slot));
+                }
                 continue;
             }
             // A batch holds fewer than u32::MAX observations (the pipeline's batches hold
@@ -374,10 +390,10 @@ impl Plan {
     }
 }
 
-/// The cost of `o` from its usage and `prices`, when it has usage and a model and no cost
-/// was given (a given cost always wins, as on Langfuse's server).
-fn computed_cost(o: &Observation, prices: &PriceList) -> Option<Cost> {
-    let d = o.details.as_deref()?;
+/// The cost of an observation with details `d` from its usage and `prices`, when it has
+/// usage and a model and no cost was given (a given cost always wins, as on Langfuse's
+/// server).
+pub(crate) fn computed_cost(d: &ObservationDetails, prices: &PriceList) -> Option<Cost> {
     if d.cost.is_some() {
         return None;
     }
@@ -464,7 +480,7 @@ impl Refused {
 /// True for the failure of one row (a broken constraint, a value too big for SQLite): that
 /// row is refused and the batch goes on. Anything else (I/O, a full disk, a lock held too
 /// long) fails the whole batch.
-fn is_row_failure(e: &rusqlite::Error) -> bool {
+pub(crate) fn is_row_failure(e: &rusqlite::Error) -> bool {
     use rusqlite::ErrorCode;
     matches!(
         e.sqlite_error_code(),
@@ -582,6 +598,20 @@ impl Writer {
         self.batch.prices = prices;
     }
 
+    /// Runs `f` in one transaction on the writer's connection, with its price list;
+    /// commits when `f` returns `Ok`, rolls back otherwise.
+    pub(crate) fn with_transaction<T>(
+        &mut self,
+        f: impl FnOnce(&Connection, &PriceList) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<T> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx, &self.batch.prices)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
     /// Writes a whole batch in one transaction: every row, less those refused (counted in
     /// the result, with the first reason); nothing of it on error.
     pub(crate) fn write(&mut self, batch: &Batch) -> rusqlite::Result<Refused> {
@@ -603,6 +633,7 @@ impl BatchWriter {
         self.insert_traces(batch, now, &mut refused)?;
         self.insert_observations(batch, &mut refused)?;
         self.merge_traces(batch, now)?;
+        self.merge_observations(batch, conn)?;
         insert_scores(conn, &batch.scores, &mut refused)?;
         Ok(refused)
     }
@@ -675,9 +706,15 @@ impl BatchWriter {
                 continue; // counted with its trace
             }
             if entry.existed {
-                // It may be stored already: stored now only if the insert changed a row.
+                // It may be stored already: stored now only if the insert changed a row;
+                // else it merges into the row there.
                 let stored = self.insert_one(batch, i, refused)?;
                 self.plan.set_inserted(i, stored == Some(1));
+                if stored == Some(0) {
+                    if let Some(&slot) = self.plan.slot.get(i) {
+                        self.plan.merges.push((i, slot));
+                    }
+                }
                 continue;
             }
             // A new trace's: it cannot be there.
@@ -779,6 +816,39 @@ impl BatchWriter {
                 row.values(batch, plan.hex(entry), &sums, now, None, &mut values);
                 self.statements.merge_trace.execute(&values)?;
             }
+        }
+        Ok(())
+    }
+}
+
+impl BatchWriter {
+    /// Step 4: observations already stored merge into their row (the fields they give
+    /// replace the stored ones), and their traces' totals are counted again, so a merged
+    /// observation counts once. A retried batch comes here; a live one seldom does.
+    fn merge_observations(&mut self, batch: &Batch, conn: &Connection) -> rusqlite::Result<()> {
+        if self.plan.merges.is_empty() {
+            return Ok(());
+        }
+        let now = Timestamp::now();
+        let mut traces = Vec::new();
+        for &(i, slot) in &self.plan.merges {
+            let (Some(o), Some(entry)) = (
+                batch.observations.get(i),
+                self.plan.traces.get(slot as usize),
+            ) else {
+                continue;
+            };
+            if entry.refused {
+                continue;
+            }
+            let trace_id = self.plan.hex(entry);
+            crate::pieces::merge_observation(conn, trace_id, entry.seq, o, &self.prices, now)?;
+            if !traces.contains(&entry.seq) {
+                traces.push(entry.seq);
+            }
+        }
+        for seq in traces {
+            crate::pieces::refresh_trace(conn, seq)?;
         }
         Ok(())
     }

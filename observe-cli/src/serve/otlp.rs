@@ -43,8 +43,13 @@ pub(crate) fn answer(refused: &[RefusedSpan], encoding: Encoding) -> Reply {
         Encoding::Json => Reply {
             status: 200,
             content_type: "application/json",
-            // Serializing generated message types into a Vec cannot fail.
-            body: serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
+            // A full success is the empty message, as collectors answer it (the generated
+            // type would spell out `"partialSuccess": null`).
+            body: match response.partial_success {
+                None => b"{}".to_vec(),
+                // Serializing a generated message type into a Vec cannot fail.
+                Some(_) => serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec()),
+            },
         },
     }
 }
@@ -105,5 +110,6 @@ mod tests {
             .unwrap()
             .contains("span id"));
         assert!(answer(&[], Encoding::Protobuf).body.is_empty());
+        assert_eq!(answer(&[], Encoding::Json).body, b"{}");
     }
 }

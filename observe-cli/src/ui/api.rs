@@ -123,6 +123,8 @@ impl ApiError {
 pub struct Api {
     store: Store,
     limits: QueryLimits,
+    /// The project the store's reads are limited to (the request's `project=`).
+    project: Option<String>,
 }
 
 impl Api {
@@ -131,6 +133,7 @@ impl Api {
         Ok(Api {
             store: Store::open(db)?,
             limits: QueryLimits::default(),
+            project: None,
         })
     }
 
@@ -163,6 +166,9 @@ impl Api {
             })
             .collect();
         let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        if let Err(e) = self.limit_to_project(params.get("project").map(String::as_str)) {
+            return Reply::error(e.status(), &e.to_string());
+        }
         let answer = match parts.as_slice() {
             ["sessions"] => self.sessions(&Params(&params)),
             ["session", id] => self.session(id),
@@ -178,6 +184,22 @@ impl Api {
             Ok(value) => Reply::json(&value),
             Err(e) => Reply::error(e.status(), &e.to_string()),
         }
+    }
+
+    /// Every endpoint reads one project's rows when the request names one (`project=`),
+    /// every project's otherwise.
+    fn limit_to_project(&mut self, project: Option<&str>) -> Result<(), ApiError> {
+        let project = project.filter(|p| !p.is_empty());
+        if self.project.as_deref() != project {
+            match self.store.set_project(project) {
+                Ok(()) => self.project = project.map(str::to_owned),
+                Err(e @ StoreError::NoProjects { .. }) => {
+                    return Err(ApiError::BadRequest(e.to_string()))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
     }
 
     fn sessions(&self, p: &Params<'_>) -> Result<Value, ApiError> {

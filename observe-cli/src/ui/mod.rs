@@ -178,6 +178,7 @@ impl Router {
     }
 
     /// Answers a `GET` or `HEAD` request already read from `stream`.
+    #[cfg(feature = "serve")]
     pub(crate) fn route(&self, stream: std::net::TcpStream, request: request::Request) {
         http::route_request(stream, request, self.addr, &self.pages, &self.queries);
     }

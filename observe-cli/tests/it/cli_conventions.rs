@@ -420,7 +420,9 @@ fn an_older_store_is_read_after_observe_migrate() {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(
             "UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
-             cost_computed; ALTER TABLE traces DROP COLUMN computed_cost; PRAGMA user_version = 3;",
+             cost_computed; ALTER TABLE traces DROP COLUMN computed_cost; DROP INDEX traces_project; \
+             ALTER TABLE traces DROP COLUMN project_id; ALTER TABLE observations DROP COLUMN \
+             project_id; ALTER TABLE scores DROP COLUMN project_id; PRAGMA user_version = 3;",
         )
         .unwrap();
     }

@@ -3,6 +3,8 @@
 //! as child processes and never install anything process-wide in this one.
 
 mod common;
+#[cfg(feature = "serve")]
+mod serve_support;
 #[cfg(feature = "ui")]
 mod ui_support;
 
@@ -18,11 +20,17 @@ mod cli_push;
 mod cli_push_spool;
 mod cli_seed_queries;
 #[cfg(feature = "serve")]
+mod serve_clients;
+#[cfg(feature = "serve")]
+mod serve_guards;
+#[cfg(feature = "serve")]
+mod serve_ingest;
+#[cfg(feature = "serve")]
 mod serve_runtime;
 #[cfg(feature = "serve")]
 mod serve_sdks;
 #[cfg(feature = "serve")]
-mod serve_support;
+mod serve_stop;
 #[cfg(feature = "ui")]
 mod ui_browser;
 #[cfg(feature = "ui")]

@@ -9,7 +9,7 @@ use std::process::Command;
 use observe_cli::reports::Report;
 use serde_json::Value;
 
-use crate::serve_support::{observe_json, Served, PUBLIC_KEY, SECRET_KEY};
+use crate::serve_clients::{observe_json, Served, PUBLIC_KEY, SECRET_KEY};
 use crate::ui_support::example_binary;
 
 /// Runs: one session each, so the seed's query (d) (five sessions or more) has a row.

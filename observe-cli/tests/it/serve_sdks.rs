@@ -13,7 +13,7 @@
 use observe_cli::reports::Report;
 use serde_json::Value;
 
-use crate::serve_support::{
+use crate::serve_clients::{
     run_client, run_client_with, ClientRun, PythonClient, Served, PUBLIC_KEY,
 };
 
@@ -134,7 +134,7 @@ fn clients_with_a_wrong_secret_key_are_refused_and_nothing_is_stored() {
     let listed = served.get_json("/api/sessions");
     assert_eq!(listed["sessions"], serde_json::json!([]), "{listed}");
     let stopped = served.stop();
-    let traces = crate::serve_support::observe_json(&stopped.db, &["traces"]);
+    let traces = crate::serve_clients::observe_json(&stopped.db, &["traces"]);
     assert_eq!(traces, serde_json::json!([]), "{traces}");
 }
 
@@ -181,7 +181,7 @@ fn check_client(served: Served, run: &ClientRun, expected: &Expected) {
 /// `observe session ID --json`: one trace with the expected tree, types, model, usage,
 /// computed cost, latency and failure.
 fn check_session(db: &std::path::Path, session: &str, expected: &Expected) {
-    let shown = crate::serve_support::observe_json(db, &["session", session]);
+    let shown = crate::serve_clients::observe_json(db, &["session", session]);
     let traces = shown["traces"].as_array().expect("traces");
     assert_eq!(traces.len(), 1, "{shown}");
     let trace = &traces[0];
@@ -247,7 +247,7 @@ fn check_session(db: &std::path::Path, session: &str, expected: &Expected) {
 /// gives rows for the client's five one-trace sessions.
 fn check_seed_queries(db: &std::path::Path, run: &ClientRun, expected: &Expected) {
     let query = |report: Report| -> Vec<Value> {
-        let rows = crate::serve_support::observe_json(db, &["query", &report.sql()]);
+        let rows = crate::serve_clients::observe_json(db, &["query", &report.sql()]);
         rows.as_array().expect("rows").clone()
     };
     let row = |rows: &[Value], key: &str, value: &str| -> Value {

@@ -8,7 +8,8 @@ use super::rows::Filter;
 use crate::read::Store;
 use crate::sql::TIMESTAMP_FORMAT;
 use crate::StoreError;
-use observe_model::model::{Observation, Score, ScoreValue, SpanId, Timestamp, TraceId};
+use observe_model::model::{Observation, Score, ScoreValue, Timestamp};
+use observe_model::piece::{fold_span_id, fold_trace_id};
 
 /// Which traces [`Store::selected_trace_ids`] returns; every part given must hold, and
 /// an empty selection takes every trace.
@@ -119,14 +120,9 @@ fn score_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Score>> {
     let number: Option<f64> = row.get(6)?;
     let text: Option<String> = row.get(7)?;
     let timestamp: String = row.get(9)?;
-    let Ok(trace_id) = trace_id.parse::<TraceId>() else {
-        return Ok(None);
-    };
-    let observation_id = match observation_id.map(|o| o.parse::<SpanId>()) {
-        None => None,
-        Some(Ok(id)) => Some(id),
-        Some(Err(_)) => return Ok(None),
-    };
+    // Ids a sender chose as text fold as the observations' do (see `read.rs`).
+    let trace_id = fold_trace_id(&trace_id);
+    let observation_id = observation_id.as_deref().map(fold_span_id);
     let value = match (data_type.as_str(), number, text) {
         ("CATEGORICAL", _, Some(label)) => ScoreValue::Categorical(label),
         ("BOOLEAN", Some(n), _) => ScoreValue::Boolean(n != 0.0),
@@ -192,6 +188,7 @@ mod tests {
     use observe_model::model::{
         Cost, Json, Level, ObservationDetails, ObservationType, TraceAttributes, Usage,
     };
+    use observe_model::model::{SpanId, TraceId};
 
     /// A time the store keeps exactly: whole microseconds.
     fn micros(t: u64) -> Timestamp {

@@ -1,357 +1,254 @@
-//! What the `observe serve` acceptance tests share: the server as a child process (started on
-//! a free port over a temporary store, stopped with SIGTERM), the Python clients run from
-//! the venvs `scripts/python_sdks.sh` makes in the build tree, and `observe` run on the
-//! store afterwards.
+//! `observe serve` run as a process, as a user runs it, and OTLP requests built with
+//! observe-export's encoder (protobuf) and opentelemetry-proto (JSON), sent over loopback.
 
-#![allow(dead_code)]
-
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc::channel;
+use std::sync::Arc;
 
-use base64::Engine as _;
-use serde_json::Value;
+use flate2::write::GzEncoder;
+use flate2::Compression;
+use observe_export::otlp::{encode_batch, Resource};
+use observe_model::export::Batch;
+use observe_model::model::{
+    Level, Observation, ObservationType, SpanId, Timestamp, TraceAttributes, TraceId,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message as _;
 
-/// The key pair the tests configure on the server and give the clients.
-pub const PUBLIC_KEY: &str = "pk-lf-acceptance";
-/// See [`PUBLIC_KEY`].
-pub const SECRET_KEY: &str = "sk-lf-acceptance";
-
-/// The longest the server may take to say where it listens: a bound against a hung test,
-/// not a measure (a cold start on a loaded 2-core machine takes well under a second).
-const START_BOUND: Duration = Duration::from_secs(120);
-
-/// `observe serve` running as a child process over a store in a temporary folder.
-pub struct Served {
-    child: Option<Child>,
-    /// The base URL the server printed, e.g. `http://127.0.0.1:41234`.
+/// A running `observe serve`.
+pub struct Server {
+    pub child: Child,
     pub url: String,
-    /// The store file.
     pub db: PathBuf,
-    lines: mpsc::Receiver<String>,
-    dir: Option<tempfile::TempDir>,
+    stdout: BufReader<ChildStdout>,
+    _dir: Option<tempfile::TempDir>,
 }
 
-/// A server that stopped cleanly, and its store (kept until this is dropped).
-pub struct Stopped {
-    /// What the server printed, stdout and stderr.
-    pub printed: String,
-    /// The store file.
-    pub db: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Served {
-    /// Starts `observe serve` on loopback, on a port the system picks, with the test key
-    /// pair configured, and waits until it prints its URL.
-    pub fn start() -> Served {
+impl Server {
+    /// Starts `observe --db <fresh store> serve --port 0 <args>` and waits for its start line.
+    pub fn start(args: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("served.db");
+        let db = dir.path().join("traces.db");
+        let mut server = Server::start_on(&db, args);
+        server._dir = Some(dir);
+        server
+    }
+
+    /// As [`Server::start`], on the store at `db`.
+    pub fn start_on(db: &Path, args: &[&str]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_observe"))
-            .args(["serve", "--bind", "127.0.0.1", "--port", "0"])
             .arg("--db")
-            .arg(&db)
-            .args(["--public-key", PUBLIC_KEY, "--secret-key", SECRET_KEY])
-            .env_remove("OBSERVE_STORE_PATH")
+            .arg(db)
+            .args(["serve", "--port", "0"])
+            .args(args)
             .env_remove("OBSERVE_SERVE_PUBLIC_KEY")
             .env_remove("OBSERVE_SERVE_SECRET_KEY")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .expect("start observe serve");
-        let (tx, lines) = mpsc::channel();
-        forward_lines(child.stdout.take().unwrap(), tx.clone());
-        forward_lines(child.stderr.take().unwrap(), tx);
-        let mut seen = String::new();
-        let url = loop {
-            match lines.recv_timeout(START_BOUND) {
-                Ok(line) => {
-                    seen.push_str(&line);
-                    seen.push('\n');
-                    if let Some(url) = url_in(&line) {
-                        break url;
-                    }
-                }
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("observe serve printed no URL ({e}); its output:\n{seen}");
-                }
-            }
-        };
-        Served {
-            child: Some(child),
+            .expect("run observe serve");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let url = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| {
+                let mut err = String::new();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                panic!("no URL in the start line {first:?}; stderr: {err}")
+            })
+            .to_owned();
+        Server {
+            child,
             url,
-            db,
-            lines,
-            dir: Some(dir),
+            db: db.to_owned(),
+            stdout,
+            _dir: None,
         }
     }
 
-    /// The `Authorization` header value of the test key pair.
-    pub fn basic_auth() -> String {
-        let pair = format!("{PUBLIC_KEY}:{SECRET_KEY}");
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(pair)
-        )
+    /// `url` + `path`.
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
     }
 
-    /// `GET` of a path of the server's JSON API (the web view's), authenticated.
-    pub fn get_json(&self, path: &str) -> Value {
-        let response = reqwest::blocking::Client::new()
-            .get(format!("{}{path}", self.url))
-            .header("Authorization", Served::basic_auth())
-            .send()
-            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
-        let status = response.status();
-        let text = response.text().unwrap();
-        assert!(status.is_success(), "GET {path}: {status}\n{text}");
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: {e}\n{text}"))
-    }
-
-    /// Stops the server as a service manager does (SIGTERM), waits for it and returns what
-    /// it printed; it must exit with success, having written what it accepted.
-    pub fn stop(mut self) -> Stopped {
-        let mut child = self.child.take().unwrap();
+    /// Sends `signal` (`TERM`, `KILL`) with kill(1), to this server's process only.
+    pub fn signal(&self, signal: &str) {
         let status = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
             .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
-        let exit = child.wait().unwrap();
-        let printed: String = self.lines.iter().collect::<Vec<_>>().join("\n");
-        assert!(
-            exit.success(),
-            "observe serve exited with {exit} on SIGTERM:\n{printed}"
-        );
-        Stopped {
-            printed,
-            db: self.db.clone(),
-            _dir: self.dir.take().unwrap(),
-        }
+            .expect("kill(1) runs (install procps or util-linux)");
+        assert!(status.success());
     }
 
-    /// Runs `observe --db <store> ARGS... --json` and parses what it prints.
-    pub fn observe_json(&self, args: &[&str]) -> Value {
-        observe_json(&self.db, args)
+    /// Waits for the process to end: its exit status, the rest of its stdout, its stderr.
+    pub fn wait(mut self) -> (std::process::ExitStatus, String, String) {
+        let status = self.child.wait().unwrap();
+        let mut out = String::new();
+        self.stdout.read_to_string(&mut out).unwrap();
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        (status, out, err)
     }
-}
 
-impl Drop for Served {
-    fn drop(&mut self) {
-        // A test that failed before `stop` leaves no server behind.
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    /// SIGTERM, then waits: the process must exit 0; returns its stdout.
+    pub fn stop(self) -> String {
+        self.signal("TERM");
+        let (status, out, err) = self.wait();
+        assert!(status.success(), "exit {status}; stderr: {err}");
+        out
     }
 }
 
-/// Sends each line `from` writes to `to` until it closes (so neither pipe fills up).
-fn forward_lines(from: impl Read + Send + 'static, to: mpsc::Sender<String>) {
-    std::thread::spawn(move || {
-        for line in BufReader::new(from).lines() {
-            let Ok(line) = line else { break };
-            if to.send(line).is_err() {
-                break;
-            }
-        }
+/// One trace of `spans` spans (a root and its children) in `session`, named `name-i`.
+pub fn trace(session: &str, name: &str, spans: usize) -> Vec<Observation> {
+    let trace_id = TraceId::random();
+    let attributes = Arc::new(TraceAttributes {
+        name: Some(name.to_owned()),
+        session_id: Some(session.to_owned()),
+        ..TraceAttributes::default()
     });
+    let root = SpanId::random();
+    let start = Timestamp::now().as_nanos();
+    (0..spans)
+        .map(|i| {
+            let offset = u64::try_from(i).unwrap() * 1_000_000;
+            Observation {
+                trace_id,
+                id: if i == 0 { root } else { SpanId::random() },
+                parent_id: (i > 0).then_some(root),
+                name: format!("{name}-{i}").into(),
+                kind: ObservationType::Span,
+                level: Level::Default,
+                start: Timestamp(start + offset),
+                end: Timestamp(start + offset + 500_000),
+                details: None,
+                trace: Arc::clone(&attributes),
+            }
+        })
+        .collect()
 }
 
-/// The first `http://host:port` in a line, without a trailing path or punctuation.
-fn url_in(line: &str) -> Option<String> {
-    let start = line.find("http://")?;
-    let rest = &line[start + "http://".len()..];
-    let end = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '[' | ']')))
-        .unwrap_or(rest.len());
-    let authority = rest[..end].trim_end_matches(['.', ':']);
-    authority
-        .contains(':')
-        .then(|| format!("http://{authority}"))
-}
-
-/// Runs `observe --db DB ARGS... --json` (which must succeed) and parses its output.
-pub fn observe_json(db: &Path, args: &[&str]) -> Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_observe"))
-        .arg("--db")
-        .arg(db)
-        .args(args)
-        .arg("--json")
-        .env_remove("OBSERVE_STORE_PATH")
-        .output()
-        .expect("run observe");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "observe {args:?} failed: {}\n{stdout}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("observe {args:?}: {e}\n{stdout}"))
-}
-
-/// One of the Python clients: its venv (as `scripts/python_sdks.sh` names it) and its script
-/// under `tests/sdk_clients/`.
-#[derive(Clone, Copy, Debug)]
-pub enum PythonClient {
-    /// The current Langfuse Python SDK (OTLP to `/api/public/otel/v1/traces`).
-    LangfuseCurrent,
-    /// The Langfuse Python SDK 2.x (the ingestion API).
-    LangfuseV2,
-    /// The OpenTelemetry Python SDK with its OTLP/HTTP exporter (`/v1/traces`).
-    OpenTelemetry,
-}
-
-impl PythonClient {
-    fn venv(self) -> &'static str {
-        match self {
-            PythonClient::LangfuseCurrent => "langfuse-current",
-            PythonClient::LangfuseV2 => "langfuse-v2",
-            PythonClient::OpenTelemetry => "otel",
-        }
-    }
-
-    fn script(self) -> &'static str {
-        match self {
-            PythonClient::LangfuseCurrent => "langfuse_current.py",
-            PythonClient::LangfuseV2 => "langfuse_v2.py",
-            PythonClient::OpenTelemetry => "otel_sdk.py",
-        }
-    }
-}
-
-/// What a client script ran: one trace per session, in order.
-#[derive(Debug)]
-pub struct ClientRun {
-    /// The traces' ids as the client printed them.
-    pub traces: Vec<String>,
-    /// The sessions, one per trace.
-    pub sessions: Vec<String>,
-}
-
-/// The build tree: `target/` (or `$CARGO_TARGET_DIR`), from the `observe` binary's path
-/// (`<target>/<profile>/observe`).
-fn target_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_observe"))
-        .parent()
-        .and_then(Path::parent)
-        .expect("<target>/<profile>/observe")
-        .to_owned()
-}
-
-/// One venv is made at a time: two tests making the same one would race in pip.
-static VENVS: Mutex<()> = Mutex::new(());
-
-/// The Python interpreter of `client`'s venv, made by `scripts/python_sdks.sh` when missing.
-pub fn python(client: PythonClient) -> PathBuf {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/python_sdks.sh");
-    let _one_at_a_time = VENVS.lock().unwrap_or_else(|e| e.into_inner());
-    let out = Command::new("bash")
-        .arg(script)
-        .arg(client.venv())
-        .env("CARGO_TARGET_DIR", target_dir())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run bash {script}: {e}; install bash (apt-get install -y bash)")
-        });
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{script} {} failed, so the {client:?} client cannot run:\n{stderr}\n\
-         It needs python3 with venv and pip (apt-get install -y python3 python3-venv \
-         python3-pip) and PyPI within reach.",
-        client.venv()
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
-
-/// Runs `client`'s workflow script against `served` for sessions `PREFIX-0..4` and returns
-/// what it printed. The connection goes through the variables each SDK reads.
-pub fn run_client(client: PythonClient, served: &Served, prefix: &str) -> ClientRun {
-    let (script, out) = run_client_with(client, served, prefix, (PUBLIC_KEY, SECRET_KEY));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{} failed:\n{stdout}\n{stderr}",
-        script.display()
-    );
-    // The SDKs log a failed export and carry on: a refusal must fail the test here.
-    for refusal in ["401", "403", "404", "Failed to export", "error"] {
-        assert!(
-            !stderr.contains(refusal),
-            "{} logged `{refusal}`:\n{stderr}",
-            script.display()
-        );
-    }
-    let printed: Value = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("{} printed no JSON line:\n{stdout}", script.display()));
-    let strings = |key: &str| -> Vec<String> {
-        printed[key]
-            .as_array()
-            .unwrap_or_else(|| panic!("no {key} in {printed}"))
-            .iter()
-            .map(|v| v.as_str().unwrap().to_owned())
-            .collect()
+/// The OTLP protobuf request for `observations`.
+pub fn protobuf(observations: Vec<Observation>) -> Vec<u8> {
+    let batch = Batch {
+        observations: observations.into_iter().map(Box::new).collect(),
+        scores: Vec::new(),
     };
-    ClientRun {
-        traces: strings("traces"),
-        sessions: strings("sessions"),
-    }
+    encode_batch(&batch, &Resource::new("serve-test"))
 }
 
-/// Runs `client`'s workflow script against `served` with the key pair `keys` and returns the
-/// script's path and what the run gave, whatever it was.
-pub fn run_client_with(
-    client: PythonClient,
-    served: &Served,
-    prefix: &str,
-    (public_key, secret_key): (&str, &str),
-) -> (PathBuf, Output) {
-    let python = python(client);
-    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/sdk_clients")
-        .join(client.script());
-    let mut cmd = Command::new(&python);
-    cmd.arg(&script).arg(prefix);
-    // The developer's own settings must not leak into the client.
-    for (key, _) in std::env::vars() {
-        if key.starts_with("LANGFUSE_") || key.starts_with("OTEL_") {
-            cmd.env_remove(key);
+/// The same request in OTLP/JSON.
+pub fn json(observations: Vec<Observation>) -> Vec<u8> {
+    let request = ExportTraceServiceRequest::decode(&protobuf(observations)[..]).unwrap();
+    serde_json::to_vec(&request).unwrap()
+}
+
+pub fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder.write_all(data).unwrap();
+    encoder.finish().unwrap()
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// POSTs an OTLP body with `content_type` (and gzip when `gzipped`).
+pub fn post(
+    url: &str,
+    content_type: &str,
+    body: Vec<u8>,
+    gzipped: bool,
+) -> reqwest::blocking::Response {
+    let mut request = client().post(url).header("Content-Type", content_type);
+    if gzipped {
+        request = request.header("Content-Encoding", "gzip");
+    }
+    request.body(body).send().expect("the server answers")
+}
+
+/// The names of every observation in the store, read with SQLite itself.
+pub fn stored_names(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut statement = conn
+        .prepare("SELECT name FROM observations ORDER BY name")
+        .unwrap();
+    let names = statement
+        .query_map([], |row| row.get::<_, String>(0))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    names
+}
+
+/// Holds the store's write lock, so that the server's writer waits (it waits up to the
+/// store's busy timeout, 10 s) and requests pile up in its queue.
+pub fn hold_write_lock(db: &std::path::Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+    conn
+}
+
+/// Sends requests one after the other, each from its own thread (they wait for their
+/// commit), until one is refused with 429: with the writer held, the first is being
+/// written, the second waits in the queue (the bound is one byte), and the third finds it
+/// full. Returns the refused answer's headers and the threads still waiting.
+pub fn fill_the_queue(
+    server: &Server,
+    session: &str,
+) -> (
+    reqwest::header::HeaderMap,
+    Vec<(String, std::thread::JoinHandle<u16>)>,
+) {
+    let mut waiting = Vec::new();
+    for i in 0..10 {
+        let name = format!("{session}-{i}");
+        let (url, body) = (server.at("/v1/traces"), json(trace(session, &name, 1)));
+        let (sent, answered) = channel();
+        let handle = std::thread::spawn(move || {
+            let answer = post(&url, "application/json", body, false);
+            let status = answer.status().as_u16();
+            let _ = sent.send((status, answer.headers().clone()));
+            status
+        });
+        // A refusal comes at once; an accepted request waits for the writer.
+        match answered.recv_timeout(std::time::Duration::from_millis(500)) {
+            Ok((429, headers)) => {
+                handle.join().unwrap();
+                return (headers, waiting);
+            }
+            Ok((status, _)) => panic!("request {i} answered {status} while the writer waits"),
+            Err(_) => waiting.push((format!("{name}-0"), handle)),
         }
     }
-    match client {
-        PythonClient::LangfuseCurrent | PythonClient::LangfuseV2 => {
-            cmd.env("LANGFUSE_PUBLIC_KEY", public_key)
-                .env("LANGFUSE_SECRET_KEY", secret_key)
-                // 3.x and later read the first, 2.x the second.
-                .env("LANGFUSE_BASE_URL", &served.url)
-                .env("LANGFUSE_HOST", &served.url);
-        }
-        PythonClient::OpenTelemetry => {
-            let pair = format!("{public_key}:{secret_key}");
-            let basic = base64::engine::general_purpose::STANDARD.encode(pair);
-            cmd.env(
-                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-                format!("{}/v1/traces", served.url),
-            )
-            .env(
-                "OTEL_EXPORTER_OTLP_HEADERS",
-                // The variable's values are percent-encoded: the space is %20.
-                format!("Authorization=Basic%20{basic}"),
-            );
-        }
+    panic!("no 429 after 10 requests with the writer held");
+}
+
+/// A response's body as JSON.
+pub trait JsonBody {
+    fn json_value(self) -> serde_json::Result<serde_json::Value>;
+}
+
+impl JsonBody for reqwest::blocking::Response {
+    fn json_value(self) -> serde_json::Result<serde_json::Value> {
+        serde_json::from_slice(&self.bytes().expect("the body is read"))
     }
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
-    (script, out)
 }

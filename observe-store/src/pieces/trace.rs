@@ -1,0 +1,176 @@
+//! A trace row for pieces: found, or made from what is known, its attributes merged in, and
+//! its totals counted again from its observations once the request's pieces are written.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use crate::text::{encode, nanos, write_metadata};
+use crate::write::{FIND_TRACE_PROJECT, NEXT_SEQ};
+use observe_model::model::{Json, Timestamp, TraceAttributes};
+
+/// A trace row as the pieces find it.
+pub(crate) enum Found {
+    /// The row's `seq`, and whether this call made it.
+    Trace { seq: i64, created: bool },
+    /// The id belongs to another project's trace: this one's pieces may not change it.
+    OtherProject(Option<String>),
+}
+
+/// The `seq` of the trace `id`, made (with `start` as its time, or `arrival`) when it has
+/// no row yet.
+pub(crate) fn find_or_create(
+    conn: &Connection,
+    id: &str,
+    project: Option<&str>,
+    start: Option<Timestamp>,
+    arrival: Timestamp,
+) -> rusqlite::Result<Found> {
+    let mut find = conn.prepare_cached(FIND_TRACE_PROJECT)?;
+    let stored: Option<(i64, Option<String>)> = find
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    if let Some((seq, owner)) = stored {
+        return Ok(match (owner.as_deref(), project) {
+            (Some(owner), Some(project)) if owner != project => {
+                Found::OtherProject(Some(owner.to_owned()))
+            }
+            (None, Some(_)) => Found::OtherProject(None),
+            _ => Found::Trace {
+                seq,
+                created: false,
+            },
+        });
+    }
+    let seq: i64 = conn.prepare_cached(NEXT_SEQ)?.query_row([], |r| r.get(0))?;
+    let start = start.unwrap_or(arrival);
+    let time = start.to_rfc3339();
+    conn.prepare_cached(
+        "INSERT INTO traces (id, timestamp, start_ns, end_ns, latency_ms, updated_at, end_time,
+             seq, project_id)
+         VALUES (?1, ?2, ?3, ?3, 0, ?4, ?2, ?5, ?6)",
+    )?
+    .execute(params![
+        id,
+        time,
+        nanos(start),
+        arrival.to_rfc3339(),
+        seq,
+        project
+    ])?;
+    Ok(Found::Trace { seq, created: true })
+}
+
+/// Merges `a` into the trace `seq` as observations' trace attributes merge: scalars given
+/// replace, metadata by key, tags as a union. Nothing to merge, nothing written.
+pub(crate) fn merge_attributes(
+    conn: &Connection,
+    seq: i64,
+    a: &TraceAttributes,
+    now: Timestamp,
+) -> rusqlite::Result<()> {
+    if *a == TraceAttributes::default() {
+        return Ok(());
+    }
+    let mut metadata = String::new();
+    let mut tags = Vec::new();
+    let tags = encode(&mut tags, &a.tags).unwrap_or("[]").to_owned();
+    conn.prepare_cached(
+        "UPDATE traces SET
+            name = COALESCE(?2, name), user_id = COALESCE(?3, user_id),
+            session_id = COALESCE(?4, session_id), version = COALESCE(?5, version),
+            release = COALESCE(?6, release), environment = COALESCE(?7, environment),
+            public = COALESCE(?8, public), input = COALESCE(?9, input),
+            output = COALESCE(?10, output),
+            metadata = observe_merge_objects(metadata, ?11),
+            tags = observe_union_arrays(tags, ?12),
+            updated_at = ?13
+         WHERE seq = ?1",
+    )?
+    .execute(params![
+        seq,
+        a.name.as_deref(),
+        a.user_id.as_deref(),
+        a.session_id.as_deref(),
+        a.version.as_deref(),
+        a.release.as_deref(),
+        a.environment.as_deref(),
+        a.public,
+        a.input.as_ref().map(Json::as_str),
+        a.output.as_ref().map(Json::as_str),
+        write_metadata(&mut metadata, &a.metadata),
+        tags,
+        now.to_rfc3339(),
+    ])?;
+    Ok(())
+}
+
+/// Gives the trace `seq` the time `start` while it has no observation (a `trace-create`
+/// names its own time; once observations arrive, theirs count).
+pub(crate) fn set_start(conn: &Connection, seq: i64, start: Timestamp) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE traces SET timestamp = ?2, end_time = ?2, start_ns = ?3, end_ns = ?3,
+             latency_ms = 0
+         WHERE seq = ?1 AND NOT EXISTS (SELECT 1 FROM observations WHERE trace_seq = ?1)",
+    )?
+    .execute(params![seq, start.to_rfc3339(), nanos(start)])?;
+    Ok(())
+}
+
+/// Counts the trace `seq`'s times, cost and observations again from the observations
+/// stored, so a merged observation counts once with its latest values; times no piece gave
+/// (see [`observation::write`](super::observation::write)) count only when no observation
+/// has a given one. A trace without a name, input or output takes its root observation's,
+/// as the library's own writes do.
+pub(crate) fn refresh(conn: &Connection, seq: i64) -> rusqlite::Result<()> {
+    type Totals = (Option<i64>, Option<i64>, f64, f64, i64, bool);
+    let totals: Totals = conn
+        .prepare_cached(
+            "SELECT COALESCE(MIN(CASE WHEN start_time <> '' THEN start_ns END), MIN(start_ns)),
+                COALESCE(MAX(CASE WHEN end_time <> '' THEN end_ns END), MAX(end_ns)),
+                TOTAL(calculated_total_cost),
+                TOTAL(CASE WHEN cost_computed THEN calculated_total_cost END), COUNT(*),
+                COALESCE(MAX(parent_observation_id IS NULL), 0)
+             FROM observations WHERE trace_seq = ?1",
+        )?
+        .query_row([seq], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?;
+    let (Some(start), Some(end), cost, computed, count, has_root) = totals else {
+        return Ok(());
+    };
+    let text = |ns: i64| Timestamp(ns.max(0) as u64).to_rfc3339();
+    conn.prepare_cached(
+        "UPDATE traces SET
+            timestamp = ?2, end_time = ?3, start_ns = ?4, end_ns = ?5,
+            latency_ms = (?5 - ?4) / 1e6, calculated_total_cost = ?6, computed_cost = ?7,
+            observation_count = ?8, has_root = ?9,
+            name = COALESCE(name, (SELECT NULLIF(name, '') FROM observations
+                WHERE trace_seq = ?1 AND parent_observation_id IS NULL
+                ORDER BY start_ns LIMIT 1)),
+            input = COALESCE(input, (SELECT input FROM observations
+                WHERE trace_seq = ?1 AND parent_observation_id IS NULL
+                ORDER BY start_ns LIMIT 1)),
+            output = COALESCE(output, (SELECT output FROM observations
+                WHERE trace_seq = ?1 AND parent_observation_id IS NULL
+                ORDER BY start_ns LIMIT 1))
+         WHERE seq = ?1",
+    )?
+    .execute(params![
+        seq,
+        text(start),
+        text(end),
+        start,
+        end,
+        cost,
+        computed,
+        count,
+        has_root
+    ])?;
+    Ok(())
+}

@@ -1,0 +1,513 @@
+//! Records that arrive in pieces, out of order, with ids as text, end as Langfuse shows
+//! them: one observation per id with the fields of every piece, the trace's attributes
+//! merged, parents linked when they arrive, and the trace's totals counting each
+//! observation once with its latest values. Real SQLite files throughout.
+
+use std::sync::Arc;
+
+use observe_model::export::{Batch, Exporter};
+use observe_model::model::{
+    Cost, Json, Level, Observation, ObservationDetails, ObservationType, ScoreValue, SpanId,
+    Timestamp, TraceAttributes, TraceId, Usage,
+};
+use observe_model::piece::{fold_span_id, ObservationPiece, Piece, ScorePiece, TracePiece};
+use observe_model::view::TraceTree;
+use observe_store::sql::{self, Value};
+use observe_store::{Store, StoreExporter};
+
+const MS: u64 = 1_000_000;
+/// 2025-01-01T00:00:00Z, so times are plausible.
+const T0: u64 = 1_735_689_600_000_000_000;
+
+fn at(ms: u64) -> Option<Timestamp> {
+    Some(Timestamp(T0 + ms * MS))
+}
+
+/// One row of `sql` over the store at `path`.
+fn row(path: &std::path::Path, sql: &str) -> Vec<Value> {
+    let store = Store::open(path).unwrap();
+    let table = sql::query(&store, sql).unwrap();
+    assert_eq!(table.rows.len(), 1, "{sql}: {:?}", table.rows);
+    table.rows.into_iter().next().unwrap()
+}
+
+/// The stored nanoseconds of `ms` after [`T0`].
+fn nanos(ms: u64) -> Value {
+    Value::Integer((T0 + ms * MS) as i64)
+}
+
+fn real(v: &Value) -> f64 {
+    match v {
+        Value::Real(x) => *x,
+        Value::Integer(n) => *n as f64,
+        other => panic!("not a number: {other:?}"),
+    }
+}
+
+fn text(v: &Value) -> &str {
+    match v {
+        Value::Text(t) => t,
+        other => panic!("not text: {other:?}"),
+    }
+}
+
+const TRACE: &str = "my-trace-1";
+const ROOT: &str = "6f1d1a62-3c2e-4a7b-9d1e-0c5b8f7a2e10";
+const CHILD: &str = "0b2c7e44-98a1-4f3d-b6c2-7d9e1f0a3b55";
+
+fn piece(id: &str) -> ObservationPiece {
+    ObservationPiece::new(TRACE, id)
+}
+
+fn details(f: impl FnOnce(&mut ObservationDetails)) -> Option<Box<ObservationDetails>> {
+    let mut d = ObservationDetails::default();
+    f(&mut d);
+    Some(Box::new(d))
+}
+
+/// A generation in three pieces plus its parent, sent in the order `order` picks, one
+/// request each.
+fn pieces() -> Vec<Piece> {
+    let child_update = ObservationPiece {
+        end: at(300),
+        level: Some(Level::Warning),
+        details: details(|d| {
+            d.output = Some(Json::string("four"));
+            d.usage = Some(Usage::new(1_000, 500));
+            d.metadata.insert("b".into(), Json::from_value(&2));
+        }),
+        ..piece(CHILD)
+    };
+    let child_create = ObservationPiece {
+        parent_id: Some(ROOT.into()),
+        name: Some("llm".into()),
+        kind: Some(ObservationType::Generation),
+        start: at(100),
+        details: details(|d| {
+            d.model = Some("house-model".into());
+            d.input = Some(Json::string("2+2?"));
+            d.metadata.insert("a".into(), Json::from_value(&1));
+        }),
+        ..piece(CHILD)
+    };
+    let child_cost = ObservationPiece {
+        details: details(|d| d.cost = Some(Cost::total_only(0.25))),
+        ..piece(CHILD)
+    };
+    let root = ObservationPiece {
+        name: Some("agent".into()),
+        kind: Some(ObservationType::Agent),
+        start: at(0),
+        end: at(400),
+        trace: Arc::new(TraceAttributes {
+            session_id: Some("chat-1".into()),
+            user_id: Some("ada".into()),
+            tags: vec!["beta".into()],
+            ..TraceAttributes::default()
+        }),
+        ..piece(ROOT)
+    };
+    vec![
+        Piece::Observation(child_update),
+        Piece::Observation(child_create),
+        Piece::Observation(child_cost),
+        Piece::Observation(root),
+    ]
+}
+
+fn check_merged(path: &std::path::Path) {
+    let child = row(
+        path,
+        &format!(
+            "SELECT name, type, level, parent_observation_id, start_ns, end_ns, latency_ms,
+                    model, input, output, usage_details, calculated_total_cost, metadata
+             FROM observations WHERE id = '{CHILD}'"
+        ),
+    );
+    assert_eq!(text(&child[0]), "llm");
+    assert_eq!(text(&child[1]), "GENERATION");
+    assert_eq!(text(&child[2]), "WARNING");
+    assert_eq!(text(&child[3]), ROOT);
+    assert_eq!(child[4], nanos(100));
+    assert_eq!(child[5], nanos(300));
+    assert_eq!(real(&child[6]), 200.0);
+    assert_eq!(text(&child[7]), "house-model");
+    assert_eq!(text(&child[8]), "\"2+2?\"");
+    assert_eq!(text(&child[9]), "\"four\"");
+    assert_eq!(
+        text(&child[10]),
+        r#"{"input":1000,"output":500,"total":1500}"#
+    );
+    assert_eq!(real(&child[11]), 0.25);
+    assert_eq!(text(&child[12]), r#"{"a":1,"b":2}"#);
+
+    let trace = row(
+        path,
+        &format!(
+            "SELECT COUNT(*), observation_count, calculated_total_cost, latency_ms, session_id,
+                    user_id, tags, name, has_root
+             FROM traces WHERE id = '{TRACE}'"
+        ),
+    );
+    assert_eq!(trace[0], Value::Integer(1));
+    assert_eq!(trace[1], Value::Integer(2));
+    assert_eq!(real(&trace[2]), 0.25);
+    assert_eq!(real(&trace[3]), 400.0);
+    assert_eq!(text(&trace[4]), "chat-1");
+    assert_eq!(text(&trace[5]), "ada");
+    assert_eq!(text(&trace[6]), r#"["beta"]"#);
+    assert_eq!(text(&trace[7]), "agent", "the root's name names the trace");
+    assert_eq!(trace[8], Value::Integer(1));
+    let count = row(path, "SELECT COUNT(*) FROM observations");
+    assert_eq!(count[0], Value::Integer(2), "one row per observation id");
+
+    // The tree links the child to its parent through the folded ids, and shows it.
+    let store = Store::open(path).unwrap();
+    let observations = store.trace_observations(TRACE).unwrap();
+    assert_eq!(observations.len(), 2);
+    let trees = TraceTree::build_all(&observations);
+    assert_eq!(trees.len(), 1);
+    let roots = &trees[0].roots;
+    assert_eq!(roots.len(), 1, "the root is the one top");
+    assert_eq!(roots[0].observation.name, "agent");
+    assert_eq!(roots[0].children.len(), 1);
+    let llm = roots[0].children[0].observation;
+    assert_eq!(llm.id, fold_span_id(CHILD));
+    assert_eq!(llm.details().usage, Some(Usage::new(1_000, 500)));
+}
+
+#[test]
+fn pieces_in_any_order_end_as_one_observation_per_id() {
+    let all = pieces();
+    // Every order of the four pieces, each piece its own request.
+    let mut orders = vec![vec![0, 1, 2, 3]];
+    for _ in 0..23 {
+        let mut next = orders.last().unwrap().clone();
+        // The next permutation, lexicographically.
+        let i = (0..3).rev().find(|&i| next[i] < next[i + 1]).unwrap();
+        let j = (i + 1..4).rev().find(|&j| next[i] < next[j]).unwrap();
+        next.swap(i, j);
+        next[i + 1..].reverse();
+        orders.push(next);
+    }
+    for order in orders {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traces.db");
+        let mut store = StoreExporter::open(&path).unwrap();
+        for &i in &order {
+            let report = store.write_pieces(None, &all[i..=i]).unwrap();
+            assert_eq!(report.stored(), 1, "{order:?}");
+            assert!(report.refused.is_empty());
+        }
+        drop(store);
+        check_merged(&path);
+    }
+}
+
+#[test]
+fn pieces_of_one_request_merge_in_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    let mut store = StoreExporter::open(&path).unwrap();
+    let report = store.write_pieces(None, &pieces()).unwrap();
+    assert_eq!(report.observations_created, 2);
+    assert_eq!(report.observations_merged, 2);
+    drop(store);
+    check_merged(&path);
+}
+
+#[test]
+fn usage_that_arrives_later_is_priced_and_counted_in_the_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    let mut store = StoreExporter::open(&path).unwrap();
+    let create = ObservationPiece {
+        name: Some("chat".into()),
+        kind: Some(ObservationType::Generation),
+        start: at(0),
+        details: details(|d| d.model = Some("gpt-4o".into())),
+        ..piece("gen-1")
+    };
+    store
+        .write_pieces(None, &[Piece::Observation(create)])
+        .unwrap();
+    let before = row(&path, "SELECT calculated_total_cost FROM traces");
+    assert_eq!(real(&before[0]), 0.0);
+    let update = ObservationPiece {
+        end: at(1_000),
+        details: details(|d| d.usage = Some(Usage::new(1_000_000, 0))),
+        ..piece("gen-1")
+    };
+    store
+        .write_pieces(None, &[Piece::Observation(update)])
+        .unwrap();
+    drop(store);
+    let o = row(
+        &path,
+        "SELECT calculated_total_cost, cost_computed, latency_ms FROM observations",
+    );
+    let cost = real(&o[0]);
+    assert!(cost > 0.0, "priced from the built-in list: {o:?}");
+    assert_eq!(o[1], Value::Integer(1));
+    assert_eq!(real(&o[2]), 1_000.0);
+    let t = row(
+        &path,
+        "SELECT calculated_total_cost, computed_cost, observation_count, latency_ms FROM traces",
+    );
+    assert_eq!((real(&t[0]), real(&t[1])), (cost, cost));
+    assert_eq!(t[2], Value::Integer(1));
+    assert_eq!(real(&t[3]), 1_000.0);
+}
+
+#[test]
+fn a_trace_with_no_observation_is_listed_and_merges_like_attributes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    let mut store = StoreExporter::open(&path).unwrap();
+    let first = TracePiece {
+        timestamp: at(5),
+        attributes: TraceAttributes {
+            name: Some("ask".into()),
+            session_id: Some("s-9".into()),
+            tags: vec!["a".into(), "b".into()],
+            metadata: [("k1".to_owned(), Json::from_value(&1))].into(),
+            input: Some(Json::string("question")),
+            ..TraceAttributes::default()
+        },
+        ..TracePiece::new("t-9")
+    };
+    let second = TracePiece {
+        attributes: TraceAttributes {
+            name: Some("ask-renamed".into()),
+            tags: vec!["b".into(), "c".into()],
+            metadata: [("k2".to_owned(), Json::from_value(&2))].into(),
+            output: Some(Json::string("answer")),
+            ..TraceAttributes::default()
+        },
+        ..TracePiece::new("t-9")
+    };
+    let report = store
+        .write_pieces(None, &[Piece::Trace(first), Piece::Trace(second)])
+        .unwrap();
+    assert_eq!((report.traces_created, report.traces_merged), (1, 1));
+    drop(store);
+    let t = row(
+        &path,
+        "SELECT name, session_id, tags, metadata, input, output, timestamp, observation_count
+         FROM traces",
+    );
+    assert_eq!(text(&t[0]), "ask-renamed");
+    assert_eq!(text(&t[1]), "s-9");
+    assert_eq!(text(&t[2]), r#"["a","b","c"]"#);
+    assert_eq!(text(&t[3]), r#"{"k1":1,"k2":2}"#);
+    assert_eq!(text(&t[4]), "\"question\"");
+    assert_eq!(text(&t[5]), "\"answer\"");
+    assert_eq!(text(&t[6]), "2025-01-01T00:00:00.005000Z");
+    assert_eq!(t[7], Value::Integer(0));
+
+    let store = Store::open(&path).unwrap();
+    let mut table = sql::Table {
+        columns: vec![],
+        rows: vec![],
+    };
+    store
+        .traces_list(&Default::default(), 10, &mut table)
+        .unwrap();
+    assert_eq!(table.rows.len(), 1);
+    assert_eq!(table.rows[0][0], Value::Text("t-9".into()));
+    let mut sessions = sql::Table {
+        columns: vec![],
+        rows: vec![],
+    };
+    store.sessions_list(10, &mut sessions).unwrap();
+    assert_eq!(sessions.rows[0][0], Value::Text("s-9".into()));
+}
+
+#[test]
+fn scores_with_text_ids_are_stored_and_replaced_by_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    let mut store = StoreExporter::open(&path).unwrap();
+    let score = |value: ScoreValue| ScorePiece {
+        id: "score-1".into(),
+        trace_id: Some(TRACE.into()),
+        observation_id: Some(CHILD.into()),
+        session_id: None,
+        name: "helpful".into(),
+        value,
+        comment: Some("ok".into()),
+        timestamp: at(9),
+    };
+    store
+        .write_pieces(Some("p1"), &[Piece::Score(score(ScoreValue::Numeric(0.5)))])
+        .unwrap();
+    store
+        .write_pieces(
+            Some("p1"),
+            &[Piece::Score(score(ScoreValue::Boolean(true)))],
+        )
+        .unwrap();
+    drop(store);
+    let s = row(
+        &path,
+        "SELECT trace_id, observation_id, data_type, value, project_id FROM scores",
+    );
+    assert_eq!(text(&s[0]), TRACE);
+    assert_eq!(text(&s[1]), CHILD);
+    assert_eq!(text(&s[2]), "BOOLEAN");
+    assert_eq!(real(&s[3]), 1.0);
+    assert_eq!(text(&s[4]), "p1");
+}
+
+fn observation(trace_id: TraceId, id: u64, parent: Option<u64>) -> Observation {
+    Observation {
+        trace_id,
+        id: SpanId(id),
+        parent_id: parent.map(SpanId),
+        name: "step".into(),
+        kind: ObservationType::Span,
+        level: Level::Default,
+        start: at(id).unwrap(),
+        end: at(id + 10).unwrap(),
+        details: None,
+        trace: Arc::new(TraceAttributes::default()),
+    }
+}
+
+fn batch(observations: Vec<Observation>) -> Batch {
+    Batch {
+        observations: observations.into_iter().map(Box::new).collect(),
+        scores: vec![],
+    }
+}
+
+#[test]
+fn the_same_span_twice_in_batches_is_one_row_with_both_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    let trace_id = TraceId(0xabc);
+    let mut exporter = StoreExporter::open(&path).unwrap();
+    let mut first = observation(trace_id, 2, Some(1));
+    first.details_mut().cost = Some(Cost::total_only(0.5));
+    first.details_mut().input = Some(Json::string("in"));
+    let root = observation(trace_id, 1, None);
+    exporter.export(&batch(vec![first.clone(), root])).unwrap();
+    // Sent again with its output and a later end, and once more within one batch: both
+    // merge, the trace counts it once.
+    let mut again = observation(trace_id, 2, Some(1));
+    again.end = at(50).unwrap();
+    again.details_mut().output = Some(Json::string("out"));
+    again.trace = Arc::new(TraceAttributes {
+        session_id: Some("late".into()),
+        ..TraceAttributes::default()
+    });
+    exporter
+        .export(&batch(vec![again.clone(), again.clone()]))
+        .unwrap();
+    // Twice within the first batch of a new trace too.
+    let other = TraceId(0xdef);
+    exporter
+        .export(&batch(vec![
+            observation(other, 7, None),
+            observation(other, 7, None),
+        ]))
+        .unwrap();
+    exporter.shutdown().unwrap();
+
+    let o = row(
+        &path,
+        "SELECT COUNT(*), input, output, calculated_total_cost, end_ns FROM observations
+         WHERE trace_id = '00000000000000000000000000000abc' AND id = '0000000000000002'",
+    );
+    assert_eq!(o[0], Value::Integer(1));
+    assert_eq!(text(&o[1]), "\"in\"");
+    assert_eq!(text(&o[2]), "\"out\"");
+    assert_eq!(real(&o[3]), 0.5);
+    assert_eq!(o[4], nanos(50));
+    let t = row(
+        &path,
+        "SELECT observation_count, calculated_total_cost, latency_ms, session_id FROM traces
+         WHERE id = '00000000000000000000000000000abc'",
+    );
+    assert_eq!(t[0], Value::Integer(2));
+    assert_eq!(real(&t[1]), 0.5);
+    assert_eq!(real(&t[2]), 49.0, "from the root's start to the merged end");
+    assert_eq!(
+        text(&t[3]),
+        "late",
+        "the later span's trace attributes merge"
+    );
+    let other = row(
+        &path,
+        "SELECT observation_count FROM traces WHERE id = '00000000000000000000000000000def'",
+    );
+    assert_eq!(other[0], Value::Integer(1));
+}
+
+#[test]
+fn a_retried_batch_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    let trace_id = TraceId(0x77);
+    let mut child = observation(trace_id, 2, Some(1));
+    child.kind = ObservationType::Generation;
+    child.details_mut().model = Some("gpt-4o".into());
+    child.details_mut().usage = Some(Usage::new(1_000, 100));
+    let b = batch(vec![child, observation(trace_id, 1, None)]);
+    let mut exporter = StoreExporter::open(&path).unwrap();
+    exporter.export(&b).unwrap();
+    let sql = "SELECT observation_count, calculated_total_cost, computed_cost, latency_ms,
+                      start_ns, end_ns FROM traces";
+    drop(exporter);
+    let once = row(&path, sql);
+    let mut exporter = StoreExporter::open(&path).unwrap();
+    exporter.export(&b).unwrap();
+    drop(exporter);
+    assert_eq!(row(&path, sql), once);
+    assert!(real(&once[2]) > 0.0);
+}
+
+#[test]
+fn pieces_of_another_projects_trace_are_refused_and_the_rest_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    let mut store = StoreExporter::open(&path).unwrap();
+    store
+        .write_pieces(
+            Some("a"),
+            &[Piece::Observation(ObservationPiece {
+                start: at(0),
+                ..piece("o-1")
+            })],
+        )
+        .unwrap();
+    let report = store
+        .write_pieces(
+            Some("b"),
+            &[
+                Piece::Observation(piece("o-2")),
+                Piece::Observation(ObservationPiece::new("other", "")),
+                Piece::Observation(ObservationPiece::new("other", "o-3")),
+            ],
+        )
+        .unwrap();
+    assert_eq!(report.refused.len(), 2, "{report:?}");
+    assert_eq!(report.refused[0].index, 0);
+    assert!(
+        report.refused[0].reason.contains("project `a`"),
+        "{report:?}"
+    );
+    assert_eq!(report.refused[1].index, 1);
+    assert_eq!(report.observations_created, 1);
+    drop(store);
+    let rows = row(
+        &path,
+        "SELECT group_concat(id || ':' || project_id) FROM observations",
+    );
+    assert_eq!(text(&rows[0]), "o-1:a,o-3:b");
+    let traces = row(
+        &path,
+        "SELECT group_concat(id || ':' || project_id) FROM traces",
+    );
+    assert_eq!(text(&traces[0]), "my-trace-1:a,other:b");
+}
