@@ -4,6 +4,9 @@
 //! OpenTelemetry GenAI (and OpenInference) conventions, then every other attribute as
 //! metadata.
 //!
+//! [`ingestion`] decodes Langfuse's legacy ingestion API (`/api/public/ingestion`,
+//! `/api/public/scores`) into pieces the store merges by id.
+//!
 //! It does no I/O: `observe serve` hands it request bodies (already decompressed), and tests
 //! hand it what the exporters encode.
 //!
@@ -20,6 +23,7 @@
 
 mod attributes;
 mod error;
+pub mod ingestion;
 pub mod keys;
 mod mapping;
 mod request;

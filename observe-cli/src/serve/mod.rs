@@ -1,7 +1,8 @@
 //! `observe serve`: a local Langfuse. One port takes OTLP/HTTP traces (Langfuse's
 //! `/api/public/otel/v1/traces` and a collector's `/v1/traces`, protobuf or JSON, gzip or
-//! not), answers the SDKs' start-up calls (`/api/public/health`, `/api/public/projects`),
-//! and serves the web view of `observe ui` on every other path.
+//! not) and Langfuse's legacy `/api/public/ingestion` and `/api/public/scores`, answers the
+//! SDKs' start-up calls (`/api/public/health`, `/api/public/projects`), and serves the web
+//! view of `observe ui` on every other path.
 //!
 //! A request goes from its socket to the store through bounded steps: its head within
 //! 64 KiB, its body within [`Limits::max_body_bytes`] (checked on `Content-Length` before a
@@ -284,13 +285,18 @@ impl ServeServer {
             queue: Arc::clone(&queue),
             counts: Arc::clone(&counts),
             ui: self.ui,
+            addr: self.addr,
         });
         let open = Arc::new(AtomicUsize::new(0));
         for stream in self.listener.incoming() {
             if self.stop.load(Ordering::SeqCst) {
                 break;
             }
-            let Ok(stream) = stream else { continue };
+            let Ok(stream) = stream else {
+                // Out of file descriptors, most likely: give connections time to end.
+                std::thread::sleep(Duration::from_millis(10));
+                continue;
+            };
             if open.fetch_add(1, Ordering::SeqCst) >= MAX_CONNECTIONS {
                 open.fetch_sub(1, Ordering::SeqCst);
                 continue;

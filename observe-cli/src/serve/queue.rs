@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::sync::mpsc::Sender;
 use std::sync::{Condvar, Mutex, PoisonError};
 
-use observe_model::model::Observation;
+use observe_model::piece::Piece;
 
 /// What became of a job once the writer took it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,11 +17,11 @@ pub(crate) enum Outcome {
     Failed(String),
 }
 
-/// One accepted request: its observations, the project they belong to, and where the
-/// writer says what became of them.
+/// One accepted request: its records, the project they belong to, and where the writer
+/// says what became of them.
 pub(crate) struct Job {
     pub(crate) project: String,
-    pub(crate) observations: Vec<Observation>,
+    pub(crate) pieces: Vec<Piece>,
     /// What the job counts for against the bound (its inflated body's size).
     pub(crate) bytes: usize,
     pub(crate) done: Sender<Outcome>,
@@ -130,7 +130,7 @@ mod tests {
     fn job(bytes: usize) -> Job {
         Job {
             project: "p".to_owned(),
-            observations: Vec::new(),
+            pieces: Vec::new(),
             bytes,
             done: channel().0,
         }

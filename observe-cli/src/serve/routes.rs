@@ -1,14 +1,18 @@
-//! One connection: its request read, routed and answered. The ingest endpoints read their
-//! body within the limits, decode it on this thread, hand the observations to the writer
-//! and answer once they are committed; every other path is the web view's.
+//! One connection: its request read, routed and answered. The ingest endpoints (OTLP, the
+//! legacy ingestion API, scores) read their body within the limits, decode it on this
+//! thread, hand the records to the writer and answer once they are committed; every other
+//! path is the web view's.
 
+use std::io::Write as _;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::channel;
 use std::sync::Arc;
 use std::time::Duration;
 
-use observe_ingest::{decode_request, Decoded};
+use observe_ingest::ingestion::{ingestion_route, scores_route};
+use observe_ingest::{decode_request, Decoded, Encoding};
+use observe_model::piece::{ObservationPiece, Piece};
 use serde_json::json;
 
 use super::auth::{AuthRefusal, Keys};
@@ -17,7 +21,7 @@ use super::counts::Counts;
 use super::otlp;
 use super::queue::{Job, Outcome, Refused, WriteQueue};
 use crate::ui::api::Reply;
-use crate::ui::http::{answer_then_drain, refuse, respond_with};
+use crate::ui::http::{answer_then_drain, host_allowed, refuse, respond_with};
 use crate::ui::request::{read_head_and_more, Request};
 use crate::ui::Router;
 
@@ -42,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) queue: Arc<WriteQueue>,
     pub(crate) counts: Arc<Counts>,
     pub(crate) ui: Router,
+    /// The address listened on (for the `Host` check).
+    pub(crate) addr: std::net::SocketAddr,
 }
 
 /// An answer and whether it asks the client to come back.
@@ -91,8 +97,10 @@ fn json_reply(value: &serde_json::Value) -> Reply {
 /// Where a request goes.
 enum Route {
     Otlp,
-    /// `POST /api/public/ingestion` and `POST /api/public/scores`, the legacy API.
-    Legacy,
+    /// `POST /api/public/ingestion`, the legacy batch API.
+    Ingestion,
+    /// `POST /api/public/scores`.
+    Scores,
     Health,
     Projects,
     WrongMethod(&'static str),
@@ -111,7 +119,8 @@ fn route(method: &str, path: &str) -> Route {
                 Route::WrongMethod("POST")
             }
         }
-        "/api/public/ingestion" | "/api/public/scores" if post => Route::Legacy,
+        "/api/public/ingestion" if post => Route::Ingestion,
+        "/api/public/scores" if post => Route::Scores,
         "/api/public/health" if get => Route::Health,
         "/api/public/health" => Route::WrongMethod("GET"),
         "/api/public/projects" if get => Route::Projects,
@@ -138,19 +147,25 @@ pub(crate) fn serve_connection(mut stream: TcpStream, shared: &Shared) {
     let path = request.target.split('?').next().unwrap_or_default();
     let answer = match route(&request.method, path) {
         Route::Ui => return ui(stream, request, shared),
-        Route::Otlp => ingest_otlp(&mut stream, &request, start, shared),
-        Route::Legacy => {
-            // The legacy ingestion and scores decoders (body, project -> status, JSON,
-            // records) are wired here when they land; until then, they are not served.
-            let mut answer = Answer::new(error_reply(
-                404,
-                "Not Found",
-                "the legacy ingestion API is not served by this build: send OTLP to \
-                 /api/public/otel/v1/traces",
-            ));
-            answer.body_unread = true;
-            answer
-        }
+        Route::Otlp => match otlp::encoding(request.header("Content-Type")) {
+            Some(encoding) => ingest(
+                &mut stream,
+                &request,
+                start,
+                shared,
+                Endpoint::Otlp(encoding),
+            ),
+            None => Answer {
+                body_unread: true,
+                ..Answer::new(error_reply(
+                    415,
+                    "Unsupported Media Type",
+                    "send Content-Type application/x-protobuf or application/json",
+                ))
+            },
+        },
+        Route::Ingestion => ingest(&mut stream, &request, start, shared, Endpoint::Ingestion),
+        Route::Scores => ingest(&mut stream, &request, start, shared, Endpoint::Scores),
         Route::Health => Answer::new(json_reply(&json!({
             "status": "OK",
             "version": env!("CARGO_PKG_VERSION"),
@@ -228,28 +243,56 @@ impl Drop for IngestSlot<'_> {
     }
 }
 
-fn ingest_otlp(
+/// The project a request writes to, or the refusal: a wrong key, or (with no keys, on
+/// loopback) a `Host` that is not a loopback name, which only a page on another site that
+/// resolves its own name to 127.0.0.1 (DNS rebinding) would send.
+fn sender_project(request: &Request, shared: &Shared) -> Result<String, Answer> {
+    if shared.keys.is_open() && !host_allowed(shared.addr, request) {
+        return Err(Answer {
+            body_unread: true,
+            ..Answer::new(error_reply(
+                421,
+                "Misdirected Request",
+                "unexpected Host header: with no keys, send to 127.0.0.1 or localhost",
+            ))
+        });
+    }
+    match shared.keys.check(request.header("Authorization")) {
+        Ok(project) => Ok(project.to_owned()),
+        Err(refusal) => Err(Answer {
+            body_unread: true,
+            ..Answer::new(unauthorized(&refusal))
+        }),
+    }
+}
+
+/// An ingest endpoint, with what it needs to decode its body.
+#[derive(Clone, Copy)]
+enum Endpoint {
+    Otlp(Encoding),
+    /// Langfuse's legacy batch API, `POST /api/public/ingestion`.
+    Ingestion,
+    /// `POST /api/public/scores`.
+    Scores,
+}
+
+/// What an ingest endpoint made of a body: its answer, given once its pieces (if any)
+/// are committed.
+struct Accepted {
+    reply: Reply,
+    pieces: Vec<Piece>,
+}
+
+fn ingest(
     stream: &mut TcpStream,
     request: &Request,
     start: Vec<u8>,
     shared: &Shared,
+    endpoint: Endpoint,
 ) -> Answer {
-    let project = match shared.keys.check(request.header("Authorization")) {
-        Ok(project) => project.to_owned(),
-        Err(refusal) => {
-            let mut answer = Answer::new(unauthorized(&refusal));
-            answer.body_unread = true;
-            return answer;
-        }
-    };
-    let Some(encoding) = otlp::encoding(request.header("Content-Type")) else {
-        let mut answer = Answer::new(error_reply(
-            415,
-            "Unsupported Media Type",
-            "send Content-Type application/x-protobuf or application/json",
-        ));
-        answer.body_unread = true;
-        return answer;
+    let project = match sender_project(request, shared) {
+        Ok(project) => project,
+        Err(answer) => return answer,
     };
     if shared.ingesting.fetch_add(1, Ordering::SeqCst) >= shared.max_ingesting {
         shared.ingesting.fetch_sub(1, Ordering::SeqCst);
@@ -272,24 +315,51 @@ fn ingest_otlp(
         }
     };
     let bytes = body.len();
-    let decoded = match decode_request(&body, encoding) {
-        Ok(decoded) => decoded,
-        Err(e) => return Answer::new(error_reply(400, "Bad Request", &e.to_string())),
-    };
+    let decoded = decode(endpoint, &body, &shared.counts);
     drop(body);
     drop(slot);
-    Counts::add(&shared.counts.spans_invalid, decoded.refused.len());
-    let Decoded {
-        observations,
-        refused,
-    } = decoded;
-    if observations.is_empty() {
-        return Answer::new(otlp::answer(&refused, encoding));
+    let Accepted { reply, pieces } = match decoded {
+        Ok(accepted) => accepted,
+        Err(answer) => return answer,
+    };
+    if pieces.is_empty() {
+        return Answer::new(reply);
     }
-    match write(shared, project, observations, bytes) {
-        Ok(()) => Answer::new(otlp::answer(&refused, encoding)),
+    match write(shared, project, pieces, bytes) {
+        Ok(()) => Answer::new(reply),
         Err(answer) => answer,
     }
+}
+
+/// Decodes a body (on the connection's thread, so that the writer only writes).
+fn decode(endpoint: Endpoint, body: &[u8], counts: &Counts) -> Result<Accepted, Answer> {
+    let route_answer = match endpoint {
+        Endpoint::Otlp(encoding) => {
+            let Decoded {
+                observations,
+                refused,
+            } = decode_request(body, encoding)
+                .map_err(|e| Answer::new(error_reply(400, "Bad Request", &e.to_string())))?;
+            Counts::add(&counts.spans_invalid, refused.len());
+            return Ok(Accepted {
+                reply: otlp::answer(&refused, encoding),
+                pieces: observations
+                    .iter()
+                    .map(|o| Piece::Observation(ObservationPiece::from(o)))
+                    .collect(),
+            });
+        }
+        Endpoint::Ingestion => ingestion_route(body),
+        Endpoint::Scores => scores_route(body),
+    };
+    Ok(Accepted {
+        reply: Reply {
+            status: route_answer.status,
+            content_type: "application/json",
+            body: route_answer.body.into_bytes(),
+        },
+        pieces: route_answer.pieces,
+    })
 }
 
 fn reason(status: u16) -> &'static str {
@@ -309,21 +379,24 @@ fn read_body(
     limits: BodyLimits,
 ) -> Result<Vec<u8>, BodyError> {
     let length = body::declared_length(request, limits.body)?;
+    if start.len() < length
+        && request
+            .header("Expect")
+            .is_some_and(|e| e.trim().eq_ignore_ascii_case("100-continue"))
+    {
+        // The client waits for this before it sends the body (curl and .NET do).
+        let _ = stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n");
+    }
     let raw = body::read_exact_body(stream, start, length)?;
     body::inflate(raw, request.header("Content-Encoding"), limits.inflated)
 }
 
-/// Hands `observations` to the writer and waits until they are committed.
-fn write(
-    shared: &Shared,
-    project: String,
-    observations: Vec<observe_model::model::Observation>,
-    bytes: usize,
-) -> Result<(), Answer> {
+/// Hands `pieces` to the writer and waits until they are committed.
+fn write(shared: &Shared, project: String, pieces: Vec<Piece>, bytes: usize) -> Result<(), Answer> {
     let (done, outcome) = channel();
     let job = Job {
         project,
-        observations,
+        pieces,
         bytes,
         done,
     };

@@ -1,59 +1,66 @@
 //! The store's one writer: it takes every job queued (up to [`BATCH_BYTES`]), writes them
-//! in one transaction, and only once that has committed tells each job's connection, which
-//! then answers 200. The commit interval is therefore the time one transaction takes, with
-//! no timer: a process killed at any moment has every acknowledged span on disk.
+//! in one transaction per project, and only once that has committed tells each job's
+//! connection, which then answers 200. The commit interval is therefore the time one
+//! transaction takes, with no timer: a process killed at any moment has every acknowledged
+//! record on disk.
 
 use std::sync::Arc;
 
-use observe_model::export::{Batch, ExportError, Exporter as _};
+use observe_model::piece::Piece;
 use observe_store::StoreExporter;
 
 use super::counts::Counts;
-use super::queue::{Outcome, WriteQueue};
+use super::queue::{Job, Outcome, WriteQueue};
 
 /// About how much (inflated request bytes) one transaction takes from the queue.
 pub(crate) const BATCH_BYTES: usize = 16 << 20;
 
 /// Writes what `queue` holds until it is closed and empty.
 pub(crate) fn run(queue: &WriteQueue, mut store: StoreExporter, counts: &Arc<Counts>) {
-    while let Some(jobs) = queue.take(BATCH_BYTES) {
-        let spans: usize = jobs.iter().map(|j| j.observations.len()).sum();
-        let mut batch = Batch::default();
-        batch.observations.reserve(spans);
-        let mut waiting = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            // The project goes with the data once the store keeps one per row.
-            let _ = &job.project;
-            batch
-                .observations
-                .extend(job.observations.into_iter().map(Box::new));
-            waiting.push(job.done);
+    while let Some(mut jobs) = queue.take(BATCH_BYTES) {
+        while !jobs.is_empty() {
+            // The jobs of the first one's project, in their order; the others wait for
+            // their own transaction.
+            let project = jobs[0].project.clone();
+            let (same, rest): (Vec<Job>, Vec<Job>) =
+                jobs.into_iter().partition(|j| j.project == project);
+            jobs = rest;
+            write_project(&mut store, &project, same, counts);
         }
-        let outcome = match store.export(&batch) {
-            Ok(()) => {
-                Counts::add(&counts.spans_written, spans);
-                Outcome::Committed
+    }
+}
+
+/// Writes `jobs` (all of `project`) in one transaction and tells each what became of it.
+fn write_project(store: &mut StoreExporter, project: &str, jobs: Vec<Job>, counts: &Counts) {
+    let records: usize = jobs.iter().map(|j| j.pieces.len()).sum();
+    let mut pieces: Vec<Piece> = Vec::with_capacity(records);
+    let mut waiting = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        pieces.extend(job.pieces);
+        waiting.push(job.done);
+    }
+    let outcome = match store.write_pieces(Some(project), &pieces) {
+        Ok(report) => {
+            Counts::add(&counts.spans_written, report.stored());
+            if let Some(first) = report.refused.first() {
+                eprintln!(
+                    "observe serve: the store refused {} of {records} records: {}",
+                    report.refused.len(),
+                    first.reason
+                );
+                Counts::add(&counts.spans_store_refused, report.refused.len());
             }
-            Err(ExportError::Partial {
-                refused, message, ..
-            }) => {
-                eprintln!("observe serve: the store refused {refused} of {spans} spans: {message}");
-                Counts::add(&counts.spans_written, spans.saturating_sub(refused));
-                Counts::add(&counts.spans_store_refused, refused);
-                Outcome::Committed
-            }
-            Err(e) => {
-                eprintln!("observe serve: writing {spans} spans failed: {e}");
-                Counts::add(&counts.spans_write_failed, spans);
-                Outcome::Failed(e.to_string())
-            }
-        };
-        if outcome == Outcome::Committed {
             Counts::add(&counts.requests_written, waiting.len());
+            Outcome::Committed
         }
-        for done in waiting {
-            // A connection that went away has no one to tell.
-            let _ = done.send(outcome.clone());
+        Err(e) => {
+            eprintln!("observe serve: writing {records} records failed: {e}");
+            Counts::add(&counts.spans_write_failed, records);
+            Outcome::Failed(e.to_string())
         }
+    };
+    for done in waiting {
+        // A connection that went away has no one to tell.
+        let _ = done.send(outcome.clone());
     }
 }

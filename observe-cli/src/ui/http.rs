@@ -227,7 +227,7 @@ fn check(addr: SocketAddr, request: &Request) -> Result<Route, Reply> {
 }
 
 /// On a loopback address only the loopback names are accepted as `Host`.
-fn host_allowed(addr: SocketAddr, request: &Request) -> bool {
+pub(crate) fn host_allowed(addr: SocketAddr, request: &Request) -> bool {
     if !addr.ip().is_loopback() {
         return true;
     }

@@ -173,3 +173,79 @@ fn the_web_view_and_health_share_the_port() {
     assert_eq!(wrong_method.status(), 405);
     server.stop();
 }
+
+#[test]
+fn a_client_expecting_100_continue_gets_it_before_sending_the_body() {
+    use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+    let server = Server::start(&[]);
+    let body = json(trace("s-continue", "continue", 1));
+    let mut stream =
+        std::net::TcpStream::connect(server.url.trim_start_matches("http://")).unwrap();
+    let head = format!(
+        "POST /v1/traces HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "HTTP/1.1 100 Continue\r\n");
+    stream.write_all(&body).unwrap();
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("HTTP/1.1 200 OK"), "{rest}");
+    assert_eq!(stored_names(&server.db), ["continue-0"]);
+    server.stop();
+}
+
+#[test]
+fn the_legacy_ingestion_api_and_scores_are_served_with_their_answers() {
+    let server = Server::start(&[]);
+    let batch = serde_json::json!({"batch": [
+        {"id": "e1", "type": "trace-create", "timestamp": "2026-12-07T17:00:00Z",
+         "body": {"id": "legacy-trace", "name": "legacy", "sessionId": "s-legacy"}},
+        {"id": "e2", "type": "span-create", "timestamp": "2026-12-07T17:00:00.100Z",
+         "body": {"id": "legacy-span", "traceId": "legacy-trace", "name": "legacy-step",
+                  "startTime": "2026-12-07T17:00:00.100Z", "endTime": "2026-12-07T17:00:00.300Z"}},
+        {"id": "e3", "type": "span-create", "timestamp": "2026-12-07T17:00:00Z",
+         "body": {"id": 42, "traceId": "legacy-trace"}}
+    ]});
+    let answer = post(
+        &server.at("/api/public/ingestion"),
+        "application/json",
+        serde_json::to_vec(&batch).unwrap(),
+        false,
+    );
+    assert_eq!(answer.status(), 207);
+    let body = answer.json_value().unwrap();
+    assert_eq!(body["successes"].as_array().unwrap().len(), 2, "{body}");
+    assert_eq!(body["errors"][0]["id"], "e3", "{body}");
+    // The one span is the trace's root, shown under the trace's name.
+    let tree = ok(&observe(Some(&server.db), &["session", "s-legacy"]));
+    assert!(tree.contains("└── legacy (200ms"), "{tree}");
+    assert_eq!(stored_names(&server.db), ["legacy-step"]);
+
+    let score = serde_json::json!({"id": "score-1", "traceId": "legacy-trace", "name": "quality", "value": 0.9});
+    let answer = post(
+        &server.at("/api/public/scores"),
+        "application/json",
+        serde_json::to_vec(&score).unwrap(),
+        false,
+    );
+    assert_eq!(answer.status(), 200);
+    assert_eq!(answer.json_value().unwrap()["id"], "score-1");
+    let conn = rusqlite::Connection::open(&server.db).unwrap();
+    let name: String = conn
+        .query_row("SELECT name FROM scores", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(name, "quality");
+    let garbage = post(
+        &server.at("/api/public/ingestion"),
+        "application/json",
+        b"not json".to_vec(),
+        false,
+    );
+    assert_eq!(garbage.status(), 400);
+    server.stop();
+}

@@ -207,10 +207,12 @@ pub fn hold_write_lock(db: &std::path::Path) -> rusqlite::Connection {
     conn
 }
 
-/// Sends requests one after the other, each from its own thread (they wait for their
-/// commit), until one is refused with 429: with the writer held, the first is being
-/// written, the second waits in the queue (the bound is one byte), and the third finds it
-/// full. Returns the refused answer's headers and the threads still waiting.
+/// Sends requests one after the other, each from its own thread (an accepted one waits for
+/// its commit), until one is refused with 429: with the writer held, the first is being
+/// written, the second waits in the queue (the bound is one byte), and the next finds it
+/// full. Returns the refused answer's headers and the other requests, by the name of their
+/// one span; each of those ends 200 once the writer goes on, or 429 if it was refused
+/// after the one returned.
 pub fn fill_the_queue(
     server: &Server,
     session: &str,
@@ -218,28 +220,52 @@ pub fn fill_the_queue(
     reqwest::header::HeaderMap,
     Vec<(String, std::thread::JoinHandle<u16>)>,
 ) {
-    let mut waiting = Vec::new();
-    for i in 0..10 {
+    let (sent, answered) = channel();
+    let mut others: Vec<(usize, String, std::thread::JoinHandle<u16>)> = Vec::new();
+    for i in 0..20 {
         let name = format!("{session}-{i}");
         let (url, body) = (server.at("/v1/traces"), json(trace(session, &name, 1)));
-        let (sent, answered) = channel();
+        let sent = sent.clone();
         let handle = std::thread::spawn(move || {
             let answer = post(&url, "application/json", body, false);
             let status = answer.status().as_u16();
-            let _ = sent.send((status, answer.headers().clone()));
+            let _ = sent.send((i, status, answer.headers().clone()));
             status
         });
+        others.push((i, format!("{name}-0"), handle));
         // A refusal comes at once; an accepted request waits for the writer.
-        match answered.recv_timeout(std::time::Duration::from_millis(500)) {
-            Ok((429, headers)) => {
-                handle.join().unwrap();
-                return (headers, waiting);
-            }
-            Ok((status, _)) => panic!("request {i} answered {status} while the writer waits"),
-            Err(_) => waiting.push((format!("{name}-0"), handle)),
+        if let Ok((refused, status, headers)) =
+            answered.recv_timeout(std::time::Duration::from_millis(500))
+        {
+            assert_eq!(
+                status, 429,
+                "request {refused} answered {status} while the writer waits"
+            );
+            let at = others.iter().position(|(j, ..)| *j == refused).unwrap();
+            others.remove(at).2.join().unwrap();
+            let others = others
+                .into_iter()
+                .map(|(_, name, handle)| (name, handle))
+                .collect();
+            return (headers, others);
         }
     }
-    panic!("no 429 after 10 requests with the writer held");
+    panic!("no 429 after 20 requests with the writer held");
+}
+
+/// Waits for `requests` (from [`fill_the_queue`]): the names of those answered 200, sorted;
+/// every other answer must be 429.
+pub fn accepted(requests: Vec<(String, std::thread::JoinHandle<u16>)>) -> Vec<String> {
+    let mut names = Vec::new();
+    for (name, handle) in requests {
+        match handle.join().unwrap() {
+            200 => names.push(name),
+            429 => {}
+            status => panic!("{name}: answered {status}"),
+        }
+    }
+    names.sort();
+    names
 }
 
 /// A response's body as JSON.
