@@ -3,10 +3,11 @@
 Run by observe-cli/tests/it/serve_sdks.rs inside the venv scripts/python_sdks.sh makes.
 Connection from the environment: LANGFUSE_BASE_URL, LANGFUSE_PUBLIC_KEY, LANGFUSE_SECRET_KEY.
 
-    python langfuse_current.py PREFIX
+    python langfuse_current.py PREFIX [--no-score]
 
 runs the workflow once per session PREFIX-0 .. PREFIX-4 (the seed's query (d) wants five
 sessions of one user) and prints {"traces": [...], "sessions": [...]} as one JSON line.
+With --no-score the traces are not scored (no POST /api/public/scores).
 """
 
 import json
@@ -44,7 +45,7 @@ def fact_check(text):
 
 
 @observe(name="sdk_workflow")
-def workflow(question, session):
+def workflow(question, session, score):
     with propagate_attributes(
         session_id=session,
         user_id="py_current_user",
@@ -57,14 +58,16 @@ def workflow(question, session):
             fact_check(text)
         except ValueError:
             pass
-        langfuse.score_current_trace(name="quality", value=0.9, comment="checked by hand")
+        if score:
+            langfuse.score_current_trace(name="quality", value=0.9, comment="checked by hand")
         return {"trace": langfuse.get_current_trace_id(), "answer": text}
 
 
 def main():
     prefix = sys.argv[1]
+    score = "--no-score" not in sys.argv[2:]
     sessions = [f"{prefix}-{i}" for i in range(SESSIONS)]
-    traces = [workflow(f"question {i}", s)["trace"] for i, s in enumerate(sessions)]
+    traces = [workflow(f"question {i}", s, score)["trace"] for i, s in enumerate(sessions)]
     langfuse.flush()
     langfuse.shutdown()
     print(json.dumps({"traces": traces, "sessions": sessions}))
