@@ -14,7 +14,8 @@ use observe_cli::reports::Report;
 use serde_json::Value;
 
 use crate::serve_clients::{
-    run_client, run_client_with, ClientRun, PythonClient, Served, PUBLIC_KEY,
+    run_client, run_client_with, run_script, ClientRun, PythonClient, Served, PUBLIC_KEY,
+    SECRET_KEY,
 };
 
 /// gpt-4o-mini at the built-in price list's rates ($0.15 per million input tokens, $0.60 per
@@ -144,6 +145,46 @@ fn clients_with_a_wrong_secret_key_are_refused_and_nothing_is_stored() {
     let stopped = served.stop();
     let traces = crate::serve_clients::observe_json(&stopped.db, &["traces"]);
     assert_eq!(traces, serde_json::json!([]), "{traces}");
+}
+
+/// What docs/SERVE.md ("Left out") says an app sees when it calls the Langfuse SDKs' read
+/// helpers: `auth_check()` passes, `get_prompt` with a fallback returns the fallback, and the
+/// helpers without one raise the SDK's `NotFoundError`.
+#[test]
+fn langfuse_sdk_helpers_see_auth_pass_and_the_read_api_not_found() {
+    let served = Served::start();
+    for client in [PythonClient::LangfuseCurrent, PythonClient::LangfuseV2] {
+        let (script, out) = run_script(
+            client,
+            "langfuse_helpers.py",
+            &served,
+            &[],
+            (PUBLIC_KEY, SECRET_KEY),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success(),
+            "{}:\n{stdout}\n{stderr}",
+            script.display()
+        );
+        let seen: Value = stdout
+            .lines()
+            .last()
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or_else(|| panic!("{client:?}: no JSON line:\n{stdout}\n{stderr}"));
+        assert_eq!(
+            seen,
+            serde_json::json!({
+                "auth_check": true,
+                "fallback_prompt": {"is_fallback": true, "compiled": "Hello Ada"},
+                "get_prompt": "NotFoundError",
+                "get_dataset": "NotFoundError",
+            }),
+            "{client:?}\n{stderr}"
+        );
+    }
+    served.stop();
 }
 
 /// The checks every client's run must pass: the web view's API while the server runs, then

@@ -237,12 +237,24 @@ pub fn run_client_with(
     client: PythonClient,
     served: &Served,
     args: &[&str],
+    keys: (&str, &str),
+) -> (PathBuf, Output) {
+    run_script(client, client.script(), served, args, keys)
+}
+
+/// Runs `script` (under `tests/sdk_clients/`) with `args` in `client`'s venv, connected to
+/// `served` with the key pair `keys`; returns the script's path and what the run gave.
+pub fn run_script(
+    client: PythonClient,
+    script: &str,
+    served: &Served,
+    args: &[&str],
     (public_key, secret_key): (&str, &str),
 ) -> (PathBuf, Output) {
     let python = python(client);
     let script = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/sdk_clients")
-        .join(client.script());
+        .join(script);
     let mut cmd = Command::new(&python);
     cmd.arg(&script).args(args);
     // The developer's own settings must not leak into the client.
