@@ -15,8 +15,26 @@ use super::queue::{Job, Outcome, WriteQueue};
 /// About how much (inflated request bytes) one transaction takes from the queue.
 pub(crate) const BATCH_BYTES: usize = 16 << 20;
 
+/// Closes the queue when the writer ends, however it ends, and fails what is left in it,
+/// so that no connection waits for a writer that is gone.
+struct CloseOnExit<'a>(&'a WriteQueue);
+
+impl Drop for CloseOnExit<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+        while let Some(jobs) = self.0.take(usize::MAX) {
+            for job in jobs {
+                let _ = job
+                    .done
+                    .send(Outcome::Failed("the writer stopped".to_owned()));
+            }
+        }
+    }
+}
+
 /// Writes what `queue` holds until it is closed and empty.
 pub(crate) fn run(queue: &WriteQueue, mut store: StoreExporter, counts: &Arc<Counts>) {
+    let _close = CloseOnExit(queue);
     while let Some(mut jobs) = queue.take(BATCH_BYTES) {
         while !jobs.is_empty() {
             // The jobs of the first one's project, in their order; the others wait for
