@@ -5,18 +5,15 @@ Connection from the environment: LANGFUSE_BASE_URL, LANGFUSE_PUBLIC_KEY, LANGFUS
 
     python langfuse_current.py PREFIX [--no-score]
 
-runs the workflow once per session PREFIX-0 .. PREFIX-4 (the seed's query (d) wants five
-sessions of one user) and prints {"traces": [...], "sessions": [...]} as one JSON line.
-With --no-score the traces are not scored (no POST /api/public/scores).
+runs the workflow once per session PREFIX-0 .. PREFIX-4 (sessions.py). With --no-score the
+traces are not scored (no POST /api/public/scores).
 """
 
-import json
-import sys
 import time
 
 from langfuse import get_client, observe, propagate_attributes
 
-SESSIONS = 5
+import sessions
 
 langfuse = get_client()
 
@@ -63,15 +60,11 @@ def workflow(question, session, score):
         return {"trace": langfuse.get_current_trace_id(), "answer": text}
 
 
-def main():
-    prefix = sys.argv[1]
-    score = "--no-score" not in sys.argv[2:]
-    sessions = [f"{prefix}-{i}" for i in range(SESSIONS)]
-    traces = [workflow(f"question {i}", s, score)["trace"] for i, s in enumerate(sessions)]
+def flush():
     langfuse.flush()
     langfuse.shutdown()
-    print(json.dumps({"traces": traces, "sessions": sessions}))
 
 
 if __name__ == "__main__":
-    main()
+    score = "--no-score" not in sessions.options()
+    sessions.run(lambda question, session: workflow(question, session, score)["trace"], flush)

@@ -5,17 +5,14 @@ Connection from the environment: LANGFUSE_HOST, LANGFUSE_PUBLIC_KEY, LANGFUSE_SE
 
     python langfuse_v2.py PREFIX
 
-runs the workflow once per session PREFIX-0 .. PREFIX-4 and prints
-{"traces": [...], "sessions": [...]} as one JSON line.
+runs the workflow once per session PREFIX-0 .. PREFIX-4 (sessions.py).
 """
 
-import json
-import sys
 import time
 
 from langfuse import Langfuse
 
-SESSIONS = 5
+import sessions
 
 langfuse = Langfuse()
 
@@ -55,14 +52,10 @@ def workflow(question, session):
     return trace.id
 
 
-def main():
-    prefix = sys.argv[1]
-    sessions = [f"{prefix}-{i}" for i in range(SESSIONS)]
-    traces = [workflow(f"question {i}", s) for i, s in enumerate(sessions)]
+def flush():
     langfuse.flush()
     langfuse.shutdown()
-    print(json.dumps({"traces": traces, "sessions": sessions}))
 
 
 if __name__ == "__main__":
-    main()
+    sessions.run(workflow, flush)

@@ -6,12 +6,9 @@ The exporter's endpoint and headers come from the standard variables
 
     python otel_sdk.py PREFIX
 
-runs the workflow once per session PREFIX-0 .. PREFIX-4 and prints
-{"traces": [...], "sessions": [...]} as one JSON line.
+runs the workflow once per session PREFIX-0 .. PREFIX-4 (sessions.py).
 """
 
-import json
-import sys
 import time
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -20,7 +17,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
-SESSIONS = 5
+import sessions
 
 provider = TracerProvider(resource=Resource.create({"service.name": "otel-python-client"}))
 provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
@@ -48,14 +45,10 @@ def workflow(question, session):
         return format(root.get_span_context().trace_id, "032x")
 
 
-def main():
-    prefix = sys.argv[1]
-    sessions = [f"{prefix}-{i}" for i in range(SESSIONS)]
-    traces = [workflow(f"question {i}", s) for i, s in enumerate(sessions)]
+def flush():
     provider.force_flush()
     provider.shutdown()
-    print(json.dumps({"traces": traces, "sessions": sessions}))
 
 
 if __name__ == "__main__":
-    main()
+    sessions.run(workflow, flush)

@@ -256,7 +256,10 @@ pub fn run_script(
         .join("tests/sdk_clients")
         .join(script);
     let mut cmd = Command::new(&python);
-    cmd.arg(&script).args(args);
+    // The scripts import their shared module: no __pycache__ in the source tree.
+    cmd.arg(&script)
+        .args(args)
+        .env("PYTHONDONTWRITEBYTECODE", "1");
     // The developer's own settings must not leak into the client.
     for (key, _) in std::env::vars() {
         if key.starts_with("LANGFUSE_") || key.starts_with("OTEL_") {
