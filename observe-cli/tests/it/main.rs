@@ -20,6 +20,8 @@ mod cli_push;
 mod cli_push_spool;
 mod cli_seed_queries;
 #[cfg(feature = "serve")]
+mod serve_browser;
+#[cfg(feature = "serve")]
 mod serve_clients;
 #[cfg(feature = "serve")]
 mod serve_guards;

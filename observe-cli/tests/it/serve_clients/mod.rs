@@ -56,6 +56,20 @@ impl Served {
         }
     }
 
+    /// Starts `observe serve` with no keys: loopback only, any key taken, the web view open
+    /// to a browser without credentials.
+    pub fn start_open() -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("served.db");
+        let server = Server::start_on(&db, &[]);
+        Served {
+            url: server.url.clone(),
+            server,
+            db,
+            dir,
+        }
+    }
+
     /// The `Authorization` header value of the test key pair.
     pub fn basic_auth() -> String {
         let pair = format!("{PUBLIC_KEY}:{SECRET_KEY}");
