@@ -21,11 +21,19 @@ mod cli_push;
 mod cli_push_spool;
 mod cli_seed_queries;
 #[cfg(feature = "serve")]
+mod serve_browser;
+#[cfg(feature = "serve")]
+mod serve_clients;
+#[cfg(feature = "serve")]
 mod serve_guards;
 #[cfg(feature = "serve")]
 mod serve_ingest;
 #[cfg(feature = "serve")]
 mod serve_legacy;
+#[cfg(feature = "serve")]
+mod serve_runtime;
+#[cfg(feature = "serve")]
+mod serve_sdks;
 #[cfg(feature = "serve")]
 mod serve_stop;
 #[cfg(feature = "ui")]

@@ -249,3 +249,36 @@ fn the_legacy_ingestion_api_and_scores_are_served_with_their_answers() {
     assert_eq!(garbage.status(), 400);
     server.stop();
 }
+
+#[test]
+fn a_generation_without_cost_is_priced_from_the_local_list() {
+    let server = Server::start(&[]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let request = serde_json::json!({"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "eee19b7ec3c1b174",
+        "name": "chat",
+        "startTimeUnixNano": now.to_string(),
+        "endTimeUnixNano": (now + 1_000_000).to_string(),
+        "attributes": [
+            {"key": "langfuse.session.id", "value": {"stringValue": "s-priced"}},
+            {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o"}},
+            {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "1000"}},
+            {"key": "gen_ai.usage.output_tokens", "value": {"intValue": "100"}}
+        ]
+    }]}]}]});
+    let answer = post(
+        &server.at("/v1/traces"),
+        "application/json",
+        serde_json::to_vec(&request).unwrap(),
+        false,
+    );
+    assert_eq!(answer.status(), 200);
+    // gpt-4o at $2.50 and $10 per million input and output tokens: 0.0025 + 0.001.
+    let tree = ok(&observe(Some(&server.db), &["session", "s-priced"]));
+    assert!(tree.contains("~$0.0035"), "{tree}");
+    server.stop();
+}
