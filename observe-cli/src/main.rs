@@ -16,6 +16,7 @@ mod push_spool;
 mod push_store;
 #[cfg(feature = "serve")]
 mod serve_command;
+mod shown_ids;
 mod sql_commands;
 mod store_file;
 mod tree_depth;
@@ -74,6 +75,12 @@ fn run(cli: Cli) -> Result<()> {
         },
     };
     let path = cli.db.clone().unwrap_or_else(default_store_path);
+    if cli.project.is_some() && !reads_one_project(&cli.command) {
+        anyhow::bail!(
+            "--project applies to sessions, session, traces, trace, report and query \
+             (`observe ui` takes `project=NAME` in its JSON endpoints' URLs)"
+        );
+    }
     match cli.command {
         Command::Query(args) if args.translate => sql_commands::print_translation(&out, &args),
         Command::Report(args) if args.show_sql => sql_commands::print_report_sql(&out, &args),
@@ -92,6 +99,19 @@ fn run(cli: Cli) -> Result<()> {
             read(&mut store, &out, command)
         }
     }
+}
+
+/// The commands `--project` limits to one project's rows.
+fn reads_one_project(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Sessions { .. }
+            | Command::Session { .. }
+            | Command::Traces { .. }
+            | Command::Trace { .. }
+            | Command::Report(_)
+            | Command::Query(_)
+    )
 }
 
 fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {

@@ -9,6 +9,7 @@ use crate::cli_args::TreeArgs;
 use crate::failures::{failure_lines, failures_json};
 use crate::generations::generation_lines;
 use crate::output::{cell, Format, Output};
+use crate::shown_ids;
 use crate::tree_depth::{cap_depth, MAX_DEPTH};
 use crate::tree_json::{ms, trace_json};
 
@@ -28,8 +29,14 @@ pub fn session(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Resul
         let traces: Vec<_> = tree
             .traces
             .iter()
-            .map(|t| trace_json(t, shown.io, &capped.markers))
+            .map(|t| {
+                let mut json = trace_json(t, shown.io, &capped.markers);
+                shown_ids::restore_trace(store, &mut json);
+                json
+            })
             .collect();
+        let mut failures = failures_json(&observations);
+        shown_ids::restore_failures(store, &mut failures);
         return out.json_value(&serde_json::json!({
             "session_id": tree.id,
             "start": tree.start().to_rfc3339(),
@@ -38,7 +45,7 @@ pub fn session(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Resul
             "cost": tree.cost(),
             "cost_computed": tree.cost_computed(),
             "traces": traces,
-            "failed_observations": failures_json(&observations),
+            "failed_observations": failures,
         }));
     }
     let mut text = tree.render(&view_options(shown));
@@ -58,8 +65,11 @@ pub fn trace(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Result<
     let scores = store.trace_scores(&full)?;
     if out.format != Format::Table {
         let mut value = trace_json(tree, shown.io, &capped.markers);
+        shown_ids::restore_trace(store, &mut value);
         value["scores"] = scores.to_json();
-        value["failed_observations"] = failures_json(&observations);
+        let mut failures = failures_json(&observations);
+        shown_ids::restore_failures(store, &mut failures);
+        value["failed_observations"] = failures;
         return out.json_value(&value);
     }
     let mut text = format!("Trace {full}\n");
@@ -98,10 +108,22 @@ fn view_options(shown: &TreeArgs) -> ViewOptions {
     ViewOptions::detailed().with_io(shown.io)
 }
 
-/// A full id, or the one trace whose id starts with `prefix`.
+/// A full id, or the one trace whose id starts with `prefix`; an id a sender chose as text
+/// (`my-trace-1`, a UUID: `observe serve` records them) is taken whole.
 fn resolve_trace_id(store: &Store, prefix: &str) -> Result<String> {
+    if !prefix.is_empty() && !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        // The range the lookup reads starts at the id itself.
+        return match store.trace_ids_with_prefix(prefix, 1)?.first() {
+            Some(id) if id == prefix => Ok(escape_control(id).into_owned()),
+            _ => bail!(
+                "no trace `{}` in {} — `observe traces` lists them",
+                escape_control(prefix),
+                store.path().display()
+            ),
+        };
+    }
     let prefix = prefix.to_ascii_lowercase();
-    if !prefix.bytes().all(|b| b.is_ascii_hexdigit()) || prefix.is_empty() {
+    if prefix.is_empty() {
         bail!(
             "`{}` is not a trace id (32 hex characters, or a unique prefix)",
             escape_control(&prefix)

@@ -113,14 +113,6 @@ impl ObservationPiece {
             ..ObservationPiece::default()
         }
     }
-
-    /// The details, or an empty set.
-    pub fn details(&self) -> &ObservationDetails {
-        static EMPTY: std::sync::OnceLock<ObservationDetails> = std::sync::OnceLock::new();
-        self.details
-            .as_deref()
-            .unwrap_or_else(|| EMPTY.get_or_init(ObservationDetails::default))
-    }
 }
 
 /// Everything given, ids in the text the store writes for the library's own records

@@ -5,10 +5,13 @@
 //!
 //! | table | one row per | columns (besides ids) |
 //! | --- | --- | --- |
-//! | `traces` | trace | `name`, `user_id`, `session_id`, `timestamp` (start), `end_time`, `latency_ms` (earliest observation start to latest end), `calculated_total_cost` (sum of its observations' total cost), `computed_cost` (the part of it computed from usage), `observation_count`, `metadata` (JSON), `tags` (JSON array), `version`, `release`, `environment`, `public`, `input`, `output`, `seq` (the row's integer key) |
-//! | `observations` | observation | `trace_id`, `parent_observation_id`, `type` (Langfuse's `SPAN`, `GENERATION`, ...), `name`, `level`, `status_message`, `start_time`, `end_time`, `latency_ms`, `completion_start_time`, `model`, `model_parameters`, `usage_details`, `cost_details` (JSON), `calculated_total_cost`, `cost_computed` (1 when the cost was computed from usage and a [price list](crate::pricing), not given), `input`, `output`, `metadata` (JSON), `prompt_name`, `prompt_version`, `version`, `trace_seq` (its trace's `seq`) |
+//! | `traces` | trace | `name`, `user_id`, `session_id`, `timestamp` (start), `end_time`, `latency_ms` (earliest observation start to latest end), `calculated_total_cost` (sum of its observations' total cost), `computed_cost` (the part of it computed from usage), `observation_count`, `metadata` (JSON), `tags` (JSON array), `version`, `release`, `environment`, `public`, `input`, `output`, `seq` (the row's integer key), `project_id` |
+//! | `observations` | observation | `trace_id`, `parent_observation_id`, `type` (Langfuse's `SPAN`, `GENERATION`, ...), `name`, `level`, `status_message`, `start_time`, `end_time`, `latency_ms`, `completion_start_time`, `model`, `model_parameters`, `usage_details`, `cost_details` (JSON), `calculated_total_cost`, `cost_computed` (1 when the cost was computed from usage and a [price list](crate::pricing), not given), `input`, `output`, `metadata` (JSON), `prompt_name`, `prompt_version`, `version`, `trace_seq` (its trace's `seq`), `project_id` |
 //! | `pushed` | trace sent by `observe push`, per destination | `destination`, `trace_id`, `pushed_at` ([`PushLedger`]) |
-//! | `scores` | score | `trace_id`, `observation_id`, `session_id`, `name`, `data_type` (`NUMERIC`, `CATEGORICAL`, `BOOLEAN`), `value`, `string_value`, `comment`, `timestamp` |
+//! | `scores` | score | `trace_id`, `observation_id`, `session_id`, `name`, `data_type` (`NUMERIC`, `CATEGORICAL`, `BOOLEAN`), `value`, `string_value`, `comment`, `timestamp`, `project_id` |
+//!
+//! `project_id` is the project `observe serve` stamped on a row (schema version 7; `NULL` for
+//! what applications record themselves); [`Store::set_project`] limits a reader to one.
 //!
 //! Timestamps are UTC ISO-8601 text with microseconds (`2025-11-27T22:21:06.094913Z`): they
 //! sort and compare as text, and SQLite's date functions read them. `start_ns` and `end_ns`
@@ -34,6 +37,35 @@
 //! from its observations as they arrive: latency and cost are kept up to date, metadata
 //! merges by key and tags are a union; the root
 //! observation, which ends last, carries the trace's final attributes.
+//!
+//! # Pieces
+//!
+//! What other senders deliver arrives in [pieces](observe_model::piece): an observation's
+//! create and its updates apart, a trace's attributes without observations, the same span
+//! twice, a child before its parent, ids as the sender's text. [`StoreExporter::write_pieces`]
+//! writes one request of them in one transaction and ends with what Langfuse shows:
+//!
+//! - one row per observation id in its trace: the fields a piece gives replace the stored
+//!   ones, the others are kept, metadata merges by key; the cost is the one given, else one
+//!   priced from the merged model and usage;
+//! - the trace's times, cost, computed cost and observation count are counted again from its
+//!   observations, so a merged observation counts once with its latest values;
+//! - trace attributes (from a trace piece or carried by an observation piece) merge as the
+//!   library's do: scalars given replace, metadata by key, tags as a union; a trace with no
+//!   observation is a row of its own, listed by the views;
+//! - a piece whose trace has no row yet makes one from what is known; one whose parent has
+//!   not arrived is stored with its parent's id, and the tree links them when reading;
+//! - the `NOT NULL` columns of a piece that lacks them (an update before its create) take
+//!   stand-ins a later piece replaces: type `SPAN`, level `DEFAULT`, name empty, and for a
+//!   time not given, empty `start_time`/`end_time` text with the other time (or the arrival
+//!   time) in `start_ns`/`end_ns`; a trace's times count given times first;
+//! - a score id seen before replaces the stored score; a score on no trace is stored with an
+//!   empty `trace_id`.
+//!
+//! Trace ids are unique across projects: a piece naming a trace another project holds is
+//! refused ([`PieceReport::refused`]), the rest of its request stored. The library's own
+//! batches merge the same way when an observation is stored already (a retried batch, a span
+//! sent twice).
 //!
 //! Applications configure it through `observe-runtime` (it is the default destination); the
 //! exporter takes batches as any [`Exporter`] does:
@@ -101,6 +133,7 @@ mod schema;
 pub mod sql;
 mod text;
 mod write;
+mod write_rules;
 
 use std::path::{Path, PathBuf};
 

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags, Row};
 
@@ -14,8 +14,8 @@ use super::text::lossy_text;
 use super::{schema, StoreError};
 use crate::sql::functions::register_functions;
 use observe_model::model::{
-    Cost, Json, Level, Metadata, Observation, ObservationDetails, ObservationType, Timestamp,
-    TraceAttributes, Usage,
+    Cost, Json, Level, Metadata, Observation, ObservationDetails, ObservationType, SpanId,
+    Timestamp, TraceAttributes, TraceId, Usage,
 };
 use observe_model::piece::{fold_span_id, fold_trace_id};
 
@@ -66,6 +66,15 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     version: i32,
+    /// The text of the ids read so far that are not hex, by the ids they fold to.
+    folded: Mutex<FoldedIds>,
+}
+
+/// Ids a sender chose as text, by the model's ids they fold to.
+#[derive(Debug, Default)]
+struct FoldedIds {
+    traces: HashMap<TraceId, String>,
+    observations: HashMap<(TraceId, SpanId), String>,
 }
 
 impl Store {
@@ -98,6 +107,7 @@ impl Store {
             conn,
             path,
             version,
+            folded: Mutex::default(),
         })
     }
 
@@ -210,6 +220,45 @@ impl Store {
             .map_err(|e| StoreError::sqlite(&self.path, e))
     }
 
+    /// How the trace `id` (as an [`Observation`] read from this store holds it) is shown:
+    /// the sender's own text when it was not hex and was folded
+    /// ([`fold_trace_id`]), else its hex.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("traces.db");
+    /// use observe_model::piece::{ObservationPiece, Piece};
+    /// let mut writer = observe_store::StoreExporter::open(&path).unwrap();
+    /// let piece = ObservationPiece::new("my-trace-1", "0f8e2c1a-5b6d-4e3f-9a8b-7c6d5e4f3a2b");
+    /// writer.write_pieces(None, &[Piece::Observation(piece)]).unwrap();
+    /// let store = observe_store::Store::open(&path).unwrap();
+    /// let o = &store.trace_observations("my-trace-1").unwrap()[0];
+    /// assert_eq!(store.trace_id_text(o.trace_id), "my-trace-1");
+    /// assert_eq!(
+    ///     store.observation_id_text(o.trace_id, o.id),
+    ///     "0f8e2c1a-5b6d-4e3f-9a8b-7c6d5e4f3a2b"
+    /// );
+    /// ```
+    pub fn trace_id_text(&self, id: TraceId) -> String {
+        let folded = self.folded.lock().unwrap_or_else(|e| e.into_inner());
+        folded
+            .traces
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    /// How the observation `id` of the trace `trace` is shown: the sender's text when it
+    /// was folded ([`fold_span_id`]), else its hex.
+    pub fn observation_id_text(&self, trace: TraceId, id: SpanId) -> String {
+        let folded = self.folded.lock().unwrap_or_else(|e| e.into_inner());
+        folded
+            .observations
+            .get(&(trace, id))
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+
     /// The connection, for the SQL of this crate: the table layout and SQLite's types stay
     /// behind the typed reads and [`sql`](crate::sql).
     pub(crate) fn connection(&self) -> &Connection {
@@ -259,8 +308,9 @@ impl Store {
         let mut rows = stmt.query([arg]).map_err(sqlite)?;
         let mut traces: HashMap<String, Arc<TraceAttributes>> = HashMap::new();
         let mut out = Vec::new();
+        let mut folded = self.folded.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(row) = rows.next().map_err(sqlite)? {
-            if let Some(o) = observation_from_row(row, &mut traces).map_err(sqlite)? {
+            if let Some(o) = observation_from_row(row, &mut traces, &mut folded).map_err(sqlite)? {
                 out.push(o);
             }
         }
@@ -274,11 +324,19 @@ impl Store {
 fn observation_from_row(
     row: &Row<'_>,
     traces: &mut HashMap<String, Arc<TraceAttributes>>,
+    folded: &mut FoldedIds,
 ) -> rusqlite::Result<Option<Observation>> {
     let text = |i| lossy_text(row, i);
-    let id = fold_span_id(&text(0)?.unwrap_or_default());
+    let id_text = text(0)?.unwrap_or_default();
+    let id = fold_span_id(&id_text);
     let trace_id = text(1)?.unwrap_or_default();
     let tid = fold_trace_id(&trace_id);
+    if id_text.parse::<SpanId>().is_err() {
+        folded.observations.insert((tid, id), id_text);
+    }
+    if trace_id.parse::<TraceId>().is_err() && !folded.traces.contains_key(&tid) {
+        folded.traces.insert(tid, trace_id.clone());
+    }
     let parent = text(2)?;
     let kind = text(3)?.unwrap_or_default();
     let level = text(5)?.unwrap_or_default();

@@ -32,11 +32,10 @@ use rustc_hash::FxBuildHasher;
 
 use super::raw;
 use super::text::{encode, hex, hex_into, nanos, text, write_metadata, TimeText, RFC3339_LEN};
-use crate::pricing::{PriceList, PricingAttributes};
+use crate::pricing::PriceList;
+use crate::write_rules::{computed_cost, is_row_failure, NEXT_SEQ};
 use observe_model::export::Batch;
-use observe_model::model::{
-    Cost, Observation, ObservationDetails, Score, SpanId, Timestamp, TraceId,
-};
+use observe_model::model::{Cost, Observation, Score, SpanId, Timestamp, TraceId};
 
 /// Values bound per observation row.
 const OBSERVATION_PARAMS: usize = 25;
@@ -118,16 +117,6 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (?8 - ?7) / 1e6, ?9, ?10, ?11, ?12, ?13,
 }
 
 const FIND_TRACE: &str = "SELECT seq FROM traces WHERE id = ?1";
-
-/// A trace's `seq` and the project it belongs to.
-pub(crate) const FIND_TRACE_PROJECT: &str = "SELECT seq, project_id FROM traces WHERE id = ?1";
-
-/// The `seq` for the batch's first new trace: above every trace's, and above every
-/// observation's `trace_seq` (left behind if someone deleted its trace), so that a new
-/// trace never takes over old observations.
-pub(crate) const NEXT_SEQ: &str = "SELECT MAX(
-    COALESCE((SELECT MAX(seq) FROM traces), 0),
-    COALESCE((SELECT MAX(trace_seq) FROM observations), 0)) + 1";
 
 /// The trace's scalar columns. Observations carry snapshots of the trace's attributes
 /// that only grow, and the root, which ends last, carries the final ones; so the incoming
@@ -390,20 +379,6 @@ impl Plan {
     }
 }
 
-/// The cost of an observation with details `d` from its usage and `prices`, when it has
-/// usage and a model and no cost was given (a given cost always wins, as on Langfuse's
-/// server).
-pub(crate) fn computed_cost(d: &ObservationDetails, prices: &PriceList) -> Option<Cost> {
-    if d.cost.is_some() {
-        return None;
-    }
-    let cost = prices.cost_with(d.model.as_deref()?, d.usage.as_ref()?, || {
-        PricingAttributes::from_details(d)
-    })?;
-    // A price list from a file may hold anything: a cost that is not a number is none.
-    cost.total().is_finite().then_some(cost)
-}
-
 /// Registers the merge functions the trace upsert uses.
 fn register_functions(conn: &Connection) -> rusqlite::Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC;
@@ -477,17 +452,6 @@ impl Refused {
     }
 }
 
-/// True for the failure of one row (a broken constraint, a value too big for SQLite): that
-/// row is refused and the batch goes on. Anything else (I/O, a full disk, a lock held too
-/// long) fails the whole batch.
-pub(crate) fn is_row_failure(e: &rusqlite::Error) -> bool {
-    use rusqlite::ErrorCode;
-    matches!(
-        e.sqlite_error_code(),
-        Some(ErrorCode::ConstraintViolation | ErrorCode::TooBig | ErrorCode::TypeMismatch)
-    )
-}
-
 /// `Ok(Some(n))` for `n` rows stored, `Ok(None)` for a row refused (added to `refused`), the
 /// error for any other failure.
 fn row_result(
@@ -557,6 +521,8 @@ impl Writer {
         prices: std::sync::Arc<PriceList>,
     ) -> rusqlite::Result<Self> {
         register_functions(&conn)?;
+        // Room for the statements of pieces (`pieces/`) beside the batch path's own.
+        conn.set_prepared_statement_cache_capacity(32);
         let merge_trace = insert_trace_sql(&upsert_trace_sql());
         let observations = |rows, conflict| insert_observations_sql(rows, conflict);
         // SAFETY: the statements live in the returned `Writer`, whose `Drop` finalizes them

@@ -266,10 +266,18 @@ impl Api {
         }))
     }
 
-    /// The trace row with `id` (or the one trace whose id starts with it).
+    /// The trace row with `id` (or the one trace whose id starts with it); an id a sender
+    /// chose as text (`my-trace-1`, a UUID) is taken whole.
     fn trace_row(&self, id: &str) -> Result<Value, ApiError> {
+        if !id.is_empty() && !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+            // The rows found start at the id itself.
+            return match self.store.trace_rows_with_prefix(id)?.into_iter().next() {
+                Some(row) if row["id"] == id => Ok(row),
+                _ => Err(ApiError::NotFound(format!("no trace `{id}` in the store"))),
+            };
+        }
         let prefix = id.to_ascii_lowercase();
-        if prefix.is_empty() || !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if prefix.is_empty() {
             return Err(ApiError::BadRequest(format!(
                 "`{id}` is not a trace id (32 hex characters, or a unique prefix)"
             )));

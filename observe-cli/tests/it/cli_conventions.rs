@@ -437,7 +437,7 @@ fn an_older_store_is_read_after_observe_migrate() {
     assert_eq!(std::fs::read(&path).unwrap(), before, "a reader changed it");
 
     let said = ok(&observe(&path, &["migrate"]));
-    assert!(said.ends_with("migrated to schema version 6\n"), "{said}");
+    assert!(said.ends_with("migrated to schema version 7\n"), "{said}");
     let json = ok(&observe(
         &path,
         &[
@@ -449,7 +449,7 @@ fn an_older_store_is_read_after_observe_migrate() {
     assert_eq!(json, "{\"type\":\"GENERATION\"}\n{\"type\":\"SPAN\"}\n");
     let again = ok(&observe(&path, &["migrate"]));
     assert!(
-        again.ends_with("is already at schema version 6\n"),
+        again.ends_with("is already at schema version 7\n"),
         "{again}"
     );
 
@@ -460,7 +460,7 @@ fn an_older_store_is_read_after_observe_migrate() {
         .unwrap();
     let err = failed(&observe(&path, &["traces"]));
     assert!(
-        err.contains("newer than this observe knows (6): upgrade observe"),
+        err.contains("newer than this observe knows (7): upgrade observe"),
         "{err}"
     );
 }

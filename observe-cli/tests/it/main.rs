@@ -14,6 +14,7 @@ mod cli_failures;
 mod cli_generations;
 mod cli_hostile;
 mod cli_prices;
+mod cli_projects;
 #[cfg(feature = "push")]
 mod cli_push;
 #[cfg(feature = "push")]

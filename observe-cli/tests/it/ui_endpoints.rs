@@ -122,7 +122,10 @@ fn endpoints_answer_filter_and_page() {
     assert_eq!(o["output"], XSS_INPUT);
     assert_eq!(o["status_message"], XSS_INPUT);
     assert_eq!(o["scores"][0]["name"], XSS_NAME);
+    // An id that is not hex is a sender's own text id (`observe serve`), looked up whole.
     let (status, _) = get(&format!("{api}/trace/not-hex"));
+    assert_eq!(status, 404);
+    let (status, _) = get(&format!("{api}/trace/"));
     assert_eq!(status, 400);
 
     // Users.

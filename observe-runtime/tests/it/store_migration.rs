@@ -74,7 +74,7 @@ fn a_version_1_file_is_migrated_and_keeps_its_data() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 6);
+    assert_eq!(SCHEMA_VERSION, 7);
     // Old data kept; the new columns filled in from it.
     let row: (String, String, f64, f64, i64, String) = conn
         .query_row(
@@ -312,6 +312,7 @@ fn a_version_2_file_is_migrated_and_keeps_its_data() {
         [
             "observations_trace",
             "traces_id",
+            "traces_project",
             "traces_session",
             "traces_timestamp",
             "traces_user"
@@ -319,8 +320,9 @@ fn a_version_2_file_is_migrated_and_keeps_its_data() {
         .map(|n| format!("Text(\"{n}\")"))
     );
 
-    // Writing into the migrated file: an old observation sent again is not stored or counted
-    // twice; a new one of the same trace is merged into its row.
+    // Writing into the migrated file: an old observation sent again merges into its row (the
+    // fields it gives replace the stored ones, the cost it lacks is kept) and is not counted
+    // twice; a new one of the same trace is merged into its trace's row.
     let mut batch = Batch::default();
     batch
         .observations
@@ -351,7 +353,7 @@ fn a_version_2_file_is_migrated_and_keeps_its_data() {
         "Session: s2 (4.0s, $0.25)\n\
          ├── workflow_b (100ms, $0.00)\n\
          └── workflow_a (3.0s, $0.25)\n\
-         \x20   ├── llm [generation] (1.3s, $0.25, ttft 200ms) WARNING: slow\n\
+         \x20   ├── late_step (1.0s, $0.25, ttft 300ms)\n\
          \x20   └── late_step (1.0s, $0.00)\n"
     );
 }

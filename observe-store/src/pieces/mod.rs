@@ -5,7 +5,8 @@ mod observation;
 mod score;
 mod trace;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use rusqlite::Connection;
 
@@ -171,15 +172,15 @@ fn apply(
     let mut state = Touched::default();
     for (index, piece) in pieces.iter().enumerate() {
         // A refused piece leaves nothing half-written behind it.
-        conn.execute_batch("SAVEPOINT piece")?;
+        run(conn, "SAVEPOINT piece")?;
         let outcome = match apply_one(conn, prices, project, piece, arrival, &mut state) {
             Ok(outcome) => outcome,
-            Err(e) if crate::write::is_row_failure(&e) => Err(Refusal::Sqlite(e)),
+            Err(e) if crate::write_rules::is_row_failure(&e) => Err(Refusal::Sqlite(e)),
             Err(e) => return Err(e),
         };
         match outcome {
             Ok(stored) => {
-                conn.execute_batch("RELEASE piece")?;
+                run(conn, "RELEASE piece")?;
                 *match stored {
                     Stored::ObservationCreated => &mut report.observations_created,
                     Stored::ObservationMerged => &mut report.observations_merged,
@@ -189,8 +190,12 @@ fn apply(
                 } += 1;
             }
             Err(refusal) => {
-                conn.execute_batch("ROLLBACK TO piece; RELEASE piece")?;
-                tracing::warn!(index, reason = %refusal, "observe store: piece refused");
+                run(conn, "ROLLBACK TO piece")?;
+                run(conn, "RELEASE piece")?;
+                // A trace row this piece made is undone with it: look traces up again.
+                state.seq_of.clear();
+                state.last_merged.clear();
+                state.made.clear();
                 report.refused.push(RefusedPiece {
                     index,
                     reason: refusal.to_string(),
@@ -201,7 +206,19 @@ fn apply(
     for &seq in &state.order {
         trace::refresh(conn, seq)?;
     }
+    if let Some(first) = report.refused.first() {
+        tracing::warn!(
+            refused = report.refused.len(),
+            first = %first.reason,
+            "observe store: pieces refused, the rest of the request stored"
+        );
+    }
     Ok(report)
+}
+
+/// Runs one statement without parameters, prepared once per connection.
+fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached(sql)?.execute([]).map(drop)
 }
 
 /// The traces a request touched, by id, in the order it first named them.
@@ -209,6 +226,13 @@ fn apply(
 struct Touched {
     seq_of: HashMap<Box<str>, i64>,
     order: Vec<i64>,
+    /// The trace attributes last merged into each trace, by address: the spans of one
+    /// request often share one set, and merging it again right after itself changes
+    /// nothing.
+    last_merged: HashMap<i64, usize>,
+    /// Traces this request made, with the observation ids it wrote into them: any other id
+    /// of such a trace cannot be stored yet, so it is not looked up.
+    made: HashMap<i64, HashSet<Box<str>>>,
 }
 
 impl Touched {
@@ -228,6 +252,9 @@ impl Touched {
             trace::Found::Trace { seq, created } => {
                 self.seq_of.insert(id.into(), seq);
                 self.order.push(seq);
+                if created {
+                    self.made.insert(seq, HashSet::new());
+                }
                 Ok(Ok((seq, created)))
             }
             trace::Found::OtherProject(owner) => Ok(Err(Refusal::OtherProject(owner))),
@@ -255,11 +282,21 @@ fn apply_one(
                 Ok(found) => found,
                 Err(refusal) => return Ok(Err(refusal)),
             };
-            let stored = observation::load(conn, &o.trace_id, seq, &o.id)?;
+            let fresh = touched
+                .made
+                .get_mut(&seq)
+                .is_some_and(|written| written.insert(o.id.clone()));
+            let stored = match fresh {
+                true => None,
+                false => observation::load(conn, &o.trace_id, seq, &o.id)?,
+            };
             let created = stored.is_none();
             let merged = observation::merge(stored, o);
             observation::write(conn, seq, &merged, prices, project, arrival)?;
-            trace::merge_attributes(conn, seq, &o.trace, arrival)?;
+            let attributes = Arc::as_ptr(&o.trace) as usize;
+            if touched.last_merged.insert(seq, attributes) != Some(attributes) {
+                trace::merge_attributes(conn, seq, &o.trace, arrival)?;
+            }
             Ok(Ok(if created {
                 Stored::ObservationCreated
             } else {
@@ -277,6 +314,7 @@ fn apply_one(
             if let (Some(start), false) = (t.timestamp, created) {
                 trace::set_start(conn, seq, start)?;
             }
+            touched.last_merged.remove(&seq);
             trace::merge_attributes(conn, seq, &t.attributes, arrival)?;
             Ok(Ok(if created {
                 Stored::TraceCreated

@@ -6,7 +6,9 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::pricing::PriceList;
 use crate::text::{encode, nanos, write_metadata};
-use observe_model::model::{Cost, Json, Level, ObservationType, Timestamp, Usage};
+use observe_model::model::{
+    Cost, Json, Level, ObservationDetails, ObservationType, Timestamp, Usage,
+};
 use observe_model::piece::ObservationPiece;
 
 const SELECT_STORED: &str = "SELECT parent_observation_id, type, name, level, status_message,
@@ -150,8 +152,9 @@ pub(crate) fn write(
     project: Option<&str>,
     arrival: Timestamp,
 ) -> rusqlite::Result<()> {
-    let d = o.details();
-    let computed = crate::write::computed_cost(d, prices);
+    let none = ObservationDetails::default();
+    let d = o.details.as_deref().unwrap_or(&none);
+    let computed = crate::write_rules::computed_cost(d, prices);
     let cost = d.cost.as_ref().or(computed.as_ref());
     let total = cost.map_or(0.0, Cost::total);
     let total = if total.is_finite() { total } else { 0.0 };
@@ -241,7 +244,7 @@ mod tests {
         d.usage = Some(Usage::new(3, 4));
         d.metadata.insert("b".into(), Json::from_value(&5));
         let merged = merge(Some(first), &second);
-        let d = merged.details();
+        let d = merged.details.as_deref().unwrap();
         assert_eq!(d.model.as_deref(), Some("gpt-4o"));
         assert_eq!(d.usage, Some(Usage::new(3, 4)));
         assert_eq!(d.metadata["a"].as_str(), "1");

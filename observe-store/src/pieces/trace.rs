@@ -4,7 +4,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::text::{encode, nanos, write_metadata};
-use crate::write::{FIND_TRACE_PROJECT, NEXT_SEQ};
+use crate::write_rules::{FIND_TRACE_PROJECT, NEXT_SEQ};
 use observe_model::model::{Json, Timestamp, TraceAttributes};
 
 /// A trace row as the pieces find it.
