@@ -627,3 +627,84 @@ fn score_bodies_decode_as_the_scores_endpoint_takes_them() {
     };
     assert_eq!(ok.body, json!({"id": &*s.id}).to_string());
 }
+
+#[test]
+fn a_lone_surrogate_or_a_bad_byte_does_not_cost_the_batch() {
+    // What Python's json.dumps writes for a string holding a lone surrogate, and a byte
+    // that is not UTF-8: Langfuse reads both, so the batch is kept, with U+FFFD for each.
+    let mut body = br#"{"batch": [
+      {"id": "e1", "type": "span-create", "timestamp": "2026-12-07T17:00:00Z",
+       "body": {"id": "s1", "traceId": "t", "input": "half \ud83d of an emoji"}},
+      {"id": "e2", "type": "span-create", "timestamp": "2026-12-07T17:00:00Z",
+       "body": {"id": "s2", "traceId": "t", "name": "caf_"}}
+    ]}"#
+    .to_vec();
+    let at = body.windows(4).position(|w| w == b"caf_").unwrap() + 3;
+    body[at] = 0xE9; // Latin-1 `é`
+    let outcome = decode_ingestion(&body).unwrap();
+    assert_eq!(outcome.errors, []);
+    assert_eq!(outcome.successes.len(), 2);
+    let [s1] = observations(&outcome.pieces, "s1")[..] else {
+        panic!()
+    };
+    assert_eq!(
+        s1.details().input.as_ref().unwrap().to_value(),
+        json!("half \u{fffd} of an emoji")
+    );
+    let [s2] = observations(&outcome.pieces, "s2")[..] else {
+        panic!()
+    };
+    assert_eq!(s2.name.as_deref(), Some("caf\u{fffd}"));
+}
+
+#[test]
+fn mangled_bodies_are_answered_never_panicked_on() {
+    // The captured batch with bytes flipped, cut short, or fields swapped for odd values:
+    // every body gets an answer (207 or 400), whatever it holds.
+    let body = fixture("lowlevel-client.json");
+    let odd = [
+        "null",
+        "-1",
+        "1e308",
+        "\"\"",
+        "[]",
+        "{}",
+        "true",
+        "\"\\ud800\"",
+        "18446744073709551616",
+    ];
+    let mut rng = fastrand::Rng::with_seed(7);
+    let mut answered_207 = 0;
+    for round in 0..1_500 {
+        let mut mangled = body.clone();
+        match round % 3 {
+            0 => {
+                for _ in 0..rng.usize(1..8) {
+                    let at = rng.usize(..mangled.len());
+                    mangled[at] = rng.u8(..);
+                }
+            }
+            1 => mangled.truncate(rng.usize(..body.len())),
+            _ => {
+                // Replace one value after a `": ` with an odd one.
+                let text = String::from_utf8(body.clone()).unwrap();
+                let colons: Vec<usize> = text.match_indices("\": ").map(|(i, _)| i + 3).collect();
+                let at = colons[rng.usize(..colons.len())];
+                let end = text[at..]
+                    .find([',', '}', ']'])
+                    .map_or(text.len(), |e| at + e);
+                let value = odd[rng.usize(..odd.len())];
+                mangled = format!("{}{value}{}", &text[..at], &text[end..]).into_bytes();
+            }
+        }
+        let answer = ingestion_route(&mangled);
+        assert!(matches!(answer.status, 207 | 400), "{}", answer.status);
+        assert!(serde_json::from_str::<Value>(&answer.body).is_ok());
+        if answer.status == 207 {
+            answered_207 += 1;
+        }
+        let _ = scores_route(&mangled);
+    }
+    // Most swaps and some flips leave a batch, whose bad events are refused alone.
+    assert!(answered_207 > 250, "{answered_207}");
+}

@@ -352,6 +352,7 @@ fn decode(endpoint: Endpoint, body: &[u8], counts: &Counts) -> Result<Accepted, 
         Endpoint::Ingestion => ingestion_route(body),
         Endpoint::Scores => scores_route(body),
     };
+    Counts::add(&counts.spans_invalid, route_answer.refused);
     Ok(Accepted {
         reply: Reply {
             status: route_answer.status,

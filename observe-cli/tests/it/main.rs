@@ -25,6 +25,8 @@ mod serve_guards;
 #[cfg(feature = "serve")]
 mod serve_ingest;
 #[cfg(feature = "serve")]
+mod serve_legacy;
+#[cfg(feature = "serve")]
 mod serve_stop;
 #[cfg(feature = "ui")]
 mod ui_browser;

@@ -12,6 +12,7 @@ use thiserror::Error;
 use super::fields::Fields;
 use super::issues::{invalid_type, issues_text, Issue};
 use super::observation::{observation, Body, Event};
+use super::repair::parse_lenient;
 use super::score::score;
 use super::trace::trace;
 
@@ -19,7 +20,8 @@ use super::trace::trace;
 /// ...}`. Every event is checked alone, as Langfuse's server checks it: a malformed event
 /// (no id, a field of the wrong type, an unknown event type) is refused alone and the rest
 /// become [`Piece`]s. Only a body that is not JSON, or has no `batch` list, is refused as a
-/// whole.
+/// whole (bytes that are not UTF-8 and unpaired surrogate escapes are read as U+FFFD, as
+/// Langfuse's server reads them, rather than refusing the batch).
 ///
 /// ```
 /// use observe_ingest::ingestion::decode_ingestion;
@@ -39,7 +41,7 @@ use super::trace::trace;
 /// assert!(matches!(&outcome.pieces[..], [Piece::Trace(_), Piece::Observation(_)]));
 /// ```
 pub fn decode_ingestion(body: &[u8]) -> Result<IngestionOutcome, BatchError> {
-    let request: Value = serde_json::from_slice(body)?;
+    let request = parse_lenient(body)?;
     let batch = match request.get("batch") {
         Some(Value::Array(batch)) => batch,
         other => {

@@ -29,6 +29,7 @@ mod batch;
 mod fields;
 mod issues;
 mod observation;
+mod repair;
 mod routes;
 mod score;
 mod time;

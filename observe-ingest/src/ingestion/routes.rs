@@ -16,6 +16,9 @@ pub struct RouteAnswer {
     pub body: String,
     /// The records to store; empty when the request was refused.
     pub pieces: Vec<Piece>,
+    /// How many events a 207 answer refuses (its `errors`), for the server's counts; 0 for
+    /// an answer that refuses the whole request, which counts as one refused request.
+    pub refused: usize,
 }
 
 /// `POST /api/public/ingestion`: 207 with per-event successes and errors (the accepted
@@ -28,7 +31,7 @@ pub struct RouteAnswer {
 ///     "timestamp": "2026-12-07T17:00:00Z", "body": {"id": "t1", "sessionId": "s"}}]}"#);
 /// assert_eq!(answer.status, 207);
 /// assert_eq!(answer.body, r#"{"errors":[],"successes":[{"id":"e1","status":201}]}"#);
-/// assert_eq!(answer.pieces.len(), 1);
+/// assert_eq!((answer.pieces.len(), answer.refused), (1, 0));
 /// assert_eq!(ingestion_route(b"not json").status, 400);
 /// ```
 pub fn ingestion_route(body: &[u8]) -> RouteAnswer {
@@ -36,6 +39,7 @@ pub fn ingestion_route(body: &[u8]) -> RouteAnswer {
         Ok(outcome) => RouteAnswer {
             status: IngestionOutcome::STATUS,
             body: outcome.response_body(),
+            refused: outcome.errors.len(),
             pieces: outcome.pieces,
         },
         Err(refused) => refused_batch(&refused),
@@ -47,6 +51,7 @@ fn refused_batch(refused: &BatchError) -> RouteAnswer {
         status: BatchError::STATUS,
         body: refused.response_body(),
         pieces: Vec::new(),
+        refused: 0,
     }
 }
 
@@ -69,11 +74,13 @@ pub fn scores_route(body: &[u8]) -> RouteAnswer {
             status: 200,
             body: score_response_body(&score),
             pieces: vec![Piece::Score(score)],
+            refused: 0,
         },
         Err(refused) => RouteAnswer {
             status: 400,
             body: refused.response_body(),
             pieces: Vec::new(),
+            refused: 0,
         },
     }
 }

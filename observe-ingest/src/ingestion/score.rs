@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use super::fields::Fields;
 use super::issues::{invalid_type, issues_text, Issue};
+use super::repair::parse_lenient;
 
 /// Longest value of a `TEXT` score.
 const MAX_TEXT_SCORE_CHARS: usize = 500;
@@ -63,7 +64,7 @@ impl ScoreError {
 /// assert_eq!(score_response_body(&score), format!(r#"{{"id":"{}"}}"#, score.id));
 /// ```
 pub fn decode_score(body: &[u8]) -> Result<ScorePiece, ScoreError> {
-    let value: Value = serde_json::from_slice(body)?;
+    let value = parse_lenient(body)?;
     let Value::Object(map) = value else {
         return Err(ScoreError::Invalid(vec![invalid_type(
             Vec::new(),

@@ -25,14 +25,22 @@ pub(crate) fn parse_iso(text: &str) -> Option<Timestamp> {
     let (clock, zone) = rest.split_at(zone_at);
     let offset_minutes = zone_offset(zone)?;
     let (hh, mm, ss, fraction) = clock_parts(clock)?;
-    let canonical = format!("{date}T{hh:02}:{mm:02}:{ss:02}.{fraction}Z");
-    let local = Timestamp::parse_rfc3339(&canonical)?.as_nanos() as i128;
+    // The model's reader takes `YYYY-MM-DDTHH:MM:SS.fffffffffZ`: written on the stack, as
+    // every event carries a few of these.
+    let mut canonical = *b"0000-00-00T00:00:00.000000000Z";
+    canonical[..10].copy_from_slice(date.as_bytes());
+    for (at, value) in [(11, hh), (14, mm), (17, ss)] {
+        canonical[at] = b'0' + (value / 10) as u8;
+        canonical[at + 1] = b'0' + (value % 10) as u8;
+    }
+    canonical[20..29].copy_from_slice(&fraction);
+    let local = Timestamp::parse_rfc3339(std::str::from_utf8(&canonical).ok()?)?.as_nanos() as i128;
     let utc = local - i128::from(offset_minutes) * 60_000_000_000;
     u64::try_from(utc).ok().map(Timestamp)
 }
 
 /// `HH:MM[:SS[.fraction]]` as hours, minutes, seconds and nine fraction digits.
-fn clock_parts(clock: &str) -> Option<(u32, u32, u32, String)> {
+fn clock_parts(clock: &str) -> Option<(u32, u32, u32, [u8; 9])> {
     let (hm, seconds) = match clock.len() {
         5 => (clock, None),
         n if n >= 8 => (clock.get(..5)?, Some(clock.get(5..)?.strip_prefix(':')?)),
@@ -46,7 +54,7 @@ fn clock_parts(clock: &str) -> Option<(u32, u32, u32, String)> {
         return None;
     }
     let (ss, fraction) = match seconds {
-        None => (0, String::new()),
+        None => (0, ""),
         Some(s) => {
             let ss = digits(s.get(..2)?)?;
             let fraction = match s.get(2..)? {
@@ -59,17 +67,16 @@ fn clock_parts(clock: &str) -> Option<(u32, u32, u32, String)> {
                     f
                 }
             };
-            (ss, fraction.to_owned())
+            (ss, fraction)
         }
     };
     if ss > 59 {
         return None;
     }
     // Nanoseconds are the clock's resolution: further digits are cut, not rounded.
-    let mut nine: String = fraction.chars().take(9).collect();
-    while nine.len() < 9 {
-        nine.push('0');
-    }
+    let mut nine = *b"000000000";
+    let kept = fraction.len().min(9);
+    nine[..kept].copy_from_slice(&fraction.as_bytes()[..kept]);
     Some((hh, mm, ss, nine))
 }
 
@@ -86,7 +93,8 @@ fn zone_offset(zone: &str) -> Option<i32> {
     let body = &zone[1..];
     let (hh, mm) = match body.len() {
         2 => (body, "00"),
-        4 => (&body[..2], &body[2..]),
+        // `get`: the text may hold characters of more than one byte anywhere.
+        4 => (body.get(..2)?, body.get(2..)?),
         5 if body.as_bytes()[2] == b':' => (&body[..2], &body[3..]),
         _ => return None,
     };
@@ -150,6 +158,34 @@ mod tests {
             parse_iso("2026-12-07T12:00:00.1234567891234Z"),
             Some(Timestamp(NOON_UTC + 123_456_789))
         );
+    }
+
+    #[test]
+    fn no_text_makes_it_panic() {
+        // Near misses of the form, with characters of one to four bytes in every place.
+        let pieces = [
+            "2026-12-07T12:00",
+            ":00",
+            ".5",
+            "Z",
+            "+",
+            "-",
+            "0",
+            "é",
+            "€",
+            "😀",
+            ":",
+            "T",
+        ];
+        let mut rng = fastrand::Rng::with_seed(18);
+        for _ in 0..20_000 {
+            let mut text = String::new();
+            for _ in 0..rng.usize(1..6) {
+                text.push_str(pieces[rng.usize(..pieces.len())]);
+            }
+            let _ = parse_iso(&text);
+        }
+        assert_eq!(parse_iso("2026-12-07T12:00+0é0"), None);
     }
 
     #[test]

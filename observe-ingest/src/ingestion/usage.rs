@@ -204,7 +204,7 @@ fn openai_usage(map: &Map<String, Value>, names: [&str; 3]) -> Option<BTreeMap<S
     if !map.keys().all(|k| allowed(k)) {
         return None;
     }
-    let count = |v: Option<&Value>| v.and_then(Value::as_u64).map(|c| c as i64);
+    let count = |v: Option<&Value>| v.and_then(Value::as_i64).filter(|c| *c >= 0);
     let mut input = count(map.get(input_key))?;
     let mut output = count(map.get(output_key))?;
     let total = count(map.get(total_key))?;
@@ -222,7 +222,7 @@ fn openai_usage(map: &Map<String, Value>, names: [&str; 3]) -> Option<BTreeMap<S
                     }
                     let c = count(Some(value))?;
                     counts.insert(format!("{prefix}_{name}"), c);
-                    *base = (*base - c).max(0);
+                    *base = base.saturating_sub(c).max(0);
                 }
             }
             Some(_) => return None,
