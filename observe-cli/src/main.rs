@@ -14,9 +14,9 @@ mod push_destination;
 mod push_spool;
 #[cfg(feature = "push")]
 mod push_store;
-mod shown_ids;
 #[cfg(feature = "serve")]
 mod serve_command;
+mod shown_ids;
 mod sql_commands;
 mod store_file;
 mod tree_depth;
