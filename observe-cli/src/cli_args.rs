@@ -227,7 +227,7 @@ pub struct QueryArgs {
 #[derive(Clone, Copy, Debug)]
 pub struct Timeout(pub Option<Duration>);
 
-fn parse_timeout(text: &str) -> Result<Timeout, String> {
+pub(crate) fn parse_timeout(text: &str) -> Result<Timeout, String> {
     let t = text.trim();
     let split = t
         .find(|c: char| !c.is_ascii_digit() && c != '.')

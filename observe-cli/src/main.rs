@@ -14,6 +14,8 @@ mod push_destination;
 mod push_spool;
 #[cfg(feature = "push")]
 mod push_store;
+#[cfg(feature = "push")]
+mod serve_forward;
 mod sql_commands;
 mod store_file;
 mod tree_depth;
