@@ -46,8 +46,16 @@ fn ingest(c: &mut Criterion) {
     group.throughput(Throughput::Elements(SPANS_PER_REQUEST as u64));
     group.sample_size(20);
     let cases = [
-        ("otlp_protobuf", Encoding::Protobuf, bodies(ingest_traffic::otlp_protobuf, 1)),
-        ("otlp_json", Encoding::Json, bodies(ingest_traffic::otlp_json, 2)),
+        (
+            "otlp_protobuf",
+            Encoding::Protobuf,
+            bodies(ingest_traffic::otlp_protobuf, 1),
+        ),
+        (
+            "otlp_json",
+            Encoding::Json,
+            bodies(ingest_traffic::otlp_json, 2),
+        ),
     ];
     for (name, encoding, bodies) in &cases {
         group.bench_function(format!("decode/{name}"), |b| {

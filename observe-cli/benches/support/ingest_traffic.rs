@@ -64,7 +64,10 @@ impl Traffic {
         self.trace = TraceId(u128::from(self.id()) << 64 | u128::from(self.id()));
         self.root = SpanId(self.id());
         let mut metadata = Metadata::new();
-        metadata.insert("run".into(), Json::string(&format!("run-{}-{n}", self.seed)));
+        metadata.insert(
+            "run".into(),
+            Json::string(&format!("run-{}-{n}", self.seed)),
+        );
         metadata.insert("documents".into(), Json::from_value(&(n % 40)));
         self.attributes = Arc::new(TraceAttributes {
             name: Some("research_agent".into()),

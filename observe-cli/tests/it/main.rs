@@ -17,6 +17,8 @@ mod cli_push;
 #[cfg(feature = "push")]
 mod cli_push_spool;
 mod cli_seed_queries;
+#[cfg(feature = "push")]
+mod loopback_upstream;
 #[cfg(feature = "ui")]
 mod ui_browser;
 #[cfg(feature = "ui")]
