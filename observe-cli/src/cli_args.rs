@@ -7,6 +7,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use observe_model::model::Level;
 
+#[cfg(feature = "serve")]
+use crate::serve_command::ServeArgs;
 #[cfg(feature = "ui")]
 use crate::ui_command::UiArgs;
 
@@ -75,6 +77,10 @@ pub enum Command {
     /// Serve a local web view of sessions and traces (read-only) and print its URL
     #[cfg(feature = "ui")]
     Ui(UiArgs),
+    /// A local Langfuse: take traces from Langfuse and OpenTelemetry SDKs (OTLP/HTTP) into
+    /// the store, and serve the web view on the same port, until SIGTERM or Ctrl-C
+    #[cfg(feature = "serve")]
+    Serve(ServeArgs),
     /// Send traces from the store to Langfuse or an OTLP collector, each once per
     /// destination (exit 0 all sent, 3 some refused, 4 destination unavailable); with
     /// --spool, what applications left in their spool

@@ -1,5 +1,6 @@
 //! The library half of the `observe` command: the built-in reports ([`reports`]) and, with
-//! the `ui` feature (on by default), the local web view (`ui`). The binary (`src/main.rs`)
+//! the `ui` feature (on by default), the local web view (`ui`), and with `serve` (on by
+//! default) the local Langfuse-compatible server (`serve`). The binary (`src/main.rs`)
 //! adds the command line and the tables. The SQL they run lives in `observe-store`: its
 //! typed reads (`observe_store::queries`) and its PostgreSQL dialect (`observe_store::sql`).
 //!
@@ -13,5 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod reports;
+#[cfg(feature = "serve")]
+pub mod serve;
 #[cfg(feature = "ui")]
 pub mod ui;

@@ -14,6 +14,8 @@ mod push_destination;
 mod push_spool;
 #[cfg(feature = "push")]
 mod push_store;
+#[cfg(feature = "serve")]
+mod serve_command;
 #[cfg(feature = "push")]
 mod serve_forward;
 mod sql_commands;
@@ -84,6 +86,8 @@ fn run(cli: Cli) -> Result<()> {
             None => push_store::run(&path, &out, &args),
         },
         Command::Prices(args) => prices::run(&out, &path, &args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => serve_command::run(path, &args),
         command => {
             let mut store = store_file::open(&path)?;
             read(&mut store, &out, command)
@@ -104,6 +108,8 @@ fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
         }
         #[cfg(feature = "push")]
         Command::Push(_) => unreachable!("handled before the store is opened for reading"),
+        #[cfg(feature = "serve")]
+        Command::Serve(_) => unreachable!("handled before the store is opened for reading"),
         #[cfg(feature = "ui")]
         Command::Ui(args) => {
             let path = store.path().to_owned();

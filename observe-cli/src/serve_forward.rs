@@ -160,23 +160,15 @@ impl Forwarder {
         }
     }
 
-    /// Each upstream's counts now (the records still queued are not in them yet).
-    pub fn counts(&self) -> Vec<(String, LaneCounts)> {
-        self.lanes
-            .iter()
-            .map(|l| (l.description().to_owned(), l.counts()))
-            .collect()
-    }
-
     /// Sends what is queued until `deadline`, then spools (or drops, counted) what is left,
-    /// and reports.
-    pub fn shutdown(self, deadline: Instant) -> ForwardReport {
+    /// and reports. Batches handed over afterwards are spooled or dropped, counted.
+    pub fn shutdown(&self, deadline: Instant) -> ForwardReport {
         for lane in &self.lanes {
             lane.close(deadline);
         }
         let lanes = self
             .lanes
-            .into_iter()
+            .iter()
             .map(|lane| {
                 let (description, spool, counts) = lane.finish(deadline);
                 LaneReport {
@@ -188,6 +180,29 @@ impl Forwarder {
             .collect();
         ForwardReport { lanes }
     }
+}
+
+#[cfg(feature = "serve")]
+impl observe_cli::serve::Forward for Forwarder {
+    fn forward(&self, batch: &Arc<Batch>, bytes: usize) {
+        Forwarder::forward(self, batch, bytes);
+    }
+}
+
+/// Starts the upstreams `args` name and hands them every batch `server` commits; `None`
+/// without `--forward-to`.
+#[cfg(feature = "serve")]
+pub fn attach(
+    server: &mut observe_cli::serve::ServeServer,
+    args: &ForwardArgs,
+    store: &Path,
+) -> Result<Option<Arc<Forwarder>>> {
+    let Some(forwarder) = Forwarder::start(args, store, &push_destination::process_env)? else {
+        return Ok(None);
+    };
+    let forwarder = Arc::new(forwarder);
+    server.forward_to(Arc::clone(&forwarder) as Arc<dyn observe_cli::serve::Forward>);
+    Ok(Some(forwarder))
 }
 
 impl std::fmt::Display for ForwardReport {

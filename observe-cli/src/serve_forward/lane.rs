@@ -93,7 +93,7 @@ struct Shared {
 /// One upstream with its own queue and thread.
 pub(super) struct Lane {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -145,7 +145,10 @@ impl Lane {
             // Nothing will send: everything handed to this lane is spooled or dropped.
             lock(&shared.queue).closing = true;
         }
-        Lane { shared, thread }
+        Lane {
+            shared,
+            thread: Mutex::new(thread),
+        }
     }
 
     pub(super) fn description(&self) -> &str {
@@ -206,8 +209,9 @@ impl Lane {
 
     /// Waits for the thread (until a moment past `deadline`), spools or drops what is still
     /// queued, and returns the description, the spool directory and the final counts.
-    pub(super) fn finish(mut self, deadline: Instant) -> (String, Option<PathBuf>, LaneCounts) {
-        if let Some(thread) = self.thread.take() {
+    pub(super) fn finish(&self, deadline: Instant) -> (String, Option<PathBuf>, LaneCounts) {
+        let thread = lock(&self.thread).take();
+        if let Some(thread) = thread {
             let until = deadline + JOIN_GRACE;
             while !thread.is_finished() && Instant::now() < until {
                 std::thread::sleep(Duration::from_millis(5));

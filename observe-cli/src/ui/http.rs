@@ -34,7 +34,7 @@ pub(super) type QueryJob = (TcpStream, Request);
 /// is free for it (`busy` counts the queries handed over and not finished), so that a
 /// query finding every query worker busy is refused at once, not queued behind a runaway.
 #[derive(Clone)]
-pub(super) struct QueryDesk {
+pub(crate) struct QueryDesk {
     pub(super) jobs: SyncSender<QueryJob>,
     pub(super) busy: Arc<AtomicUsize>,
     pub(super) workers: usize,
@@ -67,7 +67,7 @@ fn next<T>(queue: &Shared<T>) -> Option<T> {
 }
 
 /// A request read and allowed, for a page worker.
-pub(super) struct PageJob {
+pub(crate) struct PageJob {
     stream: TcpStream,
     page: Page,
     head: bool,
@@ -94,6 +94,17 @@ pub(super) fn route_connection(
             return;
         }
     };
+    route_request(stream, request, addr, pages, queries);
+}
+
+/// Hands on a request already read (see [`route_connection`]).
+pub(crate) fn route_request(
+    stream: TcpStream,
+    request: Request,
+    addr: SocketAddr,
+    pages: &SyncSender<PageJob>,
+    queries: &QueryDesk,
+) {
     let head = request.method == "HEAD";
     let busy = match check(addr, &request) {
         Err(reply) => {
@@ -236,19 +247,40 @@ fn host_allowed(addr: SocketAddr, request: &Request) -> bool {
 
 /// Answers a request that could not be read whole, then reads (a bounded part of) what the
 /// client still sends, so that it gets the answer before the connection closes.
-fn refuse(mut stream: TcpStream, status: u16, why: &HeadError) {
-    let _ = write_reply(&mut stream, &Reply::error(status, &why.to_string()), false);
+pub(crate) fn refuse(stream: TcpStream, status: u16, why: &HeadError) {
+    answer_then_drain(stream, &Reply::error(status, &why.to_string()), &[]);
+}
+
+/// Answers a request whose body is left unread, then reads (a bounded part of) what the
+/// client still sends, so that it gets the answer before the connection closes.
+pub(crate) fn answer_then_drain(mut stream: TcpStream, reply: &Reply, extra: &[(&str, &str)]) {
+    let _ = write_reply(&mut stream, reply, false, extra);
     let _ = stream.shutdown(Shutdown::Write);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
     let _ = std::io::copy(&mut (&stream).take(DRAIN_LIMIT), &mut std::io::sink());
 }
 
-fn respond(mut stream: TcpStream, reply: &Reply, head: bool) -> std::io::Result<()> {
-    write_reply(&mut stream, reply, head)?;
+fn respond(stream: TcpStream, reply: &Reply, head: bool) -> std::io::Result<()> {
+    respond_with(stream, reply, head, &[])
+}
+
+/// Writes `reply` with `extra` headers, then closes the connection's sending side.
+pub(crate) fn respond_with(
+    mut stream: TcpStream,
+    reply: &Reply,
+    head: bool,
+    extra: &[(&str, &str)],
+) -> std::io::Result<()> {
+    write_reply(&mut stream, reply, head, extra)?;
     stream.shutdown(Shutdown::Write)
 }
 
-fn write_reply(stream: &mut TcpStream, reply: &Reply, head: bool) -> std::io::Result<()> {
+fn write_reply(
+    stream: &mut TcpStream,
+    reply: &Reply,
+    head: bool,
+    extra: &[(&str, &str)],
+) -> std::io::Result<()> {
     let mut text = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n\
          Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n\
@@ -267,6 +299,9 @@ fn write_reply(stream: &mut TcpStream, reply: &Reply, head: bool) -> std::io::Re
              form-action 'none'; frame-ancestors 'none'\r\n",
         );
     }
+    for (name, value) in extra {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
     text.push_str("\r\n");
     stream.write_all(text.as_bytes())?;
     if !head {
@@ -279,13 +314,16 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         400 => "Bad Request",
+        401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        411 => "Length Required",
         413 => "Content Too Large",
         414 => "URI Too Long",
         421 => "Misdirected Request",
+        429 => "Too Many Requests",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
         503 => "Service Unavailable",

@@ -28,9 +28,9 @@ pub mod assets;
 mod client_watch;
 mod cross_site;
 mod error;
-mod http;
+pub(crate) mod http;
 mod query;
-mod request;
+pub(crate) mod request;
 
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -52,7 +52,7 @@ const QUERY_WORKERS: usize = 2;
 const PENDING_PAGES: usize = 64;
 
 /// Connections whose request is being read or routed at once; more are closed at once.
-const MAX_CONNECTIONS: usize = 128;
+pub(crate) const MAX_CONNECTIONS: usize = 128;
 
 /// The web view's HTTP server over one store file.
 ///
@@ -114,26 +114,7 @@ impl UiServer {
     /// Answers requests until the process ends; returns early only if no worker could open
     /// the store.
     pub fn run(self) -> Result<(), UiError> {
-        let (sender, jobs) = sync_channel(QUERY_WORKERS);
-        let jobs = Arc::new(Mutex::new(jobs));
-        let queries = http::QueryDesk {
-            jobs: sender,
-            busy: Arc::new(AtomicUsize::new(0)),
-            workers: QUERY_WORKERS,
-        };
-        for _ in 0..QUERY_WORKERS {
-            let api = Api::open_for_queries(&self.db)?;
-            let jobs = Arc::clone(&jobs);
-            let busy = Arc::clone(&queries.busy);
-            std::thread::spawn(move || http::serve_queries(&jobs, &busy, api));
-        }
-        let (pages, page_jobs) = sync_channel(PENDING_PAGES);
-        let page_jobs = Arc::new(Mutex::new(page_jobs));
-        for _ in 0..PAGE_WORKERS {
-            let api = Api::open(&self.db)?;
-            let page_jobs = Arc::clone(&page_jobs);
-            std::thread::spawn(move || http::serve_pages(&page_jobs, api));
-        }
+        let router = Router::start(&self.db, self.addr)?;
         let open = Arc::new(AtomicUsize::new(0));
         for stream in self.listener.incoming() {
             let Ok(stream) = stream else { continue };
@@ -142,12 +123,11 @@ impl UiServer {
                 open.fetch_sub(1, Ordering::SeqCst);
                 continue;
             }
-            let (held, pages, queries, addr) =
-                (Arc::clone(&open), pages.clone(), queries.clone(), self.addr);
+            let (held, router) = (Arc::clone(&open), router.clone());
             let spawned = std::thread::Builder::new()
                 .name("observe-ui-connection".into())
                 .spawn(move || {
-                    http::route_connection(stream, addr, &pages, &queries);
+                    http::route_connection(stream, router.addr, &router.pages, &router.queries);
                     held.fetch_sub(1, Ordering::SeqCst);
                 });
             if spawned.is_err() {
@@ -155,5 +135,50 @@ impl UiServer {
             }
         }
         Ok(())
+    }
+}
+
+/// The view's page and query workers, answering requests read by a connection thread
+/// (the view's own, or `observe serve`'s, which serves the view on its port).
+#[derive(Clone)]
+pub(crate) struct Router {
+    addr: SocketAddr,
+    pages: std::sync::mpsc::SyncSender<http::PageJob>,
+    queries: http::QueryDesk,
+}
+
+impl Router {
+    /// Starts the workers over `db`, for a server listening on `addr`.
+    pub(crate) fn start(db: &Path, addr: SocketAddr) -> Result<Router, UiError> {
+        let (sender, jobs) = sync_channel(QUERY_WORKERS);
+        let jobs = Arc::new(Mutex::new(jobs));
+        let queries = http::QueryDesk {
+            jobs: sender,
+            busy: Arc::new(AtomicUsize::new(0)),
+            workers: QUERY_WORKERS,
+        };
+        for _ in 0..QUERY_WORKERS {
+            let api = Api::open_for_queries(db)?;
+            let jobs = Arc::clone(&jobs);
+            let busy = Arc::clone(&queries.busy);
+            std::thread::spawn(move || http::serve_queries(&jobs, &busy, api));
+        }
+        let (pages, page_jobs) = sync_channel(PENDING_PAGES);
+        let page_jobs = Arc::new(Mutex::new(page_jobs));
+        for _ in 0..PAGE_WORKERS {
+            let api = Api::open(db)?;
+            let page_jobs = Arc::clone(&page_jobs);
+            std::thread::spawn(move || http::serve_pages(&page_jobs, api));
+        }
+        Ok(Router {
+            addr,
+            pages,
+            queries,
+        })
+    }
+
+    /// Answers a `GET` or `HEAD` request already read from `stream`.
+    pub(crate) fn route(&self, stream: std::net::TcpStream, request: request::Request) {
+        http::route_request(stream, request, self.addr, &self.pages, &self.queries);
     }
 }

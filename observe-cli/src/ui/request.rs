@@ -1,28 +1,29 @@
 //! Reading a request's head (request line and headers) within [`MAX_HEAD`] bytes: the
 //! view answers `GET`s only, so a head larger than that, too many headers or a body are
-//! refused before they take any memory.
+//! refused before they take any memory. `observe serve` reads heads the same way, keeping
+//! the bytes of the body that came with the head.
 
 use std::io::Read as _;
 use std::net::TcpStream;
 
 /// The most a request line and its headers may take together.
-pub(super) const MAX_HEAD: usize = 64 * 1024;
+pub(crate) const MAX_HEAD: usize = 64 * 1024;
 
 /// The most headers a request may have (browsers send about twenty).
 const MAX_HEADERS: usize = 64;
 
 /// A request's method, target and headers.
 #[derive(Debug)]
-pub(super) struct Request {
-    pub(super) method: String,
+pub(crate) struct Request {
+    pub(crate) method: String,
     /// The path and query string, still URL-encoded.
-    pub(super) target: String,
+    pub(crate) target: String,
     headers: Vec<(String, String)>,
 }
 
 impl Request {
     /// The value of header `name` (the first, if it was sent more than once).
-    pub(super) fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -32,7 +33,7 @@ impl Request {
 
 /// Why a request was not read; each but [`HeadError::Closed`] is answered with its status.
 #[derive(Debug, thiserror::Error)]
-pub(super) enum HeadError {
+pub(crate) enum HeadError {
     #[error("the request line is longer than {} KiB", MAX_HEAD / 1024)]
     LineTooLong,
     #[error("the request's headers are larger than {} KiB, or more than {MAX_HEADERS}", MAX_HEAD / 1024)]
@@ -48,7 +49,7 @@ pub(super) enum HeadError {
 
 impl HeadError {
     /// The status answered, `None` when there is no one to answer.
-    pub(super) fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         match self {
             HeadError::LineTooLong => Some(414),
             HeadError::HeadersTooLarge => Some(431),
@@ -61,6 +62,15 @@ impl HeadError {
 
 /// Reads one request head from `stream` (whose read timeout bounds a silent client).
 pub(super) fn read_head(stream: &mut TcpStream) -> Result<Request, HeadError> {
+    read_head_and_more(stream, false).map(|(request, _)| request)
+}
+
+/// Reads one request head from `stream`; with `allow_body`, a request with a body is read
+/// too, and what was read past the head (the start of the body) comes back with it.
+pub(crate) fn read_head_and_more(
+    stream: &mut TcpStream,
+    allow_body: bool,
+) -> Result<(Request, Vec<u8>), HeadError> {
     let mut buf = Vec::with_capacity(2048);
     let mut chunk = [0u8; 4096];
     loop {
@@ -70,8 +80,8 @@ pub(super) fn read_head(stream: &mut TcpStream) -> Result<Request, HeadError> {
             Ok(n) => n,
         };
         buf.extend_from_slice(&chunk[..n]);
-        if let Some(request) = parse(&buf)? {
-            return Ok(request);
+        if let Some((request, head_len)) = parse(&buf, allow_body)? {
+            return Ok((request, buf.split_off(head_len)));
         }
         if buf.len() >= MAX_HEAD {
             return Err(if buf.contains(&b'\n') {
@@ -83,16 +93,16 @@ pub(super) fn read_head(stream: &mut TcpStream) -> Result<Request, HeadError> {
     }
 }
 
-/// The request in `buf`, `None` while its head is not complete.
-fn parse(buf: &[u8]) -> Result<Option<Request>, HeadError> {
+/// The request in `buf` and the length of its head, `None` while the head is not complete.
+fn parse(buf: &[u8], allow_body: bool) -> Result<Option<(Request, usize)>, HeadError> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
-    match parsed.parse(buf) {
-        Ok(httparse::Status::Complete(_)) => {}
+    let head_len = match parsed.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => return Err(HeadError::HeadersTooLarge),
         Err(_) => return Err(HeadError::Malformed),
-    }
+    };
     let request = Request {
         method: parsed.method.unwrap_or_default().to_owned(),
         target: parsed.path.unwrap_or_default().to_owned(),
@@ -111,10 +121,10 @@ fn parse(buf: &[u8]) -> Result<Option<Request>, HeadError> {
         || request
             .header("Content-Length")
             .is_some_and(|n| n.trim() != "0");
-    if has_body {
+    if has_body && !allow_body {
         return Err(HeadError::Body);
     }
-    Ok(Some(request))
+    Ok(Some((request, head_len)))
 }
 
 #[cfg(test)]
@@ -123,10 +133,10 @@ mod tests {
 
     #[test]
     fn heads_parse_and_bodies_are_refused() {
-        assert!(parse(b"GET /api/x?a=1 HTTP/1.1\r\nHost: h")
+        assert!(parse(b"GET /api/x?a=1 HTTP/1.1\r\nHost: h", false)
             .unwrap()
             .is_none());
-        let r = parse(b"GET /api/x?a=1 HTTP/1.1\r\nhost: h\r\n\r\n")
+        let (r, _) = parse(b"GET /api/x?a=1 HTTP/1.1\r\nhost: h\r\n\r\n", false)
             .unwrap()
             .unwrap();
         assert_eq!(
@@ -134,11 +144,15 @@ mod tests {
             ("GET", "/api/x?a=1")
         );
         assert_eq!(r.header("Host"), Some("h"));
-        let body = parse(b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n");
+        let body = parse(b"GET / HTTP/1.1\r\nContent-Length: 5\r\n\r\n", false);
         assert!(matches!(body, Err(HeadError::Body)));
-        assert!(parse(b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n").is_ok());
+        assert!(parse(b"GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", false).is_ok());
+        let head = b"POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\n";
+        let with_body = [&head[..], b"hel"].concat();
+        let (_, head_len) = parse(&with_body, true).unwrap().unwrap();
+        assert_eq!(&with_body[head_len..], b"hel");
         assert!(matches!(
-            parse(b"\x00\x01 nonsense\r\n\r\n"),
+            parse(b"\x00\x01 nonsense\r\n\r\n", false),
             Err(HeadError::Malformed)
         ));
         let many = format!(
@@ -146,7 +160,7 @@ mod tests {
             "A: b\r\n".repeat(MAX_HEADERS + 1)
         );
         assert!(matches!(
-            parse(many.as_bytes()),
+            parse(many.as_bytes(), false),
             Err(HeadError::HeadersTooLarge)
         ));
     }
