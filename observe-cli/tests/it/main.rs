@@ -19,6 +19,8 @@ mod cli_push_spool;
 mod cli_seed_queries;
 #[cfg(feature = "push")]
 mod loopback_upstream;
+#[cfg(all(feature = "push", feature = "serve"))]
+mod serve_forward;
 #[cfg(feature = "ui")]
 mod ui_browser;
 #[cfg(feature = "ui")]
