@@ -423,7 +423,7 @@ fn main() -> Result<()> {
         let step = (samples.len() / 10).max(1);
         let series: Vec<String> = samples
             .iter()
-            .filter(|s| s.0 as usize % step == 0)
+            .filter(|s| (s.0 as usize).is_multiple_of(step))
             .filter_map(|(second, _, rss)| {
                 rss.map(|(now, _)| format!("{second}s {} MiB", now / 1024))
             })

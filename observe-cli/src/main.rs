@@ -16,7 +16,7 @@ mod push_spool;
 mod push_store;
 #[cfg(feature = "serve")]
 mod serve_command;
-#[cfg(feature = "push")]
+#[cfg(all(feature = "push", feature = "serve"))]
 mod serve_forward;
 mod sql_commands;
 mod store_file;

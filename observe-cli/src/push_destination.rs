@@ -139,6 +139,7 @@ pub fn for_spool(name: &str, args: &PushArgs, env: Env<'_>) -> Result<Destinatio
 /// Langfuse at `base_url` with the keys given, speaking `api` (else the one
 /// `OBSERVE_LANGFUSE_API` names, else OTLP), each batch retried until `retry_deadline`
 /// (`None`: no limit): the destination `observe serve --forward-to` sends to.
+#[cfg(feature = "serve")]
 pub fn langfuse_at(
     base_url: &str,
     api: Option<PushApi>,
@@ -156,6 +157,7 @@ pub fn langfuse_at(
 
 /// The OpenTelemetry collector whose traces URL is `endpoint`, with the headers the
 /// environment names, each batch retried until `retry_deadline` (`None`: no limit).
+#[cfg(feature = "serve")]
 pub fn collector_at(
     endpoint: &str,
     retry_deadline: Option<Duration>,

@@ -182,7 +182,6 @@ impl Forwarder {
     }
 }
 
-#[cfg(feature = "serve")]
 impl observe_cli::serve::Forward for Forwarder {
     fn forward(&self, batch: &Arc<Batch>, bytes: usize) {
         Forwarder::forward(self, batch, bytes);
@@ -191,7 +190,6 @@ impl observe_cli::serve::Forward for Forwarder {
 
 /// Starts the upstreams `args` name and hands them every batch `server` commits; `None`
 /// without `--forward-to`.
-#[cfg(feature = "serve")]
 pub fn attach(
     server: &mut observe_cli::serve::ServeServer,
     args: &ForwardArgs,
