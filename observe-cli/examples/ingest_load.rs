@@ -350,6 +350,17 @@ fn memory(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// CPU time (user + system) of `pid` (`"self"` for this process) so far, in seconds:
+/// what the server costs per span whatever else the machine runs.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(ticks / 100.0)
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     if args.connections == 0 {
@@ -368,6 +379,8 @@ fn main() -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let totals = Arc::new(Totals::default());
     let args = Arc::new(args);
+    let server_cpu = args.pid.and_then(|p| cpu_seconds(&p.to_string()));
+    let own_cpu = cpu_seconds("self");
     let start = Instant::now();
     let threads: Vec<_> = templates
         .into_iter()
@@ -409,6 +422,18 @@ fn main() -> Result<()> {
         totals.refused_503.load(Ordering::Relaxed),
         totals.errors.load(Ordering::Relaxed),
     );
+    if let (Some(pid), Some(before)) = (args.pid, server_cpu) {
+        if let Some(after) = cpu_seconds(&pid.to_string()) {
+            let used = after - before;
+            println!(
+                "server CPU {used:.1} s over {elapsed:.1} s: {:.0} spans per CPU-second",
+                spans as f64 / used.max(0.01)
+            );
+        }
+    }
+    if let (Some(before), Some(after)) = (own_cpu, cpu_seconds("self")) {
+        println!("load generator CPU {:.1} s", after - before);
+    }
     let mut per_second: Vec<u64> = samples.iter().map(|s| s.1).collect();
     per_second.sort_unstable();
     if !per_second.is_empty() {
