@@ -86,8 +86,12 @@ fn run(cli: Cli) -> Result<()> {
             None => push_store::run(&path, &out, &args),
         },
         Command::Prices(args) => prices::run(&out, &path, &args),
-        #[cfg(feature = "serve")]
-        Command::Serve(args) => serve_command::run(path, &args),
+        #[cfg(all(feature = "serve", feature = "push"))]
+        Command::Serve { serve, forward } => serve_command::run(path.clone(), &serve, &|server| {
+            serve_forward::attach(server, &forward, &path)
+        }),
+        #[cfg(all(feature = "serve", not(feature = "push")))]
+        Command::Serve { serve } => serve_command::run(path, &serve, &|_| Ok(None)),
         command => {
             let mut store = store_file::open(&path)?;
             read(&mut store, &out, command)
@@ -109,7 +113,7 @@ fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
         #[cfg(feature = "push")]
         Command::Push(_) => unreachable!("handled before the store is opened for reading"),
         #[cfg(feature = "serve")]
-        Command::Serve(_) => unreachable!("handled before the store is opened for reading"),
+        Command::Serve { .. } => unreachable!("handled before the store is opened for reading"),
         #[cfg(feature = "ui")]
         Command::Ui(args) => {
             let path = store.path().to_owned();

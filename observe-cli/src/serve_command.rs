@@ -51,9 +51,6 @@ pub struct ServeArgs {
     /// How many requests may be read and decoded at once (503 beyond)
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_ingesting)]
     max_ingesting: usize,
-    #[cfg(feature = "push")]
-    #[command(flatten)]
-    forward: crate::serve_forward::ForwardArgs,
 }
 
 impl ServeArgs {
@@ -87,25 +84,32 @@ impl ServeArgs {
     }
 }
 
-pub fn run(db: PathBuf, args: &ServeArgs) -> Result<()> {
-    #[cfg_attr(not(feature = "push"), allow(unused_mut))]
-    let mut server = ServeServer::bind(args.config(db.clone())?)?;
-    #[cfg(feature = "push")]
-    let forwarder = crate::serve_forward::attach(&mut server, &args.forward, &db)?;
+/// What runs beside the server (`--forward-to`): started once it is bound, finished once
+/// it has drained.
+pub trait Beside {
+    /// One line each for the start-up message.
+    fn describe(&self) -> Vec<String>;
+    /// Finishes by `deadline`; what it did, for the stop message.
+    fn finish(&self, deadline: std::time::Instant) -> String;
+}
+
+/// Starts `beside` on the bound server.
+pub type Attach<'a> = &'a dyn Fn(&mut ServeServer) -> Result<Option<std::sync::Arc<dyn Beside>>>;
+
+pub fn run(db: PathBuf, args: &ServeArgs, attach: Attach<'_>) -> Result<()> {
+    let mut server = ServeServer::bind(args.config(db)?)?;
+    let beside = attach(&mut server)?;
     print_start(&server)?;
-    #[cfg(feature = "push")]
-    for upstream in forwarder.iter().flat_map(|f| f.descriptions()) {
-        println!("observe serve: also forwarding to {upstream}");
+    for line in beside.iter().flat_map(|b| b.describe()) {
+        println!("observe serve: {line}");
     }
     stop_on_signals(&server)?;
     let summary = server.run().context("serving")?;
     println!("observe serve: stopped: {summary}");
-    #[cfg(feature = "push")]
-    if let Some(forwarder) = forwarder {
-        // The upstreams get the drain timeout too; what they cannot take by then is
-        // spooled (or dropped), and counted.
+    if let Some(beside) = beside {
+        // It gets the drain timeout too; what it cannot finish by then it says.
         let deadline = std::time::Instant::now() + Duration::from_secs_f64(args.drain_timeout);
-        print!("{}", forwarder.shutdown(deadline));
+        print!("{}", beside.finish(deadline));
     }
     if summary.requests_unwritten > 0 {
         bail!(

@@ -17,51 +17,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
-use clap::Args;
 use observe_export::spool::SpoolOptions;
 use observe_model::export::Batch;
 use observe_model::vars;
 
-use crate::cli_args::{PushApi, Timeout};
+use crate::cli_args::ForwardArgs;
 use crate::push_destination::{self, Destination, Env};
 use lane::Lane;
 pub use lane::{LaneCounts, QueueBounds};
-
-/// The `--forward-*` options of `observe serve`.
-#[derive(Args, Debug, Clone)]
-pub struct ForwardArgs {
-    /// Also send what is accepted upstream: a Langfuse base URL, or an OpenTelemetry
-    /// collector's traces URL (one ending in /v1/traces); repeat for more
-    #[arg(long = "forward-to", value_name = "URL")]
-    pub forward_to: Vec<String>,
-    /// Langfuse's API for --forward-to [default: $OBSERVE_LANGFUSE_API, else otlp]
-    #[arg(long, value_enum, value_name = "API")]
-    pub forward_api: Option<PushApi>,
-    /// The upstream Langfuse project's public key [default: $LANGFUSE_PUBLIC_KEY]
-    #[arg(long, value_name = "KEY")]
-    pub forward_public_key: Option<String>,
-    /// The upstream Langfuse project's secret key [default: $LANGFUSE_SECRET_KEY, which
-    /// other users cannot read from the process list]
-    #[arg(long, value_name = "KEY")]
-    pub forward_secret_key: Option<String>,
-    /// Longest time spent on one batch upstream, retries included (500ms, 30s, 5m; 0: no
-    /// limit); then it is spooled (--forward-spool) or counted failed
-    #[arg(long, value_name = "DURATION", default_value = "30s",
-          value_parser = crate::cli_args::parse_timeout)]
-    pub forward_retry_deadline: Timeout,
-    /// Records each upstream's queue holds; past it (or --forward-queue-bytes) new batches
-    /// are spooled or dropped and counted
-    #[arg(long, value_name = "RECORDS", default_value_t = 65_536)]
-    pub forward_queue_records: usize,
-    /// Bytes (of the requests that brought them) each upstream's queue holds
-    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
-    pub forward_queue_bytes: usize,
-    /// Keep what an upstream cannot take in time on disk and send it when it answers again
-    /// (or with `observe push --spool DIR`) [DIR default: $OBSERVE_SPOOL_DIR, else spool/
-    /// beside the store]
-    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
-    pub forward_spool: Option<String>,
-}
 
 /// The upstreams of one server, each with its own queue and thread.
 pub struct Forwarder {
@@ -188,13 +151,26 @@ impl observe_cli::serve::Forward for Forwarder {
     }
 }
 
+impl crate::serve_command::Beside for Forwarder {
+    fn describe(&self) -> Vec<String> {
+        self.descriptions()
+            .into_iter()
+            .map(|d| format!("also forwarding to {d}"))
+            .collect()
+    }
+
+    fn finish(&self, deadline: Instant) -> String {
+        self.shutdown(deadline).to_string()
+    }
+}
+
 /// Starts the upstreams `args` name and hands them every batch `server` commits; `None`
 /// without `--forward-to`.
 pub fn attach(
     server: &mut observe_cli::serve::ServeServer,
     args: &ForwardArgs,
     store: &Path,
-) -> Result<Option<Arc<Forwarder>>> {
+) -> Result<Option<Arc<dyn crate::serve_command::Beside>>> {
     let Some(forwarder) = Forwarder::start(args, store, &push_destination::process_env)? else {
         return Ok(None);
     };

@@ -72,6 +72,9 @@ struct Queued {
 #[derive(Default)]
 struct Queue {
     items: VecDeque<Queued>,
+    /// The batch being sent: whoever takes it counts it (the thread when the answer comes,
+    /// or `finish` at the shutdown deadline, when the answer may never come).
+    current: Option<Arc<Batch>>,
     /// Records and bytes queued, including the batch being sent.
     records: usize,
     bytes: usize,
@@ -223,7 +226,16 @@ impl Lane {
             // exit, and whatever it was sending is counted below as dropped.
         }
         let s = &self.shared;
-        let left: Vec<Queued> = lock(&s.queue).items.drain(..).collect();
+        let (current, left) = {
+            let mut queue = lock(&s.queue);
+            let left: Vec<Queued> = queue.items.drain(..).collect();
+            (queue.current.take(), left)
+        };
+        if let Some(batch) = current {
+            // Still being sent at the deadline: a request of it may have reached the
+            // upstream, so a replay counts it as resent.
+            s.spool_or_drop(&batch, true);
+        }
         for queued in left {
             s.spool_or_drop(&queued.batch, false);
         }
@@ -235,7 +247,7 @@ impl Lane {
             sp.dir().to_owned()
         });
         let mut counts = self.counts();
-        // A batch the stuck thread still holds: neither exported nor spooled.
+        // Nothing should be left unsettled; if anything is, it was not delivered.
         let settled = counts.exported + counts.failed + counts.dropped + counts.spooled;
         counts.dropped += counts.accepted.saturating_sub(settled);
         (s.description.clone(), spool_dir, counts)
@@ -256,6 +268,7 @@ impl Shared {
                 let mut queue = lock(&self.queue);
                 loop {
                     if let Some(item) = queue.items.pop_front() {
+                        queue.current = Some(Arc::clone(&item.batch));
                         break Work::Send(item);
                     }
                     if queue.closing {
@@ -289,12 +302,15 @@ impl Shared {
                     }
                 }
                 Work::Send(queued) => {
-                    if !self.send(exporter, &queued.batch) {
-                        spool_at = Instant::now() + backoff;
-                    }
+                    let result = self.attempt(exporter, &queued.batch);
                     let mut queue = lock(&self.queue);
                     queue.records -= queued.batch.len();
                     queue.bytes -= queued.bytes;
+                    let ours = queue.current.take().is_some();
+                    drop(queue);
+                    if ours && !self.settle(&queued.batch, result) {
+                        spool_at = Instant::now() + backoff;
+                    }
                 }
             }
         }
@@ -303,21 +319,33 @@ impl Shared {
         }
     }
 
-    /// Sends one queued batch and counts it; false when the upstream did not answer in time.
-    fn send(&self, exporter: &mut dyn Exporter, batch: &Batch) -> bool {
-        let n = batch.len() as u64;
+    /// Sends one queued batch; `None` when the shutdown deadline came before its turn.
+    fn attempt(
+        &self,
+        exporter: &mut dyn Exporter,
+        batch: &Batch,
+    ) -> Option<Result<(), ExportError>> {
         if self.context.passed() {
-            // The shutdown deadline came before its turn.
-            self.spool_or_drop(batch, false);
-            return true;
+            return None;
         }
         self.context.take_unanswered();
-        match exporter.export(batch) {
-            Ok(()) => {
+        Some(exporter.export(batch))
+    }
+
+    /// Counts a batch by its result (spooling what was not delivered in time, when there is
+    /// a spool); false when the upstream did not answer.
+    fn settle(&self, batch: &Batch, result: Option<Result<(), ExportError>>) -> bool {
+        let n = batch.len() as u64;
+        match result {
+            None => {
+                self.spool_or_drop(batch, false);
+                true
+            }
+            Some(Ok(())) => {
                 lock(&self.counts).exported += n;
                 true
             }
-            Err(e @ (ExportError::Unavailable { .. } | ExportError::Io { .. }))
+            Some(Err(e @ (ExportError::Unavailable { .. } | ExportError::Io { .. })))
                 if self.spool.is_some() =>
             {
                 eprintln!("observe serve: {}: {e}; spooled", self.description);
@@ -325,7 +353,7 @@ impl Shared {
                 self.spool_or_drop(batch, maybe_sent);
                 false
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 let failed = e.failed_of(batch.len()) as u64;
                 let mut counts = lock(&self.counts);
                 counts.failed += failed;
