@@ -224,14 +224,20 @@ fn spans_sent_to_serve_are_stored_and_reach_each_upstream() {
     );
 }
 
+/// A collector that answers 503 until told otherwise, and its traces URL.
+fn dead_collector() -> (Server, String) {
+    let upstream = Server::start();
+    upstream.received().down = true;
+    let url = format!("{}/v1/traces", upstream.url);
+    (upstream, url)
+}
+
 #[test]
 fn a_dead_upstream_costs_the_store_nothing_and_gets_the_spool_when_it_is_back() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("traces.db");
     let spool = dir.path().join("spool");
-    let upstream = Server::start();
-    upstream.received().down = true;
-    let url = format!("{}/v1/traces", upstream.url);
+    let (upstream, url) = dead_collector();
     let serve = Serve::start(
         &db,
         &[],
@@ -270,9 +276,7 @@ fn records_an_upstream_did_not_take_by_shutdown_are_spooled_for_observe_push() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("traces.db");
     let spool = dir.path().join("spool");
-    let upstream = Server::start();
-    upstream.received().down = true;
-    let url = format!("{}/v1/traces", upstream.url);
+    let (upstream, url) = dead_collector();
     let spool_arg = spool.to_str().unwrap();
     let serve = Serve::start(
         &db,
@@ -309,9 +313,7 @@ fn records_an_upstream_did_not_take_by_shutdown_are_spooled_for_observe_push() {
 fn without_a_spool_what_a_dead_upstream_missed_is_counted_not_lost_silently() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("traces.db");
-    let upstream = Server::start();
-    upstream.received().down = true;
-    let url = format!("{}/v1/traces", upstream.url);
+    let (upstream, url) = dead_collector();
     let serve = Serve::start(
         &db,
         &[],
