@@ -85,7 +85,13 @@ pub enum Command {
     /// A local Langfuse: take traces from Langfuse and OpenTelemetry SDKs (OTLP/HTTP) into
     /// the store, and serve the web view on the same port, until SIGTERM or Ctrl-C
     #[cfg(feature = "serve")]
-    Serve(ServeArgs),
+    Serve {
+        #[command(flatten)]
+        serve: ServeArgs,
+        #[cfg(feature = "push")]
+        #[command(flatten)]
+        forward: ForwardArgs,
+    },
     /// Send traces from the store to Langfuse or an OTLP collector, each once per
     /// destination (exit 0 all sent, 3 some refused, 4 destination unavailable); with
     /// --spool, what applications left in their spool
@@ -141,6 +147,43 @@ pub struct PushArgs {
     #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "",
           conflicts_with_all = ["session", "user", "tag", "since", "until", "traces", "dry_run"])]
     pub spool: Option<PathBuf>,
+}
+
+/// The `--forward-*` options of `observe serve`.
+#[cfg(all(feature = "push", feature = "serve"))]
+#[derive(Args, Debug, Clone)]
+pub struct ForwardArgs {
+    /// Also send what is accepted upstream: a Langfuse base URL, or an OpenTelemetry
+    /// collector's traces URL (one ending in /v1/traces); repeat for more
+    #[arg(long = "forward-to", value_name = "URL")]
+    pub forward_to: Vec<String>,
+    /// Langfuse's API for --forward-to [default: $OBSERVE_LANGFUSE_API, else otlp]
+    #[arg(long, value_enum, value_name = "API")]
+    pub forward_api: Option<PushApi>,
+    /// The upstream Langfuse project's public key [default: $LANGFUSE_PUBLIC_KEY]
+    #[arg(long, value_name = "KEY")]
+    pub forward_public_key: Option<String>,
+    /// The upstream Langfuse project's secret key [default: $LANGFUSE_SECRET_KEY, which
+    /// other users cannot read from the process list]
+    #[arg(long, value_name = "KEY")]
+    pub forward_secret_key: Option<String>,
+    /// Longest time spent on one batch upstream, retries included (500ms, 30s, 5m; 0: no
+    /// limit); then it is spooled (--forward-spool) or counted failed
+    #[arg(long, value_name = "DURATION", default_value = "30s",
+          value_parser = parse_timeout)]
+    pub forward_retry_deadline: Timeout,
+    /// Records each upstream's queue holds; past it (or --forward-queue-bytes) new batches
+    /// are spooled or dropped and counted
+    #[arg(long, value_name = "RECORDS", default_value_t = 65_536)]
+    pub forward_queue_records: usize,
+    /// Bytes (of the requests that brought them) each upstream's queue holds
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub forward_queue_bytes: usize,
+    /// Keep what an upstream cannot take in time on disk and send it when it answers again
+    /// (or with `observe push --spool DIR`) [DIR default: $OBSERVE_SPOOL_DIR, else spool/
+    /// beside the store]
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "")]
+    pub forward_spool: Option<String>,
 }
 
 /// The destinations `observe push` sends to.

@@ -17,6 +17,8 @@ mod push_store;
 #[cfg(feature = "serve")]
 mod serve_command;
 mod shown_ids;
+#[cfg(all(feature = "push", feature = "serve"))]
+mod serve_forward;
 mod sql_commands;
 mod store_file;
 mod tree_depth;
@@ -91,8 +93,12 @@ fn run(cli: Cli) -> Result<()> {
             None => push_store::run(&path, &out, &args),
         },
         Command::Prices(args) => prices::run(&out, &path, &args),
-        #[cfg(feature = "serve")]
-        Command::Serve(args) => serve_command::run(path, &args),
+        #[cfg(all(feature = "serve", feature = "push"))]
+        Command::Serve { serve, forward } => serve_command::run(path.clone(), &serve, &|server| {
+            serve_forward::attach(server, &forward, &path)
+        }),
+        #[cfg(all(feature = "serve", not(feature = "push")))]
+        Command::Serve { serve } => serve_command::run(path, &serve, &|_| Ok(None)),
         command => {
             let mut store = store_file::open(&path)?;
             store.set_project(cli.project.as_deref())?;
@@ -128,7 +134,7 @@ fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
         #[cfg(feature = "push")]
         Command::Push(_) => unreachable!("handled before the store is opened for reading"),
         #[cfg(feature = "serve")]
-        Command::Serve(_) => unreachable!("handled before the store is opened for reading"),
+        Command::Serve { .. } => unreachable!("handled before the store is opened for reading"),
         #[cfg(feature = "ui")]
         Command::Ui(args) => {
             let path = store.path().to_owned();

@@ -63,7 +63,7 @@ pub fn from_args(args: &PushArgs, env: Env<'_>) -> Result<Destination> {
             vars::OTLP_ENDPOINT
         ),
     };
-    let options = http_options(args, env)?;
+    let options = http_options(args.retry_deadline.0, env)?;
     match to {
         PushTo::Langfuse => {
             let (public_key, secret_key) = keys.ok_or_else(|| {
@@ -75,13 +75,16 @@ pub fn from_args(args: &PushArgs, env: Env<'_>) -> Result<Destination> {
             })?;
             let api = match args.api {
                 Some(api) => api,
-                None => match env(vars::API).as_deref().map(str::trim) {
-                    None | Some("otlp") => PushApi::Otlp,
-                    Some("ingestion") => PushApi::Ingestion,
-                    Some(other) => bail!("{}={other}: expected otlp or ingestion", vars::API),
-                },
+                None => api_from_env(env)?,
             };
-            langfuse(args, env, api, &public_key, &secret_key, options)
+            langfuse(
+                args.base_url.as_deref(),
+                env,
+                api,
+                &public_key,
+                &secret_key,
+                options,
+            )
         }
         PushTo::Collector => {
             let endpoint = endpoint.ok_or_else(|| {
@@ -100,7 +103,7 @@ pub fn from_args(args: &PushArgs, env: Env<'_>) -> Result<Destination> {
 /// or `otlp`, as the library names them), configured as [`from_args`] configures it: the
 /// same headers, resource and retry deadline.
 pub fn for_spool(name: &str, args: &PushArgs, env: Env<'_>) -> Result<Destination> {
-    let options = http_options(args, env)?;
+    let options = http_options(args.retry_deadline.0, env)?;
     let api = match name {
         "langfuse-otlp" => PushApi::Otlp,
         "langfuse-ingestion" => PushApi::Ingestion,
@@ -123,11 +126,57 @@ pub fn for_spool(name: &str, args: &PushArgs, env: Env<'_>) -> Result<Destinatio
             vars::BASE_URL
         )
     })?;
-    langfuse(args, env, api, &public_key, &secret_key, options)
+    langfuse(
+        args.base_url.as_deref(),
+        env,
+        api,
+        &public_key,
+        &secret_key,
+        options,
+    )
+}
+
+/// Langfuse at `base_url` with the keys given, speaking `api` (else the one
+/// `OBSERVE_LANGFUSE_API` names, else OTLP), each batch retried until `retry_deadline`
+/// (`None`: no limit): the destination `observe serve --forward-to` sends to.
+#[cfg(feature = "serve")]
+pub fn langfuse_at(
+    base_url: &str,
+    api: Option<PushApi>,
+    keys: (&str, &str),
+    retry_deadline: Option<Duration>,
+    env: Env<'_>,
+) -> Result<Destination> {
+    let api = match api {
+        Some(api) => api,
+        None => api_from_env(env)?,
+    };
+    let options = http_options(retry_deadline, env)?;
+    langfuse(Some(base_url), env, api, keys.0, keys.1, options)
+}
+
+/// The OpenTelemetry collector whose traces URL is `endpoint`, with the headers the
+/// environment names, each batch retried until `retry_deadline` (`None`: no limit).
+#[cfg(feature = "serve")]
+pub fn collector_at(
+    endpoint: &str,
+    retry_deadline: Option<Duration>,
+    env: Env<'_>,
+) -> Result<Destination> {
+    collector(endpoint, env, http_options(retry_deadline, env)?)
+}
+
+/// The Langfuse API `OBSERVE_LANGFUSE_API` names, OTLP when unset.
+fn api_from_env(env: Env<'_>) -> Result<PushApi> {
+    Ok(match env(vars::API).as_deref().map(str::trim) {
+        None | Some("otlp") => PushApi::Otlp,
+        Some("ingestion") => PushApi::Ingestion,
+        Some(other) => bail!("{}={other}: expected otlp or ingestion", vars::API),
+    })
 }
 
 /// The public and secret keys, when both are set.
-fn langfuse_keys(env: Env<'_>) -> Option<(String, String)> {
+pub fn langfuse_keys(env: Env<'_>) -> Option<(String, String)> {
     Some((env(vars::PUBLIC_KEY)?, env(vars::SECRET_KEY)?))
 }
 
@@ -141,8 +190,9 @@ fn collector_endpoint(args: &PushArgs, env: Env<'_>) -> Option<String> {
         })
 }
 
-/// The request timeout (`LANGFUSE_TIMEOUT`, seconds) and the retry deadline (`--retry-deadline`).
-fn http_options(args: &PushArgs, env: Env<'_>) -> Result<HttpOptions> {
+/// The request timeout (`LANGFUSE_TIMEOUT`, seconds) and the retry deadline (`None`: the
+/// user turned it off).
+fn http_options(retry_deadline: Option<Duration>, env: Env<'_>) -> Result<HttpOptions> {
     let mut options = HttpOptions::default();
     if let Some(text) = env(vars::TIMEOUT) {
         let seconds: f64 = text
@@ -155,26 +205,22 @@ fn http_options(args: &PushArgs, env: Env<'_>) -> Result<HttpOptions> {
     }
     options.retry = RetryPolicy {
         // `0` turns the limit off: a year stands for that (and adds to an `Instant`).
-        deadline: args
-            .retry_deadline
-            .0
-            .unwrap_or(Duration::from_secs(365 * 86_400)),
+        deadline: retry_deadline.unwrap_or(Duration::from_secs(365 * 86_400)),
         ..RetryPolicy::default()
     };
     Ok(options)
 }
 
 fn langfuse(
-    args: &PushArgs,
+    base_url: Option<&str>,
     env: Env<'_>,
     api: PushApi,
     public_key: &str,
     secret_key: &str,
     options: HttpOptions,
 ) -> Result<Destination> {
-    let base_url = args
-        .base_url
-        .clone()
+    let base_url = base_url
+        .map(str::to_owned)
         .or_else(|| env(vars::BASE_URL))
         .or_else(|| env(vars::HOST))
         .unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());

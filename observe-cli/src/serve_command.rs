@@ -85,12 +85,33 @@ impl ServeArgs {
     }
 }
 
-pub fn run(db: PathBuf, args: &ServeArgs) -> Result<()> {
-    let server = ServeServer::bind(args.config(db)?)?;
+/// What runs beside the server (`--forward-to`): started once it is bound, finished once
+/// it has drained.
+pub trait Beside {
+    /// One line each for the start-up message.
+    fn describe(&self) -> Vec<String>;
+    /// Finishes by `deadline`; what it did, for the stop message.
+    fn finish(&self, deadline: std::time::Instant) -> String;
+}
+
+/// Starts `beside` on the bound server.
+pub type Attach<'a> = &'a dyn Fn(&mut ServeServer) -> Result<Option<std::sync::Arc<dyn Beside>>>;
+
+pub fn run(db: PathBuf, args: &ServeArgs, attach: Attach<'_>) -> Result<()> {
+    let mut server = ServeServer::bind(args.config(db)?)?;
+    let beside = attach(&mut server)?;
     print_start(&server)?;
+    for line in beside.iter().flat_map(|b| b.describe()) {
+        println!("observe serve: {line}");
+    }
     stop_on_signals(&server)?;
     let summary = server.run().context("serving")?;
     println!("observe serve: stopped: {summary}");
+    if let Some(beside) = beside {
+        // It gets the drain timeout too; what it cannot finish by then it says.
+        let deadline = std::time::Instant::now() + Duration::from_secs_f64(args.drain_timeout);
+        print!("{}", beside.finish(deadline));
+    }
     if summary.requests_unwritten > 0 {
         bail!(
             "the drain timeout passed with {} requests unwritten (they were not \

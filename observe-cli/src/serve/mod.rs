@@ -25,6 +25,7 @@
 mod auth;
 mod body;
 mod counts;
+mod forward;
 mod otlp;
 mod queue;
 mod routes;
@@ -40,6 +41,7 @@ use observe_store::{StoreError, StoreExporter};
 
 pub use auth::{AuthRefusal, KeyPair, Keys, KeysError, DEFAULT_PROJECT};
 pub use counts::Summary;
+pub use forward::Forward;
 
 use crate::ui::{Router, UiError, MAX_CONNECTIONS};
 use body::BodyLimits;
@@ -174,6 +176,7 @@ pub struct ServeServer {
     store: StoreExporter,
     ui: Router,
     stop: Arc<AtomicBool>,
+    forward: Option<Arc<dyn Forward>>,
 }
 
 impl std::fmt::Debug for ServeServer {
@@ -225,7 +228,13 @@ impl ServeServer {
             store,
             ui,
             stop: Arc::new(AtomicBool::new(false)),
+            forward: None,
         })
+    }
+
+    /// Hands every committed batch to `forward` as well (`observe serve --forward-to`).
+    pub fn forward_to(&mut self, forward: Arc<dyn Forward>) {
+        self.forward = Some(forward);
     }
 
     /// The address listened on (with the port picked when 0 was asked for).
@@ -265,10 +274,11 @@ impl ServeServer {
         let (written, writer_done) = std::sync::mpsc::channel::<()>();
         {
             let (queue, counts, store) = (Arc::clone(&queue), Arc::clone(&counts), self.store);
+            let forward = self.forward;
             std::thread::Builder::new()
                 .name("observe-serve-writer".into())
                 .spawn(move || {
-                    writer::run(&queue, store, &counts);
+                    writer::run(&queue, store, &counts, forward.as_deref());
                     // The store is closed (its WAL checkpointed) before this is said.
                     drop(written);
                 })

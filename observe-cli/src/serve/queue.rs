@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::sync::mpsc::Sender;
 use std::sync::{Condvar, Mutex, PoisonError};
 
+use observe_model::model::Observation;
 use observe_model::piece::Piece;
 
 /// What became of a job once the writer took it.
@@ -17,11 +18,34 @@ pub(crate) enum Outcome {
     Failed(String),
 }
 
+/// What one accepted request brought.
+pub(crate) enum Records {
+    /// Whole spans (OTLP): stored, and handed to the forwarders as they are.
+    Spans(Vec<Observation>),
+    /// Pieces with the sender's own ids (the legacy ingestion and scores APIs): stored only.
+    Pieces(Vec<Piece>),
+}
+
+impl Records {
+    /// How many records the request brought.
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Records::Spans(spans) => spans.len(),
+            Records::Pieces(pieces) => pieces.len(),
+        }
+    }
+
+    /// True when the request brought nothing to store.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// One accepted request: its records, the project they belong to, and where the writer
 /// says what became of them.
 pub(crate) struct Job {
     pub(crate) project: String,
-    pub(crate) pieces: Vec<Piece>,
+    pub(crate) records: Records,
     /// What the job counts for against the bound (its inflated body's size).
     pub(crate) bytes: usize,
     pub(crate) done: Sender<Outcome>,
@@ -130,7 +154,7 @@ mod tests {
     fn job(bytes: usize) -> Job {
         Job {
             project: "p".to_owned(),
-            pieces: Vec::new(),
+            records: Records::Pieces(Vec::new()),
             bytes,
             done: channel().0,
         }

@@ -12,14 +12,13 @@ use std::time::Duration;
 
 use observe_ingest::ingestion::{ingestion_route, scores_route};
 use observe_ingest::{decode_request, Decoded, Encoding};
-use observe_model::piece::{ObservationPiece, Piece};
 use serde_json::json;
 
 use super::auth::{AuthRefusal, Keys};
 use super::body::{self, BodyError, BodyLimits};
 use super::counts::Counts;
 use super::otlp;
-use super::queue::{Job, Outcome, Refused, WriteQueue};
+use super::queue::{Job, Outcome, Records, Refused, WriteQueue};
 use crate::ui::api::Reply;
 use crate::ui::http::{answer_then_drain, host_allowed, refuse, respond_with};
 use crate::ui::request::{read_head_and_more, Request};
@@ -280,7 +279,7 @@ enum Endpoint {
 /// are committed.
 struct Accepted {
     reply: Reply,
-    pieces: Vec<Piece>,
+    records: Records,
 }
 
 fn ingest(
@@ -318,14 +317,14 @@ fn ingest(
     let decoded = decode(endpoint, &body, &shared.counts);
     drop(body);
     drop(slot);
-    let Accepted { reply, pieces } = match decoded {
+    let Accepted { reply, records } = match decoded {
         Ok(accepted) => accepted,
         Err(answer) => return answer,
     };
-    if pieces.is_empty() {
+    if records.is_empty() {
         return Answer::new(reply);
     }
-    match write(shared, project, pieces, bytes) {
+    match write(shared, project, records, bytes) {
         Ok(()) => Answer::new(reply),
         Err(answer) => answer,
     }
@@ -343,10 +342,7 @@ fn decode(endpoint: Endpoint, body: &[u8], counts: &Counts) -> Result<Accepted, 
             Counts::add(&counts.spans_invalid, refused.len());
             return Ok(Accepted {
                 reply: otlp::answer(&refused, encoding),
-                pieces: observations
-                    .iter()
-                    .map(|o| Piece::Observation(ObservationPiece::from(o)))
-                    .collect(),
+                records: Records::Spans(observations),
             });
         }
         Endpoint::Ingestion => ingestion_route(body),
@@ -359,7 +355,7 @@ fn decode(endpoint: Endpoint, body: &[u8], counts: &Counts) -> Result<Accepted, 
             content_type: "application/json",
             body: route_answer.body.into_bytes(),
         },
-        pieces: route_answer.pieces,
+        records: Records::Pieces(route_answer.pieces),
     })
 }
 
@@ -392,12 +388,12 @@ fn read_body(
     body::inflate(raw, request.header("Content-Encoding"), limits.inflated)
 }
 
-/// Hands `pieces` to the writer and waits until they are committed.
-fn write(shared: &Shared, project: String, pieces: Vec<Piece>, bytes: usize) -> Result<(), Answer> {
+/// Hands `records` to the writer and waits until they are committed.
+fn write(shared: &Shared, project: String, records: Records, bytes: usize) -> Result<(), Answer> {
     let (done, outcome) = channel();
     let job = Job {
         project,
-        pieces,
+        records,
         bytes,
         done,
     };

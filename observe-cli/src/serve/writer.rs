@@ -2,15 +2,17 @@
 //! in one transaction per project, and only once that has committed tells each job's
 //! connection, which then answers 200. The commit interval is therefore the time one
 //! transaction takes, with no timer: a process killed at any moment has every acknowledged
-//! record on disk.
+//! record on disk. Whole spans that were committed then go to the forwarders, if any.
 
 use std::sync::Arc;
 
-use observe_model::piece::Piece;
+use observe_model::export::Batch;
+use observe_model::piece::{ObservationPiece, Piece};
 use observe_store::StoreExporter;
 
 use super::counts::Counts;
-use super::queue::{Job, Outcome, WriteQueue};
+use super::forward::Forward;
+use super::queue::{Job, Outcome, Records, WriteQueue};
 
 /// About how much (inflated request bytes) one transaction takes from the queue.
 pub(crate) const BATCH_BYTES: usize = 16 << 20;
@@ -32,8 +34,14 @@ impl Drop for CloseOnExit<'_> {
     }
 }
 
-/// Writes what `queue` holds until it is closed and empty.
-pub(crate) fn run(queue: &WriteQueue, mut store: StoreExporter, counts: &Arc<Counts>) {
+/// Writes what `queue` holds until it is closed and empty, and hands what was committed
+/// to `forward`.
+pub(crate) fn run(
+    queue: &WriteQueue,
+    mut store: StoreExporter,
+    counts: &Arc<Counts>,
+    forward: Option<&dyn Forward>,
+) {
     let _close = CloseOnExit(queue);
     while let Some(mut jobs) = queue.take(BATCH_BYTES) {
         while !jobs.is_empty() {
@@ -43,18 +51,42 @@ pub(crate) fn run(queue: &WriteQueue, mut store: StoreExporter, counts: &Arc<Cou
             let (same, rest): (Vec<Job>, Vec<Job>) =
                 jobs.into_iter().partition(|j| j.project == project);
             jobs = rest;
-            write_project(&mut store, &project, same, counts);
+            write_project(&mut store, &project, same, counts, forward);
         }
     }
 }
 
-/// Writes `jobs` (all of `project`) in one transaction and tells each what became of it.
-fn write_project(store: &mut StoreExporter, project: &str, jobs: Vec<Job>, counts: &Counts) {
-    let records: usize = jobs.iter().map(|j| j.pieces.len()).sum();
+/// Writes `jobs` (all of `project`) in one transaction, tells each what became of it, and
+/// forwards the whole spans among them once committed.
+fn write_project(
+    store: &mut StoreExporter,
+    project: &str,
+    jobs: Vec<Job>,
+    counts: &Counts,
+    forward: Option<&dyn Forward>,
+) {
+    let records: usize = jobs.iter().map(|j| j.records.len()).sum();
     let mut pieces: Vec<Piece> = Vec::with_capacity(records);
+    let mut spans = Batch::default();
+    let mut span_bytes = 0;
     let mut waiting = Vec::with_capacity(jobs.len());
     for job in jobs {
-        pieces.extend(job.pieces);
+        match job.records {
+            Records::Spans(observations) => {
+                pieces.extend(
+                    observations
+                        .iter()
+                        .map(|o| Piece::Observation(ObservationPiece::from(o))),
+                );
+                if forward.is_some() {
+                    span_bytes += job.bytes;
+                    spans
+                        .observations
+                        .extend(observations.into_iter().map(Box::new));
+                }
+            }
+            Records::Pieces(more) => pieces.extend(more),
+        }
         waiting.push(job.done);
     }
     let outcome = match store.write_pieces(Some(project), &pieces) {
@@ -77,8 +109,12 @@ fn write_project(store: &mut StoreExporter, project: &str, jobs: Vec<Job>, count
             Outcome::Failed(e.to_string())
         }
     };
+    let committed = outcome == Outcome::Committed;
     for done in waiting {
         // A connection that went away has no one to tell.
         let _ = done.send(outcome.clone());
+    }
+    if let (Some(forward), true) = (forward, committed && !spans.observations.is_empty()) {
+        forward.forward(&Arc::new(spans), span_bytes);
     }
 }

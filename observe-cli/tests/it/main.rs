@@ -36,6 +36,10 @@ mod serve_runtime;
 mod serve_sdks;
 #[cfg(feature = "serve")]
 mod serve_stop;
+#[cfg(feature = "push")]
+mod loopback_upstream;
+#[cfg(all(feature = "push", feature = "serve"))]
+mod serve_forward;
 #[cfg(feature = "ui")]
 mod ui_browser;
 #[cfg(feature = "ui")]
