@@ -16,9 +16,9 @@ mod push_spool;
 mod push_store;
 #[cfg(feature = "serve")]
 mod serve_command;
-mod shown_ids;
 #[cfg(all(feature = "push", feature = "serve"))]
 mod serve_forward;
+mod shown_ids;
 mod sql_commands;
 mod store_file;
 mod tree_depth;

@@ -117,7 +117,7 @@ fn the_low_level_clients_batch_decodes_field_by_field() {
     assert_eq!(create.kind, Some(ObservationType::Span));
     assert_eq!(create.parent_id, None);
     assert_eq!(create.trace.environment.as_deref(), Some("staging"));
-    let d = create.details();
+    let d = create.details.as_deref().unwrap();
     assert_eq!(
         d.input.as_ref().unwrap().to_value(),
         json!({"query": "order status"})
@@ -131,7 +131,7 @@ fn the_low_level_clients_batch_decodes_field_by_field() {
     assert!(end.end >= create.start);
     assert_eq!(end.name, None);
     assert_eq!(
-        end.details().output.as_ref().unwrap().to_value(),
+        end.details.as_deref().unwrap().output.as_ref().unwrap().to_value(),
         json!(["doc-1", "doc-2"])
     );
 
@@ -146,7 +146,7 @@ fn the_low_level_clients_batch_decodes_field_by_field() {
     let [gen, gen_end] = observations(p, "gen-answer")[..] else {
         panic!()
     };
-    let g = gen.details();
+    let g = gen.details.as_deref().unwrap();
     assert_eq!(gen.kind, Some(ObservationType::Generation));
     assert_eq!(gen.start, Some(time("2026-12-07T17:00:00.123456Z")));
     assert_eq!(g.model.as_deref(), Some("gpt-4o-mini"));
@@ -161,7 +161,7 @@ fn the_low_level_clients_batch_decodes_field_by_field() {
         g.completion_start_time,
         Some(time("2026-12-07T17:00:00.473456Z"))
     );
-    let e = gen_end.details();
+    let e = gen_end.details.as_deref().unwrap();
     assert_eq!(gen_end.kind, Some(ObservationType::Generation));
     assert_eq!(gen_end.end, Some(time("2026-12-07T17:00:02.123456Z")));
     let usage = e.usage.as_ref().unwrap();
@@ -177,7 +177,7 @@ fn the_low_level_clients_batch_decodes_field_by_field() {
     let [legacy, _] = observations(p, "gen-legacy-usage")[..] else {
         panic!()
     };
-    let usage = legacy.details().usage.as_ref().unwrap();
+    let usage = legacy.details.as_deref().unwrap().usage.as_ref().unwrap();
     assert_eq!(
         (usage.get("input"), usage.get("output"), usage.get("total")),
         (Some(50), Some(10), Some(60))
@@ -186,7 +186,7 @@ fn the_low_level_clients_batch_decodes_field_by_field() {
     let [chars, _] = observations(p, "gen-chars")[..] else {
         panic!()
     };
-    let d = chars.details();
+    let d = chars.details.as_deref().unwrap();
     assert_eq!(d.usage.as_ref().unwrap().get("total"), Some(400));
     assert_eq!(d.cost.as_ref().unwrap().total(), 0.006);
 
@@ -195,7 +195,7 @@ fn the_low_level_clients_batch_decodes_field_by_field() {
     };
     assert_eq!(failed.level, Some(Level::Error));
     assert_eq!(
-        failed.details().status_message.as_deref(),
+        failed.details.as_deref().unwrap().status_message.as_deref(),
         Some("timeout after 30s")
     );
 
@@ -288,7 +288,7 @@ fn the_decorators_batch_decodes_into_one_trace() {
     assert_eq!(&*create.trace_id, trace_id);
     assert_eq!(create.name.as_deref(), Some("call_model"));
     assert_eq!(create.trace.environment, None);
-    let d = update.details();
+    let d = update.details.as_deref().unwrap();
     assert_eq!(d.model.as_deref(), Some("gpt-4o"));
     let usage = d.usage.as_ref().unwrap();
     assert_eq!(
@@ -306,7 +306,7 @@ fn the_decorators_batch_decodes_into_one_trace() {
     };
     assert_eq!(failed.level, Some(Level::Error));
     assert_eq!(
-        failed.details().status_message.as_deref(),
+        failed.details.as_deref().unwrap().status_message.as_deref(),
         Some("tool exploded")
     );
 
@@ -446,8 +446,8 @@ fn every_event_type_is_read_or_refused_as_langfuse_does() {
             panic!("{ty}")
         };
         assert_eq!(o.kind, Some(kind), "{ty}");
-        assert_eq!(o.details().model.as_deref(), Some("m"));
-        assert_eq!(o.details().usage.as_ref().unwrap().get("input"), Some(1));
+        assert_eq!(o.details.as_deref().unwrap().model.as_deref(), Some("m"));
+        assert_eq!(o.details.as_deref().unwrap().usage.as_ref().unwrap().get("input"), Some(1));
     }
     // The legacy create has no body id: its event's names it.
     let [legacy] = observations(p, "e-legacy")[..] else {
@@ -455,7 +455,7 @@ fn every_event_type_is_read_or_refused_as_langfuse_does() {
     };
     assert_eq!(legacy.kind, Some(ObservationType::Generation));
     assert_eq!(
-        legacy.details().usage.as_ref().unwrap().get("total"),
+        legacy.details.as_deref().unwrap().usage.as_ref().unwrap().get("total"),
         Some(3)
     );
     assert_eq!(observations(p, "o-x")[0].kind, Some(ObservationType::Event));
@@ -504,7 +504,7 @@ fn values_langfuse_coerces_are_coerced_and_unknown_fields_ignored() {
         panic!()
     };
     assert_eq!(g.trace.environment.as_deref(), Some("prod"));
-    let d = g.details();
+    let d = g.details.as_deref().unwrap();
     assert_eq!(d.usage.as_ref().unwrap().0.len(), 1);
     assert_eq!(d.usage.as_ref().unwrap().get("input"), Some(12));
     assert_eq!(d.cost.as_ref().unwrap().0.len(), 1);
@@ -648,7 +648,7 @@ fn a_lone_surrogate_or_a_bad_byte_does_not_cost_the_batch() {
         panic!()
     };
     assert_eq!(
-        s1.details().input.as_ref().unwrap().to_value(),
+        s1.details.as_deref().unwrap().input.as_ref().unwrap().to_value(),
         json!("half \u{fffd} of an emoji")
     );
     let [s2] = observations(&outcome.pieces, "s2")[..] else {

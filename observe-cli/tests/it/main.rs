@@ -20,10 +20,14 @@ mod cli_push;
 #[cfg(feature = "push")]
 mod cli_push_spool;
 mod cli_seed_queries;
+#[cfg(feature = "push")]
+mod loopback_upstream;
 #[cfg(feature = "serve")]
 mod serve_browser;
 #[cfg(feature = "serve")]
 mod serve_clients;
+#[cfg(all(feature = "push", feature = "serve"))]
+mod serve_forward;
 #[cfg(feature = "serve")]
 mod serve_guards;
 #[cfg(feature = "serve")]
@@ -36,10 +40,6 @@ mod serve_runtime;
 mod serve_sdks;
 #[cfg(feature = "serve")]
 mod serve_stop;
-#[cfg(feature = "push")]
-mod loopback_upstream;
-#[cfg(all(feature = "push", feature = "serve"))]
-mod serve_forward;
 #[cfg(feature = "ui")]
 mod ui_browser;
 #[cfg(feature = "ui")]

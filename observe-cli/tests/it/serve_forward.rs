@@ -313,7 +313,7 @@ fn records_an_upstream_did_not_take_by_shutdown_are_spooled_for_observe_push() {
 fn without_a_spool_what_a_dead_upstream_missed_is_counted_not_lost_silently() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("traces.db");
-    let (upstream, url) = dead_collector();
+    let (_upstream, url) = dead_collector();
     let serve = Serve::start(
         &db,
         &[],

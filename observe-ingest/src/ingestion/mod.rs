@@ -21,8 +21,8 @@
 //! ]}"#);
 //! assert_eq!(answer.status, 207);
 //! let Piece::Observation(g) = &answer.pieces[1] else { panic!() };
-//! assert_eq!(g.details().model.as_deref(), Some("gpt-4o"));
-//! assert_eq!(g.details().usage.as_ref().unwrap().get("input"), Some(12));
+//! assert_eq!(g.details.as_deref().unwrap().model.as_deref(), Some("gpt-4o"));
+//! assert_eq!(g.details.as_deref().unwrap().usage.as_ref().unwrap().get("input"), Some(12));
 //! ```
 
 mod batch;
