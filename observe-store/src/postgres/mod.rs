@@ -29,10 +29,17 @@
 //! # }
 //! ```
 
+mod connect;
+mod copy_text;
 mod error;
+mod exporter;
 mod schema;
+mod settings;
+mod write;
 
 pub use error::PgStoreError;
+pub use exporter::{PgExporter, PgRetry};
 pub use schema::{
     check_readable, migrate, table_columns, version, CURRENT_VERSION, OLDEST_READABLE,
 };
+pub use settings::{PgSettings, TlsMode};

@@ -1,0 +1,230 @@
+//! The PostgreSQL destination on a real server: batches round trip, writes are idempotent,
+//! traces merge across writers as in the SQLite store, refused values are kept.
+
+mod pg_support;
+
+use std::sync::Arc;
+
+use observe_model::export::{Batch, Exporter};
+use observe_model::model::{
+    Cost, Json, Level, Observation, ObservationType, Score, ScoreValue, SpanId, Timestamp,
+    TraceAttributes, TraceId, Usage,
+};
+use observe_store::postgres::{PgExporter, PgSettings};
+use pg_support::PgServer;
+
+const T0: u64 = 1_764_282_066_000_000_000;
+
+fn exporter(server: &PgServer) -> PgExporter {
+    let settings = PgSettings::from_url_with_env(&server.url(), |_| None).expect("settings");
+    PgExporter::connect(settings).expect("connect")
+}
+
+fn attrs(f: impl FnOnce(&mut TraceAttributes)) -> Arc<TraceAttributes> {
+    let mut a = TraceAttributes::default();
+    f(&mut a);
+    Arc::new(a)
+}
+
+/// An observation of trace `trace`, `id`, from `start` to `end` ms after [`T0`].
+fn obs(
+    trace: u128,
+    id: u64,
+    parent: Option<u64>,
+    (start, end): (u64, u64),
+    a: &Arc<TraceAttributes>,
+) -> Box<Observation> {
+    Box::new(Observation {
+        trace_id: TraceId(trace),
+        id: SpanId(id),
+        parent_id: parent.map(SpanId),
+        name: format!("op{id}").into(),
+        kind: ObservationType::Span,
+        level: Level::Default,
+        start: Timestamp(T0 + start * 1_000_000),
+        end: Timestamp(T0 + end * 1_000_000),
+        details: None,
+        trace: Arc::clone(a),
+    })
+}
+
+fn count(client: &mut postgres::Client, sql: &str) -> i64 {
+    client.query_one(sql, &[]).expect(sql).get(0)
+}
+
+#[test]
+fn a_batch_round_trips_and_a_second_send_adds_nothing() {
+    let server = PgServer::start();
+    let mut e = exporter(&server);
+    let a = attrs(|a| {
+        a.name = Some("chat".into());
+        a.user_id = Some("u1".into());
+        a.session_id = Some("s1".into());
+        a.tags = vec!["x".into(), "y".into()];
+        a.metadata.insert("k".into(), Json::from_value(&"v"));
+    });
+    let mut llm = obs(7, 2, Some(1), (10, 40), &a);
+    llm.kind = ObservationType::Generation;
+    {
+        let d = llm.details_mut();
+        d.model = Some("gpt-4o".into());
+        d.usage = Some(Usage::new(1000, 100));
+        d.input = Some(Json::from_value(&"tab\there\nnew\\line"));
+        d.metadata
+            .insert("nul".into(), Json::from_value(&"a\u{0}b"));
+        d.prompt_version = Some(3);
+    }
+    let mut given = obs(7, 3, Some(1), (20, 30), &a);
+    given.details_mut().cost = Some(Cost::total_only(0.5));
+    let root = obs(7, 1, None, (0, 100), &a);
+    let score = Box::new(Score {
+        id: "s-1".into(),
+        trace_id: TraceId(7),
+        observation_id: Some(SpanId(2)),
+        name: "quality".into(),
+        value: ScoreValue::Numeric(0.9),
+        comment: Some("good".into()),
+        timestamp: Timestamp(T0),
+        session_id: Some("s1".into()),
+    });
+    let batch = Batch {
+        observations: vec![llm, given, root],
+        scores: vec![score],
+    };
+    e.export(&batch).expect("export");
+    e.export(&batch).expect("export again");
+
+    let mut c = server.connect();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM observations"), 3);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM traces"), 1);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM scores"), 1);
+    let t = c
+        .query_one(
+            "SELECT name, user_id, session_id, tags, metadata->>'k', latency_ms,
+                    observation_count, has_root, calculated_total_cost, computed_cost,
+                    (EXTRACT(EPOCH FROM end_time - \"timestamp\") * 1000)::float8
+             FROM traces WHERE id = lpad('7', 32, '0')",
+            &[],
+        )
+        .expect("the trace row");
+    assert_eq!(t.get::<_, Option<String>>(0).as_deref(), Some("chat"));
+    assert_eq!(t.get::<_, Option<String>>(1).as_deref(), Some("u1"));
+    assert_eq!(t.get::<_, Option<String>>(2).as_deref(), Some("s1"));
+    assert_eq!(t.get::<_, Vec<String>>(3), vec!["x", "y"]);
+    assert_eq!(t.get::<_, Option<String>>(4).as_deref(), Some("v"));
+    assert_eq!(t.get::<_, f64>(5), 100.0);
+    assert_eq!(t.get::<_, i32>(6), 3);
+    assert!(t.get::<_, bool>(7));
+    let (total, computed): (f64, f64) = (t.get(8), t.get(9));
+    assert!(computed > 0.0, "gpt-4o is priced from its usage");
+    assert!(
+        (total - (0.5 + computed)).abs() < 1e-12,
+        "{total} {computed}"
+    );
+    assert_eq!(t.get::<_, f64>(10), 100.0);
+
+    let o = c
+        .query_one(
+            "SELECT input, metadata->>'nul', prompt_version, cost_computed, model,
+                    (usage_details->>'input')::int
+             FROM observations WHERE id = lpad('2', 16, '0')",
+            &[],
+        )
+        .expect("the generation");
+    assert_eq!(
+        o.get::<_, Option<String>>(0).as_deref(),
+        Some(r#""tab\there\nnew\\line""#)
+    );
+    assert_eq!(o.get::<_, Option<String>>(1).as_deref(), Some("a\u{fffd}b"));
+    assert_eq!(o.get::<_, Option<i32>>(2), Some(3));
+    assert!(o.get::<_, bool>(3));
+    assert_eq!(o.get::<_, Option<String>>(4).as_deref(), Some("gpt-4o"));
+    assert_eq!(o.get::<_, Option<i32>>(5), Some(1000));
+}
+
+#[test]
+fn spans_of_one_trace_from_two_writers_merge_into_one_trace() {
+    let server = PgServer::start();
+    let (mut first, mut second) = (exporter(&server), exporter(&server));
+    let early = attrs(|a| {
+        a.user_id = Some("u1".into());
+        a.tags = vec!["a".into()];
+        a.metadata.insert("from".into(), Json::from_value(&"child"));
+        a.metadata.insert("child_only".into(), Json::from_value(&1));
+    });
+    let last = attrs(|a| {
+        a.name = Some("final".into());
+        a.tags = vec!["b".into(), "a".into()];
+        a.metadata.insert("from".into(), Json::from_value(&"root"));
+    });
+    // The root first, then a child from another process with older attributes: the root's
+    // attributes stay, metadata merges by key, tags are a union.
+    first
+        .export(&Batch {
+            observations: vec![obs(9, 1, None, (0, 50), &last)],
+            scores: vec![],
+        })
+        .unwrap();
+    let mut child = obs(9, 2, Some(1), (5, 70), &early);
+    child.details_mut().cost = Some(Cost::total_only(0.25));
+    second
+        .export(&Batch {
+            observations: vec![child],
+            scores: vec![],
+        })
+        .unwrap();
+    let mut c = server.connect();
+    let t = c
+        .query_one(
+            "SELECT name, user_id, tags, metadata::text, observation_count, latency_ms,
+                    calculated_total_cost, has_root FROM traces",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(t.get::<_, Option<String>>(0).as_deref(), Some("final"));
+    assert_eq!(t.get::<_, Option<String>>(1).as_deref(), Some("u1"));
+    assert_eq!(t.get::<_, Vec<String>>(2), vec!["b", "a"]);
+    let metadata: String = t.get(3);
+    assert_eq!(metadata, r#"{"from": "root", "child_only": 1}"#);
+    assert_eq!(t.get::<_, i32>(4), 2);
+    assert_eq!(t.get::<_, f64>(5), 70.0);
+    assert_eq!(t.get::<_, f64>(6), 0.25);
+    assert!(t.get::<_, bool>(7));
+}
+
+#[test]
+fn an_observation_sent_again_merges_given_fields_and_keeps_absent_ones() {
+    let server = PgServer::start();
+    let mut e = exporter(&server);
+    let a = attrs(|_| {});
+    let mut full = obs(5, 1, None, (0, 10), &a);
+    full.details_mut().model = Some("m".into());
+    full.details_mut().cost = Some(Cost::total_only(1.0));
+    e.export(&Batch {
+        observations: vec![full],
+        scores: vec![],
+    })
+    .unwrap();
+    let mut later = obs(5, 1, None, (0, 20), &a);
+    later.details_mut().output = Some(Json::from_value(&"done"));
+    e.export(&Batch {
+        observations: vec![later],
+        scores: vec![],
+    })
+    .unwrap();
+    let mut c = server.connect();
+    let o = c
+        .query_one(
+            "SELECT model, output, calculated_total_cost, latency_ms FROM observations",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(o.get::<_, Option<String>>(0).as_deref(), Some("m"));
+    assert_eq!(o.get::<_, Option<String>>(1).as_deref(), Some("\"done\""));
+    assert_eq!(o.get::<_, f64>(2), 1.0);
+    assert_eq!(o.get::<_, f64>(3), 20.0);
+    assert_eq!(
+        count(&mut c, "SELECT observation_count::bigint FROM traces"),
+        1
+    );
+}
