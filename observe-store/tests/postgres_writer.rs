@@ -228,3 +228,195 @@ fn an_observation_sent_again_merges_given_fields_and_keeps_absent_ones() {
         1
     );
 }
+
+/// Set in the child processes of [`four_processes_writing_the_same_traces`].
+const CHILD_URL: &str = "OBSERVE_PG_TEST_CHILD_URL";
+const CHILD_NUMBER: &str = "OBSERVE_PG_TEST_CHILD_NUMBER";
+const TRACES: u128 = 24;
+const BATCHES: u64 = 30;
+
+/// One writer process of [`four_processes_writing_the_same_traces`]; does nothing when run
+/// as a test of its own.
+#[test]
+fn concurrent_writer_child() {
+    let (Ok(url), Ok(number)) = (std::env::var(CHILD_URL), std::env::var(CHILD_NUMBER)) else {
+        return;
+    };
+    let number: u64 = number.parse().expect("child number");
+    let settings = PgSettings::from_url_with_env(&url, |_| None).expect("settings");
+    let mut e = PgExporter::connect(settings).expect("connect");
+    let a = attrs(|a| a.tags = vec![format!("writer{number}")]);
+    for b in 0..BATCHES {
+        // Every batch touches every trace, each writer in its own order; each writer adds
+        // spans of its own and spans every writer sends (the same ids).
+        let mut traces: Vec<u128> = (1..=TRACES).collect();
+        traces.rotate_left(((number * 7 + b) % TRACES as u64) as usize);
+        if number % 2 == 1 {
+            traces.reverse();
+        }
+        let mut observations = Vec::new();
+        for t in traces {
+            observations.push(obs(t, 1_000 + number * 100 + b, Some(1), (1, 2), &a));
+            observations.push(obs(t, 10 + b, Some(1), (1, 3), &a));
+        }
+        // `write`, not `export`: no retry, so a deadlock would fail the child.
+        e.write(&Batch {
+            observations,
+            scores: vec![],
+        })
+        .unwrap_or_else(|err| panic!("writer {number}, batch {b}: {err}"));
+    }
+}
+
+#[test]
+fn four_processes_writing_the_same_traces() {
+    let server = PgServer::start();
+    // Migrated once before the children start, so that they race on the rows only.
+    drop(exporter(&server));
+    let me = std::env::current_exe().expect("the test binary");
+    let children: Vec<_> = (0..4)
+        .map(|n| {
+            std::process::Command::new(&me)
+                .args(["--exact", "concurrent_writer_child", "--nocapture"])
+                .env(CHILD_URL, server.url())
+                .env(CHILD_NUMBER, n.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("spawn a writer")
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().expect("wait for a writer");
+        assert!(
+            out.status.success(),
+            "a writer failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut c = server.connect();
+    let per_trace = 4 * BATCHES as i64 + BATCHES as i64;
+    assert_eq!(count(&mut c, "SELECT count(*) FROM traces"), TRACES as i64);
+    assert_eq!(
+        count(&mut c, "SELECT count(*) FROM observations"),
+        TRACES as i64 * per_trace
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM (SELECT DISTINCT trace_id, id FROM observations) d"
+        ),
+        TRACES as i64 * per_trace
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            &format!("SELECT count(*) FROM traces WHERE observation_count = {per_trace}")
+        ),
+        TRACES as i64
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM traces WHERE cardinality(tags) = 4"
+        ),
+        TRACES as i64
+    );
+}
+
+#[test]
+fn a_dropped_connection_is_opened_again() {
+    let server = PgServer::start();
+    let mut e = exporter(&server);
+    let a = attrs(|_| {});
+    let one = |id| Batch {
+        observations: vec![obs(3, id, None, (0, 1), &a)],
+        scores: vec![],
+    };
+    e.export(&one(1)).unwrap();
+    let mut admin = server.connect();
+    let ended = count(
+        &mut admin,
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE application_name = 'observe') k",
+    );
+    assert_eq!(ended, 1);
+    e.export(&one(2))
+        .expect("the second batch, on a new connection");
+    assert!(e.retries() >= 1, "the lost connection cost a retry");
+    assert_eq!(count(&mut admin, "SELECT count(*) FROM observations"), 2);
+}
+
+#[test]
+fn a_server_restarted_mid_run_gets_the_batch_once_it_is_back() {
+    let server = PgServer::start();
+    let mut e = exporter(&server);
+    let context = observe_model::export::ExportContext::default();
+    e.attach(context.clone());
+    let a = attrs(|_| {});
+    let one = |id| Batch {
+        observations: vec![obs(4, id, None, (0, 1), &a)],
+        scores: vec![],
+    };
+    e.export(&one(1)).unwrap();
+    server.stop();
+    // Exported while the server is down: retried until it is back.
+    let batch = one(2);
+    let writer = std::thread::spawn(move || {
+        let result = e.export(&batch);
+        (e, result)
+    });
+    // The server comes back once the writer has failed and retried.
+    while context.retried() < 2 {
+        std::thread::yield_now();
+    }
+    server.resume();
+    let (e, result) = writer.join().expect("the writer thread");
+    result.expect("written once the server was back");
+    assert!(e.retries() >= 1);
+    let mut c = server.connect();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM observations"), 2);
+}
+
+#[test]
+fn connection_failures_say_what_failed_without_the_password() {
+    let server = PgServer::start();
+    let good = server.password_user("alice", "correct-horse");
+    let connect = |url: &str| {
+        let settings = PgSettings::from_url_with_env(url, |_| None)?;
+        PgExporter::connect(settings).map(drop)
+    };
+    connect(&good).expect("the right password");
+    let wrong = good.replace("correct-horse", "battery-staple");
+    let e = connect(&wrong).unwrap_err().to_string();
+    assert!(e.contains("password authentication failed"), "{e}");
+    assert!(e.contains("alice@127.0.0.1"), "{e}");
+    assert!(!e.contains("battery-staple"), "{e}");
+
+    let unknown = "postgres://alice:battery-staple@no-such-host.invalid/observe?sslmode=disable";
+    let e = connect(unknown).unwrap_err().to_string();
+    assert!(e.contains("no-such-host.invalid"), "{e}");
+    assert!(!e.contains("battery-staple"), "{e}");
+
+    let refused = format!(
+        "postgres://alice:battery-staple@127.0.0.1:{}/observe?sslmode=disable",
+        free_port()
+    );
+    let e = connect(&refused).unwrap_err().to_string();
+    assert!(e.contains("could not connect"), "{e}");
+    assert!(!e.contains("battery-staple"), "{e}");
+
+    let e = connect("postgres://alice:battery-staple@host:port/db")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("URL"), "{e}");
+    assert!(!e.contains("battery-staple"), "{e}");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}

@@ -60,16 +60,27 @@ impl PgServer {
             "--no-sync",
         ]));
         server.port = free_port();
+        server.pg_ctl_start();
+        let mut admin = postgres::Client::connect(&server.url_for("postgres"), postgres::NoTls)
+            .expect("connect to the test server");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {DATABASE}"))
+            .expect("create the test database");
+        server
+    }
+
+    /// Starts the server of this data directory on its port.
+    fn pg_ctl_start(&self) {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            server.port,
-            server.dir.path().display()
+            self.port,
+            self.dir.path().display()
         );
-        let log = server.dir.path().join("server.log");
-        let started = server
+        let log = self.dir.path().join("server.log");
+        let started = self
             .command("pg_ctl")
             .arg("-D")
-            .arg(&data)
+            .arg(&self.data)
             .args(["-o", &options, "-l"])
             .arg(&log)
             .args(["-w", "start"])
@@ -82,12 +93,64 @@ impl PgServer {
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
         }
-        let mut admin = postgres::Client::connect(&server.url_for("postgres"), postgres::NoTls)
-            .expect("connect to the test server");
+    }
+
+    /// Stops the server (fast shutdown: sessions are ended, committed data kept); the
+    /// port stays this server's for [`PgServer::resume`].
+    #[allow(dead_code)]
+    pub fn stop(&self) {
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"]));
+    }
+
+    /// Starts the stopped server again, on the same port.
+    #[allow(dead_code)]
+    pub fn resume(&self) {
+        self.pg_ctl_start();
+    }
+
+    /// Stops and starts the server, on the same port.
+    #[allow(dead_code)]
+    pub fn restart(&self) {
+        self.stop();
+        self.resume();
+    }
+
+    /// Creates a login role with a password that host connections must give
+    /// (`scram-sha-256`, as production servers ask), with the rights to write the test
+    /// database; returns its URL, password included.
+    #[allow(dead_code)]
+    pub fn password_user(&self, user: &str, password: &str) -> String {
+        let mut admin = self.connect();
         admin
-            .batch_execute(&format!("CREATE DATABASE {DATABASE}"))
-            .expect("create the test database");
-        server
+            .batch_execute(&format!(
+                "SET password_encryption = 'scram-sha-256';
+                 CREATE ROLE {user} LOGIN PASSWORD '{password}';
+                 GRANT ALL ON SCHEMA public TO {user};
+                 GRANT ALL ON DATABASE {DATABASE} TO {user};"
+            ))
+            .expect("create the role");
+        let hba = self.data.join("pg_hba.conf");
+        let old = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        // The first matching line wins: the role's goes before initdb's `trust` lines.
+        let line = format!("host all {user} 127.0.0.1/32 scram-sha-256\n");
+        std::fs::write(&hba, line + &old).expect("write pg_hba.conf");
+        admin
+            .batch_execute("SELECT pg_reload_conf()")
+            .expect("reload the configuration");
+        format!(
+            "postgres://{user}:{password}@127.0.0.1:{}/{DATABASE}",
+            self.port
+        )
+    }
+
+    /// The port the server listens on.
+    #[allow(dead_code)]
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The URL of the test database, as a user would give it.
