@@ -420,3 +420,66 @@ fn free_port() -> u16 {
         .expect("a free port")
         .port()
 }
+
+/// Whether the exporter's session (application `observe`) is encrypted.
+fn observe_session_uses_tls(server: &PgServer) -> bool {
+    let mut admin = server.connect();
+    admin
+        .query_one(
+            "SELECT bool_and(s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid)
+             WHERE a.application_name = 'observe'",
+            &[],
+        )
+        .expect("the session's TLS state")
+        .get::<_, Option<bool>>(0)
+        .expect("one observe session")
+}
+
+#[test]
+fn sslmode_require_encrypts_and_verifies_disable_does_not() {
+    let server = PgServer::start();
+    let plain_url = format!("{}?sslmode=require", server.url());
+    // No TLS on the server yet: `require` refuses to go on in plain text.
+    let e = PgExporter::connect(PgSettings::from_url_with_env(&plain_url, |_| None).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("could not connect"), "{e}");
+
+    let ca = server.enable_tls();
+    let with_ca = format!("{plain_url}&sslrootcert={}", ca.display());
+    let e = PgExporter::connect(PgSettings::from_url_with_env(&plain_url, |_| None).unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.to_lowercase().contains("certificate"),
+        "a server certificate from an unknown CA is refused: {e}"
+    );
+
+    let mut e =
+        PgExporter::connect(PgSettings::from_url_with_env(&with_ca, |_| None).unwrap()).unwrap();
+    let a = attrs(|_| {});
+    e.write(&Batch {
+        observations: vec![obs(1, 1, None, (0, 1), &a)],
+        scores: vec![],
+    })
+    .expect("a batch over TLS");
+    assert!(observe_session_uses_tls(&server));
+    drop(e);
+    // The server ends the closed session's backend on its own time.
+    let mut admin = server.connect();
+    while count(
+        &mut admin,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'observe'",
+    ) > 0
+    {
+        std::thread::yield_now();
+    }
+
+    // PGSSLMODE=disable: plain TCP even though the server offers TLS.
+    let disabled = PgSettings::from_url_with_env(&server.url(), |name| {
+        (name == "PGSSLMODE").then(|| "disable".to_owned())
+    })
+    .unwrap();
+    let _plain = PgExporter::connect(disabled).unwrap();
+    assert!(!observe_session_uses_tls(&server));
+}

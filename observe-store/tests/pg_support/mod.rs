@@ -147,6 +147,125 @@ impl PgServer {
         )
     }
 
+    /// Turns TLS on with a server certificate for `127.0.0.1` signed by a CA made for the
+    /// test; returns the CA's certificate (PEM), for `sslrootcert`. Needs `openssl`.
+    #[allow(dead_code)]
+    pub fn enable_tls(&self) -> PathBuf {
+        let dir = self.dir.path().join("tls");
+        std::fs::create_dir_all(&dir).expect("the TLS directory");
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("this test needs `openssl` ({e}): install it with `apt-get install -y openssl`")
+                });
+            assert!(out.status.success(), "openssl {args:?}: {}", describe(&out));
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=observe test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write the extensions");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        // The server reads its key only when the key is its own and private.
+        run(Command::new("chmod").arg("600").arg(dir.join("server.key")));
+        if self.as_postgres {
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir));
+        }
+        let mut admin = self.connect();
+        // One statement at a time: ALTER SYSTEM refuses to run in a transaction block.
+        for statement in [
+            format!(
+                "ALTER SYSTEM SET ssl_cert_file = '{}'",
+                dir.join("server.pem").display()
+            ),
+            format!(
+                "ALTER SYSTEM SET ssl_key_file = '{}'",
+                dir.join("server.key").display()
+            ),
+            "ALTER SYSTEM SET ssl = on".to_owned(),
+            "SELECT pg_reload_conf()".to_owned(),
+        ] {
+            admin.batch_execute(&statement).expect("turn TLS on");
+        }
+        // The reload is signalled, not awaited: a new session (forked by the server after it
+        // reloaded) sees `ssl` on.
+        while self
+            .connect()
+            .query_one("SHOW ssl", &[])
+            .expect("SHOW ssl")
+            .get::<_, String>(0)
+            != "on"
+        {
+            std::thread::yield_now();
+        }
+        dir.join("ca.pem")
+    }
+
     /// The port the server listens on.
     #[allow(dead_code)]
     pub fn port(&self) -> u16 {
