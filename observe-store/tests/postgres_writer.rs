@@ -483,3 +483,50 @@ fn sslmode_require_encrypts_and_verifies_disable_does_not() {
     let _plain = PgExporter::connect(disabled).unwrap();
     assert!(!observe_session_uses_tls(&server));
 }
+
+#[test]
+fn a_record_the_server_refuses_is_counted_and_the_rest_of_the_batch_written() {
+    let server = PgServer::start();
+    let mut e = exporter(&server);
+    let a = attrs(|_| {});
+    let score = |id: String| {
+        Box::new(Score {
+            id,
+            trace_id: TraceId(8),
+            observation_id: None,
+            name: "quality".into(),
+            value: ScoreValue::Numeric(1.0),
+            comment: None,
+            timestamp: Timestamp(T0),
+            session_id: None,
+        })
+    };
+    // An id too long for the scores' primary-key index (about 2.7 kB at most), and not
+    // compressible below it.
+    let mut state = 1u64;
+    let huge: String = (0..20_000)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            char::from(b'a' + (state >> 59) as u8 % 26)
+        })
+        .collect();
+    let batch = Batch {
+        observations: vec![obs(8, 2, Some(1), (1, 2), &a), obs(8, 1, None, (0, 3), &a)],
+        scores: vec![score("fine".into()), score(huge)],
+    };
+    let err = e.export(&batch).unwrap_err();
+    assert_eq!(err.failed_of(batch.len()), 1, "{err}");
+    assert!(
+        err.to_string().contains("index row"),
+        "the server's reason: {err}"
+    );
+    let mut c = server.connect();
+    assert_eq!(count(&mut c, "SELECT count(*) FROM observations"), 2);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM scores"), 1);
+    assert_eq!(
+        count(&mut c, "SELECT observation_count::bigint FROM traces"),
+        2
+    );
+}

@@ -6,6 +6,7 @@ use postgres::{Client, NoTls};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
+use super::error::describe;
 use super::settings::{PgSettings, TlsMode};
 use super::PgStoreError;
 
@@ -32,22 +33,6 @@ pub(super) fn connect(settings: &PgSettings) -> Result<Client, PgStoreError> {
             config.connect(tls).map_err(failed)
         }
     }
-}
-
-/// The error and its causes in one line: `postgres::Error` alone says only "error
-/// connecting to server".
-fn describe(e: &postgres::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let more = s.to_string();
-        if !text.contains(&more) {
-            text.push_str(": ");
-            text.push_str(&more);
-        }
-        source = s.source();
-    }
-    text
 }
 
 fn client_config(settings: &PgSettings) -> Result<rustls::ClientConfig, PgStoreError> {

@@ -14,7 +14,7 @@
 #[non_exhaustive]
 pub enum PgStoreError {
     /// The server refused a statement or the connection failed.
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", describe(.0))]
     Postgres(#[from] postgres::Error),
     /// The store's URL (or a libpq variable filling it) cannot be used.
     #[error("the PostgreSQL store URL is not valid: {reason}")]
@@ -78,4 +78,20 @@ pub enum PgStoreError {
         /// The store's tables (`traces`) or columns (`traces.session_id`) it lacks.
         missing: Vec<String>,
     },
+}
+
+/// The error and its causes in one line: `postgres::Error` alone says only "db error" or
+/// "error connecting to server".
+pub(super) fn describe(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text
 }

@@ -276,7 +276,7 @@ impl PgWriter {
                 Err(e) if is_data_error(&e) => {
                     refused.records += 1;
                     if refused.first_reason.is_none() {
-                        refused.first_reason = Some(e.to_string());
+                        refused.first_reason = Some(super::error::describe(&e));
                     }
                 }
                 Err(e) => return Err(e),
@@ -491,9 +491,9 @@ fn prompt_version(v: i64) -> Option<i64> {
 }
 
 /// True when the server refused the statement for the values it was given (SQLSTATE class
-/// 22, data exception, or 23, integrity constraint violation): the records at fault are
-/// refused and the rest written.
+/// 22, data exception; 23, integrity constraint violation; 54, a value past a limit, such as
+/// a key too long for its index): the records at fault are refused and the rest written.
 pub(super) fn is_data_error(e: &postgres::Error) -> bool {
     e.code()
-        .is_some_and(|c| matches!(c.code().get(..2), Some("22" | "23")))
+        .is_some_and(|c| matches!(c.code().get(..2), Some("22" | "23" | "54")))
 }
