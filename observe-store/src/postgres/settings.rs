@@ -269,7 +269,13 @@ mod tests {
 
     #[test]
     fn url_parts_win_over_the_environment() {
-        let env = |name: &str| Some(format!("env-{}", name.to_lowercase()));
+        let env = |name: &str| match name {
+            PGPORT => Some("9".to_owned()),
+            PGHOST | PGUSER | PGPASSWORD | PGDATABASE => {
+                Some(format!("env-{}", name.to_lowercase()))
+            }
+            _ => None,
+        };
         let s = PgSettings::from_url_with_env("postgres://u@h:7/d", env).unwrap();
         assert_eq!(s.to_string(), "postgres://u@h:7/d");
         assert_eq!(s.config().get_password(), Some(&b"env-pgpassword"[..]));
