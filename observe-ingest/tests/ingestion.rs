@@ -131,7 +131,13 @@ fn the_low_level_clients_batch_decodes_field_by_field() {
     assert!(end.end >= create.start);
     assert_eq!(end.name, None);
     assert_eq!(
-        end.details.as_deref().unwrap().output.as_ref().unwrap().to_value(),
+        end.details
+            .as_deref()
+            .unwrap()
+            .output
+            .as_ref()
+            .unwrap()
+            .to_value(),
         json!(["doc-1", "doc-2"])
     );
 
@@ -447,7 +453,16 @@ fn every_event_type_is_read_or_refused_as_langfuse_does() {
         };
         assert_eq!(o.kind, Some(kind), "{ty}");
         assert_eq!(o.details.as_deref().unwrap().model.as_deref(), Some("m"));
-        assert_eq!(o.details.as_deref().unwrap().usage.as_ref().unwrap().get("input"), Some(1));
+        assert_eq!(
+            o.details
+                .as_deref()
+                .unwrap()
+                .usage
+                .as_ref()
+                .unwrap()
+                .get("input"),
+            Some(1)
+        );
     }
     // The legacy create has no body id: its event's names it.
     let [legacy] = observations(p, "e-legacy")[..] else {
@@ -455,7 +470,14 @@ fn every_event_type_is_read_or_refused_as_langfuse_does() {
     };
     assert_eq!(legacy.kind, Some(ObservationType::Generation));
     assert_eq!(
-        legacy.details.as_deref().unwrap().usage.as_ref().unwrap().get("total"),
+        legacy
+            .details
+            .as_deref()
+            .unwrap()
+            .usage
+            .as_ref()
+            .unwrap()
+            .get("total"),
         Some(3)
     );
     assert_eq!(observations(p, "o-x")[0].kind, Some(ObservationType::Event));
@@ -648,7 +670,13 @@ fn a_lone_surrogate_or_a_bad_byte_does_not_cost_the_batch() {
         panic!()
     };
     assert_eq!(
-        s1.details.as_deref().unwrap().input.as_ref().unwrap().to_value(),
+        s1.details
+            .as_deref()
+            .unwrap()
+            .input
+            .as_ref()
+            .unwrap()
+            .to_value(),
         json!("half \u{fffd} of an emoji")
     );
     let [s2] = observations(&outcome.pieces, "s2")[..] else {

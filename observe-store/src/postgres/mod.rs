@@ -16,6 +16,11 @@
 //! Only a writer changes the layout ([`migrate`]); a reader checks it and changes nothing
 //! ([`check_readable`]).
 //!
+//! [`PgExporter`] is the writer: a destination of the pipeline (`OBSERVE_STORE_URL` in
+//! observe-runtime) or a tool's, reaching the server as [`PgSettings`] say (a `postgres://`
+//! URL, libpq's variables, TLS). Each batch is one transaction; traces merge as in the
+//! SQLite store; many writers on many hosts share one database.
+//!
 //! ```no_run
 //! # fn main() -> Result<(), observe_store::postgres::PgStoreError> {
 //! let mut client = postgres::Client::connect("postgres://observe@db.internal/observe", postgres::NoTls)
@@ -29,12 +34,19 @@
 //! # }
 //! ```
 
+mod connect;
+mod copy_text;
 mod error;
+mod exporter;
 mod printed;
 mod schema;
+mod settings;
+mod write;
 
 pub use error::PgStoreError;
+pub use exporter::{PgExporter, PgRetry};
 pub use printed::printed_value;
 pub use schema::{
     check_readable, migrate, table_columns, version, CURRENT_VERSION, OLDEST_READABLE,
 };
+pub use settings::{PgSettings, TlsMode};
