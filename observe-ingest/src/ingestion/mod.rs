@@ -26,6 +26,7 @@
 //! ```
 
 mod batch;
+mod document;
 mod fields;
 mod issues;
 mod observation;
