@@ -171,9 +171,24 @@ fn model_parameters(a: &mut Attributes) -> Option<Json> {
     }
 }
 
+/// The span's counts, with `total` added as the sum of all the others when the span gives
+/// none: Langfuse's ingestion completes every observation's counts so (all keys summed, as
+/// the parts named in observe's and Langfuse's keys do not overlap).
+fn usage(a: &mut Attributes) -> Option<Usage> {
+    given_usage(a).map(with_total)
+}
+
+fn with_total(mut u: Usage) -> Usage {
+    if !u.0.is_empty() && !u.0.contains_key(usage_key::TOTAL) {
+        let total = u.0.values().fold(0u64, |sum, n| sum.saturating_add(*n));
+        u.0.insert(usage_key::TOTAL.to_owned(), total);
+    }
+    u
+}
+
 /// `usage_details`, else the GenAI counts with the cached and reasoning parts taken out of
 /// input and output (the inverse of what the exporters write).
-fn usage(a: &mut Attributes) -> Option<Usage> {
+fn given_usage(a: &mut Attributes) -> Option<Usage> {
     const GENAI: [&str; 5] = [
         gen_ai::USAGE_INPUT_TOKENS,
         gen_ai::USAGE_OUTPUT_TOKENS,

@@ -736,3 +736,82 @@ fn mangled_bodies_are_answered_never_panicked_on() {
     // Most swaps and some flips leave a batch, whose bad events are refused alone.
     assert!(answered_207 > 250, "{answered_207}");
 }
+
+/// The Langfuse Python SDK 5.x batches scores: a JSON list, answered 202 when all were
+/// taken (`fixtures/langfuse-python-5/scores.json`, captured from the SDK).
+#[test]
+fn a_list_of_scores_from_the_current_sdk_is_taken_whole() {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/langfuse-python-5/scores.json");
+    let body = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let answer = scores_route(&body);
+    assert_eq!(
+        (answer.status, answer.body.as_str()),
+        (202, r#"{"message":"Accepted"}"#)
+    );
+    assert_eq!(answer.pieces.len(), 5);
+    let Piece::Score(first) = &answer.pieces[0] else {
+        panic!("{:?}", answer.pieces[0])
+    };
+    assert_eq!(&*first.id, "ddeec9159a6e203a");
+    assert_eq!(
+        first.trace_id.as_deref(),
+        Some("836dd04558810939f5d3a4c1fb6b5b59")
+    );
+    assert_eq!(first.name, "quality");
+    assert_eq!(first.value, ScoreValue::Numeric(0.9));
+    assert_eq!(first.comment.as_deref(), Some("checked by hand"));
+    assert_eq!(first.timestamp, Some(time("2026-12-07T17:43:22.092010Z")));
+}
+
+/// Each score of a list stands alone: the bad ones are counted and named in a 207, the
+/// good ones stored.
+#[test]
+fn a_list_of_scores_refuses_the_bad_ones_alone() {
+    let answer = scores_route(
+        br#"[{"traceId": "t", "name": "a", "value": 1},
+             {"traceId": "t", "name": "b", "value": true},
+             "not a score",
+             {"traceId": "t", "name": "c", "value": 2, "timestamp": "yesterday"},
+             {"name": "d", "value": 3, "sessionId": "s"}]"#,
+    );
+    assert_eq!(answer.status, 207);
+    let v: Value = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!(
+        (v["accepted"].as_u64(), v["rejected"].as_u64()),
+        (Some(2), Some(3))
+    );
+    let messages: Vec<&str> = v["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages[0].starts_with("score 1: ") && messages[0].contains(r#""path":["value"]"#),
+        "{messages:?}"
+    );
+    assert!(
+        messages[1].starts_with("score 2: ") && messages[1].contains("expected object"),
+        "{messages:?}"
+    );
+    assert!(
+        messages[2].starts_with("score 3: ") && messages[2].contains(r#""path":["timestamp"]"#),
+        "{messages:?}"
+    );
+    let names: Vec<&str> = answer
+        .pieces
+        .iter()
+        .map(|p| match p {
+            Piece::Score(s) => s.name.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(names, ["a", "d"]);
+
+    let none = scores_route(b"[]");
+    assert_eq!((none.status, none.pieces.len()), (202, 0));
+    let all_bad = scores_route(br#"[{"name": "x"}]"#);
+    assert_eq!(all_bad.status, 207);
+    assert!(all_bad.body.contains(r#""accepted":0"#), "{}", all_bad.body);
+}

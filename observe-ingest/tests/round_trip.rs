@@ -244,6 +244,8 @@ fn genai_conventions_fill_in_when_langfuse_keys_are_absent() {
     assert_eq!(usage.get("input"), Some(70));
     assert_eq!(usage.get("input_cached_tokens"), Some(30));
     assert_eq!(usage.get("output"), Some(40));
+    // Langfuse's total: every count summed, which gives back the input and output tokens.
+    assert_eq!(usage.get("total"), Some(140));
     // `chat` is what a generation is without saying: not kept as its operation.
     assert_eq!(d.gen_ai, None);
     // What no rule reads is kept, under `attributes` as Langfuse shows it.
@@ -306,6 +308,33 @@ fn decode_span_json(span: serde_json::Value) -> Decoded {
 
 fn foreign_span(attrs: serde_json::Value) -> Decoded {
     decode_span_json(span_json(attrs))
+}
+
+/// Langfuse's ingestion adds `total` (the sum of every count) to counts that have none,
+/// and keeps a total that was sent, even one that is not the sum.
+#[test]
+fn a_missing_total_is_the_sum_of_all_counts() {
+    let usage_of = |details: &str| {
+        let decoded = foreign_span(json!([
+            {"key": "langfuse.observation.type", "value": {"stringValue": "generation"}},
+            {"key": "langfuse.observation.usage_details", "value": {"stringValue": details}}
+        ]));
+        assert!(decoded.refused.is_empty(), "{:?}", decoded.refused);
+        decoded.observations[0].details().usage.clone()
+    };
+    assert_eq!(
+        usage_of(r#"{"input": 12, "output": 8, "input_cached_tokens": 5}"#),
+        Some(
+            Usage::new(12, 8)
+                .with("input_cached_tokens", 5)
+                .with("total", 25)
+        )
+    );
+    assert_eq!(
+        usage_of(r#"{"input": 12, "output": 8, "total": 3}"#),
+        Some(Usage::new(12, 8).with("total", 3))
+    );
+    assert_eq!(usage_of("{}"), Some(Usage::default()));
 }
 
 #[test]

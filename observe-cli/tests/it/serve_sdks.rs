@@ -41,16 +41,10 @@ struct Expected {
 }
 
 #[test]
-fn langfuse_current_python_sdk_records_observe_calls_a_generation_and_a_failure() {
+fn langfuse_current_python_sdk_records_observe_calls_a_generation_a_score_and_a_failure() {
     let served = Served::start();
-    // Without its score: the SDK sends scores to POST /api/public/scores as a JSON list
-    // (observe-ingest/tests/fixtures/langfuse-python-5/scores.json), which the server does
-    // not take yet (it takes one score object).
-    let run = run_client(
-        PythonClient::LangfuseCurrent,
-        &served,
-        &["lf-current", "--no-score"],
-    );
+    // The SDK batches its scores: a JSON list on POST /api/public/scores.
+    let run = run_client(PythonClient::LangfuseCurrent, &served, &["lf-current"]);
     check_client(
         served,
         &run,
@@ -66,7 +60,7 @@ fn langfuse_current_python_sdk_records_observe_calls_a_generation_and_a_failure(
             ],
             generation: ("answer", "gpt-4o-mini"),
             failure: ("fact_check", "fact check failed"),
-            score: None,
+            score: Some(("quality", 0.9)),
         },
     );
 }
@@ -264,6 +258,8 @@ fn check_session(db: &std::path::Path, session: &str, expected: &Expected) {
     assert_eq!(g["model"], model, "{g}");
     assert_eq!(g["usage"]["input"], 1000, "{g}");
     assert_eq!(g["usage"]["output"], 200, "{g}");
+    // No client sends a total: the server adds it (the sum of the counts), as Langfuse does.
+    assert_eq!(g["usage"]["total"], 1200, "{g}");
     let cost = g["own_cost"]
         .as_f64()
         .unwrap_or_else(|| panic!("no cost: {g}"));

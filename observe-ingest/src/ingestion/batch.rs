@@ -6,13 +6,15 @@ use std::collections::BTreeSet;
 
 use observe_model::model::{ObservationType, Timestamp};
 use observe_model::piece::{Piece, TracePiece};
-use serde_json::{json, Map, Value};
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
 use thiserror::Error;
 
+use super::document::{BodyDoc, EventDoc, Pairs};
 use super::fields::Fields;
 use super::issues::{invalid_type, issues_text, Issue};
 use super::observation::{observation, Body, Event};
-use super::repair::parse_lenient;
+use super::repair::{repaired_text, warn_repaired};
 use super::score::score;
 use super::trace::trace;
 
@@ -41,21 +43,21 @@ use super::trace::trace;
 /// assert!(matches!(&outcome.pieces[..], [Piece::Trace(_), Piece::Observation(_)]));
 /// ```
 pub fn decode_ingestion(body: &[u8]) -> Result<IngestionOutcome, BatchError> {
-    let request = parse_lenient(body)?;
-    let batch = match request.get("batch") {
-        Some(Value::Array(batch)) => batch,
-        other => {
-            return Err(BatchError::NotABatch(invalid_type(
-                vec![Value::from("batch")],
-                "array",
-                other,
-            )))
-        }
+    // A raw read does not decode strings, so a lone surrogate escape would pass it and
+    // cost its event later: the repair looks first (a scan, no parse).
+    let repaired = repaired_text(body);
+    if repaired.is_some() {
+        warn_repaired(&"ingestion batch");
+    }
+    let request: &RawValue = match &repaired {
+        Some(text) => serde_json::from_str(text)?,
+        None => serde_json::from_slice(body)?,
     };
+    let batch = batch_of(request)?;
     let mut accepted = Vec::with_capacity(batch.len());
     let mut errors = Vec::new();
-    for value in batch {
-        match event(value) {
+    for raw in &batch {
+        match event(raw) {
             Ok(Some(event)) => accepted.push(event),
             Ok(None) => {}
             Err(error) => errors.push(error),
@@ -85,6 +87,34 @@ pub fn decode_ingestion(body: &[u8]) -> Result<IngestionOutcome, BatchError> {
         successes,
         errors,
     })
+}
+
+/// The request's `batch`: its events, each still as the request spelled it.
+fn batch_of(request: &RawValue) -> Result<Vec<&RawValue>, BatchError> {
+    let batch = if request.get().starts_with('{') {
+        let Pairs(pairs) = serde_json::from_str(request.get())?;
+        // The last `batch` wins, as in a JSON object.
+        pairs
+            .into_iter()
+            .rev()
+            .find(|(k, _)| k == "batch")
+            .map(|(_, v)| v)
+    } else {
+        None
+    };
+    match batch {
+        Some(raw) if raw.get().starts_with('[') => Ok(serde_json::from_str(raw.get())?),
+        other => {
+            let received: Option<Value> = other
+                .map(|raw| serde_json::from_str(raw.get()))
+                .transpose()?;
+            Err(BatchError::NotABatch(invalid_type(
+                vec![Value::from("batch")],
+                "array",
+                received.as_ref(),
+            )))
+        }
+    }
 }
 
 /// The request's pieces, led by an empty trace piece for every trace its observations name
@@ -255,22 +285,19 @@ fn kind(type_text: &str) -> Option<Kind> {
 }
 
 /// One event: its piece (`None` for an `sdk-log`), or why it is refused.
-fn event(value: &Value) -> Result<Option<Accepted>, EventError> {
-    let id_text = value.get("id").and_then(Value::as_str).unwrap_or("unknown");
-    let refuse = |issues: Vec<Issue>| EventError {
-        id: id_text.to_owned(),
-        status: 400,
-        message: "Invalid request data".to_owned(),
-        error: issues_text(&issues),
-        issues,
-    };
-    let Value::Object(map) = value else {
-        return Err(refuse(vec![invalid_type(
-            Vec::new(),
-            "object",
-            Some(value),
-        )]));
-    };
+fn event(raw: &RawValue) -> Result<Option<Accepted>, EventError> {
+    if !raw.get().starts_with('{') {
+        let value: Value = serde_json::from_str(raw.get()).unwrap_or(Value::Null);
+        return Err(refused(
+            "unknown",
+            vec![invalid_type(Vec::new(), "object", Some(&value))],
+        ));
+    }
+    // The batch was read as JSON already: an object reads back.
+    let doc: EventDoc<'_> = serde_json::from_str(raw.get()).unwrap_or_default();
+    let map = &doc.fields;
+    let id_text = map.get("id").and_then(Value::as_str).unwrap_or("unknown");
+    let refuse = |issues: Vec<Issue>| refused(id_text, issues);
     let Some(kind) = map.get("type").and_then(Value::as_str).and_then(kind) else {
         return Err(refuse(vec![Issue::new(
             "invalid_union",
@@ -292,20 +319,21 @@ fn event(value: &Value) -> Result<Option<Accepted>, EventError> {
         }
         Some(_) => envelope.time("timestamp"),
     };
-    let body = match map.get("body") {
-        Some(Value::Object(body)) => Some(body),
+    let body: Option<BodyDoc<'_>> = match doc.body {
+        Some(raw) if raw.get().starts_with('{') => serde_json::from_str(raw.get()).ok(),
         other => {
-            let issue = invalid_type(envelope.path("body"), "object", other);
+            let value: Option<Value> = other.and_then(|raw| serde_json::from_str(raw.get()).ok());
+            let issue = invalid_type(envelope.path("body"), "object", value.as_ref());
             envelope.issue(issue);
             None
         }
     };
     let (Some(id), Some(timestamp), Some(body), true) =
-        (id, timestamp, body, envelope.issues.is_empty())
+        (id, timestamp, body.as_ref(), envelope.issues.is_empty())
     else {
         let mut issues = envelope.issues;
         // The body is checked even when the envelope is bad, so one answer names it all.
-        if let Some(Value::Object(body)) = map.get("body") {
+        if let Some(body) = &body {
             if let Err(mut more) = piece(kind, body, id_text, Timestamp(0)) {
                 issues.append(&mut more);
             }
@@ -325,17 +353,28 @@ fn event(value: &Value) -> Result<Option<Accepted>, EventError> {
     }
 }
 
+/// The answer's entry for an event refused for `issues`.
+fn refused(id: &str, issues: Vec<Issue>) -> EventError {
+    EventError {
+        id: id.to_owned(),
+        status: 400,
+        message: "Invalid request data".to_owned(),
+        error: issues_text(&issues),
+        issues,
+    }
+}
+
 /// The piece a body of `kind` gives (`None` for an `sdk-log`), or its issues.
 fn piece(
     kind: Kind,
-    body: &Map<String, Value>,
+    body: &BodyDoc<'_>,
     id: &str,
     timestamp: Timestamp,
 ) -> Result<Option<Piece>, Vec<Issue>> {
     match kind {
         Kind::Trace => trace(body, id, timestamp).map(|t| Some(Piece::Trace(t))),
         Kind::Score => {
-            let mut s = score(body, &["body"], Some(timestamp))?;
+            let mut s = score(&body.fields, &["body"], Some(timestamp))?;
             if s.id.is_empty() {
                 // Named by its event, so a retried batch stores it once.
                 s.id = id.into();
@@ -351,8 +390,12 @@ fn piece(
             observation(body, shape, kind, &event).map(|o| Some(Piece::Observation(o)))
         }
         Kind::SdkLog => {
-            if body.contains_key("log") {
-                let log = body.get("log").map(ToString::to_string).unwrap_or_default();
+            if body.fields.contains_key("log") {
+                let log = body
+                    .fields
+                    .get("log")
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
                 tracing::info!("sdk-log event: {log:.500}");
                 Ok(None)
             } else {

@@ -6,6 +6,7 @@
 use observe_model::model::{Json, Level, Metadata, Timestamp};
 use serde_json::{Map, Value};
 
+use super::document::BodyDoc;
 use super::issues::{invalid_type, Issue};
 use super::time::parse_iso;
 
@@ -18,6 +19,8 @@ const DEFAULT_ENVIRONMENT: &str = "default";
 /// One object's fields, with the path that leads to it and the issues found so far.
 pub(crate) struct Fields<'a> {
     map: &'a Map<String, Value>,
+    /// The body whose copied fields (input, output, metadata) `map` leaves out.
+    doc: Option<&'a BodyDoc<'a>>,
     prefix: &'static [&'static str],
     pub(crate) issues: Vec<Issue>,
 }
@@ -27,8 +30,17 @@ impl<'a> Fields<'a> {
     pub(crate) fn new(map: &'a Map<String, Value>, prefix: &'static [&'static str]) -> Self {
         Fields {
             map,
+            doc: None,
             prefix,
             issues: Vec::new(),
+        }
+    }
+
+    /// The fields of an event's body.
+    pub(crate) fn body(doc: &'a BodyDoc<'a>) -> Self {
+        Fields {
+            doc: Some(doc),
+            ..Fields::new(&doc.fields, &["body"])
         }
     }
 
@@ -247,12 +259,18 @@ impl<'a> Fields<'a> {
 
     /// Any JSON value but `null`, kept as given (input, output).
     pub(crate) fn json(&self, key: &str) -> Option<Json> {
+        if let Some(doc) = self.doc {
+            return doc.json(key);
+        }
         self.value(key).map(Json::from_value)
     }
 
     /// Metadata as top-level keys. Langfuse keeps an object's keys; any other value is
     /// kept under the key `metadata`.
     pub(crate) fn metadata(&self, key: &str) -> Metadata {
+        if let Some(doc) = self.doc {
+            return doc.metadata();
+        }
         match self.value(key) {
             None => Metadata::new(),
             Some(Value::Object(map)) => map

@@ -1,8 +1,8 @@
 //! Langfuse's legacy ingestion API, decoded: `POST /api/public/ingestion` (a batch of
 //! `trace-create`, `span-create`, `generation-update`, `score-create`... events, as the
 //! Langfuse SDKs up to v2 and the JS SDK up to v3 send them) and `POST
-//! /api/public/scores`, into [`Piece`](observe_model::piece::Piece)s the store merges by
-//! id.
+//! /api/public/scores` (one score, or a list as the current SDKs send), into
+//! [`Piece`](observe_model::piece::Piece)s the store merges by id.
 //!
 //! Each event is validated alone, with the rules of Langfuse's own schemas: a malformed
 //! event is refused with status 400 in the 207 answer, naming the field, and the others
@@ -26,12 +26,14 @@
 //! ```
 
 mod batch;
+mod document;
 mod fields;
 mod issues;
 mod observation;
 mod repair;
 mod routes;
 mod score;
+mod score_list;
 mod time;
 mod trace;
 mod usage;
@@ -40,3 +42,4 @@ pub use batch::{decode_ingestion, BatchError, EventError, EventSuccess, Ingestio
 pub use issues::Issue;
 pub use routes::{ingestion_route, scores_route, RouteAnswer};
 pub use score::{decode_score, score_response_body, ScoreError};
+pub use score_list::{decode_score_list, ScoreListOutcome};

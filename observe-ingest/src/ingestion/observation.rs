@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use observe_model::model::{Json, ObservationDetails, ObservationType, Timestamp, TraceAttributes};
 use observe_model::piece::ObservationPiece;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use super::document::BodyDoc;
 use super::fields::Fields;
 use super::issues::Issue;
 use super::usage::usage_and_cost;
@@ -43,12 +44,12 @@ const LEGACY_TYPES: [&str; 3] = ["GENERATION", "SPAN", "EVENT"];
 /// The piece an observation event gives, or the issues that refuse it. `kind` is the type
 /// the event type names (`None` for the legacy events, whose body names it).
 pub(crate) fn observation(
-    map: &Map<String, Value>,
+    body: &BodyDoc<'_>,
     shape: Body,
     kind: Option<ObservationType>,
     event: &Event<'_>,
 ) -> Result<ObservationPiece, Vec<Issue>> {
-    let mut f = Fields::new(map, &["body"]);
+    let mut f = Fields::body(body);
     let id = match shape {
         Body::Legacy => Some(f.id("id").unwrap_or(event.id)),
         _ => f.required_id("id"),

@@ -15,23 +15,36 @@ pub(crate) fn parse_lenient(body: &[u8]) -> Result<Value, serde_json::Error> {
         Ok(value) => return Ok(value),
         Err(e) => e,
     };
-    let text = String::from_utf8_lossy(body);
-    let bad_bytes = matches!(text, Cow::Owned(_));
-    let repaired = match (replace_lone_surrogates(&text), bad_bytes) {
-        (Some(repaired), _) => repaired,
-        (None, true) => text.into_owned(),
-        (None, false) => return Err(first),
+    let Some(repaired) = repaired_text(body) else {
+        return Err(first);
     };
     match serde_json::from_str(&repaired) {
         Ok(value) => {
-            tracing::warn!(
-                "request body repaired: bytes that are not UTF-8 or unpaired surrogate \
-                 escapes replaced by U+FFFD ({first})"
-            );
+            warn_repaired(&first);
             Ok(value)
         }
         Err(_) => Err(first),
     }
+}
+
+/// `body` with each byte that is not UTF-8 and each unpaired surrogate escape replaced by
+/// U+FFFD; `None` when it has neither.
+pub(crate) fn repaired_text(body: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(body);
+    let bad_bytes = matches!(text, Cow::Owned(_));
+    match (replace_lone_surrogates(&text), bad_bytes) {
+        (Some(repaired), _) => Some(repaired),
+        (None, true) => Some(text.into_owned()),
+        (None, false) => None,
+    }
+}
+
+/// The one warning for a body read only once repaired.
+pub(crate) fn warn_repaired(why: &dyn std::fmt::Display) {
+    tracing::warn!(
+        "request body repaired: bytes that are not UTF-8 or unpaired surrogate \
+         escapes replaced by U+FFFD ({why})"
+    );
 }
 
 /// `text` with every `\uXXXX` escape of an unpaired surrogate, inside a JSON string,

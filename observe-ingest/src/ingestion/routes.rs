@@ -5,7 +5,9 @@
 use observe_model::piece::Piece;
 
 use super::batch::{decode_ingestion, BatchError, IngestionOutcome};
-use super::score::{decode_score, score_response_body};
+use super::repair::parse_lenient;
+use super::score::{score_from_value, score_response_body, ScoreError};
+use super::score_list::decode_score_list;
 
 /// What an endpoint answers, and what must be stored before it does.
 #[derive(Clone, Debug, PartialEq)]
@@ -55,8 +57,9 @@ fn refused_batch(refused: &BatchError) -> RouteAnswer {
     }
 }
 
-/// `POST /api/public/scores`: 200 with `{"id": ...}` and the score to store, or 400 with
-/// the issues.
+/// `POST /api/public/scores`. One score object: 200 with `{"id": ...}` and the score to
+/// store, or 400 with the issues. A list of them (the current SDKs batch): 202 when all
+/// were accepted, else 207 with `{"accepted", "rejected", "errors"}`, the good ones stored.
 ///
 /// ```
 /// use observe_ingest::ingestion::scores_route;
@@ -67,9 +70,28 @@ fn refused_batch(refused: &BatchError) -> RouteAnswer {
 /// assert_eq!(refused.status, 400);
 /// assert!(refused.body.contains(r#""path":["name"]"#));
 /// assert!(refused.pieces.is_empty());
+///
+/// let list = scores_route(br#"[{"traceId": "t1", "name": "ok", "value": 1},
+///                              {"traceId": "t1", "name": "", "value": 1}]"#);
+/// assert_eq!(list.status, 207);
+/// assert!(list.body.starts_with(r#"{"accepted":1,"errors":[{"message":"score 1: "#));
+/// assert_eq!(list.pieces.len(), 1);
 /// ```
 pub fn scores_route(body: &[u8]) -> RouteAnswer {
-    match decode_score(body) {
+    let one = match parse_lenient(body) {
+        Ok(serde_json::Value::Array(items)) => {
+            let outcome = decode_score_list(&items);
+            return RouteAnswer {
+                status: outcome.status(),
+                body: outcome.response_body(),
+                refused: outcome.errors.len(),
+                pieces: outcome.scores.into_iter().map(Piece::Score).collect(),
+            };
+        }
+        Ok(value) => score_from_value(value),
+        Err(e) => Err(ScoreError::NotJson(e)),
+    };
+    match one {
         Ok(score) => RouteAnswer {
             status: 200,
             body: score_response_body(&score),

@@ -64,7 +64,11 @@ impl ScoreError {
 /// assert_eq!(score_response_body(&score), format!(r#"{{"id":"{}"}}"#, score.id));
 /// ```
 pub fn decode_score(body: &[u8]) -> Result<ScorePiece, ScoreError> {
-    let value = parse_lenient(body)?;
+    score_from_value(parse_lenient(body)?)
+}
+
+/// One score from a body already read as JSON.
+pub(crate) fn score_from_value(value: Value) -> Result<ScorePiece, ScoreError> {
     let Value::Object(map) = value else {
         return Err(ScoreError::Invalid(vec![invalid_type(
             Vec::new(),
@@ -72,7 +76,23 @@ pub fn decode_score(body: &[u8]) -> Result<ScorePiece, ScoreError> {
             Some(&value),
         )]));
     };
-    let mut score = score(&map, &[], None).map_err(ScoreError::Invalid)?;
+    score_body(&map).map_err(ScoreError::Invalid)
+}
+
+/// One score as `POST /api/public/scores` takes it, alone or in a list: its own
+/// `timestamp` (else none: the store's arrival time) and a new id when it has none.
+pub(crate) fn score_body(map: &Map<String, Value>) -> Result<ScorePiece, Vec<Issue>> {
+    let mut f = Fields::new(map, &[]);
+    let timestamp = f.time("timestamp");
+    let mut issues = f.issues;
+    let mut score = match score(map, &[], timestamp) {
+        Ok(score) if issues.is_empty() => score,
+        Ok(_) => return Err(issues),
+        Err(more) => {
+            issues.extend(more);
+            return Err(issues);
+        }
+    };
     if score.id.is_empty() {
         score.id = new_id().into();
     }

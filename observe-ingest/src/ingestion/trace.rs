@@ -1,11 +1,10 @@
 //! `trace-create` to a [`TracePiece`]: Langfuse's upsert of a trace's own fields.
 
-use observe_model::model::{Timestamp, TraceAttributes};
-use observe_model::piece::TracePiece;
-use serde_json::{Map, Value};
-
+use super::document::BodyDoc;
 use super::fields::Fields;
 use super::issues::Issue;
+use observe_model::model::{Timestamp, TraceAttributes};
+use observe_model::piece::TracePiece;
 
 /// Longest trace name the API takes.
 const MAX_TRACE_NAME_CHARS: usize = 1000;
@@ -13,11 +12,11 @@ const MAX_TRACE_NAME_CHARS: usize = 1000;
 /// The piece a `trace-create` body gives, or the issues that refuse it. `event_id` is the
 /// trace's id when the body has none; `event_time` its timestamp when the body gives none.
 pub(crate) fn trace(
-    map: &Map<String, Value>,
+    body: &BodyDoc<'_>,
     event_id: &str,
     event_time: Timestamp,
 ) -> Result<TracePiece, Vec<Issue>> {
-    let mut f = Fields::new(map, &["body"]);
+    let mut f = Fields::body(body);
     let id = f.id("id");
     let timestamp = f.time("timestamp");
     let name = f.string_at_most("name", MAX_TRACE_NAME_CHARS);
