@@ -96,6 +96,7 @@ mod pushed;
 pub mod queries;
 mod raw;
 mod read;
+mod reader;
 mod schema;
 pub mod sql;
 mod text;
@@ -111,6 +112,7 @@ use observe_model::export::{Batch, ExportError, Exporter};
 pub use error::{NotAStoreReason, StoreError};
 pub use pushed::PushLedger;
 pub use read::Store;
+pub use reader::{is_postgres_url, ReadError, Reader, POSTGRES_SCHEMES};
 
 pub use observe_model::vars::DEFAULT_STORE_PATH;
 

@@ -29,10 +29,17 @@
 //! # }
 //! ```
 
+mod cell;
 mod error;
+mod queries;
+mod query;
+mod read_error;
+mod reader;
 mod schema;
 
 pub use error::PgStoreError;
+pub use read_error::PgReadError;
+pub use reader::PgStore;
 pub use schema::{
     check_readable, migrate, table_columns, version, CURRENT_VERSION, OLDEST_READABLE,
 };
