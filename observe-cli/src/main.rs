@@ -29,7 +29,7 @@ use anyhow::Result;
 use clap::Parser;
 use cli_args::{Cli, Command};
 use observe_model::view::escape_control;
-use observe_store::{default_store_path, Store};
+use observe_store::{default_store_path, Reader};
 use output::{Format, Output};
 
 fn main() -> ExitCode {
@@ -82,14 +82,21 @@ fn run(cli: Cli) -> Result<()> {
             None => push_store::run(&path, &out, &args),
         },
         Command::Prices(args) => prices::run(&out, &path, &args),
+        #[cfg(feature = "ui")]
+        Command::Ui(args) => {
+            // Opened once here so a store that is not there or not readable is said at
+            // once, before the server starts.
+            drop(store_file::open_reader(&path)?);
+            ui_command::run(&path, &args)
+        }
         command => {
-            let mut store = store_file::open(&path)?;
-            read(&mut store, &out, command)
+            let mut reader = store_file::open_reader(&path)?;
+            read(&mut reader, &out, command)
         }
     }
 }
 
-fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
+fn read(store: &mut Reader, out: &Output, command: Command) -> Result<()> {
     match command {
         Command::Sessions { limit } => listings::sessions(store, out, limit),
         Command::Session { id, tree } => trees::session(store, out, &id, &tree),
@@ -103,9 +110,6 @@ fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
         #[cfg(feature = "push")]
         Command::Push(_) => unreachable!("handled before the store is opened for reading"),
         #[cfg(feature = "ui")]
-        Command::Ui(args) => {
-            let path = store.path().to_owned();
-            ui_command::run(&path, &args)
-        }
+        Command::Ui(_) => unreachable!("handled before the store is opened for reading"),
     }
 }

@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use anyhow::Result;
-use observe_store::{Store, StoreError, StoreExporter, DEFAULT_STORE_PATH, SCHEMA_VERSION};
+use observe_store::{
+    ReadError, Reader, Store, StoreError, StoreExporter, DEFAULT_STORE_PATH, SCHEMA_VERSION,
+};
 
 use crate::output::Output;
 
@@ -20,7 +22,17 @@ fn missing_store(path: &Path) -> anyhow::Error {
     )
 }
 
-/// Opens the store read-only, with an error that says what to do.
+/// Opens the store the reading commands read: a file, or a PostgreSQL URL; with an error
+/// that says what to do.
+pub fn open_reader(path: &Path) -> Result<Reader> {
+    match Reader::open(path.as_os_str()) {
+        Ok(reader) => Ok(reader),
+        Err(ReadError::Store(StoreError::NotFound { .. })) => Err(missing_store(path)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Opens the store file read-only (commands that only read files), with an error that says what to do.
 pub fn open(path: &Path) -> Result<Store> {
     match Store::open(path) {
         Ok(store) => Ok(store),

@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 use observe_model::view::{escape_control, SessionTree, TraceTree, ViewOptions};
-use observe_store::Store;
+use observe_store::Reader;
 
 use crate::cli_args::TreeArgs;
 use crate::failures::{failure_lines, failures_json};
@@ -13,14 +13,14 @@ use crate::tree_depth::{cap_depth, MAX_DEPTH};
 use crate::tree_json::{ms, trace_json};
 
 /// `observe session ID`: the session's traces as trees, or as JSON.
-pub fn session(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Result<()> {
+pub fn session(store: &mut Reader, out: &Output, id: &str, shown: &TreeArgs) -> Result<()> {
     let capped = cap_depth(store.session_observations(id)?, MAX_DEPTH);
     let observations = capped.observations;
     if observations.is_empty() {
         bail!(
             "no session `{}` in {} — `observe sessions` lists them",
             escape_control(id),
-            store.path().display()
+            store.location()
         );
     }
     let tree = SessionTree::build(id, &observations);
@@ -47,7 +47,7 @@ pub fn session(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Resul
 }
 
 /// `observe trace ID`: the trace as a tree with its generations and scores, or as JSON.
-pub fn trace(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Result<()> {
+pub fn trace(store: &mut Reader, out: &Output, id: &str, shown: &TreeArgs) -> Result<()> {
     let full = resolve_trace_id(store, id)?;
     let capped = cap_depth(store.trace_observations(&full)?, MAX_DEPTH);
     let observations = capped.observations;
@@ -99,7 +99,7 @@ fn view_options(shown: &TreeArgs) -> ViewOptions {
 }
 
 /// A full id, or the one trace whose id starts with `prefix`.
-fn resolve_trace_id(store: &Store, prefix: &str) -> Result<String> {
+fn resolve_trace_id(store: &mut Reader, prefix: &str) -> Result<String> {
     let prefix = prefix.to_ascii_lowercase();
     if !prefix.bytes().all(|b| b.is_ascii_hexdigit()) || prefix.is_empty() {
         bail!(
@@ -114,7 +114,7 @@ fn resolve_trace_id(store: &Store, prefix: &str) -> Result<String> {
         [_] => Ok(escape_control(&found.remove(0)).into_owned()),
         [] => bail!(
             "no trace `{prefix}` in {} — `observe traces` lists them",
-            store.path().display()
+            store.location()
         ),
         _ => bail!("`{prefix}` names several traces: give more characters"),
     }

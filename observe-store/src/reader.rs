@@ -66,7 +66,9 @@ pub enum ReadError {
     #[error(transparent)]
     Postgres(#[from] crate::postgres::PgReadError),
     /// `--db` names a PostgreSQL store, and this build has no PostgreSQL client.
-    #[error("this observe was built without PostgreSQL: rebuild it with the cargo feature `postgres`")]
+    #[error(
+        "this observe was built without PostgreSQL: rebuild it with the cargo feature `postgres`"
+    )]
     NoPostgres,
 }
 

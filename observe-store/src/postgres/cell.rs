@@ -55,7 +55,14 @@ impl<'a> FromSql<'a> for Cell {
 /// The value of `ty` that PostgreSQL sent as `raw` (its binary form).
 fn decode(ty: &Type, raw: &[u8]) -> Result<SqlValue, DecodeError> {
     let value = match *ty {
-        Type::BOOL => SqlValue::Text(if raw.first() == Some(&1) { "true" } else { "false" }.into()),
+        Type::BOOL => SqlValue::Text(
+            if raw.first() == Some(&1) {
+                "true"
+            } else {
+                "false"
+            }
+            .into(),
+        ),
         Type::INT2 => SqlValue::Integer(i16::from_be_bytes(fixed(raw)?).into()),
         Type::INT4 => SqlValue::Integer(i32::from_be_bytes(fixed(raw)?).into()),
         Type::OID => SqlValue::Integer(u32::from_be_bytes(fixed(raw)?).into()),
@@ -100,11 +107,15 @@ fn fixed<const N: usize>(raw: &[u8]) -> Result<[u8; N], DecodeError> {
 
 /// A big-endian integer of type `T` at `at`.
 fn be_i16(raw: &[u8], at: usize) -> Result<i16, DecodeError> {
-    Ok(i16::from_be_bytes(fixed(raw.get(at..at + 2).unwrap_or_default())?))
+    Ok(i16::from_be_bytes(fixed(
+        raw.get(at..at + 2).unwrap_or_default(),
+    )?))
 }
 
 fn be_i32(raw: &[u8], at: usize) -> Result<i32, DecodeError> {
-    Ok(i32::from_be_bytes(fixed(raw.get(at..at + 4).unwrap_or_default())?))
+    Ok(i32::from_be_bytes(fixed(
+        raw.get(at..at + 4).unwrap_or_default(),
+    )?))
 }
 
 /// `numeric`: base-10000 digits with a weight and a display scale.
@@ -152,7 +163,9 @@ fn numeric(raw: &[u8]) -> Result<SqlValue, DecodeError> {
             return Ok(SqlValue::Integer(n));
         }
     }
-    Ok(SqlValue::Real(format!("{minus}{whole}.{fraction}0").parse()?))
+    Ok(SqlValue::Real(
+        format!("{minus}{whole}.{fraction}0").parse()?,
+    ))
 }
 
 /// `timestamp` / `timestamptz`: microseconds since 2000-01-01, in the store's text form

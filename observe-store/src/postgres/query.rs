@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use postgres::error::SqlState;
 
-use super::reader::values;
 use super::read_error::PgReadError;
+use super::reader::values;
 use super::PgStore;
 use crate::sql::{RowSink, SqlError};
 

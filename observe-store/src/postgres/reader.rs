@@ -43,9 +43,8 @@ impl PgStore {
     /// Connects to the store `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, or
     /// libpq's `key=value` form) and checks that it is a store this build reads.
     pub fn connect(url: &str) -> Result<PgStore, PgReadError> {
-        let config = Config::from_str(url).map_err(|e| PgReadError::BadUrl {
-            reason: chain(&e),
-        })?;
+        let config =
+            Config::from_str(url).map_err(|e| PgReadError::BadUrl { reason: chain(&e) })?;
         let server = describe(&config);
         let mut client = config.connect(NoTls).map_err(|e| match e.as_db_error() {
             Some(db) => PgReadError::Refused {
@@ -151,6 +150,9 @@ mod tests {
         assert_eq!(describe(&config), "ann@db.internal:6543/traces");
         let e = PgStore::connect("postgres://ann:s3cret@db.internal:notaport/x").unwrap_err();
         assert!(!e.to_string().contains("s3cret"), "{e}");
-        assert!(e.to_string().contains("not a PostgreSQL connection string"), "{e}");
+        assert!(
+            e.to_string().contains("not a PostgreSQL connection string"),
+            "{e}"
+        );
     }
 }

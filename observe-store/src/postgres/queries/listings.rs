@@ -3,38 +3,100 @@
 //! [`Store::traces_list`](crate::Store::traces_list)) with the same columns, values and
 //! order.
 
+use std::collections::HashMap;
+
 use postgres::types::ToSql;
+use rusqlite::types::Value as SqlValue;
 
 use crate::postgres::PgStore;
 use crate::queries::{Since, TimeUnit, TraceFilter};
-use crate::sql::{RowSink, SqlError};
+use crate::sql::{RowSink, SqlError, Table};
 
 impl PgStore {
     /// Sessions, the most recently active first, at most `limit`: the columns of
     /// [`Store::sessions_list`](crate::Store::sessions_list).
     pub fn sessions_list(&mut self, limit: u32, sink: &mut dyn RowSink) -> Result<(), SqlError> {
-        // Users joined in the order SQLite's group_concat meets them (first trace first).
+        // The page is chosen from the totals alone; the errors and the users (a look into
+        // each trace) are worked out for its sessions only. Users are joined in the order
+        // SQLite's group_concat meets them: first trace first.
+        let mut page = Table {
+            columns: Vec::new(),
+            rows: Vec::new(),
+        };
         self.stream(
-            "SELECT session_id AS session,
-                    COUNT(*) AS traces,
-                    (MAX(end_ns) - MIN(start_ns)) / 1e6::float8 AS duration_ms,
-                    SUM(calculated_total_cost) AS cost,
-                    SUM(computed_cost) AS computed_cost,
-                    COUNT(*) FILTER (WHERE EXISTS (SELECT 1 FROM observations o
-                        WHERE o.trace_seq = traces.seq AND o.level = 'ERROR')) AS errors,
+            "SELECT s.session, s.traces, s.duration_ms, s.cost, s.computed_cost,
+                    (SELECT COUNT(*) FROM traces t
+                     WHERE t.session_id = s.session AND EXISTS (SELECT 1 FROM observations o
+                         WHERE o.trace_seq = t.seq AND o.level = 'ERROR')) AS errors,
                     (SELECT string_agg(u.user_id, ',' ORDER BY u.first)
-                     FROM (SELECT user_id, MIN(seq) AS first FROM traces u
-                           WHERE u.session_id = traces.session_id AND u.user_id IS NOT NULL
+                     FROM (SELECT user_id, MIN(seq) AS first FROM traces t
+                           WHERE t.session_id = s.session AND t.user_id IS NOT NULL
                            GROUP BY user_id) u) AS user,
-                    MAX(end_time) AS last_seen
-             FROM traces
-             WHERE session_id IS NOT NULL
-             GROUP BY session_id
-             ORDER BY MAX(end_ns) DESC
-             LIMIT $1",
+                    s.last_seen
+             FROM (SELECT session_id AS session,
+                          COUNT(*) AS traces,
+                          (MAX(end_ns) - MIN(start_ns)) / 1e6::float8 AS duration_ms,
+                          SUM(calculated_total_cost) AS cost,
+                          SUM(computed_cost) AS computed_cost,
+                          MAX(end_time) AS last_seen,
+                          MAX(end_ns) AS last_ns
+                   FROM traces
+                   WHERE session_id IS NOT NULL
+                   GROUP BY session_id
+                   ORDER BY MAX(end_ns) DESC
+                   LIMIT $1) s
+             ORDER BY s.last_ns DESC",
             &[&i64::from(limit)],
-            sink,
-        )
+            &mut page,
+        )?;
+        self.sum_costs_as_sqlite(&mut page)?;
+        sink.columns(&page.columns).map_err(SqlError::Output)?;
+        for row in page.rows {
+            if !sink.row(row).map_err(SqlError::Output)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the `cost` and `computed_cost` of each session of `page` (columns 0, 3
+    /// and 4) by the sums SQLite's `SUM` gives: its traces' costs in store order, added
+    /// with compensation for rounding (Kahan-Babuska-Neumaier, as SQLite does), so that
+    /// 0.1 + 0.2 + 0.3 is 0.6 on both stores and not PostgreSQL's 0.6000000000000001.
+    fn sum_costs_as_sqlite(&mut self, page: &mut Table) -> Result<(), SqlError> {
+        let sessions: Vec<String> = page
+            .rows
+            .iter()
+            .filter_map(|row| match row.first() {
+                Some(SqlValue::Text(id)) => Some(id.clone()),
+                _ => None,
+            })
+            .collect();
+        let rows = self
+            .client()
+            .query(
+                "SELECT session_id, calculated_total_cost, computed_cost FROM traces
+                 WHERE session_id = ANY($1) ORDER BY session_id, seq",
+                &[&sessions],
+            )
+            .map_err(|e| SqlError::from(crate::postgres::PgReadError::statement(&e)))?;
+        let mut sums: HashMap<String, (CompensatedSum, CompensatedSum)> = HashMap::new();
+        for row in &rows {
+            let (cost, computed): (f64, f64) = (row.get(1), row.get(2));
+            let sum = sums.entry(row.get(0)).or_default();
+            sum.0.add(cost);
+            sum.1.add(computed);
+        }
+        for row in &mut page.rows {
+            let Some(SqlValue::Text(id)) = row.first() else {
+                continue;
+            };
+            if let Some((cost, computed)) = sums.get(id) {
+                row[3] = SqlValue::Real(cost.total());
+                row[4] = SqlValue::Real(computed.total());
+            }
+        }
+        Ok(())
     }
 
     /// The traces that pass `filter`, the most recent first, at most `limit`: the columns
@@ -49,6 +111,30 @@ impl PgStore {
         let params: Vec<&(dyn ToSql + Sync)> =
             args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
         self.stream(&sql, &params, sink)
+    }
+}
+
+/// A sum of floating-point numbers with its rounding error carried along, as SQLite's
+/// `SUM` adds reals.
+#[derive(Debug, Default)]
+struct CompensatedSum {
+    sum: f64,
+    error: f64,
+}
+
+impl CompensatedSum {
+    fn add(&mut self, x: f64) {
+        let t = self.sum + x;
+        self.error += if self.sum.abs() > x.abs() {
+            (self.sum - t) + x
+        } else {
+            (x - t) + self.sum
+        };
+        self.sum = t;
+    }
+
+    fn total(&self) -> f64 {
+        self.sum + self.error
     }
 }
 
@@ -93,7 +179,10 @@ fn traces_query(f: &TraceFilter, limit: u32) -> (String, Vec<Arg>) {
         conditions.push(format!("session_id = {}", bind(Arg::Text(session.clone()))));
     }
     if let Some(tag) = &f.tag {
-        conditions.push(format!("{}::text = ANY(tags)", bind(Arg::Text(tag.clone()))));
+        conditions.push(format!(
+            "{}::text = ANY(tags)",
+            bind(Arg::Text(tag.clone()))
+        ));
     }
     if let Some(name) = &f.name {
         conditions.push(format!("name = {}", bind(Arg::Text(name.clone()))));
@@ -114,11 +203,11 @@ fn traces_query(f: &TraceFilter, limit: u32) -> (String, Vec<Arg>) {
                     TimeUnit::Days => 86_400,
                 });
                 format!(
-                    "now() - {} * INTERVAL '1 second'",
+                    "now() - {}::bigint * INTERVAL '1 second'",
                     bind(Arg::Integer(i64::try_from(seconds).unwrap_or(i64::MAX)))
                 )
             }
-            Since::Date(date) => format!("{}::timestamptz", bind(Arg::Text(date.clone()))),
+            Since::Date(date) => format!("{}::text::timestamptz", bind(Arg::Text(date.clone()))),
         };
         conditions.push(format!("\"timestamp\" >= {from}"));
     }
@@ -150,6 +239,28 @@ mod tests {
     use observe_model::model::Level;
 
     #[test]
+    fn sums_carry_their_rounding_error_as_sqlite_does() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        for terms in [
+            vec![0.1, 0.2, 0.3],
+            vec![0.1, 0.2],
+            vec![1e16, 1.0, -1e16, 0.001],
+        ] {
+            let mut sum = CompensatedSum::default();
+            terms.iter().for_each(|&x| sum.add(x));
+            let values = vec!["(?)"; terms.len()].join(",");
+            let sqlite: f64 = conn
+                .query_row(
+                    &format!("SELECT SUM(column1) FROM (VALUES {values})"),
+                    rusqlite::params_from_iter(&terms),
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(sum.total().to_bits(), sqlite.to_bits(), "{terms:?}");
+        }
+    }
+
+    #[test]
     fn every_filter_is_bound_in_order() {
         let (sql, args) = traces_query(
             &TraceFilter {
@@ -165,7 +276,10 @@ mod tests {
             sql.contains("WHERE user_id = $1 AND $2::text = ANY(tags)"),
             "{sql}"
         );
-        assert!(sql.contains("now() - $4 * INTERVAL '1 second'"), "{sql}");
+        assert!(
+            sql.contains("now() - $4::bigint * INTERVAL '1 second'"),
+            "{sql}"
+        );
         assert!(sql.contains("LIMIT $5"), "{sql}");
         assert!(matches!(args[3], Arg::Integer(172_800)));
         assert!(matches!(args[4], Arg::Integer(9)));

@@ -85,7 +85,11 @@ fn sqlite_real_text(x: f64) -> String {
     };
     if (-4..17).contains(&exponent) {
         let text = format!("{x}");
-        return if text.contains('.') { text } else { text + ".0" };
+        return if text.contains('.') {
+            text
+        } else {
+            text + ".0"
+        };
     }
     let scientific = format!("{x:e}");
     let (mantissa, exponent) = scientific.split_once('e').unwrap_or((&scientific, "0"));

@@ -33,17 +33,18 @@ impl PgStore {
     }
 
     /// Every observation of every trace of the session `session_id`, by start time.
-    pub fn session_observations(
-        &mut self,
-        session_id: &str,
-    ) -> Result<Vec<Observation>, SqlError> {
+    pub fn session_observations(&mut self, session_id: &str) -> Result<Vec<Observation>, SqlError> {
         self.observations_where(
             "o.trace_seq IN (SELECT seq FROM traces WHERE session_id = $1)",
             session_id,
         )
     }
 
-    fn observations_where(&mut self, filter: &str, arg: &str) -> Result<Vec<Observation>, SqlError> {
+    fn observations_where(
+        &mut self,
+        filter: &str,
+        arg: &str,
+    ) -> Result<Vec<Observation>, SqlError> {
         let columns: Vec<String> = OBSERVATION_COLUMNS
             .iter()
             .map(|c| as_sqlite_holds(c))
@@ -53,9 +54,8 @@ impl PgStore {
              WHERE {filter} ORDER BY o.start_ns, o.end_ns",
             columns.join(", ")
         );
-        let failed = |e: postgres::Error| {
-            SqlError::from(crate::postgres::PgReadError::statement(&e))
-        };
+        let failed =
+            |e: postgres::Error| SqlError::from(crate::postgres::PgReadError::statement(&e));
         let rows = self.client().query(&sql, &[&arg]).map_err(failed)?;
         let mut traces = HashMap::new();
         let mut out = Vec::with_capacity(rows.len());
