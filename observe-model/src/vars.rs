@@ -32,6 +32,8 @@ pub const IO_CAPTURE: &str = "LANGFUSE_OBSERVE_DECORATOR_IO_CAPTURE_ENABLED";
 pub const API: &str = "OBSERVE_LANGFUSE_API";
 /// The local store's file.
 pub const STORE_PATH: &str = "OBSERVE_STORE_PATH";
+/// A team's PostgreSQL store (`postgres://...`; `postgres:` alone takes libpq's variables).
+pub const STORE_URL: &str = "OBSERVE_STORE_URL";
 /// Bytes of records the pipeline holds at most.
 pub const MAX_QUEUE_BYTES: &str = "OBSERVE_MAX_QUEUE_BYTES";
 /// `off`, `on` or `first`: whether remote destinations spool what they cannot deliver yet.

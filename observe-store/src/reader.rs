@@ -13,8 +13,9 @@ use crate::queries::TraceFilter;
 use crate::sql::{RowSink, SqlError, Table};
 use crate::{Store, StoreError};
 
-/// The schemes that name a PostgreSQL store instead of a file.
-pub const POSTGRES_SCHEMES: [&str; 2] = ["postgres://", "postgresql://"];
+/// The schemes that name a PostgreSQL store instead of a file (`postgres:` alone takes
+/// everything from libpq's variables).
+pub const POSTGRES_SCHEMES: [&str; 2] = ["postgres:", "postgresql:"];
 
 /// Whether `db` (a `--db` value) names a PostgreSQL store rather than a file.
 ///
@@ -86,8 +87,8 @@ impl Reader {
         Ok(Reader::Sqlite(Store::open(Path::new(db))?))
     }
 
-    /// Where the store is, for messages: the file's path, or PostgreSQL's
-    /// `USER@HOST:PORT/DATABASE` (never the password).
+    /// Where the store is, for messages: the file's path, or PostgreSQL's URL without
+    /// its password.
     pub fn location(&self) -> String {
         match self {
             Reader::Sqlite(store) => store.path().display().to_string(),

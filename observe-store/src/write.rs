@@ -376,7 +376,7 @@ impl Plan {
 
 /// The cost of `o` from its usage and `prices`, when it has usage and a model and no cost
 /// was given (a given cost always wins, as on Langfuse's server).
-fn computed_cost(o: &Observation, prices: &PriceList) -> Option<Cost> {
+pub(crate) fn computed_cost(o: &Observation, prices: &PriceList) -> Option<Cost> {
     let d = o.details.as_deref()?;
     if d.cost.is_some() {
         return None;

@@ -278,6 +278,36 @@ fn query_on_postgresql_is_read_only_limited_and_timed() {
     );
 }
 
+/// `--db postgres:` takes the rest from libpq's variables, as `psql` does.
+#[test]
+fn the_url_takes_what_it_leaves_out_from_libpq_variables() {
+    let server = PgServer::start();
+    let mut client = server.connect();
+    observe_store::postgres::migrate(&mut client).unwrap();
+    let right = server.password_user("ann", "right-pw");
+    client
+        .batch_execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO ann")
+        .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_observe"))
+        .args([
+            "--db",
+            "postgres:",
+            "--json",
+            "query",
+            "SELECT current_user AS who",
+        ])
+        .env_remove("OBSERVE_STORE_PATH")
+        .env("PGHOST", "127.0.0.1")
+        .env("PGPORT", server.port().to_string())
+        .env("PGUSER", "ann")
+        .env("PGPASSWORD", "right-pw")
+        .env("PGDATABASE", right.rsplit('/').next().unwrap())
+        .env("PGSSLMODE", "disable")
+        .output()
+        .unwrap();
+    assert_eq!(ok(&out).trim(), "[\n  {\"who\":\"ann\"}\n]");
+}
+
 #[test]
 fn a_database_that_cannot_be_read_is_named_with_the_reason() {
     let server = PgServer::start();
@@ -303,10 +333,14 @@ fn a_database_that_cannot_be_read_is_named_with_the_reason() {
         .next()
         .unwrap()
         .to_owned();
-    let stranger = url.replace("postgres@", "nobody:s3cret-pw@");
-    let refused = failed(&observe(&stranger, &["sessions"]));
+    let right = server.password_user("ann", "right-pw");
+    let wrong = right.replace("right-pw", "s3cret-pw");
+    let refused = failed(&observe(&wrong, &["sessions"]));
     assert!(refused.contains("refused the connection"), "{refused}");
-    assert!(refused.contains("nobody"), "{refused}");
+    assert!(
+        refused.contains("password authentication failed for user \"ann\""),
+        "{refused}"
+    );
     assert!(!refused.contains("s3cret-pw"), "{refused}");
 
     drop(client);
@@ -316,7 +350,7 @@ fn a_database_that_cannot_be_read_is_named_with_the_reason() {
         &["sessions"],
     ));
     assert!(
-        gone.contains("cannot reach PostgreSQL at postgres@127.0.0.1"),
+        gone.contains("cannot reach PostgreSQL at postgres://postgres@127.0.0.1"),
         "{gone}"
     );
     assert!(!gone.contains("s3cret-pw"), "{gone}");

@@ -32,6 +32,9 @@ pub(super) fn build(mut config: Config) -> Result<Vec<Destination>, ConfigError>
             &mut config,
         )?);
     }
+    if let Some(url) = config.store_url.clone() {
+        all.push(postgres(&url, &mut config)?);
+    }
     for exporter in std::mem::take(&mut config.exporters) {
         all.push(Destination {
             description: format!("the `{}` exporter", exporter.name()),
@@ -221,10 +224,42 @@ fn prices(config: &mut Config) -> crate::pricing::PriceList {
             list = list.overriding_file(file);
         }
     }
-    match config.model_prices.take() {
-        Some(code) => list.overriding(code),
+    // Cloned, not taken: the SQLite and the PostgreSQL store both price with it.
+    match &config.model_prices {
+        Some(code) => list.overriding(code.clone()),
         None => list,
     }
+}
+
+/// The PostgreSQL store of `OBSERVE_STORE_URL`. It connects on its first batch, so a
+/// server down at start delays only its own records (retried, then dropped or spooled and
+/// counted like any remote destination's); a URL that cannot be used is an error now.
+#[cfg(feature = "postgres")]
+fn postgres(url: &str, config: &mut Config) -> Result<Destination, ConfigError> {
+    use observe_store::postgres::{PgExporter, PgRetry, PgSettings};
+    let settings = PgSettings::from_url(url).map_err(|e| ConfigError::Setup {
+        destination: "the PostgreSQL store".to_owned(),
+        source: Box::new(e),
+    })?;
+    let exporter = PgExporter::new(settings)
+        .with_prices(prices(config))
+        .with_retry(PgRetry {
+            deadline: config.retry_deadline,
+            ..PgRetry::default()
+        });
+    Ok(Destination {
+        description: format!("the PostgreSQL store {}", exporter.settings()),
+        exporter: Box::new(exporter),
+    })
+}
+
+#[cfg(not(feature = "postgres"))]
+fn postgres(_: &str, _: &mut Config) -> Result<Destination, ConfigError> {
+    Err(ConfigError::FeatureMissing {
+        variable: vars::STORE_URL,
+        destination: "the PostgreSQL store",
+        feature: "postgres",
+    })
 }
 
 #[cfg(not(feature = "store"))]

@@ -29,6 +29,7 @@
 //! | `OTEL_RESOURCE_ATTRIBUTES` | attributes of the OTLP resource, `k=v,k2=v2` (values URL-decoded) | none |
 //! | `OBSERVE_GENAI_CONTENT` | write `gen_ai.input.messages`, `gen_ai.output.messages`, `gen_ai.system_instructions` for the collector | `false` |
 //! | `OBSERVE_STORE_PATH` | the local SQLite store; set with keys, traces go to both | `.observe/traces.db` when nothing else is set |
+//! | `OBSERVE_STORE_URL` | a team's PostgreSQL store (`postgres://...`, feature `postgres`) | unset |
 //! | `OBSERVE_MAX_QUEUE_BYTES` | bytes of records the pipeline holds at most (one destination at most half) | `67108864` (64 MiB) |
 //!
 //! Booleans take `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`; an empty variable counts as
@@ -213,6 +214,7 @@ pub struct Config {
     resource_attributes: Vec<(String, String)>,
     genai_content: bool,
     store_path: Option<PathBuf>,
+    store_url: Option<String>,
     model_prices_file: Option<PathBuf>,
     #[cfg(feature = "store")]
     model_prices: Option<crate::pricing::PriceList>,
@@ -273,6 +275,7 @@ impl Default for Config {
             resource_attributes: Vec::new(),
             genai_content: false,
             store_path: None,
+            store_url: None,
             model_prices_file: None,
             #[cfg(feature = "store")]
             model_prices: None,
@@ -631,6 +634,22 @@ impl Config {
         self
     }
 
+    /// A team's PostgreSQL store (`OBSERVE_STORE_URL`): `postgres://user:password@host/db`,
+    /// its missing parts from libpq's variables (`PGHOST`, `PGUSER`, `PGPASSWORD`...).
+    /// Needs the `postgres` feature. Set alone, it replaces the local SQLite store; with
+    /// `OBSERVE_STORE_PATH`, traces go to both.
+    ///
+    /// ```
+    /// use observe_runtime::config::{vars, Config};
+    /// let c = Config::new().store_url("postgres://observe:pw@db.internal/observe");
+    /// assert_eq!(c.value(vars::STORE_URL).as_deref(), Some("postgres://***@db.internal/observe"));
+    /// assert_eq!(c.local_store_path(), None);
+    /// ```
+    pub fn store_url(mut self, url: impl Into<String>) -> Config {
+        self.store_url = Some(url.into());
+        self
+    }
+
     /// Records the queue holds before new ones are dropped and counted.
     pub fn queue_capacity(mut self, capacity: usize) -> Config {
         self.queue_capacity = capacity;
@@ -743,7 +762,7 @@ impl Config {
     }
 
     fn sends_over_network(&self) -> bool {
-        self.langfuse_keys().is_some() || self.otlp_endpoint.is_some()
+        self.langfuse_keys().is_some() || self.otlp_endpoint.is_some() || self.store_url.is_some()
     }
 
     /// How the pipeline batches, samples and masks, from these settings.

@@ -449,6 +449,22 @@ pub const SETTINGS: &[Setting] = &[
         |c| c.store_path.as_ref().map(|p| p.display().to_string()),
     ),
     setting(
+        vars::STORE_URL,
+        "",
+        "a team's PostgreSQL store, `postgres://user:password@host:port/database?sslmode=...` \
+         (`postgres:` alone: libpq's `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, \
+         `PGSSLMODE`); replaces the local store unless `OBSERVE_STORE_PATH` is set too",
+        |c, v| {
+            c.store_url = Some(v.to_owned());
+            Ok(())
+        },
+        |c| {
+            c.store_url
+                .as_deref()
+                .map(|u| crate::redact::url(u).into_owned())
+        },
+    ),
+    setting(
         vars::MODEL_PRICES,
         "",
         "a model price list (Langfuse's `default-model-prices.json` format) the local store \

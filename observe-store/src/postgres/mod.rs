@@ -30,16 +30,23 @@
 //! ```
 
 mod cell;
+mod connect;
+mod copy_text;
 mod error;
+mod exporter;
 mod queries;
 mod query;
 mod read_error;
 mod reader;
 mod schema;
+mod settings;
+mod write;
 
 pub use error::PgStoreError;
+pub use exporter::{PgExporter, PgRetry};
 pub use read_error::PgReadError;
 pub use reader::PgStore;
 pub use schema::{
     check_readable, migrate, table_columns, version, CURRENT_VERSION, OLDEST_READABLE,
 };
+pub use settings::{PgSettings, TlsMode};

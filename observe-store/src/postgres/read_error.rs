@@ -1,6 +1,7 @@
 //! Why reading a PostgreSQL store failed, said so that a person knows what to fix; no
 //! variant holds the password.
 
+use super::error::describe;
 use super::PgStoreError;
 
 /// Why a reader could not connect to, check or read a PostgreSQL store.
@@ -8,16 +9,16 @@ use super::PgStoreError;
 /// ```
 /// use observe_store::postgres::PgReadError;
 /// let e = PgReadError::Unreachable {
-///     server: "observe@db.internal:5432/observe".into(),
+///     server: "postgres://observe@db.internal:5432/observe".into(),
 ///     reason: "Connection refused (os error 111)".into(),
 /// };
-/// assert!(e.to_string().starts_with("cannot reach PostgreSQL at observe@db.internal:5432/observe"));
+/// assert!(e.to_string().starts_with("cannot reach PostgreSQL at postgres://observe@db.internal"));
 /// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PgReadError {
-    /// The text given is not a connection URL or `key=value` string libpq would take.
-    #[error("not a PostgreSQL connection string ({reason}): expected postgres://USER@HOST:PORT/DATABASE")]
+    /// The text given is not a `postgres://` URL.
+    #[error("not a PostgreSQL URL ({reason}): expected postgres://USER@HOST:PORT/DATABASE")]
     BadUrl {
         /// What is wrong with it.
         reason: String,
@@ -25,7 +26,7 @@ pub enum PgReadError {
     /// No server answered, or the connection broke.
     #[error("cannot reach PostgreSQL at {server}: {reason}")]
     Unreachable {
-        /// Where it tried: user, host, port and database, never the password.
+        /// Where it tried: the URL without the password.
         server: String,
         /// The client's reason.
         reason: String,
@@ -40,13 +41,13 @@ pub enum PgReadError {
         message: String,
     },
     /// The database is no observe store, or one this build cannot read.
-    #[error("{server}: {source}")]
+    #[error("{server}: {problem}")]
     Store {
         /// The database.
         server: String,
-        /// What the check found.
-        #[source]
-        source: PgStoreError,
+        /// What the check found (its text is the message: not a source, which would
+        /// repeat it).
+        problem: PgStoreError,
     },
     /// The server refused or failed a statement; for a person's query, the reason is
     /// PostgreSQL's own (a write is refused as `cannot execute INSERT in a read-only
@@ -78,21 +79,9 @@ impl PgReadError {
                 }
             }
             None => PgReadError::Statement {
-                message: chain(e),
+                message: describe(e),
                 code: String::new(),
             },
         }
     }
-}
-
-/// `e` and its sources, joined with `: ` (the client's own text is only "db error" or
-/// "error connecting to server"; the reason is in the sources).
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
 }

@@ -1,16 +1,16 @@
 //! A reader's connection to a PostgreSQL store: connected, checked and made read-only
 //! before anything reads through it.
 
-use std::str::FromStr as _;
-
-use postgres::config::Host;
 use postgres::types::ToSql;
-use postgres::{Client, Config, NoTls};
+use postgres::Client;
 use rusqlite::types::Value as SqlValue;
 
 use super::cell::Cell;
-use super::read_error::{chain, PgReadError};
+use super::connect::connect;
+use super::error::describe;
+use super::read_error::PgReadError;
 use super::schema::check_readable;
+use super::{PgSettings, PgStoreError};
 use crate::sql::{RowSink, SqlError};
 
 /// A PostgreSQL store opened for reading: what `observe --db postgres://...` and
@@ -22,7 +22,7 @@ use crate::sql::{RowSink, SqlError};
 /// ```no_run
 /// use observe_store::postgres::PgStore;
 /// let store = PgStore::connect("postgres://observe@db.internal/observe").unwrap();
-/// println!("reading {}", store.server()); // observe@db.internal:5432/observe
+/// println!("reading {}", store.server()); // postgres://observe@db.internal:5432/observe
 /// ```
 pub struct PgStore {
     client: Client,
@@ -40,20 +40,31 @@ impl std::fmt::Debug for PgStore {
 }
 
 impl PgStore {
-    /// Connects to the store `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`, or
-    /// libpq's `key=value` form) and checks that it is a store this build reads.
+    /// Connects to the store `url` (`postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE`,
+    /// what it leaves out taken from libpq's variables as [`PgSettings::from_url`] says,
+    /// TLS as its `sslmode` says) and checks that it is a store this build reads.
     pub fn connect(url: &str) -> Result<PgStore, PgReadError> {
-        let config =
-            Config::from_str(url).map_err(|e| PgReadError::BadUrl { reason: chain(&e) })?;
-        let server = describe(&config);
-        let mut client = config.connect(NoTls).map_err(|e| match e.as_db_error() {
-            Some(db) => PgReadError::Refused {
-                server: server.clone(),
-                message: db.message().to_owned(),
+        let settings = PgSettings::from_url(url).map_err(|e| PgReadError::BadUrl {
+            reason: match e {
+                PgStoreError::Url { reason } => reason,
+                other => other.to_string(),
             },
-            None => PgReadError::Unreachable {
+        })?;
+        let server = settings.to_string();
+        let mut client = connect(&settings).map_err(|e| match e {
+            PgStoreError::Connect { reason, source, .. } => match source.as_db_error() {
+                Some(db) => PgReadError::Refused {
+                    server: server.clone(),
+                    message: settings.hide(db.message()),
+                },
+                None => PgReadError::Unreachable {
+                    server: server.clone(),
+                    reason,
+                },
+            },
+            other => PgReadError::Unreachable {
                 server: server.clone(),
-                reason: chain(&e),
+                reason: settings.hide(&other.to_string()),
             },
         })?;
         client
@@ -62,9 +73,9 @@ impl PgStore {
                  SET application_name = 'observe'",
             )
             .map_err(|e| PgReadError::statement(&e))?;
-        let version = check_readable(&mut client).map_err(|source| PgReadError::Store {
+        let version = check_readable(&mut client).map_err(|problem| PgReadError::Store {
             server: server.clone(),
-            source,
+            problem,
         })?;
         Ok(PgStore {
             client,
@@ -73,7 +84,8 @@ impl PgStore {
         })
     }
 
-    /// Where the store is, for messages: `USER@HOST:PORT/DATABASE`, never the password.
+    /// Where the store is, for messages: `postgres://USER@HOST:PORT/DATABASE`, never the
+    /// password.
     pub fn server(&self) -> &str {
         &self.server
     }
@@ -118,7 +130,7 @@ pub(crate) fn values(row: &postgres::Row) -> Result<Vec<SqlValue>, SqlError> {
         .map(|i| {
             row.try_get::<_, Cell>(i).map(|c| c.0).map_err(|e| {
                 SqlError::from(PgReadError::Statement {
-                    message: format!("column `{}`: {}", row.columns()[i].name(), chain(&e)),
+                    message: format!("column `{}`: {}", row.columns()[i].name(), describe(&e)),
                     code: String::new(),
                 })
             })
@@ -126,33 +138,14 @@ pub(crate) fn values(row: &postgres::Row) -> Result<Vec<SqlValue>, SqlError> {
         .collect()
 }
 
-/// `USER@HOST:PORT/DATABASE` of `config`, with libpq's defaults filled in.
-fn describe(config: &Config) -> String {
-    let user = config.get_user().unwrap_or("postgres");
-    let host = match config.get_hosts().first() {
-        Some(Host::Tcp(h)) => h.clone(),
-        #[cfg(unix)]
-        Some(Host::Unix(path)) => path.display().to_string(),
-        None => "localhost".into(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let database = config.get_dbname().unwrap_or(user);
-    format!("{user}@{host}:{port}/{database}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn the_description_never_holds_the_password() {
-        let config = Config::from_str("postgres://ann:s3cret@db.internal:6543/traces").unwrap();
-        assert_eq!(describe(&config), "ann@db.internal:6543/traces");
+    fn a_bad_url_is_refused_without_its_password() {
         let e = PgStore::connect("postgres://ann:s3cret@db.internal:notaport/x").unwrap_err();
         assert!(!e.to_string().contains("s3cret"), "{e}");
-        assert!(
-            e.to_string().contains("not a PostgreSQL connection string"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("not a PostgreSQL URL"), "{e}");
     }
 }

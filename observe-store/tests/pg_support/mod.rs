@@ -60,16 +60,27 @@ impl PgServer {
             "--no-sync",
         ]));
         server.port = free_port();
+        server.pg_ctl_start();
+        let mut admin = postgres::Client::connect(&server.url_for("postgres"), postgres::NoTls)
+            .expect("connect to the test server");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {DATABASE}"))
+            .expect("create the test database");
+        server
+    }
+
+    /// Starts the server of this data directory on its port.
+    fn pg_ctl_start(&self) {
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
-            server.port,
-            server.dir.path().display()
+            self.port,
+            self.dir.path().display()
         );
-        let log = server.dir.path().join("server.log");
-        let started = server
+        let log = self.dir.path().join("server.log");
+        let started = self
             .command("pg_ctl")
             .arg("-D")
-            .arg(&data)
+            .arg(&self.data)
             .args(["-o", &options, "-l"])
             .arg(&log)
             .args(["-w", "start"])
@@ -82,12 +93,183 @@ impl PgServer {
                 std::fs::read_to_string(&log).unwrap_or_default()
             );
         }
-        let mut admin = postgres::Client::connect(&server.url_for("postgres"), postgres::NoTls)
-            .expect("connect to the test server");
+    }
+
+    /// Stops the server (fast shutdown: sessions are ended, committed data kept); the
+    /// port stays this server's for [`PgServer::resume`].
+    #[allow(dead_code)]
+    pub fn stop(&self) {
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "fast", "-w", "stop"]));
+    }
+
+    /// Starts the stopped server again, on the same port.
+    #[allow(dead_code)]
+    pub fn resume(&self) {
+        self.pg_ctl_start();
+    }
+
+    /// Stops and starts the server, on the same port.
+    #[allow(dead_code)]
+    pub fn restart(&self) {
+        self.stop();
+        self.resume();
+    }
+
+    /// Creates a login role with a password that host connections must give
+    /// (`scram-sha-256`, as production servers ask), with the rights to write the test
+    /// database; returns its URL, password included.
+    #[allow(dead_code)]
+    pub fn password_user(&self, user: &str, password: &str) -> String {
+        let mut admin = self.connect();
         admin
-            .batch_execute(&format!("CREATE DATABASE {DATABASE}"))
-            .expect("create the test database");
-        server
+            .batch_execute(&format!(
+                "SET password_encryption = 'scram-sha-256';
+                 CREATE ROLE {user} LOGIN PASSWORD '{password}';
+                 GRANT ALL ON SCHEMA public TO {user};
+                 GRANT ALL ON DATABASE {DATABASE} TO {user};"
+            ))
+            .expect("create the role");
+        let hba = self.data.join("pg_hba.conf");
+        let old = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        // The first matching line wins: the role's goes before initdb's `trust` lines.
+        let line = format!("host all {user} 127.0.0.1/32 scram-sha-256\n");
+        std::fs::write(&hba, line + &old).expect("write pg_hba.conf");
+        admin
+            .batch_execute("SELECT pg_reload_conf()")
+            .expect("reload the configuration");
+        format!(
+            "postgres://{user}:{password}@127.0.0.1:{}/{DATABASE}",
+            self.port
+        )
+    }
+
+    /// Turns TLS on with a server certificate for `127.0.0.1` signed by a CA made for the
+    /// test; returns the CA's certificate (PEM), for `sslrootcert`. Needs `openssl`.
+    #[allow(dead_code)]
+    pub fn enable_tls(&self) -> PathBuf {
+        let dir = self.dir.path().join("tls");
+        std::fs::create_dir_all(&dir).expect("the TLS directory");
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .unwrap_or_else(|e| {
+                    panic!("this test needs `openssl` ({e}): install it with `apt-get install -y openssl`")
+                });
+            assert!(out.status.success(), "openssl {args:?}: {}", describe(&out));
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=observe test CA",
+                    "-addext",
+                    "basicConstraints=critical,CA:TRUE",
+                    "-addext",
+                    "keyUsage=critical,keyCertSign,cRLSign",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             keyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write the extensions");
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        // The server reads its key only when the key is its own and private.
+        run(Command::new("chmod").arg("600").arg(dir.join("server.key")));
+        if self.as_postgres {
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir));
+        }
+        let mut admin = self.connect();
+        // One statement at a time: ALTER SYSTEM refuses to run in a transaction block.
+        for statement in [
+            format!(
+                "ALTER SYSTEM SET ssl_cert_file = '{}'",
+                dir.join("server.pem").display()
+            ),
+            format!(
+                "ALTER SYSTEM SET ssl_key_file = '{}'",
+                dir.join("server.key").display()
+            ),
+            "ALTER SYSTEM SET ssl = on".to_owned(),
+            "SELECT pg_reload_conf()".to_owned(),
+        ] {
+            admin.batch_execute(&statement).expect("turn TLS on");
+        }
+        // The reload is signalled, not awaited: a new session (forked by the server after it
+        // reloaded) sees `ssl` on.
+        while self
+            .connect()
+            .query_one("SHOW ssl", &[])
+            .expect("SHOW ssl")
+            .get::<_, String>(0)
+            != "on"
+        {
+            std::thread::yield_now();
+        }
+        dir.join("ca.pem")
+    }
+
+    /// The port the server listens on.
+    #[allow(dead_code)]
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     /// The URL of the test database, as a user would give it.
