@@ -84,8 +84,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Prices(args) => prices::run(&out, &path, &args),
         #[cfg(feature = "ui")]
         Command::Ui(args) => {
-            // Opened once here so a store that is not there or not readable is said at
-            // once, before the server starts.
+            if observe_store::is_postgres_url(path.as_os_str()) {
+                anyhow::bail!(
+                    "observe ui reads store files only (a PostgreSQL store is read by the \
+                     other commands: observe --db postgres://... sessions, trace, query...)"
+                );
+            }
+            // Opened once here so a store that is missing or unreadable is said before
+            // the server starts.
             drop(store_file::open_reader(&path)?);
             ui_command::run(&path, &args)
         }

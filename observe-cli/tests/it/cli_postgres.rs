@@ -343,6 +343,15 @@ fn a_database_that_cannot_be_read_is_named_with_the_reason() {
     );
     assert!(!refused.contains("s3cret-pw"), "{refused}");
 
+    for files_only in [&["migrate"][..], &["prices", "--check"], &["ui"]] {
+        let refused = failed(&observe(&wrong, files_only));
+        assert!(
+            refused.contains("store files only"),
+            "{files_only:?}: {refused}"
+        );
+        assert!(!refused.contains("s3cret-pw"), "{refused}");
+    }
+
     drop(client);
     drop(server);
     let gone = failed(&observe(
