@@ -5,6 +5,7 @@
 use rusqlite::types::Value as SqlValue;
 
 use crate::postgres::PgStore;
+use crate::queries::lookups::first_texts;
 use crate::sql::{SqlError, Table};
 
 impl PgStore {
@@ -21,14 +22,7 @@ impl PgStore {
             "SELECT id FROM traces WHERE id >= $1 AND id < $1 || 'g' ORDER BY id LIMIT $2",
             &[&prefix, &i64::from(limit)],
         )?;
-        Ok(table
-            .rows
-            .into_iter()
-            .filter_map(|row| match row.into_iter().next() {
-                Some(SqlValue::Text(id)) => Some(id),
-                _ => None,
-            })
-            .collect())
+        Ok(first_texts(table))
     }
 
     /// The scores of the trace `trace_id`, by time: the columns of
