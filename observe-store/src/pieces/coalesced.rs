@@ -137,7 +137,7 @@ fn load_stored(
     }
     let mut stored = HashMap::with_capacity(asked.len());
     for (seq, (trace_id, ids)) in asked {
-        let found = observation::load_many(conn, trace_id, seq, ids.into_iter())?;
+        let found = observation::load_many(conn, trace_id, seq, &ids)?;
         stored.insert(seq, found);
     }
     Ok(stored)

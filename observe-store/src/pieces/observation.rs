@@ -60,14 +60,13 @@ pub(crate) fn load(
 
 /// [`load`] for many ids of the trace `seq` at once, [`LOOKUP`] to a statement: the rows
 /// stored, by id (ids with no row are absent).
-pub(crate) fn load_many<'i>(
+pub(crate) fn load_many(
     conn: &Connection,
     trace_id: &str,
     seq: i64,
-    ids: impl ExactSizeIterator<Item = &'i str>,
+    ids: &[&str],
 ) -> rusqlite::Result<HashMap<Box<str>, ObservationPiece>> {
     let mut found = HashMap::new();
-    let ids: Vec<&str> = ids.collect();
     let mut stmt = conn.prepare_cached(&SELECT_MANY)?;
     for chunk in ids.chunks(LOOKUP) {
         let Some(&last) = chunk.last() else { continue };
@@ -187,7 +186,7 @@ pub(crate) fn write(
 /// caller undoes the whole call then.
 pub(crate) fn write_rows(conn: &Connection, rows: &[Row<'_>]) -> rusqlite::Result<()> {
     let mut chunks = rows.chunks_exact(CHUNK);
-    if chunks.len() > 0 {
+    if rows.len() >= CHUNK {
         let mut stmt = conn.prepare_cached(&UPSERT_CHUNK)?;
         let mut values: Vec<&dyn ToSql> = Vec::with_capacity(CHUNK * OBSERVATION_PARAMS);
         for chunk in chunks.by_ref() {
