@@ -38,14 +38,14 @@ use observe_model::export::Batch;
 use observe_model::model::{Cost, Observation, Score, SpanId, Timestamp, TraceId};
 
 /// Values bound per observation row.
-const OBSERVATION_PARAMS: usize = 25;
+pub(crate) const OBSERVATION_PARAMS: usize = 26;
 /// Observations per multi-row insert: a statement's fixed cost (opening its cursors,
 /// finishing, resetting) is paid once for this many rows.
 const CHUNK: usize = 16;
 
 /// How an insert treats a row that breaks a constraint.
 #[derive(Clone, Copy)]
-enum OnConflict {
+pub(crate) enum OnConflict {
     /// `OR IGNORE`: the row is left out and the statement goes on. Only for many rows to a
     /// statement, where it spares SQLite the statement journal (its copy of every page the
     /// statement changes, kept for a statement that could fail half-way); the writer then
@@ -55,21 +55,27 @@ enum OnConflict {
     /// A row already stored (same key) is skipped; any other broken constraint is an error
     /// that names the row's fault.
     SkipStored,
+    /// The row replaces the one stored, column by column, but a project stays when the new
+    /// row has none: for pieces, merged with the stored row before they are written
+    /// (`pieces/`).
+    Replace,
 }
 
 /// `INSERT INTO observations ... VALUES` and `rows` rows of parameters, numbered on from
-/// `?1`, each row bound in [`RowText::values`] order.
-fn insert_observations_sql(rows: usize, conflict: OnConflict) -> String {
+/// `?1`, each row bound in [`RowText::values`] order (the batch path's, and the pieces'
+/// in `pieces/observation.rs`).
+pub(crate) fn insert_observations_sql(rows: usize, conflict: OnConflict) -> String {
     let mut sql = format!(
         "INSERT {}INTO observations (
     id, trace_id, parent_observation_id, type, name, level, status_message,
     start_time, end_time, start_ns, end_ns, latency_ms, completion_start_time,
     model, model_parameters, usage_details, cost_details, calculated_total_cost,
-    input, output, metadata, prompt_name, prompt_version, version, trace_seq, cost_computed)
+    input, output, metadata, prompt_name, prompt_version, version, trace_seq, cost_computed,
+    project_id)
 VALUES ",
         match conflict {
             OnConflict::IgnoreChecked => "OR IGNORE ",
-            OnConflict::SkipStored => "",
+            OnConflict::SkipStored | OnConflict::Replace => "",
         }
     );
     for row in 0..rows {
@@ -90,10 +96,49 @@ VALUES ",
         }
         sql.push(')');
     }
-    if let OnConflict::SkipStored = conflict {
-        sql.push_str("\nON CONFLICT(trace_seq, id) DO NOTHING");
+    match conflict {
+        OnConflict::IgnoreChecked => {}
+        OnConflict::SkipStored => sql.push_str("\nON CONFLICT(trace_seq, id) DO NOTHING"),
+        OnConflict::Replace => sql.push_str(REPLACE_OBSERVATION),
     }
     sql
+}
+
+/// The conflict clause of [`OnConflict::Replace`].
+const REPLACE_OBSERVATION: &str = "
+ON CONFLICT(trace_seq, id) DO UPDATE SET
+    trace_id = excluded.trace_id,
+    parent_observation_id = excluded.parent_observation_id,
+    type = excluded.type, name = excluded.name, level = excluded.level,
+    status_message = excluded.status_message,
+    start_time = excluded.start_time, end_time = excluded.end_time,
+    start_ns = excluded.start_ns, end_ns = excluded.end_ns, latency_ms = excluded.latency_ms,
+    completion_start_time = excluded.completion_start_time,
+    model = excluded.model, model_parameters = excluded.model_parameters,
+    usage_details = excluded.usage_details, cost_details = excluded.cost_details,
+    calculated_total_cost = excluded.calculated_total_cost,
+    input = excluded.input, output = excluded.output, metadata = excluded.metadata,
+    prompt_name = excluded.prompt_name, prompt_version = excluded.prompt_version,
+    version = excluded.version, cost_computed = excluded.cost_computed,
+    project_id = COALESCE(excluded.project_id, observations.project_id)";
+
+#[cfg(test)]
+mod sql_tests {
+    use super::*;
+
+    #[test]
+    fn every_row_binds_every_parameter() {
+        for conflict in [
+            OnConflict::IgnoreChecked,
+            OnConflict::SkipStored,
+            OnConflict::Replace,
+        ] {
+            let sql = insert_observations_sql(3, conflict);
+            let last = format!("?{}", 3 * OBSERVATION_PARAMS);
+            assert!(sql.contains(&last), "{sql}");
+            assert!(!sql.contains(&format!("?{}", 3 * OBSERVATION_PARAMS + 1)));
+        }
+    }
 }
 
 /// Values bound per trace row.
@@ -959,7 +1004,7 @@ impl RowText {
         trace_seq: i64,
         out: &mut [raw::Value<'a>],
     ) {
-        let [id, trace_id_value, parent, kind, name, level, status, start, end, start_ns, end_ns, completion, model, parameters, usage, cost, total_cost, input, output, metadata, prompt_name, prompt_version, version, seq, cost_computed] =
+        let [id, trace_id_value, parent, kind, name, level, status, start, end, start_ns, end_ns, completion, model, parameters, usage, cost, total_cost, input, output, metadata, prompt_name, prompt_version, version, seq, cost_computed, project] =
             out
         else {
             return;
@@ -996,6 +1041,8 @@ impl RowText {
         *version = d.version.as_deref().into();
         *seq = trace_seq.into();
         *cost_computed = (d.cost.is_none() && computed.is_some()).into();
+        // The library's own writes belong to no project.
+        *project = raw::Value::Null;
     }
 
     /// Inserts `o` alone with `stmt` (one row of [`insert_observations_sql`]); the rows
