@@ -23,12 +23,19 @@ fn at(ms: u64) -> Option<Timestamp> {
     Some(Timestamp(T0 + ms * MS))
 }
 
-/// One row of `sql` over the store at `path`.
+/// One row of `sql` over the store at `path`, as SQLite holds it (read with SQLite's own
+/// dialect: `observe query`'s PostgreSQL printing is not what these tests look at).
 fn row(path: &std::path::Path, sql: &str) -> Vec<Value> {
-    let store = Store::open(path).unwrap();
-    let table = sql::query(&store, sql).unwrap();
-    assert_eq!(table.rows.len(), 1, "{sql}: {:?}", table.rows);
-    table.rows.into_iter().next().unwrap()
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let columns = stmt.column_count();
+    let mut rows: Vec<Vec<Value>> = stmt
+        .query_map([], |r| (0..columns).map(|i| r.get::<_, Value>(i)).collect())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
+    rows.remove(0)
 }
 
 /// The stored nanoseconds of `ms` after [`T0`].

@@ -8,9 +8,9 @@ use std::sync::LazyLock;
 use rusqlite::types::ToSql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row as SqlRow};
 
+use crate::observation_insert::{insert_observations_sql, OnConflict, OBSERVATION_PARAMS};
 use crate::pricing::PriceList;
 use crate::text::{encode, nanos, write_metadata};
-use crate::write::{insert_observations_sql, OnConflict, OBSERVATION_PARAMS};
 use observe_model::model::{
     Cost, Json, Level, ObservationDetails, ObservationType, Timestamp, Usage,
 };
