@@ -34,7 +34,7 @@ use super::raw;
 use super::text::{encode, hex, hex_into, nanos, text, write_metadata, TimeText, RFC3339_LEN};
 use crate::observation_insert::{insert_observations_sql, OnConflict, OBSERVATION_PARAMS};
 use crate::pricing::PriceList;
-use crate::write_rules::{computed_cost, is_row_failure, NEXT_SEQ};
+use crate::write_rules::{computed_cost, is_row_failure, NEXT_SEQ, TRACE_SCALARS};
 use observe_model::export::Batch;
 use observe_model::model::{Cost, Observation, Score, SpanId, Timestamp, TraceId};
 
@@ -63,21 +63,6 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (?8 - ?7) / 1e6, ?9, ?10, ?11, ?12, ?13,
 }
 
 const FIND_TRACE: &str = "SELECT seq FROM traces WHERE id = ?1";
-
-/// The trace's scalar columns. Observations carry snapshots of the trace's attributes
-/// that only grow, and the root, which ends last, carries the final ones; so the incoming
-/// value wins unless the row holds the root's and the incoming batch has no root.
-const TRACE_SCALARS: [&str; 9] = [
-    "name",
-    "user_id",
-    "session_id",
-    "version",
-    "release",
-    "environment",
-    "public",
-    "input",
-    "output",
-];
 
 /// When the stored row's attributes win over the incoming ones.
 const STORED_WINS: &str = "traces.has_root AND NOT excluded.has_root";

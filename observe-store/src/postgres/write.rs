@@ -34,6 +34,7 @@ use rustc_hash::FxBuildHasher;
 use super::copy_text::CopyRows;
 use crate::pricing::PriceList;
 use crate::text::{encode, hex, nanos, write_metadata, TimeText, RFC3339_LEN};
+use crate::write_rules::TRACE_SCALARS;
 
 /// The session's staging tables: the store's columns, none of its constraints, emptied at
 /// every commit. Made once per connection.
@@ -59,19 +60,6 @@ CREATE TEMP TABLE IF NOT EXISTS observe_in_scores ON COMMIT DELETE ROWS AS
 const COPY_TRACES: &str = "COPY observe_in_traces FROM STDIN";
 const COPY_OBSERVATIONS: &str = "COPY observe_in_observations FROM STDIN";
 const COPY_SCORES: &str = "COPY observe_in_scores FROM STDIN";
-
-/// The trace's scalar columns, merged as the SQLite store merges them.
-const TRACE_SCALARS: [&str; 9] = [
-    "name",
-    "user_id",
-    "session_id",
-    "version",
-    "release",
-    "environment",
-    "public",
-    "input",
-    "output",
-];
 
 /// When the stored row's attributes win over the incoming ones.
 const STORED_WINS: &str = "t.has_root AND NOT excluded.has_root";
