@@ -67,6 +67,23 @@ fn store_postgres(c: &mut Criterion) {
     for _ in 0..FILLED / BATCH as u64 {
         store.write(&stream.batch()).expect("fill");
     }
+    // The totals are kept by adding each batch's new rows; over traces that straddle
+    // batches they must equal the totals computed from the stored observations.
+    let drifted: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM traces t JOIN (SELECT trace_seq, min(start_ns) AS s,
+                max(end_ns) AS e, count(*) AS n, sum(calculated_total_cost) AS c
+                FROM observations GROUP BY trace_seq) a ON a.trace_seq = t.seq
+            WHERE (t.start_ns, t.end_ns, t.observation_count::bigint) <> (a.s, a.e, a.n)
+                OR abs(t.calculated_total_cost - a.c) > 1e-9 * greatest(1, abs(a.c))",
+            &[],
+        )
+        .expect("compare the totals")
+        .get(0);
+    assert_eq!(
+        drifted, 0,
+        "traces whose totals differ from their observations"
+    );
     admin.batch_execute("VACUUM ANALYZE").expect("vacuum");
     group.bench_function("filled", |b| {
         b.iter_custom(|iters| timed_writes(&mut store, &mut stream, iters))

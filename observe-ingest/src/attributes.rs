@@ -1,29 +1,40 @@
-//! A span's attributes as a map the precedence rules take keys out of: what is left at the
+//! A span's attributes as a list the precedence rules take keys out of: what is left at the
 //! end is what no rule read, and becomes metadata.
-
-use std::collections::BTreeMap;
 
 use observe_model::model::{Json, Metadata};
 use opentelemetry_proto::tonic::common::v1::{any_value::Value, AnyValue, KeyValue};
 
 /// Attribute values by key; a key sent twice keeps its last value, as OTLP SDKs do.
-#[derive(Debug, Default)]
-pub(crate) struct Attributes(BTreeMap<String, Value>);
+///
+/// A list, not a map: a span carries a few dozen keys, the rules look most of their keys up
+/// once, and a scan that compares lengths first costs less than building a tree per span.
+/// Order is not kept once a key is taken (whatever is left ends in sorted metadata).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub(crate) struct Attributes(Vec<(String, Value)>);
 
 impl Attributes {
     pub(crate) fn new(list: Vec<KeyValue>) -> Attributes {
-        let mut map = BTreeMap::new();
+        let mut entries: Vec<(String, Value)> = Vec::with_capacity(list.len());
         for kv in list {
-            if let Some(v) = kv.value.and_then(|v| v.value) {
-                map.insert(kv.key, v);
+            let Some(v) = kv.value.and_then(|v| v.value) else {
+                continue;
+            };
+            match entries.iter_mut().find(|(k, _)| *k == kv.key) {
+                Some(slot) => slot.1 = v,
+                None => entries.push((kv.key, v)),
             }
         }
-        Attributes(map)
+        Attributes(entries)
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        self.0.iter().position(|(k, _)| k == key)
     }
 
     /// Takes the key out; any value type.
     pub(crate) fn take(&mut self, key: &str) -> Option<Value> {
-        self.0.remove(key)
+        let i = self.position(key)?;
+        Some(self.0.swap_remove(i).1)
     }
 
     /// Takes the key out as text: a string as is, a scalar in its JSON spelling.
@@ -38,7 +49,7 @@ impl Attributes {
 
     /// The first of `keys` that is present (for typed reads of a key with older spellings).
     pub(crate) fn first_key<'k>(&self, keys: &[&'k str]) -> Option<&'k str> {
-        keys.iter().copied().find(|k| self.0.contains_key(*k))
+        keys.iter().copied().find(|k| self.position(k).is_some())
     }
 
     pub(crate) fn take_int(&mut self, key: &str) -> Option<i64> {
@@ -77,9 +88,11 @@ impl Attributes {
                 .filter_map(|v| v.value)
                 .map(text_of)
                 .collect(),
-            Some(Value::StringValue(s)) => {
+            // Only text that opens an array can be one: no failed parse for a plain tag.
+            Some(Value::StringValue(s)) if s.trim_start().starts_with('[') => {
                 serde_json::from_str::<Vec<String>>(&s).unwrap_or_else(|_| vec![s])
             }
+            Some(Value::StringValue(s)) => vec![s],
             Some(other) => vec![text_of(other)],
             None => Vec::new(),
         }
@@ -87,18 +100,19 @@ impl Attributes {
 
     /// Takes every key under `prefix`, the prefix cut off, each value read as JSON.
     pub(crate) fn take_prefixed(&mut self, prefix: &str) -> Metadata {
-        let keys: Vec<String> = self
-            .0
-            .range(prefix.to_owned()..)
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .map(|(k, _)| k.clone())
-            .collect();
-        keys.into_iter()
-            .filter_map(|k| {
-                let v = self.0.remove(&k)?;
-                Some((k[prefix.len()..].to_owned(), json_of(v)))
-            })
-            .collect()
+        let mut out = Metadata::new();
+        let mut i = 0;
+        while i < self.0.len() {
+            if self.0[i].0.starts_with(prefix) {
+                let (mut key, v) = self.0.swap_remove(i);
+                // In place: the key's own allocation serves the shorter key.
+                key.drain(..prefix.len());
+                out.insert(key, json_of(v));
+            } else {
+                i += 1;
+            }
+        }
+        out
     }
 
     /// Takes every key under `prefix`, the prefix cut off, as plain JSON values.
@@ -114,7 +128,33 @@ impl Attributes {
 
     /// The key's value as text, left in place.
     pub(crate) fn text(&self, key: &str) -> Option<String> {
-        self.0.get(key).cloned().map(text_of)
+        let (_, v) = &self.0[self.position(key)?];
+        Some(match v {
+            Value::StringValue(s) => s.clone(),
+            other => text_of(other.clone()),
+        })
+    }
+
+    /// Moves every entry whose key `pick` accepts into a list of its own, in the order sent.
+    pub(crate) fn split_off(&mut self, pick: impl Fn(&str) -> bool) -> Attributes {
+        let mut picked = Vec::new();
+        self.0.retain_mut(|(k, v)| {
+            if pick(k) {
+                picked.push((
+                    std::mem::take(k),
+                    std::mem::replace(v, Value::BoolValue(false)),
+                ));
+                false
+            } else {
+                true
+            }
+        });
+        Attributes(picked)
+    }
+
+    /// Adds the entries of `other` (whose keys are not in `self`).
+    pub(crate) fn append(&mut self, other: Attributes) {
+        self.0.extend(other.0);
     }
 
     /// What no rule read, as metadata under the attribute's own key.
@@ -127,6 +167,8 @@ impl Attributes {
 pub(crate) fn text_of(v: Value) -> String {
     match v {
         Value::StringValue(s) => s,
+        Value::IntValue(i) => i.to_string(),
+        Value::BoolValue(b) => b.to_string(),
         other => any_to_json(other).to_string(),
     }
 }
@@ -136,13 +178,29 @@ pub(crate) fn text_of(v: Value) -> String {
 pub(crate) fn json_of(v: Value) -> Json {
     match v {
         Value::StringValue(s) => json_text(&s),
+        // Integers and booleans spell the same in JSON and in text.
+        v @ (Value::IntValue(_) | Value::BoolValue(_)) => Json::from_raw(text_of(v)),
         other => Json::from_value(&any_to_json(other)),
     }
 }
 
 /// Attribute text as JSON: itself when it parses, else a JSON string holding it.
 pub(crate) fn json_text(s: &str) -> Json {
+    if !may_be_json(s) {
+        return Json::string(s);
+    }
     Json::parse_checked(s).unwrap_or_else(|_| Json::string(s))
+}
+
+/// False for text that cannot be JSON by its first character (most plain text): no parse
+/// attempt, whose failure costs an allocated error.
+fn may_be_json(s: &str) -> bool {
+    matches!(
+        s.trim_start_matches([' ', '\t', '\n', '\r'])
+            .as_bytes()
+            .first(),
+        Some(b'{' | b'[' | b'"' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n')
+    )
 }
 
 fn any_to_json(v: Value) -> serde_json::Value {

@@ -17,8 +17,32 @@ const SERVICE_VERSION: &str = "service.version";
 /// `gen_ai.usage.cost`: a total cost in USD, read only without `cost_details`.
 const GEN_AI_USAGE_COST: &str = "gen_ai.usage.cost";
 
+/// Whether [`trace_attributes`] reads `key`: those keys are all it reads of a span, so spans
+/// whose entries under these keys are equal give the same trace attributes.
+pub(crate) fn is_trace_key(key: &str) -> bool {
+    key.starts_with(langfuse::TRACE_METADATA_PREFIX)
+        || [
+            langfuse::SESSION_ID,
+            otel::SESSION_ID,
+            gen_ai::CONVERSATION_ID,
+            langfuse::VERSION,
+            langfuse::RELEASE,
+            langfuse::ENVIRONMENT,
+            langfuse::TRACE_NAME,
+            langfuse::USER_ID,
+            otel::USER_ID,
+            langfuse::TRACE_TAGS,
+            langfuse::COMPAT_TAGS,
+            langfuse::TRACE_PUBLIC,
+            langfuse::COMPAT_PUBLIC,
+            langfuse::TRACE_INPUT,
+            langfuse::TRACE_OUTPUT,
+        ]
+        .contains(&key)
+}
+
 /// The trace's attributes a span carries; `resource` gives environment, release and version
-/// when the span has none.
+/// when the span has none. Reads only the keys [`is_trace_key`] accepts.
 pub(crate) fn trace_attributes(a: &mut Attributes, resource: &Attributes) -> TraceAttributes {
     let session_id = a.take_first_text(&[langfuse::SESSION_ID, otel::SESSION_ID]);
     let conversation = a.take_text(gen_ai::CONVERSATION_ID);

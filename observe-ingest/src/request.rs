@@ -64,14 +64,15 @@ pub fn decode_trace_request(request: ExportTraceServiceRequest) -> Decoded {
                 .map(|r| r.attributes)
                 .unwrap_or_default(),
         );
+        traces.new_resource();
         for scope_spans in resource_spans.scope_spans {
+            out.observations.reserve(scope_spans.spans.len());
             for s in scope_spans.spans {
-                let name = s.name.clone();
                 match span::observation(s, &resource, &mut traces) {
                     Ok(obs) => out.observations.push(obs),
-                    Err(reason) => {
-                        tracing::warn!("span `{name}` refused: {reason}");
-                        out.refused.push(RefusedSpan { name, reason });
+                    Err(refused) => {
+                        tracing::warn!("span `{}` refused: {}", refused.name, refused.reason);
+                        out.refused.push(refused);
                     }
                 }
             }

@@ -8,7 +8,7 @@ use observe_model::model::{Json, Level, Observation, SpanId, Timestamp, TraceAtt
 use opentelemetry_proto::tonic::trace::v1::{status::StatusCode, Span};
 
 use crate::attributes::Attributes;
-use crate::error::SpanRefusal;
+use crate::error::{RefusedSpan, SpanRefusal};
 use crate::keys::langfuse;
 use crate::mapping;
 
@@ -21,7 +21,18 @@ pub(crate) fn observation(
     span: Span,
     resource: &Attributes,
     traces: &mut TraceCache,
-) -> Result<Observation, SpanRefusal> {
+) -> Result<Observation, RefusedSpan> {
+    match ids(&span) {
+        Ok(ids) => Ok(mapped(span, ids, resource, traces)),
+        // The name moves into the refusal: no copy made for the spans that are accepted.
+        Err(reason) => Err(RefusedSpan {
+            name: span.name,
+            reason,
+        }),
+    }
+}
+
+fn ids(span: &Span) -> Result<(TraceId, SpanId, Option<SpanId>), SpanRefusal> {
     let trace_id = trace_id(&span.trace_id).ok_or(SpanRefusal::TraceId(span.trace_id.len()))?;
     let id = span_id(&span.span_id).ok_or(SpanRefusal::SpanId(span.span_id.len()))?;
     let parent_id = match span.parent_span_id.len() {
@@ -31,8 +42,18 @@ pub(crate) fn observation(
                 .ok_or(SpanRefusal::ParentId(span.parent_span_id.len()))?,
         ),
     };
+    Ok((trace_id, id, parent_id))
+}
+
+fn mapped(
+    span: Span,
+    (trace_id, id, parent_id): (TraceId, SpanId, Option<SpanId>),
+    resource: &Attributes,
+    traces: &mut TraceCache,
+) -> Observation {
     let mut a = Attributes::new(span.attributes);
-    let trace = mapping::trace_attributes(&mut a, resource);
+    let trace = traces.trace(a.split_off(mapping::is_trace_key), resource);
+    a.append(trace.unread);
     let kind = mapping::observation_type(&mut a);
     let level_text = a.take_text(langfuse::LEVEL);
     let mut details = mapping::details(&mut a, kind);
@@ -61,7 +82,7 @@ pub(crate) fn observation(
             .or_insert_with(|| Json::from_value(&unread));
     }
     let start = Timestamp(span.start_time_unix_nano);
-    Ok(Observation {
+    Observation {
         trace_id,
         id,
         parent_id,
@@ -72,8 +93,8 @@ pub(crate) fn observation(
         // A span that says it ended before it started is an instant, not a negative duration.
         end: Timestamp(span.end_time_unix_nano.max(span.start_time_unix_nano)),
         details: (details != Default::default()).then(|| Box::new(details)),
-        trace: traces.share(trace),
-    })
+        trace: trace.shared,
+    }
 }
 
 fn trace_id(bytes: &[u8]) -> Option<TraceId> {
@@ -87,24 +108,58 @@ fn span_id(bytes: &[u8]) -> Option<SpanId> {
 }
 
 /// Spans of one trace carry the same attributes: one allocation serves every span of a
-/// request whose attributes equal one of the few last seen (a trace's spans come together,
-/// with now and then one that differs, such as a generation with its own version).
+/// request whose trace-level entries equal those of one of the few last seen (a trace's
+/// spans come together, with now and then one that differs, such as a generation with its
+/// own version), and the precedence rules run once per distinct set, not once per span.
+/// Valid for one resource: [`TraceCache::new_resource`] forgets what the last one gave.
 #[derive(Default)]
-pub(crate) struct TraceCache(Vec<Arc<TraceAttributes>>);
+pub(crate) struct TraceCache(Vec<SeenTrace>);
+
+/// One set of trace-level entries, as sent, and what the rules made of it.
+struct SeenTrace {
+    sent: Attributes,
+    unread: Attributes,
+    shared: Arc<TraceAttributes>,
+}
+
+/// The trace attributes of one span, and its trace-level entries no rule read (an older
+/// spelling sent beside Langfuse's own key), which stay the span's.
+pub(crate) struct SpanTrace {
+    shared: Arc<TraceAttributes>,
+    unread: Attributes,
+}
 
 /// Recent attribute sets compared: a linear scan, a few equality checks per span at most.
 const TRACE_CACHE_LEN: usize = 4;
 
 impl TraceCache {
-    fn share(&mut self, t: TraceAttributes) -> Arc<TraceAttributes> {
-        if let Some(seen) = self.0.iter().find(|seen| ***seen == t) {
-            return seen.clone();
+    /// Forgets the sets seen: the next resource's attributes may change what they give.
+    pub(crate) fn new_resource(&mut self) {
+        self.0.clear();
+    }
+
+    fn trace(&mut self, sent: Attributes, resource: &Attributes) -> SpanTrace {
+        if let Some(seen) = self.0.iter().find(|seen| seen.sent == sent) {
+            return SpanTrace {
+                shared: seen.shared.clone(),
+                unread: seen.unread.clone(),
+            };
         }
+        let mut unread = sent.clone();
+        let t = mapping::trace_attributes(&mut unread, resource);
+        // Entries sent differently (in another order, say) that say the same share too.
+        let shared = match self.0.iter().find(|seen| *seen.shared == t) {
+            Some(seen) => seen.shared.clone(),
+            None => Arc::new(t),
+        };
         if self.0.len() == TRACE_CACHE_LEN {
             self.0.remove(0);
         }
-        let shared = Arc::new(t);
-        self.0.push(shared.clone());
-        shared
+        self.0.push(SeenTrace {
+            sent,
+            unread: unread.clone(),
+            shared: shared.clone(),
+        });
+        SpanTrace { shared, unread }
     }
 }

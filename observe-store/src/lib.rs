@@ -121,6 +121,7 @@
 mod checkpoint;
 mod connection_settings;
 mod error;
+mod observation_insert;
 mod pieces;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -32,69 +32,15 @@ use rustc_hash::FxBuildHasher;
 
 use super::raw;
 use super::text::{encode, hex, hex_into, nanos, text, write_metadata, TimeText, RFC3339_LEN};
+use crate::observation_insert::{insert_observations_sql, OnConflict, OBSERVATION_PARAMS};
 use crate::pricing::PriceList;
-use crate::write_rules::{computed_cost, is_row_failure, NEXT_SEQ};
+use crate::write_rules::{computed_cost, is_row_failure, NEXT_SEQ, TRACE_SCALARS};
 use observe_model::export::Batch;
 use observe_model::model::{Cost, Observation, Score, SpanId, Timestamp, TraceId};
 
-/// Values bound per observation row.
-const OBSERVATION_PARAMS: usize = 25;
 /// Observations per multi-row insert: a statement's fixed cost (opening its cursors,
 /// finishing, resetting) is paid once for this many rows.
 const CHUNK: usize = 16;
-
-/// How an insert treats a row that breaks a constraint.
-#[derive(Clone, Copy)]
-enum OnConflict {
-    /// `OR IGNORE`: the row is left out and the statement goes on. Only for many rows to a
-    /// statement, where it spares SQLite the statement journal (its copy of every page the
-    /// statement changes, kept for a statement that could fail half-way); the writer then
-    /// checks that every row was stored, and writes the chunk again row by row with
-    /// [`OnConflict::SkipStored`] when not, so no row is left out unseen.
-    IgnoreChecked,
-    /// A row already stored (same key) is skipped; any other broken constraint is an error
-    /// that names the row's fault.
-    SkipStored,
-}
-
-/// `INSERT INTO observations ... VALUES` and `rows` rows of parameters, numbered on from
-/// `?1`, each row bound in [`RowText::values`] order.
-fn insert_observations_sql(rows: usize, conflict: OnConflict) -> String {
-    let mut sql = format!(
-        "INSERT {}INTO observations (
-    id, trace_id, parent_observation_id, type, name, level, status_message,
-    start_time, end_time, start_ns, end_ns, latency_ms, completion_start_time,
-    model, model_parameters, usage_details, cost_details, calculated_total_cost,
-    input, output, metadata, prompt_name, prompt_version, version, trace_seq, cost_computed)
-VALUES ",
-        match conflict {
-            OnConflict::IgnoreChecked => "OR IGNORE ",
-            OnConflict::SkipStored => "",
-        }
-    );
-    for row in 0..rows {
-        let p = row * OBSERVATION_PARAMS;
-        if row > 0 {
-            sql.push_str(",\n    ");
-        }
-        sql.push('(');
-        for n in 1..=OBSERVATION_PARAMS {
-            if n > 1 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("?{}", p + n));
-            if n == 11 {
-                // latency_ms, from start_ns and end_ns
-                sql.push_str(&format!(", (?{} - ?{}) / 1e6", p + 11, p + 10));
-            }
-        }
-        sql.push(')');
-    }
-    if let OnConflict::SkipStored = conflict {
-        sql.push_str("\nON CONFLICT(trace_seq, id) DO NOTHING");
-    }
-    sql
-}
 
 /// Values bound per trace row.
 const TRACE_PARAMS: usize = 22;
@@ -117,21 +63,6 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (?8 - ?7) / 1e6, ?9, ?10, ?11, ?12, ?13,
 }
 
 const FIND_TRACE: &str = "SELECT seq FROM traces WHERE id = ?1";
-
-/// The trace's scalar columns. Observations carry snapshots of the trace's attributes
-/// that only grow, and the root, which ends last, carries the final ones; so the incoming
-/// value wins unless the row holds the root's and the incoming batch has no root.
-const TRACE_SCALARS: [&str; 9] = [
-    "name",
-    "user_id",
-    "session_id",
-    "version",
-    "release",
-    "environment",
-    "public",
-    "input",
-    "output",
-];
 
 /// When the stored row's attributes win over the incoming ones.
 const STORED_WINS: &str = "traces.has_root AND NOT excluded.has_root";
@@ -959,7 +890,7 @@ impl RowText {
         trace_seq: i64,
         out: &mut [raw::Value<'a>],
     ) {
-        let [id, trace_id_value, parent, kind, name, level, status, start, end, start_ns, end_ns, completion, model, parameters, usage, cost, total_cost, input, output, metadata, prompt_name, prompt_version, version, seq, cost_computed] =
+        let [id, trace_id_value, parent, kind, name, level, status, start, end, start_ns, end_ns, completion, model, parameters, usage, cost, total_cost, input, output, metadata, prompt_name, prompt_version, version, seq, cost_computed, project] =
             out
         else {
             return;
@@ -996,6 +927,8 @@ impl RowText {
         *version = d.version.as_deref().into();
         *seq = trace_seq.into();
         *cost_computed = (d.cost.is_none() && computed.is_some()).into();
+        // The library's own writes belong to no project.
+        *project = raw::Value::Null;
     }
 
     /// Inserts `o` alone with `stmt` (one row of [`insert_observations_sql`]); the rows

@@ -40,3 +40,18 @@ pub(crate) fn computed_cost(d: &ObservationDetails, prices: &PriceList) -> Optio
     // A price list from a file may hold anything: a cost that is not a number is none.
     cost.total().is_finite().then_some(cost)
 }
+
+/// The trace's scalar columns. Observations carry snapshots of the trace's attributes
+/// that only grow, and the root, which ends last, carries the final ones; so the incoming
+/// value wins unless the row holds the root's and the incoming batch has no root.
+pub(crate) const TRACE_SCALARS: [&str; 9] = [
+    "name",
+    "user_id",
+    "session_id",
+    "version",
+    "release",
+    "environment",
+    "public",
+    "input",
+    "output",
+];

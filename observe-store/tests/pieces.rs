@@ -23,12 +23,19 @@ fn at(ms: u64) -> Option<Timestamp> {
     Some(Timestamp(T0 + ms * MS))
 }
 
-/// One row of `sql` over the store at `path`.
+/// One row of `sql` over the store at `path`, as SQLite holds it (read with SQLite's own
+/// dialect: `observe query`'s PostgreSQL printing is not what these tests look at).
 fn row(path: &std::path::Path, sql: &str) -> Vec<Value> {
-    let store = Store::open(path).unwrap();
-    let table = sql::query(&store, sql).unwrap();
-    assert_eq!(table.rows.len(), 1, "{sql}: {:?}", table.rows);
-    table.rows.into_iter().next().unwrap()
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    let columns = stmt.column_count();
+    let mut rows: Vec<Vec<Value>> = stmt
+        .query_map([], |r| (0..columns).map(|i| r.get::<_, Value>(i)).collect())
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
+    rows.remove(0)
 }
 
 /// The stored nanoseconds of `ms` after [`T0`].
@@ -510,4 +517,107 @@ fn pieces_of_another_projects_trace_are_refused_and_the_rest_stored() {
         "SELECT group_concat(id || ':' || project_id) FROM traces",
     );
     assert_eq!(text(&traces[0]), "my-trace-1:a,other:b");
+}
+
+/// A create (name, start, input) and an update (end, output) of observation `id`.
+fn create_update(id: &str, name: &str) -> [Piece; 2] {
+    [
+        Piece::Observation(ObservationPiece {
+            name: Some(name.into()),
+            start: at(1),
+            details: details(|d| d.input = Some(Json::string("question"))),
+            ..piece(id)
+        }),
+        Piece::Observation(ObservationPiece {
+            end: at(5),
+            details: details(|d| d.output = Some(Json::string("answer"))),
+            ..piece(id)
+        }),
+    ]
+}
+
+#[test]
+fn a_row_sqlite_refuses_leaves_out_only_the_pieces_that_make_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    drop(StoreExporter::open(&path).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse_bad BEFORE INSERT ON observations WHEN NEW.name = 'bad'
+             BEGIN SELECT RAISE(ABORT, 'no bad names'); END;",
+        )
+        .unwrap();
+    let mut store = StoreExporter::open(&path).unwrap();
+    // More observations than one multi-row statement holds; the 21st is refused.
+    let pieces: Vec<Piece> = (0..40)
+        .flat_map(|i| create_update(&format!("o-{i}"), if i == 20 { "bad" } else { "step" }))
+        .collect();
+    let report = store.write_pieces(Some("p"), &pieces).unwrap();
+    // Its create is refused; its update alone makes a row, as it would in a request of
+    // its own.
+    assert_eq!(report.refused.len(), 1, "{report:?}");
+    assert_eq!(report.refused[0].index, 40);
+    assert!(
+        report.refused[0].reason.contains("no bad names"),
+        "{report:?}"
+    );
+    assert_eq!(
+        (report.observations_created, report.observations_merged),
+        (40, 39)
+    );
+    drop(store);
+    let counts = row(
+        &path,
+        "SELECT COUNT(*), SUM(output IS NOT NULL), SUM(input IS NOT NULL),
+             (SELECT observation_count FROM traces)
+         FROM observations",
+    );
+    assert_eq!(
+        counts,
+        [
+            Value::Integer(40),
+            Value::Integer(40),
+            Value::Integer(39),
+            Value::Integer(40)
+        ]
+    );
+}
+
+#[test]
+fn updates_of_many_stored_observations_merge_into_each_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("traces.db");
+    let mut store = StoreExporter::open(&path).unwrap();
+    // More ids than one lookup statement asks for.
+    let ids: Vec<String> = (0..45).map(|i| format!("o-{i}")).collect();
+    let [creates, updates]: [Vec<Piece>; 2] = [0, 1].map(|half| {
+        ids.iter()
+            .map(|id| create_update(id, "step")[half].clone())
+            .collect()
+    });
+    let first = store.write_pieces(Some("p"), &creates).unwrap();
+    assert_eq!(first.observations_created, 45);
+    let second = store.write_pieces(Some("p"), &updates).unwrap();
+    assert_eq!(
+        (second.observations_created, second.observations_merged),
+        (0, 45),
+        "{second:?}"
+    );
+    drop(store);
+    let merged = row(
+        &path,
+        "SELECT COUNT(*), SUM(input IS NOT NULL AND output IS NOT NULL AND name = 'step'),
+             MAX(end_ns), (SELECT observation_count FROM traces)
+         FROM observations",
+    );
+    assert_eq!(
+        merged,
+        [
+            Value::Integer(45),
+            Value::Integer(45),
+            nanos(5),
+            Value::Integer(45)
+        ]
+    );
 }

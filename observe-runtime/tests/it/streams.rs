@@ -514,10 +514,11 @@ fn time_to_first_token_reaches_the_store_and_the_session_tree() {
     )
     .unwrap()
     .to_json();
+    // In UTC, printed as PostgreSQL prints a timestamptz (`observe query`'s form).
     assert!(stored[0]["completion_start_time"]
         .as_str()
         .unwrap()
-        .ends_with('Z'));
+        .ends_with("+00"));
     let obs = store.session_observations("ttft").unwrap();
     let generation = named(&obs, "tokens");
     let first = generation.details().completion_start_time.unwrap();

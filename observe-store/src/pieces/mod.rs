@@ -1,6 +1,7 @@
 //! Writing [`Piece`]s: records that arrive in parts, out of order, with ids as text (what
 //! `observe serve` receives), merged into the rows already stored.
 
+mod coalesced;
 mod observation;
 mod score;
 mod trace;
@@ -13,7 +14,7 @@ use rusqlite::Connection;
 use crate::pricing::PriceList;
 use crate::{StoreError, StoreExporter};
 use observe_model::model::{Observation, Timestamp};
-use observe_model::piece::{ObservationPiece, Piece};
+use observe_model::piece::{ObservationPiece, Piece, ScorePiece, TracePiece};
 
 /// What one [`StoreExporter::write_pieces`] call did, piece by piece.
 ///
@@ -94,10 +95,26 @@ impl StoreExporter {
         if pieces.is_empty() {
             return Ok(PieceReport::default());
         }
-        let path = self.path.clone();
-        self.writer
-            .with_transaction(|conn, prices| apply(conn, prices, project, pieces))
-            .map_err(|e| StoreError::sqlite(&path, e))
+        let fast = self
+            .writer
+            .with_transaction(|conn, prices| coalesced::apply(conn, prices, project, pieces));
+        let report = match fast {
+            // Undone, and written again piece by piece, so that only the pieces SQLite
+            // refuses are left out, each with its reason.
+            Err(e) if crate::write_rules::is_row_failure(&e) => self
+                .writer
+                .with_transaction(|conn, prices| apply(conn, prices, project, pieces)),
+            written => written,
+        }
+        .map_err(|e| StoreError::sqlite(&self.path, e))?;
+        if let Some(first) = report.refused.first() {
+            tracing::warn!(
+                refused = report.refused.len(),
+                first = %first.reason,
+                "observe store: pieces refused, the rest of the request stored"
+            );
+        }
+        Ok(report)
     }
 }
 
@@ -159,8 +176,10 @@ enum Stored {
     Score,
 }
 
-/// The request's pieces, in order, on the open transaction; then the totals of every
-/// trace they touched.
+/// The request's pieces one by one, in order, each in a savepoint of its own, on the open
+/// transaction; then the totals of every trace they touched. Slower than
+/// [`coalesced::apply`], and used when that met a row SQLite refuses: here only the pieces
+/// of that row are left out.
 fn apply(
     conn: &Connection,
     prices: &PriceList,
@@ -181,13 +200,7 @@ fn apply(
         match outcome {
             Ok(stored) => {
                 run(conn, "RELEASE piece")?;
-                *match stored {
-                    Stored::ObservationCreated => &mut report.observations_created,
-                    Stored::ObservationMerged => &mut report.observations_merged,
-                    Stored::TraceCreated => &mut report.traces_created,
-                    Stored::TraceMerged => &mut report.traces_merged,
-                    Stored::Score => &mut report.scores,
-                } += 1;
+                report.count(stored);
             }
             Err(refusal) => {
                 run(conn, "ROLLBACK TO piece")?;
@@ -196,6 +209,7 @@ fn apply(
                 state.seq_of.clear();
                 state.last_merged.clear();
                 state.made.clear();
+                state.next_seq = None;
                 report.refused.push(RefusedPiece {
                     index,
                     reason: refusal.to_string(),
@@ -206,14 +220,20 @@ fn apply(
     for &seq in &state.order {
         trace::refresh(conn, seq)?;
     }
-    if let Some(first) = report.refused.first() {
-        tracing::warn!(
-            refused = report.refused.len(),
-            first = %first.reason,
-            "observe store: pieces refused, the rest of the request stored"
-        );
-    }
     Ok(report)
+}
+
+impl PieceReport {
+    /// Counts one piece stored.
+    fn count(&mut self, stored: Stored) {
+        *match stored {
+            Stored::ObservationCreated => &mut self.observations_created,
+            Stored::ObservationMerged => &mut self.observations_merged,
+            Stored::TraceCreated => &mut self.traces_created,
+            Stored::TraceMerged => &mut self.traces_merged,
+            Stored::Score => &mut self.scores,
+        } += 1;
+    }
 }
 
 /// Runs one statement without parameters, prepared once per connection.
@@ -233,6 +253,8 @@ struct Touched {
     /// Traces this request made, with the observation ids it wrote into them: any other id
     /// of such a trace cannot be stored yet, so it is not looked up.
     made: HashMap<i64, HashSet<Box<str>>>,
+    /// The `seq` of the next trace made, once looked up.
+    next_seq: Option<i64>,
 }
 
 impl Touched {
@@ -248,7 +270,7 @@ impl Touched {
         if let Some(&seq) = self.seq_of.get(id) {
             return Ok(Ok((seq, false)));
         }
-        match trace::find_or_create(conn, id, project, start, arrival)? {
+        match trace::find_or_create(conn, id, project, start, arrival, &mut self.next_seq)? {
             trace::Found::Trace { seq, created } => {
                 self.seq_of.insert(id.into(), seq);
                 self.order.push(seq);
@@ -272,14 +294,8 @@ fn apply_one(
 ) -> rusqlite::Result<Result<Stored, Refusal>> {
     match piece {
         Piece::Observation(o) => {
-            if o.trace_id.is_empty() {
-                return Ok(Err(Refusal::EmptyId("trace")));
-            }
-            if o.id.is_empty() {
-                return Ok(Err(Refusal::EmptyId("observation")));
-            }
-            let (seq, _) = match touched.trace(conn, &o.trace_id, project, o.start, arrival)? {
-                Ok(found) => found,
+            let seq = match observation_trace(conn, project, o, arrival, touched)? {
+                Ok(seq) => seq,
                 Err(refusal) => return Ok(Err(refusal)),
             };
             let fresh = touched
@@ -293,41 +309,80 @@ fn apply_one(
             let created = stored.is_none();
             let merged = observation::merge(stored, o);
             observation::write(conn, seq, &merged, prices, project, arrival)?;
-            let attributes = Arc::as_ptr(&o.trace) as usize;
-            if touched.last_merged.insert(seq, attributes) != Some(attributes) {
-                trace::merge_attributes(conn, seq, &o.trace, arrival)?;
-            }
             Ok(Ok(if created {
                 Stored::ObservationCreated
             } else {
                 Stored::ObservationMerged
             }))
         }
-        Piece::Trace(t) => {
-            if t.id.is_empty() {
-                return Ok(Err(Refusal::EmptyId("trace")));
-            }
-            let (seq, created) = match touched.trace(conn, &t.id, project, t.timestamp, arrival)? {
-                Ok(found) => found,
-                Err(refusal) => return Ok(Err(refusal)),
-            };
-            if let (Some(start), false) = (t.timestamp, created) {
-                trace::set_start(conn, seq, start)?;
-            }
-            touched.last_merged.remove(&seq);
-            trace::merge_attributes(conn, seq, &t.attributes, arrival)?;
-            Ok(Ok(if created {
-                Stored::TraceCreated
-            } else {
-                Stored::TraceMerged
-            }))
-        }
-        Piece::Score(s) => {
-            if s.id.is_empty() {
-                return Ok(Err(Refusal::EmptyId("score")));
-            }
-            score::write(conn, s, project, arrival)?;
-            Ok(Ok(Stored::Score))
-        }
+        Piece::Trace(t) => write_trace(conn, project, t, arrival, touched),
+        Piece::Score(s) => write_score(conn, project, s, arrival),
     }
+}
+
+/// The `seq` of the trace of `o`, made if needed, with the trace attributes `o` carries
+/// merged in; or why `o` is refused.
+fn observation_trace(
+    conn: &Connection,
+    project: Option<&str>,
+    o: &ObservationPiece,
+    arrival: Timestamp,
+    touched: &mut Touched,
+) -> rusqlite::Result<Result<i64, Refusal>> {
+    if o.trace_id.is_empty() {
+        return Ok(Err(Refusal::EmptyId("trace")));
+    }
+    if o.id.is_empty() {
+        return Ok(Err(Refusal::EmptyId("observation")));
+    }
+    let (seq, _) = match touched.trace(conn, &o.trace_id, project, o.start, arrival)? {
+        Ok(found) => found,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let attributes = Arc::as_ptr(&o.trace) as usize;
+    if touched.last_merged.insert(seq, attributes) != Some(attributes) {
+        trace::merge_attributes(conn, seq, &o.trace, arrival)?;
+    }
+    Ok(Ok(seq))
+}
+
+/// Merges a trace piece into its trace row, made if needed.
+fn write_trace(
+    conn: &Connection,
+    project: Option<&str>,
+    t: &TracePiece,
+    arrival: Timestamp,
+    touched: &mut Touched,
+) -> rusqlite::Result<Result<Stored, Refusal>> {
+    if t.id.is_empty() {
+        return Ok(Err(Refusal::EmptyId("trace")));
+    }
+    let (seq, created) = match touched.trace(conn, &t.id, project, t.timestamp, arrival)? {
+        Ok(found) => found,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    if let (Some(start), false) = (t.timestamp, created) {
+        trace::set_start(conn, seq, start)?;
+    }
+    touched.last_merged.remove(&seq);
+    trace::merge_attributes(conn, seq, &t.attributes, arrival)?;
+    Ok(Ok(if created {
+        Stored::TraceCreated
+    } else {
+        Stored::TraceMerged
+    }))
+}
+
+/// Stores a score piece, replacing a stored score of its id.
+fn write_score(
+    conn: &Connection,
+    project: Option<&str>,
+    s: &ScorePiece,
+    arrival: Timestamp,
+) -> rusqlite::Result<Result<Stored, Refusal>> {
+    if s.id.is_empty() {
+        return Ok(Err(Refusal::EmptyId("score")));
+    }
+    score::write(conn, s, project, arrival)?;
+    Ok(Ok(Stored::Score))
 }

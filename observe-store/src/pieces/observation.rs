@@ -2,8 +2,13 @@
 //! that gives every stored field, the new piece is laid over it, and the whole row is
 //! written again, its cost priced anew from the merged model and usage.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
+use std::sync::LazyLock;
 
+use rusqlite::types::ToSql;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row as SqlRow};
+
+use crate::observation_insert::{insert_observations_sql, OnConflict, OBSERVATION_PARAMS};
 use crate::pricing::PriceList;
 use crate::text::{encode, nanos, write_metadata};
 use observe_model::model::{
@@ -11,36 +16,33 @@ use observe_model::model::{
 };
 use observe_model::piece::ObservationPiece;
 
-const SELECT_STORED: &str = "SELECT parent_observation_id, type, name, level, status_message,
+/// The stored fields [`decode`] reads, then the id.
+const STORED_COLUMNS: &str = "SELECT parent_observation_id, type, name, level, status_message,
     CASE WHEN start_time <> '' THEN start_ns END, CASE WHEN end_time <> '' THEN end_ns END,
     completion_start_time, model, model_parameters, usage_details,
-    cost_details, cost_computed, input, output, metadata, prompt_name, prompt_version, version
-FROM observations WHERE trace_seq = ?1 AND id = ?2";
+    cost_details, cost_computed, input, output, metadata, prompt_name, prompt_version, version,
+    id
+FROM observations WHERE trace_seq = ?1 AND id ";
 
-/// Every column is replaced: the merge happened in [`merge`].
-const UPSERT: &str = "INSERT INTO observations (
-    id, trace_id, parent_observation_id, type, name, level, status_message,
-    start_time, end_time, start_ns, end_ns, latency_ms, completion_start_time,
-    model, model_parameters, usage_details, cost_details, calculated_total_cost,
-    input, output, metadata, prompt_name, prompt_version, version, trace_seq, cost_computed,
-    project_id)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, (?11 - ?10) / 1e6, ?12, ?13, ?14, ?15,
-    ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)
-ON CONFLICT(trace_seq, id) DO UPDATE SET
-    trace_id = excluded.trace_id,
-    parent_observation_id = excluded.parent_observation_id,
-    type = excluded.type, name = excluded.name, level = excluded.level,
-    status_message = excluded.status_message,
-    start_time = excluded.start_time, end_time = excluded.end_time,
-    start_ns = excluded.start_ns, end_ns = excluded.end_ns, latency_ms = excluded.latency_ms,
-    completion_start_time = excluded.completion_start_time,
-    model = excluded.model, model_parameters = excluded.model_parameters,
-    usage_details = excluded.usage_details, cost_details = excluded.cost_details,
-    calculated_total_cost = excluded.calculated_total_cost,
-    input = excluded.input, output = excluded.output, metadata = excluded.metadata,
-    prompt_name = excluded.prompt_name, prompt_version = excluded.prompt_version,
-    version = excluded.version, cost_computed = excluded.cost_computed,
-    project_id = COALESCE(excluded.project_id, observations.project_id)";
+/// Ids looked up per statement by [`load_many`]; a shorter list repeats its last id.
+const LOOKUP: usize = 32;
+
+static SELECT_ONE: LazyLock<String> = LazyLock::new(|| format!("{STORED_COLUMNS}= ?2"));
+static SELECT_MANY: LazyLock<String> = LazyLock::new(|| {
+    let places: Vec<String> = (2..LOOKUP + 2).map(|n| format!("?{n}")).collect();
+    format!("{STORED_COLUMNS}IN ({})", places.join(", "))
+});
+
+/// Rows written per statement by [`write_rows`].
+const CHUNK: usize = 16;
+
+static UPSERT_ONE: LazyLock<String> =
+    LazyLock::new(|| insert_observations_sql(1, OnConflict::Replace));
+static UPSERT_CHUNK: LazyLock<String> =
+    LazyLock::new(|| insert_observations_sql(CHUNK, OnConflict::Replace));
+
+/// Details for a piece that gives none.
+static NO_DETAILS: LazyLock<ObservationDetails> = LazyLock::new(ObservationDetails::default);
 
 /// The row stored for observation `id` of the trace `seq`, as a piece giving every field
 /// stored; `None` when there is none. A cost the store computed is left out (it is priced
@@ -51,42 +53,72 @@ pub(crate) fn load(
     seq: i64,
     id: &str,
 ) -> rusqlite::Result<Option<ObservationPiece>> {
-    let mut stmt = conn.prepare_cached(SELECT_STORED)?;
-    stmt.query_row(params![seq, id], |row| {
-        let text = |i| crate::text::lossy_text(row, i);
-        let json = |t: Option<String>| t.map(Json::from_raw);
-        let computed: bool = row.get::<_, Option<bool>>(12)?.unwrap_or(false);
-        let mut piece = ObservationPiece::new(trace_id, id);
-        piece.parent_id = text(0)?.map(Into::into);
-        piece.kind = text(1)?.and_then(|k| k.parse().ok());
-        piece.name = text(2)?;
-        piece.level = text(3)?.and_then(|l| l.parse().ok());
-        let time = |i| -> rusqlite::Result<Option<Timestamp>> {
-            Ok(row
-                .get::<_, Option<i64>>(i)?
-                .map(|ns| Timestamp(ns.max(0) as u64)))
-        };
-        piece.start = time(5)?;
-        piece.end = time(6)?;
-        let d = piece.details.get_or_insert_with(Default::default);
-        d.status_message = text(4)?;
-        d.completion_start_time = text(7)?.as_deref().and_then(Timestamp::parse_rfc3339);
-        d.model = text(8)?;
-        d.model_parameters = json(text(9)?);
-        d.usage = text(10)?.and_then(|u| serde_json::from_str::<Usage>(&u).ok());
-        d.cost = match computed {
-            true => None,
-            false => text(11)?.and_then(|c| serde_json::from_str::<Cost>(&c).ok()),
-        };
-        d.input = json(text(13)?);
-        d.output = json(text(14)?);
-        d.metadata = crate::read::metadata(text(15)?.as_deref());
-        d.prompt_name = text(16)?;
-        d.prompt_version = row.get(17)?;
-        d.version = text(18)?;
-        Ok(piece)
-    })
-    .optional()
+    let mut stmt = conn.prepare_cached(&SELECT_ONE)?;
+    stmt.query_row(params![seq, id], |row| decode(row, trace_id, id))
+        .optional()
+}
+
+/// [`load`] for many ids of the trace `seq` at once, [`LOOKUP`] to a statement: the rows
+/// stored, by id (ids with no row are absent).
+pub(crate) fn load_many(
+    conn: &Connection,
+    trace_id: &str,
+    seq: i64,
+    ids: &[&str],
+) -> rusqlite::Result<HashMap<Box<str>, ObservationPiece>> {
+    let mut found = HashMap::new();
+    let mut stmt = conn.prepare_cached(&SELECT_MANY)?;
+    for chunk in ids.chunks(LOOKUP) {
+        let Some(&last) = chunk.last() else { continue };
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(LOOKUP + 1);
+        values.push(&seq);
+        values.extend(chunk.iter().map(|id| id as &dyn ToSql));
+        values.resize(LOOKUP + 1, &last);
+        let mut rows = stmt.query(params_from_iter(values))?;
+        while let Some(row) = rows.next()? {
+            let id = crate::text::lossy_text(row, 19)?.unwrap_or_default();
+            let piece = decode(row, trace_id, &id)?;
+            found.insert(id.into_boxed_str(), piece);
+        }
+    }
+    Ok(found)
+}
+
+/// A row of [`STORED_COLUMNS`] as a piece giving every field stored; a cost the store
+/// computed is left out (it is priced again from the merged row).
+fn decode(row: &SqlRow<'_>, trace_id: &str, id: &str) -> rusqlite::Result<ObservationPiece> {
+    let text = |i| crate::text::lossy_text(row, i);
+    let json = |t: Option<String>| t.map(Json::from_raw);
+    let computed: bool = row.get::<_, Option<bool>>(12)?.unwrap_or(false);
+    let mut piece = ObservationPiece::new(trace_id, id);
+    piece.parent_id = text(0)?.map(Into::into);
+    piece.kind = text(1)?.and_then(|k| k.parse().ok());
+    piece.name = text(2)?;
+    piece.level = text(3)?.and_then(|l| l.parse().ok());
+    let time = |i| -> rusqlite::Result<Option<Timestamp>> {
+        Ok(row
+            .get::<_, Option<i64>>(i)?
+            .map(|ns| Timestamp(ns.max(0) as u64)))
+    };
+    piece.start = time(5)?;
+    piece.end = time(6)?;
+    let d = piece.details.get_or_insert_with(Default::default);
+    d.status_message = text(4)?;
+    d.completion_start_time = text(7)?.as_deref().and_then(Timestamp::parse_rfc3339);
+    d.model = text(8)?;
+    d.model_parameters = json(text(9)?);
+    d.usage = text(10)?.and_then(|u| serde_json::from_str::<Usage>(&u).ok());
+    d.cost = match computed {
+        true => None,
+        false => text(11)?.and_then(|c| serde_json::from_str::<Cost>(&c).ok()),
+    };
+    d.input = json(text(13)?);
+    d.output = json(text(14)?);
+    d.metadata = crate::read::metadata(text(15)?.as_deref());
+    d.prompt_name = text(16)?;
+    d.prompt_version = row.get(17)?;
+    d.version = text(18)?;
+    Ok(piece)
 }
 
 /// `newer` laid over `stored`: what `newer` gives replaces, what it does not is kept;
@@ -137,13 +169,7 @@ pub(crate) fn merge(
 }
 
 /// Writes `o` (a [`merge`] result) as the row of observation `o.id` of the trace `seq`,
-/// replacing any row there; the cost is the one given, else the one `prices` computes from
-/// its model and usage.
-///
-/// A time no piece gave yet is stored as empty text in `start_time` or `end_time` (the
-/// columns are `NOT NULL`), with the other time, or `arrival` when neither is known, in
-/// `start_ns` or `end_ns`, so the row still sorts and shows; a later piece that gives it
-/// replaces both.
+/// replacing any row there; see [`Row`].
 pub(crate) fn write(
     conn: &Connection,
     seq: i64,
@@ -152,53 +178,157 @@ pub(crate) fn write(
     project: Option<&str>,
     arrival: Timestamp,
 ) -> rusqlite::Result<()> {
-    let none = ObservationDetails::default();
-    let d = o.details.as_deref().unwrap_or(&none);
-    let computed = crate::write_rules::computed_cost(d, prices);
-    let cost = d.cost.as_ref().or(computed.as_ref());
-    let total = cost.map_or(0.0, Cost::total);
-    let total = if total.is_finite() { total } else { 0.0 };
-    let start = o.start.or(o.end).unwrap_or(arrival);
-    let end = o.end.unwrap_or(start);
-    let known = |t: Option<Timestamp>| t.map(Timestamp::to_rfc3339).unwrap_or_default();
-    let mut buf = Vec::new();
-    let usage = d
-        .usage
-        .as_ref()
-        .and_then(|u| encode(&mut buf, u).map(str::to_owned));
-    let cost_text = cost.and_then(|c| encode(&mut buf, c).map(str::to_owned));
-    let mut metadata = String::new();
-    let metadata = (!d.metadata.is_empty()).then(|| write_metadata(&mut metadata, &d.metadata));
-    let mut stmt = conn.prepare_cached(UPSERT)?;
-    stmt.execute(params![
-        &*o.id,
-        &*o.trace_id,
-        o.parent_id.as_deref(),
-        crate::schema::stored_type(o.kind.unwrap_or(ObservationType::Span)),
-        o.name.as_deref().unwrap_or(""),
-        o.level.unwrap_or(Level::Default).as_str(),
-        d.status_message.as_deref(),
-        known(o.start),
-        known(o.end),
-        nanos(start),
-        nanos(end),
-        d.completion_start_time.map(Timestamp::to_rfc3339),
-        d.model.as_deref(),
-        d.model_parameters.as_ref().map(Json::as_str),
-        usage,
-        cost_text,
-        total,
-        d.input.as_ref().map(Json::as_str),
-        d.output.as_ref().map(Json::as_str),
-        metadata,
-        d.prompt_name.as_deref(),
-        d.prompt_version,
-        d.version.as_deref(),
-        seq,
-        d.cost.is_none() && computed.is_some(),
-        project,
-    ])?;
+    write_rows(conn, &[Row::new(seq, o, prices, project, arrival)])
+}
+
+/// Writes `rows`, each replacing any row of its id, [`CHUNK`] to a statement. A row SQLite
+/// refuses fails the statement, with the rows before it in the chunk left out too: the
+/// caller undoes the whole call then.
+pub(crate) fn write_rows(conn: &Connection, rows: &[Row<'_>]) -> rusqlite::Result<()> {
+    let mut chunks = rows.chunks_exact(CHUNK);
+    if rows.len() >= CHUNK {
+        let mut stmt = conn.prepare_cached(&UPSERT_CHUNK)?;
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(CHUNK * OBSERVATION_PARAMS);
+        for chunk in chunks.by_ref() {
+            values.clear();
+            for row in chunk {
+                row.values(&mut values);
+            }
+            stmt.execute(params_from_iter(values.iter()))?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut stmt = conn.prepare_cached(&UPSERT_ONE)?;
+        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(OBSERVATION_PARAMS);
+        for row in rest {
+            values.clear();
+            row.values(&mut values);
+            stmt.execute(params_from_iter(values.iter()))?;
+        }
+    }
     Ok(())
+}
+
+/// An observation row to write from a [`merge`] result: its cost the one given, else the
+/// one the price list computes from its model and usage.
+///
+/// A time no piece gave yet is stored as empty text in `start_time` or `end_time` (the
+/// columns are `NOT NULL`), with the other time, or `arrival` when neither is known, in
+/// `start_ns` or `end_ns`, so the row still sorts and shows; a later piece that gives it
+/// replaces both.
+pub(crate) struct Row<'a> {
+    id: &'a str,
+    trace_id: &'a str,
+    parent_id: Option<&'a str>,
+    kind: &'static str,
+    name: &'a str,
+    level: &'static str,
+    model_parameters: Option<&'a str>,
+    input: Option<&'a str>,
+    output: Option<&'a str>,
+    d: &'a ObservationDetails,
+    seq: i64,
+    project: Option<&'a str>,
+    start_text: String,
+    end_text: String,
+    start_ns: i64,
+    end_ns: i64,
+    completion: Option<String>,
+    usage: Option<String>,
+    cost: Option<String>,
+    total: f64,
+    metadata: Option<String>,
+    computed: bool,
+}
+
+impl<'a> Row<'a> {
+    /// The row of `o` in the trace `seq`, stamped with `project`.
+    pub(crate) fn new(
+        seq: i64,
+        o: &'a ObservationPiece,
+        prices: &PriceList,
+        project: Option<&'a str>,
+        arrival: Timestamp,
+    ) -> Self {
+        let d = o.details.as_deref().unwrap_or(&NO_DETAILS);
+        let computed = crate::write_rules::computed_cost(d, prices);
+        let cost = d.cost.as_ref().or(computed.as_ref());
+        let total = cost.map_or(0.0, Cost::total);
+        let start = o.start.or(o.end).unwrap_or(arrival);
+        let end = o.end.unwrap_or(start);
+        let known = |t: Option<Timestamp>| t.map(Timestamp::to_rfc3339).unwrap_or_default();
+        let mut buf = Vec::new();
+        let usage = d
+            .usage
+            .as_ref()
+            .and_then(|u| encode(&mut buf, u).map(str::to_owned));
+        let cost_text = cost.and_then(|c| encode(&mut buf, c).map(str::to_owned));
+        let metadata = (!d.metadata.is_empty()).then(|| {
+            let mut text = String::new();
+            write_metadata(&mut text, &d.metadata);
+            text
+        });
+        let json = |j: &'a Option<Json>| j.as_ref().map(Json::as_str);
+        Row {
+            id: &o.id,
+            trace_id: &o.trace_id,
+            parent_id: o.parent_id.as_deref(),
+            kind: crate::schema::stored_type(o.kind.unwrap_or(ObservationType::Span)),
+            name: o.name.as_deref().unwrap_or(""),
+            level: o.level.unwrap_or(Level::Default).as_str(),
+            model_parameters: json(&d.model_parameters),
+            input: json(&d.input),
+            output: json(&d.output),
+            d,
+            seq,
+            project,
+            start_text: known(o.start),
+            end_text: known(o.end),
+            start_ns: nanos(start),
+            end_ns: nanos(end),
+            completion: d.completion_start_time.map(Timestamp::to_rfc3339),
+            usage,
+            cost: cost_text,
+            total: if total.is_finite() { total } else { 0.0 },
+            metadata,
+            computed: d.cost.is_none() && computed.is_some(),
+        }
+    }
+
+    /// Appends the row's [`OBSERVATION_PARAMS`] values in [`insert_observations_sql`]
+    /// order.
+    fn values<'s>(&'s self, out: &mut Vec<&'s dyn ToSql>) {
+        let d = self.d;
+        out.extend_from_slice(&[
+            &self.id as &dyn ToSql,
+            &self.trace_id,
+            &self.parent_id,
+            &self.kind,
+            &self.name,
+            &self.level,
+            &d.status_message,
+            &self.start_text,
+            &self.end_text,
+            &self.start_ns,
+            &self.end_ns,
+            &self.completion,
+            &d.model,
+            &self.model_parameters,
+            &self.usage,
+            &self.cost,
+            &self.total,
+            &self.input,
+            &self.output,
+            &self.metadata,
+            &d.prompt_name,
+            &d.prompt_version,
+            &d.version,
+            &self.seq,
+            &self.computed,
+            &self.project,
+        ]);
+    }
 }
 
 #[cfg(test)]

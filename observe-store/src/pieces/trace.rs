@@ -16,13 +16,15 @@ pub(crate) enum Found {
 }
 
 /// The `seq` of the trace `id`, made (with `start` as its time, or `arrival`) when it has
-/// no row yet.
+/// no row yet. `next_seq` holds the `seq` the next trace made takes, once known: it is
+/// looked up once per transaction, not once per trace.
 pub(crate) fn find_or_create(
     conn: &Connection,
     id: &str,
     project: Option<&str>,
     start: Option<Timestamp>,
     arrival: Timestamp,
+    next_seq: &mut Option<i64>,
 ) -> rusqlite::Result<Found> {
     let mut find = conn.prepare_cached(FIND_TRACE_PROJECT)?;
     let stored: Option<(i64, Option<String>)> = find
@@ -40,7 +42,10 @@ pub(crate) fn find_or_create(
             },
         });
     }
-    let seq: i64 = conn.prepare_cached(NEXT_SEQ)?.query_row([], |r| r.get(0))?;
+    let seq = match *next_seq {
+        Some(seq) => seq,
+        None => conn.prepare_cached(NEXT_SEQ)?.query_row([], |r| r.get(0))?,
+    };
     let start = start.unwrap_or(arrival);
     let time = start.to_rfc3339();
     conn.prepare_cached(
@@ -56,6 +61,7 @@ pub(crate) fn find_or_create(
         seq,
         project
     ])?;
+    *next_seq = Some(seq + 1);
     Ok(Found::Trace { seq, created: true })
 }
 

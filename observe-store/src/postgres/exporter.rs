@@ -191,7 +191,7 @@ impl PgExporter {
         if self.client.is_none() {
             let mut c = connect(&self.settings)?;
             super::migrate(&mut c)?;
-            PgWriter::prepare(&mut c)?;
+            self.writer.prepare(&mut c)?;
             self.client = Some(c);
         }
         Ok(())

@@ -1,5 +1,6 @@
 //! The insert path into PostgreSQL: one transaction per batch, its rows streamed with `COPY`
-//! into temporary tables and moved into the store's tables by three statements sent at once.
+//! into temporary tables (by statements prepared once per connection) and moved into the
+//! store's tables by statements sent at once with the `COMMIT`: six round trips a batch.
 //!
 //! - Trace rows first, one per trace of the batch, upserted in trace-id order with the
 //!   SQLite store's merge rules (see [`crate::StoreExporter`]): scalars from the incoming
@@ -11,8 +12,11 @@
 //! - Observations next, joined to their trace's `seq`; one already stored (the batch is
 //!   retried, or the same observation is sent again) is merged: the values given replace the
 //!   stored ones, those absent keep them.
-//! - Last, the trace's times, latency, cost and count are computed again from all its
-//!   stored observations, so a retried or overlapping batch never counts twice.
+//! - Last, the trace's times, latency, cost and count: when all the batch's observations of
+//!   the trace are new, its stored totals are added to from those rows alone (a long trace
+//!   sent over many batches is not read again at each); when one of them merged into a
+//!   stored observation, they are computed again from all its stored observations, so a
+//!   retried or overlapping batch never counts twice.
 //!
 //! A batch the server refuses for its data (a value out of range, a broken constraint) is
 //! written again one record to a transaction, so that only the records refused are left
@@ -24,12 +28,13 @@ use std::sync::Arc;
 
 use observe_model::export::Batch;
 use observe_model::model::{Cost, Observation, Score, SpanId, Timestamp, TraceId};
-use postgres::Client;
+use postgres::{Client, Statement};
 use rustc_hash::FxBuildHasher;
 
 use super::copy_text::CopyRows;
 use crate::pricing::PriceList;
 use crate::text::{encode, hex, nanos, write_metadata, TimeText, RFC3339_LEN};
+use crate::write_rules::TRACE_SCALARS;
 
 /// The session's staging tables: the store's columns, none of its constraints, emptied at
 /// every commit. Made once per connection.
@@ -44,6 +49,8 @@ CREATE TEMP TABLE IF NOT EXISTS observe_in_observations ON COMMIT DELETE ROWS AS
         model_parameters, usage_details, cost_details, calculated_total_cost, input, output,
         metadata, prompt_name, prompt_version, version, cost_computed
     FROM observations WITH NO DATA;
+CREATE TEMP TABLE IF NOT EXISTS observe_merged_traces (trace_seq bigint)
+    ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS observe_in_scores ON COMMIT DELETE ROWS AS
     SELECT id, trace_id, observation_id, session_id, name, data_type, value, string_value,
         comment, \"timestamp\"
@@ -53,19 +60,6 @@ CREATE TEMP TABLE IF NOT EXISTS observe_in_scores ON COMMIT DELETE ROWS AS
 const COPY_TRACES: &str = "COPY observe_in_traces FROM STDIN";
 const COPY_OBSERVATIONS: &str = "COPY observe_in_observations FROM STDIN";
 const COPY_SCORES: &str = "COPY observe_in_scores FROM STDIN";
-
-/// The trace's scalar columns, merged as the SQLite store merges them.
-const TRACE_SCALARS: [&str; 9] = [
-    "name",
-    "user_id",
-    "session_id",
-    "version",
-    "release",
-    "environment",
-    "public",
-    "input",
-    "output",
-];
 
 /// When the stored row's attributes win over the incoming ones.
 const STORED_WINS: &str = "t.has_root AND NOT excluded.has_root";
@@ -129,7 +123,8 @@ ON CONFLICT (id) DO UPDATE SET\n",
 "
     ));
     sql.push_str(
-        "INSERT INTO observations AS o (id, trace_id, parent_observation_id, type, name, level,
+        "WITH moved AS (
+INSERT INTO observations AS o (id, trace_id, parent_observation_id, type, name, level,
     status_message, start_time, end_time, start_ns, end_ns, latency_ms, completion_start_time,
     model, model_parameters, usage_details, cost_details, calculated_total_cost, input, output,
     metadata, prompt_name, prompt_version, version, cost_computed, trace_seq)
@@ -147,7 +142,7 @@ ON CONFLICT (trace_seq, id) DO UPDATE SET\n",
     }
     for (n, c) in OBSERVATION_OPTIONAL.iter().enumerate() {
         let tail = if n + 1 == OBSERVATION_OPTIONAL.len() {
-            ";\n"
+            "\n"
         } else {
             ",\n"
         };
@@ -161,7 +156,34 @@ ON CONFLICT (trace_seq, id) DO UPDATE SET\n",
         }
     }
     sql.push_str(
-        "UPDATE traces t SET \"timestamp\" = a.first_start, end_time = a.last_end,
+        // `xmax = 0` tells a row inserted from one merged into a stored row.
+        "RETURNING o.trace_seq, o.xmax = 0 AS fresh, o.start_time, o.end_time, o.start_ns,
+    o.end_ns, o.calculated_total_cost, o.cost_computed),
+sums AS (SELECT trace_seq, bool_and(fresh) AS fresh, min(start_time) AS first_start,
+        max(end_time) AS last_end, min(start_ns) AS start_ns, max(end_ns) AS end_ns,
+        sum(calculated_total_cost) AS cost,
+        sum(CASE WHEN cost_computed THEN calculated_total_cost ELSE 0 END) AS computed,
+        count(*) AS n
+    FROM moved GROUP BY trace_seq),
+added AS (UPDATE traces t SET
+    \"timestamp\" = CASE WHEN t.observation_count = 0 THEN s.first_start
+        ELSE LEAST(t.\"timestamp\", s.first_start) END,
+    end_time = CASE WHEN t.observation_count = 0 THEN s.last_end
+        ELSE GREATEST(t.end_time, s.last_end) END,
+    start_ns = CASE WHEN t.observation_count = 0 THEN s.start_ns
+        ELSE LEAST(t.start_ns, s.start_ns) END,
+    end_ns = CASE WHEN t.observation_count = 0 THEN s.end_ns
+        ELSE GREATEST(t.end_ns, s.end_ns) END,
+    latency_ms = (CASE WHEN t.observation_count = 0 THEN s.end_ns
+        ELSE GREATEST(t.end_ns, s.end_ns) END
+        - CASE WHEN t.observation_count = 0 THEN s.start_ns
+        ELSE LEAST(t.start_ns, s.start_ns) END) / 1e6,
+    calculated_total_cost = t.calculated_total_cost + s.cost,
+    computed_cost = t.computed_cost + s.computed,
+    observation_count = t.observation_count + s.n
+    FROM sums s WHERE t.seq = s.trace_seq AND s.fresh)
+INSERT INTO observe_merged_traces SELECT trace_seq FROM sums WHERE NOT fresh;
+UPDATE traces t SET \"timestamp\" = a.first_start, end_time = a.last_end,
     start_ns = a.start_ns, end_ns = a.end_ns, latency_ms = (a.end_ns - a.start_ns) / 1e6,
     calculated_total_cost = a.cost, computed_cost = a.computed, observation_count = a.n
 FROM (SELECT o.trace_seq, min(o.start_time) AS first_start, max(o.end_time) AS last_end,
@@ -169,9 +191,8 @@ FROM (SELECT o.trace_seq, min(o.start_time) AS first_start, max(o.end_time) AS l
         sum(o.calculated_total_cost) AS cost,
         sum(CASE WHEN o.cost_computed THEN o.calculated_total_cost ELSE 0 END) AS computed,
         count(*) AS n
-    FROM observe_in_traces i
-    JOIN traces tt ON tt.id = i.id
-    JOIN observations o ON o.trace_seq = tt.seq
+    FROM observe_merged_traces m
+    JOIN observations o ON o.trace_seq = m.trace_seq
     GROUP BY o.trace_seq) a
 WHERE t.seq = a.trace_seq;
 INSERT INTO scores (id, trace_id, observation_id, session_id, name, data_type, value,
@@ -202,10 +223,21 @@ pub(super) struct Refused {
     pub(super) first_reason: Option<String>,
 }
 
+/// The `COPY` statements, prepared once per connection: a statement given as text is
+/// prepared again at every call, a round trip each.
+struct Copies {
+    traces: Statement,
+    observations: Statement,
+    scores: Statement,
+}
+
 /// Writes batches; kept between batches to reuse its buffers.
 pub(super) struct PgWriter {
     prices: Arc<PriceList>,
+    /// The statements moving the staged rows, then `COMMIT`: the commit rides on the same
+    /// round trip (on this loaded path every round trip is a wait for the scheduler).
     merge: String,
+    copies: Option<Copies>,
     traces: CopyRows,
     observations: CopyRows,
     scores: CopyRows,
@@ -218,7 +250,8 @@ impl PgWriter {
     pub(super) fn new(prices: Arc<PriceList>) -> Self {
         PgWriter {
             prices,
-            merge: merge_sql(),
+            merge: merge_sql() + "COMMIT;\n",
+            copies: None,
             traces: CopyRows::default(),
             observations: CopyRows::default(),
             scores: CopyRows::default(),
@@ -233,9 +266,17 @@ impl PgWriter {
         self.prices = prices;
     }
 
-    /// Makes the connection's staging tables (once per connection, after migrating).
-    pub(super) fn prepare(client: &mut Client) -> Result<(), postgres::Error> {
-        client.batch_execute(STAGING)
+    /// Makes the connection's staging tables and prepares its `COPY` statements (once per
+    /// connection, after migrating).
+    pub(super) fn prepare(&mut self, client: &mut Client) -> Result<(), postgres::Error> {
+        self.copies = None;
+        client.batch_execute(STAGING)?;
+        self.copies = Some(Copies {
+            traces: client.prepare(COPY_TRACES)?,
+            observations: client.prepare(COPY_OBSERVATIONS)?,
+            scores: client.prepare(COPY_SCORES)?,
+        });
+        Ok(())
     }
 
     /// Writes the batch in one transaction. When the server refuses its data, writes it again
@@ -286,23 +327,39 @@ impl PgWriter {
     }
 
     fn write_all(&mut self, client: &mut Client, batch: &Batch) -> Result<(), postgres::Error> {
+        if self.copies.is_none() {
+            self.prepare(client)?;
+        }
         self.stage(batch);
-        let mut tx = client.transaction()?;
-        for (sql, rows) in [
-            (COPY_TRACES, &self.traces),
-            (COPY_OBSERVATIONS, &self.observations),
-            (COPY_SCORES, &self.scores),
+        client.batch_execute("BEGIN")?;
+        let written = self.copy_and_merge(client);
+        if written.is_err() && !client.is_closed() {
+            // The merge failed before its `COMMIT`: the transaction is open and aborted.
+            // A failure of the rollback itself shows again on the next use of the connection.
+            let _ = client.batch_execute("ROLLBACK");
+        }
+        written
+    }
+
+    /// Streams the staged rows and moves them, committing; run inside `BEGIN`.
+    fn copy_and_merge(&self, client: &mut Client) -> Result<(), postgres::Error> {
+        let Some(copies) = &self.copies else {
+            return Ok(());
+        };
+        for (statement, rows) in [
+            (&copies.traces, &self.traces),
+            (&copies.observations, &self.observations),
+            (&copies.scores, &self.scores),
         ] {
             if rows.bytes().is_empty() {
                 continue;
             }
-            let mut copy = tx.copy_in(sql)?;
+            let mut copy = client.copy_in(statement)?;
             // An I/O error here is the connection's; `finish` reports it as the server saw it.
             let _ = copy.write_all(rows.bytes());
             copy.finish()?;
         }
-        tx.batch_execute(&self.merge)?;
-        tx.commit()
+        client.batch_execute(&self.merge)
     }
 
     /// Formats the batch's rows into the `COPY` buffers.
