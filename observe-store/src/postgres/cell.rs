@@ -2,7 +2,8 @@
 //! one printing code serves both stores.
 //!
 //! The conversion is chosen so that the store's own columns read back as the SQLite store
-//! holds them, and documented in docs/CLI.md for what a person's query returns:
+//! holds them, for the typed reads (listings, lookups, observations); a person's query
+//! prints PostgreSQL's own text forms instead ([`printed_value`](super::printed_value)):
 //!
 //! | PostgreSQL | value |
 //! | --- | --- |
@@ -19,7 +20,7 @@
 //! | `bytea` | blob |
 //! | arrays of those | text: a JSON array (`["a","b"]`, as the SQLite store keeps tags) |
 //!
-//! Other types are refused with their name, so a person can cast them (`::text`).
+//! Other types are refused with their name.
 
 use std::error::Error;
 
