@@ -101,16 +101,10 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve { serve } => serve_command::run(path, &serve, &|_| Ok(None)),
         #[cfg(feature = "ui")]
         Command::Ui(args) => {
-            if observe_store::is_postgres_url(path.as_os_str()) {
-                anyhow::bail!(
-                    "observe ui reads store files only (a PostgreSQL store is read by the \
-                     other commands: observe --db postgres://... sessions, trace, query...)"
-                );
-            }
             // Opened once here so a store that is missing or unreadable is said before
-            // the server starts.
-            drop(store_file::open_reader(&path)?);
-            ui_command::run(&path, &args)
+            // the server starts; its location as messages show it (no password).
+            let location = store_file::open_reader(&path)?.location();
+            ui_command::run(&path, &location, &args)
         }
         command => {
             let mut reader = store_file::open_reader(&path)?;

@@ -81,7 +81,7 @@ fn run(store: &mut Reader, out: &Output, query: &Postgres<'_>) -> Result<()> {
             cells: query.cells,
             empty: None,
         },
-        |sink| store.query(query.text, query.timeout, sink),
+        |sink| store.query(query.text, query.timeout, sink).map(drop),
     )
 }
 

@@ -38,7 +38,7 @@ fn file_only(path: &Path) -> Result<()> {
     if observe_store::is_postgres_url(path.as_os_str()) {
         anyhow::bail!(
             "this command works on store files only; --db names a PostgreSQL store (its \
-             writers migrate it, and sessions, traces, trace, report and query read it)"
+             writers migrate it, and sessions, traces, trace, report, query and ui read it)"
         );
     }
     Ok(())

@@ -131,6 +131,7 @@ pub mod queries;
 mod raw;
 mod read;
 mod reader;
+mod reader_view;
 mod schema;
 pub mod sql;
 mod text;

@@ -205,17 +205,17 @@ impl Reader {
     /// A person's PostgreSQL-dialect query: translated and run on the SQLite store
     /// ([`sql::stream`](crate::sql::stream)), sent as written to PostgreSQL
     /// ([`PgStore::query`](crate::postgres::PgStore::query)); read-only either way,
-    /// stopped after `timeout`.
+    /// stopped after `timeout`. Returns the SQLite SQL that ran, `None` on PostgreSQL.
     pub fn query(
         &mut self,
         sql: &str,
         timeout: Option<Duration>,
         sink: &mut dyn RowSink,
-    ) -> Result<(), SqlError> {
+    ) -> Result<Option<String>, SqlError> {
         match self {
-            Reader::Sqlite(store) => crate::sql::stream(store, sql, timeout, sink).map(drop),
+            Reader::Sqlite(store) => crate::sql::stream(store, sql, timeout, sink).map(Some),
             #[cfg(feature = "postgres")]
-            Reader::Postgres(pg) => pg.query(sql, timeout, sink),
+            Reader::Postgres(pg) => pg.query(sql, timeout, sink).map(|()| None),
         }
     }
 }

@@ -20,7 +20,7 @@ use crate::pg_support::PgServer;
 /// A store file with the fixture and a failed, tagged, scored trace; and its id. Times are
 /// whole milliseconds: the SQLite translation adds intervals to timestamps to the
 /// millisecond (docs/CLI.md), PostgreSQL to the microsecond.
-fn store_file(dir: &Path) -> (PathBuf, String) {
+pub(crate) fn store_file(dir: &Path) -> (PathBuf, String) {
     let path = dir.join("traces.db");
     let now = write_fixture(&path);
     let at = |ms: u64| Timestamp(now.as_nanos() - 3_600 * common::SECOND + ms * 1_000_000);
@@ -357,7 +357,7 @@ fn a_database_that_cannot_be_read_is_named_with_the_reason() {
     );
     assert!(!refused.contains("s3cret-pw"), "{refused}");
 
-    for files_only in [&["migrate"][..], &["prices", "--check"], &["ui"]] {
+    for files_only in [&["migrate"][..], &["prices", "--check"]] {
         let refused = failed(&observe(&wrong, files_only));
         assert!(
             refused.contains("store files only"),
@@ -365,6 +365,11 @@ fn a_database_that_cannot_be_read_is_named_with_the_reason() {
         );
         assert!(!refused.contains("s3cret-pw"), "{refused}");
     }
+
+    // The web view opens the store before it listens, and says why it cannot.
+    let refused = failed(&observe(&wrong, &["ui", "--port", "0"]));
+    assert!(refused.contains("refused the connection"), "{refused}");
+    assert!(!refused.contains("s3cret-pw"), "{refused}");
 
     drop(client);
     drop(server);

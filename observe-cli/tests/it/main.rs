@@ -53,3 +53,5 @@ mod ui_browser;
 mod ui_endpoints;
 #[cfg(feature = "ui")]
 mod ui_hostile;
+#[cfg(all(feature = "ui", feature = "postgres"))]
+mod ui_postgres;

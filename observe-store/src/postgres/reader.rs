@@ -6,7 +6,7 @@ use postgres::Client;
 use rusqlite::types::Value as SqlValue;
 
 use super::cell::Cell;
-use super::connect::connect;
+use super::connect::{cancel, connect};
 use super::error::describe;
 use super::read_error::PgReadError;
 use super::schema::check_readable;
@@ -28,6 +28,8 @@ pub struct PgStore {
     client: Client,
     server: String,
     version: i32,
+    /// How the connection was made: a cancel request is made the same way.
+    settings: PgSettings,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -50,6 +52,12 @@ impl PgStore {
                 other => other.to_string(),
             },
         })?;
+        PgStore::open(settings)
+    }
+
+    /// Connects as `settings` say, makes the session read-only and in UTC, and checks
+    /// the schema.
+    fn open(settings: PgSettings) -> Result<PgStore, PgReadError> {
         let server = settings.to_string();
         let mut client = connect(&settings).map_err(|e| match e {
             PgStoreError::Connect { reason, source, .. } => match source.as_db_error() {
@@ -81,7 +89,22 @@ impl PgStore {
             client,
             server,
             version,
+            settings,
         })
+    }
+
+    /// Connects again when the server dropped this connection (it restarted, an
+    /// administrator ended the session, the network broke), so that a long-lived reader
+    /// such as `observe ui` goes on answering once the server is back; does nothing while
+    /// the connection stands. Whether it connected again.
+    ///
+    /// The connection is seen dropped once a read failed on it.
+    pub fn reconnect_if_dropped(&mut self) -> Result<bool, PgReadError> {
+        if !self.client.is_closed() {
+            return Ok(false);
+        }
+        *self = PgStore::open(self.settings.clone())?;
+        Ok(true)
     }
 
     /// Where the store is, for messages: `postgres://USER@HOST:PORT/DATABASE`, never the
@@ -93,6 +116,21 @@ impl PgStore {
     /// The store's schema version when it was opened.
     pub fn schema_version(&self) -> i32 {
         self.version
+    }
+
+    /// A function that cancels, from another thread, what this connection is running
+    /// then (for a client that went away): the query fails with PostgreSQL's
+    /// `canceling statement due to user request`.
+    ///
+    /// ```no_run
+    /// use observe_store::postgres::PgStore;
+    /// let store = PgStore::connect("postgres://observe@db.internal/observe").unwrap();
+    /// let stop = store.canceller();
+    /// std::thread::spawn(stop);
+    /// ```
+    pub fn canceller(&self) -> impl FnOnce() + Send + 'static {
+        let (token, settings) = (self.client.cancel_token(), self.settings.clone());
+        move || cancel(&settings, &token)
     }
 
     /// The connection, for this module's reads.

@@ -23,8 +23,8 @@ mod export_records;
 mod listings;
 pub(crate) mod lookups;
 mod models;
-mod rows;
-mod sessions;
+pub(crate) mod rows;
+pub(crate) mod sessions;
 mod traces;
 mod users;
 
