@@ -10,24 +10,9 @@ use crate::cli_postgres::store_file;
 use crate::common;
 use crate::pg_load::copy_store;
 use crate::pg_support::PgServer;
+use crate::ui_endpoints::get;
 use crate::ui_support::webdriver::Browser;
 use crate::ui_support::UiProcess;
-
-/// `GET url`: its status and JSON body.
-fn get(url: &str) -> (u16, Value) {
-    let response = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(url)
-        .send()
-        .unwrap();
-    let status = response.status().as_u16();
-    (
-        status,
-        serde_json::from_str(&response.text().unwrap()).unwrap(),
-    )
-}
 
 /// Whether `pg` and `lite` are the same answer: equal but for numbers, which may differ
 /// by what floating point explains (SQLite's `TOTAL` compensates the rounding of a sum,

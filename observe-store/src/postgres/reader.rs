@@ -28,8 +28,9 @@ pub struct PgStore {
     client: Client,
     server: String,
     version: i32,
-    /// How the connection was made: a cancel request is made the same way.
-    settings: PgSettings,
+    /// How the connection was made: a cancel request and a new connection are made the
+    /// same way (boxed: a reader is mostly its connection).
+    settings: Box<PgSettings>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -89,7 +90,7 @@ impl PgStore {
             client,
             server,
             version,
-            settings,
+            settings: Box::new(settings),
         })
     }
 
@@ -103,7 +104,7 @@ impl PgStore {
         if !self.client.is_closed() {
             return Ok(false);
         }
-        *self = PgStore::open(self.settings.clone())?;
+        *self = PgStore::open((*self.settings).clone())?;
         Ok(true)
     }
 

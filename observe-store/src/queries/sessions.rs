@@ -167,22 +167,9 @@ impl Store {
         if turns.is_empty() {
             return Ok(turns);
         }
-        let totals = self.objects(
-            &format!(
-                "SELECT o.trace_seq AS seq, {OBSERVATION_TOTALS} FROM observations o
-                 WHERE o.trace_seq IN (SELECT seq FROM traces WHERE session_id = ?1)
-                 GROUP BY o.trace_seq"
-            ),
-            &args,
-        )?;
-        let scores = self.objects(
-            &format!(
-                "SELECT trace_id, {SCORE_COLUMNS} FROM scores
-                 WHERE trace_id IN (SELECT id FROM traces WHERE session_id = ?1)
-                 ORDER BY timestamp"
-            ),
-            &args,
-        )?;
+        let [totals, scores] = turn_totals_and_scores(OBSERVATION_TOTALS, "?1");
+        let totals = self.objects(&totals, &args)?;
+        let scores = self.objects(&scores, &args)?;
         with_totals(&mut turns, &totals, scores);
         Ok(turns)
     }
@@ -240,6 +227,23 @@ pub(crate) fn turn_texts() -> String {
                 ORDER BY o.start_ns DESC LIMIT 1))"
         ),
     )
+}
+
+/// The SQL of a session's turn totals (the columns `totals` per trace `seq`) and of its
+/// scores (by time), the session id as `param` (`?1`, `$1`): the same on either store.
+pub(crate) fn turn_totals_and_scores(totals: &str, param: &str) -> [String; 2] {
+    [
+        format!(
+            "SELECT o.trace_seq AS seq, {totals} FROM observations o
+             WHERE o.trace_seq IN (SELECT seq FROM traces WHERE session_id = {param})
+             GROUP BY o.trace_seq"
+        ),
+        format!(
+            "SELECT trace_id, {SCORE_COLUMNS} FROM scores
+             WHERE trace_id IN (SELECT id FROM traces WHERE session_id = {param})
+             ORDER BY \"timestamp\""
+        ),
+    ]
 }
 
 /// SQL for the text of `expr`, cut to [`TURN_TEXT_LIMIT`] characters with a note (the cut

@@ -11,8 +11,7 @@ use serde_json::Value;
 
 use super::view_rows::OBSERVATION_TOTALS;
 use crate::postgres::{PgReadError, PgStore};
-use crate::queries::rows::SCORE_COLUMNS;
-use crate::queries::sessions::{in_order, turn_texts, with_totals};
+use crate::queries::sessions::{in_order, turn_texts, turn_totals_and_scores, with_totals};
 use crate::queries::SessionFilter;
 use crate::sql::SqlError;
 
@@ -143,22 +142,9 @@ impl PgStore {
         if turns.is_empty() {
             return Ok(turns);
         }
-        let totals = self.objects(
-            &format!(
-                "SELECT o.trace_seq AS seq, {OBSERVATION_TOTALS} FROM observations o
-                 WHERE o.trace_seq IN (SELECT seq FROM traces WHERE session_id = $1)
-                 GROUP BY o.trace_seq"
-            ),
-            &[&id],
-        )?;
-        let scores = self.objects(
-            &format!(
-                "SELECT trace_id, {SCORE_COLUMNS} FROM scores
-                 WHERE trace_id IN (SELECT id FROM traces WHERE session_id = $1)
-                 ORDER BY \"timestamp\""
-            ),
-            &[&id],
-        )?;
+        let [totals, scores] = turn_totals_and_scores(OBSERVATION_TOTALS, "$1");
+        let totals = self.objects(&totals, &[&id])?;
+        let scores = self.objects(&scores, &[&id])?;
         with_totals(&mut turns, &totals, scores);
         Ok(turns)
     }
