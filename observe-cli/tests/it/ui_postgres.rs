@@ -3,6 +3,8 @@
 //! (cli_postgres.rs's fixture, copied row for row), and the Sessions page renders from it
 //! in a real browser.
 
+use std::io::{BufRead as _, Write as _};
+
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
 
@@ -212,4 +214,74 @@ fn the_sessions_page_renders_from_postgresql() {
             "{session} missing from {sessions:?}"
         );
     }
+}
+
+/// How many of the view's statements are running on the server (its queries fetch rows
+/// through the cursor `observe_query`).
+fn running_queries(client: &mut postgres::Client) -> i64 {
+    client
+        .query_one(
+            "SELECT COUNT(*) FROM pg_stat_activity
+             WHERE application_name = 'observe' AND state = 'active'
+               AND query LIKE '%observe_query%'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn a_query_whose_client_goes_away_is_cancelled_on_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = store_file(dir.path());
+    let server = PgServer::start();
+    copy_store(&path, &mut server.connect());
+    let (ui, mut stderr) = UiProcess::start_with_stderr(server.url().as_ref());
+    let addr = ui.url.trim_start_matches("http://").trim_end_matches('/');
+    let mut watcher = server.connect();
+
+    // A query that would run for the view's whole time limit, its answer never read.
+    let sql = utf8_percent_encode("SELECT pg_sleep(600) AS slept", NON_ALPHANUMERIC);
+    let mut runaway = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        runaway,
+        "GET /api/query?sql={sql} HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+    )
+    .unwrap();
+    let mut seen = false;
+    for _ in 0..2_000 {
+        if running_queries(&mut watcher) == 1 {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(seen, "the query never ran on the server");
+
+    // Its client leaves: the server no longer runs it (well before the view's 60 s limit
+    // would have ended it: the polling gives up after some 20 s), and the view says so.
+    drop(runaway);
+    let mut running = 1;
+    for _ in 0..2_000 {
+        running = running_queries(&mut watcher);
+        if running == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(running, 0, "the query still runs on the server");
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    assert!(
+        line.contains("query stopped: its client went away"),
+        "{line}"
+    );
+    // The worker answers the next query.
+    let (status, body) = get(&format!(
+        "{}api/query?sql={}",
+        ui.url,
+        utf8_percent_encode("SELECT 1 AS one", NON_ALPHANUMERIC)
+    ));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"], json!([[1]]));
 }
