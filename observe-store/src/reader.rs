@@ -204,7 +204,7 @@ impl Reader {
 
     /// A person's PostgreSQL-dialect query: translated and run on the SQLite store
     /// ([`sql::stream`](crate::sql::stream)), sent as written to PostgreSQL
-    /// ([`PgStore::query`](crate::postgres::PgStore::query)); read-only either way,
+    /// (`PgStore::query`, feature `postgres`); read-only either way,
     /// stopped after `timeout`. Returns the SQLite SQL that ran, `None` on PostgreSQL.
     pub fn query(
         &mut self,

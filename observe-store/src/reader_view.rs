@@ -86,7 +86,7 @@ impl Reader {
     /// A token that changes whenever a writer commits (what the view's pages poll): on
     /// SQLite the file's and its WAL's sizes and times and the newest trace; on
     /// PostgreSQL the newest trace and the server's counts of rows written
-    /// ([`PgStore::change_token`](crate::postgres::PgStore::change_token)).
+    /// (`PgStore::change_token`, feature `postgres`).
     pub fn change_token(&mut self) -> Result<String, ReadError> {
         match self {
             Reader::Sqlite(store) => sqlite_change_token(store),
@@ -107,7 +107,7 @@ impl Reader {
     }
 
     /// Connects again to a PostgreSQL store whose server dropped the connection
-    /// ([`PgStore::reconnect_if_dropped`](crate::postgres::PgStore::reconnect_if_dropped));
+    /// (`PgStore::reconnect_if_dropped`, feature `postgres`);
     /// nothing to do for a file. Whether it connected again.
     pub fn reconnect_if_dropped(&mut self) -> Result<bool, ReadError> {
         match self {
