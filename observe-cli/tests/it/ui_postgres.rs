@@ -285,3 +285,42 @@ fn a_query_whose_client_goes_away_is_cancelled_on_the_server() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["rows"], json!([[1]]));
 }
+
+/// The sessions list reads traces newest first a bounded number at a time: a session of
+/// more traces than one read holds still leaves room for the older sessions.
+#[test]
+fn a_session_of_many_traces_does_not_hide_the_older_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, _) = store_file(dir.path());
+    let server = PgServer::start();
+    let mut client = server.connect();
+    copy_store(&path, &mut client);
+    client
+        .batch_execute(
+            "INSERT INTO traces (id, session_id, \"timestamp\", start_ns, end_ns, updated_at, seq)
+             SELECT 'busy-' || i, 'busy', now() + i * INTERVAL '1 ms', 0, 0, now(),
+                    (SELECT MAX(seq) FROM traces) + i
+             FROM generate_series(1, 1500) AS i",
+        )
+        .unwrap();
+    let on_file = UiProcess::start(&path);
+    let on_pg = UiProcess::start(server.url().as_ref());
+    let ids = |url: &str| -> Vec<String> {
+        let (status, body) = get(&format!("{url}api/sessions"));
+        assert_eq!(status, 200, "{body}");
+        body["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (pg, file) = (ids(&on_pg.url), ids(&on_file.url));
+    assert!(file.len() >= 9, "{file:?}");
+    assert_eq!(pg[0], "busy");
+    assert_eq!(
+        pg[1..],
+        file[..],
+        "the fixture's sessions after the busy one"
+    );
+}

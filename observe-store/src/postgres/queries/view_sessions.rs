@@ -15,9 +15,9 @@ use crate::queries::sessions::{in_order, turn_texts, turn_totals_and_scores, wit
 use crate::queries::SessionFilter;
 use crate::sql::SqlError;
 
-/// Traces fetched at a time while walking for sessions: a page of 50 sessions usually
-/// needs one batch.
-const WALK_ROWS: i32 = 256;
+/// The fewest traces read while walking for sessions: a page of 50 sessions usually
+/// needs one walk.
+const WALK_ROWS: i64 = 256;
 
 impl PgStore {
     /// The ids of the sessions that pass `filter`, most recently started first, at most
@@ -26,7 +26,7 @@ impl PgStore {
     /// is refused with PostgreSQL's reason.
     ///
     /// Like the SQLite store's, it walks traces newest first (the timestamp index) and
-    /// keeps each session the first time it shows up, fetching the walk a batch at a time.
+    /// keeps each session the first time it shows up.
     pub fn session_ids(
         &mut self,
         filter: &SessionFilter,
@@ -66,29 +66,36 @@ impl PgStore {
             );
         }
         let sql = format!(
-            "SELECT session_id FROM traces WHERE {} ORDER BY \"timestamp\" DESC, seq DESC",
-            conditions.join(" AND ")
+            "SELECT session_id FROM traces WHERE {} ORDER BY \"timestamp\" DESC, seq DESC
+             LIMIT ${}",
+            conditions.join(" AND "),
+            args.len() + 1
         );
-        let failed = |e: postgres::Error| SqlError::from(PgReadError::statement(&e));
-        let mut tx = self.client().transaction().map_err(failed)?;
-        let statement = tx.prepare(&sql).map_err(failed)?;
-        let portal = tx.bind(&statement, &args).map_err(failed)?;
-        let mut seen = HashSet::new();
-        let mut ids: Vec<String> = Vec::new();
-        while ids.len() < wanted {
-            let rows = tx.query_portal(&portal, WALK_ROWS).map_err(failed)?;
-            for row in &rows {
-                let id: String = row.get(0);
-                if ids.len() < wanted && seen.insert(id.clone()) {
-                    ids.push(id);
-                }
+        // A LIMIT lets the planner walk the timestamp index (ties sorted as they come)
+        // instead of sorting every trace; when the traces read hold too few sessions, the
+        // walk starts again reading twice as many.
+        let mut limit = i64::try_from(wanted.saturating_mul(4))
+            .unwrap_or(i64::MAX)
+            .max(WALK_ROWS);
+        loop {
+            let mut params = args.clone();
+            params.push(&limit);
+            let rows = self
+                .client()
+                .query(&sql, &params)
+                .map_err(|e| SqlError::from(PgReadError::statement(&e)))?;
+            let mut seen = HashSet::new();
+            let ids: Vec<String> = rows
+                .iter()
+                .map(|row| row.get::<_, String>(0))
+                .filter(|id| seen.insert(id.clone()))
+                .take(wanted)
+                .collect();
+            if ids.len() == wanted || (rows.len() as i64) < limit {
+                return Ok(ids);
             }
-            if rows.len() < WALK_ROWS as usize {
-                break;
-            }
+            limit = limit.saturating_mul(2);
         }
-        tx.rollback().map_err(failed)?;
-        Ok(ids)
     }
 
     /// Totals of each session in `ids`, in that order:
