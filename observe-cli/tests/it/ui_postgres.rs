@@ -4,6 +4,7 @@
 //! in a real browser.
 
 use std::io::{BufRead as _, Write as _};
+use std::path::PathBuf;
 
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::{json, Value};
@@ -15,6 +16,16 @@ use crate::pg_support::PgServer;
 use crate::ui_endpoints::get;
 use crate::ui_support::webdriver::Browser;
 use crate::ui_support::UiProcess;
+
+/// cli_postgres.rs's fixture in a store file (in the directory returned, kept while it
+/// lives) and copied into a new PostgreSQL server; the failed trace's id.
+fn fixture_on_both() -> (tempfile::TempDir, PathBuf, String, PgServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, failed_trace) = store_file(dir.path());
+    let server = PgServer::start();
+    copy_store(&path, &mut server.connect());
+    (dir, path, failed_trace, server)
+}
 
 /// Whether `pg` and `lite` are the same answer: equal but for numbers, which may differ
 /// by what floating point explains (SQLite's `TOTAL` compensates the rounding of a sum,
@@ -39,10 +50,7 @@ fn same(pg: &Value, lite: &Value, key: &str) -> bool {
 
 #[test]
 fn every_endpoint_answers_the_same_from_postgresql_as_from_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, failed_trace) = store_file(dir.path());
-    let server = PgServer::start();
-    copy_store(&path, &mut server.connect());
+    let (_dir, path, failed_trace, server) = fixture_on_both();
     let on_file = UiProcess::start(&path);
     let on_pg = UiProcess::start(server.url().as_ref());
 
@@ -124,10 +132,7 @@ fn every_endpoint_answers_the_same_from_postgresql_as_from_the_file() {
 
 #[test]
 fn the_query_page_runs_sql_on_postgresql_read_only_and_limited() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, _) = store_file(dir.path());
-    let server = PgServer::start();
-    copy_store(&path, &mut server.connect());
+    let (_dir, _, _, server) = fixture_on_both();
     let ui = UiProcess::start(server.url().as_ref());
     let query = |sql: &str| {
         get(&format!(
@@ -191,10 +196,7 @@ fn the_query_page_runs_sql_on_postgresql_read_only_and_limited() {
 
 #[test]
 fn the_sessions_page_renders_from_postgresql() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, _) = store_file(dir.path());
-    let server = PgServer::start();
-    copy_store(&path, &mut server.connect());
+    let (_dir, _, _, server) = fixture_on_both();
     let ui = UiProcess::start(server.url().as_ref());
     let browser = Browser::start();
 
@@ -232,10 +234,7 @@ fn running_queries(client: &mut postgres::Client) -> i64 {
 
 #[test]
 fn a_query_whose_client_goes_away_is_cancelled_on_the_server() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, _) = store_file(dir.path());
-    let server = PgServer::start();
-    copy_store(&path, &mut server.connect());
+    let (_dir, _, _, server) = fixture_on_both();
     let (ui, mut stderr) = UiProcess::start_with_stderr(server.url().as_ref());
     let addr = ui.url.trim_start_matches("http://").trim_end_matches('/');
     let mut watcher = server.connect();
@@ -290,11 +289,8 @@ fn a_query_whose_client_goes_away_is_cancelled_on_the_server() {
 /// more traces than one read holds still leaves room for the older sessions.
 #[test]
 fn a_session_of_many_traces_does_not_hide_the_older_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let (path, _) = store_file(dir.path());
-    let server = PgServer::start();
+    let (_dir, path, _, server) = fixture_on_both();
     let mut client = server.connect();
-    copy_store(&path, &mut client);
     client
         .batch_execute(
             "INSERT INTO traces (id, session_id, \"timestamp\", start_ns, end_ns, updated_at, seq)
