@@ -48,8 +48,7 @@ pub(crate) struct SharedBatch {
 
 impl Drop for SharedBatch {
     fn drop(&mut self) {
-        self.spares
-            .give_back(std::mem::take(&mut self.batch.observations));
+        self.spares.give_back(&mut self.batch);
         self.budget.give(self.charge);
     }
 }

@@ -12,6 +12,7 @@
 use std::mem::MaybeUninit;
 use std::sync::{Mutex, PoisonError};
 
+use crate::export::Batch;
 use crate::model::Observation;
 
 /// An observation's allocation, its value dropped.
@@ -32,9 +33,11 @@ impl Spares {
         }
     }
 
-    /// Drops each observation, keeping its box while the pool has room (the rest are freed).
-    /// Called by whoever frees a sent batch: a destination's thread, or the worker.
-    pub(crate) fn give_back(&self, observations: Vec<Box<Observation>>) {
+    /// Takes the batch's observations and drops each, keeping its box while the pool has
+    /// room (the rest are freed). Called by whoever frees a sent batch: a destination's
+    /// thread, or the worker.
+    pub(crate) fn give_back(&self, batch: &mut Batch) {
+        let observations = std::mem::take(&mut batch.observations);
         let mut boxes = self.boxes.lock().unwrap_or_else(PoisonError::into_inner);
         let room = self.max.saturating_sub(boxes.len());
         let mut observations = observations.into_iter();
@@ -103,11 +106,12 @@ mod tests {
     fn given_back_boxes_drop_their_values_and_are_reused_up_to_the_bound() {
         let trace = Arc::new(TraceAttributes::default());
         let spares = Spares::new(2);
-        let sent: Vec<_> = (1..=3)
-            .map(|id| Box::new(observation(&trace, id)))
-            .collect();
+        let mut sent = Batch::default();
+        sent.observations
+            .extend((1..=3).map(|id| Box::new(observation(&trace, id))));
         assert_eq!(Arc::strong_count(&trace), 4);
-        spares.give_back(sent);
+        spares.give_back(&mut sent);
+        assert!(sent.observations.is_empty());
         // Every value dropped (the ones kept and the one past the bound).
         assert_eq!(Arc::strong_count(&trace), 1);
         let mut taken = Vec::new();
