@@ -15,7 +15,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v valgrind >/dev/null || { echo "valgrind missing: apt-get install valgrind" >&2; exit 1; }
 target="${CARGO_TARGET_DIR:-target}"
-bin=$(ls -t "$target"/release/deps/overhead-* 2>/dev/null | grep -v '\.d$' | head -1)
+# OVERHEAD_BIN: another build of the bench (e.g. a copy of main's, to compare).
+bin=${OVERHEAD_BIN:-$(ls -t "$target"/release/deps/overhead-* 2>/dev/null | grep -v '\.d$' | head -1)}
 [ -x "$bin" ] || { echo "no bench binary: cargo bench -p observe-benches --bench overhead --no-run" >&2; exit 1; }
 SMALL=${SMALL:-20000}
 LARGE=${LARGE:-120000}

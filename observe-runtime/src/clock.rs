@@ -84,8 +84,27 @@ pub(crate) struct Ticks(u64);
 impl Ticks {
     /// The wall time of this reading.
     pub(crate) fn to_timestamp(self) -> Timestamp {
-        let a = anchor();
-        Timestamp(a.wall_nanos + a.clock.delta_as_nanos(a.start_raw, self.0))
+        WallClock::get().timestamp(self)
+    }
+}
+
+/// Turns readings into wall time with the anchor looked up once: the worker converts a
+/// batch's readings with one.
+#[derive(Clone, Copy)]
+pub(crate) struct WallClock(&'static Anchor);
+
+impl WallClock {
+    /// The clock's anchor (set now if no reading was taken yet).
+    #[inline]
+    pub(crate) fn get() -> WallClock {
+        WallClock(anchor())
+    }
+
+    /// The wall time of `ticks`.
+    #[inline]
+    pub(crate) fn timestamp(self, ticks: Ticks) -> Timestamp {
+        let a = self.0;
+        Timestamp(a.wall_nanos + a.clock.delta_as_nanos(a.start_raw, ticks.0))
     }
 }
 

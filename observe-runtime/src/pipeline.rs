@@ -30,6 +30,7 @@ mod budget;
 mod destination;
 pub(crate) mod local;
 mod record;
+mod recycle;
 mod report;
 mod ring;
 mod spooling;

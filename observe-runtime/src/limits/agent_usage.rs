@@ -15,6 +15,7 @@ use crate::model::{Observation, ObservationType};
 static WARNED: AtomicBool = AtomicBool::new(false);
 
 /// Drops usage and cost from `obs` if it is an agent; true when it dropped something.
+#[inline]
 pub(super) fn refuse_agent_usage(obs: &mut Observation) -> bool {
     if obs.kind != ObservationType::Agent {
         return false;

@@ -6,16 +6,24 @@ use crate::model::Json;
 use super::MAX_JSON_DEPTH;
 
 /// True when `text` has more than `max` characters; O(1) for text of at most `max` bytes.
+#[inline]
 pub(crate) fn over_chars(text: &str, max: usize) -> bool {
     text.len() > max && text.chars().nth(max).is_some()
 }
 
 /// `text` cut to at most `max` characters, its end replaced by `…[truncated N bytes]`;
-/// `None` when it fits.
+/// `None` when it fits. Inlined: the worker asks this of every observation's name, and
+/// most fit, which the first comparison tells.
+#[inline]
 pub(crate) fn cut_text(text: &str, max: usize) -> Option<String> {
     if !over_chars(text, max) {
         return None;
     }
+    cut_long_text(text, max)
+}
+
+/// [`cut_text`] of text known to be longer than `max` characters.
+fn cut_long_text(text: &str, max: usize) -> Option<String> {
     let marker = format!("…[truncated {} bytes]", text.len());
     let keep = max.saturating_sub(marker.chars().count());
     let end = text.char_indices().nth(keep).map_or(text.len(), |(i, _)| i);

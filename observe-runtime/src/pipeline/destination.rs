@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 
 use super::budget::Budget;
+use super::recycle::Spares;
 use super::spooling::{nothing_out, Appended, Drained, SpoolMode, SpoolSettings, Spooler};
 use crate::export::{Batch, ExportContext, ExportError, Exporter};
 
@@ -41,10 +42,13 @@ pub(crate) struct SharedBatch {
     /// What its records were charged.
     pub(crate) charge: usize,
     pub(crate) budget: Arc<Budget>,
+    /// Where its observations' boxes go back to the worker.
+    pub(crate) spares: Arc<Spares>,
 }
 
 impl Drop for SharedBatch {
     fn drop(&mut self) {
+        self.spares.give_back(&mut self.batch);
         self.budget.give(self.charge);
     }
 }

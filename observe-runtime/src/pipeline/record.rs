@@ -77,25 +77,19 @@ impl Record {
     /// whether they sit in the ring or on the heap), so what is charged is what comes back.
     pub(crate) fn charge(&self) -> usize {
         match self {
-            Record::Observation(finished) => {
-                let captured = match &finished.captured {
-                    Captured::Heap(c) => {
-                        c.0.as_ref().map_or(0, Json::len) + c.1.as_ref().map_or(0, Json::len)
-                    }
-                    // Only `push_observation` makes these, and it reckons them itself.
-                    Captured::InRing(_) | Captured::None => 0,
-                };
-                finished.charge_without_capture() + captured
-            }
-            Record::Score(score) => {
-                RECORD_OVERHEAD
-                    + score.name.len()
-                    + score.id.len()
-                    + score.comment.as_ref().map_or(0, String::len)
-            }
+            Record::Observation(finished) => finished.charge(),
+            Record::Score(score) => Record::score_charge(score),
             // What each entry will be charged as the observation the worker makes of it.
-            Record::Batch(batch) => batch.entries.len() * RECORD_OVERHEAD,
+            Record::Batch(batch) => batch.entries.len() * Batch::ENTRY_CHARGE,
         }
+    }
+
+    /// What a queued score is charged.
+    pub(crate) fn score_charge(score: &Score) -> usize {
+        RECORD_OVERHEAD
+            + score.name.len()
+            + score.id.len()
+            + score.comment.as_ref().map_or(0, String::len)
     }
 
     /// The records this one counts as: its entries for a batch, else one.
@@ -109,6 +103,18 @@ impl Record {
 }
 
 impl Finished {
+    /// What this record is charged (see [`Record::charge`]).
+    pub(crate) fn charge(&self) -> usize {
+        let captured = match &self.captured {
+            Captured::Heap(c) => {
+                c.0.as_ref().map_or(0, Json::len) + c.1.as_ref().map_or(0, Json::len)
+            }
+            // Only `push_observation` makes these, and it reckons them itself.
+            Captured::InRing(_) | Captured::None => 0,
+        };
+        self.charge_without_capture() + captured
+    }
+
     /// [`Record::charge`] less the captured input and output. Inlined: it is on every
     /// observation's path, and out of line its call cost as much as its body.
     #[inline]
@@ -165,28 +171,6 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
-    /// The batch's entries as the records the worker would have got one by one.
-    #[inline]
-    pub(crate) fn into_records(self) -> impl DoubleEndedIterator<Item = Record> {
-        let Batch {
-            trace_id,
-            attributes,
-            entries,
-        } = self;
-        entries.into_iter().map(move |e| {
-            Record::Observation(Finished {
-                trace_id,
-                id: e.id,
-                parent_id: e.parent_id,
-                name: std::borrow::Cow::Borrowed(e.name),
-                kind: e.kind,
-                level: e.level,
-                start: e.start,
-                end: e.end,
-                captured: Captured::None,
-                details: None,
-                attributes: attributes.clone(),
-            })
-        })
-    }
+    /// What each entry is charged: the observation the worker makes of it.
+    pub(crate) const ENTRY_CHARGE: usize = RECORD_OVERHEAD;
 }

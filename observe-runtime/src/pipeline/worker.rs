@@ -14,10 +14,16 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::destination::SharedBatch;
-use super::{Captured, Finished, Pipeline, Record};
+use super::recycle::{self, Spare, Spares};
+use super::{Batch as LightBatch, Captured, Entry, Finished, Pipeline, Record};
+use crate::clock;
 use crate::export::Batch;
 use crate::limits;
-use crate::model::{Json, Observation, SpanId, TraceAttributes};
+use crate::model::{Json, Observation, SpanId, TraceAttributes, TraceId};
+
+/// Batches' worth of observation boxes kept for reuse (see [`recycle`]): enough for the
+/// batch being sent and the next ones while the worker makes more.
+const SPARE_BATCHES: usize = 4;
 
 /// What `flush` and `shutdown` ask of the worker.
 pub(crate) enum Command {
@@ -35,20 +41,30 @@ pub(crate) struct Worker {
     /// The last trace attributes masked, and their masked copy: observations of one trace
     /// share a snapshot, so the mask runs once per snapshot, not once per observation.
     masked_trace: Option<(Arc<TraceAttributes>, Arc<TraceAttributes>)>,
-    /// Records taken from the rings, not yet in a batch.
+    /// Records taken from the rings, not yet in a batch (a thread's light batch whole).
     staged: VecDeque<Record>,
+    /// How many records `staged` counts as (a light batch as its entries).
+    staged_records: usize,
+    /// Boxes of sent observations to fill again, taken from `returned` when empty.
+    spares: Vec<Spare>,
+    /// Where the destinations give the boxes of the batches they are done with back.
+    returned: Arc<Spares>,
     /// Field limits, with the trace snapshots already brought within them.
     limits: limits::Limits,
 }
 
 impl Worker {
     pub(crate) fn new(pipeline: Arc<Pipeline>, commands: Receiver<Command>) -> Self {
+        let max_batch_records = pipeline.settings.max_batch_records.max(1);
         Worker {
             limits: limits::Limits::new(pipeline.settings.max_record_bytes),
             pipeline,
             commands,
             masked_trace: None,
             staged: VecDeque::new(),
+            staged_records: 0,
+            spares: Vec::new(),
+            returned: Arc::new(Spares::new(SPARE_BATCHES * max_batch_records)),
         }
     }
 
@@ -103,60 +119,86 @@ impl Worker {
 
     fn next_batch(&mut self) -> Option<SharedBatch> {
         let pipeline = self.pipeline.clone();
-        let settings = &pipeline.settings;
-        let mut batch = Batch::default();
-        let mut bytes = 0usize;
-        let mut charge = 0usize;
-        while batch.len() < settings.max_batch_records && bytes < settings.max_batch_bytes {
+        let mut out = Assembly::default();
+        while out.has_room(&pipeline) {
             if self.staged.is_empty() {
                 self.stage();
             }
             let Some(record) = self.staged.pop_front() else {
                 break;
             };
-            if let Record::Batch(batch) = record {
-                // Staging expands batches; one put back here is expanded in place.
-                for record in batch.into_records().rev() {
-                    self.staged.push_front(record);
-                }
-                continue;
-            }
-            charge += record.charge();
             match record {
                 Record::Observation(finished) => {
-                    let mut obs = Box::new(finished.into_observation(&self.pipeline));
-                    if let Some(mask) = &settings.mask {
-                        limits::mask(&mut obs, mask.as_ref());
-                        obs.trace = mask_trace(&mut self.masked_trace, &obs.trace, mask.as_ref());
-                    }
-                    if self.limits.observation(&mut obs) {
-                        self.pipeline
-                            .counters
-                            .truncated
-                            .fetch_add(1, Ordering::Relaxed);
-                    }
-                    bytes += limits::estimated_size(&obs);
-                    batch.observations.push(obs);
+                    self.staged_records -= 1;
+                    out.charge += finished.charge();
+                    let obs = finished.into_observation(&pipeline);
+                    self.admit(&pipeline, obs, &mut out);
                 }
+                Record::Batch(light) => self.take_light(&pipeline, light, &mut out),
                 Record::Score(mut score) => {
+                    self.staged_records -= 1;
+                    out.charge += Record::score_charge(&score);
                     if self.limits.score(&mut score) {
-                        self.pipeline
-                            .counters
-                            .truncated
-                            .fetch_add(1, Ordering::Relaxed);
+                        pipeline.counters.truncated.fetch_add(1, Ordering::Relaxed);
                     }
-                    bytes += 256;
-                    batch.scores.push(score);
+                    out.bytes += 256;
+                    out.batch.scores.push(score);
                 }
-                Record::Batch(_) => {}
             }
         }
         let shared = SharedBatch {
-            batch,
-            charge,
+            batch: out.batch,
+            charge: out.charge,
             budget: pipeline.bytes.clone(),
+            spares: self.returned.clone(),
         };
         (!shared.batch.is_empty()).then_some(shared)
+    }
+
+    /// Turns a thread's light entries into observations straight from the batch (no
+    /// `Finished` record in between), as many as the batch being made has room for; the
+    /// rest go back to the front of `staged`.
+    fn take_light(&mut self, pipeline: &Pipeline, mut light: LightBatch, out: &mut Assembly) {
+        let trace = light
+            .attributes
+            .take()
+            .unwrap_or_else(|| pipeline.base_attributes.clone());
+        let wall = clock::WallClock::get();
+        let mut used = 0;
+        for entry in &light.entries {
+            if !out.has_room(pipeline) {
+                break;
+            }
+            out.charge += LightBatch::ENTRY_CHARGE;
+            let obs = entry.observation(light.trace_id, trace.clone(), wall);
+            self.admit(pipeline, obs, out);
+            used += 1;
+        }
+        self.staged_records -= used;
+        if used < light.entries.len() {
+            light.entries.drain(..used);
+            light.attributes = Some(trace);
+            self.staged.push_front(Record::Batch(light));
+        }
+    }
+
+    /// Masks and limits `obs` and adds it to the batch being made, in a spare box when
+    /// there is one.
+    #[inline]
+    fn admit(&mut self, pipeline: &Pipeline, obs: Observation, out: &mut Assembly) {
+        if self.spares.is_empty() {
+            self.returned.take_all(&mut self.spares);
+        }
+        let mut obs = recycle::boxed(self.spares.pop(), obs);
+        if let Some(mask) = &pipeline.settings.mask {
+            limits::mask(&mut obs, mask.as_ref());
+            obs.trace = mask_trace(&mut self.masked_trace, &obs.trace, mask.as_ref());
+        }
+        if self.limits.observation(&mut obs) {
+            pipeline.counters.truncated.fetch_add(1, Ordering::Relaxed);
+        }
+        out.bytes += limits::estimated_size(&obs);
+        out.batch.observations.push(obs);
     }
 
     /// Takes up to a batch's worth of records from the threads' rings (and the records set
@@ -191,7 +233,7 @@ impl Worker {
         // In the order the rings were made: a thread's full ring before the one it went on
         // in, so that each thread's records stay in the order they ended.
         for ring in rings.iter_mut() {
-            let room = want.saturating_sub(self.staged.len());
+            let room = want.saturating_sub(self.staged_records + records as usize);
             if room == 0 {
                 break;
             }
@@ -199,7 +241,7 @@ impl Worker {
             taken += ring.pop_into(room, |record| records += stage_record(staged, record));
         }
         drop(rings);
-        let room = want.saturating_sub(self.staged.len());
+        let room = want.saturating_sub(self.staged_records + records as usize);
         if room > 0 {
             let mut orphans = pipeline
                 .orphans
@@ -211,6 +253,7 @@ impl Worker {
                 records += stage_record(&mut self.staged, record);
             }
         }
+        self.staged_records += records as usize;
         if taken > 0 {
             pipeline
                 .counters
@@ -229,16 +272,31 @@ impl Worker {
     }
 }
 
-/// Puts a record taken from a ring into `staged`, a batch as its entries; returns how many
-/// records it counted as.
+/// Puts a record taken from a ring into `staged` (a light batch whole: the batch being made
+/// expands it); returns how many records it counts as.
 #[inline]
 fn stage_record(staged: &mut VecDeque<Record>, record: Record) -> u64 {
     let n = record.count();
-    match record {
-        Record::Batch(batch) => staged.extend(batch.into_records()),
-        record => staged.push_back(record),
-    }
+    staged.push_back(record);
     n
+}
+
+/// The batch being made, and what it holds against the batch's bounds.
+#[derive(Default)]
+struct Assembly {
+    batch: Batch,
+    /// Its estimated size, against `max_batch_bytes`.
+    bytes: usize,
+    /// What its records were charged against the queue's byte budget.
+    charge: usize,
+}
+
+impl Assembly {
+    #[inline]
+    fn has_room(&self, pipeline: &Pipeline) -> bool {
+        let settings = &pipeline.settings;
+        self.batch.len() < settings.max_batch_records && self.bytes < settings.max_batch_bytes
+    }
 }
 
 /// The trace's metadata, input and output with the mask applied (they leave the process on
@@ -301,6 +359,30 @@ impl Finished {
             trace: self
                 .attributes
                 .unwrap_or_else(|| pipeline.base_attributes.clone()),
+        }
+    }
+}
+
+impl Entry {
+    /// The observation exporters see for this light entry of trace `trace_id`.
+    #[inline]
+    fn observation(
+        &self,
+        trace_id: TraceId,
+        trace: Arc<TraceAttributes>,
+        wall: clock::WallClock,
+    ) -> Observation {
+        Observation {
+            trace_id,
+            id: self.id,
+            parent_id: (self.parent_id != 0).then_some(SpanId(self.parent_id)),
+            name: std::borrow::Cow::Borrowed(self.name),
+            kind: self.kind,
+            level: self.level,
+            start: wall.timestamp(self.start),
+            end: wall.timestamp(self.end),
+            details: None,
+            trace,
         }
     }
 }
