@@ -42,6 +42,7 @@ mod printed;
 mod schema;
 mod settings;
 mod write;
+mod write_sql;
 
 pub use error::PgStoreError;
 pub use exporter::{PgExporter, PgRetry};
