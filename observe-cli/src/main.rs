@@ -34,7 +34,7 @@ use anyhow::Result;
 use clap::Parser;
 use cli_args::{Cli, Command};
 use observe_model::view::escape_control;
-use observe_store::{default_store_path, Store};
+use observe_store::{default_store_path, Reader};
 use output::{Format, Output};
 
 fn main() -> ExitCode {
@@ -99,10 +99,23 @@ fn run(cli: Cli) -> Result<()> {
         }),
         #[cfg(all(feature = "serve", not(feature = "push")))]
         Command::Serve { serve } => serve_command::run(path, &serve, &|_| Ok(None)),
+        #[cfg(feature = "ui")]
+        Command::Ui(args) => {
+            if observe_store::is_postgres_url(path.as_os_str()) {
+                anyhow::bail!(
+                    "observe ui reads store files only (a PostgreSQL store is read by the \
+                     other commands: observe --db postgres://... sessions, trace, query...)"
+                );
+            }
+            // Opened once here so a store that is missing or unreadable is said before
+            // the server starts.
+            drop(store_file::open_reader(&path)?);
+            ui_command::run(&path, &args)
+        }
         command => {
-            let mut store = store_file::open(&path)?;
-            store.set_project(cli.project.as_deref())?;
-            read(&mut store, &out, command)
+            let mut reader = store_file::open_reader(&path)?;
+            reader.set_project(cli.project.as_deref())?;
+            read(&mut reader, &out, command)
         }
     }
 }
@@ -120,7 +133,7 @@ fn reads_one_project(command: &Command) -> bool {
     )
 }
 
-fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
+fn read(store: &mut Reader, out: &Output, command: Command) -> Result<()> {
     match command {
         Command::Sessions { limit } => listings::sessions(store, out, limit),
         Command::Session { id, tree } => trees::session(store, out, &id, &tree),
@@ -136,9 +149,6 @@ fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
         #[cfg(feature = "serve")]
         Command::Serve { .. } => unreachable!("handled before the store is opened for reading"),
         #[cfg(feature = "ui")]
-        Command::Ui(args) => {
-            let path = store.path().to_owned();
-            ui_command::run(&path, &args)
-        }
+        Command::Ui(_) => unreachable!("handled before the store is opened for reading"),
     }
 }

@@ -3,6 +3,11 @@
 //! as child processes and never install anything process-wide in this one.
 
 mod common;
+#[cfg(feature = "postgres")]
+mod pg_load;
+#[cfg(feature = "postgres")]
+#[path = "../../../observe-store/tests/pg_support/mod.rs"]
+mod pg_support;
 #[cfg(feature = "serve")]
 mod serve_support;
 #[cfg(feature = "ui")]
@@ -13,6 +18,8 @@ mod cli_conventions;
 mod cli_failures;
 mod cli_generations;
 mod cli_hostile;
+#[cfg(feature = "postgres")]
+mod cli_postgres;
 mod cli_prices;
 mod cli_projects;
 #[cfg(feature = "push")]

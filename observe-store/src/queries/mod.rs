@@ -21,7 +21,7 @@
 
 mod export_records;
 mod listings;
-mod lookups;
+pub(crate) mod lookups;
 mod models;
 mod rows;
 mod sessions;
