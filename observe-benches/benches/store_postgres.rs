@@ -14,6 +14,10 @@
 //! batch, committed).
 //!
 //! Run: `cargo bench -p observe-benches --features postgres --bench store_postgres`.
+//!
+//! With `OBSERVE_BENCH_PG_URL` set to a database's URL, the bench writes there instead of
+//! starting a server (its `traces`, `observations` and `scores` tables are emptied): to
+//! measure a server tuned as a team runs it, or to read its `pg_stat_statements`.
 
 #[path = "../../observe-store/tests/pg_support/mod.rs"]
 mod pg_support;
@@ -39,12 +43,26 @@ fn timed_writes(store: &mut PgExporter, stream: &mut Stream, iters: u64) -> Dura
     spent
 }
 
+/// The server written to: one given by `OBSERVE_BENCH_PG_URL`, or one started for the run
+/// (kept until the end).
+fn server() -> (String, Option<pg_support::PgServer>) {
+    match std::env::var("OBSERVE_BENCH_PG_URL") {
+        Ok(url) => (url, None),
+        Err(_) => {
+            let server = pg_support::PgServer::start();
+            (format!("{}?sslmode=disable", server.url()), Some(server))
+        }
+    }
+}
+
 fn store_postgres(c: &mut Criterion) {
-    let server = pg_support::PgServer::start();
-    let url = format!("{}?sslmode=disable", server.url());
+    let (url, _server) = server();
     let settings = PgSettings::from_url_with_env(&url, |_| None).expect("settings");
     let mut store = PgExporter::connect(settings).expect("connect");
-    let mut admin = server.connect();
+    let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect as admin");
+    admin
+        .batch_execute("TRUNCATE traces, observations, scores")
+        .expect("empty the tables");
 
     let mut group = c.benchmark_group("store_postgres");
     group.throughput(Throughput::Elements(BATCH as u64));
@@ -64,9 +82,18 @@ fn store_postgres(c: &mut Criterion) {
     });
 
     let mut stream = Stream::new(u64::from(u32::MAX));
+    let backend = writer_backend(&mut admin);
+    let server_before = backend_cpu(backend);
+    let (mut batches, mut client) = (0u64, Duration::ZERO);
     for _ in 0..FILLED / BATCH as u64 {
-        store.write(&stream.batch()).expect("fill");
+        let batch = stream.batch();
+        let before = process_cpu();
+        store.write(&batch).expect("fill");
+        client += process_cpu().saturating_sub(before);
+        batches += 1;
     }
+    let server = backend_cpu(backend).saturating_sub(server_before);
+    cpu_report(batches, client, server);
     // The totals are kept by adding each batch's new rows; over traces that straddle
     // batches they must equal the totals computed from the stored observations.
     let drifted: i64 = admin
@@ -89,6 +116,65 @@ fn store_postgres(c: &mut Criterion) {
         b.iter_custom(|iters| timed_writes(&mut store, &mut stream, iters))
     });
     group.finish();
+}
+
+/// The server process serving the exporter's connection: the one other client backend on
+/// the bench's database.
+fn writer_backend(admin: &mut postgres::Client) -> i32 {
+    admin
+        .query_one(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()
+                AND backend_type = 'client backend' AND pid <> pg_backend_pid()
+             ORDER BY backend_start LIMIT 1",
+            &[],
+        )
+        .expect("find the writer's server process")
+        .get(0)
+}
+
+/// CPU time this process has used (user and system).
+fn process_cpu() -> Duration {
+    // SAFETY: `getrusage` writes the struct it is given and nothing else; a zeroed
+    // `rusage` is a valid value of it.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let micros = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    Duration::from_micros(micros(usage.ru_utime) + micros(usage.ru_stime))
+}
+
+/// CPU time a server process has used (user and system), from `/proc` (the server runs on
+/// this machine); zero when it cannot be read.
+fn backend_cpu(pid: i32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields 14 and 15 (utime, stime) in clock ticks, counted after the command's `)`.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    // SAFETY: `sysconf` reads a configuration value and has no other effect.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_micros(ticks * 1_000_000 / per_second)
+}
+
+/// Prints the CPU time the fill's writes cost per batch on each side (the bench process's
+/// counted around `write` alone, not while it builds the batches): a figure the load of the
+/// machine changes far less than the wall clock.
+fn cpu_report(batches: u64, client: Duration, server: Duration) {
+    let per_batch = |d: Duration| d.as_secs_f64() * 1e3 / batches.max(1) as f64;
+    let (client, server) = (per_batch(client), per_batch(server));
+    eprintln!(
+        "fill: {batches} batches of {BATCH}; CPU per batch: bench process {client:.2} ms, \
+         server process {server:.2} ms; {:.0} observations per CPU second",
+        BATCH as f64 * 1e3 / (client + server)
+    );
 }
 
 criterion_group!(benches, store_postgres);

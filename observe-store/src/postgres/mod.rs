@@ -47,6 +47,7 @@ mod reader;
 mod schema;
 mod settings;
 mod write;
+mod write_sql;
 
 pub use error::PgStoreError;
 pub use exporter::{PgExporter, PgRetry};

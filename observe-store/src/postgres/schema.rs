@@ -130,7 +130,15 @@ CREATE TABLE pushed (
 );
 "#;
 
-const MIGRATIONS: &[&str] = &[V1];
+/// Version 2: the index `observe sessions` walks. The sessions list is ordered by each
+/// session's last end; reading traces by `end_ns` newest first, the first sessions met are
+/// that order's first page, so the list reads a page's worth of traces, not all of them.
+/// Partial: traces without a session are never listed there.
+const V2: &str = r#"
+CREATE INDEX traces_session_end ON traces (end_ns, seq) WHERE session_id IS NOT NULL;
+"#;
+
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The tables every store has; a database without them is not a store.
 const STORE_TABLES: [&str; 3] = ["traces", "observations", "scores"];

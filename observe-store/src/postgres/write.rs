@@ -1,28 +1,32 @@
 //! The insert path into PostgreSQL: one transaction per batch, its rows streamed with `COPY`
-//! into temporary tables (by statements prepared once per connection) and moved into the
-//! store's tables by statements sent at once with the `COMMIT`: six round trips a batch.
+//! (by statements prepared once per connection).
 //!
-//! - Trace rows first, one per trace of the batch, upserted in trace-id order with the
-//!   SQLite store's merge rules (see [`crate::StoreExporter`]): scalars from the incoming
-//!   row unless the stored row holds the root's and the batch has none, metadata merged by
-//!   key, tags as a union in first-seen order, `has_root` once set stays set. Taking the
-//!   rows' locks in one order is what keeps writers in many processes, upserting the same
-//!   traces at once, from deadlocking: a writer waits for the trace locks another holds, it
-//!   never holds one that the other waits for.
-//! - Observations next, joined to their trace's `seq`; one already stored (the batch is
-//!   retried, or the same observation is sent again) is merged: the values given replace the
-//!   stored ones, those absent keep them.
-//! - Last, the trace's times, latency, cost and count: when all the batch's observations of
-//!   the trace are new, its stored totals are added to from those rows alone (a long trace
-//!   sent over many batches is not read again at each); when one of them merged into a
-//!   stored observation, they are computed again from all its stored observations, so a
-//!   retried or overlapping batch never counts twice.
+//! - Trace rows first, one per trace of the batch, staged and upserted in trace-id order
+//!   with the SQLite store's merge rules (see [`crate::StoreExporter`]): scalars from the
+//!   incoming row unless the stored row holds the root's and the batch has none, metadata
+//!   merged by key, tags as a union in first-seen order, `has_root` once set stays set.
+//!   Taking the rows' locks in one order is what keeps writers in many processes, upserting
+//!   the same traces at once, from deadlocking: a writer waits for the trace locks another
+//!   holds, it never holds one that the other waits for. The upsert answers each trace's
+//!   `seq` and whether it inserted the row.
+//! - Observations of a trace the upsert inserted cannot be stored yet: they are copied
+//!   straight into `observations`, and their trace was inserted with the batch's totals
+//!   (times, latency, cost, count), so it is written once. Most of a batch goes this way:
+//!   staging them and merging them would write each row twice and check each for a
+//!   conflict.
+//! - Observations of a trace already stored are staged and merged: one already stored (the
+//!   batch is retried, or the same observation is sent again) takes the values given and
+//!   keeps those absent. The trace's totals are added to from the batch's new rows (a long
+//!   trace sent over many batches is not read again at each); when one of them merged into
+//!   a stored observation, they are computed again from all its stored observations, so a
+//!   retried or overlapping batch never counts twice. Those statements ride with the
+//!   `COMMIT` on one round trip.
 //!
 //! A batch the server refuses for its data (a value out of range, a broken constraint) is
 //! written again one record to a transaction, so that only the records refused are left
 //! out, and counted.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write as _;
 use std::sync::Arc;
 
@@ -32,179 +36,9 @@ use postgres::{Client, Statement};
 use rustc_hash::FxBuildHasher;
 
 use super::copy_text::CopyRows;
+use super::write_sql;
 use crate::pricing::PriceList;
 use crate::text::{encode, hex, nanos, write_metadata, TimeText, RFC3339_LEN};
-use crate::write_rules::TRACE_SCALARS;
-
-/// The session's staging tables: the store's columns, none of its constraints, emptied at
-/// every commit. Made once per connection.
-const STAGING: &str = "
-CREATE TEMP TABLE IF NOT EXISTS observe_in_traces ON COMMIT DELETE ROWS AS
-    SELECT id, name, user_id, session_id, \"timestamp\", end_time, start_ns, end_ns,
-        metadata, tags, version, release, environment, public, input, output, has_root
-    FROM traces WITH NO DATA;
-CREATE TEMP TABLE IF NOT EXISTS observe_in_observations ON COMMIT DELETE ROWS AS
-    SELECT id, trace_id, parent_observation_id, type, name, level, status_message,
-        start_time, end_time, start_ns, end_ns, completion_start_time, model,
-        model_parameters, usage_details, cost_details, calculated_total_cost, input, output,
-        metadata, prompt_name, prompt_version, version, cost_computed
-    FROM observations WITH NO DATA;
-CREATE TEMP TABLE IF NOT EXISTS observe_merged_traces (trace_seq bigint)
-    ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS observe_in_scores ON COMMIT DELETE ROWS AS
-    SELECT id, trace_id, observation_id, session_id, name, data_type, value, string_value,
-        comment, \"timestamp\"
-    FROM scores WITH NO DATA;
-";
-
-const COPY_TRACES: &str = "COPY observe_in_traces FROM STDIN";
-const COPY_OBSERVATIONS: &str = "COPY observe_in_observations FROM STDIN";
-const COPY_SCORES: &str = "COPY observe_in_scores FROM STDIN";
-
-/// When the stored row's attributes win over the incoming ones.
-const STORED_WINS: &str = "t.has_root AND NOT excluded.has_root";
-
-/// The observation's columns a repeated send replaces only when it gives them.
-const OBSERVATION_OPTIONAL: [&str; 14] = [
-    "parent_observation_id",
-    "status_message",
-    "completion_start_time",
-    "model",
-    "model_parameters",
-    "usage_details",
-    "cost_details",
-    "input",
-    "output",
-    "metadata",
-    "prompt_name",
-    "prompt_version",
-    "version",
-    "calculated_total_cost",
-];
-
-/// The observation's columns every send holds.
-const OBSERVATION_REQUIRED: [&str; 9] = [
-    "type",
-    "name",
-    "level",
-    "start_time",
-    "end_time",
-    "start_ns",
-    "end_ns",
-    "latency_ms",
-    "cost_computed",
-];
-
-/// The statements that move the staged rows into the store, sent as one.
-fn merge_sql() -> String {
-    let mut sql = String::from(
-        "INSERT INTO traces AS t (id, name, user_id, session_id, \"timestamp\", end_time,
-    start_ns, end_ns, latency_ms, metadata, tags, version, release, environment, public,
-    input, output, has_root, updated_at)
-SELECT id, name, user_id, session_id, \"timestamp\", end_time, start_ns, end_ns,
-    (end_ns - start_ns) / 1e6, metadata, tags, version, release, environment, public,
-    input, output, has_root, now()
-FROM observe_in_traces ORDER BY id
-ON CONFLICT (id) DO UPDATE SET\n",
-    );
-    for c in TRACE_SCALARS {
-        sql.push_str(&format!(
-            "    {c} = CASE WHEN {STORED_WINS} THEN COALESCE(t.{c}, excluded.{c}) \
-             ELSE COALESCE(excluded.{c}, t.{c}) END,\n"
-        ));
-    }
-    sql.push_str(&format!(
-        "    metadata = CASE WHEN {STORED_WINS}
-        THEN excluded.metadata || t.metadata ELSE t.metadata || excluded.metadata END,
-    tags = ARRAY(SELECT tag FROM unnest(t.tags || excluded.tags) WITH ORDINALITY AS u(tag, n)
-        GROUP BY tag ORDER BY min(n)),
-    has_root = t.has_root OR excluded.has_root,
-    updated_at = excluded.updated_at;
-"
-    ));
-    sql.push_str(
-        "WITH moved AS (
-INSERT INTO observations AS o (id, trace_id, parent_observation_id, type, name, level,
-    status_message, start_time, end_time, start_ns, end_ns, latency_ms, completion_start_time,
-    model, model_parameters, usage_details, cost_details, calculated_total_cost, input, output,
-    metadata, prompt_name, prompt_version, version, cost_computed, trace_seq)
-SELECT i.id, i.trace_id, i.parent_observation_id, i.type, i.name, i.level, i.status_message,
-    i.start_time, i.end_time, i.start_ns, i.end_ns, (i.end_ns - i.start_ns) / 1e6,
-    i.completion_start_time, i.model, i.model_parameters, i.usage_details, i.cost_details,
-    i.calculated_total_cost, i.input, i.output, i.metadata, i.prompt_name, i.prompt_version,
-    i.version, i.cost_computed, t.seq
-FROM observe_in_observations i JOIN traces t ON t.id = i.trace_id
-ORDER BY t.seq, i.id
-ON CONFLICT (trace_seq, id) DO UPDATE SET\n",
-    );
-    for c in OBSERVATION_REQUIRED {
-        sql.push_str(&format!("    {c} = excluded.{c},\n"));
-    }
-    for (n, c) in OBSERVATION_OPTIONAL.iter().enumerate() {
-        let tail = if n + 1 == OBSERVATION_OPTIONAL.len() {
-            "\n"
-        } else {
-            ",\n"
-        };
-        if *c == "calculated_total_cost" {
-            // A cost is given with its details; without them the stored cost stays.
-            sql.push_str(&format!(
-                "    {c} = CASE WHEN excluded.cost_details IS NULL THEN o.{c} ELSE excluded.{c} END{tail}"
-            ));
-        } else {
-            sql.push_str(&format!("    {c} = COALESCE(excluded.{c}, o.{c}){tail}"));
-        }
-    }
-    sql.push_str(
-        // `xmax = 0` tells a row inserted from one merged into a stored row.
-        "RETURNING o.trace_seq, o.xmax = 0 AS fresh, o.start_time, o.end_time, o.start_ns,
-    o.end_ns, o.calculated_total_cost, o.cost_computed),
-sums AS (SELECT trace_seq, bool_and(fresh) AS fresh, min(start_time) AS first_start,
-        max(end_time) AS last_end, min(start_ns) AS start_ns, max(end_ns) AS end_ns,
-        sum(calculated_total_cost) AS cost,
-        sum(CASE WHEN cost_computed THEN calculated_total_cost ELSE 0 END) AS computed,
-        count(*) AS n
-    FROM moved GROUP BY trace_seq),
-added AS (UPDATE traces t SET
-    \"timestamp\" = CASE WHEN t.observation_count = 0 THEN s.first_start
-        ELSE LEAST(t.\"timestamp\", s.first_start) END,
-    end_time = CASE WHEN t.observation_count = 0 THEN s.last_end
-        ELSE GREATEST(t.end_time, s.last_end) END,
-    start_ns = CASE WHEN t.observation_count = 0 THEN s.start_ns
-        ELSE LEAST(t.start_ns, s.start_ns) END,
-    end_ns = CASE WHEN t.observation_count = 0 THEN s.end_ns
-        ELSE GREATEST(t.end_ns, s.end_ns) END,
-    latency_ms = (CASE WHEN t.observation_count = 0 THEN s.end_ns
-        ELSE GREATEST(t.end_ns, s.end_ns) END
-        - CASE WHEN t.observation_count = 0 THEN s.start_ns
-        ELSE LEAST(t.start_ns, s.start_ns) END) / 1e6,
-    calculated_total_cost = t.calculated_total_cost + s.cost,
-    computed_cost = t.computed_cost + s.computed,
-    observation_count = t.observation_count + s.n
-    FROM sums s WHERE t.seq = s.trace_seq AND s.fresh)
-INSERT INTO observe_merged_traces SELECT trace_seq FROM sums WHERE NOT fresh;
-UPDATE traces t SET \"timestamp\" = a.first_start, end_time = a.last_end,
-    start_ns = a.start_ns, end_ns = a.end_ns, latency_ms = (a.end_ns - a.start_ns) / 1e6,
-    calculated_total_cost = a.cost, computed_cost = a.computed, observation_count = a.n
-FROM (SELECT o.trace_seq, min(o.start_time) AS first_start, max(o.end_time) AS last_end,
-        min(o.start_ns) AS start_ns, max(o.end_ns) AS end_ns,
-        sum(o.calculated_total_cost) AS cost,
-        sum(CASE WHEN o.cost_computed THEN o.calculated_total_cost ELSE 0 END) AS computed,
-        count(*) AS n
-    FROM observe_merged_traces m
-    JOIN observations o ON o.trace_seq = m.trace_seq
-    GROUP BY o.trace_seq) a
-WHERE t.seq = a.trace_seq;
-INSERT INTO scores (id, trace_id, observation_id, session_id, name, data_type, value,
-    string_value, comment, \"timestamp\")
-SELECT id, trace_id, observation_id, session_id, name, data_type, value, string_value,
-    comment, \"timestamp\"
-FROM observe_in_scores ORDER BY id
-ON CONFLICT (id) DO NOTHING;
-",
-    );
-    sql
-}
 
 /// What the observations of one trace in the batch give its row.
 struct TraceSums {
@@ -214,6 +48,25 @@ struct TraceSums {
     /// the batch has it, else the latest-ended one (snapshots only grow).
     attributes: usize,
     root: Option<usize>,
+    /// The batch's observations of the trace, their cost, and the part of it computed from
+    /// the price list: the stored totals when the trace is new.
+    count: i64,
+    cost: f64,
+    computed: f64,
+}
+
+/// An observation of the batch to be written: its index in the batch and the cost computed
+/// for it from the price list (worked out once, for its row and its trace's totals).
+struct Staged {
+    index: usize,
+    computed: Option<Cost>,
+}
+
+/// A trace of the batch as the upsert left it: its `seq`, and whether the upsert inserted it.
+#[derive(Clone, Copy)]
+struct Upserted {
+    seq: i64,
+    inserted: bool,
 }
 
 /// Records of a batch the server refused for their data, and its reason for the first.
@@ -223,24 +76,34 @@ pub(super) struct Refused {
     pub(super) first_reason: Option<String>,
 }
 
-/// The `COPY` statements, prepared once per connection: a statement given as text is
-/// prepared again at every call, a round trip each.
-struct Copies {
-    traces: Statement,
-    observations: Statement,
-    scores: Statement,
+/// The statements prepared once per connection: a statement given as text is prepared
+/// again at every call, a round trip each, and the upsert would be planned again.
+#[derive(Clone)]
+struct Prepared {
+    copy_traces: Statement,
+    copy_observations: Statement,
+    copy_new_observations: Statement,
+    copy_scores: Statement,
+    upsert_traces: Statement,
 }
 
 /// Writes batches; kept between batches to reuse its buffers.
 pub(super) struct PgWriter {
     prices: Arc<PriceList>,
-    /// The statements moving the staged rows, then `COMMIT`: the commit rides on the same
-    /// round trip (on this loaded path every round trip is a wait for the scheduler).
-    merge: String,
-    copies: Option<Copies>,
+    /// The merge of staged observations, sent with the `COMMIT` on one round trip only when
+    /// there are some (on this loaded path every round trip is a wait for the scheduler).
+    merge_observations: String,
+    /// What is sent to end a batch's transaction.
+    commit: String,
+    prepared: Option<Prepared>,
     traces: CopyRows,
+    /// Observations of traces already stored (merged from staging).
     observations: CopyRows,
+    /// Observations of traces the batch's upsert inserted (copied straight in).
+    new_observations: CopyRows,
     scores: CopyRows,
+    staged: Vec<Staged>,
+    upserted: HashMap<TraceId, Upserted, FxBuildHasher>,
     clock: TimeText,
     metadata: String,
     json: Vec<u8>,
@@ -250,11 +113,15 @@ impl PgWriter {
     pub(super) fn new(prices: Arc<PriceList>) -> Self {
         PgWriter {
             prices,
-            merge: merge_sql() + "COMMIT;\n",
-            copies: None,
+            merge_observations: write_sql::merge_observations(),
+            commit: String::new(),
+            prepared: None,
             traces: CopyRows::default(),
             observations: CopyRows::default(),
+            new_observations: CopyRows::default(),
             scores: CopyRows::default(),
+            staged: Vec::new(),
+            upserted: HashMap::default(),
             clock: TimeText::default(),
             metadata: String::new(),
             json: Vec::new(),
@@ -266,15 +133,17 @@ impl PgWriter {
         self.prices = prices;
     }
 
-    /// Makes the connection's staging tables and prepares its `COPY` statements (once per
+    /// Makes the connection's staging tables and prepares its statements (once per
     /// connection, after migrating).
     pub(super) fn prepare(&mut self, client: &mut Client) -> Result<(), postgres::Error> {
-        self.copies = None;
-        client.batch_execute(STAGING)?;
-        self.copies = Some(Copies {
-            traces: client.prepare(COPY_TRACES)?,
-            observations: client.prepare(COPY_OBSERVATIONS)?,
-            scores: client.prepare(COPY_SCORES)?,
+        self.prepared = None;
+        client.batch_execute(&write_sql::staging())?;
+        self.prepared = Some(Prepared {
+            copy_traces: client.prepare(write_sql::COPY_TRACES)?,
+            copy_observations: client.prepare(write_sql::COPY_OBSERVATIONS)?,
+            copy_new_observations: client.prepare(&write_sql::copy_new_observations())?,
+            copy_scores: client.prepare(write_sql::COPY_SCORES)?,
+            upsert_traces: client.prepare(&write_sql::upsert_traces())?,
         });
         Ok(())
     }
@@ -327,12 +196,19 @@ impl PgWriter {
     }
 
     fn write_all(&mut self, client: &mut Client, batch: &Batch) -> Result<(), postgres::Error> {
-        if self.copies.is_none() {
-            self.prepare(client)?;
-        }
+        let prepared = match &self.prepared {
+            Some(p) => p.clone(),
+            None => {
+                self.prepare(client)?;
+                match &self.prepared {
+                    Some(p) => p.clone(),
+                    None => return Ok(()),
+                }
+            }
+        };
         self.stage(batch);
         client.batch_execute("BEGIN")?;
-        let written = self.copy_and_merge(client);
+        let written = self.copy_and_merge(client, &prepared, batch);
         if written.is_err() && !client.is_closed() {
             // The merge failed before its `COMMIT`: the transaction is open and aborted.
             // A failure of the rollback itself shows again on the next use of the connection.
@@ -341,32 +217,56 @@ impl PgWriter {
         written
     }
 
-    /// Streams the staged rows and moves them, committing; run inside `BEGIN`.
-    fn copy_and_merge(&self, client: &mut Client) -> Result<(), postgres::Error> {
-        let Some(copies) = &self.copies else {
-            return Ok(());
-        };
-        for (statement, rows) in [
-            (&copies.traces, &self.traces),
-            (&copies.observations, &self.observations),
-            (&copies.scores, &self.scores),
-        ] {
-            if rows.bytes().is_empty() {
-                continue;
+    /// Upserts the traces, streams the observations and scores and moves those staged,
+    /// committing; run inside `BEGIN`.
+    fn copy_and_merge(
+        &mut self,
+        client: &mut Client,
+        prepared: &Prepared,
+        batch: &Batch,
+    ) -> Result<(), postgres::Error> {
+        self.upserted.clear();
+        if !self.traces.bytes().is_empty() {
+            copy_in(client, &prepared.copy_traces, &self.traces)?;
+            for row in client.query(&prepared.upsert_traces, &[])? {
+                let id: &str = row.try_get(0)?;
+                let upserted = Upserted {
+                    seq: row.try_get(1)?,
+                    inserted: row.try_get(2)?,
+                };
+                // Every id was written by `stage_trace` as 32 hex digits.
+                if let Ok(id) = u128::from_str_radix(id, 16) {
+                    self.upserted.insert(TraceId(id), upserted);
+                }
             }
-            let mut copy = client.copy_in(statement)?;
-            // An I/O error here is the connection's; `finish` reports it as the server saw it.
-            let _ = copy.write_all(rows.bytes());
-            copy.finish()?;
         }
-        client.batch_execute(&self.merge)
+        self.stage_observations(batch);
+        for (statement, rows) in [
+            (&prepared.copy_new_observations, &self.new_observations),
+            (&prepared.copy_observations, &self.observations),
+            (&prepared.copy_scores, &self.scores),
+        ] {
+            if !rows.bytes().is_empty() {
+                copy_in(client, statement, rows)?;
+            }
+        }
+        self.commit.clear();
+        if !self.observations.bytes().is_empty() {
+            self.commit.push_str(&self.merge_observations);
+        }
+        if !self.scores.bytes().is_empty() {
+            self.commit.push_str(write_sql::INSERT_SCORES);
+        }
+        self.commit.push_str("COMMIT;\n");
+        client.batch_execute(&self.commit)
     }
 
-    /// Formats the batch's rows into the `COPY` buffers.
+    /// Works out each trace's row and totals and formats the trace and score rows into their
+    /// `COPY` buffers; the observations wait for the upsert, which tells where each goes.
     fn stage(&mut self, batch: &Batch) {
         self.traces.clear();
-        self.observations.clear();
         self.scores.clear();
+        self.staged.clear();
         let mut seen: HashSet<(TraceId, SpanId), FxBuildHasher> = HashSet::default();
         let mut traces: BTreeMap<TraceId, TraceSums> = BTreeMap::new();
         for (i, o) in batch.observations.iter().enumerate() {
@@ -374,12 +274,19 @@ impl PgWriter {
             if !seen.insert((o.trace_id, o.id)) {
                 continue;
             }
-            self.stage_observation(o);
+            let computed = o
+                .details
+                .as_deref()
+                .and_then(|d| crate::write_rules::computed_cost(d, &self.prices));
+            let cost = observation_cost(o, computed.as_ref());
             let sums = traces.entry(o.trace_id).or_insert(TraceSums {
                 start: o.start,
                 end: o.end,
                 attributes: i,
                 root: None,
+                count: 0,
+                cost: 0.0,
+                computed: 0.0,
             });
             let latest = batch
                 .observations
@@ -387,12 +294,18 @@ impl PgWriter {
                 .map_or(Timestamp(0), |a| a.end);
             sums.start = sums.start.min(o.start);
             sums.end = sums.end.max(o.end);
+            sums.count += 1;
+            sums.cost += cost;
+            if cost_computed(o, computed.as_ref()) {
+                sums.computed += cost;
+            }
             if o.is_root() {
                 sums.root = Some(i);
                 sums.attributes = i;
             } else if sums.root.is_none() && o.end >= latest {
                 sums.attributes = i;
             }
+            self.staged.push(Staged { index: i, computed });
         }
         for (id, sums) in &traces {
             self.stage_trace(batch, *id, sums);
@@ -402,17 +315,33 @@ impl PgWriter {
         }
     }
 
+    /// Formats the batch's observations: those of traces the upsert inserted to be copied
+    /// straight in, the others to be staged and merged.
+    fn stage_observations(&mut self, batch: &Batch) {
+        self.observations.clear();
+        self.new_observations.clear();
+        let staged = std::mem::take(&mut self.staged);
+        for s in &staged {
+            if let Some(o) = batch.observations.get(s.index) {
+                let upserted = self.upserted.get(&o.trace_id).copied();
+                self.stage_observation(o, s.computed.as_ref(), upserted);
+            }
+        }
+        self.staged = staged;
+    }
+
     fn time<'b>(&mut self, t: Timestamp, buf: &'b mut [u8; RFC3339_LEN]) -> &'b str {
         self.clock.format_into(t, buf);
         std::str::from_utf8(buf).unwrap_or_default()
     }
 
-    fn stage_observation(&mut self, o: &Observation) {
+    fn stage_observation(
+        &mut self,
+        o: &Observation,
+        computed: Option<&Cost>,
+        upserted: Option<Upserted>,
+    ) {
         let d = o.details();
-        let computed = o
-            .details
-            .as_deref()
-            .and_then(|d| crate::write_rules::computed_cost(d, &self.prices));
         let (mut id, mut trace, mut parent) = ([0u8; 16], [0u8; 32], [0u8; 16]);
         let (mut start, mut end, mut completion) =
             ([0u8; RFC3339_LEN], [0u8; RFC3339_LEN], [0u8; RFC3339_LEN]);
@@ -421,7 +350,10 @@ impl PgWriter {
         let completion = d
             .completion_start_time
             .map(|t| self.time(t, &mut completion));
-        let r = &mut self.observations;
+        let r = match upserted {
+            Some(u) if u.inserted => &mut self.new_observations,
+            _ => &mut self.observations,
+        };
         r.ascii(hex(u128::from(o.id.0), &mut id));
         r.ascii(hex(o.trace_id.0, &mut trace));
         match o.parent_id {
@@ -446,14 +378,10 @@ impl PgWriter {
         r.opt_json(
             d.cost
                 .as_ref()
-                .or(computed.as_ref())
+                .or(computed)
                 .and_then(|c| encode(&mut self.json, c)),
         );
-        r.float(
-            computed
-                .as_ref()
-                .map_or_else(|| o.total_cost(), Cost::total),
-        );
+        r.float(observation_cost(o, computed));
         r.opt_text(d.input.as_ref().map(|j| j.as_str()));
         r.opt_text(d.output.as_ref().map(|j| j.as_str()));
         if d.metadata.is_empty() {
@@ -464,7 +392,14 @@ impl PgWriter {
         r.opt_text(d.prompt_name.as_deref());
         r.opt_int(d.prompt_version.and_then(prompt_version));
         r.opt_text(d.version.as_deref());
-        r.bool(d.cost.is_none() && computed.is_some());
+        r.bool(cost_computed(o, computed));
+        // The latency as the server computes it, `(end_ns - start_ns) / 1e6`: both round
+        // the exact quotient once, so they agree.
+        r.float((nanos(o.end) - nanos(o.start)) as f64 / 1e6);
+        match upserted {
+            Some(u) => r.int(u.seq),
+            None => r.null(),
+        }
         r.end_row();
     }
 
@@ -506,6 +441,9 @@ impl PgWriter {
         r.opt_text(input.map(|j| j.as_str()));
         r.opt_text(output.map(|j| j.as_str()));
         r.bool(root.is_some());
+        r.float(sums.cost);
+        r.float(sums.computed);
+        r.int(sums.count);
         r.end_row();
     }
 
@@ -531,6 +469,29 @@ impl PgWriter {
         r.ascii(at);
         r.end_row();
     }
+}
+
+/// Streams one buffer of rows by a prepared `COPY`.
+fn copy_in(
+    client: &mut Client,
+    statement: &Statement,
+    rows: &CopyRows,
+) -> Result<(), postgres::Error> {
+    let mut copy = client.copy_in(statement)?;
+    // An I/O error here is the connection's; `finish` reports it as the server saw it.
+    let _ = copy.write_all(rows.bytes());
+    copy.finish()?;
+    Ok(())
+}
+
+/// The observation's `calculated_total_cost`: the cost it was given, else the one computed.
+fn observation_cost(o: &Observation, computed: Option<&Cost>) -> f64 {
+    computed.map_or_else(|| o.total_cost(), Cost::total)
+}
+
+/// Whether the observation's cost was computed from the price list (none was given).
+fn cost_computed(o: &Observation, computed: Option<&Cost>) -> bool {
+    o.details().cost.is_none() && computed.is_some()
 }
 
 /// A prompt version as the `integer` column takes it; one out of its range is dropped with

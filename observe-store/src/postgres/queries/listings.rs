@@ -19,6 +19,7 @@ impl PgStore {
         // The page is chosen from the totals alone; the errors and the users (a look into
         // each trace) are worked out for its sessions only. Users are joined in the order
         // SQLite's group_concat meets them: first trace first.
+        let sessions = self.newest_sessions(limit)?;
         let mut page = Table {
             columns: Vec::new(),
             rows: Vec::new(),
@@ -41,12 +42,10 @@ impl PgStore {
                           MAX(end_time) AS last_seen,
                           MAX(end_ns) AS last_ns
                    FROM traces
-                   WHERE session_id IS NOT NULL
-                   GROUP BY session_id
-                   ORDER BY MAX(end_ns) DESC
-                   LIMIT $1) s
+                   WHERE session_id = ANY($1)
+                   GROUP BY session_id) s
              ORDER BY s.last_ns DESC",
-            &[&i64::from(limit)],
+            &[&sessions],
             &mut page,
         )?;
         self.sum_costs_as_sqlite(&mut page)?;
@@ -57,6 +56,52 @@ impl PgStore {
             }
         }
         Ok(())
+    }
+
+    /// The `limit` sessions whose last trace ended most recently, newest first.
+    ///
+    /// A session's place in the list is its traces' latest end, so walking traces by
+    /// `end_ns` newest first (the index `traces_session_end`) meets the sessions in the
+    /// list's order: the walk stops once it has met `limit` of them, having read about a
+    /// page of traces (more when sessions have many recent traces), whatever the store's
+    /// size. It reads in growing steps, each from where the last stopped.
+    fn newest_sessions(&mut self, limit: u32) -> Result<Vec<String>, SqlError> {
+        let want = limit as usize;
+        let mut sessions = Vec::with_capacity(want);
+        let mut seen = std::collections::HashSet::new();
+        let mut after = (i64::MAX, i64::MAX);
+        let mut step: i64 = i64::from(limit.clamp(1, 10_000));
+        let failed =
+            |e: postgres::Error| SqlError::from(crate::postgres::PgReadError::statement(&e));
+        let statement = self
+            .client()
+            .prepare(
+                "SELECT session_id, end_ns, seq FROM traces
+                 WHERE session_id IS NOT NULL AND (end_ns, seq) < ($1, $2)
+                 ORDER BY end_ns DESC, seq DESC LIMIT $3",
+            )
+            .map_err(failed)?;
+        while sessions.len() < want {
+            let rows = self
+                .client()
+                .query(&statement, &[&after.0, &after.1, &step])
+                .map_err(failed)?;
+            for row in &rows {
+                let session: String = row.try_get(0).map_err(failed)?;
+                after = (
+                    row.try_get(1).map_err(failed)?,
+                    row.try_get(2).map_err(failed)?,
+                );
+                if sessions.len() < want && seen.insert(session.clone()) {
+                    sessions.push(session);
+                }
+            }
+            if (rows.len() as i64) < step {
+                break;
+            }
+            step = step.saturating_mul(4).min(100_000);
+        }
+        Ok(sessions)
     }
 
     /// Replaces the `cost` and `computed_cost` of each session of `page` (columns 0, 3
