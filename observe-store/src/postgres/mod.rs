@@ -38,6 +38,7 @@ mod connect;
 mod copy_text;
 mod error;
 mod exporter;
+mod pieces;
 mod printed;
 mod schema;
 mod settings;

@@ -130,7 +130,16 @@ CREATE TABLE pushed (
 );
 "#;
 
-const MIGRATIONS: &[&str] = &[V1];
+/// Version 2: an observation's `start_time` and `end_time` may be NULL. Records that
+/// arrive in pieces (`observe serve`) can give one time before the other; the time not given
+/// yet is NULL, as the SQLite store leaves it empty, while `start_ns` and `end_ns` hold the
+/// other so the row still sorts, and the trace's totals count only the times given.
+const V2: &str = "
+ALTER TABLE observations ALTER COLUMN start_time DROP NOT NULL,
+    ALTER COLUMN end_time DROP NOT NULL;
+";
+
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 /// The tables every store has; a database without them is not a store.
 const STORE_TABLES: [&str; 3] = ["traces", "observations", "scores"];
