@@ -3,6 +3,9 @@
 //! as child processes and never install anything process-wide in this one.
 
 mod common;
+#[cfg(feature = "postgres")]
+#[path = "../../../observe-store/tests/pg_support/mod.rs"]
+mod pg_support;
 #[cfg(feature = "serve")]
 mod serve_support;
 #[cfg(feature = "ui")]
@@ -34,6 +37,8 @@ mod serve_guards;
 mod serve_ingest;
 #[cfg(feature = "serve")]
 mod serve_legacy;
+#[cfg(all(feature = "serve", feature = "postgres"))]
+mod serve_postgres;
 #[cfg(feature = "serve")]
 mod serve_runtime;
 #[cfg(feature = "serve")]

@@ -140,7 +140,7 @@ fn one_by_one(
         .created
         .iter()
         .copied()
-        .filter(|seq| !request.named.contains(seq))
+        .filter(|seq| !request.named_set.contains(seq))
         .collect();
     traces::delete(&mut tx, &unused)?;
     tx.commit()?;
@@ -159,8 +159,9 @@ struct Request<'p> {
     created: Vec<i64>,
     /// Traces made by this request that no stored row is looked up in (none stored yet).
     made: HashSet<i64>,
-    /// Traces a stored piece named, in the order first named.
+    /// Traces a stored piece named, in the order first named, and as a set.
     named: Vec<i64>,
+    named_set: HashSet<i64>,
     report: PieceReport,
 }
 
@@ -220,6 +221,7 @@ impl<'p> Request<'p> {
             created,
             traces,
             named: Vec::new(),
+            named_set: HashSet::new(),
             report: PieceReport::default(),
         })
     }
@@ -232,7 +234,9 @@ impl<'p> Request<'p> {
     }
 
     fn restore(&mut self, before: Snapshot) {
-        self.named.truncate(before.named);
+        for seq in self.named.drain(before.named..) {
+            self.named_set.remove(&seq);
+        }
         self.report = before.report;
     }
 
@@ -255,7 +259,7 @@ impl<'p> Request<'p> {
 
     /// Notes that a stored piece named the trace `seq`; whether it is the first to.
     fn name(&mut self, seq: i64) -> bool {
-        let first = !self.named.contains(&seq);
+        let first = self.named_set.insert(seq);
         if first {
             self.named.push(seq);
         }
