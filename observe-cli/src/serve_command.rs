@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _, Result};
@@ -110,7 +110,8 @@ pub fn store(db: Option<PathBuf>) -> PathBuf {
 
 /// What `--forward-spool` without a directory puts its spool beside: the store file, or,
 /// for a PostgreSQL store (a URL, not a place on disk), the default store file.
-pub fn spool_anchor(db: &Path) -> PathBuf {
+#[cfg(feature = "push")]
+pub fn spool_anchor(db: &std::path::Path) -> PathBuf {
     match observe_cli::serve::postgres_url(db) {
         Some(_) => PathBuf::from(observe_store::DEFAULT_STORE_PATH),
         None => db.to_owned(),

@@ -5,44 +5,22 @@
 //! Four writers sending pieces of the same traces at once lose nothing and never deadlock.
 
 mod pg_support;
+mod pieces_cases;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use observe_model::model::{
-    Cost, Json, Level, ObservationDetails, ObservationType, ScoreValue, Timestamp, TraceAttributes,
-    Usage,
-};
+use observe_model::model::{Json, ObservationType, ScoreValue, Timestamp, TraceAttributes, Usage};
 use observe_model::piece::{ObservationPiece, Piece, ScorePiece, TracePiece};
 use observe_store::postgres::{PgExporter, PgSettings};
 use observe_store::{PieceReport, StoreExporter};
 use pg_support::PgServer;
+use pieces_cases::*;
 use serde_json::Value;
 
-const MS: u64 = 1_000_000;
-/// 2025-01-01T00:00:00Z, so times are plausible.
-const T0: u64 = 1_735_689_600_000_000_000;
 /// Times past this are the arrival time of a request (a piece that gave none), which
 /// differs between the two stores' writes: compared as "arrival".
 const ARRIVAL_AFTER_US: i64 = ((T0 + 365 * 24 * 3_600_000 * MS) / 1_000) as i64;
-
-fn at(ms: u64) -> Option<Timestamp> {
-    Some(Timestamp(T0 + ms * MS))
-}
-
-const TRACE: &str = "my-trace-1";
-const ROOT: &str = "6f1d1a62-3c2e-4a7b-9d1e-0c5b8f7a2e10";
-const CHILD: &str = "0b2c7e44-98a1-4f3d-b6c2-7d9e1f0a3b55";
-
-fn piece(id: &str) -> ObservationPiece {
-    ObservationPiece::new(TRACE, id)
-}
-
-fn details(f: impl FnOnce(&mut ObservationDetails)) -> Option<Box<ObservationDetails>> {
-    let mut d = ObservationDetails::default();
-    f(&mut d);
-    Some(Box::new(d))
-}
 
 /// The two stores, written request by request alike.
 struct Both {
@@ -351,58 +329,6 @@ fn pg_rows(client: &mut postgres::Client) -> Rows {
     }))
 }
 
-/// A generation in three pieces plus its parent (the cases of `tests/pieces.rs`).
-fn pieces() -> Vec<Piece> {
-    let child_update = ObservationPiece {
-        end: at(300),
-        level: Some(Level::Warning),
-        details: details(|d| {
-            d.output = Some(Json::string("four"));
-            d.usage = Some(Usage::new(1_000, 500));
-            d.metadata.insert("b".into(), Json::from_value(&2));
-        }),
-        ..piece(CHILD)
-    };
-    let child_create = ObservationPiece {
-        parent_id: Some(ROOT.into()),
-        name: Some("llm".into()),
-        kind: Some(ObservationType::Generation),
-        start: at(100),
-        details: details(|d| {
-            d.model = Some("house-model".into());
-            d.input = Some(Json::string("2+2?"));
-            d.metadata.insert("a".into(), Json::from_value(&1));
-            d.completion_start_time = at(150);
-            d.prompt_name = Some("p".into());
-            d.prompt_version = Some(2);
-        }),
-        ..piece(CHILD)
-    };
-    let child_cost = ObservationPiece {
-        details: details(|d| d.cost = Some(Cost::total_only(0.25))),
-        ..piece(CHILD)
-    };
-    let root = ObservationPiece {
-        name: Some("agent".into()),
-        kind: Some(ObservationType::Agent),
-        start: at(0),
-        end: at(400),
-        trace: Arc::new(TraceAttributes {
-            session_id: Some("chat-1".into()),
-            user_id: Some("ada".into()),
-            tags: vec!["beta".into()],
-            ..TraceAttributes::default()
-        }),
-        ..piece(ROOT)
-    };
-    vec![
-        Piece::Observation(child_update),
-        Piece::Observation(child_create),
-        Piece::Observation(child_cost),
-        Piece::Observation(root),
-    ]
-}
-
 /// What the four pieces make, whatever their order.
 fn check_merged(rows: &Rows) {
     let o = |c| rows.get("observations", CHILD, c);
@@ -619,23 +545,6 @@ fn pieces_of_another_projects_trace_are_refused_and_the_rest_stored() {
     assert_eq!(rows.get("observations", "o-3", "project_id"), "b");
     assert_eq!(rows.get("traces", "other", "project_id"), "b");
     assert_eq!(rows.count("observations"), 2);
-}
-
-/// A create (name, start, input) and an update (end, output) of observation `id`.
-fn create_update(id: &str, name: &str) -> [Piece; 2] {
-    [
-        Piece::Observation(ObservationPiece {
-            name: Some(name.into()),
-            start: at(1),
-            details: details(|d| d.input = Some(Json::string("question"))),
-            ..piece(id)
-        }),
-        Piece::Observation(ObservationPiece {
-            end: at(5),
-            details: details(|d| d.output = Some(Json::string("answer"))),
-            ..piece(id)
-        }),
-    ]
 }
 
 #[test]

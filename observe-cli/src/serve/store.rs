@@ -29,9 +29,9 @@ pub fn postgres_url(db: &Path) -> Option<&str> {
 
 /// The store the writer thread writes.
 pub(crate) enum ServeStore {
-    /// The SQLite store file.
-    File(StoreExporter),
-    /// A PostgreSQL store (boxed: its writer's buffers are large).
+    /// The SQLite store file (boxed, as the other: each writer holds its buffers).
+    File(Box<StoreExporter>),
+    /// A PostgreSQL store.
     #[cfg(feature = "postgres")]
     Postgres(Box<observe_store::postgres::PgExporter>),
 }
@@ -41,7 +41,7 @@ impl ServeStore {
     /// cannot write (a wrong password, a newer schema) says so before it listens.
     pub(crate) fn open(db: &Path) -> Result<ServeStore, ServeError> {
         let Some(url) = postgres_url(db) else {
-            return Ok(ServeStore::File(StoreExporter::open(db)?));
+            return Ok(ServeStore::File(Box::new(StoreExporter::open(db)?)));
         };
         #[cfg(feature = "postgres")]
         {

@@ -184,7 +184,9 @@ pub(crate) fn refresh(conn: &Connection, seq: i64) -> rusqlite::Result<()> {
 /// `newer` laid over `acc`, as a trace's attributes merge in both stores: scalars given
 /// replace, metadata by key, tags as a union in first-seen order. The SQLite statement of
 /// [`merge_attributes`] and the PostgreSQL one apply the same rule to the stored row, so
-/// the attributes of a whole request may be laid over each other first and merged once.
+/// the attributes of a whole request may be laid over each other first and merged once
+/// (as the PostgreSQL writer does).
+#[cfg(feature = "postgres")]
 pub(crate) fn lay_over(acc: &mut TraceAttributes, newer: &TraceAttributes) {
     macro_rules! given {
         ($($field:ident),*) => {$(
@@ -213,7 +215,7 @@ pub(crate) fn lay_over(acc: &mut TraceAttributes, newer: &TraceAttributes) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "postgres"))]
 mod tests {
     use super::*;
 

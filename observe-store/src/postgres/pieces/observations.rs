@@ -119,23 +119,15 @@ ON CONFLICT (trace_seq, id) DO UPDATE SET
     version = excluded.version, cost_computed = excluded.cost_computed,
     project_id = excluded.project_id";
 
-/// One text column of the rows, NUL characters replaced.
-fn texts<'r>(
+/// One column of the rows, each value made acceptable by `clean` ([`text_param`] for
+/// `text`, [`json_param`] for `jsonb`).
+fn column<'r>(
     rows: &'r [Row<'r>],
+    clean: fn(&str) -> Cow<'_, str>,
     f: impl Fn(&'r Row<'r>) -> Option<&'r str>,
 ) -> Vec<Option<String>> {
     rows.iter()
-        .map(|r| f(r).map(|v| text_param(v).into_owned()))
-        .collect()
-}
-
-/// One `jsonb` column of the rows, `\u0000` escapes replaced.
-fn jsons<'r>(
-    rows: &'r [Row<'r>],
-    f: impl Fn(&'r Row<'r>) -> Option<&'r str>,
-) -> Vec<Option<String>> {
-    rows.iter()
-        .map(|r| f(r).map(|v| json_param(v).into_owned()))
+        .map(|r| f(r).map(|v| clean(v).into_owned()))
         .collect()
 }
 
@@ -174,13 +166,13 @@ pub(super) fn write(
     tx.execute(
         WRITE,
         &[
-            &texts(&rows, |r| Some(r.id)),
-            &texts(&rows, |r| Some(r.trace_id)),
-            &texts(&rows, |r| r.parent_id),
-            &texts(&rows, |r| Some(r.kind)),
-            &texts(&rows, |r| Some(r.name)),
-            &texts(&rows, |r| Some(r.level)),
-            &texts(&rows, |r| r.d.status_message.as_deref()),
+            &column(&rows, text_param, |r| Some(r.id)),
+            &column(&rows, text_param, |r| Some(r.trace_id)),
+            &column(&rows, text_param, |r| r.parent_id),
+            &column(&rows, text_param, |r| Some(r.kind)),
+            &column(&rows, text_param, |r| Some(r.name)),
+            &column(&rows, text_param, |r| Some(r.level)),
+            &column(&rows, text_param, |r| r.d.status_message.as_deref()),
             &start_at,
             &end_at,
             &start_ns,
@@ -189,17 +181,17 @@ pub(super) fn write(
                 .iter()
                 .map(|r| r.completion.clone())
                 .collect::<Vec<_>>(),
-            &texts(&rows, |r| r.d.model.as_deref()),
-            &jsons(&rows, |r| r.model_parameters),
-            &jsons(&rows, |r| r.usage.as_deref()),
-            &jsons(&rows, |r| r.cost.as_deref()),
+            &column(&rows, text_param, |r| r.d.model.as_deref()),
+            &column(&rows, json_param, |r| r.model_parameters),
+            &column(&rows, json_param, |r| r.usage.as_deref()),
+            &column(&rows, json_param, |r| r.cost.as_deref()),
             &total,
-            &texts(&rows, |r| r.input),
-            &texts(&rows, |r| r.output),
-            &jsons(&rows, |r| r.metadata.as_deref()),
-            &texts(&rows, |r| r.d.prompt_name.as_deref()),
+            &column(&rows, text_param, |r| r.input),
+            &column(&rows, text_param, |r| r.output),
+            &column(&rows, json_param, |r| r.metadata.as_deref()),
+            &column(&rows, text_param, |r| r.d.prompt_name.as_deref()),
             &prompt_versions,
-            &texts(&rows, |r| r.d.version.as_deref()),
+            &column(&rows, text_param, |r| r.d.version.as_deref()),
             &seqs,
             &computed,
             &project.map(|p| text_param(p).into_owned()),
