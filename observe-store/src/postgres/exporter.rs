@@ -191,9 +191,10 @@ impl PgExporter {
         work: impl FnOnce(&mut Client, &PriceList) -> Result<T, postgres::Error>,
     ) -> Result<T, PgStoreError> {
         self.open()?;
+        // `open` leaves a connection or returns its error.
         let Some(client) = self.client.as_mut() else {
             return Err(PgStoreError::Url {
-                reason: "no connection".to_owned(),
+                reason: "no connection could be kept open".to_owned(),
             });
         };
         work(client, self.writer.prices()).map_err(|e| {
