@@ -10,7 +10,7 @@ use observe_model::model::{
     Cost, Json, Level, Observation, ObservationType, ScoreValue, SpanId, TraceAttributes, TraceId,
     Usage,
 };
-use observe_model::piece::{fold_span_id, ObservationPiece, Piece, ScorePiece, TracePiece};
+use observe_model::piece::{fold_span_id, ObservationPiece, Piece, ScorePiece};
 use observe_model::view::TraceTree;
 use observe_store::sql::{self, Value};
 use observe_store::{Store, StoreExporter};
@@ -202,31 +202,8 @@ fn a_trace_with_no_observation_is_listed_and_merges_like_attributes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("traces.db");
     let mut store = StoreExporter::open(&path).unwrap();
-    let first = TracePiece {
-        timestamp: at(5),
-        attributes: TraceAttributes {
-            name: Some("ask".into()),
-            session_id: Some("s-9".into()),
-            tags: vec!["a".into(), "b".into()],
-            metadata: [("k1".to_owned(), Json::from_value(&1))].into(),
-            input: Some(Json::string("question")),
-            ..TraceAttributes::default()
-        },
-        ..TracePiece::new("t-9")
-    };
-    let second = TracePiece {
-        attributes: TraceAttributes {
-            name: Some("ask-renamed".into()),
-            tags: vec!["b".into(), "c".into()],
-            metadata: [("k2".to_owned(), Json::from_value(&2))].into(),
-            output: Some(Json::string("answer")),
-            ..TraceAttributes::default()
-        },
-        ..TracePiece::new("t-9")
-    };
-    let report = store
-        .write_pieces(None, &[Piece::Trace(first), Piece::Trace(second)])
-        .unwrap();
+    let [first, second] = trace_pieces();
+    let report = store.write_pieces(None, &[first, second]).unwrap();
     assert_eq!((report.traces_created, report.traces_merged), (1, 1));
     drop(store);
     let t = row(

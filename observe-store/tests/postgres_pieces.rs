@@ -421,30 +421,8 @@ fn usage_that_arrives_later_is_priced_and_counted_in_the_trace() {
 #[test]
 fn a_trace_with_no_observation_merges_like_attributes() {
     let mut both = Both::start();
-    let first = TracePiece {
-        timestamp: at(5),
-        attributes: TraceAttributes {
-            name: Some("ask".into()),
-            session_id: Some("s-9".into()),
-            tags: vec!["a".into(), "b".into()],
-            metadata: [("k1".to_owned(), Json::from_value(&1))].into(),
-            input: Some(Json::string("question")),
-            public: Some(true),
-            ..TraceAttributes::default()
-        },
-        ..TracePiece::new("t-9")
-    };
-    let second = TracePiece {
-        attributes: TraceAttributes {
-            name: Some("ask-renamed".into()),
-            tags: vec!["b".into(), "c".into()],
-            metadata: [("k2".to_owned(), Json::from_value(&2))].into(),
-            output: Some(Json::string("answer")),
-            ..TraceAttributes::default()
-        },
-        ..TracePiece::new("t-9")
-    };
-    let report = both.write(None, &[Piece::Trace(first), Piece::Trace(second)]);
+    let [first, second] = trace_pieces();
+    let report = both.write(None, &[first, second]);
     assert_eq!((report.traces_created, report.traces_merged), (1, 1));
     // A later request moves its time while it has no observation.
     let later = TracePiece {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use observe_model::model::{
     Cost, Json, Level, ObservationDetails, ObservationType, Timestamp, TraceAttributes, Usage,
 };
-use observe_model::piece::{ObservationPiece, Piece};
+use observe_model::piece::{ObservationPiece, Piece, TracePiece};
 
 pub const MS: u64 = 1_000_000;
 /// 2025-01-01T00:00:00Z, so times are plausible.
@@ -97,4 +97,33 @@ pub fn create_update(id: &str, name: &str) -> [Piece; 2] {
             ..piece(id)
         }),
     ]
+}
+
+/// Two pieces of the trace `t-9`, which has no observation: a create with its time, then
+/// attributes that rename it and add to its tags and metadata.
+pub fn trace_pieces() -> [Piece; 2] {
+    let first = TracePiece {
+        timestamp: at(5),
+        attributes: TraceAttributes {
+            name: Some("ask".into()),
+            session_id: Some("s-9".into()),
+            tags: vec!["a".into(), "b".into()],
+            metadata: [("k1".to_owned(), Json::from_value(&1))].into(),
+            input: Some(Json::string("question")),
+            public: Some(true),
+            ..TraceAttributes::default()
+        },
+        ..TracePiece::new("t-9")
+    };
+    let second = TracePiece {
+        attributes: TraceAttributes {
+            name: Some("ask-renamed".into()),
+            tags: vec!["b".into(), "c".into()],
+            metadata: [("k2".to_owned(), Json::from_value(&2))].into(),
+            output: Some(Json::string("answer")),
+            ..TraceAttributes::default()
+        },
+        ..TracePiece::new("t-9")
+    };
+    [Piece::Trace(first), Piece::Trace(second)]
 }
