@@ -10,7 +10,7 @@ use observe_model::model::{
     Cost, Json, Level, Observation, ObservationType, ScoreValue, SpanId, TraceAttributes, TraceId,
     Usage,
 };
-use observe_model::piece::{fold_span_id, ObservationPiece, Piece, ScorePiece};
+use observe_model::piece::{fold_span_id, ObservationPiece, Piece};
 use observe_model::view::TraceTree;
 use observe_store::sql::{self, Value};
 use observe_store::{Store, StoreExporter};
@@ -243,16 +243,6 @@ fn scores_with_text_ids_are_stored_and_replaced_by_id() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("traces.db");
     let mut store = StoreExporter::open(&path).unwrap();
-    let score = |value: ScoreValue| ScorePiece {
-        id: "score-1".into(),
-        trace_id: Some(TRACE.into()),
-        observation_id: Some(CHILD.into()),
-        session_id: None,
-        name: "helpful".into(),
-        value,
-        comment: Some("ok".into()),
-        timestamp: at(9),
-    };
     store
         .write_pieces(Some("p1"), &[Piece::Score(score(ScoreValue::Numeric(0.5)))])
         .unwrap();

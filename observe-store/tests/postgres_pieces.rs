@@ -446,16 +446,6 @@ fn a_trace_with_no_observation_merges_like_attributes() {
 #[test]
 fn scores_with_text_ids_are_stored_and_replaced_by_id() {
     let mut both = Both::start();
-    let score = |value: ScoreValue| ScorePiece {
-        id: "score-1".into(),
-        trace_id: Some(TRACE.into()),
-        observation_id: Some(CHILD.into()),
-        session_id: None,
-        name: "helpful".into(),
-        value,
-        comment: Some("ok".into()),
-        timestamp: at(9),
-    };
     let session = ScorePiece {
         id: "score-2".into(),
         trace_id: None,

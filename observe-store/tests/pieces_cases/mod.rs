@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use observe_model::model::{
-    Cost, Json, Level, ObservationDetails, ObservationType, Timestamp, TraceAttributes, Usage,
+    Cost, Json, Level, ObservationDetails, ObservationType, ScoreValue, Timestamp, TraceAttributes,
+    Usage,
 };
-use observe_model::piece::{ObservationPiece, Piece, TracePiece};
+use observe_model::piece::{ObservationPiece, Piece, ScorePiece, TracePiece};
 
 pub const MS: u64 = 1_000_000;
 /// 2025-01-01T00:00:00Z, so times are plausible.
@@ -126,4 +127,18 @@ pub fn trace_pieces() -> [Piece; 2] {
         ..TracePiece::new("t-9")
     };
     [Piece::Trace(first), Piece::Trace(second)]
+}
+
+/// The score `score-1` of the child observation, with `value`.
+pub fn score(value: ScoreValue) -> ScorePiece {
+    ScorePiece {
+        id: "score-1".into(),
+        trace_id: Some(TRACE.into()),
+        observation_id: Some(CHILD.into()),
+        session_id: None,
+        name: "helpful".into(),
+        value,
+        comment: Some("ok".into()),
+        timestamp: at(9),
+    }
 }
