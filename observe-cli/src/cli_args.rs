@@ -16,8 +16,9 @@ use crate::ui_command::UiArgs;
 #[derive(Parser, Debug)]
 #[command(name = "observe", version, about, long_about = None)]
 pub struct Cli {
-    /// The store file [default: $OBSERVE_STORE_PATH, else .observe/traces.db]
-    #[arg(long, global = true, value_name = "PATH")]
+    /// The store: a file, or a PostgreSQL URL (postgres://USER@HOST/DATABASE) for the
+    /// reading commands [default: $OBSERVE_STORE_PATH, else .observe/traces.db]
+    #[arg(long, global = true, value_name = "PATH|URL")]
     pub db: Option<PathBuf>,
 
     /// Only this project's traces, sessions, users and scores (projects come from

@@ -4,13 +4,13 @@
 use anyhow::{bail, Result};
 use observe_store::queries::{Since, TimeUnit, TraceFilter};
 use observe_store::sql::{RowSink, SqlError};
-use observe_store::Store;
+use observe_store::Reader;
 
 use crate::cli_args::TraceFilters;
 use crate::output::{Cells, Output, Rows};
 
 /// `observe sessions`: each session's traces, duration, cost, users and last activity.
-pub fn sessions(store: &Store, out: &Output, limit: u32) -> Result<()> {
+pub fn sessions(store: &mut Reader, out: &Output, limit: u32) -> Result<()> {
     listing(
         out,
         "no sessions yet: set a session id with \
@@ -20,7 +20,7 @@ pub fn sessions(store: &Store, out: &Output, limit: u32) -> Result<()> {
 }
 
 /// `observe traces`: the traces that pass `f`, with their observations and errors counted.
-pub fn traces(store: &Store, out: &Output, f: &TraceFilters, limit: u32) -> Result<()> {
+pub fn traces(store: &mut Reader, out: &Output, f: &TraceFilters, limit: u32) -> Result<()> {
     let filter = trace_filter(f)?;
     listing(out, "no traces match\n", |sink| {
         store.traces_list(&filter, limit, sink)

@@ -34,7 +34,7 @@ use anyhow::Result;
 use clap::Parser;
 use cli_args::{Cli, Command};
 use observe_model::view::escape_control;
-use observe_store::{default_store_path, Store};
+use observe_store::{default_store_path, Reader};
 use output::{Format, Output};
 
 fn main() -> ExitCode {
@@ -105,10 +105,17 @@ fn run(cli: Cli) -> Result<()> {
         Command::Serve { serve } => {
             serve_command::run(serve_command::store(cli.db.clone()), &serve, &|_| Ok(None))
         }
+        #[cfg(feature = "ui")]
+        Command::Ui(args) => {
+            // Opened once here so a store that is missing or unreadable is said before
+            // the server starts; its location as messages show it (no password).
+            let location = store_file::open_reader(&path)?.location();
+            ui_command::run(&path, &location, &args)
+        }
         command => {
-            let mut store = store_file::open(&path)?;
-            store.set_project(cli.project.as_deref())?;
-            read(&mut store, &out, command)
+            let mut reader = store_file::open_reader(&path)?;
+            reader.set_project(cli.project.as_deref())?;
+            read(&mut reader, &out, command)
         }
     }
 }
@@ -126,7 +133,7 @@ fn reads_one_project(command: &Command) -> bool {
     )
 }
 
-fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
+fn read(store: &mut Reader, out: &Output, command: Command) -> Result<()> {
     match command {
         Command::Sessions { limit } => listings::sessions(store, out, limit),
         Command::Session { id, tree } => trees::session(store, out, &id, &tree),
@@ -142,9 +149,6 @@ fn read(store: &mut Store, out: &Output, command: Command) -> Result<()> {
         #[cfg(feature = "serve")]
         Command::Serve { .. } => unreachable!("handled before the store is opened for reading"),
         #[cfg(feature = "ui")]
-        Command::Ui(args) => {
-            let path = store.path().to_owned();
-            ui_command::run(&path, &args)
-        }
+        Command::Ui(_) => unreachable!("handled before the store is opened for reading"),
     }
 }

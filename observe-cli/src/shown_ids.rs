@@ -3,11 +3,11 @@
 //! `observe serve` recorded) to the model's ids, and these put the text back.
 
 use observe_model::model::{SpanId, TraceId};
-use observe_store::Store;
+use observe_store::Reader;
 use serde_json::Value;
 
 /// Puts the sender's text back into a trace's JSON (`id`, and each nested observation's).
-pub fn restore_trace(store: &Store, trace: &mut Value) {
+pub fn restore_trace(store: &Reader, trace: &mut Value) {
     let Some(id) = text_id::<TraceId>(&trace["id"]) else {
         return;
     };
@@ -19,7 +19,7 @@ pub fn restore_trace(store: &Store, trace: &mut Value) {
     }
 }
 
-fn restore_observation(store: &Store, trace: TraceId, o: &mut Value) {
+fn restore_observation(store: &Reader, trace: TraceId, o: &mut Value) {
     if let Some(id) = text_id::<SpanId>(&o["id"]) {
         o["id"] = store.observation_id_text(trace, id).into();
     }
@@ -31,7 +31,7 @@ fn restore_observation(store: &Store, trace: TraceId, o: &mut Value) {
 }
 
 /// Puts the sender's text back into the failed observations' JSON (`id`, `trace_id`).
-pub fn restore_failures(store: &Store, failures: &mut Value) {
+pub fn restore_failures(store: &Reader, failures: &mut Value) {
     for f in failures.as_array_mut().into_iter().flatten() {
         let (Some(trace), Some(id)) = (
             text_id::<TraceId>(&f["trace_id"]),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use observe_cli::reports::Report;
-use observe_store::{sql, Store};
+use observe_store::{sql, Reader};
 
 use crate::cli_args::{QueryArgs, ReportArgs};
 use crate::output::{Cells, Format, Output, Rows};
@@ -28,7 +28,7 @@ struct Postgres<'a> {
 }
 
 /// `observe report NAME`: the report's rows, titled, with observe's formatting.
-pub fn report(store: &mut Store, out: &Output, args: &ReportArgs) -> Result<()> {
+pub fn report(store: &mut Reader, out: &Output, args: &ReportArgs) -> Result<()> {
     let report = chosen(args)?;
     run(
         store,
@@ -50,7 +50,7 @@ pub fn print_report_sql(out: &Output, args: &ReportArgs) -> Result<()> {
 }
 
 /// `observe query SQL`: the rows as the query wrote them.
-pub fn query(store: &mut Store, out: &Output, args: &QueryArgs) -> Result<()> {
+pub fn query(store: &mut Reader, out: &Output, args: &QueryArgs) -> Result<()> {
     run(
         store,
         out,
@@ -73,7 +73,7 @@ fn chosen(args: &ReportArgs) -> Result<Report> {
     Ok(Report::parse(&args.report, args.key.as_deref())?)
 }
 
-fn run(store: &mut Store, out: &Output, query: &Postgres<'_>) -> Result<()> {
+fn run(store: &mut Reader, out: &Output, query: &Postgres<'_>) -> Result<()> {
     out.rows(
         &Rows {
             limit: table_limit(out, query.limit),
@@ -81,7 +81,7 @@ fn run(store: &mut Store, out: &Output, query: &Postgres<'_>) -> Result<()> {
             cells: query.cells,
             empty: None,
         },
-        |sink| sql::stream(store, query.text, query.timeout, sink).map(drop),
+        |sink| store.query(query.text, query.timeout, sink).map(drop),
     )
 }
 

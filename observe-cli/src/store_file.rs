@@ -4,7 +4,9 @@
 use std::path::Path;
 
 use anyhow::Result;
-use observe_store::{Store, StoreError, StoreExporter, DEFAULT_STORE_PATH, SCHEMA_VERSION};
+use observe_store::{
+    ReadError, Reader, Store, StoreError, StoreExporter, DEFAULT_STORE_PATH, SCHEMA_VERSION,
+};
 
 use crate::output::Output;
 
@@ -20,8 +22,32 @@ fn missing_store(path: &Path) -> anyhow::Error {
     )
 }
 
-/// Opens the store read-only, with an error that says what to do.
+/// Opens the store the reading commands read: a file, or a PostgreSQL URL; with an error
+/// that says what to do.
+pub fn open_reader(path: &Path) -> Result<Reader> {
+    match Reader::open(path.as_os_str()) {
+        Ok(reader) => Ok(reader),
+        Err(ReadError::Store(StoreError::NotFound { .. })) => Err(missing_store(path)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Refuses a PostgreSQL URL given to a command that works on files only (without showing
+/// the URL, which may hold a password).
+fn file_only(path: &Path) -> Result<()> {
+    if observe_store::is_postgres_url(path.as_os_str()) {
+        anyhow::bail!(
+            "this command works on store files only; --db names a PostgreSQL store (its \
+             writers migrate it, and sessions, traces, trace, report, query and ui read it)"
+        );
+    }
+    Ok(())
+}
+
+/// Opens the store file read-only (commands that read files only), with an error that
+/// says what to do.
 pub fn open(path: &Path) -> Result<Store> {
+    file_only(path)?;
     match Store::open(path) {
         Ok(store) => Ok(store),
         Err(StoreError::NotFound { .. }) => Err(missing_store(path)),
@@ -33,6 +59,7 @@ pub fn open(path: &Path) -> Result<Store> {
 /// do when it is missing.
 #[cfg(feature = "push")]
 pub fn open_ledger(path: &Path) -> Result<observe_store::PushLedger> {
+    file_only(path)?;
     match observe_store::PushLedger::open(path) {
         Ok(ledger) => Ok(ledger),
         Err(StoreError::NotFound { .. }) => Err(missing_store(path)),
@@ -42,6 +69,7 @@ pub fn open_ledger(path: &Path) -> Result<observe_store::PushLedger> {
 
 /// Opens the store as a writer does, which brings an older file to the current schema.
 pub fn migrate(path: &Path, out: &Output) -> Result<()> {
+    file_only(path)?;
     if !path.is_file() {
         return Err(missing_store(path));
     }

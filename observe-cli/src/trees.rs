@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 use observe_model::view::{escape_control, SessionTree, TraceTree, ViewOptions};
-use observe_store::Store;
+use observe_store::Reader;
 
 use crate::cli_args::TreeArgs;
 use crate::failures::{failure_lines, failures_json};
@@ -14,14 +14,14 @@ use crate::tree_depth::{cap_depth, MAX_DEPTH};
 use crate::tree_json::{ms, trace_json};
 
 /// `observe session ID`: the session's traces as trees, or as JSON.
-pub fn session(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Result<()> {
+pub fn session(store: &mut Reader, out: &Output, id: &str, shown: &TreeArgs) -> Result<()> {
     let capped = cap_depth(store.session_observations(id)?, MAX_DEPTH);
     let observations = capped.observations;
     if observations.is_empty() {
         bail!(
             "no session `{}` in {} — `observe sessions` lists them",
             escape_control(id),
-            store.path().display()
+            store.location()
         );
     }
     let tree = SessionTree::build(id, &observations);
@@ -54,7 +54,7 @@ pub fn session(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Resul
 }
 
 /// `observe trace ID`: the trace as a tree with its generations and scores, or as JSON.
-pub fn trace(store: &Store, out: &Output, id: &str, shown: &TreeArgs) -> Result<()> {
+pub fn trace(store: &mut Reader, out: &Output, id: &str, shown: &TreeArgs) -> Result<()> {
     let full = resolve_trace_id(store, id)?;
     let capped = cap_depth(store.trace_observations(&full)?, MAX_DEPTH);
     let observations = capped.observations;
@@ -110,7 +110,7 @@ fn view_options(shown: &TreeArgs) -> ViewOptions {
 
 /// A full id, or the one trace whose id starts with `prefix`; an id a sender chose as text
 /// (`my-trace-1`, a UUID: `observe serve` records them) is taken whole.
-fn resolve_trace_id(store: &Store, prefix: &str) -> Result<String> {
+fn resolve_trace_id(store: &mut Reader, prefix: &str) -> Result<String> {
     if !prefix.is_empty() && !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
         // The range the lookup reads starts at the id itself.
         return match store.trace_ids_with_prefix(prefix, 1)?.first() {
@@ -118,7 +118,7 @@ fn resolve_trace_id(store: &Store, prefix: &str) -> Result<String> {
             _ => bail!(
                 "no trace `{}` in {} — `observe traces` lists them",
                 escape_control(prefix),
-                store.path().display()
+                store.location()
             ),
         };
     }
@@ -136,7 +136,7 @@ fn resolve_trace_id(store: &Store, prefix: &str) -> Result<String> {
         [_] => Ok(escape_control(&found.remove(0)).into_owned()),
         [] => bail!(
             "no trace `{prefix}` in {} — `observe traces` lists them",
-            store.path().display()
+            store.location()
         ),
         _ => bail!("`{prefix}` names several traces: give more characters"),
     }

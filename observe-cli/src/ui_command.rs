@@ -21,13 +21,14 @@ pub struct UiArgs {
     open: bool,
 }
 
-pub fn run(db: &Path, args: &UiArgs) -> Result<()> {
+/// Serves the view of `db` (a store file or a PostgreSQL URL), shown in messages as
+/// `location` (a URL without its password).
+pub fn run(db: &Path, location: &str, args: &UiArgs) -> Result<()> {
     if !args.bind.is_loopback() {
         eprintln!(
             "warning: listening on {}: anyone who can reach this address can read every \
-             trace in {} (prompts and outputs included); the view has no login",
+             trace in {location} (prompts and outputs included); the view has no login",
             args.bind,
-            db.display()
         );
     }
     let server = UiServer::bind(SocketAddr::new(args.bind, args.port), db)?;
@@ -36,8 +37,7 @@ pub fn run(db: &Path, args: &UiArgs) -> Result<()> {
         let mut stdout = std::io::stdout().lock();
         writeln!(
             stdout,
-            "observe ui: {url} (reading {}; Ctrl-C stops)",
-            db.display()
+            "observe ui: {url} (reading {location}; Ctrl-C stops)",
         )?;
         stdout.flush()?;
     }

@@ -130,6 +130,8 @@ mod pushed;
 pub mod queries;
 mod raw;
 mod read;
+mod reader;
+mod reader_view;
 mod schema;
 pub mod sql;
 mod text;
@@ -147,6 +149,7 @@ pub use error::{NotAStoreReason, StoreError};
 pub use pieces::{PieceReport, RefusedPiece};
 pub use pushed::PushLedger;
 pub use read::Store;
+pub use reader::{is_postgres_url, ReadError, Reader, POSTGRES_SCHEMES};
 
 pub use observe_model::vars::DEFAULT_STORE_PATH;
 

@@ -7,10 +7,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OpenFlags, Row};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OpenFlags};
 
 use super::connection_settings::BUSY_TIMEOUT;
-use super::text::lossy_text;
+use super::text::lossy_value;
 use super::{schema, StoreError};
 use crate::sql::functions::register_functions;
 use observe_model::model::{
@@ -72,7 +73,7 @@ pub struct Store {
 
 /// Ids a sender chose as text, by the model's ids they fold to.
 #[derive(Debug, Default)]
-struct FoldedIds {
+pub(crate) struct FoldedIds {
     traces: HashMap<TraceId, String>,
     observations: HashMap<(TraceId, SpanId), String>,
 }
@@ -294,14 +295,9 @@ impl Store {
         arg: &str,
     ) -> Result<Vec<Observation>, StoreError> {
         let sql = format!(
-            "SELECT o.id, o.trace_id, o.parent_observation_id, o.type, o.name, o.level,
-                    o.status_message, o.start_ns, o.end_ns, o.completion_start_time, o.model,
-                    o.model_parameters, o.usage_details, o.cost_details, o.input, o.output,
-                    o.metadata, o.prompt_name, o.prompt_version, o.version,
-                    t.name, t.session_id, t.user_id, t.tags, t.metadata, t.version, t.release,
-                    t.environment, t.public, o.cost_computed, t.input, t.output
-             FROM observations o LEFT JOIN traces t ON t.seq = o.trace_seq
-             WHERE {filter} ORDER BY o.start_ns, o.end_ns"
+            "SELECT {} FROM observations o LEFT JOIN traces t ON t.seq = o.trace_seq
+             WHERE {filter} ORDER BY o.start_ns, o.end_ns",
+            OBSERVATION_COLUMNS.join(", ")
         );
         let sqlite = |e| StoreError::sqlite(&self.path, e);
         let mut stmt = self.conn.prepare(&sql).map_err(sqlite)?;
@@ -310,26 +306,78 @@ impl Store {
         let mut out = Vec::new();
         let mut folded = self.folded.lock().unwrap_or_else(|e| e.into_inner());
         while let Some(row) = rows.next().map_err(sqlite)? {
-            if let Some(o) = observation_from_row(row, &mut traces, &mut folded).map_err(sqlite)? {
-                out.push(o);
-            }
+            let values = (0..OBSERVATION_COLUMNS.len())
+                .map(|i| row.get_ref(i).map(lossy_value))
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(sqlite)?;
+            out.extend(observation_from_values(&values, &mut traces, &mut folded));
         }
         Ok(out)
     }
 }
 
-/// One joined row as an observation. Ids a sender chose as text (a UUID, `my-trace-1`)
-/// are folded to the model's ids ([`fold_trace_id`], [`fold_span_id`]), the same fold for a
-/// parent as for its children, so the tree links them.
-fn observation_from_row(
-    row: &Row<'_>,
+/// The columns [`observation_from_values`] takes, in order, over `o` (the observation)
+/// and `t` (its trace): each store selects them in its own SQL, converted to what the
+/// SQLite store holds (flags 0 or 1, tags and JSON as text, times as the store's text).
+pub(crate) const OBSERVATION_COLUMNS: [&str; 32] = [
+    "o.id",
+    "o.trace_id",
+    "o.parent_observation_id",
+    "o.type",
+    "o.name",
+    "o.level",
+    "o.status_message",
+    "o.start_ns",
+    "o.end_ns",
+    "o.completion_start_time",
+    "o.model",
+    "o.model_parameters",
+    "o.usage_details",
+    "o.cost_details",
+    "o.input",
+    "o.output",
+    "o.metadata",
+    "o.prompt_name",
+    "o.prompt_version",
+    "o.version",
+    "t.name",
+    "t.session_id",
+    "t.user_id",
+    "t.tags",
+    "t.metadata",
+    "t.version",
+    "t.release",
+    "t.environment",
+    "t.public",
+    "o.cost_computed",
+    "t.input",
+    "t.output",
+];
+
+/// One joined row (the values of [`OBSERVATION_COLUMNS`]) as an observation. Ids a sender
+/// chose as text (a UUID, `my-trace-1`) are folded to the model's ids ([`fold_trace_id`],
+/// [`fold_span_id`]), the same fold for a parent as for its children, so the tree links
+/// them; `folded` keeps their text for display.
+pub(crate) fn observation_from_values(
+    row: &[SqlValue],
     traces: &mut HashMap<String, Arc<TraceAttributes>>,
     folded: &mut FoldedIds,
-) -> rusqlite::Result<Option<Observation>> {
-    let text = |i| lossy_text(row, i);
-    let id_text = text(0)?.unwrap_or_default();
+) -> Option<Observation> {
+    let text = |i: usize| match row.get(i) {
+        Some(SqlValue::Text(t)) => Some(t.clone()),
+        Some(SqlValue::Integer(n)) => Some(n.to_string()),
+        Some(SqlValue::Real(x)) => Some(x.to_string()),
+        Some(SqlValue::Blob(b)) => Some(String::from_utf8_lossy(b).into_owned()),
+        Some(SqlValue::Null) | None => None,
+    };
+    let integer = |i: usize| match row.get(i) {
+        Some(SqlValue::Integer(n)) => Some(*n),
+        _ => None,
+    };
+    let id_text = text(0).unwrap_or_default();
+    let trace_id = text(1).unwrap_or_default();
+    let parent = text(2);
     let id = fold_span_id(&id_text);
-    let trace_id = text(1)?.unwrap_or_default();
     let tid = fold_trace_id(&trace_id);
     if id_text.parse::<SpanId>().is_err() {
         folded.observations.insert((tid, id), id_text);
@@ -337,59 +385,57 @@ fn observation_from_row(
     if trace_id.parse::<TraceId>().is_err() && !folded.traces.contains_key(&tid) {
         folded.traces.insert(tid, trace_id.clone());
     }
-    let parent = text(2)?;
-    let kind = text(3)?.unwrap_or_default();
-    let level = text(5)?.unwrap_or_default();
-    let name = text(4)?.unwrap_or_default();
-    let start: i64 = row.get(7)?;
-    let end: i64 = row.get(8)?;
-    let completion = text(9)?;
-    let usage = text(12)?;
-    let cost = text(13)?;
+    let kind = text(3).unwrap_or_default();
+    let level = text(5).unwrap_or_default();
+    let name = text(4).unwrap_or_default();
+    let start = integer(7).unwrap_or_default();
+    let end = integer(8).unwrap_or_default();
+    let completion = text(9);
+    let usage = text(12);
+    let cost = text(13);
     let cost = cost.and_then(|c| serde_json::from_str::<Cost>(&c).ok());
-    let computed: bool = row.get::<_, Option<bool>>(29)?.unwrap_or(false);
+    let computed = integer(29).is_some_and(|n| n != 0);
     let (cost, computed_cost) = if computed { (None, cost) } else { (cost, None) };
     let details = ObservationDetails {
-        status_message: text(6)?,
+        status_message: text(6),
         completion_start_time: completion.as_deref().and_then(Timestamp::parse_rfc3339),
-        model: text(10)?,
-        model_parameters: json(text(11)?),
+        model: text(10),
+        model_parameters: json(text(11)),
         usage: usage.and_then(|u| serde_json::from_str::<Usage>(&u).ok()),
         cost,
         computed_cost,
-        input: json(text(14)?),
-        output: json(text(15)?),
-        metadata: metadata(text(16)?.as_deref()),
-        prompt_name: text(17)?,
-        prompt_version: row.get(18)?,
-        version: text(19)?,
+        input: json(text(14)),
+        output: json(text(15)),
+        metadata: metadata(text(16).as_deref()),
+        prompt_name: text(17),
+        prompt_version: integer(18),
+        version: text(19),
         gen_ai: None,
     };
     let trace = match traces.get(&trace_id) {
         Some(t) => t.clone(),
         None => {
-            let tags = text(23)?;
             let attributes = Arc::new(TraceAttributes {
-                name: text(20)?,
-                session_id: text(21)?,
-                user_id: text(22)?,
-                tags: tags
+                name: text(20),
+                session_id: text(21),
+                user_id: text(22),
+                tags: text(23)
                     .and_then(|t| serde_json::from_str(&t).ok())
                     .unwrap_or_default(),
-                metadata: metadata(text(24)?.as_deref()),
-                version: text(25)?,
-                release: text(26)?,
-                environment: text(27)?,
-                public: row.get(28)?,
-                input: json(row.get(30)?),
-                output: json(row.get(31)?),
+                metadata: metadata(text(24).as_deref()),
+                version: text(25),
+                release: text(26),
+                environment: text(27),
+                public: integer(28).map(|n| n != 0),
+                input: json(text(30)),
+                output: json(text(31)),
             });
             traces.insert(trace_id, attributes.clone());
             attributes
         }
     };
     let has_details = details != ObservationDetails::default();
-    Ok(Some(Observation {
+    Some(Observation {
         trace_id: tid,
         id,
         parent_id: parent.as_deref().map(fold_span_id),
@@ -400,7 +446,7 @@ fn observation_from_row(
         end: Timestamp(end.max(0) as u64),
         details: has_details.then(|| Box::new(details)),
         trace,
-    }))
+    })
 }
 
 /// Text from the file as JSON; text that is not JSON is kept as a JSON string.

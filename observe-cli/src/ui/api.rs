@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use observe_store::queries::SessionFilter;
 use observe_store::sql::{value_to_json, SqlError};
-use observe_store::{Store, StoreError};
+use observe_store::{ReadError, Reader, StoreError};
 use serde_json::{json, Value};
 
 use super::error::UiError;
@@ -66,14 +66,14 @@ enum ApiError {
     NotFound(String),
     #[error(transparent)]
     Sql(#[from] SqlError),
-    #[error("store query failed: {}", sqlite_reason(.0))]
-    Store(#[from] StoreError),
+    #[error("store query failed: {}", store_reason(.0))]
+    Read(#[from] ReadError),
 }
 
-/// SQLite's reason, without the path: the view reads one store.
-fn sqlite_reason(e: &StoreError) -> String {
+/// The store's reason, without the SQLite file's path: the view reads one store.
+fn store_reason(e: &ReadError) -> String {
     match e {
-        StoreError::Sqlite { source, .. } => source.to_string(),
+        ReadError::Store(StoreError::Sqlite { source, .. }) => source.to_string(),
         other => other.to_string(),
     }
 }
@@ -81,15 +81,19 @@ fn sqlite_reason(e: &StoreError) -> String {
 impl ApiError {
     fn status(&self) -> u16 {
         match self {
-            ApiError::Sql(SqlError::Timeout { .. }) => 408,
+            ApiError::Sql(SqlError::Timeout { .. })
+            | ApiError::Read(ReadError::Sql(SqlError::Timeout { .. })) => 408,
             ApiError::BadRequest(_) | ApiError::Sql(_) => 400,
+            // A filter PostgreSQL could not read as what it is (`from=yesterday`).
+            ApiError::Read(ReadError::Sql(_)) => 400,
             ApiError::NotFound(_) => 404,
-            ApiError::Store(_) => 500,
+            ApiError::Read(_) => 500,
         }
     }
 }
 
-/// The endpoints over one read-only connection to the store.
+/// The endpoints over one read-only connection to the store: a SQLite file, or a
+/// PostgreSQL store (`postgres://...`, feature `postgres`), read alike.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -121,17 +125,18 @@ impl ApiError {
 /// ```
 #[derive(Debug)]
 pub struct Api {
-    store: Store,
+    reader: Reader,
     limits: QueryLimits,
     /// The project the store's reads are limited to (the request's `project=`).
     project: Option<String>,
 }
 
 impl Api {
-    /// Opens `db` read-only for the endpoints.
+    /// Opens `db` read-only for the endpoints: a store file, or a PostgreSQL URL
+    /// ([`observe_store::is_postgres_url`]).
     pub fn open(db: &Path) -> Result<Api, UiError> {
         Ok(Api {
-            store: Store::open(db)?,
+            reader: Reader::open(db.as_os_str())?,
             limits: QueryLimits::default(),
             project: None,
         })
@@ -141,15 +146,14 @@ impl Api {
     /// [`query::MAX_VALUE_BYTES`].
     pub(super) fn open_for_queries(db: &Path) -> Result<Api, UiError> {
         let api = Api::open(db)?;
-        api.store.limit_value_bytes(query::MAX_VALUE_BYTES)?;
+        api.reader.limit_value_bytes(query::MAX_VALUE_BYTES)?;
         Ok(api)
     }
 
     /// Stops the query running on this endpoint's connection, from another thread (for a
     /// client that went away).
     pub(super) fn interrupter(&self) -> impl FnOnce() + Send + 'static {
-        let handle = self.store.interrupt_handle();
-        move || handle.interrupt()
+        self.reader.interrupter()
     }
 
     /// Answers `GET /api/{endpoint}?{query}` (`query` still URL-encoded).
@@ -169,20 +173,35 @@ impl Api {
         if let Err(e) = self.limit_to_project(params.get("project").map(String::as_str)) {
             return Reply::error(e.status(), &e.to_string());
         }
-        let answer = match parts.as_slice() {
-            ["sessions"] => self.sessions(&Params(&params)),
+        let mut answer = self.answer(endpoint, &parts, &params);
+        // A PostgreSQL server that dropped the connection (a restart) is reached again
+        // and asked once more; one that is still away leaves the first failure.
+        if answer.is_err() && matches!(self.reader.reconnect_if_dropped(), Ok(true)) {
+            answer = self.answer(endpoint, &parts, &params);
+        }
+        match answer {
+            Ok(value) => Reply::json(&value),
+            Err(e) => Reply::error(e.status(), &e.to_string()),
+        }
+    }
+
+    /// The answer of the endpoint `parts` (`endpoint` split at `/`, decoded).
+    fn answer(
+        &mut self,
+        endpoint: &str,
+        parts: &[&str],
+        params: &HashMap<String, String>,
+    ) -> Result<Value, ApiError> {
+        match parts {
+            ["sessions"] => self.sessions(&Params(params)),
             ["session", id] => self.session(id),
             ["trace", id] => self.trace(id),
             ["trace", trace, "observation", id] => self.observation(trace, id),
             ["users"] => self.users(),
-            ["query"] => self.query(&Params(&params)),
+            ["query"] => self.query(&Params(params)),
             ["reports"] => Ok(reports()),
             ["changes"] => self.changes(),
             _ => Err(ApiError::NotFound(format!("no endpoint /api/{endpoint}"))),
-        };
-        match answer {
-            Ok(value) => Reply::json(&value),
-            Err(e) => Reply::error(e.status(), &e.to_string()),
         }
     }
 
@@ -191,18 +210,19 @@ impl Api {
     fn limit_to_project(&mut self, project: Option<&str>) -> Result<(), ApiError> {
         let project = project.filter(|p| !p.is_empty());
         if self.project.as_deref() != project {
-            match self.store.set_project(project) {
+            match self.reader.set_project(project) {
                 Ok(()) => self.project = project.map(str::to_owned),
-                Err(e @ StoreError::NoProjects { .. }) => {
-                    return Err(ApiError::BadRequest(e.to_string()))
-                }
+                Err(
+                    e @ (ReadError::Store(StoreError::NoProjects { .. })
+                    | ReadError::NoProjectFilter),
+                ) => return Err(ApiError::BadRequest(e.to_string())),
                 Err(e) => return Err(e.into()),
             }
         }
         Ok(())
     }
 
-    fn sessions(&self, p: &Params<'_>) -> Result<Value, ApiError> {
+    fn sessions(&mut self, p: &Params<'_>) -> Result<Value, ApiError> {
         let limit = p.number("limit", PAGE_SIZE)?.clamp(1, MAX_PAGE_SIZE);
         let page = p.number("page", 0)?;
         let filter = SessionFilter {
@@ -220,19 +240,19 @@ impl Api {
             .and_then(|p| p.checked_mul(limit))
             .filter(|n| *n < i64::MAX as usize)
             .ok_or_else(|| ApiError::BadRequest(format!("`page` {page} is too large")))?;
-        let ids = self.store.session_ids(&filter, through + 1)?;
+        let ids = self.reader.session_ids(&filter, through + 1)?;
         let has_more = ids.len() > through;
         let shown: Vec<String> = ids.into_iter().skip(through - limit).take(limit).collect();
         Ok(json!({
-            "sessions": self.store.session_summaries(&shown)?,
+            "sessions": self.reader.session_summaries(&shown)?,
             "page": page,
             "limit": limit,
             "has_more": has_more,
         }))
     }
 
-    fn session(&self, id: &str) -> Result<Value, ApiError> {
-        let turns = self.store.session_turns(id)?;
+    fn session(&mut self, id: &str) -> Result<Value, ApiError> {
+        let turns = self.reader.session_turns(id)?;
         if turns.is_empty() {
             return Err(ApiError::NotFound(format!(
                 "no session `{id}` in the store"
@@ -268,10 +288,10 @@ impl Api {
 
     /// The trace row with `id` (or the one trace whose id starts with it); an id a sender
     /// chose as text (`my-trace-1`, a UUID) is taken whole.
-    fn trace_row(&self, id: &str) -> Result<Value, ApiError> {
+    fn trace_row(&mut self, id: &str) -> Result<Value, ApiError> {
         if !id.is_empty() && !id.bytes().all(|b| b.is_ascii_hexdigit()) {
             // The rows found start at the id itself.
-            return match self.store.trace_rows_with_prefix(id)?.into_iter().next() {
+            return match self.reader.trace_rows_with_prefix(id)?.into_iter().next() {
                 Some(row) if row["id"] == id => Ok(row),
                 _ => Err(ApiError::NotFound(format!("no trace `{id}` in the store"))),
             };
@@ -282,7 +302,7 @@ impl Api {
                 "`{id}` is not a trace id (32 hex characters, or a unique prefix)"
             )));
         }
-        let found = self.store.trace_rows_with_prefix(&prefix)?;
+        let found = self.reader.trace_rows_with_prefix(&prefix)?;
         match <[_; 1]>::try_from(found) {
             Ok([one]) => Ok(one),
             Err(found) if found.is_empty() => {
@@ -294,9 +314,9 @@ impl Api {
         }
     }
 
-    fn trace(&self, id: &str) -> Result<Value, ApiError> {
+    fn trace(&mut self, id: &str) -> Result<Value, ApiError> {
         let mut trace = self.trace_row(id)?;
-        let observations = self.store.trace_observation_rows(&trace)?;
+        let observations = self.reader.trace_observation_rows(&trace)?;
         let count = |level: &str| observations.iter().filter(|o| o["level"] == level).count();
         // As in every listing: the trace's errors count once; how many observations
         // failed is apart.
@@ -308,9 +328,13 @@ impl Api {
         Ok(trace)
     }
 
-    fn scores(&self, trace_id: &Value, observation: Option<&str>) -> Result<Vec<Value>, ApiError> {
+    fn scores(
+        &mut self,
+        trace_id: &Value,
+        observation: Option<&str>,
+    ) -> Result<Vec<Value>, ApiError> {
         let scores = self
-            .store
+            .reader
             .score_rows(trace_id.as_str().unwrap_or_default())?;
         Ok(scores
             .into_iter()
@@ -318,9 +342,9 @@ impl Api {
             .collect())
     }
 
-    fn observation(&self, trace: &str, id: &str) -> Result<Value, ApiError> {
+    fn observation(&mut self, trace: &str, id: &str) -> Result<Value, ApiError> {
         let trace = self.trace_row(trace)?;
-        let Some(mut observation) = self.store.observation_row(&trace, id)? else {
+        let Some(mut observation) = self.reader.observation_row(&trace, id)? else {
             return Err(ApiError::NotFound(format!(
                 "no observation `{id}` in trace `{}`",
                 trace["id"].as_str().unwrap_or_default()
@@ -331,8 +355,8 @@ impl Api {
         Ok(observation)
     }
 
-    fn users(&self) -> Result<Value, ApiError> {
-        Ok(json!({ "users": self.store.user_rows()? }))
+    fn users(&mut self) -> Result<Value, ApiError> {
+        Ok(json!({ "users": self.reader.user_rows()? }))
     }
 
     fn query(&mut self, p: &Params<'_>) -> Result<Value, ApiError> {
@@ -340,7 +364,7 @@ impl Api {
             return Err(ApiError::BadRequest("give the query as ?sql=".into()));
         };
         let started = Instant::now();
-        let result = query::run(&mut self.store, text, self.limits)?;
+        let result = query::run(&mut self.reader, text, self.limits)?;
         let rows: Vec<Value> = result
             .rows
             .iter()
@@ -358,29 +382,9 @@ impl Api {
         }))
     }
 
-    /// A token that changes whenever a writer commits: the file's and its WAL's sizes and
-    /// times, and the newest trace.
-    fn changes(&self) -> Result<Value, ApiError> {
-        let path = self.store.path();
-        let stamp = |p: &Path| {
-            std::fs::metadata(p)
-                .ok()
-                .map(|m| {
-                    let modified = m
-                        .modified()
-                        .ok()
-                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                        .map_or(0, |d| d.as_nanos());
-                    format!("{}.{modified}", m.len())
-                })
-                .unwrap_or_default()
-        };
-        let mut wal = path.as_os_str().to_owned();
-        wal.push("-wal");
-        let (seq, count) = self.store.newest_trace()?;
-        Ok(json!({
-            "token": format!("{}-{}-{seq}-{count}", stamp(path), stamp(Path::new(&wal))),
-        }))
+    /// A token that changes whenever a writer commits ([`Reader::change_token`]).
+    fn changes(&mut self) -> Result<Value, ApiError> {
+        Ok(json!({ "token": self.reader.change_token()? }))
     }
 }
 

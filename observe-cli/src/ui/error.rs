@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use observe_store::StoreError;
+use observe_store::{ReadError, StoreError};
 
 /// Why the web view could not start or answer.
 #[derive(Debug, thiserror::Error)]
@@ -12,6 +12,9 @@ pub enum UiError {
     /// The store could not be opened.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The store (a file, or a PostgreSQL store) could not be opened or read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
     /// The address could not be bound (in use, not this machine's...).
     #[error("cannot listen on {addr}: {source}")]
     Bind {

@@ -1,11 +1,12 @@
 //! The Query page's SQL: `observe query`'s PostgreSQL translation, read-only guard and
-//! streaming ([`sql::stream`]), with its row, byte and time limits, so that one query can
-//! neither hold a worker nor fill the memory.
+//! streaming on a store file ([`sql::stream`]), or the SQL as written in a read-only
+//! transaction on a PostgreSQL store ([`Reader::query`]), with its row, byte and time
+//! limits, so that one query can neither hold a worker nor fill the memory.
 
 use std::time::Duration;
 
-use observe_store::sql::{self, RowSink, SqlError, Value};
-use observe_store::Store;
+use observe_store::sql::{RowSink, SqlError, Value};
+use observe_store::Reader;
 
 /// How much one query may return and how long it may run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -15,7 +16,7 @@ pub struct QueryLimits {
     /// Bytes of JSON the rows may take at most; the query stops at the row that would go
     /// past them.
     pub bytes: usize,
-    /// Time after which SQLite stops the query.
+    /// Time after which the store stops the query.
     pub time: Duration,
 }
 
@@ -66,8 +67,9 @@ pub struct QueryResult {
     pub truncated: bool,
     /// The limit that stopped it, when [`QueryResult::truncated`].
     pub cut: Option<Cut>,
-    /// The SQLite SQL that ran.
-    pub translated: String,
+    /// The SQLite SQL that ran on a store file; `None` on PostgreSQL, which ran the
+    /// query as written.
+    pub translated: Option<String>,
 }
 
 /// Keeps rows up to the limits, then stops the query.
@@ -118,14 +120,15 @@ fn json_len(value: &Value) -> usize {
     }
 }
 
-/// Translates `text` (PostgreSQL) and runs it on `store` within `limits`.
+/// Runs `text` (PostgreSQL's dialect) on `store` within `limits`: translated on a store
+/// file, as written on PostgreSQL.
 ///
 /// ```
 /// use observe_cli::ui::QueryLimits;
 /// # let dir = tempfile::tempdir().unwrap();
 /// # let path = dir.path().join("traces.db");
 /// # drop(observe_store::StoreExporter::open(&path).unwrap());
-/// let mut store = observe_store::Store::open(&path).unwrap();
+/// let mut store = observe_store::Reader::open(path.as_os_str()).unwrap();
 /// let limits = QueryLimits { rows: 2, ..QueryLimits::default() };
 /// let r = observe_cli::ui::run_query(
 ///     &mut store,
@@ -144,12 +147,12 @@ fn json_len(value: &Value) -> usize {
 /// assert_eq!((r.rows.len(), r.cut), (3, Some(observe_cli::ui::Cut::Bytes)));
 /// assert!(observe_cli::ui::run_query(&mut store, "DELETE FROM traces", limits).is_err());
 /// ```
-pub fn run(store: &mut Store, text: &str, limits: QueryLimits) -> Result<QueryResult, SqlError> {
+pub fn run(store: &mut Reader, text: &str, limits: QueryLimits) -> Result<QueryResult, SqlError> {
     let mut sink = Limited {
         result: QueryResult::default(),
         limits,
         bytes: 0,
     };
-    sink.result.translated = sql::stream(store, text, Some(limits.time), &mut sink)?;
+    sink.result.translated = store.query(text, Some(limits.time), &mut sink)?;
     Ok(sink.result)
 }

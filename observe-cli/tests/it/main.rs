@@ -4,6 +4,8 @@
 
 mod common;
 #[cfg(feature = "postgres")]
+mod pg_load;
+#[cfg(feature = "postgres")]
 #[path = "../../../observe-store/tests/pg_support/mod.rs"]
 mod pg_support;
 #[cfg(feature = "serve")]
@@ -16,6 +18,8 @@ mod cli_conventions;
 mod cli_failures;
 mod cli_generations;
 mod cli_hostile;
+#[cfg(feature = "postgres")]
+mod cli_postgres;
 mod cli_prices;
 mod cli_projects;
 #[cfg(feature = "push")]
@@ -51,3 +55,5 @@ mod ui_browser;
 mod ui_endpoints;
 #[cfg(feature = "ui")]
 mod ui_hostile;
+#[cfg(all(feature = "ui", feature = "postgres"))]
+mod ui_postgres;

@@ -35,6 +35,20 @@ pub(super) fn connect(settings: &PgSettings) -> Result<Client, PgStoreError> {
     }
 }
 
+/// Asks the server to cancel what `token`'s connection is running, reaching it as that
+/// connection did. Best effort: a query that ends first, or a server that cannot be
+/// reached, leaves nothing to do.
+pub(super) fn cancel(settings: &PgSettings, token: &postgres::CancelToken) {
+    // The cancel request goes over a connection of its own, in the same TLS mode.
+    let _ = match settings.tls() {
+        TlsMode::Disable => token.cancel_query(NoTls),
+        _ => match client_config(settings) {
+            Ok(config) => token.cancel_query(tokio_postgres_rustls::MakeRustlsConnect::new(config)),
+            Err(_) => return,
+        },
+    };
+}
+
 fn client_config(settings: &PgSettings) -> Result<rustls::ClientConfig, PgStoreError> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),

@@ -34,12 +34,17 @@
 //! # }
 //! ```
 
+mod cell;
 mod connect;
 mod copy_text;
 mod error;
 mod exporter;
 mod pieces;
 mod printed;
+mod queries;
+mod query;
+mod read_error;
+mod reader;
 mod schema;
 mod settings;
 mod write;
@@ -47,6 +52,8 @@ mod write;
 pub use error::PgStoreError;
 pub use exporter::{PgExporter, PgRetry};
 pub use printed::printed_value;
+pub use read_error::PgReadError;
+pub use reader::PgStore;
 pub use schema::{
     check_readable, migrate, table_columns, version, CURRENT_VERSION, OLDEST_READABLE,
 };

@@ -24,14 +24,7 @@ impl Store {
                 SqlValue::Integer(limit.into()),
             ],
         )?;
-        Ok(table
-            .rows
-            .into_iter()
-            .filter_map(|row| match row.into_iter().next() {
-                Some(SqlValue::Text(id)) => Some(id),
-                _ => None,
-            })
-            .collect())
+        Ok(first_texts(table))
     }
 
     /// The scores of the trace `trace_id`, by time: columns `name`, `value` (the string
@@ -64,4 +57,16 @@ impl Store {
         stream_rows(self.connection(), sql, args, &mut table)?;
         Ok(table)
     }
+}
+
+/// The text of each row's first column (ids), rows with something else left out.
+pub(crate) fn first_texts(table: Table) -> Vec<String> {
+    table
+        .rows
+        .into_iter()
+        .filter_map(|row| match row.into_iter().next() {
+            Some(SqlValue::Text(id)) => Some(id),
+            _ => None,
+        })
+        .collect()
 }

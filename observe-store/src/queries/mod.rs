@@ -21,10 +21,10 @@
 
 mod export_records;
 mod listings;
-mod lookups;
+pub(crate) mod lookups;
 mod models;
-mod rows;
-mod sessions;
+pub(crate) mod rows;
+pub(crate) mod sessions;
 mod traces;
 mod users;
 

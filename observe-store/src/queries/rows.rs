@@ -81,10 +81,22 @@ impl Store {
 /// that is not JSON stays a string).
 pub(crate) fn object(row: &Row<'_>) -> rusqlite::Result<Value> {
     let stmt: &rusqlite::Statement<'_> = row.as_ref();
-    let mut map = serde_json::Map::new();
+    let mut named = Vec::with_capacity(stmt.column_count());
     for i in 0..stmt.column_count() {
-        let name = stmt.column_name(i)?;
-        let value = match crate::text::lossy_value(row.get_ref(i)?) {
+        named.push((
+            stmt.column_name(i)?,
+            crate::text::lossy_value(row.get_ref(i)?),
+        ));
+    }
+    Ok(json_object(named))
+}
+
+/// Named values (a row of either store, as the SQLite store holds its values) as a JSON
+/// object; [`JSON_COLUMNS`] are parsed (text that is not JSON stays a string).
+pub(crate) fn json_object<'a>(named: impl IntoIterator<Item = (&'a str, SqlValue)>) -> Value {
+    let mut map = serde_json::Map::new();
+    for (name, value) in named {
+        let value = match value {
             SqlValue::Text(t) if JSON_COLUMNS.contains(&name) => {
                 serde_json::from_str(&t).unwrap_or(Value::String(t))
             }
@@ -92,7 +104,7 @@ pub(crate) fn object(row: &Row<'_>) -> rusqlite::Result<Value> {
         };
         map.insert(name.to_owned(), value);
     }
-    Ok(Value::Object(map))
+    Value::Object(map)
 }
 
 /// A JSON number or string back as a SQL value.

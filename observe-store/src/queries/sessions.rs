@@ -135,16 +135,7 @@ impl Store {
             ),
             &args,
         )?;
-        let mut by_id: HashMap<String, Value> = summaries
-            .into_iter()
-            .filter_map(|s| Some((s["id"].as_str()?.to_owned(), s)))
-            .collect();
-        for t in totals {
-            if let Some(session) = t["id"].as_str().and_then(|id| by_id.get_mut(id)) {
-                merge(session, t);
-            }
-        }
-        Ok(ids.iter().filter_map(|id| by_id.remove(id)).collect())
+        Ok(in_order(ids, summaries, totals))
     }
 
     /// The traces of the session `id` as turns, in order, as JSON objects: the trace's
@@ -167,62 +158,97 @@ impl Store {
                 "SELECT t.seq, t.id, t.name, t.user_id, t.timestamp AS start,
                         t.end_time AS \"end\", t.latency_ms, t.calculated_total_cost AS cost,
                         t.computed_cost, t.tags, t.observation_count AS observations, t.start_ns, t.end_ns,
-                        {input} AS input, {output} AS output
+                        {}
                  FROM traces t WHERE t.session_id = ?1 ORDER BY t.start_ns, t.seq",
-                input = clipped(
-                    "COALESCE(t.input, (SELECT o.input FROM observations o
-                        WHERE o.trace_seq = t.seq AND o.parent_observation_id IS NULL
-                        ORDER BY o.start_ns LIMIT 1))"
-                ),
-                output = clipped(
-                    "COALESCE(t.output, (SELECT o.output FROM observations o
-                        WHERE o.trace_seq = t.seq AND o.parent_observation_id IS NULL
-                        ORDER BY o.start_ns DESC LIMIT 1))"
-                ),
+                turn_texts()
             ),
             &args,
         )?;
         if turns.is_empty() {
             return Ok(turns);
         }
-        let totals = self.objects(
-            &format!(
-                "SELECT o.trace_seq AS seq, {OBSERVATION_TOTALS} FROM observations o
-                 WHERE o.trace_seq IN (SELECT seq FROM traces WHERE session_id = ?1)
-                 GROUP BY o.trace_seq"
-            ),
-            &args,
-        )?;
-        let scores = self.objects(
-            &format!(
-                "SELECT trace_id, {SCORE_COLUMNS} FROM scores
-                 WHERE trace_id IN (SELECT id FROM traces WHERE session_id = ?1)
-                 ORDER BY timestamp"
-            ),
-            &args,
-        )?;
-        for turn in &mut turns {
-            turn["scores"] = Value::Array(Vec::new());
-            if let Some(t) = totals.iter().find(|t| t["seq"] == turn["seq"]) {
-                merge(turn, t.clone());
-            }
-        }
-        for score in scores {
-            if let Some(Value::Array(list)) = turns
-                .iter_mut()
-                .find(|t| t["id"] == score["trace_id"])
-                .map(|t| &mut t["scores"])
-            {
-                list.push(score);
-            }
-        }
+        let [totals, scores] = turn_totals_and_scores(OBSERVATION_TOTALS, "?1");
+        let totals = self.objects(&totals, &args)?;
+        let scores = self.objects(&scores, &args)?;
+        with_totals(&mut turns, &totals, scores);
         Ok(turns)
     }
 }
 
+/// The summaries of the sessions `ids`, in that order, each with its observations'
+/// `totals` (rows with the session's `id`); ids of no session are left out. Either
+/// store's rows.
+pub(crate) fn in_order(ids: &[String], summaries: Vec<Value>, totals: Vec<Value>) -> Vec<Value> {
+    let mut by_id: HashMap<String, Value> = summaries
+        .into_iter()
+        .filter_map(|s| Some((s["id"].as_str()?.to_owned(), s)))
+        .collect();
+    for t in totals {
+        if let Some(session) = t["id"].as_str().and_then(|id| by_id.get_mut(id)) {
+            merge(session, t);
+        }
+    }
+    ids.iter().filter_map(|id| by_id.remove(id)).collect()
+}
+
+/// Adds to each turn its observations' `totals` (rows with the trace's `seq`) and its
+/// `scores` (rows with its `trace_id`, in order). Either store's rows.
+pub(crate) fn with_totals(turns: &mut [Value], totals: &[Value], scores: Vec<Value>) {
+    for turn in turns.iter_mut() {
+        turn["scores"] = Value::Array(Vec::new());
+        if let Some(t) = totals.iter().find(|t| t["seq"] == turn["seq"]) {
+            merge(turn, t.clone());
+        }
+    }
+    for score in scores {
+        if let Some(Value::Array(list)) = turns
+            .iter_mut()
+            .find(|t| t["id"] == score["trace_id"])
+            .map(|t| &mut t["scores"])
+        {
+            list.push(score);
+        }
+    }
+}
+
+/// The columns `input` and `output` of a turn (trace `t`): the trace's, or its root
+/// observation's when it has none, cut by [`clipped`]. The same SQL on either store.
+pub(crate) fn turn_texts() -> String {
+    format!(
+        "{} AS input, {} AS output",
+        clipped(
+            "COALESCE(t.input, (SELECT o.input FROM observations o
+                WHERE o.trace_seq = t.seq AND o.parent_observation_id IS NULL
+                ORDER BY o.start_ns LIMIT 1))"
+        ),
+        clipped(
+            "COALESCE(t.output, (SELECT o.output FROM observations o
+                WHERE o.trace_seq = t.seq AND o.parent_observation_id IS NULL
+                ORDER BY o.start_ns DESC LIMIT 1))"
+        ),
+    )
+}
+
+/// The SQL of a session's turn totals (the columns `totals` per trace `seq`) and of its
+/// scores (by time), the session id as `param` (`?1`, `$1`): the same on either store.
+pub(crate) fn turn_totals_and_scores(totals: &str, param: &str) -> [String; 2] {
+    [
+        format!(
+            "SELECT o.trace_seq AS seq, {totals} FROM observations o
+             WHERE o.trace_seq IN (SELECT seq FROM traces WHERE session_id = {param})
+             GROUP BY o.trace_seq"
+        ),
+        format!(
+            "SELECT trace_id, {SCORE_COLUMNS} FROM scores
+             WHERE trace_id IN (SELECT id FROM traces WHERE session_id = {param})
+             ORDER BY \"timestamp\""
+        ),
+    ]
+}
+
 /// SQL for the text of `expr`, cut to [`TURN_TEXT_LIMIT`] characters with a note (the cut
 /// text is no longer JSON, so it is sent as a string).
-fn clipped(expr: &str) -> String {
+pub(crate) fn clipped(expr: &str) -> String {
     format!(
         "CASE WHEN length({expr}) > {TURN_TEXT_LIMIT}
               THEN substr({expr}, 1, {TURN_TEXT_LIMIT}) || '… (cut: open the trace)'

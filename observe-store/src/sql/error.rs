@@ -36,4 +36,8 @@ pub enum SqlError {
         #[source]
         source: rusqlite::Error,
     },
+    /// PostgreSQL refused or failed the query, or the store could not be read.
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Postgres(#[from] crate::postgres::PgReadError),
 }
