@@ -102,17 +102,16 @@ impl Reader {
         }
     }
 
-    /// The text a trace id was sent as ([`Store::trace_id_text`]); its hex on PostgreSQL.
+    /// The text a trace id was sent as ([`Store::trace_id_text`]).
     pub fn trace_id_text(&self, id: observe_model::model::TraceId) -> String {
         match self {
             Reader::Sqlite(store) => store.trace_id_text(id),
             #[cfg(feature = "postgres")]
-            Reader::Postgres(_) => id.to_string(),
+            Reader::Postgres(pg) => pg.trace_id_text(id),
         }
     }
 
-    /// The text an observation id was sent as ([`Store::observation_id_text`]); its hex on
-    /// PostgreSQL.
+    /// The text an observation id was sent as ([`Store::observation_id_text`]).
     pub fn observation_id_text(
         &self,
         trace: observe_model::model::TraceId,
@@ -121,7 +120,7 @@ impl Reader {
         match self {
             Reader::Sqlite(store) => store.observation_id_text(trace, id),
             #[cfg(feature = "postgres")]
-            Reader::Postgres(_) => id.to_string(),
+            Reader::Postgres(pg) => pg.observation_id_text(trace, id),
         }
     }
 

@@ -11,6 +11,7 @@ use super::error::describe;
 use super::read_error::PgReadError;
 use super::schema::check_readable;
 use super::{PgSettings, PgStoreError};
+use crate::read::FoldedIds;
 use crate::sql::{RowSink, SqlError};
 
 /// A PostgreSQL store opened for reading: what `observe --db postgres://...` and
@@ -31,6 +32,8 @@ pub struct PgStore {
     /// How the connection was made: a cancel request and a new connection are made the
     /// same way (boxed: a reader is mostly its connection).
     settings: Box<PgSettings>,
+    /// The text of the ids read so far that are not hex, by the ids they fold to.
+    pub(super) folded: FoldedIds,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -91,6 +94,7 @@ impl PgStore {
             server,
             version,
             settings: Box::new(settings),
+            folded: FoldedIds::default(),
         })
     }
 
