@@ -112,9 +112,9 @@ pub fn store(db: Option<PathBuf>) -> PathBuf {
 /// for a PostgreSQL store (a URL, not a place on disk), the default store file.
 #[cfg(feature = "push")]
 pub fn spool_anchor(db: &std::path::Path) -> PathBuf {
-    match observe_cli::serve::postgres_url(db) {
-        Some(_) => PathBuf::from(observe_store::DEFAULT_STORE_PATH),
-        None => db.to_owned(),
+    match observe_store::is_postgres_url(db.as_os_str()) {
+        true => PathBuf::from(observe_store::DEFAULT_STORE_PATH),
+        false => db.to_owned(),
     }
 }
 

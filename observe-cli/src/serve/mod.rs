@@ -43,7 +43,6 @@ use observe_store::StoreError;
 pub use auth::{AuthRefusal, KeyPair, Keys, KeysError, DEFAULT_PROJECT};
 pub use counts::Summary;
 pub use forward::Forward;
-pub use store::postgres_url;
 
 use crate::ui::{Router, UiError, MAX_CONNECTIONS};
 use body::BodyLimits;
@@ -212,8 +211,8 @@ pub struct ServeServer {
     addr: SocketAddr,
     config: ServeConfig,
     store: ServeStore,
-    /// The web view, over a store file (it cannot read PostgreSQL yet).
-    ui: Option<Router>,
+    /// The web view, over the store written (a file, or PostgreSQL).
+    ui: Router,
     stop: Arc<AtomicBool>,
     forward: Option<Arc<dyn Forward>>,
 }
@@ -248,8 +247,8 @@ impl Stopper {
 impl ServeServer {
     /// Opens (creating it if needed) the store, starts the web view's workers over it and
     /// listens on the configured address. A PostgreSQL store is connected to and migrated
-    /// here, so a wrong URL or password stops the start with its reason; the web view does
-    /// not read PostgreSQL yet and answers its paths with a message saying so.
+    /// here, so a wrong URL or password stops the start with its reason; the web view
+    /// reads it as `observe ui --db postgres://...` does.
     pub fn bind(config: ServeConfig) -> Result<ServeServer, ServeError> {
         if !config.addr.ip().is_loopback() && config.keys.is_open() {
             return Err(ServeError::KeysRequired { addr: config.addr });
@@ -261,10 +260,7 @@ impl ServeServer {
         };
         let listener = TcpListener::bind(config.addr).map_err(bind_error)?;
         let addr = listener.local_addr().map_err(bind_error)?;
-        let ui = match store.is_file() {
-            true => Some(Router::start(&config.db, addr)?),
-            false => None,
-        };
+        let ui = Router::start(&config.db, addr)?;
         Ok(ServeServer {
             listener,
             addr,

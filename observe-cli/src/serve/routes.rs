@@ -45,7 +45,7 @@ pub(crate) struct Shared {
     pub(crate) queue: Arc<WriteQueue>,
     pub(crate) counts: Arc<Counts>,
     /// The web view; none over a PostgreSQL store, which it cannot read yet.
-    pub(crate) ui: Option<Router>,
+    pub(crate) ui: Router,
     /// The address listened on (for the `Host` check).
     pub(crate) addr: std::net::SocketAddr,
 }
@@ -231,18 +231,7 @@ fn ui(stream: TcpStream, request: Request, shared: &Shared) {
         answer_then_drain(stream, &reply, &[]);
         return;
     }
-    match &shared.ui {
-        Some(ui) => ui.route(stream, request),
-        None => {
-            let reply = error_reply(
-                501,
-                "Not Implemented",
-                "the web view reads store files only, and this server writes to PostgreSQL: \
-                 read it with `observe --db postgres://... sessions` (or traces, trace, query)",
-            );
-            let _ = respond_with(stream, &reply, request.method == "HEAD", &[]);
-        }
-    }
+    shared.ui.route(stream, request);
 }
 
 /// Holds one of the places for requests being read and decoded.

@@ -5,27 +5,9 @@
 use std::path::Path;
 
 use observe_model::piece::Piece;
-use observe_store::{PieceReport, StoreExporter};
+use observe_store::{is_postgres_url, PieceReport, StoreExporter};
 
 use super::ServeError;
-
-/// The schemes that name a PostgreSQL store instead of a file (`postgres:` alone takes
-/// everything from libpq's variables).
-const POSTGRES_SCHEMES: [&str; 2] = ["postgres:", "postgresql:"];
-
-/// The PostgreSQL URL `db` (a `--db` value) names, if it names one rather than a file.
-///
-/// ```
-/// use std::path::Path;
-/// use observe_cli::serve::postgres_url;
-///
-/// assert!(postgres_url(Path::new("postgres://observe@db/observe")).is_some());
-/// assert!(postgres_url(Path::new(".observe/traces.db")).is_none());
-/// ```
-pub fn postgres_url(db: &Path) -> Option<&str> {
-    db.to_str()
-        .filter(|s| POSTGRES_SCHEMES.iter().any(|p| s.starts_with(p)))
-}
 
 /// The store the writer thread writes.
 pub(crate) enum ServeStore {
@@ -40,8 +22,9 @@ impl ServeStore {
     /// Opens the store `db` names, creating a file or migrating a database: a server that
     /// cannot write (a wrong password, a newer schema) says so before it listens.
     pub(crate) fn open(db: &Path) -> Result<ServeStore, ServeError> {
-        let Some(url) = postgres_url(db) else {
-            return Ok(ServeStore::File(Box::new(StoreExporter::open(db)?)));
+        let url = match db.to_str() {
+            Some(url) if is_postgres_url(db.as_os_str()) => url,
+            _ => return Ok(ServeStore::File(Box::new(StoreExporter::open(db)?))),
         };
         #[cfg(feature = "postgres")]
         {
@@ -67,11 +50,6 @@ impl ServeStore {
         }
     }
 
-    /// Whether the web view can read it (a file; PostgreSQL not yet).
-    pub(crate) fn is_file(&self) -> bool {
-        matches!(self, ServeStore::File(_))
-    }
-
     /// Writes one transaction's pieces; an error says why nothing of them was stored.
     pub(crate) fn write_pieces(
         &mut self,
@@ -87,21 +65,5 @@ impl ServeStore {
                 .write_pieces(project, pieces)
                 .map_err(|e| e.to_string()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_name_postgres_and_paths_name_files() {
-        assert_eq!(
-            postgres_url(Path::new("postgres://u@db/observe")),
-            Some("postgres://u@db/observe")
-        );
-        assert!(postgres_url(Path::new("postgresql:")).is_some());
-        assert!(postgres_url(Path::new(".observe/traces.db")).is_none());
-        assert!(postgres_url(Path::new("postgres.db")).is_none());
     }
 }

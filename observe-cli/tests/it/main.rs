@@ -43,6 +43,8 @@ mod serve_ingest;
 mod serve_legacy;
 #[cfg(all(feature = "serve", feature = "postgres"))]
 mod serve_postgres;
+#[cfg(all(feature = "serve", feature = "postgres"))]
+mod serve_postgres_reads;
 #[cfg(feature = "serve")]
 mod serve_runtime;
 #[cfg(feature = "serve")]
