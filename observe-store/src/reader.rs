@@ -71,9 +71,6 @@ pub enum ReadError {
         "this observe was built without PostgreSQL: rebuild it with the cargo feature `postgres`"
     )]
     NoPostgres,
-    /// A project filter was asked of a PostgreSQL store, whose readers do not take one yet.
-    #[error("--project is not supported on a PostgreSQL store yet: filter with `observe query` and `WHERE project_id = '...'`")]
-    NoProjectFilter,
 }
 
 impl Reader {
@@ -90,15 +87,13 @@ impl Reader {
         Ok(Reader::Sqlite(Store::open(Path::new(db))?))
     }
 
-    /// Limits every read to one project's rows ([`Store::set_project`]); `None` reads them
-    /// all. A PostgreSQL store refuses a project ([`ReadError::NoProjectFilter`]).
+    /// Limits every read to one project's rows ([`Store::set_project`], and on
+    /// PostgreSQL `PgStore::set_project`); `None` reads them all.
     pub fn set_project(&mut self, project: Option<&str>) -> Result<(), ReadError> {
         match self {
             Reader::Sqlite(store) => Ok(store.set_project(project)?),
             #[cfg(feature = "postgres")]
-            Reader::Postgres(_) if project.is_some() => Err(ReadError::NoProjectFilter),
-            #[cfg(feature = "postgres")]
-            Reader::Postgres(_) => Ok(()),
+            Reader::Postgres(pg) => Ok(pg.set_project(project)?),
         }
     }
 

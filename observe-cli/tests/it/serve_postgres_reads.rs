@@ -1,12 +1,12 @@
 //! What `observe serve --db postgres://...` wrote, read back on a real PostgreSQL: ids a
 //! sender chose as text (`my-trace-1`, a UUID) shown as sent by `observe --db` and by the
-//! server's own web view.
+//! server's own web view, and `--project` giving each key's project its own rows.
 
 use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::common::{observe, ok};
+use crate::common::{failed, observe, ok};
 use crate::pg_support::PgServer;
 use crate::serve_support::{client, JsonBody, Server};
 
@@ -56,7 +56,11 @@ fn ingest(server: &Server, key: (&str, &str), body: Vec<u8>) {
     assert_eq!(answer.status(), 207);
     let answer: Value = answer.json_value().unwrap();
     assert_eq!(answer["errors"], json!([]), "{answer}");
-    assert_eq!(answer["successes"].as_array().map(Vec::len), Some(3), "{answer}");
+    assert_eq!(
+        answer["successes"].as_array().map(Vec::len),
+        Some(3),
+        "{answer}"
+    );
 }
 
 /// `GET` of the server's view endpoint `path` with the key pair `key`, as JSON.
@@ -114,7 +118,11 @@ fn text_ids_are_shown_as_sent_by_the_commands_and_the_view() {
 
     // The server's own web view reads the same PostgreSQL.
     let sessions = view(&server, key, "/api/sessions");
-    assert_eq!(column(&sessions["sessions"], "id"), ["text-ids"], "{sessions}");
+    assert_eq!(
+        column(&sessions["sessions"], "id"),
+        ["text-ids"],
+        "{sessions}"
+    );
     let shown = view(&server, key, &format!("/api/trace/{TRACE}"));
     let text = shown.to_string();
     assert!(text.contains(ROOT) && text.contains(CHILD), "{shown}");
@@ -124,5 +132,80 @@ fn text_ids_are_shown_as_sent_by_the_commands_and_the_view() {
         .send()
         .unwrap();
     assert_eq!(page.status(), 200);
+    server.stop();
+}
+
+#[test]
+fn each_project_reads_its_own_rows() {
+    let pg = PgServer::start();
+    let url = pg.url();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, "alpha pk-a sk-a\nbeta pk-b sk-b\n").unwrap();
+    let server = Server::start_on(Path::new(&url), &["--keys", keys.to_str().unwrap()]);
+    let alpha = ("pk-a", "sk-a");
+    let beta = ("pk-b", "sk-b");
+    ingest(
+        &server,
+        alpha,
+        batch("trace-alpha", "s-alpha", "root-alpha", "a-2"),
+    );
+    ingest(
+        &server,
+        beta,
+        batch("trace-beta", "s-beta", "root-beta", "b-2"),
+    );
+
+    assert_eq!(
+        column(&command(&url, &["sessions"]), "session"),
+        ["s-alpha", "s-beta"]
+    );
+    assert_eq!(
+        column(
+            &command(&url, &["--project", "alpha", "sessions"]),
+            "session"
+        ),
+        ["s-alpha"]
+    );
+    assert_eq!(
+        column(&command(&url, &["--project", "beta", "traces"]), "id"),
+        ["trace-beta"]
+    );
+    let count = command(
+        &url,
+        &[
+            "--project",
+            "beta",
+            "query",
+            "SELECT count(*) AS n FROM observations",
+        ],
+    );
+    assert_eq!(count[0]["n"], 2, "{count}");
+    let none = command(&url, &["--project", "gamma", "traces"]);
+    assert_eq!(none.as_array().map(Vec::len), Some(0), "{none}");
+    let session = command(&url, &["--project", "alpha", "session", "s-alpha"]);
+    assert_eq!(session["traces"][0]["id"], "trace-alpha", "{session}");
+    let err = failed(&observe(
+        Some(Path::new(&url)),
+        &["--project", "alpha", "session", "s-beta"],
+    ));
+    assert!(err.contains("no session"), "{err}");
+    let err = failed(&observe(
+        Some(Path::new(&url)),
+        &["--project", "beta", "trace", "trace-alpha"],
+    ));
+    assert!(err.contains("trace-alpha"), "{err}");
+
+    // The view's `project=`, on the same connections one request after another.
+    let ids = |path: &str| column(&view(&server, alpha, path)["sessions"], "id");
+    assert_eq!(ids("/api/sessions?project=alpha"), ["s-alpha"]);
+    assert_eq!(ids("/api/sessions?project=beta"), ["s-beta"]);
+    assert_eq!(ids("/api/sessions"), ["s-alpha", "s-beta"]);
+    assert_eq!(ids("/api/sessions?project=alpha"), ["s-alpha"]);
+    // A restart drops every connection: those opened again read one project still.
+    pg.restart();
+    for _ in 0..3 {
+        assert_eq!(ids("/api/sessions?project=alpha"), ["s-alpha"]);
+    }
     server.stop();
 }

@@ -41,6 +41,7 @@ mod error;
 mod exporter;
 mod pieces;
 mod printed;
+mod project;
 mod queries;
 mod query;
 mod read_error;

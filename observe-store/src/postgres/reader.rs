@@ -34,6 +34,8 @@ pub struct PgStore {
     settings: Box<PgSettings>,
     /// The text of the ids read so far that are not hex, by the ids they fold to.
     pub(super) folded: FoldedIds,
+    /// The project reads are limited to (`set_project`), set again on a new connection.
+    pub(super) project: Option<String>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -95,6 +97,7 @@ impl PgStore {
             version,
             settings: Box::new(settings),
             folded: FoldedIds::default(),
+            project: None,
         })
     }
 
@@ -108,7 +111,12 @@ impl PgStore {
         if !self.client.is_closed() {
             return Ok(false);
         }
-        *self = PgStore::open((*self.settings).clone())?;
+        // The views limiting reads to a project went with the old connection: the new
+        // one takes the place of this one only once it has them, so a failure leaves
+        // this closed connection (tried again next time) rather than an unlimited one.
+        let mut fresh = PgStore::open((*self.settings).clone())?;
+        fresh.set_project(self.project.as_deref())?;
+        *self = fresh;
         Ok(true)
     }
 
