@@ -6,7 +6,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use crate::common::{failed, observe, ok};
+use crate::cli_projects::{column, each_project_reads_its_own, json as command};
+use crate::common::{observe, ok};
 use crate::pg_support::PgServer;
 use crate::serve_support::{client, JsonBody, Server};
 
@@ -74,25 +75,6 @@ fn view(server: &Server, key: (&str, &str), path: &str) -> Value {
     answer.json_value().unwrap()
 }
 
-/// `observe --json ARGS` on the store `url`.
-fn command(url: &str, args: &[&str]) -> Value {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    serde_json::from_str(&ok(&observe(Some(Path::new(url)), &all))).unwrap()
-}
-
-/// The values of `key` in the rows `rows`, sorted.
-fn column(rows: &Value, key: &str) -> Vec<String> {
-    let mut out: Vec<String> = rows
-        .as_array()
-        .unwrap_or_else(|| panic!("not rows: {rows}"))
-        .iter()
-        .map(|r| r[key].as_str().unwrap_or_default().to_owned())
-        .collect();
-    out.sort();
-    out
-}
-
 #[test]
 fn text_ids_are_shown_as_sent_by_the_commands_and_the_view() {
     let pg = PgServer::start();
@@ -105,12 +87,12 @@ fn text_ids_are_shown_as_sent_by_the_commands_and_the_view() {
     ingest(&server, key, batch(TRACE, "text-ids", ROOT, CHILD));
 
     // `observe --db postgres://... trace` takes the id whole and shows every id as sent.
-    let trace = command(&url, &["trace", TRACE]);
+    let trace = command(Path::new(&url), &["trace", TRACE]);
     assert_eq!(trace["id"], TRACE, "{trace}");
     let root = &trace["observations"][0];
     assert_eq!(root["id"], ROOT, "{trace}");
     assert_eq!(root["children"][0]["id"], CHILD, "{trace}");
-    let session = command(&url, &["session", "text-ids"]);
+    let session = command(Path::new(&url), &["session", "text-ids"]);
     assert_eq!(session["traces"][0]["id"], TRACE, "{session}");
     let table = ok(&observe(Some(Path::new(&url)), &["trace", TRACE]));
     assert!(table.contains(&format!("Trace {TRACE}")), "{table}");
@@ -156,45 +138,12 @@ fn each_project_reads_its_own_rows() {
         batch("trace-beta", "s-beta", "root-beta", "b-2"),
     );
 
-    assert_eq!(
-        column(&command(&url, &["sessions"]), "session"),
-        ["s-alpha", "s-beta"]
+    each_project_reads_its_own(Path::new(&url));
+    let session = command(
+        Path::new(&url),
+        &["--project", "alpha", "session", "s-alpha"],
     );
-    assert_eq!(
-        column(
-            &command(&url, &["--project", "alpha", "sessions"]),
-            "session"
-        ),
-        ["s-alpha"]
-    );
-    assert_eq!(
-        column(&command(&url, &["--project", "beta", "traces"]), "id"),
-        ["trace-beta"]
-    );
-    let count = command(
-        &url,
-        &[
-            "--project",
-            "beta",
-            "query",
-            "SELECT count(*) AS n FROM observations",
-        ],
-    );
-    assert_eq!(count[0]["n"], 2, "{count}");
-    let none = command(&url, &["--project", "gamma", "traces"]);
-    assert_eq!(none.as_array().map(Vec::len), Some(0), "{none}");
-    let session = command(&url, &["--project", "alpha", "session", "s-alpha"]);
     assert_eq!(session["traces"][0]["id"], "trace-alpha", "{session}");
-    let err = failed(&observe(
-        Some(Path::new(&url)),
-        &["--project", "alpha", "session", "s-beta"],
-    ));
-    assert!(err.contains("no session"), "{err}");
-    let err = failed(&observe(
-        Some(Path::new(&url)),
-        &["--project", "beta", "trace", "trace-alpha"],
-    ));
-    assert!(err.contains("trace-alpha"), "{err}");
 
     // The view's `project=`, on the same connections one request after another.
     let ids = |path: &str| column(&view(&server, alpha, path)["sessions"], "id");
