@@ -84,8 +84,12 @@ impl ApiError {
             ApiError::Sql(SqlError::Timeout { .. })
             | ApiError::Read(ReadError::Sql(SqlError::Timeout { .. })) => 408,
             ApiError::BadRequest(_) | ApiError::Sql(_) => 400,
-            // A filter PostgreSQL could not read as what it is (`from=yesterday`).
-            ApiError::Read(ReadError::Sql(_)) => 400,
+            // A filter PostgreSQL could not read as what it is (`from=not-a-time`: a data
+            // exception, SQLSTATE class 22).
+            #[cfg(feature = "postgres")]
+            ApiError::Read(ReadError::Sql(SqlError::Postgres(
+                observe_store::postgres::PgReadError::Statement { code, .. },
+            ))) if code.starts_with("22") => 400,
             ApiError::NotFound(_) => 404,
             ApiError::Read(_) => 500,
         }

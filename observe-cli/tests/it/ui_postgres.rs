@@ -192,6 +192,20 @@ fn the_query_page_runs_sql_on_postgresql_read_only_and_limited() {
     }
     let (status, count) = query("SELECT COUNT(*) AS n FROM traces");
     assert_eq!(status, 200, "{count}");
+
+    // A time filter that is no time is the request's fault; the server going away is not.
+    let (status, bad) = get(&format!("{}api/sessions?from=not-a-time", ui.url));
+    assert_eq!(status, 400, "{bad}");
+    assert!(
+        bad["error"].as_str().unwrap().contains("not-a-time"),
+        "{bad}"
+    );
+    server.stop();
+    let (status, gone) = get(&format!("{}api/users", ui.url));
+    assert_eq!(status, 500, "{gone}");
+    server.resume();
+    let (status, back) = get(&format!("{}api/users", ui.url));
+    assert_eq!(status, 200, "{back}");
 }
 
 #[test]
