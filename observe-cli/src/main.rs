@@ -94,11 +94,17 @@ fn run(cli: Cli) -> Result<()> {
         },
         Command::Prices(args) => prices::run(&out, &path, &args),
         #[cfg(all(feature = "serve", feature = "push"))]
-        Command::Serve { serve, forward } => serve_command::run(path.clone(), &serve, &|server| {
-            serve_forward::attach(server, &forward, &path)
-        }),
+        Command::Serve { serve, forward } => {
+            let db = serve_command::store(cli.db.clone());
+            let anchor = serve_command::spool_anchor(&db);
+            serve_command::run(db, &serve, &|server| {
+                serve_forward::attach(server, &forward, &anchor)
+            })
+        }
         #[cfg(all(feature = "serve", not(feature = "push")))]
-        Command::Serve { serve } => serve_command::run(path, &serve, &|_| Ok(None)),
+        Command::Serve { serve } => {
+            serve_command::run(serve_command::store(cli.db.clone()), &serve, &|_| Ok(None))
+        }
         #[cfg(feature = "ui")]
         Command::Ui(args) => {
             // Opened once here so a store that is missing or unreadable is said before

@@ -97,6 +97,27 @@ pub trait Beside {
 /// Starts `beside` on the bound server.
 pub type Attach<'a> = &'a dyn Fn(&mut ServeServer) -> Result<Option<std::sync::Arc<dyn Beside>>>;
 
+/// The store `observe serve` writes: `--db`, else `OBSERVE_STORE_URL` (a PostgreSQL URL),
+/// else `OBSERVE_STORE_PATH`, else `.observe/traces.db`.
+pub fn store(db: Option<PathBuf>) -> PathBuf {
+    db.or_else(|| {
+        std::env::var_os(vars::STORE_URL)
+            .filter(|url| !url.is_empty())
+            .map(PathBuf::from)
+    })
+    .unwrap_or_else(observe_store::default_store_path)
+}
+
+/// What `--forward-spool` without a directory puts its spool beside: the store file, or,
+/// for a PostgreSQL store (a URL, not a place on disk), the default store file.
+#[cfg(feature = "push")]
+pub fn spool_anchor(db: &std::path::Path) -> PathBuf {
+    match observe_store::is_postgres_url(db.as_os_str()) {
+        true => PathBuf::from(observe_store::DEFAULT_STORE_PATH),
+        false => db.to_owned(),
+    }
+}
+
 pub fn run(db: PathBuf, args: &ServeArgs, attach: Attach<'_>) -> Result<()> {
     let mut server = ServeServer::bind(args.config(db)?)?;
     let beside = attach(&mut server)?;
@@ -150,7 +171,7 @@ fn print_start(server: &ServeServer) -> Result<()> {
     writeln!(
         out,
         "observe serve: {url} (store {}; {auth})",
-        config.db.display()
+        server.store_location()
     )?;
     writeln!(out, "Point a Langfuse SDK at it:")?;
     writeln!(out, "  export LANGFUSE_HOST={url} LANGFUSE_BASE_URL={url}")?;

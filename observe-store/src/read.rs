@@ -78,6 +78,24 @@ pub(crate) struct FoldedIds {
     observations: HashMap<(TraceId, SpanId), String>,
 }
 
+impl FoldedIds {
+    /// The text the trace `id` was sent as, else its hex.
+    pub(crate) fn trace_text(&self, id: TraceId) -> String {
+        self.traces
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    /// The text the observation `id` of the trace `trace` was sent as, else its hex.
+    pub(crate) fn observation_text(&self, trace: TraceId, id: SpanId) -> String {
+        self.observations
+            .get(&(trace, id))
+            .cloned()
+            .unwrap_or_else(|| id.to_string())
+    }
+}
+
 impl Store {
     /// Opens the store at `path` read-only; a missing file is [`StoreError::NotFound`] (it
     /// is not created: only writers create stores).
@@ -242,22 +260,14 @@ impl Store {
     /// ```
     pub fn trace_id_text(&self, id: TraceId) -> String {
         let folded = self.folded.lock().unwrap_or_else(|e| e.into_inner());
-        folded
-            .traces
-            .get(&id)
-            .cloned()
-            .unwrap_or_else(|| id.to_string())
+        folded.trace_text(id)
     }
 
     /// How the observation `id` of the trace `trace` is shown: the sender's text when it
     /// was folded ([`fold_span_id`]), else its hex.
     pub fn observation_id_text(&self, trace: TraceId, id: SpanId) -> String {
         let folded = self.folded.lock().unwrap_or_else(|e| e.into_inner());
-        folded
-            .observations
-            .get(&(trace, id))
-            .cloned()
-            .unwrap_or_else(|| id.to_string())
+        folded.observation_text(trace, id)
     }
 
     /// The connection, for the SQL of this crate: the table layout and SQLite's types stay

@@ -71,9 +71,6 @@ pub enum ReadError {
         "this observe was built without PostgreSQL: rebuild it with the cargo feature `postgres`"
     )]
     NoPostgres,
-    /// A project filter was asked of a PostgreSQL store, whose readers do not take one yet.
-    #[error("--project is not supported on a PostgreSQL store yet: filter with `observe query` and `WHERE project_id = '...'`")]
-    NoProjectFilter,
 }
 
 impl Reader {
@@ -90,29 +87,26 @@ impl Reader {
         Ok(Reader::Sqlite(Store::open(Path::new(db))?))
     }
 
-    /// Limits every read to one project's rows ([`Store::set_project`]); `None` reads them
-    /// all. A PostgreSQL store refuses a project ([`ReadError::NoProjectFilter`]).
+    /// Limits every read to one project's rows ([`Store::set_project`], and on
+    /// PostgreSQL `PgStore::set_project`); `None` reads them all.
     pub fn set_project(&mut self, project: Option<&str>) -> Result<(), ReadError> {
         match self {
             Reader::Sqlite(store) => Ok(store.set_project(project)?),
             #[cfg(feature = "postgres")]
-            Reader::Postgres(_) if project.is_some() => Err(ReadError::NoProjectFilter),
-            #[cfg(feature = "postgres")]
-            Reader::Postgres(_) => Ok(()),
+            Reader::Postgres(pg) => Ok(pg.set_project(project)?),
         }
     }
 
-    /// The text a trace id was sent as ([`Store::trace_id_text`]); its hex on PostgreSQL.
+    /// The text a trace id was sent as ([`Store::trace_id_text`]).
     pub fn trace_id_text(&self, id: observe_model::model::TraceId) -> String {
         match self {
             Reader::Sqlite(store) => store.trace_id_text(id),
             #[cfg(feature = "postgres")]
-            Reader::Postgres(_) => id.to_string(),
+            Reader::Postgres(pg) => pg.trace_id_text(id),
         }
     }
 
-    /// The text an observation id was sent as ([`Store::observation_id_text`]); its hex on
-    /// PostgreSQL.
+    /// The text an observation id was sent as ([`Store::observation_id_text`]).
     pub fn observation_id_text(
         &self,
         trace: observe_model::model::TraceId,
@@ -121,7 +115,7 @@ impl Reader {
         match self {
             Reader::Sqlite(store) => store.observation_id_text(trace, id),
             #[cfg(feature = "postgres")]
-            Reader::Postgres(_) => id.to_string(),
+            Reader::Postgres(pg) => pg.observation_id_text(trace, id),
         }
     }
 

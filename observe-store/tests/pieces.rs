@@ -7,21 +7,16 @@ use std::sync::Arc;
 
 use observe_model::export::{Batch, Exporter};
 use observe_model::model::{
-    Cost, Json, Level, Observation, ObservationDetails, ObservationType, ScoreValue, SpanId,
-    Timestamp, TraceAttributes, TraceId, Usage,
+    Cost, Json, Level, Observation, ObservationType, ScoreValue, SpanId, TraceAttributes, TraceId,
+    Usage,
 };
-use observe_model::piece::{fold_span_id, ObservationPiece, Piece, ScorePiece, TracePiece};
+use observe_model::piece::{fold_span_id, ObservationPiece, Piece};
 use observe_model::view::TraceTree;
 use observe_store::sql::{self, Value};
 use observe_store::{Store, StoreExporter};
 
-const MS: u64 = 1_000_000;
-/// 2025-01-01T00:00:00Z, so times are plausible.
-const T0: u64 = 1_735_689_600_000_000_000;
-
-fn at(ms: u64) -> Option<Timestamp> {
-    Some(Timestamp(T0 + ms * MS))
-}
+mod pieces_cases;
+use pieces_cases::*;
 
 /// One row of `sql` over the store at `path`, as SQLite holds it (read with SQLite's own
 /// dialect: `observe query`'s PostgreSQL printing is not what these tests look at).
@@ -56,70 +51,6 @@ fn text(v: &Value) -> &str {
         Value::Text(t) => t,
         other => panic!("not text: {other:?}"),
     }
-}
-
-const TRACE: &str = "my-trace-1";
-const ROOT: &str = "6f1d1a62-3c2e-4a7b-9d1e-0c5b8f7a2e10";
-const CHILD: &str = "0b2c7e44-98a1-4f3d-b6c2-7d9e1f0a3b55";
-
-fn piece(id: &str) -> ObservationPiece {
-    ObservationPiece::new(TRACE, id)
-}
-
-fn details(f: impl FnOnce(&mut ObservationDetails)) -> Option<Box<ObservationDetails>> {
-    let mut d = ObservationDetails::default();
-    f(&mut d);
-    Some(Box::new(d))
-}
-
-/// A generation in three pieces plus its parent, sent in the order `order` picks, one
-/// request each.
-fn pieces() -> Vec<Piece> {
-    let child_update = ObservationPiece {
-        end: at(300),
-        level: Some(Level::Warning),
-        details: details(|d| {
-            d.output = Some(Json::string("four"));
-            d.usage = Some(Usage::new(1_000, 500));
-            d.metadata.insert("b".into(), Json::from_value(&2));
-        }),
-        ..piece(CHILD)
-    };
-    let child_create = ObservationPiece {
-        parent_id: Some(ROOT.into()),
-        name: Some("llm".into()),
-        kind: Some(ObservationType::Generation),
-        start: at(100),
-        details: details(|d| {
-            d.model = Some("house-model".into());
-            d.input = Some(Json::string("2+2?"));
-            d.metadata.insert("a".into(), Json::from_value(&1));
-        }),
-        ..piece(CHILD)
-    };
-    let child_cost = ObservationPiece {
-        details: details(|d| d.cost = Some(Cost::total_only(0.25))),
-        ..piece(CHILD)
-    };
-    let root = ObservationPiece {
-        name: Some("agent".into()),
-        kind: Some(ObservationType::Agent),
-        start: at(0),
-        end: at(400),
-        trace: Arc::new(TraceAttributes {
-            session_id: Some("chat-1".into()),
-            user_id: Some("ada".into()),
-            tags: vec!["beta".into()],
-            ..TraceAttributes::default()
-        }),
-        ..piece(ROOT)
-    };
-    vec![
-        Piece::Observation(child_update),
-        Piece::Observation(child_create),
-        Piece::Observation(child_cost),
-        Piece::Observation(root),
-    ]
 }
 
 fn check_merged(path: &std::path::Path) {
@@ -271,31 +202,8 @@ fn a_trace_with_no_observation_is_listed_and_merges_like_attributes() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("traces.db");
     let mut store = StoreExporter::open(&path).unwrap();
-    let first = TracePiece {
-        timestamp: at(5),
-        attributes: TraceAttributes {
-            name: Some("ask".into()),
-            session_id: Some("s-9".into()),
-            tags: vec!["a".into(), "b".into()],
-            metadata: [("k1".to_owned(), Json::from_value(&1))].into(),
-            input: Some(Json::string("question")),
-            ..TraceAttributes::default()
-        },
-        ..TracePiece::new("t-9")
-    };
-    let second = TracePiece {
-        attributes: TraceAttributes {
-            name: Some("ask-renamed".into()),
-            tags: vec!["b".into(), "c".into()],
-            metadata: [("k2".to_owned(), Json::from_value(&2))].into(),
-            output: Some(Json::string("answer")),
-            ..TraceAttributes::default()
-        },
-        ..TracePiece::new("t-9")
-    };
-    let report = store
-        .write_pieces(None, &[Piece::Trace(first), Piece::Trace(second)])
-        .unwrap();
+    let [first, second] = trace_pieces();
+    let report = store.write_pieces(None, &[first, second]).unwrap();
     assert_eq!((report.traces_created, report.traces_merged), (1, 1));
     drop(store);
     let t = row(
@@ -335,16 +243,6 @@ fn scores_with_text_ids_are_stored_and_replaced_by_id() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("traces.db");
     let mut store = StoreExporter::open(&path).unwrap();
-    let score = |value: ScoreValue| ScorePiece {
-        id: "score-1".into(),
-        trace_id: Some(TRACE.into()),
-        observation_id: Some(CHILD.into()),
-        session_id: None,
-        name: "helpful".into(),
-        value,
-        comment: Some("ok".into()),
-        timestamp: at(9),
-    };
     store
         .write_pieces(Some("p1"), &[Piece::Score(score(ScoreValue::Numeric(0.5)))])
         .unwrap();
@@ -517,23 +415,6 @@ fn pieces_of_another_projects_trace_are_refused_and_the_rest_stored() {
         "SELECT group_concat(id || ':' || project_id) FROM traces",
     );
     assert_eq!(text(&traces[0]), "my-trace-1:a,other:b");
-}
-
-/// A create (name, start, input) and an update (end, output) of observation `id`.
-fn create_update(id: &str, name: &str) -> [Piece; 2] {
-    [
-        Piece::Observation(ObservationPiece {
-            name: Some(name.into()),
-            start: at(1),
-            details: details(|d| d.input = Some(Json::string("question"))),
-            ..piece(id)
-        }),
-        Piece::Observation(ObservationPiece {
-            end: at(5),
-            details: details(|d| d.output = Some(Json::string("answer"))),
-            ..piece(id)
-        }),
-    ]
 }
 
 #[test]

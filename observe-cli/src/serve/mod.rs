@@ -29,6 +29,7 @@ mod forward;
 mod otlp;
 mod queue;
 mod routes;
+mod store;
 mod writer;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
@@ -37,7 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use observe_store::{StoreError, StoreExporter};
+use observe_store::StoreError;
 
 pub use auth::{AuthRefusal, KeyPair, Keys, KeysError, DEFAULT_PROJECT};
 pub use counts::Summary;
@@ -47,6 +48,7 @@ use crate::ui::{Router, UiError, MAX_CONNECTIONS};
 use body::BodyLimits;
 use counts::Counts;
 use queue::WriteQueue;
+use store::ServeStore;
 
 /// The bounds of the path from socket to store. At most `max_ingesting` requests are
 /// held at once while read and decoded (each its body, its inflated body and its decoded
@@ -82,9 +84,10 @@ impl Default for Limits {
 }
 
 /// What a server serves and how.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServeConfig {
-    /// The store file (created if missing).
+    /// The store file (created if missing), or a PostgreSQL URL (`postgres://...`,
+    /// feature `postgres`; migrated if needed).
     pub db: PathBuf,
     /// The address to listen on (port 0 picks a free one).
     pub addr: SocketAddr,
@@ -94,6 +97,29 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// How long a stop waits for the queue to be written.
     pub drain_timeout: Duration,
+}
+
+impl std::fmt::Debug for ServeConfig {
+    /// `db` without the password a PostgreSQL URL may carry.
+    ///
+    /// ```
+    /// use observe_cli::serve::ServeConfig;
+    ///
+    /// let config = ServeConfig::new("postgres://u:pw@db/o".into(), "127.0.0.1:0".parse().unwrap());
+    /// assert!(!format!("{config:?}").contains("pw"));
+    /// ```
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field(
+                "db",
+                &observe_model::redact::url(&self.db.to_string_lossy()),
+            )
+            .field("addr", &self.addr)
+            .field("keys", &self.keys)
+            .field("limits", &self.limits)
+            .field("drain_timeout", &self.drain_timeout)
+            .finish()
+    }
 }
 
 impl ServeConfig {
@@ -133,6 +159,17 @@ pub enum ServeError {
     /// The store could not be opened for writing.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The PostgreSQL store could not be reached or migrated (a wrong password, a newer
+    /// schema...).
+    #[cfg(feature = "postgres")]
+    #[error(transparent)]
+    Postgres(#[from] observe_store::postgres::PgStoreError),
+    /// `--db` names a PostgreSQL store and this build has no PostgreSQL client.
+    #[error(
+        "--db names a PostgreSQL store, and this observe was built without the `postgres` \
+         feature: install it with `cargo install observe-cli --features postgres`"
+    )]
+    NoPostgres,
     /// The web view's workers could not start.
     #[error(transparent)]
     Ui(#[from] UiError),
@@ -173,7 +210,8 @@ pub struct ServeServer {
     listener: TcpListener,
     addr: SocketAddr,
     config: ServeConfig,
-    store: StoreExporter,
+    store: ServeStore,
+    /// The web view, over the store written (a file, or PostgreSQL).
     ui: Router,
     stop: Arc<AtomicBool>,
     forward: Option<Arc<dyn Forward>>,
@@ -208,12 +246,14 @@ impl Stopper {
 
 impl ServeServer {
     /// Opens (creating it if needed) the store, starts the web view's workers over it and
-    /// listens on the configured address.
+    /// listens on the configured address. A PostgreSQL store is connected to and migrated
+    /// here, so a wrong URL or password stops the start with its reason; the web view
+    /// reads it as `observe ui --db postgres://...` does.
     pub fn bind(config: ServeConfig) -> Result<ServeServer, ServeError> {
         if !config.addr.ip().is_loopback() && config.keys.is_open() {
             return Err(ServeError::KeysRequired { addr: config.addr });
         }
-        let store = StoreExporter::open(&config.db)?;
+        let store = ServeStore::open(&config.db)?;
         let bind_error = |source| ServeError::Bind {
             addr: config.addr,
             source,
@@ -250,6 +290,21 @@ impl ServeServer {
     /// The configuration served.
     pub fn config(&self) -> &ServeConfig {
         &self.config
+    }
+
+    /// Where it writes, to show: the store file, or the PostgreSQL URL without its
+    /// password.
+    ///
+    /// ```
+    /// use observe_cli::serve::{ServeConfig, ServeServer};
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let db = dir.path().join("traces.db");
+    /// let server = ServeServer::bind(ServeConfig::new(db, "127.0.0.1:0".parse().unwrap())).unwrap();
+    /// assert!(server.store_location().ends_with("traces.db"));
+    /// ```
+    pub fn store_location(&self) -> String {
+        self.store.location()
     }
 
     /// A handle that stops [`run`](ServeServer::run).

@@ -44,6 +44,7 @@ pub(crate) struct Shared {
     pub(crate) ingesting: AtomicUsize,
     pub(crate) queue: Arc<WriteQueue>,
     pub(crate) counts: Arc<Counts>,
+    /// The web view; none over a PostgreSQL store, which it cannot read yet.
     pub(crate) ui: Router,
     /// The address listened on (for the `Host` check).
     pub(crate) addr: std::net::SocketAddr,

@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use observe_model::export::Batch;
 use observe_model::piece::{ObservationPiece, Piece};
-use observe_store::StoreExporter;
 
 use super::counts::Counts;
 use super::forward::Forward;
 use super::queue::{Job, Outcome, Records, WriteQueue};
+use super::store::ServeStore;
 
 /// About how much (inflated request bytes) one transaction takes from the queue.
 pub(crate) const BATCH_BYTES: usize = 16 << 20;
@@ -38,7 +38,7 @@ impl Drop for CloseOnExit<'_> {
 /// to `forward`.
 pub(crate) fn run(
     queue: &WriteQueue,
-    mut store: StoreExporter,
+    mut store: ServeStore,
     counts: &Arc<Counts>,
     forward: Option<&dyn Forward>,
 ) {
@@ -59,7 +59,7 @@ pub(crate) fn run(
 /// Writes `jobs` (all of `project`) in one transaction, tells each what became of it, and
 /// forwards the whole spans among them once committed.
 fn write_project(
-    store: &mut StoreExporter,
+    store: &mut ServeStore,
     project: &str,
     jobs: Vec<Job>,
     counts: &Counts,
@@ -106,7 +106,7 @@ fn write_project(
         Err(e) => {
             eprintln!("observe serve: writing {records} records failed: {e}");
             Counts::add(&counts.spans_write_failed, records);
-            Outcome::Failed(e.to_string())
+            Outcome::Failed(e)
         }
     };
     let committed = outcome == Outcome::Committed;

@@ -174,14 +174,16 @@ impl Api {
             })
             .collect();
         let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-        if let Err(e) = self.limit_to_project(params.get("project").map(String::as_str)) {
-            return Reply::error(e.status(), &e.to_string());
-        }
-        let mut answer = self.answer(endpoint, &parts, &params);
+        let project = params.get("project").map(String::as_str);
+        let mut answer = self
+            .limit_to_project(project)
+            .and_then(|()| self.answer(endpoint, &parts, &params));
         // A PostgreSQL server that dropped the connection (a restart) is reached again
         // and asked once more; one that is still away leaves the first failure.
         if answer.is_err() && matches!(self.reader.reconnect_if_dropped(), Ok(true)) {
-            answer = self.answer(endpoint, &parts, &params);
+            answer = self
+                .limit_to_project(project)
+                .and_then(|()| self.answer(endpoint, &parts, &params));
         }
         match answer {
             Ok(value) => Reply::json(&value),
@@ -216,10 +218,9 @@ impl Api {
         if self.project.as_deref() != project {
             match self.reader.set_project(project) {
                 Ok(()) => self.project = project.map(str::to_owned),
-                Err(
-                    e @ (ReadError::Store(StoreError::NoProjects { .. })
-                    | ReadError::NoProjectFilter),
-                ) => return Err(ApiError::BadRequest(e.to_string())),
+                Err(e @ ReadError::Store(StoreError::NoProjects { .. })) => {
+                    return Err(ApiError::BadRequest(e.to_string()))
+                }
                 Err(e) => return Err(e.into()),
             }
         }

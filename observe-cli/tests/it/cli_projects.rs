@@ -54,13 +54,13 @@ fn write_projects(path: &Path) {
     }
 }
 
-fn json(db: &Path, args: &[&str]) -> Value {
+pub(crate) fn json(db: &Path, args: &[&str]) -> Value {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     serde_json::from_str(&ok(&observe(Some(db), &all))).unwrap()
 }
 
-fn column(rows: &Value, key: &str) -> Vec<String> {
+pub(crate) fn column(rows: &Value, key: &str) -> Vec<String> {
     let mut out: Vec<String> = rows
         .as_array()
         .unwrap()
@@ -71,26 +71,25 @@ fn column(rows: &Value, key: &str) -> Vec<String> {
     out
 }
 
-#[test]
-fn views_read_one_project_or_all() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("traces.db");
-    write_projects(&db);
-
+/// What `--project` reads in `db` (a file or a PostgreSQL URL) holding the traces
+/// `trace-alpha` (session `s-alpha`) and `trace-beta` (session `s-beta`, two
+/// observations) of the projects `alpha` and `beta`: each project its own rows, every
+/// project's without the flag.
+pub(crate) fn each_project_reads_its_own(db: &Path) {
     assert_eq!(
-        column(&json(&db, &["sessions"]), "session"),
+        column(&json(db, &["sessions"]), "session"),
         ["s-alpha", "s-beta"]
     );
     assert_eq!(
-        column(&json(&db, &["--project", "alpha", "sessions"]), "session"),
+        column(&json(db, &["--project", "alpha", "sessions"]), "session"),
         ["s-alpha"]
     );
     assert_eq!(
-        column(&json(&db, &["--project", "beta", "traces"]), "id"),
+        column(&json(db, &["--project", "beta", "traces"]), "id"),
         ["trace-beta"]
     );
     let count = json(
-        &db,
+        db,
         &[
             "--project",
             "beta",
@@ -99,16 +98,30 @@ fn views_read_one_project_or_all() {
         ],
     );
     assert_eq!(count[0]["n"], 2, "{count}");
-    let none = json(&db, &["--project", "gamma", "traces"]);
+    let none = json(db, &["--project", "gamma", "traces"]);
     assert_eq!(none.as_array().unwrap().len(), 0, "{none}");
 
-    // Another project's session is not there; its own shows its tree, the generation
-    // (a UUID id, sent before its parent) nested under the agent.
     let err = failed(&observe(
-        Some(&db),
+        Some(db),
         &["--project", "alpha", "session", "s-beta"],
     ));
     assert!(err.contains("no session"), "{err}");
+    let err = failed(&observe(
+        Some(db),
+        &["--project", "beta", "trace", "trace-alpha"],
+    ));
+    assert!(err.contains("trace-alpha"), "{err}");
+}
+
+#[test]
+fn views_read_one_project_or_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("traces.db");
+    write_projects(&db);
+    each_project_reads_its_own(&db);
+
+    // A project's own session shows its tree, the generation
+    // (a UUID id, sent before its parent) nested under the agent.
     let session = json(&db, &["--project", "alpha", "session", "s-alpha"]);
     let root = &session["traces"][0]["observations"][0];
     assert_eq!(root["name"], "agent-alpha", "{session}");
@@ -122,11 +135,6 @@ fn views_read_one_project_or_all() {
         &["--project", "alpha", "trace", "trace-alpha"],
     ));
     assert!(trace.contains("llm-alpha"), "{trace}");
-    let err = failed(&observe(
-        Some(&db),
-        &["--project", "beta", "trace", "trace-alpha"],
-    ));
-    assert!(err.contains("trace-alpha"), "{err}");
     // A command the flag does not limit says so rather than ignoring it.
     let err = failed(&observe(Some(&db), &["--project", "beta", "migrate"]));
     assert!(err.contains("--project applies to"), "{err}");

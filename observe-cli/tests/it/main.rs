@@ -41,6 +41,10 @@ mod serve_guards;
 mod serve_ingest;
 #[cfg(feature = "serve")]
 mod serve_legacy;
+#[cfg(all(feature = "serve", feature = "postgres"))]
+mod serve_postgres;
+#[cfg(all(feature = "serve", feature = "postgres"))]
+mod serve_postgres_reads;
 #[cfg(feature = "serve")]
 mod serve_runtime;
 #[cfg(feature = "serve")]

@@ -18,13 +18,13 @@ use observe_model::model::Timestamp;
 use observe_model::piece::{ObservationPiece, Piece};
 
 /// One observation of the request.
-struct Group<'p> {
+pub(crate) struct Group<'p> {
     /// Its trace's `seq`.
-    seq: i64,
+    pub(crate) seq: i64,
     /// Its pieces laid over each other (the piece itself when it came alone).
-    piece: Cow<'p, ObservationPiece>,
+    pub(crate) piece: Cow<'p, ObservationPiece>,
     /// How many.
-    pieces: usize,
+    pub(crate) pieces: usize,
 }
 
 /// Writes the request's `pieces` on the open transaction: trace and score pieces in
@@ -94,7 +94,7 @@ pub(super) fn apply(
 }
 
 /// Lays `o` of the trace `seq` over the pieces of its id the request gave before it.
-fn add<'p>(
+pub(crate) fn add<'p>(
     groups: &mut Vec<Group<'p>>,
     by_id: &mut HashMap<(i64, &'p str), usize>,
     seq: i64,

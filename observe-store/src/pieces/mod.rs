@@ -1,10 +1,10 @@
 //! Writing [`Piece`]s: records that arrive in parts, out of order, with ids as text (what
 //! `observe serve` receives), merged into the rows already stored.
 
-mod coalesced;
-mod observation;
+pub(crate) mod coalesced;
+pub(crate) mod observation;
 mod score;
-mod trace;
+pub(crate) mod trace;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -143,7 +143,7 @@ pub(crate) fn refresh_trace(conn: &Connection, seq: i64) -> rusqlite::Result<()>
 }
 
 /// Why a piece was not stored.
-enum Refusal {
+pub(crate) enum Refusal {
     /// Its trace id names another project's trace.
     OtherProject(Option<String>),
     /// Its id is empty.

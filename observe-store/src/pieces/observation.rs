@@ -84,41 +84,97 @@ pub(crate) fn load_many(
     Ok(found)
 }
 
-/// A row of [`STORED_COLUMNS`] as a piece giving every field stored; a cost the store
-/// computed is left out (it is priced again from the merged row).
+/// A row of [`STORED_COLUMNS`] as a piece giving every field stored.
 fn decode(row: &SqlRow<'_>, trace_id: &str, id: &str) -> rusqlite::Result<ObservationPiece> {
     let text = |i| crate::text::lossy_text(row, i);
-    let json = |t: Option<String>| t.map(Json::from_raw);
-    let computed: bool = row.get::<_, Option<bool>>(12)?.unwrap_or(false);
-    let mut piece = ObservationPiece::new(trace_id, id);
-    piece.parent_id = text(0)?.map(Into::into);
-    piece.kind = text(1)?.and_then(|k| k.parse().ok());
-    piece.name = text(2)?;
-    piece.level = text(3)?.and_then(|l| l.parse().ok());
     let time = |i| -> rusqlite::Result<Option<Timestamp>> {
         Ok(row
             .get::<_, Option<i64>>(i)?
             .map(|ns| Timestamp(ns.max(0) as u64)))
     };
-    piece.start = time(5)?;
-    piece.end = time(6)?;
-    let d = piece.details.get_or_insert_with(Default::default);
-    d.status_message = text(4)?;
-    d.completion_start_time = text(7)?.as_deref().and_then(Timestamp::parse_rfc3339);
-    d.model = text(8)?;
-    d.model_parameters = json(text(9)?);
-    d.usage = text(10)?.and_then(|u| serde_json::from_str::<Usage>(&u).ok());
-    d.cost = match computed {
-        true => None,
-        false => text(11)?.and_then(|c| serde_json::from_str::<Cost>(&c).ok()),
+    let stored = Stored {
+        parent_id: text(0)?,
+        kind: text(1)?,
+        name: text(2)?,
+        level: text(3)?,
+        status_message: text(4)?,
+        start: time(5)?,
+        end: time(6)?,
+        completion_start_time: text(7)?.as_deref().and_then(Timestamp::parse_rfc3339),
+        model: text(8)?,
+        model_parameters: text(9)?,
+        usage: text(10)?,
+        cost: text(11)?,
+        cost_computed: row.get::<_, Option<bool>>(12)?.unwrap_or(false),
+        input: text(13)?,
+        output: text(14)?,
+        metadata: text(15)?,
+        prompt_name: text(16)?,
+        prompt_version: row.get(17)?,
+        version: text(18)?,
     };
-    d.input = json(text(13)?);
-    d.output = json(text(14)?);
-    d.metadata = crate::read::metadata(text(15)?.as_deref());
-    d.prompt_name = text(16)?;
-    d.prompt_version = row.get(17)?;
-    d.version = text(18)?;
-    Ok(piece)
+    Ok(stored.into_piece(trace_id, id))
+}
+
+/// An observation row as either store holds it, its JSON columns as text; a time no piece
+/// gave is `None`. Both stores read their rows into this, so a stored row becomes a piece
+/// by one rule.
+pub(crate) struct Stored {
+    pub(crate) parent_id: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) name: Option<String>,
+    pub(crate) level: Option<String>,
+    pub(crate) status_message: Option<String>,
+    pub(crate) start: Option<Timestamp>,
+    pub(crate) end: Option<Timestamp>,
+    pub(crate) completion_start_time: Option<Timestamp>,
+    pub(crate) model: Option<String>,
+    pub(crate) model_parameters: Option<String>,
+    pub(crate) usage: Option<String>,
+    pub(crate) cost: Option<String>,
+    pub(crate) cost_computed: bool,
+    pub(crate) input: Option<String>,
+    pub(crate) output: Option<String>,
+    pub(crate) metadata: Option<String>,
+    pub(crate) prompt_name: Option<String>,
+    pub(crate) prompt_version: Option<i64>,
+    pub(crate) version: Option<String>,
+}
+
+impl Stored {
+    /// The row as a piece giving every field stored; a cost the store computed is left
+    /// out (it is priced again from the merged row).
+    pub(crate) fn into_piece(self, trace_id: &str, id: &str) -> ObservationPiece {
+        let json = |t: Option<String>| t.map(Json::from_raw);
+        let mut piece = ObservationPiece::new(trace_id, id);
+        piece.parent_id = self.parent_id.map(Into::into);
+        piece.kind = self.kind.and_then(|k| k.parse().ok());
+        piece.name = self.name;
+        piece.level = self.level.and_then(|l| l.parse().ok());
+        piece.start = self.start;
+        piece.end = self.end;
+        let d = piece.details.get_or_insert_with(Default::default);
+        d.status_message = self.status_message;
+        d.completion_start_time = self.completion_start_time;
+        d.model = self.model;
+        d.model_parameters = json(self.model_parameters);
+        d.usage = self
+            .usage
+            .and_then(|u| serde_json::from_str::<Usage>(&u).ok());
+        d.cost = match self.cost_computed {
+            true => None,
+            false => self
+                .cost
+                .and_then(|c| serde_json::from_str::<Cost>(&c).ok()),
+        };
+        d.input = json(self.input);
+        d.output = json(self.output);
+        d.metadata = crate::read::metadata(self.metadata.as_deref());
+        d.prompt_name = self.prompt_name;
+        d.prompt_version = self.prompt_version;
+        d.version = self.version;
+        piece
+    }
 }
 
 /// `newer` laid over `stored`: what `newer` gives replaces, what it does not is kept;
@@ -218,28 +274,28 @@ pub(crate) fn write_rows(conn: &Connection, rows: &[Row<'_>]) -> rusqlite::Resul
 /// `start_ns` or `end_ns`, so the row still sorts and shows; a later piece that gives it
 /// replaces both.
 pub(crate) struct Row<'a> {
-    id: &'a str,
-    trace_id: &'a str,
-    parent_id: Option<&'a str>,
-    kind: &'static str,
-    name: &'a str,
-    level: &'static str,
-    model_parameters: Option<&'a str>,
-    input: Option<&'a str>,
-    output: Option<&'a str>,
-    d: &'a ObservationDetails,
-    seq: i64,
-    project: Option<&'a str>,
-    start_text: String,
-    end_text: String,
-    start_ns: i64,
-    end_ns: i64,
-    completion: Option<String>,
-    usage: Option<String>,
-    cost: Option<String>,
-    total: f64,
-    metadata: Option<String>,
-    computed: bool,
+    pub(crate) id: &'a str,
+    pub(crate) trace_id: &'a str,
+    pub(crate) parent_id: Option<&'a str>,
+    pub(crate) kind: &'static str,
+    pub(crate) name: &'a str,
+    pub(crate) level: &'static str,
+    pub(crate) model_parameters: Option<&'a str>,
+    pub(crate) input: Option<&'a str>,
+    pub(crate) output: Option<&'a str>,
+    pub(crate) d: &'a ObservationDetails,
+    pub(crate) seq: i64,
+    pub(crate) project: Option<&'a str>,
+    pub(crate) start_text: String,
+    pub(crate) end_text: String,
+    pub(crate) start_ns: i64,
+    pub(crate) end_ns: i64,
+    pub(crate) completion: Option<String>,
+    pub(crate) usage: Option<String>,
+    pub(crate) cost: Option<String>,
+    pub(crate) total: f64,
+    pub(crate) metadata: Option<String>,
+    pub(crate) computed: bool,
 }
 
 impl<'a> Row<'a> {

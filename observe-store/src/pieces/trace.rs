@@ -180,3 +180,73 @@ pub(crate) fn refresh(conn: &Connection, seq: i64) -> rusqlite::Result<()> {
     ])?;
     Ok(())
 }
+
+/// `newer` laid over `acc`, as a trace's attributes merge in both stores: scalars given
+/// replace, metadata by key, tags as a union in first-seen order. The SQLite statement of
+/// [`merge_attributes`] and the PostgreSQL one apply the same rule to the stored row, so
+/// the attributes of a whole request may be laid over each other first and merged once
+/// (as the PostgreSQL writer does).
+#[cfg(feature = "postgres")]
+pub(crate) fn lay_over(acc: &mut TraceAttributes, newer: &TraceAttributes) {
+    macro_rules! given {
+        ($($field:ident),*) => {$(
+            if newer.$field.is_some() {
+                acc.$field.clone_from(&newer.$field);
+            }
+        )*};
+    }
+    given!(
+        name,
+        user_id,
+        session_id,
+        version,
+        release,
+        environment,
+        input,
+        output
+    );
+    acc.public = newer.public.or(acc.public);
+    acc.metadata
+        .extend(newer.metadata.iter().map(|(k, v)| (k.clone(), v.clone())));
+    for tag in &newer.tags {
+        if !acc.tags.contains(tag) {
+            acc.tags.push(tag.clone());
+        }
+    }
+}
+
+#[cfg(all(test, feature = "postgres"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn laying_over_keeps_what_is_not_given_and_unions_tags() {
+        let mut acc = TraceAttributes {
+            name: Some("a".into()),
+            user_id: Some("u".into()),
+            tags: vec!["x".into(), "y".into()],
+            metadata: [("k1".to_owned(), Json::from_value(&1))].into(),
+            ..TraceAttributes::default()
+        };
+        lay_over(
+            &mut acc,
+            &TraceAttributes {
+                name: Some("b".into()),
+                public: Some(true),
+                tags: vec!["y".into(), "z".into()],
+                metadata: [
+                    ("k1".to_owned(), Json::from_value(&3)),
+                    ("k2".to_owned(), Json::from_value(&2)),
+                ]
+                .into(),
+                ..TraceAttributes::default()
+            },
+        );
+        assert_eq!(acc.name.as_deref(), Some("b"));
+        assert_eq!(acc.user_id.as_deref(), Some("u"));
+        assert_eq!(acc.public, Some(true));
+        assert_eq!(acc.tags, ["x", "y", "z"]);
+        assert_eq!(acc.metadata["k1"].as_str(), "3");
+        assert_eq!(acc.metadata["k2"].as_str(), "2");
+    }
+}

@@ -243,6 +243,28 @@ fn replace_nul_escapes(json: &str) -> String {
     out
 }
 
+/// `value` as a `text` statement parameter takes it: each NUL character replaced, as in a
+/// `COPY` field.
+pub(super) fn text_param(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.contains('\0') {
+        warn_nul_once();
+        std::borrow::Cow::Owned(value.replace('\0', "\u{fffd}"))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
+/// JSON text as a `jsonb` statement parameter takes it: each `\u0000` escape replaced, as
+/// in a `COPY` field.
+pub(super) fn json_param(value: &str) -> std::borrow::Cow<'_, str> {
+    if has_nul_escape(value) {
+        warn_nul_once();
+        std::borrow::Cow::Owned(replace_nul_escapes(value))
+    } else {
+        std::borrow::Cow::Borrowed(value)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +299,8 @@ mod tests {
         );
         // An escaped backslash followed by `u0000` is text, not a NUL.
         assert_eq!(row(|r| r.json(r#"["\\u0000"]"#)), "[\"\\\\\\\\u0000\"]\n");
+        assert_eq!(text_param("a\0b"), "a\u{fffd}b");
+        assert_eq!(json_param(r#"{"k":"x\u0000y"}"#), r#"{"k":"x\ufffdy"}"#);
     }
 
     #[test]

@@ -183,6 +183,28 @@ impl PgExporter {
         }
     }
 
+    /// Runs `work` on the connection (opened and migrated first when needed) with the
+    /// exporter's prices; a connection the failure left unusable is dropped, to be opened
+    /// again by the next call.
+    pub(super) fn on_connection<T>(
+        &mut self,
+        work: impl FnOnce(&mut Client, &PriceList) -> Result<T, postgres::Error>,
+    ) -> Result<T, PgStoreError> {
+        self.open()?;
+        // `open` leaves a connection or returns its error.
+        let Some(client) = self.client.as_mut() else {
+            return Err(PgStoreError::Url {
+                reason: "no connection could be kept open".to_owned(),
+            });
+        };
+        work(client, self.writer.prices()).map_err(|e| {
+            if self.client.as_ref().is_none_or(Client::is_closed) || lost(&e) {
+                self.client = None;
+            }
+            PgStoreError::Postgres(e)
+        })
+    }
+
     /// Keeps the open connection, or opens a new one (migrated, staging tables made).
     fn open(&mut self) -> Result<(), PgStoreError> {
         if self.client.as_ref().is_some_and(Client::is_closed) {

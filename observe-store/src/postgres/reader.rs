@@ -11,6 +11,7 @@ use super::error::describe;
 use super::read_error::PgReadError;
 use super::schema::check_readable;
 use super::{PgSettings, PgStoreError};
+use crate::read::FoldedIds;
 use crate::sql::{RowSink, SqlError};
 
 /// A PostgreSQL store opened for reading: what `observe --db postgres://...` and
@@ -31,6 +32,10 @@ pub struct PgStore {
     /// How the connection was made: a cancel request and a new connection are made the
     /// same way (boxed: a reader is mostly its connection).
     settings: Box<PgSettings>,
+    /// The text of the ids read so far that are not hex, by the ids they fold to.
+    pub(super) folded: FoldedIds,
+    /// The project reads are limited to (`set_project`), set again on a new connection.
+    pub(super) project: Option<String>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -91,6 +96,8 @@ impl PgStore {
             server,
             version,
             settings: Box::new(settings),
+            folded: FoldedIds::default(),
+            project: None,
         })
     }
 
@@ -104,7 +111,12 @@ impl PgStore {
         if !self.client.is_closed() {
             return Ok(false);
         }
-        *self = PgStore::open((*self.settings).clone())?;
+        // The views limiting reads to a project went with the old connection: the new
+        // one takes the place of this one only once it has them, so a failure leaves
+        // this closed connection (tried again next time) rather than an unlimited one.
+        let mut fresh = PgStore::open((*self.settings).clone())?;
+        fresh.set_project(self.project.as_deref())?;
+        *self = fresh;
         Ok(true)
     }
 

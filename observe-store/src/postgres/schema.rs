@@ -138,7 +138,16 @@ const V2: &str = r#"
 CREATE INDEX traces_session_end ON traces (end_ns, seq) WHERE session_id IS NOT NULL;
 "#;
 
-const MIGRATIONS: &[&str] = &[V1, V2];
+/// Version 3: an observation's `start_time` and `end_time` may be NULL. Records that
+/// arrive in pieces (`observe serve`) can give one time before the other; the time not given
+/// yet is NULL, as the SQLite store leaves it empty, while `start_ns` and `end_ns` hold the
+/// other so the row still sorts, and the trace's totals count only the times given.
+const V3: &str = "
+ALTER TABLE observations ALTER COLUMN start_time DROP NOT NULL,
+    ALTER COLUMN end_time DROP NOT NULL;
+";
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The tables every store has; a database without them is not a store.
 const STORE_TABLES: [&str; 3] = ["traces", "observations", "scores"];

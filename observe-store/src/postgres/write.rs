@@ -128,6 +128,11 @@ impl PgWriter {
         }
     }
 
+    /// The price list observations without a cost are priced from.
+    pub(super) fn prices(&self) -> &PriceList {
+        &self.prices
+    }
+
     /// Replaces the price list.
     pub(super) fn set_prices(&mut self, prices: Arc<PriceList>) {
         self.prices = prices;
@@ -496,7 +501,7 @@ fn cost_computed(o: &Observation, computed: Option<&Cost>) -> bool {
 
 /// A prompt version as the `integer` column takes it; one out of its range is dropped with
 /// a warning (once), as the record itself is kept.
-fn prompt_version(v: i64) -> Option<i64> {
+pub(super) fn prompt_version(v: i64) -> Option<i64> {
     use std::sync::atomic::{AtomicBool, Ordering};
     static WARNED: AtomicBool = AtomicBool::new(false);
     if i32::try_from(v).is_ok() {

@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
-use observe_model::model::Observation;
+use observe_model::model::{Observation, SpanId, TraceId};
 
 use crate::postgres::reader::values;
 use crate::postgres::PgStore;
-use crate::read::{observation_from_values, FoldedIds, OBSERVATION_COLUMNS};
+use crate::read::{observation_from_values, OBSERVATION_COLUMNS};
 use crate::sql::SqlError;
 
 /// How a column of [`OBSERVATION_COLUMNS`] is selected on PostgreSQL so that it reads as
@@ -58,17 +58,28 @@ impl PgStore {
             |e: postgres::Error| SqlError::from(crate::postgres::PgReadError::statement(&e));
         let rows = self.client().query(&sql, &[&arg]).map_err(failed)?;
         let mut traces = HashMap::new();
-        // The PostgreSQL store holds the library's hex ids only (`observe serve` writes
-        // SQLite), so no folded id needs its text kept.
-        let mut folded = FoldedIds::default();
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             out.extend(observation_from_values(
                 &values(row)?,
                 &mut traces,
-                &mut folded,
+                &mut self.folded,
             ));
         }
         Ok(out)
+    }
+
+    /// How the trace `id` (as an [`Observation`] read from this store holds it) is shown:
+    /// the sender's own text when it was not hex (`observe serve` keeps a UUID or
+    /// `my-trace-1` as sent), else its hex, as
+    /// [`Store::trace_id_text`](crate::Store::trace_id_text) shows it.
+    pub fn trace_id_text(&self, id: TraceId) -> String {
+        self.folded.trace_text(id)
+    }
+
+    /// How the observation `id` of the trace `trace` is shown: the sender's text when it
+    /// was not hex, else its hex.
+    pub fn observation_id_text(&self, trace: TraceId, id: SpanId) -> String {
+        self.folded.observation_text(trace, id)
     }
 }
