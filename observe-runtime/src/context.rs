@@ -32,8 +32,9 @@ use std::borrow::Cow;
 use std::cell::UnsafeCell;
 use std::sync::Arc;
 
+use crate::capture_buf::CaptureBuf;
 use crate::clock::{self, Ticks};
-use crate::model::{Json, Level, ObservationDetails, ObservationType, SpanId, TraceId};
+use crate::model::{Level, ObservationDetails, ObservationType, SpanId, TraceId};
 use crate::pipeline::{local, Pipeline, TraceState};
 
 mod end;
@@ -52,10 +53,11 @@ pub(crate) struct Open {
     /// A raw clock reading: the worker turns it into wall time.
     pub(crate) start: Ticks,
     /// The input `#[observe]` captured. Kept out of `details` so that capturing costs no
-    /// allocation besides the JSON text; an input set by an update wins over it.
-    pub(crate) input: Option<Json>,
+    /// allocation (a pooled buffer, see [`CaptureBuf`]); an input set by an update wins
+    /// over it.
+    pub(crate) input: Option<CaptureBuf>,
     /// The output `#[observe]` captured on return; it wins over an update's output.
-    pub(crate) output: Option<Json>,
+    pub(crate) output: Option<CaptureBuf>,
     pub(crate) details: Option<Box<ObservationDetails>>,
     /// Whether `#[observe]` records the input and the output (decided on entry).
     pub(crate) capture_input: bool,
