@@ -153,11 +153,9 @@ where
 
     fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
         if let Some(span) = ctx.span(&id) {
-            let recorded = span
-                .extensions()
-                .get::<RecordedFields>()
-                .map_or(0, |f| f.0.len().min(1));
-            self.0.fetch_add(recorded as u64, Ordering::Relaxed);
+            // Counted when its fields were recorded (a root has none, and counts too).
+            let recorded = span.extensions().get::<RecordedFields>().is_some();
+            self.0.fetch_add(u64::from(recorded), Ordering::Relaxed);
         }
     }
 }

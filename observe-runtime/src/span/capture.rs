@@ -33,7 +33,7 @@ impl OutputSink<'_> {
         if self.capture {
             let mut buf = CaptureBuf::new();
             write(&mut buf);
-            self.frame.with_open(|open| open.output = Some(buf));
+            self.frame.set_captured_output(buf);
         }
     }
 
