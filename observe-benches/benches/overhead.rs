@@ -116,6 +116,56 @@ where
     }
 }
 
+/// A `tracing` layer that records each new span's fields as text in the span's extensions
+/// (what `tracing_subscriber::fmt` does with its `FormattedFields`), and counts every close:
+/// the peer of a captured input.
+struct FieldRecorder(Arc<AtomicU64>);
+
+/// The fields of one span as `name=value` text.
+struct RecordedFields(String);
+
+impl tracing::field::Visit for RecordedFields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        if !self.0.is_empty() {
+            self.0.push(' ');
+        }
+        let _ = write!(self.0, "{}={value:?}", field.name());
+    }
+}
+
+impl<S> tracing_subscriber::Layer<S> for FieldRecorder
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attrs: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = RecordedFields(String::new());
+        attrs.record(&mut fields);
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(fields);
+        }
+    }
+
+    fn on_close(&self, id: tracing::span::Id, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if let Some(span) = ctx.span(&id) {
+            // Counted when its fields were recorded (a root has none, and counts too).
+            let recorded = span.extensions().get::<RecordedFields>().is_some();
+            self.0.fetch_add(u64::from(recorded), Ordering::Relaxed);
+        }
+    }
+}
+
+/// `tracing` + a registry whose layer records every span's fields (see [`FieldRecorder`]).
+fn tracing_fields(seen: &Arc<AtomicU64>) -> tracing::Dispatch {
+    use tracing_subscriber::layer::SubscriberExt;
+    tracing::Dispatch::new(tracing_subscriber::registry().with(FieldRecorder(seen.clone())))
+}
+
 fn tracing_registry(seen: &Arc<AtomicU64>) -> tracing::Dispatch {
     use tracing_subscriber::layer::SubscriberExt;
     tracing::Dispatch::new(tracing_subscriber::registry().with(CloseRecorder(seen.clone())))
@@ -222,6 +272,12 @@ mod ours {
     pub async fn with_args_and_output(query: &str, limit: u32) -> u64 {
         std::hint::black_box(query.len() as u64 + limit as u64)
     }
+    /// What users write: `#[observe]` as it comes, so both arguments and the return value
+    /// are captured (the client's default).
+    #[observe]
+    pub async fn with_args_default(query: &str, limit: u32) -> u64 {
+        std::hint::black_box(query.len() as u64 + limit as u64)
+    }
     /// A root to hang child calls under.
     #[observe(capture_input = false, capture_output = false)]
     pub fn root(work: &mut dyn FnMut()) {
@@ -246,6 +302,11 @@ mod with_tracing {
     #[inline(never)]
     pub fn sync_leaf(x: u64) -> u64 {
         std::hint::black_box(x)
+    }
+    /// `#[instrument]` as it comes: both arguments recorded as fields (by `Debug`).
+    #[tracing::instrument(level = "info")]
+    pub async fn with_args(query: &str, limit: u32) -> u64 {
+        std::hint::black_box(query.len() as u64 + limit as u64)
     }
 }
 
@@ -342,6 +403,15 @@ impl Lib {
         Lib {
             name: "tracing",
             kind: Kind::Tracing(tracing_registry(&seen)),
+            seen,
+        }
+    }
+
+    fn tracing_fields() -> Lib {
+        let seen = Arc::new(AtomicU64::new(0));
+        Lib {
+            name: "tracing_fields",
+            kind: Kind::Tracing(tracing_fields(&seen)),
             seen,
         }
     }
@@ -682,6 +752,23 @@ fn child_span(c: &mut Criterion, mode: Mode) {
                 i as u32,
             ))))
         });
+        let default = Lib {
+            name: "observe_default_capture",
+            ..Lib::observe()
+        };
+        bench_lib(&mut g, &group, mode, &default, CHILD, |i| {
+            sink(black_box(block_on(ours::with_args_default(
+                "what is observe?",
+                i as u32,
+            ))))
+        });
+        let fields = Lib::tracing_fields();
+        bench_lib(&mut g, &group, mode, &fields, CHILD, |i| {
+            sink(black_box(block_on(with_tracing::with_args(
+                "what is observe?",
+                i as u32,
+            ))))
+        });
     }
     g.finish();
 }
@@ -891,6 +978,18 @@ fn profile_chunk(lib: &Lib, case: &str, n: u64) -> Duration {
                 i as u32,
             ))))
         }),
+        (Kind::Observe(_), "default_capture") => run_chunk(lib, shape, n, |i| {
+            sink(black_box(block_on(ours::with_args_default(
+                "what is observe?",
+                i as u32,
+            ))))
+        }),
+        (Kind::Tracing(_), "fields") => run_chunk(lib, shape, n, |i| {
+            sink(black_box(block_on(with_tracing::with_args(
+                "what is observe?",
+                i as u32,
+            ))))
+        }),
         (Kind::Observe(_), "nested") => {
             run_chunk(lib, shape, n, |i| sink(black_box(block_on(ours::top(i)))))
         }
@@ -957,8 +1056,9 @@ fn measured_disabled(lib: &str, calls: u64) -> Duration {
 /// every chunk as in the benches, and exits; for `valgrind --tool=callgrind
 /// --separate-threads=yes` (instructions per call are the difference between two values of
 /// `n`, divided by their difference; `scripts/callgrind_overhead.sh` does it). Libraries:
-/// `observe`, `fastrace`, `tracing`, `tracing_otel`; cases: `child`, `nested`, `sync`,
-/// `new_trace`, `capture` (observe only) and `disabled` (nothing installed).
+/// `observe`, `fastrace`, `tracing`, `tracing_fields`, `tracing_otel`; cases: `child`,
+/// `nested`, `sync`, `new_trace`, `capture` and `default_capture` (observe only), `fields`
+/// (`tracing_fields` only) and `disabled` (nothing installed).
 fn profile(spec: &str) {
     let (lib_name, case) = spec.split_once(':').unwrap_or(("observe", spec));
     let calls: u64 = std::env::var("OVERHEAD_CALLS")
@@ -980,6 +1080,7 @@ fn profile(spec: &str) {
             Lib::fastrace()
         }
         "tracing" => Lib::tracing(),
+        "tracing_fields" => Lib::tracing_fields(),
         "tracing_otel" => Lib::tracing_otel(),
         "observe_bridge" => Lib::observe_bridge(),
         other => panic!("unknown library {other}"),

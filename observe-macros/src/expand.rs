@@ -455,21 +455,31 @@ impl Observation {
         let writer = local("__observe_input");
         let idents = &self.inputs;
         let keys = self.inputs.iter().map(|p| p.unraw().to_string());
+        let capture_traits = self.capture_traits();
         Some(quote! {
             // Reading a `_name` parameter is the point here, not a slip.
             #[allow(clippy::used_underscore_binding)]
             if #span.wants_input() {
-                use #private::{
-                    CaptureDebug as _, CaptureOpaque as _, CaptureSerialize as _,
-                };
+                #capture_traits
                 let mut #writer = #private::InputWriter::new();
                 #(
-                    (&&&#private::Capture(&#idents))
+                    (&&&&&#private::Capture(&#idents))
                         .capture_into(#keys, &mut #writer);
                 )*
                 #span.set_input(#writer);
             }
         })
+    }
+
+    /// The autoref levels of `Capture`, imported for the block that calls them.
+    fn capture_traits(&self) -> TokenStream {
+        let private = &self.private;
+        quote! {
+            use #private::{
+                CaptureDebug as _, CaptureOpaque as _, CaptureScalar as _,
+                CaptureSerialize as _, CaptureText as _,
+            };
+        }
     }
 
     /// The closure that records the result: the value, or for a `Result` (recognised by
@@ -484,26 +494,24 @@ impl Observation {
         let ok = local("__observe_ok");
         let error = local("__observe_error");
         let capture = self.capture_output != Some(false);
+        let capture_traits = self.capture_traits();
         let record_ok = match &self.reducer {
             // With a stream, the reducer folds items: the value itself is no item.
             _ if !capture => quote!({}),
             Some(_) if streams => quote!({}),
+            // Folded only when output capture is on.
             Some(reducer) => quote! {
-                #sink.output(|| {
-                    use #private::{CaptureDebug as _, CaptureOpaque as _, CaptureSerialize as _};
+                if #sink.captures() {
+                    #capture_traits
                     let mut __observe_acc = ::core::default::Default::default();
                     (#reducer)(&mut __observe_acc, #ok);
-                    (&&&#private::Capture(&__observe_acc)).to_json()
-                })
+                    (&&&&&#private::Capture(&__observe_acc)).capture_output(#sink)
+                }
             },
             None => quote! {
                 if !(&&#private::UnitOf(#ok)).is_unit() {
-                    #sink.output(|| {
-                        use #private::{
-                            CaptureDebug as _, CaptureOpaque as _, CaptureSerialize as _,
-                        };
-                        (&&&#private::Capture(#ok)).to_json()
-                    })
+                    #capture_traits
+                    (&&&&&#private::Capture(#ok)).capture_output(#sink)
                 }
             },
         };

@@ -62,7 +62,10 @@ use proc_macro::TokenStream;
 /// bounds that are in scope (`T: Serialize` records JSON, `T: Debug` records text).
 ///
 /// Nothing is serialized when input capture is off; the capture happens before the body
-/// runs, borrowing the arguments, so it never moves them.
+/// runs, borrowing the arguments, so it never moves them. What the caller's thread does is
+/// kept small: a number, `bool` or `char` is copied and short text (`&str`, `String`,
+/// `Cow<str>`) has its bytes copied, and the client's worker thread writes their JSON;
+/// other values are serialized on the caller's thread, since only there can they be read.
 ///
 /// # Output
 ///

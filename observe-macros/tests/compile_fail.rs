@@ -1,9 +1,10 @@
 //! The compile-fail cases, run by trybuild: misuses of `#[observe]` refused with a message
 //! that points at the offending token (`tests/ui/`), and bodies that are not `Send` (or not
 //! `Sync`) staying so once observed (`tests/auto_traits/`, the "is not" direction of
-//! `observe-runtime/tests/it/auto_traits.rs`).
+//! `observe-runtime/tests/it/auto_traits.rs`), and expansions that must compile
+//! (`tests/pass/`: every capture level over borrowed values).
 //!
-//! One `TestCases` for both sets, so trybuild sets up and checks its project (every
+//! One `TestCases` for every set, so trybuild sets up and checks its project (every
 //! dependency and dev-dependency of this package, under its own flags, in
 //! `target/tests/trybuild`) once per run and compiles all cases in one `cargo check`. They
 //! live in the macro's package rather than the runtime's because that project is built from
@@ -25,4 +26,6 @@ fn compile_fail() {
     let cases = trybuild::TestCases::new();
     cases.compile_fail("tests/ui/*.rs");
     cases.compile_fail("tests/auto_traits/*.rs");
+    // Expansions that must compile (and run) outside the runtime's own crate.
+    cases.pass("tests/pass/*.rs");
 }

@@ -48,6 +48,7 @@ use destination::Destination;
 use ring::{Consumer, Producer, Slots};
 use worker::{Command, Worker};
 
+use crate::capture_buf::CaptureBuf;
 use crate::export::Exporter;
 use crate::model::{Json, TraceAttributes, TraceId};
 
@@ -307,15 +308,21 @@ impl Pipeline {
     pub(crate) fn push_observation(
         &self,
         mut record: Finished,
-        input: Option<Json>,
-        output: Option<Json>,
+        input: Option<CaptureBuf>,
+        output: Option<CaptureBuf>,
     ) {
-        let captured = input.as_ref().map_or(0, Json::len) + output.as_ref().map_or(0, Json::len);
+        let captured =
+            input.as_ref().map_or(0, CaptureBuf::len) + output.as_ref().map_or(0, CaptureBuf::len);
         let charge = record.charge_without_capture() + captured;
         if input.is_some() || output.is_some() {
             record.captured = match ring::place(self.id, input.as_ref(), output.as_ref()) {
                 Some(position) => Captured::InRing(position),
-                None => Captured::Heap(Box::new((input, output))),
+                // Made JSON here: a large capture, or no ring to place it in (rare).
+                None => Captured::Heap(Box::new((
+                    input.as_ref().map(CaptureBuf::to_json),
+                    output.as_ref().map(CaptureBuf::to_json),
+                    captured,
+                ))),
             };
         }
         self.push_charged(Record::Observation(record), charge);

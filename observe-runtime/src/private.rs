@@ -8,45 +8,193 @@
 use std::any::type_name;
 use std::cell::Cell;
 use std::fmt::{Debug, Display};
-use std::io::Write as _;
 use std::pin::Pin;
 
 use serde::Serialize;
 
+pub use crate::capture_buf::Scalar;
 pub use crate::model::{Json, ObservationType};
 pub use crate::span::{
     InputWriter, Instrumented, InstrumentedOpen, Meta, OutputSink, Span, SyncSpan,
 };
 pub use crate::stream::{ItemSink, Observed, TextChunk};
 
-use crate::span::json_of;
-
-/// Autoref specialization: `(&&&Capture(&value))` captures by `Serialize`, else `Debug`, else
-/// the type's name.
+/// Autoref specialization: `(&&&&&Capture(&value))` captures a scalar (a copy of its bits)
+/// or text (its bytes) for the worker to write as JSON, else serializes by `Serialize` now,
+/// else `Debug`, else the type's name.
 pub struct Capture<'a, T: ?Sized>(pub &'a T);
 
-/// Capture through `Serialize` (preferred).
+/// A primitive whose value the worker writes as JSON: a copy of it goes with the record, so
+/// its formatting leaves the caller's thread.
+///
+/// Implemented for the primitive numbers, `bool` and `char`, and references to them. A
+/// trait of its own rather than a bound on `Copy + Send + 'static`: trait selection does not
+/// see lifetimes, so a `'static` bound would be chosen for a `&'a T` too and then refused by
+/// the borrow checker instead of falling through to `Serialize`.
+pub trait ScalarValue {
+    /// The value as the worker will write it.
+    fn scalar(&self) -> Scalar;
+}
+
+macro_rules! scalar_value {
+    ($($variant:ident($as:ty): $($t:ty),*;)*) => {$($(
+        impl ScalarValue for $t {
+            // Widening, or the same type: lossless.
+            #[allow(clippy::unnecessary_cast, clippy::cast_lossless)]
+            #[inline]
+            fn scalar(&self) -> Scalar {
+                Scalar::$variant(*self as $as)
+            }
+        }
+    )*)*};
+}
+
+scalar_value! {
+    U64(u64): u8, u16, u32, u64, usize;
+    I64(i64): i8, i16, i32, i64, isize;
+    U128(u128): u128;
+    I128(i128): i128;
+    F32(f32): f32;
+    F64(f64): f64;
+}
+
+impl ScalarValue for bool {
+    #[inline]
+    fn scalar(&self) -> Scalar {
+        Scalar::Bool(*self)
+    }
+}
+
+impl ScalarValue for char {
+    #[inline]
+    fn scalar(&self) -> Scalar {
+        Scalar::Char(*self)
+    }
+}
+
+impl<T: ScalarValue + ?Sized> ScalarValue for &T {
+    #[inline]
+    fn scalar(&self) -> Scalar {
+        (**self).scalar()
+    }
+}
+
+impl<T: ScalarValue + ?Sized> ScalarValue for &mut T {
+    #[inline]
+    fn scalar(&self) -> Scalar {
+        (**self).scalar()
+    }
+}
+
+/// Text whose `Serialize` form is the JSON string of its characters: its bytes go with the
+/// record as they are, and the worker escapes them.
+pub trait TextValue {
+    /// The text.
+    fn text(&self) -> &str;
+}
+
+impl TextValue for str {
+    #[inline]
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl TextValue for String {
+    #[inline]
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl TextValue for Box<str> {
+    #[inline]
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl TextValue for std::borrow::Cow<'_, str> {
+    #[inline]
+    fn text(&self) -> &str {
+        self
+    }
+}
+
+impl<T: TextValue + ?Sized> TextValue for &T {
+    #[inline]
+    fn text(&self) -> &str {
+        (**self).text()
+    }
+}
+
+impl<T: TextValue + ?Sized> TextValue for &mut T {
+    #[inline]
+    fn text(&self) -> &str {
+        (**self).text()
+    }
+}
+
+/// Capture of a scalar, written by the worker (preferred).
+pub trait CaptureScalar {
+    /// Writes `"name": value` into the input object.
+    fn capture_into(&self, name: &'static str, writer: &mut InputWriter);
+    /// Records the value as the output.
+    fn capture_output(&self, sink: &mut OutputSink<'_>);
+}
+
+/// Capture of text, escaped by the worker.
+pub trait CaptureText {
+    /// Writes `"name": "text"` into the input object.
+    fn capture_into(&self, name: &'static str, writer: &mut InputWriter);
+    /// Records the text as the output.
+    fn capture_output(&self, sink: &mut OutputSink<'_>);
+}
+
+/// Capture through `Serialize`, on the caller's thread.
 pub trait CaptureSerialize {
     /// Writes `"name": value` into the input object.
     fn capture_into(&self, name: &'static str, writer: &mut InputWriter);
-    /// The value as JSON.
-    fn to_json(&self) -> Json;
+    /// Records the value as the output.
+    fn capture_output(&self, sink: &mut OutputSink<'_>);
 }
 
 /// Capture through `Debug`: the value's debug text as a JSON string.
 pub trait CaptureDebug {
     /// Writes `"name": "debug text"` into the input object.
     fn capture_into(&self, name: &'static str, writer: &mut InputWriter);
-    /// The debug text as a JSON string.
-    fn to_json(&self) -> Json;
+    /// Records the debug text as the output.
+    fn capture_output(&self, sink: &mut OutputSink<'_>);
 }
 
 /// Neither: the type's name, so the user sees what was left out.
 pub trait CaptureOpaque {
     /// Writes `"name": "<not captured: Type>"`.
     fn capture_into(&self, name: &'static str, writer: &mut InputWriter);
-    /// `"<not captured: Type>"`.
-    fn to_json(&self) -> Json;
+    /// Records `"<not captured: Type>"` as the output.
+    fn capture_output(&self, sink: &mut OutputSink<'_>);
+}
+
+impl<T: ScalarValue + ?Sized> CaptureScalar for &&&&Capture<'_, T> {
+    #[inline]
+    fn capture_into(&self, name: &'static str, writer: &mut InputWriter) {
+        writer.scalar(name, self.0.scalar());
+    }
+    #[inline]
+    fn capture_output(&self, sink: &mut OutputSink<'_>) {
+        sink.scalar(self.0.scalar());
+    }
+}
+
+impl<T: TextValue + ?Sized> CaptureText for &&&Capture<'_, T> {
+    #[inline]
+    fn capture_into(&self, name: &'static str, writer: &mut InputWriter) {
+        writer.text(name, self.0.text());
+    }
+    #[inline]
+    fn capture_output(&self, sink: &mut OutputSink<'_>) {
+        sink.text(self.0.text());
+    }
 }
 
 impl<T: Serialize + ?Sized> CaptureSerialize for &&Capture<'_, T> {
@@ -54,19 +202,18 @@ impl<T: Serialize + ?Sized> CaptureSerialize for &&Capture<'_, T> {
     fn capture_into(&self, name: &'static str, writer: &mut InputWriter) {
         writer.serialize(name, self.0);
     }
-    fn to_json(&self) -> Json {
-        json_of(self.0)
+    #[inline]
+    fn capture_output(&self, sink: &mut OutputSink<'_>) {
+        sink.value(self.0);
     }
 }
 
 impl<T: Debug + ?Sized> CaptureDebug for &Capture<'_, T> {
     fn capture_into(&self, name: &'static str, writer: &mut InputWriter) {
-        let mut text = Vec::new();
-        let _ = write!(text, "{:?}", self.0);
-        writer.text(name, &String::from_utf8_lossy(&text));
+        writer.debug(name, self.0);
     }
-    fn to_json(&self) -> Json {
-        Json::string(&format!("{:?}", self.0))
+    fn capture_output(&self, sink: &mut OutputSink<'_>) {
+        sink.debug(self.0);
     }
 }
 
@@ -74,8 +221,8 @@ impl<T: ?Sized> CaptureOpaque for Capture<'_, T> {
     fn capture_into(&self, name: &'static str, writer: &mut InputWriter) {
         writer.text(name, &opaque::<T>());
     }
-    fn to_json(&self) -> Json {
-        Json::string(&opaque::<T>())
+    fn capture_output(&self, sink: &mut OutputSink<'_>) {
+        sink.text(&opaque::<T>());
     }
 }
 

@@ -19,7 +19,7 @@ mod frame_box;
 mod future;
 mod sync;
 
-pub(crate) use capture::{json_of, record_output};
+pub(crate) use capture::record_output;
 pub use capture::{InputWriter, OutputSink};
 use frame_box::FrameBox;
 pub use future::{Instrumented, InstrumentedOpen};

@@ -50,6 +50,7 @@ use futures_core::Stream;
 use serde::Serialize;
 use sync_wrapper::SyncWrapper;
 
+use crate::capture_buf::CaptureBuf;
 use crate::clock;
 use crate::context::Frame;
 use crate::handle::ObservationHandle;
@@ -346,7 +347,7 @@ impl StreamState {
     fn record_output(&mut self) {
         let output = self.output.take();
         if let (Some(open), Some(output)) = (self.span.open_fields(), output) {
-            open.output = Some(output);
+            open.output = Some(CaptureBuf::from_json(&output));
         }
     }
 

@@ -40,8 +40,10 @@ pub(crate) enum Captured {
     /// with the record and the allocation that held them is freed on the thread that made
     /// it: a heap block freed on another thread contends for the allocator's lock.
     InRing(u64),
-    /// On the heap: too big for the ring, or already taken out of it by the worker.
-    Heap(Box<(Option<Json>, Option<Json>)>),
+    /// On the heap: too big for the ring, or already taken out of it by the worker; with
+    /// the bytes the capture was charged when it was queued (raw values, see
+    /// `crate::capture_buf`, take other room than the JSON the worker makes of them).
+    Heap(Box<(Option<Json>, Option<Json>, usize)>),
 }
 
 /// What flows from the instrumented code to the worker.
@@ -106,9 +108,8 @@ impl Finished {
     /// What this record is charged (see [`Record::charge`]).
     pub(crate) fn charge(&self) -> usize {
         let captured = match &self.captured {
-            Captured::Heap(c) => {
-                c.0.as_ref().map_or(0, Json::len) + c.1.as_ref().map_or(0, Json::len)
-            }
+            // What the caller charged for its capture, so the worker gives back exactly that.
+            Captured::Heap(c) => c.2,
             // Only `push_observation` makes these, and it reckons them itself.
             Captured::InRing(_) | Captured::None => 0,
         };

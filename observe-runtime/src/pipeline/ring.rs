@@ -28,6 +28,7 @@ use std::sync::Arc;
 use crossbeam_utils::CachePadded;
 
 use super::{Captured, Record};
+use crate::capture_buf::{resolve, CaptureBuf};
 use crate::model::Json;
 
 /// Bytes of captured input and output a ring carries beside its records.
@@ -159,12 +160,13 @@ impl Ring {
         base.wrapping_add(at)
     }
 
-    /// The JSON at `start..start + len` of the byte ring.
+    /// The JSON at `start..start + len` of the byte ring; `raw`: the bytes hold raw values
+    /// (see [`crate::capture_buf`]), written as JSON here.
     ///
     /// # Safety
     /// The range was written by the producer and published with a record the caller has
     /// taken, and the producer does not write it again until `bytes_head` moves past it.
-    unsafe fn json_at(&self, start: usize, len: usize) -> Option<Json> {
+    unsafe fn json_at(&self, start: usize, len: usize, raw: bool) -> Option<Json> {
         if len == 0 {
             return None;
         }
@@ -176,7 +178,11 @@ impl Ring {
         // SAFETY: `at..at + len` is inside the buffer (`place` never lets a capture wrap),
         // initialized by `place`, and not written while we read (the caller's contract).
         let bytes = unsafe { std::slice::from_raw_parts(self.bytes_at(at), len) };
-        // SAFETY: the bytes are a copy of a `Json`'s text: valid UTF-8.
+        if raw {
+            return Some(resolve(bytes, true));
+        }
+        // SAFETY: without raw values the bytes are JSON text that serde_json wrote (or a
+        // `Json`'s text): valid UTF-8.
         let text = unsafe { std::str::from_utf8_unchecked(bytes) };
         Some(Json::from_raw(text))
     }
@@ -195,16 +201,18 @@ impl Ring {
         let Captured::InRing(code) = finished.captured else {
             return None;
         };
-        let (start, input_len, output_len) = decode(code, bytes_head);
+        let (start, input, output) = decode(code, bytes_head);
         // SAFETY: published with this record, and not given back (our caller's contract).
-        let (input, output) = unsafe {
+        let json = unsafe {
             (
-                self.json_at(start, input_len),
-                self.json_at(start + input_len, output_len),
+                self.json_at(start, input.len, input.raw),
+                self.json_at(start + input.len, output.len, output.raw),
             )
         };
-        finished.captured = Captured::Heap(Box::new((input, output)));
-        Some(start + input_len + output_len)
+        // Charged as the bytes it took here, whatever the length of the JSON made of them.
+        let charged = input.len + output.len;
+        finished.captured = Captured::Heap(Box::new((json.0, json.1, charged)));
+        Some(start + charged)
     }
 
     fn capacity(&self) -> usize {
@@ -270,9 +278,13 @@ impl Producer {
 
     /// Copies captured input and output into the byte ring; where they are, or `None` when
     /// they do not fit (the caller keeps them on the heap).
-    fn place(&mut self, input: Option<&Json>, output: Option<&Json>) -> Option<u64> {
-        let input = input.map_or(&[][..], |j| j.as_str().as_bytes());
-        let output = output.map_or(&[][..], |j| j.as_str().as_bytes());
+    fn place(&mut self, input: Option<&CaptureBuf>, output: Option<&CaptureBuf>) -> Option<u64> {
+        let raw = (
+            input.is_some_and(CaptureBuf::has_raw),
+            output.is_some_and(CaptureBuf::has_raw),
+        );
+        let input = input.map_or(&[][..], CaptureBuf::bytes);
+        let output = output.map_or(&[][..], CaptureBuf::bytes);
         let total = input.len() + output.len();
         if total > PAYLOAD_INLINE_MAX {
             return None;
@@ -302,7 +314,17 @@ impl Producer {
             std::ptr::copy_nonoverlapping(output.as_ptr(), to.add(input.len()), output.len());
         }
         self.bytes_tail = end;
-        Some(encode(start, input.len(), output.len()))
+        Some(encode(
+            start,
+            Extent {
+                len: input.len(),
+                raw: raw.0,
+            },
+            Extent {
+                len: output.len(),
+                raw: raw.1,
+            },
+        ))
     }
 
     /// Takes a record's captured bytes back out of this ring onto the heap, before the
@@ -409,7 +431,11 @@ pub(super) fn push_fast(id: u64, record: Record) -> Result<(), Record> {
 /// Copies captured input and output into this thread's ring for pipeline `id`, when it is
 /// the first in line (as `push_fast` expects) and they fit; the record must be pushed next.
 #[inline]
-pub(super) fn place(id: u64, input: Option<&Json>, output: Option<&Json>) -> Option<u64> {
+pub(super) fn place(
+    id: u64,
+    input: Option<&CaptureBuf>,
+    output: Option<&CaptureBuf>,
+) -> Option<u64> {
     PRODUCERS
         .try_with(|cell| {
             let mut producers = cell.try_borrow_mut().ok()?;
@@ -420,18 +446,47 @@ pub(super) fn place(id: u64, input: Option<&Json>, output: Option<&Json>) -> Opt
         .flatten()
 }
 
-/// A byte position (low 32 bits) and two lengths (16 bits each) in one word.
-fn encode(start: usize, input_len: usize, output_len: usize) -> u64 {
-    debug_assert!(input_len + output_len <= PAYLOAD_INLINE_MAX);
-    (start as u32 as u64) | (input_len as u64) << 32 | (output_len as u64) << 48
+/// Where one capture (input or output) is in the byte ring, after the one before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Extent {
+    len: usize,
+    /// It holds raw values (see [`crate::capture_buf`]).
+    raw: bool,
+}
+
+/// The top bit of a capture's 16: it holds raw values. Lengths take 12 at most.
+const RAW_BIT: u64 = 1 << 15;
+const _: () = assert!(PAYLOAD_INLINE_MAX < RAW_BIT as usize);
+
+impl Extent {
+    fn code(self) -> u64 {
+        self.len as u64 | if self.raw { RAW_BIT } else { 0 }
+    }
+
+    fn from_code(code: u64) -> Extent {
+        Extent {
+            len: (code & (RAW_BIT - 1)) as usize,
+            raw: code & RAW_BIT != 0,
+        }
+    }
+}
+
+/// A byte position (low 32 bits) and two captures (16 bits each) in one word.
+fn encode(start: usize, input: Extent, output: Extent) -> u64 {
+    debug_assert!(input.len + output.len <= PAYLOAD_INLINE_MAX);
+    (start as u32 as u64) | input.code() << 32 | output.code() << 48
 }
 
 /// The full position back from its low 32 bits, knowing it is at or after `head` and less
-/// than a ring's size past it; and the two lengths.
-fn decode(code: u64, head: usize) -> (usize, usize, usize) {
+/// than a ring's size past it; and the two captures.
+fn decode(code: u64, head: usize) -> (usize, Extent, Extent) {
     let low = code as u32;
     let start = head.wrapping_add(low.wrapping_sub(head as u32) as usize);
-    (start, (code >> 32) as u16 as usize, (code >> 48) as usize)
+    (
+        start,
+        Extent::from_code((code >> 32) & 0xFFFF),
+        Extent::from_code(code >> 48),
+    )
 }
 
 /// Runs `f` with this thread's producers; `None` when its thread-local storage is gone or
@@ -489,20 +544,35 @@ mod tests {
         // Under Miri, fewer: still several wraps of the 64 KiB byte ring.
         let records = if cfg!(miri) { 200 } else { 20_000 };
         for i in 0..records {
-            // Sizes from 2 to ~1,500 bytes, so the byte ring wraps at odd places.
-            let input = Json::string(&"x".repeat((i * 37 % 1500) as usize));
-            let output = (i % 3 == 0).then(|| Json::from_value(&i));
+            // Sizes from 2 to ~1,500 bytes, so the byte ring wraps at odd places; JSON text
+            // and raw values (text, scalars) in turn.
+            let text = "x".repeat((i * 37 % 1500) as usize);
+            let mut input = CaptureBuf::new();
+            if i % 2 == 0 {
+                input.text(&text);
+            } else {
+                input.push_bytes(Json::string(&text).as_str().as_bytes());
+            }
+            let output = (i % 3 == 0).then(|| {
+                let mut output = CaptureBuf::new();
+                output.scalar(crate::capture_buf::Scalar::U64(i));
+                output
+            });
             let mut r = record(i);
             producer.credits = 1;
             if let Record::Observation(f) = &mut r {
                 f.captured = match producer.place(Some(&input), output.as_ref()) {
                     Some(code) => Captured::InRing(code),
-                    None => Captured::Heap(Box::new((Some(input.clone()), output.clone()))),
+                    None => Captured::Heap(Box::new((
+                        Some(input.to_json()),
+                        output.as_ref().map(CaptureBuf::to_json),
+                        0,
+                    ))),
                 };
             }
             expected.push_back((
-                Some(input.as_str().to_owned()),
-                output.map(|o| o.as_str().to_owned()),
+                Some(Json::string(&text).as_str().to_owned()),
+                output.map(|_| i.to_string()),
             ));
             if let Err(r) = producer.push(r) {
                 panic!("ring full at {i}: {}", matches!(r, Record::Observation(_)));

@@ -337,7 +337,7 @@ impl Finished {
         let mut details = self.details;
         // The ring's bytes were turned into `Heap` when the worker took the record.
         if let Captured::Heap(captured) = self.captured {
-            let (input, output) = *captured;
+            let (input, output, _) = *captured;
             let d = details.get_or_insert_with(Default::default);
             if d.input.is_none() {
                 d.input = input;

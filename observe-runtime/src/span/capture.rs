@@ -1,14 +1,14 @@
-//! What `#[observe]` captures: the input object built in one reusable buffer
+//! What `#[observe]` captures: the input object built in a pooled buffer
 //! ([`InputWriter`]), and the output through the sink the emitted closure writes to
-//! ([`OutputSink`]).
-
-use std::cell::Cell;
+//! ([`OutputSink`]). Scalars and short text go into the buffer raw, for the worker to write
+//! as JSON (see [`crate::capture_buf`]); everything else is serialized here, on the caller's
+//! thread, while the value can still be read.
 
 use serde::Serialize;
 
+use crate::capture_buf::{CaptureBuf, Scalar};
 use crate::context::Frame;
-use crate::limits::write_bounded;
-use crate::model::{Json, Level};
+use crate::model::Level;
 
 /// Where the emitted `on_output` closure records the result.
 ///
@@ -21,13 +21,43 @@ pub struct OutputSink<'a> {
 }
 
 impl OutputSink<'_> {
-    /// Records the output; `value` runs only when output capture is on.
+    /// True when output capture is on (a reducer folds the value only then).
     #[inline]
-    pub fn output(&mut self, value: impl FnOnce() -> Json) {
+    pub fn captures(&self) -> bool {
+        self.capture
+    }
+
+    /// Records the output written by `write`, which runs only when output capture is on.
+    #[inline]
+    fn output_with(&mut self, write: impl FnOnce(&mut CaptureBuf)) {
         if self.capture {
-            let value = value();
-            self.frame.with_open(|open| open.output = Some(value));
+            let mut buf = CaptureBuf::new();
+            write(&mut buf);
+            self.frame.set_captured_output(buf);
         }
+    }
+
+    /// Records a `Serialize` value as the output, serialized now.
+    #[inline]
+    pub(crate) fn value<T: Serialize + ?Sized>(&mut self, value: &T) {
+        self.output_with(|buf| buf.value(value, 0));
+    }
+
+    /// Records a scalar as the output, for the worker to write.
+    #[inline]
+    pub(crate) fn scalar(&mut self, value: Scalar) {
+        self.output_with(|buf| buf.scalar(value));
+    }
+
+    /// Records text as the output (a JSON string).
+    #[inline]
+    pub(crate) fn text(&mut self, text: &str) {
+        self.output_with(|buf| buf.text(text));
+    }
+
+    /// Records a value's `Debug` text as the output (a JSON string).
+    pub(crate) fn debug<T: std::fmt::Debug + ?Sized>(&mut self, value: &T) {
+        self.output_with(|buf| buf.debug(value));
     }
 
     /// Sets level `ERROR` and the status message, whatever capture says.
@@ -39,10 +69,10 @@ impl OutputSink<'_> {
     }
 }
 
-/// Builds the input object `{"arg": value, ...}` in one buffer.
+/// Builds the input object `{"arg": value, ...}` in one pooled buffer.
 #[derive(Debug)]
 pub struct InputWriter {
-    buf: Vec<u8>,
+    buf: CaptureBuf,
 }
 
 impl Default for InputWriter {
@@ -51,92 +81,58 @@ impl Default for InputWriter {
     }
 }
 
-thread_local! {
-    /// A buffer reused for the JSON that `#[observe]` captures on this thread, so that a
-    /// capture allocates only its exact-size result (no growth, no shrinking copy).
-    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-}
-
-/// The thread's scratch buffer, empty; a fresh one when it is in use (a `Serialize` impl
-/// that itself calls observed code).
-fn take_scratch() -> Vec<u8> {
-    // `try_with`: during the thread's exit the buffer may be gone; a fresh one then.
-    let mut buf = SCRATCH.try_with(Cell::take).unwrap_or_default();
-    buf.clear();
-    buf
-}
-
-/// Gives the buffer back for the next capture, unless one huge value made it too big to keep.
-fn return_scratch(buf: Vec<u8>) {
-    if buf.capacity() <= 64 * 1024 {
-        let _ = SCRATCH.try_with(|s| s.set(buf));
-    }
-}
-
-/// Exactly-sized JSON from bytes that serde_json wrote (or a truncation marker), with only
-/// ASCII punctuation and `&str` keys around them.
-fn json_from_bytes(buf: &[u8]) -> Json {
-    // SAFETY: serde_json's writer emits valid UTF-8 (it copies `str` data and escapes, and
-    // formats numbers in ASCII); the rest is ASCII and `&str` bytes. Checking again costs
-    // more than the copy on a small capture.
-    Json::from_raw(unsafe { std::str::from_utf8_unchecked(buf) })
-}
-
-/// `Json::from_value` through the scratch buffer, bounded in depth and bytes while it
-/// serializes (see [`write_bounded`]).
-pub(crate) fn json_of<T: Serialize + ?Sized>(value: &T) -> Json {
-    let mut buf = take_scratch();
-    let json = match write_bounded(&mut buf, value, 0) {
-        Ok(()) => json_from_bytes(&buf),
-        Err(e) => Json::string(&format!("<not serializable: {e}>")),
-    };
-    return_scratch(buf);
-    json
-}
-
 impl InputWriter {
     /// An empty object.
+    #[inline]
     pub fn new() -> InputWriter {
-        let mut buf = take_scratch();
-        buf.push(b'{');
+        let mut buf = CaptureBuf::new();
+        buf.push_bytes(b"{");
         InputWriter { buf }
     }
 
-    fn key(&mut self, name: &str) -> usize {
-        let mark = self.buf.len();
+    #[inline]
+    fn key(&mut self, name: &str) {
         if self.buf.len() > 1 {
-            self.buf.push(b',');
+            self.buf.push_bytes(b",");
         }
         // Parameter names are Rust identifiers: no escaping needed.
-        self.buf.push(b'"');
-        self.buf.extend_from_slice(name.as_bytes());
-        self.buf.extend_from_slice(b"\":");
-        mark
+        self.buf.push_bytes(b"\"");
+        self.buf.push_bytes(name.as_bytes());
+        self.buf.push_bytes(b"\":");
     }
 
+    /// `"name": value`, serialized now.
+    #[inline]
     pub(crate) fn serialize<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
-        let mark = self.key(name);
-        let at = self.buf.len();
+        self.key(name);
         // Inside the input object: one level is open around the value.
-        if let Err(e) = write_bounded(&mut self.buf, value, 1) {
-            self.buf.truncate(at);
-            let _ = serde_json::to_writer(&mut self.buf, &format!("<not serializable: {e}>"));
-        }
-        debug_assert!(mark < self.buf.len());
+        self.buf.value(value, 1);
     }
 
+    /// `"name": value` for a scalar, written by the worker.
+    #[inline]
+    pub(crate) fn scalar(&mut self, name: &str, value: Scalar) {
+        self.key(name);
+        self.buf.scalar(value);
+    }
+
+    /// `"name": "text"`.
+    #[inline]
     pub(crate) fn text(&mut self, name: &str, text: &str) {
         self.key(name);
-        let _ = serde_json::to_writer(&mut self.buf, text);
+        self.buf.text(text);
+    }
+
+    /// `"name": "debug text"`.
+    pub(crate) fn debug<T: std::fmt::Debug + ?Sized>(&mut self, name: &str, value: &T) {
+        self.key(name);
+        self.buf.debug(value);
     }
 
     #[inline]
-    pub(crate) fn finish(mut self) -> Json {
-        self.buf.push(b'}');
-        // Built from a brace, identifier keys and serde_json output: valid JSON, valid UTF-8.
-        let json = json_from_bytes(&self.buf);
-        return_scratch(self.buf);
-        json
+    pub(crate) fn finish(mut self) -> CaptureBuf {
+        self.buf.push_bytes(b"}");
+        self.buf
     }
 }
 

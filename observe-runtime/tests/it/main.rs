@@ -22,6 +22,7 @@ mod export_support;
 mod auto_traits;
 mod bridge_http;
 mod bridge_tracing;
+mod capture_values;
 mod config_env;
 mod context;
 mod context_combinators;

@@ -1,0 +1,406 @@
+//! The bytes `#[observe]` captures an observation's input or output into, and the JSON the
+//! worker makes of them.
+//!
+//! Most of a capture is JSON text written on the caller's thread (a borrowed value can be
+//! read only there, while the borrow lasts). Two kinds of value are left raw instead, for
+//! the thread that reads the record (the worker) to write as JSON: a scalar (a copy of its
+//! bits, so no number formatting on the caller) and text (its bytes copied as they are, so
+//! no escaping on the caller). Each raw value sits where its JSON goes, behind a [`RAW`]
+//! byte that serde_json never writes (it escapes control bytes inside strings, and writes
+//! none outside them); [`CaptureBuf::to_json`] and [`resolve`] write them.
+//!
+//! The buffers come from a small per-thread pool and go back to it when dropped, so a
+//! capture allocates nothing once the pool is warm: the bytes are copied into the thread's
+//! ring with the record, and the buffer is reused by the next observation.
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::mem::ManuallyDrop;
+
+use serde::Serialize;
+
+use crate::limits::write_bounded;
+use crate::model::Json;
+
+/// Marks a raw value in the bytes: a tag and its payload follow.
+const RAW: u8 = 0;
+
+/// Text longer than this is escaped on the caller's thread: a large capture goes to the
+/// worker on the heap (not in the ring) as JSON made on the caller, so deferring its
+/// escaping would only add a copy.
+const RAW_TEXT_MAX: usize = 1024;
+
+/// A scalar captured by value, for the worker to write as JSON.
+///
+/// `#[observe]` makes one for a parameter or return value of a primitive type (what
+/// `__private::ScalarValue` is implemented for); it is a copy of the value's bits, whatever
+/// the value borrowed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar {
+    /// Any unsigned integer up to 64 bits.
+    U64(u64),
+    /// Any signed integer up to 64 bits.
+    I64(i64),
+    /// `u128`.
+    U128(u128),
+    /// `i128`.
+    I128(i128),
+    /// `f32` (written with `f32`'s shortest form, as serde_json writes it).
+    F32(f32),
+    /// `f64`.
+    F64(f64),
+    /// `bool`.
+    Bool(bool),
+    /// `char`, a one-character JSON string.
+    Char(char),
+}
+
+/// Tags of the raw values.
+mod tag {
+    pub(super) const U64: u8 = 1;
+    pub(super) const I64: u8 = 2;
+    pub(super) const U128: u8 = 3;
+    pub(super) const I128: u8 = 4;
+    pub(super) const F32: u8 = 5;
+    pub(super) const F64: u8 = 6;
+    pub(super) const BOOL: u8 = 7;
+    pub(super) const CHAR: u8 = 8;
+    pub(super) const TEXT: u8 = 9;
+}
+
+/// A capture being written or on its way to the ring: JSON text with raw values in it.
+///
+/// A pointer wide, so that an open observation's fields (which hold two) stay small; the
+/// bytes live in a pooled box (see the module's documentation).
+pub(crate) struct CaptureBuf(ManuallyDrop<Box<Inner>>);
+
+struct Inner {
+    bytes: Vec<u8>,
+    /// True once a raw value was written: only then do the bytes need [`resolve`].
+    raw: bool,
+}
+
+/// Spare buffers kept per thread, at most.
+const POOL_MAX: usize = 32;
+/// A buffer that grew past this is freed rather than kept.
+const KEEP_CAPACITY: usize = 4096;
+
+/// A stack of spare boxes, as the frames' pool keeps them: `boxes[..len]` hold one each.
+struct Pool {
+    len: Cell<usize>,
+    boxes: [Cell<Option<Box<Inner>>>; POOL_MAX],
+}
+
+thread_local! {
+    static POOL: Pool = const {
+        Pool {
+            len: Cell::new(0),
+            boxes: [const { Cell::new(None) }; POOL_MAX],
+        }
+    };
+}
+
+impl Pool {
+    #[inline]
+    fn take(&self) -> Option<Box<Inner>> {
+        let top = self.len.get().checked_sub(1)?;
+        let spare = self.boxes.get(top)?.take();
+        self.len.set(top);
+        spare
+    }
+
+    #[inline]
+    fn give(&self, inner: Box<Inner>) {
+        let len = self.len.get();
+        // Past `POOL_MAX` the box is dropped here.
+        if let Some(slot) = self.boxes.get(len) {
+            slot.set(Some(inner));
+            self.len.set(len + 1);
+        }
+    }
+}
+
+impl CaptureBuf {
+    /// An empty buffer, from this thread's pool when it has one.
+    #[inline]
+    pub(crate) fn new() -> CaptureBuf {
+        let inner = POOL.try_with(Pool::take).ok().flatten();
+        CaptureBuf(ManuallyDrop::new(inner.unwrap_or_else(|| {
+            Box::new(Inner {
+                bytes: Vec::with_capacity(128),
+                raw: false,
+            })
+        })))
+    }
+
+    /// A buffer holding `json`'s text.
+    pub(crate) fn from_json(json: &Json) -> CaptureBuf {
+        let mut buf = CaptureBuf::new();
+        buf.push_bytes(json.as_str().as_bytes());
+        buf
+    }
+
+    #[inline]
+    fn inner(&self) -> &Inner {
+        &self.0
+    }
+
+    #[inline]
+    fn inner_mut(&mut self) -> &mut Inner {
+        &mut self.0
+    }
+
+    /// The bytes as they travel (JSON text with raw values in it).
+    #[inline]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.inner().bytes
+    }
+
+    /// Their length: what the capture is charged against the queue's byte budget.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.inner().bytes.len()
+    }
+
+    /// True when raw values are in the bytes (they need [`resolve`]).
+    #[inline]
+    pub(crate) fn has_raw(&self) -> bool {
+        self.inner().raw
+    }
+
+    /// Appends JSON text (punctuation, a key) as it is.
+    #[inline]
+    pub(crate) fn push_bytes(&mut self, bytes: &[u8]) {
+        self.inner_mut().bytes.extend_from_slice(bytes);
+    }
+
+    /// Appends `value` as JSON, inside `depth` levels already open, bounded as
+    /// [`write_bounded`] says; a value whose `Serialize` fails becomes a string saying why.
+    pub(crate) fn value<T: Serialize + ?Sized>(&mut self, value: &T, depth: usize) {
+        let bytes = &mut self.inner_mut().bytes;
+        if let Err(e) = write_bounded(bytes, value, depth) {
+            let _ = serde_json::to_writer(&mut *bytes, &format!("<not serializable: {e}>"));
+        }
+    }
+
+    /// Appends a scalar, raw: the worker writes its JSON.
+    #[inline]
+    pub(crate) fn scalar(&mut self, value: Scalar) {
+        let inner = self.inner_mut();
+        inner.raw = true;
+        let bytes = &mut inner.bytes;
+        match value {
+            Scalar::U64(v) => push_raw(bytes, tag::U64, &v.to_le_bytes()),
+            Scalar::I64(v) => push_raw(bytes, tag::I64, &v.to_le_bytes()),
+            Scalar::U128(v) => push_raw(bytes, tag::U128, &v.to_le_bytes()),
+            Scalar::I128(v) => push_raw(bytes, tag::I128, &v.to_le_bytes()),
+            Scalar::F32(v) => push_raw(bytes, tag::F32, &v.to_le_bytes()),
+            Scalar::F64(v) => push_raw(bytes, tag::F64, &v.to_le_bytes()),
+            Scalar::Bool(v) => push_raw(bytes, tag::BOOL, &[u8::from(v)]),
+            Scalar::Char(v) => push_raw(bytes, tag::CHAR, &u32::from(v).to_le_bytes()),
+        }
+    }
+
+    /// Appends `text` as a JSON string: its bytes raw, for the worker to escape, when it is
+    /// short; escaped now (and bounded in bytes) when it is not.
+    #[inline]
+    pub(crate) fn text(&mut self, text: &str) {
+        if text.len() > RAW_TEXT_MAX {
+            self.value(text, 0);
+        } else {
+            let inner = self.inner_mut();
+            inner.raw = true;
+            // At most `RAW_TEXT_MAX` bytes: the length fits in two.
+            push_raw(
+                &mut inner.bytes,
+                tag::TEXT,
+                &(text.len() as u16).to_le_bytes(),
+            );
+            inner.bytes.extend_from_slice(text.as_bytes());
+        }
+    }
+
+    /// Appends `value`'s `Debug` text as a JSON string.
+    pub(crate) fn debug<T: std::fmt::Debug + ?Sized>(&mut self, value: &T) {
+        let mut text = String::new();
+        let _ = write!(text, "{value:?}");
+        self.text(&text);
+    }
+
+    /// The JSON these bytes stand for, raw values written.
+    pub(crate) fn to_json(&self) -> Json {
+        resolve(self.bytes(), self.has_raw())
+    }
+}
+
+impl Drop for CaptureBuf {
+    #[inline]
+    fn drop(&mut self) {
+        // SAFETY: `drop` runs once, and nothing reads `self.0` after it.
+        let mut inner = unsafe { ManuallyDrop::take(&mut self.0) };
+        if inner.bytes.capacity() <= KEEP_CAPACITY {
+            inner.bytes.clear();
+            inner.raw = false;
+            // During the thread's exit the pool may be gone: the box is freed then.
+            let _ = POOL.try_with(move |pool| pool.give(inner));
+        }
+    }
+}
+
+impl std::fmt::Debug for CaptureBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("CaptureBuf").field(&self.to_json()).finish()
+    }
+}
+
+#[inline]
+fn push_raw(bytes: &mut Vec<u8>, tag: u8, payload: &[u8]) {
+    bytes.push(RAW);
+    bytes.push(tag);
+    bytes.extend_from_slice(payload);
+}
+
+/// The JSON that captured bytes stand for: the text as it is when `raw` is false, else
+/// with every raw value written as JSON. Bytes that do not parse (which only a bug could
+/// make) end the value where they start, never read out of bounds.
+pub(crate) fn resolve(bytes: &[u8], raw: bool) -> Json {
+    let text = if raw {
+        let mut out = Vec::with_capacity(bytes.len() + 16);
+        let mut rest = bytes;
+        while let Some(at) = rest.iter().position(|&b| b == RAW) {
+            out.extend_from_slice(&rest[..at]);
+            rest = write_raw(&rest[at + 1..], &mut out).unwrap_or_default();
+        }
+        out.extend_from_slice(rest);
+        into_string(out)
+    } else {
+        into_string(bytes.to_vec())
+    };
+    Json::from_raw(text)
+}
+
+/// The text, checked: the bytes are serde_json's output and `&str` data, so valid UTF-8.
+fn into_string(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Writes the raw value at the start of `bytes` (after its [`RAW`] byte) as JSON; returns
+/// the bytes after it, or `None` when they are cut short.
+fn write_raw<'b>(bytes: &'b [u8], out: &mut Vec<u8>) -> Option<&'b [u8]> {
+    let (&tag, rest) = bytes.split_first()?;
+    let rest = match tag {
+        tag::U64 => take(rest, |v| write_json(out, &u64::from_le_bytes(v)))?,
+        tag::I64 => take(rest, |v| write_json(out, &i64::from_le_bytes(v)))?,
+        tag::U128 => take(rest, |v| write_json(out, &u128::from_le_bytes(v)))?,
+        tag::I128 => take(rest, |v| write_json(out, &i128::from_le_bytes(v)))?,
+        tag::F32 => take(rest, |v| write_json(out, &f32::from_le_bytes(v)))?,
+        tag::F64 => take(rest, |v| write_json(out, &f64::from_le_bytes(v)))?,
+        tag::BOOL => take(rest, |[v]: [u8; 1]| write_json(out, &(v != 0)))?,
+        tag::CHAR => take(rest, |v| {
+            let c = char::from_u32(u32::from_le_bytes(v)).unwrap_or(char::REPLACEMENT_CHARACTER);
+            write_json(out, &c)
+        })?,
+        tag::TEXT => {
+            let mut len = 0;
+            let rest = take(rest, |v| len = usize::from(u16::from_le_bytes(v)))?;
+            let text = rest.get(..len)?;
+            write_json(out, String::from_utf8_lossy(text).as_ref());
+            rest.get(len..)?
+        }
+        _ => return None,
+    };
+    Some(rest)
+}
+
+/// Hands the first `N` bytes to `read` as an array; returns the rest.
+#[inline]
+fn take<const N: usize>(bytes: &[u8], read: impl FnOnce([u8; N])) -> Option<&[u8]> {
+    let head: [u8; N] = bytes.get(..N)?.try_into().ok()?;
+    read(head);
+    bytes.get(N..)
+}
+
+/// serde_json's form of `value`, appended (writing into a `Vec` does not fail).
+#[inline]
+fn write_json<T: Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) {
+    let _ = serde_json::to_writer(out, value);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(buf: &CaptureBuf) -> serde_json::Value {
+        buf.to_json().to_value()
+    }
+
+    #[test]
+    fn scalars_are_written_as_serde_json_writes_them() {
+        let cases = [
+            (Scalar::U64(u64::MAX), serde_json::json!(u64::MAX)),
+            (Scalar::I64(-7), serde_json::json!(-7)),
+            (Scalar::F64(1.5), serde_json::json!(1.5)),
+            (Scalar::F64(f64::NAN), serde_json::Value::Null),
+            (Scalar::F32(0.1), serde_json::json!(0.1)),
+            (Scalar::Bool(true), serde_json::json!(true)),
+            (Scalar::Char('é'), serde_json::json!("é")),
+        ];
+        for (scalar, expected) in cases {
+            let mut buf = CaptureBuf::new();
+            buf.scalar(scalar);
+            assert!(buf.has_raw());
+            assert_eq!(json(&buf), expected, "{scalar:?}");
+        }
+        let mut buf = CaptureBuf::new();
+        buf.scalar(Scalar::U128(u128::MAX));
+        assert_eq!(buf.to_json().as_str(), u128::MAX.to_string());
+        let mut buf = CaptureBuf::new();
+        buf.scalar(Scalar::I128(i128::MIN));
+        assert_eq!(buf.to_json().as_str(), i128::MIN.to_string());
+    }
+
+    #[test]
+    fn raw_text_is_escaped_where_it_is_resolved() {
+        let mut buf = CaptureBuf::new();
+        buf.push_bytes(b"{\"q\":");
+        buf.text("a \"quoted\"\n\u{0}line");
+        buf.push_bytes(b",\"n\":");
+        buf.scalar(Scalar::U64(10));
+        buf.push_bytes(b"}");
+        assert_eq!(
+            json(&buf),
+            serde_json::json!({"q": "a \"quoted\"\n\u{0}line", "n": 10})
+        );
+    }
+
+    #[test]
+    fn long_text_is_escaped_on_the_spot() {
+        let long = "x\"".repeat(RAW_TEXT_MAX);
+        let mut buf = CaptureBuf::new();
+        buf.text(&long);
+        assert!(!buf.has_raw());
+        assert_eq!(json(&buf), serde_json::json!(long));
+    }
+
+    #[test]
+    fn bytes_cut_short_end_the_value_without_reading_past_them() {
+        let mut buf = CaptureBuf::new();
+        buf.text("hello");
+        let bytes = buf.bytes();
+        for cut in 0..bytes.len() {
+            // Any prefix resolves to something, never a panic.
+            let _ = resolve(&bytes[..cut], true);
+        }
+        assert_eq!(resolve(&[RAW, 200, 1, 2], true).as_str(), "");
+    }
+
+    #[test]
+    fn a_buffer_goes_back_to_the_pool_empty() {
+        let mut buf = CaptureBuf::new();
+        buf.text("left over");
+        drop(buf);
+        let buf = CaptureBuf::new();
+        assert_eq!(buf.len(), 0);
+        assert!(!buf.has_raw());
+    }
+}
