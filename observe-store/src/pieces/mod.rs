@@ -2,6 +2,7 @@
 //! `observe serve` receives), merged into the rows already stored.
 
 mod coalesced;
+mod fresh;
 mod observation;
 mod score;
 mod trace;
