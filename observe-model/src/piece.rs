@@ -134,6 +134,38 @@ impl From<&Observation> for ObservationPiece {
     }
 }
 
+/// As [`From<&Observation>`](#impl-From%3C%26Observation%3E-for-ObservationPiece), taking
+/// the observation's details and name instead of copying them.
+///
+/// ```
+/// use observe_model::model::*;
+/// use observe_model::piece::ObservationPiece;
+///
+/// let o = Observation {
+///     trace_id: TraceId(1), id: SpanId(2), parent_id: None, name: "step".into(),
+///     kind: ObservationType::Span, level: Level::Default, start: Timestamp(1),
+///     end: Timestamp(2), details: None, trace: Default::default(),
+/// };
+/// let by_ref = ObservationPiece::from(&o);
+/// assert_eq!(ObservationPiece::from(o), by_ref);
+/// ```
+impl From<Observation> for ObservationPiece {
+    fn from(o: Observation) -> Self {
+        ObservationPiece {
+            trace_id: o.trace_id.to_string().into(),
+            id: o.id.to_string().into(),
+            parent_id: o.parent_id.map(|p| p.to_string().into()),
+            name: Some(o.name.into_owned()),
+            kind: Some(o.kind),
+            level: Some(o.level),
+            start: Some(o.start),
+            end: Some(o.end),
+            details: o.details,
+            trace: o.trace,
+        }
+    }
+}
+
 /// A trace's own record (Langfuse's `trace-create`): its attributes, which merge into the
 /// stored trace as observations' trace attributes do (metadata by key, tags as a union,
 /// scalars replaced). Trace-level input and output are
