@@ -119,18 +119,7 @@ impl ObservationPiece {
 /// (lowercase hex, 32 digits for a trace, 16 for an observation).
 impl From<&Observation> for ObservationPiece {
     fn from(o: &Observation) -> Self {
-        ObservationPiece {
-            trace_id: o.trace_id.to_string().into(),
-            id: o.id.to_string().into(),
-            parent_id: o.parent_id.map(|p| p.to_string().into()),
-            name: Some(o.name.to_string()),
-            kind: Some(o.kind),
-            level: Some(o.level),
-            start: Some(o.start),
-            end: Some(o.end),
-            details: o.details.clone(),
-            trace: Arc::clone(&o.trace),
-        }
+        ObservationPiece::from(o.clone())
     }
 }
 
