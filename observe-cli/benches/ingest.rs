@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use observe_ingest::ingestion::ingestion_route;
 use observe_ingest::{decode_request, Encoding};
 use observe_model::export::Batch;
@@ -90,6 +90,9 @@ fn ingest(c: &mut Criterion) {
     let mut group = c.benchmark_group("serve_ingest");
     group.throughput(Throughput::Elements(SPANS_PER_REQUEST as u64));
     group.sample_size(20);
+    // Every sample as long as the others: the CPU clock advances in scheduler ticks, which a
+    // sample of one or two requests could fall between.
+    group.sampling_mode(SamplingMode::Flat);
     let cases = [
         ("otlp_protobuf", Api::Otlp(Encoding::Protobuf)),
         ("otlp_json", Api::Otlp(Encoding::Json)),

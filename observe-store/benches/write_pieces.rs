@@ -22,7 +22,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use observe_model::export::Batch;
 use observe_model::model::{
     Cost, Json, Level, Metadata, Observation, ObservationDetails, ObservationType, SpanId,
@@ -225,6 +225,9 @@ fn write_pieces(c: &mut Criterion) {
     let mut group = c.benchmark_group("write_pieces");
     group.throughput(Throughput::Elements(REQUEST as u64));
     group.sample_size(20);
+    // Every sample as long as the others: the CPU clock advances in scheduler ticks, which a
+    // sample of one or two requests could fall between.
+    group.sampling_mode(SamplingMode::Flat);
     group.measurement_time(Duration::from_secs(8));
     let dir = tempfile::tempdir().expect("tempdir");
     for (seed, case) in [Case::Batch, Case::Complete, Case::CreateUpdate]
