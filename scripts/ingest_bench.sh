@@ -10,7 +10,8 @@
 #
 # Builds the binaries first, in the bench profile (release with debug info, for profilers;
 # set NO_BUILD=1 to use those already built under $CARGO_TARGET_DIR, or target/). Needs curl
-# and sqlite3 (apt-get install curl sqlite3).
+# and sqlite3 (apt-get install curl sqlite3). PORT (default 3912) is where the server
+# listens; PROFILE_DIR=debug runs debug binaries (to try the script, not for figures).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"
@@ -23,8 +24,8 @@ done
 if [ "${NO_BUILD:-0}" != 1 ]; then
     cargo build --profile bench -p observe-cli --bin observe --example ingest_load
 fi
-observe="$target/release/observe"
-load="$target/release/examples/ingest_load"
+observe="$target/${PROFILE_DIR:-release}/observe"
+load="$target/${PROFILE_DIR:-release}/examples/ingest_load"
 work="$(mktemp -d)"
 server=""
 cleanup() {
@@ -55,7 +56,10 @@ for api in otlp-protobuf otlp-json ingestion; do
     server=""
     accepted=$(sed -n 's/.*: \([0-9]*\) spans accepted.*/\1/p' "$out")
     stored=$(sqlite3 "$db" "SELECT count(*) FROM observations")
-    # The ingestion API's spans are one create and one update per observation.
     echo "stored after SIGTERM: $stored observations (load generator: ${accepted:-?} spans accepted)"
+    if [ -z "$accepted" ] || [ "$stored" -lt "$accepted" ]; then
+        echo "MISSING: fewer observations stored than spans accepted"
+        status=1
+    fi
 done
 exit "$status"
