@@ -1,5 +1,6 @@
 //! What `observe serve` does with a request once its body is read, without the HTTP: decode
-//! (OTLP protobuf or JSON, 512 spans) and write into the SQLite store, in spans per second.
+//! (OTLP protobuf, OTLP/JSON or the legacy ingestion API, 512 spans) and write into the
+//! SQLite store, in spans per second.
 //! The load generator (`examples/ingest_load.rs`) measures the same over HTTP against a
 //! running server. Figures are in BENCHMARKS.md ("observe serve ingest").
 //!
@@ -8,7 +9,8 @@
 //! ```
 //!
 //! The bodies are encoded before the clock starts; `decode/*` times the decoder alone,
-//! `decode_write/*` the decoder and the store's write, into a new file per sample. What is
+//! `decode_write/*` the decoder and the store's write as `observe serve` writes (the
+//! records as pieces, `write_pieces` with a project), into a new file per sample. What is
 //! timed is the benchmarking thread's time on a CPU (`/proc/thread-self/schedstat`), not
 //! the wall clock: the machine is shared, and under load the wall clock measures the other
 //! processes. The store's own background thread (its WAL checkpoints) is not counted; the
@@ -16,9 +18,11 @@
 
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
+use observe_ingest::ingestion::ingestion_route;
 use observe_ingest::{decode_request, Encoding};
 use observe_model::export::Batch;
+use observe_model::piece::{ObservationPiece, Piece};
 use observe_store::StoreExporter;
 
 #[path = "support/ingest_traffic.rs"]
@@ -26,60 +30,82 @@ mod ingest_traffic;
 
 use ingest_traffic::{Traffic, SPANS_PER_REQUEST};
 
-/// Distinct request bodies cycled through (a trace's ids must not repeat within a sample
+#[path = "../../observe-store/benches/support/cpu_time.rs"]
+mod cpu_time;
+use cpu_time::cpu_now;
+
+/// Distinct requests cycled through (a trace's ids must not repeat within a sample
 /// of a fresh file, or the write turns into updates).
 const BODIES: usize = 64;
 
-fn bodies(encode: fn(&Batch) -> Vec<u8>, seed: u64) -> Vec<Vec<u8>> {
-    let mut traffic = Traffic::new(seed);
-    (0..BODIES).map(|_| encode(&traffic.batch())).collect()
+/// What is posted: the bodies of one request of [`SPANS_PER_REQUEST`] spans (the
+/// ingestion API's may be split in several).
+#[derive(Clone, Copy)]
+enum Api {
+    Otlp(Encoding),
+    Ingestion,
 }
 
-/// The decoded request as the store takes it.
-fn decode(body: &[u8], encoding: Encoding) -> Batch {
-    let decoded = decode_request(body, encoding).expect("a valid OTLP body");
-    assert_eq!(decoded.observations.len(), SPANS_PER_REQUEST);
-    Batch {
-        observations: decoded.observations.into_iter().map(Box::new).collect(),
-        ..Batch::default()
+impl Api {
+    fn encode(self, batch: &Batch) -> Vec<Vec<u8>> {
+        match self {
+            Api::Otlp(Encoding::Protobuf) => vec![ingest_traffic::otlp_protobuf(batch)],
+            Api::Otlp(Encoding::Json) => vec![ingest_traffic::otlp_json(batch)],
+            Api::Ingestion => ingest_traffic::ingestion(batch),
+        }
+    }
+
+    /// The decoded request as `observe serve`'s writer hands it to the store.
+    fn decode(self, bodies: &[Vec<u8>]) -> Vec<Piece> {
+        let mut pieces = Vec::new();
+        for body in bodies {
+            match self {
+                Api::Otlp(encoding) => {
+                    let decoded = decode_request(body, encoding).expect("a valid OTLP body");
+                    assert!(decoded.refused.is_empty());
+                    pieces.extend(
+                        decoded
+                            .observations
+                            .into_iter()
+                            .map(|o| Piece::Observation(ObservationPiece::from(o))),
+                    );
+                }
+                Api::Ingestion => {
+                    let answer = ingestion_route(body);
+                    assert_eq!(answer.refused, 0, "{}", answer.body);
+                    pieces.extend(answer.pieces);
+                }
+            }
+        }
+        pieces
     }
 }
 
-/// Nanoseconds this thread has spent on a CPU.
-fn cpu_now() -> Duration {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat")
-        .expect("/proc/thread-self/schedstat (Linux with schedstats)");
-    let nanos = text
-        .split_whitespace()
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("schedstat's first field: time on CPU in nanoseconds");
-    Duration::from_nanos(nanos)
+fn bodies(api: Api, seed: u64) -> Vec<Vec<Vec<u8>>> {
+    let mut traffic = Traffic::new(seed);
+    (0..BODIES).map(|_| api.encode(&traffic.batch())).collect()
 }
 
 fn ingest(c: &mut Criterion) {
     let mut group = c.benchmark_group("serve_ingest");
     group.throughput(Throughput::Elements(SPANS_PER_REQUEST as u64));
     group.sample_size(20);
+    // Every sample as long as the others: the CPU clock advances in scheduler ticks, which a
+    // sample of one or two requests could fall between.
+    group.sampling_mode(SamplingMode::Flat);
     let cases = [
-        (
-            "otlp_protobuf",
-            Encoding::Protobuf,
-            bodies(ingest_traffic::otlp_protobuf, 1),
-        ),
-        (
-            "otlp_json",
-            Encoding::Json,
-            bodies(ingest_traffic::otlp_json, 2),
-        ),
+        ("otlp_protobuf", Api::Otlp(Encoding::Protobuf)),
+        ("otlp_json", Api::Otlp(Encoding::Json)),
+        ("ingestion", Api::Ingestion),
     ];
-    for (name, encoding, bodies) in &cases {
+    for (seed, (name, api)) in cases.iter().enumerate() {
+        let bodies = bodies(*api, seed as u64 + 1);
         group.bench_function(format!("decode/{name}"), |b| {
             let mut next = bodies.iter().cycle();
             b.iter_custom(|iters| {
                 let start = cpu_now();
                 for _ in 0..iters {
-                    drop(decode(next.next().expect("cycle"), *encoding));
+                    drop(api.decode(next.next().expect("cycle")));
                 }
                 cpu_now() - start
             })
@@ -87,22 +113,22 @@ fn ingest(c: &mut Criterion) {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let mut files = 0u64;
-    for (name, encoding, _) in &cases {
+    for (name, api) in &cases {
         group.bench_function(format!("decode_write/{name}"), |b| {
             b.iter_custom(|iters| {
                 files += 1;
                 let path = dir.path().join(format!("ingest{files}.db"));
                 let mut store = StoreExporter::open(&path).expect("open the store");
                 // Fresh bodies for each sample, so no id repeats in this file.
-                let encode = match encoding {
-                    Encoding::Protobuf => ingest_traffic::otlp_protobuf,
-                    Encoding::Json => ingest_traffic::otlp_json,
-                };
                 let mut traffic = Traffic::new(1_000 + files);
-                let bodies: Vec<Vec<u8>> = (0..iters).map(|_| encode(&traffic.batch())).collect();
+                let requests: Vec<Vec<Vec<u8>>> =
+                    (0..iters).map(|_| api.encode(&traffic.batch())).collect();
                 let start = cpu_now();
-                for body in &bodies {
-                    store.write(&decode(body, *encoding)).expect("write");
+                for bodies in &requests {
+                    let report = store
+                        .write_pieces(Some("bench"), &api.decode(bodies))
+                        .expect("write");
+                    assert!(report.refused.is_empty(), "{:?}", report.refused);
                 }
                 let spent = cpu_now() - start;
                 drop(store);

@@ -454,9 +454,11 @@ fn main() -> Result<()> {
             })
             .collect();
         println!("server RSS: {}", series.join(", "));
-        if let Some((now, peak)) = samples.last().and_then(|s| s.2) {
+        let first = samples.iter().find_map(|s| s.2).map(|(now, _)| now);
+        if let (Some(first), Some((now, peak))) = (first, samples.last().and_then(|s| s.2)) {
             println!(
-                "server RSS at the end {} MiB, peak (VmHWM) {} MiB",
+                "server RSS first {} MiB, last {} MiB, peak (VmHWM) {} MiB",
+                first / 1024,
                 now / 1024,
                 peak / 1024
             );

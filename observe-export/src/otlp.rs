@@ -73,56 +73,16 @@ const SPAN_KIND_INTERNAL: u8 = 1;
 /// `Status.code` ERROR (opentelemetry-proto's `StatusCode::Error`).
 const STATUS_CODE_ERROR: u8 = 2;
 
-/// The attribute keys Langfuse reads (CONTRACT.md).
+/// The attribute keys Langfuse reads (CONTRACT.md) that the exporter writes: one list
+/// with the decoder's ([`observe_model::otlp_keys`]).
 pub mod attributes {
-    /// Trace name.
-    pub const TRACE_NAME: &str = "langfuse.trace.name";
-    /// User id.
-    pub const USER_ID: &str = "user.id";
-    /// Session id.
-    pub const SESSION_ID: &str = "session.id";
-    /// Tags, an array of strings.
-    pub const TRACE_TAGS: &str = "langfuse.trace.tags";
-    /// Prefix of one attribute per top-level trace metadata key.
-    pub const TRACE_METADATA_PREFIX: &str = "langfuse.trace.metadata.";
-    /// Whether the trace is public.
-    pub const TRACE_PUBLIC: &str = "langfuse.trace.public";
-    /// Trace input.
-    pub const TRACE_INPUT: &str = "langfuse.trace.input";
-    /// Trace output.
-    pub const TRACE_OUTPUT: &str = "langfuse.trace.output";
-    /// Version (the observation's own, else the trace's).
-    pub const VERSION: &str = "langfuse.version";
-    /// Release.
-    pub const RELEASE: &str = "langfuse.release";
-    /// Environment.
-    pub const ENVIRONMENT: &str = "langfuse.environment";
-    /// Observation type (`span`, `generation`...).
-    pub const OBSERVATION_TYPE: &str = "langfuse.observation.type";
-    /// Observation input.
-    pub const INPUT: &str = "langfuse.observation.input";
-    /// Observation output.
-    pub const OUTPUT: &str = "langfuse.observation.output";
-    /// Prefix of one attribute per top-level observation metadata key.
-    pub const METADATA_PREFIX: &str = "langfuse.observation.metadata.";
-    /// Level (`DEBUG`, `DEFAULT`, `WARNING`, `ERROR`).
-    pub const LEVEL: &str = "langfuse.observation.level";
-    /// Status message.
-    pub const STATUS_MESSAGE: &str = "langfuse.observation.status_message";
-    /// Model name.
-    pub const MODEL: &str = "langfuse.observation.model.name";
-    /// Model parameters (a JSON object).
-    pub const MODEL_PARAMETERS: &str = "langfuse.observation.model.parameters";
-    /// Usage counts (a JSON object of integers).
-    pub const USAGE: &str = "langfuse.observation.usage_details";
-    /// Cost in USD (a JSON object of numbers).
-    pub const COST: &str = "langfuse.observation.cost_details";
-    /// First token time (ISO-8601).
-    pub const COMPLETION_START_TIME: &str = "langfuse.observation.completion_start_time";
-    /// Prompt name.
-    pub const PROMPT_NAME: &str = "langfuse.observation.prompt.name";
-    /// Prompt version (an integer).
-    pub const PROMPT_VERSION: &str = "langfuse.observation.prompt.version";
+    pub use observe_model::otlp_keys::langfuse::{
+        COMPLETION_START_TIME, COST, ENVIRONMENT, INPUT, LEVEL, METADATA_PREFIX, MODEL,
+        MODEL_PARAMETERS, OBSERVATION_TYPE, OUTPUT, PROMPT_NAME, PROMPT_VERSION, RELEASE,
+        STATUS_MESSAGE, TRACE_INPUT, TRACE_METADATA_PREFIX, TRACE_NAME, TRACE_OUTPUT, TRACE_PUBLIC,
+        TRACE_TAGS, USAGE, VERSION,
+    };
+    pub use observe_model::otlp_keys::otel::{SESSION_ID, USER_ID};
 }
 
 use attributes as key;

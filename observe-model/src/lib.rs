@@ -43,6 +43,7 @@
 pub mod export;
 pub mod genai;
 pub mod model;
+pub mod otlp_keys;
 pub mod piece;
 pub mod redact;
 pub mod vars;

@@ -119,17 +119,38 @@ impl ObservationPiece {
 /// (lowercase hex, 32 digits for a trace, 16 for an observation).
 impl From<&Observation> for ObservationPiece {
     fn from(o: &Observation) -> Self {
+        ObservationPiece::from(o.clone())
+    }
+}
+
+/// As [`From<&Observation>`](#impl-From%3C%26Observation%3E-for-ObservationPiece), taking
+/// the observation's details and name instead of copying them.
+///
+/// ```
+/// use observe_model::model::*;
+/// use observe_model::piece::ObservationPiece;
+///
+/// let o = Observation {
+///     trace_id: TraceId(1), id: SpanId(2), parent_id: None, name: "step".into(),
+///     kind: ObservationType::Span, level: Level::Default, start: Timestamp(1),
+///     end: Timestamp(2), details: None, trace: Default::default(),
+/// };
+/// let by_ref = ObservationPiece::from(&o);
+/// assert_eq!(ObservationPiece::from(o), by_ref);
+/// ```
+impl From<Observation> for ObservationPiece {
+    fn from(o: Observation) -> Self {
         ObservationPiece {
             trace_id: o.trace_id.to_string().into(),
             id: o.id.to_string().into(),
             parent_id: o.parent_id.map(|p| p.to_string().into()),
-            name: Some(o.name.to_string()),
+            name: Some(o.name.into_owned()),
             kind: Some(o.kind),
             level: Some(o.level),
             start: Some(o.start),
             end: Some(o.end),
-            details: o.details.clone(),
-            trace: Arc::clone(&o.trace),
+            details: o.details,
+            trace: o.trace,
         }
     }
 }

@@ -12,15 +12,17 @@
 //!   a create (ids, parent, name, type, start, input, trace attributes) and an update of the
 //!   same id (end, output, model, usage, cost), both in the same request.
 //!
-//! Requests are built before the clock starts; only the write is timed. Run:
+//! Requests are built before the clock starts; only the write is timed, as the benchmarking
+//! thread's time on a CPU (`/proc/thread-self/schedstat`): on a shared machine the wall
+//! clock measures the other processes too. Run:
 //! `cargo bench -p observe-store --bench write_pieces` (criterion prints `elem/s`, one
 //! element being one span).
 
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 use observe_model::export::Batch;
 use observe_model::model::{
     Cost, Json, Level, Metadata, Observation, ObservationDetails, ObservationType, SpanId,
@@ -28,6 +30,10 @@ use observe_model::model::{
 };
 use observe_model::piece::{ObservationPiece, Piece};
 use observe_store::StoreExporter;
+
+#[path = "support/cpu_time.rs"]
+mod cpu_time;
+use cpu_time::cpu_now;
 
 /// Spans per request.
 const REQUEST: usize = 512;
@@ -201,7 +207,7 @@ impl Case {
                 Case::Complete => complete(&batch),
                 Case::CreateUpdate => create_update(&batch),
             };
-            let start = Instant::now();
+            let start = cpu_now();
             match self {
                 Case::Batch => store.write(&batch).expect("write"),
                 Case::Complete | Case::CreateUpdate => {
@@ -209,7 +215,7 @@ impl Case {
                     assert!(report.refused.is_empty(), "{:?}", report.refused);
                 }
             }
-            spent += start.elapsed();
+            spent += cpu_now() - start;
         }
         spent
     }
@@ -219,6 +225,9 @@ fn write_pieces(c: &mut Criterion) {
     let mut group = c.benchmark_group("write_pieces");
     group.throughput(Throughput::Elements(REQUEST as u64));
     group.sample_size(20);
+    // Every sample as long as the others: the CPU clock advances in scheduler ticks, which a
+    // sample of one or two requests could fall between.
+    group.sampling_mode(SamplingMode::Flat);
     group.measurement_time(Duration::from_secs(8));
     let dir = tempfile::tempdir().expect("tempdir");
     for (seed, case) in [Case::Batch, Case::Complete, Case::CreateUpdate]

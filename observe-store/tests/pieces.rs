@@ -10,7 +10,7 @@ use observe_model::model::{
     Cost, Json, Level, Observation, ObservationType, ScoreValue, SpanId, TraceAttributes, TraceId,
     Usage,
 };
-use observe_model::piece::{fold_span_id, ObservationPiece, Piece};
+use observe_model::piece::{fold_span_id, ObservationPiece, Piece, TracePiece};
 use observe_model::view::TraceTree;
 use observe_store::sql::{self, Value};
 use observe_store::{Store, StoreExporter};
@@ -500,5 +500,158 @@ fn updates_of_many_stored_observations_merge_into_each_row() {
             nanos(5),
             Value::Integer(45)
         ]
+    );
+}
+
+/// Every column of every trace and observation row, ordered by id; metadata and tags
+/// parsed (the two ways of merging them may space or order the text differently), `seq`
+/// and `updated_at` left out (they depend on when and in which request a row was made).
+fn all_rows(path: &std::path::Path) -> Vec<Vec<String>> {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let mut out = Vec::new();
+    for (table, skip) in [
+        ("traces", &["seq", "updated_at"][..]),
+        ("observations", &["trace_seq"][..]),
+    ] {
+        let mut stmt = conn
+            .prepare(&format!("SELECT * FROM {table} ORDER BY id"))
+            .unwrap();
+        let names: Vec<String> = stmt.column_names().map(|n| n.to_string()).collect();
+        let rows = stmt
+            .query_map([], |r| {
+                let mut cells = Vec::new();
+                for (i, name) in names.iter().enumerate() {
+                    if skip.contains(&name.as_str()) {
+                        continue;
+                    }
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    let cell = match (&v, name.as_str()) {
+                        (rusqlite::types::Value::Text(t), "metadata" | "tags") => {
+                            serde_json::from_str::<serde_json::Value>(t.as_str())
+                                .unwrap()
+                                .to_string()
+                        }
+                        _ => format!("{v:?}"),
+                    };
+                    cells.push(format!("{table}.{name}={cell}"));
+                }
+                Ok(cells)
+            })
+            .unwrap();
+        out.extend(rows.map(Result::unwrap));
+    }
+    out
+}
+
+/// Pieces of three traces: attributes spread over several spans (metadata keys replaced,
+/// tags overlapping), a trace piece naming its time for a trace with no observation, a
+/// trace piece between spans, a generation priced from its usage, a span that gives only
+/// its end, roots that give the trace its name, input and output.
+fn spread_pieces() -> Vec<Piece> {
+    let attrs = |f: fn(&mut TraceAttributes)| {
+        let mut a = TraceAttributes::default();
+        f(&mut a);
+        Arc::new(a)
+    };
+    let shared = attrs(|a| {
+        a.session_id = Some("s-1".into());
+        a.tags = vec!["x".into(), "y".into()];
+        a.metadata.insert("k".into(), Json::from_value(&1));
+    });
+    let obs = |trace: &str, id: &str, parent: Option<&str>, start: u64, end: Option<u64>| {
+        ObservationPiece {
+            parent_id: parent.map(Into::into),
+            name: Some(format!("step-{id}")),
+            start: (start != u64::MAX).then(|| at(start).unwrap()),
+            end: end.and_then(at),
+            ..ObservationPiece::new(trace, id)
+        }
+    };
+    vec![
+        Piece::Observation(ObservationPiece {
+            trace: shared.clone(),
+            ..obs("t-a", "a-1", Some("a-root"), 10, Some(20))
+        }),
+        Piece::Observation(ObservationPiece {
+            trace: shared.clone(),
+            kind: Some(ObservationType::Generation),
+            details: details(|d| {
+                d.model = Some("gpt-4o".into());
+                d.usage = Some(Usage::new(1_000, 200));
+            }),
+            ..obs("t-a", "a-2", Some("a-root"), 12, Some(30))
+        }),
+        Piece::Trace(TracePiece {
+            attributes: TraceAttributes {
+                user_id: Some("u-1".into()),
+                tags: vec!["y".into(), "z".into()],
+                ..TraceAttributes::default()
+            },
+            ..TracePiece::new("t-a")
+        }),
+        Piece::Observation(ObservationPiece {
+            trace: attrs(|a| {
+                a.metadata.insert("k".into(), Json::from_value(&2));
+                a.metadata.insert("j".into(), Json::string("v"));
+                a.release = Some("r-9".into());
+            }),
+            details: details(|d| {
+                d.input = Some(Json::string("question"));
+                d.output = Some(Json::string("answer"));
+                d.cost = Some(Cost::total_only(0.5));
+            }),
+            ..obs("t-a", "a-root", None, 5, Some(40))
+        }),
+        Piece::Trace(TracePiece {
+            timestamp: at(100),
+            attributes: TraceAttributes {
+                name: Some("only-a-trace".into()),
+                ..TraceAttributes::default()
+            },
+            ..TracePiece::new("t-b")
+        }),
+        Piece::Trace(TracePiece {
+            timestamp: at(150),
+            ..TracePiece::new("t-b")
+        }),
+        Piece::Observation(obs("t-c", "c-1", None, u64::MAX, Some(70))),
+        Piece::Observation(ObservationPiece {
+            trace: shared,
+            ..obs("t-c", "c-2", Some("c-1"), 60, None)
+        }),
+    ]
+}
+
+#[test]
+fn new_traces_in_one_request_end_as_when_their_pieces_come_one_by_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let together = dir.path().join("together.db");
+    let apart = dir.path().join("apart.db");
+    let pieces = spread_pieces();
+    let mut store = StoreExporter::open(&together).unwrap();
+    let report = store.write_pieces(Some("p"), &pieces).unwrap();
+    assert_eq!(report.refused, Vec::new());
+    assert_eq!((report.traces_created, report.traces_merged), (1, 2));
+    drop(store);
+    let mut store = StoreExporter::open(&apart).unwrap();
+    for piece in &pieces {
+        let report = store
+            .write_pieces(Some("p"), std::slice::from_ref(piece))
+            .unwrap();
+        assert_eq!(report.refused, Vec::new());
+    }
+    drop(store);
+    let (together, apart) = (all_rows(&together), all_rows(&apart));
+    assert_eq!(together.len(), 3 + 5, "{together:#?}");
+    assert_eq!(together, apart);
+    // The generation was priced, and its cost is in its trace's total.
+    let computed = together[0]
+        .iter()
+        .find(|c| c.starts_with("traces.computed_cost="))
+        .unwrap();
+    assert_ne!(
+        computed, "traces.computed_cost=Real(0.0)",
+        "{:?}",
+        together[0]
     );
 }

@@ -327,6 +327,7 @@ impl ServeServer {
         let queue = Arc::new(WriteQueue::new(limits.queue_bytes));
         let counts = Arc::new(Counts::default());
         let (written, writer_done) = std::sync::mpsc::channel::<()>();
+        let forwarding = self.forward.is_some();
         {
             let (queue, counts, store) = (Arc::clone(&queue), Arc::clone(&counts), self.store);
             let forward = self.forward;
@@ -351,6 +352,7 @@ impl ServeServer {
             counts: Arc::clone(&counts),
             ui: self.ui,
             addr: self.addr,
+            forwarding,
         });
         let open = Arc::new(AtomicUsize::new(0));
         for stream in self.listener.incoming() {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use observe_ingest::ingestion::{ingestion_route, scores_route};
 use observe_ingest::{decode_request, Decoded, Encoding};
+use observe_model::piece::Piece;
 use serde_json::json;
 
 use super::auth::{AuthRefusal, Keys};
@@ -48,6 +49,8 @@ pub(crate) struct Shared {
     pub(crate) ui: Router,
     /// The address listened on (for the `Host` check).
     pub(crate) addr: std::net::SocketAddr,
+    /// Whether committed spans go on to forwarders (which take them whole, not in pieces).
+    pub(crate) forwarding: bool,
 }
 
 /// An answer and whether it asks the client to come back.
@@ -315,7 +318,7 @@ fn ingest(
         }
     };
     let bytes = body.len();
-    let decoded = decode(endpoint, &body, &shared.counts);
+    let decoded = decode(endpoint, &body, shared);
     drop(body);
     drop(slot);
     let Accepted { reply, records } = match decoded {
@@ -331,8 +334,10 @@ fn ingest(
     }
 }
 
-/// Decodes a body (on the connection's thread, so that the writer only writes).
-fn decode(endpoint: Endpoint, body: &[u8], counts: &Counts) -> Result<Accepted, Answer> {
+/// Decodes a body (on the connection's thread, so that the writer only writes): spans
+/// that are not forwarded become the pieces the store takes here too.
+fn decode(endpoint: Endpoint, body: &[u8], shared: &Shared) -> Result<Accepted, Answer> {
+    let counts = &*shared.counts;
     let route_answer = match endpoint {
         Endpoint::Otlp(encoding) => {
             let Decoded {
@@ -341,9 +346,18 @@ fn decode(endpoint: Endpoint, body: &[u8], counts: &Counts) -> Result<Accepted, 
             } = decode_request(body, encoding)
                 .map_err(|e| Answer::new(error_reply(400, "Bad Request", &e.to_string())))?;
             Counts::add(&counts.spans_invalid, refused.len());
+            let records = match shared.forwarding {
+                true => Records::Spans(observations),
+                false => Records::Pieces(
+                    observations
+                        .into_iter()
+                        .map(|o| Piece::Observation(o.into()))
+                        .collect(),
+                ),
+            };
             return Ok(Accepted {
                 reply: otlp::answer(&refused, encoding),
-                records: Records::Spans(observations),
+                records,
             });
         }
         Endpoint::Ingestion => ingestion_route(body),

@@ -72,19 +72,23 @@ fn write_project(
     let mut waiting = Vec::with_capacity(jobs.len());
     for job in jobs {
         match job.records {
-            Records::Spans(observations) => {
+            Records::Spans(observations) if forward.is_some() => {
                 pieces.extend(
                     observations
                         .iter()
                         .map(|o| Piece::Observation(ObservationPiece::from(o))),
                 );
-                if forward.is_some() {
-                    span_bytes += job.bytes;
-                    spans
-                        .observations
-                        .extend(observations.into_iter().map(Box::new));
-                }
+                span_bytes += job.bytes;
+                spans
+                    .observations
+                    .extend(observations.into_iter().map(Box::new));
             }
+            // Nothing to forward: the pieces take the spans' details rather than copies.
+            Records::Spans(observations) => pieces.extend(
+                observations
+                    .into_iter()
+                    .map(|o| Piece::Observation(ObservationPiece::from(o))),
+            ),
             Records::Pieces(more) => pieces.extend(more),
         }
         waiting.push(job.done);

@@ -5,17 +5,18 @@
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use rusqlite::Connection;
 
+use super::fresh::FreshTrace;
 use super::observation::{self, Row};
-use super::{
-    observation_trace, trace, write_score, write_trace, PieceReport, RefusedPiece, Touched,
-};
+use super::{trace, write_score, PieceReport, Refusal, RefusedPiece, Stored, Touched};
 use crate::pricing::PriceList;
+use crate::write_rules::NEXT_SEQ;
 use observe_model::model::Timestamp;
-use observe_model::piece::{ObservationPiece, Piece};
+use observe_model::piece::{ObservationPiece, Piece, TracePiece};
 
 /// One observation of the request.
 pub(crate) struct Group<'p> {
@@ -39,21 +40,19 @@ pub(super) fn apply(
 ) -> rusqlite::Result<PieceReport> {
     let arrival = Timestamp::now();
     let mut report = PieceReport::default();
-    let mut touched = Touched::default();
+    let mut traces = Traces::find(conn, pieces)?;
     let mut groups: Vec<Group<'_>> = Vec::new();
     let mut by_id: HashMap<(i64, &str), usize> = HashMap::new();
     for (index, piece) in pieces.iter().enumerate() {
         let outcome = match piece {
-            Piece::Observation(o) => {
-                match observation_trace(conn, project, o, arrival, &mut touched)? {
-                    Ok(seq) => {
-                        add(&mut groups, &mut by_id, seq, o);
-                        continue;
-                    }
-                    Err(refusal) => Err(refusal),
+            Piece::Observation(o) => match traces.observation(conn, project, o, arrival)? {
+                Ok(seq) => {
+                    add(&mut groups, &mut by_id, seq, o);
+                    continue;
                 }
-            }
-            Piece::Trace(t) => write_trace(conn, project, t, arrival, &mut touched)?,
+                Err(refusal) => Err(refusal),
+            },
+            Piece::Trace(t) => traces.trace_piece(conn, project, t, arrival)?,
             Piece::Score(s) => write_score(conn, project, s, arrival)?,
         };
         match outcome {
@@ -64,7 +63,7 @@ pub(super) fn apply(
             }),
         }
     }
-    let mut stored = load_stored(conn, &groups, &touched)?;
+    let mut stored = load_stored(conn, &groups, &traces.touched)?;
     let mut merged = Vec::with_capacity(groups.len());
     for g in groups {
         let row = stored
@@ -86,11 +85,183 @@ pub(super) fn apply(
         .iter()
         .map(|(seq, piece)| Row::new(*seq, piece, prices, project, arrival))
         .collect();
-    observation::write_rows(conn, &rows)?;
-    for &seq in &touched.order {
-        trace::refresh(conn, seq)?;
+    traces.insert_fresh(conn, &rows, project, arrival)?;
+    let (new, known): (Vec<Row<'_>>, Vec<Row<'_>>) = rows
+        .into_iter()
+        .partition(|row| traces.fresh_at.contains_key(&row.seq));
+    observation::write_new_rows(conn, &new)?;
+    observation::write_rows(conn, &known)?;
+    for &seq in &traces.touched.order {
+        if !traces.fresh_at.contains_key(&seq) {
+            trace::refresh(conn, seq)?;
+        }
     }
     Ok(report)
+}
+
+/// The traces of one request: those stored before it, looked up all at once, and those it
+/// makes, kept in memory until their rows are written whole.
+struct Traces<'p> {
+    /// The stored traces the request names, by id, with their `seq` and project.
+    stored: HashMap<&'p str, (i64, Option<String>)>,
+    touched: Touched,
+    /// The traces the request makes, in the order it first names them...
+    fresh: Vec<FreshTrace<'p>>,
+    /// ...and where each is in `fresh`, by `seq`.
+    fresh_at: HashMap<i64, usize>,
+}
+
+impl<'p> Traces<'p> {
+    /// Looks up every trace id `pieces` name.
+    fn find(conn: &Connection, pieces: &'p [Piece]) -> rusqlite::Result<Self> {
+        let mut seen = HashSet::new();
+        let ids: Vec<&str> = pieces
+            .iter()
+            .filter_map(|piece| match piece {
+                Piece::Observation(o) => Some(&*o.trace_id),
+                Piece::Trace(t) => Some(&*t.id),
+                Piece::Score(_) => None,
+            })
+            .filter(|id| !id.is_empty() && seen.insert(*id))
+            .collect();
+        Ok(Traces {
+            stored: trace::find_many(conn, &ids)?,
+            touched: Touched::default(),
+            fresh: Vec::new(),
+            fresh_at: HashMap::new(),
+        })
+    }
+
+    /// The `seq` of the trace `id`, numbered in memory when the store has no row for it;
+    /// whether this numbered it.
+    fn resolve(
+        &mut self,
+        conn: &Connection,
+        project: Option<&str>,
+        id: &'p str,
+        start: Option<Timestamp>,
+        arrival: Timestamp,
+    ) -> rusqlite::Result<Result<(i64, bool), Refusal>> {
+        if let Some(&seq) = self.touched.seq_of.get(id) {
+            return Ok(Ok((seq, false)));
+        }
+        let (seq, created) = match self.stored.get(id) {
+            Some((seq, owner)) => match trace::stored_for(*seq, owner.as_deref(), project) {
+                trace::Found::Trace { seq, .. } => (seq, false),
+                trace::Found::OtherProject(owner) => return Ok(Err(Refusal::OtherProject(owner))),
+            },
+            None => {
+                let seq = match self.touched.next_seq {
+                    Some(seq) => seq,
+                    None => conn.prepare_cached(NEXT_SEQ)?.query_row([], |r| r.get(0))?,
+                };
+                self.touched.next_seq = Some(seq + 1);
+                self.fresh_at.insert(seq, self.fresh.len());
+                self.fresh
+                    .push(FreshTrace::new(id, seq, start.unwrap_or(arrival)));
+                self.touched.made.insert(seq, HashSet::new());
+                (seq, true)
+            }
+        };
+        self.touched.seq_of.insert(id.into(), seq);
+        self.touched.order.push(seq);
+        Ok(Ok((seq, created)))
+    }
+
+    /// The `seq` of the trace of `o`, with the trace attributes `o` carries merged in; or
+    /// why `o` is refused.
+    fn observation(
+        &mut self,
+        conn: &Connection,
+        project: Option<&str>,
+        o: &'p ObservationPiece,
+        arrival: Timestamp,
+    ) -> rusqlite::Result<Result<i64, Refusal>> {
+        if o.trace_id.is_empty() {
+            return Ok(Err(Refusal::EmptyId("trace")));
+        }
+        if o.id.is_empty() {
+            return Ok(Err(Refusal::EmptyId("observation")));
+        }
+        let seq = match self.resolve(conn, project, &o.trace_id, o.start, arrival)? {
+            Ok((seq, _)) => seq,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        match self.fresh_at.get(&seq).and_then(|&i| self.fresh.get_mut(i)) {
+            Some(fresh) => fresh.merge_shared(&o.trace),
+            None => {
+                let attributes = Arc::as_ptr(&o.trace) as usize;
+                if self.touched.last_merged.insert(seq, attributes) != Some(attributes) {
+                    trace::merge_attributes(conn, seq, &o.trace, arrival)?;
+                }
+            }
+        }
+        Ok(Ok(seq))
+    }
+
+    /// Merges a trace piece into its trace, made if needed.
+    fn trace_piece(
+        &mut self,
+        conn: &Connection,
+        project: Option<&str>,
+        t: &'p TracePiece,
+        arrival: Timestamp,
+    ) -> rusqlite::Result<Result<Stored, Refusal>> {
+        if t.id.is_empty() {
+            return Ok(Err(Refusal::EmptyId("trace")));
+        }
+        let (seq, created) = match self.resolve(conn, project, &t.id, t.timestamp, arrival)? {
+            Ok(found) => found,
+            Err(refusal) => return Ok(Err(refusal)),
+        };
+        match self.fresh_at.get(&seq).and_then(|&i| self.fresh.get_mut(i)) {
+            Some(fresh) => {
+                if let (Some(start), false) = (t.timestamp, created) {
+                    fresh.start = start;
+                }
+                fresh.merge(&t.attributes);
+            }
+            None => {
+                if let Some(start) = t.timestamp {
+                    trace::set_start(conn, seq, start)?;
+                }
+                self.touched.last_merged.remove(&seq);
+                trace::merge_attributes(conn, seq, &t.attributes, arrival)?;
+            }
+        }
+        Ok(Ok(if created {
+            Stored::TraceCreated
+        } else {
+            Stored::TraceMerged
+        }))
+    }
+
+    /// Inserts the row of every trace the request made, with the totals of its `rows`.
+    fn insert_fresh(
+        &self,
+        conn: &Connection,
+        rows: &[Row<'_>],
+        project: Option<&str>,
+        arrival: Timestamp,
+    ) -> rusqlite::Result<()> {
+        if self.fresh.is_empty() {
+            return Ok(());
+        }
+        let mut of_trace: Vec<Vec<&Row<'_>>> = vec![Vec::new(); self.fresh.len()];
+        for row in rows {
+            if let Some(list) = self
+                .fresh_at
+                .get(&row.seq)
+                .and_then(|&i| of_trace.get_mut(i))
+            {
+                list.push(row);
+            }
+        }
+        for (fresh, rows) in self.fresh.iter().zip(&of_trace) {
+            fresh.insert(conn, rows, project, arrival)?;
+        }
+        Ok(())
+    }
 }
 
 /// Lays `o` of the trace `seq` over the pieces of its id the request gave before it.

@@ -2,6 +2,7 @@
 //! `observe serve` receives), merged into the rows already stored.
 
 pub(crate) mod coalesced;
+mod fresh;
 pub(crate) mod observation;
 mod score;
 pub(crate) mod trace;

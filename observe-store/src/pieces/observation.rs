@@ -266,6 +266,55 @@ pub(crate) fn write_rows(conn: &Connection, rows: &[Row<'_>]) -> rusqlite::Resul
     Ok(())
 }
 
+static INSERT_NEW_ONE: LazyLock<String> =
+    LazyLock::new(|| insert_observations_sql(1, OnConflict::IgnoreChecked));
+static INSERT_NEW_CHUNK: LazyLock<String> =
+    LazyLock::new(|| insert_observations_sql(CHUNK, OnConflict::IgnoreChecked));
+
+/// Writes `rows`, none of which can be stored yet (their traces are new), [`CHUNK`] to a
+/// statement that skips a row breaking a constraint rather than keeping a statement
+/// journal for undoing the statement half-way. A row left out fails the call with a
+/// constraint error (the caller undoes it and writes the pieces one by one, so that the
+/// row's own fault is reported).
+pub(crate) fn write_new_rows(conn: &Connection, rows: &[Row<'_>]) -> rusqlite::Result<()> {
+    let mut chunks = rows.chunks_exact(CHUNK);
+    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(CHUNK * OBSERVATION_PARAMS);
+    if rows.len() >= CHUNK {
+        let mut stmt = conn.prepare_cached(&INSERT_NEW_CHUNK)?;
+        for chunk in chunks.by_ref() {
+            values.clear();
+            for row in chunk {
+                row.values(&mut values);
+            }
+            all_stored(stmt.execute(params_from_iter(values.iter()))?, chunk.len())?;
+        }
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut stmt = conn.prepare_cached(&INSERT_NEW_ONE)?;
+        for row in rest {
+            values.clear();
+            row.values(&mut values);
+            all_stored(stmt.execute(params_from_iter(values.iter()))?, 1)?;
+        }
+    }
+    Ok(())
+}
+
+/// A constraint error unless `stored` rows are all the `expected`.
+fn all_stored(stored: usize, expected: usize) -> rusqlite::Result<()> {
+    if stored == expected {
+        return Ok(());
+    }
+    Err(rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
+        Some(format!(
+            "{} of {expected} new observations not stored",
+            expected - stored
+        )),
+    ))
+}
+
 /// An observation row to write from a [`merge`] result: its cost the one given, else the
 /// one the price list computes from its model and usage.
 ///

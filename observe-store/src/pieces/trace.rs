@@ -1,7 +1,10 @@
 //! A trace row for pieces: found, or made from what is known, its attributes merged in, and
 //! its totals counted again from its observations once the request's pieces are written.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use crate::text::{encode, nanos, write_metadata};
 use crate::write_rules::{FIND_TRACE_PROJECT, NEXT_SEQ};
@@ -31,16 +34,7 @@ pub(crate) fn find_or_create(
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     if let Some((seq, owner)) = stored {
-        return Ok(match (owner.as_deref(), project) {
-            (Some(owner), Some(project)) if owner != project => {
-                Found::OtherProject(Some(owner.to_owned()))
-            }
-            (None, Some(_)) => Found::OtherProject(None),
-            _ => Found::Trace {
-                seq,
-                created: false,
-            },
-        });
+        return Ok(stored_for(seq, owner.as_deref(), project));
     }
     let seq = match *next_seq {
         Some(seq) => seq,
@@ -63,6 +57,54 @@ pub(crate) fn find_or_create(
     ])?;
     *next_seq = Some(seq + 1);
     Ok(Found::Trace { seq, created: true })
+}
+
+/// The stored trace `seq`, owned by `owner`, as `project`'s pieces find it.
+pub(crate) fn stored_for(seq: i64, owner: Option<&str>, project: Option<&str>) -> Found {
+    match (owner, project) {
+        (Some(owner), Some(project)) if owner != project => {
+            Found::OtherProject(Some(owner.to_owned()))
+        }
+        (None, Some(_)) => Found::OtherProject(None),
+        _ => Found::Trace {
+            seq,
+            created: false,
+        },
+    }
+}
+
+/// Ids looked up per statement by [`find_many`]; a shorter list repeats its last id.
+const LOOKUP: usize = 64;
+
+static FIND_MANY: LazyLock<String> = LazyLock::new(|| {
+    let places: Vec<String> = (1..=LOOKUP).map(|n| format!("?{n}")).collect();
+    format!(
+        "SELECT id, seq, project_id FROM traces WHERE id IN ({})",
+        places.join(", ")
+    )
+});
+
+/// The stored traces among `ids`, each with its `seq` and project; ids with no row are
+/// absent. One statement per [`LOOKUP`] ids, not one per id.
+pub(crate) fn find_many<'i>(
+    conn: &Connection,
+    ids: &[&'i str],
+) -> rusqlite::Result<HashMap<&'i str, (i64, Option<String>)>> {
+    let mut found = HashMap::new();
+    let mut stmt = conn.prepare_cached(&FIND_MANY)?;
+    for chunk in ids.chunks(LOOKUP) {
+        let Some(&last) = chunk.last() else { continue };
+        let values = chunk.iter().chain(std::iter::repeat(&last)).take(LOOKUP);
+        let mut rows = stmt.query(params_from_iter(values))?;
+        while let Some(row) = rows.next()? {
+            let id = row.get_ref(0)?.as_str().ok();
+            // The row's id is one of the chunk's: keep the caller's copy, not SQLite's.
+            if let Some(&id) = id.and_then(|id| chunk.iter().find(|&&c| c == id)) {
+                found.insert(id, (row.get(1)?, row.get(2)?));
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Merges `a` into the trace `seq` as observations' trace attributes merge: scalars given
