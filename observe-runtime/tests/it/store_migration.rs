@@ -351,10 +351,10 @@ fn a_version_2_file_is_migrated_and_keeps_its_data() {
     assert_eq!(
         render_session("s2", &observations, &ViewOptions::detailed()),
         "Session: s2 (4.0s, $0.25)\n\
-         ├── workflow_b (100ms, $0.00)\n\
+         ├── workflow_b (100ms)\n\
          └── workflow_a (3.0s, $0.25)\n\
          \x20   ├── late_step (1.0s, $0.25, ttft 300ms)\n\
-         \x20   └── late_step (1.0s, $0.00)\n"
+         \x20   └── late_step (1.0s)\n"
     );
 }
 
