@@ -111,6 +111,8 @@ impl Output {
                     lines: self.format == Format::JsonLines,
                     limit: rows.limit,
                     columns: Vec::new(),
+                    arrays: Vec::new(),
+                    cells: rows.cells,
                     written: 0,
                     closed: false,
                 };
@@ -230,6 +232,10 @@ struct JsonSink {
     lines: bool,
     limit: Option<usize>,
     columns: Vec<String>,
+    /// Which columns hold a JSON array as text (`tags` of the built-in commands), written
+    /// as the array.
+    arrays: Vec<bool>,
+    cells: Cells,
     written: usize,
     closed: bool,
 }
@@ -240,6 +246,10 @@ impl RowSink for JsonSink {
         self.columns = columns
             .iter()
             .map(|c| format!("{}:", serde_json::Value::String(c.clone())))
+            .collect();
+        self.arrays = columns
+            .iter()
+            .map(|c| self.cells == Cells::Formatted && c == "tags")
             .collect();
         Ok(())
     }
@@ -260,7 +270,10 @@ impl RowSink for JsonSink {
                 line.push(',');
             }
             line.push_str(key);
-            line.push_str(&value_to_json(value).to_string());
+            match value {
+                Value::Text(text) if self.arrays[i] => line.push_str(&json_array(text)),
+                _ => line.push_str(&value_to_json(value).to_string()),
+            }
         }
         line.push('}');
         if self.lines {
@@ -292,6 +305,14 @@ impl JsonSink {
                 .write_all(end.as_bytes())
                 .and_then(|()| self.out.flush()),
         )
+    }
+}
+
+/// Text that holds a JSON array, as that array; any other text as a JSON string.
+fn json_array(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(array @ serde_json::Value::Array(_)) => array.to_string(),
+        _ => serde_json::Value::String(text.to_owned()).to_string(),
     }
 }
 

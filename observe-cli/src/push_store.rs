@@ -20,6 +20,7 @@ use observe_store::{PushLedger, Store};
 use serde_json::json;
 
 use crate::cli_args::PushArgs;
+use crate::exit_status::ExitStatus;
 use crate::listings::parse_when;
 use crate::output::{Format, Output};
 use crate::push_destination::{self, Destination};
@@ -60,11 +61,12 @@ pub enum Incomplete {
 }
 
 impl Incomplete {
-    /// 3 when the destination refused some traces, 4 when it stopped the push.
-    pub fn exit_code(&self) -> u8 {
+    /// [`ExitStatus::Partial`] when the destination refused some traces,
+    /// [`ExitStatus::Stopped`] when it stopped the push.
+    pub fn exit_status(&self) -> ExitStatus {
         match self {
-            Incomplete::Refused { .. } => 3,
-            Incomplete::Stopped { .. } => 4,
+            Incomplete::Refused { .. } => ExitStatus::Partial,
+            Incomplete::Stopped { .. } => ExitStatus::Stopped,
         }
     }
 }

@@ -12,6 +12,7 @@ mod cli_commands;
 mod cli_conventions;
 mod cli_failures;
 mod cli_generations;
+mod cli_json_exit;
 mod cli_hostile;
 mod cli_prices;
 mod cli_projects;
