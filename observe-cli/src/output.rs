@@ -191,8 +191,8 @@ impl TableSink {
                     .rows
                     .iter()
                     .all(|r| matches!(r[i], Value::Integer(_) | Value::Real(_) | Value::Null));
-            let formatted_number = is_cost_column(column)
-                || (cells == Cells::Formatted && is_duration_column(column));
+            let formatted_number =
+                is_cost_column(column) || (cells == Cells::Formatted && is_duration_column(column));
             if numeric || formatted_number {
                 if let Some(c) = grid.column_mut(i) {
                     c.set_cell_alignment(CellAlignment::Right);

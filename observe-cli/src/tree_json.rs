@@ -41,8 +41,14 @@ pub fn trace_json(t: &TraceTree<'_>, io: bool, markers: &HashMap<Key, usize>) ->
         "observations": t.roots.iter().map(|n| node_json(n, io, markers)).collect::<Vec<_>>(),
     });
     if io {
-        v["input"] = attrs.input.as_ref().map_or(serde_json::Value::Null, |j| j.to_value());
-        v["output"] = attrs.output.as_ref().map_or(serde_json::Value::Null, |j| j.to_value());
+        v["input"] = attrs
+            .input
+            .as_ref()
+            .map_or(serde_json::Value::Null, |j| j.to_value());
+        v["output"] = attrs
+            .output
+            .as_ref()
+            .map_or(serde_json::Value::Null, |j| j.to_value());
     }
     v
 }

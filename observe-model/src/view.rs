@@ -52,8 +52,8 @@ use std::fmt::Write as _;
 use std::io::Write as _;
 use std::time::Duration;
 
-use crate::money::format_usd;
 use crate::model::{Level, Observation, ObservationType, SpanId, Timestamp, TraceId};
+use crate::money::format_usd;
 
 /// What the tree shows besides names, latencies and costs.
 ///
@@ -671,4 +671,3 @@ pub fn format_duration(d: Duration) -> String {
         format!("{}m{:02}s", secs / 60, secs % 60)
     }
 }
-

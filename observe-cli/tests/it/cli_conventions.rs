@@ -439,7 +439,7 @@ fn an_older_store_is_read_after_observe_migrate() {
     assert_eq!(std::fs::read(&path).unwrap(), before, "a reader changed it");
 
     let said = ok(&observe(&path, &["migrate"]));
-    assert!(said.ends_with("migrated to schema version 7\n"), "{said}");
+    assert!(said.ends_with("migrated to schema version 8\n"), "{said}");
     let json = ok(&observe(
         &path,
         &[
@@ -451,7 +451,7 @@ fn an_older_store_is_read_after_observe_migrate() {
     assert_eq!(json, "{\"type\":\"GENERATION\"}\n{\"type\":\"SPAN\"}\n");
     let again = ok(&observe(&path, &["migrate"]));
     assert!(
-        again.ends_with("is already at schema version 7\n"),
+        again.ends_with("is already at schema version 8\n"),
         "{again}"
     );
 

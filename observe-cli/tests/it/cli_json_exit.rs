@@ -69,7 +69,14 @@ fn trace_json_carries_user_tags_metadata_and_the_failures() {
     assert_eq!(trace["metadata"]["content_type"], "audio");
     assert_eq!(trace["release"], "r42");
     assert_eq!(trace["environment"], "staging");
-    for key in ["start", "end", "latency_ms", "cost", "cost_computed", "observations"] {
+    for key in [
+        "start",
+        "end",
+        "latency_ms",
+        "cost",
+        "cost_computed",
+        "observations",
+    ] {
         assert!(trace.get(key).is_some(), "{key} missing: {trace}");
     }
     // Inputs and outputs only when asked for, as in the tree.
@@ -87,7 +94,10 @@ fn trace_json_carries_user_tags_metadata_and_the_failures() {
     // The session's traces carry the same attributes.
     let session = json(&db, &["session", "s-json"]);
     assert_eq!(session["traces"][0]["user_id"], "u-7");
-    assert_eq!(session["traces"][0]["tags"], serde_json::json!(["beta", "eu"]));
+    assert_eq!(
+        session["traces"][0]["tags"],
+        serde_json::json!(["beta", "eu"])
+    );
     assert_eq!(session["traces"][0]["metadata"]["content_type"], "audio");
 
     // The listing's row: the table's columns under the same names, tags as an array.
@@ -107,7 +117,10 @@ fn exit_codes_are_the_documented_ones() {
     assert_eq!(code(&["sessions"]), Some(0));
     assert_eq!(code(&["--help"]), Some(0));
     // A command that could not do what was asked.
-    assert_eq!(code(&["trace", "ffffffffffffffffffffffffffffffff"]), Some(1));
+    assert_eq!(
+        code(&["trace", "ffffffffffffffffffffffffffffffff"]),
+        Some(1)
+    );
     assert_eq!(code(&["session", "no-such-session"]), Some(1));
     assert_eq!(code(&["query", "SELECT nope FROM nowhere"]), Some(1));
     // A wrong command line.

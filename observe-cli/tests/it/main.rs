@@ -12,8 +12,8 @@ mod cli_commands;
 mod cli_conventions;
 mod cli_failures;
 mod cli_generations;
-mod cli_json_exit;
 mod cli_hostile;
+mod cli_json_exit;
 mod cli_prices;
 mod cli_projects;
 #[cfg(feature = "push")]

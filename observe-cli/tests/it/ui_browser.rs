@@ -336,8 +336,23 @@ fn the_pages_format_money_as_the_rust_rule_does() {
     browser.wait_for("#main table, #main .empty");
 
     let amounts = [
-        0.0056, 0.0112, 0.00012, 0.000_505, 3e-7, 0.2536, 0.5, 0.1, 0.99999, 0.000_999_99, 1.0,
-        1.23, 1520.4, 12_345.678, -0.5, 0.0, 1e-12,
+        0.0056,
+        0.0112,
+        0.00012,
+        0.000_505,
+        3e-7,
+        0.2536,
+        0.5,
+        0.1,
+        0.99999,
+        0.000_999_99,
+        1.0,
+        1.23,
+        1520.4,
+        12_345.678,
+        -0.5,
+        0.0,
+        1e-12,
     ];
     let shown = browser.script(
         "return arguments[0].map((c) => fmtCost(c))",
@@ -351,7 +366,10 @@ fn the_pages_format_money_as_the_rust_rule_does() {
         );
     }
     // And where a cost is missing or not a number, nothing is shown.
-    let nothing = browser.script("return [fmtCost(null), fmtCost(undefined), fmtCost('x')]", json!([]));
+    let nothing = browser.script(
+        "return [fmtCost(null), fmtCost(undefined), fmtCost('x')]",
+        json!([]),
+    );
     assert_eq!(nothing, json!(["", "", ""]));
 }
 

@@ -277,10 +277,7 @@ fn the_store_computes_cost_from_usage_and_marks_it() {
     assert!(tree.starts_with("Session: chat-7 ($0.501)\n"), "{tree}");
     assert!(tree.contains("├── search [tool]\n"), "{tree}");
     assert!(tree.contains("├── answer ($0.000505)"), "{tree}");
-    assert!(
-        tree.contains("├── chat [generation] ($0.000495)"),
-        "{tree}"
-    );
+    assert!(tree.contains("├── chat [generation] ($0.000495)"), "{tree}");
     assert!(tree.contains("└── plain\n"), "{tree}");
     assert!(tree.contains("given [generation] ($0.50)"), "{tree}");
     assert!(tree.contains("└── priced ($0.50)"), "{tree}");
