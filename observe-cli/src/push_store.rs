@@ -34,7 +34,7 @@ const PROGRESS_EVERY: usize = 100;
 const IN_FLIGHT: usize = 4;
 
 /// A push that did not send everything it selected: the summary is printed, and the
-/// command exits with [`Incomplete::exit_code`].
+/// command exits with [`Incomplete::exit_status`].
 #[derive(Debug, thiserror::Error)]
 pub enum Incomplete {
     /// The destination refused some traces (whole or in part); the rest were sent.
