@@ -48,14 +48,23 @@ function fmtMs(ms) {
   return `${m}m ${Math.round((ms % 60000) / 1000)}s`;
 }
 
-// `computed` (a flag, or the part of the cost computed from usage) marks the cost with `~`,
-// as the session tree does: observe priced it, the application gave none.
-function fmtCost(c, computed) {
-  if (c == null) return '—';
-  const mark = computed ? '~' : '';
-  if (c === 0) return `${mark}$0`;
-  return c >= 1 ? `${mark}$${c.toFixed(2)}` : `${mark}$${c.toFixed(4)}`;
+// Money by the one rule of observe_model::money::format_usd (docs/UI.md): nothing without a
+// cost or for zero, cents from a dollar up, three significant digits below (never fewer than
+// two decimals, trailing zeros dropped). The browser tests compare it with the Rust function.
+function fmtCost(c) {
+  if (typeof c !== 'number' || !Number.isFinite(c) || c === 0) return '';
+  const amount = Math.abs(c);
+  const decimals = amount >= 1 ? 2 : Math.max(2, 2 - Math.floor(Math.log10(amount)));
+  let text = amount.toFixed(decimals);
+  const keep = text.indexOf('.') + 3;
+  text = text.replace(/0+$/, '');
+  if (text.length < keep) text = amount.toFixed(decimals).slice(0, keep);
+  return `${c < 0 ? '-' : ''}$${text}`;
 }
+
+// The money columns of a query's result, by name as the command's tables find them.
+const isCostColumn = (name) => (name === 'cost' || name.endsWith('_cost') || name.startsWith('cost_'))
+  && !name.endsWith('_computed');
 
 const fmtInt = (n) => (n == null ? '—' : Math.round(n).toLocaleString('en-US'));
 
@@ -202,7 +211,7 @@ async function sessionsPage(params) {
     el('td', null, link(`#/session/${enc(s.id)}`, s.id)),
     el('td', { class: 'num' }, fmtInt(s.traces)),
     el('td', { class: 'num' }, fmtMs(s.duration_ms)),
-    el('td', { class: 'num' }, fmtCost(s.cost, s.computed_cost)),
+    el('td', { class: 'num' }, fmtCost(s.cost)),
     el('td', { class: 'num' }, fmtInt(s.tokens)),
     el('td', null, (s.users || []).map((u, i) => [i ? ', ' : '', link(hashFor('sessions', { user: u }), u)])),
     el('td', null, s.errors > 0 ? el('span', { class: 'badge error' }, String(s.errors)) : muted('0'),
@@ -230,9 +239,12 @@ function turnCard(t, i) {
       link(`#/trace/${enc(t.id)}`, el('strong', null, t.name || t.id.slice(0, 12))),
       el('span', { class: 'muted' }, fmtTime(t.start)),
       el('span', { class: 'pill' }, fmtMs(t.latency_ms)),
-      el('span', { class: 'pill' }, fmtCost(t.cost, t.computed_cost)),
+      fmtCost(t.cost) ? el('span', { class: 'pill' }, fmtCost(t.cost)) : null,
       el('span', { class: 'pill' }, `${fmtInt(t.tokens)} tokens`),
-      levelBadge(null, t.errors, t.warnings), scoreChips(t.scores)),
+      levelBadge(null, t.errors, t.warnings),
+      t.failed_observations > 0 ? el('a', { href: `#/trace/${enc(t.id)}`, class: 'muted failed-count' },
+        `${fmtInt(t.failed_observations)} failed observation${t.failed_observations === 1 ? '' : 's'}`) : null,
+      scoreChips(t.scores)),
     el('div', { class: 'turn-io' },
       el('div', { class: 'io input' }, el('div', { class: 'io-label' }, 'Input'), renderValue(t.input)),
       el('div', { class: 'io output' }, el('div', { class: 'io-label' }, 'Output'), renderValue(t.output))));
@@ -242,9 +254,9 @@ async function sessionPage(id) {
   const s = await api(`session/${enc(id)}`);
   return [
     el('p', { class: 'crumbs' }, link('#/sessions', 'Sessions'), ' / ', s.id),
-    el('h1', { id: 'session-title' }, `Session: ${s.id} (${fmtMs(s.duration_ms)}, ${fmtCost(s.cost, s.computed_cost)})`),
+    el('h1', { id: 'session-title' }, `Session: ${s.id} (${[fmtMs(s.duration_ms), fmtCost(s.cost)].filter(Boolean).join(', ')})`),
     el('div', { class: 'stats' },
-      stat('Traces', fmtInt(s.traces.length)), stat('Duration', fmtMs(s.duration_ms)), stat('Cost', fmtCost(s.cost, s.computed_cost)),
+      stat('Traces', fmtInt(s.traces.length)), stat('Duration', fmtMs(s.duration_ms)), stat('Cost', fmtCost(s.cost)),
       stat('Tokens', fmtInt(s.tokens)), stat('Latency p50', fmtMs(s.latency_p50_ms)), stat('Latency p95', fmtMs(s.latency_p95_ms)),
       stat('Users', (s.users || []).join(', ') || '—'), stat('Traces with errors', fmtInt(s.errors))),
     el('div', { class: 'turns', id: 'turns' }, s.traces.map(turnCard)),
@@ -316,8 +328,9 @@ async function tracePage(id, params) {
   const facts = [];
   if (t.user_id) facts.push(['User', link(hashFor('sessions', { user: t.user_id }), t.user_id)]);
   if (t.session_id) facts.push(['Session', link(`#/session/${enc(t.session_id)}`, t.session_id)]);
-  facts.push(['Started', fmtTime(t.start)], ['Latency', fmtMs(t.latency_ms)], ['Cost', fmtCost(t.cost, t.computed_cost)],
-    ['Observations', fmtInt(t.observations.length)]);
+  facts.push(['Started', fmtTime(t.start)], ['Latency', fmtMs(t.latency_ms)]);
+  if (fmtCost(t.cost)) facts.push(['Cost', fmtCost(t.cost)]);
+  facts.push(['Observations', fmtInt(t.observations.length)]);
   if (t.release) facts.push(['Release', t.release]);
   if (t.environment) facts.push(['Environment', t.environment]);
   return [
@@ -327,6 +340,7 @@ async function tracePage(id, params) {
       levelBadge(null, t.errors, t.warnings)),
     el('div', { class: 'facts' }, facts.map(([k, v]) => el('span', { class: 'fact' }, el('b', null, `${k} `), v)),
       tagChips(t.tags), scoreChips(t.scores)),
+    failedList(t),
     el('div', { class: 'trace-layout' },
       el('div', { class: 'tree', id: 'observation-tree' },
         el('div', { class: 'tree-head' }, el('div', { class: 'tree-cell' }, 'Observation'),
@@ -337,6 +351,18 @@ async function tracePage(id, params) {
       section('Input', renderValue(t.input)), section('Output', renderValue(t.output)),
       section('Metadata', renderValue(t.metadata))),
   ];
+}
+
+// One failure marks every `?` level it passed and often a framework event: the trace counts
+// once as failed, and this list says which observations were at ERROR, each a link to it.
+function failedList(t) {
+  const failed = t.observations.filter((o) => o.level === 'ERROR');
+  if (!failed.length) return null;
+  return el('div', { class: 'error-box failed-list', id: 'failed-observations' },
+    el('b', null, `Failed observations (${failed.length})`),
+    el('ul', null, failed.map((o) => el('li', null,
+      link(hashFor(`trace/${enc(t.id)}`, { obs: o.id }), o.name), ' ',
+      muted(o.type.toLowerCase()), o.status_message ? `: ${o.status_message}` : ''))));
 }
 
 async function observationDetail(traceId, obsId) {
@@ -351,7 +377,7 @@ async function observationDetail(traceId, obsId) {
   if (o.model) kv.push(['Model', el('span', { class: 'model' }, o.model)]);
   kv.push(['Start', fmtTime(o.start)], ['Latency', fmtMs(o.latency_ms)]);
   if (o.ttft_ms != null) kv.push(['Time to first token', fmtMs(o.ttft_ms)]);
-  kv.push(['Cost', o.cost_computed ? `${fmtCost(o.cost, true)} (computed from usage)` : fmtCost(o.cost)]);
+  if (fmtCost(o.cost)) kv.push(['Cost', o.cost_computed ? `${fmtCost(o.cost)} (computed from usage)` : fmtCost(o.cost)]);
   if (o.prompt_name) kv.push(['Prompt', `${o.prompt_name}${o.prompt_version != null ? ` v${o.prompt_version}` : ''}`]);
   if (o.version) kv.push(['Version', o.version]);
   const usage = o.usage && typeof o.usage === 'object'
@@ -374,7 +400,7 @@ async function usersPage() {
   const rows = users.map((u) => el('tr', null,
     el('td', null, link(hashFor('sessions', { user: u.user_id }), u.user_id)),
     el('td', { class: 'num' }, fmtInt(u.traces)), el('td', { class: 'num' }, fmtInt(u.sessions)),
-    el('td', { class: 'num' }, fmtCost(u.cost, u.computed_cost)), el('td', { class: 'num' }, fmtMs(u.avg_latency_ms)),
+    el('td', { class: 'num' }, fmtCost(u.cost)), el('td', { class: 'num' }, fmtMs(u.avg_latency_ms)),
     el('td', { class: 'num' }, fmtMs(u.max_latency_ms)), el('td', null, fmtTime(u.last_seen))));
   return [el('h1', null, 'Users'),
     users.length ? el('table', { class: 'grid', id: 'users-table' },
@@ -413,8 +439,9 @@ async function queryPage(params) {
             : ` — stopped at the row limit (${r.row_limit})`),
         el('div', { class: 'scroll' }, el('table', { class: 'grid' },
           el('thead', null, el('tr', null, r.columns.map((c, i) => el('th', { class: r.rows.length && typeof r.rows[0][i] === 'number' ? 'num' : '' }, c)))),
-          el('tbody', null, r.rows.map((row) => el('tr', null, row.map((v) => el('td', { class: typeof v === 'number' ? 'num' : '' },
-            v == null ? muted('null') : typeof v === 'number' ? String(+v.toFixed(6)) : String(v)))))))));
+          el('tbody', null, r.rows.map((row) => el('tr', null, row.map((v, i) => el('td', { class: typeof v === 'number' ? 'num' : '' },
+            v == null ? muted('null') : typeof v === 'number' && isCostColumn(r.columns[i]) ? fmtCost(v)
+              : typeof v === 'number' ? String(+v.toFixed(6)) : String(v)))))))));
     } catch (e) {
       result = el('pre', { class: 'error-box', id: 'query-error' }, e.message);
     }

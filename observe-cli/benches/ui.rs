@@ -1,6 +1,6 @@
 //! `observe ui` endpoints served over loopback from a store of 1M observations: the sessions
-//! list (100k sessions; the newest holds the big trace), a filtered list, and a trace of
-//! 5,000 observations. Figures are in BENCHMARKS.md.
+//! list (100k sessions; the newest holds the big trace), a filtered list, the users page
+//! (1,000 users of 100 traces each), and a trace of 5,000 observations. Figures are in BENCHMARKS.md.
 //!
 //! The store is generated with SQL once and kept at `target/ui-bench/store-1m-v<schema>.db`.
 //!
@@ -33,6 +33,8 @@ fn endpoints(c: &mut Criterion) {
         response.bytes().unwrap().len()
     };
     // What each request returns, so a broken endpoint cannot bench fast.
+    let users = get("users");
+    assert!(users > 1000 * 100, "the users page: {users} bytes");
     let trace = get(&format!("trace/{}", big_trace_id()));
     assert!(
         trace > BIG_TRACE as usize * 100,
@@ -48,6 +50,7 @@ fn endpoints(c: &mut Criterion) {
     group.bench_function("sessions_errors_filter", |b| {
         b.iter(|| get("sessions?errors=1"))
     });
+    group.bench_function("users", |b| b.iter(|| get("users")));
     let path = format!("trace/{}", big_trace_id());
     group.bench_function("trace_5000_observations", |b| b.iter(|| get(&path)));
     group.finish();

@@ -42,7 +42,7 @@ pub fn failure_lines(observations: &[Observation]) -> String {
 }
 
 /// The failed observations as JSON objects: `id`, `trace_id`, `name`, `type`,
-/// `status_message`.
+/// `status_message`, `start`.
 pub fn failures_json(observations: &[Observation]) -> Value {
     failed(observations)
         .into_iter()
@@ -53,6 +53,7 @@ pub fn failures_json(observations: &[Observation]) -> Value {
                 "name": &*o.name,
                 "type": o.kind.as_str(),
                 "status_message": o.details().status_message,
+                "start": o.start.to_rfc3339(),
             })
         })
         .collect()

@@ -2,7 +2,8 @@
 //! prompt and time to first token.
 
 use observe_model::model::{Observation, ObservationType};
-use observe_model::view::{escape_control, format_cost, format_duration};
+use observe_model::money::format_usd;
+use observe_model::view::{escape_control, format_duration};
 
 use crate::tree_json::metadata_json;
 
@@ -32,11 +33,13 @@ pub fn generation_lines(observations: &[Observation]) -> String {
             let counts: Vec<String> = usage.0.iter().map(|(k, v)| format!("{k} {v}")).collect();
             facts.push(format!("usage {}", counts.join(", ")));
         }
-        if d.cost.is_some() {
-            facts.push(format!("cost {}", format_cost(o.total_cost())));
-        } else if o.cost_is_computed() {
-            // Priced by observe from the usage: an estimate, never sent to Langfuse.
-            facts.push(format!("cost ~{} (computed)", format_cost(o.total_cost())));
+        if let Some(cost) = format_usd(o.total_cost()) {
+            if d.cost.is_none() && o.cost_is_computed() {
+                // Priced by observe from the usage: an estimate, never sent to Langfuse.
+                facts.push(format!("cost {cost} (computed)"));
+            } else {
+                facts.push(format!("cost {cost}"));
+            }
         }
         if let Some(prompt) = &d.prompt_name {
             match d.prompt_version {

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod cli_args;
+mod exit_status;
 mod failures;
 mod generations;
 mod listings;
@@ -33,14 +34,27 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 use cli_args::{Cli, Command};
+use exit_status::ExitStatus;
 use observe_model::view::escape_control;
 use observe_store::{default_store_path, Reader};
 use output::{Format, Output};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // `--help` and `--version` are answers; anything else is a wrong command line.
+            let status = if e.use_stderr() {
+                ExitStatus::Usage
+            } else {
+                ExitStatus::Success
+            };
+            return status.into();
+        }
+    };
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) => ExitStatus::Success.into(),
         Err(e) => {
             let message = format!("error: {e:#}\n");
             let _ = std::io::stderr().write_all(escape_control_lines(&message).as_bytes());
@@ -49,14 +63,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// 1 for an error; a command that stopped part way says its own code.
+/// [`ExitStatus::Failed`] for an error; a command that stopped part way says its own status.
 fn exit_code(error: &anyhow::Error) -> ExitCode {
     #[cfg(feature = "push")]
     if let Some(incomplete) = error.downcast_ref::<push_store::Incomplete>() {
-        return ExitCode::from(incomplete.exit_code());
+        return incomplete.exit_status().into();
     }
     let _ = error;
-    ExitCode::FAILURE
+    ExitStatus::Failed.into()
 }
 
 /// An error message made safe for the terminal, keeping its line breaks.

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use comfy_table::{presets, CellAlignment, ContentArrangement, LineStyle, Table as Grid};
+use observe_model::money::format_usd;
 use observe_model::view::{escape_control, format_duration};
 use observe_store::sql::{value_to_json, RowSink, SqlError, Value};
 
@@ -35,7 +36,8 @@ pub enum Format {
 /// How table cells show values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cells {
-    /// As the query returned them, under the names it gave (`observe query`).
+    /// As the query returned them, under the names it gave, but for money columns
+    /// (`cost`, `*_cost`, `cost_*`), shown by [`format_usd`] as everywhere (`observe query`).
     AsWritten,
     /// Durations (`*_ms`) as `1.5s` under the name without `_ms`, costs as dollars: the
     /// built-in commands and reports, whose columns observe chose.
@@ -109,6 +111,8 @@ impl Output {
                     lines: self.format == Format::JsonLines,
                     limit: rows.limit,
                     columns: Vec::new(),
+                    arrays: Vec::new(),
+                    cells: rows.cells,
                     written: 0,
                     closed: false,
                 };
@@ -188,7 +192,7 @@ impl TableSink {
                     .iter()
                     .all(|r| matches!(r[i], Value::Integer(_) | Value::Real(_) | Value::Null));
             let formatted_number =
-                cells == Cells::Formatted && (is_duration_column(column) || is_cost_column(column));
+                is_cost_column(column) || (cells == Cells::Formatted && is_duration_column(column));
             if numeric || formatted_number {
                 if let Some(c) = grid.column_mut(i) {
                     c.set_cell_alignment(CellAlignment::Right);
@@ -228,6 +232,10 @@ struct JsonSink {
     lines: bool,
     limit: Option<usize>,
     columns: Vec<String>,
+    /// Which columns hold a JSON array as text (`tags` of the built-in commands), written
+    /// as the array.
+    arrays: Vec<bool>,
+    cells: Cells,
     written: usize,
     closed: bool,
 }
@@ -238,6 +246,10 @@ impl RowSink for JsonSink {
         self.columns = columns
             .iter()
             .map(|c| format!("{}:", serde_json::Value::String(c.clone())))
+            .collect();
+        self.arrays = columns
+            .iter()
+            .map(|c| self.cells == Cells::Formatted && c == "tags")
             .collect();
         Ok(())
     }
@@ -258,7 +270,10 @@ impl RowSink for JsonSink {
                 line.push(',');
             }
             line.push_str(key);
-            line.push_str(&value_to_json(value).to_string());
+            match value {
+                Value::Text(text) if self.arrays[i] => line.push_str(&json_array(text)),
+                _ => line.push_str(&value_to_json(value).to_string()),
+            }
         }
         line.push('}');
         if self.lines {
@@ -293,6 +308,14 @@ impl JsonSink {
     }
 }
 
+/// Text that holds a JSON array, as that array; any other text as a JSON string.
+fn json_array(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(array @ serde_json::Value::Array(_)) => array.to_string(),
+        _ => serde_json::Value::String(text.to_owned()).to_string(),
+    }
+}
+
 /// About how many bytes `value` takes once shown in a cell.
 fn shown_len(value: &Value) -> usize {
     match value {
@@ -314,29 +337,34 @@ fn header(column: &str, cells: Cells) -> String {
 }
 
 fn show(column: &str, value: &Value, cells: Cells) -> String {
-    if cells == Cells::Formatted {
-        let number = match value {
-            Value::Integer(i) => Some(*i as f64),
-            Value::Real(f) => Some(*f),
-            _ => None,
-        };
-        match number {
-            Some(x) if is_duration_column(column) && x >= 0.0 && x.is_finite() => {
-                return format_duration(Duration::from_secs_f64(x / 1000.0))
-            }
-            Some(x) if is_cost_column(column) => return format!("${x:.4}"),
-            _ => {}
+    let number = match value {
+        Value::Integer(i) => Some(*i as f64),
+        Value::Real(f) => Some(*f),
+        _ => None,
+    };
+    match number {
+        Some(x)
+            if cells == Cells::Formatted
+                && is_duration_column(column)
+                && x >= 0.0
+                && x.is_finite() =>
+        {
+            format_duration(Duration::from_secs_f64(x / 1000.0))
         }
+        // Money follows one rule in every table, `observe query`'s included.
+        Some(x) if is_cost_column(column) => format_usd(x).unwrap_or_default(),
+        _ => cell(value),
     }
-    cell(value)
 }
 
 fn is_duration_column(column: &str) -> bool {
     column.ends_with("_ms") || column == "latency" || column == "duration"
 }
 
+/// A column of dollars by its name; `cost_computed` and the like are flags, not money.
 fn is_cost_column(column: &str) -> bool {
-    column == "cost" || column.ends_with("_cost") || column.starts_with("cost_")
+    (column == "cost" || column.ends_with("_cost") || column.starts_with("cost_"))
+        && !column.ends_with("_computed")
 }
 
 /// A value as it is: numbers in full, text escaped, blobs as `\x` and hex (as psql shows

@@ -13,14 +13,12 @@ use observe_store::pricing::{ModelPrice, PriceList, Tier, BUILTIN_SOURCE, MODEL_
 use serde_json::{json, Value};
 
 use crate::cli_args::PricesArgs;
+use crate::exit_status::ExitStatus;
 use crate::output::{Format, Output};
 use crate::store_file;
 
-/// The exit code when a model has no price (`observe prices MODEL` or `--check`): apart
-/// from 1, which says the command itself failed.
-pub const NO_PRICE_EXIT: i32 = 3;
-
-/// Runs `observe prices`; exits with [`NO_PRICE_EXIT`] when a model has no price.
+/// Runs `observe prices`; exits with [`ExitStatus::Partial`] when a model has no price
+/// (apart from [`ExitStatus::Failed`], which says the command itself failed).
 pub fn run(out: &Output, db: &Path, args: &PricesArgs) -> Result<()> {
     // The store leaves out a file it cannot read with a warning; here, where the list is
     // what is asked about, that is an error.
@@ -39,7 +37,7 @@ pub fn run(out: &Output, db: &Path, args: &PricesArgs) -> Result<()> {
         true
     };
     if !priced {
-        std::process::exit(NO_PRICE_EXIT);
+        std::process::exit(ExitStatus::Partial.code().into());
     }
     Ok(())
 }

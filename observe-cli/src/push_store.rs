@@ -20,6 +20,7 @@ use observe_store::{PushLedger, Store};
 use serde_json::json;
 
 use crate::cli_args::PushArgs;
+use crate::exit_status::ExitStatus;
 use crate::listings::parse_when;
 use crate::output::{Format, Output};
 use crate::push_destination::{self, Destination};
@@ -33,7 +34,7 @@ const PROGRESS_EVERY: usize = 100;
 const IN_FLIGHT: usize = 4;
 
 /// A push that did not send everything it selected: the summary is printed, and the
-/// command exits with [`Incomplete::exit_code`].
+/// command exits with [`Incomplete::exit_status`].
 #[derive(Debug, thiserror::Error)]
 pub enum Incomplete {
     /// The destination refused some traces (whole or in part); the rest were sent.
@@ -60,11 +61,12 @@ pub enum Incomplete {
 }
 
 impl Incomplete {
-    /// 3 when the destination refused some traces, 4 when it stopped the push.
-    pub fn exit_code(&self) -> u8 {
+    /// [`ExitStatus::Partial`] when the destination refused some traces,
+    /// [`ExitStatus::Stopped`] when it stopped the push.
+    pub fn exit_status(&self) -> ExitStatus {
         match self {
-            Incomplete::Refused { .. } => 3,
-            Incomplete::Stopped { .. } => 4,
+            Incomplete::Refused { .. } => ExitStatus::Partial,
+            Incomplete::Stopped { .. } => ExitStatus::Stopped,
         }
     }
 }

@@ -5,25 +5,52 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use observe_model::model::{Observation, ObservationDetails};
+use observe_model::model::{Metadata, Observation, ObservationDetails, TraceAttributes};
 use observe_model::view::{self, TraceTree};
 
 use crate::tree_depth::Key;
 
 /// A trace and its observations, nested as in the tree; inputs and outputs with `io`;
 /// `markers` are the observations that stand for a cut subtree, with its size.
+///
+/// The trace's attributes (user, tags, metadata, release, version, environment, public;
+/// input and output with `io`) are those its observations carry: the store gives every one
+/// the trace's row.
 pub fn trace_json(t: &TraceTree<'_>, io: bool, markers: &HashMap<Key, usize>) -> serde_json::Value {
-    serde_json::json!({
+    let no_attributes = TraceAttributes::default();
+    let attrs = t
+        .roots
+        .first()
+        .map_or(&no_attributes, |n| &n.observation.trace);
+    let mut v = serde_json::json!({
         "id": t.id.to_string(),
         "name": t.name,
         "session_id": t.session_id,
+        "user_id": attrs.user_id,
+        "tags": attrs.tags,
+        "metadata": metadata_object(&attrs.metadata),
+        "release": attrs.release,
+        "version": attrs.version,
+        "environment": attrs.environment,
+        "public": attrs.public,
         "start": t.start.to_rfc3339(),
         "end": t.end.to_rfc3339(),
         "latency_ms": ms(t.latency()),
         "cost": t.cost,
         "cost_computed": t.cost_computed,
         "observations": t.roots.iter().map(|n| node_json(n, io, markers)).collect::<Vec<_>>(),
-    })
+    });
+    if io {
+        v["input"] = attrs
+            .input
+            .as_ref()
+            .map_or(serde_json::Value::Null, |j| j.to_value());
+        v["output"] = attrs
+            .output
+            .as_ref()
+            .map_or(serde_json::Value::Null, |j| j.to_value());
+    }
+    v
 }
 
 /// An observation and, nested, its children (the depth is already cut, so this recursion
@@ -85,8 +112,13 @@ pub fn ms(d: Duration) -> f64 {
 
 /// An observation's metadata as one JSON object.
 pub fn metadata_json(d: &ObservationDetails) -> serde_json::Value {
+    metadata_object(&d.metadata)
+}
+
+/// Metadata (a trace's or an observation's) as one JSON object.
+fn metadata_object(metadata: &Metadata) -> serde_json::Value {
     serde_json::Value::Object(
-        d.metadata
+        metadata
             .iter()
             .map(|(k, v)| (k.clone(), v.to_value()))
             .collect(),

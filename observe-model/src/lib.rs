@@ -11,6 +11,7 @@
 //! - [`piece`]: records as other senders deliver them (in pieces, ids as text), for a
 //!   store to merge;
 //! - [`view`]: the session tree as a human reads it;
+//! - [`money`]: the one rule every view shows costs by;
 //! - [`vars`]: the environment variables observe reads;
 //! - [`redact`]: text that is safe to print.
 //!
@@ -43,6 +44,7 @@
 pub mod export;
 pub mod genai;
 pub mod model;
+pub mod money;
 pub mod otlp_keys;
 pub mod piece;
 pub mod redact;

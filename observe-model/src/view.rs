@@ -5,7 +5,7 @@
 //! ├── content_analysis_workflow (15.2s, $0.23)
 //! │   ├── url_fetch (1.0s, $0.02)
 //! │   └── summarize [generation] (2.1s, $0.21)
-//! └── follow_up (0.4s, $0.00)
+//! └── follow_up (0.4s)
 //! ```
 //!
 //! A generation whose first token time is known also shows its time to first token:
@@ -16,9 +16,10 @@
 //! cost plus its descendants'; a trace's and a session's are the sums of all their
 //! observations. Children are ordered by start time.
 //!
-//! A cost with a part that observe computed from usage and a model price list (a generation
-//! that reported usage and no cost, read back from the local store; see
-//! `observe_store::pricing`) is shown with a `~`: `summarize [generation] (2.1s, ~$0.0123)`.
+//! Costs follow [`crate::money`]: a node without a cost shows none (`follow_up (0.4s)`), and
+//! small costs keep three significant digits (`$0.0056`). A cost observe computed from usage
+//! and a model price list (see `observe_store::pricing`) is shown like a given one;
+//! [`TraceTree::cost_computed`] says which.
 //!
 //! The functions here are pure: they take finished [`Observation`]s (from the in-memory
 //! exporter, or read back from the local store with
@@ -52,6 +53,7 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use crate::model::{Level, Observation, ObservationType, SpanId, Timestamp, TraceId};
+use crate::money::format_usd;
 
 /// What the tree shows besides names, latencies and costs.
 ///
@@ -254,7 +256,7 @@ impl<'a> TraceTree<'a> {
                     &self.name,
                     root.observation,
                     self.latency(),
-                    (self.cost, self.cost_computed),
+                    self.cost,
                     options,
                 );
                 write_io(out, indent, !root.children.is_empty(), root, options);
@@ -263,9 +265,9 @@ impl<'a> TraceTree<'a> {
             roots => {
                 let _ = writeln!(
                     out,
-                    "{} {}",
+                    "{}{}",
                     escape_control(&self.name),
-                    figures(self.latency(), (self.cost, self.cost_computed), options)
+                    figures(self.latency(), self.cost, options)
                 );
                 write_children(out, indent, roots, options);
             }
@@ -322,7 +324,7 @@ impl<'a> SessionTree<'a> {
     /// use observe_model::view::SessionTree;
     /// let empty = SessionTree::build("s1", &[]);
     /// assert_eq!(empty.traces.len(), 0);
-    /// assert_eq!(empty.render(&Default::default()), "Session: s1 (0ms, $0.00)\n");
+    /// assert_eq!(empty.render(&Default::default()), "Session: s1 (0ms)\n");
     /// ```
     pub fn build(id: &str, observations: &'a [Observation]) -> SessionTree<'a> {
         let traces = TraceTree::build_all(observations)
@@ -388,13 +390,9 @@ impl<'a> SessionTree<'a> {
     /// The session as text: `Session: id (duration, $cost)`, then its traces.
     pub fn render(&self, options: &ViewOptions) -> String {
         let mut out = format!(
-            "Session: {} {}\n",
+            "Session: {}{}\n",
             escape_control(&self.id),
-            figures(
-                self.duration(),
-                (self.cost(), self.cost_computed()),
-                options
-            )
+            figures(self.duration(), self.cost(), options)
         );
         let n = self.traces.len();
         for (i, trace) in self.traces.iter().enumerate() {
@@ -418,7 +416,7 @@ fn write_children(out: &mut String, indent: &str, children: &[Node<'_>], options
             &child.observation.name,
             child.observation,
             child.latency(),
-            (child.cost, child.cost_computed),
+            child.cost,
             options,
         );
         write_io(
@@ -440,18 +438,15 @@ fn time_to_first_token(o: &Observation) -> Option<Duration> {
     Some(Duration::from_micros(micros))
 }
 
-/// `(1.5s, $0.02)`, or `($0.02)` without timings; `~$0.02` when part of the cost was
-/// computed.
-fn figures(latency: Duration, (cost, computed): (f64, bool), options: &ViewOptions) -> String {
-    let cost = if computed {
-        format!("~{}", format_cost(cost))
-    } else {
-        format_cost(cost)
-    };
-    if options.timings {
-        format!("({}, {cost})", format_duration(latency))
-    } else {
-        format!("({cost})")
+/// ` (1.5s, $0.02)`, ` (1.5s)` without a cost, ` ($0.02)` without timings, and nothing
+/// without either: a node that cost nothing shows no `$0.00` (see [`crate::money`]).
+fn figures(latency: Duration, cost: f64, options: &ViewOptions) -> String {
+    let cost = format_usd(cost);
+    match (options.timings, cost) {
+        (true, Some(cost)) => format!(" ({}, {cost})", format_duration(latency)),
+        (true, None) => format!(" ({})", format_duration(latency)),
+        (false, Some(cost)) => format!(" ({cost})"),
+        (false, None) => String::new(),
     }
 }
 
@@ -460,14 +455,14 @@ fn write_label(
     name: &str,
     o: &Observation,
     latency: Duration,
-    cost: (f64, bool),
+    cost: f64,
     options: &ViewOptions,
 ) {
     out.push_str(&escape_control(name));
     if options.types && o.kind != ObservationType::Span {
         let _ = write!(out, " [{}]", o.kind);
     }
-    let _ = write!(out, " {}", figures(latency, cost, options));
+    out.push_str(&figures(latency, cost, options));
     if let (true, Some(ttft)) = (options.timings, time_to_first_token(o)) {
         out.pop(); // the closing parenthesis, reopened for the ttft
         let _ = write!(out, ", ttft {})", format_duration(ttft));
@@ -569,7 +564,7 @@ fn needs_escape(c: char) -> bool {
 ///
 /// ```
 /// use observe_model::view::{render_session, ViewOptions};
-/// assert_eq!(render_session("s", &[], &ViewOptions::default()), "Session: s (0ms, $0.00)\n");
+/// assert_eq!(render_session("s", &[], &ViewOptions::default()), "Session: s (0ms)\n");
 /// ```
 pub fn render_session(
     session_id: &str,
@@ -637,7 +632,7 @@ pub fn render_trace(observations: &[Observation], options: &ViewOptions) -> Stri
 ///     "Session: chat-42 ($0.02)\n\
 ///      └── support_request ($0.02)\n\
 ///      \x20   ├── answer [generation] ($0.02)\n\
-///      \x20   └── lookup ($0.00) ERROR: no such order\n"
+///      \x20   └── lookup ERROR: no such order\n"
 /// );
 /// ```
 pub fn snapshot(observations: &[Observation]) -> String {
@@ -647,7 +642,7 @@ pub fn snapshot(observations: &[Observation]) -> String {
 /// Writes rendered text to stderr; a closed stderr is ignored, never a panic.
 ///
 /// ```
-/// observe_model::view::print("Session: s (0ms, $0.00)\n");
+/// observe_model::view::print("Session: s (0ms)\n");
 /// ```
 pub fn print(text: &str) {
     let mut err = std::io::stderr().lock();
@@ -674,25 +669,5 @@ pub fn format_duration(d: Duration) -> String {
     } else {
         let secs = d.as_secs();
         format!("{}m{:02}s", secs / 60, secs % 60)
-    }
-}
-
-/// A cost in USD: cents when it is at least a cent, else up to six decimals.
-///
-/// ```
-/// use observe_model::view::format_cost;
-/// assert_eq!(format_cost(0.23), "$0.23");
-/// assert_eq!(format_cost(0.0004), "$0.0004");
-/// assert_eq!(format_cost(0.0), "$0.00");
-/// ```
-pub fn format_cost(usd: f64) -> String {
-    if !usd.is_finite() || usd.abs() < 5e-7 {
-        "$0.00".to_owned()
-    } else if usd.abs() >= 0.01 {
-        format!("${usd:.2}")
-    } else {
-        let text = format!("{usd:.6}");
-        let text = text.trim_end_matches('0');
-        format!("${text}")
     }
 }

@@ -63,7 +63,7 @@
 pub mod config;
 pub mod export;
 pub mod limits;
-pub use observe_model::{genai, model, view};
+pub use observe_model::{genai, model, money, view};
 // The variables' names and the URL redaction are shared with the other crates; the runtime
 // reaches them at the paths it always had.
 use observe_model::{redact, vars};

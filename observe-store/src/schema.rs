@@ -259,8 +259,24 @@ ALTER TABLE scores ADD COLUMN project_id TEXT;
 CREATE INDEX IF NOT EXISTS traces_project ON traces(project_id, timestamp);
 ";
 
+/// Version 8: the index by user also holds what the users page adds up per user (sessions,
+/// costs, latency, last start, observation count), so that page reads the index alone.
+///
+/// Why: the page groups every trace by user. Through an index of `user_id` alone, each
+/// trace costs a lookup into its table row (wide: metadata, input, output), about 150 ms of
+/// CPU for 100,000 traces; from a covering index the same answer reads one small entry per
+/// trace, in user order, half of that or less (BENCHMARKS.md, "`observe ui` endpoints on 1M
+/// observations"). It keeps its name and replaces the old index (a prefix of it), so the
+/// writer still maintains one index by user: the trace merge sets `user_id` on every
+/// update, so that index was rewritten with each merge already.
+const V7_TO_V8: &str = "
+DROP INDEX IF EXISTS traces_user;
+CREATE INDEX traces_user ON traces(user_id, session_id, calculated_total_cost, computed_cost,
+    latency_ms, timestamp, observation_count);
+";
+
 const MIGRATIONS: &[&str] = &[
-    V1, V1_TO_V2, V2_TO_V3, V3_TO_V4, V4_TO_V5, V5_TO_V6, V6_TO_V7,
+    V1, V1_TO_V2, V2_TO_V3, V3_TO_V4, V4_TO_V5, V5_TO_V6, V6_TO_V7, V7_TO_V8,
 ];
 
 /// The version that added `project_id`.
@@ -276,7 +292,8 @@ const OPTIONAL_COLUMNS: [&str; 1] = ["project_id"];
 
 /// The oldest version readers take as it is: version 6 only added the `pushed` table, which
 /// no reader needs (`observe push` reads it when it is there), and version 7 the
-/// `project_id` columns ([`OPTIONAL_COLUMNS`]), which only a project filter needs, so a store
+/// `project_id` columns ([`OPTIONAL_COLUMNS`]), which only a project filter needs, and
+/// version 8 only widened an index (reads are slower without it, never wrong), so a store
 /// an older application keeps writing stays readable.
 pub(crate) const OLDEST_READABLE: i32 = 5;
 
@@ -498,7 +515,7 @@ mod tests {
         assert_eq!(check_readable(&conn, &path).unwrap(), 6);
 
         migrate(&mut conn, &path).unwrap();
-        assert_eq!(version(&conn).unwrap(), 7);
+        assert_eq!(version(&conn).unwrap(), CURRENT_VERSION);
         for table in PROJECT_TABLES {
             let columns = table_columns(&conn, table).unwrap();
             assert_eq!(
@@ -524,6 +541,52 @@ mod tests {
             )
             .unwrap();
         assert!(plan.contains("traces_project"), "{plan}");
+    }
+
+    #[test]
+    fn a_version_7_file_gets_the_users_covering_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("v7.db");
+        let mut conn = Connection::open(&path).unwrap();
+        for step in &MIGRATIONS[..7] {
+            conn.execute_batch(step).unwrap();
+        }
+        conn.execute_batch(
+            "PRAGMA user_version = 7;
+             INSERT INTO traces (id, user_id, session_id, timestamp, start_ns, end_ns,
+                 updated_at, seq)
+                 VALUES ('t', 'u', 's', '2025-01-01T00:00:00.000000Z', 0, 0, 'x', 1);",
+        )
+        .unwrap();
+        let columns = |conn: &Connection| -> Vec<String> {
+            let mut stmt = conn.prepare("PRAGMA index_info('traces_user')").unwrap();
+            stmt.query_map([], |r| r.get(2))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap()
+        };
+        assert_eq!(columns(&conn), ["user_id"]);
+
+        migrate(&mut conn, &path).unwrap();
+        assert_eq!(version(&conn).unwrap(), 8);
+        assert_eq!(
+            columns(&conn),
+            [
+                "user_id",
+                "session_id",
+                "calculated_total_cost",
+                "computed_cost",
+                "latency_ms",
+                "timestamp",
+                "observation_count"
+            ]
+        );
+        let user: String = conn
+            .query_row("SELECT user_id FROM traces WHERE id = 't'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(user, "u");
     }
 
     #[test]

@@ -65,7 +65,7 @@ fn sessions_table_and_json() {
     assert!(b1 < a1, "{table}");
     let b1_line = table.lines().nth(b1).unwrap();
     assert!(
-        b1_line.contains("9.0s") && b1_line.contains("$0.1000") && b1_line.contains("bob"),
+        b1_line.contains("9.0s") && b1_line.contains("$0.10 ") && b1_line.contains("bob"),
         "{b1_line}"
     );
     assert!(table.ends_with("(15 rows)\n"), "{table}");
@@ -201,7 +201,7 @@ fn reports_run_the_seed_queries() {
     );
     let audio = table.lines().find(|l| l.contains("audio")).unwrap();
     assert!(
-        audio.contains("1.5s") && audio.contains("$0.0100"),
+        audio.contains("1.5s") && audio.contains("$0.01 "),
         "{audio}"
     );
 

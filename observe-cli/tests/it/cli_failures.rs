@@ -10,7 +10,7 @@ use observe_model::model::{Level, ObservationDetails, ObservationType, TraceAttr
 
 /// Session `s-1`: trace `chat` whose request failed (three observations at ERROR, one
 /// WARNING), then trace `chat` that went well. Returns the failed trace's id.
-fn write_failed_request(path: &Path) -> String {
+pub(crate) fn write_failed_request(path: &Path) -> String {
     let session = || TraceAttributes {
         session_id: Some("s-1".to_owned()),
         ..TraceAttributes::default()

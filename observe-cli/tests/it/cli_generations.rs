@@ -1,11 +1,12 @@
 //! What the commands show of a generation recorded as a real run records it (the records
 //! the runtime's client hands the store): its prompt link, and its cost when observe
-//! computed it from usage (flagged `~` and `(computed)`, and `computed_cost` in tables and
-//! JSON).
+//! computed it from usage (shown by the money rule, said `(computed)` in `observe trace`,
+//! and `computed_cost` in tables and JSON).
 
 use crate::common::priced::write_priced_trace;
 use crate::common::{observe, ok};
 use observe_model::model::TraceAttributes;
+use observe_model::money::format_usd;
 
 /// A session `chat-1` of one trace: a generation linked to prompt `summarize` v3 with usage
 /// and no cost (priced by the store), and one with a cost given.
@@ -24,6 +25,7 @@ fn trace_shows_the_prompt_link_and_the_computed_cost() {
     let id = record(&db);
     // gpt-4o in the built-in list: $2.50/M input, $10/M output.
     let computed = 1000.0 * 2.5e-6 + 100.0 * 10e-6;
+    let total = format_usd(0.25 + computed).unwrap();
 
     let text = ok(&observe(Some(&db), &["trace", &id[..10]]));
     let line = text
@@ -32,7 +34,7 @@ fn trace_shows_the_prompt_link_and_the_computed_cost() {
         .unwrap_or_else(|| panic!("no generation line:\n{text}"));
     assert!(line.contains("model gpt-4o"), "{line}");
     assert!(line.contains("prompt summarize v3"), "{line}");
-    assert!(line.contains("cost ~$0.0035 (computed)"), "{line}");
+    assert!(line.contains("cost $0.0035 (computed)"), "{line}");
     let review = text
         .lines()
         .find(|l| l.trim_start().starts_with("review ("))
@@ -42,7 +44,7 @@ fn trace_shows_the_prompt_link_and_the_computed_cost() {
         "{review}"
     );
     assert!(
-        text.contains("answer (") && text.contains(", ~$0.25)"),
+        text.contains("answer (") && text.contains(&format!(", {total})")),
         "{text}"
     );
 
@@ -61,7 +63,7 @@ fn trace_shows_the_prompt_link_and_the_computed_cost() {
 }
 
 #[test]
-fn session_tree_and_tables_flag_computed_costs() {
+fn session_tree_and_tables_show_computed_costs_by_the_money_rule() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("traces.db");
     record(&db);
@@ -69,11 +71,13 @@ fn session_tree_and_tables_flag_computed_costs() {
 
     let tree = ok(&observe(Some(&db), &["session", "chat-1"]));
     assert!(tree.starts_with("Session: chat-1 ("), "{tree}");
-    assert!(tree.lines().next().unwrap().contains("~$0.25"), "{tree}");
+    let total = format_usd(0.25 + computed).unwrap();
+    assert!(tree.lines().next().unwrap().contains(&total), "{tree}");
     assert!(
-        tree.contains("summarize [generation] (") && tree.contains("~$0.0035)"),
+        tree.contains("summarize [generation] (") && tree.contains(", $0.0035)"),
         "{tree}"
     );
+    assert!(!tree.contains('~'), "{tree}");
     assert!(
         tree.contains("review [generation] (") && tree.contains(", $0.25)"),
         "{tree}"

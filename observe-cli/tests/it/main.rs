@@ -18,6 +18,7 @@ mod cli_conventions;
 mod cli_failures;
 mod cli_generations;
 mod cli_hostile;
+mod cli_json_exit;
 #[cfg(feature = "postgres")]
 mod cli_postgres;
 mod cli_prices;

@@ -8,6 +8,7 @@
 
 use crate::ui_support::webdriver::Browser;
 use crate::ui_support::*;
+use observe_model::money::format_usd;
 use serde_json::{json, Value};
 
 /// The element whose text is exactly `text` among those matching `css`, waiting for it.
@@ -278,26 +279,29 @@ fn script_in_application_data_renders_as_text_and_never_runs() {
 }
 
 #[test]
-fn costs_computed_from_usage_carry_a_tilde() {
+fn costs_follow_the_one_money_rule_computed_ones_included() {
     let dir = tempfile::tempdir().unwrap();
     let store = dir.path().join("traces.db");
     let trace = write_priced(&store);
     let ui = UiProcess::start(&store);
     let browser = Browser::start();
 
-    // The session's cost holds a computed part ($0.25 given + $0.0035 computed).
+    // The session's cost holds a computed part ($0.25 given + $0.0035 computed), shown as
+    // the Rust rule shows it, with no `~`.
+    let total = format_usd(0.25 + 0.0035).unwrap();
     browser.goto(&format!("{}#/session/priced", ui.url));
     let title = browser.text(&browser.wait_for("#session-title"));
-    assert!(title.contains("~$0.2535"), "{title}");
+    assert!(title.contains(&format!(", {total})")), "{title}");
+    assert!(!title.contains('~'), "{title}");
 
-    // The priced generation says so; the one with a cost given does not.
+    // The priced generation says so in words; the one with a cost given does not.
     browser.goto(&format!("{}#/trace/{trace}", ui.url));
     browser.wait_for("#observation-tree .obs-row");
     let facts = page_text(&browser);
-    assert!(facts.contains("Cost ~$0.2535"), "{facts}");
+    assert!(facts.contains(&format!("Cost {total}")), "{facts}");
     for (name, cost) in [
-        ("summarize", "~$0.0035 (computed from usage)"),
-        ("review", "$0.2500"),
+        ("summarize", "$0.0035 (computed from usage)"),
+        ("review", "$0.25"),
     ] {
         let row = browser.script(
             "return [...document.querySelectorAll('#observation-tree .obs-row')]
@@ -319,4 +323,96 @@ fn costs_computed_from_usage_carry_a_tilde() {
             .unwrap_or_default();
         assert_eq!(line.trim_start_matches("Cost").trim(), cost, "{detail}");
     }
+}
+
+#[test]
+fn the_pages_format_money_as_the_rust_rule_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("traces.db");
+    write_priced(&store);
+    let ui = UiProcess::start(&store);
+    let browser = Browser::start();
+    browser.goto(&format!("{}#/sessions", ui.url));
+    browser.wait_for("#main table, #main .empty");
+
+    let amounts = [
+        0.0056,
+        0.0112,
+        0.00012,
+        0.000_505,
+        3e-7,
+        0.2536,
+        0.5,
+        0.1,
+        0.99999,
+        0.000_999_99,
+        1.0,
+        1.23,
+        1520.4,
+        12_345.678,
+        -0.5,
+        0.0,
+        1e-12,
+    ];
+    let shown = browser.script(
+        "return arguments[0].map((c) => fmtCost(c))",
+        json!([amounts]),
+    );
+    for (i, usd) in amounts.iter().enumerate() {
+        assert_eq!(
+            shown[i].as_str().unwrap(),
+            format_usd(*usd).unwrap_or_default(),
+            "{usd}"
+        );
+    }
+    // And where a cost is missing or not a number, nothing is shown.
+    let nothing = browser.script(
+        "return [fmtCost(null), fmtCost(undefined), fmtCost('x')]",
+        json!([]),
+    );
+    assert_eq!(nothing, json!(["", "", ""]));
+}
+
+#[test]
+fn a_failed_request_is_one_failed_trace_whose_failures_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("traces.db");
+    let trace = crate::cli_failures::write_failed_request(&store);
+    let ui = UiProcess::start(&store);
+    let browser = Browser::start();
+
+    // The sessions list: one failed trace of two, though three observations failed.
+    browser.goto(&format!("{}#/sessions", ui.url));
+    let row = browser.text(&browser.wait_for("#sessions-table tbody tr"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells.first(), Some(&"s-1"), "{row}");
+    let badge = browser.text(&browser.wait_for("#sessions-table tbody tr .badge.error"));
+    assert_eq!(badge, "1", "{row}");
+
+    // The session's turn says how many observations failed, once.
+    browser.goto(&format!("{}#/session/s-1", ui.url));
+    let count = browser.text(&browser.wait_for("#turns .failed-count"));
+    assert_eq!(count, "3 failed observations");
+    assert_eq!(browser.all("#turns .failed-count").len(), 1);
+
+    // The trace lists them in start order with their messages, each a link that selects it.
+    browser.goto(&format!("{}#/trace/{trace}", ui.url));
+    let list = browser.text(&browser.wait_for("#failed-observations"));
+    let lines: Vec<&str> = list.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "Failed observations (3)",
+            "call_model span: provider returned 503",
+            "handler span: provider returned 503",
+            "response failed event: status=500",
+        ],
+        "{list}"
+    );
+    let links = browser.all("#failed-observations a");
+    browser.click(&links[2]);
+    browser.wait_until(
+        "the failed event's detail",
+        "return document.querySelector('#observation-detail .obs-detail h2')?.textContent.startsWith('response failed')",
+    );
 }

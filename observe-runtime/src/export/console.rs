@@ -2,7 +2,7 @@
 //! and a quick way to watch what an application records.
 //!
 //! ```text
-//! observe: trace content_analysis_workflow 0af7651916cd43dd8448eb211c80319c: 12 observations, 15.204s, $0.230000, session analysis_abc123, user user_42
+//! observe: trace content_analysis_workflow 0af7651916cd43dd8448eb211c80319c: 12 observations, 15.204s, $0.23, session analysis_abc123, user user_42
 //! ```
 //!
 //! A trace is finished when its root observation arrives (the root ends last). Observations
@@ -38,6 +38,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 
 use crate::model::{Level, Observation, TraceId};
+use crate::money::format_usd;
 use crate::view::escape_control;
 use observe_model::export::{Batch, ExportError, Exporter};
 
@@ -115,8 +116,8 @@ impl ConsoleExporter {
             if tally.observations == 1 { "" } else { "s" },
             root.duration().as_secs_f64()
         );
-        if tally.cost > 0.0 {
-            let _ = write!(line, ", ${:.6}", tally.cost);
+        if let Some(cost) = format_usd(tally.cost) {
+            let _ = write!(line, ", {cost}");
         }
         if let Some(s) = &t.session_id {
             let _ = write!(line, ", session {}", escape_control(s));

@@ -53,7 +53,7 @@ fn one_line_per_trace_with_count_cost_session_user_and_errors() {
     assert!(lines[0].starts_with(&format!(
         "observe: trace content_analysis {id}: 5 observations, "
     )));
-    assert!(lines[0].contains("$0.003000"), "{}", lines[0]);
+    assert!(lines[0].contains(", $0.003, "), "{}", lines[0]);
     assert!(lines[0].contains("session analysis_abc"), "{}", lines[0]);
     assert!(lines[0].contains("user u1"), "{}", lines[0]);
     assert!(lines[0].contains("1 error"), "{}", lines[0]);

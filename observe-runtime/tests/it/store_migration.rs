@@ -74,7 +74,7 @@ fn a_version_1_file_is_migrated_and_keeps_its_data() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 7);
+    assert_eq!(SCHEMA_VERSION, 8);
     // Old data kept; the new columns filled in from it.
     let row: (String, String, f64, f64, i64, String) = conn
         .query_row(
@@ -351,10 +351,10 @@ fn a_version_2_file_is_migrated_and_keeps_its_data() {
     assert_eq!(
         render_session("s2", &observations, &ViewOptions::detailed()),
         "Session: s2 (4.0s, $0.25)\n\
-         ├── workflow_b (100ms, $0.00)\n\
+         ├── workflow_b (100ms)\n\
          └── workflow_a (3.0s, $0.25)\n\
          \x20   ├── late_step (1.0s, $0.25, ttft 300ms)\n\
-         \x20   └── late_step (1.0s, $0.00)\n"
+         \x20   └── late_step (1.0s)\n"
     );
 }
 

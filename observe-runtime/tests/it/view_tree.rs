@@ -176,7 +176,7 @@ fn orphans_and_other_sessions() {
         "Session: other (700ms, $0.50)\n\
          └── late_root (700ms, $0.50)\n\
          \x20   ├── lost_child (500ms, $0.50)\n\
-         \x20   └── late_root (600ms, $0.00)\n"
+         \x20   └── late_root (600ms)\n"
     );
     let all = render_all(&obs, &ViewOptions::default());
     // Sessions in order of their first start (trace 3 and trace 1 both start at T0; the
@@ -275,6 +275,6 @@ fn snapshot_of_what_the_in_memory_destination_recorded() {
         "Session: chat-1 ($0.50)\n\
          └── support ($0.50)\n\
          \x20   └── answer [generation] ($0.50)\n\
-         nightly_job ($0.00)\n"
+         nightly_job\n"
     );
 }

@@ -18,15 +18,39 @@ impl Store {
     /// assert!(store.user_rows().unwrap().is_empty());
     /// ```
     pub fn user_rows(&self) -> Result<Vec<Value>, StoreError> {
-        self.objects(
-            "SELECT user_id, COUNT(*) AS traces, COUNT(DISTINCT session_id) AS sessions,
-                    TOTAL(calculated_total_cost) AS cost,
-                    TOTAL(computed_cost) AS computed_cost, AVG(latency_ms) AS avg_latency_ms,
-                    MAX(latency_ms) AS max_latency_ms, MAX(timestamp) AS last_seen,
-                    SUM(observation_count) AS observations
-             FROM traces WHERE user_id IS NOT NULL GROUP BY user_id
-             ORDER BY cost DESC, user_id LIMIT 1000",
-            &[],
-        )
+        self.objects(USER_ROWS, &[])
+    }
+}
+
+/// Every column it reads is in the index `traces_user` (schema version 8), so the answer
+/// comes from the index alone, one small entry per trace in user order, never a table row.
+const USER_ROWS: &str =
+    "SELECT user_id, COUNT(*) AS traces, COUNT(DISTINCT session_id) AS sessions,
+        TOTAL(calculated_total_cost) AS cost,
+        TOTAL(computed_cost) AS computed_cost, AVG(latency_ms) AS avg_latency_ms,
+        MAX(latency_ms) AS max_latency_ms, MAX(timestamp) AS last_seen,
+        SUM(observation_count) AS observations
+ FROM traces WHERE user_id IS NOT NULL GROUP BY user_id
+ ORDER BY cost DESC, user_id LIMIT 1000";
+
+#[cfg(test)]
+mod tests {
+    use super::USER_ROWS;
+    use crate::queries::rows::plan;
+
+    #[test]
+    fn the_users_page_reads_the_covering_index_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("traces.db");
+        drop(crate::StoreExporter::open(&path).unwrap());
+        let store = crate::Store::open(&path).unwrap();
+        let steps = plan(&store, USER_ROWS, &[]);
+        assert!(
+            steps
+                .iter()
+                .any(|s| s.contains("USING COVERING INDEX traces_user")),
+            "{steps:?}"
+        );
+        assert!(!steps.iter().any(|s| s.starts_with("SCAN")), "{steps:?}");
     }
 }
