@@ -21,6 +21,7 @@ mod serve_forward;
 mod shown_ids;
 mod sql_commands;
 mod store_file;
+mod timeseries_report;
 mod tree_depth;
 mod tree_json;
 mod trees;

@@ -15,7 +15,7 @@ use crate::output::{Cells, Format, Output, Rows};
 const TABLE_ROWS: usize = 1000;
 
 /// How long a built-in report may run.
-const REPORT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const REPORT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A PostgreSQL query as `report` and `query` run it, and how its rows show.
 struct Postgres<'a> {
@@ -29,6 +29,9 @@ struct Postgres<'a> {
 
 /// `observe report NAME`: the report's rows, titled, with observe's formatting.
 pub fn report(store: &mut Store, out: &Output, args: &ReportArgs) -> Result<()> {
+    if args.timeseries {
+        return crate::timeseries_report::run(store, out, args);
+    }
     let report = chosen(args)?;
     run(
         store,
@@ -45,6 +48,9 @@ pub fn report(store: &mut Store, out: &Output, args: &ReportArgs) -> Result<()> 
 
 /// `observe report NAME --show-sql`: the report's PostgreSQL, as docs/CLI.md has it.
 pub fn print_report_sql(out: &Output, args: &ReportArgs) -> Result<()> {
+    if args.timeseries {
+        return out.text(&(crate::timeseries_report::sql(args)? + "\n"));
+    }
     let report = chosen(args)?;
     out.text(&format!("{}\n", report.sql()))
 }
@@ -70,7 +76,10 @@ pub fn print_translation(out: &Output, args: &QueryArgs) -> Result<()> {
 }
 
 fn chosen(args: &ReportArgs) -> Result<Report> {
-    Ok(Report::parse(&args.report, args.key.as_deref())?)
+    Ok(Report::parse(
+        args.report.as_deref().unwrap_or_default(),
+        args.key.as_deref(),
+    )?)
 }
 
 fn run(store: &mut Store, out: &Output, query: &Postgres<'_>) -> Result<()> {

@@ -11,9 +11,12 @@
 //! | `query?sql=` | a PostgreSQL-dialect query, read-only, limited in rows, bytes and time |
 //! | `reports` | the built-in report queries |
 //! | `changes` | a token that changes when the store does (the pages poll it) |
+//! | `dashboard?{filter}` | the dashboard's widgets, not run |
+//! | `dashboard/widget/{i}?{filter}` | one widget run under the filter bar's filter, with its SVG |
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use observe_store::queries::SessionFilter;
@@ -21,8 +24,10 @@ use observe_store::sql::{value_to_json, SqlError};
 use observe_store::{Store, StoreError};
 use serde_json::{json, Value};
 
+use super::dashboard;
 use super::error::UiError;
 use super::query::{self, QueryLimits};
+use crate::dashboard::Dashboard;
 use crate::reports::Report;
 /// Sessions per page unless `limit` says otherwise, and the most `limit` may ask.
 const PAGE_SIZE: usize = 50;
@@ -125,6 +130,8 @@ pub struct Api {
     limits: QueryLimits,
     /// The project the store's reads are limited to (the request's `project=`).
     project: Option<String>,
+    /// What the Dashboard page shows.
+    dashboard: Arc<Dashboard>,
 }
 
 impl Api {
@@ -134,7 +141,13 @@ impl Api {
             store: Store::open(db)?,
             limits: QueryLimits::default(),
             project: None,
+            dashboard: Arc::new(Dashboard::builtin()),
         })
+    }
+
+    /// Shows `dashboard` on the Dashboard page instead of the default one.
+    pub fn with_dashboard(self, dashboard: Arc<Dashboard>) -> Api {
+        Api { dashboard, ..self }
     }
 
     /// Opens `db` for the query workers: as [`Api::open`], with values capped at
@@ -178,6 +191,8 @@ impl Api {
             ["query"] => self.query(&Params(&params)),
             ["reports"] => Ok(reports()),
             ["changes"] => self.changes(),
+            ["dashboard"] => self.dashboard(query, None),
+            ["dashboard", "widget", index] => self.dashboard(query, Some(index)),
             _ => Err(ApiError::NotFound(format!("no endpoint /api/{endpoint}"))),
         };
         match answer {
@@ -356,6 +371,25 @@ impl Api {
             "translated": result.translated,
             "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
         }))
+    }
+
+    /// The dashboard's outline, or one widget run (`index`), under the request's filter.
+    fn dashboard(&mut self, query: &str, index: Option<&str>) -> Result<Value, ApiError> {
+        let filter =
+            dashboard::filter_from(query).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let Some(index) = index else {
+            return Ok(dashboard::outline(&self.dashboard, &filter));
+        };
+        let missing = || ApiError::NotFound(format!("no widget `{index}` in the dashboard"));
+        let index: usize = index.parse().map_err(|_| missing())?;
+        dashboard::run_widget(
+            &mut self.store,
+            &self.dashboard,
+            index,
+            &filter,
+            self.limits,
+        )
+        .ok_or_else(missing)
     }
 
     /// A token that changes whenever a writer commits: the file's and its WAL's sizes and
