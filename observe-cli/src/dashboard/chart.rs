@@ -3,10 +3,10 @@
 //! browser shows on hover.
 //!
 //! Drawn by hand rather than with a plotting crate: the charts need a `<title>` on every
-//! point and bar (values on hover) and presentation attributes instead of `style` (the
-//! view's Content-Security-Policy allows no inline style), which plotters' SVG backend
-//! does not offer; a line and a bar chart are a few dozen elements. Every text that comes
-//! from the store goes through [`escape`]: stored text stays text.
+//! point and bar (values on hover), and plotters' SVG backend writes shapes and text only;
+//! a line and a bar chart are a few dozen elements. Presentation attributes, not `style`:
+//! the view's Content-Security-Policy allows no inline style. Every text that comes from
+//! the store goes through [`escape`]: stored text stays text.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
