@@ -3,7 +3,7 @@
 //! SVG. A widget whose SQL fails answers its error in place of rows; the others are
 //! separate requests and run regardless.
 
-use observe_store::sql::value_to_json;
+use observe_store::sql::{value_to_json, SqlError, Value as SqlValue};
 use observe_store::Store;
 use serde_json::{json, Value};
 
@@ -98,7 +98,8 @@ pub(super) fn outline(dashboard: &Dashboard, filter: &Filter) -> Value {
 }
 
 /// Runs widget `index` under `filter`; `None` when there is no such widget. A widget
-/// whose SQL fails answers `{error, sql, ...}`.
+/// whose SQL fails answers `{error, sql, ...}` (without `sql` when the breakdown's tags
+/// could not be read).
 pub(super) fn run_widget(
     store: &mut Store,
     dashboard: &Dashboard,
@@ -108,8 +109,6 @@ pub(super) fn run_widget(
 ) -> Option<Value> {
     let widget = dashboard.widgets.get(index)?;
     let started = std::time::Instant::now();
-    let filter = with_top_tags(store, filter, limits);
-    let sql = filter.render(&widget.sql);
     let mut answer = json!({
         "index": index,
         "title": widget.title,
@@ -117,9 +116,13 @@ pub(super) fn run_widget(
         "x": widget.x,
         "y": widget.y(),
         "series": widget.series,
-        "sql": sql,
     });
-    match query::run(store, &sql, limits) {
+    let ran = with_top_tags(store, filter, limits).and_then(|filter| {
+        let sql = filter.render(&widget.sql);
+        answer["sql"] = sql.as_str().into();
+        query::run(store, &sql, limits)
+    });
+    match ran {
         Ok(result) => {
             let rows: Vec<Value> = result
                 .rows
@@ -139,10 +142,14 @@ pub(super) fn run_widget(
 
 /// A breakdown by tag splits by the range's most used tags: they are found first, under
 /// the same filter.
-fn with_top_tags(store: &mut Store, filter: &Filter, limits: QueryLimits) -> Filter {
+fn with_top_tags(
+    store: &mut Store,
+    filter: &Filter,
+    limits: QueryLimits,
+) -> Result<Filter, SqlError> {
     let mut filter = filter.clone();
     if filter.breakdown != Some(Breakdown::Tag(Vec::new())) {
-        return filter;
+        return Ok(filter);
     }
     let unsplit = Filter {
         breakdown: None,
@@ -153,20 +160,14 @@ fn with_top_tags(store: &mut Store, filter: &Filter, limits: QueryLimits) -> Fil
          GROUP BY 1 ORDER BY 2 DESC",
     );
     let mut counts: std::collections::HashMap<String, i64> = Default::default();
-    if let Ok(result) = query::run(store, &sql, limits) {
-        for row in &result.rows {
-            let (Some(tags), Some(n)) = (row.first(), row.get(1)) else {
-                continue;
-            };
-            let (observe_store::sql::Value::Text(tags), observe_store::sql::Value::Integer(n)) =
-                (tags, n)
-            else {
-                continue;
-            };
-            let tags: Vec<String> = serde_json::from_str(tags).unwrap_or_default();
-            for tag in tags {
-                *counts.entry(tag).or_default() += n;
-            }
+    for row in query::run(store, &sql, limits)?.rows {
+        let [SqlValue::Text(tags), SqlValue::Integer(n)] = row.as_slice() else {
+            continue;
+        };
+        // `tags::jsonb` is a JSON array of strings.
+        let tags: Vec<String> = serde_json::from_str(tags).unwrap_or_default();
+        for tag in tags {
+            *counts.entry(tag).or_default() += n;
         }
     }
     let mut top: Vec<(String, i64)> = counts.into_iter().collect();
@@ -174,7 +175,7 @@ fn with_top_tags(store: &mut Store, filter: &Filter, limits: QueryLimits) -> Fil
     filter.breakdown = Some(Breakdown::Tag(
         top.into_iter().take(TOP_TAGS).map(|t| t.0).collect(),
     ));
-    filter
+    Ok(filter)
 }
 
 #[cfg(test)]

@@ -10,9 +10,11 @@
 
 use std::path::Path;
 
+use crate::common::record::Recorder;
 use crate::ui_dashboard::write_dashboard_store;
 use crate::ui_support::webdriver::Browser;
 use crate::ui_support::*;
+use observe_model::model::{Cost, ObservationDetails, TraceAttributes, Usage};
 use rusqlite::Connection;
 use serde_json::{json, Value};
 
@@ -58,6 +60,46 @@ fn apply(browser: &Browser, field: &str, value: &str) {
     );
 }
 
+/// 40 traces over the last day, from two hours ago back, one every half hour, in two
+/// environments and with varied latency, tokens and cost: a day's charts to look at.
+fn write_history(store: &Path) {
+    let mut recorder = Recorder::new();
+    for k in 0..40u64 {
+        let mut trace = recorder.trace(
+            "history",
+            TraceAttributes {
+                session_id: Some(format!("history_{k}")),
+                user_id: Some(format!("history_user_{}", k % 5)),
+                environment: Some(if k % 3 == 0 { "staging" } else { "production" }.to_owned()),
+                tags: vec!["history".to_owned()],
+                ..TraceAttributes::default()
+            },
+        );
+        trace.generation(
+            "llm",
+            ObservationDetails {
+                model: Some(if k % 2 == 0 { "gpt-4o" } else { "gpt-4o-mini" }.to_owned()),
+                usage: Some(Usage::new(300 + 40 * (k % 9), 50 + 15 * (k % 7))),
+                cost: Some(Cost::new(0.0004 * (1 + k % 6) as f64, 0.0002)),
+                ..ObservationDetails::default()
+            },
+        );
+        trace.end();
+    }
+    recorder.write(store);
+    // Back in time, with latencies that vary.
+    Connection::open(store)
+        .unwrap()
+        .execute_batch(
+            "UPDATE traces SET
+                 timestamp = strftime('%Y-%m-%dT%H:%M:%f000Z', timestamp,
+                     printf('-%d minutes', 120 + 30 * CAST(substr(session_id, 9) AS INTEGER))),
+                 latency_ms = 300 + (CAST(substr(session_id, 9) AS INTEGER) * 137) % 1700
+             WHERE name = 'history'",
+        )
+        .unwrap();
+}
+
 fn count(store: &Path, sql: &str) -> String {
     let n: i64 = Connection::open(store)
         .unwrap()
@@ -88,6 +130,7 @@ fn the_dashboard_follows_the_filter_bar_as_the_sql_says() {
     let store = dir.path().join("traces.db");
     write_dashboard_store(&store);
     write_xss(&store);
+    write_history(&store);
     let ui = UiProcess::start(&store);
     let browser = Browser::start();
 
@@ -167,7 +210,6 @@ fn the_dashboard_follows_the_filter_bar_as_the_sql_says() {
     };
     assert_eq!(environments, ["production", "staging"]);
     assert_eq!(legend(&browser, "Traces over time"), environments);
-    shot("ui-dashboard.png");
 
     // Comparing the two largest is one click.
     browser.click(&browser.wait_for("#compare-top"));
@@ -210,6 +252,24 @@ fn the_dashboard_follows_the_filter_bar_as_the_sql_says() {
     let area: Value = browser.script("return document.getElementById('sql').value", json!([]));
     assert_eq!(area.as_str().unwrap(), sql);
     no_script_ran(&browser);
+
+    // The last day by environment: what docs/ui-dashboard.png shows.
+    browser.goto(&format!(
+        "{}#/dashboard?range=24h&breakdown=environment",
+        ui.url
+    ));
+    let day = count(
+        &store,
+        "SELECT COUNT(*) FROM traces WHERE timestamp >= strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-1 day')",
+    );
+    assert_eq!(day, (13 + 40).to_string());
+    wait_for_number(&browser, "Traces", &day);
+    // The xss trace has no environment: its series is `(none)`.
+    assert_eq!(
+        legend(&browser, "Traces over time"),
+        ["(none)", "production", "staging"]
+    );
+    shot("ui-dashboard.png");
 }
 
 #[test]
