@@ -41,15 +41,19 @@ ORDER BY 1",
 /// assert_eq!(bar(1.0, 10.0, 4), "▍");
 /// assert_eq!(bar(0.0, 10.0, 4), "");
 /// assert_eq!(bar(3.0, 0.0, 4), "");
+/// assert_eq!(bar(f64::NAN, 10.0, 4), "");
 /// ```
 pub fn bar(value: f64, max: f64, width: usize) -> String {
-    if !(max > 0.0) || !(value > 0.0) {
+    // NaN is no bar either.
+    if max.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+        || value.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater)
+    {
         return String::new();
     }
     let eighths = ((value / max).min(1.0) * width as f64 * 8.0).round() as usize;
     let eighths = eighths.max(1);
     let mut out = "█".repeat(eighths / 8);
-    if eighths % 8 > 0 {
+    if !eighths.is_multiple_of(8) {
         out.push(['▏', '▎', '▍', '▌', '▋', '▊', '▉'][eighths % 8 - 1]);
     }
     out
