@@ -29,9 +29,6 @@ struct Postgres<'a> {
 
 /// `observe report NAME`: the report's rows, titled, with observe's formatting.
 pub fn report(store: &mut Store, out: &Output, args: &ReportArgs) -> Result<()> {
-    if args.timeseries {
-        return crate::timeseries_report::run(store, out, args);
-    }
     let report = chosen(args)?;
     run(
         store,
@@ -48,9 +45,6 @@ pub fn report(store: &mut Store, out: &Output, args: &ReportArgs) -> Result<()> 
 
 /// `observe report NAME --show-sql`: the report's PostgreSQL, as docs/CLI.md has it.
 pub fn print_report_sql(out: &Output, args: &ReportArgs) -> Result<()> {
-    if args.timeseries {
-        return out.text(&(crate::timeseries_report::sql(args)? + "\n"));
-    }
     let report = chosen(args)?;
     out.text(&format!("{}\n", report.sql()))
 }

@@ -29,6 +29,11 @@ pub fn sql(args: &ReportArgs) -> Result<String> {
     }))
 }
 
+/// `observe report --timeseries --show-sql`: the PostgreSQL it runs.
+pub fn print_sql(out: &Output, args: &ReportArgs) -> Result<()> {
+    out.text(&(sql(args)? + "\n"))
+}
+
 /// Runs the time series and prints it.
 pub fn run(store: &mut Store, out: &Output, args: &ReportArgs) -> Result<()> {
     let text = sql(args)?;
