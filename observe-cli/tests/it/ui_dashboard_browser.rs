@@ -1,5 +1,5 @@
 //! The Dashboard page in a real browser (Chromium over WebDriver, as ui_browser.rs): it
-//! renders, and changing the time range, a tag filter and a breakdown changes the charts as
+//! renders for the bundled example's store and for generated data, and changing the time range, a tag filter and a breakdown changes the charts as
 //! the same SQL run by hand on the store says; a comparison is one click; each chart shows
 //! its SQL and opens it on the Query page; a dashboard file with a broken widget renders
 //! the rest; stored text in chart labels stays text.
@@ -270,6 +270,40 @@ fn the_dashboard_follows_the_filter_bar_as_the_sql_says() {
         ["(none)", "production", "staging"]
     );
     shot("ui-dashboard.png");
+}
+
+#[test]
+fn the_dashboard_renders_the_examples_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("traces.db");
+    run_example(&store);
+    let ui = UiProcess::start(&store);
+    let browser = Browser::start();
+    browser.goto(&format!("{}#/dashboard", ui.url));
+    browser.wait_for(".widget svg");
+    let traces = count(&store, "SELECT COUNT(*) FROM traces");
+    wait_for_number(&browser, "Traces", &traces);
+    // Every widget of the default dashboard ran: none shows an error.
+    assert_eq!(
+        browser.script(
+            "return document.querySelectorAll('.widget.has-error').length",
+            json!([])
+        ),
+        json!(0),
+        "{}",
+        browser.script("return document.querySelector('main').innerText", json!([]))
+    );
+    let text = browser
+        .script("return document.querySelector('main').innerText", json!([]))
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The seed's report by content type, among the widgets.
+    assert!(
+        text.contains("Performance by content type") && text.contains("article"),
+        "{text}"
+    );
+    no_script_ran(&browser);
 }
 
 #[test]
