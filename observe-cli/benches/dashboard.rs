@@ -12,7 +12,6 @@ use std::sync::Mutex;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use observe_cli::dashboard::Dashboard;
-use observe_cli::ui::UiServer;
 
 // Shared with the ui bench, which uses all of it.
 #[allow(dead_code)]
@@ -26,14 +25,7 @@ const RANGE: &str = "range=custom&from=2025-12-03T04:00&to=2026-01-02T04:00";
 const BROWSER_CONNECTIONS: usize = 6;
 
 fn dashboard(c: &mut Criterion) {
-    let db = ui_store::store();
-    let server = UiServer::bind("127.0.0.1:0".parse().unwrap(), &db).expect("serving the store");
-    let api = format!("{}api", server.url());
-    std::thread::spawn(move || server.run());
-    let client = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap();
+    let (api, client) = ui_store::serve();
     let get = |path: &str| -> serde_json::Value {
         let response = client.get(format!("{api}/{path}")).send().unwrap();
         assert!(

@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
+use observe_cli::ui::UiServer;
 use observe_store::{StoreExporter, SCHEMA_VERSION};
 use rusqlite::Connection;
 
@@ -106,4 +107,18 @@ pub fn store() -> PathBuf {
     std::fs::rename(&partial, &path).expect("keeping the bench store");
     eprintln!("generated {} in {:.1?}", path.display(), started.elapsed());
     path
+}
+
+/// Serves the store over loopback from a thread of its own; the API's base URL and a
+/// client for it.
+pub fn serve() -> (String, reqwest::blocking::Client) {
+    let db = store();
+    let server = UiServer::bind("127.0.0.1:0".parse().unwrap(), &db).expect("serving the store");
+    let api = format!("{}api", server.url());
+    std::thread::spawn(move || server.run());
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap();
+    (api, client)
 }

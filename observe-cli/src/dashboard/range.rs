@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use observe_model::model::Timestamp;
+
 /// A bucket of a time series: the unit `date_trunc` cuts timestamps to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Bucket {
@@ -221,83 +223,34 @@ fn now_seconds() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// `2026-12-01`, `2026-12-01T14:00`, `2026-12-01 14:00:05Z` as seconds since 1970 (UTC).
+/// `2026-12-01`, `2026-12-01T14:00`, `2026-12-01 14:00:05Z` as seconds since 1970 (UTC),
+/// read as RFC 3339 by the model's one calendar once the parts left out are filled in.
 fn parse_instant(text: &str) -> Result<i64, RangeError> {
     let bad = || {
         RangeError(format!(
             "`{text}` is not a time: write 2026-12-01 or 2026-12-01T14:00 (UTC)"
         ))
     };
-    let text = text.trim().trim_end_matches('Z');
-    let (date, time) = match text.split_once(['T', ' ']) {
-        Some((d, t)) => (d, Some(t)),
-        None => (text, None),
+    let trimmed = text.trim().trim_end_matches('Z');
+    let (date, time) = match trimmed.split_once(['T', ' ']) {
+        Some((d, t)) => (d, t),
+        None => (trimmed, "00:00"),
     };
-    let number = |s: &str| -> Result<i64, RangeError> {
-        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) || s.len() > 4 {
-            return Err(bad());
-        }
-        s.parse().map_err(|_| bad())
+    let time = match time.split(':').count() {
+        2 => format!("{time}:00"),
+        3 => time.to_owned(),
+        _ => return Err(bad()),
     };
-    let mut d = date.split('-');
-    let (Some(y), Some(m), Some(day), None) = (d.next(), d.next(), d.next(), d.next()) else {
-        return Err(bad());
-    };
-    let (y, m, day) = (number(y)?, number(m)?, number(day)?);
-    if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
-        return Err(bad());
-    }
-    let mut seconds = days_from_civil(y, m, day) * 86_400;
-    if let Some(time) = time {
-        let time = time.split('.').next().unwrap_or(time);
-        let parts: Vec<&str> = time.split(':').collect();
-        if !(2..=3).contains(&parts.len()) {
-            return Err(bad());
-        }
-        let limits = [24, 60, 61];
-        for (i, part) in parts.iter().enumerate() {
-            let n = number(part)?;
-            if n >= limits[i] {
-                return Err(bad());
-            }
-            seconds += n * [3_600, 60, 1][i];
-        }
-    }
-    Ok(seconds)
-}
-
-/// Days since 1970-01-01 of a date in the proleptic Gregorian calendar (Howard Hinnant's
-/// algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+    // A fraction of a second is dropped: buckets are a minute at the finest.
+    Timestamp::parse_rfc3339(&format!("{date}T{time}Z"))
+        .map(|t| (t.as_nanos() / 1_000_000_000) as i64)
+        .ok_or_else(bad)
 }
 
 /// Seconds since 1970 as `2026-12-01T14:00:00Z`.
 fn iso(seconds: i64) -> String {
-    let days = seconds.div_euclid(86_400);
-    let secs = seconds.rem_euclid(86_400);
-    // The inverse of `days_from_civil`.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        secs / 3_600,
-        secs / 60 % 60,
-        secs % 60
-    )
+    let nanos = u64::try_from(seconds).unwrap_or(0) * 1_000_000_000;
+    Timestamp(nanos).to_rfc3339().replace(".000000Z", "Z")
 }
 
 #[cfg(test)]
@@ -308,6 +261,10 @@ mod tests {
     fn instants_read_as_utc_and_print_back() {
         assert_eq!(parse_instant("1970-01-01").unwrap(), 0);
         assert_eq!(parse_instant("2000-03-01T00:00:01Z").unwrap(), 951_868_801);
+        assert_eq!(
+            parse_instant("2000-03-01T00:00:01.75Z").unwrap(),
+            951_868_801
+        );
         for text in [
             "2026-12-01T14:05:09Z",
             "2024-02-29T23:59:59Z",

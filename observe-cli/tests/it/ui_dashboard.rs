@@ -9,28 +9,13 @@ use std::path::Path;
 
 use crate::common::record::Recorder;
 use crate::common::{observe, ok, write_fixture};
+use crate::ui_endpoints::get;
 use crate::ui_support::*;
 use observe_model::model::{
     Cost, Level, ObservationDetails, ObservationType, TraceAttributes, Usage,
 };
 use rusqlite::Connection;
 use serde_json::Value;
-
-fn get(url: &str) -> (u16, Value) {
-    let response = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(url)
-        .send()
-        .unwrap();
-    let status = response.status().as_u16();
-    let body = response.text().unwrap();
-    (
-        status,
-        serde_json::from_str(&body).unwrap_or(Value::String(body)),
-    )
-}
 
 /// Widget `title` of the dashboard served at `api`, run under `filter`.
 fn widget(api: &str, title: &str, filter: &str) -> Value {

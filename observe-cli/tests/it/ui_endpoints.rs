@@ -7,7 +7,7 @@ use crate::ui_support::*;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use serde_json::Value;
 
-fn get(url: &str) -> (u16, Value) {
+pub(crate) fn get(url: &str) -> (u16, Value) {
     let response = reqwest::blocking::Client::builder()
         .no_proxy()
         .build()
