@@ -45,6 +45,9 @@ fn dashboard(c: &mut Criterion) {
             w.title,
             answer["error"]
         );
+        // The server's own time for each widget, once: a first look before the samples.
+        let elapsed = answer["elapsed_ms"].as_f64().unwrap_or(0.0);
+        eprintln!("widget {i:2} {elapsed:>9.1} ms  {}", w.title);
     }
     let traces = get(&format!("dashboard/widget/0?{RANGE}"));
     assert_eq!(
