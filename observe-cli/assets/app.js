@@ -449,6 +449,128 @@ async function queryPage(params) {
   return [el('h1', null, 'Query'), form, result];
 }
 
+// ---- dashboard ----------------------------------------------------------------------------
+
+// The filter bar's parameters, as the dashboard endpoints take them (docs/UI.md); `tag`,
+// `exclude_tag` and `compare` repeat.
+const DASH_KEYS = ['range', 'from', 'to', 'bucket', 'environment', 'user', 'name', 'meta_key', 'meta_value', 'breakdown', 'breakdown_key'];
+const DASH_LISTS = ['tag', 'exclude_tag', 'compare'];
+const BREAKDOWNS = ['model', 'user', 'session', 'name', 'tag', 'environment', 'release', 'version', 'metadata'];
+
+/** The dashboard's filter from the page's URL, as query text for the endpoints and the hash. */
+function dashQuery(params) {
+  const q = new URLSearchParams();
+  for (const k of DASH_KEYS) if (params.get(k)) q.set(k, params.get(k));
+  for (const k of DASH_LISTS) for (const v of params.getAll(k)) if (v) q.append(k, v);
+  return q;
+}
+
+/** A value as a widget shows it: costs in dollars, durations, counts. */
+function fmtWidgetValue(column, v) {
+  if (v == null) return muted('—');
+  if (typeof v !== 'number') return String(v);
+  if (/cost/.test(column)) return fmtCost(v);
+  if (/_ms$|^p\d+$/.test(column)) return fmtMs(v);
+  return Number.isInteger(v) ? fmtInt(v) : String(+v.toFixed(4));
+}
+
+/** The server's SVG as DOM: parsed as XML (no script runs), then adopted. */
+function svgNode(text) {
+  const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
+  const root = doc.documentElement;
+  if (!root || root.nodeName !== 'svg') return el('p', { class: 'error-box' }, 'the chart could not be read');
+  return document.importNode(root, true);
+}
+
+function widgetBody(w) {
+  if (w.error) return el('pre', { class: 'error-box widget-error' }, w.error);
+  if (w.chart === 'number') {
+    const column = (w.y && w.y[0]) || w.columns[0];
+    const at = Math.max(0, w.columns.indexOf(column));
+    const v = w.rows.length ? w.rows[0][at] : null;
+    return el('div', { class: 'widget-number' }, fmtWidgetValue(column, v));
+  }
+  if (w.svg) return el('div', { class: 'chart' }, svgNode(w.svg));
+  if (!w.rows.length) return el('p', { class: 'muted' }, 'no rows in this range');
+  return el('div', { class: 'scroll' }, el('table', { class: 'grid' },
+    el('thead', null, el('tr', null, w.columns.map((c) => el('th', null, c)))),
+    el('tbody', null, w.rows.map((row) => el('tr', null, row.map((v, i) =>
+      el('td', { class: typeof v === 'number' ? 'num' : '' }, fmtWidgetValue(w.columns[i], v))))))));
+}
+
+function widgetCard(w) {
+  const sql = el('div', { class: 'widget-sql', hidden: true },
+    el('pre', { class: 'mono' }, w.sql || ''),
+    link(hashFor('query', { sql: w.sql || '' }), 'Open in Query →'));
+  const toggle = el('button', { type: 'button', class: 'seed sql-toggle', title: 'The PostgreSQL behind this widget',
+    onclick: () => { sql.hidden = !sql.hidden; } }, 'SQL');
+  return el('section', { class: `widget widget-${w.chart}${w.error ? ' has-error' : ''}`, dataset: { widget: String(w.index) } },
+    el('header', null, el('h2', null, w.title), toggle), sql, widgetBody(w));
+}
+
+async function dashboardPage(params) {
+  const query = dashQuery(params);
+  const outline = await api(`dashboard?${query}`);
+  const go = (next) => { location.hash = `#/dashboard${next.toString() ? `?${next}` : ''}`; };
+  const value = (k) => params.get(k) || '';
+  const input = (name, placeholder, v) => el('input', { name, placeholder, type: 'text', value: v != null ? v : value(name) });
+  const select = (name, options, current) => el('select', { name },
+    options.map(([v, label]) => el('option', { value: v, selected: v === current }, label)));
+  const range = value('range') || '7d';
+  const form = el('form', { class: 'filters', id: 'dashboard-filters' },
+    select('range', [['1h', 'last hour'], ['24h', 'last day'], ['7d', 'last 7 days'], ['30d', 'last 30 days'], ['custom', 'custom']], range),
+    el('label', { class: 'custom-range', hidden: range !== 'custom' }, 'from ', el('input', { name: 'from', type: 'datetime-local', value: toLocalInput(value('from')) })),
+    el('label', { class: 'custom-range', hidden: range !== 'custom' }, 'to ', el('input', { name: 'to', type: 'datetime-local', value: toLocalInput(value('to')) })),
+    select('bucket', [['', `by ${outline.bucket}`], ['minute', 'by minute'], ['hour', 'by hour'], ['day', 'by day'], ['week', 'by week']], value('bucket')),
+    input('tag', 'tags (a, b)', params.getAll('tag').join(', ')),
+    input('exclude_tag', 'without tags', params.getAll('exclude_tag').join(', ')),
+    input('environment', 'environment'), input('user', 'user'), input('name', 'trace name'),
+    input('meta_key', 'metadata key'), input('meta_value', 'value'),
+    select('breakdown', [['', 'no breakdown'], ...BREAKDOWNS.map((b) => [b, `by ${b}`])], value('breakdown')),
+    input('breakdown_key', 'metadata key to split by'),
+    input('compare_a', 'compare A', params.getAll('compare')[0] || ''),
+    input('compare_b', 'vs B', params.getAll('compare')[1] || ''),
+    el('button', { type: 'submit' }, 'Apply'),
+    query.toString() ? link('#/dashboard', 'clear') : null);
+  form.elements.range.addEventListener('change', () => {
+    for (const l of form.querySelectorAll('.custom-range')) l.hidden = form.elements.range.value !== 'custom';
+  });
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    const f = new FormData(form);
+    const next = new URLSearchParams();
+    for (const k of DASH_KEYS) {
+      let v = String(f.get(k) || '').trim();
+      // The store's times are UTC; the inputs show local time.
+      if ((k === 'from' || k === 'to') && v) v = new Date(v).toISOString().slice(0, 19);
+      if ((k === 'from' || k === 'to') && f.get('range') !== 'custom') v = '';
+      if (v) next.set(k, v);
+    }
+    for (const k of ['tag', 'exclude_tag']) for (const t of String(f.get(k) || '').split(',')) if (t.trim()) next.append(k, t.trim());
+    for (const k of ['compare_a', 'compare_b']) if (String(f.get(k) || '').trim()) next.append('compare', String(f.get(k)).trim());
+    go(next);
+  });
+
+  const widgets = await Promise.all(outline.widgets.map((w) =>
+    api(`dashboard/widget/${w.index}?${query}`).catch((e) => ({ ...w, error: e.message }))));
+  // Comparing two values is one click: the two largest of the breakdown, side by side.
+  const split = widgets.find((w) => !w.error && w.columns && w.columns[0] === 'series' && w.chart === 'table');
+  const top = split ? split.rows.map((r) => r[0]).filter((v) => v != null).slice(0, 2) : [];
+  const compare = params.get('breakdown') && top.length === 2 && !params.getAll('compare').length
+    ? el('button', { type: 'button', id: 'compare-top', class: 'seed', onclick: () => {
+      const next = dashQuery(params);
+      for (const v of top) next.append('compare', String(v));
+      go(next);
+    } }, `Compare ${top[0]} vs ${top[1]}`)
+    : null;
+  const numbers = widgets.filter((w) => w.chart === 'number');
+  const others = widgets.filter((w) => w.chart !== 'number');
+  return [el('h1', null, outline.title, el('small', { class: 'muted' }, `${outline.range}, by ${outline.bucket}`)),
+    form, compare,
+    el('div', { class: 'widget-numbers' }, numbers.map(widgetCard)),
+    el('div', { class: 'widgets' }, others.map(widgetCard))];
+}
+
 // ---- routing and live updates -------------------------------------------------------------
 
 let rendering = 0;
@@ -463,6 +585,7 @@ async function render() {
     if (page === 'session' && parts[1] != null) content = await sessionPage(parts.slice(1).join('/'));
     else if (page === 'trace' && parts[1]) content = await tracePage(parts[1], params);
     else if (page === 'users') content = await usersPage();
+    else if (page === 'dashboard') content = await dashboardPage(params);
     else if (page === 'query') content = await queryPage(params);
     else content = await sessionsPage(params);
   } catch (e) {
@@ -485,10 +608,12 @@ async function poll() {
     live.classList.remove('off');
     if (token !== null && r.token !== token) {
       const { parts } = parseHash();
-      // The query page reruns only when asked, and a form being typed in is left alone;
+      // The query and dashboard pages rerun only when asked, and a form being typed in is left alone;
       // otherwise the page shows the store as it is now.
       const typing = main.contains(document.activeElement) && /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
-      if (parts[0] !== 'query' && !typing) await render();
+      // The dashboard runs every widget's query: it reloads when asked (Apply), not on
+      // every commit.
+      if (parts[0] !== 'query' && parts[0] !== 'dashboard' && !typing) await render();
     }
     token = r.token;
   } catch (e) {

@@ -11,18 +11,14 @@
 mod store_1m;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use observe_cli::ui::UiServer;
-use store_1m::{big_trace_id, store, BIG_TRACE};
+
+#[path = "support/ui_store.rs"]
+mod ui_store;
+use store_1m::{big_trace_id, BIG_TRACE};
+use ui_store::serve;
 
 fn endpoints(c: &mut Criterion) {
-    let db = store();
-    let server = UiServer::bind("127.0.0.1:0".parse().unwrap(), &db).expect("serving the store");
-    let api = format!("{}api", server.url());
-    std::thread::spawn(move || server.run());
-    let client = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap();
+    let (api, client) = serve();
     let get = |path: &str| {
         let response = client.get(format!("{api}/{path}")).send().unwrap();
         assert!(

@@ -242,12 +242,30 @@ pub struct TreeArgs {
 #[derive(Args, Debug)]
 pub struct ReportArgs {
     /// users | content-types | by-metadata KEY | slow-sessions | slow-users
-    pub report: String,
+    #[arg(required_unless_present = "timeseries")]
+    pub report: Option<String>,
     /// The metadata key of `by-metadata`
     pub key: Option<String>,
     /// Print the PostgreSQL query instead of running it
     #[arg(long)]
     pub show_sql: bool,
+    /// The dashboard's figures per time bucket (traces, sessions, users, cost, p95
+    /// latency, errors), with a bar per row
+    #[arg(long, conflicts_with = "report")]
+    pub timeseries: bool,
+    /// With --timeseries: the time range, 1h | 24h | 7d | 30d
+    #[arg(long, value_name = "RANGE", default_value = "7d")]
+    pub range: String,
+    /// With --timeseries: minute | hour | day | week [default: what keeps the range
+    /// within 200 rows]
+    #[arg(long, value_name = "UNIT")]
+    pub bucket: Option<String>,
+    /// With --timeseries: only traces with this tag (repeat for several)
+    #[arg(long, value_name = "TAG")]
+    pub tag: Vec<String>,
+    /// With --timeseries: only traces of this environment
+    #[arg(long, value_name = "NAME")]
+    pub environment: Option<String>,
 }
 
 /// `observe prices`: one model, the whole list, or the store's models checked.

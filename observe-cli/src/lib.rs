@@ -13,6 +13,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod dashboard;
 pub mod reports;
 #[cfg(feature = "serve")]
 pub mod serve;

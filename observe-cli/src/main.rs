@@ -22,6 +22,7 @@ mod serve_forward;
 mod shown_ids;
 mod sql_commands;
 mod store_file;
+mod timeseries_report;
 mod tree_depth;
 mod tree_json;
 mod trees;
@@ -99,6 +100,9 @@ fn run(cli: Cli) -> Result<()> {
     }
     match cli.command {
         Command::Query(args) if args.translate => sql_commands::print_translation(&out, &args),
+        Command::Report(args) if args.timeseries && args.show_sql => {
+            timeseries_report::print_sql(&out, &args)
+        }
         Command::Report(args) if args.show_sql => sql_commands::print_report_sql(&out, &args),
         Command::Migrate => store_file::migrate(&path, &out),
         #[cfg(feature = "push")]
@@ -153,6 +157,7 @@ fn read(store: &mut Reader, out: &Output, command: Command) -> Result<()> {
         Command::Session { id, tree } => trees::session(store, out, &id, &tree),
         Command::Traces { filters, limit } => listings::traces(store, out, &filters, limit),
         Command::Trace { id, tree } => trees::trace(store, out, &id, &tree),
+        Command::Report(args) if args.timeseries => timeseries_report::run(store, out, &args),
         Command::Report(args) => sql_commands::report(store, out, &args),
         Command::Query(args) => sql_commands::query(store, out, &args),
         Command::Migrate | Command::Prices(_) => {

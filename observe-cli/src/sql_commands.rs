@@ -15,7 +15,7 @@ use crate::output::{Cells, Format, Output, Rows};
 const TABLE_ROWS: usize = 1000;
 
 /// How long a built-in report may run.
-const REPORT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const REPORT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A PostgreSQL query as `report` and `query` run it, and how its rows show.
 struct Postgres<'a> {
@@ -70,7 +70,10 @@ pub fn print_translation(out: &Output, args: &QueryArgs) -> Result<()> {
 }
 
 fn chosen(args: &ReportArgs) -> Result<Report> {
-    Ok(Report::parse(&args.report, args.key.as_deref())?)
+    Ok(Report::parse(
+        args.report.as_deref().unwrap_or_default(),
+        args.key.as_deref(),
+    )?)
 }
 
 fn run(store: &mut Reader, out: &Output, query: &Postgres<'_>) -> Result<()> {

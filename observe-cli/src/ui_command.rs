@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 
 use anyhow::{Context as _, Result};
+use observe_cli::dashboard::Dashboard;
 use observe_cli::ui::UiServer;
 
 #[derive(clap::Args, Debug)]
@@ -19,6 +20,10 @@ pub struct UiArgs {
     /// Open the page in the default browser
     #[arg(long)]
     open: bool,
+    /// A dashboard file (TOML: widgets of SQL and chart types) for the Dashboard page,
+    /// instead of the default one
+    #[arg(long, value_name = "FILE")]
+    dashboard: Option<std::path::PathBuf>,
 }
 
 /// Serves the view of `db` (a store file or a PostgreSQL URL), shown in messages as
@@ -31,7 +36,10 @@ pub fn run(db: &Path, location: &str, args: &UiArgs) -> Result<()> {
             args.bind,
         );
     }
-    let server = UiServer::bind(SocketAddr::new(args.bind, args.port), db)?;
+    let mut server = UiServer::bind(SocketAddr::new(args.bind, args.port), db)?;
+    if let Some(file) = &args.dashboard {
+        server = server.with_dashboard(Dashboard::load(file)?);
+    }
     let url = server.url();
     {
         let mut stdout = std::io::stdout().lock();

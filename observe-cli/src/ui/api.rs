@@ -11,9 +11,12 @@
 //! | `query?sql=` | a PostgreSQL-dialect query, read-only, limited in rows, bytes and time |
 //! | `reports` | the built-in report queries |
 //! | `changes` | a token that changes when the store does (the pages poll it) |
+//! | `dashboard?{filter}` | the dashboard's widgets, not run |
+//! | `dashboard/widget/{i}?{filter}` | one widget run under the filter bar's filter, with its SVG |
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use observe_store::queries::SessionFilter;
@@ -21,8 +24,10 @@ use observe_store::sql::{value_to_json, SqlError};
 use observe_store::{ReadError, Reader, StoreError};
 use serde_json::{json, Value};
 
+use super::dashboard;
 use super::error::UiError;
 use super::query::{self, QueryLimits};
+use crate::dashboard::Dashboard;
 use crate::reports::Report;
 /// Sessions per page unless `limit` says otherwise, and the most `limit` may ask.
 const PAGE_SIZE: usize = 50;
@@ -133,6 +138,8 @@ pub struct Api {
     limits: QueryLimits,
     /// The project the store's reads are limited to (the request's `project=`).
     project: Option<String>,
+    /// What the Dashboard page shows.
+    dashboard: Arc<Dashboard>,
 }
 
 impl Api {
@@ -143,7 +150,13 @@ impl Api {
             reader: Reader::open(db.as_os_str())?,
             limits: QueryLimits::default(),
             project: None,
+            dashboard: Arc::new(Dashboard::builtin()),
         })
+    }
+
+    /// Shows `dashboard` on the Dashboard page instead of the default one.
+    pub fn with_dashboard(self, dashboard: Arc<Dashboard>) -> Api {
+        Api { dashboard, ..self }
     }
 
     /// Opens `db` for the query workers: as [`Api::open`], with values capped at
@@ -177,13 +190,13 @@ impl Api {
         let project = params.get("project").map(String::as_str);
         let mut answer = self
             .limit_to_project(project)
-            .and_then(|()| self.answer(endpoint, &parts, &params));
+            .and_then(|()| self.answer(endpoint, query, &parts, &params));
         // A PostgreSQL server that dropped the connection (a restart) is reached again
         // and asked once more; one that is still away leaves the first failure.
         if answer.is_err() && matches!(self.reader.reconnect_if_dropped(), Ok(true)) {
             answer = self
                 .limit_to_project(project)
-                .and_then(|()| self.answer(endpoint, &parts, &params));
+                .and_then(|()| self.answer(endpoint, query, &parts, &params));
         }
         match answer {
             Ok(value) => Reply::json(&value),
@@ -191,10 +204,12 @@ impl Api {
         }
     }
 
-    /// The answer of the endpoint `parts` (`endpoint` split at `/`, decoded).
+    /// The answer of the endpoint `parts` (`endpoint` split at `/`, decoded); `query` is the
+    /// request's query text, which the dashboard reads itself (its parameters repeat).
     fn answer(
         &mut self,
         endpoint: &str,
+        query: &str,
         parts: &[&str],
         params: &HashMap<String, String>,
     ) -> Result<Value, ApiError> {
@@ -207,6 +222,8 @@ impl Api {
             ["query"] => self.query(&Params(params)),
             ["reports"] => Ok(reports()),
             ["changes"] => self.changes(),
+            ["dashboard"] => self.dashboard(query, None),
+            ["dashboard", "widget", index] => self.dashboard(query, Some(index)),
             _ => Err(ApiError::NotFound(format!("no endpoint /api/{endpoint}"))),
         }
     }
@@ -385,6 +402,25 @@ impl Api {
             "translated": result.translated,
             "elapsed_ms": started.elapsed().as_secs_f64() * 1000.0,
         }))
+    }
+
+    /// The dashboard's outline, or one widget run (`index`), under the request's filter.
+    fn dashboard(&mut self, query: &str, index: Option<&str>) -> Result<Value, ApiError> {
+        let filter =
+            dashboard::filter_from(query).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        let Some(index) = index else {
+            return Ok(dashboard::outline(&self.dashboard, &filter));
+        };
+        let missing = || ApiError::NotFound(format!("no widget `{index}` in the dashboard"));
+        let index: usize = index.parse().map_err(|_| missing())?;
+        dashboard::run_widget(
+            &mut self.reader,
+            &self.dashboard,
+            index,
+            &filter,
+            self.limits,
+        )
+        .ok_or_else(missing)
     }
 
     /// A token that changes whenever a writer commits ([`Reader::change_token`]).

@@ -27,6 +27,7 @@ pub mod api;
 pub mod assets;
 mod client_watch;
 mod cross_site;
+mod dashboard;
 mod error;
 pub(crate) mod http;
 mod query;
@@ -38,6 +39,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex};
 
+use crate::dashboard::Dashboard;
 pub use api::Api;
 pub use error::UiError;
 pub use query::{run as run_query, Cut, QueryLimits, QueryResult, MAX_VALUE_BYTES};
@@ -73,6 +75,7 @@ pub struct UiServer {
     listener: TcpListener,
     addr: SocketAddr,
     db: PathBuf,
+    dashboard: Arc<Dashboard>,
 }
 
 impl std::fmt::Debug for UiServer {
@@ -98,7 +101,16 @@ impl UiServer {
             listener,
             addr,
             db: db.to_owned(),
+            dashboard: Arc::new(Dashboard::builtin()),
         })
+    }
+
+    /// Shows `dashboard` on the Dashboard page instead of the default one.
+    pub fn with_dashboard(self, dashboard: Dashboard) -> UiServer {
+        UiServer {
+            dashboard: Arc::new(dashboard),
+            ..self
+        }
     }
 
     /// The address listened on (with the port picked when 0 was asked for).
@@ -114,7 +126,7 @@ impl UiServer {
     /// Answers requests until the process ends; returns early only if no worker could open
     /// the store.
     pub fn run(self) -> Result<(), UiError> {
-        let router = Router::start(&self.db, self.addr)?;
+        let router = Router::start_with(&self.db, self.addr, self.dashboard)?;
         let open = Arc::new(AtomicUsize::new(0));
         for stream in self.listener.incoming() {
             let Ok(stream) = stream else { continue };
@@ -148,8 +160,19 @@ pub(crate) struct Router {
 }
 
 impl Router {
-    /// Starts the workers over `db`, for a server listening on `addr`.
+    /// Starts the workers over `db`, for a server listening on `addr`, with the default
+    /// dashboard.
+    #[cfg(feature = "serve")]
     pub(crate) fn start(db: &Path, addr: SocketAddr) -> Result<Router, UiError> {
+        Router::start_with(db, addr, Arc::new(Dashboard::builtin()))
+    }
+
+    /// Starts the workers over `db`, for a server listening on `addr`, showing `dashboard`.
+    pub(crate) fn start_with(
+        db: &Path,
+        addr: SocketAddr,
+        dashboard: Arc<Dashboard>,
+    ) -> Result<Router, UiError> {
         let (sender, jobs) = sync_channel(QUERY_WORKERS);
         let jobs = Arc::new(Mutex::new(jobs));
         let queries = http::QueryDesk {
@@ -166,7 +189,7 @@ impl Router {
         let (pages, page_jobs) = sync_channel(PENDING_PAGES);
         let page_jobs = Arc::new(Mutex::new(page_jobs));
         for _ in 0..PAGE_WORKERS {
-            let api = Api::open(db)?;
+            let api = Api::open(db)?.with_dashboard(Arc::clone(&dashboard));
             let page_jobs = Arc::clone(&page_jobs);
             std::thread::spawn(move || http::serve_pages(&page_jobs, api));
         }

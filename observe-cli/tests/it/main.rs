@@ -55,6 +55,10 @@ mod serve_stop;
 #[cfg(feature = "ui")]
 mod ui_browser;
 #[cfg(feature = "ui")]
+mod ui_dashboard;
+#[cfg(feature = "ui")]
+mod ui_dashboard_browser;
+#[cfg(feature = "ui")]
 mod ui_endpoints;
 #[cfg(feature = "ui")]
 mod ui_hostile;

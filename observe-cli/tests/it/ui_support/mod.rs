@@ -163,21 +163,27 @@ pub struct UiProcess {
 
 impl UiProcess {
     pub fn start(store: &Path) -> UiProcess {
-        UiProcess::spawn(store, Stdio::inherit())
+        UiProcess::spawn(store, Stdio::inherit(), &[])
+    }
+
+    /// Started with more arguments after `ui` (e.g. `--dashboard FILE`).
+    pub fn start_with_args(store: &Path, args: &[&std::ffi::OsStr]) -> UiProcess {
+        UiProcess::spawn(store, Stdio::inherit(), args)
     }
 
     /// Started with its stderr kept, to read what it reports.
     pub fn start_with_stderr(store: &Path) -> (UiProcess, BufReader<ChildStderr>) {
-        let mut ui = UiProcess::spawn(store, Stdio::piped());
+        let mut ui = UiProcess::spawn(store, Stdio::piped(), &[]);
         let stderr = ui.child.stderr.take().expect("stderr");
         (ui, BufReader::new(stderr))
     }
 
-    fn spawn(store: &Path, stderr: Stdio) -> UiProcess {
+    fn spawn(store: &Path, stderr: Stdio, args: &[&std::ffi::OsStr]) -> UiProcess {
         let mut child = Command::new(env!("CARGO_BIN_EXE_observe"))
             .arg("--db")
             .arg(store)
             .args(["ui", "--port", "0"])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()
