@@ -13,7 +13,7 @@
 //! capture allocates nothing once the pool is warm: the bytes are copied into the thread's
 //! ring with the record, and the buffer is reused by the next observation.
 
-use std::cell::Cell;
+use crate::box_stack::BoxStack;
 use std::fmt::Write as _;
 use std::mem::ManuallyDrop;
 
@@ -85,46 +85,15 @@ const POOL_MAX: usize = 32;
 /// A buffer that grew past this is freed rather than kept.
 const KEEP_CAPACITY: usize = 4096;
 
-/// A stack of spare boxes, as the frames' pool keeps them: `boxes[..len]` hold one each.
-struct Pool {
-    len: Cell<usize>,
-    boxes: [Cell<Option<Box<Inner>>>; POOL_MAX],
-}
-
 thread_local! {
-    static POOL: Pool = const {
-        Pool {
-            len: Cell::new(0),
-            boxes: [const { Cell::new(None) }; POOL_MAX],
-        }
-    };
-}
-
-impl Pool {
-    #[inline]
-    fn take(&self) -> Option<Box<Inner>> {
-        let top = self.len.get().checked_sub(1)?;
-        let spare = self.boxes.get(top)?.take();
-        self.len.set(top);
-        spare
-    }
-
-    #[inline]
-    fn give(&self, inner: Box<Inner>) {
-        let len = self.len.get();
-        // Past `POOL_MAX` the box is dropped here.
-        if let Some(slot) = self.boxes.get(len) {
-            slot.set(Some(inner));
-            self.len.set(len + 1);
-        }
-    }
+    static POOL: BoxStack<Inner, POOL_MAX> = const { BoxStack::new() };
 }
 
 impl CaptureBuf {
     /// An empty buffer, from this thread's pool when it has one.
     #[inline]
     pub(crate) fn new() -> CaptureBuf {
-        let inner = POOL.try_with(Pool::take).ok().flatten();
+        let inner = POOL.try_with(BoxStack::take).ok().flatten();
         CaptureBuf(ManuallyDrop::new(inner.unwrap_or_else(|| {
             Box::new(Inner {
                 bytes: Vec::with_capacity(128),

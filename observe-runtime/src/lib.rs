@@ -82,6 +82,7 @@ pub mod bridge;
 #[cfg_attr(docsrs, doc(cfg(feature = "propagation")))]
 pub mod propagation;
 
+mod box_stack;
 mod capture_buf;
 mod carry;
 mod client;

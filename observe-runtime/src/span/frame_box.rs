@@ -1,6 +1,6 @@
 //! The pooled heap boxes the frames of [`Span`](super::Span)s live in.
 
-use std::cell::Cell;
+use crate::box_stack::BoxStack;
 use std::mem::{ManuallyDrop, MaybeUninit};
 
 use crate::context::Frame;
@@ -18,47 +18,14 @@ pub(super) struct FrameBox(ManuallyDrop<Box<MaybeUninit<Frame>>>);
 
 const POOL_MAX: usize = 64;
 
-/// A stack of spare boxes: `boxes[..len]` hold one each, the rest `None`. A fixed array of
-/// `Cell`s rather than a `RefCell<Vec<_>>`: no borrow flag to set and reset and no capacity
-/// to check on each take and give back (~20 instructions of an async child's ~490).
-struct Pool {
-    len: Cell<usize>,
-    boxes: [Cell<Option<Box<MaybeUninit<Frame>>>>; POOL_MAX],
-}
-
 thread_local! {
-    static POOL: Pool = const {
-        Pool {
-            len: Cell::new(0),
-            boxes: [const { Cell::new(None) }; POOL_MAX],
-        }
-    };
-}
-
-impl Pool {
-    #[inline]
-    fn take(&self) -> Option<Box<MaybeUninit<Frame>>> {
-        let top = self.len.get().checked_sub(1)?;
-        let spare = self.boxes.get(top)?.take();
-        self.len.set(top);
-        spare
-    }
-
-    #[inline]
-    fn give(&self, boxed: Box<MaybeUninit<Frame>>) {
-        let len = self.len.get();
-        // Past `POOL_MAX` the box is dropped here (freed: it holds no frame).
-        if let Some(slot) = self.boxes.get(len) {
-            slot.set(Some(boxed));
-            self.len.set(len + 1);
-        }
-    }
+    static POOL: BoxStack<MaybeUninit<Frame>, POOL_MAX> = const { BoxStack::new() };
 }
 
 impl FrameBox {
     #[inline]
     pub(super) fn new(frame: Frame) -> FrameBox {
-        let spare = POOL.try_with(Pool::take).ok().flatten();
+        let spare = POOL.try_with(BoxStack::take).ok().flatten();
         let mut boxed = spare.unwrap_or_else(|| Box::new(MaybeUninit::uninit()));
         boxed.write(frame);
         FrameBox(ManuallyDrop::new(boxed))
@@ -169,28 +136,6 @@ mod tests {
         let third = FrameBox::new(frame());
         assert_eq!(&*third as *const Frame, address);
         drop(third.into_inner());
-    }
-
-    #[test]
-    fn the_pool_keeps_at_most_pool_max_boxes_last_in_first_out() {
-        let pool = Pool {
-            len: Cell::new(0),
-            boxes: [const { Cell::new(None) }; POOL_MAX],
-        };
-        assert!(pool.take().is_none(), "empty");
-        let boxes: Vec<_> = (0..=POOL_MAX)
-            .map(|_| Box::new(MaybeUninit::<Frame>::uninit()))
-            .collect();
-        let addresses: Vec<_> = boxes.iter().map(|b| &**b as *const _).collect();
-        for boxed in boxes {
-            pool.give(boxed);
-        }
-        assert_eq!(pool.len.get(), POOL_MAX, "the box past the cap was freed");
-        for address in addresses[..POOL_MAX].iter().rev() {
-            let boxed = pool.take().expect("kept");
-            assert_eq!(&*boxed as *const _, *address);
-        }
-        assert!(pool.take().is_none(), "all taken back");
     }
 
     /// Under Miri too: a boxed frame whose observation ends light goes back to the pool
