@@ -32,8 +32,9 @@ pub struct PgStore {
     /// How the connection was made: a cancel request and a new connection are made the
     /// same way (boxed: a reader is mostly its connection).
     settings: Box<PgSettings>,
-    /// The text of the ids read so far that are not hex, by the ids they fold to.
-    pub(super) folded: FoldedIds,
+    /// The text of the ids read so far that are not hex, by the ids they fold to (boxed,
+    /// as the settings are, so that a `Reader` of either store is about the same size).
+    pub(super) folded: Box<FoldedIds>,
     /// The project reads are limited to (`set_project`), set again on a new connection.
     pub(super) project: Option<String>,
 }
@@ -96,7 +97,7 @@ impl PgStore {
             server,
             version,
             settings: Box::new(settings),
-            folded: FoldedIds::default(),
+            folded: Box::default(),
             project: None,
         })
     }
