@@ -357,15 +357,26 @@ fn widgets_answer_what_the_same_sql_by_hand_says() {
     assert_eq!(status, 404);
 }
 
+/// `observe ui --dashboard FILE` over the dashboard store with its XSS traces, in `dir`;
+/// FILE holds `dashboard` (TOML).
+pub(crate) fn ui_with_dashboard_file(dir: &Path, dashboard: &str) -> UiProcess {
+    let store = dir.join("traces.db");
+    write_dashboard_store(&store);
+    write_xss(&store);
+    let file = dir.join("mine.toml");
+    std::fs::write(&file, dashboard).unwrap();
+    UiProcess::start_with_args(
+        &store,
+        &[std::ffi::OsStr::new("--dashboard"), file.as_os_str()],
+    )
+}
+
 #[test]
 fn a_broken_widget_answers_its_error_and_labels_stay_text() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("traces.db");
-    write_dashboard_store(&store);
-    write_xss(&store);
-    let file = dir.path().join("mine.toml");
-    std::fs::write(
-        &file,
+    let (store, file) = (dir.path().join("traces.db"), dir.path().join("mine.toml"));
+    let ui = ui_with_dashboard_file(
+        dir.path(),
         r#"title = "Mine <b>bold</b>"
 
 [[widget]]
@@ -385,11 +396,6 @@ title = "Writes"
 chart = "table"
 sql = "DELETE FROM traces"
 "#,
-    )
-    .unwrap();
-    let ui = UiProcess::start_with_args(
-        &store,
-        &[std::ffi::OsStr::new("--dashboard"), file.as_os_str()],
     );
     let api = format!("{}api", ui.url);
     let (_, outline) = get(&format!("{api}/dashboard"));

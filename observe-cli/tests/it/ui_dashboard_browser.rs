@@ -11,7 +11,7 @@
 use std::path::Path;
 
 use crate::common::record::Recorder;
-use crate::ui_dashboard::write_dashboard_store;
+use crate::ui_dashboard::{ui_with_dashboard_file, write_dashboard_store};
 use crate::ui_support::webdriver::Browser;
 use crate::ui_support::*;
 use observe_model::model::{Cost, ObservationDetails, TraceAttributes, Usage};
@@ -309,12 +309,8 @@ fn the_dashboard_renders_the_examples_store() {
 #[test]
 fn a_dashboard_file_with_a_broken_widget_renders_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("traces.db");
-    write_dashboard_store(&store);
-    write_xss(&store);
-    let file = dir.path().join("mine.toml");
-    std::fs::write(
-        &file,
+    let ui = ui_with_dashboard_file(
+        dir.path(),
         r#"title = "<img src=x onerror=window.__xss=1>"
 
 [[widget]]
@@ -329,11 +325,6 @@ x = "name"
 y = "traces"
 sql = "SELECT name, COUNT(*) AS traces FROM traces WHERE {{filter}} GROUP BY 1 ORDER BY 1"
 "#,
-    )
-    .unwrap();
-    let ui = UiProcess::start_with_args(
-        &store,
-        &[std::ffi::OsStr::new("--dashboard"), file.as_os_str()],
     );
     let browser = Browser::start();
     browser.goto(&format!("{}#/dashboard", ui.url));

@@ -427,7 +427,8 @@ fn version_3_file(path: &std::path::Path) {
         .unwrap()
         .execute_batch(
             "UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
-             cost_computed; ALTER TABLE traces DROP COLUMN computed_cost; DROP INDEX traces_project; \
+             cost_computed; DROP INDEX traces_user; CREATE INDEX traces_user ON traces(user_id); \
+             ALTER TABLE traces DROP COLUMN computed_cost; DROP INDEX traces_project; \
              ALTER TABLE traces DROP COLUMN project_id; ALTER TABLE observations DROP COLUMN \
              project_id; ALTER TABLE scores DROP COLUMN project_id; PRAGMA user_version = 3;",
         )
