@@ -15,6 +15,7 @@
 use std::ffi::{c_char, c_int, CStr};
 use std::ptr::{self, NonNull};
 
+use rusqlite::types::{ToSql, ToSqlOutput, ValueRef};
 use rusqlite::{ffi, Connection};
 
 /// One value to bind.
@@ -69,6 +70,19 @@ impl From<Option<bool>> for Value<'_> {
 impl From<f64> for Value<'_> {
     fn from(x: f64) -> Self {
         Value::Real(x)
+    }
+}
+
+/// The same values bound through rusqlite (which copies text), for statements in its
+/// cache: one list of a row's values serves both ways of binding.
+impl ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match *self {
+            Value::Null => ValueRef::Null,
+            Value::Integer(n) => ValueRef::Integer(n),
+            Value::Real(x) => ValueRef::Real(x),
+            Value::Text(text) => ValueRef::Text(text.as_bytes()),
+        }))
     }
 }
 

@@ -28,6 +28,7 @@ mod counts;
 mod forward;
 mod otlp;
 mod queue;
+mod reclaim;
 mod routes;
 mod store;
 mod writer;

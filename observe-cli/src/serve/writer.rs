@@ -12,6 +12,7 @@ use observe_model::piece::{ObservationPiece, Piece};
 use super::counts::Counts;
 use super::forward::Forward;
 use super::queue::{Job, Outcome, Records, WriteQueue};
+use super::reclaim::Reclaim;
 use super::store::ServeStore;
 
 /// About how much (inflated request bytes) one transaction takes from the queue.
@@ -43,6 +44,7 @@ pub(crate) fn run(
     forward: Option<&dyn Forward>,
 ) {
     let _close = CloseOnExit(queue);
+    let reclaim = Reclaim::start();
     while let Some(mut jobs) = queue.take(BATCH_BYTES) {
         while !jobs.is_empty() {
             // The jobs of the first one's project, in their order; the others wait for
@@ -51,19 +53,20 @@ pub(crate) fn run(
             let (same, rest): (Vec<Job>, Vec<Job>) =
                 jobs.into_iter().partition(|j| j.project == project);
             jobs = rest;
-            write_project(&mut store, &project, same, counts, forward);
+            write_project(&mut store, &project, same, counts, forward, &reclaim);
         }
     }
 }
 
 /// Writes `jobs` (all of `project`) in one transaction, tells each what became of it, and
-/// forwards the whole spans among them once committed.
+/// forwards the whole spans among them once committed; their pieces go to `reclaim`.
 fn write_project(
     store: &mut ServeStore,
     project: &str,
     jobs: Vec<Job>,
     counts: &Counts,
     forward: Option<&dyn Forward>,
+    reclaim: &Reclaim,
 ) {
     let records: usize = jobs.iter().map(|j| j.records.len()).sum();
     let mut pieces: Vec<Piece> = Vec::with_capacity(records);
@@ -118,6 +121,7 @@ fn write_project(
         // A connection that went away has no one to tell.
         let _ = done.send(outcome.clone());
     }
+    reclaim.free(pieces);
     if let (Some(forward), true) = (forward, committed && !spans.observations.is_empty()) {
         forward.forward(&Arc::new(spans), span_bytes);
     }

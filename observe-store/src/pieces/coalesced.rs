@@ -11,6 +11,7 @@ use std::sync::Arc;
 use rusqlite::Connection;
 
 use super::fresh::FreshTrace;
+use super::in_place::InPlace;
 use super::observation::{self, Row};
 use super::{trace, write_score, PieceReport, Refusal, RefusedPiece, Stored, Touched};
 use crate::pricing::PriceList;
@@ -85,11 +86,12 @@ pub(super) fn apply(
         .iter()
         .map(|(seq, piece)| Row::new(*seq, piece, prices, project, arrival))
         .collect();
-    traces.insert_fresh(conn, &rows, project, arrival)?;
+    let mut statements = InPlace::new(conn);
+    traces.insert_fresh(&mut statements, &rows, project, arrival)?;
     let (new, known): (Vec<Row<'_>>, Vec<Row<'_>>) = rows
         .into_iter()
         .partition(|row| traces.fresh_at.contains_key(&row.seq));
-    observation::write_new_rows(conn, &new)?;
+    statements.new_observations(&new)?;
     observation::write_rows(conn, &known)?;
     for &seq in &traces.touched.order {
         if !traces.fresh_at.contains_key(&seq) {
@@ -239,7 +241,7 @@ impl<'p> Traces<'p> {
     /// Inserts the row of every trace the request made, with the totals of its `rows`.
     fn insert_fresh(
         &self,
-        conn: &Connection,
+        statements: &mut InPlace<'_>,
         rows: &[Row<'_>],
         project: Option<&str>,
         arrival: Timestamp,
@@ -258,7 +260,7 @@ impl<'p> Traces<'p> {
             }
         }
         for (fresh, rows) in self.fresh.iter().zip(&of_trace) {
-            fresh.insert(conn, rows, project, arrival)?;
+            fresh.insert(statements, rows, project, arrival)?;
         }
         Ok(())
     }

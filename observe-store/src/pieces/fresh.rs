@@ -5,9 +5,9 @@
 //! [`trace::refresh`](super::trace::refresh)); a trace that is new cannot have rows to
 //! merge with, so nothing needs reading back.
 
-use rusqlite::{params, Connection};
-
+use super::in_place::{InPlace, FRESH_TRACE_PARAMS};
 use super::observation::Row;
+use crate::raw::Value;
 use crate::text::{encode, nanos, write_metadata};
 use observe_model::model::{Json, Metadata, Timestamp, TraceAttributes};
 
@@ -103,7 +103,7 @@ impl<'p> FreshTrace<'p> {
     /// them from stored rows.
     pub(super) fn insert(
         &self,
-        conn: &Connection,
+        statements: &mut InPlace<'_>,
         rows: &[&Row<'_>],
         project: Option<&str>,
         arrival: Timestamp,
@@ -114,6 +114,7 @@ impl<'p> FreshTrace<'p> {
             None => (nanos(self.start), nanos(self.start)),
         };
         let text = |ns: i64| Timestamp(ns.max(0) as u64).to_rfc3339();
+        let (start_text, end_text, updated) = (text(start), text(end), arrival.to_rfc3339());
         let m = &self.attributes;
         let root = totals.root;
         let mut metadata = String::new();
@@ -125,42 +126,42 @@ impl<'p> FreshTrace<'p> {
             ),
             false => ("{}", "[]"),
         };
-        conn.prepare_cached(INSERT_FRESH)?.execute(params![
-            self.id,
-            m.name.or(root.map(|r| r.name).filter(|n| !n.is_empty())),
-            m.user_id,
-            m.session_id,
-            text(start),
-            text(end),
-            start,
-            end,
-            totals.cost,
-            totals.computed,
-            totals.count,
-            metadata,
-            tags,
-            m.version,
-            m.release,
-            m.environment,
-            m.public,
-            m.input.map(Json::as_str).or(root.and_then(|r| r.input)),
-            m.output.map(Json::as_str).or(root.and_then(|r| r.output)),
-            totals.has_root,
-            arrival.to_rfc3339(),
-            self.seq,
-            project,
-        ])?;
-        Ok(())
+        let values: [Value<'_>; FRESH_TRACE_PARAMS] = [
+            self.id.into(),
+            m.name
+                .or(root.map(|r| r.name).filter(|n| !n.is_empty()))
+                .into(),
+            m.user_id.into(),
+            m.session_id.into(),
+            start_text.as_str().into(),
+            end_text.as_str().into(),
+            start.into(),
+            end.into(),
+            totals.cost.into(),
+            totals.computed.into(),
+            totals.count.into(),
+            metadata.into(),
+            tags.into(),
+            m.version.into(),
+            m.release.into(),
+            m.environment.into(),
+            m.public.into(),
+            m.input
+                .map(Json::as_str)
+                .or(root.and_then(|r| r.input))
+                .into(),
+            m.output
+                .map(Json::as_str)
+                .or(root.and_then(|r| r.output))
+                .into(),
+            totals.has_root.into(),
+            updated.as_str().into(),
+            self.seq.into(),
+            project.into(),
+        ];
+        statements.fresh_trace(&values)
     }
 }
-
-/// A new trace's row, every column given.
-const INSERT_FRESH: &str = "INSERT INTO traces (
-    id, name, user_id, session_id, timestamp, end_time, start_ns, end_ns, latency_ms,
-    calculated_total_cost, computed_cost, observation_count, metadata, tags, version, release,
-    environment, public, input, output, has_root, updated_at, seq, project_id)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, (?8 - ?7) / 1e6, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
-    ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23)";
 
 /// What a trace's observation rows add up to.
 struct Totals<'r> {

@@ -3,6 +3,7 @@
 
 pub(crate) mod coalesced;
 mod fresh;
+mod in_place;
 pub(crate) mod observation;
 mod score;
 pub(crate) mod trace;

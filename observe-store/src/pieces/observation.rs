@@ -10,6 +10,7 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row as S
 
 use crate::observation_insert::{insert_observations_sql, OnConflict, OBSERVATION_PARAMS};
 use crate::pricing::PriceList;
+use crate::raw;
 use crate::text::{encode, nanos, write_metadata};
 use observe_model::model::{
     Cost, Json, Level, ObservationDetails, ObservationType, Timestamp, Usage,
@@ -33,8 +34,8 @@ static SELECT_MANY: LazyLock<String> = LazyLock::new(|| {
     format!("{STORED_COLUMNS}IN ({})", places.join(", "))
 });
 
-/// Rows written per statement by [`write_rows`].
-const CHUNK: usize = 16;
+/// Rows written per statement by [`write_rows`] and by the new rows' statements.
+pub(super) const CHUNK: usize = 16;
 
 static UPSERT_ONE: LazyLock<String> =
     LazyLock::new(|| insert_observations_sql(1, OnConflict::Replace));
@@ -242,13 +243,12 @@ pub(crate) fn write(
 /// caller undoes the whole call then.
 pub(crate) fn write_rows(conn: &Connection, rows: &[Row<'_>]) -> rusqlite::Result<()> {
     let mut chunks = rows.chunks_exact(CHUNK);
+    let mut values = [raw::Value::Null; OBSERVATION_PARAMS * CHUNK];
     if rows.len() >= CHUNK {
         let mut stmt = conn.prepare_cached(&UPSERT_CHUNK)?;
-        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(CHUNK * OBSERVATION_PARAMS);
         for chunk in chunks.by_ref() {
-            values.clear();
-            for row in chunk {
-                row.values(&mut values);
+            for (row, out) in chunk.iter().zip(values.chunks_exact_mut(OBSERVATION_PARAMS)) {
+                row.bind_values(out);
             }
             stmt.execute(params_from_iter(values.iter()))?;
         }
@@ -256,63 +256,13 @@ pub(crate) fn write_rows(conn: &Connection, rows: &[Row<'_>]) -> rusqlite::Resul
     let rest = chunks.remainder();
     if !rest.is_empty() {
         let mut stmt = conn.prepare_cached(&UPSERT_ONE)?;
-        let mut values: Vec<&dyn ToSql> = Vec::with_capacity(OBSERVATION_PARAMS);
+        let one = &mut values[..OBSERVATION_PARAMS];
         for row in rest {
-            values.clear();
-            row.values(&mut values);
-            stmt.execute(params_from_iter(values.iter()))?;
+            row.bind_values(one);
+            stmt.execute(params_from_iter(one.iter()))?;
         }
     }
     Ok(())
-}
-
-static INSERT_NEW_ONE: LazyLock<String> =
-    LazyLock::new(|| insert_observations_sql(1, OnConflict::IgnoreChecked));
-static INSERT_NEW_CHUNK: LazyLock<String> =
-    LazyLock::new(|| insert_observations_sql(CHUNK, OnConflict::IgnoreChecked));
-
-/// Writes `rows`, none of which can be stored yet (their traces are new), [`CHUNK`] to a
-/// statement that skips a row breaking a constraint rather than keeping a statement
-/// journal for undoing the statement half-way. A row left out fails the call with a
-/// constraint error (the caller undoes it and writes the pieces one by one, so that the
-/// row's own fault is reported).
-pub(crate) fn write_new_rows(conn: &Connection, rows: &[Row<'_>]) -> rusqlite::Result<()> {
-    let mut chunks = rows.chunks_exact(CHUNK);
-    let mut values: Vec<&dyn ToSql> = Vec::with_capacity(CHUNK * OBSERVATION_PARAMS);
-    if rows.len() >= CHUNK {
-        let mut stmt = conn.prepare_cached(&INSERT_NEW_CHUNK)?;
-        for chunk in chunks.by_ref() {
-            values.clear();
-            for row in chunk {
-                row.values(&mut values);
-            }
-            all_stored(stmt.execute(params_from_iter(values.iter()))?, chunk.len())?;
-        }
-    }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut stmt = conn.prepare_cached(&INSERT_NEW_ONE)?;
-        for row in rest {
-            values.clear();
-            row.values(&mut values);
-            all_stored(stmt.execute(params_from_iter(values.iter()))?, 1)?;
-        }
-    }
-    Ok(())
-}
-
-/// A constraint error unless `stored` rows are all the `expected`.
-fn all_stored(stored: usize, expected: usize) -> rusqlite::Result<()> {
-    if stored == expected {
-        return Ok(());
-    }
-    Err(rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT),
-        Some(format!(
-            "{} of {expected} new observations not stored",
-            expected - stored
-        )),
-    ))
 }
 
 /// An observation row to write from a [`merge`] result: its cost the one given, else the
@@ -401,38 +351,41 @@ impl<'a> Row<'a> {
         }
     }
 
-    /// Appends the row's [`OBSERVATION_PARAMS`] values in [`insert_observations_sql`]
-    /// order.
-    fn values<'s>(&'s self, out: &mut Vec<&'s dyn ToSql>) {
+    /// The row's [`OBSERVATION_PARAMS`] values, in [`insert_observations_sql`] order, into
+    /// `out` (bound in place by [`raw::Statement`], or through rusqlite).
+    pub(super) fn bind_values<'s>(&'s self, out: &mut [raw::Value<'s>]) {
         let d = self.d;
-        out.extend_from_slice(&[
-            &self.id as &dyn ToSql,
-            &self.trace_id,
-            &self.parent_id,
-            &self.kind,
-            &self.name,
-            &self.level,
-            &d.status_message,
-            &self.start_text,
-            &self.end_text,
-            &self.start_ns,
-            &self.end_ns,
-            &self.completion,
-            &d.model,
-            &self.model_parameters,
-            &self.usage,
-            &self.cost,
-            &self.total,
-            &self.input,
-            &self.output,
-            &self.metadata,
-            &d.prompt_name,
-            &d.prompt_version,
-            &d.version,
-            &self.seq,
-            &self.computed,
-            &self.project,
-        ]);
+        let values: [raw::Value<'s>; OBSERVATION_PARAMS] = [
+            self.id.into(),
+            self.trace_id.into(),
+            self.parent_id.into(),
+            self.kind.into(),
+            self.name.into(),
+            self.level.into(),
+            d.status_message.as_deref().into(),
+            self.start_text.as_str().into(),
+            self.end_text.as_str().into(),
+            self.start_ns.into(),
+            self.end_ns.into(),
+            self.completion.as_deref().into(),
+            d.model.as_deref().into(),
+            self.model_parameters.into(),
+            self.usage.as_deref().into(),
+            self.cost.as_deref().into(),
+            self.total.into(),
+            self.input.into(),
+            self.output.into(),
+            self.metadata.as_deref().into(),
+            d.prompt_name.as_deref().into(),
+            d.prompt_version.into(),
+            d.version.as_deref().into(),
+            self.seq.into(),
+            self.computed.into(),
+            self.project.into(),
+        ];
+        for (slot, value) in out.iter_mut().zip(values) {
+            *slot = value;
+        }
     }
 }
 
