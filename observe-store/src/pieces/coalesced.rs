@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rusqlite::Connection;
+use rustc_hash::FxHashMap;
 
 use super::fresh::FreshTrace;
 use super::in_place::InPlace;
@@ -110,7 +111,7 @@ struct Traces<'p> {
     /// The traces the request makes, in the order it first names them...
     fresh: Vec<FreshTrace<'p>>,
     /// ...and where each is in `fresh`, by `seq`.
-    fresh_at: HashMap<i64, usize>,
+    fresh_at: FxHashMap<i64, usize>,
 }
 
 impl<'p> Traces<'p> {
@@ -130,7 +131,7 @@ impl<'p> Traces<'p> {
             stored: trace::find_many(conn, &ids)?,
             touched: Touched::default(),
             fresh: Vec::new(),
-            fresh_at: HashMap::new(),
+            fresh_at: FxHashMap::default(),
         })
     }
 
@@ -298,8 +299,8 @@ fn load_stored(
     conn: &Connection,
     groups: &[Group<'_>],
     touched: &Touched,
-) -> rusqlite::Result<HashMap<i64, HashMap<Box<str>, ObservationPiece>>> {
-    let mut asked: HashMap<i64, (&str, Vec<&str>)> = HashMap::new();
+) -> rusqlite::Result<FxHashMap<i64, HashMap<Box<str>, ObservationPiece>>> {
+    let mut asked: FxHashMap<i64, (&str, Vec<&str>)> = FxHashMap::default();
     for g in groups {
         if !touched.made.contains_key(&g.seq) {
             let (_, ids) = asked
@@ -308,7 +309,7 @@ fn load_stored(
             ids.push(&*g.piece.id);
         }
     }
-    let mut stored = HashMap::with_capacity(asked.len());
+    let mut stored = FxHashMap::with_capacity_and_hasher(asked.len(), Default::default());
     for (seq, (trace_id, ids)) in asked {
         let found = observation::load_many(conn, trace_id, seq, &ids)?;
         stored.insert(seq, found);

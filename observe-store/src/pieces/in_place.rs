@@ -60,7 +60,10 @@ impl<'c> InPlace<'c> {
             })?;
             let mut values = [raw::Value::Null; OBSERVATION_PARAMS * CHUNK];
             for chunk in chunks.by_ref() {
-                for (row, out) in chunk.iter().zip(values.chunks_exact_mut(OBSERVATION_PARAMS)) {
+                for (row, out) in chunk
+                    .iter()
+                    .zip(values.chunks_exact_mut(OBSERVATION_PARAMS))
+                {
                     row.bind_values(out);
                 }
                 all_stored(stmt.execute(&values)?, chunk.len())?;

@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rusqlite::Connection;
+use rustc_hash::FxHashMap;
 
 use crate::pricing::PriceList;
 use crate::{StoreError, StoreExporter};
@@ -251,10 +252,10 @@ struct Touched {
     /// The trace attributes last merged into each trace, by address: the spans of one
     /// request often share one set, and merging it again right after itself changes
     /// nothing.
-    last_merged: HashMap<i64, usize>,
+    last_merged: FxHashMap<i64, usize>,
     /// Traces this request made, with the observation ids it wrote into them: any other id
     /// of such a trace cannot be stored yet, so it is not looked up.
-    made: HashMap<i64, HashSet<Box<str>>>,
+    made: FxHashMap<i64, HashSet<Box<str>>>,
     /// The `seq` of the next trace made, once looked up.
     next_seq: Option<i64>,
 }

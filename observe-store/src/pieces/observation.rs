@@ -247,7 +247,10 @@ pub(crate) fn write_rows(conn: &Connection, rows: &[Row<'_>]) -> rusqlite::Resul
     if rows.len() >= CHUNK {
         let mut stmt = conn.prepare_cached(&UPSERT_CHUNK)?;
         for chunk in chunks.by_ref() {
-            for (row, out) in chunk.iter().zip(values.chunks_exact_mut(OBSERVATION_PARAMS)) {
+            for (row, out) in chunk
+                .iter()
+                .zip(values.chunks_exact_mut(OBSERVATION_PARAMS))
+            {
                 row.bind_values(out);
             }
             stmt.execute(params_from_iter(values.iter()))?;
