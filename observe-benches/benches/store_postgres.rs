@@ -18,6 +18,8 @@
 //! With `OBSERVE_BENCH_PG_URL` set to a database's URL, the bench writes there instead of
 //! starting a server (its `traces`, `observations` and `scores` tables are emptied): to
 //! measure a server tuned as a team runs it, or to read its `pg_stat_statements`.
+//! `OBSERVE_BENCH_PG_CONNECTIONS` sets how many connections the exporter writes a batch
+//! with (its default unless set), to compare one with several in the same run conditions.
 
 #[path = "../../observe-store/tests/pg_support/mod.rs"]
 mod pg_support;
@@ -58,7 +60,15 @@ fn server() -> (String, Option<pg_support::PgServer>) {
 fn store_postgres(c: &mut Criterion) {
     let (url, _server) = server();
     let settings = PgSettings::from_url_with_env(&url, |_| None).expect("settings");
-    let mut store = PgExporter::connect(settings).expect("connect");
+    let mut store = PgExporter::new(settings);
+    if let Some(n) = std::env::var("OBSERVE_BENCH_PG_CONNECTIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+    {
+        store = store.with_connections(n);
+    }
+    eprintln!("{store:?}");
+    store.write(&Default::default()).expect("connect");
     let mut admin = postgres::Client::connect(&url, postgres::NoTls).expect("connect as admin");
     admin
         .batch_execute("TRUNCATE traces, observations, scores")
@@ -82,8 +92,10 @@ fn store_postgres(c: &mut Criterion) {
     });
 
     let mut stream = Stream::new(u64::from(u32::MAX));
-    let backend = writer_backend(&mut admin);
-    let server_before = backend_cpu(backend);
+    let server_before: Vec<(i32, Duration)> = writer_backends(&mut admin)
+        .into_iter()
+        .map(|pid| (pid, process_cpu_of(pid)))
+        .collect();
     let (mut batches, mut client) = (0u64, Duration::ZERO);
     for _ in 0..FILLED / BATCH as u64 {
         let batch = stream.batch();
@@ -92,8 +104,16 @@ fn store_postgres(c: &mut Criterion) {
         client += process_cpu().saturating_sub(before);
         batches += 1;
     }
-    let server = backend_cpu(backend).saturating_sub(server_before);
-    cpu_report(batches, client, server);
+    // A connection opened during the fill counts from its start.
+    let backends = writer_backends(&mut admin);
+    let server: Duration = backends
+        .iter()
+        .map(|&pid| {
+            let before = server_before.iter().find(|b| b.0 == pid).map(|b| b.1);
+            process_cpu_of(pid).saturating_sub(before.unwrap_or_default())
+        })
+        .sum();
+    cpu_report(batches, client, server, backends.len());
     // The totals are kept by adding each batch's new rows; over traces that straddle
     // batches they must equal the totals computed from the stored observations.
     let drifted: i64 = admin
@@ -118,18 +138,19 @@ fn store_postgres(c: &mut Criterion) {
     group.finish();
 }
 
-/// The server process serving the exporter's connection: the one other client backend on
+/// The server processes serving the exporter's connections: the other client backends on
 /// the bench's database.
-fn writer_backend(admin: &mut postgres::Client) -> i32 {
+fn writer_backends(admin: &mut postgres::Client) -> Vec<i32> {
     admin
-        .query_one(
+        .query(
             "SELECT pid FROM pg_stat_activity WHERE datname = current_database()
-                AND backend_type = 'client backend' AND pid <> pg_backend_pid()
-             ORDER BY backend_start LIMIT 1",
+                AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
             &[],
         )
-        .expect("find the writer's server process")
-        .get(0)
+        .expect("find the writer's server processes")
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
 
 /// CPU time this process has used (user and system).
@@ -147,7 +168,7 @@ fn process_cpu() -> Duration {
 
 /// CPU time a server process has used (user and system), from `/proc` (the server runs on
 /// this machine); zero when it cannot be read.
-fn backend_cpu(pid: i32) -> Duration {
+fn process_cpu_of(pid: i32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields 14 and 15 (utime, stime) in clock ticks, counted after the command's `)`.
     let fields: Vec<&str> = stat
@@ -167,12 +188,12 @@ fn backend_cpu(pid: i32) -> Duration {
 /// Prints the CPU time the fill's writes cost per batch on each side (the bench process's
 /// counted around `write` alone, not while it builds the batches): a figure the load of the
 /// machine changes far less than the wall clock.
-fn cpu_report(batches: u64, client: Duration, server: Duration) {
+fn cpu_report(batches: u64, client: Duration, server: Duration, backends: usize) {
     let per_batch = |d: Duration| d.as_secs_f64() * 1e3 / batches.max(1) as f64;
     let (client, server) = (per_batch(client), per_batch(server));
     eprintln!(
         "fill: {batches} batches of {BATCH}; CPU per batch: bench process {client:.2} ms, \
-         server process {server:.2} ms; {:.0} observations per CPU second",
+         server ({backends} processes) {server:.2} ms; {:.0} observations per CPU second",
         BATCH as f64 * 1e3 / (client + server)
     );
 }

@@ -232,7 +232,9 @@ fn an_observation_sent_again_merges_given_fields_and_keeps_absent_ones() {
 /// Set in the child processes of [`four_processes_writing_the_same_traces`].
 const CHILD_URL: &str = "OBSERVE_PG_TEST_CHILD_URL";
 const CHILD_NUMBER: &str = "OBSERVE_PG_TEST_CHILD_NUMBER";
-const TRACES: u128 = 24;
+/// Enough traces that each batch (two observations of each) is shared between the
+/// writer's two connections.
+const TRACES: u128 = 64;
 const BATCHES: u64 = 30;
 
 /// One writer process of [`four_processes_writing_the_same_traces`]; does nothing when run
@@ -528,5 +530,81 @@ fn a_record_the_server_refuses_is_counted_and_the_rest_of_the_batch_written() {
     assert_eq!(
         count(&mut c, "SELECT observation_count::bigint FROM traces"),
         2
+    );
+}
+
+#[test]
+fn a_big_batch_is_shared_between_connections_and_a_second_send_adds_nothing() {
+    let server = PgServer::start();
+    let mut e = exporter(&server).with_connections(2);
+    let a = attrs(|a| a.tags = vec!["big".into()]);
+    let traces = 60u64;
+    let mut observations = Vec::new();
+    let mut scores = Vec::new();
+    for t in 1..=traces {
+        observations.push(obs(u128::from(t), 1, None, (0, 20 + t), &a));
+        for i in 2..=5 {
+            observations.push(obs(u128::from(t), i, Some(1), (i, i + 5), &a));
+        }
+        scores.push(Box::new(Score {
+            id: format!("s-{t}"),
+            trace_id: TraceId(u128::from(t)),
+            observation_id: None,
+            name: "quality".into(),
+            value: ScoreValue::Numeric(t as f64),
+            comment: None,
+            timestamp: Timestamp(T0),
+            session_id: None,
+        }));
+    }
+    let batch = Batch {
+        observations,
+        scores,
+    };
+    e.write(&batch).expect("write");
+    let mut c = server.connect();
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()"
+        ),
+        2,
+        "the exporter writes a big batch on two connections"
+    );
+    e.write(&batch).expect("write again");
+    e.export(&batch).expect("export again");
+
+    let n = traces as i64;
+    assert_eq!(count(&mut c, "SELECT count(*) FROM traces"), n);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM observations"), 5 * n);
+    assert_eq!(count(&mut c, "SELECT count(*) FROM scores"), n);
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM traces WHERE observation_count = 5 AND has_root
+                AND tags = '{big}'"
+        ),
+        n
+    );
+    // Each trace's root spans it: its latency is 20 + t ms, t being the trace's number
+    // (and its score's value).
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM traces
+             WHERE latency_ms = 20 + (SELECT value FROM scores s WHERE s.trace_id = traces.id)"
+        ),
+        n
+    );
+    assert_eq!(
+        count(
+            &mut c,
+            "SELECT count(*) FROM traces t JOIN (SELECT trace_seq, min(start_ns) AS s,
+                max(end_ns) AS e, count(*) AS k FROM observations GROUP BY trace_seq) o
+                ON o.trace_seq = t.seq
+             WHERE (t.start_ns, t.end_ns, t.observation_count::bigint) = (o.s, o.e, o.k)"
+        ),
+        n
     );
 }

@@ -1,6 +1,7 @@
-//! The PostgreSQL store as a destination: batches written by [`PgWriter`](super::write), a
-//! connection opened (and the schema migrated) on first use and opened again when lost,
-//! and a batch retried, within a deadline, while the server cannot be reached.
+//! The PostgreSQL store as a destination: batches written by [`PgWriter`](super::write) on
+//! one connection or, when big, shared between several ([`super::lanes`]), the connections
+//! opened (and the schema migrated) on first use and opened again when lost, and a batch
+//! retried, within a deadline, while the server cannot be reached.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -8,9 +9,8 @@ use std::time::{Duration, Instant};
 use observe_model::export::{Batch, ExportContext, ExportError, Exporter};
 use postgres::Client;
 
-use super::connect::connect;
+use super::lanes::{lost, open_first, Lanes, DEFAULT_CONNECTIONS};
 use super::settings::PgSettings;
-use super::write::PgWriter;
 use super::PgStoreError;
 use crate::pricing::PriceList;
 
@@ -49,7 +49,9 @@ impl Default for PgRetry {
 ///
 /// Several processes on several hosts may write one database at once: each batch is one
 /// transaction, and writers lock the trace rows they touch in trace-id order, so they wait
-/// for each other rather than deadlock.
+/// for each other rather than deadlock. A big batch is divided by trace between
+/// [`with_connections`](PgExporter::with_connections) connections writing at once (two
+/// unless told otherwise), so the server works on it with as many cores.
 ///
 /// ```no_run
 /// use observe_model::export::{Batch, Exporter};
@@ -64,8 +66,7 @@ impl Default for PgRetry {
 /// ```
 pub struct PgExporter {
     settings: PgSettings,
-    client: Option<Client>,
-    writer: PgWriter,
+    lanes: Lanes,
     retry: PgRetry,
     context: ExportContext,
 }
@@ -74,7 +75,8 @@ impl std::fmt::Debug for PgExporter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgExporter")
             .field("settings", &self.settings)
-            .field("connected", &self.client.is_some())
+            .field("connected", &self.lanes.first.client.is_some())
+            .field("connections", &self.lanes.count())
             .finish()
     }
 }
@@ -92,8 +94,7 @@ impl PgExporter {
     pub fn new(settings: PgSettings) -> PgExporter {
         PgExporter {
             settings,
-            client: None,
-            writer: PgWriter::new(PriceList::default_list()),
+            lanes: Lanes::new(DEFAULT_CONNECTIONS, PriceList::default_list()),
             retry: PgRetry::default(),
             context: ExportContext::default(),
         }
@@ -133,6 +134,23 @@ impl PgExporter {
         self
     }
 
+    /// Sets how many connections may write one batch at once (at least one; two unless
+    /// set). Each takes the records of whole traces, in its own transaction; a batch of
+    /// fewer than 128 observations stays on one. More connections than the server has
+    /// cores only add waiting.
+    ///
+    /// ```
+    /// use observe_store::postgres::{PgExporter, PgSettings};
+    /// let settings = PgSettings::from_url_with_env("postgres://db/observe", |_| None).unwrap();
+    /// let exporter = PgExporter::new(settings).with_connections(1);
+    /// assert!(format!("{exporter:?}").contains("connections: 1"));
+    /// ```
+    #[must_use]
+    pub fn with_connections(mut self, connections: usize) -> PgExporter {
+        self.lanes.resize(connections);
+        self
+    }
+
     /// Adds or overrides model prices, as [`crate::StoreExporter::with_prices`] does.
     ///
     /// ```
@@ -145,7 +163,7 @@ impl PgExporter {
     #[must_use]
     pub fn with_prices(mut self, prices: PriceList) -> PgExporter {
         let list = PriceList::clone(&PriceList::default_list()).overriding(prices);
-        self.writer.set_prices(Arc::new(list));
+        self.lanes.set_prices(Arc::new(list));
         self
     }
 
@@ -165,21 +183,13 @@ impl PgExporter {
     /// [`PgStoreError::Refused`]; the rest of the batch is stored.
     pub fn write(&mut self, batch: &Batch) -> Result<(), PgStoreError> {
         self.open()?;
-        let Some(client) = self.client.as_mut() else {
-            return Ok(());
-        };
-        match self.writer.write(client, batch) {
+        match self.lanes.write(&self.settings, batch) {
             Ok(refused) if refused.records == 0 => Ok(()),
             Ok(refused) => Err(PgStoreError::Refused {
                 refused: refused.records,
                 reason: refused.first_reason.unwrap_or_default(),
             }),
-            Err(e) => {
-                if self.client.as_ref().is_none_or(Client::is_closed) || lost(&e) {
-                    self.client = None;
-                }
-                Err(PgStoreError::Postgres(e))
-            }
+            Err(e) => Err(PgStoreError::Postgres(e)),
         }
     }
 
@@ -192,31 +202,24 @@ impl PgExporter {
     ) -> Result<T, PgStoreError> {
         self.open()?;
         // `open` leaves a connection or returns its error.
-        let Some(client) = self.client.as_mut() else {
+        let first = &mut self.lanes.first;
+        let Some(client) = first.client.as_mut() else {
             return Err(PgStoreError::Url {
                 reason: "no connection could be kept open".to_owned(),
             });
         };
-        work(client, self.writer.prices()).map_err(|e| {
-            if self.client.as_ref().is_none_or(Client::is_closed) || lost(&e) {
-                self.client = None;
+        work(client, first.writer.prices()).map_err(|e| {
+            if first.client.as_ref().is_none_or(Client::is_closed) || lost(&e) {
+                first.client = None;
             }
             PgStoreError::Postgres(e)
         })
     }
 
-    /// Keeps the open connection, or opens a new one (migrated, staging tables made).
+    /// Keeps the first connection open, or opens a new one (migrated, staging tables
+    /// made).
     fn open(&mut self) -> Result<(), PgStoreError> {
-        if self.client.as_ref().is_some_and(Client::is_closed) {
-            self.client = None;
-        }
-        if self.client.is_none() {
-            let mut c = connect(&self.settings)?;
-            super::migrate(&mut c)?;
-            self.writer.prepare(&mut c)?;
-            self.client = Some(c);
-        }
-        Ok(())
+        open_first(&mut self.lanes.first, &self.settings)
     }
 
     /// The time left for the current batch.
@@ -227,16 +230,6 @@ impl PgExporter {
             None => own,
         }
     }
-}
-
-/// True when the error leaves the connection unusable (it closed, or the server ended the
-/// session), so the next attempt opens a new one.
-fn lost(e: &postgres::Error) -> bool {
-    e.is_closed()
-        || e.code().is_some_and(|c| {
-            // 08: connection exception; 57P01..57P03: the server shut down or is starting.
-            c.code().starts_with("08") || c.code().starts_with("57P")
-        })
 }
 
 /// True when trying the batch again may succeed: the server could not be reached or was
@@ -322,6 +315,7 @@ impl Exporter for PgExporter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::postgres::connect::connect;
     use crate::postgres::write::is_data_error;
 
     #[test]

@@ -36,9 +36,11 @@
 
 mod cell;
 mod connect;
+mod copy_binary;
 mod copy_text;
 mod error;
 mod exporter;
+mod lanes;
 mod pieces;
 mod printed;
 mod project;
@@ -48,6 +50,7 @@ mod read_error;
 mod reader;
 mod schema;
 mod settings;
+mod share;
 mod write;
 mod write_sql;
 

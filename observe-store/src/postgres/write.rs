@@ -22,6 +22,9 @@
 //!   retried or overlapping batch never counts twice. Those statements ride with the
 //!   `COMMIT` on one round trip.
 //!
+//! Rows go in `COPY`'s binary format ([`super::copy_binary`]): the server reads each value
+//! as it stores it and parses no text.
+//!
 //! A batch the server refuses for its data (a value out of range, a broken constraint) is
 //! written again one record to a transaction, so that only the records refused are left
 //! out, and counted.
@@ -35,10 +38,11 @@ use observe_model::model::{Cost, Observation, Score, SpanId, Timestamp, TraceId}
 use postgres::{Client, Statement};
 use rustc_hash::FxBuildHasher;
 
-use super::copy_text::CopyRows;
+use super::copy_binary::BinaryRows;
+use super::share::Share;
 use super::write_sql;
 use crate::pricing::PriceList;
-use crate::text::{encode, hex, nanos, write_metadata, TimeText, RFC3339_LEN};
+use crate::text::{encode, hex, nanos, write_metadata};
 
 /// What the observations of one trace in the batch give its row.
 struct TraceSums {
@@ -93,18 +97,18 @@ pub(super) struct PgWriter {
     /// The merge of staged observations, sent with the `COMMIT` on one round trip only when
     /// there are some (on this loaded path every round trip is a wait for the scheduler).
     merge_observations: String,
+    insert_scores: String,
     /// What is sent to end a batch's transaction.
     commit: String,
     prepared: Option<Prepared>,
-    traces: CopyRows,
+    traces: BinaryRows,
     /// Observations of traces already stored (merged from staging).
-    observations: CopyRows,
+    observations: BinaryRows,
     /// Observations of traces the batch's upsert inserted (copied straight in).
-    new_observations: CopyRows,
-    scores: CopyRows,
+    new_observations: BinaryRows,
+    scores: BinaryRows,
     staged: Vec<Staged>,
     upserted: HashMap<TraceId, Upserted, FxBuildHasher>,
-    clock: TimeText,
     metadata: String,
     json: Vec<u8>,
 }
@@ -114,15 +118,15 @@ impl PgWriter {
         PgWriter {
             prices,
             merge_observations: write_sql::merge_observations(),
+            insert_scores: write_sql::insert_scores(),
             commit: String::new(),
             prepared: None,
-            traces: CopyRows::default(),
-            observations: CopyRows::default(),
-            new_observations: CopyRows::default(),
-            scores: CopyRows::default(),
+            traces: BinaryRows::default(),
+            observations: BinaryRows::default(),
+            new_observations: BinaryRows::default(),
+            scores: BinaryRows::default(),
             staged: Vec::new(),
             upserted: HashMap::default(),
-            clock: TimeText::default(),
             metadata: String::new(),
             json: Vec::new(),
         }
@@ -133,37 +137,52 @@ impl PgWriter {
         &self.prices
     }
 
+    /// The price list, to share with another writer.
+    pub(super) fn prices_arc(&self) -> &Arc<PriceList> {
+        &self.prices
+    }
+
     /// Replaces the price list.
     pub(super) fn set_prices(&mut self, prices: Arc<PriceList>) {
         self.prices = prices;
     }
 
-    /// Makes the connection's staging tables and prepares its statements (once per
-    /// connection, after migrating).
+    /// Makes the connection's staging tables, prepares its statements and learns the
+    /// types its `COPY` rows must give (once per connection, after migrating).
     pub(super) fn prepare(&mut self, client: &mut Client) -> Result<(), postgres::Error> {
         self.prepared = None;
         client.batch_execute(&write_sql::staging())?;
+        let mut rows_for = |(table, columns): (&str, &str)| {
+            let statement = client.prepare(&write_sql::column_types(table, columns))?;
+            let types = statement.columns().iter().map(|c| c.type_().clone());
+            Ok::<_, postgres::Error>(BinaryRows::new(types.collect()))
+        };
+        self.traces = rows_for(write_sql::STAGED_TRACES)?;
+        self.observations = rows_for(write_sql::STAGED_OBSERVATIONS)?;
+        self.new_observations = rows_for(write_sql::NEW_OBSERVATIONS)?;
+        self.scores = rows_for(write_sql::STAGED_SCORES)?;
         self.prepared = Some(Prepared {
-            copy_traces: client.prepare(write_sql::COPY_TRACES)?,
-            copy_observations: client.prepare(write_sql::COPY_OBSERVATIONS)?,
+            copy_traces: client.prepare(&write_sql::copy_traces())?,
+            copy_observations: client.prepare(&write_sql::copy_observations())?,
             copy_new_observations: client.prepare(&write_sql::copy_new_observations())?,
-            copy_scores: client.prepare(write_sql::COPY_SCORES)?,
+            copy_scores: client.prepare(&write_sql::copy_scores())?,
             upsert_traces: client.prepare(&write_sql::upsert_traces())?,
         });
         Ok(())
     }
 
-    /// Writes the batch in one transaction. When the server refuses its data, writes it again
-    /// record by record and returns those refused; any other failure is returned with
-    /// nothing of the batch written.
+    /// Writes the records of the batch `share` takes in one transaction. When the server
+    /// refuses their data, writes them again record by record and returns those refused;
+    /// any other failure is returned with nothing of them written.
     pub(super) fn write(
         &mut self,
         client: &mut Client,
         batch: &Batch,
+        share: Share<'_>,
     ) -> Result<Refused, postgres::Error> {
-        match self.write_all(client, batch) {
+        match self.write_all(client, batch, share) {
             Ok(()) => Ok(Refused::default()),
-            Err(e) if is_data_error(&e) => self.write_each(client, batch),
+            Err(e) if is_data_error(&e) => self.write_each(client, batch, share),
             Err(e) => Err(e),
         }
     }
@@ -172,21 +191,29 @@ impl PgWriter {
         &mut self,
         client: &mut Client,
         batch: &Batch,
+        share: Share<'_>,
     ) -> Result<Refused, postgres::Error> {
         let mut refused = Refused::default();
         let singles = batch
             .observations
             .iter()
+            .filter(|o| share.takes(o.trace_id))
             .map(|o| Batch {
                 observations: vec![o.clone()],
                 scores: Vec::new(),
             })
-            .chain(batch.scores.iter().map(|s| Batch {
-                observations: Vec::new(),
-                scores: vec![s.clone()],
-            }));
+            .chain(
+                batch
+                    .scores
+                    .iter()
+                    .filter(|s| share.takes(s.trace_id))
+                    .map(|s| Batch {
+                        observations: Vec::new(),
+                        scores: vec![s.clone()],
+                    }),
+            );
         for single in singles {
-            match self.write_all(client, &single) {
+            match self.write_all(client, &single, Share::ALL) {
                 Ok(()) => {}
                 Err(e) if is_data_error(&e) => {
                     refused.records += 1;
@@ -200,7 +227,12 @@ impl PgWriter {
         Ok(refused)
     }
 
-    fn write_all(&mut self, client: &mut Client, batch: &Batch) -> Result<(), postgres::Error> {
+    fn write_all(
+        &mut self,
+        client: &mut Client,
+        batch: &Batch,
+        share: Share<'_>,
+    ) -> Result<(), postgres::Error> {
         let prepared = match &self.prepared {
             Some(p) => p.clone(),
             None => {
@@ -211,7 +243,7 @@ impl PgWriter {
                 }
             }
         };
-        self.stage(batch);
+        self.stage(batch, share);
         client.batch_execute("BEGIN")?;
         let written = self.copy_and_merge(client, &prepared, batch);
         if written.is_err() && !client.is_closed() {
@@ -231,8 +263,8 @@ impl PgWriter {
         batch: &Batch,
     ) -> Result<(), postgres::Error> {
         self.upserted.clear();
-        if !self.traces.bytes().is_empty() {
-            copy_in(client, &prepared.copy_traces, &self.traces)?;
+        if !self.traces.is_empty() {
+            copy_in(client, &prepared.copy_traces, &mut self.traces)?;
             for row in client.query(&prepared.upsert_traces, &[])? {
                 let id: &str = row.try_get(0)?;
                 let upserted = Upserted {
@@ -247,20 +279,20 @@ impl PgWriter {
         }
         self.stage_observations(batch);
         for (statement, rows) in [
-            (&prepared.copy_new_observations, &self.new_observations),
-            (&prepared.copy_observations, &self.observations),
-            (&prepared.copy_scores, &self.scores),
+            (&prepared.copy_new_observations, &mut self.new_observations),
+            (&prepared.copy_observations, &mut self.observations),
+            (&prepared.copy_scores, &mut self.scores),
         ] {
-            if !rows.bytes().is_empty() {
+            if !rows.is_empty() {
                 copy_in(client, statement, rows)?;
             }
         }
         self.commit.clear();
-        if !self.observations.bytes().is_empty() {
+        if !self.observations.is_empty() {
             self.commit.push_str(&self.merge_observations);
         }
-        if !self.scores.bytes().is_empty() {
-            self.commit.push_str(write_sql::INSERT_SCORES);
+        if !self.scores.is_empty() {
+            self.commit.push_str(&self.insert_scores);
         }
         self.commit.push_str("COMMIT;\n");
         client.batch_execute(&self.commit)
@@ -268,13 +300,16 @@ impl PgWriter {
 
     /// Works out each trace's row and totals and formats the trace and score rows into their
     /// `COPY` buffers; the observations wait for the upsert, which tells where each goes.
-    fn stage(&mut self, batch: &Batch) {
+    fn stage(&mut self, batch: &Batch, share: Share<'_>) {
         self.traces.clear();
         self.scores.clear();
         self.staged.clear();
         let mut seen: HashSet<(TraceId, SpanId), FxBuildHasher> = HashSet::default();
         let mut traces: BTreeMap<TraceId, TraceSums> = BTreeMap::new();
         for (i, o) in batch.observations.iter().enumerate() {
+            if !share.takes(o.trace_id) {
+                continue;
+            }
             // A repeat within the batch: the first is kept, as the SQLite store does.
             if !seen.insert((o.trace_id, o.id)) {
                 continue;
@@ -315,7 +350,7 @@ impl PgWriter {
         for (id, sums) in &traces {
             self.stage_trace(batch, *id, sums);
         }
-        for s in &batch.scores {
+        for s in batch.scores.iter().filter(|s| share.takes(s.trace_id)) {
             self.stage_score(s);
         }
     }
@@ -335,11 +370,6 @@ impl PgWriter {
         self.staged = staged;
     }
 
-    fn time<'b>(&mut self, t: Timestamp, buf: &'b mut [u8; RFC3339_LEN]) -> &'b str {
-        self.clock.format_into(t, buf);
-        std::str::from_utf8(buf).unwrap_or_default()
-    }
-
     fn stage_observation(
         &mut self,
         o: &Observation,
@@ -348,13 +378,6 @@ impl PgWriter {
     ) {
         let d = o.details();
         let (mut id, mut trace, mut parent) = ([0u8; 16], [0u8; 32], [0u8; 16]);
-        let (mut start, mut end, mut completion) =
-            ([0u8; RFC3339_LEN], [0u8; RFC3339_LEN], [0u8; RFC3339_LEN]);
-        let start = self.time(o.start, &mut start);
-        let end = self.time(o.end, &mut end);
-        let completion = d
-            .completion_start_time
-            .map(|t| self.time(t, &mut completion));
         let r = match upserted {
             Some(u) if u.inserted => &mut self.new_observations,
             _ => &mut self.observations,
@@ -369,14 +392,11 @@ impl PgWriter {
         r.text(&o.name);
         r.ascii(o.level.as_str());
         r.opt_text(d.status_message.as_deref());
-        r.ascii(start);
-        r.ascii(end);
+        r.time(o.start);
+        r.time(o.end);
         r.int(nanos(o.start));
         r.int(nanos(o.end));
-        match completion {
-            Some(c) => r.ascii(c),
-            None => r.null(),
-        }
+        r.opt_time(d.completion_start_time);
         r.opt_text(d.model.as_deref());
         r.opt_json(d.model_parameters.as_ref().map(|j| j.as_str()));
         r.opt_json(d.usage.as_ref().and_then(|u| encode(&mut self.json, u)));
@@ -424,17 +444,15 @@ impl PgWriter {
             .output
             .as_ref()
             .or_else(|| root_details.and_then(|d| d.output.as_ref()));
-        let (mut hex_id, mut start, mut end) = ([0u8; 32], [0u8; RFC3339_LEN], [0u8; RFC3339_LEN]);
-        let start = self.time(sums.start, &mut start);
-        let end = self.time(sums.end, &mut end);
+        let mut hex_id = [0u8; 32];
         let metadata = write_metadata(&mut self.metadata, &a.metadata);
         let r = &mut self.traces;
         r.ascii(hex(id.0, &mut hex_id));
         r.opt_text(name);
         r.opt_text(a.user_id.as_deref());
         r.opt_text(a.session_id.as_deref());
-        r.ascii(start);
-        r.ascii(end);
+        r.time(sums.start);
+        r.time(sums.end);
         r.int(nanos(sums.start));
         r.int(nanos(sums.end));
         r.json(metadata);
@@ -453,8 +471,7 @@ impl PgWriter {
     }
 
     fn stage_score(&mut self, s: &Score) {
-        let (mut trace, mut obs, mut at) = ([0u8; 32], [0u8; 16], [0u8; RFC3339_LEN]);
-        let at = self.time(s.timestamp, &mut at);
+        let (mut trace, mut obs) = ([0u8; 32], [0u8; 16]);
         let r = &mut self.scores;
         r.text(&s.id);
         r.ascii(hex(s.trace_id.0, &mut trace));
@@ -471,7 +488,7 @@ impl PgWriter {
         }
         r.opt_text(s.value.string_value());
         r.opt_text(s.comment.as_deref());
-        r.ascii(at);
+        r.time(s.timestamp);
         r.end_row();
     }
 }
@@ -480,11 +497,11 @@ impl PgWriter {
 fn copy_in(
     client: &mut Client,
     statement: &Statement,
-    rows: &CopyRows,
+    rows: &mut BinaryRows,
 ) -> Result<(), postgres::Error> {
     let mut copy = client.copy_in(statement)?;
     // An I/O error here is the connection's; `finish` reports it as the server saw it.
-    let _ = copy.write_all(rows.bytes());
+    let _ = copy.write_all(rows.finish());
     copy.finish()?;
     Ok(())
 }

@@ -17,6 +17,29 @@ const TRACE_COLUMNS: &str = "id, name, user_id, session_id, \"timestamp\", end_t
     end_ns, metadata, tags, version, release, environment, public, input, output, has_root,
     calculated_total_cost, computed_cost, observation_count";
 
+/// The score columns a batch's rows give, in order: the staging table's.
+const SCORE_COLUMNS: &str = "id, trace_id, observation_id, session_id, name, data_type, value,
+    string_value, comment, \"timestamp\"";
+
+/// A statement (never run) whose result columns are `columns` of `table`: preparing it
+/// tells the types a binary `COPY` into them must give.
+pub(super) fn column_types(table: &str, columns: &str) -> String {
+    format!("SELECT {columns} FROM {table}")
+}
+
+/// The staging table of trace rows and its columns.
+pub(super) const STAGED_TRACES: (&str, &str) = ("observe_in_traces", TRACE_COLUMNS);
+
+/// The staging table of observations of traces already stored, and its columns.
+pub(super) const STAGED_OBSERVATIONS: (&str, &str) =
+    ("observe_in_observations", OBSERVATION_COLUMNS);
+
+/// The store's observations, and the columns a batch's rows give.
+pub(super) const NEW_OBSERVATIONS: (&str, &str) = ("observations", OBSERVATION_COLUMNS);
+
+/// The staging table of scores and its columns.
+pub(super) const STAGED_SCORES: (&str, &str) = ("observe_in_scores", SCORE_COLUMNS);
+
 /// The session's staging tables: the store's columns, none of its constraints, emptied at
 /// every commit. Made once per connection.
 pub(super) fn staging() -> String {
@@ -28,28 +51,37 @@ CREATE TEMP TABLE IF NOT EXISTS observe_in_observations ON COMMIT DELETE ROWS AS
 CREATE TEMP TABLE IF NOT EXISTS observe_merged_traces (trace_seq bigint)
     ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS observe_in_scores ON COMMIT DELETE ROWS AS
-    SELECT id, trace_id, observation_id, session_id, name, data_type, value, string_value,
-        comment, \"timestamp\"
-    FROM scores WITH NO DATA;
+    SELECT {SCORE_COLUMNS} FROM scores WITH NO DATA;
 "
     )
 }
 
+/// Streams rows in binary into `columns` of `table`.
+fn copy_binary((table, columns): (&str, &str)) -> String {
+    format!("COPY {table} ({columns}) FROM STDIN (FORMAT binary)")
+}
+
 /// Streams the batch's trace rows into staging.
-pub(super) const COPY_TRACES: &str = "COPY observe_in_traces FROM STDIN";
+pub(super) fn copy_traces() -> String {
+    copy_binary(STAGED_TRACES)
+}
 
 /// Streams observations of traces already stored into staging, to be merged.
-pub(super) const COPY_OBSERVATIONS: &str = "COPY observe_in_observations FROM STDIN";
+pub(super) fn copy_observations() -> String {
+    copy_binary(STAGED_OBSERVATIONS)
+}
 
 /// Streams observations of traces this transaction inserted straight into the store: none
 /// of them can be stored yet (their trace's `seq` was handed out by this transaction), so
 /// they need no conflict check, no staging and no second pass.
 pub(super) fn copy_new_observations() -> String {
-    format!("COPY observations ({OBSERVATION_COLUMNS}) FROM STDIN")
+    copy_binary(NEW_OBSERVATIONS)
 }
 
 /// Streams the batch's scores into staging.
-pub(super) const COPY_SCORES: &str = "COPY observe_in_scores FROM STDIN";
+pub(super) fn copy_scores() -> String {
+    copy_binary(STAGED_SCORES)
+}
 
 /// When the stored row's attributes win over the incoming ones.
 const STORED_WINS: &str = "t.has_root AND NOT excluded.has_root";
@@ -194,10 +226,11 @@ WHERE t.seq = a.trace_seq;
 }
 
 /// Moves the staged scores into the store; a score already stored stays as it is.
-pub(super) const INSERT_SCORES: &str = "INSERT INTO scores (id, trace_id, observation_id,
-    session_id, name, data_type, value, string_value, comment, \"timestamp\")
-SELECT id, trace_id, observation_id, session_id, name, data_type, value, string_value,
-    comment, \"timestamp\"
-FROM observe_in_scores ORDER BY id
+pub(super) fn insert_scores() -> String {
+    format!(
+        "INSERT INTO scores ({SCORE_COLUMNS})
+SELECT {SCORE_COLUMNS} FROM observe_in_scores ORDER BY id
 ON CONFLICT (id) DO NOTHING;
-";
+"
+    )
+}
