@@ -454,7 +454,11 @@ impl Observation {
         let span = local("__observe_span");
         let writer = local("__observe_input");
         let idents = &self.inputs;
-        let keys = self.inputs.iter().map(|p| p.unraw().to_string());
+        // Each key as the JSON before its value, so the writer copies it in one piece.
+        let keys = self.inputs.iter().enumerate().map(|(i, p)| {
+            let open = if i == 0 { '{' } else { ',' };
+            format!("{open}\"{}\":", p.unraw())
+        });
         let capture_traits = self.capture_traits();
         Some(quote! {
             // Reading a `_name` parameter is the point here, not a slip.
