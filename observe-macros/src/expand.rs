@@ -856,8 +856,9 @@ mod tests {
             code.matches("observe_runtime").count(),
             code.matches(":: observe_runtime :: __private ::").count()
         );
-        assert!(code.contains("\"url\""));
-        assert!(!code.contains("\"key\""));
+        // Each key is emitted as the JSON text before its value.
+        assert!(code.contains(r#""{\"url\":""#), "{code}");
+        assert!(!code.contains(r#"\"key\""#), "{code}");
     }
 
     #[test]
