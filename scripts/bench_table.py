@@ -135,6 +135,42 @@ def overhead_group(case, title, per_span=1):
             )
 
 
+def over_args(root, group, bench):
+    """The median over the plain function with the same two arguments."""
+    value, plain = median_in(root, group, bench), median_in(root, group, "plain_args")
+    return None if value is None or plain is None else value - plain
+
+
+def default_path(group):
+    """The headline row of issue 21: default `#[observe]` (two arguments and the return value
+    captured) against `#[tracing::instrument]` recording both arguments as fields."""
+    ours = per_run(lambda r: over_args(r, group, "observe_default_capture"))
+    if not ours:
+        return
+    print("\n### The default path: `#[observe]` with its arguments and return value captured (drained)\n")
+    print(
+        "| benchmark | extra over plain (caller) | ours / theirs | CPU per call, all threads "
+        "| records delivered / made |"
+    )
+    print("| --- | --- | --- | --- | --- |")
+    for bench in ["observe_default_capture", "tracing_fields"]:
+        value = per_run(lambda r: over_args(r, group, bench))
+        rat = per_run(
+            lambda r: None
+            if None in (over_args(r, group, "observe_default_capture"), over_args(r, group, bench))
+            or over_args(r, group, bench) <= 0
+            else over_args(r, group, "observe_default_capture") / over_args(r, group, bench)
+        )
+        got = delivery(group, bench, "delivered")
+        want = delivery(group, bench, "expected")
+        shares = [g / w for g, w in zip(got, want) if w]
+        print(
+            f"| `{bench}` | {cell(value, ns)} | {'' if bench.startswith('observe') else cell(rat, x)} "
+            f"| {cell(delivery(group, bench, 'cpu_ns_per_call'), ns)} "
+            f"| {mid(shares, lambda s: f'{s * 100:.2f} %')} |"
+        )
+
+
 def main():
     overhead_group("child_span", "One child span per call, inside an existing trace (async fn, capture off)")
     overhead_group("new_trace", "A new trace per call (async fn)")
@@ -164,6 +200,8 @@ def main():
                 / extra(r, group, "observe")
             )
             print(f"| `{bench}` ({label}) | {cell(cap, ns)} | {cell(rat, x)} |")
+
+    default_path(group)
 
     if per_run(lambda r: median_in(r, "disabled", "plain_async")):
         print("\n### Tracing disabled (no client installed)\n")

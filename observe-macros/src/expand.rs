@@ -454,7 +454,11 @@ impl Observation {
         let span = local("__observe_span");
         let writer = local("__observe_input");
         let idents = &self.inputs;
-        let keys = self.inputs.iter().map(|p| p.unraw().to_string());
+        // Each key as the JSON before its value, so the writer copies it in one piece.
+        let keys = self.inputs.iter().enumerate().map(|(i, p)| {
+            let open = if i == 0 { '{' } else { ',' };
+            format!("{open}\"{}\":", p.unraw())
+        });
         let capture_traits = self.capture_traits();
         Some(quote! {
             // Reading a `_name` parameter is the point here, not a slip.
@@ -852,8 +856,9 @@ mod tests {
             code.matches("observe_runtime").count(),
             code.matches(":: observe_runtime :: __private ::").count()
         );
-        assert!(code.contains("\"url\""));
-        assert!(!code.contains("\"key\""));
+        // Each key is emitted as the JSON text before its value.
+        assert!(code.contains(r#""{\"url\":""#), "{code}");
+        assert!(!code.contains(r#"\"key\""#), "{code}");
     }
 
     #[test]

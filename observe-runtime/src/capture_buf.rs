@@ -14,6 +14,8 @@
 //! ring with the record, and the buffer is reused by the next observation.
 
 use crate::box_stack::BoxStack;
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::mem::ManuallyDrop;
 
@@ -153,21 +155,15 @@ impl CaptureBuf {
     }
 
     /// Appends a scalar, raw: the worker writes its JSON.
+    ///
+    /// One capacity check and one fixed-size copy: the widest raw scalar is written whole
+    /// into reserved room, and the length advances by the bytes this one takes.
     #[inline]
     pub(crate) fn scalar(&mut self, value: Scalar) {
         let inner = self.inner_mut();
         inner.raw = true;
-        let bytes = &mut inner.bytes;
-        match value {
-            Scalar::U64(v) => push_raw(bytes, tag::U64, &v.to_le_bytes()),
-            Scalar::I64(v) => push_raw(bytes, tag::I64, &v.to_le_bytes()),
-            Scalar::U128(v) => push_raw(bytes, tag::U128, &v.to_le_bytes()),
-            Scalar::I128(v) => push_raw(bytes, tag::I128, &v.to_le_bytes()),
-            Scalar::F32(v) => push_raw(bytes, tag::F32, &v.to_le_bytes()),
-            Scalar::F64(v) => push_raw(bytes, tag::F64, &v.to_le_bytes()),
-            Scalar::Bool(v) => push_raw(bytes, tag::BOOL, &[u8::from(v)]),
-            Scalar::Char(v) => push_raw(bytes, tag::CHAR, &u32::from(v).to_le_bytes()),
-        }
+        let (raw, len) = encode_scalar(value);
+        push_fixed(&mut inner.bytes, &raw, len);
     }
 
     /// Appends `text` as a JSON string: its bytes raw, for the worker to escape, when it is
@@ -180,12 +176,11 @@ impl CaptureBuf {
             let inner = self.inner_mut();
             inner.raw = true;
             // At most `RAW_TEXT_MAX` bytes: the length fits in two.
-            push_raw(
-                &mut inner.bytes,
-                tag::TEXT,
-                &(text.len() as u16).to_le_bytes(),
-            );
-            inner.bytes.extend_from_slice(text.as_bytes());
+            let [lo, hi] = (text.len() as u16).to_le_bytes();
+            let bytes = &mut inner.bytes;
+            bytes.reserve(TEXT_HEADER + text.len());
+            push_fixed(bytes, &[RAW, tag::TEXT, lo, hi], TEXT_HEADER);
+            bytes.extend_from_slice(text.as_bytes());
         }
     }
 
@@ -222,35 +217,89 @@ impl std::fmt::Debug for CaptureBuf {
     }
 }
 
+/// Bytes a raw text value takes before its own: [`RAW`], the tag, the length (two bytes).
+const TEXT_HEADER: usize = 4;
+/// Bytes the widest raw scalar takes: [`RAW`], the tag, 16 bytes of payload.
+const SCALAR_MAX: usize = 18;
+
+/// A scalar as it travels: [`RAW`], its tag and its bits, in an array as wide as the widest,
+/// with the bytes this one takes.
 #[inline]
-fn push_raw(bytes: &mut Vec<u8>, tag: u8, payload: &[u8]) {
-    bytes.push(RAW);
-    bytes.push(tag);
-    bytes.extend_from_slice(payload);
+fn encode_scalar(value: Scalar) -> ([u8; SCALAR_MAX], usize) {
+    fn raw<const N: usize>(tag: u8, payload: [u8; N]) -> ([u8; SCALAR_MAX], usize) {
+        let mut out = [0; SCALAR_MAX];
+        out[0] = RAW;
+        out[1] = tag;
+        out[2..2 + N].copy_from_slice(&payload);
+        (out, 2 + N)
+    }
+    match value {
+        Scalar::U64(v) => raw(tag::U64, v.to_le_bytes()),
+        Scalar::I64(v) => raw(tag::I64, v.to_le_bytes()),
+        Scalar::U128(v) => raw(tag::U128, v.to_le_bytes()),
+        Scalar::I128(v) => raw(tag::I128, v.to_le_bytes()),
+        Scalar::F32(v) => raw(tag::F32, v.to_le_bytes()),
+        Scalar::F64(v) => raw(tag::F64, v.to_le_bytes()),
+        Scalar::Bool(v) => raw(tag::BOOL, [u8::from(v)]),
+        Scalar::Char(v) => raw(tag::CHAR, u32::from(v).to_le_bytes()),
+    }
+}
+
+/// Appends the first `len` bytes of `fixed`: the whole array is copied into reserved room
+/// (a copy of a size known when compiling, so no `memcpy` call), then the length set.
+#[inline]
+fn push_fixed<const N: usize>(bytes: &mut Vec<u8>, fixed: &[u8; N], len: usize) {
+    assert!(len <= N);
+    bytes.reserve(N);
+    let at = bytes.len();
+    // SAFETY: `reserve(N)` made room for `N` bytes after the `at` initialized ones, so the
+    // copy stays inside the allocation; `fixed` is a separate array, so they do not
+    // overlap. The first `len <= N` of the copied bytes are then initialized, and the
+    // length covers no more.
+    unsafe {
+        std::ptr::copy_nonoverlapping(fixed.as_ptr(), bytes.as_mut_ptr().add(at), N);
+        bytes.set_len(at + len);
+    }
 }
 
 /// The JSON that captured bytes stand for: the text as it is when `raw` is false, else
 /// with every raw value written as JSON. Bytes that do not parse (which only a bug could
 /// make) end the value where they start, never read out of bounds.
+///
+/// The JSON is written into a per-thread scratch buffer that is reused, then copied once
+/// into an allocation of its exact size: one allocation per capture, no reallocation.
 pub(crate) fn resolve(bytes: &[u8], raw: bool) -> Json {
-    let text = if raw {
-        let mut out = Vec::with_capacity(bytes.len() + 16);
-        let mut rest = bytes;
-        while let Some(at) = rest.iter().position(|&b| b == RAW) {
-            out.extend_from_slice(&rest[..at]);
-            rest = write_raw(&rest[at + 1..], &mut out).unwrap_or_default();
-        }
-        out.extend_from_slice(rest);
-        into_string(out)
-    } else {
-        into_string(bytes.to_vec())
-    };
-    Json::from_raw(text)
+    if !raw {
+        return Json::from_raw(text_of(bytes));
+    }
+    let mut out = SCRATCH.try_with(Cell::take).unwrap_or_default();
+    out.clear();
+    let mut rest = bytes;
+    while let Some(at) = rest.iter().position(|&b| b == RAW) {
+        out.extend_from_slice(&rest[..at]);
+        rest = write_raw(&rest[at + 1..], &mut out).unwrap_or_default();
+    }
+    out.extend_from_slice(rest);
+    let json = Json::from_raw(text_of(&out));
+    if out.capacity() <= KEEP_CAPACITY {
+        // During the thread's exit the scratch may be gone: the buffer is freed then.
+        let _ = SCRATCH.try_with(move |scratch| scratch.set(out));
+    }
+    json
 }
 
-/// The text, checked: the bytes are serde_json's output and `&str` data, so valid UTF-8.
-fn into_string(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+thread_local! {
+    /// Where [`resolve`] writes JSON before it is copied out at its exact size.
+    static SCRATCH: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
+
+/// The text, checked: the bytes are serde_json's output, a `Json`'s text and `&str` data
+/// cut only at ASCII bytes, so valid UTF-8; anything else (a bug) is made valid, lossily.
+fn text_of(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
 }
 
 /// Writes the raw value at the start of `bytes` (after its [`RAW`] byte) as JSON; returns
@@ -272,13 +321,50 @@ fn write_raw<'b>(bytes: &'b [u8], out: &mut Vec<u8>) -> Option<&'b [u8]> {
         tag::TEXT => {
             let mut len = 0;
             let rest = take(rest, |v| len = usize::from(u16::from_le_bytes(v)))?;
-            let text = rest.get(..len)?;
-            write_json(out, String::from_utf8_lossy(text).as_ref());
+            write_json_string(out, rest.get(..len)?);
             rest.get(len..)?
         }
         _ => return None,
     };
     Some(rest)
+}
+
+/// Appends `text` (UTF-8 bytes) as a JSON string, escaped exactly as serde_json escapes a
+/// `str`: a quote and a backslash behind a backslash, the control bytes below 0x20 by their
+/// short escapes (`\n`, `\t`, ...) or as `\u00xx`, every other byte as it is. Working on
+/// bytes rather than a `str` spares checking each text, which [`text_of`] does once for the
+/// whole capture.
+fn write_json_string(out: &mut Vec<u8>, text: &[u8]) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    let mut run = 0;
+    for (i, &b) in text.iter().enumerate() {
+        if b >= 0x20 && b != b'"' && b != b'\\' {
+            continue;
+        }
+        out.extend_from_slice(&text[run..i]);
+        run = i + 1;
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            0x0c => out.extend_from_slice(b"\\f"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            _ => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
+        }
+    }
+    out.extend_from_slice(&text[run..]);
+    out.push(b'"');
 }
 
 /// Hands the first `N` bytes to `read` as an array; returns the rest.
@@ -361,6 +447,82 @@ mod tests {
             let _ = resolve(&bytes[..cut], true);
         }
         assert_eq!(resolve(&[RAW, 200, 1, 2], true).as_str(), "");
+    }
+
+    #[test]
+    fn every_scalar_resolves_to_the_very_text_serde_json_writes() {
+        fn text<T: Serialize>(v: T) -> String {
+            serde_json::to_string(&v).unwrap()
+        }
+        let cases = [
+            (Scalar::U64(0), text(0u64)),
+            (Scalar::U64(u64::MAX), text(u64::MAX)),
+            (Scalar::I64(i64::MIN), text(i64::MIN)),
+            (Scalar::U128(u128::MAX), text(u128::MAX)),
+            (Scalar::I128(i128::MIN), text(i128::MIN)),
+            (Scalar::F32(0.1), text(0.1f32)),
+            (Scalar::F32(f32::INFINITY), text(f32::INFINITY)),
+            (Scalar::F64(-1e300), text(-1e300f64)),
+            (Scalar::F64(2.0), text(2.0f64)),
+            (Scalar::Bool(false), text(false)),
+            (Scalar::Char('"'), text('"')),
+            (Scalar::Char('\u{1}'), text('\u{1}')),
+            (Scalar::Char('😀'), text('😀')),
+        ];
+        for (scalar, expected) in cases {
+            let mut buf = CaptureBuf::new();
+            buf.push_bytes(b"[");
+            buf.scalar(scalar);
+            buf.push_bytes(b"]");
+            assert_eq!(
+                buf.to_json().as_str(),
+                format!("[{expected}]"),
+                "{scalar:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_is_escaped_byte_for_byte_as_serde_json_escapes_it() {
+        // Every ASCII byte, the control bytes among them, and characters of 2 to 4 bytes.
+        let mut every: String = (0u8..0x80).map(char::from).collect();
+        every.push_str("é\u{2028}😀");
+        for text in [
+            every.as_str(),
+            "",
+            "plain",
+            "\"",
+            "\\",
+            "ends in a newline\n",
+        ] {
+            let mut out = Vec::new();
+            write_json_string(&mut out, text.as_bytes());
+            assert_eq!(
+                std::str::from_utf8(&out).unwrap(),
+                serde_json::to_string(text).unwrap()
+            );
+            let mut buf = CaptureBuf::new();
+            buf.text(text);
+            assert!(buf.has_raw());
+            assert_eq!(buf.to_json().as_str(), serde_json::to_string(text).unwrap());
+        }
+    }
+
+    #[test]
+    fn the_scratch_buffer_leaves_nothing_behind_between_captures() {
+        let long = "y".repeat(RAW_TEXT_MAX);
+        let mut big = CaptureBuf::new();
+        for _ in 0..8 {
+            big.text(&long);
+        }
+        // Past `KEEP_CAPACITY`: resolved, then the scratch is freed rather than kept.
+        assert_eq!(big.to_json().len(), 8 * (RAW_TEXT_MAX + 2));
+        let mut small = CaptureBuf::new();
+        small.scalar(Scalar::U64(7));
+        assert_eq!(small.to_json().as_str(), "7");
+        let mut other = CaptureBuf::new();
+        other.text("z");
+        assert_eq!(other.to_json().as_str(), "\"z\"");
     }
 
     #[test]

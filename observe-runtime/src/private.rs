@@ -137,48 +137,48 @@ impl<T: TextValue + ?Sized> TextValue for &mut T {
 
 /// Capture of a scalar, written by the worker (preferred).
 pub trait CaptureScalar {
-    /// Writes `"name": value` into the input object.
-    fn capture_into(&self, name: &'static str, writer: &mut InputWriter);
+    /// Writes `key` (see [`InputWriter`]) and the value into the input object.
+    fn capture_into(&self, key: &'static str, writer: &mut InputWriter);
     /// Records the value as the output.
     fn capture_output(&self, sink: &mut OutputSink<'_>);
 }
 
 /// Capture of text, escaped by the worker.
 pub trait CaptureText {
-    /// Writes `"name": "text"` into the input object.
-    fn capture_into(&self, name: &'static str, writer: &mut InputWriter);
+    /// Writes `key` (see [`InputWriter`]) and the text into the input object.
+    fn capture_into(&self, key: &'static str, writer: &mut InputWriter);
     /// Records the text as the output.
     fn capture_output(&self, sink: &mut OutputSink<'_>);
 }
 
 /// Capture through `Serialize`, on the caller's thread.
 pub trait CaptureSerialize {
-    /// Writes `"name": value` into the input object.
-    fn capture_into(&self, name: &'static str, writer: &mut InputWriter);
+    /// Writes `key` (see [`InputWriter`]) and the value into the input object.
+    fn capture_into(&self, key: &'static str, writer: &mut InputWriter);
     /// Records the value as the output.
     fn capture_output(&self, sink: &mut OutputSink<'_>);
 }
 
 /// Capture through `Debug`: the value's debug text as a JSON string.
 pub trait CaptureDebug {
-    /// Writes `"name": "debug text"` into the input object.
-    fn capture_into(&self, name: &'static str, writer: &mut InputWriter);
+    /// Writes `key` (see [`InputWriter`]) and the debug text into the input object.
+    fn capture_into(&self, key: &'static str, writer: &mut InputWriter);
     /// Records the debug text as the output.
     fn capture_output(&self, sink: &mut OutputSink<'_>);
 }
 
 /// Neither: the type's name, so the user sees what was left out.
 pub trait CaptureOpaque {
-    /// Writes `"name": "<not captured: Type>"`.
-    fn capture_into(&self, name: &'static str, writer: &mut InputWriter);
+    /// Writes `key` (see [`InputWriter`]) and `"<not captured: Type>"`.
+    fn capture_into(&self, key: &'static str, writer: &mut InputWriter);
     /// Records `"<not captured: Type>"` as the output.
     fn capture_output(&self, sink: &mut OutputSink<'_>);
 }
 
 impl<T: ScalarValue + ?Sized> CaptureScalar for &&&&Capture<'_, T> {
     #[inline]
-    fn capture_into(&self, name: &'static str, writer: &mut InputWriter) {
-        writer.scalar(name, self.0.scalar());
+    fn capture_into(&self, key: &'static str, writer: &mut InputWriter) {
+        writer.scalar(key, self.0.scalar());
     }
     #[inline]
     fn capture_output(&self, sink: &mut OutputSink<'_>) {
@@ -188,8 +188,8 @@ impl<T: ScalarValue + ?Sized> CaptureScalar for &&&&Capture<'_, T> {
 
 impl<T: TextValue + ?Sized> CaptureText for &&&Capture<'_, T> {
     #[inline]
-    fn capture_into(&self, name: &'static str, writer: &mut InputWriter) {
-        writer.text(name, self.0.text());
+    fn capture_into(&self, key: &'static str, writer: &mut InputWriter) {
+        writer.text(key, self.0.text());
     }
     #[inline]
     fn capture_output(&self, sink: &mut OutputSink<'_>) {
@@ -199,8 +199,8 @@ impl<T: TextValue + ?Sized> CaptureText for &&&Capture<'_, T> {
 
 impl<T: Serialize + ?Sized> CaptureSerialize for &&Capture<'_, T> {
     #[inline]
-    fn capture_into(&self, name: &'static str, writer: &mut InputWriter) {
-        writer.serialize(name, self.0);
+    fn capture_into(&self, key: &'static str, writer: &mut InputWriter) {
+        writer.serialize(key, self.0);
     }
     #[inline]
     fn capture_output(&self, sink: &mut OutputSink<'_>) {
@@ -209,8 +209,8 @@ impl<T: Serialize + ?Sized> CaptureSerialize for &&Capture<'_, T> {
 }
 
 impl<T: Debug + ?Sized> CaptureDebug for &Capture<'_, T> {
-    fn capture_into(&self, name: &'static str, writer: &mut InputWriter) {
-        writer.debug(name, self.0);
+    fn capture_into(&self, key: &'static str, writer: &mut InputWriter) {
+        writer.debug(key, self.0);
     }
     fn capture_output(&self, sink: &mut OutputSink<'_>) {
         sink.debug(self.0);
@@ -218,8 +218,8 @@ impl<T: Debug + ?Sized> CaptureDebug for &Capture<'_, T> {
 }
 
 impl<T: ?Sized> CaptureOpaque for Capture<'_, T> {
-    fn capture_into(&self, name: &'static str, writer: &mut InputWriter) {
-        writer.text(name, &opaque::<T>());
+    fn capture_into(&self, key: &'static str, writer: &mut InputWriter) {
+        writer.text(key, &opaque::<T>());
     }
     fn capture_output(&self, sink: &mut OutputSink<'_>) {
         sink.text(&opaque::<T>());

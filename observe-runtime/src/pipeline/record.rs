@@ -40,10 +40,14 @@ pub(crate) enum Captured {
     /// with the record and the allocation that held them is freed on the thread that made
     /// it: a heap block freed on another thread contends for the allocator's lock.
     InRing(u64),
-    /// On the heap: too big for the ring, or already taken out of it by the worker; with
-    /// the bytes the capture was charged when it was queued (raw values, see
+    /// On the heap, made JSON on the caller: too big for the ring, or no ring to place it
+    /// in; with the bytes the capture was charged when it was queued (raw values, see
     /// `crate::capture_buf`, take other room than the JSON the worker makes of them).
     Heap(Box<(Option<Json>, Option<Json>, usize)>),
+    /// Taken out of the ring (by the worker, or by the producer before the record moves to
+    /// another ring) and merged into the details as JSON (see [`Finished::settle`]), with the record's whole charge as it was queued: the details
+    /// now hold the JSON, which is not what was charged.
+    Settled(usize),
 }
 
 /// What flows from the instrumented code to the worker.
@@ -110,10 +114,20 @@ impl Finished {
         let captured = match &self.captured {
             // What the caller charged for its capture, so the worker gives back exactly that.
             Captured::Heap(c) => c.2,
+            Captured::Settled(charge) => return *charge,
             // Only `push_observation` makes these, and it reckons them itself.
             Captured::InRing(_) | Captured::None => 0,
         };
         self.charge_without_capture() + captured
+    }
+
+    /// Puts captured input and output, charged `captured` bytes when queued, straight into
+    /// the details (no box of their own on the way), and remembers the whole charge.
+    #[inline]
+    pub(crate) fn settle(&mut self, input: Option<Json>, output: Option<Json>, captured: usize) {
+        let charge = self.charge_without_capture() + captured;
+        merge_captured(&mut self.details, input, output);
+        self.captured = Captured::Settled(charge);
     }
 
     /// [`Record::charge`] less the captured input and output. Inlined: it is on every
@@ -125,6 +139,23 @@ impl Finished {
             std::borrow::Cow::Borrowed(_) => 0,
         };
         RECORD_OVERHEAD + name + self.details.as_deref().map_or(0, details_bytes)
+    }
+}
+
+/// Merges captured input and output into `details`: an input set by an update wins over
+/// the captured one; the captured output wins over an update's.
+#[inline]
+pub(crate) fn merge_captured(
+    details: &mut Option<Box<ObservationDetails>>,
+    input: Option<Json>,
+    output: Option<Json>,
+) {
+    let d = details.get_or_insert_with(Default::default);
+    if d.input.is_none() {
+        d.input = input;
+    }
+    if output.is_some() {
+        d.output = output;
     }
 }
 

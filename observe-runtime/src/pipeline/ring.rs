@@ -187,9 +187,9 @@ impl Ring {
         Some(Json::from_raw(text))
     }
 
-    /// Moves a taken record's captured bytes out of the ring onto the heap, and says where
-    /// its bytes end (`None` when it has none here). `bytes_head` is where the taken bytes
-    /// end so far.
+    /// Moves a taken record's captured bytes out of the ring into its details, as JSON, and
+    /// says where its bytes end (`None` when it has none here). `bytes_head` is where the
+    /// taken bytes end so far.
     ///
     /// # Safety
     /// The record came out of this ring (so its bytes are published), and its bytes are not
@@ -210,9 +210,8 @@ impl Ring {
             )
         };
         // Charged as the bytes it took here, whatever the length of the JSON made of them.
-        let charged = input.len + output.len;
-        finished.captured = Captured::Heap(Box::new((json.0, json.1, charged)));
-        Some(start + charged)
+        finished.settle(json.0, json.1, input.len + output.len);
+        Some(start + input.len + output.len)
     }
 
     fn capacity(&self) -> usize {
@@ -327,7 +326,7 @@ impl Producer {
         ))
     }
 
-    /// Takes a record's captured bytes back out of this ring onto the heap, before the
+    /// Takes a record's captured bytes back out of this ring into its details, before the
     /// record goes into another ring.
     ///
     /// # Safety
@@ -523,14 +522,17 @@ mod tests {
     }
 
     fn captured(record: &Record) -> (Option<String>, Option<String>) {
+        let text = |j: &Option<Json>| j.as_ref().map(|j| j.as_str().to_owned());
         match record {
             Record::Observation(Finished {
                 captured: Captured::Heap(c),
                 ..
-            }) => (
-                c.0.as_ref().map(|j| j.as_str().to_owned()),
-                c.1.as_ref().map(|j| j.as_str().to_owned()),
-            ),
+            }) => (text(&c.0), text(&c.1)),
+            Record::Observation(Finished {
+                captured: Captured::Settled(_),
+                details: Some(d),
+                ..
+            }) => (text(&d.input), text(&d.output)),
             _ => (None, None),
         }
     }

@@ -14,6 +14,7 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 
 use super::destination::SharedBatch;
+use super::record::merge_captured;
 use super::recycle::{self, Spare, Spares};
 use super::{Batch as LightBatch, Captured, Entry, Finished, Pipeline, Record};
 use crate::clock;
@@ -335,16 +336,11 @@ impl Finished {
     #[inline]
     fn into_observation(self, pipeline: &Pipeline) -> Observation {
         let mut details = self.details;
-        // The ring's bytes were turned into `Heap` when the worker took the record.
+        // The ring's bytes were settled into the details when the worker took the record;
+        // a capture too big for the ring comes on the heap.
         if let Captured::Heap(captured) = self.captured {
             let (input, output, _) = *captured;
-            let d = details.get_or_insert_with(Default::default);
-            if d.input.is_none() {
-                d.input = input;
-            }
-            if output.is_some() {
-                d.output = output;
-            }
+            merge_captured(&mut details, input, output);
         }
         Observation {
             trace_id: self.trace_id,

@@ -70,6 +70,10 @@ impl OutputSink<'_> {
 }
 
 /// Builds the input object `{"arg": value, ...}` in one pooled buffer.
+///
+/// Each value comes after its key: the JSON text before the value, which `#[observe]`
+/// writes out when it expands (`{"first":` for the first parameter, `,"next":` for each
+/// one after it), so that a key is one copy with no punctuation to work out.
 #[derive(Debug)]
 pub struct InputWriter {
     buf: CaptureBuf,
@@ -85,52 +89,50 @@ impl InputWriter {
     /// An empty object.
     #[inline]
     pub fn new() -> InputWriter {
-        let mut buf = CaptureBuf::new();
-        buf.push_bytes(b"{");
-        InputWriter { buf }
-    }
-
-    #[inline]
-    fn key(&mut self, name: &str) {
-        if self.buf.len() > 1 {
-            self.buf.push_bytes(b",");
+        InputWriter {
+            buf: CaptureBuf::new(),
         }
-        // Parameter names are Rust identifiers: no escaping needed.
-        self.buf.push_bytes(b"\"");
-        self.buf.push_bytes(name.as_bytes());
-        self.buf.push_bytes(b"\":");
     }
 
-    /// `"name": value`, serialized now.
     #[inline]
-    pub(crate) fn serialize<T: Serialize + ?Sized>(&mut self, name: &str, value: &T) {
-        self.key(name);
+    fn key(&mut self, key: &str) {
+        self.buf.push_bytes(key.as_bytes());
+    }
+
+    /// `key` and the value, serialized now.
+    #[inline]
+    pub(crate) fn serialize<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) {
+        self.key(key);
         // Inside the input object: one level is open around the value.
         self.buf.value(value, 1);
     }
 
-    /// `"name": value` for a scalar, written by the worker.
+    /// `key` and a scalar, written by the worker.
     #[inline]
-    pub(crate) fn scalar(&mut self, name: &str, value: Scalar) {
-        self.key(name);
+    pub(crate) fn scalar(&mut self, key: &str, value: Scalar) {
+        self.key(key);
         self.buf.scalar(value);
     }
 
-    /// `"name": "text"`.
+    /// `key` and text, as a JSON string.
     #[inline]
-    pub(crate) fn text(&mut self, name: &str, text: &str) {
-        self.key(name);
+    pub(crate) fn text(&mut self, key: &str, text: &str) {
+        self.key(key);
         self.buf.text(text);
     }
 
-    /// `"name": "debug text"`.
-    pub(crate) fn debug<T: std::fmt::Debug + ?Sized>(&mut self, name: &str, value: &T) {
-        self.key(name);
+    /// `key` and a value's debug text, as a JSON string.
+    pub(crate) fn debug<T: std::fmt::Debug + ?Sized>(&mut self, key: &str, value: &T) {
+        self.key(key);
         self.buf.debug(value);
     }
 
+    /// The object, closed (`{}` when nothing was written).
     #[inline]
     pub(crate) fn finish(mut self) -> CaptureBuf {
+        if self.buf.len() == 0 {
+            self.buf.push_bytes(b"{");
+        }
         self.buf.push_bytes(b"}");
         self.buf
     }

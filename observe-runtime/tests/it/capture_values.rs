@@ -108,6 +108,67 @@ fn scalars_are_written_by_the_worker_as_serde_json_writes_them() {
 }
 
 #[observe]
+fn integers(a: i8, b: u16, c: i16, d: u32, e: i32, f: u64) -> i64 {
+    i64::from(a) + i64::from(b) + i64::from(c) + i64::from(d) + i64::from(e) + f as i64
+}
+
+#[test]
+fn every_primitive_kind_is_captured_as_the_very_text_serde_json_writes() {
+    use serde_json::to_string as text;
+    let (_, obs) = record_sync(|| integers(i8::MIN, u16::MAX, i16::MIN, u32::MAX, i32::MIN, 3));
+    let o = named(&obs, "integers");
+    let expected = format!(
+        "{{\"a\":{},\"b\":{},\"c\":{},\"d\":{},\"e\":{},\"f\":3}}",
+        text(&i8::MIN).unwrap(),
+        text(&u16::MAX).unwrap(),
+        text(&i16::MIN).unwrap(),
+        text(&u32::MAX).unwrap(),
+        text(&i32::MIN).unwrap(),
+    );
+    assert_eq!(o.details().input.as_ref().unwrap().as_str(), expected);
+    let sum = i64::from(i8::MIN)
+        + i64::from(u16::MAX)
+        + i64::from(i16::MIN)
+        + i64::from(u32::MAX)
+        + i64::from(i32::MIN)
+        + 3;
+    assert_eq!(
+        o.details().output.as_ref().unwrap().as_str(),
+        text(&sum).unwrap()
+    );
+
+    let (_, obs) = record_sync(|| {
+        scalars(
+            7,
+            -7,
+            u128::MAX,
+            i128::MIN,
+            0.1,
+            -2.5,
+            false,
+            '"',
+            42,
+            isize::MIN,
+        )
+    });
+    let o = named(&obs, "scalars");
+    let expected = format!(
+        "{{\"a\":7,\"b\":-7,\"c\":{},\"d\":{},\"e\":{},\"f\":{},\"g\":false,\"h\":{},\"i\":42,\"j\":{}}}",
+        text(&u128::MAX).unwrap(),
+        text(&i128::MIN).unwrap(),
+        text(&0.1f32).unwrap(),
+        text(&-2.5f64).unwrap(),
+        text(&'"').unwrap(),
+        text(&isize::MIN).unwrap(),
+    );
+    assert_eq!(o.details().input.as_ref().unwrap().as_str(), expected);
+    assert_eq!(
+        o.details().output.as_ref().unwrap().as_str(),
+        text(&-5.0f64).unwrap()
+    );
+}
+
+#[observe]
 fn not_a_number(x: f64) -> f32 {
     x as f32
 }
