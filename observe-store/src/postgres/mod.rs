@@ -48,6 +48,7 @@ mod queries;
 mod query;
 mod read_error;
 mod reader;
+mod reader_session;
 mod schema;
 mod settings;
 mod share;

@@ -21,6 +21,10 @@ impl PgStore {
     /// assert_eq!(store.project(), Some("checkout"));
     /// ```
     pub fn set_project(&mut self, project: Option<&str>) -> Result<(), PgReadError> {
+        if project.is_none() && self.project.is_none() {
+            // No views were made on this connection: nothing to drop, no round trips.
+            return Ok(());
+        }
         let sql = project_views(project);
         // The session is read-only; the views are the connection's own, so this one
         // transaction may create them.

@@ -9,6 +9,7 @@ use super::cell::Cell;
 use super::connect::{cancel, connect};
 use super::error::describe;
 use super::read_error::PgReadError;
+use super::reader_session::{open_checked, READER_SETTINGS};
 use super::schema::check_readable;
 use super::{PgSettings, PgStoreError};
 use crate::read::FoldedIds;
@@ -82,16 +83,18 @@ impl PgStore {
                 reason: settings.hide(&other.to_string()),
             },
         })?;
-        client
-            .batch_execute(
-                "SET default_transaction_read_only = on; SET TimeZone = 'UTC';
-                 SET application_name = 'observe'",
-            )
-            .map_err(|e| PgReadError::statement(&e))?;
-        let version = check_readable(&mut client).map_err(|problem| PgReadError::Store {
-            server: server.clone(),
-            problem,
-        })?;
+        let version = match open_checked(&mut client) {
+            Some(version) => version,
+            None => {
+                client
+                    .batch_execute(READER_SETTINGS)
+                    .map_err(|e| PgReadError::statement(&e))?;
+                check_readable(&mut client).map_err(|problem| PgReadError::Store {
+                    server: server.clone(),
+                    problem,
+                })?
+            }
+        };
         Ok(PgStore {
             client,
             server,
@@ -168,7 +171,10 @@ impl PgStore {
             .collect();
         sink.columns(&columns).map_err(SqlError::Output)?;
         for row in self.client.query(&statement, params).map_err(failed)? {
-            if !sink.row(values(&row)?).map_err(SqlError::Output)? {
+            if !sink
+                .row(values(&row, row.len())?)
+                .map_err(SqlError::Output)?
+            {
                 break;
             }
         }
@@ -176,9 +182,9 @@ impl PgStore {
     }
 }
 
-/// A row's values as the SQLite store's rows hold them.
-pub(crate) fn values(row: &postgres::Row) -> Result<Vec<SqlValue>, SqlError> {
-    (0..row.len())
+/// The values of a row's first `columns` columns, as the SQLite store's rows hold them.
+pub(crate) fn values(row: &postgres::Row, columns: usize) -> Result<Vec<SqlValue>, SqlError> {
+    (0..columns.min(row.len()))
         .map(|i| {
             row.try_get::<_, Cell>(i).map(|c| c.0).map_err(|e| {
                 SqlError::from(PgReadError::Statement {

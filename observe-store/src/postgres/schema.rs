@@ -150,11 +150,11 @@ ALTER TABLE observations ALTER COLUMN start_time DROP NOT NULL,
 const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 /// The tables every store has; a database without them is not a store.
-const STORE_TABLES: [&str; 3] = ["traces", "observations", "scores"];
+pub(super) const STORE_TABLES: [&str; 3] = ["traces", "observations", "scores"];
 
 /// The columns readers rely on in each of [`STORE_TABLES`] at [`CURRENT_VERSION`]. The
 /// tests hold this list to the columns the migrations make and to the SQLite store's.
-const STORE_COLUMNS: [(&str, &[&str]); 3] = [
+pub(super) const STORE_COLUMNS: [(&str, &[&str]); 3] = [
     (
         "traces",
         &[

@@ -84,25 +84,8 @@ impl Store {
     /// assert!(table.rows.is_empty());
     /// ```
     pub fn sessions_list(&self, limit: u32, sink: &mut dyn RowSink) -> Result<(), SqlError> {
-        stream_rows(
-            self.connection(),
-            "SELECT session_id AS session,
-                    COUNT(*) AS traces,
-                    (MAX(end_ns) - MIN(start_ns)) / 1e6 AS duration_ms,
-                    SUM(calculated_total_cost) AS cost,
-                    SUM(computed_cost) AS computed_cost,
-                    SUM(EXISTS (SELECT 1 FROM observations o
-                        WHERE o.trace_seq = traces.seq AND o.level = 'ERROR')) AS errors,
-                    group_concat(DISTINCT user_id) AS user,
-                    MAX(end_time) AS last_seen
-             FROM traces
-             WHERE session_id IS NOT NULL
-             GROUP BY session_id
-             ORDER BY MAX(end_ns) DESC
-             LIMIT ?1",
-            &[SqlValue::Integer(limit.into())],
-            sink,
-        )
+        let page = self.newest_sessions(limit)?;
+        self.session_list_rows(&page, sink)
     }
 
     /// The traces that pass `filter`, the most recent first, at most `limit`: columns
@@ -168,6 +151,9 @@ fn traces_query(f: &TraceFilter, limit: u32) -> (String, Vec<SqlValue>) {
     }
     let conditions = filter.where_clause();
     let limit = filter.bind(SqlValue::Integer(limit.into()));
+    // The page is chosen first, from the traces' start alone, and only its traces look
+    // into their observations: SQLite works out a result row's columns before it sorts,
+    // so with the look-ups beside the sort, each of a store's traces paid for them.
     let sql = format!(
         "SELECT id, name, user_id AS user, session_id AS session, timestamp AS started,
                 latency_ms, calculated_total_cost AS cost, computed_cost,
@@ -177,9 +163,9 @@ fn traces_query(f: &TraceFilter, limit: u32) -> (String, Vec<SqlValue>) {
                 (SELECT COUNT(*) FROM observations o
                  WHERE o.trace_seq = traces.seq AND o.level = 'ERROR') AS failed_observations,
                 tags
-         FROM traces {conditions}
-         ORDER BY start_ns DESC
-         LIMIT {limit}"
+         FROM traces
+         WHERE seq IN (SELECT seq FROM traces {conditions} ORDER BY start_ns DESC LIMIT {limit})
+         ORDER BY start_ns DESC"
     );
     (sql, filter.args)
 }

@@ -23,6 +23,7 @@ mod export_records;
 mod listings;
 pub(crate) mod lookups;
 mod models;
+mod newest_sessions;
 pub(crate) mod rows;
 pub(crate) mod sessions;
 mod traces;

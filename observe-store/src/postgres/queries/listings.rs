@@ -3,55 +3,63 @@
 //! [`Store::traces_list`](crate::Store::traces_list)) with the same columns, values and
 //! order.
 
-use std::collections::HashMap;
-
-use postgres::types::ToSql;
+use postgres::types::{ToSql, Type};
 use rusqlite::types::Value as SqlValue;
 
+use crate::postgres::reader::values;
 use crate::postgres::PgStore;
 use crate::queries::{Since, TimeUnit, TraceFilter};
-use crate::sql::{RowSink, SqlError, Table};
+use crate::sql::{RowSink, SqlError};
 
 impl PgStore {
     /// Sessions, the most recently active first, at most `limit`: the columns of
     /// [`Store::sessions_list`](crate::Store::sessions_list).
     pub fn sessions_list(&mut self, limit: u32, sink: &mut dyn RowSink) -> Result<(), SqlError> {
-        // The page is chosen from the totals alone; the errors and the users (a look into
-        // each trace) are worked out for its sessions only. Users are joined in the order
-        // SQLite's group_concat meets them: first trace first.
+        // The page is chosen by the walk alone; the errors and the users (a look into
+        // each trace) are worked out for its sessions only, in the same statement as
+        // their totals (one round trip). Users are joined in the order SQLite's
+        // group_concat meets them: first trace first. Each session's costs come along
+        // in store order, to be summed as SQLite sums them.
         let sessions = self.newest_sessions(limit)?;
-        let mut page = Table {
-            columns: Vec::new(),
-            rows: Vec::new(),
-        };
-        self.stream(
-            "SELECT s.session, s.traces, s.duration_ms, s.cost, s.computed_cost,
-                    (SELECT COUNT(*) FROM traces t
-                     WHERE t.session_id = s.session AND EXISTS (SELECT 1 FROM observations o
-                         WHERE o.trace_seq = t.seq AND o.level = 'ERROR')) AS errors,
-                    (SELECT string_agg(u.user_id, ',' ORDER BY u.first)
-                     FROM (SELECT user_id, MIN(seq) AS first FROM traces t
-                           WHERE t.session_id = s.session AND t.user_id IS NOT NULL
-                           GROUP BY user_id) u) AS user,
-                    s.last_seen
-             FROM (SELECT session_id AS session,
-                          COUNT(*) AS traces,
-                          (MAX(end_ns) - MIN(start_ns)) / 1e6::float8 AS duration_ms,
-                          SUM(calculated_total_cost) AS cost,
-                          SUM(computed_cost) AS computed_cost,
-                          MAX(end_time) AS last_seen,
-                          MAX(end_ns) AS last_ns
-                   FROM traces
-                   WHERE session_id = ANY($1)
-                   GROUP BY session_id) s
-             ORDER BY s.last_ns DESC",
-            &[&sessions],
-            &mut page,
-        )?;
-        self.sum_costs_as_sqlite(&mut page)?;
-        sink.columns(&page.columns).map_err(SqlError::Output)?;
-        for row in page.rows {
-            if !sink.row(row).map_err(SqlError::Output)? {
+        let failed =
+            |e: postgres::Error| SqlError::from(crate::postgres::PgReadError::statement(&e));
+        let rows = self
+            .client()
+            .query_typed(
+                "SELECT s.session, s.traces, s.duration_ms, s.cost, s.computed_cost,
+                        (SELECT COUNT(*) FROM traces t
+                         WHERE t.session_id = s.session AND EXISTS (SELECT 1 FROM observations o
+                             WHERE o.trace_seq = t.seq AND o.level = 'ERROR')) AS errors,
+                        (SELECT string_agg(u.user_id, ',' ORDER BY u.first)
+                         FROM (SELECT user_id, MIN(seq) AS first FROM traces t
+                               WHERE t.session_id = s.session AND t.user_id IS NOT NULL
+                               GROUP BY user_id) u) AS user,
+                        s.last_seen, s.costs, s.computed_costs
+                 FROM (SELECT session_id AS session,
+                              COUNT(*) AS traces,
+                              (MAX(end_ns) - MIN(start_ns)) / 1e6::float8 AS duration_ms,
+                              SUM(calculated_total_cost) AS cost,
+                              SUM(computed_cost) AS computed_cost,
+                              MAX(end_time) AS last_seen,
+                              MAX(end_ns) AS last_ns,
+                              array_agg(calculated_total_cost ORDER BY seq) AS costs,
+                              array_agg(computed_cost ORDER BY seq) AS computed_costs
+                       FROM traces
+                       WHERE session_id = ANY($1)
+                       GROUP BY session_id) s
+                 ORDER BY s.last_ns DESC",
+                &[(&sessions, Type::TEXT_ARRAY)],
+            )
+            .map_err(failed)?;
+        sink.columns(&SESSION_COLUMNS.map(str::to_owned))
+            .map_err(SqlError::Output)?;
+        for row in &rows {
+            let mut values = values(row, SESSION_COLUMNS.len())?;
+            let costs: Vec<f64> = row.try_get(SESSION_COLUMNS.len()).map_err(failed)?;
+            let computed: Vec<f64> = row.try_get(SESSION_COLUMNS.len() + 1).map_err(failed)?;
+            values[3] = SqlValue::Real(sqlite_sum(&costs));
+            values[4] = SqlValue::Real(sqlite_sum(&computed));
+            if !sink.row(values).map_err(SqlError::Output)? {
                 break;
             }
         }
@@ -73,18 +81,20 @@ impl PgStore {
         let mut step: i64 = i64::from(limit.clamp(1, 10_000));
         let failed =
             |e: postgres::Error| SqlError::from(crate::postgres::PgReadError::statement(&e));
-        let statement = self
-            .client()
-            .prepare(
-                "SELECT session_id, end_ns, seq FROM traces
-                 WHERE session_id IS NOT NULL AND (end_ns, seq) < ($1, $2)
-                 ORDER BY end_ns DESC, seq DESC LIMIT $3",
-            )
-            .map_err(failed)?;
         while sessions.len() < want {
+            // Typed parameters: one round trip per step, no statement prepared first.
             let rows = self
                 .client()
-                .query(&statement, &[&after.0, &after.1, &step])
+                .query_typed(
+                    "SELECT session_id, end_ns, seq FROM traces
+                     WHERE session_id IS NOT NULL AND (end_ns, seq) < ($1, $2)
+                     ORDER BY end_ns DESC, seq DESC LIMIT $3",
+                    &[
+                        (&after.0, Type::INT8),
+                        (&after.1, Type::INT8),
+                        (&step, Type::INT8),
+                    ],
+                )
                 .map_err(failed)?;
             for row in &rows {
                 let session: String = row.try_get(0).map_err(failed)?;
@@ -104,46 +114,6 @@ impl PgStore {
         Ok(sessions)
     }
 
-    /// Replaces the `cost` and `computed_cost` of each session of `page` (columns 0, 3
-    /// and 4) by the sums SQLite's `SUM` gives: its traces' costs in store order, added
-    /// with compensation for rounding (Kahan-Babuska-Neumaier, as SQLite does), so that
-    /// 0.1 + 0.2 + 0.3 is 0.6 on both stores and not PostgreSQL's 0.6000000000000001.
-    fn sum_costs_as_sqlite(&mut self, page: &mut Table) -> Result<(), SqlError> {
-        let sessions: Vec<String> = page
-            .rows
-            .iter()
-            .filter_map(|row| match row.first() {
-                Some(SqlValue::Text(id)) => Some(id.clone()),
-                _ => None,
-            })
-            .collect();
-        let rows = self
-            .client()
-            .query(
-                "SELECT session_id, calculated_total_cost, computed_cost FROM traces
-                 WHERE session_id = ANY($1) ORDER BY session_id, seq",
-                &[&sessions],
-            )
-            .map_err(|e| SqlError::from(crate::postgres::PgReadError::statement(&e)))?;
-        let mut sums: HashMap<String, (CompensatedSum, CompensatedSum)> = HashMap::new();
-        for row in &rows {
-            let (cost, computed): (f64, f64) = (row.get(1), row.get(2));
-            let sum = sums.entry(row.get(0)).or_default();
-            sum.0.add(cost);
-            sum.1.add(computed);
-        }
-        for row in &mut page.rows {
-            let Some(SqlValue::Text(id)) = row.first() else {
-                continue;
-            };
-            if let Some((cost, computed)) = sums.get(id) {
-                row[3] = SqlValue::Real(cost.total());
-                row[4] = SqlValue::Real(computed.total());
-            }
-        }
-        Ok(())
-    }
-
     /// The traces that pass `filter`, the most recent first, at most `limit`: the columns
     /// of [`Store::traces_list`](crate::Store::traces_list).
     pub fn traces_list(
@@ -157,6 +127,28 @@ impl PgStore {
             args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
         self.stream(&sql, &params, sink)
     }
+}
+
+/// The columns of the sessions list, as [`Store::sessions_list`](crate::Store::sessions_list)
+/// names them.
+const SESSION_COLUMNS: [&str; 8] = [
+    "session",
+    "traces",
+    "duration_ms",
+    "cost",
+    "computed_cost",
+    "errors",
+    "user",
+    "last_seen",
+];
+
+/// The sum SQLite's `SUM` gives of `terms` in this order: added with compensation for
+/// rounding (Kahan-Babuska-Neumaier, as SQLite does), so that 0.1 + 0.2 + 0.3 is 0.6 on
+/// both stores and not PostgreSQL's 0.6000000000000001.
+fn sqlite_sum(terms: &[f64]) -> f64 {
+    let mut sum = CompensatedSum::default();
+    terms.iter().for_each(|&x| sum.add(x));
+    sum.total()
 }
 
 /// A sum of floating-point numbers with its rounding error carried along, as SQLite's
@@ -262,6 +254,8 @@ fn traces_query(f: &TraceFilter, limit: u32) -> (String, Vec<Arg>) {
         format!("WHERE {}", conditions.join(" AND "))
     };
     let limit = bind(Arg::Integer(limit.into()));
+    // The page is chosen first, from the traces' start alone; only its traces look into
+    // their observations, as in the SQLite store's listing.
     let sql = format!(
         "SELECT id, name, user_id AS user, session_id AS session, \"timestamp\" AS started,
                 latency_ms, calculated_total_cost AS cost, computed_cost,
@@ -271,9 +265,9 @@ fn traces_query(f: &TraceFilter, limit: u32) -> (String, Vec<Arg>) {
                 (SELECT COUNT(*) FROM observations o
                  WHERE o.trace_seq = traces.seq AND o.level = 'ERROR') AS failed_observations,
                 to_json(tags)::text AS tags
-         FROM traces {conditions}
-         ORDER BY start_ns DESC
-         LIMIT {limit}"
+         FROM traces
+         WHERE seq IN (SELECT seq FROM traces {conditions} ORDER BY start_ns DESC LIMIT {limit})
+         ORDER BY start_ns DESC"
     );
     (sql, args)
 }

@@ -4,7 +4,10 @@
 
 use rusqlite::types::Value as SqlValue;
 
-use crate::postgres::PgStore;
+use postgres::types::{ToSql, Type};
+
+use crate::postgres::reader::values;
+use crate::postgres::{PgReadError, PgStore};
 use crate::queries::lookups::first_texts;
 use crate::sql::{SqlError, Table};
 
@@ -20,7 +23,7 @@ impl PgStore {
         // the primary key finds it.
         let table = self.held(
             "SELECT id FROM traces WHERE id >= $1 AND id < $1 || 'g' ORDER BY id LIMIT $2",
-            &[&prefix, &i64::from(limit)],
+            &[(&prefix, Type::TEXT), (&i64::from(limit), Type::INT8)],
         )?;
         Ok(first_texts(table))
     }
@@ -32,7 +35,7 @@ impl PgStore {
         let mut table = self.held(
             "SELECT name, string_value AS value, data_type, observation_id, comment, value
              FROM scores WHERE trace_id = $1 ORDER BY \"timestamp\"",
-            &[&trace_id],
+            &[(&trace_id, Type::TEXT)],
         )?;
         table.columns.truncate(5);
         for row in &mut table.rows {
@@ -46,18 +49,26 @@ impl PgStore {
         Ok(table)
     }
 
-    /// Every row of `sql`, held: for lookups of a few rows.
+    /// Every row of `sql`, held: for lookups of a few rows. The parameters' types are
+    /// given, so it is one round trip (no statement prepared first); a lookup that finds
+    /// nothing has no columns either.
     fn held(
         &mut self,
         sql: &str,
-        params: &[&(dyn postgres::types::ToSql + Sync)],
+        params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<Table, SqlError> {
-        let mut table = Table {
-            columns: Vec::new(),
-            rows: Vec::new(),
-        };
-        self.stream(sql, params, &mut table)?;
-        Ok(table)
+        let rows = self
+            .client()
+            .query_typed(sql, params)
+            .map_err(|e| SqlError::from(PgReadError::statement(&e)))?;
+        let columns = rows.first().map_or_else(Vec::new, |row| {
+            row.columns().iter().map(|c| c.name().to_owned()).collect()
+        });
+        let rows = rows
+            .iter()
+            .map(|row| values(row, row.len()))
+            .collect::<Result<_, _>>()?;
+        Ok(Table { columns, rows })
     }
 }
 

@@ -56,12 +56,16 @@ impl PgStore {
         );
         let failed =
             |e: postgres::Error| SqlError::from(crate::postgres::PgReadError::statement(&e));
-        let rows = self.client().query(&sql, &[&arg]).map_err(failed)?;
+        // Typed: one round trip, no statement prepared first.
+        let rows = self
+            .client()
+            .query_typed(&sql, &[(&arg, postgres::types::Type::TEXT)])
+            .map_err(failed)?;
         let mut traces = HashMap::new();
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             out.extend(observation_from_values(
-                &values(row)?,
+                &values(row, row.len())?,
                 &mut traces,
                 &mut self.folded,
             ));

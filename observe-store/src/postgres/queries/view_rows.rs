@@ -41,7 +41,7 @@ impl PgStore {
         rows.iter()
             .map(|row| {
                 let names = row.columns().iter().map(|c| c.name());
-                Ok(json_object(names.zip(values(row)?)))
+                Ok(json_object(names.zip(values(row, row.len())?)))
             })
             .collect()
     }
