@@ -62,7 +62,10 @@ fn light_entries_split_across_batches_carry_the_trace_masked_once_and_limited() 
         assert_eq!(input["truncated"], json!(true), "{}: {input}", o.name);
     }
     let stats = client.stats();
-    assert_eq!(stats.truncated, 1, "one snapshot cut, counted once: {stats:?}");
+    assert_eq!(
+        stats.truncated, 1,
+        "one snapshot cut, counted once: {stats:?}"
+    );
     assert_eq!(stats.destinations[0].exported, 201);
     assert!(stats.destinations[0].balanced());
 }
