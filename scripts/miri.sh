@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Miri over the runtime's unit tests that exercise its unsafe code: the per-thread rings
 # (`pipeline::ring`), the buffer of light records and its spare trace references
-# (`pipeline::local`), the context's frames, guard and borrowed-trace frames (`context`), the
+# (`pipeline::local`), the worker's recycled observation boxes and their kept trace references
+# (`pipeline::recycle`), the context's frames, guard and borrowed-trace frames (`context`), the
 # span's pooled frame boxes (`span`) and the `tracing` bridge (`bridge`). Miri checks every
 # pointer use against Rust's aliasing model, which ordinary tests cannot see.
 #
@@ -25,7 +26,7 @@ cargo +nightly miri --version
 # Isolation off: the clock's anchor reads the wall time once (the cycle counter is mocked
 # under Miri, which cannot run `cpuid`).
 export MIRIFLAGS="${MIRIFLAGS:--Zmiri-disable-isolation}"
-cargo +nightly miri test -p observe-runtime --lib -- pipeline::ring pipeline::local context:: span::
+cargo +nightly miri test -p observe-runtime --lib -- pipeline::ring pipeline::local pipeline::recycle context:: span::
 # The `tracing` bridge's frames (claimed, carried, moved, out of order, stranded) and its
 # span table.
 cargo +nightly miri test -p observe-runtime --features tracing-bridge --lib -- bridge::

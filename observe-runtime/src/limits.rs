@@ -67,20 +67,16 @@ pub const MAX_JSON_DEPTH: usize = 100;
 /// Rough encoded size of an observation: its JSON payloads and strings plus a fixed
 /// overhead for ids and timestamps. Used for batching by bytes, before any encoding.
 pub(crate) fn estimated_size(obs: &Observation) -> usize {
-    const OVERHEAD: usize = 256;
     let root_io = if obs.is_root() {
-        let t = &*obs.trace;
-        t.input.as_ref().map_or(0, Json::len) + t.output.as_ref().map_or(0, Json::len)
+        trace_io_size(&obs.trace)
     } else {
         0
     };
     let Some(d) = obs.details.as_deref() else {
-        return OVERHEAD + obs.name.len() + root_io;
+        return bare_size(&obs.name, root_io);
     };
     let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-    OVERHEAD
-        + root_io
-        + obs.name.len()
+    bare_size(&obs.name, root_io)
         + payload_size(d, Field::Input)
         + payload_size(d, Field::Output)
         + payload_size(d, Field::Metadata)
@@ -97,6 +93,21 @@ pub(crate) fn estimated_size(obs: &Observation) -> usize {
         })
         + d.usage.as_ref().map_or(0, |u| entries_size(u.0.keys()))
         + d.cost.as_ref().map_or(0, |c| entries_size(c.0.keys()))
+}
+
+/// [`estimated_size`] of an observation without details: what a light entry becomes, whose
+/// size the worker reckons from its name alone (`root_io` is [`trace_io_size`] for a root,
+/// else 0).
+#[inline]
+pub(crate) fn bare_size(name: &str, root_io: usize) -> usize {
+    /// Ids, timestamps, kind and level, encoded.
+    const OVERHEAD: usize = 256;
+    OVERHEAD + name.len() + root_io
+}
+
+/// The trace's input and output, which travel with its root observation.
+pub(crate) fn trace_io_size(trace: &TraceAttributes) -> usize {
+    trace.input.as_ref().map_or(0, Json::len) + trace.output.as_ref().map_or(0, Json::len)
 }
 
 fn metadata_size(m: &Metadata) -> usize {
@@ -198,16 +209,25 @@ impl Limits {
     pub(crate) fn observation(&mut self, obs: &mut Observation) -> bool {
         let mut cut = self.trace(&mut obs.trace);
         agent_usage::refuse_agent_usage(obs);
-        if let Some(name) = cut_text(&obs.name, MAX_NAME_CHARS) {
-            obs.name = Cow::Owned(name);
-            self.note(Cut::Text, "observation name");
-            cut = true;
-        }
+        cut |= self.name(&mut obs.name);
         if obs.details.is_some() {
             cut |= self.details(obs);
             cut |= self.record_size(obs);
         }
         cut
+    }
+
+    /// Brings an observation's name within [`MAX_NAME_CHARS`]; true when it was cut. All
+    /// a light entry needs besides its trace's limits ([`Limits::trace`], once per batch):
+    /// it has no details, so nothing else can be over a limit.
+    #[inline]
+    pub(crate) fn name(&mut self, name: &mut Cow<'static, str>) -> bool {
+        let Some(short) = cut_text(name, MAX_NAME_CHARS) else {
+            return false;
+        };
+        *name = Cow::Owned(short);
+        self.note(Cut::Text, "observation name");
+        true
     }
 
     fn details(&mut self, obs: &mut Observation) -> bool {
@@ -318,7 +338,7 @@ impl Limits {
 
     /// Replaces the trace's attributes by a copy within the limits, when they are not;
     /// returns whether this call cut something (a snapshot is cut and counted once).
-    fn trace(&mut self, attrs: &mut Arc<TraceAttributes>) -> bool {
+    pub(crate) fn trace(&mut self, attrs: &mut Arc<TraceAttributes>) -> bool {
         let seen = self
             .traces
             .iter()

@@ -8,7 +8,14 @@ use super::MAX_JSON_DEPTH;
 /// True when `text` has more than `max` characters; O(1) for text of at most `max` bytes.
 #[inline]
 pub(crate) fn over_chars(text: &str, max: usize) -> bool {
-    text.len() > max && text.chars().nth(max).is_some()
+    text.len() > max && more_chars_than(text, max)
+}
+
+/// Counts the characters of text longer than `max` bytes: out of line, so that the length
+/// comparison that settles most text stays inlined where it is asked.
+#[inline(never)]
+fn more_chars_than(text: &str, max: usize) -> bool {
+    text.chars().nth(max).is_some()
 }
 
 /// `text` cut to at most `max` characters, its end replaced by `…[truncated N bytes]`;

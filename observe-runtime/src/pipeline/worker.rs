@@ -15,7 +15,7 @@ use crossbeam_channel::{Receiver, Sender};
 
 use super::destination::SharedBatch;
 use super::record::merge_captured;
-use super::recycle::{self, Spare, Spares};
+use super::recycle::{self, HeldTrace, Spare, Spares};
 use super::{Batch as LightBatch, Captured, Entry, Finished, Pipeline, Record};
 use crate::clock;
 use crate::export::Batch;
@@ -50,6 +50,9 @@ pub(crate) struct Worker {
     spares: Vec<Spare>,
     /// Where the destinations give the boxes of the batches they are done with back.
     returned: Arc<Spares>,
+    /// References to a trace snapshot that came back with the boxes, for the next light
+    /// entries of that snapshot (see [`recycle`]).
+    held: Option<HeldTrace>,
     /// Field limits, with the trace snapshots already brought within them.
     limits: limits::Limits,
 }
@@ -65,6 +68,7 @@ impl Worker {
             staged: VecDeque::new(),
             staged_records: 0,
             spares: Vec::new(),
+            held: None,
             returned: Arc::new(Spares::new(SPARE_BATCHES * max_batch_records)),
         }
     }
@@ -132,7 +136,7 @@ impl Worker {
                 Record::Observation(finished) => {
                     self.staged_records -= 1;
                     out.charge += finished.charge();
-                    let obs = finished.into_observation(&pipeline);
+                    let obs = finished.into_observation(&pipeline, &mut self.held);
                     self.admit(&pipeline, obs, &mut out);
                 }
                 Record::Batch(light) => self.take_light(&pipeline, light, &mut out),
@@ -159,11 +163,23 @@ impl Worker {
     /// Turns a thread's light entries into observations straight from the batch (no
     /// `Finished` record in between), as many as the batch being made has room for; the
     /// rest go back to the front of `staged`.
+    ///
+    /// The entries share one trace snapshot and have no details, so the mask and the limits
+    /// of the trace run once for the batch, and what is left per entry is its name's length
+    /// check and its size from its name.
     fn take_light(&mut self, pipeline: &Pipeline, mut light: LightBatch, out: &mut Assembly) {
-        let trace = light
+        let original = light
             .attributes
             .take()
             .unwrap_or_else(|| pipeline.base_attributes.clone());
+        let mut trace = match &pipeline.settings.mask {
+            Some(mask) => mask_trace(&mut self.masked_trace, &original, mask.as_ref()),
+            None => original.clone(),
+        };
+        if self.limits.trace(&mut trace) {
+            pipeline.counters.truncated.fetch_add(1, Ordering::Relaxed);
+        }
+        let root_io = limits::trace_io_size(&trace);
         let wall = clock::WallClock::get();
         let mut used = 0;
         for entry in &light.entries {
@@ -171,14 +187,21 @@ impl Worker {
                 break;
             }
             out.charge += LightBatch::ENTRY_CHARGE;
-            let obs = entry.observation(light.trace_id, trace.clone(), wall);
-            self.admit(pipeline, obs, out);
+            let shared = recycle::share(&mut self.held, &trace);
+            let mut obs = entry.observation(light.trace_id, shared, wall);
+            if self.limits.name(&mut obs.name) {
+                pipeline.counters.truncated.fetch_add(1, Ordering::Relaxed);
+            }
+            out.bytes +=
+                limits::bare_size(&obs.name, if entry.parent_id == 0 { root_io } else { 0 });
+            self.push_boxed(obs, out);
             used += 1;
         }
         self.staged_records -= used;
         if used < light.entries.len() {
             light.entries.drain(..used);
-            light.attributes = Some(trace);
+            // The snapshot as it came: the rest are masked and limited when they are taken.
+            light.attributes = Some(original);
             self.staged.push_front(Record::Batch(light));
         }
     }
@@ -186,11 +209,7 @@ impl Worker {
     /// Masks and limits `obs` and adds it to the batch being made, in a spare box when
     /// there is one.
     #[inline]
-    fn admit(&mut self, pipeline: &Pipeline, obs: Observation, out: &mut Assembly) {
-        if self.spares.is_empty() {
-            self.returned.take_all(&mut self.spares);
-        }
-        let mut obs = recycle::boxed(self.spares.pop(), obs);
+    fn admit(&mut self, pipeline: &Pipeline, mut obs: Observation, out: &mut Assembly) {
         if let Some(mask) = &pipeline.settings.mask {
             limits::mask(&mut obs, mask.as_ref());
             obs.trace = mask_trace(&mut self.masked_trace, &obs.trace, mask.as_ref());
@@ -199,7 +218,18 @@ impl Worker {
             pipeline.counters.truncated.fetch_add(1, Ordering::Relaxed);
         }
         out.bytes += limits::estimated_size(&obs);
-        out.batch.observations.push(obs);
+        self.push_boxed(obs, out);
+    }
+
+    /// Adds `obs` to the batch being made, in a spare box when there is one.
+    #[inline]
+    fn push_boxed(&mut self, obs: Observation, out: &mut Assembly) {
+        if self.spares.is_empty() {
+            self.returned.take_all(&mut self.spares, &mut self.held);
+        }
+        out.batch
+            .observations
+            .push(recycle::boxed(self.spares.pop(), obs));
     }
 
     /// Takes up to a batch's worth of records from the threads' rings (and the records set
@@ -332,9 +362,9 @@ fn mask_trace(
 
 impl Finished {
     /// The record exporters see: wall-clock timestamps, captured input and output merged into
-    /// the details, attributes stamped.
+    /// the details, attributes stamped (the base ones from `held` when it holds them).
     #[inline]
-    fn into_observation(self, pipeline: &Pipeline) -> Observation {
+    fn into_observation(self, pipeline: &Pipeline, held: &mut Option<HeldTrace>) -> Observation {
         let mut details = self.details;
         // The ring's bytes were settled into the details when the worker took the record;
         // a capture too big for the ring comes on the heap.
@@ -354,7 +384,7 @@ impl Finished {
             details,
             trace: self
                 .attributes
-                .unwrap_or_else(|| pipeline.base_attributes.clone()),
+                .unwrap_or_else(|| recycle::share(held, &pipeline.base_attributes)),
         }
     }
 }
