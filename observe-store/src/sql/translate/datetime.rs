@@ -170,38 +170,32 @@ pub(super) fn date_trunc(unit: &Expr, x: &Expr, stored: bool) -> Result<Expr, Sq
     let unit = string_literal(unit)
         .unwrap_or_default()
         .to_ascii_lowercase();
-    let (format, modifiers): (&str, &[&str]) = match unit.as_str() {
-        "second" => ("%Y-%m-%dT%H:%M:%S.000000Z", &[]),
-        "minute" => ("%Y-%m-%dT%H:%M:00.000000Z", &[]),
-        "hour" => ("%Y-%m-%dT%H:00:00.000000Z", &[]),
-        "day" => ("%Y-%m-%dT00:00:00.000000Z", &[]),
-        "week" => ("%Y-%m-%dT00:00:00.000000Z", &["-6 days", "weekday 1"]),
-        "month" => ("%Y-%m-01T00:00:00.000000Z", &[]),
-        "year" => ("%Y-01-01T00:00:00.000000Z", &[]),
+    // With the length of the leading fields a stored text keeps (`0`: none, `week`).
+    let (format, modifiers, kept): (&str, &[&str], usize) = match unit.as_str() {
+        "second" => ("%Y-%m-%dT%H:%M:%S.000000Z", &[], 19),
+        "minute" => ("%Y-%m-%dT%H:%M:00.000000Z", &[], 16),
+        "hour" => ("%Y-%m-%dT%H:00:00.000000Z", &[], 13),
+        "day" => ("%Y-%m-%dT00:00:00.000000Z", &[], 10),
+        "week" => ("%Y-%m-%dT00:00:00.000000Z", &["-6 days", "weekday 1"], 0),
+        "month" => ("%Y-%m-01T00:00:00.000000Z", &[], 7),
+        "year" => ("%Y-01-01T00:00:00.000000Z", &[], 4),
         other => {
             return Err(SqlError::Unsupported(format!(
                 "date_trunc('{other}'); supported: second, minute, hour, day, week, month, year"
             )))
         }
     };
-    if stored && modifiers.is_empty() {
-        // The fields kept are the format's up to its first literal zero or `-01`.
-        let kept = format.split('%').count() - 1;
-        let prefix = [0, 4, 7, 10, 13, 16, 19][kept];
-        let suffix = &"0000-01-01T00:00:00.000000Z"[prefix..];
+    let rest = "0000-01-01T00:00:00.000000Z".get(kept..);
+    if let (true, 1.., Some(rest)) = (stored, kept, rest) {
         let fields = call(
             "substr",
-            vec![
-                x.clone(),
-                number_text("1"),
-                number_text(&prefix.to_string()),
-            ],
+            vec![x.clone(), number_text("1"), number_text(&kept.to_string())],
         );
         // NULLIF: an empty time (not given yet) truncates to NULL, as `strftime` makes it.
         return Ok(Expr::BinaryOp {
             left: Box::new(call("NULLIF", vec![fields, string("")])),
             op: BinaryOperator::StringConcat,
-            right: Box::new(string(suffix)),
+            right: Box::new(string(rest)),
         });
     }
     let mut args = vec![string(format), x.clone()];
