@@ -146,6 +146,61 @@ fn the_seed_queries_see_a_trace_through_the_postgres_types() {
 }
 
 #[test]
+fn a_version_3_database_gets_the_dashboard_indexes_with_its_rows_in_them() {
+    let server = PgServer::start();
+    let mut client = server.connect();
+    pg::migrate(&mut client).unwrap();
+    // Back to version 3: what migration 4 makes, undone.
+    client
+        .batch_execute(
+            "DROP INDEX observations_generation, observations_usage, observations_flagged;
+             DELETE FROM observe_schema_migrations WHERE version = 4;
+             INSERT INTO traces (id, timestamp, start_ns, end_ns, updated_at, seq)
+                 VALUES ('t', now(), 0, 0, now(), 1);
+             INSERT INTO observations (id, trace_id, type, name, level, start_time, end_time,
+                 start_ns, end_ns, latency_ms, usage_details, trace_seq) VALUES
+                 ('g', 't', 'GENERATION', 'llm', 'DEFAULT', now(), now(), 0, 0, 7,
+                  '{\"input\": 3}', 1),
+                 ('s', 't', 'SPAN', 'step', 'ERROR', now(), now(), 0, 0, 0, NULL, 1),
+                 ('w', 't', 'SPAN', 'step', 'WARNING', now(), now(), 0, 0, 0, NULL, 1),
+                 ('d', 't', 'SPAN', 'step', 'DEFAULT', now(), now(), 0, 0, 0, NULL, 1);",
+        )
+        .unwrap();
+    assert_eq!(pg::version(&mut client).unwrap(), 3);
+    assert_eq!(pg::migrate(&mut client).unwrap(), 3);
+    assert_eq!(pg::version(&mut client).unwrap(), pg::CURRENT_VERSION);
+
+    // Each index holds the rows its widget keeps, stored before the migration: with
+    // sequential scans off, the planner reads them through the index, or not at all.
+    client
+        .batch_execute("SET enable_seqscan = off; SET enable_bitmapscan = off")
+        .unwrap();
+    for (condition, index, ids) in [
+        ("type = 'GENERATION'", "observations_generation", "g"),
+        ("usage_details IS NOT NULL", "observations_usage", "g"),
+        (
+            "level IN ('ERROR', 'WARNING')",
+            "observations_flagged",
+            "s,w",
+        ),
+    ] {
+        let sql = format!(
+            "SELECT string_agg(id, ',' ORDER BY id) FROM observations
+             WHERE trace_seq = 1 AND {condition}"
+        );
+        let plan: Vec<String> = client
+            .query(&format!("EXPLAIN {sql}"), &[])
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(plan.join("\n").contains(index), "{plan:?}");
+        let found: String = client.query_one(&sql, &[]).unwrap().get(0);
+        assert_eq!(found, ids, "{index}");
+    }
+}
+
+#[test]
 fn writers_migrating_at_once_migrate_once() {
     let server = PgServer::start();
     let url = server.url();

@@ -321,6 +321,22 @@ fn widgets_answer_what_the_same_sql_by_hand_says() {
         )
     );
 
+    // A session's duration, from its traces' integer times, is the span of their stored
+    // start and end texts (`julianday` keeps milliseconds: within 1 ms at each end).
+    let slowest = widget(&api, "Slowest sessions", "range=custom&from=2000-01-01");
+    let durations = per(&slowest, "session_id", "duration_ms");
+    let expected = by_hand_map(
+        &store,
+        "SELECT session_id, \
+             (julianday(MAX(end_time)) - julianday(MIN(timestamp))) * 86400000.0 \
+         FROM traces WHERE session_id IS NOT NULL GROUP BY session_id",
+    );
+    assert!(!durations.is_empty());
+    for (session, ms) in &durations {
+        let by_hand = expected[session];
+        assert!((ms - by_hand).abs() < 2.0, "{session}: {ms} != {by_hand}");
+    }
+
     // Each widget's SQL is what the Query page runs: the same rows.
     let answer = widget(&api, "Performance by user", "range=30d");
     let sql: String = answer["sql"].as_str().unwrap().into();

@@ -147,7 +147,22 @@ ALTER TABLE observations ALTER COLUMN start_time DROP NOT NULL,
     ALTER COLUMN end_time DROP NOT NULL;
 ";
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+/// Version 4: the dashboard's partial indexes on observations, as the SQLite store's
+/// version 9 makes them (`crate::schema`, where the reasons are): the rows each widget that
+/// looks into observations keeps (generations, rows with usage, errors and warnings), with
+/// the columns it reads, so the widget reads its index alone and the writers maintain only
+/// the rows that index admits.
+const V4: &str = "
+CREATE INDEX observations_generation
+    ON observations (trace_seq, type, latency_ms, completion_start_time, start_time)
+    WHERE type = 'GENERATION';
+CREATE INDEX observations_usage ON observations (trace_seq) INCLUDE (usage_details)
+    WHERE usage_details IS NOT NULL;
+CREATE INDEX observations_flagged ON observations (trace_seq, level)
+    WHERE level IN ('ERROR', 'WARNING');
+";
+
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 /// The tables every store has; a database without them is not a store.
 pub(super) const STORE_TABLES: [&str; 3] = ["traces", "observations", "scores"];

@@ -229,7 +229,10 @@ impl Rewriter {
                 f.name = ObjectName::from(vec![Ident::new("group_concat")]);
                 Expr::Function(f)
             }
-            ("date_trunc", Some([unit, x])) => date_trunc(unit, x)?,
+            ("date_trunc", Some([unit, x])) => {
+                let column = matches!(x, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+                date_trunc(unit, x, column && self.ty(x) == Ty::Timestamp)?
+            }
             ("to_char", Some([x, format])) => match self.ty(x) {
                 Ty::Timestamp | Ty::Date => to_char(x, format)?,
                 _ => {
