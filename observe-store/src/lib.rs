@@ -135,6 +135,7 @@ mod reader_view;
 mod schema;
 pub mod sql;
 mod text;
+mod user_totals;
 mod write;
 mod write_rules;
 

@@ -12,6 +12,7 @@ use std::path::Path;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::{NotAStoreReason, StoreError};
+use crate::user_totals::USER_TOTALS;
 use observe_model::model::ObservationType;
 
 /// The version this build writes and reads.
@@ -276,8 +277,12 @@ CREATE INDEX traces_user ON traces(user_id, session_id, calculated_total_cost, c
 ";
 
 const MIGRATIONS: &[&str] = &[
-    V1, V1_TO_V2, V2_TO_V3, V3_TO_V4, V4_TO_V5, V5_TO_V6, V6_TO_V7, V7_TO_V8,
+    V1, V1_TO_V2, V2_TO_V3, V3_TO_V4, V4_TO_V5, V5_TO_V6, V6_TO_V7, V7_TO_V8, USER_TOTALS,
 ];
+
+/// The version that added the per-user totals ([`crate::user_totals`]); the users page
+/// groups the traces themselves on older files.
+pub(crate) const USER_TOTALS_VERSION: i32 = 9;
 
 /// The version that added `project_id`.
 pub(crate) const PROJECTS_VERSION: i32 = 7;
@@ -293,7 +298,8 @@ const OPTIONAL_COLUMNS: [&str; 1] = ["project_id"];
 /// The oldest version readers take as it is: version 6 only added the `pushed` table, which
 /// no reader needs (`observe push` reads it when it is there), and version 7 the
 /// `project_id` columns ([`OPTIONAL_COLUMNS`]), which only a project filter needs, and
-/// version 8 only widened an index (reads are slower without it, never wrong), so a store
+/// version 8 only widened an index (reads are slower without it, never wrong), and version 9
+/// only added the users page's totals (read when they are there), so a store
 /// an older application keeps writing stays readable.
 pub(crate) const OLDEST_READABLE: i32 = 5;
 

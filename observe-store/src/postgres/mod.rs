@@ -48,6 +48,7 @@ mod read_error;
 mod reader;
 mod schema;
 mod settings;
+mod user_totals;
 mod write;
 mod write_sql;
 

@@ -8,6 +8,7 @@
 
 use postgres::{Client, GenericClient};
 
+use super::user_totals::USER_TOTALS;
 use super::PgStoreError;
 
 /// The version this build writes and reads.
@@ -147,7 +148,11 @@ ALTER TABLE observations ALTER COLUMN start_time DROP NOT NULL,
     ALTER COLUMN end_time DROP NOT NULL;
 ";
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, USER_TOTALS];
+
+/// The version that added the users page's kept totals ([`super::user_totals`]); on an
+/// older database the page groups the traces themselves.
+pub(super) const USER_TOTALS_VERSION: i32 = 4;
 
 /// The tables every store has; a database without them is not a store.
 const STORE_TABLES: [&str; 3] = ["traces", "observations", "scores"];
