@@ -157,6 +157,9 @@ pub use observe_model::vars::DEFAULT_STORE_PATH;
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i32 = schema::CURRENT_VERSION;
 
+#[doc(hidden)]
+pub use user_totals::DROP_USER_TOTALS;
+
 /// Where the store lives: `OBSERVE_STORE_PATH` when set and not empty, else
 /// `.observe/traces.db` in the working directory.
 ///

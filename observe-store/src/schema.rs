@@ -277,7 +277,15 @@ CREATE INDEX traces_user ON traces(user_id, session_id, calculated_total_cost, c
 ";
 
 const MIGRATIONS: &[&str] = &[
-    V1, V1_TO_V2, V2_TO_V3, V3_TO_V4, V4_TO_V5, V5_TO_V6, V6_TO_V7, V7_TO_V8, USER_TOTALS,
+    V1,
+    V1_TO_V2,
+    V2_TO_V3,
+    V3_TO_V4,
+    V4_TO_V5,
+    V5_TO_V6,
+    V6_TO_V7,
+    V7_TO_V8,
+    USER_TOTALS,
 ];
 
 /// The version that added the per-user totals ([`crate::user_totals`]); the users page
@@ -574,7 +582,7 @@ mod tests {
         assert_eq!(columns(&conn), ["user_id"]);
 
         migrate(&mut conn, &path).unwrap();
-        assert_eq!(version(&conn).unwrap(), 8);
+        assert_eq!(version(&conn).unwrap(), CURRENT_VERSION);
         assert_eq!(
             columns(&conn),
             [

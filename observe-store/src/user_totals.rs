@@ -14,17 +14,37 @@
 //! - `user_totals`, one row per user and project (`project` is `''` for rows without one):
 //!   traces, distinct sessions, the sums of cost, computed cost, latency and observation
 //!   count, and the largest latency and start. A row whose last trace leaves is deleted.
-//! - `user_sessions`, one row per user, project and session, with its number of traces; its
-//!   own triggers count rows coming and going into `user_totals.sessions`, so distinct
-//!   sessions is a stored count.
+//! - `user_sessions`, one row per user, project and session, with its number of traces; a
+//!   row reaching one trace or none adds or takes one from `user_totals.sessions`, so
+//!   distinct sessions is a stored count.
 //!
 //! A trace changing only its numbers (the common merge) takes one `UPDATE` of its user's
-//! row. The largest latency and start are kept as maxima: only when the trace that held one
+//! row; a new trace, two upserts (its session's row, then its user's). The largest latency and start are kept as maxima: only when the trace that held one
 //! shrinks or leaves does its user's maximum get read again from `traces` (through the
 //! index by user).
 //!
 //! A migration that rebuilds `traces` drops these triggers with the table and must create
 //! them again.
+
+/// Removes what [`USER_TOTALS`] made, leaving the layout of the version before it: for tests
+/// that make an older file from a new one (SQLite refuses to drop a column a trigger
+/// reads).
+///
+/// ```
+/// let conn = rusqlite::Connection::open_in_memory().unwrap();
+/// # conn.execute_batch("CREATE TABLE user_totals (x); CREATE TABLE user_sessions (x);
+/// #     CREATE VIEW user_trace_changes AS SELECT 1; CREATE TABLE traces (x);
+/// #     CREATE TRIGGER traces_user_totals_insert AFTER INSERT ON traces BEGIN SELECT 1; END;
+/// #     CREATE TRIGGER traces_user_totals_delete AFTER DELETE ON traces BEGIN SELECT 1; END;
+/// #     CREATE TRIGGER traces_user_totals_move AFTER UPDATE ON traces BEGIN SELECT 1; END;
+/// #     CREATE TRIGGER traces_user_totals_grow AFTER UPDATE ON traces BEGIN SELECT 1; END;
+/// #     CREATE TRIGGER traces_user_totals_session AFTER UPDATE ON traces BEGIN SELECT 1; END;").unwrap();
+/// conn.execute_batch(observe_store::DROP_USER_TOTALS).unwrap();
+/// ```
+pub const DROP_USER_TOTALS: &str = "DROP TRIGGER traces_user_totals_insert;
+DROP TRIGGER traces_user_totals_delete; DROP TRIGGER traces_user_totals_move;
+DROP TRIGGER traces_user_totals_grow; DROP TRIGGER traces_user_totals_session;
+DROP VIEW user_trace_changes; DROP TABLE user_sessions; DROP TABLE user_totals;";
 
 /// The tables, their backfill from the traces already stored, and the triggers. The
 /// backfill runs before the triggers exist, so it is counted once.
@@ -63,16 +83,6 @@ SELECT user_id, IFNULL(project_id, ''), session_id, COUNT(*)
 FROM traces WHERE user_id IS NOT NULL AND session_id IS NOT NULL
 GROUP BY user_id, IFNULL(project_id, ''), session_id;
 
-CREATE TRIGGER user_sessions_opened AFTER INSERT ON user_sessions BEGIN
-    UPDATE user_totals SET sessions = sessions + 1
-    WHERE user_id = new.user_id AND project = new.project;
-END;
-
-CREATE TRIGGER user_sessions_closed AFTER DELETE ON user_sessions BEGIN
-    UPDATE user_totals SET sessions = sessions - 1
-    WHERE user_id = old.user_id AND project = old.project;
-END;
-
 -- One trace's share of its user's totals coming (sign 1) or going (sign -1). A view
 -- written to only so that the triggers below share this one body.
 CREATE VIEW user_trace_changes AS
@@ -81,15 +91,27 @@ SELECT 0 AS sign, user_id, project_id AS project, session_id,
     observation_count AS observations
 FROM traces WHERE 0;
 
+-- The session's count first: its user gains a session when it reaches one trace and loses
+-- one when it reaches none.
 CREATE TRIGGER user_trace_changed INSTEAD OF INSERT ON user_trace_changes
 WHEN new.user_id IS NOT NULL BEGIN
-    INSERT INTO user_totals (user_id, project, traces, cost, computed_cost, latency_sum,
-        max_latency_ms, last_seen, observations)
-    VALUES (new.user_id, IFNULL(new.project, ''), new.sign, new.sign * new.cost,
-        new.sign * new.computed_cost, new.sign * new.latency_ms, new.latency_ms,
-        new.timestamp, new.sign * new.observations)
+    INSERT INTO user_sessions (user_id, project, session_id, traces)
+    SELECT new.user_id, IFNULL(new.project, ''), new.session_id, new.sign
+    WHERE new.session_id IS NOT NULL
+    ON CONFLICT DO UPDATE SET traces = traces + excluded.traces;
+    INSERT INTO user_totals (user_id, project, traces, sessions, cost, computed_cost,
+        latency_sum, max_latency_ms, last_seen, observations)
+    VALUES (new.user_id, IFNULL(new.project, ''), new.sign,
+        IFNULL((SELECT CASE WHEN new.sign > 0 AND s.traces = 1 THEN 1
+                            WHEN new.sign < 0 AND s.traces = 0 THEN -1 ELSE 0 END
+                FROM user_sessions s WHERE s.user_id = new.user_id
+                    AND s.project = IFNULL(new.project, '') AND s.session_id = new.session_id),
+               0),
+        new.sign * new.cost, new.sign * new.computed_cost, new.sign * new.latency_ms,
+        new.latency_ms, new.timestamp, new.sign * new.observations)
     ON CONFLICT DO UPDATE SET
         traces = traces + excluded.traces,
+        sessions = sessions + excluded.sessions,
         cost = cost + excluded.cost,
         computed_cost = computed_cost + excluded.computed_cost,
         latency_sum = latency_sum + excluded.latency_sum,
@@ -106,15 +128,12 @@ WHEN new.user_id IS NOT NULL BEGIN
             ELSE IFNULL((SELECT MAX(t.timestamp) FROM traces t
                 WHERE t.user_id = excluded.user_id
                     AND IFNULL(t.project_id, '') = excluded.project), '') END;
-    INSERT INTO user_sessions (user_id, project, session_id, traces)
-    SELECT new.user_id, IFNULL(new.project, ''), new.session_id, new.sign
-    WHERE new.session_id IS NOT NULL
-    ON CONFLICT DO UPDATE SET traces = traces + excluded.traces;
     DELETE FROM user_sessions
-    WHERE user_id = new.user_id AND project = IFNULL(new.project, '')
+    WHERE new.sign < 0 AND user_id = new.user_id AND project = IFNULL(new.project, '')
         AND session_id = new.session_id AND traces <= 0;
     DELETE FROM user_totals
-    WHERE user_id = new.user_id AND project = IFNULL(new.project, '') AND traces <= 0;
+    WHERE new.sign < 0 AND user_id = new.user_id AND project = IFNULL(new.project, '')
+        AND traces <= 0;
 END;
 
 CREATE TRIGGER traces_user_totals_insert AFTER INSERT ON traces
@@ -148,7 +167,7 @@ END;
 CREATE TRIGGER traces_user_totals_grow AFTER UPDATE OF session_id, calculated_total_cost,
     computed_cost, latency_ms, timestamp, observation_count ON traces
 WHEN new.user_id IS NOT NULL AND old.user_id = new.user_id
-    AND old.project_id IS new.project_id
+    AND old.project_id IS new.project_id AND old.session_id IS new.session_id
     AND (old.calculated_total_cost IS NOT new.calculated_total_cost
         OR old.computed_cost IS NOT new.computed_cost
         OR old.latency_ms IS NOT new.latency_ms OR old.timestamp IS NOT new.timestamp
@@ -171,19 +190,16 @@ WHEN new.user_id IS NOT NULL AND old.user_id = new.user_id
     WHERE user_id = new.user_id AND project = IFNULL(new.project_id, '');
 END;
 
--- The same user and project in another session: the trace's session count moves.
+-- The same user and project in another session: the trace leaves one session and joins
+-- the other, with its totals (what it brings and takes away cancels out).
 CREATE TRIGGER traces_user_totals_session AFTER UPDATE OF session_id ON traces
 WHEN new.user_id IS NOT NULL AND old.user_id = new.user_id
     AND old.project_id IS new.project_id AND old.session_id IS NOT new.session_id BEGIN
-    UPDATE user_sessions SET traces = traces - 1
-    WHERE user_id = old.user_id AND project = IFNULL(old.project_id, '')
-        AND session_id = old.session_id;
-    DELETE FROM user_sessions
-    WHERE user_id = old.user_id AND project = IFNULL(old.project_id, '')
-        AND session_id = old.session_id AND traces <= 0;
-    INSERT INTO user_sessions (user_id, project, session_id, traces)
-    SELECT new.user_id, IFNULL(new.project_id, ''), new.session_id, 1
-    WHERE new.session_id IS NOT NULL
-    ON CONFLICT DO UPDATE SET traces = traces + 1;
+    INSERT INTO user_trace_changes VALUES (-1, old.user_id, old.project_id, old.session_id,
+        old.calculated_total_cost, old.computed_cost, old.latency_ms, old.timestamp,
+        old.observation_count);
+    INSERT INTO user_trace_changes VALUES (1, new.user_id, new.project_id, new.session_id,
+        new.calculated_total_cost, new.computed_cost, new.latency_ms, new.timestamp,
+        new.observation_count);
 END;
 "#;

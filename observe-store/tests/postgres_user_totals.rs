@@ -73,10 +73,7 @@ fn check_page(server: &PgServer, client: &mut postgres::Client) {
     for row in &page {
         let user = row["user_id"].as_str().unwrap();
         let traces = client
-            .query_one(
-                "SELECT count(*) FROM traces WHERE user_id = $1",
-                &[&user],
-            )
+            .query_one("SELECT count(*) FROM traces WHERE user_id = $1", &[&user])
             .unwrap()
             .get::<_, i64>(0);
         assert_eq!(row["traces"].as_i64(), Some(traces), "{row}");
@@ -108,7 +105,10 @@ fn kept_totals_match_the_traces_after_batches_pieces_and_edits() {
         0
     );
     assert_eq!(
-        count(&mut client, "SELECT count(*) FROM user_sessions WHERE traces <= 0"),
+        count(
+            &mut client,
+            "SELECT count(*) FROM user_sessions WHERE traces <= 0"
+        ),
         0
     );
     assert_eq!(differences(&mut client), Vec::<String>::new());

@@ -69,7 +69,10 @@ fn assert_same_as_grouped(path: &std::path::Path) {
     let expected = from_traces(path);
     let mut page = Store::open(path).unwrap().user_rows().unwrap();
     page.sort_by(|a, b| a["user_id"].as_str().cmp(&b["user_id"].as_str()));
-    assert!(expected.len() >= 5, "too few users to compare: {expected:?}");
+    assert!(
+        expected.len() >= 5,
+        "too few users to compare: {expected:?}"
+    );
     assert_eq!(page.len(), expected.len(), "{page:#?}\n{expected:#?}");
     for (got, want) in page.iter().zip(&expected) {
         for key in ["user_id", "traces", "sessions", "last_seen", "observations"] {
@@ -134,12 +137,10 @@ fn a_store_of_the_previous_version_gets_its_totals_when_a_writer_opens_it() {
     // The previous version's layout: no kept totals, its traces written without them.
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(&format!(
-        "DROP TRIGGER traces_user_totals_insert; DROP TRIGGER traces_user_totals_delete;
-         DROP TRIGGER traces_user_totals_move; DROP TRIGGER traces_user_totals_grow;
-         DROP TRIGGER traces_user_totals_session; DROP VIEW user_trace_changes;
-         DROP TABLE user_sessions; DROP TABLE user_totals;
+        "{}
          UPDATE traces SET user_id = 'user-before' WHERE seq % 3 = 0;
          PRAGMA user_version = {};",
+        observe_store::DROP_USER_TOTALS,
         version - 1
     ))
     .unwrap();
