@@ -128,9 +128,10 @@ pub fn piece_requests(dice: &mut Dice) -> Vec<(Option<&'static str>, Vec<Piece>)
             piece.end = Some(at(start + dice.roll(3_000)));
             piece.trace = attributes(user(dice), session(dice));
             if dice.roll(2) == 0 {
-                let mut details = ObservationDetails::default();
-                details.cost = Some(Cost::total_only(dice.roll(500) as f64 / 3_000.0));
-                piece.details = Some(Box::new(details));
+                piece.details = Some(Box::new(ObservationDetails {
+                    cost: Some(Cost::total_only(dice.roll(500) as f64 / 3_000.0)),
+                    ..ObservationDetails::default()
+                }));
             }
             pieces.push(Piece::Observation(piece));
         }
