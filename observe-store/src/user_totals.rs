@@ -26,9 +26,9 @@
 //! A migration that rebuilds `traces` drops these triggers with the table and must create
 //! them again.
 
-/// Removes what [`USER_TOTALS`] made, leaving the layout of the version before it: for tests
-/// that make an older file from a new one (SQLite refuses to drop a column a trigger
-/// reads).
+/// Removes the per-user totals (tables, view and triggers), leaving the layout of the
+/// version before them: for tests that make an older file from a new one (SQLite refuses
+/// to drop a column a trigger reads).
 ///
 /// ```
 /// let conn = rusqlite::Connection::open_in_memory().unwrap();
