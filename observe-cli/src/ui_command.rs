@@ -20,8 +20,8 @@ pub struct UiArgs {
     /// Open the page in the default browser
     #[arg(long)]
     open: bool,
-    /// A dashboard file (TOML: widgets of SQL and chart types) for the Dashboard page,
-    /// instead of the default one
+    /// A dashboard file (TOML or YAML, by its extension: widgets of SQL and chart types)
+    /// for the Dashboard page, instead of the default one
     #[arg(long, value_name = "FILE")]
     dashboard: Option<std::path::PathBuf>,
 }

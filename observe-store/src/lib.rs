@@ -135,6 +135,7 @@ mod reader_view;
 mod schema;
 pub mod sql;
 mod text;
+mod user_totals;
 mod write;
 mod write_rules;
 
@@ -155,6 +156,9 @@ pub use observe_model::vars::DEFAULT_STORE_PATH;
 
 /// The schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i32 = schema::CURRENT_VERSION;
+
+#[doc(hidden)]
+pub use user_totals::DROP_USER_TOTALS;
 
 /// Where the store lives: `OBSERVE_STORE_PATH` when set and not empty, else
 /// `.observe/traces.db` in the working directory.

@@ -12,6 +12,7 @@ use std::path::Path;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::{NotAStoreReason, StoreError};
+use crate::user_totals::USER_TOTALS;
 use observe_model::model::ObservationType;
 
 /// The version this build writes and reads.
@@ -299,8 +300,21 @@ CREATE INDEX IF NOT EXISTS observations_flagged ON observations(trace_seq, level
 ";
 
 const MIGRATIONS: &[&str] = &[
-    V1, V1_TO_V2, V2_TO_V3, V3_TO_V4, V4_TO_V5, V5_TO_V6, V6_TO_V7, V7_TO_V8, V8_TO_V9,
+    V1,
+    V1_TO_V2,
+    V2_TO_V3,
+    V3_TO_V4,
+    V4_TO_V5,
+    V5_TO_V6,
+    V6_TO_V7,
+    V7_TO_V8,
+    V8_TO_V9,
+    USER_TOTALS,
 ];
+
+/// The version that added the per-user totals ([`crate::user_totals`]); the users page
+/// groups the traces themselves on older files.
+pub(crate) const USER_TOTALS_VERSION: i32 = 10;
 
 /// The version that added `project_id`.
 pub(crate) const PROJECTS_VERSION: i32 = 7;
@@ -317,7 +331,8 @@ const OPTIONAL_COLUMNS: [&str; 1] = ["project_id"];
 /// no reader needs (`observe push` reads it when it is there), and version 7 the
 /// `project_id` columns ([`OPTIONAL_COLUMNS`]), which only a project filter needs, and
 /// versions 8 and 9 only widened or added indexes (reads are slower without them, never
-/// wrong), so a store
+/// wrong), and version 10 only added the users page's totals (read when they are there), so
+/// a store
 /// an older application keeps writing stays readable.
 pub(crate) const OLDEST_READABLE: i32 = 5;
 

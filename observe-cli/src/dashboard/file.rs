@@ -1,5 +1,6 @@
-//! Dashboard files: a title and widgets in TOML, each widget a PostgreSQL query and how
-//! to draw it. The default dashboard is such a file, embedded in the binary
+//! Dashboard files: a title and widgets in TOML or YAML ([`DashboardFormat`]), each widget
+//! a PostgreSQL query and how to draw it. One schema (the types below) serves both
+//! languages. The default dashboard is such a file, embedded in the binary
 //! (`default.toml`).
 //!
 //! ```toml
@@ -20,6 +21,8 @@
 use std::path::Path;
 
 use serde::Deserialize;
+
+use super::format::DashboardFormat;
 
 /// The dashboard `observe ui` shows without `--dashboard`.
 pub const DEFAULT_DASHBOARD: &str = include_str!("default.toml");
@@ -116,8 +119,8 @@ pub struct Dashboard {
     /// Shown above the widgets.
     #[serde(default = "untitled")]
     pub title: String,
-    /// The widgets, in order.
-    #[serde(default, rename = "widget")]
+    /// The widgets, in order (`[[widget]]` in TOML; `widget:` or `widgets:` in YAML).
+    #[serde(default, rename = "widget", alias = "widgets")]
     pub widgets: Vec<Widget>,
 }
 
@@ -144,23 +147,47 @@ pub enum DashboardError {
 impl Dashboard {
     /// Reads a dashboard from TOML text.
     pub fn parse(text: &str) -> Result<Dashboard, DashboardError> {
-        let dashboard: Dashboard =
-            toml::from_str(text).map_err(|e| DashboardError::Invalid(e.to_string()))?;
+        Dashboard::parse_as(text, DashboardFormat::Toml)
+    }
+
+    /// Reads a dashboard from text in `format`. Errors name the line and column, and a
+    /// field or value the schema does not know.
+    ///
+    /// ```
+    /// use observe_cli::dashboard::{ChartKind, Dashboard, DashboardFormat};
+    /// let yaml = "title: Mine\n\
+    ///             widget:\n\
+    ///             \x20 - title: Traces\n\
+    ///             \x20   chart: number\n\
+    ///             \x20   y: traces\n\
+    ///             \x20   sql: SELECT COUNT(*) AS traces FROM traces WHERE {{filter}}\n";
+    /// let d = Dashboard::parse_as(yaml, DashboardFormat::Yaml).unwrap();
+    /// assert_eq!(d.widgets[0].chart, ChartKind::Number);
+    /// assert_eq!(d.widgets[0].y(), ["traces"]);
+    /// ```
+    pub fn parse_as(text: &str, format: DashboardFormat) -> Result<Dashboard, DashboardError> {
+        let invalid = |e: &dyn std::fmt::Display| DashboardError::Invalid(e.to_string());
+        let dashboard: Dashboard = match format {
+            DashboardFormat::Toml => toml::from_str(text).map_err(|e| invalid(&e))?,
+            DashboardFormat::Yaml => serde_saphyr::from_str(text).map_err(|e| invalid(&e))?,
+        };
         if dashboard.widgets.is_empty() {
-            return Err(DashboardError::Invalid(
-                "it has no widget: add one as [[widget]] with title, chart and sql".into(),
-            ));
+            return Err(DashboardError::Invalid(format!(
+                "it has no widget: {}",
+                format.widget_hint()
+            )));
         }
         Ok(dashboard)
     }
 
-    /// Reads a dashboard file.
+    /// Reads a dashboard file, in the language its extension or text says
+    /// ([`DashboardFormat::of`]).
     pub fn load(path: &Path) -> Result<Dashboard, DashboardError> {
         let text = std::fs::read_to_string(path).map_err(|source| DashboardError::Read {
             path: path.to_owned(),
             source,
         })?;
-        Dashboard::parse(&text)
+        Dashboard::parse_as(&text, DashboardFormat::of(path, &text))
     }
 
     /// The default dashboard ([`DEFAULT_DASHBOARD`]).
@@ -214,6 +241,107 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The module documentation's TOML example, in YAML.
+    const COSTS_YAML: &str = "\
+title: Costs
+widget:
+  - title: Cost per day by model
+    chart: line        # line | bar | table | number
+    x: time
+    y: [cost]
+    series: series
+    sql: |
+      SELECT date_trunc('{{bucket}}', timestamp) AS time, {{breakdown}} AS series,
+             SUM(calculated_total_cost) AS cost
+      FROM traces WHERE {{filter}} GROUP BY 1, 2 ORDER BY 1
+  - title: Traces
+    chart: number
+    y: traces
+    sql: SELECT COUNT(*) AS traces FROM traces WHERE {{filter}}
+";
+
+    const COSTS_TOML: &str = r#"title = "Costs"
+
+[[widget]]
+title = "Cost per day by model"
+chart = "line"
+x = "time"
+y = ["cost"]
+series = "series"
+sql = """
+SELECT date_trunc('{{bucket}}', timestamp) AS time, {{breakdown}} AS series,
+       SUM(calculated_total_cost) AS cost
+FROM traces WHERE {{filter}} GROUP BY 1, 2 ORDER BY 1
+"""
+
+[[widget]]
+title = "Traces"
+chart = "number"
+y = "traces"
+sql = "SELECT COUNT(*) AS traces FROM traces WHERE {{filter}}"
+"#;
+
+    #[test]
+    fn a_yaml_file_reads_as_the_same_toml_file_does() {
+        let yaml = Dashboard::parse_as(COSTS_YAML, DashboardFormat::Yaml).unwrap();
+        let toml = Dashboard::parse(COSTS_TOML).unwrap();
+        assert_eq!(yaml, toml);
+        assert_eq!(yaml.widgets.len(), 2);
+        assert_eq!(yaml.widgets[0].series.as_deref(), Some("series"));
+        // `widgets:` is the same list.
+        let plural = COSTS_YAML.replace("widget:", "widgets:");
+        assert_eq!(
+            Dashboard::parse_as(&plural, DashboardFormat::Yaml).unwrap(),
+            toml
+        );
+    }
+
+    #[test]
+    fn files_are_read_by_extension_or_else_by_their_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let expected = Dashboard::parse(COSTS_TOML).unwrap();
+        for (name, text) in [
+            ("costs.yaml", COSTS_YAML),
+            ("costs.YML", COSTS_YAML),
+            ("costs", COSTS_YAML),
+            ("costs.toml", COSTS_TOML),
+            ("costs.dashboard", COSTS_TOML),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            assert_eq!(Dashboard::load(&path).unwrap(), expected, "{name}");
+        }
+        // A YAML file named .toml is read as TOML, and says so.
+        let path = dir.path().join("wrong.toml");
+        std::fs::write(&path, COSTS_YAML).unwrap();
+        assert!(Dashboard::load(&path).is_err());
+    }
+
+    #[test]
+    fn a_broken_yaml_widget_is_refused_naming_its_line_and_value() {
+        let pie = COSTS_YAML.replace("chart: number", "chart: pie");
+        let e = Dashboard::parse_as(&pie, DashboardFormat::Yaml)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pie"), "{e}");
+        assert!(e.contains("line 13"), "{e}");
+        let colour = COSTS_YAML.replace("    y: traces\n", "    y: traces\n    colour: red\n");
+        let e = Dashboard::parse_as(&colour, DashboardFormat::Yaml)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("colour"), "{e}");
+        assert!(e.contains("line 15"), "{e}");
+        // Not YAML at all: an unclosed list.
+        let e = Dashboard::parse_as("title: x\nwidget: [\n  - a\n", DashboardFormat::Yaml)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line"), "{e}");
+        let e = Dashboard::parse_as("title: Empty\n", DashboardFormat::Yaml)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("widget:"), "{e}");
     }
 
     #[test]

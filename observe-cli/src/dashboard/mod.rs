@@ -1,6 +1,6 @@
 //! Dashboards: widgets of PostgreSQL run under one filter, and what they are drawn with.
 //!
-//! A dashboard ([`Dashboard`], with the `ui` feature) is a TOML file of widgets, each a
+//! A dashboard ([`Dashboard`], with the `ui` feature) is a TOML or YAML file of widgets, each a
 //! query as `observe query` takes it and a chart type; `observe ui` shows the default one
 //! ([`DEFAULT_DASHBOARD`]) or the file `--dashboard` names. The filter bar is a [`Filter`]:
 //! a [`TimeRange`] cut into [`Bucket`]s, tags to include and exclude, environment, user,
@@ -21,6 +21,8 @@ mod chart;
 #[cfg(feature = "ui")]
 mod file;
 mod filter;
+#[cfg(feature = "ui")]
+mod format;
 mod range;
 pub mod timeseries;
 
@@ -29,4 +31,6 @@ pub use chart::{chart_svg, escape};
 #[cfg(feature = "ui")]
 pub use file::{ChartKind, Dashboard, DashboardError, Widget, DEFAULT_DASHBOARD};
 pub use filter::{literal, Breakdown, Filter, FilterError};
+#[cfg(feature = "ui")]
+pub use format::DashboardFormat;
 pub use range::{Bucket, RangeError, TimeRange};

@@ -376,10 +376,15 @@ fn widgets_answer_what_the_same_sql_by_hand_says() {
 /// `observe ui --dashboard FILE` over the dashboard store with its XSS traces, in `dir`;
 /// FILE holds `dashboard` (TOML).
 pub(crate) fn ui_with_dashboard_file(dir: &Path, dashboard: &str) -> UiProcess {
+    ui_with_dashboard_named(dir, "mine.toml", dashboard)
+}
+
+/// [`ui_with_dashboard_file`] with the file named `name` (its extension picks the language).
+pub(crate) fn ui_with_dashboard_named(dir: &Path, name: &str, dashboard: &str) -> UiProcess {
     let store = dir.join("traces.db");
     write_dashboard_store(&store);
     write_xss(&store);
-    let file = dir.join("mine.toml");
+    let file = dir.join(name);
     std::fs::write(&file, dashboard).unwrap();
     UiProcess::start_with_args(
         &store,

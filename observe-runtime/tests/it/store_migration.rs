@@ -426,7 +426,11 @@ fn version_3_file(path: &std::path::Path) {
     Connection::open(path)
         .unwrap()
         .execute_batch(
-            "UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
+            "DROP TRIGGER traces_user_totals_insert; DROP TRIGGER traces_user_totals_delete; \
+             DROP TRIGGER traces_user_totals_move; DROP TRIGGER traces_user_totals_grow; \
+             DROP TRIGGER traces_user_totals_session; DROP VIEW user_trace_changes; \
+             DROP TABLE user_sessions; DROP TABLE user_totals; \
+             UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
              cost_computed; DROP INDEX traces_user; CREATE INDEX traces_user ON traces(user_id); \
              ALTER TABLE traces DROP COLUMN computed_cost; DROP INDEX traces_project; \
              ALTER TABLE traces DROP COLUMN project_id; ALTER TABLE observations DROP COLUMN \

@@ -52,6 +52,7 @@ mod reader_session;
 mod schema;
 mod settings;
 mod share;
+mod user_totals;
 mod write;
 mod write_sql;
 

@@ -8,6 +8,7 @@
 
 use postgres::{Client, GenericClient};
 
+use super::user_totals::USER_TOTALS;
 use super::PgStoreError;
 
 /// The version this build writes and reads.
@@ -162,7 +163,11 @@ CREATE INDEX observations_flagged ON observations (trace_seq, level)
     WHERE level IN ('ERROR', 'WARNING');
 ";
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, USER_TOTALS];
+
+/// The version that added the users page's kept totals ([`super::user_totals`]); on an
+/// older database the page groups the traces themselves.
+pub(super) const USER_TOTALS_VERSION: i32 = 5;
 
 /// The tables every store has; a database without them is not a store.
 pub(super) const STORE_TABLES: [&str; 3] = ["traces", "observations", "scores"];

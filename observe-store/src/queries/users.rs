@@ -18,13 +18,29 @@ impl Store {
     /// assert!(store.user_rows().unwrap().is_empty());
     /// ```
     pub fn user_rows(&self) -> Result<Vec<Value>, StoreError> {
-        self.objects(USER_ROWS, &[])
+        if self.schema_version() >= crate::schema::USER_TOTALS_VERSION {
+            self.objects(USER_ROWS, &[])
+        } else {
+            self.objects(USER_ROWS_FROM_TRACES, &[])
+        }
     }
 }
 
-/// Every column it reads is in the index `traces_user` (schema version 8), so the answer
-/// comes from the index alone, one small entry per trace in user order, never a table row.
-const USER_ROWS: &str =
+/// One row per user and project, kept by the writer's triggers ([`crate::user_totals`]):
+/// the same figures as [`USER_ROWS_FROM_TRACES`], at a cost that does not grow with the
+/// number of traces. A user's sessions in two projects are two sessions.
+const USER_ROWS: &str = "SELECT user_id, SUM(traces) AS traces, SUM(sessions) AS sessions,
+        TOTAL(cost) AS cost, TOTAL(computed_cost) AS computed_cost,
+        TOTAL(latency_sum) / SUM(traces) AS avg_latency_ms,
+        MAX(max_latency_ms) AS max_latency_ms, MAX(last_seen) AS last_seen,
+        SUM(observations) AS observations
+ FROM user_totals GROUP BY user_id
+ ORDER BY cost DESC, user_id LIMIT 1000";
+
+/// For a file older than the per-user totals. Every column it reads is in the index
+/// `traces_user` (schema version 8), so the answer comes from the index alone, one small
+/// entry per trace in user order, never a table row.
+pub(crate) const USER_ROWS_FROM_TRACES: &str =
     "SELECT user_id, COUNT(*) AS traces, COUNT(DISTINCT session_id) AS sessions,
         TOTAL(calculated_total_cost) AS cost,
         TOTAL(computed_cost) AS computed_cost, AVG(latency_ms) AS avg_latency_ms,
@@ -35,7 +51,7 @@ const USER_ROWS: &str =
 
 #[cfg(test)]
 mod tests {
-    use super::USER_ROWS;
+    use super::USER_ROWS_FROM_TRACES;
     use crate::queries::rows::plan;
 
     #[test]
@@ -44,7 +60,7 @@ mod tests {
         let path = dir.path().join("traces.db");
         drop(crate::StoreExporter::open(&path).unwrap());
         let store = crate::Store::open(&path).unwrap();
-        let steps = plan(&store, USER_ROWS, &[]);
+        let steps = plan(&store, USER_ROWS_FROM_TRACES, &[]);
         assert!(
             steps
                 .iter()

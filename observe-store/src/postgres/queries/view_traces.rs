@@ -80,8 +80,21 @@ impl PgStore {
         )
     }
 
-    /// Per user, the most costly first: [`Store::user_rows`](crate::Store::user_rows).
+    /// Per user, the most costly first: [`Store::user_rows`](crate::Store::user_rows). From
+    /// the kept totals (`user_totals`, kept by triggers) where the database has them.
     pub fn user_rows(&mut self) -> Result<Vec<Value>, SqlError> {
+        if self.schema_version() >= crate::postgres::schema::USER_TOTALS_VERSION {
+            return self.objects(
+                "SELECT user_id, SUM(traces)::bigint AS traces, SUM(sessions)::bigint AS sessions,
+                        SUM(cost)::float8 AS cost, SUM(computed_cost)::float8 AS computed_cost,
+                        (SUM(latency_sum) / SUM(traces))::float8 AS avg_latency_ms,
+                        MAX(max_latency_ms) AS max_latency_ms, MAX(last_seen) AS last_seen,
+                        SUM(observations)::bigint AS observations
+                 FROM user_totals GROUP BY user_id
+                 ORDER BY cost DESC, user_id COLLATE \"C\" LIMIT 1000",
+                &[],
+            );
+        }
         self.objects(
             "SELECT user_id, COUNT(*) AS traces, COUNT(DISTINCT session_id) AS sessions,
                     COALESCE(SUM(calculated_total_cost), 0)::float8 AS cost,
