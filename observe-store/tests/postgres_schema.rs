@@ -150,11 +150,13 @@ fn a_version_3_database_gets_the_dashboard_indexes_with_its_rows_in_them() {
     let server = PgServer::start();
     let mut client = server.connect();
     pg::migrate(&mut client).unwrap();
-    // Back to version 3: what migration 4 makes, undone.
+    // Back to version 3: what migrations 4 (the indexes) and 5 (the users' totals) make,
+    // undone.
     client
-        .batch_execute(
-            "DROP INDEX observations_generation, observations_usage, observations_flagged;
-             DELETE FROM observe_schema_migrations WHERE version = 4;
+        .batch_execute(&format!(
+            "{}
+             DROP INDEX observations_generation, observations_usage, observations_flagged;
+             DELETE FROM observe_schema_migrations WHERE version >= 4;
              INSERT INTO traces (id, timestamp, start_ns, end_ns, updated_at, seq)
                  VALUES ('t', now(), 0, 0, now(), 1);
              INSERT INTO observations (id, trace_id, type, name, level, start_time, end_time,
@@ -164,7 +166,8 @@ fn a_version_3_database_gets_the_dashboard_indexes_with_its_rows_in_them() {
                  ('s', 't', 'SPAN', 'step', 'ERROR', now(), now(), 0, 0, 0, NULL, 1),
                  ('w', 't', 'SPAN', 'step', 'WARNING', now(), now(), 0, 0, 0, NULL, 1),
                  ('d', 't', 'SPAN', 'step', 'DEFAULT', now(), now(), 0, 0, 0, NULL, 1);",
-        )
+            pg::DROP_USER_TOTALS
+        ))
         .unwrap();
     assert_eq!(pg::version(&mut client).unwrap(), 3);
     assert_eq!(pg::migrate(&mut client).unwrap(), 3);

@@ -126,16 +126,10 @@ fn a_database_of_the_previous_version_gets_its_totals_when_a_writer_opens_it() {
     // The previous version's layout: no kept totals, its traces written without them.
     client
         .batch_execute(&format!(
-            "DROP TRIGGER traces_user_totals_insert ON traces;
-             DROP TRIGGER traces_user_totals_update ON traces;
-             DROP TRIGGER traces_user_totals_delete ON traces;
-             DROP TRIGGER traces_user_totals_truncate ON traces;
-             DROP FUNCTION observe_user_totals_changed(); DROP FUNCTION observe_user_totals_emptied();
-             DROP FUNCTION observe_user_totals_apply(observe_user_change[]);
-             DROP FUNCTION observe_user_change(integer, traces); DROP TYPE observe_user_change;
-             DROP TABLE user_sessions; DROP TABLE user_totals;
+            "{}
              UPDATE traces SET user_id = 'user-before' WHERE seq % 3 = 0;
-             DELETE FROM observe_schema_migrations WHERE version = {version};"
+             DELETE FROM observe_schema_migrations WHERE version = {version};",
+            observe_store::postgres::DROP_USER_TOTALS
         ))
         .unwrap();
     // A reader groups the traces.

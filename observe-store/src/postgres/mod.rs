@@ -65,3 +65,4 @@ pub use schema::{
     check_readable, migrate, table_columns, version, CURRENT_VERSION, OLDEST_READABLE,
 };
 pub use settings::{PgSettings, TlsMode};
+pub use user_totals::DROP_USER_TOTALS;

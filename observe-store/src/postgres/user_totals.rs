@@ -13,6 +13,24 @@
 //! `traces` only when the statement took away a value that was the maximum and brought no
 //! value as large for the same user.
 
+/// Undoes what [`USER_TOTALS`] makes, for tests that rebuild an older database: PostgreSQL
+/// will not let go of the tables while the triggers read them.
+///
+/// ```no_run
+/// # let mut client: postgres::Client = unimplemented!();
+/// client.batch_execute(observe_store::postgres::DROP_USER_TOTALS)?;
+/// # Ok::<(), postgres::Error>(())
+/// ```
+#[doc(hidden)]
+pub const DROP_USER_TOTALS: &str = "DROP TRIGGER traces_user_totals_insert ON traces;
+DROP TRIGGER traces_user_totals_update ON traces;
+DROP TRIGGER traces_user_totals_delete ON traces;
+DROP TRIGGER traces_user_totals_truncate ON traces;
+DROP FUNCTION observe_user_totals_changed(); DROP FUNCTION observe_user_totals_emptied();
+DROP FUNCTION observe_user_totals_apply(observe_user_change[]);
+DROP FUNCTION observe_user_change(integer, traces); DROP TYPE observe_user_change;
+DROP TABLE user_sessions; DROP TABLE user_totals;";
+
 /// The tables, their backfill from the traces already stored (before the triggers exist,
 /// so counted once), the functions and the triggers.
 pub(super) const USER_TOTALS: &str = r#"
