@@ -136,7 +136,7 @@ impl Buffer {
 /// Buffers `entry` of `trace`; false when the buffer is busy or gone (the caller queues a
 /// full record). The caller checked that the entry's parent is this thread's current frame
 /// and that a scope entered it, so that scope's exit hands the buffer over (see the module).
-#[inline]
+#[inline(always)]
 pub(crate) fn try_add(trace: &Arc<TraceState>, entry: Entry) -> bool {
     BUFFER
         .try_with(|buffer| {
@@ -187,7 +187,9 @@ pub(crate) fn clone_trace(trace: &Arc<TraceState>) -> Arc<TraceState> {
 }
 
 /// Gives back the strong reference of an observation that ended on this thread: kept as a
-/// spare when the buffer holds this trace, else dropped (after the buffer is released).
+/// spare when the buffer holds this trace, else released (after the buffer is; the last
+/// reference of a trace keeps its state for this thread's next trace, see
+/// [`super::spare_trace`]).
 #[inline]
 pub(crate) fn release_trace(trace: Arc<TraceState>) {
     let ptr = Arc::as_ptr(&trace);
@@ -195,7 +197,9 @@ pub(crate) fn release_trace(trace: Arc<TraceState>) {
     with_held(ptr, |held| {
         left = left.take().and_then(|t| held.keep_spare(t))
     });
-    drop(left);
+    if let Some(trace) = left {
+        super::spare_trace::release(trace);
+    }
 }
 
 /// Hands over what another trace left, and starts a batch of `trace`.
