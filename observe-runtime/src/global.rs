@@ -82,6 +82,11 @@ thread_local! {
 }
 
 /// The global pipeline, if one is installed and enabled. One relaxed load when there is none.
+/// (The `tracing` bridge and propagation keep one; a new trace only borrows it.)
+#[cfg_attr(
+    not(any(feature = "tracing-bridge", feature = "propagation")),
+    allow(dead_code)
+)]
 #[inline]
 pub(crate) fn pipeline() -> Option<Arc<Pipeline>> {
     with_pipeline(Arc::clone)
