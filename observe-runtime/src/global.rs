@@ -82,21 +82,43 @@ thread_local! {
 }
 
 /// The global pipeline, if one is installed and enabled. One relaxed load when there is none.
+/// (The `tracing` bridge and propagation keep one; a new trace only borrows it.)
+#[cfg_attr(
+    not(any(feature = "tracing-bridge", feature = "propagation")),
+    allow(dead_code)
+)]
 #[inline]
 pub(crate) fn pipeline() -> Option<Arc<Pipeline>> {
+    with_pipeline(Arc::clone)
+}
+
+/// Runs `f` on the global pipeline, if one is installed and enabled, without taking a
+/// reference count of it (a new trace that reuses its thread's spare state needs none).
+/// One relaxed load when there is none.
+#[inline]
+pub(crate) fn with_pipeline<R>(f: impl FnOnce(&Arc<Pipeline>) -> R) -> Option<R> {
     if state() != State::On {
         return None;
     }
     let generation = GLOBAL_GENERATION.load(Ordering::Acquire);
-    GLOBAL_CACHE
+    let mut f = Some(f);
+    let cached = GLOBAL_CACHE
         .try_with(|cache| {
             let mut cache = cache.try_borrow_mut().ok()?;
             if cache.0 != generation {
                 *cache = (generation, GLOBAL.load_full());
             }
-            cache.1.clone()
+            let pipeline = cache.1.as_ref()?;
+            f.take().map(|f| f(pipeline))
         })
-        .unwrap_or_else(|_| GLOBAL.load_full())
+        .ok()
+        .flatten();
+    match (cached, f) {
+        (Some(done), _) => Some(done),
+        // The thread's copy is gone or busy (its exit, a nested call): read it directly.
+        (None, Some(f)) => GLOBAL.load_full().as_ref().map(f),
+        (None, None) => None,
+    }
 }
 
 /// Replaces the global pipeline; threads' cached copies go stale with it.

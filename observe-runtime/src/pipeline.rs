@@ -33,6 +33,7 @@ mod record;
 mod recycle;
 mod report;
 mod ring;
+pub(crate) mod spare_trace;
 mod spooling;
 mod trace;
 mod worker;

@@ -57,6 +57,53 @@ impl Frame {
     }
 }
 
+impl Frame {
+    /// [`Frame::end_in_place`] for a [`LocalFrame`], inlined whole into the observed
+    /// function: its parent is known to be the current scope (see [`LocalFrame::drop`]),
+    /// and the full record, the rare case, is made out of line.
+    #[inline(always)]
+    fn end_local(&mut self, trace: &Arc<TraceState>) -> bool {
+        let Some(id) = self.span_id else {
+            return false;
+        };
+        let parent_id = self.parent_id.map_or(0, |p| p.0);
+        let fields = self.open.get_mut();
+        let Some(open) = fields.as_ref() else {
+            return false;
+        };
+        if !trace.sampled {
+            return false;
+        }
+        let end = if open.kind == ObservationType::Event {
+            open.start
+        } else {
+            clock::ticks()
+        };
+        match open.light(id, parent_id, end) {
+            Some(entry) if local::try_add(trace, entry) => self.client.is_none(),
+            _ => {
+                queue_full_taken(trace, fields, id, parent_id, end);
+                false
+            }
+        }
+    }
+}
+
+/// Queues the full record of an observation whose fields are in `fields` (left empty).
+#[cold]
+#[inline(never)]
+fn queue_full_taken(
+    trace: &Arc<TraceState>,
+    fields: &mut Option<Open>,
+    id: SpanId,
+    parent_id: u64,
+    end: Ticks,
+) {
+    if let Some(open) = fields.take() {
+        queue_full(trace, open, id, parent_id, end);
+    }
+}
+
 /// Ends an observation of `trace` as a light entry in this thread's buffer, when it has
 /// nothing but ids, name, kind, level and times and its parent is the current scope; or
 /// as nothing, when the trace is not sampled. Otherwise gives the end time back, for the
@@ -184,11 +231,24 @@ impl std::ops::Deref for LocalFrame<'_> {
     }
 }
 
-impl Drop for LocalFrame<'_> {
-    /// Ends the observation. Unwinding through it (a panic in user code outside the body's
-    /// `catch_unwind`) ends it as cancelled, as a dropped span does.
-    #[inline]
-    fn drop(&mut self) {
+impl LocalFrame<'_> {
+    /// Ends the observation. Always inlined into the observed function: out of line (as the
+    /// drop glue is), the call, its stack frame and the fields read back from memory were a
+    /// third of a plain `fn`'s cost.
+    #[inline(always)]
+    pub(crate) fn end(self) {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        this.end_here();
+    }
+
+    /// Ends the observation, once (by [`LocalFrame::end`] or by the drop).
+    ///
+    /// Its parent is then the thread's current frame, entered by a scope, as a light entry
+    /// needs (see `local`): the frame was opened under that frame (`with_scoped`), and its
+    /// own scope, entered and left within the parent's, put the parent back on leaving,
+    /// also when unwinding.
+    #[inline(always)]
+    fn end_here(&mut self) {
         let frame = &mut *self.frame;
         // Never dropped: it holds no count (see `open`).
         let alias = std::mem::ManuallyDrop::new(frame.trace.take());
@@ -198,14 +258,24 @@ impl Drop for LocalFrame<'_> {
             }
         }
         let owns_nothing = match &*alias {
-            Some(trace) => frame.end_in_place(trace),
+            Some(trace) => frame.end_local(trace),
             None => false,
         };
         if !owns_nothing {
-            // SAFETY: `drop` runs once, and `self.frame` is not used after it. Its `trace`
-            // was taken out above, so dropping the rest drops no `Arc<TraceState>`.
+            // SAFETY: `end_here` runs once (from `end`, which forgets the value, or from
+            // `drop`), and `self.frame` is not used after it. Its `trace` was taken out
+            // above, so dropping the rest drops no `Arc<TraceState>`.
             unsafe { std::mem::ManuallyDrop::drop(&mut self.frame) };
         }
+    }
+}
+
+impl Drop for LocalFrame<'_> {
+    /// Ends the observation when it was not ended by [`LocalFrame::end`]. Unwinding through
+    /// it (a panic in user code outside the body's `catch_unwind`) ends it as cancelled, as
+    /// a dropped span does.
+    fn drop(&mut self) {
+        self.end_here();
     }
 }
 

@@ -136,28 +136,33 @@ impl Buffer {
 /// Buffers `entry` of `trace`; false when the buffer is busy or gone (the caller queues a
 /// full record). The caller checked that the entry's parent is this thread's current frame
 /// and that a scope entered it, so that scope's exit hands the buffer over (see the module).
-#[inline]
+#[inline(always)]
 pub(crate) fn try_add(trace: &Arc<TraceState>, entry: Entry) -> bool {
-    BUFFER
-        .try_with(|buffer| {
-            let Ok(mut buffer) = buffer.try_borrow_mut() else {
-                return false;
-            };
-            let buffer = &mut *buffer;
-            match &buffer.trace {
-                Some(held) if held.holds(Arc::as_ptr(trace)) => {}
-                _ => start_batch(buffer, trace),
-            }
-            buffer.entries.push(entry);
-            if buffer.entries.len() >= CAPACITY {
-                LAST_PARENT.with(|c| c.set(0));
-                buffer.hand_over();
-            } else {
-                LAST_PARENT.with(|c| c.set(entry.parent_id));
-            }
-            true
-        })
-        .unwrap_or(false)
+    // A pointer out of `try_with` rather than the work inside its closure: inlined into a
+    // plain `fn`'s end, the closure was made a function of its own (~60 instructions of
+    // call, spills and the entry passed through memory).
+    let Ok(buffer) = BUFFER.try_with(|buffer| buffer as *const RefCell<Buffer>) else {
+        return false;
+    };
+    // SAFETY: the thread-local lives until this thread's destructors run, and none runs
+    // between here and the end of this function (nothing below can exit the thread).
+    let buffer = unsafe { &*buffer };
+    let Ok(mut buffer) = buffer.try_borrow_mut() else {
+        return false;
+    };
+    let buffer = &mut *buffer;
+    match &buffer.trace {
+        Some(held) if held.holds(Arc::as_ptr(trace)) => {}
+        _ => start_batch(buffer, trace),
+    }
+    buffer.entries.push(entry);
+    if buffer.entries.len() >= CAPACITY {
+        LAST_PARENT.with(|c| c.set(0));
+        buffer.hand_over();
+    } else {
+        LAST_PARENT.with(|c| c.set(entry.parent_id));
+    }
+    true
 }
 
 /// Runs `f` on the buffer's trace and spares when the buffer holds `trace`; `None` when it
@@ -187,7 +192,9 @@ pub(crate) fn clone_trace(trace: &Arc<TraceState>) -> Arc<TraceState> {
 }
 
 /// Gives back the strong reference of an observation that ended on this thread: kept as a
-/// spare when the buffer holds this trace, else dropped (after the buffer is released).
+/// spare when the buffer holds this trace, else released (after the buffer is; the last
+/// reference of a trace keeps its state for this thread's next trace, see
+/// [`super::spare_trace`]).
 #[inline]
 pub(crate) fn release_trace(trace: Arc<TraceState>) {
     let ptr = Arc::as_ptr(&trace);
@@ -195,7 +202,9 @@ pub(crate) fn release_trace(trace: Arc<TraceState>) {
     with_held(ptr, |held| {
         left = left.take().and_then(|t| held.keep_spare(t))
     });
-    drop(left);
+    if let Some(trace) = left {
+        super::spare_trace::release(trace);
+    }
 }
 
 /// Hands over what another trace left, and starts a batch of `trace`.

@@ -41,6 +41,16 @@ impl TraceState {
         })
     }
 
+    /// Makes this state, no longer referenced by any observation, that of a new trace `id`
+    /// of the same pipeline (see [`super::spare_trace`]).
+    pub(super) fn renew(&mut self, id: TraceId) {
+        self.id = id;
+        self.sampled = self.pipeline.sampled(id);
+        *self.updated.get_mut() = false;
+        self.attrs = Mutex::new(None);
+        self.tracestate = std::sync::OnceLock::new();
+    }
+
     /// The attributes as they stand now.
     pub(crate) fn snapshot(&self) -> Arc<TraceAttributes> {
         self.stamp()

@@ -109,10 +109,14 @@ fn in_scope_light<R>(
             result
         });
         match result {
-            Ok(value) => value,
+            Ok(value) => {
+                frame.end();
+                value
+            }
             Err(payload) => {
                 frame.with_open(|open| mark_panicked(open, payload.as_ref()));
-                // Ended here, not while unwinding (which would say "cancelled").
+                // Ended here, not while unwinding (which would say "cancelled"); by the
+                // drop, out of line: the rare path.
                 drop(frame);
                 resume_unwind(payload)
             }
