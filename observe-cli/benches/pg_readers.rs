@@ -1,6 +1,5 @@
-//! `observe sessions`, a 5,000-observation `observe trace`, `observe traces` and
-//! `observe report users` on 1M observations, from a
-//! PostgreSQL store and from the same traces in a SQLite file, each a whole run of the
+//! `observe sessions`, a 5,000-observation `observe trace` and `observe traces` on 1M
+//! observations, from a PostgreSQL store and from the same traces in a SQLite file, each a whole run of the
 //! `observe` process (start, connect and check the schema, query, print). Figures are in
 //! BENCHMARKS.md.
 //!
@@ -62,7 +61,6 @@ fn readers(c: &mut Criterion) {
         assert!(observe(db, &["--json", "trace", &trace]) > BIG_TRACE as usize * 100);
         assert!(observe(db, &["sessions"]) > 50 * 40);
         assert!(observe(db, &["traces"]) > 50 * 40);
-        assert!(observe(db, &["report", "users"]) > 1000);
     }
     let mut group = c.benchmark_group("cli_1m_observations");
     group.sample_size(20);
@@ -75,9 +73,6 @@ fn readers(c: &mut Criterion) {
         });
         group.bench_function(format!("{name}/traces"), |b| {
             b.iter(|| observe(db, &["traces"]))
-        });
-        group.bench_function(format!("{name}/report_users"), |b| {
-            b.iter(|| observe(db, &["report", "users"]))
         });
     }
     group.finish();
