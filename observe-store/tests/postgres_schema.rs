@@ -162,7 +162,7 @@ fn a_version_3_database_gets_the_dashboard_indexes_with_its_rows_in_them() {
              INSERT INTO observations (id, trace_id, type, name, level, start_time, end_time,
                  start_ns, end_ns, latency_ms, usage_details, trace_seq) VALUES
                  ('g', 't', 'GENERATION', 'llm', 'DEFAULT', now(), now(), 0, 0, 7,
-                  '{\"input\": 3}', 1),
+                  '{{\"input\": 3}}', 1),
                  ('s', 't', 'SPAN', 'step', 'ERROR', now(), now(), 0, 0, 0, NULL, 1),
                  ('w', 't', 'SPAN', 'step', 'WARNING', now(), now(), 0, 0, 0, NULL, 1),
                  ('d', 't', 'SPAN', 'step', 'DEFAULT', now(), now(), 0, 0, 0, NULL, 1);",
