@@ -37,13 +37,12 @@
 /// #     CREATE TRIGGER traces_user_totals_insert AFTER INSERT ON traces BEGIN SELECT 1; END;
 /// #     CREATE TRIGGER traces_user_totals_delete AFTER DELETE ON traces BEGIN SELECT 1; END;
 /// #     CREATE TRIGGER traces_user_totals_move AFTER UPDATE ON traces BEGIN SELECT 1; END;
-/// #     CREATE TRIGGER traces_user_totals_grow AFTER UPDATE ON traces BEGIN SELECT 1; END;
-/// #     CREATE TRIGGER traces_user_totals_session AFTER UPDATE ON traces BEGIN SELECT 1; END;").unwrap();
+/// #     CREATE TRIGGER traces_user_totals_grow AFTER UPDATE ON traces BEGIN SELECT 1; END;").unwrap();
 /// conn.execute_batch(observe_store::DROP_USER_TOTALS).unwrap();
 /// ```
 pub const DROP_USER_TOTALS: &str = "DROP TRIGGER traces_user_totals_insert;
 DROP TRIGGER traces_user_totals_delete; DROP TRIGGER traces_user_totals_move;
-DROP TRIGGER traces_user_totals_grow; DROP TRIGGER traces_user_totals_session;
+DROP TRIGGER traces_user_totals_grow;
 DROP VIEW user_trace_changes; DROP TABLE user_sessions; DROP TABLE user_totals;";
 
 /// The tables, their backfill from the traces already stored, and the triggers. The
@@ -150,10 +149,12 @@ WHEN old.user_id IS NOT NULL BEGIN
         old.observation_count);
 END;
 
--- A trace moving to another user or project (or gaining or losing its user) leaves one
--- row and joins another.
-CREATE TRIGGER traces_user_totals_move AFTER UPDATE OF user_id, project_id ON traces
-WHEN old.user_id IS NOT new.user_id OR old.project_id IS NOT new.project_id BEGIN
+-- A trace moving to another user or project (or gaining or losing its user), or for the
+-- same user and project to another session, leaves one row and joins another with its
+-- totals (within one user, what it takes away and brings cancels out but the sessions').
+CREATE TRIGGER traces_user_totals_move AFTER UPDATE OF user_id, project_id, session_id ON traces
+WHEN old.user_id IS NOT new.user_id OR old.project_id IS NOT new.project_id
+    OR (new.user_id IS NOT NULL AND old.session_id IS NOT new.session_id) BEGIN
     INSERT INTO user_trace_changes VALUES (-1, old.user_id, old.project_id, old.session_id,
         old.calculated_total_cost, old.computed_cost, old.latency_ms, old.timestamp,
         old.observation_count);
@@ -190,16 +191,4 @@ WHEN new.user_id IS NOT NULL AND old.user_id = new.user_id
     WHERE user_id = new.user_id AND project = IFNULL(new.project_id, '');
 END;
 
--- The same user and project in another session: the trace leaves one session and joins
--- the other, with its totals (what it brings and takes away cancels out).
-CREATE TRIGGER traces_user_totals_session AFTER UPDATE OF session_id ON traces
-WHEN new.user_id IS NOT NULL AND old.user_id = new.user_id
-    AND old.project_id IS new.project_id AND old.session_id IS NOT new.session_id BEGIN
-    INSERT INTO user_trace_changes VALUES (-1, old.user_id, old.project_id, old.session_id,
-        old.calculated_total_cost, old.computed_cost, old.latency_ms, old.timestamp,
-        old.observation_count);
-    INSERT INTO user_trace_changes VALUES (1, new.user_id, new.project_id, new.session_id,
-        new.calculated_total_cost, new.computed_cost, new.latency_ms, new.timestamp,
-        new.observation_count);
-END;
 "#;

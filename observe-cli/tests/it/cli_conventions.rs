@@ -420,12 +420,9 @@ fn an_older_store_is_read_after_observe_migrate() {
     let (_dir, path) = fixture();
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(observe_store::DROP_USER_TOTALS).unwrap();
         conn.execute_batch(
-            "DROP TRIGGER traces_user_totals_insert; DROP TRIGGER traces_user_totals_delete; \
-             DROP TRIGGER traces_user_totals_move; DROP TRIGGER traces_user_totals_grow; \
-             DROP TRIGGER traces_user_totals_session; DROP VIEW user_trace_changes; \
-             DROP TABLE user_sessions; DROP TABLE user_totals; \
-             UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
+            "UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
              cost_computed; DROP INDEX traces_user; CREATE INDEX traces_user ON traces(user_id); \
              ALTER TABLE traces DROP COLUMN computed_cost; DROP INDEX traces_project; \
              ALTER TABLE traces DROP COLUMN project_id; ALTER TABLE observations DROP COLUMN \

@@ -423,20 +423,17 @@ fn version_3_file(path: &std::path::Path) {
     batch.observations.push(llm);
     store.write(&batch).unwrap();
     drop(store);
-    Connection::open(path)
-        .unwrap()
-        .execute_batch(
-            "DROP TRIGGER traces_user_totals_insert; DROP TRIGGER traces_user_totals_delete; \
-             DROP TRIGGER traces_user_totals_move; DROP TRIGGER traces_user_totals_grow; \
-             DROP TRIGGER traces_user_totals_session; DROP VIEW user_trace_changes; \
-             DROP TABLE user_sessions; DROP TABLE user_totals; \
-             UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
+    let conn = Connection::open(path).unwrap();
+    conn.execute_batch(observe_runtime::export::store::DROP_USER_TOTALS)
+        .unwrap();
+    conn.execute_batch(
+        "UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
              cost_computed; DROP INDEX traces_user; CREATE INDEX traces_user ON traces(user_id); \
              ALTER TABLE traces DROP COLUMN computed_cost; DROP INDEX traces_project; \
              ALTER TABLE traces DROP COLUMN project_id; ALTER TABLE observations DROP COLUMN \
              project_id; ALTER TABLE scores DROP COLUMN project_id; PRAGMA user_version = 3;",
-        )
-        .unwrap();
+    )
+    .unwrap();
 }
 
 #[test]
