@@ -74,7 +74,7 @@ fn a_version_1_file_is_migrated_and_keeps_its_data() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 8);
+    assert_eq!(SCHEMA_VERSION, 10);
     // Old data kept; the new columns filled in from it.
     let row: (String, String, f64, f64, i64, String) = conn
         .query_row(
@@ -310,7 +310,10 @@ fn a_version_2_file_is_migrated_and_keeps_its_data() {
     assert_eq!(
         indexes,
         [
+            "observations_flagged",
+            "observations_generation",
             "observations_trace",
+            "observations_usage",
             "traces_id",
             "traces_project",
             "traces_session",
