@@ -69,6 +69,9 @@ pub struct Store {
     version: i32,
     /// The text of the ids read so far that are not hex, by the ids they fold to.
     folded: Mutex<FoldedIds>,
+    /// The project reads are limited to ([`Store::set_project`]): the temporary views limit
+    /// the tables, and reads of the kept totals filter by it.
+    project: Option<String>,
 }
 
 /// Ids a sender chose as text, by the model's ids they fold to.
@@ -127,6 +130,7 @@ impl Store {
             path,
             version,
             folded: Mutex::default(),
+            project: None,
         })
     }
 
@@ -232,11 +236,17 @@ impl Store {
         }
         sql.push_str("PRAGMA query_only = ON;");
         let result = self.conn.execute_batch(&sql);
+        self.project = project.map(str::to_owned);
         // Whatever happened, the connection stays read-only.
         let guard = self.conn.pragma_update(None, "query_only", true);
         result
             .and(guard)
             .map_err(|e| StoreError::sqlite(&self.path, e))
+    }
+
+    /// The project reads are limited to, if any.
+    pub(crate) fn project(&self) -> Option<&str> {
+        self.project.as_deref()
     }
 
     /// How the trace `id` (as an [`Observation`] read from this store holds it) is shown:

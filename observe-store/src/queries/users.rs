@@ -1,5 +1,6 @@
 //! The web view's users: per user, traces, sessions, cost and latency.
 
+use rusqlite::types::Value as SqlValue;
 use serde_json::Value;
 
 use crate::read::Store;
@@ -19,7 +20,10 @@ impl Store {
     /// ```
     pub fn user_rows(&self) -> Result<Vec<Value>, StoreError> {
         if self.schema_version() >= crate::schema::USER_TOTALS_VERSION {
-            self.objects(USER_ROWS, &[])
+            let project = self
+                .project()
+                .map_or(SqlValue::Null, |p| SqlValue::Text(p.to_owned()));
+            self.objects(USER_ROWS, &[project])
         } else {
             self.objects(USER_ROWS_FROM_TRACES, &[])
         }
@@ -28,13 +32,14 @@ impl Store {
 
 /// One row per user and project, kept by the writer's triggers ([`crate::user_totals`]):
 /// the same figures as [`USER_ROWS_FROM_TRACES`], at a cost that does not grow with the
-/// number of traces. A user's sessions in two projects are two sessions.
+/// number of traces. A user's sessions in two projects are two sessions. `?1`: the project
+/// reads are limited to, or NULL.
 const USER_ROWS: &str = "SELECT user_id, SUM(traces) AS traces, SUM(sessions) AS sessions,
         TOTAL(cost) AS cost, TOTAL(computed_cost) AS computed_cost,
         TOTAL(latency_sum) / SUM(traces) AS avg_latency_ms,
         MAX(max_latency_ms) AS max_latency_ms, MAX(last_seen) AS last_seen,
         SUM(observations) AS observations
- FROM user_totals GROUP BY user_id
+ FROM user_totals WHERE ?1 IS NULL OR project = ?1 GROUP BY user_id
  ORDER BY cost DESC, user_id LIMIT 1000";
 
 /// For a file older than the per-user totals. Every column it reads is in the index

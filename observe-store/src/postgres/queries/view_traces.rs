@@ -90,9 +90,10 @@ impl PgStore {
                         (SUM(latency_sum) / SUM(traces))::float8 AS avg_latency_ms,
                         MAX(max_latency_ms) AS max_latency_ms, MAX(last_seen) AS last_seen,
                         SUM(observations)::bigint AS observations
-                 FROM user_totals GROUP BY user_id
+                 FROM user_totals WHERE $1::text IS NULL OR project = $1
+                 GROUP BY user_id
                  ORDER BY cost DESC, user_id COLLATE \"C\" LIMIT 1000",
-                &[],
+                &[&self.project.clone()],
             );
         }
         self.objects(
