@@ -58,6 +58,8 @@ mod ui_browser;
 mod ui_dashboard;
 #[cfg(feature = "ui")]
 mod ui_dashboard_browser;
+#[cfg(all(feature = "ui", feature = "postgres"))]
+mod ui_dashboard_postgres;
 #[cfg(feature = "ui")]
 mod ui_dashboard_yaml;
 #[cfg(feature = "ui")]
