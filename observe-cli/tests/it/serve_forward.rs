@@ -31,9 +31,12 @@ struct Serve {
 
 impl Serve {
     /// Starts `observe --db <db> serve --port 0 <args>` with only `vars` of the Langfuse,
-    /// OpenTelemetry and observe settings.
+    /// OpenTelemetry and observe settings, in the store's directory: whatever it writes
+    /// beside its working directory lands in the test's temporary directory, never in the
+    /// source tree.
     fn start(db: &Path, vars: &[(&str, &str)], args: &[&str]) -> Serve {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_observe"));
+        cmd.current_dir(db.parent().expect("the store is in a directory"));
         for (name, _) in std::env::vars() {
             if ["LANGFUSE_", "OTEL_", "OBSERVE_"]
                 .iter()
@@ -169,6 +172,8 @@ fn report(output: &str, which: &str) -> (u64, u64, u64, u64, u64) {
 fn spans_sent_to_serve_are_stored_and_reach_each_upstream() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("traces.db");
+    let source_tree = Path::new(env!("CARGO_MANIFEST_DIR")).join(".observe");
+    let source_tree_had_one = source_tree.exists();
     let (langfuse, collector) = (Server::start(), Server::start());
     let collector_url = format!("{}/v1/traces", collector.url);
     let serve = Serve::start(
@@ -221,6 +226,16 @@ fn spans_sent_to_serve_are_stored_and_reach_each_upstream() {
             langfuse.url
         )),
         "{output}"
+    );
+    // Without --forward-spool nothing is spooled, in the working directory or elsewhere.
+    assert!(
+        !dir.path().join(".observe").exists() && !dir.path().join("spool").exists(),
+        "a spool was made without --forward-spool"
+    );
+    assert!(
+        source_tree_had_one || !source_tree.exists(),
+        "observe serve wrote {} in the source tree",
+        source_tree.display()
     );
 }
 
