@@ -20,6 +20,10 @@ use observe_model::model::{
     TraceAttributes, TraceId, Usage,
 };
 
+/// Makes a current store file (its user totals dropped) a version 3 file.
+const BACK_TO_VERSION_3: &str =
+    include_str!("../../../observe-store/tests/fixtures/back_to_version_3.sql");
+
 fn observe(db: &Path, args: &[&str]) -> Output {
     common::observe(Some(db), args)
 }
@@ -421,14 +425,7 @@ fn an_older_store_is_read_after_observe_migrate() {
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
         conn.execute_batch(observe_store::DROP_USER_TOTALS).unwrap();
-        conn.execute_batch(
-            "UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
-             cost_computed; DROP INDEX traces_user; CREATE INDEX traces_user ON traces(user_id); \
-             ALTER TABLE traces DROP COLUMN computed_cost; DROP INDEX traces_project; \
-             ALTER TABLE traces DROP COLUMN project_id; ALTER TABLE observations DROP COLUMN \
-             project_id; ALTER TABLE scores DROP COLUMN project_id; PRAGMA user_version = 3;",
-        )
-        .unwrap();
+        conn.execute_batch(BACK_TO_VERSION_3).unwrap();
     }
     let before = std::fs::read(&path).unwrap();
     let err = failed(&observe(&path, &["sessions"]));

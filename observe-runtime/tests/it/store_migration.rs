@@ -13,6 +13,10 @@ use observe_runtime::view::{render_session, ViewOptions};
 use rusqlite::types::Value;
 use rusqlite::Connection;
 
+/// Makes a current store file (its user totals dropped) a version 3 file.
+const BACK_TO_VERSION_3: &str =
+    include_str!("../../../observe-store/tests/fixtures/back_to_version_3.sql");
+
 /// The first layout (schema version 1), as an early build wrote it: no `end_time`,
 /// `environment` or `observation_count` on traces; no prompt or completion-start columns
 /// on observations.
@@ -429,14 +433,7 @@ fn version_3_file(path: &std::path::Path) {
     let conn = Connection::open(path).unwrap();
     conn.execute_batch(observe_runtime::export::store::DROP_USER_TOTALS)
         .unwrap();
-    conn.execute_batch(
-        "UPDATE observations SET type = lower(type); ALTER TABLE observations DROP COLUMN \
-             cost_computed; DROP INDEX traces_user; CREATE INDEX traces_user ON traces(user_id); \
-             ALTER TABLE traces DROP COLUMN computed_cost; DROP INDEX traces_project; \
-             ALTER TABLE traces DROP COLUMN project_id; ALTER TABLE observations DROP COLUMN \
-             project_id; ALTER TABLE scores DROP COLUMN project_id; PRAGMA user_version = 3;",
-    )
-    .unwrap();
+    conn.execute_batch(BACK_TO_VERSION_3).unwrap();
 }
 
 #[test]
