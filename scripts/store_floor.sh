@@ -46,12 +46,17 @@ columns() {
 top=$(sqlite3 "$work/source.db" "SELECT max(seq) FROM traces")
 obs_rows=$(sqlite3 "$work/stage.db" "SELECT count(*) FROM obs")
 trace_rows=$(sqlite3 "$work/stage.db" "SELECT count(*) FROM tr")
-for variant in schema bare; do
+for variant in schema no_triggers bare; do
     db="$work/$variant.db"
     cp "$work/source.db" "$db"
-    if [ "$variant" = bare ]; then
+    case $variant in
+        no_triggers) dropped="'trigger'" ;;
+        bare) dropped="'index', 'trigger'" ;;
+        *) dropped= ;;
+    esac
+    if [ -n "$dropped" ]; then
         sqlite3 "$db" "SELECT 'DROP ' || type || ' ' || name || ';' FROM sqlite_master
-            WHERE type IN ('index', 'trigger') AND sql IS NOT NULL" | sqlite3 "$db"
+            WHERE type IN ($dropped) AND sql IS NOT NULL" | sqlite3 "$db"
     fi
     script="$work/$variant.sql"
     {
@@ -69,7 +74,7 @@ for variant in schema bare; do
     sqlite3 "$db" <"$script" | awk -v v="$variant" -v n=$((obs_rows * txs)) -v t=$((trace_rows * txs)) '
         /^Run Time/ { cpu += $6 + $8; wall += $4 }
         END {
-            printf "%-7s %d observations + %d traces in %d transactions: CPU %.0f ns per observation (%.0f k obs per CPU-second), wall %.0f ns\n",
+            printf "%-11s %d observations + %d traces in %d transactions: CPU %.0f ns per observation (%.0f k obs per CPU-second), wall %.0f ns\n",
                 v, n, t, '"$txs"', cpu * 1e9 / n, n / cpu / 1e3, wall * 1e9 / n
         }'
 done

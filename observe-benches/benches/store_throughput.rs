@@ -158,6 +158,9 @@ impl CpuTally {
 
 impl Drop for CpuTally {
     fn drop(&mut self) {
+        if self.observations == 0 {
+            return; // the case did not run (filtered out)
+        }
         let per = |d: Duration| d.as_nanos() / u128::from(self.observations.max(1));
         let rate = |d: Duration| self.observations as f64 / d.as_secs_f64().max(1e-9) / 1e3;
         eprintln!(

@@ -83,9 +83,12 @@ fn send(exporter: &mut dyn Exporter, group: &[Arc<SharedBatch>]) -> Result<(), E
 /// A batch that carries a trace's root gets in while the queue is within its bounds, so
 /// it passes them by at most one batch: roots end after their children, and a burst of
 /// children must not cost their trace the record that names it and makes it a tree.
+///
+/// A group being sent counts as its first batch here: the batches behind it were admitted
+/// within the bounds, and taking them early must not shut the root out.
 fn root_may_pass(queue: &Queue, batch: &SharedBatch, max_records: usize, max_bytes: usize) -> bool {
-    queue.records <= max_records
-        && queue.bytes <= max_bytes
+    queue.records.saturating_sub(queue.grouped_records) <= max_records
+        && queue.bytes.saturating_sub(queue.grouped_bytes) <= max_bytes
         && batch.batch.observations.iter().any(|o| o.is_root())
 }
 
@@ -101,9 +104,12 @@ struct Queue {
     /// The batches being sent (more than one when the exporter takes several at once), for
     /// the spool at the shutdown deadline.
     current: Vec<Arc<SharedBatch>>,
-    /// Records and bytes of the queued batches, and of the one being sent.
+    /// Records and bytes of the queued batches, and of those being sent.
     records: usize,
     bytes: usize,
+    /// Of those being sent, the records and bytes of the batches after the first.
+    grouped_records: usize,
+    grouped_bytes: usize,
     /// No more items will come: the thread ends once the queue is empty.
     closing: bool,
 }
@@ -419,6 +425,10 @@ impl Destination {
                             group.push(batch.clone());
                             take_queued(&mut queue.items, &mut group, at_once);
                             queue.current.extend(group.iter().cloned());
+                            for later in group.iter().skip(1) {
+                                queue.grouped_records += later.batch.len();
+                                queue.grouped_bytes += later.charge;
+                            }
                         }
                         break Some(item);
                     }
@@ -495,6 +505,8 @@ impl Destination {
                         queue.records -= batch.batch.len();
                         queue.bytes -= batch.charge;
                     }
+                    queue.grouped_records = 0;
+                    queue.grouped_bytes = 0;
                     if !queue.current.is_empty() {
                         queue.current.clear();
                         self.settle_batches(&group, result, &mut retry_spool_at, backoff);
