@@ -11,12 +11,22 @@
 //! - `filled`: the file already holds [`FILLED`] observations (written untimed first), so
 //!   the indexes no longer fit in SQLite's page cache by default.
 //!
-//! - `filled_reader_polling` and `filled_reader_busy`: `filled` while another connection
-//!   reads the sessions page as `observe ui` does (`session_ids` of 51, then their
-//!   summaries), every [`UI_POLL`] as the UI polls, or back to back: what a reader costs
-//!   the writer. The reader's page times go to standard error.
+//! - `filled_grouped`: `filled`, [`STORE_BATCHES_AT_ONCE`] batches to a transaction
+//!   ([`StoreExporter::write_many`]), as the pipeline's destination hands the store the
+//!   batches queued behind the one it takes;
+//! - `filled_reader_polling` and `filled_reader_busy` (and their `_grouped` twins): `filled`
+//!   while another connection reads the sessions page as `observe ui` does (`session_ids`
+//!   of 51, then their summaries), every [`UI_POLL`] as the UI polls, or back to back: what
+//!   a reader costs the writer. The reader's page times go to standard error.
 //!
-//! The batches are built before the clock starts; only `StoreExporter::write` is timed.
+//! With `OBSERVE_BENCH_DIR` set, the filled file is written there and kept (as
+//! `filled.db`), for measuring the floor on it with the `sqlite3` shell
+//! (`scripts/store_floor.sh`).
+//!
+//! The batches are built before the clock starts; only `StoreExporter::write` (or
+//! `write_many`) is timed. Each case also prints, to standard error, the CPU time its writes
+//! took per observation, on the writing thread and in the whole process: figures that the
+//! other work on a shared machine does not inflate, unlike the wall times criterion reports.
 //!
 //! Run: `cargo bench -p observe-benches --bench store_throughput` (criterion prints the
 //! throughput as `elem/s`, one element being one observation).
@@ -31,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use observe_runtime::export::store::queries::SessionFilter;
-use observe_runtime::export::store::{Store, StoreExporter};
+use observe_runtime::export::store::{Store, StoreExporter, STORE_BATCHES_AT_ONCE};
 use store_stream::{Stream, BATCH};
 
 /// Observations already in the file for the `filled` case.
@@ -96,17 +106,124 @@ impl Drop for SessionsReader {
     }
 }
 
+/// One clock's time now (`CLOCK_THREAD_CPUTIME_ID`, `CLOCK_PROCESS_CPUTIME_ID`).
+fn cpu_clock(id: libc::clockid_t) -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec` for the call's duration.
+    let rc = unsafe { libc::clock_gettime(id, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime");
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// CPU time spent in the timed writes of one case, which load on the machine does not
+/// inflate as it does wall time; printed to standard error when dropped.
+struct CpuTally {
+    label: &'static str,
+    observations: u64,
+    /// The writing thread's CPU time...
+    thread: Duration,
+    /// ...and the whole process's (the writer, the store's checkpointing thread and, in
+    /// the reader cases, the reader).
+    process: Duration,
+}
+
+impl CpuTally {
+    fn new(label: &'static str) -> CpuTally {
+        CpuTally {
+            label,
+            observations: 0,
+            thread: Duration::ZERO,
+            process: Duration::ZERO,
+        }
+    }
+
+    /// Times `write` (which stores `observations`): returns its wall time, adds its CPU time.
+    fn time(&mut self, observations: u64, write: impl FnOnce()) -> Duration {
+        let (thread, process) = (
+            cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID),
+            cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID),
+        );
+        let start = Instant::now();
+        write();
+        let wall = start.elapsed();
+        self.thread += cpu_clock(libc::CLOCK_THREAD_CPUTIME_ID).saturating_sub(thread);
+        self.process += cpu_clock(libc::CLOCK_PROCESS_CPUTIME_ID).saturating_sub(process);
+        self.observations += observations;
+        wall
+    }
+}
+
+impl Drop for CpuTally {
+    fn drop(&mut self) {
+        if self.observations == 0 {
+            return; // the case did not run (filtered out)
+        }
+        let per = |d: Duration| d.as_nanos() / u128::from(self.observations.max(1));
+        let rate = |d: Duration| self.observations as f64 / d.as_secs_f64().max(1e-9) / 1e3;
+        eprintln!(
+            "{}: {} observations; writer thread {} ns CPU each ({:.0} k/s per CPU-second), \
+             process {} ns ({:.0} k/s)",
+            self.label,
+            self.observations,
+            per(self.thread),
+            rate(self.thread),
+            per(self.process),
+            rate(self.process)
+        );
+    }
+}
+
 /// Writes `iters` batches, building each before the clock starts; returns the time spent in
 /// `write` alone.
-fn timed_writes(store: &mut StoreExporter, stream: &mut Stream, iters: u64) -> Duration {
+fn timed_writes(
+    store: &mut StoreExporter,
+    stream: &mut Stream,
+    iters: u64,
+    cpu: &mut CpuTally,
+) -> Duration {
     let mut spent = Duration::ZERO;
     for _ in 0..iters {
         let batch = stream.batch();
-        let start = Instant::now();
-        store.write(&batch).expect("write");
-        spent += start.elapsed();
+        spent += cpu.time(BATCH as u64, || store.write(&batch).expect("write"));
     }
     spent
+}
+
+/// Writes `iters` batches, [`STORE_BATCHES_AT_ONCE`] to a transaction, building each group
+/// before the clock starts; returns the time spent in `write_many` alone.
+fn timed_group_writes(
+    store: &mut StoreExporter,
+    stream: &mut Stream,
+    iters: u64,
+    cpu: &mut CpuTally,
+) -> Duration {
+    let mut spent = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(STORE_BATCHES_AT_ONCE as u64);
+        left -= n;
+        let batches: Vec<_> = (0..n).map(|_| stream.batch()).collect();
+        let group: Vec<_> = batches.iter().collect();
+        spent += cpu.time(n * BATCH as u64, || {
+            store.write_many(&group).expect("write")
+        });
+    }
+    spent
+}
+
+/// The timed writes of one case.
+type Writes = fn(&mut StoreExporter, &mut Stream, u64, &mut CpuTally) -> Duration;
+
+/// The writes of one case: a batch to a transaction, or a group.
+fn writes(grouped: bool) -> Writes {
+    if grouped {
+        timed_group_writes
+    } else {
+        timed_writes
+    }
 }
 
 fn store_throughput(c: &mut Criterion) {
@@ -117,35 +234,46 @@ fn store_throughput(c: &mut Criterion) {
 
     let dir = tempfile::tempdir().expect("tempdir");
     let mut files = 0u64;
+    let mut fresh_cpu = CpuTally::new("fresh");
     group.bench_function("fresh", |b| {
         b.iter_custom(|iters| {
             files += 1;
             let path = dir.path().join(format!("fresh{files}.db"));
             let mut store = StoreExporter::open(&path).expect("open");
             let mut stream = Stream::new(files);
-            let spent = timed_writes(&mut store, &mut stream, iters);
+            let spent = timed_writes(&mut store, &mut stream, iters, &mut fresh_cpu);
             drop(store);
             let _ = std::fs::remove_file(&path);
             spent
         })
     });
 
-    let path = dir.path().join("filled.db");
+    let kept = std::env::var_os("OBSERVE_BENCH_DIR").map(std::path::PathBuf::from);
+    let path = kept.as_deref().unwrap_or(dir.path()).join("filled.db");
     let mut store = StoreExporter::open(&path).expect("open");
     let mut stream = Stream::new(u64::from(u32::MAX));
     for _ in 0..FILLED / BATCH as u64 {
         store.write(&stream.batch()).expect("fill");
     }
-    group.bench_function("filled", |b| {
-        b.iter_custom(|iters| timed_writes(&mut store, &mut stream, iters))
-    });
-    for (label, every) in [
-        ("filled_reader_polling", UI_POLL),
-        ("filled_reader_busy", Duration::ZERO),
+    drop(fresh_cpu);
+    for (label, grouped) in [("filled", false), ("filled_grouped", true)] {
+        let mut cpu = CpuTally::new(label);
+        let write = writes(grouped);
+        group.bench_function(label, |b| {
+            b.iter_custom(|iters| write(&mut store, &mut stream, iters, &mut cpu))
+        });
+    }
+    for (label, every, grouped) in [
+        ("filled_reader_polling", UI_POLL, false),
+        ("filled_reader_polling_grouped", UI_POLL, true),
+        ("filled_reader_busy", Duration::ZERO, false),
+        ("filled_reader_busy_grouped", Duration::ZERO, true),
     ] {
         let reader = SessionsReader::start(&path, every, label);
+        let mut cpu = CpuTally::new(label);
+        let write = writes(grouped);
         group.bench_function(label, |b| {
-            b.iter_custom(|iters| timed_writes(&mut store, &mut stream, iters))
+            b.iter_custom(|iters| write(&mut store, &mut stream, iters, &mut cpu))
         });
         drop(reader);
     }

@@ -16,7 +16,11 @@
 //!   by each sample's), through one `StoreExporter` kept open from the fill to the last
 //!   sample, as in an application that keeps running: the WAL's copies into the file fall
 //!   inside the samples as they come, not at a close outside them. Each sample's sessions
-//!   are new ones.
+//!   are new ones. The destination hands the store the batches queued behind the one it
+//!   takes, in one transaction, as with any `StoreExporter`;
+//! - `sqlite_store_filled_one_per_commit`: the same, in turns into the same file, one batch
+//!   per transaction (the store's `batches_at_once` hidden from the pipeline): the
+//!   comparison in the same process.
 //!
 //! Each sample queues [`TRACES`] traces while the worker waits at a gate in its first export
 //! (so the application's thread does not compete for the cores), then opens the gate and
@@ -116,16 +120,26 @@ impl Exporter for IngestionBytes {
 }
 
 /// One store kept open across samples, as by an application that keeps running: its WAL,
-/// and the copies of it into the file, carry on from one sample to the next.
+/// and the copies of it into the file, carry on from one sample to the next. It takes up
+/// to `at_once` queued batches to a transaction (1: one batch per commit).
 #[derive(Clone)]
-struct Open(Arc<Mutex<StoreExporter>>);
+struct Open {
+    store: Arc<Mutex<StoreExporter>>,
+    at_once: usize,
+}
 
 impl Exporter for Open {
     fn name(&self) -> &str {
         "store"
     }
     fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
-        self.0.lock().unwrap().export(batch)
+        self.store.lock().unwrap().export(batch)
+    }
+    fn batches_at_once(&self) -> usize {
+        self.at_once
+    }
+    fn export_many(&mut self, batches: &[&Batch]) -> Result<(), ExportError> {
+        self.store.lock().unwrap().export_many(batches)
     }
 }
 
@@ -135,18 +149,31 @@ struct Gated {
     gate: Arc<(Mutex<bool>, Condvar)>,
 }
 
-impl Exporter for Gated {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
+impl Gated {
+    /// Returns once the gate is open.
+    fn wait(&self) {
         let (open, opened) = &*self.gate;
         let mut open = open.lock().unwrap();
         while !*open {
             open = opened.wait(open).unwrap();
         }
-        drop(open);
+    }
+}
+
+impl Exporter for Gated {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
+        self.wait();
         self.inner.export(batch)
+    }
+    fn batches_at_once(&self) -> usize {
+        self.inner.batches_at_once()
+    }
+    fn export_many(&mut self, batches: &[&Batch]) -> Result<(), ExportError> {
+        self.wait();
+        self.inner.export_many(batches)
     }
     fn flush(&mut self) -> Result<(), ExportError> {
         self.inner.flush()
@@ -230,24 +257,40 @@ fn through_worker(c: &mut Criterion) {
         })
     });
     let dir = tempfile::tempdir().expect("temporary folder");
-    let filled = Open(Arc::new(Mutex::new(
-        StoreExporter::open(dir.path().join("filled.db")).expect("store opens"),
-    )));
+    let filled = Open {
+        store: Arc::new(Mutex::new(
+            StoreExporter::open(dir.path().join("filled.db")).expect("store opens"),
+        )),
+        at_once: StoreExporter::open(dir.path().join("probe.db"))
+            .expect("store opens")
+            .batches_at_once(),
+    };
     let mut next = 0;
     while next * PER_TRACE < FILLED {
         sample_from(Box::new(filled.clone()), next);
         next += TRACES;
     }
-    g.bench_function("sqlite_store_filled", |b| {
-        b.iter_custom(|iters| {
-            (0..iters)
-                .map(|_| {
-                    next += TRACES;
-                    sample_from(Box::new(filled.clone()), next - TRACES)
-                })
-                .sum()
-        })
-    });
+    // The store as the pipeline uses it (queued batches to one transaction), then one batch
+    // per commit as before, into the same file in turns.
+    for (label, at_once) in [
+        ("sqlite_store_filled", filled.at_once),
+        ("sqlite_store_filled_one_per_commit", 1),
+    ] {
+        let open = Open {
+            at_once,
+            ..filled.clone()
+        };
+        g.bench_function(label, |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        next += TRACES;
+                        sample_from(Box::new(open.clone()), next - TRACES)
+                    })
+                    .sum()
+            })
+        });
+    }
     g.finish();
 }
 

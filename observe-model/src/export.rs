@@ -116,6 +116,67 @@ pub trait Exporter: Send + 'static {
     /// Sends one batch.
     fn export(&mut self, batch: &Batch) -> Result<(), ExportError>;
 
+    /// How many queued batches this exporter takes in one [`Exporter::export_many`] call.
+    /// The default, 1, sends one batch at a time; a destination whose fixed cost is paid
+    /// per call (the store's commit) says more, and its thread then hands it every batch
+    /// waiting in its queue, up to this many, at once.
+    ///
+    /// ```
+    /// use observe_model::export::{Batch, ExportError, Exporter};
+    ///
+    /// struct Dropping;
+    /// impl Exporter for Dropping {
+    ///     fn name(&self) -> &str { "dropping" }
+    ///     fn export(&mut self, _: &Batch) -> Result<(), ExportError> { Ok(()) }
+    /// }
+    /// assert_eq!(Dropping.batches_at_once(), 1);
+    /// ```
+    fn batches_at_once(&self) -> usize {
+        1
+    }
+
+    /// Sends several batches together, all or nothing where the destination allows it (the
+    /// store writes them in one transaction). The result stands for all their records: an
+    /// [`ExportError::Partial`] names how many of them were refused, any other error fails
+    /// them all. The default sends them one by one and reports the refused records of all
+    /// as one [`ExportError::Partial`] (a single batch's error as it is).
+    ///
+    /// ```
+    /// use observe_model::export::{Batch, ExportError, Exporter};
+    ///
+    /// #[derive(Default)]
+    /// struct Counting(usize);
+    /// impl Exporter for Counting {
+    ///     fn name(&self) -> &str { "counting" }
+    ///     fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
+    ///         self.0 += batch.len();
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let mut counting = Counting::default();
+    /// counting.export_many(&[&Batch::default(), &Batch::default()]).unwrap();
+    /// assert_eq!(counting.0, 0);
+    /// ```
+    fn export_many(&mut self, batches: &[&Batch]) -> Result<(), ExportError> {
+        let mut refused = 0;
+        let mut first: Option<ExportError> = None;
+        for batch in batches {
+            if let Err(err) = self.export(batch) {
+                refused += err.failed_of(batch.len());
+                first.get_or_insert(err);
+            }
+        }
+        match first {
+            None => Ok(()),
+            Some(err) if batches.len() == 1 => Err(err),
+            Some(err) => Err(ExportError::Partial {
+                destination: self.name().to_owned(),
+                refused,
+                message: err.to_string(),
+            }),
+        }
+    }
+
     /// Makes sure everything exported so far is durable or sent (called by `flush`).
     fn flush(&mut self) -> Result<(), ExportError> {
         Ok(())

@@ -324,6 +324,33 @@ impl StoreExporter {
             .writer
             .write(batch)
             .map_err(|e| StoreError::sqlite(&self.path, e))?;
+        self.refused_error(refused)
+    }
+
+    /// Writes several batches in one transaction, outside the pipeline: all of them or, on
+    /// an error, none. A commit costs about the same whatever it holds (the index pages it
+    /// rewrites), so this is how the pipeline's destination writes what queued up while
+    /// the previous commit ran ([`STORE_BATCHES_AT_ONCE`] at most). Records SQLite refuses
+    /// are left out and reported, for all the batches together, as [`StoreError::Refused`].
+    ///
+    /// ```
+    /// use observe_model::export::Batch;
+    /// use observe_store::StoreExporter;
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let mut store = StoreExporter::open(dir.path().join("t.db")).unwrap();
+    /// store.write_many(&[&Batch::default(), &Batch::default()]).unwrap();
+    /// ```
+    pub fn write_many(&mut self, batches: &[&Batch]) -> Result<(), StoreError> {
+        let refused = self
+            .writer
+            .write_many(batches)
+            .map_err(|e| StoreError::sqlite(&self.path, e))?;
+        self.refused_error(refused)
+    }
+
+    /// `Ok` when nothing was refused, else the [`StoreError::Refused`] that says how many.
+    fn refused_error(&self, refused: write::Refused) -> Result<(), StoreError> {
         match refused.records {
             0 => Ok(()),
             n => Err(StoreError::Refused {
@@ -343,19 +370,48 @@ impl Exporter for StoreExporter {
     /// Records SQLite refuses come back as [`ExportError::Partial`] (the rest of the batch
     /// is stored); a batch that could not be written at all as [`ExportError::Io`].
     fn export(&mut self, batch: &Batch) -> Result<(), ExportError> {
-        match self.write(batch) {
-            Ok(()) => Ok(()),
-            Err(StoreError::Refused {
-                refused, reason, ..
-            }) => Err(ExportError::Partial {
-                destination: "store".to_owned(),
-                refused,
-                message: reason,
-            }),
-            Err(e) => Err(ExportError::Io {
-                destination: "store".to_owned(),
-                source: Box::new(e),
-            }),
-        }
+        export_result(self.write(batch))
+    }
+
+    fn batches_at_once(&self) -> usize {
+        STORE_BATCHES_AT_ONCE
+    }
+
+    /// The batches in one transaction ([`StoreExporter::write_many`]); refused records and
+    /// failures as [`Exporter::export`] reports them, for all the batches together.
+    fn export_many(&mut self, batches: &[&Batch]) -> Result<(), ExportError> {
+        export_result(self.write_many(batches))
+    }
+}
+
+/// The most queued batches the pipeline hands the store in one transaction: 16 of the
+/// pipeline's batches of 512 are about 8,000 observations, a transaction of tens of
+/// milliseconds that keeps the WAL within its checkpoint thresholds.
+///
+/// ```
+/// use observe_model::export::Exporter;
+/// use observe_store::{StoreExporter, STORE_BATCHES_AT_ONCE};
+///
+/// let dir = tempfile::tempdir().unwrap();
+/// let store = StoreExporter::open(dir.path().join("t.db")).unwrap();
+/// assert_eq!(store.batches_at_once(), STORE_BATCHES_AT_ONCE);
+/// ```
+pub const STORE_BATCHES_AT_ONCE: usize = 16;
+
+/// A store write's outcome as the pipeline counts it.
+fn export_result(written: Result<(), StoreError>) -> Result<(), ExportError> {
+    match written {
+        Ok(()) => Ok(()),
+        Err(StoreError::Refused {
+            refused, reason, ..
+        }) => Err(ExportError::Partial {
+            destination: "store".to_owned(),
+            refused,
+            message: reason,
+        }),
+        Err(e) => Err(ExportError::Io {
+            destination: "store".to_owned(),
+            source: Box::new(e),
+        }),
     }
 }

@@ -1,4 +1,4 @@
-//! The insert path: one transaction per batch, statements prepared once, and one trace row
+//! The insert path: one transaction per batch (or per group of queued batches), statements prepared once, and one trace row
 //! written per trace of the batch (not per observation), its latency, cost and count summed
 //! here in Rust.
 //!
@@ -516,6 +516,26 @@ impl Writer {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let refused = self.batch.write(batch, &tx)?;
+        tx.commit()?;
+        Ok(refused)
+    }
+
+    /// Writes several batches in one transaction, each as [`Writer::write`] would: the
+    /// commit's fixed cost (the WAL frames of the indexes' pages each commit rewrites) is
+    /// paid once for all of them. The rows refused in all are summed; nothing of any of
+    /// them on error.
+    pub(crate) fn write_many(&mut self, batches: &[&Batch]) -> rusqlite::Result<Refused> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut refused = Refused::default();
+        for batch in batches {
+            let more = self.batch.write(batch, &tx)?;
+            refused.records += more.records;
+            if refused.first_reason.is_none() {
+                refused.first_reason = more.first_reason;
+            }
+        }
         tx.commit()?;
         Ok(refused)
     }

@@ -53,12 +53,42 @@ impl Drop for SharedBatch {
     }
 }
 
+/// Moves the batches queued at the front of `items` into `group`, until it holds `at_once`
+/// or a flush marker comes (what was queued before a flush is sent before it is answered).
+fn take_queued(items: &mut VecDeque<Item>, group: &mut Vec<Arc<SharedBatch>>, at_once: usize) {
+    while group.len() < at_once {
+        match items.front() {
+            Some(Item::Batch(_)) => {
+                if let Some(Item::Batch(batch)) = items.pop_front() {
+                    group.push(batch);
+                }
+            }
+            _ => break,
+        }
+    }
+}
+
+/// Sends `group` in one call: the exporter's `export` for one batch, `export_many` for
+/// more.
+fn send(exporter: &mut dyn Exporter, group: &[Arc<SharedBatch>]) -> Result<(), ExportError> {
+    match group {
+        [one] => exporter.export(&one.batch),
+        more => {
+            let batches: Vec<&Batch> = more.iter().map(|b| &b.batch).collect();
+            exporter.export_many(&batches)
+        }
+    }
+}
+
 /// A batch that carries a trace's root gets in while the queue is within its bounds, so
 /// it passes them by at most one batch: roots end after their children, and a burst of
 /// children must not cost their trace the record that names it and makes it a tree.
+///
+/// A group being sent counts as its first batch here: the batches behind it were admitted
+/// within the bounds, and taking them early must not shut the root out.
 fn root_may_pass(queue: &Queue, batch: &SharedBatch, max_records: usize, max_bytes: usize) -> bool {
-    queue.records <= max_records
-        && queue.bytes <= max_bytes
+    queue.records.saturating_sub(queue.grouped_records) <= max_records
+        && queue.bytes.saturating_sub(queue.grouped_bytes) <= max_bytes
         && batch.batch.observations.iter().any(|o| o.is_root())
 }
 
@@ -71,11 +101,15 @@ enum Item {
 #[derive(Default)]
 struct Queue {
     items: VecDeque<Item>,
-    /// The batch being sent, for the spool at the shutdown deadline.
-    current: Option<Arc<SharedBatch>>,
-    /// Records and bytes of the queued batches, and of the one being sent.
+    /// The batches being sent (more than one when the exporter takes several at once), for
+    /// the spool at the shutdown deadline.
+    current: Vec<Arc<SharedBatch>>,
+    /// Records and bytes of the queued batches, and of those being sent.
     records: usize,
     bytes: usize,
+    /// Of those being sent, the records and bytes of the batches after the first.
+    grouped_records: usize,
+    grouped_bytes: usize,
     /// No more items will come: the thread ends once the queue is empty.
     closing: bool,
 }
@@ -301,7 +335,7 @@ impl Destination {
                 tally.settled = true;
             }
             let items: Vec<Item> = queue.items.drain(..).collect();
-            (queue.current.take(), items)
+            (std::mem::take(&mut queue.current), items)
         };
         let mut tally = lock(&self.tally);
         let before = tally.spooled;
@@ -374,13 +408,27 @@ impl Destination {
         // The spool is tried when the queue is empty, and after a failure not before this.
         let mut retry_spool_at = Instant::now();
         let mut backoff = SPOOL_BACKOFF_MIN;
+        // A spool keeps batch by batch what the destination did not answer, so with one the
+        // batches go one at a time.
+        let at_once = match self.spool {
+            None => exporter.batches_at_once().max(1),
+            Some(_) => 1,
+        };
+        // The batches sent in one call: the first queued, and those queued behind it.
+        let mut group: Vec<Arc<SharedBatch>> = Vec::with_capacity(at_once);
         loop {
             let item = {
                 let mut queue = lock(&self.queue);
                 loop {
                     if let Some(item) = queue.items.pop_front() {
                         if let Item::Batch(batch) = &item {
-                            queue.current = Some(batch.clone());
+                            group.push(batch.clone());
+                            take_queued(&mut queue.items, &mut group, at_once);
+                            queue.current.extend(group.iter().cloned());
+                            for later in group.iter().skip(1) {
+                                queue.grouped_records += later.batch.len();
+                                queue.grouped_bytes += later.charge;
+                            }
                         }
                         break Some(item);
                     }
@@ -440,26 +488,32 @@ impl Destination {
                         backoff = (backoff * 2).min(SPOOL_BACKOFF_MAX);
                     }
                 }
-                Some(Item::Batch(batch)) => {
-                    let n = batch.batch.len();
+                Some(Item::Batch(_)) => {
                     let result = if self.context.passed() {
                         None
                     } else {
                         self.context.take_unanswered(); // a note of an earlier send
-                        Some(exporter.export(&batch.batch))
+                        Some(send(exporter, &group))
                     };
-                    // Whoever takes `current` counts the batch: this thread, or `settle` at
-                    // the shutdown deadline (then the answer changes nothing). The queue
-                    // stays locked until it is counted: `settle` settles under the same
-                    // lock, so it cannot come between (the batch would be neither spooled
-                    // by this thread nor seen by `settle`).
+                    // Whoever takes `current` counts the batches: this thread, or `settle`
+                    // at the shutdown deadline (then the answer changes nothing). The queue
+                    // stays locked until they are counted: `settle` settles under the same
+                    // lock, so it cannot come between (a batch would be neither spooled by
+                    // this thread nor seen by `settle`).
                     let mut queue = lock(&self.queue);
-                    queue.records -= n;
-                    queue.bytes -= batch.charge;
-                    if queue.current.take().is_some() {
-                        self.settle_batch(&batch, result, &mut retry_spool_at, backoff);
+                    for batch in &group {
+                        queue.records -= batch.batch.len();
+                        queue.bytes -= batch.charge;
+                    }
+                    queue.grouped_records = 0;
+                    queue.grouped_bytes = 0;
+                    if !queue.current.is_empty() {
+                        queue.current.clear();
+                        self.settle_batches(&group, result, &mut retry_spool_at, backoff);
                     }
                     drop(queue);
+                    // Their bytes go back to the budget now, not at the next batch.
+                    group.clear();
                 }
                 Some(Item::Flush(reply)) => {
                     if let Err(err) = exporter.flush() {
@@ -474,17 +528,19 @@ impl Destination {
         }
     }
 
-    /// Counts a batch this thread sent (`Some` result) or did not send before the shutdown
-    /// deadline (`None`); with a spool, what the destination did not answer waits on disk.
-    fn settle_batch(
+    /// Counts the batches this thread sent in one call (`Some` result) or did not send
+    /// before the shutdown deadline (`None`); with a spool, what the destination did not
+    /// answer waits on disk.
+    fn settle_batches(
         &self,
-        batch: &SharedBatch,
+        batches: &[Arc<SharedBatch>],
         result: Option<Result<(), ExportError>>,
         retry_spool_at: &mut Instant,
         backoff: Duration,
     ) {
+        let n = batches.iter().map(|b| b.batch.len()).sum();
         let Some(spool) = &self.spool else {
-            return self.count(batch.batch.len(), result);
+            return self.count(n, result);
         };
         let maybe_sent = match result {
             None => false,
@@ -494,12 +550,14 @@ impl Destination {
                 *retry_spool_at = Instant::now() + backoff;
                 self.context.take_unanswered()
             }
-            Some(result) => return self.count(batch.batch.len(), Some(result)),
+            Some(result) => return self.count(n, Some(result)),
         };
         let mut tally = lock(&self.tally);
         if !tally.settled {
-            let appended = spool.append(&batch.batch, maybe_sent);
-            self.count_appended(&mut tally, appended);
+            for batch in batches {
+                let appended = spool.append(&batch.batch, maybe_sent);
+                self.count_appended(&mut tally, appended);
+            }
         }
     }
 

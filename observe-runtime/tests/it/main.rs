@@ -35,6 +35,7 @@ mod export_pipeline;
 mod export_retry;
 mod genai_conventions;
 mod genai_cost;
+mod grouped_batches;
 mod light_batches_trace;
 mod light_records;
 mod macro_expansion;
