@@ -7,11 +7,14 @@
 //! bits, so no number formatting on the caller) and text (its bytes copied as they are, so
 //! no escaping on the caller). Each raw value sits where its JSON goes, behind a [`RAW`]
 //! byte that serde_json never writes (it escapes control bytes inside strings, and writes
-//! none outside them); [`CaptureBuf::to_json`] and [`resolve`] write them.
+//! none outside them); [`Part::to_json`] and [`resolve`] write them.
 //!
 //! The buffers come from a small per-thread pool and go back to it when dropped, so a
 //! capture allocates nothing once the pool is warm: the bytes are copied into the thread's
-//! ring with the record, and the buffer is reused by the next observation.
+//! ring with the record, and the buffer is reused by the next observation. A scalar or
+//! short text output goes into the input's buffer, after the input
+//! ([`CaptureBuf::begin_output`]): one buffer per observation, copied into the ring in one
+//! piece ([`Captures`]).
 
 use crate::box_stack::BoxStack;
 use std::borrow::Cow;
@@ -78,8 +81,84 @@ pub(crate) struct CaptureBuf(ManuallyDrop<Box<Inner>>);
 
 struct Inner {
     bytes: Vec<u8>,
-    /// True once a raw value was written: only then do the bytes need [`resolve`].
+    /// True once a raw value was written into the part being written (the output after
+    /// [`CaptureBuf::begin_output`], else the input): only then does it need [`resolve`].
     raw: bool,
+    /// Where the output starts, when one was appended after the input
+    /// ([`CaptureBuf::begin_output`]); [`NO_OUTPUT`] when the bytes are all one capture.
+    output_at: usize,
+    /// `raw` of the input, kept when the output began.
+    input_raw: bool,
+}
+
+/// [`Inner::output_at`] of a buffer that holds one capture.
+const NO_OUTPUT: usize = usize::MAX;
+
+/// One capture's bytes (the input or the output) and whether raw values are in them.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Part<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) raw: bool,
+}
+
+impl Part<'_> {
+    /// The JSON the bytes stand for; `None` when there are none (nothing captured).
+    pub(crate) fn to_json(self) -> Option<Json> {
+        (!self.bytes.is_empty()).then(|| resolve(self.bytes, self.raw))
+    }
+}
+
+/// An observation's captured input and output, as they go into the ring.
+///
+/// Usually one buffer holds both (the output appended after the input), so they are
+/// adjacent in memory and copied in one piece; [`Captures::joined`] says so.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Captures<'a> {
+    pub(crate) input: Part<'a>,
+    pub(crate) output: Part<'a>,
+    /// Both, in one slice, when they come from one buffer.
+    joined: Option<&'a [u8]>,
+}
+
+impl<'a> Captures<'a> {
+    /// The captures of an observation whose fields hold `input` (which may carry the
+    /// output after it) and `output` (which, when present, wins over an output in `input`:
+    /// it was set later, by a stream's end).
+    #[inline]
+    pub(crate) fn of(input: Option<&'a CaptureBuf>, output: Option<&'a CaptureBuf>) -> Self {
+        let (whole, input, carried) = match input {
+            Some(buf) => {
+                let (input, carried) = buf.parts();
+                (buf.bytes(), input, carried)
+            }
+            None => (&[][..], Part::default(), None),
+        };
+        match output {
+            // Separate buffers: the input alone, then the output.
+            Some(buf) => Captures {
+                input,
+                output: buf.parts().1.unwrap_or_else(|| buf.parts().0),
+                joined: None,
+            },
+            None => Captures {
+                input,
+                output: carried.unwrap_or_default(),
+                joined: Some(whole),
+            },
+        }
+    }
+
+    /// Bytes of both.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.input.bytes.len() + self.output.bytes.len()
+    }
+
+    /// The input's bytes followed by the output's, in one slice, when they are adjacent.
+    #[inline]
+    pub(crate) fn joined(&self) -> Option<&'a [u8]> {
+        self.joined
+    }
 }
 
 /// Spare buffers kept per thread, at most.
@@ -100,6 +179,8 @@ impl CaptureBuf {
             Box::new(Inner {
                 bytes: Vec::with_capacity(128),
                 raw: false,
+                output_at: NO_OUTPUT,
+                input_raw: false,
             })
         })))
     }
@@ -121,10 +202,50 @@ impl CaptureBuf {
         &mut self.0
     }
 
-    /// The bytes as they travel (JSON text with raw values in it).
+    /// The bytes as they travel (JSON text with raw values in it): the input and, after
+    /// it, the output appended by [`CaptureBuf::begin_output`], if any.
     #[inline]
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.inner().bytes
+    }
+
+    /// The capture these bytes start with, and the output appended after it, if any.
+    #[inline]
+    fn parts(&self) -> (Part<'_>, Option<Part<'_>>) {
+        let inner = self.inner();
+        if inner.output_at == NO_OUTPUT {
+            let whole = Part {
+                bytes: &inner.bytes,
+                raw: inner.raw,
+            };
+            return (whole, None);
+        }
+        let (input, output) = inner.bytes.split_at(inner.output_at.min(inner.bytes.len()));
+        (
+            Part {
+                bytes: input,
+                raw: inner.input_raw,
+            },
+            Some(Part {
+                bytes: output,
+                raw: inner.raw,
+            }),
+        )
+    }
+
+    /// Starts the output after what this buffer holds (the input), so that one buffer
+    /// carries both: one buffer taken from the pool and given back, one copy into the
+    /// ring. An output begun before is dropped: the new one replaces it.
+    #[inline]
+    pub(crate) fn begin_output(&mut self) {
+        let inner = self.inner_mut();
+        if inner.output_at == NO_OUTPUT {
+            inner.output_at = inner.bytes.len();
+            inner.input_raw = inner.raw;
+        } else {
+            inner.bytes.truncate(inner.output_at);
+        }
+        inner.raw = false;
     }
 
     /// Their length: what the capture is charged against the queue's byte budget.
@@ -133,8 +254,8 @@ impl CaptureBuf {
         self.inner().bytes.len()
     }
 
-    /// True when raw values are in the bytes (they need [`resolve`]).
-    #[inline]
+    /// True when raw values are in the part being written (they need [`resolve`]).
+    #[cfg(test)]
     pub(crate) fn has_raw(&self) -> bool {
         self.inner().raw
     }
@@ -191,9 +312,12 @@ impl CaptureBuf {
         self.text(&text);
     }
 
-    /// The JSON these bytes stand for, raw values written.
+    /// The JSON of the capture these bytes start with, raw values written (the output
+    /// appended after it, if any, is [`Captures::of`]'s to read).
+    #[cfg(test)]
     pub(crate) fn to_json(&self) -> Json {
-        resolve(self.bytes(), self.has_raw())
+        let (first, _) = self.parts();
+        resolve(first.bytes, first.raw)
     }
 }
 
@@ -205,6 +329,7 @@ impl Drop for CaptureBuf {
         if inner.bytes.capacity() <= KEEP_CAPACITY {
             inner.bytes.clear();
             inner.raw = false;
+            inner.output_at = NO_OUTPUT;
             // During the thread's exit the pool may be gone: the box is freed then.
             let _ = POOL.try_with(move |pool| pool.give(inner));
         }
@@ -213,7 +338,11 @@ impl Drop for CaptureBuf {
 
 impl std::fmt::Debug for CaptureBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("CaptureBuf").field(&self.to_json()).finish()
+        let (first, output) = self.parts();
+        f.debug_tuple("CaptureBuf")
+            .field(&first.to_json())
+            .field(&output.and_then(Part::to_json))
+            .finish()
     }
 }
 
@@ -525,13 +654,96 @@ mod tests {
         assert_eq!(other.to_json().as_str(), "\"z\"");
     }
 
+    /// The input as `#[observe]` writes it: `{"q":"é \"x\"\n","n":7}`, text and a scalar raw.
+    fn input_with_raw_values() -> CaptureBuf {
+        let mut buf = CaptureBuf::new();
+        buf.push_bytes(b"{\"q\":");
+        buf.text("é \"x\"\n");
+        buf.push_bytes(b",\"n\":");
+        buf.scalar(Scalar::U64(7));
+        buf.push_bytes(b"}");
+        buf
+    }
+
+    #[test]
+    fn an_output_appended_to_the_input_comes_back_as_its_own_json() {
+        let mut buf = input_with_raw_values();
+        buf.begin_output();
+        buf.text("ünï \u{1}");
+        let captures = Captures::of(Some(&buf), None);
+        assert_eq!(captures.joined(), Some(buf.bytes()), "one piece to copy");
+        assert_eq!(captures.len(), buf.len());
+        assert_eq!(
+            captures.input.to_json().unwrap().as_str(),
+            r#"{"q":"é \"x\"\n","n":7}"#
+        );
+        assert_eq!(
+            captures.output.to_json().unwrap().as_str(),
+            serde_json::to_string("ünï \u{1}").unwrap()
+        );
+        assert_eq!(buf.to_json(), captures.input.to_json().unwrap());
+    }
+
+    #[test]
+    fn each_part_keeps_its_own_raw_flag() {
+        // Input without raw values, output with them: the input is read as it is.
+        let mut buf = CaptureBuf::new();
+        buf.push_bytes(b"{}");
+        buf.begin_output();
+        buf.scalar(Scalar::Bool(true));
+        let captures = Captures::of(Some(&buf), None);
+        assert!(!captures.input.raw);
+        assert!(captures.output.raw);
+        assert_eq!(captures.output.to_json().unwrap().as_str(), "true");
+        // And the other way round.
+        let mut buf = input_with_raw_values();
+        buf.begin_output();
+        buf.push_bytes(b"[1]");
+        let captures = Captures::of(Some(&buf), None);
+        assert!(captures.input.raw);
+        assert!(!captures.output.raw);
+        assert_eq!(captures.output.to_json().unwrap().as_str(), "[1]");
+    }
+
+    #[test]
+    fn a_second_output_replaces_the_first_and_a_separate_one_wins() {
+        let mut buf = input_with_raw_values();
+        buf.begin_output();
+        buf.scalar(Scalar::U64(1));
+        buf.begin_output();
+        buf.scalar(Scalar::I64(-2));
+        let captures = Captures::of(Some(&buf), None);
+        assert_eq!(captures.output.to_json().unwrap().as_str(), "-2");
+        let mut separate = CaptureBuf::new();
+        separate.push_bytes(b"\"later\"");
+        let captures = Captures::of(Some(&buf), Some(&separate));
+        assert_eq!(captures.joined(), None);
+        assert_eq!(captures.output.to_json().unwrap().as_str(), "\"later\"");
+        // Charged for what travels: the input, and the output that won.
+        assert_eq!(captures.len(), captures.input.bytes.len() + separate.len());
+    }
+
+    #[test]
+    fn an_output_alone_has_no_input() {
+        let mut buf = CaptureBuf::new();
+        buf.begin_output();
+        buf.scalar(Scalar::F64(0.5));
+        let captures = Captures::of(None, Some(&buf));
+        assert!(captures.input.to_json().is_none());
+        assert_eq!(captures.output.to_json().unwrap().as_str(), "0.5");
+    }
+
     #[test]
     fn a_buffer_goes_back_to_the_pool_empty() {
         let mut buf = CaptureBuf::new();
         buf.text("left over");
         drop(buf);
-        let buf = CaptureBuf::new();
+        let mut buf = CaptureBuf::new();
         assert_eq!(buf.len(), 0);
         assert!(!buf.has_raw());
+        buf.begin_output();
+        drop(buf);
+        let buf = CaptureBuf::new();
+        assert!(buf.parts().1.is_none(), "no output begun");
     }
 }

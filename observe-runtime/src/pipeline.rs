@@ -49,7 +49,7 @@ use destination::Destination;
 use ring::{Consumer, Producer, Slots};
 use worker::{Command, Worker};
 
-use crate::capture_buf::CaptureBuf;
+use crate::capture_buf::{CaptureBuf, Captures};
 use crate::export::Exporter;
 use crate::model::{Json, TraceAttributes, TraceId};
 
@@ -312,16 +312,16 @@ impl Pipeline {
         input: Option<CaptureBuf>,
         output: Option<CaptureBuf>,
     ) {
-        let captured =
-            input.as_ref().map_or(0, CaptureBuf::len) + output.as_ref().map_or(0, CaptureBuf::len);
+        let captures = Captures::of(input.as_ref(), output.as_ref());
+        let captured = captures.len();
         let charge = record.charge_without_capture() + captured;
         if input.is_some() || output.is_some() {
-            record.captured = match ring::place(self.id, input.as_ref(), output.as_ref()) {
+            record.captured = match ring::place(self.id, &captures) {
                 Some(position) => Captured::InRing(position),
                 // Made JSON here: a large capture, or no ring to place it in (rare).
                 None => Captured::Heap(Box::new((
-                    input.as_ref().map(CaptureBuf::to_json),
-                    output.as_ref().map(CaptureBuf::to_json),
+                    captures.input.to_json(),
+                    captures.output.to_json(),
                     captured,
                 ))),
             };

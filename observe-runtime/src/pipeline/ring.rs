@@ -28,7 +28,7 @@ use std::sync::Arc;
 use crossbeam_utils::CachePadded;
 
 use super::{Captured, Record};
-use crate::capture_buf::{resolve, CaptureBuf};
+use crate::capture_buf::{resolve, Captures};
 use crate::model::Json;
 
 /// Bytes of captured input and output a ring carries beside its records.
@@ -277,13 +277,8 @@ impl Producer {
 
     /// Copies captured input and output into the byte ring; where they are, or `None` when
     /// they do not fit (the caller keeps them on the heap).
-    fn place(&mut self, input: Option<&CaptureBuf>, output: Option<&CaptureBuf>) -> Option<u64> {
-        let raw = (
-            input.is_some_and(CaptureBuf::has_raw),
-            output.is_some_and(CaptureBuf::has_raw),
-        );
-        let input = input.map_or(&[][..], CaptureBuf::bytes);
-        let output = output.map_or(&[][..], CaptureBuf::bytes);
+    fn place(&mut self, captures: &Captures<'_>) -> Option<u64> {
+        let (input, output) = (captures.input.bytes, captures.output.bytes);
         let total = input.len() + output.len();
         if total > PAYLOAD_INLINE_MAX {
             return None;
@@ -308,20 +303,32 @@ impl Producer {
         // buffer, which `to` may reach whole. It is past the consumer's `bytes_head` (acquired
         // above or earlier) and within one buffer of it, so the consumer does not read it
         // until a record published later says so; we, the one producer, are its only writer.
+        // The sources are the capture buffers' bytes (`joined` is the input's and the
+        // output's `total` bytes in one slice), never the ring.
         unsafe {
-            std::ptr::copy_nonoverlapping(input.as_ptr(), to, input.len());
-            std::ptr::copy_nonoverlapping(output.as_ptr(), to.add(input.len()), output.len());
+            match captures.joined() {
+                // One buffer held both: one copy.
+                Some(both) => std::ptr::copy_nonoverlapping(both.as_ptr(), to, total),
+                None => {
+                    std::ptr::copy_nonoverlapping(input.as_ptr(), to, input.len());
+                    std::ptr::copy_nonoverlapping(
+                        output.as_ptr(),
+                        to.add(input.len()),
+                        output.len(),
+                    );
+                }
+            }
         }
         self.bytes_tail = end;
         Some(encode(
             start,
             Extent {
                 len: input.len(),
-                raw: raw.0,
+                raw: captures.input.raw,
             },
             Extent {
                 len: output.len(),
-                raw: raw.1,
+                raw: captures.output.raw,
             },
         ))
     }
@@ -430,16 +437,12 @@ pub(super) fn push_fast(id: u64, record: Record) -> Result<(), Record> {
 /// Copies captured input and output into this thread's ring for pipeline `id`, when it is
 /// the first in line (as `push_fast` expects) and they fit; the record must be pushed next.
 #[inline]
-pub(super) fn place(
-    id: u64,
-    input: Option<&CaptureBuf>,
-    output: Option<&CaptureBuf>,
-) -> Option<u64> {
+pub(super) fn place(id: u64, captures: &Captures<'_>) -> Option<u64> {
     PRODUCERS
         .try_with(|cell| {
             let mut producers = cell.try_borrow_mut().ok()?;
             let producer = producers.first_mut().filter(|p| p.pipeline_id == id)?;
-            producer.place(input, output)
+            producer.place(captures)
         })
         .ok()
         .flatten()
@@ -500,6 +503,7 @@ pub(super) fn with_producers<R>(f: impl FnOnce(&mut Vec<Producer>) -> R) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture_buf::CaptureBuf;
     use crate::clock;
     use crate::model::{Level, ObservationType, SpanId, TraceId};
     use crate::pipeline::Finished;
@@ -555,26 +559,33 @@ mod tests {
             } else {
                 input.push_bytes(Json::string(&text).as_str().as_bytes());
             }
-            let output = (i % 3 == 0).then(|| {
+            // An output in a buffer of its own, or appended to the input's (as `#[observe]`
+            // does), in turn.
+            let output = (i % 6 == 0).then(|| {
                 let mut output = CaptureBuf::new();
                 output.scalar(crate::capture_buf::Scalar::U64(i));
                 output
             });
+            if i % 6 == 3 {
+                input.begin_output();
+                input.scalar(crate::capture_buf::Scalar::U64(i));
+            }
             let mut r = record(i);
             producer.credits = 1;
             if let Record::Observation(f) = &mut r {
-                f.captured = match producer.place(Some(&input), output.as_ref()) {
+                let captures = Captures::of(Some(&input), output.as_ref());
+                f.captured = match producer.place(&captures) {
                     Some(code) => Captured::InRing(code),
                     None => Captured::Heap(Box::new((
-                        Some(input.to_json()),
-                        output.as_ref().map(CaptureBuf::to_json),
+                        captures.input.to_json(),
+                        captures.output.to_json(),
                         0,
                     ))),
                 };
             }
             expected.push_back((
                 Some(Json::string(&text).as_str().to_owned()),
-                output.map(|_| i.to_string()),
+                (i % 3 == 0).then(|| i.to_string()),
             ));
             if let Err(r) = producer.push(r) {
                 panic!("ring full at {i}: {}", matches!(r, Record::Observation(_)));

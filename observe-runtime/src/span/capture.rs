@@ -27,7 +27,9 @@ impl OutputSink<'_> {
         self.capture
     }
 
-    /// Records the output written by `write`, which runs only when output capture is on.
+    /// Records the output written by `write`, which runs only when output capture is on,
+    /// in a buffer of its own: `write` may run user code (`Serialize`, `Debug`), which may
+    /// reach this observation, so the fields are borrowed only once it has returned.
     #[inline]
     fn output_with(&mut self, write: impl FnOnce(&mut CaptureBuf)) {
         if self.capture {
@@ -46,13 +48,23 @@ impl OutputSink<'_> {
     /// Records a scalar as the output, for the worker to write.
     #[inline]
     pub(crate) fn scalar(&mut self, value: Scalar) {
-        self.output_with(|buf| buf.scalar(value));
+        self.append_output(|buf| buf.scalar(value));
     }
 
     /// Records text as the output (a JSON string).
     #[inline]
     pub(crate) fn text(&mut self, text: &str) {
-        self.output_with(|buf| buf.text(text));
+        self.append_output(|buf| buf.text(text));
+    }
+
+    /// Records the output written by `write`, which runs only when output capture is on,
+    /// after the input in the input's buffer (see [`Frame::append_captured_output`]).
+    /// `write` runs no user code: the fields are borrowed while it runs.
+    #[inline]
+    fn append_output(&mut self, write: impl FnOnce(&mut CaptureBuf)) {
+        if self.capture {
+            self.frame.append_captured_output(write);
+        }
     }
 
     /// Records a value's `Debug` text as the output (a JSON string).
