@@ -36,7 +36,10 @@
 
 mod cell;
 mod connect;
-mod copy_binary;
+// Public only for the encoder's bench (`benches/pg_copy_encoder.rs`), which measures it
+// against tokio-postgres's `BinaryCopyInWriter`; not part of the API.
+#[doc(hidden)]
+pub mod copy_binary;
 mod copy_text;
 mod error;
 mod exporter;
