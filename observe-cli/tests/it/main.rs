@@ -59,6 +59,8 @@ mod ui_dashboard;
 #[cfg(feature = "ui")]
 mod ui_dashboard_browser;
 #[cfg(feature = "ui")]
+mod ui_dashboard_rollup;
+#[cfg(feature = "ui")]
 mod ui_dashboard_yaml;
 #[cfg(feature = "ui")]
 mod ui_endpoints;
