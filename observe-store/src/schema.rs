@@ -324,7 +324,7 @@ pub(crate) const TRACE_HOURS_VERSION: i32 = 11;
 
 /// The kept aggregates that carry a `project_id` and are limited to a project as
 /// [`PROJECT_TABLES`] are, on files of [`TRACE_HOURS_VERSION`] or later.
-pub(crate) const PROJECT_ROLLUPS: [&str; 1] = ["trace_hours"];
+pub(crate) const PROJECT_ROLLUPS: [&str; 2] = ["trace_hours", "trace_hour_latencies"];
 
 /// The version that added `project_id`.
 pub(crate) const PROJECTS_VERSION: i32 = 7;

@@ -48,7 +48,37 @@ fn differences(client: &mut postgres::Client) -> Vec<String> {
             &[],
         )
         .unwrap();
-    rows.iter().map(|r| r.get(0)).collect()
+    let mut out: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    // The latency buckets, worked out from each trace's latency in whole microseconds
+    // (cast, so rounded as the trigger rounds) with all digits but the first two zeroed.
+    let buckets = client
+        .query(
+            "WITH t AS (
+                SELECT COALESCE(project_id, '') AS project_id,
+                    date_trunc('hour', \"timestamp\" AT TIME ZONE 'UTC') AS hour,
+                    json_build_array(environment, name, release, version)::text AS dims,
+                    CAST(greatest(latency_ms, 0) * 1000 AS bigint) AS us FROM traces),
+             want AS (
+                SELECT project_id, hour, dims,
+                    CASE WHEN us < 100 THEN us
+                         ELSE us / (10 ^ (length(us::text) - 2))::bigint
+                              * (10 ^ (length(us::text) - 2))::bigint END AS latency_floor_us,
+                    count(*) AS traces
+                FROM t GROUP BY 1, 2, 3, 4),
+             kept AS (
+                SELECT project_id, hour_start AT TIME ZONE 'UTC' AS hour, dims,
+                    latency_floor_us, traces FROM trace_hour_latencies)
+             SELECT format('latency %s/%s/%s/%s: want %s, kept %s',
+                 COALESCE(w.project_id, k.project_id), COALESCE(w.hour, k.hour),
+                 COALESCE(w.dims, k.dims), COALESCE(w.latency_floor_us, k.latency_floor_us),
+                 w.traces, k.traces)
+             FROM want w FULL JOIN kept k USING (project_id, hour, dims, latency_floor_us)
+             WHERE w.traces IS DISTINCT FROM k.traces",
+            &[],
+        )
+        .unwrap();
+    out.extend(buckets.iter().map(|r| r.get::<_, String>(0)));
+    out
 }
 
 fn count(client: &mut postgres::Client, sql: &str) -> i64 {
@@ -76,7 +106,8 @@ fn the_roll_up_matches_the_traces_after_concurrent_writers_and_edits() {
     }
     client
         .batch_execute(
-            "UPDATE traces SET environment = 'staging', release = 'v2' WHERE seq % 4 = 1",
+            "UPDATE traces SET environment = 'staging', release = 'v2' WHERE seq % 4 = 1;
+             UPDATE traces SET latency_ms = latency_ms * 3.7 + 0.05 WHERE seq % 3 = 2;",
         )
         .unwrap();
     assert_eq!(differences(&mut client), Vec::<String>::new());
@@ -94,4 +125,8 @@ fn the_roll_up_matches_the_traces_after_concurrent_writers_and_edits() {
     );
     client.batch_execute("TRUNCATE traces").unwrap();
     assert_eq!(count(&mut client, "SELECT count(*) FROM trace_hours"), 0);
+    assert_eq!(
+        count(&mut client, "SELECT count(*) FROM trace_hour_latencies"),
+        0
+    );
 }

@@ -11,12 +11,13 @@ use observe_store::{Store, StoreExporter};
 use user_totals_cases::{batches, piece_requests, Dice, HAND_EDITS};
 
 /// Edits that move traces between roll-up rows in ways the writers of this build do not.
-const ROLLUP_EDITS: [&str; 4] = [
+const ROLLUP_EDITS: [&str; 5] = [
     "UPDATE traces SET environment = 'staging' WHERE seq % 6 = 1",
     "UPDATE traces SET release = 'v2', calculated_total_cost = calculated_total_cost + 1
      WHERE seq % 8 = 3",
     "UPDATE traces SET name = NULL WHERE seq % 10 = 7",
     "UPDATE traces SET timestamp = '2025-01-01T05:59:59.999999Z' WHERE seq % 12 = 5",
+    "UPDATE traces SET latency_ms = latency_ms * 3.7 + 0.05 WHERE seq % 3 = 2",
 ];
 
 fn write_all(path: &std::path::Path, dice: &mut Dice) {
@@ -85,16 +86,60 @@ fn assert_same_as_grouped(path: &std::path::Path) {
             assert!((g - e).abs() <= 1e-9 * e.abs().max(1.0), "{k:?} vs {w:?}");
         }
     }
+    // The latency buckets: each trace counted once, in the bucket of its latency (whole
+    // microseconds, rounded, with all digits but the first two zeroed), worked out here.
+    let mut want: std::collections::BTreeMap<(String, String, Option<String>, i64), i64> =
+        Default::default();
+    let mut stmt = conn
+        .prepare("SELECT IFNULL(project_id, ''), substr(timestamp, 1, 13), environment, latency_ms FROM traces")
+        .unwrap();
+    let traces = stmt
+        .query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, f64>(3)?))
+        })
+        .unwrap();
+    for t in traces {
+        let (project, hour, environment, latency): (String, String, Option<String>, f64) =
+            t.unwrap();
+        *want
+            .entry((project, hour, environment, floor_us(latency)))
+            .or_default() += 1;
+    }
+    let mut stmt = conn
+        .prepare(
+            "SELECT project_id, substr(hour_start, 1, 13), environment, latency_floor_us,
+                 SUM(traces) FROM trace_hour_latencies GROUP BY 1, 2, 3, 4 HAVING SUM(traces) <> 0",
+        )
+        .unwrap();
+    let kept: std::collections::BTreeMap<_, i64> = stmt
+        .query_map([], |r| {
+            Ok(((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?), r.get(4)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(kept, want);
     // Every kept row holds a trace; its hour is a whole hour.
     let bad: i64 = conn
         .query_row(
-            "SELECT COUNT(*) FROM trace_hours WHERE traces <= 0
-                 OR substr(hour_start, 14) <> ':00:00.000000Z'",
+            "SELECT (SELECT COUNT(*) FROM trace_hours WHERE traces <= 0
+                 OR substr(hour_start, 14) <> ':00:00.000000Z')
+                 + (SELECT COUNT(*) FROM trace_hour_latencies WHERE traces <= 0)",
             [],
             |r| r.get(0),
         )
         .unwrap();
     assert_eq!(bad, 0);
+}
+
+/// A latency's bucket, as the roll-up documents it.
+fn floor_us(latency_ms: f64) -> i64 {
+    let us = (latency_ms.max(0.0) * 1000.0).round() as i64;
+    if us < 100 {
+        return us;
+    }
+    let unit = 10_i64.pow(us.to_string().len() as u32 - 2);
+    us / unit * unit
 }
 
 #[test]
@@ -117,6 +162,12 @@ fn the_roll_up_matches_the_traces_after_batches_pieces_and_edits() {
         .query_row("SELECT COUNT(*) FROM trace_hours", [], |r| r.get(0))
         .unwrap();
     assert_eq!(left, 0, "a row whose last trace left is deleted");
+    let left: i64 = conn
+        .query_row("SELECT COUNT(*) FROM trace_hour_latencies", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(left, 0);
 }
 
 #[test]

@@ -268,7 +268,8 @@ mod tests {
                 };
                 for sql in &rollups {
                     assert!(
-                        sql.contains("{{hours}}") && sql.contains("{{filter}}"),
+                        (sql.contains("{{hours}}") || sql.contains("{{latencies}}"))
+                            && sql.contains("{{filter}}"),
                         "{sql}"
                     );
                     let sql = filter.render_rollup(sql);

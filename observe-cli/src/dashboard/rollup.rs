@@ -15,16 +15,39 @@
 //! hour reads only traces.
 
 use super::filter::{Breakdown, Filter};
-use super::range::{iso, now_seconds, Bucket};
+use super::range::{iso, now_seconds, Bucket, TimeRange};
 
-/// The columns of a roll-up row, as `{{hours}}` yields them from either source.
-const COLUMNS: &str = "hour_start, environment, name, release, version, traces, cost, \
-                       computed_cost, latency_sum";
+/// A kept roll-up and the same columns computed from one trace, for the range's cut hours.
+struct Source {
+    table: &'static str,
+    columns: &'static str,
+    per_trace: &'static str,
+}
 
-/// The same columns for one trace.
-const TRACE_COLUMNS: &str = "date_trunc('hour', timestamp) AS hour_start, environment, name, \
-     release, version, 1 AS traces, calculated_total_cost AS cost, computed_cost, \
-     latency_ms AS latency_sum";
+/// `{{hours}}`: counts and sums per hour and row key.
+const HOURS: Source = Source {
+    table: "trace_hours",
+    columns: "hour_start, environment, name, release, version, traces, cost, computed_cost, \
+              latency_sum",
+    per_trace: "date_trunc('hour', timestamp) AS hour_start, environment, name, release, \
+                version, 1 AS traces, calculated_total_cost AS cost, computed_cost, \
+                latency_ms AS latency_sum",
+};
+
+/// `{{latencies}}`: traces per hour, row key and latency bucket (the store's
+/// `trace_hour_latencies`: the latency in whole microseconds with all digits but the first
+/// two zeroed; the cast to `bigint` rounds on both stores, as their triggers do).
+const LATENCIES: Source = Source {
+    table: "trace_hour_latencies",
+    columns: "hour_start, environment, name, release, version, latency_floor_us, traces",
+    per_trace: "date_trunc('hour', timestamp) AS hour_start, environment, name, release, \
+                version, CASE WHEN CAST(GREATEST(latency_ms, 0) * 1000 AS bigint) < 100 \
+                THEN CAST(GREATEST(latency_ms, 0) * 1000 AS bigint) \
+                ELSE CAST(substr(CAST(CAST(GREATEST(latency_ms, 0) * 1000 AS bigint) AS text), 1, 2) \
+                || substr('000000000000000000', 1, \
+                length(CAST(CAST(GREATEST(latency_ms, 0) * 1000 AS bigint) AS text)) - 2) AS bigint) \
+                END AS latency_floor_us, 1 AS traces",
+};
 
 impl Filter {
     /// Whether a widget's roll-up SQL answers under this filter as its SQL over the traces
@@ -61,6 +84,7 @@ impl Filter {
 
     /// A widget's roll-up SQL with its placeholders filled, at the present time:
     /// `{{hours}}` with the range's rows (named `traces`, the columns of `trace_hours`),
+    /// `{{latencies}}` with its latency buckets (the columns of `trace_hour_latencies`),
     /// `{{filter}}` with the filter's condition on those rows (environment, name and a
     /// comparison), and `{{breakdown}}` and `{{bucket}}` as [`Filter::render`] fills them.
     /// Only meaningful where [`Filter::rollup_applies`].
@@ -88,28 +112,51 @@ impl Filter {
             rows.join(" AND ")
         };
         self.fill(sql, &condition)
-            .replace("{{hours}}", &hours(self.range.bounds(now)))
+            .replace("{{hours}}", &source_rows(&HOURS, &self.range, now))
+            .replace("{{latencies}}", &source_rows(&LATENCIES, &self.range, now))
     }
 }
 
-/// The derived table of the rows in `[from, to)`: whole hours from `trace_hours`, the
-/// hours cut by an edge from `traces`.
-fn hours((from, to): (Option<i64>, Option<i64>)) -> String {
+/// The derived table of `source`'s rows over `range`: whole hours from the roll-up, the
+/// hours cut by an end from `traces`. A range ending now starts where SQL's `NOW()` says, as
+/// the widget's SQL over the traces does; its first whole hour is the one after the second
+/// `now` falls in, so that the cut part always reaches it.
+fn source_rows(source: &Source, range: &TimeRange, now: i64) -> String {
     const HOUR: i64 = 3_600;
-    let first_whole =
-        from.map(|f| f.div_euclid(HOUR) * HOUR + if f % HOUR == 0 { 0 } else { HOUR });
+    let (from, to) = range.bounds(now);
+    let relative = !matches!(range, TimeRange::Custom { .. });
+    let first_whole = from.map(|f| {
+        let floor = f.div_euclid(HOUR) * HOUR;
+        if floor == f && !relative {
+            f
+        } else {
+            floor + HOUR
+        }
+    });
     let end_whole = to.map(|t| t.div_euclid(HOUR) * HOUR);
     let at = |column: &str, op: &str, seconds: i64| {
         format!("{column} {op} '{}'::timestamptz", iso(seconds))
     };
+    let start = |f: i64| {
+        if relative {
+            range.condition("timestamp")
+        } else {
+            at("timestamp", ">=", f)
+        }
+    };
+    let Source {
+        table,
+        columns,
+        per_trace,
+    } = source;
     if let (Some(a), Some(b)) = (first_whole, end_whole) {
         if a >= b {
             // No whole hour inside: every row is a trace.
             let mut range = Vec::new();
-            range.extend(from.map(|f| at("timestamp", ">=", f)));
+            range.extend(from.map(start));
             range.extend(to.map(|t| at("timestamp", "<", t)));
             return format!(
-                "(SELECT {TRACE_COLUMNS} FROM traces WHERE {}) AS traces",
+                "(SELECT {per_trace} FROM traces WHERE {}) AS traces",
                 range.join(" AND ")
             );
         }
@@ -125,11 +172,7 @@ fn hours((from, to): (Option<i64>, Option<i64>)) -> String {
     let mut edges = Vec::new();
     if let (Some(f), Some(a)) = (from, first_whole) {
         if f < a {
-            edges.push(format!(
-                "({} AND {})",
-                at("timestamp", ">=", f),
-                at("timestamp", "<", a)
-            ));
+            edges.push(format!("({} AND {})", start(f), at("timestamp", "<", a)));
         }
     }
     if let (Some(t), Some(b)) = (to, end_whole) {
@@ -141,10 +184,10 @@ fn hours((from, to): (Option<i64>, Option<i64>)) -> String {
             ));
         }
     }
-    let mut sql = format!("(SELECT {COLUMNS} FROM trace_hours WHERE {whole}");
+    let mut sql = format!("(SELECT {columns} FROM {table} WHERE {whole}");
     if !edges.is_empty() {
         sql.push_str(&format!(
-            " UNION ALL SELECT {TRACE_COLUMNS} FROM traces WHERE {}",
+            " UNION ALL SELECT {per_trace} FROM traces WHERE {}",
             edges.join(" OR ")
         ));
     }
@@ -155,21 +198,20 @@ fn hours((from, to): (Option<i64>, Option<i64>)) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dashboard::TimeRange;
 
     #[test]
     fn a_range_ending_now_takes_its_first_part_hour_from_the_traces() {
         let now = 1_767_225_600 + 5 * 3_600 + 120;
-        let sql = hours(TimeRange::LastHour.bounds(now));
+        let sql = source_rows(&HOURS, &TimeRange::LastHour, now);
         // 04:02 to now: 05:00 on from the roll-up (the hour now is in is whole there, as
-        // far as it has come), 04:02 to 05:00 from the traces.
+        // far as it has come), from `NOW()` an hour ago to 05:00 from the traces.
         assert!(
             sql.contains("FROM trace_hours WHERE hour_start >= '2026-01-01T05:00:00Z'"),
             "{sql}"
         );
         assert!(
             sql.contains(
-                "(timestamp >= '2026-01-01T04:02:00Z'::timestamptz \
+                "(timestamp >= NOW() - INTERVAL '1 hour' \
                  AND timestamp < '2026-01-01T05:00:00Z'::timestamptz)"
             ),
             "{sql}"
@@ -178,10 +220,11 @@ mod tests {
 
     #[test]
     fn whole_hours_need_no_traces_and_a_part_hour_needs_no_roll_up() {
-        let whole = hours((Some(3_600), Some(3 * 3_600)));
+        let custom = |from, to| TimeRange::Custom { from, to };
+        let whole = source_rows(&HOURS, &custom(Some(3_600), Some(3 * 3_600)), 0);
         assert!(!whole.contains("FROM traces"), "{whole}");
-        assert!(!hours((None, None)).contains("FROM traces"));
-        let inside = hours((Some(3_700), Some(3_800)));
+        assert!(!source_rows(&LATENCIES, &custom(None, None), 0).contains("FROM traces"));
+        let inside = source_rows(&LATENCIES, &custom(Some(3_700), Some(3_800)), 0);
         assert!(!inside.contains("trace_hours"), "{inside}");
         assert!(
             inside.contains("timestamp >= '1970-01-01T01:01:40Z'"),

@@ -3,7 +3,10 @@
 //! filter the roll-up serves: ranges ending now (their first hour cut), custom ranges cut
 //! at both ends or inside one hour, open ranges, environment and name filters, breakdowns
 //! by environment, release, name and version, a comparison, and hourly, daily and weekly
-//! buckets.
+//! buckets. Percentiles from the latency buckets are checked against their definition
+//! worked out here from each trace's latency: the lower end of the bucket (two significant
+//! digits of whole microseconds) of the trace at rank floor(q * (n - 1)), never above
+//! `percentile_cont`'s value by more than the half microsecond the rounding adds.
 
 use observe_cli::dashboard::{Breakdown, Bucket, Dashboard, Filter, TimeRange};
 use observe_store::sql::{self, Table, Value};
@@ -60,6 +63,62 @@ fn seconds_ago(seconds: i64) -> i64 {
         .unwrap()
         .as_secs() as i64;
     now - seconds
+}
+
+/// A latency's bucket: whole microseconds (rounded), all digits but the first two zeroed.
+fn floor_us(latency_ms: f64) -> i64 {
+    let us = (latency_ms.max(0.0) * 1000.0).round() as i64;
+    if us < 100 {
+        return us;
+    }
+    let digits = us.to_string().len() as u32;
+    let unit = 10_i64.pow(digits - 2);
+    us / unit * unit
+}
+
+/// Checks a percentile widget's roll-up rows (`time, p50, p90, p95, p99`) against the traces'
+/// latencies per bucket; returns the rows compared.
+fn check_percentiles(store: &Store, filter: &Filter, raw: &Table, rolled: &Table) -> usize {
+    let sql = filter.render(
+        "SELECT date_trunc('{{bucket}}', timestamp) AS time, latency_ms FROM traces \
+         WHERE {{filter}}",
+    );
+    let mut per_time: std::collections::BTreeMap<String, Vec<f64>> = Default::default();
+    for row in sql::query(store, &sql).unwrap().rows {
+        let (Value::Text(time), Value::Real(ms)) = (&row[0], &row[1]) else {
+            panic!("{row:?}");
+        };
+        per_time.entry(time.clone()).or_default().push(*ms);
+    }
+    assert_eq!(rolled.rows.len(), per_time.len(), "{sql}");
+    assert_eq!(raw.rows.len(), per_time.len());
+    for (got, exact) in rolled.rows.iter().zip(&raw.rows) {
+        let Value::Text(time) = &got[0] else {
+            panic!("{got:?}")
+        };
+        let mut latencies = per_time[time].clone();
+        latencies.sort_by(f64::total_cmp);
+        for (i, q) in [0.5, 0.9, 0.95, 0.99].into_iter().enumerate() {
+            let rank = (q * (latencies.len() - 1) as f64).floor() as usize;
+            let want = floor_us(latencies[rank]) as f64 / 1000.0;
+            let Value::Real(value) = got[i + 1] else {
+                panic!("{got:?}")
+            };
+            assert!(
+                (value - want).abs() < 1e-9,
+                "{time} p{q}: {value} vs {want}"
+            );
+            let Value::Real(cont) = exact[i + 1] else {
+                panic!("{exact:?}")
+            };
+            // Whole microseconds are rounded: at most half of one above.
+            assert!(
+                value <= cont + 0.0005 + 1e-9,
+                "{time} p{q}: {value} above {cont}"
+            );
+        }
+    }
+    per_time.len()
 }
 
 #[test]
@@ -142,6 +201,10 @@ fn roll_up_widgets_answer_what_their_sql_over_the_traces_says() {
             let rolled =
                 sql::query(&store, &rollup_sql).unwrap_or_else(|e| panic!("{e}: {rollup_sql}"));
             assert_eq!(rolled.columns, raw.columns, "{}", widget.title);
+            if raw.columns.iter().any(|c| c == "p50") {
+                compared_rows += check_percentiles(&store, filter, &raw, &rolled);
+                continue;
+            }
             let (want, got) = (cells(&raw), cells(&rolled));
             assert!(
                 same(&got, &want),
