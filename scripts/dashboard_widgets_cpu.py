@@ -8,17 +8,28 @@ and prints the median CPU time (user + system of the child process) less that of
 less with the load.
 
     python3 scripts/dashboard_widgets_cpu.py OBSERVE STORE [DASHBOARD.toml] [REPS]
+
+A widget with a `rollup_sql` runs that (as the dashboard does with no filter but the range,
+which starts and ends on the hour, so every row comes from the roll-up); ROLLUP=0 in the
+environment runs every widget's SQL over the traces instead.
 """
 
 import resource
 import statistics
 import subprocess
 import sys
+import os
 import tomllib
 
 RANGE = (
     "(traces.timestamp >= '2025-12-03T04:00:00Z'::timestamptz"
     " AND traces.timestamp < '2026-01-02T04:00:00Z'::timestamptz)"
+)
+# The same range as whole hours of the roll-up (what `Filter::render_rollup` writes for it).
+HOURS = (
+    "(SELECT hour_start, environment, name, release, version, traces, cost, computed_cost,"
+    " latency_sum FROM trace_hours WHERE hour_start >= '2025-12-03T04:00:00Z'::timestamptz"
+    " AND hour_start < '2026-01-02T04:00:00Z'::timestamptz) AS traces"
 )
 
 
@@ -47,9 +58,14 @@ def main():
     print(f"start and open (SELECT 1): {base:.0f} ms CPU")
     total = 0.0
     for i, w in enumerate(widgets):
+        rollup = w.get("rollup_sql") if os.environ.get("ROLLUP", "1") != "0" else None
         sql = (
-            w["sql"]
-            .replace("{{filter}}", RANGE)
+            rollup.replace("{{hours}}", HOURS).replace("{{filter}}", "(TRUE)")
+            if rollup
+            else w["sql"].replace("{{filter}}", RANGE)
+        )
+        sql = (
+            sql
             .replace("{{breakdown}}", "'all'")
             .replace("{{bucket}}", "day")
         )

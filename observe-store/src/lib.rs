@@ -135,6 +135,7 @@ mod reader_view;
 mod schema;
 pub mod sql;
 mod text;
+mod trace_hours;
 mod user_totals;
 mod write;
 mod write_rules;
@@ -158,6 +159,7 @@ pub use observe_model::vars::DEFAULT_STORE_PATH;
 pub const SCHEMA_VERSION: i32 = schema::CURRENT_VERSION;
 
 #[doc(hidden)]
+pub use trace_hours::DROP_TRACE_HOURS;
 pub use user_totals::DROP_USER_TOTALS;
 
 /// Where the store lives: `OBSERVE_STORE_PATH` when set and not empty, else

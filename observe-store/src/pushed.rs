@@ -121,6 +121,7 @@ mod tests {
         let path = dir.path().join("traces.db");
         drop(StoreExporter::open(&path).unwrap());
         let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(crate::DROP_TRACE_HOURS).unwrap();
         conn.execute_batch(crate::DROP_USER_TOTALS).unwrap();
         conn.execute_batch(
             "DROP TABLE pushed; DROP INDEX traces_project; ALTER TABLE traces DROP COLUMN \

@@ -223,7 +223,12 @@ impl Store {
             });
         }
         let mut sql = String::from("PRAGMA query_only = OFF;");
-        for table in schema::PROJECT_TABLES {
+        let rollups = if self.version >= schema::TRACE_HOURS_VERSION {
+            &schema::PROJECT_ROLLUPS[..]
+        } else {
+            &[]
+        };
+        for table in schema::PROJECT_TABLES.iter().chain(rollups) {
             sql.push_str(&format!("DROP VIEW IF EXISTS temp.{table};"));
             if let Some(project) = project {
                 // A view cannot take a parameter: the name goes in as an SQL literal.

@@ -97,6 +97,25 @@ impl Reader {
         }
     }
 
+    /// Whether the store keeps the dashboard's hourly roll-up of traces, `trace_hours`
+    /// (SQLite files from schema version 11, PostgreSQL from migration 6), which a
+    /// dashboard widget may read instead of the traces.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// # let path = dir.path().join("traces.db");
+    /// # drop(observe_store::StoreExporter::open(&path).unwrap());
+    /// let reader = observe_store::Reader::open(path.as_os_str()).unwrap();
+    /// assert!(reader.has_trace_hours());
+    /// ```
+    pub fn has_trace_hours(&self) -> bool {
+        match self {
+            Reader::Sqlite(store) => store.schema_version() >= crate::schema::TRACE_HOURS_VERSION,
+            #[cfg(feature = "postgres")]
+            Reader::Postgres(pg) => pg.has_trace_hours(),
+        }
+    }
+
     /// The text a trace id was sent as ([`Store::trace_id_text`]).
     pub fn trace_id_text(&self, id: observe_model::model::TraceId) -> String {
         match self {

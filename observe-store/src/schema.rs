@@ -12,6 +12,7 @@ use std::path::Path;
 use rusqlite::{Connection, TransactionBehavior};
 
 use super::{NotAStoreReason, StoreError};
+use crate::trace_hours::TRACE_HOURS;
 use crate::user_totals::USER_TOTALS;
 use observe_model::model::ObservationType;
 
@@ -310,11 +311,20 @@ const MIGRATIONS: &[&str] = &[
     V7_TO_V8,
     V8_TO_V9,
     USER_TOTALS,
+    TRACE_HOURS,
 ];
 
 /// The version that added the per-user totals ([`crate::user_totals`]); the users page
 /// groups the traces themselves on older files.
 pub(crate) const USER_TOTALS_VERSION: i32 = 10;
+
+/// The version that added the dashboard's hourly roll-up ([`crate::trace_hours`]); the
+/// dashboard reads the traces themselves on older files.
+pub(crate) const TRACE_HOURS_VERSION: i32 = 11;
+
+/// The kept aggregates that carry a `project_id` and are limited to a project as
+/// [`PROJECT_TABLES`] are, on files of [`TRACE_HOURS_VERSION`] or later.
+pub(crate) const PROJECT_ROLLUPS: [&str; 2] = ["trace_hours", "trace_hour_latencies"];
 
 /// The version that added `project_id`.
 pub(crate) const PROJECTS_VERSION: i32 = 7;
@@ -331,8 +341,8 @@ const OPTIONAL_COLUMNS: [&str; 1] = ["project_id"];
 /// no reader needs (`observe push` reads it when it is there), and version 7 the
 /// `project_id` columns ([`OPTIONAL_COLUMNS`]), which only a project filter needs, and
 /// versions 8 and 9 only widened or added indexes (reads are slower without them, never
-/// wrong), and version 10 only added the users page's totals (read when they are there), so
-/// a store
+/// wrong), and versions 10 and 11 only added the users page's totals and the dashboard's
+/// roll-up (read when they are there), so a store
 /// an older application keeps writing stays readable.
 pub(crate) const OLDEST_READABLE: i32 = 5;
 

@@ -150,11 +150,11 @@ fn a_version_3_database_gets_the_dashboard_indexes_with_its_rows_in_them() {
     let server = PgServer::start();
     let mut client = server.connect();
     pg::migrate(&mut client).unwrap();
-    // Back to version 3: what migrations 4 (the indexes) and 5 (the users' totals) make,
-    // undone.
+    // Back to version 3: what migrations 4 (the indexes), 5 (the users' totals) and 6
+    // (the dashboard's roll-up) make, undone.
     client
         .batch_execute(&format!(
-            "{}
+            "{}{}
              DROP INDEX observations_generation, observations_usage, observations_flagged;
              DELETE FROM observe_schema_migrations WHERE version >= 4;
              INSERT INTO traces (id, timestamp, start_ns, end_ns, updated_at, seq)
@@ -166,6 +166,7 @@ fn a_version_3_database_gets_the_dashboard_indexes_with_its_rows_in_them() {
                  ('s', 't', 'SPAN', 'step', 'ERROR', now(), now(), 0, 0, 0, NULL, 1),
                  ('w', 't', 'SPAN', 'step', 'WARNING', now(), now(), 0, 0, 0, NULL, 1),
                  ('d', 't', 'SPAN', 'step', 'DEFAULT', now(), now(), 0, 0, 0, NULL, 1);",
+            pg::DROP_TRACE_HOURS,
             pg::DROP_USER_TOTALS
         ))
         .unwrap();

@@ -123,18 +123,21 @@ fn a_database_of_the_previous_version_gets_its_totals_when_a_writer_opens_it() {
     let mut dice = Dice(7);
     write_all(&server, &mut dice);
     let version = observe_store::postgres::CURRENT_VERSION;
-    // The previous version's layout: no kept totals, its traces written without them.
+    // The version before the totals (migration 5): no kept totals and no roll-up (6), its
+    // traces written without them.
+    let before_totals = 4;
     client
         .batch_execute(&format!(
-            "{}
+            "{}{}
              UPDATE traces SET user_id = 'user-before' WHERE seq % 3 = 0;
-             DELETE FROM observe_schema_migrations WHERE version = {version};",
+             DELETE FROM observe_schema_migrations WHERE version > {before_totals};",
+            observe_store::postgres::DROP_TRACE_HOURS,
             observe_store::postgres::DROP_USER_TOTALS
         ))
         .unwrap();
     // A reader groups the traces.
     let mut reader = PgStore::connect(&server.url()).unwrap();
-    assert_eq!(reader.schema_version(), version - 1);
+    assert_eq!(reader.schema_version(), before_totals);
     let page = reader.user_rows().unwrap();
     assert!(page.iter().any(|u| u["user_id"] == "user-before"));
     // A writer migrates; the backfill counts what was stored, the triggers what follows.

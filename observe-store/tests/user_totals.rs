@@ -134,20 +134,22 @@ fn a_store_of_the_previous_version_gets_its_totals_when_a_writer_opens_it() {
     let mut dice = Dice(7);
     write_batches(&path, &mut dice);
     let version = Store::open(&path).unwrap().schema_version();
-    // The previous version's layout: no kept totals, its traces written without them.
+    // The version before the totals (10): no kept totals and no roll-up (11), its traces
+    // written without them.
+    let before_totals = 9;
     let conn = rusqlite::Connection::open(&path).unwrap();
     conn.execute_batch(&format!(
-        "{}
+        "{}{}
          UPDATE traces SET user_id = 'user-before' WHERE seq % 3 = 0;
-         PRAGMA user_version = {};",
+         PRAGMA user_version = {before_totals};",
+        observe_store::DROP_TRACE_HOURS,
         observe_store::DROP_USER_TOTALS,
-        version - 1
     ))
     .unwrap();
     drop(conn);
     // A reader leaves it as it is and groups the traces.
     let before = Store::open(&path).unwrap();
-    assert_eq!(before.schema_version(), version - 1);
+    assert_eq!(before.schema_version(), before_totals);
     let grouped = before.user_rows().unwrap();
     assert!(grouped.iter().any(|u| u["user_id"] == "user-before"));
     drop(before);

@@ -70,6 +70,12 @@ pub struct Widget {
     /// PostgreSQL as `observe query` takes it, with the placeholders `{{filter}}`,
     /// `{{breakdown}}` and `{{bucket}}` (see [`Filter::render`](super::Filter::render)).
     pub sql: String,
+    /// The same answer from the store's hourly roll-up of traces, with the placeholder
+    /// `{{hours}}` for its rows (see [`Filter::render_rollup`](super::Filter::render_rollup)),
+    /// run instead of `sql` when the store keeps the roll-up and the filter lets it
+    /// ([`Filter::rollup_applies`](super::Filter::rollup_applies)).
+    #[serde(default)]
+    pub rollup_sql: Option<String>,
     /// How its rows are drawn.
     pub chart: ChartKind,
     /// The column along the x axis (line and bar charts; the first column by default).
@@ -239,6 +245,37 @@ mod tests {
                     "{}: {sql}",
                     w.title
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn every_default_roll_up_sql_reads_the_hours_and_translates() {
+        use crate::dashboard::{Breakdown, Filter, TimeRange};
+        let d = Dashboard::builtin();
+        let rollups: Vec<_> = d
+            .widgets
+            .iter()
+            .filter_map(|w| w.rollup_sql.as_ref())
+            .collect();
+        assert!(rollups.len() >= 7);
+        for breakdown in [None, Some(Breakdown::Environment), Some(Breakdown::Version)] {
+            for range in [TimeRange::LastHour, TimeRange::Last30Days] {
+                let filter = Filter {
+                    breakdown: breakdown.clone(),
+                    range,
+                    ..Filter::default()
+                };
+                for sql in &rollups {
+                    assert!(
+                        (sql.contains("{{hours}}") || sql.contains("{{latencies}}"))
+                            && sql.contains("{{filter}}"),
+                        "{sql}"
+                    );
+                    let sql = filter.render_rollup(sql);
+                    let translated = observe_store::sql::translate(&sql);
+                    assert!(translated.is_ok(), "{sql}: {translated:?}");
+                }
             }
         }
     }

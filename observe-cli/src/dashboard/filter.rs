@@ -181,6 +181,13 @@ impl Filter {
     /// ```
     pub fn condition(&self) -> String {
         let mut parts = vec![self.range.condition("traces.timestamp")];
+        parts.extend(self.row_conditions());
+        parts.join(" AND ")
+    }
+
+    /// The conditions of [`Filter::condition`] but the range's.
+    pub(super) fn row_conditions(&self) -> Vec<String> {
+        let mut parts = Vec::new();
         parts.extend(
             self.tags
                 .iter()
@@ -216,7 +223,7 @@ impl Filter {
                 values.join(", ")
             ));
         }
-        parts.join(" AND ")
+        parts
     }
 
     /// `sql` with its placeholders filled: `{{filter}}` with [`Filter::condition`],
@@ -240,12 +247,18 @@ impl Filter {
     /// );
     /// ```
     pub fn render(&self, sql: &str) -> String {
+        self.fill(sql, &self.condition())
+    }
+
+    /// `sql` with `{{filter}}` filled with `condition`, the other placeholders as
+    /// [`Filter::render`] fills them.
+    pub(super) fn fill(&self, sql: &str, condition: &str) -> String {
         let breakdown = self
             .breakdown
             .as_ref()
             .map_or_else(|| "'all'".to_owned(), Breakdown::expression);
         // Parenthesized: the widget may combine it with `OR`.
-        sql.replace("{{filter}}", &format!("({})", self.condition()))
+        sql.replace("{{filter}}", &format!("({condition})"))
             .replace("{{breakdown}}", &breakdown)
             .replace("{{bucket}}", self.bucket.unit())
     }

@@ -24,6 +24,7 @@ mod filter;
 #[cfg(feature = "ui")]
 mod format;
 mod range;
+mod rollup;
 pub mod timeseries;
 
 #[cfg(feature = "ui")]

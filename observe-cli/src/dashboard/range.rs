@@ -204,6 +204,22 @@ impl TimeRange {
         }
     }
 
+    /// The range's first instant and the first instant after it, in seconds since 1970
+    /// (`None`: open at that end), with the ranges that end now read at `now`.
+    ///
+    /// ```
+    /// use observe_cli::dashboard::TimeRange;
+    /// assert_eq!(TimeRange::LastHour.bounds(7_200), (Some(3_600), None));
+    /// let custom = TimeRange::parse("custom", None, Some("1970-01-02")).unwrap();
+    /// assert_eq!(custom.bounds(0), (None, Some(86_400)));
+    /// ```
+    pub fn bounds(&self, now: i64) -> (Option<i64>, Option<i64>) {
+        match self {
+            TimeRange::Custom { from, to } => (*from, *to),
+            relative => (Some(now - relative.seconds(now)), None),
+        }
+    }
+
     /// The name a request or a command line gives the range (`custom` for a custom one).
     pub fn name(&self) -> &'static str {
         match self {
@@ -217,7 +233,7 @@ impl TimeRange {
 }
 
 /// Seconds since 1970 now.
-fn now_seconds() -> i64 {
+pub(super) fn now_seconds() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)
@@ -248,7 +264,7 @@ fn parse_instant(text: &str) -> Result<i64, RangeError> {
 }
 
 /// Seconds since 1970 as `2026-12-01T14:00:00Z`.
-fn iso(seconds: i64) -> String {
+pub(super) fn iso(seconds: i64) -> String {
     let nanos = u64::try_from(seconds).unwrap_or(0) * 1_000_000_000;
     Timestamp(nanos).to_rfc3339().replace(".000000Z", "Z")
 }

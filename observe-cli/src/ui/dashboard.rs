@@ -8,7 +8,7 @@ use observe_store::Reader;
 use serde_json::{json, Value};
 
 use super::query::{self, QueryLimits};
-use crate::dashboard::{chart_svg, Breakdown, Dashboard, Filter, TimeRange};
+use crate::dashboard::{chart_svg, Breakdown, Dashboard, Filter, TimeRange, Widget};
 
 /// Tags a breakdown by tag shows at most.
 const TOP_TAGS: usize = 8;
@@ -118,7 +118,7 @@ pub(super) fn run_widget(
         "series": widget.series,
     });
     let ran = with_top_tags(store, filter, limits).and_then(|filter| {
-        let sql = filter.render(&widget.sql);
+        let sql = widget_sql(store, widget, &filter);
         answer["sql"] = sql.as_str().into();
         query::run(store, &sql, limits)
     });
@@ -138,6 +138,20 @@ pub(super) fn run_widget(
     }
     answer["elapsed_ms"] = (started.elapsed().as_secs_f64() * 1000.0).into();
     Some(answer)
+}
+
+/// The SQL widget runs under `filter`: its roll-up SQL where the store keeps the roll-up
+/// and the filter lets it answer, else its SQL over the traces.
+fn widget_sql(store: &Reader, widget: &Widget, filter: &Filter) -> String {
+    match &widget.rollup_sql {
+        Some(rollup)
+            if store.has_trace_hours()
+                && filter.rollup_applies(widget.sql.contains("{{bucket}}")) =>
+        {
+            filter.render_rollup(rollup)
+        }
+        _ => filter.render(&widget.sql),
+    }
 }
 
 /// A breakdown by tag splits by the range's most used tags: they are found first, under

@@ -424,6 +424,7 @@ fn an_older_store_is_read_after_observe_migrate() {
     let (_dir, path) = fixture();
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(observe_store::DROP_TRACE_HOURS).unwrap();
         conn.execute_batch(observe_store::DROP_USER_TOTALS).unwrap();
         conn.execute_batch(BACK_TO_VERSION_3).unwrap();
     }

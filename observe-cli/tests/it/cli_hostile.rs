@@ -82,7 +82,10 @@ fn files_that_are_not_stores_say_what_they_are() {
     common::write_fixture(&columns);
     rusqlite::Connection::open(&columns)
         .unwrap()
-        .execute_batch("ALTER TABLE traces DROP COLUMN release")
+        .execute_batch(&format!(
+            "{} ALTER TABLE traces DROP COLUMN release",
+            observe_store::DROP_TRACE_HOURS
+        ))
         .unwrap();
     let err = failed(&observe(Some(&columns), &["sessions"]));
     assert!(

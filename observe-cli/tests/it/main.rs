@@ -61,6 +61,8 @@ mod ui_dashboard_browser;
 #[cfg(all(feature = "ui", feature = "postgres"))]
 mod ui_dashboard_postgres;
 #[cfg(feature = "ui")]
+mod ui_dashboard_rollup;
+#[cfg(feature = "ui")]
 mod ui_dashboard_yaml;
 #[cfg(feature = "ui")]
 mod ui_endpoints;

@@ -78,7 +78,16 @@ fn a_version_1_file_is_migrated_and_keeps_its_data() {
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
     assert_eq!(version, SCHEMA_VERSION);
-    assert_eq!(SCHEMA_VERSION, 10);
+    assert_eq!(SCHEMA_VERSION, 11);
+    // The dashboard's roll-up (version 11) is filled from the trace the file held.
+    let hour: (String, i64, f64) = conn
+        .query_row(
+            "SELECT hour_start, traces, cost FROM trace_hours",
+            [],
+            |r| r.try_into(),
+        )
+        .unwrap();
+    assert_eq!(hour, ("2025-11-27T22:00:00.000000Z".into(), 1, 0.25));
     // Old data kept; the new columns filled in from it.
     let row: (String, String, f64, f64, i64, String) = conn
         .query_row(
@@ -431,6 +440,8 @@ fn version_3_file(path: &std::path::Path) {
     store.write(&batch).unwrap();
     drop(store);
     let conn = Connection::open(path).unwrap();
+    conn.execute_batch(observe_runtime::export::store::DROP_TRACE_HOURS)
+        .unwrap();
     conn.execute_batch(observe_runtime::export::store::DROP_USER_TOTALS)
         .unwrap();
     conn.execute_batch(BACK_TO_VERSION_3).unwrap();

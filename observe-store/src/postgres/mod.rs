@@ -55,6 +55,7 @@ mod reader_session;
 mod schema;
 mod settings;
 mod share;
+mod trace_hours;
 mod user_totals;
 mod write;
 mod write_sql;
@@ -68,4 +69,5 @@ pub use schema::{
     check_readable, migrate, table_columns, version, CURRENT_VERSION, OLDEST_READABLE,
 };
 pub use settings::{PgSettings, TlsMode};
+pub use trace_hours::DROP_TRACE_HOURS;
 pub use user_totals::DROP_USER_TOTALS;

@@ -8,7 +8,7 @@
 
 use super::read_error::PgReadError;
 use super::PgStore;
-use crate::schema::PROJECT_TABLES;
+use crate::schema::{PROJECT_ROLLUPS, PROJECT_TABLES};
 
 impl PgStore {
     /// Limits every read to the rows of `project` (its `project_id`); `None` reads every
@@ -25,7 +25,12 @@ impl PgStore {
             // No views were made on this connection: nothing to drop, no round trips.
             return Ok(());
         }
-        let sql = project_views(project);
+        let rollups = if self.schema_version() >= super::schema::TRACE_HOURS_VERSION {
+            &PROJECT_ROLLUPS[..]
+        } else {
+            &[]
+        };
+        let sql = project_views(project, rollups);
         // The session is read-only; the views are the connection's own, so this one
         // transaction may create them.
         let mut transaction = self
@@ -51,10 +56,10 @@ impl PgStore {
 }
 
 /// The statements that drop the views of an earlier project and, for `project`, create
-/// its own.
-fn project_views(project: Option<&str>) -> String {
+/// its own, for the store's tables and the kept `rollups` the database has.
+fn project_views(project: Option<&str>, rollups: &[&str]) -> String {
     let mut sql = String::new();
-    for table in PROJECT_TABLES {
+    for table in PROJECT_TABLES.iter().chain(rollups) {
         sql.push_str(&format!("DROP VIEW IF EXISTS pg_temp.{table};"));
         if let Some(project) = project {
             // A view cannot take a parameter: the name goes in as a literal (the server's
@@ -77,13 +82,15 @@ mod tests {
 
     #[test]
     fn a_project_name_is_one_literal() {
-        let sql = project_views(Some("o'brien"));
+        let sql = project_views(Some("o'brien"), &PROJECT_ROLLUPS);
         assert!(sql.contains("project_id = 'o''brien'"), "{sql}");
         assert_eq!(
             sql.matches("CREATE TEMP VIEW").count(),
-            PROJECT_TABLES.len()
+            PROJECT_TABLES.len() + PROJECT_ROLLUPS.len()
         );
-        let none = project_views(None);
+        let older = project_views(Some("a"), &[]);
+        assert!(!older.contains("trace_hours"), "{older}");
+        let none = project_views(None, &[]);
         assert!(!none.contains("CREATE"), "{none}");
         assert_eq!(none.matches("DROP VIEW").count(), PROJECT_TABLES.len());
     }

@@ -135,6 +135,12 @@ impl PgStore {
         self.version
     }
 
+    /// Whether the database keeps the dashboard's hourly roll-up, `trace_hours`
+    /// (migration 6 and later).
+    pub fn has_trace_hours(&self) -> bool {
+        self.version >= super::schema::TRACE_HOURS_VERSION
+    }
+
     /// A function that cancels, from another thread, what this connection is running
     /// then (for a client that went away): the query fails with PostgreSQL's
     /// `canceling statement due to user request`.

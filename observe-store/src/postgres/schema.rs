@@ -8,6 +8,7 @@
 
 use postgres::{Client, GenericClient};
 
+use super::trace_hours::TRACE_HOURS;
 use super::user_totals::USER_TOTALS;
 use super::PgStoreError;
 
@@ -163,11 +164,15 @@ CREATE INDEX observations_flagged ON observations (trace_seq, level)
     WHERE level IN ('ERROR', 'WARNING');
 ";
 
-const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, USER_TOTALS];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4, USER_TOTALS, TRACE_HOURS];
 
 /// The version that added the users page's kept totals ([`super::user_totals`]); on an
 /// older database the page groups the traces themselves.
 pub(super) const USER_TOTALS_VERSION: i32 = 5;
+
+/// The version that added the dashboard's hourly roll-up ([`super::trace_hours`]); on an
+/// older database the dashboard reads the traces themselves.
+pub(crate) const TRACE_HOURS_VERSION: i32 = 6;
 
 /// The tables every store has; a database without them is not a store.
 pub(super) const STORE_TABLES: [&str; 3] = ["traces", "observations", "scores"];

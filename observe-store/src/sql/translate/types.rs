@@ -23,6 +23,7 @@ const TIMESTAMP_COLUMNS: &[&str] = &[
     "updated_at",
     "created_at",
     "pushed_at",
+    "hour_start",
 ];
 
 /// Columns that are `boolean` in PostgreSQL (0/1 in SQLite).
