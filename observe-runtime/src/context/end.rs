@@ -15,17 +15,15 @@ use crate::pipeline::{local, Captured, Entry, Finished, TraceState};
 impl Frame {
     /// Ends the observation: builds the record and queues it. Does nothing for a frame
     /// without an open observation or of an unsampled trace.
-    pub(crate) fn finish(self) {
-        let (Some(trace), Some(open), Some(id)) =
-            (self.trace, self.open.into_inner(), self.span_id)
-        else {
+    pub(crate) fn finish(mut self) {
+        let Some(trace) = self.trace.take() else {
             return;
         };
-        crate::traps::ended();
-        let parent_id = self.parent_id.map_or(0, |p| p.0);
-        if let Ended::Full(end) = end_light(&trace, &open, id, parent_id) {
-            queue_full(&trace, open, id, parent_id, end);
+        if self.span_id.is_none() || self.open.get_mut().is_none() {
+            return;
         }
+        crate::traps::ended();
+        self.end_in_place(&trace);
     }
 
     /// Ends the observation of `trace` (taken out of this frame) without moving the frame:
@@ -36,33 +34,15 @@ impl Frame {
     /// True when what is left in the frame owns nothing: dropping it may be skipped.
     #[inline]
     pub(crate) fn end_in_place(&mut self, trace: &Arc<TraceState>) -> bool {
-        let Some(id) = self.span_id else {
-            return false;
-        };
-        let parent_id = self.parent_id.map_or(0, |p| p.0);
-        let fields = self.open.get_mut();
-        let Some(open) = fields.as_ref() else {
-            return false;
-        };
-        match end_light(trace, open, id, parent_id) {
-            Ended::Light => self.client.is_none(),
-            Ended::Unsampled => false,
-            Ended::Full(end) => {
-                if let Some(open) = fields.take() {
-                    queue_full(trace, open, id, parent_id, end);
-                }
-                false
-            }
-        }
+        self.end_with::<false>(trace)
     }
-}
 
-impl Frame {
-    /// [`Frame::end_in_place`] for a [`LocalFrame`], inlined whole into the observed
-    /// function: its parent is known to be the current scope (see [`LocalFrame::drop`]),
-    /// and the full record, the rare case, is made out of line.
+    /// [`Frame::end_in_place`], inlined whole into its caller. `PARENT_IS_SCOPED`: the
+    /// caller knows the parent is the thread's current frame, entered by a scope, as a
+    /// light entry needs (a [`LocalFrame`], see [`LocalFrame::drop`]), so that is not
+    /// checked again. The full record, the rare case, is made out of line.
     #[inline(always)]
-    fn end_local(&mut self, trace: &Arc<TraceState>) -> bool {
+    fn end_with<const PARENT_IS_SCOPED: bool>(&mut self, trace: &Arc<TraceState>) -> bool {
         let Some(id) = self.span_id else {
             return false;
         };
@@ -80,7 +60,12 @@ impl Frame {
             clock::ticks()
         };
         match open.light(id, parent_id, end) {
-            Some(entry) if local::try_add(trace, entry) => self.client.is_none(),
+            Some(entry)
+                if (PARENT_IS_SCOPED || is_scoped_current(parent_id))
+                    && local::try_add(trace, entry) =>
+            {
+                self.client.is_none()
+            }
             _ => {
                 queue_full_taken(trace, fields, id, parent_id, end);
                 false
@@ -102,37 +87,6 @@ fn queue_full_taken(
     if let Some(open) = fields.take() {
         queue_full(trace, open, id, parent_id, end);
     }
-}
-
-/// Ends an observation of `trace` as a light entry in this thread's buffer, when it has
-/// nothing but ids, name, kind, level and times and its parent is the current scope; or
-/// as nothing, when the trace is not sampled. Otherwise gives the end time back, for the
-/// caller to [`queue_full`] the record. Reads the fields in place, so that a light entry
-/// moves nothing (a [`LocalFrame`] ends on the stack).
-#[inline]
-fn end_light(trace: &Arc<TraceState>, open: &Open, id: SpanId, parent_id: u64) -> Ended {
-    if !trace.sampled {
-        return Ended::Unsampled;
-    }
-    let end = if open.kind == ObservationType::Event {
-        open.start
-    } else {
-        clock::ticks()
-    };
-    match open.light(id, parent_id, end) {
-        Some(entry) if is_scoped_current(parent_id) && local::try_add(trace, entry) => Ended::Light,
-        _ => Ended::Full(end),
-    }
-}
-
-/// How [`end_light`] ended an observation.
-enum Ended {
-    /// As a light entry: its fields own nothing (see [`Open::light`]).
-    Light,
-    /// Not at all: its trace is not sampled.
-    Unsampled,
-    /// Not yet: the caller queues the full record, ended at this time.
-    Full(Ticks),
 }
 
 /// Builds the full record of an observation and queues it.
@@ -258,7 +212,7 @@ impl LocalFrame<'_> {
             }
         }
         let owns_nothing = match &*alias {
-            Some(trace) => frame.end_local(trace),
+            Some(trace) => frame.end_with::<true>(trace),
             None => false,
         };
         if !owns_nothing {

@@ -19,7 +19,8 @@
 //! always comes: children reach the worker before their parent, and a parent that never ends
 //! still delivers its children after each poll.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, UnsafeCell};
+use std::mem::ManuallyDrop;
 use std::sync::Arc;
 
 use super::record::{Batch, Entry};
@@ -94,22 +95,103 @@ impl Drop for HeldTrace {
     }
 }
 
-impl Drop for Buffer {
-    /// The thread exits: what it buffered goes to the worker (or is counted as dropped after
-    /// shutdown) like any record.
-    fn drop(&mut self) {
-        LAST_PARENT.with(|c| c.set(0));
-        self.hand_over();
-    }
+/// The buffer may be used.
+const FREE: u8 = 0;
+/// Code that may end observations (queueing a batch) runs with the buffer borrowed: an
+/// observation ending meanwhile goes as a full record.
+const BUSY: u8 = 1;
+/// The thread is exiting and its buffer was handed over for the last time.
+const GONE: u8 = 2;
+
+/// A thread's buffer and whether it may be used: one byte does what a `RefCell`'s flag and
+/// the thread-local's destructor state each did (a check on every entry).
+struct Slot {
+    state: Cell<u8>,
+    buffer: UnsafeCell<Buffer>,
 }
 
 thread_local! {
-    static BUFFER: RefCell<Buffer> = const {
-        RefCell::new(Buffer { trace: None, entries: Vec::new() })
+    /// Without a destructor (`ManuallyDrop`), so that reaching it is one thread-local
+    /// address: a value with a destructor has its registration checked on every access.
+    /// [`ON_EXIT`], registered when the thread's first batch starts, empties it.
+    static BUFFER: ManuallyDrop<Slot> = const {
+        ManuallyDrop::new(Slot {
+            state: Cell::new(FREE),
+            buffer: UnsafeCell::new(Buffer { trace: None, entries: Vec::new() }),
+        })
     };
+    /// Hands over what the thread buffered when it exits.
+    static ON_EXIT: OnExit = const { OnExit };
     /// The parent id of the last entry buffered, 0 when the buffer is empty. Kept apart from
     /// the buffer (no destructor, so no lazy registration): every scope's exit reads it.
     static LAST_PARENT: Cell<u64> = const { Cell::new(0) };
+}
+
+/// This thread's slot. Storage without a destructor lives as long as the thread, so the
+/// reference may be `'static` (it is not `Send`: `Slot` is not `Sync`).
+#[inline(always)]
+fn slot() -> &'static Slot {
+    let slot: *const Slot = BUFFER.with(|slot| &**slot as *const Slot);
+    // SAFETY: the thread-local has no destructor, so its storage stays valid until the
+    // thread's memory is released, after all of this thread's code has run; and a
+    // `&'static Slot` cannot leave the thread (`Slot` is not `Sync`).
+    unsafe { &*slot }
+}
+
+/// Runs `f` on the buffer, marked busy meanwhile; `None` when it is busy or gone. For code
+/// that may queue a record (and so, through a full queue's warning and the `tracing`
+/// bridge, end an observation that reaches here again).
+#[inline]
+fn with_busy<R>(f: impl FnOnce(&mut Buffer) -> R) -> Option<R> {
+    /// Frees the buffer when `f` returns or unwinds.
+    struct Release(&'static Slot);
+    impl Drop for Release {
+        fn drop(&mut self) {
+            self.0.state.set(FREE);
+        }
+    }
+    let slot = slot();
+    if slot.state.get() != FREE {
+        return None;
+    }
+    slot.state.set(BUSY);
+    let _release = Release(slot);
+    // SAFETY: the buffer is reached only through `with_busy` and `with_free`, each of which
+    // makes its reference only while the state is FREE and ends it before it could become
+    // FREE again (set here only by `Release`, after `f`); marked BUSY, nothing else makes one
+    // until then.
+    Some(f(unsafe { &mut *slot.buffer.get() }))
+}
+
+/// Runs `f` on the buffer when it is free. `f` must not reach the buffer again: it runs
+/// no code that could end an observation or queue a record (so the buffer is not marked
+/// busy, which would cost two stores).
+#[inline(always)]
+fn with_free<R>(f: impl FnOnce(&mut Buffer) -> R) -> Option<R> {
+    let slot = slot();
+    if slot.state.get() != FREE {
+        return None;
+    }
+    // SAFETY: FREE, so no reference into the buffer lives (see `with_busy`), and `f` makes
+    // none (its contract).
+    Some(f(unsafe { &mut *slot.buffer.get() }))
+}
+
+/// Empties the thread's buffer when the thread exits.
+struct OnExit;
+
+impl Drop for OnExit {
+    /// The thread exits: what it buffered goes to the worker (or is counted as dropped after
+    /// shutdown) like any record; the buffer is then gone (an observation ending later, in
+    /// another thread-local's destructor, goes as a full record).
+    fn drop(&mut self) {
+        LAST_PARENT.with(|c| c.set(0));
+        let _ = with_busy(|buffer| {
+            buffer.hand_over();
+            std::mem::take(&mut buffer.entries)
+        });
+        slot().state.set(GONE);
+    }
 }
 
 impl Buffer {
@@ -138,27 +220,28 @@ impl Buffer {
 /// and that a scope entered it, so that scope's exit hands the buffer over (see the module).
 #[inline(always)]
 pub(crate) fn try_add(trace: &Arc<TraceState>, entry: Entry) -> bool {
-    // A pointer out of `try_with` rather than the work inside its closure: inlined into a
-    // plain `fn`'s end, the closure was made a function of its own (~60 instructions of
-    // call, spills and the entry passed through memory).
-    let Ok(buffer) = BUFFER.try_with(|buffer| buffer as *const RefCell<Buffer>) else {
+    // The buffer reached here rather than through `with_free`: inlined into a plain `fn`'s
+    // end, its closure was made a function of its own (~30 instructions of call and the
+    // entry passed through memory).
+    let slot = slot();
+    if slot.state.get() != FREE {
         return false;
-    };
-    // SAFETY: the thread-local lives until this thread's destructors run, and none runs
-    // between here and the end of this function (nothing below can exit the thread).
-    let buffer = unsafe { &*buffer };
-    let Ok(mut buffer) = buffer.try_borrow_mut() else {
-        return false;
-    };
-    let buffer = &mut *buffer;
-    match &buffer.trace {
-        Some(held) if held.holds(Arc::as_ptr(trace)) => {}
-        _ => start_batch(buffer, trace),
     }
-    buffer.entries.push(entry);
-    if buffer.entries.len() >= CAPACITY {
-        LAST_PARENT.with(|c| c.set(0));
-        buffer.hand_over();
+    // SAFETY: FREE, so no reference into the buffer lives (see `with_busy`); this one ends
+    // before `start_batch` makes its own.
+    let buffer = unsafe { &mut *slot.buffer.get() };
+    let len = match &buffer.trace {
+        Some(held) if held.holds(Arc::as_ptr(trace)) => {
+            buffer.entries.push(entry);
+            buffer.entries.len()
+        }
+        _ => match start_batch(trace, entry) {
+            Some(len) => len,
+            None => return false,
+        },
+    };
+    if len >= CAPACITY {
+        hand_over();
     } else {
         LAST_PARENT.with(|c| c.set(entry.parent_id));
     }
@@ -169,16 +252,11 @@ pub(crate) fn try_add(trace: &Arc<TraceState>, entry: Entry) -> bool {
 /// does not (or the buffer is busy or gone).
 #[inline]
 fn with_held<R>(trace: *const TraceState, f: impl FnOnce(&mut HeldTrace) -> R) -> Option<R> {
-    BUFFER
-        .try_with(|buffer| {
-            let mut buffer = buffer.try_borrow_mut().ok()?;
-            match &mut buffer.trace {
-                Some(held) if held.holds(trace) => Some(f(held)),
-                _ => None,
-            }
-        })
-        .ok()
-        .flatten()
+    with_free(|buffer| match &mut buffer.trace {
+        Some(held) if held.holds(trace) => Some(f(held)),
+        _ => None,
+    })
+    .flatten()
 }
 
 /// A strong reference to `trace` for an observation opening on this thread: one of the
@@ -199,6 +277,7 @@ pub(crate) fn clone_trace(trace: &Arc<TraceState>) -> Arc<TraceState> {
 pub(crate) fn release_trace(trace: Arc<TraceState>) {
     let ptr = Arc::as_ptr(&trace);
     let mut left = Some(trace);
+    // `keep_spare` drops nothing: it keeps the reference or gives it back.
     with_held(ptr, |held| {
         left = left.take().and_then(|t| held.keep_spare(t))
     });
@@ -207,16 +286,24 @@ pub(crate) fn release_trace(trace: Arc<TraceState>) {
     }
 }
 
-/// Hands over what another trace left, and starts a batch of `trace`.
+/// Hands over what another trace left, starts a batch of `trace` and buffers `entry`: the
+/// buffer's length after it, `None` when the buffer is busy or gone.
 #[cold]
 #[inline(never)]
-fn start_batch(buffer: &mut Buffer, trace: &Arc<TraceState>) {
-    LAST_PARENT.with(|c| c.set(0));
-    buffer.hand_over();
-    buffer.trace = Some(HeldTrace::new(trace.clone()));
-    if buffer.entries.capacity() == 0 {
-        buffer.entries.reserve_exact(CAPACITY);
-    }
+fn start_batch(trace: &Arc<TraceState>, entry: Entry) -> Option<usize> {
+    // Registers the destructor that hands over what is left when the thread exits; fails
+    // only while this thread's thread-locals are being destroyed.
+    ON_EXIT.try_with(|_| ()).ok()?;
+    with_busy(|buffer| {
+        LAST_PARENT.with(|c| c.set(0));
+        buffer.hand_over();
+        buffer.trace = Some(HeldTrace::new(trace.clone()));
+        if buffer.entries.capacity() == 0 {
+            buffer.entries.reserve_exact(CAPACITY);
+        }
+        buffer.entries.push(entry);
+        buffer.entries.len()
+    })
 }
 
 /// The scope of the frame `span` was exited: when the last entry buffered hangs under it,
@@ -242,11 +329,7 @@ pub(crate) fn hand_over_pending() {
 #[inline(never)]
 fn hand_over() {
     LAST_PARENT.with(|c| c.set(0));
-    let _ = BUFFER.try_with(|buffer| {
-        if let Ok(mut buffer) = buffer.try_borrow_mut() {
-            buffer.hand_over();
-        }
-    });
+    with_busy(Buffer::hand_over);
 }
 
 #[cfg(test)]
