@@ -259,6 +259,7 @@ mod tests {
         KeyValue {
             key: key.to_owned(),
             value: value.map(|v| AnyValue { value: Some(v) }),
+            ..KeyValue::default()
         }
     }
 
