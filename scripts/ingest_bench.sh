@@ -11,7 +11,11 @@
 # Builds the binaries first, in the bench profile (release with debug info, for profilers;
 # set NO_BUILD=1 to use those already built under $CARGO_TARGET_DIR, or target/). Needs curl
 # and sqlite3 (apt-get install curl sqlite3). PORT (default 3912) is where the server
-# listens; PROFILE_DIR=debug runs debug binaries (to try the script, not for figures).
+# listens; PROFILE_DIR=debug runs debug binaries (to try the script, not for figures);
+# OBSERVE=PATH runs another build of the server (a before/after pair with the same load
+# generator); APIS="otlp-protobuf ingestion" runs only those. Before each server stops,
+# its CPU time per span is printed by thread: the connections' (reading, inflating,
+# decoding, mapping), the writer's, and the freeing and checkpoint threads'.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${1:-30}"
@@ -24,8 +28,8 @@ done
 if [ "${NO_BUILD:-0}" != 1 ]; then
     cargo build --profile bench -p observe-cli --bin observe --example ingest_load
 fi
-observe="$target/${PROFILE_DIR:-release}/observe"
-load="$target/${PROFILE_DIR:-release}/examples/ingest_load"
+observe="${OBSERVE:-$target/${PROFILE_DIR:-release}/observe}"
+load="${LOAD:-$target/${PROFILE_DIR:-release}/examples/ingest_load}"
 work="$(mktemp -d)"
 server=""
 cleanup() {
@@ -36,8 +40,34 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
+# The server's CPU time per span by thread (utime + stime from /proc, since it started), read
+# before the SIGTERM while the long-lived threads still run. A connection's thread ends with
+# its request, and what ended threads used stays only in the process's total: the
+# connections' share is that total less the threads still there (the writer, the freeing
+# and checkpoint threads, the accepting thread, the view's idle workers).
+thread_cpu() {
+    local pid=$1 spans=$2 tck total
+    tck=$(getconf CLK_TCK)
+    total=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+    for task in /proc/"$pid"/task/*; do
+        printf '%s %s\n' "$(tr ' ' '_' <"$task/comm")" \
+            "$(sed 's/.*) //' "$task/stat" | awk '{ print $12 + $13 }')"
+    done | awk -v total="$total" -v tck="$tck" -v spans="$spans" '
+        { live += $2 }
+        $1 ~ /^observe-serve-c/ { by["connections"] += $2; next }
+        { by[$1] += $2 }
+        END {
+            by["connections"] += total - live
+            for (name in by) {
+                printf "  cpu %-32s %7.1f s  %6.2f us/span\n", name, by[name] / tck,
+                    (spans > 0 ? by[name] / tck / spans * 1e6 : 0)
+            }
+            printf "  cpu %-32s %7.1f s  %6.2f us/span\n", "whole server", total / tck,
+                (spans > 0 ? total / tck / spans * 1e6 : 0)
+        }' | sort
+}
 status=0
-for api in otlp-protobuf otlp-json ingestion; do
+for api in ${APIS:-otlp-protobuf otlp-json ingestion}; do
     db="$work/$api.db"
     "$observe" --db "$db" serve --port "$port" >"$work/$api.log" 2>&1 &
     server=$!
@@ -51,10 +81,11 @@ for api in otlp-protobuf otlp-json ingestion; do
         --seconds "$seconds" --pid "$server" | tee "$out"; then
         status=1
     fi
+    accepted=$(sed -n 's/.*: \([0-9]*\) spans accepted.*/\1/p' "$out")
+    thread_cpu "$server" "${accepted:-0}"
     kill -TERM "$server"
     wait "$server" || { echo "the server did not stop cleanly (log: $work/$api.log)"; status=1; }
     server=""
-    accepted=$(sed -n 's/.*: \([0-9]*\) spans accepted.*/\1/p' "$out")
     stored=$(sqlite3 "$db" "SELECT count(*) FROM observations")
     echo "stored after SIGTERM: $stored observations (load generator: ${accepted:-?} spans accepted)"
     if [ -z "$accepted" ] || [ "$stored" -lt "$accepted" ]; then

@@ -14,15 +14,14 @@ pub(crate) struct Attributes(Vec<(String, Value)>);
 
 impl Attributes {
     pub(crate) fn new(list: Vec<KeyValue>) -> Attributes {
-        let mut entries: Vec<(String, Value)> = Vec::with_capacity(list.len());
-        for kv in list {
-            let Some(v) = kv.value.and_then(|v| v.value) else {
-                continue;
-            };
-            match entries.iter_mut().find(|(k, _)| *k == kv.key) {
-                Some(slot) => slot.1 = v,
-                None => entries.push((kv.key, v)),
-            }
+        // Collected from the vector's own iterator, the entries reuse the request's
+        // allocation (an entry is no larger than a `KeyValue`): no second list per span.
+        let entries: Vec<(String, Value)> = list
+            .into_iter()
+            .filter_map(|kv| Some((kv.key, kv.value?.value?)))
+            .collect();
+        if has_repeated_key(&entries) {
+            return Attributes(last_values(entries));
         }
         Attributes(entries)
     }
@@ -115,6 +114,11 @@ impl Attributes {
         out
     }
 
+    /// Drops every key under `prefix`, their values unread.
+    pub(crate) fn drop_prefixed(&mut self, prefix: &str) {
+        self.0.retain(|(k, _)| !k.starts_with(prefix));
+    }
+
     /// Takes every key under `prefix`, the prefix cut off, as plain JSON values.
     pub(crate) fn take_prefixed_values(
         &mut self,
@@ -163,6 +167,25 @@ impl Attributes {
     }
 }
 
+fn has_repeated_key(entries: &[(String, Value)]) -> bool {
+    entries
+        .iter()
+        .enumerate()
+        .any(|(i, (key, _))| entries[..i].iter().any(|(seen, _)| seen == key))
+}
+
+/// One entry per key, where the key first came, with the value it was sent last.
+fn last_values(entries: Vec<(String, Value)>) -> Vec<(String, Value)> {
+    let mut kept: Vec<(String, Value)> = Vec::with_capacity(entries.len());
+    for (key, v) in entries {
+        match kept.iter_mut().find(|(k, _)| *k == key) {
+            Some(slot) => slot.1 = v,
+            None => kept.push((key, v)),
+        }
+    }
+    kept
+}
+
 /// A value as text: a string as is, anything else as JSON.
 pub(crate) fn text_of(v: Value) -> String {
     match v {
@@ -177,19 +200,20 @@ pub(crate) fn text_of(v: Value) -> String {
 /// values JSON-encoded), any other string a JSON string.
 pub(crate) fn json_of(v: Value) -> Json {
     match v {
-        Value::StringValue(s) => json_text(&s),
+        Value::StringValue(s) => json_text(s),
         // Integers and booleans spell the same in JSON and in text.
         v @ (Value::IntValue(_) | Value::BoolValue(_)) => Json::from_raw(text_of(v)),
         other => Json::from_value(&any_to_json(other)),
     }
 }
 
-/// Attribute text as JSON: itself when it parses, else a JSON string holding it.
-pub(crate) fn json_text(s: &str) -> Json {
-    if !may_be_json(s) {
-        return Json::string(s);
+/// Attribute text as JSON: itself when it parses (the text moved in, not copied), else a
+/// JSON string holding it.
+pub(crate) fn json_text(s: String) -> Json {
+    if may_be_json(&s) && serde_json::from_str::<serde::de::IgnoredAny>(&s).is_ok() {
+        return Json::from_raw(s);
     }
-    Json::parse_checked(s).unwrap_or_else(|_| Json::string(s))
+    Json::string(&s)
 }
 
 /// False for text that cannot be JSON by its first character (most plain text): no parse
@@ -225,4 +249,44 @@ fn any_to_json(v: Value) -> serde_json::Value {
 
 fn any_or_null(v: AnyValue) -> serde_json::Value {
     v.value.map_or(serde_json::Value::Null, any_to_json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kv(key: &str, value: Option<Value>) -> KeyValue {
+        KeyValue {
+            key: key.to_owned(),
+            value: value.map(|v| AnyValue { value: Some(v) }),
+            ..KeyValue::default()
+        }
+    }
+
+    #[test]
+    fn entries_keep_the_first_place_and_the_last_value_and_skip_empty_values() {
+        let a = Attributes::new(vec![
+            kv("a", Some(Value::IntValue(1))),
+            kv("empty", None),
+            kv("b", Some(Value::BoolValue(true))),
+            kv("a", Some(Value::IntValue(2))),
+        ]);
+        assert_eq!(
+            a.0,
+            vec![
+                ("a".to_owned(), Value::IntValue(2)),
+                ("b".to_owned(), Value::BoolValue(true)),
+            ]
+        );
+    }
+
+    #[test]
+    fn text_that_is_json_is_kept_and_other_text_becomes_a_json_string() {
+        assert_eq!(
+            json_text(r#"{"k": [1, 2]}"#.to_owned()).as_str(),
+            r#"{"k": [1, 2]}"#
+        );
+        assert_eq!(json_text("plain".to_owned()).as_str(), r#""plain""#);
+        assert_eq!(json_text("{not json".to_owned()).as_str(), r#""{not json""#);
+    }
 }

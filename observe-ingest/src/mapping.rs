@@ -65,8 +65,8 @@ pub(crate) fn trace_attributes(a: &mut Attributes, resource: &Attributes) -> Tra
         public: a
             .first_key(&[langfuse::TRACE_PUBLIC, langfuse::COMPAT_PUBLIC])
             .and_then(|k| a.take_bool(k)),
-        input: a.take_text(langfuse::TRACE_INPUT).map(|s| json_text(&s)),
-        output: a.take_text(langfuse::TRACE_OUTPUT).map(|s| json_text(&s)),
+        input: a.take_text(langfuse::TRACE_INPUT).map(json_text),
+        output: a.take_text(langfuse::TRACE_OUTPUT).map(json_text),
     }
 }
 
@@ -161,7 +161,7 @@ fn io(a: &mut Attributes, own: &str, fallbacks: &[&str]) -> Option<Json> {
             a.take(k);
         }
     }
-    found.map(|s| json_text(&s))
+    found.map(json_text)
 }
 
 fn model(a: &mut Attributes) -> Option<String> {
@@ -186,13 +186,13 @@ fn model(a: &mut Attributes) -> Option<String> {
 
 /// `model.parameters`, else the `gen_ai.request.*` keys (the model aside) as one object.
 fn model_parameters(a: &mut Attributes) -> Option<Json> {
-    let own = a.take_text(langfuse::MODEL_PARAMETERS);
-    let request = a.take_prefixed_values(gen_ai::REQUEST_PREFIX);
-    match own {
-        Some(text) => Some(json_text(&text)),
-        None if request.is_empty() => None,
-        None => Some(Json::from_value(&request)),
+    if let Some(text) = a.take_text(langfuse::MODEL_PARAMETERS) {
+        // The request keys say the same (the exporters send both): dropped unread.
+        a.drop_prefixed(gen_ai::REQUEST_PREFIX);
+        return Some(json_text(text));
     }
+    let request = a.take_prefixed_values(gen_ai::REQUEST_PREFIX);
+    (!request.is_empty()).then(|| Json::from_value(&request))
 }
 
 /// The span's counts, with `total` added as the sum of all the others when the span gives

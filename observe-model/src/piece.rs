@@ -141,9 +141,9 @@ impl From<&Observation> for ObservationPiece {
 impl From<Observation> for ObservationPiece {
     fn from(o: Observation) -> Self {
         ObservationPiece {
-            trace_id: o.trace_id.to_string().into(),
-            id: o.id.to_string().into(),
-            parent_id: o.parent_id.map(|p| p.to_string().into()),
+            trace_id: hex_text::<32>(o.trace_id.0),
+            id: hex_text::<16>(u128::from(o.id.0)),
+            parent_id: o.parent_id.map(|p| hex_text::<16>(u128::from(p.0))),
             name: Some(o.name.into_owned()),
             kind: Some(o.kind),
             level: Some(o.level),
@@ -153,6 +153,19 @@ impl From<Observation> for ObservationPiece {
             trace: o.trace,
         }
     }
+}
+
+/// The low `N / 2` bytes of `value` as `N` lowercase hex digits, as `{:0N$x}` spells them,
+/// with one allocation of the exact size: every span a server receives has three ids, and
+/// the formatter's `String` (grown as it writes, then shrunk into the box) cost three.
+fn hex_text<const N: usize>(value: u128) -> Box<str> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [0u8; N];
+    for (i, digit) in out.iter_mut().rev().enumerate() {
+        *digit = DIGITS[((value >> (4 * i)) & 0xf) as usize];
+    }
+    // Hex digits are ASCII: the conversion cannot fail, and the fallback is never taken.
+    Box::from(std::str::from_utf8(&out).unwrap_or_default())
 }
 
 /// A trace's own record (Langfuse's `trace-create`): its attributes, which merge into the
@@ -234,8 +247,8 @@ impl From<&Score> for ScorePiece {
     fn from(s: &Score) -> Self {
         ScorePiece {
             id: s.id.as_str().into(),
-            trace_id: Some(s.trace_id.to_string().into()),
-            observation_id: s.observation_id.map(|o| o.to_string().into()),
+            trace_id: Some(hex_text::<32>(s.trace_id.0)),
+            observation_id: s.observation_id.map(|o| hex_text::<16>(u128::from(o.0))),
             session_id: s.session_id.clone(),
             name: s.name.clone(),
             value: s.value.clone(),
@@ -289,4 +302,18 @@ fn fnv1a_128(bytes: &[u8]) -> u128 {
     bytes.iter().fold(OFFSET, |hash, &b| {
         (hash ^ u128::from(b)).wrapping_mul(PRIME)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_text_spells_ids_as_their_display_does() {
+        for v in [0u128, 1, 0xf, 0x0af7651916cd43dd8448eb211c80319c, u128::MAX] {
+            assert_eq!(&*hex_text::<32>(v), TraceId(v).to_string());
+            let span = v as u64;
+            assert_eq!(&*hex_text::<16>(u128::from(span)), SpanId(span).to_string());
+        }
+    }
 }

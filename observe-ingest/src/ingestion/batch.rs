@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 
 use observe_model::model::{ObservationType, Timestamp};
 use observe_model::piece::{Piece, TracePiece};
+use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use thiserror::Error;
@@ -168,17 +169,42 @@ impl IngestionOutcome {
     /// assert_eq!(body["errors"][0]["message"], "Invalid request data");
     /// ```
     pub fn response_body(&self) -> String {
-        let successes: Vec<Value> = self
-            .successes
-            .iter()
-            .map(|s| json!({ "id": s.id, "status": s.status }))
-            .collect();
         let errors: Vec<Value> = self
             .errors
             .iter()
             .map(|e| json!({ "id": e.id, "status": e.status, "message": e.message, "error": e.error }))
             .collect();
-        json!({ "successes": successes, "errors": errors }).to_string()
+        // Written straight from the successes, one per accepted event, with no `Value` per
+        // entry; the keys in the order `json!` gives them without `preserve_order`.
+        let answer = Answer {
+            errors,
+            successes: Successes(&self.successes),
+        };
+        serde_json::to_string(&answer).unwrap_or_else(|_| String::from("{}"))
+    }
+}
+
+/// The 207 answer's body.
+#[derive(Serialize)]
+struct Answer<'a> {
+    errors: Vec<Value>,
+    successes: Successes<'a>,
+}
+
+/// The successes as a list of `{"id", "status"}`.
+struct Successes<'a>(&'a [EventSuccess]);
+
+impl Serialize for Successes<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Entry<'a> {
+            id: &'a str,
+            status: u16,
+        }
+        serializer.collect_seq(self.0.iter().map(|s| Entry {
+            id: &s.id,
+            status: s.status,
+        }))
     }
 }
 
@@ -411,5 +437,47 @@ fn piece(
             vec![Value::from("type")],
             "Dataset run item creation is only allowed for internal usage",
         )]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_answer_is_the_json_of_its_two_lists() {
+        let outcome = decode_ingestion(
+            br#"{"batch": [
+              {"id": "e\"1", "type": "trace-create", "timestamp": "2026-12-07T17:00:00Z",
+               "body": {"id": "t1"}},
+              {"id": "e2", "type": "nope"},
+              {"id": "e3", "type": "span-create", "timestamp": "2026-12-07T17:00:01Z",
+               "body": {"id": "s1", "traceId": "t1"}}
+            ]}"#,
+        )
+        .unwrap();
+        assert_eq!((outcome.successes.len(), outcome.errors.len()), (2, 1));
+        let successes: Vec<Value> = outcome
+            .successes
+            .iter()
+            .map(|s| json!({ "id": s.id, "status": s.status }))
+            .collect();
+        let errors: Vec<Value> = outcome
+            .errors
+            .iter()
+            .map(|e| json!({ "id": e.id, "status": e.status, "message": e.message, "error": e.error }))
+            .collect();
+        let body = outcome.response_body();
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).unwrap(),
+            json!({ "successes": successes, "errors": errors })
+        );
+        assert!(
+            body.starts_with(r#"{"errors":[{"error":"#)
+                && body.ends_with(
+                    r#""successes":[{"id":"e\"1","status":201},{"id":"e3","status":201}]}"#
+                ),
+            "{body}"
+        );
     }
 }

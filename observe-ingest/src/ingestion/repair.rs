@@ -30,6 +30,13 @@ pub(crate) fn parse_lenient(body: &[u8]) -> Result<Value, serde_json::Error> {
 /// `body` with each byte that is not UTF-8 and each unpaired surrogate escape replaced by
 /// U+FFFD; `None` when it has neither.
 pub(crate) fn repaired_text(body: &[u8]) -> Option<String> {
+    // Most bodies are UTF-8 with no escape that could be a surrogate's: checked by the
+    // standard library's validation and a substring search, not the byte-by-byte scan.
+    if let Ok(text) = std::str::from_utf8(body) {
+        if !may_hold_surrogate_escape(text) {
+            return None;
+        }
+    }
     let text = String::from_utf8_lossy(body);
     let bad_bytes = matches!(text, Cow::Owned(_));
     match (replace_lone_surrogates(&text), bad_bytes) {
@@ -37,6 +44,13 @@ pub(crate) fn repaired_text(body: &[u8]) -> Option<String> {
         (None, true) => Some(text.into_owned()),
         (None, false) => None,
     }
+}
+
+/// Whether `text` has a `\u` followed by `d` or `D`, which every surrogate escape starts
+/// with (an escaped backslash before `u` passes too: the scan tells them apart).
+fn may_hold_surrogate_escape(text: &str) -> bool {
+    text.match_indices("\\u")
+        .any(|(i, _)| matches!(text.as_bytes().get(i + 2), Some(b'd' | b'D')))
 }
 
 /// The one warning for a body read only once repaired.
@@ -123,6 +137,20 @@ mod tests {
         // An escaped backslash before `u` is text, not an escape.
         let v = parse_lenient(br#"{"a": "\\ud800", "b": "\ud800"}"#).unwrap();
         assert_eq!(v, json!({"a": "\\ud800", "b": "\u{fffd}"}));
+    }
+
+    #[test]
+    fn only_bodies_with_a_bad_sequence_are_repaired() {
+        assert_eq!(repaired_text(br#"{"a": "caf\u00e9 \ud83d\ude00"}"#), None);
+        assert_eq!(repaired_text(br#"{"a": "plain"}"#), None);
+        assert_eq!(
+            repaired_text(br#"{"a": "\uD800"}"#).as_deref(),
+            Some(r#"{"a": "\ufffd"}"#)
+        );
+        assert_eq!(
+            repaired_text(b"{\"a\": \"\xff\"}").as_deref(),
+            Some("{\"a\": \"\u{fffd}\"}")
+        );
     }
 
     #[test]
