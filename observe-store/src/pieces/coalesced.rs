@@ -5,13 +5,13 @@
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 
 use super::fresh::FreshTrace;
+use super::id_map::{IdMap, IdSet};
 use super::in_place::InPlace;
 use super::observation::{self, Row};
 use super::{trace, write_score, PieceReport, Refusal, RefusedPiece, Stored, Touched};
@@ -44,7 +44,7 @@ pub(super) fn apply(
     let mut report = PieceReport::default();
     let mut traces = Traces::find(conn, pieces)?;
     let mut groups: Vec<Group<'_>> = Vec::new();
-    let mut by_id: HashMap<(i64, &str), usize> = HashMap::new();
+    let mut by_id: IdMap<(i64, &str), usize> = IdMap::default();
     for (index, piece) in pieces.iter().enumerate() {
         let outcome = match piece {
             Piece::Observation(o) => match traces.observation(conn, project, o, arrival)? {
@@ -89,8 +89,9 @@ pub(super) fn apply(
         .collect();
     let mut statements = InPlace::new(conn);
     traces.insert_fresh(&mut statements, &rows, project, arrival)?;
-    let (new, known): (Vec<Row<'_>>, Vec<Row<'_>>) = rows
-        .into_iter()
+    // By reference: a row holds its short texts, and moving 512 of them is a copy of each.
+    let (new, known): (Vec<&Row<'_>>, Vec<&Row<'_>>) = rows
+        .iter()
         .partition(|row| traces.fresh_at.contains_key(&row.seq));
     statements.new_observations(&new)?;
     observation::write_rows(conn, &known)?;
@@ -106,7 +107,7 @@ pub(super) fn apply(
 /// makes, kept in memory until their rows are written whole.
 struct Traces<'p> {
     /// The stored traces the request names, by id, with their `seq` and project.
-    stored: HashMap<&'p str, (i64, Option<String>)>,
+    stored: IdMap<&'p str, (i64, Option<String>)>,
     touched: Touched,
     /// The traces the request makes, in the order it first names them...
     fresh: Vec<FreshTrace<'p>>,
@@ -117,7 +118,7 @@ struct Traces<'p> {
 impl<'p> Traces<'p> {
     /// Looks up every trace id `pieces` name.
     fn find(conn: &Connection, pieces: &'p [Piece]) -> rusqlite::Result<Self> {
-        let mut seen = HashSet::new();
+        let mut seen = IdSet::default();
         let ids: Vec<&str> = pieces
             .iter()
             .filter_map(|piece| match piece {
@@ -162,7 +163,7 @@ impl<'p> Traces<'p> {
                 self.fresh_at.insert(seq, self.fresh.len());
                 self.fresh
                     .push(FreshTrace::new(id, seq, start.unwrap_or(arrival)));
-                self.touched.made.insert(seq, HashSet::new());
+                self.touched.made.insert(seq, IdSet::default());
                 (seq, true)
             }
         };
@@ -270,7 +271,7 @@ impl<'p> Traces<'p> {
 /// Lays `o` of the trace `seq` over the pieces of its id the request gave before it.
 pub(crate) fn add<'p>(
     groups: &mut Vec<Group<'p>>,
-    by_id: &mut HashMap<(i64, &'p str), usize>,
+    by_id: &mut IdMap<(i64, &'p str), usize>,
     seq: i64,
     o: &'p ObservationPiece,
 ) {
@@ -299,7 +300,7 @@ fn load_stored(
     conn: &Connection,
     groups: &[Group<'_>],
     touched: &Touched,
-) -> rusqlite::Result<FxHashMap<i64, HashMap<Box<str>, ObservationPiece>>> {
+) -> rusqlite::Result<FxHashMap<i64, IdMap<Box<str>, ObservationPiece>>> {
     let mut asked: FxHashMap<i64, (&str, Vec<&str>)> = FxHashMap::default();
     for g in groups {
         if !touched.made.contains_key(&g.seq) {

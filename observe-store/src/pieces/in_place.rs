@@ -52,7 +52,7 @@ impl<'c> InPlace<'c> {
     /// journal for undoing the statement half-way. A row left out fails the call with a
     /// constraint error (the caller undoes it and writes the pieces one by one, so that
     /// the row's own fault is reported).
-    pub(super) fn new_observations(&mut self, rows: &[Row<'_>]) -> rusqlite::Result<()> {
+    pub(super) fn new_observations(&mut self, rows: &[&Row<'_>]) -> rusqlite::Result<()> {
         let mut chunks = rows.chunks_exact(CHUNK);
         if rows.len() >= CHUNK {
             let stmt = prepared(self.conn, &mut self.chunk, || {

@@ -3,16 +3,19 @@
 
 pub(crate) mod coalesced;
 mod fresh;
+mod id_map;
 mod in_place;
 pub(crate) mod observation;
 mod score;
+mod short_text;
 pub(crate) mod trace;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rusqlite::Connection;
 use rustc_hash::FxHashMap;
+
+use id_map::{IdMap, IdSet};
 
 use crate::pricing::PriceList;
 use crate::{StoreError, StoreExporter};
@@ -247,7 +250,7 @@ fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// The traces a request touched, by id, in the order it first named them.
 #[derive(Default)]
 struct Touched {
-    seq_of: HashMap<Box<str>, i64>,
+    seq_of: IdMap<Box<str>, i64>,
     order: Vec<i64>,
     /// The trace attributes last merged into each trace, by address: the spans of one
     /// request often share one set, and merging it again right after itself changes
@@ -255,7 +258,7 @@ struct Touched {
     last_merged: FxHashMap<i64, usize>,
     /// Traces this request made, with the observation ids it wrote into them: any other id
     /// of such a trace cannot be stored yet, so it is not looked up.
-    made: FxHashMap<i64, HashSet<Box<str>>>,
+    made: FxHashMap<i64, IdSet<Box<str>>>,
     /// The `seq` of the next trace made, once looked up.
     next_seq: Option<i64>,
 }
@@ -278,7 +281,7 @@ impl Touched {
                 self.seq_of.insert(id.into(), seq);
                 self.order.push(seq);
                 if created {
-                    self.made.insert(seq, HashSet::new());
+                    self.made.insert(seq, IdSet::default());
                 }
                 Ok(Ok((seq, created)))
             }
