@@ -12,7 +12,7 @@ use rustc_hash::FxHashMap;
 
 use super::fresh::FreshTrace;
 use super::id_map::{IdMap, IdSet};
-use super::in_place::InPlace;
+use super::in_place::{InPlace, Prepared};
 use super::observation::{self, Row};
 use super::{trace, write_score, PieceReport, Refusal, RefusedPiece, Stored, Touched};
 use crate::pricing::PriceList;
@@ -36,6 +36,7 @@ pub(crate) struct Group<'p> {
 /// one by one); ids that cannot be stored (empty, another project's trace) are refused here.
 pub(super) fn apply(
     conn: &Connection,
+    prepared: &mut Prepared,
     prices: &PriceList,
     project: Option<&str>,
     pieces: &[Piece],
@@ -87,7 +88,7 @@ pub(super) fn apply(
         .iter()
         .map(|(seq, piece)| Row::new(*seq, piece, prices, project, arrival))
         .collect();
-    let mut statements = InPlace::new(conn);
+    let mut statements = InPlace::new(conn, prepared);
     traces.insert_fresh(&mut statements, &rows, project, arrival)?;
     // By reference: a row holds its short texts, and moving 512 of them is a copy of each.
     let (new, known): (Vec<&Row<'_>>, Vec<&Row<'_>>) = rows

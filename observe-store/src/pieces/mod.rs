@@ -16,6 +16,7 @@ use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 
 use id_map::{IdMap, IdSet};
+pub(crate) use in_place::Prepared;
 
 use crate::pricing::PriceList;
 use crate::{StoreError, StoreExporter};
@@ -101,9 +102,10 @@ impl StoreExporter {
         if pieces.is_empty() {
             return Ok(PieceReport::default());
         }
-        let fast = self
-            .writer
-            .with_transaction(|conn, prices| coalesced::apply(conn, prices, project, pieces));
+        let prepared = &mut self.pieces;
+        let fast = self.writer.with_transaction(|conn, prices| {
+            coalesced::apply(conn, prepared, prices, project, pieces)
+        });
         let report = match fast {
             // Undone, and written again piece by piece, so that only the pieces SQLite
             // refuses are left out, each with its reason.
