@@ -5,6 +5,8 @@
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use rusqlite::Connection;
@@ -270,9 +272,10 @@ impl<'p> Traces<'p> {
 }
 
 /// Lays `o` of the trace `seq` over the pieces of its id the request gave before it.
-pub(crate) fn add<'p>(
+/// (Generic over the map's hasher: the PostgreSQL writer keeps its own map.)
+pub(crate) fn add<'p, S: BuildHasher>(
     groups: &mut Vec<Group<'p>>,
-    by_id: &mut IdMap<(i64, &'p str), usize>,
+    by_id: &mut HashMap<(i64, &'p str), usize, S>,
     seq: i64,
     o: &'p ObservationPiece,
 ) {
