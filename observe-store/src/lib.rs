@@ -227,6 +227,9 @@ fn configure_writer(conn: &Connection, path: &Path) -> Result<(), StoreError> {
 /// assert!(store.path().ends_with("nested/traces.db"));
 /// ```
 pub struct StoreExporter {
+    /// The pieces path's statements, prepared on `writer`'s connection; declared first,
+    /// so finalized before that connection closes.
+    pieces: pieces::Prepared,
     /// The connection and its statements.
     writer: write::Writer,
     /// Copies the WAL into the file beside the writer; dropped after it, so that the last
@@ -270,6 +273,7 @@ impl StoreExporter {
         let writer = write::Writer::new(conn, PriceList::default_list())
             .map_err(|e| StoreError::sqlite(&path, e))?;
         Ok(StoreExporter {
+            pieces: pieces::Prepared::default(),
             writer,
             checkpointer,
             path,

@@ -5,14 +5,16 @@
 
 use std::borrow::Cow;
 use std::collections::hash_map::Entry;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
 use rusqlite::Connection;
 use rustc_hash::FxHashMap;
 
 use super::fresh::FreshTrace;
-use super::in_place::InPlace;
+use super::id_map::{IdMap, IdSet};
+use super::in_place::{InPlace, Prepared};
 use super::observation::{self, Row};
 use super::{trace, write_score, PieceReport, Refusal, RefusedPiece, Stored, Touched};
 use crate::pricing::PriceList;
@@ -36,6 +38,7 @@ pub(crate) struct Group<'p> {
 /// one by one); ids that cannot be stored (empty, another project's trace) are refused here.
 pub(super) fn apply(
     conn: &Connection,
+    prepared: &mut Prepared,
     prices: &PriceList,
     project: Option<&str>,
     pieces: &[Piece],
@@ -44,7 +47,7 @@ pub(super) fn apply(
     let mut report = PieceReport::default();
     let mut traces = Traces::find(conn, pieces)?;
     let mut groups: Vec<Group<'_>> = Vec::new();
-    let mut by_id: HashMap<(i64, &str), usize> = HashMap::new();
+    let mut by_id: IdMap<(i64, &str), usize> = IdMap::default();
     for (index, piece) in pieces.iter().enumerate() {
         let outcome = match piece {
             Piece::Observation(o) => match traces.observation(conn, project, o, arrival)? {
@@ -87,10 +90,11 @@ pub(super) fn apply(
         .iter()
         .map(|(seq, piece)| Row::new(*seq, piece, prices, project, arrival))
         .collect();
-    let mut statements = InPlace::new(conn);
+    let mut statements = InPlace::new(conn, prepared);
     traces.insert_fresh(&mut statements, &rows, project, arrival)?;
-    let (new, known): (Vec<Row<'_>>, Vec<Row<'_>>) = rows
-        .into_iter()
+    // By reference: a row holds its short texts, and moving 512 of them is a copy of each.
+    let (new, known): (Vec<&Row<'_>>, Vec<&Row<'_>>) = rows
+        .iter()
         .partition(|row| traces.fresh_at.contains_key(&row.seq));
     statements.new_observations(&new)?;
     observation::write_rows(conn, &known)?;
@@ -106,7 +110,7 @@ pub(super) fn apply(
 /// makes, kept in memory until their rows are written whole.
 struct Traces<'p> {
     /// The stored traces the request names, by id, with their `seq` and project.
-    stored: HashMap<&'p str, (i64, Option<String>)>,
+    stored: IdMap<&'p str, (i64, Option<String>)>,
     touched: Touched,
     /// The traces the request makes, in the order it first names them...
     fresh: Vec<FreshTrace<'p>>,
@@ -117,7 +121,7 @@ struct Traces<'p> {
 impl<'p> Traces<'p> {
     /// Looks up every trace id `pieces` name.
     fn find(conn: &Connection, pieces: &'p [Piece]) -> rusqlite::Result<Self> {
-        let mut seen = HashSet::new();
+        let mut seen = IdSet::default();
         let ids: Vec<&str> = pieces
             .iter()
             .filter_map(|piece| match piece {
@@ -162,7 +166,7 @@ impl<'p> Traces<'p> {
                 self.fresh_at.insert(seq, self.fresh.len());
                 self.fresh
                     .push(FreshTrace::new(id, seq, start.unwrap_or(arrival)));
-                self.touched.made.insert(seq, HashSet::new());
+                self.touched.made.insert(seq, IdSet::default());
                 (seq, true)
             }
         };
@@ -268,9 +272,10 @@ impl<'p> Traces<'p> {
 }
 
 /// Lays `o` of the trace `seq` over the pieces of its id the request gave before it.
-pub(crate) fn add<'p>(
+/// (Generic over the map's hasher: the PostgreSQL writer keeps its own map.)
+pub(crate) fn add<'p, S: BuildHasher>(
     groups: &mut Vec<Group<'p>>,
-    by_id: &mut HashMap<(i64, &'p str), usize>,
+    by_id: &mut HashMap<(i64, &'p str), usize, S>,
     seq: i64,
     o: &'p ObservationPiece,
 ) {
@@ -299,7 +304,7 @@ fn load_stored(
     conn: &Connection,
     groups: &[Group<'_>],
     touched: &Touched,
-) -> rusqlite::Result<FxHashMap<i64, HashMap<Box<str>, ObservationPiece>>> {
+) -> rusqlite::Result<FxHashMap<i64, IdMap<Box<str>, ObservationPiece>>> {
     let mut asked: FxHashMap<i64, (&str, Vec<&str>)> = FxHashMap::default();
     for g in groups {
         if !touched.made.contains_key(&g.seq) {

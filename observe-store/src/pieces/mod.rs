@@ -3,16 +3,20 @@
 
 pub(crate) mod coalesced;
 mod fresh;
+mod id_map;
 mod in_place;
 pub(crate) mod observation;
 mod score;
+mod short_text;
 pub(crate) mod trace;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use rusqlite::Connection;
 use rustc_hash::FxHashMap;
+
+use id_map::{IdMap, IdSet};
+pub(crate) use in_place::Prepared;
 
 use crate::pricing::PriceList;
 use crate::{StoreError, StoreExporter};
@@ -98,9 +102,10 @@ impl StoreExporter {
         if pieces.is_empty() {
             return Ok(PieceReport::default());
         }
-        let fast = self
-            .writer
-            .with_transaction(|conn, prices| coalesced::apply(conn, prices, project, pieces));
+        let prepared = &mut self.pieces;
+        let fast = self.writer.with_transaction(|conn, prices| {
+            coalesced::apply(conn, prepared, prices, project, pieces)
+        });
         let report = match fast {
             // Undone, and written again piece by piece, so that only the pieces SQLite
             // refuses are left out, each with its reason.
@@ -247,7 +252,7 @@ fn run(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
 /// The traces a request touched, by id, in the order it first named them.
 #[derive(Default)]
 struct Touched {
-    seq_of: HashMap<Box<str>, i64>,
+    seq_of: IdMap<Box<str>, i64>,
     order: Vec<i64>,
     /// The trace attributes last merged into each trace, by address: the spans of one
     /// request often share one set, and merging it again right after itself changes
@@ -255,7 +260,7 @@ struct Touched {
     last_merged: FxHashMap<i64, usize>,
     /// Traces this request made, with the observation ids it wrote into them: any other id
     /// of such a trace cannot be stored yet, so it is not looked up.
-    made: FxHashMap<i64, HashSet<Box<str>>>,
+    made: FxHashMap<i64, IdSet<Box<str>>>,
     /// The `seq` of the next trace made, once looked up.
     next_seq: Option<i64>,
 }
@@ -278,7 +283,7 @@ impl Touched {
                 self.seq_of.insert(id.into(), seq);
                 self.order.push(seq);
                 if created {
-                    self.made.insert(seq, HashSet::new());
+                    self.made.insert(seq, IdSet::default());
                 }
                 Ok(Ok((seq, created)))
             }

@@ -2,16 +2,17 @@
 //! that gives every stored field, the new piece is laid over it, and the whole row is
 //! written again, its cost priced anew from the merged model and usage.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use rusqlite::types::ToSql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row as SqlRow};
 
+use super::id_map::IdMap;
+use super::short_text::{Rfc3339Text, ShortText};
 use crate::observation_insert::{insert_observations_sql, OnConflict, OBSERVATION_PARAMS};
 use crate::pricing::PriceList;
 use crate::raw;
-use crate::text::{encode, nanos, write_metadata};
+use crate::text::{nanos, write_metadata};
 use observe_model::model::{
     Cost, Json, Level, ObservationDetails, ObservationType, Timestamp, Usage,
 };
@@ -42,6 +43,14 @@ static UPSERT_ONE: LazyLock<String> =
 static UPSERT_CHUNK: LazyLock<String> =
     LazyLock::new(|| insert_observations_sql(CHUNK, OnConflict::Replace));
 
+/// Bytes of [`METADATA`] kept between rows.
+const KEPT_METADATA: usize = 64 << 10;
+
+thread_local! {
+    /// The metadata object [`Row::new`] formats, before the row keeps a copy.
+    static METADATA: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
 /// Details for a piece that gives none.
 static NO_DETAILS: LazyLock<ObservationDetails> = LazyLock::new(ObservationDetails::default);
 
@@ -66,8 +75,8 @@ pub(crate) fn load_many(
     trace_id: &str,
     seq: i64,
     ids: &[&str],
-) -> rusqlite::Result<HashMap<Box<str>, ObservationPiece>> {
-    let mut found = HashMap::new();
+) -> rusqlite::Result<IdMap<Box<str>, ObservationPiece>> {
+    let mut found = IdMap::default();
     let mut stmt = conn.prepare_cached(&SELECT_MANY)?;
     for chunk in ids.chunks(LOOKUP) {
         let Some(&last) = chunk.last() else { continue };
@@ -235,13 +244,13 @@ pub(crate) fn write(
     project: Option<&str>,
     arrival: Timestamp,
 ) -> rusqlite::Result<()> {
-    write_rows(conn, &[Row::new(seq, o, prices, project, arrival)])
+    write_rows(conn, &[&Row::new(seq, o, prices, project, arrival)])
 }
 
 /// Writes `rows`, each replacing any row of its id, [`CHUNK`] to a statement. A row SQLite
 /// refuses fails the statement, with the rows before it in the chunk left out too: the
 /// caller undoes the whole call then.
-pub(crate) fn write_rows(conn: &Connection, rows: &[Row<'_>]) -> rusqlite::Result<()> {
+pub(crate) fn write_rows(conn: &Connection, rows: &[&Row<'_>]) -> rusqlite::Result<()> {
     let mut chunks = rows.chunks_exact(CHUNK);
     let mut values = [raw::Value::Null; OBSERVATION_PARAMS * CHUNK];
     if rows.len() >= CHUNK {
@@ -288,15 +297,15 @@ pub(crate) struct Row<'a> {
     pub(crate) d: &'a ObservationDetails,
     pub(crate) seq: i64,
     pub(crate) project: Option<&'a str>,
-    pub(crate) start_text: String,
-    pub(crate) end_text: String,
+    pub(crate) start_text: Rfc3339Text,
+    pub(crate) end_text: Rfc3339Text,
     pub(crate) start_ns: i64,
     pub(crate) end_ns: i64,
     pub(crate) completion: Option<String>,
-    pub(crate) usage: Option<String>,
-    pub(crate) cost: Option<String>,
+    pub(crate) usage: Option<ShortText>,
+    pub(crate) cost: Option<ShortText>,
     pub(crate) total: f64,
-    pub(crate) metadata: Option<String>,
+    pub(crate) metadata: Option<ShortText>,
     pub(crate) computed: bool,
 }
 
@@ -315,17 +324,17 @@ impl<'a> Row<'a> {
         let total = cost.map_or(0.0, Cost::total);
         let start = o.start.or(o.end).unwrap_or(arrival);
         let end = o.end.unwrap_or(start);
-        let known = |t: Option<Timestamp>| t.map(Timestamp::to_rfc3339).unwrap_or_default();
-        let mut buf = Vec::new();
-        let usage = d
-            .usage
-            .as_ref()
-            .and_then(|u| encode(&mut buf, u).map(str::to_owned));
-        let cost_text = cost.and_then(|c| encode(&mut buf, c).map(str::to_owned));
+        let usage = d.usage.as_ref().and_then(ShortText::json);
+        let cost_text = cost.and_then(ShortText::json);
         let metadata = (!d.metadata.is_empty()).then(|| {
-            let mut text = String::new();
-            write_metadata(&mut text, &d.metadata);
-            text
+            METADATA.with_borrow_mut(|text| {
+                let copy = ShortText::copy(write_metadata(text, &d.metadata));
+                // One huge object is not kept for the rest of the thread's life.
+                if text.capacity() > KEPT_METADATA {
+                    *text = String::new();
+                }
+                copy
+            })
         });
         let json = |j: &'a Option<Json>| j.as_ref().map(Json::as_str);
         Row {
@@ -341,8 +350,8 @@ impl<'a> Row<'a> {
             d,
             seq,
             project,
-            start_text: known(o.start),
-            end_text: known(o.end),
+            start_text: Rfc3339Text::of(o.start),
+            end_text: Rfc3339Text::of(o.end),
             start_ns: nanos(start),
             end_ns: nanos(end),
             completion: d.completion_start_time.map(Timestamp::to_rfc3339),
@@ -366,8 +375,8 @@ impl<'a> Row<'a> {
             self.name.into(),
             self.level.into(),
             d.status_message.as_deref().into(),
-            self.start_text.as_str().into(),
-            self.end_text.as_str().into(),
+            (&*self.start_text).into(),
+            (&*self.end_text).into(),
             self.start_ns.into(),
             self.end_ns.into(),
             self.completion.as_deref().into(),

@@ -1,11 +1,11 @@
 //! A trace row for pieces: found, or made from what is known, its attributes merged in, and
 //! its totals counted again from its observations once the request's pieces are written.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
+use super::id_map::IdMap;
 use crate::text::{encode, nanos, write_metadata};
 use crate::write_rules::{FIND_TRACE_PROJECT, NEXT_SEQ};
 use observe_model::model::{Json, Timestamp, TraceAttributes};
@@ -89,8 +89,8 @@ static FIND_MANY: LazyLock<String> = LazyLock::new(|| {
 pub(crate) fn find_many<'i>(
     conn: &Connection,
     ids: &[&'i str],
-) -> rusqlite::Result<HashMap<&'i str, (i64, Option<String>)>> {
-    let mut found = HashMap::new();
+) -> rusqlite::Result<IdMap<&'i str, (i64, Option<String>)>> {
+    let mut found = IdMap::default();
     let mut stmt = conn.prepare_cached(&FIND_MANY)?;
     for chunk in ids.chunks(LOOKUP) {
         let Some(&last) = chunk.last() else { continue };
