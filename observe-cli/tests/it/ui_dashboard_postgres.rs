@@ -159,7 +159,10 @@ fn every_default_widget_gives_the_same_rows_on_postgresql_as_on_sqlite() {
         .iter()
         .flat_map(|w| filters.iter().map(move |(_, f)| sql_forms(w, f).len()))
         .sum();
-    assert_eq!(compared, forms, "every form of every widget under every filter");
+    assert_eq!(
+        compared, forms,
+        "every form of every widget under every filter"
+    );
     let rollup_runs = dashboard
         .widgets
         .iter()
