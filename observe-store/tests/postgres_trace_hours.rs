@@ -6,22 +6,9 @@
 mod pg_support;
 mod user_totals_cases;
 
-use observe_model::export::Exporter;
-use observe_store::postgres::{PgExporter, PgSettings, PgStore};
+use observe_store::postgres::PgStore;
 use pg_support::PgServer;
-use user_totals_cases::{batches, piece_requests, Dice, HAND_EDITS};
-
-fn write_all(url: &str, dice: &mut Dice) {
-    let settings = PgSettings::from_url_with_env(url, |_| None).expect("settings");
-    let mut pg = PgExporter::connect(settings).expect("connect");
-    for batch in batches(dice) {
-        pg.export(&batch).unwrap();
-    }
-    for (project, pieces) in piece_requests(dice) {
-        pg.write_pieces(project, &pieces).unwrap();
-    }
-    pg.shutdown().unwrap();
-}
+use user_totals_cases::{write_all_to_postgres, Dice, HAND_EDITS};
 
 /// Kept rows against the traces grouped by project, UTC hour and the four columns: counts
 /// exactly, sums to a relative 1e-9. Returns the rows that differ.
@@ -90,12 +77,12 @@ fn the_roll_up_matches_the_traces_after_concurrent_writers_and_edits() {
     let server = PgServer::start();
     let mut client = server.connect();
     // One writer first (it migrates), then three at once over the same traces and hours.
-    write_all(&server.url(), &mut Dice(3));
+    write_all_to_postgres(&server.url(), &mut Dice(3));
     let url = server.url();
     std::thread::scope(|s| {
         for seed in [29, 31, 37] {
             let url = url.clone();
-            s.spawn(move || write_all(&url, &mut Dice(seed)));
+            s.spawn(move || write_all_to_postgres(&url, &mut Dice(seed)));
         }
     });
     assert!(count(&mut client, "SELECT count(*) FROM trace_hours") >= 3);

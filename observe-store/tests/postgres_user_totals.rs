@@ -10,7 +10,7 @@ mod user_totals_cases;
 use observe_model::export::Exporter;
 use observe_store::postgres::{PgExporter, PgSettings, PgStore};
 use pg_support::PgServer;
-use user_totals_cases::{batches, piece_requests, Dice, HAND_EDITS};
+use user_totals_cases::{piece_requests, write_all_to_postgres, Dice, HAND_EDITS};
 
 fn exporter(server: &PgServer) -> PgExporter {
     let settings = PgSettings::from_url_with_env(&server.url(), |_| None).expect("settings");
@@ -18,14 +18,7 @@ fn exporter(server: &PgServer) -> PgExporter {
 }
 
 fn write_all(server: &PgServer, dice: &mut Dice) {
-    let mut pg = exporter(server);
-    for batch in batches(dice) {
-        pg.export(&batch).unwrap();
-    }
-    for (project, pieces) in piece_requests(dice) {
-        pg.write_pieces(project, &pieces).unwrap();
-    }
-    pg.shutdown().unwrap();
+    write_all_to_postgres(&server.url(), dice);
 }
 
 /// Each kept row against the same figures grouped from `traces`, per user and project:

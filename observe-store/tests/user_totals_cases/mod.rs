@@ -153,3 +153,21 @@ pub const HAND_EDITS: [&str; 7] = [
      WHERE seq % 4 = 0",
     "DELETE FROM traces WHERE seq % 9 = 0",
 ];
+
+/// Every write of [`batches`] and [`piece_requests`] drawn from `dice`, through one
+/// PostgreSQL writer connected to `url`, shut down at the end (so everything is committed).
+#[cfg(feature = "postgres")]
+pub fn write_all_to_postgres(url: &str, dice: &mut Dice) {
+    use observe_model::export::Exporter;
+    use observe_store::postgres::{PgExporter, PgSettings};
+
+    let settings = PgSettings::from_url_with_env(url, |_| None).expect("settings");
+    let mut pg = PgExporter::connect(settings).expect("connect");
+    for batch in batches(dice) {
+        pg.export(&batch).unwrap();
+    }
+    for (project, pieces) in piece_requests(dice) {
+        pg.write_pieces(project, &pieces).unwrap();
+    }
+    pg.shutdown().unwrap();
+}
